@@ -1,0 +1,83 @@
+# chat-server -- see README.md. `make` installs missing Debian packages
+# (scripts/deps.sh), then builds into build/ (build/asan/ with SANITIZE=1).
+
+CC      ?= cc
+VERSION := 0.1.0
+SANITIZE ?= 0
+
+ifeq ($(SANITIZE),1)
+B       := build/asan
+SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+OPT     := -O1
+else
+B       := build
+SANFLAGS :=
+OPT     := -O2
+endif
+
+CFLAGS  ?=
+CFLAGS  += -std=c11 -D_GNU_SOURCE -g $(OPT) -Wall -Wextra -Werror -Wshadow \
+           -Wstrict-prototypes -Wformat=2 -Isrc -DCHAT_VERSION='"$(VERSION)"' \
+           $(SANFLAGS) -MMD -MP
+LDFLAGS += $(SANFLAGS)
+UV_LIBS := -luv
+
+PY      := /usr/bin/python3
+
+PROTO_SRC  := src/proto/frame.c
+COMMON_SRC := src/common/log.c src/common/buf.c src/common/u32map.c
+SERVER_SRC := src/server/config.c src/server/router.c src/server/store_mem.c \
+              src/server/conn.c src/server/server.c
+SERVER_MAIN := src/server/main.c
+
+obj = $(patsubst src/%.c,$(B)/obj/%.o,$(1))
+
+PROTO_OBJ  := $(call obj,$(PROTO_SRC))
+COMMON_OBJ := $(call obj,$(COMMON_SRC))
+SERVER_OBJ := $(call obj,$(SERVER_SRC))
+
+UNIT_TESTS := $(patsubst tests/unit/%.c,$(B)/tests/%,$(wildcard tests/unit/test_*.c))
+
+.PHONY: all deps deps-test run test check unit integration clean
+.DEFAULT_GOAL := all
+
+all: deps $(B)/chat-server
+
+deps:
+	@scripts/deps.sh build
+
+deps-test:
+	@scripts/deps.sh test
+
+$(B)/obj/%.o: src/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(B)/chat-server: $(call obj,$(SERVER_MAIN)) $(SERVER_OBJ) $(COMMON_OBJ) $(PROTO_OBJ)
+	$(CC) $(LDFLAGS) $^ -o $@ $(UV_LIBS)
+
+# Unit tests link every library object; each test uses what it needs.
+$(B)/tests/%: tests/unit/%.c $(SERVER_OBJ) $(COMMON_OBJ) $(PROTO_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $^ -o $@ $(LDFLAGS) -lcmocka $(UV_LIBS)
+
+run: all
+	$(B)/chat-server --bind 127.0.0.1 --port 8888 --data-dir ./chat-data
+
+unit: $(UNIT_TESTS)
+	@set -e; for t in $(UNIT_TESTS); do echo "== $$t"; $$t; done
+
+integration: $(B)/chat-server
+	CHAT_SERVER=$(CURDIR)/$(B)/chat-server $(PY) -m pytest -q -p no:cacheprovider tests/integration
+
+check: unit integration
+
+# The whole suite, then again under AddressSanitizer + UBSan.
+test: deps-test
+	$(MAKE) --no-print-directory check
+	$(MAKE) --no-print-directory SANITIZE=1 check
+
+clean:
+	rm -rf build
+
+-include $(shell find build -name '*.d' 2>/dev/null)

@@ -1,0 +1,31 @@
+#!/bin/sh
+# Install the Debian packages the build, the tests and `make run` need, when
+# they are missing. Idempotent and quiet when everything is present; runs
+# `apt-get update` at most once. Usage: scripts/deps.sh [build|test]
+set -eu
+
+want="build-essential pkg-config libuv1-dev libsqlite3-dev"
+case "${1:-build}" in
+  test) want="$want libcmocka-dev python3 python3-pytest python3-tornado clang libclang-rt-14-dev" ;;
+esac
+
+missing=""
+for p in $want; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing="$missing $p"
+  fi
+done
+[ -z "$missing" ] && exit 0
+
+echo "deps: installing missing Debian packages:$missing" >&2
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null 2>&1; then SUDO="sudo"; else
+    echo "deps: need root to install:$missing (run: apt-get install$missing)" >&2
+    exit 1
+  fi
+fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+# shellcheck disable=SC2086
+$SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null

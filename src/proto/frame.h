@@ -1,0 +1,202 @@
+/*
+ * frame.h -- the wire codec shared by chat-server and libchat.
+ *
+ * Pure functions over the caller's buffers: no I/O, no allocation, no
+ * global state. Decoders follow the picohttpparser convention: they return
+ * the number of bytes a complete frame occupies (> 0), FRAME_PARTIAL when
+ * more bytes are needed, or another negative FRAME_E* code when the input
+ * can never become a valid frame. Decoded bodies point into the caller's
+ * buffer and are valid as long as that buffer is.
+ *
+ * Byte layouts (all integers big-endian), from the article:
+ *
+ *   client -> server (13-byte header, then `len` body bytes)
+ *     0      4        8     9       13
+ *     sender receiver type  len     body...
+ *
+ *   server -> client (9-byte header, then `len` body bytes)
+ *     0      4     5       9
+ *     sender type  len     body...
+ *
+ * Types 1-4 carry user data (text, picture, voice, video). Control frames
+ * added by this project use codes >= 0x80 (docs/PROTOCOL.md); a client that
+ * never sends one is never sent one.
+ */
+#ifndef CHAT_PROTO_FRAME_H
+#define CHAT_PROTO_FRAME_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define FRAME_C2S_HDR 13u  /* client -> server header size */
+#define FRAME_S2C_HDR 9u   /* server -> client header size */
+
+/* Largest body the protocol can express (the length field is a u32). */
+#define FRAME_LEN_MAX UINT32_MAX
+
+/* Frame types. */
+enum frame_type {
+    FRAME_TEXT    = 1,   /* UTF-8 text */
+    FRAME_PICTURE = 2,
+    FRAME_VOICE   = 3,
+    FRAME_VIDEO   = 4,
+
+    FRAME_HELLO   = 0x80, /* c->s: announce control frames, bind, log in */
+    FRAME_WELCOME = 0x81, /* s->c: answer to HELLO */
+    FRAME_ACK     = 0x82, /* both ways: cumulative acknowledgement */
+    FRAME_ERROR   = 0x83, /* s->c: numeric code and a reason */
+    FRAME_PING    = 0x84, /* both ways: keepalive probe */
+    FRAME_PONG    = 0x85  /* both ways: answer to PING, echoes its body */
+};
+
+/* Decoder results (negative). */
+enum {
+    FRAME_PARTIAL = -1,  /* need more bytes; nothing is wrong yet */
+    FRAME_ETOOBIG = -2   /* the header announces a body over the limit */
+};
+
+/* Error codes carried in an ERROR frame (u16 on the wire). */
+enum frame_err {
+    FRAME_ERR_TOOBIG    = 1,  /* frame over --max-frame; connection closed */
+    FRAME_ERR_BADTYPE   = 2,  /* unknown frame type; frame skipped */
+    FRAME_ERR_SPOOF     = 3,  /* sender differs from the bound user id */
+    FRAME_ERR_PROTO     = 4,  /* malformed control frame */
+    FRAME_ERR_AUTH      = 5,  /* wrong id or password */
+    FRAME_ERR_NOLOGIN   = 6,  /* login required first */
+    FRAME_ERR_QUOTA     = 7,  /* receiver's offline quota is full */
+    FRAME_ERR_STORE     = 8,  /* the store failed (disk full, I/O) */
+    FRAME_ERR_RATE      = 9,  /* rate limit exceeded */
+    FRAME_ERR_BUSY      = 10, /* server full */
+    FRAME_ERR_SHUTDOWN  = 11, /* server is shutting down */
+    FRAME_ERR_BADRCPT   = 12, /* receiver id is invalid (0) */
+    FRAME_ERR_SLOW      = 13  /* output queue over its bound; closed */
+};
+
+/* Protocol version announced in HELLO/WELCOME. */
+#define FRAME_VERSION 1
+
+/* HELLO / WELCOME flag bits. */
+#define FRAME_FLAG_ACKS 0x01u  /* opt in to acknowledgements */
+
+/* Longest reason text the server puts in an ERROR frame. */
+#define FRAME_REASON_MAX 200u
+/* Longest PING/PONG body. */
+#define FRAME_PING_MAX 64u
+
+/* A decoded client -> server frame. `body` points into the input. */
+typedef struct frame_c2s {
+    uint32_t sender;
+    uint32_t receiver;
+    uint8_t type;
+    uint32_t len;
+    const uint8_t *body;
+} frame_c2s;
+
+/* A decoded server -> client frame. `body` points into the input. */
+typedef struct frame_s2c {
+    uint32_t sender;
+    uint8_t type;
+    uint32_t len;
+    const uint8_t *body;
+} frame_s2c;
+
+/* Decode one client -> server frame at the start of buf[0..n).
+ * Returns the frame's total size (header + body) when complete, filling *f;
+ * FRAME_PARTIAL when more bytes are needed; FRAME_ETOOBIG as soon as the
+ * header is complete and announces a body over max_body (the header fields
+ * are still filled in, body NULL). O(1). */
+long frame_decode_c2s(const uint8_t *buf, size_t n, uint32_t max_body,
+                      frame_c2s *f);
+
+/* Same for server -> client frames. */
+long frame_decode_s2c(const uint8_t *buf, size_t n, uint32_t max_body,
+                      frame_s2c *f);
+
+/* Total bytes (header + body) of the c2s frame starting at buf, once at
+ * least its header is present; 0 while the header is incomplete. Used to
+ * size an input buffer without decoding. */
+uint64_t frame_c2s_total(const uint8_t *buf, size_t n);
+uint64_t frame_s2c_total(const uint8_t *buf, size_t n);
+
+/* Write a header into out (13 / 9 bytes). The body follows, written by the
+ * caller. Returns the header size. */
+size_t frame_put_c2s_hdr(uint8_t out[FRAME_C2S_HDR], uint32_t sender,
+                         uint32_t receiver, uint8_t type, uint32_t len);
+size_t frame_put_s2c_hdr(uint8_t out[FRAME_S2C_HDR], uint32_t sender,
+                         uint8_t type, uint32_t len);
+
+/* 1 if type is a data type (1-4), else 0. */
+int frame_is_data(uint8_t type);
+/* 1 if type is a control type this version knows, else 0. */
+int frame_is_control(uint8_t type);
+/* "text", "picture", "voice", "video", or NULL for other types. */
+const char *frame_type_name(uint8_t type);
+/* A short English name for an ERROR code, "unknown error" otherwise. */
+const char *frame_err_name(unsigned code);
+
+/* Control frame bodies. Encoders return the body size written to out
+ * (which must hold at least that many bytes, see the *_SIZE macros);
+ * decoders return 0 or FRAME_ETOOBIG/-3 on a malformed body. */
+#define FRAME_EBADBODY (-3)
+
+/* HELLO body: version u8, flags u8, then an optional password. */
+typedef struct frame_hello {
+    uint8_t version;
+    uint8_t flags;
+    const uint8_t *password; /* points into the body; NULL when absent */
+    uint32_t password_len;
+} frame_hello;
+#define FRAME_HELLO_MIN 2u
+int frame_parse_hello(const uint8_t *body, uint32_t len, frame_hello *h);
+size_t frame_put_hello(uint8_t *out, uint8_t version, uint8_t flags,
+                       const uint8_t *password, uint32_t password_len);
+
+/* WELCOME body: version u8, flags u8, user id u32, max frame u32. */
+#define FRAME_WELCOME_SIZE 10u
+typedef struct frame_welcome {
+    uint8_t version;
+    uint8_t flags;
+    uint32_t user;
+    uint32_t max_frame;
+} frame_welcome;
+int frame_parse_welcome(const uint8_t *body, uint32_t len, frame_welcome *w);
+size_t frame_put_welcome(uint8_t out[FRAME_WELCOME_SIZE],
+                         const frame_welcome *w);
+
+/* ACK body: a cumulative u64 counter. */
+#define FRAME_ACK_SIZE 8u
+int frame_parse_ack(const uint8_t *body, uint32_t len, uint64_t *count);
+size_t frame_put_ack(uint8_t out[FRAME_ACK_SIZE], uint64_t count);
+
+/* ERROR body: code u16, ref u64 (the sequence number of the data frame it
+ * refers to, 0 for none), then a UTF-8 reason of up to FRAME_REASON_MAX. */
+#define FRAME_ERROR_FIXED 10u
+#define FRAME_ERROR_MAX (FRAME_ERROR_FIXED + FRAME_REASON_MAX)
+typedef struct frame_error {
+    uint16_t code;
+    uint64_t ref;
+    const uint8_t *reason; /* not NUL-terminated */
+    uint32_t reason_len;
+} frame_error;
+int frame_parse_error(const uint8_t *body, uint32_t len, frame_error *e);
+/* The reason is cut at FRAME_REASON_MAX bytes (on a UTF-8 boundary). */
+size_t frame_put_error(uint8_t out[FRAME_ERROR_MAX], uint16_t code,
+                       uint64_t ref, const char *reason);
+
+/* Big-endian helpers, exposed for the codec's users. */
+static inline uint32_t frame_rd32(const uint8_t *p) {
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 |
+           (uint32_t)p[3];
+}
+static inline void frame_wr32(uint8_t *p, uint32_t v) {
+    p[0] = (uint8_t)(v >> 24); p[1] = (uint8_t)(v >> 16);
+    p[2] = (uint8_t)(v >> 8);  p[3] = (uint8_t)v;
+}
+static inline uint64_t frame_rd64(const uint8_t *p) {
+    return (uint64_t)frame_rd32(p) << 32 | frame_rd32(p + 4);
+}
+static inline void frame_wr64(uint8_t *p, uint64_t v) {
+    frame_wr32(p, (uint32_t)(v >> 32)); frame_wr32(p + 4, (uint32_t)v);
+}
+
+#endif

@@ -1,0 +1,162 @@
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+
+void config_defaults(config *c) {
+    memset(c, 0, sizeof *c);
+    snprintf(c->bind, sizeof c->bind, "%s", CONFIG_DEFAULT_BIND);
+    c->port = CONFIG_DEFAULT_PORT;
+    snprintf(c->data_dir, sizeof c->data_dir, "%s", CONFIG_DEFAULT_DATA_DIR);
+    c->max_frame = CONFIG_DEFAULT_MAX_FRAME;
+    c->max_outbuf = CONFIG_DEFAULT_MAX_OUTBUF;
+    c->offline_max_messages = CONFIG_DEFAULT_OFFLINE_MAX_MESSAGES;
+    c->offline_max_bytes = CONFIG_DEFAULT_OFFLINE_MAX_BYTES;
+    c->log_level = LOG_INFO;
+}
+
+void config_usage(FILE *out) {
+    fprintf(out,
+"Usage: chat-server [OPTIONS]\n"
+"A chat server for the article's binary frame protocol (docs/PROTOCOL.md).\n"
+"\n"
+"  --bind ADDR                  address to listen on (default %s)\n"
+"  --port N                     TCP port, 0 for any free port (default %d)\n"
+"  --echo                       send every frame back to its sender instead\n"
+"                               of routing it (the article's server)\n"
+"  --data-dir DIR               where the store keeps its files (default %s)\n"
+"  --max-frame BYTES            largest frame body accepted (default %u = 16M)\n"
+"  --max-outbuf BYTES           per-connection output queue bound; a receiver\n"
+"                               past it is closed and its frames stored\n"
+"                               (default %zu = 64M, at least max-frame + 64K)\n"
+"  --offline-max-messages N     stored messages per receiver, 0 = no limit\n"
+"                               (default %u)\n"
+"  --offline-max-bytes BYTES    stored bytes per receiver, 0 = no limit\n"
+"                               (default %llu = 256M)\n"
+"  --log-level LEVEL            error, warn, info or debug (default info)\n"
+"  --help                       show this help and exit\n"
+"  --version                    show the version and exit\n"
+"\n"
+"BYTES accepts a K, M or G suffix (powers of 1024).\n",
+            CONFIG_DEFAULT_BIND, CONFIG_DEFAULT_PORT, CONFIG_DEFAULT_DATA_DIR,
+            CONFIG_DEFAULT_MAX_FRAME, CONFIG_DEFAULT_MAX_OUTBUF,
+            CONFIG_DEFAULT_OFFLINE_MAX_MESSAGES,
+            (unsigned long long)CONFIG_DEFAULT_OFFLINE_MAX_BYTES);
+}
+
+int config_parse_size(const char *s, uint64_t *out) {
+    if (!s || !*s || *s == '-' || *s == '+') return -1;
+    errno = 0;
+    char *end;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || end == s) return -1;
+    unsigned shift = 0;
+    switch (*end) {
+    case '\0': break;
+    case 'k': case 'K': shift = 10; end++; break;
+    case 'm': case 'M': shift = 20; end++; break;
+    case 'g': case 'G': shift = 30; end++; break;
+    default: return -1;
+    }
+    if (*end == 'i' || *end == 'B') end += (*end == 'i' && end[1] == 'B') ? 2 : 1;
+    if (*end) return -1;
+    if (shift && v > (UINT64_MAX >> shift)) return -1;
+    *out = (uint64_t)v << shift;
+    return 0;
+}
+
+enum {
+    OPT_BIND = 256, OPT_PORT, OPT_ECHO, OPT_DATA_DIR, OPT_MAX_FRAME,
+    OPT_MAX_OUTBUF, OPT_OFF_MSGS, OPT_OFF_BYTES, OPT_LOG_LEVEL, OPT_HELP,
+    OPT_VERSION
+};
+
+static const struct option options[] = {
+    {"bind", required_argument, NULL, OPT_BIND},
+    {"port", required_argument, NULL, OPT_PORT},
+    {"echo", no_argument, NULL, OPT_ECHO},
+    {"data-dir", required_argument, NULL, OPT_DATA_DIR},
+    {"max-frame", required_argument, NULL, OPT_MAX_FRAME},
+    {"max-outbuf", required_argument, NULL, OPT_MAX_OUTBUF},
+    {"offline-max-messages", required_argument, NULL, OPT_OFF_MSGS},
+    {"offline-max-bytes", required_argument, NULL, OPT_OFF_BYTES},
+    {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+    {"help", no_argument, NULL, OPT_HELP},
+    {"version", no_argument, NULL, OPT_VERSION},
+    {NULL, 0, NULL, 0},
+};
+
+#define FAIL(...) do { snprintf(err, errlen, __VA_ARGS__); return CONFIG_ERROR; } while (0)
+
+int config_parse(config *c, int argc, char **argv, char *err, size_t errlen) {
+    int outbuf_set = 0, opt;
+    uint64_t v;
+    optind = 1;
+    opterr = 0; /* we word the errors ourselves */
+    while ((opt = getopt_long(argc, argv, ":", options, NULL)) != -1) {
+        switch (opt) {
+        case OPT_BIND:
+            if (!*optarg || strlen(optarg) >= sizeof c->bind)
+                FAIL("--bind: '%s' is not an address", optarg);
+            snprintf(c->bind, sizeof c->bind, "%s", optarg);
+            break;
+        case OPT_PORT:
+            if (config_parse_size(optarg, &v) || v > 65535 ||
+                strspn(optarg, "0123456789") != strlen(optarg))
+                FAIL("--port: '%s' is not a port number (0-65535)", optarg);
+            c->port = (int)v;
+            break;
+        case OPT_ECHO: c->echo = 1; break;
+        case OPT_DATA_DIR:
+            if (!*optarg || strlen(optarg) >= sizeof c->data_dir)
+                FAIL("--data-dir: '%s' is not a usable path", optarg);
+            snprintf(c->data_dir, sizeof c->data_dir, "%s", optarg);
+            break;
+        case OPT_MAX_FRAME:
+            if (config_parse_size(optarg, &v) || v > CONFIG_MAX_FRAME_LIMIT)
+                FAIL("--max-frame: '%s' is not a size from 0 to 1G", optarg);
+            c->max_frame = (uint32_t)v;
+            break;
+        case OPT_MAX_OUTBUF:
+            if (config_parse_size(optarg, &v) || v > SIZE_MAX / 2)
+                FAIL("--max-outbuf: '%s' is not a size", optarg);
+            c->max_outbuf = (size_t)v;
+            outbuf_set = 1;
+            break;
+        case OPT_OFF_MSGS:
+            if (config_parse_size(optarg, &v) ||
+                strspn(optarg, "0123456789") != strlen(optarg))
+                FAIL("--offline-max-messages: '%s' is not a count", optarg);
+            c->offline_max_messages = v;
+            break;
+        case OPT_OFF_BYTES:
+            if (config_parse_size(optarg, &v))
+                FAIL("--offline-max-bytes: '%s' is not a size", optarg);
+            c->offline_max_bytes = v;
+            break;
+        case OPT_LOG_LEVEL:
+            if ((c->log_level = log_level_parse(optarg)) < 0)
+                FAIL("--log-level: '%s' is not one of error, warn, info, debug",
+                     optarg);
+            break;
+        case OPT_HELP: return CONFIG_HELP;
+        case OPT_VERSION: return CONFIG_VERSION;
+        case ':':
+            FAIL("%s: needs a value (see --help)", argv[optind - 1]);
+        default:
+            FAIL("%s: unknown option (see --help)", argv[optind - 1]);
+        }
+    }
+    if (optind < argc)
+        FAIL("%s: unexpected argument (see --help)", argv[optind]);
+    size_t floor = (size_t)c->max_frame + 65536;
+    if (!outbuf_set && c->max_outbuf < floor) c->max_outbuf = floor;
+    if (c->max_outbuf < floor)
+        FAIL("--max-outbuf: %zu is below --max-frame + 64K (%zu): a largest "
+             "frame could never be queued", c->max_outbuf, floor);
+    return CONFIG_OK;
+}

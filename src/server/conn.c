@@ -1,0 +1,591 @@
+/*
+ * conn.c -- one client connection (see conn.h for states and buffers).
+ *
+ * The path of a frame: libuv reads into the server's shared buffer (or into
+ * c->in when a partial frame is pending) -> conn_process() decodes every
+ * complete frame in place -> each header is checked before its body is
+ * awaited (refused frames are skipped, never buffered) -> a data frame goes
+ * to server_deliver() (router or store) or back to the sender (--echo) ->
+ * receivers' out buffers grow -> the server's flusher writes each touched
+ * connection once per loop iteration (conn_flush).
+ */
+#include "conn.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "proto/frame.h"
+#include "server.h"
+
+struct conn_linger {
+    uv_timer_t timer;
+    uv_shutdown_t sreq;
+    uint8_t shut_started;
+};
+
+/* Largest HELLO body: version, flags, password of up to 1 KiB. */
+#define CONN_HELLO_MAX (FRAME_HELLO_MIN + 1024u)
+
+#define CLOG(c, level, fmt, ...)                                              \
+    do {                                                                      \
+        if (log_enabled(level))                                               \
+            log_msg(level, "peer=%s user=%u: " fmt, (c)->peer,                \
+                    (unsigned)(c)->user, __VA_ARGS__);                        \
+    } while (0)
+
+static void on_close(uv_handle_t *h);
+static void on_write(uv_write_t *req, int status);
+
+static size_t out_bytes(const conn *c) { return c->out[0].len + c->out[1].len; }
+
+static size_t in_limit(const conn *c) {
+    return (size_t)c->srv->cfg->max_frame + FRAME_C2S_HDR;
+}
+
+/* ---- output ------------------------------------------------------------ */
+
+/* Append a server -> client frame; control frames may pass the bound by
+ * their small size so an ERROR can always be queued. */
+static int out_append(conn *c, uint32_t from, uint8_t type,
+                      const uint8_t *body, uint32_t len, size_t limit) {
+    buf *b = &c->out[c->outi];
+    size_t other = c->out[c->outi ^ 1].len;
+    size_t need = FRAME_S2C_HDR + (size_t)len;
+    if (other > limit || buf_reserve(b, need, limit - other)) return -1;
+    frame_put_s2c_hdr(b->data + b->len, from, type, len);
+    if (len) memcpy(b->data + b->len + FRAME_S2C_HDR, body, len);
+    b->len += need;
+    server_queue_flush(c->srv, c);
+    return 0;
+}
+
+static void send_control(conn *c, uint8_t type, const uint8_t *body,
+                         uint32_t len) {
+    if (c->state == CONN_CLOSED) return;
+    /* Allow a small overshoot: control frames are bounded and rare. */
+    size_t limit = c->srv->cfg->max_outbuf + FRAME_S2C_HDR + FRAME_ERROR_MAX +
+                   FRAME_PING_MAX;
+    out_append(c, 0, type, body, len, limit);
+}
+
+static void send_error(conn *c, unsigned code, uint64_t ref,
+                       const char *reason) {
+    if (!c->ctl) return; /* the article's client never gets control frames */
+    uint8_t body[FRAME_ERROR_MAX];
+    size_t n = frame_put_error(body, (uint16_t)code, ref, reason);
+    send_control(c, FRAME_ERROR, body, (uint32_t)n);
+}
+
+int conn_send_data(conn *c, uint32_t from, uint8_t type, const uint8_t *body,
+                   uint32_t len) {
+    if (c->state == CONN_CLOSED || c->state == CONN_CLOSING) return -1;
+    if (out_append(c, from, type, body, len, c->srv->cfg->max_outbuf) == 0)
+        return 0;
+    CLOG(c, LOG_WARN, "output queue over %zu bytes (receiver not reading); "
+         "closing, undelivered frames go to the store",
+         c->srv->cfg->max_outbuf);
+    /* The peer is not reading: an ERROR would sit behind the rest. Try to
+     * slip it in if the socket has room, then close. */
+    if (c->ctl && !c->writing && c->out[c->outi].len == 0) {
+        uint8_t frame[FRAME_S2C_HDR + FRAME_ERROR_MAX];
+        size_t n = frame_put_error(frame + FRAME_S2C_HDR, FRAME_ERR_SLOW, 0,
+                                   "output queue full: you are not reading; "
+                                   "reconnect to get the rest");
+        frame_put_s2c_hdr(frame, 0, FRAME_ERROR, (uint32_t)n);
+        uv_buf_t b = uv_buf_init((char *)frame, (unsigned)(n + FRAME_S2C_HDR));
+        (void)uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+    }
+    conn_abort(c);
+    return -1;
+}
+
+void conn_flush(conn *c) {
+    if (c->state == CONN_CLOSED || c->writing) return;
+    buf *b = &c->out[c->outi];
+    if (b->len == 0) return;
+    uv_buf_t ub = uv_buf_init((char *)b->data, (unsigned)b->len);
+    size_t off = 0;
+    if (!c->backlog) {
+        /* Common case: the socket takes it all now; no request, no
+         * callback, the buffer is reusable at once. */
+        int n = uv_try_write((uv_stream_t *)&c->tcp, &ub, 1);
+        if (n == (int)b->len) {
+            b->len = 0;
+            if (b->cap > CONN_PULL_BYTES) buf_free(b);
+            return;
+        }
+        if (n < 0 && n != UV_EAGAIN) {
+            CLOG(c, LOG_DEBUG, "write failed: %s", uv_strerror(n));
+            conn_abort(c);
+            return;
+        }
+        if (n > 0) off = (size_t)n;
+    }
+    ub = uv_buf_init((char *)b->data + off, (unsigned)(b->len - off));
+    int r = uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &ub, 1, on_write);
+    if (r < 0) {
+        CLOG(c, LOG_DEBUG, "write failed: %s", uv_strerror(r));
+        conn_abort(c);
+        return;
+    }
+    c->writing = 1;
+    c->outi ^= 1;
+}
+
+static void maybe_shutdown(conn *c);
+
+static void on_write(uv_write_t *req, int status) {
+    conn *c = req->data;
+    c->writing = 0;
+    if (c->state == CONN_CLOSED) return; /* cancelled by uv_close */
+    buf *done = &c->out[c->outi ^ 1];
+    if (status < 0) {
+        CLOG(c, LOG_DEBUG, "write failed: %s", uv_strerror(status));
+        c->writing = 1; /* so conn_abort hands the failed buffer back */
+        c->wfailed = 1;
+        conn_abort(c);
+        c->writing = 0;
+        return;
+    }
+    done->len = 0;
+    if (done->cap > CONN_PULL_BYTES) buf_free(done);
+    if (c->state == CONN_BOUND && c->backlog) conn_pull_store(c);
+    conn_flush(c);
+    if (c->state == CONN_CLOSING) maybe_shutdown(c);
+}
+
+/* ---- the store --------------------------------------------------------- */
+
+static int pull_visit(void *arg, const store_msg *m) {
+    conn *c = arg;
+    size_t have = out_bytes(c);
+    if (have > 0 && have + FRAME_S2C_HDR + m->len > CONN_PULL_BYTES) return 1;
+    return out_append(c, m->sender, m->type, m->body, m->len,
+                      c->srv->cfg->max_outbuf) ? 1 : 0;
+}
+
+void conn_pull_store(conn *c) {
+    if (c->state != CONN_BOUND) return;
+    store *st = c->srv->store;
+    if (out_bytes(c) >= CONN_PULL_BYTES) {
+        c->backlog = 1;
+        return;
+    }
+    size_t n = store_take(st, c->user, SIZE_MAX, pull_visit, c);
+    c->srv->stats.frames_routed += n;
+    c->backlog = store_count(st, c->user) > 0;
+}
+
+/* Frames in the s2c stream p[0..n) that end after byte `sent`, data types
+ * only, handed to the store for c->user. Returns how many. */
+static uint64_t handoff(conn *c, const uint8_t *p, size_t n, size_t sent) {
+    uint64_t count = 0;
+    frame_s2c f;
+    long r;
+    for (size_t off = 0; off < n; off += (size_t)r) {
+        r = frame_decode_s2c(p + off, n - off, FRAME_LEN_MAX, &f);
+        if (r <= 0) break; /* cannot happen: we wrote these frames */
+        if (off + (size_t)r <= sent || !frame_is_data(f.type)) continue;
+        store_msg m = {c->user, f.sender, f.type, f.len, f.body};
+        int e = store_put(c->srv->store, &m);
+        if (e) {
+            CLOG(c, LOG_ERROR, "undelivered frame lost: the store refused it "
+                 "(%s)", store_strerror(e));
+            continue;
+        }
+        count++;
+    }
+    return count;
+}
+
+/* ---- closing ----------------------------------------------------------- */
+
+void conn_abort(conn *c) {
+    if (c->state == CONN_CLOSED) return;
+    int was_bound = c->node.user != 0;
+    router_del(&c->srv->router, &c->node);
+    /* Unsent output goes back to the store, unless another device of the
+     * same user is live (it got these frames itself). */
+    if (c->user && (was_bound || c->state == CONN_CLOSING) &&
+        !router_first(&c->srv->router, c->user) && out_bytes(c)) {
+        uint64_t n = 0;
+        if (c->writing) {
+            buf *w = &c->out[c->outi ^ 1];
+            size_t unsent = c->wfailed ? w->len : c->tcp.write_queue_size;
+            n += handoff(c, w->data, w->len,
+                         unsent <= w->len ? w->len - unsent : 0);
+        }
+        buf *p = &c->out[c->outi];
+        n += handoff(c, p->data, p->len, 0);
+        c->srv->stats.frames_stored += n;
+        if (n) CLOG(c, LOG_INFO, "%llu undelivered frames handed to the store",
+                    (unsigned long long)n);
+    }
+    c->state = CONN_CLOSED;
+    uv_close((uv_handle_t *)&c->tcp, on_close);
+    if (c->linger) {
+        c->handles++;
+        uv_close((uv_handle_t *)&c->linger->timer, on_close);
+    }
+}
+
+static void on_linger_timeout(uv_timer_t *t) {
+    conn *c = t->data;
+    CLOG(c, LOG_DEBUG, "%s", "closing: linger time over");
+    conn_abort(c);
+}
+
+static void on_shutdown(uv_shutdown_t *req, int status) {
+    conn *c = req->data;
+    if (c->state == CONN_CLOSED) return;
+    if (status < 0 || c->eof) conn_abort(c);
+    /* else: wait for the peer's EOF, or the linger timer. */
+}
+
+static void maybe_shutdown(conn *c) {
+    conn_linger *l = c->linger;
+    if (!l || l->shut_started || c->out[c->outi].len) return;
+    l->shut_started = 1;
+    l->sreq.data = c;
+    if (uv_shutdown(&l->sreq, (uv_stream_t *)&c->tcp, on_shutdown) < 0)
+        conn_abort(c);
+}
+
+void conn_finish(conn *c, unsigned code, const char *reason) {
+    if (c->state == CONN_CLOSED || c->state == CONN_CLOSING) return;
+    if (code) send_error(c, code, 0, reason);
+    router_del(&c->srv->router, &c->node);
+    c->state = CONN_CLOSING;
+    c->skip = 0;
+    buf_free(&c->in);
+    c->linger = calloc(1, sizeof *c->linger);
+    if (!c->linger) {
+        conn_abort(c);
+        return;
+    }
+    uv_timer_init(c->srv->loop, &c->linger->timer);
+    c->linger->timer.data = c;
+    uv_timer_start(&c->linger->timer, on_linger_timeout, CONN_LINGER_MS, 0);
+    conn_flush(c);
+    if (c->state == CONN_CLOSING) maybe_shutdown(c);
+}
+
+static void on_close(uv_handle_t *h) {
+    conn *c = h->data;
+    if (--c->handles) return;
+    server *s = c->srv;
+    if (c->flush_queued) { /* unlink from the flush list (rare) */
+        for (conn **pp = &s->flush_head; *pp; pp = &(*pp)->flush_next)
+            if (*pp == c) { *pp = c->flush_next; break; }
+    }
+    if (c->prev) c->prev->next = c->next;
+    else s->conns = c->next;
+    if (c->next) c->next->prev = c->prev;
+    s->nconns--;
+    buf_free(&c->in);
+    buf_free(&c->out[0]);
+    buf_free(&c->out[1]);
+    free(c->linger);
+    CLOG(c, LOG_DEBUG, "%s", "closed");
+    free(c);
+    if (s->stopping && s->nconns == 0) server_stop(s);
+}
+
+/* ---- input ------------------------------------------------------------- */
+
+static int bind_user(conn *c, uint32_t user) {
+    if (user == 0) {
+        CLOG(c, LOG_WARN, "%s", "refused: user id 0 is reserved; closing");
+        c->srv->stats.refused++;
+        conn_finish(c, FRAME_ERR_PROTO, "user id 0 is reserved");
+        return -1;
+    }
+    if (router_add(&c->srv->router, &c->node, user)) {
+        log_error("out of memory binding peer=%s", c->peer);
+        conn_abort(c);
+        return -1;
+    }
+    c->user = user;
+    c->state = CONN_BOUND;
+    CLOG(c, LOG_DEBUG, "%s", "bound");
+    return 0;
+}
+
+static void refuse_once(conn *c, unsigned flag, unsigned code, uint64_t ref,
+                        const char *reason) {
+    c->srv->stats.refused++;
+    if (!(c->logged & flag)) {
+        c->logged |= (uint16_t)flag;
+        CLOG(c, LOG_WARN, "refused frame: %s (logged once per connection)",
+             reason);
+    }
+    send_error(c, code, ref, reason);
+}
+
+enum verdict { V_BODY, V_SKIP, V_CLOSED };
+
+/* Look at a complete header before its body is awaited. Refusals happen
+ * here, so a refused body is skipped instead of buffered. Side effects
+ * only for refusals (a header that needs its body is looked at again when
+ * more bytes arrive). */
+static enum verdict check_header(conn *c, const frame_c2s *h) {
+    server *s = c->srv;
+    char why[160];
+    if (h->len > s->cfg->max_frame) {
+        if (frame_is_data(h->type)) c->seq_in++;
+        CLOG(c, LOG_WARN, "refused: frame too large (%u bytes, limit %u); "
+             "closing", (unsigned)h->len, (unsigned)s->cfg->max_frame);
+        s->stats.refused++;
+        snprintf(why, sizeof why, "frame too large: %u bytes, limit %u",
+                 (unsigned)h->len, (unsigned)s->cfg->max_frame);
+        conn_finish(c, FRAME_ERR_TOOBIG, why);
+        return V_CLOSED;
+    }
+    if (h->type == FRAME_HELLO && c->state != CONN_NEW) {
+        c->ctl = 1;
+        refuse_once(c, CONN_LOGGED_HELLO, FRAME_ERR_PROTO, 0,
+                    "HELLO must be the first frame; ignored");
+        return V_SKIP;
+    }
+    if (c->user && h->sender != c->user) {
+        if (frame_is_data(h->type)) c->seq_in++;
+        snprintf(why, sizeof why,
+                 "spoofed sender: frame claims sender %u, connection is user %u",
+                 (unsigned)h->sender, (unsigned)c->user);
+        refuse_once(c, CONN_LOGGED_SPOOF, FRAME_ERR_SPOOF,
+                    frame_is_data(h->type) ? c->seq_in : 0, why);
+        return V_SKIP;
+    }
+    if (frame_is_data(h->type)) {
+        if (!s->cfg->echo && h->receiver == 0) {
+            c->seq_in++;
+            refuse_once(c, CONN_LOGGED_BADRCPT, FRAME_ERR_BADRCPT, c->seq_in,
+                        "invalid receiver: user id 0");
+            return V_SKIP;
+        }
+        return V_BODY;
+    }
+    switch (h->type) {
+    case FRAME_HELLO:
+        c->ctl = 1;
+        if (h->len < FRAME_HELLO_MIN || h->len > CONN_HELLO_MAX) {
+            CLOG(c, LOG_WARN, "refused: malformed HELLO (%u bytes); closing",
+                 (unsigned)h->len);
+            s->stats.refused++;
+            conn_finish(c, FRAME_ERR_PROTO, "malformed HELLO");
+            return V_CLOSED;
+        }
+        return V_BODY;
+    case FRAME_PING:
+    case FRAME_PONG:
+    case FRAME_ACK:
+        c->ctl = 1;
+        if ((h->type == FRAME_ACK && h->len != FRAME_ACK_SIZE) ||
+            (h->type != FRAME_ACK && h->len > FRAME_PING_MAX)) {
+            CLOG(c, LOG_WARN, "refused: malformed control frame 0x%02x "
+                 "(%u bytes); closing", h->type, (unsigned)h->len);
+            s->stats.refused++;
+            conn_finish(c, FRAME_ERR_PROTO, "malformed control frame");
+            return V_CLOSED;
+        }
+        return V_BODY;
+    default:
+        snprintf(why, sizeof why, "unknown frame type %u", (unsigned)h->type);
+        refuse_once(c, CONN_LOGGED_BADTYPE, FRAME_ERR_BADTYPE, 0, why);
+        return V_SKIP;
+    }
+}
+
+static void handle_data(conn *c, const frame_c2s *f) {
+    server *s = c->srv;
+    if (c->state == CONN_NEW) {
+        if (bind_user(c, f->sender)) return;
+        conn_pull_store(c); /* stored frames first */
+    }
+    c->seq_in++;
+    s->stats.frames_in++;
+    if (s->cfg->echo) {
+        if (conn_send_data(c, f->sender, f->type, f->body, f->len) == 0)
+            s->stats.frames_routed++;
+        return;
+    }
+    int e = server_deliver(s, f->receiver, f->sender, f->type, f->body,
+                           f->len);
+    if (e) {
+        char why[160];
+        snprintf(why, sizeof why, "message to %u not accepted: %s",
+                 (unsigned)f->receiver, store_strerror(e));
+        refuse_once(c, CONN_LOGGED_STORE,
+                    e == STORE_EQUOTA ? FRAME_ERR_QUOTA : FRAME_ERR_STORE,
+                    c->seq_in, why);
+    }
+}
+
+static void handle_control(conn *c, const frame_c2s *f) {
+    switch (f->type) {
+    case FRAME_HELLO: {
+        frame_hello h;
+        if (frame_parse_hello(f->body, f->len, &h) || h.version != FRAME_VERSION) {
+            CLOG(c, LOG_WARN, "refused: HELLO version %u unsupported; closing",
+                 f->len ? f->body[0] : 0);
+            c->srv->stats.refused++;
+            conn_finish(c, FRAME_ERR_PROTO,
+                        "unsupported protocol version (this server speaks 1)");
+            return;
+        }
+        if (bind_user(c, f->sender)) return;
+        /* ACKS are not granted: the memory store cannot keep the promise
+         * an acknowledgement makes (docs/PROTOCOL.md). */
+        frame_welcome w = {FRAME_VERSION, 0, c->user, c->srv->cfg->max_frame};
+        uint8_t body[FRAME_WELCOME_SIZE];
+        frame_put_welcome(body, &w);
+        send_control(c, FRAME_WELCOME, body, sizeof body);
+        conn_pull_store(c);
+        return;
+    }
+    case FRAME_PING:
+        send_control(c, FRAME_PONG, f->body, f->len);
+        return;
+    default: /* PONG answers our PING; ACK is not granted yet */
+        return;
+    }
+}
+
+/* Consume every complete frame in p[0..n). Returns the bytes consumed; the
+ * rest (< one frame) is a partial frame for the caller to keep. */
+static size_t conn_process(conn *c, const uint8_t *p, size_t n) {
+    size_t off = 0;
+    while (off < n && (c->state == CONN_NEW || c->state == CONN_BOUND)) {
+        if (c->skip) {
+            size_t k = n - off < c->skip ? n - off : c->skip;
+            off += k;
+            c->skip -= (uint32_t)k;
+            continue;
+        }
+        frame_c2s f;
+        long r = frame_decode_c2s(p + off, n - off, FRAME_LEN_MAX, &f);
+        if (r == FRAME_PARTIAL && n - off < FRAME_C2S_HDR) break;
+        enum verdict v = check_header(c, &f);
+        if (v == V_CLOSED) return n;
+        if (v == V_SKIP) {
+            off += FRAME_C2S_HDR;
+            c->skip = f.len;
+            continue;
+        }
+        if (r == FRAME_PARTIAL) break; /* body not all here yet */
+        if (frame_is_data(f.type)) handle_data(c, &f);
+        else handle_control(c, &f);
+        off += (size_t)r;
+    }
+    return off;
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *out) {
+    (void)suggested;
+    conn *c = h->data;
+    if (c->in.len == 0 || c->state == CONN_CLOSING) {
+        *out = uv_buf_init((char *)c->srv->rbuf, sizeof c->srv->rbuf);
+        return;
+    }
+    /* A partial frame is pending: read toward its end, growing the buffer
+     * at most twofold per read, never past max_frame + header. */
+    uint64_t total = frame_c2s_total(c->in.data, c->in.len);
+    size_t need = total ? (size_t)(total - c->in.len)
+                        : FRAME_C2S_HDR - c->in.len;
+    size_t want = need < 16384 ? 16384 : need;
+    size_t grow = c->in.len < 65536 ? 65536 : c->in.len;
+    if (want > grow) want = grow;
+    size_t limit = in_limit(c);
+    if (want > limit - c->in.len) want = limit - c->in.len;
+    if (want == 0 || buf_reserve(&c->in, want, limit)) {
+        *out = uv_buf_init(NULL, 0); /* libuv reports UV_ENOBUFS */
+        return;
+    }
+    *out = uv_buf_init((char *)c->in.data + c->in.len, (unsigned)want);
+}
+
+static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b) {
+    conn *c = st->data;
+    if (c->state == CONN_CLOSED) return;
+    if (nread < 0) {
+        if (nread == UV_EOF) {
+            c->eof = 1;
+            if (c->state == CONN_CLOSING) {
+                if (c->linger && c->linger->shut_started) conn_abort(c);
+                return;
+            }
+            if (c->in.len || c->skip)
+                CLOG(c, LOG_INFO, "%s", "closed by peer in the middle of a frame");
+            CLOG(c, LOG_DEBUG, "%s", "closed by peer");
+            conn_finish(c, 0, NULL);
+            return;
+        }
+        if (nread == UV_ENOBUFS)
+            CLOG(c, LOG_ERROR, "%s", "out of memory for input; closing");
+        else
+            CLOG(c, LOG_DEBUG, "read error: %s", uv_strerror((int)nread));
+        conn_abort(c);
+        return;
+    }
+    if (nread == 0 || c->state == CONN_CLOSING) return; /* discard */
+    size_t n = (size_t)nread;
+    if ((uint8_t *)b->base == c->srv->rbuf) {
+        size_t used = conn_process(c, c->srv->rbuf, n);
+        if (used < n && (c->state == CONN_NEW || c->state == CONN_BOUND) &&
+            buf_append(&c->in, c->srv->rbuf + used, n - used, in_limit(c))) {
+            CLOG(c, LOG_ERROR, "%s", "out of memory for input; closing");
+            conn_abort(c);
+        }
+        return;
+    }
+    c->in.len += n;
+    size_t used = conn_process(c, c->in.data, c->in.len);
+    if (c->state == CONN_CLOSED) return;
+    if (used >= c->in.len) buf_free(&c->in); /* idle connections hold none */
+    else buf_consume(&c->in, used);
+}
+
+int conn_accept(server *s, uv_stream_t *listener) {
+    conn *c = calloc(1, sizeof *c);
+    if (!c) return UV_ENOMEM;
+    c->srv = s;
+    uv_tcp_init(s->loop, &c->tcp);
+    c->tcp.data = c;
+    c->wreq.data = c;
+    c->handles = 1;
+    int r = uv_accept(listener, (uv_stream_t *)&c->tcp);
+    if (r == 0) {
+        struct sockaddr_storage ss;
+        int len = sizeof ss;
+        char ip[48] = "?";
+        int port = 0;
+        if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0) {
+            if (ss.ss_family == AF_INET6) {
+                struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+                uv_ip6_name(a, ip, sizeof ip);
+                port = ntohs(a->sin6_port);
+            } else {
+                struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+                uv_ip4_name(a, ip, sizeof ip);
+                port = ntohs(a->sin_port);
+            }
+        }
+        snprintf(c->peer, sizeof c->peer, "%s:%d", ip, port);
+        uv_tcp_nodelay(&c->tcp, 1);
+        r = uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+    }
+    /* Linked in before any close, so on_close can unlink it. */
+    c->next = s->conns;
+    if (s->conns) s->conns->prev = c;
+    s->conns = c;
+    s->nconns++;
+    s->stats.accepted++;
+    if (r) {
+        c->state = CONN_CLOSED;
+        uv_close((uv_handle_t *)&c->tcp, on_close);
+        return r;
+    }
+    CLOG(c, LOG_DEBUG, "%s", "connected");
+    return 0;
+}

@@ -1,0 +1,119 @@
+/*
+ * main.c -- chat-server: flags, process limits, the data directory, the
+ * store, then one event loop until SIGINT/SIGTERM.
+ *
+ * Exit status: 0 after a clean stop, 1 when it cannot start (the reason is
+ * logged), 2 for a bad command line.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <uv.h>
+
+#include "common/log.h"
+#include "config.h"
+#include "server.h"
+#include "store.h"
+
+#ifndef CHAT_VERSION
+#define CHAT_VERSION "0.1.0"
+#endif
+
+/* Raise the soft RLIMIT_NOFILE to the hard limit: each connection is a
+ * descriptor. Logs what it got. */
+static void raise_nofile(void) {
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl)) return;
+    rlim_t want = rl.rlim_max;
+    if (rl.rlim_cur >= want) return;
+    rlim_t was = rl.rlim_cur;
+    rl.rlim_cur = want;
+    if (setrlimit(RLIMIT_NOFILE, &rl) == 0)
+        log_info("open file limit raised from %llu to %llu",
+                 (unsigned long long)was, (unsigned long long)want);
+    else
+        log_warn("open file limit stays at %llu (cannot raise to %llu: %s); "
+                 "that caps the number of connections",
+                 (unsigned long long)was, (unsigned long long)want,
+                 strerror(errno));
+}
+
+/* mkdir -p for the data directory. 0 or -1 with errno. */
+static int make_dirs(const char *path) {
+    char tmp[1024];
+    snprintf(tmp, sizeof tmp, "%s", path);
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = '\0';
+        if (mkdir(tmp, 0700) && errno != EEXIST) return -1;
+        *p = '/';
+    }
+    if (mkdir(tmp, 0700) && errno != EEXIST) return -1;
+    struct stat st;
+    if (stat(tmp, &st)) return -1;
+    if (!S_ISDIR(st.st_mode)) {
+        errno = ENOTDIR;
+        return -1;
+    }
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    config cfg;
+    char err[256];
+    config_defaults(&cfg);
+    switch (config_parse(&cfg, argc, argv, err, sizeof err)) {
+    case CONFIG_HELP: config_usage(stdout); return 0;
+    case CONFIG_VERSION: printf("chat-server %s\n", CHAT_VERSION); return 0;
+    case CONFIG_ERROR: fprintf(stderr, "chat-server: %s\n", err); return 2;
+    default: break;
+    }
+    log_threshold = cfg.log_level;
+    signal(SIGPIPE, SIG_IGN);
+    raise_nofile();
+
+    if (make_dirs(cfg.data_dir)) {
+        log_error("cannot use data directory %s: %s (choose another with "
+                  "--data-dir)", cfg.data_dir, strerror(errno));
+        return 1;
+    }
+    store_limits lim = {cfg.offline_max_messages, cfg.offline_max_bytes};
+    store *st = store_mem_open(&lim);
+    if (!st) {
+        log_error("cannot open the store: out of memory");
+        return 1;
+    }
+
+    static server srv; /* holds the 64 KiB read buffer: keep off the stack */
+    uv_loop_t *loop = uv_default_loop();
+    int r = server_init(&srv, loop, &cfg, st);
+    int port = 0;
+    if (r == 0) r = server_listen(&srv, &port);
+    if (r) {
+        log_error("cannot listen on %s:%d: %s", cfg.bind, cfg.port,
+                  uv_strerror(r));
+        return 1;
+    }
+    log_info("chat-server %s listening on %s:%d (%s mode, max frame %u bytes, "
+             "output queue %zu bytes per connection)", CHAT_VERSION, cfg.bind,
+             port, cfg.echo ? "echo" : "routing", (unsigned)cfg.max_frame,
+             cfg.max_outbuf);
+    log_info("store: %s%s", st->name,
+             st->durable ? "" : " (offline messages are kept in memory only "
+                                "and lost when the server stops)");
+    uv_run(loop, UV_RUN_DEFAULT);
+    log_info("stopped: %llu connections served, %llu frames in, %llu routed, "
+             "%llu stored, %llu refused",
+             (unsigned long long)srv.stats.accepted,
+             (unsigned long long)srv.stats.frames_in,
+             (unsigned long long)srv.stats.frames_routed,
+             (unsigned long long)srv.stats.frames_stored,
+             (unsigned long long)srv.stats.refused);
+    server_free(&srv);
+    store_close(st);
+    uv_loop_close(loop);
+    return 0;
+}

@@ -1,0 +1,76 @@
+/*
+ * server.h -- one chat-server event loop: its listener, its connections,
+ * its router and store, and the once-per-iteration flush.
+ *
+ * Threads: everything here runs on the loop thread.
+ *
+ * Lifecycle: server_init() -> server_listen() -> uv_run() -> server_free().
+ * SIGINT/SIGTERM call server_stop(): the listener closes, every connection is
+ * closed gracefully (ERROR SHUTDOWN to those that speak control frames, its
+ * output flushed for up to CONN_LINGER_MS, what is left handed to the store),
+ * and uv_run() returns once every handle is closed.
+ */
+#ifndef CHAT_SERVER_SERVER_H
+#define CHAT_SERVER_SERVER_H
+
+#include <stdint.h>
+#include <uv.h>
+
+#include "config.h"
+#include "router.h"
+#include "store.h"
+
+/* Size of the read buffer shared by every connection of the loop. A read
+ * lands here unless its connection holds a partial frame. */
+#define SERVER_READ_BUF (64u * 1024)
+
+struct conn;
+
+typedef struct server_stats {
+    uint64_t accepted;
+    uint64_t frames_in;    /* data frames received and accepted */
+    uint64_t frames_routed;/* data frames written to a live connection */
+    uint64_t frames_stored;/* data frames handed to the store */
+    uint64_t refused;      /* frames refused (any reason) */
+} server_stats;
+
+typedef struct server {
+    uv_loop_t *loop;
+    const config *cfg;
+    store *store;           /* borrowed: the caller opens and closes it */
+    router router;
+    uv_tcp_t listener;
+    uv_check_t flusher;     /* flushes touched connections once per iteration */
+    uv_signal_t sigint, sigterm;
+    struct conn *flush_head;/* connections with output queued this iteration */
+    struct conn *conns;     /* every connection not yet freed */
+    uint64_t nconns;
+    int stopping;           /* server_stop() was called */
+    int listening;
+    server_stats stats;
+    uint8_t rbuf[SERVER_READ_BUF];
+} server;
+
+/* Set up the loop handles; the store is borrowed. 0 or a libuv error. */
+int server_init(server *s, uv_loop_t *loop, const config *cfg, store *st);
+
+/* Bind and listen on cfg->bind:cfg->port. On success *port is the port
+ * actually bound (useful with port 0). 0 or a libuv error. */
+int server_listen(server *s, int *port);
+
+/* Begin a graceful stop (idempotent; a second call closes everything now). */
+void server_stop(server *s);
+
+/* Release what server_init allocated; call after uv_run() returned. */
+void server_free(server *s);
+
+/* Deliver a data frame to user `to`: to every live connection of `to`, or
+ * to the store when it has none (or when older stored frames wait for it,
+ * to keep order). Returns 0, or a STORE_E* code when the store refused it. */
+int server_deliver(server *s, uint32_t to, uint32_t from, uint8_t type,
+                   const uint8_t *body, uint32_t len);
+
+/* Queue c for the flush at the end of this loop iteration. */
+void server_queue_flush(server *s, struct conn *c);
+
+#endif

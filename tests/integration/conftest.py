@@ -1,0 +1,137 @@
+"""Fixtures: start chat-server on a free port, hand tests a handle, stop it.
+
+The binary comes from $CHAT_SERVER (default <repo>/build/chat-server).
+"""
+
+import os
+import re
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from proto import Client
+
+REPO = Path(__file__).resolve().parents[2]
+BINARY = Path(os.environ.get("CHAT_SERVER", REPO / "build" / "chat-server"))
+SEED_DIR = REPO.parent / "shared" / "seed"
+
+START_DEADLINE = 10.0
+STOP_DEADLINE = 5.0
+LISTENING = re.compile(r"listening on (\S+):(\d+)")
+
+
+def require_binary():
+    if not (BINARY.is_file() and os.access(BINARY, os.X_OK)):
+        pytest.fail(f"server binary {BINARY} is missing: build it with `make` "
+                    f"or point $CHAT_SERVER at it", pytrace=False)
+    return str(BINARY)
+
+
+class Server:
+    """A running chat-server with its log file."""
+
+    def __init__(self, workdir, args):
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.log_path = workdir / "server.log"
+        self.args = [require_binary(), "--port", "0",
+                     "--data-dir", str(workdir / "data"), *args]
+        self._logf = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(self.args, stdin=subprocess.DEVNULL,
+                                     stdout=self._logf, stderr=self._logf)
+        self.exit_checked = False
+        self.clients = []
+        m = self.wait_for_log(LISTENING, START_DEADLINE)
+        self.host, self.port = m.group(1), int(m.group(2))
+        assert self.port != 0, f"server reported port 0:\n{self.log()}"
+
+    # -- log -------------------------------------------------------------
+    def log(self):
+        return self.log_path.read_bytes().decode("utf-8", "replace")
+
+    def log_lines(self, phrase):
+        """Log lines containing `phrase` (case-insensitive)."""
+        return [l for l in self.log().splitlines() if phrase.lower() in l.lower()]
+
+    def wait_for_log(self, pattern, timeout=5.0):
+        """Poll the log until `pattern` (str: case-insensitive substring, or a
+        compiled regex) appears; return the match. Fails on deadline or exit."""
+        if isinstance(pattern, str):
+            pattern = re.compile(re.escape(pattern), re.IGNORECASE)
+        deadline = time.monotonic() + timeout
+        while True:
+            m = pattern.search(self.log())
+            if m:
+                return m
+            if self.proc.poll() is not None:
+                pytest.fail(f"server exited ({self.proc.returncode}) before logging "
+                            f"{pattern.pattern!r}:\n{self.log()}")
+            if time.monotonic() > deadline:
+                pytest.fail(f"no {pattern.pattern!r} in the log within {timeout}s:\n{self.log()}")
+            time.sleep(0.02)
+
+    # -- clients ---------------------------------------------------------
+    def client(self, **kw):
+        c = Client(self.host, self.port, **kw)
+        self.clients.append(c)
+        return c
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    # -- stopping --------------------------------------------------------
+    def terminate(self, timeout=STOP_DEADLINE, sig=signal.SIGTERM):
+        """Send `sig` and wait; return the exit status (the caller checks it)."""
+        self.exit_checked = True
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            pytest.fail(f"server did not exit within {timeout}s of {sig.name}:\n{self.log()}")
+
+    def teardown(self):
+        for c in self.clients:
+            c.close()
+        if self.exit_checked:
+            self._logf.close()
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait()
+            return
+        crashed = self.proc.poll()
+        rc = self.terminate()
+        self._logf.close()
+        assert crashed is None, f"server died during the test (status {crashed}):\n{self.log()}"
+        assert rc == 0, f"server exited with {rc} after SIGTERM:\n{self.log()}"
+
+
+@pytest.fixture
+def start_server(tmp_path):
+    """Factory: start_server(*extra_args) -> Server. All are stopped at teardown."""
+    servers = []
+
+    def start(*args):
+        s = Server(tmp_path / f"server{len(servers)}", list(args))
+        servers.append(s)
+        return s
+
+    yield start
+    for s in servers:
+        s.teardown()
+
+
+@pytest.fixture
+def server(start_server):
+    """A server in routing mode (the default)."""
+    return start_server()
+
+
+@pytest.fixture
+def echo_server(start_server):
+    """A server in echo mode (the article's behaviour)."""
+    return start_server("--echo")

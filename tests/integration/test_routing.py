@@ -1,0 +1,173 @@
+"""Routing mode (the default): frames go to the receiver's connections."""
+
+import hashlib
+import random
+import struct
+
+import pytest
+
+from proto import (ERROR, PICTURE, SLOW, TEXT, ConnectionClosed, Sender, c2s,
+                   parse_error)
+
+DEFAULT_MAX_FRAME = 16 * 1024 * 1024
+
+
+def test_route_text_from_article_client_to_hello_client(server):
+    b = server.client()
+    welcome = b.hello(2)
+    assert welcome.user == 2 and welcome.max_frame == DEFAULT_MAX_FRAME
+    a = server.client()                         # article-style: no HELLO
+    a.send_frame(1, 2, TEXT, b"hello B")
+    f = b.read_frame()
+    assert (f.sender, f.type, f.body) == (1, TEXT, b"hello B")
+    a.expect_no_frame()
+
+
+def test_welcome_does_not_grant_acks(server):
+    """The in-memory store cannot keep the ACK promise, so ACKS is refused."""
+    b = server.client()
+    assert b.hello(2, flags=0x01).flags & 0x01 == 0
+
+
+def test_frame_sent_one_byte_at_a_time_is_routed_intact(server):
+    b = server.client()
+    b.hello(2)
+    a = server.client(nodelay=True)
+    a.send_bytewise(c2s(1, 2, TEXT, b"split into 29 tiny segments"))
+    assert b.read_frame() == (1, TEXT, b"split into 29 tiny segments")
+
+
+def test_hello_sent_one_byte_at_a_time_is_answered(server):
+    b = server.client(nodelay=True)
+    b.send_bytewise(c2s(2, 0, 0x80, b"\x01\x00"))
+    assert b.read_frame().type == 0x81
+    a = server.client()
+    a.send_frame(1, 2, TEXT, b"after split hello")
+    assert b.read_frame().body == b"after split hello"
+
+
+def test_1000_pipelined_frames_arrive_in_order(server):
+    b = server.client()
+    b.hello(2)
+    a = server.client()
+    a.send_raw(b"".join(c2s(1, 2, TEXT, b"msg %d" % i) for i in range(1000)))
+    got = [b.read_frame() for _ in range(1000)]
+    assert [f.body for f in got] == [b"msg %d" % i for i in range(1000)]
+    assert all(f.sender == 1 and f.type == TEXT for f in got)
+    b.expect_no_frame()
+
+
+def test_10_mib_picture_arrives_byte_exact(server):
+    picture = random.Random(10).randbytes(10 * 1024 * 1024)
+    b = server.client()
+    b.hello(2)
+    a = server.client()
+    sender = Sender(a, c2s(1, 2, PICTURE, picture))
+    f = b.read_frame(timeout=30)
+    sender.finish()
+    assert (f.sender, f.type, len(f.body)) == (1, PICTURE, len(picture))
+    assert hashlib.sha256(f.body).hexdigest() == hashlib.sha256(picture).hexdigest()
+
+
+TEXTS = {
+    "chinese": "你好，世界！这是一条中文消息。",
+    "cyrillic": "Привет, мир! Съешь же ещё этих мягких булок.",
+    "hebrew": "שלום עולם",
+    "arabic": "مرحبا بالعالم",
+    "emoji": "👋🌍🎉 👨‍👩‍👧‍👦 🏳️‍🌈",
+    "mixed": "Hi 你好 Привет שלום مرحبا 👋 ok",
+    "empty": "",
+}
+
+
+@pytest.mark.parametrize("text", TEXTS.values(), ids=TEXTS.keys())
+def test_text_in_any_script_arrives_byte_exact(server, text):
+    body = text.encode("utf-8")
+    b = server.client()
+    b.hello(2)
+    a = server.client()
+    a.send_frame(1, 2, TEXT, body)
+    f = b.read_frame()
+    assert (f.sender, f.type, f.body) == (1, TEXT, body)
+    assert f.body.decode("utf-8") == text
+
+
+def test_every_device_of_the_receiver_gets_the_frame(server):
+    phone, laptop = server.client(), server.client()
+    phone.hello(2)
+    laptop.hello(2)
+    a = server.client()
+    a.send_frame(1, 2, TEXT, b"to all my devices")
+    assert phone.read_frame() == (1, TEXT, b"to all my devices")
+    assert laptop.read_frame() == (1, TEXT, b"to all my devices")
+
+
+def test_offline_frames_are_delivered_in_order_on_connect(server):
+    d = server.client()
+    d.hello(4)
+    a = server.client()
+    for i in range(5):
+        a.send_frame(1, 3, TEXT, b"offline %d" % i)
+    # Frames from one connection are handled in order: once D has this one,
+    # the five frames for the absent user 3 have been stored.
+    a.send_frame(1, 4, TEXT, b"barrier")
+    assert d.read_frame().body == b"barrier"
+
+    c = server.client()
+    c.hello(3)
+    a.send_frame(1, 3, TEXT, b"live")
+    got = [c.read_frame() for _ in range(6)]
+    assert [f.body for f in got] == [b"offline %d" % i for i in range(5)] + [b"live"]
+    assert all(f.sender == 1 and f.type == TEXT for f in got)
+
+
+def test_slow_receiver_is_closed_and_gets_the_rest_on_reconnect(start_server):
+    # The server requires max-outbuf >= max-frame + 64K (see --help).
+    server = start_server("--max-outbuf", str(1024 * 1024), "--max-frame", str(512 * 1024))
+    n, size = 64, 256 * 1024
+    b = server.client(rcvbuf=64 * 1024)       # small kernel buffer: B fills up fast
+    b.hello(2)
+    witness = server.client()
+    witness.hello(9)
+    a = server.client()
+
+    frames = b"".join(c2s(1, 2, PICTURE, struct.pack("!I", i) + bytes(size - 4))
+                      for i in range(n))
+    Sender(a, frames).finish(timeout=20)      # A is never blocked by slow B
+    a.send_frame(1, 9, TEXT, b"barrier")      # all 64 handled once this arrives
+    assert witness.read_frame().body == b"barrier"
+
+    def index(f):
+        assert (f.sender, f.type, len(f.body)) == (1, PICTURE, size)
+        return struct.unpack("!I", f.body[:4])[0]
+
+    # B now reads: data frames, then ERROR SLOW or EOF (the server closed it).
+    first = []
+    while True:
+        try:
+            f = b.read_frame()
+        except ConnectionClosed:
+            break
+        if f.type == ERROR:
+            assert parse_error(f.body).code == SLOW
+            b.expect_eof()
+            break
+        first.append(index(f))
+
+    # B reconnects and gets what was not delivered, from the store.
+    b2 = server.client()
+    b2.hello(2)
+    second = []
+    while n - 1 not in first + second:
+        second.append(index(b2.read_frame()))
+
+    assert first == sorted(set(first)) and second == sorted(set(second))
+    assert set(first) | set(second) == set(range(n)), "frames lost"
+    if first and second:
+        assert second[0] <= first[-1] + 1, f"gap between {first[-1]} and {second[0]}"
+        dups = set(first) & set(second)
+        assert dups == set(range(second[0], first[-1] + 1)) and len(dups) <= 4
+
+    # A's connection is still open and routes to the new connection.
+    a.send_frame(1, 2, TEXT, b"still here")
+    assert b2.read_frame() == (1, TEXT, b"still here")
