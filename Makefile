@@ -54,12 +54,12 @@ $(B)/obj/%.o: src/%.c
 	$(CC) $(CFLAGS) -c $< -o $@
 
 $(B)/chat-server: $(call obj,$(SERVER_MAIN)) $(SERVER_OBJ) $(COMMON_OBJ) $(PROTO_OBJ)
-	$(CC) $(LDFLAGS) $^ -o $@ $(UV_LIBS)
+	$(CC) $(LDFLAGS) $(filter %.o,$^) -o $@ $(UV_LIBS)
 
 # Unit tests link every library object; each test uses what it needs.
 $(B)/tests/%: tests/unit/%.c $(SERVER_OBJ) $(COMMON_OBJ) $(PROTO_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $^ -o $@ $(LDFLAGS) -lcmocka $(UV_LIBS)
+	$(CC) $(CFLAGS) $(filter %.c %.o,$^) -o $@ $(LDFLAGS) -lcmocka $(UV_LIBS)
 
 run: all
 	$(B)/chat-server --bind 127.0.0.1 --port 8888 --data-dir ./chat-data

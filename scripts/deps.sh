@@ -6,7 +6,7 @@ set -eu
 
 want="build-essential pkg-config libuv1-dev libsqlite3-dev"
 case "${1:-build}" in
-  test) want="$want libcmocka-dev python3 python3-pytest python3-tornado clang libclang-rt-14-dev" ;;
+  test) want="$want libcmocka-dev python3 python3-pytest python3-tornado" ;;
 esac
 
 missing=""

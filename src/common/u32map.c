@@ -44,10 +44,18 @@ static int grow(u32map *m) {
 
 int u32map_put(u32map *m, uint32_t key, void *val) {
     if (key == 0) return -1;
+    size_t i;
+    if (m->slots) { /* replacing never allocates */
+        for (i = slot_of(key, m->mask); m->slots[i].key; i = (i + 1) & m->mask)
+            if (m->slots[i].key == key) {
+                m->slots[i].val = val;
+                return 0;
+            }
+    }
     if (!m->slots || (m->count + 1) * 2 > m->mask + 1) {
         if (grow(m)) return -1;
     }
-    size_t i = slot_of(key, m->mask);
+    i = slot_of(key, m->mask);
     while (m->slots[i].key && m->slots[i].key != key) i = (i + 1) & m->mask;
     if (m->slots[i].key == 0) m->count++;
     m->slots[i].key = key;

@@ -29,7 +29,8 @@ void u32map_free(u32map *m);
 /* The value for key, or NULL. */
 void *u32map_get(const u32map *m, uint32_t key);
 
-/* Insert or replace. Returns 0, or -1 when out of memory (map unchanged). */
+/* Insert or replace. Returns 0, or -1 when out of memory (map unchanged).
+ * Replacing the value of a present key never allocates and never fails. */
 int u32map_put(u32map *m, uint32_t key, void *val);
 
 /* Remove key; returns its value or NULL when absent. */

@@ -49,7 +49,7 @@ void config_usage(FILE *out) {
 }
 
 int config_parse_size(const char *s, uint64_t *out) {
-    if (!s || !*s || *s == '-' || *s == '+') return -1;
+    if (!s || *s < '0' || *s > '9') return -1; /* no sign, no blanks */
     errno = 0;
     char *end;
     unsigned long long v = strtoull(s, &end, 10);
@@ -62,7 +62,8 @@ int config_parse_size(const char *s, uint64_t *out) {
     case 'g': case 'G': shift = 30; end++; break;
     default: return -1;
     }
-    if (*end == 'i' || *end == 'B') end += (*end == 'i' && end[1] == 'B') ? 2 : 1;
+    if (shift && strcmp(end, "iB") == 0) end += 2;      /* 16MiB */
+    else if (shift && strcmp(end, "B") == 0) end += 1;  /* 16MB, binary too */
     if (*end) return -1;
     if (shift && v > (UINT64_MAX >> shift)) return -1;
     *out = (uint64_t)v << shift;
@@ -95,7 +96,7 @@ static const struct option options[] = {
 int config_parse(config *c, int argc, char **argv, char *err, size_t errlen) {
     int outbuf_set = 0, opt;
     uint64_t v;
-    optind = 1;
+    optind = 0; /* 0, not 1: also resets glibc's state inside a cluster */
     opterr = 0; /* we word the errors ourselves */
     while ((opt = getopt_long(argc, argv, ":", options, NULL)) != -1) {
         switch (opt) {
@@ -146,8 +147,15 @@ int config_parse(config *c, int argc, char **argv, char *err, size_t errlen) {
         case OPT_HELP: return CONFIG_HELP;
         case OPT_VERSION: return CONFIG_VERSION;
         case ':':
-            FAIL("%s: needs a value (see --help)", argv[optind - 1]);
+            if (optopt >= OPT_BIND)
+                FAIL("--%s: needs a value (see --help)",
+                     options[optopt - OPT_BIND].name);
+            FAIL("-%c: needs a value (see --help)", optopt);
         default:
+            if (optopt >= OPT_BIND)
+                FAIL("--%s: takes no value (see --help)",
+                     options[optopt - OPT_BIND].name);
+            if (optopt) FAIL("-%c: unknown option (see --help)", optopt);
             FAIL("%s: unknown option (see --help)", argv[optind - 1]);
         }
     }

@@ -80,22 +80,20 @@ static void send_error(conn *c, unsigned code, uint64_t ref,
 int conn_send_data(conn *c, uint32_t from, uint8_t type, const uint8_t *body,
                    uint32_t len) {
     if (c->state == CONN_CLOSED || c->state == CONN_CLOSING) return -1;
-    if (out_append(c, from, type, body, len, c->srv->cfg->max_outbuf) == 0)
-        return 0;
-    CLOG(c, LOG_WARN, "output queue over %zu bytes (receiver not reading); "
-         "closing, undelivered frames go to the store",
-         c->srv->cfg->max_outbuf);
-    /* The peer is not reading: an ERROR would sit behind the rest. Try to
-     * slip it in if the socket has room, then close. */
-    if (c->ctl && !c->writing && c->out[c->outi].len == 0) {
-        uint8_t frame[FRAME_S2C_HDR + FRAME_ERROR_MAX];
-        size_t n = frame_put_error(frame + FRAME_S2C_HDR, FRAME_ERR_SLOW, 0,
-                                   "output queue full: you are not reading; "
-                                   "reconnect to get the rest");
-        frame_put_s2c_hdr(frame, 0, FRAME_ERROR, (uint32_t)n);
-        uv_buf_t b = uv_buf_init((char *)frame, (unsigned)(n + FRAME_S2C_HDR));
-        (void)uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+    size_t limit = c->srv->cfg->max_outbuf;
+    if (out_append(c, from, type, body, len, limit) == 0) return 0;
+    /* Over the bound. If nothing is in flight, this is a burst within one
+     * iteration, not a slow reader: write now and try again. */
+    if (!c->writing) {
+        conn_flush(c);
+        if (c->state == CONN_CLOSED) return -1;
+        if (out_append(c, from, type, body, len, limit) == 0) return 0;
     }
+    /* The socket does not drain: the peer is not reading. An ERROR would
+     * queue behind what it does not read, so it gets none; it learns on
+     * reconnect, where the rest waits in the store. */
+    CLOG(c, LOG_WARN, "output queue over %zu bytes (receiver not reading); "
+         "closing, undelivered frames go to the store", limit);
     conn_abort(c);
     return -1;
 }

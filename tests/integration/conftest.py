@@ -84,15 +84,19 @@ class Server:
     # -- stopping --------------------------------------------------------
     def terminate(self, timeout=STOP_DEADLINE, sig=signal.SIGTERM):
         """Send `sig` and wait; return the exit status (the caller checks it)."""
-        self.exit_checked = True
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
+        return self.wait_exit(timeout)
+
+    def wait_exit(self, timeout=STOP_DEADLINE):
+        """Wait for the process to exit; return its status (the caller checks it)."""
+        self.exit_checked = True
         try:
             return self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
-            pytest.fail(f"server did not exit within {timeout}s of {sig.name}:\n{self.log()}")
+            pytest.fail(f"server did not exit within {timeout}s:\n{self.log()}")
 
     def teardown(self):
         for c in self.clients:

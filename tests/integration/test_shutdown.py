@@ -1,6 +1,7 @@
 """Graceful shutdown on SIGTERM / SIGINT."""
 
 import signal
+import time
 
 from proto import C2S, SHUTDOWN, TEXT, ConnectionClosed
 
@@ -15,18 +16,22 @@ def test_sigterm_with_clients_connected(server):
     mid_frame = server.client()
     mid_frame.send_raw(C2S.pack(3, 2, TEXT, 10)[:6])   # half a header
 
-    assert server.terminate(timeout=5) == 0
-    assert "shutting down" in server.log().lower()
+    t0 = time.monotonic()
+    server.proc.send_signal(signal.SIGTERM)
 
     # A control-frame client may be told why (ERROR SHUTDOWN); then EOF.
     try:
-        err = idle_hello.read_error()
-        assert err.code == SHUTDOWN
+        assert idle_hello.read_error().code == SHUTDOWN
         idle_hello.expect_eof()
     except ConnectionClosed as e:
         assert e.partial == b""
     for c in (idle_article, idle_raw, mid_frame):
         c.expect_eof()
+    for c in (idle_hello, idle_article, idle_raw, mid_frame):
+        c.close()
+
+    assert server.wait_exit(timeout=5 - (time.monotonic() - t0)) == 0
+    assert "shutting down" in server.log().lower()
 
 
 def test_sigint_exits_0(server):
