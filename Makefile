@@ -17,7 +17,7 @@ endif
 
 CFLAGS  ?=
 CFLAGS  += -std=c11 -D_GNU_SOURCE -g $(OPT) -Wall -Wextra -Werror -Wshadow \
-           -Wstrict-prototypes -Wformat=2 -Isrc -DCHAT_VERSION='"$(VERSION)"' \
+           -Wstrict-prototypes -Wformat=2 -Isrc -Itests/unit -DCHAT_VERSION='"$(VERSION)"' \
            $(SANFLAGS) -MMD -MP
 LDFLAGS += $(SANFLAGS)
 UV_LIBS := -luv

@@ -107,6 +107,7 @@ void conn_flush(conn *c) {
     if (!c->backlog) {
         /* Common case: the socket takes it all now; no request, no
          * callback, the buffer is reusable at once. */
+        c->srv->stats.writes++;
         int n = uv_try_write((uv_stream_t *)&c->tcp, &ub, 1);
         if (n == (int)b->len) {
             b->len = 0;
@@ -121,6 +122,7 @@ void conn_flush(conn *c) {
         if (n > 0) off = (size_t)n;
     }
     ub = uv_buf_init((char *)b->data + off, (unsigned)(b->len - off));
+    c->srv->stats.writes++;
     int r = uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &ub, 1, on_write);
     if (r < 0) {
         CLOG(c, LOG_DEBUG, "write failed: %s", uv_strerror(r));

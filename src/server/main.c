@@ -106,12 +106,13 @@ int main(int argc, char **argv) {
                                 "and lost when the server stops)");
     uv_run(loop, UV_RUN_DEFAULT);
     log_info("stopped: %llu connections served, %llu frames in, %llu routed, "
-             "%llu stored, %llu refused",
+             "%llu stored, %llu refused, %llu writes",
              (unsigned long long)srv.stats.accepted,
              (unsigned long long)srv.stats.frames_in,
              (unsigned long long)srv.stats.frames_routed,
              (unsigned long long)srv.stats.frames_stored,
-             (unsigned long long)srv.stats.refused);
+             (unsigned long long)srv.stats.refused,
+             (unsigned long long)srv.stats.writes);
     server_free(&srv);
     store_close(st);
     uv_loop_close(loop);

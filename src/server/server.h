@@ -32,6 +32,7 @@ typedef struct server_stats {
     uint64_t frames_routed;/* data frames written to a live connection */
     uint64_t frames_stored;/* data frames handed to the store */
     uint64_t refused;      /* frames refused (any reason) */
+    uint64_t writes;       /* write system calls issued (try_write + uv_write) */
 } server_stats;
 
 typedef struct server {

@@ -18,6 +18,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -29,14 +31,6 @@
 
 static uint8_t pat(size_t i) { return (uint8_t)(i * 131u + (i >> 8) + 7u); }
 
-/* Deterministic PRNG (xorshift32). */
-static uint32_t rng_next(uint32_t *s) {
-    uint32_t x = *s;
-    x ^= x << 13;
-    x ^= x >> 17;
-    x ^= x << 5;
-    return *s = x;
-}
 
 /* Write every byte of the capacity without disturbing [0, len): ASan checks
  * that cap bytes really are allocated. */

@@ -19,6 +19,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -33,13 +35,6 @@ static void *val_of(uint32_t key, unsigned gen) {
     return (void *)(((uintptr_t)key << 4) | ((uintptr_t)gen << 1) | 1u);
 }
 
-static uint32_t rng_next(uint32_t *s) {
-    uint32_t x = *s;
-    x ^= x << 13;
-    x ^= x >> 17;
-    x ^= x << 5;
-    return *s = x;
-}
 
 /* A bijection on uint32_t that maps 0 to 0 only: distinct non-zero inputs
  * give distinct non-zero, well scattered keys. */
