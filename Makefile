@@ -20,17 +20,17 @@ CFLAGS  += -std=c11 -D_GNU_SOURCE -g $(OPT) -Wall -Wextra -Werror -Wshadow \
            -Wstrict-prototypes -Wformat=2 -Isrc -Itests/unit -DCHAT_VERSION='"$(VERSION)"' \
            $(SANFLAGS) -MMD -MP
 LDFLAGS += $(SANFLAGS)
-UV_LIBS := -luv
+UV_LIBS := -luv -lsqlite3 -lpthread
 
 PY      := /usr/bin/python3
 
 PROTO_SRC  := src/proto/frame.c
 COMMON_SRC := src/common/log.c src/common/buf.c src/common/u32map.c
-SERVER_SRC := src/server/config.c src/server/router.c src/server/store_mem.c \
-              src/server/conn.c src/server/server.c
+SERVER_SRC := src/server/config.c src/server/router.c src/server/store_sqlite.c \
+              src/server/store_faultvfs.c src/server/conn.c src/server/server.c
 SERVER_MAIN := src/server/main.c
 
-obj = $(patsubst src/%.c,$(B)/obj/%.o,$(1))
+obj = $(patsubst bench/%.c,$(B)/obj/bench/%.o,$(patsubst src/%.c,$(B)/obj/%.o,$(1)))
 
 PROTO_OBJ  := $(call obj,$(PROTO_SRC))
 COMMON_OBJ := $(call obj,$(COMMON_SRC))
@@ -38,10 +38,10 @@ SERVER_OBJ := $(call obj,$(SERVER_SRC))
 
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(B)/tests/%,$(wildcard tests/unit/test_*.c))
 
-.PHONY: all deps deps-test run test check unit integration clean
+.PHONY: all deps deps-test run test check unit integration bench clean
 .DEFAULT_GOAL := all
 
-all: deps $(B)/chat-server
+all: deps $(B)/chat-server $(B)/chat-bench
 
 deps:
 	@scripts/deps.sh build
@@ -55,6 +55,13 @@ $(B)/obj/%.o: src/%.c
 
 $(B)/chat-server: $(call obj,$(SERVER_MAIN)) $(SERVER_OBJ) $(COMMON_OBJ) $(PROTO_OBJ)
 	$(CC) $(LDFLAGS) $(filter %.o,$^) -o $@ $(UV_LIBS)
+
+$(B)/chat-bench: $(call obj,bench/chat-bench.c) $(COMMON_OBJ) $(PROTO_OBJ)
+	$(CC) $(LDFLAGS) $(filter %.o,$^) -o $@ $(UV_LIBS)
+
+$(B)/obj/bench/%.o: bench/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
 
 # Unit tests link every library object; each test uses what it needs.
 $(B)/tests/%: tests/unit/%.c $(SERVER_OBJ) $(COMMON_OBJ) $(PROTO_OBJ)
@@ -76,6 +83,10 @@ check: unit integration
 test: deps-test
 	$(MAKE) --no-print-directory check
 	$(MAKE) --no-print-directory SANITIZE=1 check
+
+# Measurements (figures, not pass/fail): writes docs/BENCHMARKS.md.
+bench: all
+	bench/run.sh
 
 clean:
 	rm -rf build

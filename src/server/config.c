@@ -16,6 +16,9 @@ void config_defaults(config *c) {
     c->max_outbuf = CONFIG_DEFAULT_MAX_OUTBUF;
     c->offline_max_messages = CONFIG_DEFAULT_OFFLINE_MAX_MESSAGES;
     c->offline_max_bytes = CONFIG_DEFAULT_OFFLINE_MAX_BYTES;
+    c->offline_ttl_ms = CONFIG_DEFAULT_OFFLINE_TTL_MS;
+    c->fsync_full = 1;
+    c->store_max_pending = CONFIG_DEFAULT_STORE_MAX_PENDING;
     c->log_level = LOG_INFO;
 }
 
@@ -30,13 +33,23 @@ void config_usage(FILE *out) {
 "                               of routing it (the article's server)\n"
 "  --data-dir DIR               where the store keeps its files (default %s)\n"
 "  --max-frame BYTES            largest frame body accepted (default %u = 16M)\n"
-"  --max-outbuf BYTES           per-connection output queue bound; a receiver\n"
-"                               past it is closed and its frames stored\n"
-"                               (default %zu = 64M, at least max-frame + 64K)\n"
+"  --max-outbuf BYTES           per-connection output queue bound; frames for\n"
+"                               a receiver past it wait in the store until it\n"
+"                               catches up (default %zu = 64M, at least\n"
+"                               max-frame + 64K)\n"
 "  --offline-max-messages N     stored messages per receiver, 0 = no limit\n"
 "                               (default %u)\n"
 "  --offline-max-bytes BYTES    stored bytes per receiver, 0 = no limit\n"
 "                               (default %llu = 256M)\n"
+"  --offline-ttl DURATION       stored messages expire after this, 0 = never\n"
+"                               (default 7d; units ms, s, m, h, d)\n"
+"  --fsync full|normal          full: every acknowledged message is on disk\n"
+"                               (survives power loss); normal: survives a\n"
+"                               crash of the server, a power loss may lose\n"
+"                               the last moments (default full)\n"
+"  --store-max-pending BYTES    message bytes on their way to the disk before\n"
+"                               the server stops reading from clients\n"
+"                               (default %zu = 64M)\n"
 "  --log-level LEVEL            error, warn, info or debug (default info)\n"
 "  --help                       show this help and exit\n"
 "  --version                    show the version and exit\n"
@@ -45,7 +58,8 @@ void config_usage(FILE *out) {
             CONFIG_DEFAULT_BIND, CONFIG_DEFAULT_PORT, CONFIG_DEFAULT_DATA_DIR,
             CONFIG_DEFAULT_MAX_FRAME, CONFIG_DEFAULT_MAX_OUTBUF,
             CONFIG_DEFAULT_OFFLINE_MAX_MESSAGES,
-            (unsigned long long)CONFIG_DEFAULT_OFFLINE_MAX_BYTES);
+            (unsigned long long)CONFIG_DEFAULT_OFFLINE_MAX_BYTES,
+            CONFIG_DEFAULT_STORE_MAX_PENDING);
 }
 
 int config_parse_size(const char *s, uint64_t *out) {
@@ -70,10 +84,28 @@ int config_parse_size(const char *s, uint64_t *out) {
     return 0;
 }
 
+int config_parse_duration(const char *s, uint64_t *ms) {
+    if (!s || *s < '0' || *s > '9') return -1;
+    errno = 0;
+    char *end;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno) return -1;
+    uint64_t mul;
+    if (strcmp(end, "ms") == 0) mul = 1;
+    else if (*end == '\0' || strcmp(end, "s") == 0) mul = 1000;
+    else if (strcmp(end, "m") == 0) mul = 60 * 1000;
+    else if (strcmp(end, "h") == 0) mul = 3600 * 1000;
+    else if (strcmp(end, "d") == 0) mul = 24 * 3600 * 1000;
+    else return -1;
+    if (v > UINT64_MAX / mul) return -1;
+    *ms = (uint64_t)v * mul;
+    return 0;
+}
+
 enum {
     OPT_BIND = 256, OPT_PORT, OPT_ECHO, OPT_DATA_DIR, OPT_MAX_FRAME,
     OPT_MAX_OUTBUF, OPT_OFF_MSGS, OPT_OFF_BYTES, OPT_LOG_LEVEL, OPT_HELP,
-    OPT_VERSION
+    OPT_VERSION, OPT_OFF_TTL, OPT_FSYNC, OPT_STORE_PENDING
 };
 
 static const struct option options[] = {
@@ -88,6 +120,9 @@ static const struct option options[] = {
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
     {"help", no_argument, NULL, OPT_HELP},
     {"version", no_argument, NULL, OPT_VERSION},
+    {"offline-ttl", required_argument, NULL, OPT_OFF_TTL},
+    {"fsync", required_argument, NULL, OPT_FSYNC},
+    {"store-max-pending", required_argument, NULL, OPT_STORE_PENDING},
     {NULL, 0, NULL, 0},
 };
 
@@ -119,7 +154,7 @@ int config_parse(config *c, int argc, char **argv, char *err, size_t errlen) {
             break;
         case OPT_MAX_FRAME:
             if (config_parse_size(optarg, &v) || v > CONFIG_MAX_FRAME_LIMIT)
-                FAIL("--max-frame: '%s' is not a size from 0 to 1G", optarg);
+                FAIL("--max-frame: '%s' is not a size from 0 to 512M", optarg);
             c->max_frame = (uint32_t)v;
             break;
         case OPT_MAX_OUTBUF:
@@ -143,6 +178,22 @@ int config_parse(config *c, int argc, char **argv, char *err, size_t errlen) {
             if ((c->log_level = log_level_parse(optarg)) < 0)
                 FAIL("--log-level: '%s' is not one of error, warn, info, debug",
                      optarg);
+            break;
+        case OPT_OFF_TTL:
+            if (config_parse_duration(optarg, &c->offline_ttl_ms))
+                FAIL("--offline-ttl: '%s' is not a duration (e.g. 7d, 12h, "
+                     "30s, 0 for never)", optarg);
+            break;
+        case OPT_FSYNC:
+            if (strcmp(optarg, "full") == 0) c->fsync_full = 1;
+            else if (strcmp(optarg, "normal") == 0) c->fsync_full = 0;
+            else FAIL("--fsync: '%s' is not full or normal", optarg);
+            break;
+        case OPT_STORE_PENDING:
+            if (config_parse_size(optarg, &v) || v < 65536 || v > SIZE_MAX / 2)
+                FAIL("--store-max-pending: '%s' is not a size of at least 64K",
+                     optarg);
+            c->store_max_pending = (size_t)v;
             break;
         case OPT_HELP: return CONFIG_HELP;
         case OPT_VERSION: return CONFIG_VERSION;

@@ -20,7 +20,9 @@
 #define CONFIG_DEFAULT_MAX_OUTBUF ((size_t)64 << 20)    /* 64 MiB */
 #define CONFIG_DEFAULT_OFFLINE_MAX_MESSAGES 100000u
 #define CONFIG_DEFAULT_OFFLINE_MAX_BYTES ((uint64_t)256 << 20) /* 256 MiB */
-#define CONFIG_MAX_FRAME_LIMIT (1u << 30)               /* 1 GiB */
+#define CONFIG_MAX_FRAME_LIMIT (1u << 29)  /* 512 MiB: SQLite rows hold < 1e9 bytes */
+#define CONFIG_DEFAULT_OFFLINE_TTL_MS ((uint64_t)7 * 24 * 3600 * 1000) /* 7 d */
+#define CONFIG_DEFAULT_STORE_MAX_PENDING ((size_t)64 << 20) /* 64 MiB */
 
 typedef struct config {
     char bind[64];
@@ -31,6 +33,9 @@ typedef struct config {
     size_t max_outbuf;      /* per-connection output queue bound */
     uint64_t offline_max_messages; /* per receiver */
     uint64_t offline_max_bytes;    /* per receiver */
+    uint64_t offline_ttl_ms;       /* 0: keep forever */
+    int fsync_full;                /* 1: synchronous=FULL, 0: NORMAL */
+    size_t store_max_pending;      /* store work in flight before reads pause */
     int log_level;
 } config;
 
@@ -42,5 +47,9 @@ void config_usage(FILE *out);
 
 /* Parse "123", "64K", "16M", "1G" (binary multiples) into *out. 0 or -1. */
 int config_parse_size(const char *s, uint64_t *out);
+
+/* Parse a duration "500ms", "30s", "15m", "12h", "7d" (a bare number is
+ * seconds) into milliseconds. 0 or -1. */
+int config_parse_duration(const char *s, uint64_t *ms);
 
 #endif

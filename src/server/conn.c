@@ -5,9 +5,9 @@
  * c->in when a partial frame is pending) -> conn_process() decodes every
  * complete frame in place -> each header is checked before its body is
  * awaited (refused frames are skipped, never buffered) -> a data frame goes
- * to server_deliver() (router or store) or back to the sender (--echo) ->
- * receivers' out buffers grow -> the server's flusher writes each touched
- * connection once per loop iteration (conn_flush).
+ * to server_deliver() (live connections and/or the store) or back to the
+ * sender (--echo) -> receivers' out buffers grow -> the server's flusher
+ * writes each touched connection once per loop iteration (conn_flush).
  */
 #include "conn.h"
 
@@ -36,6 +36,7 @@ struct conn_linger {
 
 static void on_close(uv_handle_t *h);
 static void on_write(uv_write_t *req, int status);
+static void maybe_shutdown(conn *c);
 
 static size_t out_bytes(const conn *c) { return c->out[0].len + c->out[1].len; }
 
@@ -43,10 +44,14 @@ static size_t in_limit(const conn *c) {
     return (size_t)c->srv->cfg->max_frame + FRAME_C2S_HDR;
 }
 
+static int open_state(const conn *c) {
+    return c->state == CONN_NEW || c->state == CONN_BOUND;
+}
+
 /* ---- output ------------------------------------------------------------ */
 
-/* Append a server -> client frame; control frames may pass the bound by
- * their small size so an ERROR can always be queued. */
+/* Append a server -> client frame to out[outi] if the total stays within
+ * limit. 0 or -1. */
 static int out_append(conn *c, uint32_t from, uint8_t type,
                       const uint8_t *body, uint32_t len, size_t limit) {
     buf *b = &c->out[c->outi];
@@ -63,10 +68,8 @@ static int out_append(conn *c, uint32_t from, uint8_t type,
 static void send_control(conn *c, uint8_t type, const uint8_t *body,
                          uint32_t len) {
     if (c->state == CONN_CLOSED) return;
-    /* Allow a small overshoot: control frames are bounded and rare. */
-    size_t limit = c->srv->cfg->max_outbuf + FRAME_S2C_HDR + FRAME_ERROR_MAX +
-                   FRAME_PING_MAX;
-    out_append(c, 0, type, body, len, limit);
+    /* Control frames are small and bounded: they may pass the bound. */
+    out_append(c, 0, type, body, len, SIZE_MAX / 2);
 }
 
 static void send_error(conn *c, unsigned code, uint64_t ref,
@@ -77,52 +80,81 @@ static void send_error(conn *c, unsigned code, uint64_t ref,
     send_control(c, FRAME_ERROR, body, (uint32_t)n);
 }
 
+/* Frames up to ack_out are handled: tell an opted-in peer at the flush. */
+static void ack_handled(conn *c, uint64_t upto) {
+    if (!c->acks || upto <= c->ack_out) return;
+    c->ack_out = upto;
+    c->ack_dirty = 1;
+    server_queue_flush(c->srv, c);
+}
+
+int conn_has_room(conn *c, uint32_t len) {
+    size_t need = FRAME_S2C_HDR + (size_t)len;
+    if (out_bytes(c) + need <= c->srv->cfg->max_outbuf) return 1;
+    /* A burst within one iteration is not a slow reader: write it now. */
+    if (!c->writing) conn_flush(c);
+    return c->state != CONN_CLOSED &&
+           out_bytes(c) + need <= c->srv->cfg->max_outbuf;
+}
+
 int conn_send_data(conn *c, uint32_t from, uint8_t type, const uint8_t *body,
-                   uint32_t len) {
-    if (c->state == CONN_CLOSED || c->state == CONN_CLOSING) return -1;
-    size_t limit = c->srv->cfg->max_outbuf;
-    if (out_append(c, from, type, body, len, limit) == 0) return 0;
-    /* Over the bound. If nothing is in flight, this is a burst within one
-     * iteration, not a slow reader: write now and try again. */
-    if (!c->writing) {
-        conn_flush(c);
-        if (c->state == CONN_CLOSED) return -1;
-        if (out_append(c, from, type, body, len, limit) == 0) return 0;
+                   uint32_t len, uint64_t id) {
+    if (!open_state(c)) return -1;
+    if (out_append(c, from, type, body, len, SIZE_MAX / 2) ||
+        u64vec_push(&c->ids[c->outi], id) ||
+        (c->acks && id && seqidq_push(&c->ackq, c->seq_out + 1, id))) {
+        CLOG(c, LOG_ERROR, "%s", "out of memory for output; closing");
+        conn_abort(c);
+        return -1;
     }
-    /* The socket does not drain: the peer is not reading. An ERROR would
-     * queue behind what it does not read, so it gets none; it learns on
-     * reconnect, where the rest waits in the store. */
-    CLOG(c, LOG_WARN, "output queue over %zu bytes (receiver not reading); "
-         "closing, undelivered frames go to the store", limit);
-    conn_abort(c);
-    return -1;
+    c->seq_out++;
+    if (id > c->cursor) c->cursor = id;
+    return 0;
+}
+
+/* The kernel took all of out[i]: without acknowledgements its stored
+ * frames are delivered; with them, they wait for the peer's ACK. */
+static void written(conn *c, int i) {
+    u64vec *ids = &c->ids[i];
+    if (!c->acks)
+        for (size_t k = 0; k < ids->n; k++)
+            if (ids->v[k]) store_del(c->srv->store, ids->v[k]);
+    ids->n = 0;
+    c->out[i].len = 0;
+    if (c->out[i].cap > CONN_PULL_BYTES) {
+        buf_free(&c->out[i]);
+        u64vec_free(ids);
+    }
 }
 
 void conn_flush(conn *c) {
-    if (c->state == CONN_CLOSED || c->writing) return;
+    if (c->state == CONN_CLOSED) return;
+    if (c->ack_dirty) {
+        uint8_t body[FRAME_ACK_SIZE];
+        frame_put_ack(body, c->ack_out);
+        c->ack_dirty = 0;
+        send_control(c, FRAME_ACK, body, sizeof body);
+    }
+    if (c->writing) return;
     buf *b = &c->out[c->outi];
     if (b->len == 0) return;
     uv_buf_t ub = uv_buf_init((char *)b->data, (unsigned)b->len);
     size_t off = 0;
-    if (!c->backlog) {
-        /* Common case: the socket takes it all now; no request, no
-         * callback, the buffer is reusable at once. */
-        c->srv->stats.writes++;
-        int n = uv_try_write((uv_stream_t *)&c->tcp, &ub, 1);
-        if (n == (int)b->len) {
-            b->len = 0;
-            if (b->cap > CONN_PULL_BYTES) buf_free(b);
-            return;
-        }
-        if (n < 0 && n != UV_EAGAIN) {
-            CLOG(c, LOG_DEBUG, "write failed: %s", uv_strerror(n));
-            conn_abort(c);
-            return;
-        }
-        if (n > 0) off = (size_t)n;
-    }
-    ub = uv_buf_init((char *)b->data + off, (unsigned)(b->len - off));
     c->srv->stats.writes++;
+    /* Common case: the socket takes it all now; no request, no callback. */
+    int n = uv_try_write((uv_stream_t *)&c->tcp, &ub, 1);
+    if (n == (int)b->len) {
+        written(c, c->outi);
+        if (c->sync) conn_fetch(c);
+        return;
+    }
+    if (n < 0 && n != UV_EAGAIN) {
+        CLOG(c, LOG_DEBUG, "write failed: %s", uv_strerror(n));
+        conn_abort(c);
+        return;
+    }
+    if (n > 0) off = (size_t)n;
+    ub = uv_buf_init((char *)b->data + off, (unsigned)(b->len - off));
     int r = uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &ub, 1, on_write);
     if (r < 0) {
         CLOG(c, LOG_DEBUG, "write failed: %s", uv_strerror(r));
@@ -133,65 +165,125 @@ void conn_flush(conn *c) {
     c->outi ^= 1;
 }
 
-static void maybe_shutdown(conn *c);
-
 static void on_write(uv_write_t *req, int status) {
     conn *c = req->data;
     c->writing = 0;
     if (c->state == CONN_CLOSED) return; /* cancelled by uv_close */
-    buf *done = &c->out[c->outi ^ 1];
     if (status < 0) {
         CLOG(c, LOG_DEBUG, "write failed: %s", uv_strerror(status));
-        c->writing = 1; /* so conn_abort hands the failed buffer back */
+        c->writing = 1; /* so conn_abort treats the failed buffer as unsent */
         c->wfailed = 1;
         conn_abort(c);
         c->writing = 0;
         return;
     }
-    done->len = 0;
-    if (done->cap > CONN_PULL_BYTES) buf_free(done);
-    if (c->state == CONN_BOUND && c->backlog) conn_pull_store(c);
+    written(c, c->outi ^ 1);
+    if (c->sync) conn_fetch(c);
     conn_flush(c);
     if (c->state == CONN_CLOSING) maybe_shutdown(c);
 }
 
 /* ---- the store --------------------------------------------------------- */
 
-static int pull_visit(void *arg, const store_msg *m) {
-    conn *c = arg;
-    size_t have = out_bytes(c);
-    if (have > 0 && have + FRAME_S2C_HDR + m->len > CONN_PULL_BYTES) return 1;
-    return out_append(c, m->sender, m->type, m->body, m->len,
-                      c->srv->cfg->max_outbuf) ? 1 : 0;
+void conn_spill(conn *c) {
+    if (c->sync) return;
+    c->sync = 1;
+    c->sync_dirty = 1;
+    if (!(c->logged & CONN_LOGGED_SPILL)) {
+        c->logged |= CONN_LOGGED_SPILL;
+        CLOG(c, LOG_INFO, "output queue at %zu bytes (receiver reads slowly): "
+             "its frames wait in the store until it catches up "
+             "(logged once per connection)", c->srv->cfg->max_outbuf);
+    }
 }
 
-void conn_pull_store(conn *c) {
-    if (c->state != CONN_BOUND) return;
-    store *st = c->srv->store;
-    if (out_bytes(c) >= CONN_PULL_BYTES) {
-        c->backlog = 1;
+void conn_fetch(conn *c) {
+    if (c->state != CONN_BOUND || !c->sync || c->fetching) return;
+    if (out_bytes(c) > CONN_PULL_BYTES / 2) return; /* on_write asks again */
+    c->fetching = 1;
+    c->sync_dirty = 0;
+    c->refs++;
+    store_fetch(c->srv->store, c->user, c->cursor, CONN_PULL_ROWS,
+                CONN_PULL_BYTES, c);
+}
+
+static void conn_release(conn *c);
+
+void conn_fetch_done(conn *c, const void *rowsp, size_t n, int more,
+                     int status) {
+    const store_row *rows = rowsp;
+    c->refs--;
+    c->fetching = 0;
+    if (c->state != CONN_BOUND) {
+        conn_release(c);
         return;
     }
-    size_t n = store_take(st, c->user, SIZE_MAX, pull_visit, c);
-    c->srv->stats.frames_routed += n;
-    c->backlog = store_count(st, c->user) > 0;
+    if (status) {
+        if (!(c->logged & CONN_LOGGED_FETCH)) {
+            c->logged |= CONN_LOGGED_FETCH;
+            CLOG(c, LOG_ERROR, "cannot read stored messages: %s (retried as "
+                 "frames arrive; logged once per connection)",
+                 store_strerror(status));
+        }
+        c->sync_dirty = 1;
+        return;
+    }
+    for (size_t i = 0; i < n && c->state == CONN_BOUND; i++) {
+        if (rows[i].id <= c->cursor) continue;
+        conn_send_data(c, rows[i].sender, rows[i].type, rows[i].body,
+                       rows[i].len, rows[i].id);
+        c->srv->stats.frames_routed++;
+    }
+    if (c->state != CONN_BOUND) return;
+    if (!more && !c->sync_dirty) c->sync = 0; /* caught up: LIVE */
+    else conn_fetch(c);
 }
 
-/* Frames in the s2c stream p[0..n) that end after byte `sent`, data types
- * only, handed to the store for c->user. Returns how many. */
-static uint64_t handoff(conn *c, const uint8_t *p, size_t n, size_t sent) {
+void conn_put_done(conn *c, uint64_t seq, int status) {
+    c->refs--;
+    c->puts_pending--;
+    if (status && c->state != CONN_CLOSED) {
+        char why[160];
+        snprintf(why, sizeof why, "message %llu not accepted: %s",
+                 (unsigned long long)seq, store_strerror(status));
+        c->srv->stats.refused++;
+        if (!(c->logged & CONN_LOGGED_STORE)) {
+            c->logged |= CONN_LOGGED_STORE;
+            CLOG(c, LOG_WARN, "refused frame: %s (logged once per connection)",
+                 why);
+        }
+        send_error(c, status == STORE_EQUOTA ? FRAME_ERR_QUOTA
+                                             : FRAME_ERR_STORE, seq, why);
+    }
+    if (c->state != CONN_CLOSED)
+        ack_handled(c, c->puts_pending ? seq : c->seq_in);
+    conn_release(c);
+}
+
+/* Frames in the s2c stream p[0..n) (ids: one per data frame) that end after
+ * byte `sent` and have no stored copy go to the store for c->user; stored
+ * ones that the kernel fully took are deleted (no-ack peers). */
+static uint64_t handoff(conn *c, const uint8_t *p, size_t n, size_t sent,
+                        const u64vec *ids) {
     uint64_t count = 0;
+    size_t k = 0;
     frame_s2c f;
     long r;
     for (size_t off = 0; off < n; off += (size_t)r) {
         r = frame_decode_s2c(p + off, n - off, FRAME_LEN_MAX, &f);
         if (r <= 0) break; /* cannot happen: we wrote these frames */
-        if (off + (size_t)r <= sent || !frame_is_data(f.type)) continue;
-        store_msg m = {c->user, f.sender, f.type, f.len, f.body};
-        int e = store_put(c->srv->store, &m);
-        if (e) {
-            CLOG(c, LOG_ERROR, "undelivered frame lost: the store refused it "
-                 "(%s)", store_strerror(e));
+        if (!frame_is_data(f.type)) continue;
+        uint64_t id = k < ids->n ? ids->v[k] : 0;
+        k++;
+        if (off + (size_t)r <= sent) {
+            if (id && !c->acks) store_del(c->srv->store, id);
+            continue;
+        }
+        if (id) continue; /* stored already: delivered on reconnect */
+        server *s = c->srv;
+        if (store_put(s->store, s->next_id++, c->user, f.sender, f.type,
+                      f.body, f.len, 1, NULL, 0)) {
+            CLOG(c, LOG_ERROR, "%s", "undelivered frame lost: out of memory");
             continue;
         }
         count++;
@@ -205,19 +297,22 @@ void conn_abort(conn *c) {
     if (c->state == CONN_CLOSED) return;
     int was_bound = c->node.user != 0;
     router_del(&c->srv->router, &c->node);
-    /* Unsent output goes back to the store, unless another device of the
-     * same user is live (it got these frames itself). */
-    if (c->user && (was_bound || c->state == CONN_CLOSING) &&
+    /* Unsent output without a stored copy goes to the store, unless another
+     * device of the same user is live (it got these frames itself). */
+    if (c->user && !c->srv->cfg->echo &&
+        (was_bound || c->state == CONN_CLOSING) &&
         !router_first(&c->srv->router, c->user) && out_bytes(c)) {
         uint64_t n = 0;
         if (c->writing) {
-            buf *w = &c->out[c->outi ^ 1];
-            size_t unsent = c->wfailed ? w->len : c->tcp.write_queue_size;
-            n += handoff(c, w->data, w->len,
-                         unsent <= w->len ? w->len - unsent : 0);
+            int w = c->outi ^ 1;
+            size_t unsent = c->wfailed ? c->out[w].len
+                                       : c->tcp.write_queue_size;
+            n += handoff(c, c->out[w].data, c->out[w].len,
+                         unsent <= c->out[w].len ? c->out[w].len - unsent : 0,
+                         &c->ids[w]);
         }
-        buf *p = &c->out[c->outi];
-        n += handoff(c, p->data, p->len, 0);
+        n += handoff(c, c->out[c->outi].data, c->out[c->outi].len, 0,
+                     &c->ids[c->outi]);
         c->srv->stats.frames_stored += n;
         if (n) CLOG(c, LOG_INFO, "%llu undelivered frames handed to the store",
                     (unsigned long long)n);
@@ -253,12 +348,13 @@ static void maybe_shutdown(conn *c) {
 }
 
 void conn_finish(conn *c, unsigned code, const char *reason) {
-    if (c->state == CONN_CLOSED || c->state == CONN_CLOSING) return;
+    if (!open_state(c)) return;
     if (code) send_error(c, code, 0, reason);
     router_del(&c->srv->router, &c->node);
     c->state = CONN_CLOSING;
     c->skip = 0;
     buf_free(&c->in);
+    conn_resume(c); /* keep reading (and discarding) while closing */
     c->linger = calloc(1, sizeof *c->linger);
     if (!c->linger) {
         conn_abort(c);
@@ -271,9 +367,9 @@ void conn_finish(conn *c, unsigned code, const char *reason) {
     if (c->state == CONN_CLOSING) maybe_shutdown(c);
 }
 
-static void on_close(uv_handle_t *h) {
-    conn *c = h->data;
-    if (--c->handles) return;
+/* Free c once its handles are closed and no store request names it. */
+static void conn_release(conn *c) {
+    if (c->state != CONN_CLOSED || c->handles || c->refs) return;
     server *s = c->srv;
     if (c->flush_queued) { /* unlink from the flush list (rare) */
         for (conn **pp = &s->flush_head; *pp; pp = &(*pp)->flush_next)
@@ -284,12 +380,21 @@ static void on_close(uv_handle_t *h) {
     if (c->next) c->next->prev = c->prev;
     s->nconns--;
     buf_free(&c->in);
-    buf_free(&c->out[0]);
-    buf_free(&c->out[1]);
+    for (int i = 0; i < 2; i++) {
+        buf_free(&c->out[i]);
+        u64vec_free(&c->ids[i]);
+    }
+    seqidq_free(&c->ackq);
     free(c->linger);
     CLOG(c, LOG_DEBUG, "%s", "closed");
     free(c);
     if (s->stopping && s->nconns == 0) server_stop(s);
+}
+
+static void on_close(uv_handle_t *h) {
+    conn *c = h->data;
+    c->handles--;
+    conn_release(c);
 }
 
 /* ---- input ------------------------------------------------------------- */
@@ -312,6 +417,13 @@ static int bind_user(conn *c, uint32_t user) {
     return 0;
 }
 
+/* Stored frames come first: start SYNC and ask for the first page. */
+static void start_sync(conn *c) {
+    if (c->srv->cfg->echo || c->state != CONN_BOUND) return;
+    c->sync = 1;
+    conn_fetch(c);
+}
+
 static void refuse_once(conn *c, unsigned flag, unsigned code, uint64_t ref,
                         const char *reason) {
     c->srv->stats.refused++;
@@ -321,6 +433,7 @@ static void refuse_once(conn *c, unsigned flag, unsigned code, uint64_t ref,
              reason);
     }
     send_error(c, code, ref, reason);
+    if (ref && !c->puts_pending) ack_handled(c, ref);
 }
 
 enum verdict { V_BODY, V_SKIP, V_CLOSED };
@@ -401,25 +514,50 @@ static void handle_data(conn *c, const frame_c2s *f) {
     server *s = c->srv;
     if (c->state == CONN_NEW) {
         if (bind_user(c, f->sender)) return;
-        conn_pull_store(c); /* stored frames first */
+        start_sync(c);
     }
     c->seq_in++;
     s->stats.frames_in++;
     if (s->cfg->echo) {
-        if (conn_send_data(c, f->sender, f->type, f->body, f->len) == 0)
+        if (!conn_has_room(c, f->len)) {
+            /* Echo frames have no other home: a sender that does not read
+             * its echoes is closed. */
+            CLOG(c, LOG_WARN, "output queue over %zu bytes (not reading its "
+                 "echoes); closing", s->cfg->max_outbuf);
+            conn_abort(c);
+            return;
+        }
+        if (conn_send_data(c, f->sender, f->type, f->body, f->len, 0) == 0)
             s->stats.frames_routed++;
+        if (!c->puts_pending) ack_handled(c, c->seq_in);
         return;
     }
-    int e = server_deliver(s, f->receiver, f->sender, f->type, f->body,
-                           f->len);
-    if (e) {
+    int r = server_deliver(s, c, c->seq_in, f->receiver, f->sender, f->type,
+                           f->body, f->len);
+    if (r < 0) {
         char why[160];
         snprintf(why, sizeof why, "message to %u not accepted: %s",
-                 (unsigned)f->receiver, store_strerror(e));
-        refuse_once(c, CONN_LOGGED_STORE,
-                    e == STORE_EQUOTA ? FRAME_ERR_QUOTA : FRAME_ERR_STORE,
-                    c->seq_in, why);
+                 (unsigned)f->receiver, store_strerror(r));
+        refuse_once(c, CONN_LOGGED_STORE, FRAME_ERR_STORE, c->seq_in, why);
+    } else if (r == 0 && !c->puts_pending) {
+        ack_handled(c, c->seq_in);
     }
+}
+
+static void handle_ack(conn *c, const frame_c2s *f) {
+    uint64_t h;
+    if (!c->acks || frame_parse_ack(f->body, f->len, &h)) return;
+    if (h > c->seq_out) {
+        CLOG(c, LOG_WARN, "refused: ACK of %llu frames, only %llu sent; "
+             "closing", (unsigned long long)h, (unsigned long long)c->seq_out);
+        c->srv->stats.refused++;
+        conn_finish(c, FRAME_ERR_PROTO, "ACK counts more frames than were sent");
+        return;
+    }
+    seqidq *q = &c->ackq;
+    while (q->head < q->n && q->v[q->head].seq <= h)
+        store_del(c->srv->store, q->v[q->head++].id);
+    if (q->head == q->n) q->head = q->n = 0;
 }
 
 static void handle_control(conn *c, const frame_c2s *f) {
@@ -435,19 +573,22 @@ static void handle_control(conn *c, const frame_c2s *f) {
             return;
         }
         if (bind_user(c, f->sender)) return;
-        /* ACKS are not granted: the memory store cannot keep the promise
-         * an acknowledgement makes (docs/PROTOCOL.md). */
-        frame_welcome w = {FRAME_VERSION, 0, c->user, c->srv->cfg->max_frame};
+        c->acks = (h.flags & FRAME_FLAG_ACKS) != 0;
+        frame_welcome w = {FRAME_VERSION, (uint8_t)(c->acks ? FRAME_FLAG_ACKS : 0),
+                           c->user, c->srv->cfg->max_frame};
         uint8_t body[FRAME_WELCOME_SIZE];
         frame_put_welcome(body, &w);
         send_control(c, FRAME_WELCOME, body, sizeof body);
-        conn_pull_store(c);
+        start_sync(c);
         return;
     }
     case FRAME_PING:
         send_control(c, FRAME_PONG, f->body, f->len);
         return;
-    default: /* PONG answers our PING; ACK is not granted yet */
+    case FRAME_ACK:
+        handle_ack(c, f);
+        return;
+    default: /* PONG answers our PING */
         return;
     }
 }
@@ -456,7 +597,7 @@ static void handle_control(conn *c, const frame_c2s *f) {
  * rest (< one frame) is a partial frame for the caller to keep. */
 static size_t conn_process(conn *c, const uint8_t *p, size_t n) {
     size_t off = 0;
-    while (off < n && (c->state == CONN_NEW || c->state == CONN_BOUND)) {
+    while (off < n && open_state(c)) {
         if (c->skip) {
             size_t k = n - off < c->skip ? n - off : c->skip;
             off += k;
@@ -532,7 +673,7 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b) {
     size_t n = (size_t)nread;
     if ((uint8_t *)b->base == c->srv->rbuf) {
         size_t used = conn_process(c, c->srv->rbuf, n);
-        if (used < n && (c->state == CONN_NEW || c->state == CONN_BOUND) &&
+        if (used < n && open_state(c) &&
             buf_append(&c->in, c->srv->rbuf + used, n - used, in_limit(c))) {
             CLOG(c, LOG_ERROR, "%s", "out of memory for input; closing");
             conn_abort(c);
@@ -544,6 +685,19 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b) {
     if (c->state == CONN_CLOSED) return;
     if (used >= c->in.len) buf_free(&c->in); /* idle connections hold none */
     else buf_consume(&c->in, used);
+}
+
+void conn_pause(conn *c) {
+    if (c->reading && open_state(c)) {
+        uv_read_stop((uv_stream_t *)&c->tcp);
+        c->reading = 0;
+    }
+}
+
+void conn_resume(conn *c) {
+    if (!c->reading && c->state != CONN_CLOSED &&
+        uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0)
+        c->reading = 1;
 }
 
 int conn_accept(server *s, uv_stream_t *listener) {
@@ -573,9 +727,12 @@ int conn_accept(server *s, uv_stream_t *listener) {
         }
         snprintf(c->peer, sizeof c->peer, "%s:%d", ip, port);
         uv_tcp_nodelay(&c->tcp, 1);
-        r = uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+        if (!s->paused) {
+            r = uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+            c->reading = r == 0;
+        }
     }
-    /* Linked in before any close, so on_close can unlink it. */
+    /* Linked in before any close, so conn_release can unlink it. */
     c->next = s->conns;
     if (s->conns) s->conns->prev = c;
     s->conns = c;

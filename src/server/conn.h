@@ -3,11 +3,13 @@
  *
  * States and the functions that move between them:
  *
- *   NEW --first data frame or HELLO (conn_bind)--> BOUND
+ *   NEW --first data frame or HELLO (bind_user)--> BOUND
  *   NEW|BOUND --refusal that closes, EOF, server stop (conn_finish)--> CLOSING
- *   any --write error, slow receiver, linger timeout (conn_abort)--> CLOSED
+ *   any --write error, echo receiver not reading, linger timeout
+ *         (conn_abort)--> CLOSED
  *   CLOSING --output flushed, shutdown done, EOF (conn_abort)--> CLOSED
- *   CLOSED --libuv close callbacks--> freed
+ *   CLOSED --libuv close callbacks and no store request in flight
+ *         (conn_release)--> freed
  *
  * NEW: no frame yet; not in the router. BOUND: bound to `user`, in the
  * router, frames are processed. CLOSING: out of the router; input is read
@@ -15,15 +17,31 @@
  * output is flushed, then the write side is shut down; closed at EOF or
  * after CONN_LINGER_MS. CLOSED: uv_close() called, waiting for callbacks.
  *
+ * A BOUND connection (routing mode) is also LIVE or SYNC:
+ *   SYNC (sync = 1): the store may hold frames for this user that this
+ *     connection has not been sent. New frames for the user go to the store;
+ *     the connection fetches them in id order, a page at a time, as its
+ *     output drains (conn_fetch). Every connection starts SYNC when it binds
+ *     (stored messages come first), and a LIVE one becomes SYNC when its
+ *     output would pass --max-outbuf (spill: the sender is never blocked).
+ *   LIVE (sync = 0): a fetch came back with nothing further and no frame
+ *     was stored for the user meanwhile; frames are appended directly.
+ *
+ * Delivery bookkeeping: every data frame queued to the peer carries a store
+ * id (0 when it has no stored copy). ids[i] holds one entry per data frame
+ * in out[i]. Without acknowledgements, a stored frame is deleted once the
+ * kernel accepted the whole buffer it is in; with them (acks = 1), once the
+ * peer acknowledged it (ackq maps the peer's count to ids).
+ *
  * Buffers (all owned by the connection, freed with it):
  *  - in: a partial frame that straddled a read, at most max_frame + 13
  *    bytes, grown as its bytes arrive (at most doubling per read), freed
  *    when empty. Complete frames in a read are decoded in place in the
  *    server's shared read buffer and never copied into `in`.
  *  - out[2]: server -> client frames. out[outi] takes appends; the other
- *    is owned by the in-flight uv_write while `writing`. Their sum is kept
- *    under cfg->max_outbuf; a receiver that would pass it is closed (ERROR
- *    SLOW) and its unsent frames handed to the store.
+ *    is owned by the in-flight uv_write while `writing`. Their sum stays
+ *    under cfg->max_outbuf, plus at most one fetched page and small control
+ *    frames.
  */
 #ifndef CHAT_SERVER_CONN_H
 #define CHAT_SERVER_CONN_H
@@ -32,12 +50,14 @@
 #include <uv.h>
 
 #include "common/buf.h"
+#include "common/vec.h"
 #include "router.h"
 
 struct server;
 
 #define CONN_LINGER_MS 2000   /* how long a closing connection may flush */
-#define CONN_PULL_BYTES (256u * 1024) /* stored bytes queued per pull */
+#define CONN_PULL_BYTES (256u * 1024) /* stored bytes fetched per page */
+#define CONN_PULL_ROWS 1024u          /* stored rows fetched per page */
 
 typedef enum conn_state {
     CONN_NEW,
@@ -52,7 +72,9 @@ enum {
     CONN_LOGGED_BADTYPE = 1u << 1,
     CONN_LOGGED_BADRCPT = 1u << 2,
     CONN_LOGGED_STORE = 1u << 3,
-    CONN_LOGGED_HELLO = 1u << 4
+    CONN_LOGGED_HELLO = 1u << 4,
+    CONN_LOGGED_SPILL = 1u << 5,
+    CONN_LOGGED_FETCH = 1u << 6
 };
 
 typedef struct conn_linger conn_linger;
@@ -64,18 +86,31 @@ typedef struct conn {
     router_node node;        /* in srv->router while BOUND */
     uint32_t user;           /* bound user id, 0 before */
     uint8_t ctl;             /* the peer has sent a control frame */
+    uint8_t acks;            /* acknowledgements granted (HELLO flag) */
+    uint8_t sync;            /* SYNC (1) or LIVE (0), see above */
+    uint8_t sync_dirty;      /* a frame was stored for the user since the
+                                last fetch was asked for */
+    uint8_t fetching;        /* a store fetch is in flight */
     uint8_t writing;         /* a uv_write owns out[outi ^ 1] */
     uint8_t flush_queued;    /* on srv->flush_head */
     uint8_t outi;            /* index of the buffer taking appends */
-    uint8_t backlog;         /* the store may hold frames for this user */
     uint8_t eof;             /* the peer closed its write side */
     uint8_t wfailed;         /* the in-flight write failed: all unsent */
+    uint8_t ack_dirty;       /* an ACK for ack_out is to be sent */
+    uint8_t reading;         /* uv_read_start is in effect */
     uint8_t handles;         /* libuv handles still to close before free */
     uint16_t logged;         /* CONN_LOGGED_* */
     uint32_t skip;           /* body bytes of a refused frame to discard */
+    uint32_t refs;           /* store requests in flight naming this conn */
+    uint32_t puts_pending;   /* of which puts of this peer's frames */
     uint64_t seq_in;         /* data frames received (1-based refs) */
+    uint64_t ack_out;        /* data frames received and handled */
+    uint64_t seq_out;        /* data frames queued to the peer */
+    uint64_t cursor;         /* highest store id queued to the peer */
     buf in;
     buf out[2];
+    u64vec ids[2];           /* store id (or 0) per data frame in out[i] */
+    seqidq ackq;             /* (seq_out, id) awaiting the peer's ACK */
     uv_write_t wreq;
     conn_linger *linger;     /* allocated once CLOSING */
     struct conn *flush_next;
@@ -86,23 +121,41 @@ typedef struct conn {
 /* Accept a pending connection on the listener. 0 or a libuv error. */
 int conn_accept(struct server *s, uv_stream_t *listener);
 
-/* Write out[outi] (once per loop iteration, from the server's flusher). */
+/* Write out[outi] (once per loop iteration, from the server's flusher),
+ * after appending a pending ACK. */
 void conn_flush(conn *c);
 
-/* Append a data frame (9-byte header + body) for the peer. Returns 0, or -1
- * when the connection passed its output bound and was closed (its unsent
- * frames went to the store; this frame did not). */
-int conn_send_data(conn *c, uint32_t from, uint8_t type, const uint8_t *body,
-                   uint32_t len);
+/* 1 when a data frame of `len` body bytes fits under the output bound
+ * (writing out what is queued first if no write is in flight), else 0. */
+int conn_has_room(conn *c, uint32_t len);
 
-/* Queue stored frames for this connection's user, up to CONN_PULL_BYTES. */
-void conn_pull_store(conn *c);
+/* Append a data frame (9-byte header + body) for the peer, with its store
+ * id (0: none). The caller checked conn_has_room (fetched pages excepted).
+ * Returns 0, or -1 when out of memory (the connection is closed). */
+int conn_send_data(conn *c, uint32_t from, uint8_t type, const uint8_t *body,
+                   uint32_t len, uint64_t id);
+
+/* LIVE -> SYNC: frames for this user now wait in the store. */
+void conn_spill(conn *c);
+
+/* Ask the store for the next page of this user's frames, if SYNC, none is
+ * in flight and the output has room. */
+void conn_fetch(conn *c);
+
+/* Store completions for requests naming this connection. */
+void conn_put_done(conn *c, uint64_t seq, int status);
+void conn_fetch_done(conn *c, const void *rows, size_t n, int more,
+                     int status);
+
+/* Stop / resume reading (store back-pressure). */
+void conn_pause(conn *c);
+void conn_resume(conn *c);
 
 /* Close gracefully: an ERROR (code, reason) first to a peer that speaks
  * control frames (code 0: none), then flush, shut down, close. */
 void conn_finish(conn *c, unsigned code, const char *reason);
 
-/* Close now; unsent data frames go to the store. */
+/* Close now; unsent frames without a stored copy go to the store. */
 void conn_abort(conn *c);
 
 #endif

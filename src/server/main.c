@@ -1,6 +1,7 @@
 /*
  * main.c -- chat-server: flags, process limits, the data directory, the
- * store, then one event loop until SIGINT/SIGTERM.
+ * store (SQLite, on its own thread), then one event loop until SIGINT or
+ * SIGTERM.
  *
  * Exit status: 0 after a clean stop, 1 when it cannot start (the reason is
  * logged), 2 for a bad command line.
@@ -80,15 +81,20 @@ int main(int argc, char **argv) {
                   "--data-dir)", cfg.data_dir, strerror(errno));
         return 1;
     }
-    store_limits lim = {cfg.offline_max_messages, cfg.offline_max_bytes};
-    store *st = store_mem_open(&lim);
-    if (!st) {
-        log_error("cannot open the store: out of memory");
-        return 1;
-    }
-
     static server srv; /* holds the 64 KiB read buffer: keep off the stack */
     uv_loop_t *loop = uv_default_loop();
+    static store_callbacks cb;
+    cb = server_store_callbacks;
+    cb.ctx = &srv;
+    store_config scfg = {cfg.data_dir, cfg.fsync_full,
+                         cfg.offline_max_messages, cfg.offline_max_bytes,
+                         cfg.offline_ttl_ms};
+    store *st = NULL;
+    char serr[512];
+    if (store_open(&st, loop, &scfg, &cb, serr, sizeof serr)) {
+        log_error("cannot open the store: %s", serr);
+        return 1;
+    }
     int r = server_init(&srv, loop, &cfg, st);
     int port = 0;
     if (r == 0) r = server_listen(&srv, &port);
@@ -101,9 +107,11 @@ int main(int argc, char **argv) {
              "output queue %zu bytes per connection)", CHAT_VERSION, cfg.bind,
              port, cfg.echo ? "echo" : "routing", (unsigned)cfg.max_frame,
              cfg.max_outbuf);
-    log_info("store: %s%s", st->name,
-             st->durable ? "" : " (offline messages are kept in memory only "
-                                "and lost when the server stops)");
+    log_info("store: sqlite %s/chat.db (fsync %s, next message id %llu, "
+             "offline ttl %llu s)", cfg.data_dir,
+             cfg.fsync_full ? "full" : "normal",
+             (unsigned long long)store_next_id(st),
+             (unsigned long long)(cfg.offline_ttl_ms / 1000));
     uv_run(loop, UV_RUN_DEFAULT);
     log_info("stopped: %llu connections served, %llu frames in, %llu routed, "
              "%llu stored, %llu refused, %llu writes",
@@ -114,7 +122,7 @@ int main(int argc, char **argv) {
              (unsigned long long)srv.stats.refused,
              (unsigned long long)srv.stats.writes);
     server_free(&srv);
-    store_close(st);
+    store_free(st);
     uv_loop_close(loop);
     return 0;
 }

@@ -20,8 +20,25 @@ static void on_connection(uv_stream_t *l, int status) {
     if (r) log_warn("accept failed: %s", uv_strerror(r));
 }
 
+/* Store work in flight past --store-max-pending: stop reading from every
+ * client until half of it is done (bounded memory; the disk sets the pace). */
+static void check_backpressure(server *s) {
+    size_t pending = store_pending_bytes(s->store);
+    if (!s->paused && pending > s->cfg->store_max_pending) {
+        s->paused = 1;
+        log_warn("store is behind (%zu bytes in flight): pausing reads",
+                 pending);
+        for (conn *c = s->conns; c; c = c->next) conn_pause(c);
+    } else if (s->paused && pending <= s->cfg->store_max_pending / 2) {
+        s->paused = 0;
+        log_info("%s", "store caught up: reading again");
+        for (conn *c = s->conns; c; c = c->next) conn_resume(c);
+    }
+}
+
 /* Runs after the poll phase: every connection that got output during this
- * iteration is written once, with everything it got. */
+ * iteration is written once, with everything it got; then the store gets
+ * this iteration's puts, deletes and fetches as one batch. */
 static void on_check(uv_check_t *h) {
     server *s = h->data;
     while (s->flush_head) {
@@ -31,6 +48,8 @@ static void on_check(uv_check_t *h) {
         c->flush_queued = 0;
         conn_flush(c);
     }
+    store_flush(s->store);
+    check_backpressure(s);
 }
 
 void server_queue_flush(server *s, conn *c) {
@@ -40,32 +59,70 @@ void server_queue_flush(server *s, conn *c) {
     s->flush_head = c;
 }
 
-int server_deliver(server *s, uint32_t to, uint32_t from, uint8_t type,
-                   const uint8_t *body, uint32_t len) {
-    router_node *n = router_first(&s->router, to);
-    if (n && store_count(s->store, to) == 0) {
-        while (n) {
-            router_node *next = n->next; /* n may be closed by the send */
-            conn *c = (conn *)((char *)n - offsetof(conn, node));
-            if (conn_send_data(c, from, type, body, len) == 0)
-                s->stats.frames_routed++;
-            n = next;
+#define CONN_OF(n) ((conn *)((char *)(n) - offsetof(conn, node)))
+
+int server_deliver(server *s, conn *src, uint64_t seq, uint32_t to,
+                   uint32_t from, uint8_t type, const uint8_t *body,
+                   uint32_t len) {
+    int live = 0, ack_live = 0, sync = 0;
+    for (router_node *n = router_first(&s->router, to), *next; n; n = next) {
+        next = n->next; /* conn_has_room may close n */
+        conn *c = CONN_OF(n);
+        if (!c->sync && !conn_has_room(c, len)) conn_spill(c);
+        if (c->state != CONN_BOUND) continue;
+        if (c->sync) {
+            sync = 1;
+            continue;
         }
-        /* Every device of `to` was too slow and got closed: keep it. */
-        if (router_first(&s->router, to)) return 0;
+        live++;
+        ack_live |= c->acks;
     }
-    store_msg m = {to, from, type, len, body};
-    int e = store_put(s->store, &m);
-    if (e) return e;
-    s->stats.frames_stored++;
-    /* Older frames wait in the store for a live receiver: let it pull. */
-    for (n = router_first(&s->router, to); n; n = n->next) {
-        conn *c = (conn *)((char *)n - offsetof(conn, node));
-        c->backlog = 1;
-        if (!c->writing) conn_pull_store(c);
+    int named = src && src->acks;
+    uint64_t id = 0;
+    if (named || live == 0 || ack_live || sync) {
+        id = s->next_id++;
+        /* Quota applies to frames held for a receiver that cannot take
+         * them now; a durable copy of a live delivery is not held. */
+        if (store_put(s->store, id, to, from, type, body, len, live == 0,
+                      named ? src : NULL, seq))
+            return STORE_ENOMEM;
+        if (named) {
+            src->refs++;
+            src->puts_pending++;
+        }
+        if (live == 0) s->stats.frames_stored++;
     }
-    return 0;
+    for (router_node *n = router_first(&s->router, to), *next; n; n = next) {
+        next = n->next;
+        conn *c = CONN_OF(n);
+        if (c->sync) {
+            c->sync_dirty = 1;
+            conn_fetch(c);
+        } else if (conn_send_data(c, from, type, body, len, id) == 0) {
+            s->stats.frames_routed++;
+        }
+    }
+    return named ? 1 : 0;
 }
+
+static void store_put_done(void *ctx, void *token, uint64_t seq, uint64_t id,
+                           int status) {
+    server *s = ctx;
+    (void)id;
+    if (status && !token)
+        log_warn("store refused a message: %s", store_strerror(status));
+    if (token) conn_put_done(token, seq, status);
+    check_backpressure(s);
+}
+
+static void store_fetch_done(void *ctx, void *token, const store_row *rows,
+                             size_t n, int more, int status) {
+    (void)ctx;
+    conn_fetch_done(token, rows, n, more, status);
+}
+
+const store_callbacks server_store_callbacks = {NULL, store_put_done,
+                                                store_fetch_done};
 
 static void on_signal(uv_signal_t *h, int signum) {
     server *s = h->data;
@@ -86,6 +143,7 @@ int server_init(server *s, uv_loop_t *loop, const config *cfg, store *st) {
     s->loop = loop;
     s->cfg = cfg;
     s->store = st;
+    s->next_id = store_next_id(st);
     router_init(&s->router);
     int r;
     if ((r = uv_tcp_init(loop, &s->listener))) return r;
@@ -131,8 +189,10 @@ void server_stop(server *s) {
         }
     }
     if (s->nconns) return;
-    /* The last connection is gone: close the loop's own handles. */
+    /* The last connection is gone: let the store finish its queued work and
+     * close the loop's own handles. */
     if (!uv_is_closing((uv_handle_t *)&s->flusher)) {
+        store_stop(s->store);
         uv_close((uv_handle_t *)&s->flusher, NULL);
         uv_close((uv_handle_t *)&s->sigint, NULL);
         uv_close((uv_handle_t *)&s->sigterm, NULL);

@@ -8,7 +8,8 @@
  * SIGINT/SIGTERM call server_stop(): the listener closes, every connection is
  * closed gracefully (ERROR SHUTDOWN to those that speak control frames, its
  * output flushed for up to CONN_LINGER_MS, what is left handed to the store),
- * and uv_run() returns once every handle is closed.
+ * the store finishes its queued work, and uv_run() returns once every handle
+ * is closed.
  */
 #ifndef CHAT_SERVER_SERVER_H
 #define CHAT_SERVER_SERVER_H
@@ -48,6 +49,8 @@ typedef struct server {
     uint64_t nconns;
     int stopping;           /* server_stop() was called */
     int listening;
+    int paused;             /* reads stopped: too much store work in flight */
+    uint64_t next_id;       /* next store message id */
     server_stats stats;
     uint8_t rbuf[SERVER_READ_BUF];
 } server;
@@ -65,11 +68,18 @@ void server_stop(server *s);
 /* Release what server_init allocated; call after uv_run() returned. */
 void server_free(server *s);
 
-/* Deliver a data frame to user `to`: to every live connection of `to`, or
- * to the store when it has none (or when older stored frames wait for it,
- * to keep order). Returns 0, or a STORE_E* code when the store refused it. */
-int server_deliver(server *s, uint32_t to, uint32_t from, uint8_t type,
-                   const uint8_t *body, uint32_t len);
+/* Deliver a data frame from connection src (its seq-th data frame) to user
+ * `to`. The rule (docs/ARCHITECTURE.md): LIVE connections of `to` get it
+ * now; it is also put in the store when the sender wants acknowledgements,
+ * when no connection of `to` is LIVE, or when one of them acknowledges what
+ * it receives. Returns 1 when a put naming src is in flight (src is told in
+ * conn_put_done), 0 when the frame is handled already, or STORE_ENOMEM. */
+int server_deliver(server *s, struct conn *src, uint64_t seq, uint32_t to,
+                   uint32_t from, uint8_t type, const uint8_t *body,
+                   uint32_t len);
+
+/* The store callbacks (store_open needs them). */
+extern const store_callbacks server_store_callbacks;
 
 /* Queue c for the flush at the end of this loop iteration. */
 void server_queue_flush(server *s, struct conn *c);

@@ -1,91 +1,130 @@
 /*
- * store.h -- the offline message store, as the server sees it.
+ * store.h -- the offline message store, as the event loop sees it.
  *
- * A store keeps, per receiver, a FIFO of data frames that could not be
- * written to a live connection: the receiver was offline, its output queue
- * overflowed, or the server stopped before sending them. Frames come back
- * out in the order they were put, oldest first.
+ * The store keeps data frames that are not yet known delivered: frames for
+ * receivers that are offline or behind (spilled), and durable copies of
+ * frames whose delivery was promised (acknowledged to an opted-in sender, or
+ * sent to an opted-in receiver that has not acknowledged them yet). A
+ * message is deleted only when the loop says so (store_del).
  *
- * This is an interface: the server only calls store_* below, and a backend
- * fills a struct store_ops. Backends: store_mem.c (memory, not durable).
+ * Model: asynchronous and batched. On the loop thread, store_put/del/fetch
+ * append requests to a pending batch (bodies are copied into it);
+ * store_flush() hands the batch to the store thread, once per loop
+ * iteration. The store thread takes every batch queued, runs them as ONE
+ * transaction (group commit): puts in order, then deletes, COMMIT; then the
+ * fetches, which therefore see every put submitted before them. Results come
+ * back on the loop thread through the callbacks, in submission order.
  *
- * Threading: every call is made on the event-loop thread. The memory backend
- * completes each call before it returns.
+ * Message ids are chosen by the loop (store_next_id() at open, then +1 per
+ * put), so a frame can carry its id before it is committed. Ids increase in
+ * the order frames were accepted; a receiver's messages are delivered in id
+ * order.
+ *
+ * Backend: store_sqlite.c (SQLite in WAL mode under the data directory, on
+ * its own thread). Threads: every function here is called on the loop
+ * thread, except where said.
  */
 #ifndef CHAT_SERVER_STORE_H
 #define CHAT_SERVER_STORE_H
 
 #include <stddef.h>
 #include <stdint.h>
+#include <uv.h>
 
-/* Errors (negative). */
+/* Status codes (0 or negative). */
 enum {
-    STORE_EQUOTA = -1, /* the receiver's quota (messages or bytes) is full */
+    STORE_OK = 0,
+    STORE_EQUOTA = -1,  /* the receiver's quota (messages or bytes) is full */
     STORE_ENOMEM = -2,
-    STORE_EIO = -3     /* the backend failed to write */
+    STORE_EIO = -3,     /* the database could not be written (I/O error) */
+    STORE_EFULL = -4,   /* the disk is full */
+    STORE_ECORRUPT = -5 /* the database file is damaged or not a database */
 };
 
-/* Per-receiver quotas; 0 means unlimited. */
-typedef struct store_limits {
-    uint64_t max_messages;
-    uint64_t max_bytes;
-} store_limits;
+/* "quota full", "disk full", ... */
+const char *store_strerror(int status);
 
-/* A stored message as handed to a visitor. `body` belongs to the store and
- * is valid only during the visitor call. */
-typedef struct store_msg {
-    uint32_t receiver;
+typedef struct store_config {
+    const char *dir;        /* data directory; the database is dir/chat.db */
+    int fsync_full;         /* 1: PRAGMA synchronous=FULL; 0: NORMAL */
+    uint64_t max_messages;  /* per receiver, for puts with quota set; 0: none */
+    uint64_t max_bytes;     /* per receiver (body bytes); 0: none */
+    uint64_t ttl_ms;        /* older messages are purged, never fetched; 0: keep */
+} store_config;
+
+/* One stored message handed to fetch_done. `body` belongs to the store and
+ * is valid during the callback only. */
+typedef struct store_row {
+    uint64_t id;
     uint32_t sender;
     uint8_t type;
     uint32_t len;
     const uint8_t *body;
-} store_msg;
+} store_row;
 
-/* Visitor for store_take: return 0 to take the message (it is removed from
- * the store) and go on, non-zero to stop before it (it stays, first). */
-typedef int (*store_visit_fn)(void *arg, const store_msg *m);
+/* Completions, called on the loop thread in submission order. */
+typedef struct store_callbacks {
+    void *ctx;
+    /* A put was committed (status STORE_OK) or not (STORE_EQUOTA: refused,
+     * nothing stored; STORE_EIO / STORE_EFULL: the transaction failed and was
+     * rolled back). token and seq are the caller's, returned as given. */
+    void (*put_done)(void *ctx, void *token, uint64_t seq, uint64_t id,
+                     int status);
+    /* A fetch ran: rows[0..n) in id order, all with id > after_id and not
+     * expired. more = 1 when the receiver has further messages after the
+     * last row. status != STORE_OK: n = 0. */
+    void (*fetch_done)(void *ctx, void *token, const store_row *rows,
+                       size_t n, int more, int status);
+} store_callbacks;
 
 typedef struct store store;
 
-struct store_ops {
-    int (*put)(store *s, const store_msg *m);
-    size_t (*take)(store *s, uint32_t receiver, size_t max,
-                   store_visit_fn fn, void *arg);
-    uint64_t (*count)(store *s, uint32_t receiver);
-    void (*close)(store *s);
-};
+/* Open (or create) dir/chat.db, run the schema migrations, load the
+ * per-receiver counters, start the store thread and register its wake-up
+ * handle on loop. Synchronous: call before the loop runs. Returns 0, or a
+ * STORE_E* code with a sentence in err naming the file and what to do (a
+ * damaged database is never replaced or emptied). */
+int store_open(store **out, uv_loop_t *loop, const store_config *cfg,
+               const store_callbacks *cb, char *err, size_t errlen);
 
-struct store {
-    const struct store_ops *ops;
-    const char *name; /* "memory" */
-    int durable;      /* 1 when a put survives a restart */
-};
+/* The first unused message id (largest stored id + 1, at least 1). */
+uint64_t store_next_id(const store *s);
 
-/* Copy m into the store, at the end of its receiver's queue. Returns 0 or a
- * STORE_E* code; on error nothing was stored. */
-static inline int store_put(store *s, const store_msg *m) {
-    return s->ops->put(s, m);
-}
+/* Messages / body bytes held for receiver (committed, as of the last
+ * completed transaction). For logs and tests; O(1). */
+uint64_t store_count(const store *s, uint32_t receiver);
 
-/* Hand up to `max` of receiver's messages, oldest first, to fn, removing
- * each one fn takes. Returns how many were taken. */
-static inline size_t store_take(store *s, uint32_t receiver, size_t max,
-                                store_visit_fn fn, void *arg) {
-    return s->ops->take(s, receiver, max, fn, arg);
-}
+/* Queue a put. `quota` = 1 checks the receiver's limits (the message is
+ * held because the receiver cannot take it now); 0 stores it regardless (a
+ * durable copy of a frame being delivered live). The body is copied.
+ * Returns 0 or STORE_ENOMEM (nothing queued). */
+int store_put(store *s, uint64_t id, uint32_t receiver, uint32_t sender,
+              uint8_t type, const uint8_t *body, uint32_t len, int quota,
+              void *token, uint64_t seq);
 
-/* Messages held for receiver. O(1). */
-static inline uint64_t store_count(store *s, uint32_t receiver) {
-    return s->ops->count(s, receiver);
-}
+/* Queue the deletion of message id (no completion; an unknown id is
+ * ignored). A delete that fails with the transaction is retried with the
+ * next one. */
+void store_del(store *s, uint64_t id);
 
-/* Free the store and everything in it (memory) or close it (durable). */
-static inline void store_close(store *s) { s->ops->close(s); }
+/* Queue a fetch of receiver's oldest messages with id > after_id: at most
+ * max_rows rows and about max_bytes body bytes (at least one row). */
+void store_fetch(store *s, uint32_t receiver, uint64_t after_id,
+                 uint32_t max_rows, uint32_t max_bytes, void *token);
 
-/* Memory backend (store_mem.c). Returns NULL when out of memory. */
-store *store_mem_open(const store_limits *lim);
+/* Hand the pending batch to the store thread (no-op when empty). */
+void store_flush(store *s);
 
-/* "quota full", "out of memory", "I/O error". */
-const char *store_strerror(int err);
+/* Body bytes of puts queued or in flight, not yet completed: the loop stops
+ * reading from clients when this passes its bound. */
+size_t store_pending_bytes(const store *s);
+
+/* Begin closing on the loop thread: flush, let the thread finish every
+ * queued request, and close the wake-up handle (the loop may then end).
+ * Completions that arrive later are dropped. */
+void store_stop(store *s);
+
+/* After uv_run() returned: join the thread, close the database, free. */
+void store_free(store *s);
 
 #endif

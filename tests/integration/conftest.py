@@ -139,3 +139,64 @@ def server(start_server):
 def echo_server(start_server):
     """A server in echo mode (the article's behaviour)."""
     return start_server("--echo")
+
+
+# -- servers on a chosen data directory (store tests) ---------------------
+
+class StoreServer(Server):
+    """A Server on a data directory the test chooses (several servers may use
+    the same one in turn: a restart), with extra environment variables."""
+
+    def __init__(self, workdir, args, data_dir, env=None):
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.data_dir = Path(data_dir)
+        self.db_path = self.data_dir / "chat.db"
+        self.log_path = workdir / "server.log"
+        self.args = [require_binary(), "--port", "0",
+                     "--data-dir", str(self.data_dir), *args]
+        self._logf = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(self.args, stdin=subprocess.DEVNULL,
+                                     stdout=self._logf, stderr=self._logf,
+                                     env={**os.environ, **(env or {})})
+        self.exit_checked = False
+        self.clients = []
+        try:
+            m = self.wait_for_log(LISTENING, START_DEADLINE)
+        except BaseException:
+            if self.proc.poll() is None:
+                self.proc.kill()
+            self.proc.wait()
+            self._logf.close()
+            raise
+        self.host, self.port = m.group(1), int(m.group(2))
+        assert self.port != 0, f"server reported port 0:\n{self.log()}"
+
+    def kill(self):
+        """SIGKILL (no clean shutdown); return the exit status."""
+        return self.terminate(sig=signal.SIGKILL)
+
+
+@pytest.fixture
+def store_dir(tmp_path):
+    """The data directory start_store_server uses unless told otherwise."""
+    return tmp_path / "store-data"
+
+
+@pytest.fixture
+def start_store_server(tmp_path, store_dir):
+    """Factory: start_store_server(*extra_args, data_dir=store_dir, env=None)
+    -> StoreServer. Every server started without data_dir shares store_dir,
+    so starting another after stopping one is a restart on the same store.
+    All are stopped at teardown (a server whose exit the test already
+    checked, e.g. after kill(), is left as it is)."""
+    servers = []
+
+    def start(*args, data_dir=None, env=None):
+        s = StoreServer(tmp_path / f"store-server{len(servers)}", list(args),
+                        data_dir or store_dir, env)
+        servers.append(s)
+        return s
+
+    yield start
+    for s in servers:
+        s.teardown()

@@ -209,3 +209,83 @@ class Sender(threading.Thread):
         assert not self.is_alive(), f"sendall of {len(self.data)} bytes still blocked after {timeout}s"
         if self.exc is not None:
             raise AssertionError(f"sendall failed: {self.exc!r}") from self.exc
+
+
+# -- acknowledgements (store tests) ----------------------------------------
+
+ACKS_FLAG = 0x01
+DATA_TYPES = (TEXT, PICTURE, VOICE, VIDEO)
+
+AckResult = namedtuple("AckResult", "count errors frames")
+
+
+def ack_body(count):
+    return struct.pack("!Q", count)
+
+
+def parse_ack(body):
+    assert len(body) == 8, f"ACK body must be 8 bytes, got {len(body)}: {body!r}"
+    return struct.unpack("!Q", body)[0]
+
+
+def send_ack(client, user, count):
+    """Client -> server ACK: `count` data frames received on this connection."""
+    client.send_frame(user, 0, ACK, ack_body(count))
+
+
+def wait_for_ack(client, count, sent=None, timeout=DEFAULT_TIMEOUT):
+    """Read server frames on an opted-in sender's connection until an ACK
+    covers `count` frames. Checks that ACKs come from the server, never go
+    down and never count more than `sent` (default `count`) frames.
+    Returns AckResult(count, errors, frames): errors as (Error, ack count
+    when the ERROR arrived), frames = other frames seen meanwhile."""
+    sent = count if sent is None else sent
+    have = getattr(client, "ack_count", 0)
+    errors, frames = [], []
+    deadline = time.monotonic() + timeout
+    while have < count:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            pytest.fail(f"no ACK covering {count} frames within {timeout}s "
+                        f"(last ACK: {have}; errors: {errors})")
+        f = client.read_frame(timeout=left)
+        if f.type == ACK:
+            assert f.sender == 0, f"ACK sender must be 0, got {f.sender}"
+            n = parse_ack(f.body)
+            assert n >= have, f"ACK count went down: {have} -> {n}"
+            assert n <= sent, f"ACK of {n} frames, only {sent} were sent"
+            have = client.ack_count = n
+        elif f.type == ERROR:
+            assert f.sender == 0, f"ERROR sender must be 0, got {f.sender}"
+            errors.append((parse_error(f.body), have))
+        else:
+            frames.append(f)
+    return AckResult(have, errors, frames)
+
+
+def read_data(client, n, timeout=DEFAULT_TIMEOUT):
+    """Read exactly `n` frames, each a data frame (types 1-4)."""
+    deadline = time.monotonic() + timeout
+    out = []
+    for i in range(n):
+        left = max(deadline - time.monotonic(), 0.001)
+        f = client.read_frame(timeout=left)
+        assert f.type in DATA_TYPES, \
+            f"frame {i + 1}/{n}: expected a data frame, got type {f.type:#x} {f.body[:80]!r}"
+        out.append(f)
+    return out
+
+
+def ping_sync(client, user, token=b"sync"):
+    """PING and wait for its PONG: every frame this client sent before has
+    been handled by the server (frames on one connection are handled in
+    order). Data frames that arrive meanwhile are returned."""
+    client.send_frame(user, 0, PING, token)
+    got = []
+    while True:
+        f = client.read_frame()
+        if f.type == PONG:
+            assert f.body == token, f"PONG {f.body!r} does not answer PING {token!r}"
+            return got
+        assert f.type in DATA_TYPES, f"expected PONG, got type {f.type:#x} {f.body[:80]!r}"
+        got.append(f)

@@ -58,7 +58,7 @@ def test_startup_log_says_where_and_which_store(start_server):
     server = start_server()
     log = server.log()
     assert f"listening on 127.0.0.1:{server.port}" in log
-    assert "store: memory" in log.lower()
+    assert re.search(r"store: sqlite \S*/chat\.db", log), log
     first = log.splitlines()[0]
     assert re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|\+00:?00) "
                     r"(ERROR|WARN|INFO|DEBUG) \S", first, re.IGNORECASE), first

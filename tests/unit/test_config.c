@@ -6,7 +6,7 @@
  * and unique-prefix abbreviations; config_parse_size (plain numbers, K/M/G in
  * either case, the optional "B" / "iB" after a suffix, UINT64_MAX, overflow,
  * and the malformed inputs it must reject); --port range and digits-only
- * check; --bind / --data-dir length limits; --max-frame up to 1G;
+ * check; --bind / --data-dir length limits; --max-frame up to 512M;
  * --max-outbuf floor (max-frame + 64K) both as an error and as an automatic
  * raise when --max-outbuf is not given; --offline-* flags; --log-level;
  * unknown options, missing values, ambiguous abbreviations and stray
@@ -283,14 +283,16 @@ static void test_max_frame(void **state) {
     EXPECT_OK(&c, "--max-frame", "1M");
     assert_int_equal(c.max_frame, 1u << 20);
     assert_int_equal(c.max_outbuf, (size_t)64 << 20);
-    EXPECT_OK(&c, "--max-frame", "1G");
-    assert_int_equal(c.max_frame, 1u << 30);
-    assert_int_equal(c.max_outbuf, ((size_t)1 << 30) + 65536);
-    EXPECT_OK(&c, "--max-frame", "1073741824");
-    assert_int_equal(c.max_frame, 1u << 30);
+    EXPECT_OK(&c, "--max-frame", "512M");
+    assert_int_equal(c.max_frame, 1u << 29);
+    assert_int_equal(c.max_outbuf, ((size_t)1 << 29) + 65536);
+    EXPECT_OK(&c, "--max-frame", "536870912");
+    assert_int_equal(c.max_frame, 1u << 29);
 
-    EXPECT_ERROR("--max-frame", "--max-frame", "1073741825");
-    EXPECT_ERROR("--max-frame", "--max-frame", "1025M");
+    /* Above 512M a stored message would not fit in an SQLite row. */
+    EXPECT_ERROR("--max-frame", "--max-frame", "536870913");
+    EXPECT_ERROR("--max-frame", "--max-frame", "513M");
+    EXPECT_ERROR("--max-frame", "--max-frame", "1G");
     EXPECT_ERROR("--max-frame", "--max-frame", "2G");
     EXPECT_ERROR("--max-frame", "--max-frame", "4G"); /* 2^32: not truncated to 0 */
     EXPECT_ERROR("--max-frame", "--max-frame", "abc");

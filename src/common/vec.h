@@ -1,0 +1,74 @@
+/*
+ * vec.h -- growable arrays of uint64_t and of (seq, id) pairs.
+ *
+ * Header-only. The vector owns `v`; growth doubles (amortised O(1) push),
+ * clear keeps the capacity, free releases it. Push returns -1 when out of
+ * memory (vector unchanged).
+ */
+#ifndef CHAT_COMMON_VEC_H
+#define CHAT_COMMON_VEC_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+typedef struct u64vec {
+    uint64_t *v;
+    size_t n, cap;
+} u64vec;
+
+static inline int u64vec_push(u64vec *a, uint64_t x) {
+    if (a->n == a->cap) {
+        size_t cap = a->cap ? a->cap * 2 : 64;
+        uint64_t *p = realloc(a->v, cap * sizeof *p);
+        if (!p) return -1;
+        a->v = p;
+        a->cap = cap;
+    }
+    a->v[a->n++] = x;
+    return 0;
+}
+
+static inline void u64vec_free(u64vec *a) {
+    free(a->v);
+    a->v = NULL;
+    a->n = a->cap = 0;
+}
+
+/* A FIFO of (seq, id) pairs: push at the tail, pop from `head`. */
+typedef struct seqid {
+    uint64_t seq, id;
+} seqid;
+
+typedef struct seqidq {
+    seqid *v;
+    size_t head, n, cap; /* live entries are v[head..n) */
+} seqidq;
+
+static inline int seqidq_push(seqidq *q, uint64_t seq, uint64_t id) {
+    if (q->n == q->cap) {
+        if (q->head > q->cap / 2) { /* reclaim the popped front */
+            for (size_t i = q->head; i < q->n; i++) q->v[i - q->head] = q->v[i];
+            q->n -= q->head;
+            q->head = 0;
+        } else {
+            size_t cap = q->cap ? q->cap * 2 : 64;
+            seqid *p = realloc(q->v, cap * sizeof *p);
+            if (!p) return -1;
+            q->v = p;
+            q->cap = cap;
+        }
+    }
+    q->v[q->n].seq = seq;
+    q->v[q->n].id = id;
+    q->n++;
+    return 0;
+}
+
+static inline void seqidq_free(seqidq *q) {
+    free(q->v);
+    q->v = NULL;
+    q->head = q->n = q->cap = 0;
+}
+
+#endif
