@@ -60,14 +60,6 @@ size_t frame_put_s2c_hdr(uint8_t out[FRAME_S2C_HDR], uint32_t sender,
     return FRAME_S2C_HDR;
 }
 
-int frame_is_data(uint8_t type) {
-    return type >= FRAME_TEXT && type <= FRAME_VIDEO;
-}
-
-int frame_is_control(uint8_t type) {
-    return type >= FRAME_HELLO && type <= FRAME_PONG;
-}
-
 const char *frame_type_name(uint8_t type) {
     switch (type) {
     case FRAME_TEXT: return "text";

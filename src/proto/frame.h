@@ -126,9 +126,13 @@ size_t frame_put_s2c_hdr(uint8_t out[FRAME_S2C_HDR], uint32_t sender,
                          uint8_t type, uint32_t len);
 
 /* 1 if type is a data type (1-4), else 0. */
-int frame_is_data(uint8_t type);
+static inline int frame_is_data(uint8_t type) {
+    return type >= FRAME_TEXT && type <= FRAME_VIDEO;
+}
 /* 1 if type is a control type this version knows, else 0. */
-int frame_is_control(uint8_t type);
+static inline int frame_is_control(uint8_t type) {
+    return type >= FRAME_HELLO && type <= FRAME_PONG;
+}
 /* "text", "picture", "voice", "video", or NULL for other types. */
 const char *frame_type_name(uint8_t type);
 /* A short English name for an ERROR code, "unknown error" otherwise. */

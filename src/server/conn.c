@@ -100,8 +100,9 @@ int conn_has_room(conn *c, uint32_t len) {
 int conn_send_data(conn *c, uint32_t from, uint8_t type, const uint8_t *body,
                    uint32_t len, uint64_t id) {
     if (!open_state(c)) return -1;
+    size_t at = c->out[c->outi].len;
     if (out_append(c, from, type, body, len, SIZE_MAX / 2) ||
-        u64vec_push(&c->ids[c->outi], id) ||
+        (id && seqidq_push(&c->ids[c->outi], at, id)) ||
         (c->acks && id && seqidq_push(&c->ackq, c->seq_out + 1, id))) {
         CLOG(c, LOG_ERROR, "%s", "out of memory for output; closing");
         conn_abort(c);
@@ -115,15 +116,15 @@ int conn_send_data(conn *c, uint32_t from, uint8_t type, const uint8_t *body,
 /* The kernel took all of out[i]: without acknowledgements its stored
  * frames are delivered; with them, they wait for the peer's ACK. */
 static void written(conn *c, int i) {
-    u64vec *ids = &c->ids[i];
+    seqidq *ids = &c->ids[i];
     if (!c->acks)
         for (size_t k = 0; k < ids->n; k++)
-            if (ids->v[k]) store_del(c->srv->store, ids->v[k]);
+            store_del(c->srv->store, ids->v[k].id);
     ids->n = 0;
     c->out[i].len = 0;
     if (c->out[i].cap > CONN_PULL_BYTES) {
         buf_free(&c->out[i]);
-        u64vec_free(ids);
+        seqidq_free(ids);
     }
 }
 
@@ -197,11 +198,60 @@ void conn_spill(conn *c) {
     }
 }
 
+static void tail_clear(conn *c) {
+    c->tail.len = 0;
+    c->tail_ids.n = 0;
+    c->tail_over = 0;
+    if (c->tail.cap > CONN_PULL_BYTES / 4) {
+        buf_free(&c->tail);
+        u64vec_free(&c->tail_ids);
+    }
+}
+
+void conn_stored(conn *c, uint32_t from, uint8_t type, const uint8_t *body,
+                 uint32_t len, uint64_t id) {
+    c->sync_dirty = 1;
+    if (c->fetching && !c->tail_over) {
+        buf *t = &c->tail;
+        size_t need = FRAME_S2C_HDR + (size_t)len;
+        /* As much as the output queue may hold: a receiver that can take
+         * one fetch round trip's worth of frames catches up in one. */
+        if (buf_reserve(t, need, c->srv->cfg->max_outbuf) ||
+            u64vec_push(&c->tail_ids, id)) {
+            c->tail_over = 1; /* too much (or no memory): fetch again */
+        } else {
+            frame_put_s2c_hdr(t->data + t->len, from, type, len);
+            if (len) memcpy(t->data + t->len + FRAME_S2C_HDR, body, len);
+            t->len += need;
+        }
+    }
+    conn_fetch(c);
+}
+
+/* The fetch came back with nothing further: the tail holds every frame
+ * stored since it was asked for; those it did not return go out now. */
+static void tail_deliver(conn *c) {
+    frame_s2c f;
+    long r;
+    size_t k = 0;
+    for (size_t off = 0; off < c->tail.len && c->state == CONN_BOUND;
+         off += (size_t)r, k++) {
+        r = frame_decode_s2c(c->tail.data + off, c->tail.len - off,
+                             FRAME_LEN_MAX, &f);
+        if (r <= 0) break; /* cannot happen: we wrote these frames */
+        uint64_t id = c->tail_ids.v[k];
+        if (id <= c->cursor) continue; /* the fetch returned it */
+        conn_send_data(c, f.sender, f.type, f.body, f.len, id);
+        c->srv->stats.frames_routed++;
+    }
+}
+
 void conn_fetch(conn *c) {
     if (c->state != CONN_BOUND || !c->sync || c->fetching) return;
     if (out_bytes(c) > CONN_PULL_BYTES / 2) return; /* on_write asks again */
     c->fetching = 1;
     c->sync_dirty = 0;
+    tail_clear(c);
     c->refs++;
     store_fetch(c->srv->store, c->user, c->cursor, CONN_PULL_ROWS,
                 CONN_PULL_BYTES, c);
@@ -235,13 +285,20 @@ void conn_fetch_done(conn *c, const void *rowsp, size_t n, int more,
         c->srv->stats.frames_routed++;
     }
     if (c->state != CONN_BOUND) return;
-    if (!more && !c->sync_dirty) c->sync = 0; /* caught up: LIVE */
-    else conn_fetch(c);
+    if (!more && !c->tail_over) {
+        tail_deliver(c);
+        c->sync = 0; /* caught up: LIVE */
+        c->sync_dirty = 0;
+    } else {
+        c->sync_dirty = 1;
+        conn_fetch(c);
+    }
+    tail_clear(c);
 }
 
-void conn_put_done(conn *c, uint64_t seq, int status) {
+void conn_put_done(conn *c, uint64_t seq, int named, int status) {
     c->refs--;
-    c->puts_pending--;
+    if (named) c->puts_pending--;
     if (status && c->state != CONN_CLOSED) {
         char why[160];
         snprintf(why, sizeof why, "message %llu not accepted: %s",
@@ -255,7 +312,7 @@ void conn_put_done(conn *c, uint64_t seq, int status) {
         send_error(c, status == STORE_EQUOTA ? FRAME_ERR_QUOTA
                                              : FRAME_ERR_STORE, seq, why);
     }
-    if (c->state != CONN_CLOSED)
+    if (named && c->state != CONN_CLOSED)
         ack_handled(c, c->puts_pending ? seq : c->seq_in);
     conn_release(c);
 }
@@ -264,7 +321,7 @@ void conn_put_done(conn *c, uint64_t seq, int status) {
  * byte `sent` and have no stored copy go to the store for c->user; stored
  * ones that the kernel fully took are deleted (no-ack peers). */
 static uint64_t handoff(conn *c, const uint8_t *p, size_t n, size_t sent,
-                        const u64vec *ids) {
+                        const seqidq *ids) {
     uint64_t count = 0;
     size_t k = 0;
     frame_s2c f;
@@ -272,9 +329,9 @@ static uint64_t handoff(conn *c, const uint8_t *p, size_t n, size_t sent,
     for (size_t off = 0; off < n; off += (size_t)r) {
         r = frame_decode_s2c(p + off, n - off, FRAME_LEN_MAX, &f);
         if (r <= 0) break; /* cannot happen: we wrote these frames */
+        uint64_t id = 0;
+        if (k < ids->n && ids->v[k].seq == off) id = ids->v[k++].id;
         if (!frame_is_data(f.type)) continue;
-        uint64_t id = k < ids->n ? ids->v[k] : 0;
-        k++;
         if (off + (size_t)r <= sent) {
             if (id && !c->acks) store_del(c->srv->store, id);
             continue;
@@ -382,9 +439,11 @@ static void conn_release(conn *c) {
     buf_free(&c->in);
     for (int i = 0; i < 2; i++) {
         buf_free(&c->out[i]);
-        u64vec_free(&c->ids[i]);
+        seqidq_free(&c->ids[i]);
     }
     seqidq_free(&c->ackq);
+    buf_free(&c->tail);
+    u64vec_free(&c->tail_ids);
     free(c->linger);
     CLOG(c, LOG_DEBUG, "%s", "closed");
     free(c);

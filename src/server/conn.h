@@ -24,12 +24,16 @@
  *     output drains (conn_fetch). Every connection starts SYNC when it binds
  *     (stored messages come first), and a LIVE one becomes SYNC when its
  *     output would pass --max-outbuf (spill: the sender is never blocked).
- *   LIVE (sync = 0): a fetch came back with nothing further and no frame
- *     was stored for the user meanwhile; frames are appended directly.
+ *   LIVE (sync = 0): a fetch came back with nothing further; the frames
+ *     stored for the user while it was in flight (the tail, kept in memory
+ *     up to --max-outbuf) are appended after its rows, and from then on
+ *     frames are appended directly. A tail that overflowed means fetching
+ *     again instead, so a flood cannot keep a receiver SYNC for ever: it
+ *     only has to be absorbed within one fetch round trip.
  *
- * Delivery bookkeeping: every data frame queued to the peer carries a store
- * id (0 when it has no stored copy). ids[i] holds one entry per data frame
- * in out[i]. Without acknowledgements, a stored frame is deleted once the
+ * Delivery bookkeeping: a data frame queued to the peer may carry a store
+ * id (0 when it has no stored copy). ids[i] holds (offset, id) for each
+ * frame in out[i] that has one; frames without cost nothing. Without acknowledgements, a stored frame is deleted once the
  * kernel accepted the whole buffer it is in; with them (acks = 1), once the
  * peer acknowledged it (ackq maps the peer's count to ids).
  *
@@ -40,8 +44,9 @@
  *    server's shared read buffer and never copied into `in`.
  *  - out[2]: server -> client frames. out[outi] takes appends; the other
  *    is owned by the in-flight uv_write while `writing`. Their sum stays
- *    under cfg->max_outbuf, plus at most one fetched page and small control
- *    frames.
+ *    under cfg->max_outbuf, plus at most one fetched page, one tail and
+ *    small control frames.
+ *  - tail: see SYNC above; at most cfg->max_outbuf, freed when large.
  */
 #ifndef CHAT_SERVER_CONN_H
 #define CHAT_SERVER_CONN_H
@@ -109,7 +114,13 @@ typedef struct conn {
     uint64_t cursor;         /* highest store id queued to the peer */
     buf in;
     buf out[2];
-    u64vec ids[2];           /* store id (or 0) per data frame in out[i] */
+    seqidq ids[2];           /* (byte offset in out[i], store id) of each
+                                frame in out[i] that has a stored copy */
+    buf tail;                /* SYNC with a fetch in flight: frames stored
+                                for the user since it was asked for, as s2c
+                                frames, at most cfg->max_outbuf */
+    u64vec tail_ids;         /* their store ids */
+    uint8_t tail_over;       /* the tail passed its bound: fetch again */
     seqidq ackq;             /* (seq_out, id) awaiting the peer's ACK */
     uv_write_t wreq;
     conn_linger *linger;     /* allocated once CLOSING */
@@ -142,8 +153,13 @@ void conn_spill(conn *c);
  * in flight and the output has room. */
 void conn_fetch(conn *c);
 
-/* Store completions for requests naming this connection. */
-void conn_put_done(conn *c, uint64_t seq, int status);
+/* A frame was stored for this SYNC connection's user (id != 0). */
+void conn_stored(conn *c, uint32_t from, uint8_t type, const uint8_t *body,
+                 uint32_t len, uint64_t id);
+
+/* Store completions for requests naming this connection. `named`: the
+ * sender wants acknowledgements and seq is counted in puts_pending. */
+void conn_put_done(conn *c, uint64_t seq, int named, int status);
 void conn_fetch_done(conn *c, const void *rows, size_t n, int more,
                      int status);
 

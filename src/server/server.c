@@ -60,16 +60,34 @@ void server_queue_flush(server *s, conn *c) {
 }
 
 #define CONN_OF(n) ((conn *)((char *)(n) - offsetof(conn, node)))
+#define PUT_UNNAMED ((uint64_t)1 << 63)
 
 int server_deliver(server *s, conn *src, uint64_t seq, uint32_t to,
                    uint32_t from, uint8_t type, const uint8_t *body,
                    uint32_t len) {
-    int live = 0, ack_live = 0, sync = 0;
-    for (router_node *n = router_first(&s->router, to), *next; n; n = next) {
+    int named = src && src->acks;
+    router_node *head = router_first(&s->router, to);
+    /* Fast path, the common case: one LIVE device that does not
+     * acknowledge, a sender that does not either, room in its queue. */
+    if (head && !head->next && !named) {
+        conn *c = CONN_OF(head);
+        if (!c->sync && !c->acks &&
+            c->out[0].len + c->out[1].len + FRAME_S2C_HDR + len <=
+                s->cfg->max_outbuf) {
+            if (conn_send_data(c, from, type, body, len, 0) == 0)
+                s->stats.frames_routed++;
+            return 0;
+        }
+    }
+    int live = 0, ack_live = 0, sync = 0, closed = 0;
+    for (router_node *n = head, *next; n; n = next) {
         next = n->next; /* conn_has_room may close n */
         conn *c = CONN_OF(n);
         if (!c->sync && !conn_has_room(c, len)) conn_spill(c);
-        if (c->state != CONN_BOUND) continue;
+        if (c->state != CONN_BOUND) {
+            closed = 1;
+            continue;
+        }
         if (c->sync) {
             sync = 1;
             continue;
@@ -77,27 +95,26 @@ int server_deliver(server *s, conn *src, uint64_t seq, uint32_t to,
         live++;
         ack_live |= c->acks;
     }
-    int named = src && src->acks;
     uint64_t id = 0;
     if (named || live == 0 || ack_live || sync) {
         id = s->next_id++;
         /* Quota applies to frames held for a receiver that cannot take
          * them now; a durable copy of a live delivery is not held. */
+        /* The put names its sender so a refusal reaches it; the top bit
+         * of seq says whether the sender counts it (acknowledgements). */
         if (store_put(s->store, id, to, from, type, body, len, live == 0,
-                      named ? src : NULL, seq))
+                      src, named ? seq : seq | PUT_UNNAMED))
             return STORE_ENOMEM;
-        if (named) {
-            src->refs++;
-            src->puts_pending++;
-        }
+        if (src) src->refs++;
+        if (named) src->puts_pending++;
         if (live == 0) s->stats.frames_stored++;
     }
-    for (router_node *n = router_first(&s->router, to), *next; n; n = next) {
+    if (closed) head = router_first(&s->router, to);
+    for (router_node *n = head, *next; n; n = next) {
         next = n->next;
         conn *c = CONN_OF(n);
         if (c->sync) {
-            c->sync_dirty = 1;
-            conn_fetch(c);
+            conn_stored(c, from, type, body, len, id);
         } else if (conn_send_data(c, from, type, body, len, id) == 0) {
             s->stats.frames_routed++;
         }
@@ -109,9 +126,17 @@ static void store_put_done(void *ctx, void *token, uint64_t seq, uint64_t id,
                            int status) {
     server *s = ctx;
     (void)id;
-    if (status && !token)
-        log_warn("store refused a message: %s", store_strerror(status));
-    if (token) conn_put_done(token, seq, status);
+    if (token) {
+        conn_put_done(token, seq & ~PUT_UNNAMED, !(seq & PUT_UNNAMED), status);
+    } else if (status) {
+        /* Frames handed back from a closed connection: no one to tell.
+         * One line for the first refusal, then one per 1000. */
+        if (s->handoff_refused++ % 1000 == 0)
+            log_warn("store refused %llu undelivered frame(s) handed back at "
+                     "close so far: %s",
+                     (unsigned long long)s->handoff_refused,
+                     store_strerror(status));
+    }
     check_backpressure(s);
 }
 

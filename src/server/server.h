@@ -51,6 +51,7 @@ typedef struct server {
     int listening;
     int paused;             /* reads stopped: too much store work in flight */
     uint64_t next_id;       /* next store message id */
+    uint64_t handoff_refused; /* handed-back frames the store refused */
     server_stats stats;
     uint8_t rbuf[SERVER_READ_BUF];
 } server;
