@@ -21,6 +21,12 @@ CFLAGS  += -std=c11 -D_GNU_SOURCE -g $(OPT) -Wall -Wextra -Werror -Wshadow \
            $(SANFLAGS) -MMD -MP
 LDFLAGS += $(SANFLAGS)
 UV_LIBS := -luv -lsqlite3 -lpthread
+CFLAGS  += -Iinclude
+
+# libchat install locations (make install PREFIX=... DESTDIR=...).
+PREFIX     ?= /usr/local
+LIBDIR     ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
 
 PY      := /usr/bin/python3
 
@@ -29,19 +35,26 @@ COMMON_SRC := src/common/log.c src/common/buf.c src/common/u32map.c
 SERVER_SRC := src/server/config.c src/server/router.c src/server/store_sqlite.c \
               src/server/store_faultvfs.c src/server/conn.c src/server/server.c
 SERVER_MAIN := src/server/main.c
+# libchat: the client library, built from the same codec source as the server.
+CLIENT_SRC := src/client/client.c src/client/util.c
+LIBCHAT_SRC := $(CLIENT_SRC) src/proto/frame.c src/common/buf.c
 
 obj = $(patsubst bench/%.c,$(B)/obj/bench/%.o,$(patsubst src/%.c,$(B)/obj/%.o,$(1)))
 
 PROTO_OBJ  := $(call obj,$(PROTO_SRC))
 COMMON_OBJ := $(call obj,$(COMMON_SRC))
 SERVER_OBJ := $(call obj,$(SERVER_SRC))
+CLIENT_OBJ := $(call obj,$(CLIENT_SRC))
+LIBCHAT_OBJ := $(call obj,$(LIBCHAT_SRC))
+LIBCHAT_PIC := $(patsubst src/%.c,$(B)/obj-pic/%.o,$(LIBCHAT_SRC))
+LIBCHAT_SO  := libchat.so.$(VERSION)
 
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(B)/tests/%,$(wildcard tests/unit/test_*.c))
 
-.PHONY: all deps deps-test run test check unit integration bench clean
+.PHONY: all deps deps-test run test check unit integration bench clean libchat install FORCE
 .DEFAULT_GOAL := all
 
-all: deps $(B)/chat-server $(B)/chat-bench
+all: deps $(B)/chat-server $(B)/chat-bench libchat
 
 deps:
 	@scripts/deps.sh build
@@ -64,9 +77,45 @@ $(B)/obj/bench/%.o: bench/%.c
 	$(CC) $(CFLAGS) -c $< -o $@
 
 # Unit tests link every library object; each test uses what it needs.
-$(B)/tests/%: tests/unit/%.c $(SERVER_OBJ) $(COMMON_OBJ) $(PROTO_OBJ)
+$(B)/tests/%: tests/unit/%.c $(SERVER_OBJ) $(COMMON_OBJ) $(PROTO_OBJ) $(CLIENT_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(filter %.c %.o,$^) -o $@ $(LDFLAGS) -lcmocka $(UV_LIBS)
+
+# libchat: static and shared library (only chat_* exported) and chat.pc.
+libchat: $(B)/libchat.a $(B)/libchat.so $(B)/chat.pc
+
+$(B)/obj-pic/%.o: src/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -fPIC -c $< -o $@
+
+$(B)/libchat.a: $(LIBCHAT_OBJ)
+	rm -f $@
+	$(AR) rcs $@ $^
+
+$(B)/$(LIBCHAT_SO): $(LIBCHAT_PIC) src/client/libchat.map
+	$(CC) -shared -Wl,-soname,libchat.so.0 -Wl,--version-script=src/client/libchat.map \
+	    $(LDFLAGS) $(filter %.o,$^) -o $@
+
+$(B)/libchat.so: $(B)/$(LIBCHAT_SO)
+	ln -sf $(LIBCHAT_SO) $(B)/libchat.so.0
+	ln -sf $(LIBCHAT_SO) $@
+
+# Rewritten only when PREFIX/LIBDIR/INCLUDEDIR change.
+$(B)/chat.pc: FORCE
+	@mkdir -p $(dir $@)
+	@printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$(LIBDIR)' 'includedir=$(INCLUDEDIR)' '' \
+	    'Name: libchat' 'Description: client library for chat-server' \
+	    'Version: $(VERSION)' 'Libs: -L$${libdir} -lchat' 'Cflags: -I$${includedir}' > $@.tmp
+	@if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; echo "wrote $@"; fi
+
+install: libchat
+	install -d $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(LIBDIR)/pkgconfig
+	install -m 644 include/chat.h $(DESTDIR)$(INCLUDEDIR)/chat.h
+	install -m 644 $(B)/libchat.a $(DESTDIR)$(LIBDIR)/libchat.a
+	install -m 755 $(B)/$(LIBCHAT_SO) $(DESTDIR)$(LIBDIR)/$(LIBCHAT_SO)
+	ln -sf $(LIBCHAT_SO) $(DESTDIR)$(LIBDIR)/libchat.so.0
+	ln -sf $(LIBCHAT_SO) $(DESTDIR)$(LIBDIR)/libchat.so
+	install -m 644 $(B)/chat.pc $(DESTDIR)$(LIBDIR)/pkgconfig/chat.pc
 
 run: all
 	$(B)/chat-server --bind 127.0.0.1 --port 8888 --data-dir ./chat-data

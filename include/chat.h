@@ -1,0 +1,278 @@
+/*
+ * chat.h -- libchat, the client library of chat-server (docs/PROTOCOL.md).
+ *
+ * One chat_client is one logical session with one server: a non-blocking
+ * TCP socket, a bounded queue of outgoing data frames, the acknowledgement
+ * bookkeeping and the reconnect timer. It fits any event loop:
+ *
+ *     watch chat_fd(c) for reading, and for writing while chat_want_write(c);
+ *     wake up after chat_next_timeout_ms(c) at the latest;
+ *     then call chat_process(c, readable, writable).
+ *
+ * chat_run_once() does exactly that with poll(2) for simple programs.
+ *
+ * Conventions:
+ * - Every function returning int returns 0 (CHAT_OK) or a value >= 0 on
+ *   success and a negative CHAT_E* code on failure; chat_strerror() names it.
+ * - No global state: clients are independent; one client must not be used
+ *   from two threads at once (no internal locking).
+ * - The library never logs, prints, exits or raises signals (writes use
+ *   MSG_NOSIGNAL, so a closed peer cannot SIGPIPE the process).
+ * - Callbacks run only inside chat_process()/chat_run_once() (never inside
+ *   chat_send*, chat_connect or chat_disconnect). From a callback you may
+ *   call chat_send*, chat_disconnect, chat_connect and the accessors; you must
+ *   NOT call chat_free.
+ * - Sequence numbers ("seq") are per client, 1-based, assigned by chat_send*
+ *   in call order and never reused, across reconnects.
+ * - TLS is not implemented yet: chat_options.tls is reserved (must be NULL).
+ */
+#ifndef CHAT_H
+#define CHAT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Error codes (negative). */
+enum chat_error {
+    CHAT_OK = 0,
+    CHAT_EINVAL = -1,     /* invalid argument or option */
+    CHAT_ENOMEM = -2,     /* out of memory */
+    CHAT_EFULL = -3,      /* outgoing queue full: retry once frames are acked */
+    CHAT_ETOOBIG = -4,    /* body larger than the server's max_frame */
+    CHAT_ENOENT = -5,     /* file does not exist */
+    CHAT_EIO = -6,        /* file could not be opened or read */
+    CHAT_ERESOLVE = -7,   /* host name could not be resolved */
+    CHAT_ECONNECT = -8,   /* TCP connection failed (refused, unreachable) */
+    CHAT_ECLOSED = -9,    /* the server closed the connection */
+    CHAT_ENOTCONN = -10,  /* not connected and no reconnect scheduled */
+    CHAT_EPROTO = -11,    /* the server broke the protocol (or refused ours) */
+    CHAT_EAUTH = -12,     /* login refused (ERROR AUTH or NOLOGIN) */
+    CHAT_ESTATE = -13,    /* call not valid in the current state */
+    CHAT_ESYS = -14,      /* other operating-system error (socket, poll) */
+    CHAT_ENOTSUP = -15    /* feature not supported yet (TLS) */
+};
+#define CHAT_ERROR_MIN CHAT_ENOTSUP /* lowest code, for iteration */
+
+/* Data frame types (the wire values). */
+enum chat_type {
+    CHAT_TEXT = 1,    /* UTF-8 text */
+    CHAT_PICTURE = 2, /* bytes of an image file */
+    CHAT_VOICE = 3,   /* bytes of an audio file */
+    CHAT_VIDEO = 4    /* bytes of a video file */
+};
+
+/* Codes of ERROR frames sent by the server (docs/PROTOCOL.md). */
+enum chat_server_error {
+    CHAT_SERR_TOOBIG = 1, CHAT_SERR_BADTYPE = 2, CHAT_SERR_SPOOF = 3,
+    CHAT_SERR_PROTO = 4, CHAT_SERR_AUTH = 5, CHAT_SERR_NOLOGIN = 6,
+    CHAT_SERR_QUOTA = 7, CHAT_SERR_STORE = 8, CHAT_SERR_RATE = 9,
+    CHAT_SERR_BUSY = 10, CHAT_SERR_SHUTDOWN = 11, CHAT_SERR_BADRCPT = 12,
+    CHAT_SERR_SLOW = 13
+};
+
+/* Connection states, see chat_state(). */
+enum chat_state {
+    CHAT_ST_IDLE = 0,       /* no connection, none scheduled */
+    CHAT_ST_CONNECTING = 1, /* TCP connect in progress */
+    CHAT_ST_HELLO = 2,      /* HELLO sent, waiting for WELCOME */
+    CHAT_ST_READY = 3,      /* data frames flow */
+    CHAT_ST_BACKOFF = 4     /* disconnected, reconnect timer running */
+};
+
+typedef struct chat_client chat_client;
+
+/* Callbacks; any may be NULL. `ud` is chat_options.userdata. */
+typedef struct chat_callbacks {
+    /* A data frame arrived. `body` (len bytes, not NUL-terminated) is owned
+     * by the library and valid only until the callback returns: copy it to
+     * keep it. `type` is 1-4 (chat_type). */
+    void (*on_message)(chat_client *c, uint32_t sender, int type,
+                       const void *body, uint32_t len, void *ud);
+    /* Every frame with seq <= `seq` has now been handled: acknowledged by the
+     * server (ACKS granted), fully written to the socket (ACKS not granted or
+     * control frames off), or refused and reported through on_error. Called
+     * at most once per chat_process call, with increasing values. */
+    void (*on_acked)(chat_client *c, uint64_t seq, void *ud);
+    /* The server sent an ERROR frame (`code` is a chat_server_error), or the
+     * library refused a queued frame locally (code CHAT_SERR_TOOBIG, when it
+     * is larger than the max_frame a WELCOME announced). `seq` is the refused
+     * frame's seq, which the library has dropped from its queue (it will not
+     * be resent), or 0 when the error concerns no frame. `reason` (reason_len
+     * bytes, UTF-8, not NUL-terminated) is valid during the callback only. */
+    void (*on_error)(chat_client *c, int code, uint64_t seq,
+                     const char *reason, uint32_t reason_len, void *ud);
+    /* The session is ready: WELCOME received (control frames on) or TCP
+     * connected (control frames off). Unacknowledged frames are being
+     * resent from here on. */
+    void (*on_connected)(chat_client *c, void *ud);
+    /* The connection was lost (`err` < 0 says why: CHAT_ECLOSED,
+     * CHAT_ECONNECT, CHAT_EPROTO, CHAT_EAUTH, CHAT_ENOMEM, CHAT_ERESOLVE,
+     * CHAT_ESYS). Not called for
+     * chat_disconnect(). When options.reconnect is set and err is not
+     * CHAT_EAUTH/CHAT_EPROTO, the state is already CHAT_ST_BACKOFF. */
+    void (*on_disconnected)(chat_client *c, int err, void *ud);
+} chat_callbacks;
+
+/* Options. Always start from chat_options_init(); chat_new() copies every
+ * field (strings included), so the struct and its strings may be freed once
+ * chat_new returns. */
+typedef struct chat_options {
+    const char *host;        /* server host name or address (required) */
+    uint16_t port;           /* server TCP port (required, != 0) */
+    uint32_t user;           /* user id to bind to; sender of every frame; != 0 */
+    const char *password;    /* HELLO password, NUL-terminated; NULL = none */
+    int control;             /* 1 (default): send HELLO, ACK, PONG. 0: the
+                                article's protocol: never send a control frame
+                                (no login, no acks; a frame counts as handled
+                                once written) */
+    int acks;                /* 1 (default): ask for ACKS in HELLO */
+    int reconnect;           /* 1: reconnect automatically with backoff; 0 (default) */
+    uint32_t backoff_min_ms; /* first reconnect delay (default 100) */
+    uint32_t backoff_max_ms; /* cap of the doubling delay (default 5000) */
+    uint32_t max_frame;      /* largest body to send until a WELCOME says
+                                otherwise (default 16 MiB, the server's) */
+    uint32_t max_recv;       /* largest body accepted from the server; a larger
+                                one closes the connection with CHAT_EPROTO
+                                (default 16 MiB) */
+    size_t max_queue_bytes;  /* bound on bodies queued and not yet handled
+                                (unsent + unacknowledged), default 64 MiB */
+    uint32_t max_queue_frames; /* same bound in frames, default 4096 */
+    chat_callbacks cb;       /* copied */
+    void *userdata;          /* passed to callbacks and clock_ms; not owned */
+    /* Monotonic clock in milliseconds; NULL = CLOCK_MONOTONIC. For tests and
+     * for event loops that cache their time. */
+    uint64_t (*clock_ms)(void *userdata);
+    const void *tls;         /* reserved for TLS options; must be NULL */
+} chat_options;
+
+/* Fill `o` with the defaults above (host NULL, port 0, user 0). O(1). */
+void chat_options_init(chat_options *o);
+
+/* Create a client from `o` (copied). No I/O. Returns the client, owned by
+ * the caller and released with chat_free(); or NULL with *err (if err is not
+ * NULL) set to CHAT_EINVAL (missing host/port/user, password over 1024 bytes,
+ * min > max backoff), CHAT_ENOTSUP (tls != NULL) or CHAT_ENOMEM. */
+chat_client *chat_new(const chat_options *o, int *err);
+
+/* Close the connection and free everything, including frames still queued
+ * (unsent or unacknowledged: they are lost). No callback is called. NULL is
+ * accepted. Must not be called from a callback. O(queued frames). */
+void chat_free(chat_client *c);
+
+/* Start connecting (state IDLE or BACKOFF; in BACKOFF it connects now).
+ * Resolves host with getaddrinfo(3), which may block on a DNS query (use a
+ * numeric address to avoid it), then starts a non-blocking connect; the
+ * outcome is learned in chat_process(). Returns 0, CHAT_ESTATE when already
+ * connected or connecting, CHAT_ERESOLVE, CHAT_ECONNECT (immediate failure)
+ * or CHAT_ESYS. On failure with options.reconnect set, a retry is scheduled
+ * (state BACKOFF). */
+int chat_connect(chat_client *c);
+
+/* Close the connection now (state IDLE; no automatic reconnect). Queued and
+ * unacknowledged frames are kept and resent by the next chat_connect(), in
+ * order. on_disconnected is not called. Returns 0. O(queued frames). */
+int chat_disconnect(chat_client *c);
+
+/* chat_disconnect() then chat_connect(), and reset the backoff delay. */
+int chat_reconnect(chat_client *c);
+
+/* The socket to watch, or -1 when there is none. Owned by the library: do
+ * not close or read it. It changes across reconnects: re-read it after every
+ * chat_process call. */
+int chat_fd(const chat_client *c);
+
+/* 1 when the socket should be watched for writability (connect pending or
+ * bytes waiting), else 0. O(1). */
+int chat_want_write(const chat_client *c);
+
+/* Milliseconds until chat_process must be called even without socket
+ * events (reconnect timer), 0 when it is due, -1 when no timer runs. */
+int64_t chat_next_timeout_ms(const chat_client *c);
+
+/* Do all the work that can be done without blocking: finish a pending
+ * connect, read what is available (at most 16 reads of up to 64 KiB, to
+ * leave the loop to others; call again while data remains), run callbacks
+ * for every complete frame, answer PINGs, send at most one cumulative ACK
+ * for received data frames, write queued frames, run due timers. `readable`
+ * and `writable` are hints from the event loop (0 is always safe; writes are
+ * attempted whenever something is queued). Returns 0, or the negative code
+ * of a connection loss that happened during this call (also given to
+ * on_disconnected); the client stays usable either way. */
+int chat_process(chat_client *c, int readable, int writable);
+
+/* Blocking helper: poll(2) the socket for up to timeout_ms (-1 = no limit,
+ * shortened to the reconnect timer), then chat_process(). Returns what
+ * chat_process returns, CHAT_ENOTCONN when idle (nothing to wait for) or
+ * CHAT_ESYS when poll fails (EINTR is not an error: returns 0). */
+int chat_run_once(chat_client *c, int timeout_ms);
+
+/* Queue a data frame of `type` (1-4) for user `to` (!= 0). The body is
+ * copied (O(len), one allocation); the caller keeps ownership of `body`.
+ * Nothing is written here: the frame goes out in chat_process, after any
+ * frame queued before it. On success *seq_out (if not NULL) receives its
+ * seq. Returns 0, CHAT_EINVAL (bad type, to == 0, body NULL with len > 0),
+ * CHAT_ETOOBIG (len over max_frame, or over max_queue_bytes), CHAT_EFULL
+ * (queue bound reached: unsent + unacknowledged frames; retry after
+ * on_acked) or CHAT_ENOMEM. Queuing while disconnected is allowed. */
+int chat_send(chat_client *c, uint32_t to, int type, const void *body,
+              uint32_t len, uint64_t *seq_out);
+
+/* chat_send of a NUL-terminated UTF-8 string as CHAT_TEXT. */
+int chat_send_text(chat_client *c, uint32_t to, const char *text,
+                   uint64_t *seq_out);
+
+/* Read the regular file at `path` whole and queue it as one frame of
+ * `type` (pass chat_type_from_path(path) to pick it from the name). The
+ * file is read into the queue entry directly (no second copy), and checked
+ * against the limit before it is read. Returns like chat_send, plus
+ * CHAT_ENOENT (no such file), CHAT_EIO (cannot open or read, not a regular
+ * file, or it changed size while read) and CHAT_ETOOBIG (larger than the
+ * max_frame, which the server's WELCOME sets). O(file size). */
+int chat_send_file(chat_client *c, uint32_t to, int type, const char *path,
+                   uint64_t *seq_out);
+
+/* Frame type for a file name, from its extension (case-insensitive):
+ *   picture: .png .jpg .jpeg .gif .webp .bmp .heic .svg
+ *   voice:   .mp3 .wav .ogg .oga .opus .m4a .aac .flac
+ *   video:   .mp4 .webm .mkv .mov .avi .m4v
+ * Any other name gives CHAT_EINVAL: the protocol has no generic "file" type,
+ * and labelling a document a picture would mislead the receiver, so the
+ * caller must choose. Pure, O(strlen(path)). */
+int chat_type_from_path(const char *path);
+
+/* Reconnect delay before attempt number `attempt` (0 = first retry):
+ * min_ms * 2^attempt, capped at max_ms (saturating, no overflow). Pure. */
+uint32_t chat_backoff_ms(unsigned attempt, uint32_t min_ms, uint32_t max_ms);
+
+/* Seq of the last frame handled (see on_acked); 0 before any. O(1). */
+uint64_t chat_acked(const chat_client *c);
+
+/* Current state (enum chat_state). O(1). */
+int chat_state(const chat_client *c);
+
+/* 1 when the current connection's WELCOME granted ACKS, else 0. */
+int chat_acks_granted(const chat_client *c);
+
+/* Largest body chat_send accepts now: the last WELCOME's max_frame, else
+ * options.max_frame. */
+uint32_t chat_max_frame(const chat_client *c);
+
+/* Frames and body bytes queued (unsent + unacknowledged). O(1). */
+uint32_t chat_queued_frames(const chat_client *c);
+size_t chat_queued_bytes(const chat_client *c);
+
+/* A static English description of a CHAT_E* code ("unknown error" for
+ * other values). Never NULL; do not free. */
+const char *chat_strerror(int err);
+
+/* A static English name of a server ERROR code (chat_server_error). */
+const char *chat_server_strerror(int code);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

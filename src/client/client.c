@@ -1,0 +1,673 @@
+/*
+ * client.c -- libchat's session: socket, outgoing queue, acknowledgements,
+ * reconnect. The public contract is in include/chat.h; the wire format comes
+ * from src/proto/frame.h (the server's codec, not a copy).
+ *
+ * States and the functions that move between them:
+ *
+ *   IDLE --chat_connect/start_connect--> CONNECTING
+ *   CONNECTING --check_connect, control=1--> HELLO (HELLO queued in `out`)
+ *   CONNECTING --check_connect, control=0--> READY
+ *   HELLO --handle_welcome--> READY
+ *   any connected --lost()--> BACKOFF (reconnect=1) or IDLE
+ *   BACKOFF --chat_process when the deadline passed--> CONNECTING
+ *   any --chat_disconnect--> IDLE
+ *
+ * The outgoing queue is one singly linked list of messages, oldest first:
+ *
+ *   head ... (written, waiting for ACK) ... stage ... (not fully written) ... tail
+ *
+ * Invariants:
+ * - Every queued message counts in q_frames/q_bytes; the bounds apply to the
+ *   whole list (unsent + unacknowledged).
+ * - Messages before `stage` have been fully written on this connection and
+ *   carry conn_seq = their 1-based number on it; `stage` and later have
+ *   conn_seq 0. stage_off bytes of `stage` have been written.
+ * - Without ACKS granted, a message leaves the list once fully written, so
+ *   head == stage.
+ * - Seqs increase along the list, so "every seq below head->seq is handled"
+ *   and chat_acked() needs no counter.
+ * - `out` only ever holds whole control frames and is written only at a
+ *   data-frame boundary (stage_off == 0), so frames never interleave.
+ * - `gen` changes whenever the connection is closed; code that runs a
+ *   callback re-checks it before touching connection state again.
+ */
+#include "chat.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/buf.h"
+#include "proto/frame.h"
+
+_Static_assert((int)CHAT_TEXT == (int)FRAME_TEXT &&
+                   (int)CHAT_VIDEO == (int)FRAME_VIDEO,
+               "chat.h types must match the codec");
+_Static_assert((int)CHAT_SERR_TOOBIG == (int)FRAME_ERR_TOOBIG &&
+                   (int)CHAT_SERR_AUTH == (int)FRAME_ERR_AUTH &&
+                   (int)CHAT_SERR_SLOW == (int)FRAME_ERR_SLOW,
+               "chat.h server errors must match the codec");
+
+#define CHAT__PASSWORD_MAX 1024u
+#define CHAT__READ_CHUNK 65536u
+#define CHAT__READS_PER_CALL 16
+#define CHAT__IOV 64
+#define CHAT__OUT_LIMIT 65536u /* control frames only: HELLO, ACK, PONG */
+
+typedef struct chat__msg {
+    struct chat__msg *next;
+    uint64_t seq;      /* user-visible sequence number */
+    uint64_t conn_seq; /* 1-based number on this connection once written */
+    uint32_t len;      /* body length */
+    uint8_t frame[];   /* 13-byte c2s header, then the body */
+} chat__msg;
+
+struct chat_client {
+    /* copied options */
+    char *host;
+    uint16_t port;
+    uint32_t user;
+    uint8_t *password;
+    uint32_t password_len;
+    int control, want_acks, auto_reconnect;
+    uint32_t bo_min, bo_max, max_frame_opt, max_recv;
+    size_t max_q_bytes;
+    uint32_t max_q_frames;
+    chat_callbacks cb;
+    void *ud;
+    uint64_t (*clock_ms)(void *);
+
+    /* connection */
+    int state;
+    int fd;
+    unsigned gen;
+    buf in;
+    buf out;
+    int acks_granted;
+    uint32_t server_max_frame; /* from the last WELCOME; 0 = none yet */
+    uint64_t sent_count;       /* data frames fully written on this connection */
+    uint64_t recv_count;       /* data frames received on this connection */
+    uint64_t recv_acked;       /* the count of our last ACK */
+    unsigned attempt;          /* reconnect attempts since the last success */
+    uint64_t deadline;         /* BACKOFF: when to reconnect */
+
+    /* outgoing queue */
+    chat__msg *head, *tail, *stage;
+    size_t stage_off;
+    uint32_t q_frames;
+    size_t q_bytes;
+    uint64_t last_seq;       /* last seq handed out */
+    uint64_t acked_reported; /* last value given to on_acked */
+};
+
+/* ------------------------------------------------------------------ */
+/* Small helpers                                                       */
+/* ------------------------------------------------------------------ */
+
+static uint64_t now_ms(const chat_client *c) {
+    if (c->clock_ms) return c->clock_ms(c->ud);
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* Append a whole control frame to `out`. Returns 0 or a BUF_E* code (the
+ * frame is then not queued; callers treat control frames as best effort or
+ * retry them later). */
+static int put_control(chat_client *c, uint8_t type, const uint8_t *body,
+                       uint32_t len) {
+    uint8_t hdr[FRAME_C2S_HDR];
+    frame_put_c2s_hdr(hdr, c->user, 0, type, len);
+    int r = buf_reserve(&c->out, FRAME_C2S_HDR + (size_t)len, CHAT__OUT_LIMIT);
+    if (r) return r;
+    buf_append(&c->out, hdr, FRAME_C2S_HDR, CHAT__OUT_LIMIT);
+    buf_append(&c->out, body, len, CHAT__OUT_LIMIT);
+    return 0;
+}
+
+/* Unlink m (O(position of m)) and free it. */
+static void msg_remove(chat_client *c, chat__msg *m) {
+    chat__msg **pp = &c->head, *prev = NULL;
+    while (*pp && *pp != m) { prev = *pp; pp = &(*pp)->next; }
+    if (!*pp) return;
+    *pp = m->next;
+    if (c->tail == m) c->tail = prev;
+    if (c->stage == m) { c->stage = m->next; c->stage_off = 0; }
+    c->q_frames--;
+    c->q_bytes -= m->len;
+    free(m);
+}
+
+static chat__msg *msg_by_conn_seq(chat_client *c, uint64_t conn_seq) {
+    for (chat__msg *m = c->head; m && m != c->stage; m = m->next)
+        if (m->conn_seq == conn_seq) return m;
+    return NULL;
+}
+
+/* Close the socket and forget everything tied to the connection; queued
+ * frames stay and will be resent from the head. O(queued frames). */
+static void close_conn(chat_client *c) {
+    if (c->fd >= 0) close(c->fd);
+    c->fd = -1;
+    c->gen++;
+    c->in.len = 0;
+    c->out.len = 0;
+    c->acks_granted = 0;
+    c->sent_count = c->recv_count = c->recv_acked = 0;
+    for (chat__msg *m = c->head; m; m = m->next) m->conn_seq = 0;
+    c->stage = c->head;
+    c->stage_off = 0;
+}
+
+static void schedule_reconnect(chat_client *c) {
+    c->state = CHAT_ST_BACKOFF;
+    c->deadline = now_ms(c) + chat_backoff_ms(c->attempt, c->bo_min, c->bo_max);
+    if (c->attempt < 64) c->attempt++;
+}
+
+/* The connection is gone (err < 0): reset, schedule, tell the user. */
+static void lost(chat_client *c, int err) {
+    close_conn(c);
+    if (c->auto_reconnect && err != CHAT_EAUTH && err != CHAT_EPROTO)
+        schedule_reconnect(c);
+    else
+        c->state = CHAT_ST_IDLE;
+    if (c->cb.on_disconnected) c->cb.on_disconnected(c, err, c->ud);
+}
+
+/* ------------------------------------------------------------------ */
+/* Creation                                                            */
+/* ------------------------------------------------------------------ */
+
+void chat_options_init(chat_options *o) {
+    memset(o, 0, sizeof *o);
+    o->control = 1;
+    o->acks = 1;
+    o->backoff_min_ms = 100;
+    o->backoff_max_ms = 5000;
+    o->max_frame = 16u << 20;
+    o->max_recv = 16u << 20;
+    o->max_queue_bytes = (size_t)64 << 20;
+    o->max_queue_frames = 4096;
+}
+
+chat_client *chat_new(const chat_options *o, int *err) {
+    int e = CHAT_EINVAL;
+    chat_client *c = NULL;
+    if (!o || !o->host || !o->host[0] || o->port == 0 || o->user == 0 ||
+        o->backoff_min_ms > o->backoff_max_ms || o->max_queue_frames == 0 ||
+        (o->password && strlen(o->password) > CHAT__PASSWORD_MAX))
+        goto fail;
+    if (o->tls) { e = CHAT_ENOTSUP; goto fail; }
+    e = CHAT_ENOMEM;
+    c = calloc(1, sizeof *c);
+    if (!c) goto fail;
+    c->fd = -1;
+    c->host = strdup(o->host);
+    if (!c->host) goto fail;
+    if (o->password) {
+        c->password_len = (uint32_t)strlen(o->password);
+        c->password = malloc(c->password_len + 1u);
+        if (!c->password) goto fail;
+        memcpy(c->password, o->password, c->password_len + 1u);
+    }
+    c->port = o->port;
+    c->user = o->user;
+    c->control = o->control != 0;
+    c->want_acks = o->acks != 0;
+    c->auto_reconnect = o->reconnect != 0;
+    c->bo_min = o->backoff_min_ms;
+    c->bo_max = o->backoff_max_ms;
+    c->max_frame_opt = o->max_frame;
+    c->max_recv = o->max_recv;
+    c->max_q_bytes = o->max_queue_bytes;
+    c->max_q_frames = o->max_queue_frames;
+    c->cb = o->cb;
+    c->ud = o->userdata;
+    c->clock_ms = o->clock_ms;
+    c->state = CHAT_ST_IDLE;
+    if (err) *err = CHAT_OK;
+    return c;
+fail:
+    if (c) { free(c->host); free(c->password); free(c); }
+    if (err) *err = e;
+    return NULL;
+}
+
+void chat_free(chat_client *c) {
+    if (!c) return;
+    if (c->fd >= 0) close(c->fd);
+    chat__msg *m = c->head;
+    while (m) { chat__msg *n = m->next; free(m); m = n; }
+    buf_free(&c->in);
+    buf_free(&c->out);
+    free(c->host);
+    free(c->password);
+    free(c);
+}
+
+/* ------------------------------------------------------------------ */
+/* Connecting                                                          */
+/* ------------------------------------------------------------------ */
+
+/* Resolve and start a non-blocking connect. Even an immediate success
+ * leaves the state CONNECTING so that callbacks only run in chat_process. */
+static int start_connect(chat_client *c) {
+    char port[8];
+    snprintf(port, sizeof port, "%u", (unsigned)c->port);
+    struct addrinfo hints, *res = NULL;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_NUMERICSERV;
+    if (getaddrinfo(c->host, port, &hints, &res) != 0 || !res)
+        return CHAT_ERESOLVE;
+    int rc = CHAT_ECONNECT;
+    for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+        int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                        ai->ai_protocol);
+        if (fd < 0) { rc = CHAT_ESYS; continue; }
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0 || errno == EINPROGRESS) {
+            c->fd = fd;
+            c->state = CHAT_ST_CONNECTING;
+            rc = CHAT_OK;
+            break;
+        }
+        rc = CHAT_ECONNECT;
+        close(fd);
+    }
+    freeaddrinfo(res);
+    return rc;
+}
+
+int chat_connect(chat_client *c) {
+    if (!c) return CHAT_EINVAL;
+    if (c->state != CHAT_ST_IDLE && c->state != CHAT_ST_BACKOFF) return CHAT_ESTATE;
+    int rc = start_connect(c);
+    if (rc < 0) {
+        if (c->auto_reconnect) schedule_reconnect(c);
+        else c->state = CHAT_ST_IDLE;
+    }
+    return rc;
+}
+
+int chat_disconnect(chat_client *c) {
+    if (!c) return CHAT_EINVAL;
+    close_conn(c);
+    c->state = CHAT_ST_IDLE;
+    return CHAT_OK;
+}
+
+int chat_reconnect(chat_client *c) {
+    if (!c) return CHAT_EINVAL;
+    chat_disconnect(c);
+    c->attempt = 0;
+    return chat_connect(c);
+}
+
+/* CONNECTING: has the connect finished? 0 = not yet or done, < 0 failed. */
+static int check_connect(chat_client *c) {
+    struct pollfd p = {.fd = c->fd, .events = POLLOUT};
+    if (poll(&p, 1, 0) <= 0) return 0;
+    int soerr = 0;
+    socklen_t sl = sizeof soerr;
+    if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) < 0 || soerr)
+        return CHAT_ECONNECT;
+    if (c->control) {
+        uint8_t body[FRAME_HELLO_MIN + CHAT__PASSWORD_MAX];
+        size_t n = frame_put_hello(body, FRAME_VERSION,
+                                   c->want_acks ? FRAME_FLAG_ACKS : 0,
+                                   c->password, c->password_len);
+        if (put_control(c, FRAME_HELLO, body, (uint32_t)n)) return CHAT_ENOMEM;
+        c->state = CHAT_ST_HELLO;
+    } else {
+        c->state = CHAT_ST_READY;
+        c->attempt = 0;
+        if (c->cb.on_connected) c->cb.on_connected(c, c->ud);
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Receiving                                                           */
+/* ------------------------------------------------------------------ */
+
+static int handle_welcome(chat_client *c, const frame_s2c *f) {
+    frame_welcome w;
+    if (frame_parse_welcome(f->body, f->len, &w) != 0) return CHAT_EPROTO;
+    if (c->state != CHAT_ST_HELLO) return 0; /* duplicate: ignore */
+    c->state = CHAT_ST_READY;
+    c->acks_granted = c->want_acks && (w.flags & FRAME_FLAG_ACKS);
+    c->server_max_frame = w.max_frame;
+    c->attempt = 0;
+    unsigned gen = c->gen;
+    /* Frames queued under a larger limit can never be sent: refuse them. */
+    for (chat__msg *m = c->head, *next; m; m = next) {
+        next = m->next;
+        if (m->len <= w.max_frame) continue;
+        uint64_t seq = m->seq;
+        msg_remove(c, m);
+        static const char why[] = "larger than the server's max_frame";
+        if (c->cb.on_error)
+            c->cb.on_error(c, CHAT_SERR_TOOBIG, seq, why, sizeof why - 1, c->ud);
+        if (c->gen != gen) return 0;
+    }
+    if (c->cb.on_connected) c->cb.on_connected(c, c->ud);
+    return 0;
+}
+
+static int handle_ack(chat_client *c, const frame_s2c *f) {
+    uint64_t count;
+    if (frame_parse_ack(f->body, f->len, &count) != 0) return CHAT_EPROTO;
+    if (!c->acks_granted) return 0;
+    if (count > c->sent_count) return CHAT_EPROTO;
+    while (c->head && c->head != c->stage && c->head->conn_seq <= count)
+        msg_remove(c, c->head);
+    return 0;
+}
+
+static int handle_error(chat_client *c, const frame_s2c *f) {
+    frame_error e;
+    if (frame_parse_error(f->body, f->len, &e) != 0) return CHAT_EPROTO;
+    uint64_t seq = 0;
+    if (e.ref) {
+        chat__msg *m = msg_by_conn_seq(c, e.ref);
+        if (m) { seq = m->seq; msg_remove(c, m); }
+    }
+    unsigned gen = c->gen;
+    if (c->cb.on_error)
+        c->cb.on_error(c, e.code, seq, (const char *)e.reason, e.reason_len, c->ud);
+    if (c->gen != gen) return 0;
+    if (e.code == FRAME_ERR_AUTH || e.code == FRAME_ERR_NOLOGIN) return CHAT_EAUTH;
+    if (e.code == FRAME_ERR_PROTO) return CHAT_EPROTO;
+    return 0;
+}
+
+static int handle_frame(chat_client *c, const frame_s2c *f) {
+    if (frame_is_data(f->type)) {
+        c->recv_count++;
+        if (c->cb.on_message)
+            c->cb.on_message(c, f->sender, f->type, f->body, f->len, c->ud);
+        return 0;
+    }
+    if (!c->control) return 0; /* the article's server sends none */
+    switch (f->type) {
+    case FRAME_WELCOME: return handle_welcome(c, f);
+    case FRAME_ACK: return handle_ack(c, f);
+    case FRAME_ERROR: return handle_error(c, f);
+    case FRAME_PING:
+        if (f->len > FRAME_PING_MAX) return CHAT_EPROTO;
+        put_control(c, FRAME_PONG, f->body, f->len); /* best effort */
+        return 0;
+    default: return 0; /* PONG, unknown types: skipped */
+    }
+}
+
+/* Decode and handle every complete frame in `in`. */
+static int parse_input(chat_client *c) {
+    unsigned gen = c->gen;
+    size_t off = 0;
+    for (;;) {
+        frame_s2c f;
+        long n = frame_decode_s2c(c->in.data + off, c->in.len - off, c->max_recv, &f);
+        if (n == FRAME_PARTIAL) break;
+        if (n < 0) return CHAT_EPROTO;
+        off += (size_t)n;
+        int rc = handle_frame(c, &f);
+        if (c->gen != gen) return 0; /* a callback closed the connection */
+        if (rc < 0) return rc;
+    }
+    buf_consume(&c->in, off);
+    return 0;
+}
+
+static int do_read(chat_client *c) {
+    unsigned gen = c->gen;
+    size_t limit = FRAME_S2C_HDR + (size_t)c->max_recv + CHAT__READ_CHUNK;
+    for (int i = 0; i < CHAT__READS_PER_CALL; i++) {
+        if (buf_reserve(&c->in, CHAT__READ_CHUNK, limit)) return CHAT_ENOMEM;
+        ssize_t r = recv(c->fd, c->in.data + c->in.len, CHAT__READ_CHUNK, 0);
+        if (r == 0) return CHAT_ECLOSED;
+        if (r < 0) {
+            if (errno == EINTR) continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;
+            return CHAT_ECLOSED;
+        }
+        c->in.len += (size_t)r;
+        int rc = parse_input(c);
+        if (rc < 0) return rc;
+        if (c->gen != gen || c->fd < 0) return 0;
+        if ((size_t)r < CHAT__READ_CHUNK) return 0; /* drained */
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Sending                                                             */
+/* ------------------------------------------------------------------ */
+
+/* A message was fully written. */
+static void msg_written(chat_client *c) {
+    chat__msg *m = c->stage;
+    m->conn_seq = ++c->sent_count;
+    c->stage = m->next;
+    c->stage_off = 0;
+    if (!c->acks_granted) msg_remove(c, m); /* m == head: delivered once written */
+}
+
+/* Write what the socket takes. 0 or CHAT_ECLOSED. */
+static int flush(chat_client *c) {
+    for (;;) {
+        struct iovec iov[CHAT__IOV];
+        int n = 0;
+        int out_first = c->stage_off == 0 && c->out.len > 0;
+        if (out_first) iov[n++] = (struct iovec){c->out.data, c->out.len};
+        if (c->state == CHAT_ST_READY) {
+            size_t off = c->stage_off;
+            for (chat__msg *m = c->stage; m && n < CHAT__IOV; m = m->next, off = 0)
+                iov[n++] = (struct iovec){m->frame + off, FRAME_C2S_HDR + (size_t)m->len - off};
+        }
+        if (n == 0) return 0;
+        struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)n};
+        ssize_t w = sendmsg(c->fd, &mh, MSG_NOSIGNAL);
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;
+            return CHAT_ECLOSED;
+        }
+        size_t left = (size_t)w;
+        if (out_first) {
+            size_t k = left < c->out.len ? left : c->out.len;
+            buf_consume(&c->out, k);
+            left -= k;
+            if (c->out.len) return 0; /* partial: the socket is full */
+        }
+        while (left > 0) {
+            size_t rem = FRAME_C2S_HDR + (size_t)c->stage->len - c->stage_off;
+            if (left < rem) { c->stage_off += left; return 0; }
+            left -= rem;
+            msg_written(c);
+        }
+    }
+}
+
+/* Check a send and allocate its message (header written, body not). */
+static int msg_new(chat_client *c, uint32_t to, int type, uint32_t len,
+                   chat__msg **out) {
+    if (type < CHAT_TEXT || type > CHAT_VIDEO || to == 0) return CHAT_EINVAL;
+    if (len > chat_max_frame(c) || len > c->max_q_bytes) return CHAT_ETOOBIG;
+    if (c->q_frames >= c->max_q_frames || c->q_bytes + len > c->max_q_bytes)
+        return CHAT_EFULL;
+    chat__msg *m = malloc(sizeof *m + FRAME_C2S_HDR + (size_t)len);
+    if (!m) return CHAT_ENOMEM;
+    m->next = NULL;
+    m->conn_seq = 0;
+    m->len = len;
+    frame_put_c2s_hdr(m->frame, c->user, to, (uint8_t)type, len);
+    *out = m;
+    return 0;
+}
+
+static void msg_commit(chat_client *c, chat__msg *m, uint64_t *seq_out) {
+    m->seq = ++c->last_seq;
+    if (c->tail) c->tail->next = m;
+    else c->head = m;
+    c->tail = m;
+    if (!c->stage) { c->stage = m; c->stage_off = 0; }
+    c->q_frames++;
+    c->q_bytes += m->len;
+    if (seq_out) *seq_out = m->seq;
+}
+
+int chat_send(chat_client *c, uint32_t to, int type, const void *body,
+              uint32_t len, uint64_t *seq_out) {
+    if (!c || (!body && len)) return CHAT_EINVAL;
+    chat__msg *m;
+    int rc = msg_new(c, to, type, len, &m);
+    if (rc) return rc;
+    if (len) memcpy(m->frame + FRAME_C2S_HDR, body, len);
+    msg_commit(c, m, seq_out);
+    return 0;
+}
+
+int chat_send_text(chat_client *c, uint32_t to, const char *text,
+                   uint64_t *seq_out) {
+    if (!text) return CHAT_EINVAL;
+    size_t n = strlen(text);
+    if (n > UINT32_MAX) return CHAT_ETOOBIG;
+    return chat_send(c, to, CHAT_TEXT, text, (uint32_t)n, seq_out);
+}
+
+int chat_send_file(chat_client *c, uint32_t to, int type, const char *path,
+                   uint64_t *seq_out) {
+    if (!c || !path) return CHAT_EINVAL;
+    if (type < CHAT_TEXT || type > CHAT_VIDEO || to == 0) return CHAT_EINVAL;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return (errno == ENOENT || errno == ENOTDIR) ? CHAT_ENOENT : CHAT_EIO;
+    struct stat st;
+    int rc = CHAT_EIO;
+    chat__msg *m = NULL;
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) goto out;
+    if ((uint64_t)st.st_size > chat_max_frame(c)) { rc = CHAT_ETOOBIG; goto out; }
+    uint32_t len = (uint32_t)st.st_size;
+    rc = msg_new(c, to, type, len, &m);
+    if (rc) goto out;
+    size_t got = 0;
+    while (got < len) {
+        ssize_t r = read(fd, m->frame + FRAME_C2S_HDR + got, len - got);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) { rc = CHAT_EIO; goto out; } /* error, or it shrank */
+        got += (size_t)r;
+    }
+    uint8_t extra;
+    if (read(fd, &extra, 1) != 0) { rc = CHAT_EIO; goto out; } /* it grew */
+    msg_commit(c, m, seq_out);
+    m = NULL;
+    rc = 0;
+out:
+    free(m);
+    close(fd);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* The loop                                                            */
+/* ------------------------------------------------------------------ */
+
+int chat_process(chat_client *c, int readable, int writable) {
+    (void)readable; (void)writable; /* hints: reads and writes are tried anyway */
+    if (!c) return CHAT_EINVAL;
+    int rc = 0;
+    if (c->state == CHAT_ST_BACKOFF && now_ms(c) >= c->deadline) {
+        rc = start_connect(c);
+        if (rc < 0) { lost(c, rc); goto done; }
+    }
+    if (c->state == CHAT_ST_CONNECTING) {
+        rc = check_connect(c);
+        if (rc < 0) { lost(c, rc); goto done; }
+    }
+    if (c->fd >= 0 && c->state != CHAT_ST_CONNECTING) {
+        rc = do_read(c);
+        if (rc < 0) { lost(c, rc); goto done; }
+    }
+    if (c->fd >= 0 && c->acks_granted && c->recv_count > c->recv_acked) {
+        uint8_t body[FRAME_ACK_SIZE];
+        frame_put_ack(body, c->recv_count);
+        if (put_control(c, FRAME_ACK, body, FRAME_ACK_SIZE) == 0)
+            c->recv_acked = c->recv_count;
+    }
+    if (c->fd >= 0 && c->state != CHAT_ST_CONNECTING) {
+        rc = flush(c);
+        if (rc < 0) { lost(c, rc); goto done; }
+    }
+done:;
+    uint64_t a = chat_acked(c);
+    if (a > c->acked_reported) {
+        c->acked_reported = a;
+        if (c->cb.on_acked) c->cb.on_acked(c, a, c->ud);
+    }
+    return rc;
+}
+
+int chat_run_once(chat_client *c, int timeout_ms) {
+    if (!c) return CHAT_EINVAL;
+    if (c->state == CHAT_ST_IDLE) return CHAT_ENOTCONN;
+    int64_t t = chat_next_timeout_ms(c);
+    int to = timeout_ms;
+    if (t >= 0 && (to < 0 || t < to)) to = t > 1000000000 ? 1000000000 : (int)t;
+    struct pollfd p = {.fd = c->fd, .events = POLLIN};
+    if (chat_want_write(c)) p.events |= POLLOUT;
+    int r = c->fd >= 0 ? poll(&p, 1, to) : poll(NULL, 0, to);
+    if (r < 0) return errno == EINTR ? 0 : CHAT_ESYS;
+    if (r == 0) p.revents = 0;
+    return chat_process(c, (p.revents & (POLLIN | POLLHUP | POLLERR)) != 0,
+                        (p.revents & POLLOUT) != 0);
+}
+
+/* ------------------------------------------------------------------ */
+/* Accessors                                                           */
+/* ------------------------------------------------------------------ */
+
+int chat_fd(const chat_client *c) { return c ? c->fd : -1; }
+
+int chat_want_write(const chat_client *c) {
+    if (!c || c->fd < 0) return 0;
+    if (c->state == CHAT_ST_CONNECTING) return 1;
+    return c->out.len > 0 || (c->state == CHAT_ST_READY && c->stage != NULL);
+}
+
+int64_t chat_next_timeout_ms(const chat_client *c) {
+    if (!c || c->state != CHAT_ST_BACKOFF) return -1;
+    uint64_t now = now_ms(c);
+    return now >= c->deadline ? 0 : (int64_t)(c->deadline - now);
+}
+
+uint64_t chat_acked(const chat_client *c) {
+    if (!c) return 0;
+    return c->head ? c->head->seq - 1 : c->last_seq;
+}
+
+int chat_state(const chat_client *c) { return c ? c->state : CHAT_ST_IDLE; }
+int chat_acks_granted(const chat_client *c) { return c ? c->acks_granted : 0; }
+
+uint32_t chat_max_frame(const chat_client *c) {
+    if (!c) return 0;
+    return c->server_max_frame ? c->server_max_frame : c->max_frame_opt;
+}
+
+uint32_t chat_queued_frames(const chat_client *c) { return c ? c->q_frames : 0; }
+size_t chat_queued_bytes(const chat_client *c) { return c ? c->q_bytes : 0; }
