@@ -38,6 +38,9 @@ SERVER_MAIN := src/server/main.c
 # libchat: the client library, built from the same codec source as the server.
 CLIENT_SRC := src/client/client.c src/client/util.c
 LIBCHAT_SRC := $(CLIENT_SRC) src/proto/frame.c src/common/buf.c
+# chat-client: the command-line client, on libchat.
+CLI_SRC    := src/cli/main.c src/cli/common.c src/cli/send.c src/cli/listen.c \
+              src/cli/json.c src/cli/media.c
 
 obj = $(patsubst bench/%.c,$(B)/obj/bench/%.o,$(patsubst src/%.c,$(B)/obj/%.o,$(1)))
 
@@ -46,6 +49,7 @@ COMMON_OBJ := $(call obj,$(COMMON_SRC))
 SERVER_OBJ := $(call obj,$(SERVER_SRC))
 CLIENT_OBJ := $(call obj,$(CLIENT_SRC))
 LIBCHAT_OBJ := $(call obj,$(LIBCHAT_SRC))
+CLI_OBJ    := $(call obj,$(CLI_SRC))
 LIBCHAT_PIC := $(patsubst src/%.c,$(B)/obj-pic/%.o,$(LIBCHAT_SRC))
 LIBCHAT_SO  := libchat.so.$(VERSION)
 
@@ -54,7 +58,7 @@ UNIT_TESTS := $(patsubst tests/unit/%.c,$(B)/tests/%,$(wildcard tests/unit/test_
 .PHONY: all deps deps-test run test check unit integration bench clean libchat install FORCE
 .DEFAULT_GOAL := all
 
-all: deps $(B)/chat-server $(B)/chat-bench libchat
+all: deps $(B)/chat-server $(B)/chat-bench $(B)/chat-client libchat
 
 deps:
 	@scripts/deps.sh build
@@ -71,6 +75,9 @@ $(B)/chat-server: $(call obj,$(SERVER_MAIN)) $(SERVER_OBJ) $(COMMON_OBJ) $(PROTO
 
 $(B)/chat-bench: $(call obj,bench/chat-bench.c) $(COMMON_OBJ) $(PROTO_OBJ)
 	$(CC) $(LDFLAGS) $(filter %.o,$^) -o $@ $(UV_LIBS)
+
+$(B)/chat-client: $(CLI_OBJ) $(LIBCHAT_OBJ)
+	$(CC) $(LDFLAGS) $(filter %.o,$^) -o $@
 
 $(B)/obj/bench/%.o: bench/%.c
 	@mkdir -p $(dir $@)
@@ -123,8 +130,8 @@ run: all
 unit: $(UNIT_TESTS)
 	@set -e; for t in $(UNIT_TESTS); do echo "== $$t"; $$t; done
 
-integration: $(B)/chat-server
-	CHAT_SERVER=$(CURDIR)/$(B)/chat-server $(PY) -m pytest -q -p no:cacheprovider tests/integration
+integration: $(B)/chat-server $(B)/chat-client
+	CHAT_SERVER=$(CURDIR)/$(B)/chat-server CHAT_CLIENT=$(CURDIR)/$(B)/chat-client $(PY) -m pytest -q -p no:cacheprovider tests/integration
 
 check: unit integration
 

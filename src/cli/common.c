@@ -1,0 +1,112 @@
+/*
+ * common.c -- flag parsing and error sentences shared by the subcommands.
+ */
+#include "cli/cli.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "chat.h"
+
+void cli_conn_init(cli_conn *cc) {
+    cc->host = CLI_DEFAULT_HOST;
+    cc->port = CLI_DEFAULT_PORT;
+    cc->id = 0;
+    cc->no_acks = 0;
+    cc->timeout = CLI_DEFAULT_TIMEOUT;
+}
+
+void cli_err(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("chat-client: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+int cli_usage_err(const char *cmd, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "chat-client: %s: ", cmd);
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, " (see chat-client %s --help)\n", cmd);
+    va_end(ap);
+    return CLI_EXIT_USAGE;
+}
+
+int cli_parse_uint(const char *cmd, const char *flag, const char *s,
+                   unsigned long max, unsigned long *out) {
+    char *end;
+    errno = 0;
+    unsigned long v = strtoul(s, &end, 10);
+    if (!*s || *end || errno || s[0] == '-' || v > max) {
+        cli_usage_err(cmd, "%s wants a number from 0 to %lu, not '%s'", flag, max, s);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+int cli_parse_id(const char *cmd, const char *flag, const char *s, uint32_t *out) {
+    unsigned long v;
+    if (cli_parse_uint(cmd, flag, s, 0xFFFFFFFFul, &v) < 0) return -1;
+    if (v == 0) {
+        cli_usage_err(cmd, "%s must not be 0 (user id 0 is reserved for the server)", flag);
+        return -1;
+    }
+    *out = (uint32_t)v;
+    return 0;
+}
+
+int cli_parse_port(const char *cmd, const char *s, uint16_t *out) {
+    unsigned long v;
+    if (cli_parse_uint(cmd, "--port", s, 65535, &v) < 0) return -1;
+    if (v == 0) {
+        cli_usage_err(cmd, "--port must not be 0");
+        return -1;
+    }
+    *out = (uint16_t)v;
+    return 0;
+}
+
+void cli_conn_err(const cli_conn *cc, int err) {
+    switch (err) {
+    case CHAT_ECONNECT:
+        cli_err("cannot connect to %s:%u: connection refused (is chat-server running?)",
+                cc->host, cc->port);
+        break;
+    case CHAT_ERESOLVE:
+        cli_err("cannot connect to %s:%u: the host name could not be resolved",
+                cc->host, cc->port);
+        break;
+    case CHAT_ECLOSED:
+        cli_err("the server at %s:%u closed the connection", cc->host, cc->port);
+        break;
+    case CHAT_EAUTH:
+        cli_err("the server at %s:%u refused the login of user %u", cc->host,
+                cc->port, cc->id);
+        break;
+    case CHAT_EPROTO:
+        cli_err("the server at %s:%u broke the protocol or refused ours "
+                "(try --no-acks for a server without control frames)", cc->host, cc->port);
+        break;
+    default:
+        cli_err("connection to %s:%u failed: %s", cc->host, cc->port, chat_strerror(err));
+    }
+}
+
+static const char *const type_names[] = {NULL, "text", "picture", "voice", "video"};
+
+const char *cli_type_name(int type) {
+    return type >= 1 && type <= 4 ? type_names[type] : NULL;
+}
+
+int cli_type_from_name(const char *name) {
+    for (int t = 1; t <= 4; t++)
+        if (strcmp(name, type_names[t]) == 0) return t;
+    return -1;
+}

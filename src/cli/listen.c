@@ -1,0 +1,258 @@
+/*
+ * listen.c -- `chat-client listen`: print one JSON object per line for every
+ * message received, save media bodies to files.
+ *
+ * libchat reconnects with its backoff after a lost connection; listen gives
+ * up (exit 1) when no connection could be re-established within --timeout
+ * seconds, or at once when the first connection fails or the server refuses
+ * the login. With --count N it exits 0 once N messages were printed and the
+ * acknowledgement covering them was written, so they are not redelivered.
+ * A message that arrives after the Nth one in the same read is not printed;
+ * listen then disconnects before acknowledging, so the server redelivers
+ * everything of that connection that was not acknowledged yet (duplicates
+ * are possible on the next run, losses are not).
+ */
+#include "cli/cli.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "chat.h"
+#include "cli/json.h"
+#include "cli/media.h"
+
+static const char listen_usage[] =
+    "usage: chat-client listen --id ID [--count N] [--save-dir DIR]\n"
+    "                          [--host HOST] [--port PORT] [--no-acks] [--timeout SECONDS]\n"
+    "\n"
+    "Receive messages for user ID and print one JSON object per line (flushed per line):\n"
+    "  {\"from\": 1, \"type\": \"text\", \"text\": \"...\"}\n"
+    "  {\"from\": 1, \"type\": \"video\", \"file\": \"DIR/video-from1-0001.mp4\", \"bytes\": 123}\n"
+    "Text is UTF-8 with JSON escapes; invalid UTF-8 becomes \\ufffd. A picture, voice\n"
+    "or video body is saved to DIR/TYPE-fromSENDER-NNNN.EXT: NNNN counts up from 0001\n"
+    "to the first free name (no file is overwritten); EXT comes from the body's first\n"
+    "bytes (png jpg gif webp bmp mp3 wav ogg flac mp4 webm), else bin.\n"
+    "\"chat-client: listening as ID\" goes to stderr once the session is ready.\n"
+    "\n"
+    "  --id ID          your user id (1-4294967295), required\n"
+    "  --count N        exit 0 after N messages, once they are acknowledged\n"
+    "                   (default 0: run until interrupted)\n"
+    "  --save-dir DIR   where media files go (default .)\n"
+    "  --host HOST      server address (default " CLI_DEFAULT_HOST ")\n"
+    "  --port PORT      server port (default 8888)\n"
+    "  --no-acks        speak the article's protocol: no HELLO, no acknowledgements\n"
+    "                   (the server then binds the connection on its first frame:\n"
+    "                   with --no-acks nothing is received until one is sent)\n"
+    "  --timeout SECONDS  after a lost connection, give up when no reconnection\n"
+    "                   succeeded within this long (default 10)\n"
+    "  --help           show this help\n"
+    "\n"
+    "Exit status: 0 after --count messages, 1 on failure (one sentence on stderr),\n"
+    "2 bad usage.\n";
+
+#define LISTEN_MAX_RECV (1024u * 1024u * 1024u) /* the server's max_frame bounds it */
+
+typedef struct listen_job {
+    cli_conn cc;
+    const char *save_dir;
+    unsigned long count;    /* 0 = no limit */
+    unsigned long received; /* messages printed */
+    int ever_connected, connected;
+    uint64_t lost_at;       /* when the connection was lost (monotonic ms), 0 if up */
+    int lost_err;
+    int done, failed;       /* failed: the sentence was printed */
+} listen_job;
+
+static uint64_t mono_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void on_connected(chat_client *c, void *ud) {
+    (void)c;
+    listen_job *j = ud;
+    if (!j->ever_connected) cli_err("listening as %" PRIu32, j->cc.id);
+    else cli_err("reconnected to %s:%u", j->cc.host, j->cc.port);
+    j->ever_connected = j->connected = 1;
+    j->lost_at = 0;
+}
+
+static void on_message(chat_client *c, uint32_t sender, int type, const void *body,
+                       uint32_t len, void *ud) {
+    listen_job *j = ud;
+    if (j->done || j->failed) {
+        /* Past --count (or after a failure): do not let libchat acknowledge
+         * it; the server keeps it for the next session. */
+        chat_disconnect(c);
+        return;
+    }
+    const char *tn = cli_type_name(type);
+    int w;
+    if (type == CHAT_TEXT) {
+        w = printf("{\"from\": %" PRIu32 ", \"type\": \"text\", \"text\": ", sender) < 0 ||
+            cli_json_string(stdout, body, len) < 0;
+    } else {
+        char path[PATH_MAX];
+        if (cli_media_save(j->save_dir, tn, sender, body, len, path, sizeof path) < 0) {
+            cli_err("cannot save a %s of %" PRIu32 " bytes from user %" PRIu32 " in %s: %s",
+                    tn, len, sender, j->save_dir, strerror(errno));
+            j->failed = 1;
+            chat_disconnect(c); /* not acknowledged: the server keeps it */
+            return;
+        }
+        w = printf("{\"from\": %" PRIu32 ", \"type\": \"%s\", \"file\": ", sender, tn) < 0 ||
+            cli_json_string(stdout, path, strlen(path)) < 0 ||
+            printf(", \"bytes\": %" PRIu32, len) < 0;
+    }
+    if (w || fputs("}\n", stdout) == EOF || fflush(stdout) == EOF) {
+        cli_err("cannot write to standard output: %s", strerror(errno));
+        j->failed = 1;
+        chat_disconnect(c);
+        return;
+    }
+    j->received++;
+    if (j->count && j->received >= j->count) j->done = 1;
+}
+
+static void on_error(chat_client *c, int code, uint64_t seq, const char *reason,
+                     uint32_t reason_len, void *ud) {
+    (void)c; (void)seq; (void)ud;
+    cli_err("the server reported an error: %.*s (%s)", reason_len > 200 ? 200 : (int)reason_len,
+            reason, chat_server_strerror(code));
+}
+
+static void on_disconnected(chat_client *c, int err, void *ud) {
+    listen_job *j = ud;
+    j->connected = 0;
+    if (j->done || j->failed) return;
+    if (!j->ever_connected || chat_state(c) != CHAT_ST_BACKOFF) {
+        cli_conn_err(&j->cc, err); /* first connection, or login/protocol refused */
+        j->failed = 1;
+        return;
+    }
+    if (!j->lost_at) {
+        j->lost_at = mono_ms();
+        j->lost_err = err;
+        cli_err("lost the connection to %s:%u (%s); reconnecting", j->cc.host, j->cc.port,
+                chat_strerror(err));
+    }
+}
+
+int cli_listen_main(int argc, char **argv) {
+    static const struct option opts[] = {
+        {"id", required_argument, NULL, 'i'},       {"count", required_argument, NULL, 'c'},
+        {"save-dir", required_argument, NULL, 'd'}, {"host", required_argument, NULL, 'H'},
+        {"port", required_argument, NULL, 'p'},     {"no-acks", no_argument, NULL, 'n'},
+        {"timeout", required_argument, NULL, 'T'},  {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
+    const char *cmd = "listen";
+    listen_job j;
+    memset(&j, 0, sizeof j);
+    cli_conn_init(&j.cc);
+    j.save_dir = ".";
+    unsigned long v;
+    int o;
+    optind = 1;
+    opterr = 0;
+    while ((o = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
+        switch (o) {
+        case 'i': if (cli_parse_id(cmd, "--id", optarg, &j.cc.id)) return CLI_EXIT_USAGE; break;
+        case 'c': if (cli_parse_uint(cmd, "--count", optarg, ULONG_MAX, &j.count)) return CLI_EXIT_USAGE; break;
+        case 'd': j.save_dir = optarg; break;
+        case 'H': j.cc.host = optarg; break;
+        case 'p': if (cli_parse_port(cmd, optarg, &j.cc.port)) return CLI_EXIT_USAGE; break;
+        case 'n': j.cc.no_acks = 1; break;
+        case 'T':
+            if (cli_parse_uint(cmd, "--timeout", optarg, 86400, &v)) return CLI_EXIT_USAGE;
+            if (v == 0) return cli_usage_err(cmd, "--timeout must be at least 1 second");
+            j.cc.timeout = (unsigned)v;
+            break;
+        case 'h': fputs(listen_usage, stdout); return CLI_EXIT_OK;
+        case ':': return cli_usage_err(cmd, "%s needs a value", argv[optind - 1]);
+        default: return cli_usage_err(cmd, "unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind < argc) return cli_usage_err(cmd, "unexpected argument '%s'", argv[optind]);
+    if (!j.cc.id) return cli_usage_err(cmd, "--id is required");
+    struct stat st;
+    if (stat(j.save_dir, &st) < 0)
+        return cli_usage_err(cmd, "--save-dir %s: %s", j.save_dir, strerror(errno));
+    if (!S_ISDIR(st.st_mode))
+        return cli_usage_err(cmd, "--save-dir %s is not a directory", j.save_dir);
+    signal(SIGPIPE, SIG_IGN); /* a closed stdout is reported by fflush */
+
+    chat_options co;
+    chat_options_init(&co);
+    co.host = j.cc.host;
+    co.port = j.cc.port;
+    co.user = j.cc.id;
+    co.control = !j.cc.no_acks;
+    co.acks = 1;
+    co.reconnect = 1;
+    co.max_recv = LISTEN_MAX_RECV;
+    co.cb.on_connected = on_connected;
+    co.cb.on_message = on_message;
+    co.cb.on_error = on_error;
+    co.cb.on_disconnected = on_disconnected;
+    co.userdata = &j;
+    int err = 0;
+    chat_client *c = chat_new(&co, &err);
+    if (!c) {
+        cli_err("cannot start the client: %s", chat_strerror(err));
+        return CLI_EXIT_FAIL;
+    }
+    err = chat_connect(c);
+    if (err < 0) {
+        cli_conn_err(&j.cc, err);
+        chat_free(c);
+        return CLI_EXIT_FAIL;
+    }
+    const uint64_t limit_ms = (uint64_t)j.cc.timeout * 1000u;
+    uint64_t flush_deadline = 0;
+    for (;;) {
+        if (j.failed) break;
+        if (j.done) {
+            /* Leave once the acknowledgement is written (or nothing is left
+             * to write on this connection). */
+            if (chat_fd(c) < 0 || !chat_want_write(c)) break;
+            if (!flush_deadline) flush_deadline = mono_ms() + limit_ms;
+            if (mono_ms() >= flush_deadline) {
+                cli_err("timed out after %u s writing the acknowledgement to %s:%u",
+                        j.cc.timeout, j.cc.host, j.cc.port);
+                j.failed = 1;
+                break;
+            }
+        }
+        int timeout = -1;
+        if (j.lost_at) {
+            uint64_t now = mono_ms();
+            if (now - j.lost_at >= limit_ms) {
+                cli_err("lost the connection to %s:%u and could not reconnect within %u s: %s",
+                        j.cc.host, j.cc.port, j.cc.timeout, chat_strerror(j.lost_err));
+                j.failed = 1;
+                break;
+            }
+            timeout = (int)(limit_ms - (now - j.lost_at));
+        }
+        if (j.done) timeout = 100;
+        int rc = chat_run_once(c, timeout);
+        if (rc == CHAT_ENOTCONN && !j.done && !j.failed) {
+            cli_conn_err(&j.cc, j.lost_err ? j.lost_err : CHAT_ENOTCONN);
+            j.failed = 1;
+        } else if (rc == CHAT_ESYS) {
+            cli_err("waiting for the server failed: %s", strerror(errno));
+            j.failed = 1;
+        }
+    }
+    chat_free(c);
+    return j.failed ? CLI_EXIT_FAIL : CLI_EXIT_OK;
+}

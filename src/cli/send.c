@@ -1,0 +1,258 @@
+/*
+ * send.c -- `chat-client send`: deliver one message and exit 0 only once
+ * the server acknowledged it (or, with --no-acks, once it was written).
+ *
+ * Sequence: check the arguments and the file (before any I/O, so a typo is
+ * reported even when no server runs) -> connect -> on_connected (WELCOME
+ * known, so the server's max_frame applies) queue the message -> on_acked
+ * covering its seq: success; on_error naming its seq, on_disconnected or the
+ * deadline: failure with one sentence.
+ */
+#include "cli/cli.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "chat.h"
+
+static const char send_usage[] =
+    "usage: chat-client send --id ID --to ID (--text TEXT | --file FILE [--type TYPE])\n"
+    "                        [--host HOST] [--port PORT] [--no-acks] [--timeout SECONDS]\n"
+    "\n"
+    "Send one message and exit 0 once the server acknowledged it.\n"
+    "\n"
+    "  --id ID          your user id (1-4294967295), required\n"
+    "  --to ID          the receiver's user id, required\n"
+    "  --text TEXT      send TEXT (UTF-8) as a text message\n"
+    "  --file FILE      send the bytes of FILE as a picture, voice or video message\n"
+    "  --type TYPE      picture, voice or video; default: from FILE's extension\n"
+    "                   (picture: png jpg jpeg gif webp bmp heic svg; voice: mp3 wav\n"
+    "                   ogg oga opus m4a aac flac; video: mp4 webm mkv mov avi m4v)\n"
+    "  --host HOST      server address (default " CLI_DEFAULT_HOST ")\n"
+    "  --port PORT      server port (default 8888)\n"
+    "  --no-acks        speak the article's protocol: no HELLO, no acknowledgements;\n"
+    "                   success means the message was written to the socket\n"
+    "  --timeout SECONDS  give up after this long (default 10)\n"
+    "  --help           show this help\n"
+    "\n"
+    "Exit status: 0 sent, 1 failed (one sentence on stderr says why), 2 bad usage.\n";
+
+typedef struct send_job {
+    cli_conn cc;
+    uint32_t to;
+    const char *text, *file;
+    int type;
+    uint64_t seq;     /* our frame's seq once queued, else 0 */
+    int connected;    /* on_connected seen */
+    int done, failed; /* outcome; failed: the sentence was printed */
+    char srv_reason[256]; /* last ERROR without a ref, for the final sentence */
+} send_job;
+
+static uint64_t mono_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* Queue the message once the session is ready (the WELCOME's max_frame is
+ * known then). Failures are final: print the sentence. */
+static void on_connected(chat_client *c, void *ud) {
+    send_job *j = ud;
+    j->connected = 1;
+    if (j->seq || j->failed) return; /* queued once; libchat resends it if needed */
+    int rc = j->text ? chat_send_text(c, j->to, j->text, &j->seq)
+                     : chat_send_file(c, j->to, j->type, j->file, &j->seq);
+    if (rc == 0) return;
+    j->failed = 1;
+    const char *what = j->file ? j->file : "the text";
+    switch (rc) {
+    case CHAT_ETOOBIG: {
+        struct stat st;
+        unsigned long long size = j->text ? (unsigned long long)strlen(j->text)
+                                : stat(j->file, &st) == 0 ? (unsigned long long)st.st_size : 0;
+        cli_err("%s is too large: %llu bytes, the server at %s:%u accepts at most %" PRIu32
+                " bytes per message", what, size, j->cc.host, j->cc.port, chat_max_frame(c));
+        break;
+    }
+    case CHAT_ENOENT:
+        cli_err("cannot read %s: %s", j->file, strerror(ENOENT));
+        break;
+    case CHAT_EIO:
+        cli_err("cannot read %s: %s", j->file, chat_strerror(rc));
+        break;
+    default:
+        cli_err("cannot send %s: %s", what, chat_strerror(rc));
+    }
+}
+
+static void on_acked(chat_client *c, uint64_t seq, void *ud) {
+    (void)c;
+    send_job *j = ud;
+    if (j->seq && seq >= j->seq && !j->failed) j->done = 1;
+}
+
+static void on_error(chat_client *c, int code, uint64_t seq, const char *reason,
+                     uint32_t reason_len, void *ud) {
+    (void)c;
+    send_job *j = ud;
+    int rl = reason_len > 200 ? 200 : (int)reason_len;
+    if (seq != 0 && seq == j->seq && !j->done && !j->failed) {
+        j->failed = 1;
+        if (code == CHAT_SERR_TOOBIG)
+            cli_err("the message is too large for the server at %s:%u (at most %" PRIu32
+                    " bytes per message)", j->cc.host, j->cc.port, chat_max_frame(c));
+        else
+            cli_err("the server refused the message: %.*s (%s)", rl, reason,
+                    chat_server_strerror(code));
+    } else if (seq == 0) {
+        snprintf(j->srv_reason, sizeof j->srv_reason, "%.*s (%s)", rl, reason,
+                 chat_server_strerror(code));
+    }
+}
+
+static void on_disconnected(chat_client *c, int err, void *ud) {
+    (void)c;
+    send_job *j = ud;
+    if (j->done || j->failed) return;
+    j->failed = 1;
+    if (j->srv_reason[0])
+        cli_err("the server at %s:%u closed the connection: %s", j->cc.host, j->cc.port,
+                j->srv_reason);
+    else if (err == CHAT_ECLOSED && j->connected)
+        cli_err("the server at %s:%u closed the connection before acknowledging the message",
+                j->cc.host, j->cc.port);
+    else
+        cli_conn_err(&j->cc, err);
+}
+
+/* Check FILE before connecting: readable regular file. 0 or -1 (printed). */
+static int check_file(const char *path) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        cli_err("cannot read %s: %s", path, strerror(errno));
+        return -1;
+    }
+    struct stat st;
+    int ok = fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+    close(fd);
+    if (!ok) {
+        cli_err("cannot read %s: not a regular file", path);
+        return -1;
+    }
+    return 0;
+}
+
+int cli_send_main(int argc, char **argv) {
+    static const struct option opts[] = {
+        {"id", required_argument, NULL, 'i'},      {"to", required_argument, NULL, 'o'},
+        {"text", required_argument, NULL, 't'},    {"file", required_argument, NULL, 'f'},
+        {"type", required_argument, NULL, 'y'},    {"host", required_argument, NULL, 'H'},
+        {"port", required_argument, NULL, 'p'},    {"no-acks", no_argument, NULL, 'n'},
+        {"timeout", required_argument, NULL, 'T'}, {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
+    const char *cmd = "send", *type_arg = NULL;
+    send_job j;
+    memset(&j, 0, sizeof j);
+    cli_conn_init(&j.cc);
+    unsigned long v;
+    int o;
+    optind = 1;
+    opterr = 0;
+    while ((o = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
+        switch (o) {
+        case 'i': if (cli_parse_id(cmd, "--id", optarg, &j.cc.id)) return CLI_EXIT_USAGE; break;
+        case 'o': if (cli_parse_id(cmd, "--to", optarg, &j.to)) return CLI_EXIT_USAGE; break;
+        case 't': j.text = optarg; break;
+        case 'f': j.file = optarg; break;
+        case 'y': type_arg = optarg; break;
+        case 'H': j.cc.host = optarg; break;
+        case 'p': if (cli_parse_port(cmd, optarg, &j.cc.port)) return CLI_EXIT_USAGE; break;
+        case 'n': j.cc.no_acks = 1; break;
+        case 'T':
+            if (cli_parse_uint(cmd, "--timeout", optarg, 86400, &v)) return CLI_EXIT_USAGE;
+            if (v == 0) return cli_usage_err(cmd, "--timeout must be at least 1 second");
+            j.cc.timeout = (unsigned)v;
+            break;
+        case 'h': fputs(send_usage, stdout); return CLI_EXIT_OK;
+        case ':': return cli_usage_err(cmd, "%s needs a value", argv[optind - 1]);
+        default: return cli_usage_err(cmd, "unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind < argc) return cli_usage_err(cmd, "unexpected argument '%s'", argv[optind]);
+    if (!j.cc.id) return cli_usage_err(cmd, "--id is required");
+    if (!j.to) return cli_usage_err(cmd, "--to is required");
+    if (!j.text == !j.file) return cli_usage_err(cmd, "give exactly one of --text and --file");
+    if (j.text) {
+        if (type_arg) return cli_usage_err(cmd, "--type goes with --file, not --text");
+        j.type = CHAT_TEXT;
+    } else if (type_arg) {
+        j.type = cli_type_from_name(type_arg);
+        if (j.type != CHAT_PICTURE && j.type != CHAT_VOICE && j.type != CHAT_VIDEO)
+            return cli_usage_err(cmd, "unknown --type '%s': use picture, voice or video",
+                                 type_arg);
+    } else {
+        j.type = chat_type_from_path(j.file);
+        if (j.type < 0)
+            return cli_usage_err(cmd, "cannot tell the type of %s from its extension: "
+                                 "add --type picture, voice or video", j.file);
+    }
+    if (j.file && check_file(j.file) < 0) return CLI_EXIT_FAIL;
+
+    chat_options co;
+    chat_options_init(&co);
+    co.host = j.cc.host;
+    co.port = j.cc.port;
+    co.user = j.cc.id;
+    co.control = !j.cc.no_acks;
+    co.acks = 1;
+    co.reconnect = 0;
+    co.cb.on_connected = on_connected;
+    co.cb.on_acked = on_acked;
+    co.cb.on_error = on_error;
+    co.cb.on_disconnected = on_disconnected;
+    co.userdata = &j;
+    int err = 0;
+    chat_client *c = chat_new(&co, &err);
+    if (!c) {
+        cli_err("cannot start the client: %s", chat_strerror(err));
+        return CLI_EXIT_FAIL;
+    }
+    err = chat_connect(c);
+    if (err < 0) {
+        cli_conn_err(&j.cc, err);
+        chat_free(c);
+        return CLI_EXIT_FAIL;
+    }
+    uint64_t deadline = mono_ms() + (uint64_t)j.cc.timeout * 1000u;
+    while (!j.done && !j.failed) {
+        uint64_t now = mono_ms();
+        if (now >= deadline) {
+            if (!j.connected)
+                cli_err("timed out after %u s waiting for the server at %s:%u to accept "
+                        "the connection", j.cc.timeout, j.cc.host, j.cc.port);
+            else
+                cli_err("timed out after %u s waiting for the server at %s:%u to "
+                        "acknowledge the message", j.cc.timeout, j.cc.host, j.cc.port);
+            j.failed = 1;
+            break;
+        }
+        int rc = chat_run_once(c, (int)(deadline - now));
+        if (rc == CHAT_ENOTCONN && !j.done && !j.failed) {
+            cli_conn_err(&j.cc, CHAT_ENOTCONN);
+            j.failed = 1;
+        } else if (rc == CHAT_ESYS) {
+            cli_err("waiting for the server failed: %s", strerror(errno));
+            j.failed = 1;
+        }
+    }
+    chat_free(c);
+    return j.done && !j.failed ? CLI_EXIT_OK : CLI_EXIT_FAIL;
+}
