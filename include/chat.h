@@ -251,6 +251,11 @@ uint32_t chat_backoff_ms(unsigned attempt, uint32_t min_ms, uint32_t max_ms);
 /* Seq of the last frame handled (see on_acked); 0 before any. O(1). */
 uint64_t chat_acked(const chat_client *c);
 
+/* The operating-system error (an errno value) behind the last CHAT_ECONNECT
+ * or CHAT_ESYS, e.g. ECONNREFUSED or ETIMEDOUT; 0 when there was none.
+ * For messages: strerror(chat_last_errno(c)). O(1). */
+int chat_last_errno(const chat_client *c);
+
 /* Current state (enum chat_state). O(1). */
 int chat_state(const chat_client *c);
 

@@ -25,6 +25,8 @@ typedef struct cli_conn {
     uint32_t id;       /* --id, required, != 0 */
     int no_acks;       /* --no-acks: control frames off (article's protocol) */
     unsigned timeout;  /* --timeout seconds, default CLI_DEFAULT_TIMEOUT */
+    const struct chat_client *client; /* set once created: lets failure
+                                         sentences name the OS error */
 } cli_conn;
 
 void cli_conn_init(cli_conn *cc);

@@ -75,10 +75,16 @@ int cli_parse_port(const char *cmd, const char *s, uint16_t *out) {
 
 void cli_conn_err(const cli_conn *cc, int err) {
     switch (err) {
-    case CHAT_ECONNECT:
-        cli_err("cannot connect to %s:%u: connection refused (is chat-server running?)",
-                cc->host, cc->port);
+    case CHAT_ECONNECT: {
+        int e = cc->client ? chat_last_errno(cc->client) : 0;
+        if (e == 0 || e == ECONNREFUSED)
+            cli_err("cannot connect to %s:%u: connection refused (is chat-server "
+                    "running?)", cc->host, cc->port);
+        else
+            cli_err("cannot connect to %s:%u: %s", cc->host, cc->port,
+                    strerror(e));
         break;
+    }
     case CHAT_ERESOLVE:
         cli_err("cannot connect to %s:%u: the host name could not be resolved",
                 cc->host, cc->port);

@@ -206,6 +206,7 @@ int cli_listen_main(int argc, char **argv) {
     co.userdata = &j;
     int err = 0;
     chat_client *c = chat_new(&co, &err);
+    j.cc.client = c;
     if (!c) {
         cli_err("cannot start the client: %s", chat_strerror(err));
         return CLI_EXIT_FAIL;

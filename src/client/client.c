@@ -102,6 +102,7 @@ struct chat_client {
     uint64_t recv_acked;       /* the count of our last ACK */
     unsigned attempt;          /* reconnect attempts since the last success */
     uint64_t deadline;         /* BACKOFF: when to reconnect */
+    int last_errno;            /* errno behind the last ECONNECT / ESYS */
 
     /* outgoing queue */
     chat__msg *head, *tail, *stage;
@@ -278,7 +279,7 @@ static int start_connect(chat_client *c) {
     for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
         int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
                         ai->ai_protocol);
-        if (fd < 0) { rc = CHAT_ESYS; continue; }
+        if (fd < 0) { rc = CHAT_ESYS; c->last_errno = errno; continue; }
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0 || errno == EINPROGRESS) {
@@ -288,6 +289,7 @@ static int start_connect(chat_client *c) {
             break;
         }
         rc = CHAT_ECONNECT;
+        c->last_errno = errno;
         close(fd);
     }
     freeaddrinfo(res);
@@ -325,8 +327,10 @@ static int check_connect(chat_client *c) {
     if (poll(&p, 1, 0) <= 0) return 0;
     int soerr = 0;
     socklen_t sl = sizeof soerr;
-    if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) < 0 || soerr)
+    if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) < 0 || soerr) {
+        c->last_errno = soerr ? soerr : errno;
         return CHAT_ECONNECT;
+    }
     if (c->control) {
         uint8_t body[FRAME_HELLO_MIN + CHAT__PASSWORD_MAX];
         size_t n = frame_put_hello(body, FRAME_VERSION,
@@ -671,3 +675,5 @@ uint32_t chat_max_frame(const chat_client *c) {
 
 uint32_t chat_queued_frames(const chat_client *c) { return c ? c->q_frames : 0; }
 size_t chat_queued_bytes(const chat_client *c) { return c ? c->q_bytes : 0; }
+
+int chat_last_errno(const chat_client *c) { return c ? c->last_errno : 0; }

@@ -554,6 +554,7 @@ static void test_backoff_doubles_on_failed_connects(void **state) {
     assert_int_equal(chat_connect(c), 0);
     for (int i = 0; i < 100 && !r.disconnected; i++) chat_run_once(c, 100);
     assert_int_equal(r.disc_err, CHAT_ECONNECT);
+    assert_int_equal(chat_last_errno(c), ECONNREFUSED); /* the cause, for messages */
     assert_int_equal(chat_next_timeout_ms(c), 100);
     r.now += 100;
     for (int i = 0; i < 100 && r.disconnected < 2; i++) chat_run_once(c, 100);
