@@ -40,7 +40,7 @@ CLIENT_SRC := src/client/client.c src/client/util.c
 LIBCHAT_SRC := $(CLIENT_SRC) src/proto/frame.c src/common/buf.c
 # chat-client: the command-line client, on libchat.
 CLI_SRC    := src/cli/main.c src/cli/common.c src/cli/send.c src/cli/listen.c \
-              src/cli/json.c src/cli/media.c
+              src/cli/json.c src/cli/media.c src/cli/interactive.c
 
 obj = $(patsubst bench/%.c,$(B)/obj/bench/%.o,$(patsubst src/%.c,$(B)/obj/%.o,$(1)))
 
@@ -77,7 +77,7 @@ $(B)/chat-bench: $(call obj,bench/chat-bench.c) $(COMMON_OBJ) $(PROTO_OBJ)
 	$(CC) $(LDFLAGS) $(filter %.o,$^) -o $@ $(UV_LIBS)
 
 $(B)/chat-client: $(CLI_OBJ) $(LIBCHAT_OBJ)
-	$(CC) $(LDFLAGS) $(filter %.o,$^) -o $@
+	$(CC) $(LDFLAGS) $(filter %.o,$^) -o $@ -ledit
 
 $(B)/obj/bench/%.o: bench/%.c
 	@mkdir -p $(dir $@)

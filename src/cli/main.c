@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/interactive.h"
 
 static const char usage[] =
     "usage: chat-client send --id ID --to ID (--text TEXT | --file FILE [--type TYPE]) [...]\n"
@@ -16,7 +17,7 @@ static const char usage[] =
     "exits 0 once the server acknowledged it; `listen` prints received messages as\n"
     "JSON lines. Both take --host (default " CLI_DEFAULT_HOST "), --port (default 8888),\n"
     "--no-acks (the article's protocol) and --timeout SECONDS (default 10).\n"
-    "(The interactive mode is not implemented yet.)\n";
+    "Interactive mode: chat-client --id ID [--to ID] [...] (see chat-client --id 1 --help).\n";
 
 int main(int argc, char **argv) {
     if (argc < 2) {
@@ -35,11 +36,7 @@ int main(int argc, char **argv) {
         printf("chat-client %s\n", CHAT_VERSION);
         return CLI_EXIT_OK;
     }
-    if (sub[0] == '-') {
-        fprintf(stderr, "chat-client: the interactive mode (chat-client --id ID ...) is not "
-                "implemented yet: use send or listen (see chat-client --help)\n");
-        return CLI_EXIT_USAGE;
-    }
+    if (sub[0] == '-') return cli_interactive_main(argc, argv);
     fprintf(stderr, "chat-client: unknown subcommand '%s': use send or listen "
             "(see chat-client --help)\n", sub);
     return CLI_EXIT_USAGE;
