@@ -352,3 +352,64 @@ def test_listen_reconnects_across_a_server_restart_and_loses_nothing(
     distinct = [t for i, t in enumerate(texts) if i == 0 or t != texts[i - 1]]
     assert distinct == ["before", "during", "after"][:len(distinct)], texts
     assert "during" in distinct, texts
+
+
+# -- against the article's own server ------------------------------------------
+
+ARTICLE_SERVER = """
+import sys, logging
+sys.path.insert(0, {seed!r})
+import article_server as a
+from tornado.netutil import bind_sockets
+from tornado.ioloop import IOLoop
+s = a.ChatServer()
+s.add_sockets(bind_sockets({port}, address="127.0.0.1"))
+logging.getLogger().info("READY")
+IOLoop.current().start()
+"""
+
+
+@pytest.fixture
+def article_server():
+    """The article's Tornado server (echoes text frames, speaks no control
+    frames), on a free port; its DEBUG log shows what it decoded."""
+    from conftest import SEED_DIR
+    if not (SEED_DIR / "article_server.py").is_file():
+        pytest.skip(f"article server not found at {SEED_DIR}/article_server.py")
+    port = free_port()
+    p = subprocess.Popen(["/usr/bin/python3", "-u", "-c",
+                          ARTICLE_SERVER.format(seed=str(SEED_DIR), port=port)],
+                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT)
+    lines = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(l.decode("utf-8", "replace"))
+                                     for l in p.stdout], daemon=True).start()
+
+    def wait_for(needle, timeout=DEADLINE):
+        seen = []
+        while True:
+            try:
+                line = lines.get(timeout=timeout)
+            except queue.Empty:
+                pytest.fail(f"no {needle!r} from the article server: {seen!r}")
+            seen.append(line)
+            if needle in line:
+                return line
+
+    wait_for("READY")
+    yield port, wait_for
+    p.kill()
+    p.wait()
+
+
+def test_send_to_the_article_server_without_control_frames(article_server):
+    """--no-acks speaks the article's protocol only: the article's server
+    decodes our frame (it would choke on a HELLO: its reader takes any first
+    13 bytes as a data header) and the command exits 0 once it is written."""
+    port, wait_for = article_server
+    r = run("send", "--port", port, "--no-acks", "--id", 10000000,
+            "--to", 10000001, "--text", "hello article")
+    assert r.returncode == 0, r.stderr
+    assert "sender:10000000" in wait_for("sender:")
+    assert "receiver:10000001" in wait_for("receiver:")
+    assert "data:(b'hello article',)" in wait_for("data:")
