@@ -251,6 +251,17 @@ uint32_t chat_backoff_ms(unsigned attempt, uint32_t min_ms, uint32_t max_ms);
 /* Seq of the last frame handled (see on_acked); 0 before any. O(1). */
 uint64_t chat_acked(const chat_client *c);
 
+/* Stop handing received frames to the callbacks, e.g. from on_message once
+ * a program has all it wants: frames already read stay buffered and are
+ * NOT acknowledged (the server keeps them for the next session), no more is
+ * read, and the next chat_process still sends the ACK for every frame handed
+ * over before. chat_release() resumes: the next chat_process hands over the
+ * buffered frames (chat_next_timeout_ms returns 0 while any wait).
+ * Holding survives a reconnect.
+ * Returns 0, CHAT_EINVAL for NULL. O(1). */
+int chat_hold(chat_client *c);
+int chat_release(chat_client *c);
+
 /* The operating-system error (an errno value) behind the last CHAT_ECONNECT
  * or CHAT_ESYS, e.g. ECONNREFUSED or ETIMEDOUT; 0 when there was none.
  * For messages: strerror(chat_last_errno(c)). O(1). */

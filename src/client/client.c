@@ -103,6 +103,7 @@ struct chat_client {
     unsigned attempt;          /* reconnect attempts since the last success */
     uint64_t deadline;         /* BACKOFF: when to reconnect */
     int last_errno;            /* errno behind the last ECONNECT / ESYS */
+    int held;                  /* chat_hold: hand over no more frames */
 
     /* outgoing queue */
     chat__msg *head, *tail, *stage;
@@ -425,7 +426,7 @@ static int handle_frame(chat_client *c, const frame_s2c *f) {
 static int parse_input(chat_client *c) {
     unsigned gen = c->gen;
     size_t off = 0;
-    for (;;) {
+    while (!c->held) { /* held: the rest stays buffered, unacknowledged */
         frame_s2c f;
         long n = frame_decode_s2c(c->in.data + off, c->in.len - off, c->max_recv, &f);
         if (n == FRAME_PARTIAL) break;
@@ -437,6 +438,12 @@ static int parse_input(chat_client *c) {
     }
     buf_consume(&c->in, off);
     return 0;
+}
+
+/* 1 when a complete frame waits in `in` (after chat_release). */
+static int frame_buffered(const chat_client *c) {
+    uint64_t total = frame_s2c_total(c->in.data, c->in.len);
+    return total && total <= c->in.len;
 }
 
 static int do_read(chat_client *c) {
@@ -604,7 +611,12 @@ int chat_process(chat_client *c, int readable, int writable) {
         rc = check_connect(c);
         if (rc < 0) { lost(c, rc); goto done; }
     }
-    if (c->fd >= 0 && c->state != CHAT_ST_CONNECTING) {
+    if (c->fd >= 0 && c->state != CHAT_ST_CONNECTING && !c->held &&
+        frame_buffered(c)) { /* held frames, released */
+        rc = parse_input(c);
+        if (rc < 0) { lost(c, rc); goto done; }
+    }
+    if (c->fd >= 0 && c->state != CHAT_ST_CONNECTING && !c->held) {
         rc = do_read(c);
         if (rc < 0) { lost(c, rc); goto done; }
     }
@@ -655,6 +667,7 @@ int chat_want_write(const chat_client *c) {
 }
 
 int64_t chat_next_timeout_ms(const chat_client *c) {
+    if (c && c->fd >= 0 && !c->held && frame_buffered(c)) return 0;
     if (!c || c->state != CHAT_ST_BACKOFF) return -1;
     uint64_t now = now_ms(c);
     return now >= c->deadline ? 0 : (int64_t)(c->deadline - now);
@@ -677,3 +690,15 @@ uint32_t chat_queued_frames(const chat_client *c) { return c ? c->q_frames : 0; 
 size_t chat_queued_bytes(const chat_client *c) { return c ? c->q_bytes : 0; }
 
 int chat_last_errno(const chat_client *c) { return c ? c->last_errno : 0; }
+
+int chat_hold(chat_client *c) {
+    if (!c) return CHAT_EINVAL;
+    c->held = 1;
+    return CHAT_OK;
+}
+
+int chat_release(chat_client *c) {
+    if (!c) return CHAT_EINVAL;
+    c->held = 0;
+    return CHAT_OK;
+}

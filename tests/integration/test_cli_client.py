@@ -413,3 +413,19 @@ def test_send_to_the_article_server_without_control_frames(article_server):
     assert "sender:10000000" in wait_for("sender:")
     assert "receiver:10000001" in wait_for("receiver:")
     assert "data:(b'hello article',)" in wait_for("data:")
+
+
+def test_listen_count_takes_exactly_n_and_leaves_the_rest(start_store_server,
+                                                          listeners):
+    """Five messages wait for user 2 and arrive in one read; `listen --count 2`
+    twice then `--count 1` print 1,2 / 3,4 / 5: what a run did not print is
+    not acknowledged (kept for the next run), and nothing comes twice."""
+    s = start_store_server()
+    for i in range(1, 6):
+        assert send(s, "--id", 1, "--to", 2, "--text", f"m{i}").returncode == 0
+    got = []
+    for n in (2, 2, 1):
+        rc, msgs = listen(listeners, s, 2, "--count", n).finish()
+        assert rc == 0
+        got.append([m["text"] for m in msgs])
+    assert got == [["m1", "m2"], ["m3", "m4"], ["m5"]], got

@@ -59,13 +59,13 @@ typedef struct rec {
     int connected;
     int disconnected;
     int disc_err;
+    int hold_after; /* on_message calls chat_hold after this many */
 } rec;
 
 static uint64_t fake_clock(void *ud) { return ((rec *)ud)->now; }
 
 static void on_message(chat_client *c, uint32_t sender, int type,
                        const void *body, uint32_t len, void *ud) {
-    (void)c;
     rec *r = ud;
     assert_true(r->msgs < 16);
     assert_true(len < 64);
@@ -73,6 +73,7 @@ static void on_message(chat_client *c, uint32_t sender, int type,
     r->type[r->msgs] = type;
     memcpy(r->body[r->msgs], body, len);
     r->len[r->msgs] = len;
+    if (r->hold_after && r->msgs + 1 == r->hold_after) chat_hold(c);
     r->msgs++;
 }
 
@@ -451,6 +452,35 @@ static void test_receive_split_and_ack(void **state) {
     srv_close(&s);
 }
 
+/* chat_hold from on_message: the frames read with it are neither handed
+ * over nor acknowledged; the ACK covers only what was; release resumes. */
+static void test_hold_stops_delivery_and_ack(void **state) {
+    (void)state;
+    srv s;
+    srv_open(&s);
+    rec r = {0};
+    r.hold_after = 1;
+    chat_client *c = client_new(&r, s.port, 1, 0);
+    handshake(&s, c, &r);
+    uint8_t in[256], want[64];
+    size_t n = s2c(in, 7, FRAME_TEXT, "one", 3);
+    n += s2c(in + n, 7, FRAME_TEXT, "two", 3);
+    n += s2c(in + n, 7, FRAME_TEXT, "three", 5);
+    srv_feed(&s, c, in, n);
+    assert_int_equal(r.msgs, 1);
+    srv_expect(&s, c, want, c2s_ack(want, 42, 1));
+    chat_process(c, 1, 1);
+    assert_int_equal(r.msgs, 1); /* held: nothing more */
+    srv_expect_nothing(&s, c);
+    assert_int_equal(chat_release(c), 0);
+    chat_process(c, 1, 1);
+    assert_int_equal(r.msgs, 3);
+    assert_memory_equal(r.body[2], "three", 5);
+    srv_expect(&s, c, want, c2s_ack(want, 42, 3));
+    chat_free(c);
+    srv_close(&s);
+}
+
 static void test_error_ref_drops_frame(void **state) {
     (void)state;
     srv s;
@@ -747,6 +777,7 @@ int main(void) {
         cmocka_unit_test(test_new_validates),
         cmocka_unit_test(test_hello_welcome_data_layout),
         cmocka_unit_test(test_receive_split_and_ack),
+        cmocka_unit_test(test_hold_stops_delivery_and_ack),
         cmocka_unit_test(test_error_ref_drops_frame),
         cmocka_unit_test(test_reconnect_resends_unacked_in_order),
         cmocka_unit_test(test_backoff_doubles_on_failed_connects),
