@@ -55,7 +55,7 @@ LIBCHAT_SO  := libchat.so.$(VERSION)
 
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(B)/tests/%,$(wildcard tests/unit/test_*.c))
 
-.PHONY: all deps deps-test run test check unit integration bench clean libchat install FORCE
+.PHONY: all deps deps-test run test check unit integration bench install-check clean libchat install FORCE
 .DEFAULT_GOAL := all
 
 all: deps $(B)/chat-server $(B)/chat-bench $(B)/chat-client libchat
@@ -95,9 +95,13 @@ $(B)/obj-pic/%.o: src/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -fPIC -c $< -o $@
 
+# One relocatable object with only chat_* left global, so the codec and
+# buffer helpers inside cannot clash with a program's own symbols.
 $(B)/libchat.a: $(LIBCHAT_OBJ)
-	rm -f $@
-	$(AR) rcs $@ $^
+	@rm -f $@
+	$(LD) -r -o $(B)/libchat-all.o $^
+	objcopy --wildcard --keep-global-symbol='chat_*' $(B)/libchat-all.o
+	$(AR) rcs $@ $(B)/libchat-all.o
 
 $(B)/$(LIBCHAT_SO): $(LIBCHAT_PIC) src/client/libchat.map
 	$(CC) -shared -Wl,-soname,libchat.so.0 -Wl,--version-script=src/client/libchat.map \
@@ -135,9 +139,14 @@ integration: $(B)/chat-server $(B)/chat-client
 
 check: unit integration
 
+# libchat installed with PREFIX and DESTDIR, used through pkg-config.
+install-check: libchat
+	tests/install/check.sh
+
 # The whole suite, then again under AddressSanitizer + UBSan.
 test: deps-test
 	$(MAKE) --no-print-directory check
+	$(MAKE) --no-print-directory install-check
 	$(MAKE) --no-print-directory SANITIZE=1 check
 
 # Measurements (figures, not pass/fail): writes docs/BENCHMARKS.md.

@@ -251,6 +251,14 @@ uint32_t chat_backoff_ms(unsigned attempt, uint32_t min_ms, uint32_t max_ms);
 /* Seq of the last frame handled (see on_acked); 0 before any. O(1). */
 uint64_t chat_acked(const chat_client *c);
 
+/* Progress, for displays. chat_unsent_bytes: bytes of queued data frames
+ * not yet written to the socket (the frame being written counts only its
+ * rest); O(queued frames). chat_receiving: 1 while a frame is partly
+ * received, with *have of its *total bytes (header included), else 0;
+ * O(1). */
+size_t chat_unsent_bytes(const chat_client *c);
+int chat_receiving(const chat_client *c, uint64_t *have, uint64_t *total);
+
 /* Stop handing received frames to the callbacks, e.g. from on_message once
  * a program has all it wants: frames already read stay buffered and are
  * NOT acknowledged (the server keeps them for the next session), no more is

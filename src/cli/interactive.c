@@ -68,7 +68,11 @@ typedef struct ia_job {
     int quit, failed;
     char prompt[32];
     uint64_t progress_seq;  /* seq of a large file being sent, 0 = none */
+    uint64_t progress_total;/* its size on the wire (header + body) */
     char progress_name[256];
+    int bar_shown;          /* a progress bar is on the input line */
+    int bar_pct;            /* the percentage it shows */
+    uint64_t bar_ms;        /* when it was drawn */
 } ia_job;
 
 static ia_job *g_job; /* for the libedit line handler, which takes no userdata */
@@ -79,11 +83,12 @@ static void show(FILE *f, const char *fmt, ...) __attribute__((format(printf, 2,
 static void show(FILE *f, const char *fmt, ...) {
     va_list ap;
     int editing = g_job && g_job->editing && !g_job->in_handler;
-    if (editing) {
+    if (editing || (g_job && g_job->bar_shown)) {
         fflush(stdout);
         fputs("\r\033[K", stdout);
         fflush(stdout);
     }
+    if (g_job) g_job->bar_shown = 0;
     va_start(ap, fmt);
     vfprintf(f, fmt, ap);
     va_end(ap);
@@ -270,8 +275,43 @@ static void cmd_send(ia_job *j, char *args) {
     if (stat(file, &st) == 0 && st.st_size > (off_t)PROGRESS_MIN) {
         snprintf(j->progress_name, sizeof j->progress_name, "%s", file);
         j->progress_seq = seq;
+        j->progress_total = (uint64_t)st.st_size + 13; /* + c2s header */
         show(stderr, "sending %s (%.1f MiB)...", file, (double)st.st_size / (1024.0 * 1024.0));
     }
+}
+
+static uint64_t mono_ms(void);
+
+/* A transfer over PROGRESS_MIN (a file we send, or a frame arriving) shows
+ * "[#########.........]  45% sending NAME" on stderr in place of the input
+ * line, redrawn when the percentage moves, at most every 100 ms; the next
+ * show() (e.g. "sent NAME", or the saved file) clears it and brings the
+ * input line back. */
+static void progress_tick(ia_job *j) {
+    uint64_t have = 0, total = 0;
+    const char *what = NULL, *name = "";
+    if (j->progress_seq) {
+        size_t unsent = chat_unsent_bytes(j->c);
+        total = j->progress_total;
+        have = unsent >= total ? 0 : total - unsent;
+        what = "sending";
+        name = j->progress_name;
+    } else if (chat_receiving(j->c, &have, &total) && total > PROGRESS_MIN) {
+        what = "receiving";
+    }
+    if (!what || total == 0) return;
+    int pct = (int)(have * 100 / total);
+    uint64_t now = mono_ms();
+    if (j->bar_shown && (pct == j->bar_pct || now - j->bar_ms < 100)) return;
+    enum { W = 30 };
+    int fill = pct * W / 100;
+    fprintf(stderr, "\r\033[K[%.*s%.*s] %3d%% %s %s",
+            fill, "##############################",
+            W - fill, "..............................", pct, what, name);
+    fflush(stderr);
+    j->bar_shown = 1;
+    j->bar_pct = pct;
+    j->bar_ms = now;
 }
 
 static void cmd_to(ia_job *j, char *args) {
@@ -468,6 +508,7 @@ int cli_interactive_main(int argc, char **argv) {
         int readable = n == 2 && (p[1].revents & (POLLIN | POLLHUP | POLLERR));
         int writable = n == 2 && (p[1].revents & POLLOUT);
         chat_process(j.c, readable, writable);
+        progress_tick(&j);
     }
     rl_callback_handler_remove();
     j.editing = 0;

@@ -702,3 +702,20 @@ int chat_release(chat_client *c) {
     c->held = 0;
     return CHAT_OK;
 }
+
+size_t chat_unsent_bytes(const chat_client *c) {
+    if (!c) return 0;
+    size_t n = 0;
+    for (const chat__msg *m = c->stage; m; m = m->next)
+        n += FRAME_C2S_HDR + (size_t)m->len;
+    return n >= c->stage_off ? n - c->stage_off : 0;
+}
+
+int chat_receiving(const chat_client *c, uint64_t *have, uint64_t *total) {
+    if (!c) return 0;
+    uint64_t t = frame_s2c_total(c->in.data, c->in.len);
+    if (t == 0 || t <= c->in.len) return 0; /* no header yet, or complete */
+    if (have) *have = c->in.len;
+    if (total) *total = t;
+    return 1;
+}

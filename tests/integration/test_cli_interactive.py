@@ -19,7 +19,7 @@ import pytest
 import termios
 
 from conftest import REPO
-from proto import PICTURE, TEXT
+from proto import PICTURE, TEXT, VIDEO, C2S
 
 CLIENT = Path(os.environ.get("CHAT_CLIENT", REPO / "build" / "chat-client"))
 DEADLINE = 10.0
@@ -176,6 +176,31 @@ def test_send_png_file(server, terms, tmp_path):
     saved = Path(m.group(1).decode())
     assert saved == save / "picture-from3-0001.png"
     assert saved.read_bytes() == PNG
+
+
+def test_large_transfers_show_a_progress_bar(server, terms, tmp_path):
+    """Over 1 MiB, both ways: a bar on stderr while it goes ("[###...]
+    100% sending FILE"), then "sent FILE" once acknowledged; a large frame
+    arriving shows "receiving" before the saved path."""
+    p = peer(server, 3)
+    big = bytes(range(256)) * (12 * 1024)            # 3 MiB
+    f = tmp_path / "clip.mp4"
+    f.write_bytes(big)
+    save = tmp_path / "saved"
+    save.mkdir()
+    t = term(terms, server, 1, "--to", 3, "--save-dir", save)
+    t.type(f"/send {f}\r")
+    seen = t.expect(f"sent {f}".encode())
+    assert re.search(rb"\[#+\.*\] +\d+% sending " + re.escape(str(f).encode()), seen), seen
+    assert b"100% sending" in seen, seen
+    got = p.read_frame()
+    assert (got.sender, got.type, got.body) == (1, VIDEO, big)
+    # Receiving: libchat reads at most 1 MiB per call, so a 3 MiB frame is
+    # seen partly received at least once.
+    p.send_raw(C2S.pack(3, 1, VIDEO, len(big)) + big)
+    t.expect(b"% receiving")
+    seen = t.expect(b" bytes)")
+    assert re.search(rb"3 sent a video: \S+ \(%d bytes\)" % len(big), seen), seen
 
 
 def test_send_errors_are_one_sentence(server, terms, tmp_path):
