@@ -21,6 +21,7 @@ CFLAGS  += -std=c11 -D_GNU_SOURCE -g $(OPT) -Wall -Wextra -Werror -Wshadow \
            $(SANFLAGS) -MMD -MP
 LDFLAGS += $(SANFLAGS)
 UV_LIBS := -luv -lsqlite3 -lpthread
+SERVER_LIBS := $(UV_LIBS) -lsodium
 CFLAGS  += -Iinclude
 
 # libchat install locations (make install PREFIX=... DESTDIR=...).
@@ -33,7 +34,8 @@ PY      := /usr/bin/python3
 PROTO_SRC  := src/proto/frame.c
 COMMON_SRC := src/common/log.c src/common/buf.c src/common/u32map.c
 SERVER_SRC := src/server/config.c src/server/router.c src/server/store_sqlite.c \
-              src/server/store_faultvfs.c src/server/conn.c src/server/server.c
+              src/server/store_faultvfs.c src/server/conn.c src/server/server.c \
+              src/server/accounts.c src/server/admin.c
 SERVER_MAIN := src/server/main.c
 # libchat: the client library, built from the same codec source as the server.
 CLIENT_SRC := src/client/client.c src/client/util.c
@@ -71,7 +73,7 @@ $(B)/obj/%.o: src/%.c
 	$(CC) $(CFLAGS) -c $< -o $@
 
 $(B)/chat-server: $(call obj,$(SERVER_MAIN)) $(SERVER_OBJ) $(COMMON_OBJ) $(PROTO_OBJ)
-	$(CC) $(LDFLAGS) $(filter %.o,$^) -o $@ $(UV_LIBS)
+	$(CC) $(LDFLAGS) $(filter %.o,$^) -o $@ $(SERVER_LIBS)
 
 $(B)/chat-bench: $(call obj,bench/chat-bench.c) $(COMMON_OBJ) $(PROTO_OBJ)
 	$(CC) $(LDFLAGS) $(filter %.o,$^) -o $@ $(UV_LIBS)
@@ -86,7 +88,7 @@ $(B)/obj/bench/%.o: bench/%.c
 # Unit tests link every library object; each test uses what it needs.
 $(B)/tests/%: tests/unit/%.c $(SERVER_OBJ) $(COMMON_OBJ) $(PROTO_OBJ) $(CLIENT_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(filter %.c %.o,$^) -o $@ $(LDFLAGS) -lcmocka $(UV_LIBS)
+	$(CC) $(CFLAGS) $(filter %.c %.o,$^) -o $@ $(LDFLAGS) -lcmocka $(SERVER_LIBS)
 
 # libchat: static and shared library (only chat_* exported) and chat.pc.
 libchat: $(B)/libchat.a $(B)/libchat.so $(B)/chat.pc

@@ -4,7 +4,7 @@
 # `apt-get update` at most once. Usage: scripts/deps.sh [build|test]
 set -eu
 
-want="build-essential pkg-config libuv1-dev libsqlite3-dev libedit-dev"
+want="build-essential pkg-config libuv1-dev libsqlite3-dev libedit-dev libsodium-dev"
 case "${1:-build}" in
   test) want="$want libcmocka-dev python3 python3-pytest python3-tornado" ;;
 esac

@@ -25,6 +25,8 @@ void config_defaults(config *c) {
 void config_usage(FILE *out) {
     fprintf(out,
 "Usage: chat-server [OPTIONS]\n"
+"       chat-server user add|passwd|del ID | user list   (accounts; see\n"
+"                               `chat-server user --help`)\n"
 "A chat server for the article's binary frame protocol (docs/PROTOCOL.md).\n"
 "\n"
 "  --bind ADDR                  address to listen on (default %s)\n"

@@ -3,6 +3,8 @@
  * store (SQLite, on its own thread), then one event loop until SIGINT or
  * SIGTERM.
  *
+ * `chat-server user ...` is account administration instead (admin.h).
+ *
  * Exit status: 0 after a clean stop, 1 when it cannot start (the reason is
  * logged), 2 for a bad command line.
  */
@@ -15,6 +17,7 @@
 #include <uv.h>
 
 #include "common/log.h"
+#include "admin.h"
 #include "config.h"
 #include "server.h"
 #include "store.h"
@@ -63,6 +66,8 @@ static int make_dirs(const char *path) {
 }
 
 int main(int argc, char **argv) {
+    if (argc > 1 && strcmp(argv[1], "user") == 0)
+        return admin_main(argc - 1, argv + 1);
     config cfg;
     char err[256];
     config_defaults(&cfg);

@@ -458,6 +458,9 @@ static const char *const migrations[] = {
     " receiver INTEGER NOT NULL, sender INTEGER NOT NULL,"
     " type INTEGER NOT NULL, ts INTEGER NOT NULL, body BLOB NOT NULL);"
     "CREATE INDEX messages_by_receiver ON messages(receiver, id);",
+    /* 2: accounts (server/accounts.c): Argon2id hash strings */
+    "CREATE TABLE accounts(id INTEGER PRIMARY KEY, hash TEXT NOT NULL,"
+    " created INTEGER NOT NULL);",
 };
 #define SCHEMA_VERSION ((int64_t)(sizeof migrations / sizeof *migrations))
 

@@ -692,7 +692,7 @@ static void test_empty_file_migrated(void **state) {
     assert_int_equal(f->n, 1);
     check_row(&f->rows[0], 1, 33);
     t_close(t);
-    assert_int_equal(sql_int(t->path, "PRAGMA user_version"), 1);
+    assert_int_equal(sql_int(t->path, "PRAGMA user_version"), 2);
     assert_int_equal(sql_int(t->path, "SELECT count(*) FROM sqlite_schema "
                              "WHERE name IN ('messages', "
                              "'messages_by_receiver')"), 2);
