@@ -10,6 +10,8 @@
 
 #include <stdint.h>
 
+#include "chat.h"
+
 #define CLI_EXIT_OK 0
 #define CLI_EXIT_FAIL 1
 #define CLI_EXIT_USAGE 2
@@ -47,6 +49,22 @@ int cli_parse_uint(const char *cmd, const char *flag, const char *s,
 
 /* The sentence for a connection failure `err` (CHAT_E*) with cc's address. */
 void cli_conn_err(const cli_conn *cc, int err);
+
+/* chat_options for cc: host, port, user, control frames unless --no-acks,
+ * acknowledgements asked for. The caller adds callbacks and the rest. */
+void cli_options(const cli_conn *cc, chat_options *co);
+
+/* chat_new, then chat_connect. On failure prints one sentence and returns
+ * NULL (nothing to free). Sets cc->client, so later sentences can name the
+ * operating-system error. */
+chat_client *cli_open(cli_conn *cc, const chat_options *co);
+
+/* 0 when dir (the value of flag) is a directory; otherwise prints the usage
+ * sentence and returns CLI_EXIT_USAGE. */
+int cli_check_dir(const char *cmd, const char *flag, const char *dir);
+
+/* CLOCK_MONOTONIC in milliseconds. */
+uint64_t cli_mono_ms(void);
 
 /* Name of a chat_type ("text", "picture", ...), NULL if not 1-4. */
 const char *cli_type_name(int type);

@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 
 #include "chat.h"
 
@@ -115,4 +117,46 @@ int cli_type_from_name(const char *name) {
     for (int t = 1; t <= 4; t++)
         if (strcmp(name, type_names[t]) == 0) return t;
     return -1;
+}
+
+void cli_options(const cli_conn *cc, chat_options *co) {
+    chat_options_init(co);
+    co->host = cc->host;
+    co->port = cc->port;
+    co->user = cc->id;
+    co->control = !cc->no_acks;
+    co->acks = 1;
+}
+
+chat_client *cli_open(cli_conn *cc, const chat_options *co) {
+    int err = 0;
+    chat_client *c = chat_new(co, &err);
+    if (!c) {
+        cli_err("cannot start the client: %s", chat_strerror(err));
+        return NULL;
+    }
+    cc->client = c;
+    err = chat_connect(c);
+    if (err < 0) {
+        cli_conn_err(cc, err);
+        cc->client = NULL;
+        chat_free(c);
+        return NULL;
+    }
+    return c;
+}
+
+int cli_check_dir(const char *cmd, const char *flag, const char *dir) {
+    struct stat st;
+    if (stat(dir, &st) < 0)
+        return cli_usage_err(cmd, "%s %s: %s", flag, dir, strerror(errno));
+    if (!S_ISDIR(st.st_mode))
+        return cli_usage_err(cmd, "%s %s is not a directory", flag, dir);
+    return 0;
+}
+
+uint64_t cli_mono_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }

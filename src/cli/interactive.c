@@ -280,8 +280,6 @@ static void cmd_send(ia_job *j, char *args) {
     }
 }
 
-static uint64_t mono_ms(void);
-
 /* A transfer over PROGRESS_MIN (a file we send, or a frame arriving) shows
  * "[#########.........]  45% sending NAME" on stderr in place of the input
  * line, redrawn when the percentage moves, at most every 100 ms; the next
@@ -301,7 +299,7 @@ static void progress_tick(ia_job *j) {
     }
     if (!what || total == 0) return;
     int pct = (int)(have * 100 / total);
-    uint64_t now = mono_ms();
+    uint64_t now = cli_mono_ms();
     if (j->bar_shown && (pct == j->bar_pct || now - j->bar_ms < 100)) return;
     enum { W = 30 };
     int fill = pct * W / 100;
@@ -378,17 +376,11 @@ static int on_ctrl_d(int count, int key) {
 
 /* -- main ------------------------------------------------------------------- */
 
-static uint64_t mono_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 /* After /quit: give queued messages a few seconds to reach the server. */
 static void flush_queue(ia_job *j) {
-    uint64_t deadline = mono_ms() + QUIT_FLUSH_MS;
+    uint64_t deadline = cli_mono_ms() + QUIT_FLUSH_MS;
     while (chat_queued_frames(j->c) > 0 && !j->failed) {
-        uint64_t now = mono_ms();
+        uint64_t now = cli_mono_ms();
         if (now >= deadline) {
             cli_err("%" PRIu32 " message(s) were not delivered before leaving",
                     chat_queued_frames(j->c));
@@ -429,11 +421,7 @@ int cli_interactive_main(int argc, char **argv) {
     }
     if (optind < argc) return cli_usage_err(cmd, "unexpected argument '%s'", argv[optind]);
     if (!j.cc.id) return cli_usage_err(cmd, "--id is required");
-    struct stat st;
-    if (stat(j.save_dir, &st) < 0)
-        return cli_usage_err(cmd, "--save-dir %s: %s", j.save_dir, strerror(errno));
-    if (!S_ISDIR(st.st_mode))
-        return cli_usage_err(cmd, "--save-dir %s is not a directory", j.save_dir);
+    if (cli_check_dir(cmd, "--save-dir", j.save_dir)) return CLI_EXIT_USAGE;
     if (!isatty(STDIN_FILENO))
         return cli_usage_err(cmd, "the interactive mode needs a terminal on standard input: "
                              "scripts should use chat-client send and listen");
@@ -443,10 +431,7 @@ int cli_interactive_main(int argc, char **argv) {
     if (MB_CUR_MAX == 1) setlocale(LC_CTYPE, "C.UTF-8");
 
     chat_options co;
-    chat_options_init(&co);
-    co.host = j.cc.host;
-    co.port = j.cc.port;
-    co.user = j.cc.id;
+    cli_options(&j.cc, &co);
     co.reconnect = 1;
     co.max_recv = INTERACTIVE_MAX_RECV;
     co.cb.on_connected = on_connected;
@@ -455,18 +440,8 @@ int cli_interactive_main(int argc, char **argv) {
     co.cb.on_error = on_error;
     co.cb.on_disconnected = on_disconnected;
     co.userdata = &j;
-    int err = 0;
-    j.c = chat_new(&co, &err);
-    if (!j.c) {
-        cli_err("cannot start the client: %s", chat_strerror(err));
-        return CLI_EXIT_FAIL;
-    }
-    err = chat_connect(j.c);
-    if (err < 0) {
-        cli_conn_err(&j.cc, err);
-        chat_free(j.c);
-        return CLI_EXIT_FAIL;
-    }
+    j.c = cli_open(&j.cc, &co);
+    if (!j.c) return CLI_EXIT_FAIL;
     g_job = &j;
     set_prompt(&j);
     rl_callback_handler_install(j.prompt, on_line);

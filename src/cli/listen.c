@@ -70,12 +70,6 @@ typedef struct listen_job {
     int done, failed;       /* failed: the sentence was printed */
 } listen_job;
 
-static uint64_t mono_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 static void on_connected(chat_client *c, void *ud) {
     (void)c;
     listen_job *j = ud;
@@ -142,7 +136,7 @@ static void on_disconnected(chat_client *c, int err, void *ud) {
         return;
     }
     if (!j->lost_at) {
-        j->lost_at = mono_ms();
+        j->lost_at = cli_mono_ms();
         j->lost_err = err;
         cli_err("lost the connection to %s:%u (%s); reconnecting", j->cc.host, j->cc.port,
                 chat_strerror(err));
@@ -185,20 +179,11 @@ int cli_listen_main(int argc, char **argv) {
     }
     if (optind < argc) return cli_usage_err(cmd, "unexpected argument '%s'", argv[optind]);
     if (!j.cc.id) return cli_usage_err(cmd, "--id is required");
-    struct stat st;
-    if (stat(j.save_dir, &st) < 0)
-        return cli_usage_err(cmd, "--save-dir %s: %s", j.save_dir, strerror(errno));
-    if (!S_ISDIR(st.st_mode))
-        return cli_usage_err(cmd, "--save-dir %s is not a directory", j.save_dir);
+    if (cli_check_dir(cmd, "--save-dir", j.save_dir)) return CLI_EXIT_USAGE;
     signal(SIGPIPE, SIG_IGN); /* a closed stdout is reported by fflush */
 
     chat_options co;
-    chat_options_init(&co);
-    co.host = j.cc.host;
-    co.port = j.cc.port;
-    co.user = j.cc.id;
-    co.control = !j.cc.no_acks;
-    co.acks = 1;
+    cli_options(&j.cc, &co);
     co.reconnect = 1;
     co.max_recv = LISTEN_MAX_RECV;
     co.cb.on_connected = on_connected;
@@ -206,19 +191,8 @@ int cli_listen_main(int argc, char **argv) {
     co.cb.on_error = on_error;
     co.cb.on_disconnected = on_disconnected;
     co.userdata = &j;
-    int err = 0;
-    chat_client *c = chat_new(&co, &err);
-    j.cc.client = c;
-    if (!c) {
-        cli_err("cannot start the client: %s", chat_strerror(err));
-        return CLI_EXIT_FAIL;
-    }
-    err = chat_connect(c);
-    if (err < 0) {
-        cli_conn_err(&j.cc, err);
-        chat_free(c);
-        return CLI_EXIT_FAIL;
-    }
+    chat_client *c = cli_open(&j.cc, &co);
+    if (!c) return CLI_EXIT_FAIL;
     const uint64_t limit_ms = (uint64_t)j.cc.timeout * 1000u;
     uint64_t flush_deadline = 0;
     for (;;) {
@@ -227,8 +201,8 @@ int cli_listen_main(int argc, char **argv) {
             /* Leave once the acknowledgement is written (or nothing is left
              * to write on this connection). */
             if (chat_fd(c) < 0 || !chat_want_write(c)) break;
-            if (!flush_deadline) flush_deadline = mono_ms() + limit_ms;
-            if (mono_ms() >= flush_deadline) {
+            if (!flush_deadline) flush_deadline = cli_mono_ms() + limit_ms;
+            if (cli_mono_ms() >= flush_deadline) {
                 cli_err("timed out after %u s writing the acknowledgement to %s:%u",
                         j.cc.timeout, j.cc.host, j.cc.port);
                 j.failed = 1;
@@ -237,7 +211,7 @@ int cli_listen_main(int argc, char **argv) {
         }
         int timeout = -1;
         if (j.lost_at) {
-            uint64_t now = mono_ms();
+            uint64_t now = cli_mono_ms();
             if (now - j.lost_at >= limit_ms) {
                 cli_err("lost the connection to %s:%u and could not reconnect within %u s: %s",
                         j.cc.host, j.cc.port, j.cc.timeout, chat_strerror(j.lost_err));

@@ -56,12 +56,6 @@ typedef struct send_job {
     char srv_reason[256]; /* last ERROR without a ref, for the final sentence */
 } send_job;
 
-static uint64_t mono_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 /* Queue the message once the session is ready (the WELCOME's max_frame is
  * known then). Failures are final: print the sentence. */
 static void on_connected(chat_client *c, void *ud) {
@@ -207,34 +201,18 @@ int cli_send_main(int argc, char **argv) {
     if (j.file && check_file(j.file) < 0) return CLI_EXIT_FAIL;
 
     chat_options co;
-    chat_options_init(&co);
-    co.host = j.cc.host;
-    co.port = j.cc.port;
-    co.user = j.cc.id;
-    co.control = !j.cc.no_acks;
-    co.acks = 1;
+    cli_options(&j.cc, &co);
     co.reconnect = 0;
     co.cb.on_connected = on_connected;
     co.cb.on_acked = on_acked;
     co.cb.on_error = on_error;
     co.cb.on_disconnected = on_disconnected;
     co.userdata = &j;
-    int err = 0;
-    chat_client *c = chat_new(&co, &err);
-    j.cc.client = c;
-    if (!c) {
-        cli_err("cannot start the client: %s", chat_strerror(err));
-        return CLI_EXIT_FAIL;
-    }
-    err = chat_connect(c);
-    if (err < 0) {
-        cli_conn_err(&j.cc, err);
-        chat_free(c);
-        return CLI_EXIT_FAIL;
-    }
-    uint64_t deadline = mono_ms() + (uint64_t)j.cc.timeout * 1000u;
+    chat_client *c = cli_open(&j.cc, &co);
+    if (!c) return CLI_EXIT_FAIL;
+    uint64_t deadline = cli_mono_ms() + (uint64_t)j.cc.timeout * 1000u;
     while (!j.done && !j.failed) {
-        uint64_t now = mono_ms();
+        uint64_t now = cli_mono_ms();
         if (now >= deadline) {
             if (!j.connected)
                 cli_err("timed out after %u s waiting for the server at %s:%u to accept "
