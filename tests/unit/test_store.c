@@ -119,20 +119,6 @@ static void on_fetch(void *ctx, void *token, const store_row *rows, size_t n,
 
 static const store_callbacks callbacks = {NULL, on_put, on_fetch};
 
-static void rm_dir(const char *dir) {
-    DIR *d = opendir(dir);
-    if (!d) return;
-    struct dirent *e;
-    char p[512];
-    while ((e = readdir(d))) {
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-        snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
-        unlink(p);
-    }
-    closedir(d);
-    rmdir(dir);
-}
-
 static int setup(void **state) {
     tctx *t = calloc(1, sizeof *t);
     assert_non_null(t);

@@ -2,7 +2,11 @@
 #ifndef CHAT_TESTS_TESTUTIL_H
 #define CHAT_TESTS_TESTUTIL_H
 
+#include <dirent.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
 
 /* Deterministic PRNG (xorshift32): the same seed gives the same run. */
 static inline uint32_t rng_next(uint32_t *s) {
@@ -11,6 +15,21 @@ static inline uint32_t rng_next(uint32_t *s) {
     x ^= x >> 17;
     x ^= x << 5;
     return *s = x;
+}
+
+/* Remove a flat temporary directory and the files in it. */
+static inline void rm_dir(const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d) return;
+    struct dirent *e;
+    char p[512];
+    while ((e = readdir(d))) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+        snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+        unlink(p);
+    }
+    closedir(d);
+    rmdir(dir);
 }
 
 #endif
