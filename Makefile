@@ -21,7 +21,8 @@ CFLAGS  += -std=c11 -D_GNU_SOURCE -g $(OPT) -Wall -Wextra -Werror -Wshadow \
            $(SANFLAGS) -MMD -MP
 LDFLAGS += $(SANFLAGS)
 UV_LIBS := -luv -lsqlite3 -lpthread
-SERVER_LIBS := $(UV_LIBS) -lsodium
+TLS_LIBS := -lssl -lcrypto
+SERVER_LIBS := $(UV_LIBS) -lsodium $(TLS_LIBS)
 CFLAGS  += -Iinclude
 
 # libchat install locations (make install PREFIX=... DESTDIR=...).
@@ -57,7 +58,7 @@ LIBCHAT_SO  := libchat.so.$(VERSION)
 
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(B)/tests/%,$(wildcard tests/unit/test_*.c))
 
-.PHONY: all deps deps-test run test check unit integration bench install-check valgrind clean libchat install FORCE
+.PHONY: all deps deps-test run test check unit integration install-check valgrind clean libchat install FORCE
 .DEFAULT_GOAL := all
 
 all: deps $(B)/chat-server $(B)/chat-bench $(B)/chat-client libchat
@@ -75,11 +76,8 @@ $(B)/obj/%.o: src/%.c
 $(B)/chat-server: $(call obj,$(SERVER_MAIN)) $(SERVER_OBJ) $(COMMON_OBJ) $(PROTO_OBJ)
 	$(CC) $(LDFLAGS) $(filter %.o,$^) -o $@ $(SERVER_LIBS)
 
-$(B)/chat-bench: $(call obj,bench/chat-bench.c) $(COMMON_OBJ) $(PROTO_OBJ)
-	$(CC) $(LDFLAGS) $(filter %.o,$^) -o $@ $(UV_LIBS)
-
 $(B)/chat-client: $(CLI_OBJ) $(LIBCHAT_OBJ)
-	$(CC) $(LDFLAGS) $(filter %.o,$^) -o $@ -ledit
+	$(CC) $(LDFLAGS) $(filter %.o,$^) -o $@ -ledit $(TLS_LIBS)
 
 $(B)/obj/bench/%.o: bench/%.c
 	@mkdir -p $(dir $@)
@@ -107,7 +105,7 @@ $(B)/libchat.a: $(LIBCHAT_OBJ)
 
 $(B)/$(LIBCHAT_SO): $(LIBCHAT_PIC) src/client/libchat.map
 	$(CC) -shared -Wl,-soname,libchat.so.0 -Wl,--version-script=src/client/libchat.map \
-	    $(LDFLAGS) $(filter %.o,$^) -o $@
+	    $(LDFLAGS) $(filter %.o,$^) -o $@ $(TLS_LIBS)
 
 $(B)/libchat.so: $(B)/$(LIBCHAT_SO)
 	ln -sf $(LIBCHAT_SO) $(B)/libchat.so.0
@@ -118,7 +116,8 @@ $(B)/chat.pc: FORCE
 	@mkdir -p $(dir $@)
 	@printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$(LIBDIR)' 'includedir=$(INCLUDEDIR)' '' \
 	    'Name: libchat' 'Description: client library for chat-server' \
-	    'Version: $(VERSION)' 'Libs: -L$${libdir} -lchat' 'Cflags: -I$${includedir}' > $@.tmp
+	    'Version: $(VERSION)' 'Requires.private: libssl libcrypto' \
+	    'Libs: -L$${libdir} -lchat' 'Cflags: -I$${includedir}' > $@.tmp
 	@if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; echo "wrote $@"; fi
 
 install: libchat
@@ -165,9 +164,10 @@ test: deps-test
 	$(MAKE) --no-print-directory install-check
 	$(MAKE) --no-print-directory SANITIZE=1 check
 
-# Measurements (figures, not pass/fail): writes docs/BENCHMARKS.md.
-bench: all
-	bench/run.sh
+# `make bench` and its programs: bench/bench.mk. `make fuzz`, `make chaos`,
+# `make soak`: tests/fuzz/fuzz.mk.
+include bench/bench.mk
+include tests/fuzz/fuzz.mk
 
 clean:
 	rm -rf build

@@ -19,7 +19,8 @@ cc -Wall -Werror $(pkg-config --cflags chat) tests/install/usechat.c \
 LD_LIBRARY_PATH="$lib" "$tmp/usechat-shared" | grep -qx "libchat ok"
 # shellcheck disable=SC2046
 cc -Wall -Werror $(pkg-config --cflags chat) tests/install/usechat.c \
-   "$lib/libchat.a" -o "$tmp/usechat-static"
+   "$lib/libchat.a" $(pkg-config --static --libs-only-l chat | sed 's/-lchat//') \
+   -o "$tmp/usechat-static"
 "$tmp/usechat-static" | grep -qx "libchat ok"
 if ldd "$tmp/usechat-static" | grep -q libchat; then
   echo "install-check: the static build depends on libchat.so" >&2; exit 1
