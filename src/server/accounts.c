@@ -164,6 +164,8 @@ static int exec_stmt(accounts *a, const char *sql, uint32_t id,
 
 /* Read id's hash into out. */
 static int get_hash(accounts *a, uint32_t id, char out[crypto_pwhash_STRBYTES]) {
+    _Static_assert(ACCOUNTS_HASH_MAX >= crypto_pwhash_STRBYTES,
+                   "ACCOUNTS_HASH_MAX too small for crypto_pwhash_str");
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(a->db, "SELECT hash FROM accounts WHERE id=?1",
                            -1, &st, NULL) != SQLITE_OK)
@@ -222,12 +224,20 @@ int accounts_del(accounts *a, uint32_t id) {
     return r == ACCOUNTS_OK && changes == 0 ? ACCOUNTS_ENOENT : r;
 }
 
+int accounts_hash(accounts *a, uint32_t id, char out[ACCOUNTS_HASH_MAX]) {
+    return get_hash(a, id, out);
+}
+
+int accounts_check(const char *hash, const char *pw, size_t len) {
+    return crypto_pwhash_str_verify(hash, pw, len) == 0 ? ACCOUNTS_OK
+                                                        : ACCOUNTS_EBADPW;
+}
+
 int accounts_verify(accounts *a, uint32_t id, const char *pw, size_t len) {
-    char h[crypto_pwhash_STRBYTES];
+    char h[ACCOUNTS_HASH_MAX];
     int r = get_hash(a, id, h);
     if (r != ACCOUNTS_OK) return r;
-    return crypto_pwhash_str_verify(h, pw, len) == 0 ? ACCOUNTS_OK
-                                                     : ACCOUNTS_EBADPW;
+    return accounts_check(h, pw, len);
 }
 
 int accounts_list(accounts *a, uint32_t **ids, size_t *n) {

@@ -61,6 +61,15 @@ int accounts_del(accounts *a, uint32_t id);
 /* 0 when pw is id's password, ACCOUNTS_EBADPW when not, ACCOUNTS_ENOENT. */
 int accounts_verify(accounts *a, uint32_t id, const char *pw, size_t len);
 
+/* The two halves of accounts_verify, for a caller that reads the hash on
+ * one thread and runs the slow Argon2id check on another:
+ * accounts_hash copies id's stored hash (a NUL-terminated string) into out
+ * (a fast indexed read); accounts_check (pure, thread-safe, ~0.1 s and
+ * 64 MiB of memory) returns ACCOUNTS_OK or ACCOUNTS_EBADPW. */
+#define ACCOUNTS_HASH_MAX 128 /* >= crypto_pwhash_STRBYTES */
+int accounts_hash(accounts *a, uint32_t id, char out[ACCOUNTS_HASH_MAX]);
+int accounts_check(const char *hash, const char *pw, size_t len);
+
 /* Every id, ascending, in *ids (malloc'd, the caller frees it; NULL when
  * *n is 0). O(accounts). */
 int accounts_list(accounts *a, uint32_t **ids, size_t *n);

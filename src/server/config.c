@@ -1,6 +1,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <arpa/inet.h>
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,23 @@ void config_defaults(config *c) {
     c->fsync_full = 1;
     c->store_max_pending = CONFIG_DEFAULT_STORE_MAX_PENDING;
     c->log_level = LOG_INFO;
+    c->login_timeout_ms = CONFIG_DEFAULT_LOGIN_TIMEOUT_MS;
+    c->max_connections = CONFIG_DEFAULT_MAX_CONNECTIONS;
+    c->max_conns_per_ip = CONFIG_DEFAULT_MAX_CONNS_PER_IP;
+    c->rate_msgs = CONFIG_DEFAULT_RATE_MSGS;
+    c->rate_bytes = CONFIG_DEFAULT_RATE_BYTES;
+    c->rate_grace_ms = CONFIG_DEFAULT_RATE_GRACE_MS;
+    c->tls_port = -1;
+}
+
+int config_is_loopback(const char *addr) {
+    unsigned char a[16];
+    if (inet_pton(AF_INET, addr, a) == 1) return a[0] == 127;
+    if (inet_pton(AF_INET6, addr, a) != 1) return 0;
+    static const unsigned char one[16] = {[15] = 1};
+    static const unsigned char v4mapped[12] = {[10] = 0xff, [11] = 0xff};
+    if (memcmp(a, one, 16) == 0) return 1;
+    return memcmp(a, v4mapped, 12) == 0 && a[12] == 127;
 }
 
 void config_usage(FILE *out) {
@@ -53,6 +71,34 @@ void config_usage(FILE *out) {
 "                               the server stops reading from clients\n"
 "                               (default %zu = 64M)\n"
 "  --log-level LEVEL            error, warn, info or debug (default info)\n"
+"\n"
+"Security (docs/OPERATIONS.md):\n"
+"  --auth on|off                on: every connection logs in first (HELLO\n"
+"                               with its account's password); off: anyone\n"
+"                               may claim any id, so only loopback peers are\n"
+"                               accepted (default off)\n"
+"  --insecure-open              with --auth off, accept non-loopback peers\n"
+"                               and non-loopback --bind anyway\n"
+"  --login-timeout DURATION     a new connection must send its first frame\n"
+"                               (with --auth on: be logged in) within this\n"
+"                               (default 10s)\n"
+"  --max-connections N          connections at once, 0 = no limit; more are\n"
+"                               refused with ERROR BUSY (default %u)\n"
+"  --max-conns-per-ip N         connections from one non-loopback address,\n"
+"                               0 = no limit (default %u)\n"
+"  --rate-msgs N                data frames per second per connection, 0 = no\n"
+"                               limit; over it reading pauses (ERROR RATE),\n"
+"                               over it for --rate-grace closes (default %u)\n"
+"  --rate-bytes BYTES           bytes per second per connection, likewise\n"
+"                               (default %llu = 64M)\n"
+"  --rate-grace DURATION        how long a connection may stay over a rate\n"
+"                               before it is closed (default 10s)\n"
+"  --tls-port N                 also listen for TLS (1.2+) on this port of\n"
+"                               --bind (default: no TLS listener)\n"
+"  --tls-cert FILE              PEM certificate chain for --tls-port\n"
+"  --tls-key FILE               PEM private key for --tls-cert\n"
+"  --tls-ca FILE                PEM CA certificates: TLS clients must present\n"
+"                               a certificate signed by one of them\n"
 "  --help                       show this help and exit\n"
 "  --version                    show the version and exit\n"
 "\n"
@@ -61,7 +107,9 @@ void config_usage(FILE *out) {
             CONFIG_DEFAULT_MAX_FRAME, CONFIG_DEFAULT_MAX_OUTBUF,
             CONFIG_DEFAULT_OFFLINE_MAX_MESSAGES,
             (unsigned long long)CONFIG_DEFAULT_OFFLINE_MAX_BYTES,
-            CONFIG_DEFAULT_STORE_MAX_PENDING);
+            CONFIG_DEFAULT_STORE_MAX_PENDING, CONFIG_DEFAULT_MAX_CONNECTIONS,
+            CONFIG_DEFAULT_MAX_CONNS_PER_IP, CONFIG_DEFAULT_RATE_MSGS,
+            (unsigned long long)CONFIG_DEFAULT_RATE_BYTES);
 }
 
 int config_parse_size(const char *s, uint64_t *out) {
@@ -107,7 +155,10 @@ int config_parse_duration(const char *s, uint64_t *ms) {
 enum {
     OPT_BIND = 256, OPT_PORT, OPT_ECHO, OPT_DATA_DIR, OPT_MAX_FRAME,
     OPT_MAX_OUTBUF, OPT_OFF_MSGS, OPT_OFF_BYTES, OPT_LOG_LEVEL, OPT_HELP,
-    OPT_VERSION, OPT_OFF_TTL, OPT_FSYNC, OPT_STORE_PENDING
+    OPT_VERSION, OPT_OFF_TTL, OPT_FSYNC, OPT_STORE_PENDING, OPT_AUTH,
+    OPT_INSECURE_OPEN, OPT_LOGIN_TIMEOUT, OPT_MAX_CONNS, OPT_MAX_CONNS_IP,
+    OPT_RATE_MSGS, OPT_RATE_BYTES, OPT_TLS_PORT, OPT_TLS_CERT, OPT_TLS_KEY,
+    OPT_TLS_CA, OPT_RATE_GRACE
 };
 
 static const struct option options[] = {
@@ -125,10 +176,34 @@ static const struct option options[] = {
     {"offline-ttl", required_argument, NULL, OPT_OFF_TTL},
     {"fsync", required_argument, NULL, OPT_FSYNC},
     {"store-max-pending", required_argument, NULL, OPT_STORE_PENDING},
+    {"auth", required_argument, NULL, OPT_AUTH},
+    {"insecure-open", no_argument, NULL, OPT_INSECURE_OPEN},
+    {"login-timeout", required_argument, NULL, OPT_LOGIN_TIMEOUT},
+    {"max-connections", required_argument, NULL, OPT_MAX_CONNS},
+    {"max-conns-per-ip", required_argument, NULL, OPT_MAX_CONNS_IP},
+    {"rate-msgs", required_argument, NULL, OPT_RATE_MSGS},
+    {"rate-bytes", required_argument, NULL, OPT_RATE_BYTES},
+    {"tls-port", required_argument, NULL, OPT_TLS_PORT},
+    {"tls-cert", required_argument, NULL, OPT_TLS_CERT},
+    {"tls-key", required_argument, NULL, OPT_TLS_KEY},
+    {"tls-ca", required_argument, NULL, OPT_TLS_CA},
+    {"rate-grace", required_argument, NULL, OPT_RATE_GRACE},
     {NULL, 0, NULL, 0},
 };
 
 #define FAIL(...) do { snprintf(err, errlen, __VA_ARGS__); return CONFIG_ERROR; } while (0)
+
+/* A count: digits only (no suffix). 0 or -1. */
+static int parse_count(const char *s, uint64_t *v) {
+    if (strspn(s, "0123456789") != strlen(s)) return -1;
+    return config_parse_size(s, v);
+}
+
+static int set_path(char *dst, size_t cap, const char *src) {
+    if (!*src || strlen(src) >= cap) return -1;
+    snprintf(dst, cap, "%s", src);
+    return 0;
+}
 
 int config_parse(config *c, int argc, char **argv, char *err, size_t errlen) {
     int outbuf_set = 0, opt;
@@ -197,6 +272,56 @@ int config_parse(config *c, int argc, char **argv, char *err, size_t errlen) {
                      optarg);
             c->store_max_pending = (size_t)v;
             break;
+        case OPT_AUTH:
+            if (strcmp(optarg, "on") == 0) c->auth = 1;
+            else if (strcmp(optarg, "off") == 0) c->auth = 0;
+            else FAIL("--auth: '%s' is not on or off", optarg);
+            break;
+        case OPT_INSECURE_OPEN: c->insecure_open = 1; break;
+        case OPT_LOGIN_TIMEOUT:
+            if (config_parse_duration(optarg, &c->login_timeout_ms) ||
+                c->login_timeout_ms == 0)
+                FAIL("--login-timeout: '%s' is not a duration above 0 (e.g. "
+                     "10s, 500ms)", optarg);
+            break;
+        case OPT_MAX_CONNS:
+            if (parse_count(optarg, &c->max_connections))
+                FAIL("--max-connections: '%s' is not a count", optarg);
+            break;
+        case OPT_MAX_CONNS_IP:
+            if (parse_count(optarg, &c->max_conns_per_ip))
+                FAIL("--max-conns-per-ip: '%s' is not a count", optarg);
+            break;
+        case OPT_RATE_MSGS:
+            if (parse_count(optarg, &c->rate_msgs))
+                FAIL("--rate-msgs: '%s' is not a count per second", optarg);
+            break;
+        case OPT_RATE_BYTES:
+            if (config_parse_size(optarg, &c->rate_bytes) ||
+                c->rate_bytes > ((uint64_t)1 << 40))
+                FAIL("--rate-bytes: '%s' is not a size per second", optarg);
+            break;
+        case OPT_RATE_GRACE:
+            if (config_parse_duration(optarg, &c->rate_grace_ms))
+                FAIL("--rate-grace: '%s' is not a duration (e.g. 10s)", optarg);
+            break;
+        case OPT_TLS_PORT:
+            if (parse_count(optarg, &v) || v > 65535)
+                FAIL("--tls-port: '%s' is not a port number (0-65535)", optarg);
+            c->tls_port = (int)v;
+            break;
+        case OPT_TLS_CERT:
+            if (set_path(c->tls_cert, sizeof c->tls_cert, optarg))
+                FAIL("--tls-cert: '%s' is not a usable path", optarg);
+            break;
+        case OPT_TLS_KEY:
+            if (set_path(c->tls_key, sizeof c->tls_key, optarg))
+                FAIL("--tls-key: '%s' is not a usable path", optarg);
+            break;
+        case OPT_TLS_CA:
+            if (set_path(c->tls_ca, sizeof c->tls_ca, optarg))
+                FAIL("--tls-ca: '%s' is not a usable path", optarg);
+            break;
         case OPT_HELP: return CONFIG_HELP;
         case OPT_VERSION: return CONFIG_VERSION;
         case ':':
@@ -219,5 +344,21 @@ int config_parse(config *c, int argc, char **argv, char *err, size_t errlen) {
     if (c->max_outbuf < floor)
         FAIL("--max-outbuf: %zu is below --max-frame + 64K (%zu): a largest "
              "frame could never be queued", c->max_outbuf, floor);
+    if (c->tls_port >= 0 && (!*c->tls_cert || !*c->tls_key))
+        FAIL("--tls-port: needs --tls-cert and --tls-key");
+    if (c->tls_port < 0 && (*c->tls_cert || *c->tls_key || *c->tls_ca))
+        FAIL("--%s: needs --tls-port (the port that speaks TLS)",
+             *c->tls_cert ? "tls-cert" : *c->tls_key ? "tls-key" : "tls-ca");
+    if (c->tls_port > 0 && c->tls_port == c->port)
+        FAIL("--tls-port: %d is also --port; TLS needs a port of its own",
+             c->tls_port);
+    /* Protected mode: without logins anyone who reaches the port may read
+     * and write as anyone, so only this host may reach it. */
+    if (!c->auth && !c->insecure_open && !config_is_loopback(c->bind))
+        FAIL("--bind %s: refusing to listen on a non-loopback address with "
+             "--auth off, since anyone who can reach it could read and send "
+             "any user's messages. Use --auth on (accounts: `chat-server "
+             "user add ID`), or --insecure-open to accept the risk",
+             c->bind);
     return CONFIG_OK;
 }

@@ -23,6 +23,12 @@
 #define CONFIG_MAX_FRAME_LIMIT (1u << 29)  /* 512 MiB: SQLite rows hold < 1e9 bytes */
 #define CONFIG_DEFAULT_OFFLINE_TTL_MS ((uint64_t)7 * 24 * 3600 * 1000) /* 7 d */
 #define CONFIG_DEFAULT_STORE_MAX_PENDING ((size_t)64 << 20) /* 64 MiB */
+#define CONFIG_DEFAULT_LOGIN_TIMEOUT_MS 10000u  /* first frame / login */
+#define CONFIG_DEFAULT_MAX_CONNECTIONS 100000u
+#define CONFIG_DEFAULT_MAX_CONNS_PER_IP 256u    /* non-loopback peers */
+#define CONFIG_DEFAULT_RATE_MSGS 20000u         /* data frames/s per conn */
+#define CONFIG_DEFAULT_RATE_BYTES ((uint64_t)64 << 20) /* bytes/s per conn */
+#define CONFIG_DEFAULT_RATE_GRACE_MS 10000u     /* over the rate: closed */
 
 typedef struct config {
     char bind[64];
@@ -37,6 +43,17 @@ typedef struct config {
     int fsync_full;                /* 1: synchronous=FULL, 0: NORMAL */
     size_t store_max_pending;      /* store work in flight before reads pause */
     int log_level;
+    /* Security (docs/OPERATIONS.md, "Security"). */
+    int auth;                      /* --auth on: HELLO with a password first */
+    int insecure_open;             /* auth off, yet accept any peer */
+    uint64_t login_timeout_ms;     /* NEW connection: first frame / login */
+    uint64_t max_connections;      /* 0: no limit */
+    uint64_t max_conns_per_ip;     /* non-loopback peers; 0: no limit */
+    uint64_t rate_msgs;            /* data frames/s per connection; 0: off */
+    uint64_t rate_bytes;           /* bytes/s per connection; 0: off */
+    uint64_t rate_grace_ms;        /* over a rate this long: closed */
+    int tls_port;                  /* -1: no TLS listener; 0: any free port */
+    char tls_cert[1024], tls_key[1024], tls_ca[1024]; /* "" when unset */
 } config;
 
 enum { CONFIG_OK = 0, CONFIG_HELP = 1, CONFIG_VERSION = 2, CONFIG_ERROR = 3 };
@@ -44,6 +61,10 @@ enum { CONFIG_OK = 0, CONFIG_HELP = 1, CONFIG_VERSION = 2, CONFIG_ERROR = 3 };
 void config_defaults(config *c);
 int config_parse(config *c, int argc, char **argv, char *err, size_t errlen);
 void config_usage(FILE *out);
+
+/* 1 when addr is an IPv4 or IPv6 loopback literal (127.0.0.0/8, ::1,
+ * ::ffff:127.0.0.0/104), else 0. */
+int config_is_loopback(const char *addr);
 
 /* Parse "123", "64K", "16M", "1G" (binary multiples) into *out. 0 or -1. */
 int config_parse_size(const char *s, uint64_t *out);

@@ -14,12 +14,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "accounts.h"
 #include "common/log.h"
 #include "proto/frame.h"
 #include "server.h"
 
 struct conn_linger {
-    uv_timer_t timer;
+    uv_timer_t timer;        /* linger; first the failed-login delay */
     uv_shutdown_t sreq;
     uint8_t shut_started;
 };
@@ -45,7 +46,47 @@ static size_t in_limit(const conn *c) {
 }
 
 static int open_state(const conn *c) {
+    return c->state == CONN_NEW || c->state == CONN_LOGIN ||
+           c->state == CONN_BOUND;
+}
+
+/* NEW or BOUND: frames are parsed (not LOGIN: they wait for the check). */
+static int parsing(const conn *c) {
     return c->state == CONN_NEW || c->state == CONN_BOUND;
+}
+
+/* ---- the server's lists: pending (login timeout), throttled ------------ */
+
+static void pending_add(conn *c) {
+    server *s = c->srv;
+    c->pending = 1;
+    c->pnext = NULL;
+    c->pprev = s->pend_tail;
+    if (s->pend_tail) s->pend_tail->pnext = c;
+    else s->pend_head = c;
+    s->pend_tail = c;
+    server_arm_login_timer(s);
+}
+
+static void pending_del(conn *c) {
+    if (!c->pending) return;
+    server *s = c->srv;
+    if (c->pprev) c->pprev->pnext = c->pnext;
+    else s->pend_head = c->pnext;
+    if (c->pnext) c->pnext->pprev = c->pprev;
+    else s->pend_tail = c->pprev;
+    c->pending = 0;
+    c->pprev = c->pnext = NULL;
+}
+
+static void throttle_del(conn *c) {
+    if (!c->throttled) return;
+    server *s = c->srv;
+    if (c->tprev) c->tprev->tnext = c->tnext;
+    else s->thr_head = c->tnext;
+    if (c->tnext) c->tnext->tprev = c->tprev;
+    c->throttled = 0;
+    c->tprev = c->tnext = NULL;
 }
 
 /* ---- output ------------------------------------------------------------ */
@@ -78,6 +119,102 @@ static void send_error(conn *c, unsigned code, uint64_t ref,
     uint8_t body[FRAME_ERROR_MAX];
     size_t n = frame_put_error(body, (uint16_t)code, ref, reason);
     send_control(c, FRAME_ERROR, body, (uint32_t)n);
+}
+
+/* ---- rate limits (token buckets) ---------------------------------------- */
+
+static void refill(conn *c, uint64_t now) {
+    const config *cfg = c->srv->cfg;
+    if (now <= c->tok_t) return;
+    uint64_t el = now - c->tok_t;
+    c->tok_t = now;
+    if (el > 1000) el = 1000; /* a bucket holds one second */
+    int full = 1;
+    if (cfg->rate_msgs) {
+        int64_t cap = (int64_t)cfg->rate_msgs * 1000;
+        c->tok_frames += (int64_t)(el * cfg->rate_msgs);
+        if (c->tok_frames >= cap) c->tok_frames = cap;
+        else full = 0;
+    }
+    if (cfg->rate_bytes) {
+        int64_t cap = (int64_t)cfg->rate_bytes * 1000;
+        c->tok_bytes += (int64_t)(el * cfg->rate_bytes);
+        if (c->tok_bytes >= cap) c->tok_bytes = cap;
+        else full = 0;
+    }
+    if (full) c->over_since = 0; /* back under the rate for a second */
+}
+
+static void rate_close(conn *c) {
+    char why[160];
+    snprintf(why, sizeof why, "over the rate limit (%llu frames/s, %llu "
+             "bytes/s) for %llu ms; closing",
+             (unsigned long long)c->srv->cfg->rate_msgs,
+             (unsigned long long)c->srv->cfg->rate_bytes,
+             (unsigned long long)c->srv->cfg->rate_grace_ms);
+    CLOG(c, LOG_WARN, "%s", why);
+    c->srv->stats.refused++;
+    conn_finish(c, FRAME_ERR_RATE, why);
+}
+
+/* Charge what one read brought: frames_seen frames and n bytes. In debt:
+ * stop reading until the buckets refill (the rate timer resumes it); tell
+ * the peer once per streak; close after --rate-grace of it. */
+static void charge(conn *c, size_t n) {
+    const config *cfg = c->srv->cfg;
+    uint32_t frames = c->frames_seen;
+    c->frames_seen = 0;
+    if (!cfg->rate_msgs && !cfg->rate_bytes) return;
+    uint64_t now = uv_now(c->srv->loop);
+    refill(c, now);
+    if (cfg->rate_msgs) c->tok_frames -= (int64_t)frames * 1000;
+    if (cfg->rate_bytes) c->tok_bytes -= (int64_t)n * 1000;
+    if (c->tok_frames >= 0 && c->tok_bytes >= 0) return;
+    if (!c->over_since) {
+        c->over_since = now;
+        char why[160];
+        snprintf(why, sizeof why, "over the rate limit (%llu frames/s, %llu "
+                 "bytes/s): reading paused; closed after %llu ms of this",
+                 (unsigned long long)cfg->rate_msgs,
+                 (unsigned long long)cfg->rate_bytes,
+                 (unsigned long long)cfg->rate_grace_ms);
+        if (!(c->logged & CONN_LOGGED_RATE)) {
+            c->logged |= CONN_LOGGED_RATE;
+            CLOG(c, LOG_WARN, "%s (logged once per connection)", why);
+        }
+        send_error(c, FRAME_ERR_RATE, 0, why);
+    } else if (now - c->over_since >= cfg->rate_grace_ms) {
+        rate_close(c);
+        return;
+    }
+    if (c->throttled || !open_state(c)) return;
+    server *s = c->srv;
+    if (c->reading) {
+        uv_read_stop((uv_stream_t *)&c->tcp);
+        c->reading = 0;
+    }
+    c->throttled = 1;
+    c->tprev = NULL;
+    c->tnext = s->thr_head;
+    if (s->thr_head) s->thr_head->tprev = c;
+    s->thr_head = c;
+    server_arm_rate_timer(s);
+}
+
+uint64_t conn_sweep_throttled(server *s) {
+    uint64_t now = uv_now(s->loop);
+    for (conn *c = s->thr_head, *next; c; c = next) {
+        next = c->tnext;
+        refill(c, now);
+        if (c->tok_frames >= 0 && c->tok_bytes >= 0) {
+            throttle_del(c);
+            if (!s->paused || c->state == CONN_CLOSING) conn_resume(c);
+        } else if (now - c->over_since >= s->cfg->rate_grace_ms) {
+            throttle_del(c);
+            rate_close(c);
+        }
+    }
+    return s->thr_head ? 50 : 0;
 }
 
 /* Frames up to ack_out are handled: tell an opted-in peer at the flush. */
@@ -352,6 +489,8 @@ static uint64_t handoff(conn *c, const uint8_t *p, size_t n, size_t sent,
 
 void conn_abort(conn *c) {
     if (c->state == CONN_CLOSED) return;
+    pending_del(c);
+    throttle_del(c);
     int was_bound = c->node.user != 0;
     router_del(&c->srv->router, &c->node);
     /* Unsent output without a stored copy goes to the store, unless another
@@ -408,17 +547,21 @@ void conn_finish(conn *c, unsigned code, const char *reason) {
     if (!open_state(c)) return;
     if (code) send_error(c, code, 0, reason);
     router_del(&c->srv->router, &c->node);
+    pending_del(c);
+    throttle_del(c);
     c->state = CONN_CLOSING;
     c->skip = 0;
     buf_free(&c->in);
     conn_resume(c); /* keep reading (and discarding) while closing */
-    c->linger = calloc(1, sizeof *c->linger);
-    if (!c->linger) {
-        conn_abort(c);
-        return;
+    if (!c->linger) { /* (a failed login allocated it already) */
+        c->linger = calloc(1, sizeof *c->linger);
+        if (!c->linger) {
+            conn_abort(c);
+            return;
+        }
+        uv_timer_init(c->srv->loop, &c->linger->timer);
+        c->linger->timer.data = c;
     }
-    uv_timer_init(c->srv->loop, &c->linger->timer);
-    c->linger->timer.data = c;
     uv_timer_start(&c->linger->timer, on_linger_timeout, CONN_LINGER_MS, 0);
     conn_flush(c);
     if (c->state == CONN_CLOSING) maybe_shutdown(c);
@@ -436,6 +579,11 @@ static void conn_release(conn *c) {
     else s->conns = c->next;
     if (c->next) c->next->prev = c->prev;
     s->nconns--;
+    if (c->ipkey) {
+        uintptr_t n = (uintptr_t)u32map_get(&s->per_ip, c->ipkey);
+        if (n <= 1) u32map_del(&s->per_ip, c->ipkey);
+        else u32map_put(&s->per_ip, c->ipkey, (void *)(n - 1));
+    }
     buf_free(&c->in);
     for (int i = 0; i < 2; i++) {
         buf_free(&c->out[i]);
@@ -472,6 +620,7 @@ static int bind_user(conn *c, uint32_t user) {
     }
     c->user = user;
     c->state = CONN_BOUND;
+    pending_del(c);
     CLOG(c, LOG_DEBUG, "%s", "bound");
     return 0;
 }
@@ -512,6 +661,16 @@ static enum verdict check_header(conn *c, const frame_c2s *h) {
         snprintf(why, sizeof why, "frame too large: %u bytes, limit %u",
                  (unsigned)h->len, (unsigned)s->cfg->max_frame);
         conn_finish(c, FRAME_ERR_TOOBIG, why);
+        return V_CLOSED;
+    }
+    if (s->auth && c->state == CONN_NEW && h->type != FRAME_HELLO) {
+        if (frame_is_data(h->type)) c->seq_in++;
+        CLOG(c, LOG_WARN, "refused: frame type %u before login; closing",
+             (unsigned)h->type);
+        s->stats.refused++;
+        c->ctl = 1; /* a server with logins speaks control frames */
+        conn_finish(c, FRAME_ERR_NOLOGIN, "log in first: this server "
+                    "requires HELLO with your password (--auth on)");
         return V_CLOSED;
     }
     if (h->type == FRAME_HELLO && c->state != CONN_NEW) {
@@ -619,6 +778,124 @@ static void handle_ack(conn *c, const frame_c2s *f) {
     if (q->head == q->n) q->head = q->n = 0;
 }
 
+static void welcome(conn *c) {
+    frame_welcome w = {FRAME_VERSION, (uint8_t)(c->acks ? FRAME_FLAG_ACKS : 0),
+                       c->user, c->srv->cfg->max_frame};
+    uint8_t body[FRAME_WELCOME_SIZE];
+    frame_put_welcome(body, &w);
+    send_control(c, FRAME_WELCOME, body, sizeof body);
+    start_sync(c);
+}
+
+/* --auth on: check the HELLO's password off the loop (NEW -> LOGIN). */
+static void start_login(conn *c, uint32_t user, const frame_hello *h) {
+    server *s = c->srv;
+    if (user == 0 || h->password_len == 0) {
+        CLOG(c, LOG_WARN, "refused: HELLO %s; closing",
+             user ? "without a password" : "as user 0");
+        s->stats.refused++;
+        conn_finish(c, user ? FRAME_ERR_AUTH : FRAME_ERR_PROTO,
+                    user ? "this server requires a password in HELLO"
+                         : "user id 0 is reserved");
+        return;
+    }
+    int r = auth_check(s->auth, user, h->password, h->password_len,
+                       conn_auth_done, c);
+    if (r) {
+        CLOG(c, LOG_WARN, "refused: too many logins in progress (%s); "
+             "closing", r == AUTH_EBUSY ? "queue full" : "out of memory");
+        s->stats.refused++;
+        conn_finish(c, FRAME_ERR_BUSY, "too many logins in progress; try "
+                    "again later");
+        return;
+    }
+    c->refs++;
+    c->user = user;
+    c->t_hello = uv_now(s->loop);
+    c->state = CONN_LOGIN;
+    if (c->reading) { /* what follows waits for the verdict */
+        uv_read_stop((uv_stream_t *)&c->tcp);
+        c->reading = 0;
+    }
+}
+
+static void on_login_failed(uv_timer_t *t) {
+    conn *c = t->data;
+    conn_finish(c, FRAME_ERR_AUTH, "wrong user id or password");
+}
+
+static size_t conn_process(conn *c, const uint8_t *p, size_t n);
+
+void conn_auth_done(void *token, int result) {
+    conn *c = token;
+    server *s = c->srv;
+    c->refs--;
+    if (c->state != CONN_LOGIN) { /* closed meanwhile */
+        conn_release(c);
+        return;
+    }
+    pending_del(c);
+    if (result != ACCOUNTS_OK) {
+        s->stats.login_failures++;
+        if (result != ACCOUNTS_EBADPW && result != ACCOUNTS_ENOENT) {
+            CLOG(c, LOG_ERROR, "login failed: cannot check the password "
+                 "(%s); closing", accounts_strerror(result));
+            conn_finish(c, FRAME_ERR_BUSY, "cannot check passwords now; "
+                        "try again later");
+            return;
+        }
+        CLOG(c, LOG_WARN, "login failed: %s; answering after %d ms, then "
+             "closing", result == ACCOUNTS_EBADPW ? "wrong password"
+                                                  : "no such account",
+             CONN_AUTH_FAIL_MS);
+        /* Every failure is answered CONN_AUTH_FAIL_MS after its HELLO:
+         * the same for unknown ids, and slow for guessing. */
+        uint64_t now = uv_now(s->loop), due = c->t_hello + CONN_AUTH_FAIL_MS;
+        c->linger = calloc(1, sizeof *c->linger);
+        if (!c->linger) {
+            conn_abort(c);
+            return;
+        }
+        uv_timer_init(s->loop, &c->linger->timer);
+        c->linger->timer.data = c;
+        uv_timer_start(&c->linger->timer, on_login_failed,
+                       due > now ? due - now : 0, 0);
+        return;
+    }
+    c->state = CONN_NEW;
+    if (bind_user(c, c->user)) return;
+    s->stats.logins++;
+    CLOG(c, LOG_INFO, "%s", "logged in");
+    welcome(c);
+    if (c->in.len && c->state == CONN_BOUND) { /* sent right after HELLO */
+        size_t used = conn_process(c, c->in.data, c->in.len);
+        if (c->state == CONN_CLOSED) return;
+        if (used >= c->in.len) buf_free(&c->in);
+        else buf_consume(&c->in, used);
+    }
+    if (!s->paused && c->state == CONN_BOUND) conn_resume(c);
+}
+
+uint64_t conn_sweep_pending(server *s) {
+    uint64_t now = uv_now(s->loop), limit = s->cfg->login_timeout_ms;
+    conn *c;
+    while ((c = s->pend_head)) {
+        uint64_t due = c->t_accept + limit;
+        if (due > now) return due - now;
+        pending_del(c);
+        char why[128];
+        if (s->auth)
+            snprintf(why, sizeof why, "not logged in within %llu ms",
+                     (unsigned long long)limit);
+        else
+            snprintf(why, sizeof why, "no first frame within %llu ms",
+                     (unsigned long long)limit);
+        CLOG(c, LOG_INFO, "%s; closing", why);
+        conn_finish(c, s->auth ? FRAME_ERR_NOLOGIN : FRAME_ERR_PROTO, why);
+    }
+    return 0;
+}
+
 static void handle_control(conn *c, const frame_c2s *f) {
     switch (f->type) {
     case FRAME_HELLO: {
@@ -631,14 +908,13 @@ static void handle_control(conn *c, const frame_c2s *f) {
                         "unsupported protocol version (this server speaks 1)");
             return;
         }
-        if (bind_user(c, f->sender)) return;
         c->acks = (h.flags & FRAME_FLAG_ACKS) != 0;
-        frame_welcome w = {FRAME_VERSION, (uint8_t)(c->acks ? FRAME_FLAG_ACKS : 0),
-                           c->user, c->srv->cfg->max_frame};
-        uint8_t body[FRAME_WELCOME_SIZE];
-        frame_put_welcome(body, &w);
-        send_control(c, FRAME_WELCOME, body, sizeof body);
-        start_sync(c);
+        if (c->srv->auth) {
+            start_login(c, f->sender, &h);
+            return;
+        }
+        if (bind_user(c, f->sender)) return;
+        welcome(c);
         return;
     }
     case FRAME_PING:
@@ -656,7 +932,7 @@ static void handle_control(conn *c, const frame_c2s *f) {
  * rest (< one frame) is a partial frame for the caller to keep. */
 static size_t conn_process(conn *c, const uint8_t *p, size_t n) {
     size_t off = 0;
-    while (off < n && open_state(c)) {
+    while (off < n && parsing(c)) {
         if (c->skip) {
             size_t k = n - off < c->skip ? n - off : c->skip;
             off += k;
@@ -671,9 +947,11 @@ static size_t conn_process(conn *c, const uint8_t *p, size_t n) {
         if (v == V_SKIP) {
             off += FRAME_C2S_HDR;
             c->skip = f.len;
+            c->frames_seen++;
             continue;
         }
         if (r == FRAME_PARTIAL) break; /* body not all here yet */
+        c->frames_seen++;
         if (frame_is_data(f.type)) handle_data(c, &f);
         else handle_control(c, &f);
         off += (size_t)r;
@@ -733,17 +1011,21 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b) {
     if ((uint8_t *)b->base == c->srv->rbuf) {
         size_t used = conn_process(c, c->srv->rbuf, n);
         if (used < n && open_state(c) &&
-            buf_append(&c->in, c->srv->rbuf + used, n - used, in_limit(c))) {
+            buf_append(&c->in, c->srv->rbuf + used, n - used,
+                       c->state == CONN_LOGIN ? SERVER_READ_BUF
+                                              : in_limit(c))) {
             CLOG(c, LOG_ERROR, "%s", "out of memory for input; closing");
             conn_abort(c);
+            return;
         }
-        return;
+    } else {
+        c->in.len += n;
+        size_t used = conn_process(c, c->in.data, c->in.len);
+        if (c->state == CONN_CLOSED) return;
+        if (used >= c->in.len) buf_free(&c->in); /* idle ones hold none */
+        else buf_consume(&c->in, used);
     }
-    c->in.len += n;
-    size_t used = conn_process(c, c->in.data, c->in.len);
-    if (c->state == CONN_CLOSED) return;
-    if (used >= c->in.len) buf_free(&c->in); /* idle connections hold none */
-    else buf_consume(&c->in, used);
+    if (open_state(c)) charge(c, n);
 }
 
 void conn_pause(conn *c) {
@@ -754,9 +1036,104 @@ void conn_pause(conn *c) {
 }
 
 void conn_resume(conn *c) {
-    if (!c->reading && c->state != CONN_CLOSED &&
+    if (!c->reading && c->state != CONN_CLOSED && !c->throttled &&
+        c->state != CONN_LOGIN &&
         uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0)
         c->reading = 1;
+}
+
+/* 1 for 127.0.0.0/8, ::1 and ::ffff:127.0.0.0/104. */
+static int sa_loopback(const struct sockaddr_storage *ss) {
+    if (ss->ss_family == AF_INET)
+        return (ntohl(((const struct sockaddr_in *)ss)->sin_addr.s_addr) >> 24)
+               == 127;
+    if (ss->ss_family != AF_INET6) return 0;
+    const uint8_t *a = ((const struct sockaddr_in6 *)ss)->sin6_addr.s6_addr;
+    static const uint8_t one[16] = {[15] = 1};
+    static const uint8_t mapped[12] = {[10] = 0xff, [11] = 0xff};
+    return memcmp(a, one, 16) == 0 ||
+           (memcmp(a, mapped, 12) == 0 && a[12] == 127);
+}
+
+/* The per-address count key: an IPv4 address as is (IPv4-mapped too); for
+ * IPv6 a hash of its /64 (one host usually holds a whole /64). Never 0. */
+static uint32_t sa_key(const struct sockaddr_storage *ss) {
+    uint32_t k;
+    if (ss->ss_family == AF_INET) {
+        k = ntohl(((const struct sockaddr_in *)ss)->sin_addr.s_addr);
+    } else {
+        const uint8_t *a = ((const struct sockaddr_in6 *)ss)->sin6_addr.s6_addr;
+        static const uint8_t mapped[12] = {[10] = 0xff, [11] = 0xff};
+        if (memcmp(a, mapped, 12) == 0) {
+            k = (uint32_t)a[12] << 24 | (uint32_t)a[13] << 16 |
+                (uint32_t)a[14] << 8 | a[15];
+        } else {
+            k = 2166136261u; /* FNV-1a */
+            for (int i = 0; i < 8; i++) k = (k ^ a[i]) * 16777619u;
+        }
+    }
+    return k ? k : 1;
+}
+
+/* Refuse a connection just accepted: log (at most one line a second for
+ * all such refusals, a flood must not flood the log), write ERROR code
+ * why (whatever the client speaks: it has said nothing yet), close. */
+static void refuse_conn(conn *c, unsigned code, const char *why) {
+    server *s = c->srv;
+    s->stats.refused_conns++;
+    uint64_t now = uv_now(s->loop);
+    if (now - s->refuse_log_t >= 1000 || s->refuse_log_t == 0) {
+        if (s->refuse_quiet)
+            log_warn("peer=%s: connection refused: %s (and %llu more "
+                     "refusals not logged)", c->peer, why,
+                     (unsigned long long)s->refuse_quiet);
+        else
+            log_warn("peer=%s: connection refused: %s", c->peer, why);
+        s->refuse_log_t = now;
+        s->refuse_quiet = 0;
+    } else {
+        s->refuse_quiet++;
+    }
+    uint8_t fr[FRAME_S2C_HDR + FRAME_ERROR_MAX];
+    size_t n = frame_put_error(fr + FRAME_S2C_HDR, (uint16_t)code, 0, why);
+    frame_put_s2c_hdr(fr, 0, FRAME_ERROR, (uint32_t)n);
+    uv_buf_t b = uv_buf_init((char *)fr, (unsigned)(FRAME_S2C_HDR + n));
+    uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+    conn_abort(c);
+}
+
+/* Protected mode, --max-connections, --max-conns-per-ip. 0 when c may
+ * stay, else -1 (refused and closing). */
+static int admit(conn *c, const struct sockaddr_storage *ss) {
+    server *s = c->srv;
+    const config *cfg = s->cfg;
+    char why[160];
+    if (!cfg->auth && !cfg->insecure_open && !c->local) {
+        refuse_conn(c, FRAME_ERR_AUTH, "protected mode: without --auth on "
+                    "this server accepts only loopback clients (see "
+                    "--auth and --insecure-open)");
+        return -1;
+    }
+    if (cfg->max_connections && s->nconns > cfg->max_connections) {
+        snprintf(why, sizeof why, "server full: %llu connections "
+                 "(--max-connections)",
+                 (unsigned long long)cfg->max_connections);
+        refuse_conn(c, FRAME_ERR_BUSY, why);
+        return -1;
+    }
+    if (!c->local && cfg->max_conns_per_ip) {
+        uint32_t k = sa_key(ss);
+        uintptr_t n = (uintptr_t)u32map_get(&s->per_ip, k);
+        if (n >= cfg->max_conns_per_ip) {
+            snprintf(why, sizeof why, "too many connections from this "
+                     "address: %llu (--max-conns-per-ip)",
+                     (unsigned long long)cfg->max_conns_per_ip);
+            refuse_conn(c, FRAME_ERR_BUSY, why);
+            return -1;
+        }
+        if (u32map_put(&s->per_ip, k, (void *)(n + 1)) == 0) c->ipkey = k;
+    }
+    return 0;
 }
 
 int conn_accept(server *s, uv_stream_t *listener) {
@@ -767,9 +1144,10 @@ int conn_accept(server *s, uv_stream_t *listener) {
     c->tcp.data = c;
     c->wreq.data = c;
     c->handles = 1;
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof ss);
     int r = uv_accept(listener, (uv_stream_t *)&c->tcp);
     if (r == 0) {
-        struct sockaddr_storage ss;
         int len = sizeof ss;
         char ip[48] = "?";
         int port = 0;
@@ -785,11 +1163,8 @@ int conn_accept(server *s, uv_stream_t *listener) {
             }
         }
         snprintf(c->peer, sizeof c->peer, "%s:%d", ip, port);
+        c->local = (uint8_t)sa_loopback(&ss);
         uv_tcp_nodelay(&c->tcp, 1);
-        if (!s->paused) {
-            r = uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
-            c->reading = r == 0;
-        }
     }
     /* Linked in before any close, so conn_release can unlink it. */
     c->next = s->conns;
@@ -801,6 +1176,16 @@ int conn_accept(server *s, uv_stream_t *listener) {
         c->state = CONN_CLOSED;
         uv_close((uv_handle_t *)&c->tcp, on_close);
         return r;
+    }
+    if (admit(c, &ss)) return 0;
+    const config *cfg = s->cfg;
+    c->t_accept = c->tok_t = uv_now(s->loop);
+    c->tok_frames = (int64_t)cfg->rate_msgs * 1000;
+    c->tok_bytes = (int64_t)cfg->rate_bytes * 1000;
+    pending_add(c);
+    if (!s->paused) {
+        r = uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+        c->reading = r == 0;
     }
     CLOG(c, LOG_DEBUG, "%s", "connected");
     return 0;

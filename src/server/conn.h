@@ -4,14 +4,22 @@
  * States and the functions that move between them:
  *
  *   NEW --first data frame or HELLO (bind_user)--> BOUND
- *   NEW|BOUND --refusal that closes, EOF, server stop (conn_finish)--> CLOSING
+ *   NEW --HELLO with a password, --auth on (auth_check)--> LOGIN
+ *   LOGIN --password right (conn_auth_done, bind_user)--> BOUND
+ *   NEW|LOGIN|BOUND --refusal that closes, EOF, login timeout or failure,
+ *         rate limit, server stop (conn_finish)--> CLOSING
  *   any --write error, echo receiver not reading, linger timeout
  *         (conn_abort)--> CLOSED
  *   CLOSING --output flushed, shutdown done, EOF (conn_abort)--> CLOSED
  *   CLOSED --libuv close callbacks and no store request in flight
  *         (conn_release)--> freed
  *
- * NEW: no frame yet; not in the router. BOUND: bound to `user`, in the
+ * NEW: no frame yet; not in the router; on the server's pending list
+ * (closed at --login-timeout). LOGIN: its HELLO's password is being
+ * checked off the loop; reading is stopped and whatever followed the HELLO
+ * in the same read (at most SERVER_READ_BUF bytes) waits unparsed in `in`;
+ * still on the pending list; a wrong password answers ERROR AUTH
+ * CONN_AUTH_FAIL_MS after the HELLO arrived, then closes. BOUND: bound to `user`, in the
  * router, frames are processed. CLOSING: out of the router; input is read
  * and discarded (so the peer gets our last frames instead of a reset), the
  * output is flushed, then the write side is shut down; closed at EOF or
@@ -63,9 +71,11 @@ struct server;
 #define CONN_LINGER_MS 2000   /* how long a closing connection may flush */
 #define CONN_PULL_BYTES (256u * 1024) /* stored bytes fetched per page */
 #define CONN_PULL_ROWS 1024u          /* stored rows fetched per page */
+#define CONN_AUTH_FAIL_MS 1000        /* a failed login is answered after */
 
 typedef enum conn_state {
     CONN_NEW,
+    CONN_LOGIN,
     CONN_BOUND,
     CONN_CLOSING,
     CONN_CLOSED
@@ -79,7 +89,8 @@ enum {
     CONN_LOGGED_STORE = 1u << 3,
     CONN_LOGGED_HELLO = 1u << 4,
     CONN_LOGGED_SPILL = 1u << 5,
-    CONN_LOGGED_FETCH = 1u << 6
+    CONN_LOGGED_FETCH = 1u << 6,
+    CONN_LOGGED_RATE = 1u << 7
 };
 
 typedef struct conn_linger conn_linger;
@@ -104,6 +115,9 @@ typedef struct conn {
     uint8_t ack_dirty;       /* an ACK for ack_out is to be sent */
     uint8_t reading;         /* uv_read_start is in effect */
     uint8_t handles;         /* libuv handles still to close before free */
+    uint8_t throttled;       /* on srv's throttled list, reading stopped */
+    uint8_t pending;         /* on srv's pending list (NEW or LOGIN) */
+    uint8_t local;           /* the peer is a loopback address */
     uint16_t logged;         /* CONN_LOGGED_* */
     uint32_t skip;           /* body bytes of a refused frame to discard */
     uint32_t refs;           /* store requests in flight naming this conn */
@@ -112,6 +126,17 @@ typedef struct conn {
     uint64_t ack_out;        /* data frames received and handled */
     uint64_t seq_out;        /* data frames queued to the peer */
     uint64_t cursor;         /* highest store id queued to the peer */
+    uint64_t t_accept;       /* uv_now at accept (login timeout) */
+    uint64_t t_hello;        /* uv_now when a login's HELLO arrived */
+    uint32_t ipkey;          /* per-address count key in srv->per_ip, 0
+                                when not counted (loopback, no limit) */
+    uint32_t frames_seen;    /* frames parsed since the last rate charge */
+    /* Rate limits: token buckets in thousandths of a frame / byte, each
+     * holding at most one second of its rate; negative = in debt. */
+    int64_t tok_frames, tok_bytes;
+    uint64_t tok_t;          /* uv_now of the last refill */
+    uint64_t over_since;     /* uv_now the current over-rate streak began,
+                                0 when the buckets were full since */
     buf in;
     buf out[2];
     seqidq ids[2];           /* (byte offset in out[i], store id) of each
@@ -126,6 +151,8 @@ typedef struct conn {
     conn_linger *linger;     /* allocated once CLOSING */
     struct conn *flush_next;
     struct conn *prev, *next;/* srv->conns */
+    struct conn *pprev, *pnext; /* srv pending list, oldest first */
+    struct conn *tprev, *tnext; /* srv throttled list */
     char peer[64];           /* "ip:port" */
 } conn;
 
@@ -162,6 +189,15 @@ void conn_stored(conn *c, uint32_t from, uint8_t type, const uint8_t *body,
 void conn_put_done(conn *c, uint64_t seq, int named, int status);
 void conn_fetch_done(conn *c, const void *rows, size_t n, int more,
                      int status);
+
+/* The password check of a LOGIN connection finished (auth_done_fn). */
+void conn_auth_done(void *conn, int result);
+
+/* The server's timers: close pending connections past --login-timeout;
+ * refill throttled connections and resume (or close) them. Each returns
+ * the ms until it wants to run again, 0 when it has nothing to watch. */
+uint64_t conn_sweep_pending(struct server *s);
+uint64_t conn_sweep_throttled(struct server *s);
 
 /* Stop / resume reading (store back-pressure). */
 void conn_pause(conn *c);

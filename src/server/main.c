@@ -69,7 +69,7 @@ int main(int argc, char **argv) {
     if (argc > 1 && strcmp(argv[1], "user") == 0)
         return admin_main(argc - 1, argv + 1);
     config cfg;
-    char err[256];
+    char err[512];
     config_defaults(&cfg);
     switch (config_parse(&cfg, argc, argv, err, sizeof err)) {
     case CONFIG_HELP: config_usage(stdout); return 0;
@@ -100,7 +100,17 @@ int main(int argc, char **argv) {
         log_error("cannot open the store: %s", serr);
         return 1;
     }
+    auth *au = NULL;
+    if (cfg.auth) {
+        char aerr[512];
+        if (auth_open(&au, loop, cfg.data_dir, AUTH_MAX_RUNNING,
+                      AUTH_MAX_QUEUED, aerr, sizeof aerr)) {
+            log_error("cannot open the accounts: %s", aerr);
+            return 1;
+        }
+    }
     int r = server_init(&srv, loop, &cfg, st);
+    if (au) server_set_auth(&srv, au);
     int port = 0;
     if (r == 0) r = server_listen(&srv, &port);
     if (r) {
@@ -112,6 +122,15 @@ int main(int argc, char **argv) {
              "output queue %zu bytes per connection)", CHAT_VERSION, cfg.bind,
              port, cfg.echo ? "echo" : "routing", (unsigned)cfg.max_frame,
              cfg.max_outbuf);
+    if (cfg.auth)
+        log_info("%s", "logins required (--auth on): accounts in the store's "
+                 "database, `chat-server user add ID` creates one");
+    else if (cfg.insecure_open)
+        log_warn("%s", "--auth off with --insecure-open: any client that can "
+                 "reach the port may read and send as any user");
+    else
+        log_info("%s", "protected mode: --auth off, so only loopback clients "
+                 "are accepted");
     log_info("store: sqlite %s/chat.db (fsync %s, next message id %llu, "
              "offline ttl %llu s)", cfg.data_dir,
              cfg.fsync_full ? "full" : "normal",
@@ -127,6 +146,7 @@ int main(int argc, char **argv) {
              (unsigned long long)srv.stats.refused,
              (unsigned long long)srv.stats.writes);
     server_free(&srv);
+    auth_close(au);
     store_free(st);
     uv_loop_close(loop);
     return 0;

@@ -33,6 +33,7 @@ static void check_backpressure(server *s) {
         s->paused = 0;
         log_info("%s", "store caught up: reading again");
         for (conn *c = s->conns; c; c = c->next) conn_resume(c);
+        /* (conn_resume leaves throttled and LOGIN connections stopped.) */
     }
 }
 
@@ -163,6 +164,33 @@ static void on_signal(uv_signal_t *h, int signum) {
     server_stop(s);
 }
 
+static void on_login_timer(uv_timer_t *t) {
+    server *s = t->data;
+    uint64_t next = conn_sweep_pending(s);
+    if (next) uv_timer_start(t, on_login_timer, next, 0);
+}
+
+static void on_rate_timer(uv_timer_t *t) {
+    server *s = t->data;
+    uint64_t next = conn_sweep_throttled(s);
+    if (next) uv_timer_start(t, on_rate_timer, next, 0);
+}
+
+void server_arm_login_timer(server *s) {
+    if (!uv_is_active((uv_handle_t *)&s->login_timer) &&
+        !uv_is_closing((uv_handle_t *)&s->login_timer))
+        uv_timer_start(&s->login_timer, on_login_timer,
+                       s->cfg->login_timeout_ms, 0);
+}
+
+void server_arm_rate_timer(server *s) {
+    if (!uv_is_active((uv_handle_t *)&s->rate_timer) &&
+        !uv_is_closing((uv_handle_t *)&s->rate_timer))
+        uv_timer_start(&s->rate_timer, on_rate_timer, 50, 0);
+}
+
+void server_set_auth(server *s, auth *a) { s->auth = a; }
+
 int server_init(server *s, uv_loop_t *loop, const config *cfg, store *st) {
     memset(s, 0, offsetof(server, rbuf));
     s->loop = loop;
@@ -170,6 +198,10 @@ int server_init(server *s, uv_loop_t *loop, const config *cfg, store *st) {
     s->store = st;
     s->next_id = store_next_id(st);
     router_init(&s->router);
+    u32map_init(&s->per_ip);
+    uv_timer_init(loop, &s->login_timer);
+    uv_timer_init(loop, &s->rate_timer);
+    s->login_timer.data = s->rate_timer.data = s;
     int r;
     if ((r = uv_tcp_init(loop, &s->listener))) return r;
     s->listener.data = s;
@@ -221,7 +253,12 @@ void server_stop(server *s) {
         uv_close((uv_handle_t *)&s->flusher, NULL);
         uv_close((uv_handle_t *)&s->sigint, NULL);
         uv_close((uv_handle_t *)&s->sigterm, NULL);
+        uv_close((uv_handle_t *)&s->login_timer, NULL);
+        uv_close((uv_handle_t *)&s->rate_timer, NULL);
     }
 }
 
-void server_free(server *s) { router_free(&s->router); }
+void server_free(server *s) {
+    router_free(&s->router);
+    u32map_free(&s->per_ip);
+}

@@ -17,6 +17,8 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "auth.h"
+#include "common/u32map.h"
 #include "config.h"
 #include "router.h"
 #include "store.h"
@@ -34,6 +36,8 @@ typedef struct server_stats {
     uint64_t frames_stored;/* data frames handed to the store */
     uint64_t refused;      /* frames refused (any reason) */
     uint64_t writes;       /* write system calls issued (try_write + uv_write) */
+    uint64_t refused_conns;/* connections refused at accept */
+    uint64_t logins, login_failures;
 } server_stats;
 
 typedef struct server {
@@ -52,12 +56,24 @@ typedef struct server {
     int paused;             /* reads stopped: too much store work in flight */
     uint64_t next_id;       /* next store message id */
     uint64_t handoff_refused; /* handed-back frames the store refused */
+    auth *auth;             /* --auth on: borrowed (server_set_auth) */
+    u32map per_ip;          /* non-loopback address key -> connection count
+                               (stored as a pointer-sized integer) */
+    struct conn *pend_head, *pend_tail; /* NEW and LOGIN, by accept time */
+    struct conn *thr_head;  /* throttled by the rate limits */
+    uv_timer_t login_timer; /* runs while pend_head: --login-timeout */
+    uv_timer_t rate_timer;  /* runs while thr_head: refills, resumes */
+    uint64_t refuse_log_t;  /* uv_now of the last accept-refusal log line */
+    uint64_t refuse_quiet;  /* refusals not logged since */
     server_stats stats;
     uint8_t rbuf[SERVER_READ_BUF];
 } server;
 
 /* Set up the loop handles; the store is borrowed. 0 or a libuv error. */
 int server_init(server *s, uv_loop_t *loop, const config *cfg, store *st);
+
+/* Require logins (--auth on), checked by a (borrowed, not freed). */
+void server_set_auth(server *s, auth *a);
 
 /* Bind and listen on cfg->bind:cfg->port. On success *port is the port
  * actually bound (useful with port 0). 0 or a libuv error. */
@@ -81,6 +97,11 @@ int server_deliver(server *s, struct conn *src, uint64_t seq, uint32_t to,
 
 /* The store callbacks (store_open needs them). */
 extern const store_callbacks server_store_callbacks;
+
+/* (Re)start the login / rate timers after a connection joined their
+ * lists. */
+void server_arm_login_timer(server *s);
+void server_arm_rate_timer(server *s);
 
 /* Queue c for the flush at the end of this loop iteration. */
 void server_queue_flush(server *s, struct conn *c);

@@ -99,6 +99,15 @@ static void check_defaults(const config *c) {
     assert_int_equal(c->offline_max_messages, 100000);
     assert_int_equal(c->offline_max_bytes, (uint64_t)256 * 1024 * 1024);
     assert_int_equal(c->log_level, LOG_INFO);
+    assert_int_equal(c->auth, 0);
+    assert_int_equal(c->insecure_open, 0);
+    assert_int_equal(c->login_timeout_ms, 10000);
+    assert_int_equal(c->max_connections, 100000);
+    assert_int_equal(c->max_conns_per_ip, 256);
+    assert_int_equal(c->rate_msgs, 20000);
+    assert_int_equal(c->rate_bytes, (uint64_t)64 << 20);
+    assert_int_equal(c->tls_port, -1);
+    assert_string_equal(c->tls_cert, "");
 }
 
 static void test_defaults(void **state) {
@@ -118,7 +127,8 @@ static void test_defaults(void **state) {
 static void test_all_flags(void **state) {
     (void)state;
     config c;
-    EXPECT_OK(&c, "--bind", "0.0.0.0", "--port", "9000", "--echo",
+    EXPECT_OK(&c, "--bind", "0.0.0.0", "--insecure-open", "--port", "9000",
+              "--echo",
               "--data-dir", "/var/lib/chat", "--max-frame", "1M",
               "--max-outbuf", "2M", "--offline-max-messages", "5",
               "--offline-max-bytes", "64K", "--log-level", "debug");
@@ -246,6 +256,61 @@ static void test_port(void **state) {
     EXPECT_ERROR("'65536'", "--port", "65536");
 }
 
+/* Protected mode: --auth off refuses a non-loopback --bind unless
+ * --insecure-open; loopback literals of both families pass. */
+static void test_protected_mode(void **state) {
+    (void)state;
+    config c;
+    static const char *const local[] = {"127.0.0.1", "127.9.0.1", "::1",
+                                        "::ffff:127.0.0.1"};
+    for (size_t i = 0; i < sizeof local / sizeof local[0]; i++) {
+        EXPECT_OK(&c, "--bind", local[i]);
+        assert_int_equal(config_is_loopback(local[i]), 1);
+    }
+    static const char *const open[] = {"0.0.0.0", "::", "10.0.0.1",
+                                       "::ffff:10.0.0.1", "128.0.0.1"};
+    for (size_t i = 0; i < sizeof open / sizeof open[0]; i++) {
+        assert_int_equal(config_is_loopback(open[i]), 0);
+        EXPECT_ERROR("--auth on", "--bind", open[i]);
+        EXPECT_ERROR("--insecure-open", "--bind", open[i], "--auth", "off");
+        EXPECT_OK(&c, "--bind", open[i], "--auth", "on");
+        assert_int_equal(c.auth, 1);
+        EXPECT_OK(&c, "--bind", open[i], "--insecure-open");
+        assert_int_equal(c.insecure_open, 1);
+    }
+    assert_int_equal(config_is_loopback("localhost"), 0); /* literals only */
+    EXPECT_ERROR("'maybe'", "--auth", "maybe");
+}
+
+static void test_security_flags(void **state) {
+    (void)state;
+    config c;
+    EXPECT_OK(&c, "--login-timeout", "500ms", "--max-connections", "7",
+              "--max-conns-per-ip", "0", "--rate-msgs", "10", "--rate-bytes",
+              "1K", "--tls-port", "0", "--tls-cert", "c.pem", "--tls-key",
+              "k.pem", "--tls-ca", "ca.pem");
+    assert_int_equal(c.login_timeout_ms, 500);
+    assert_int_equal(c.max_connections, 7);
+    assert_int_equal(c.max_conns_per_ip, 0);
+    assert_int_equal(c.rate_msgs, 10);
+    assert_int_equal(c.rate_bytes, 1024);
+    assert_int_equal(c.tls_port, 0);
+    assert_string_equal(c.tls_cert, "c.pem");
+    assert_string_equal(c.tls_key, "k.pem");
+    assert_string_equal(c.tls_ca, "ca.pem");
+    EXPECT_ERROR("--login-timeout", "--login-timeout", "0");
+    EXPECT_ERROR("--max-connections", "--max-connections", "5K");
+    EXPECT_ERROR("--rate-msgs", "--rate-msgs", "-1");
+    EXPECT_ERROR("--tls-port", "--tls-port", "65536");
+    EXPECT_ERROR("--tls-cert and --tls-key", "--tls-port", "8443");
+    EXPECT_ERROR("--tls-cert and --tls-key", "--tls-port", "8443",
+                 "--tls-cert", "c.pem");
+    EXPECT_ERROR("--tls-key: needs --tls-port", "--tls-key", "k.pem");
+    EXPECT_ERROR("--tls-ca: needs --tls-port", "--tls-ca", "ca.pem");
+    EXPECT_ERROR("port of its own", "--port", "9000", "--tls-port", "9000",
+                 "--tls-cert", "c", "--tls-key", "k");
+}
+
 static void test_bind_and_data_dir(void **state) {
     (void)state;
     config c;
@@ -254,7 +319,7 @@ static void test_bind_and_data_dir(void **state) {
     s63[63] = '\0';
     memset(s64, 'b', 64);
     s64[64] = '\0';
-    EXPECT_OK(&c, "--bind", s63);
+    EXPECT_OK(&c, "--bind", s63, "--auth", "on");
     assert_string_equal(c.bind, s63);
     EXPECT_ERROR("--bind", "--bind", s64);
     EXPECT_ERROR("--bind", "--bind", "");
@@ -421,6 +486,9 @@ static void test_unknown_and_missing(void **state) {
     static const char *const need[] = {
         "--bind", "--port", "--data-dir", "--max-frame", "--max-outbuf",
         "--offline-max-messages", "--offline-max-bytes", "--log-level",
+        "--auth", "--login-timeout", "--max-connections", "--max-conns-per-ip",
+        "--rate-msgs", "--rate-bytes", "--tls-port", "--tls-cert", "--tls-key",
+        "--tls-ca",
     };
     for (size_t i = 0; i < sizeof need / sizeof need[0]; i++) {
         EXPECT_ERROR(need[i], need[i]);
@@ -491,6 +559,9 @@ static void test_usage(void **state) {
         "--max-outbuf", "--offline-max-messages", "--offline-max-bytes",
         "--log-level", "--help", "--version", "127.0.0.1", "8888",
         "./chat-data", "16777216", "67108864", "100000", "268435456",
+        "--auth", "--insecure-open", "--login-timeout", "--max-connections",
+        "--max-conns-per-ip", "--rate-msgs", "--rate-bytes", "--tls-port",
+        "--tls-cert", "--tls-key", "--tls-ca", "256", "20000",
     };
     for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
         if (!strstr(text, words[i])) fail_msg("usage lacks '%s'", words[i]);
@@ -519,6 +590,8 @@ int main(void) {
         cmocka_unit_test(test_parse_size),
         cmocka_unit_test(test_port),
         cmocka_unit_test(test_bind_and_data_dir),
+        cmocka_unit_test(test_protected_mode),
+        cmocka_unit_test(test_security_flags),
         cmocka_unit_test(test_max_frame),
         cmocka_unit_test(test_max_outbuf),
         cmocka_unit_test(test_offline_flags),
