@@ -22,6 +22,7 @@ void config_defaults(config *c) {
     c->store_max_pending = CONFIG_DEFAULT_STORE_MAX_PENDING;
     c->log_level = LOG_INFO;
     c->login_timeout_ms = CONFIG_DEFAULT_LOGIN_TIMEOUT_MS;
+    c->idle_timeout_ms = CONFIG_DEFAULT_IDLE_TIMEOUT_MS;
     c->max_connections = CONFIG_DEFAULT_MAX_CONNECTIONS;
     c->max_conns_per_ip = CONFIG_DEFAULT_MAX_CONNS_PER_IP;
     c->rate_msgs = CONFIG_DEFAULT_RATE_MSGS;
@@ -82,6 +83,11 @@ void config_usage(FILE *out) {
 "  --login-timeout DURATION     a new connection must send its first frame\n"
 "                               (with --auth on: be logged in) within this\n"
 "                               (default 10s)\n"
+"  --idle-timeout DURATION      a client that speaks control frames and sends\n"
+"                               nothing for half of this gets a PING, and is\n"
+"                               closed when this passes without a byte; others\n"
+"                               get TCP keepalive probes from half of it;\n"
+"                               0 = never (default 5m)\n"
 "  --max-connections N          connections at once, 0 = no limit; more are\n"
 "                               refused with ERROR BUSY (default %u)\n"
 "  --max-conns-per-ip N         connections from one non-loopback address,\n"
@@ -158,7 +164,7 @@ enum {
     OPT_VERSION, OPT_OFF_TTL, OPT_FSYNC, OPT_STORE_PENDING, OPT_AUTH,
     OPT_INSECURE_OPEN, OPT_LOGIN_TIMEOUT, OPT_MAX_CONNS, OPT_MAX_CONNS_IP,
     OPT_RATE_MSGS, OPT_RATE_BYTES, OPT_TLS_PORT, OPT_TLS_CERT, OPT_TLS_KEY,
-    OPT_TLS_CA, OPT_RATE_GRACE
+    OPT_TLS_CA, OPT_RATE_GRACE, OPT_IDLE_TIMEOUT
 };
 
 static const struct option options[] = {
@@ -188,6 +194,7 @@ static const struct option options[] = {
     {"tls-key", required_argument, NULL, OPT_TLS_KEY},
     {"tls-ca", required_argument, NULL, OPT_TLS_CA},
     {"rate-grace", required_argument, NULL, OPT_RATE_GRACE},
+    {"idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT},
     {NULL, 0, NULL, 0},
 };
 
@@ -300,6 +307,11 @@ int config_parse(config *c, int argc, char **argv, char *err, size_t errlen) {
             if (config_parse_size(optarg, &c->rate_bytes) ||
                 c->rate_bytes > ((uint64_t)1 << 40))
                 FAIL("--rate-bytes: '%s' is not a size per second", optarg);
+            break;
+        case OPT_IDLE_TIMEOUT:
+            if (config_parse_duration(optarg, &c->idle_timeout_ms))
+                FAIL("--idle-timeout: '%s' is not a duration (e.g. 5m, 0 for "
+                     "never)", optarg);
             break;
         case OPT_RATE_GRACE:
             if (config_parse_duration(optarg, &c->rate_grace_ms))

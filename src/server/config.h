@@ -29,6 +29,7 @@
 #define CONFIG_DEFAULT_RATE_MSGS 20000u         /* data frames/s per conn */
 #define CONFIG_DEFAULT_RATE_BYTES ((uint64_t)64 << 20) /* bytes/s per conn */
 #define CONFIG_DEFAULT_RATE_GRACE_MS 10000u     /* over the rate: closed */
+#define CONFIG_DEFAULT_IDLE_TIMEOUT_MS 300000u  /* 5 min */
 
 typedef struct config {
     char bind[64];
@@ -47,6 +48,7 @@ typedef struct config {
     int auth;                      /* --auth on: HELLO with a password first */
     int insecure_open;             /* auth off, yet accept any peer */
     uint64_t login_timeout_ms;     /* NEW connection: first frame / login */
+    uint64_t idle_timeout_ms;      /* silent this long: closed; 0: never */
     uint64_t max_connections;      /* 0: no limit */
     uint64_t max_conns_per_ip;     /* non-loopback peers; 0: no limit */
     uint64_t rate_msgs;            /* data frames/s per connection; 0: off */

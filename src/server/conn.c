@@ -55,28 +55,62 @@ static int parsing(const conn *c) {
     return c->state == CONN_NEW || c->state == CONN_BOUND;
 }
 
-/* ---- the server's lists: pending (login timeout), throttled ------------ */
+/* ---- the server's lists: pending (login timeout), idle, throttled ------ */
+
+/* The pending and idle lists share the links pprev/pnext. */
+static void link_tail(conn **head, conn **tail, conn *c) {
+    c->pnext = NULL;
+    c->pprev = *tail;
+    if (*tail) (*tail)->pnext = c;
+    else *head = c;
+    *tail = c;
+}
+
+static void unlink_from(conn **head, conn **tail, conn *c) {
+    if (c->pprev) c->pprev->pnext = c->pnext;
+    else *head = c->pnext;
+    if (c->pnext) c->pnext->pprev = c->pprev;
+    else *tail = c->pprev;
+    c->pprev = c->pnext = NULL;
+}
 
 static void pending_add(conn *c) {
     server *s = c->srv;
+    link_tail(&s->pend_head, &s->pend_tail, c);
     c->pending = 1;
-    c->pnext = NULL;
-    c->pprev = s->pend_tail;
-    if (s->pend_tail) s->pend_tail->pnext = c;
-    else s->pend_head = c;
-    s->pend_tail = c;
     server_arm_login_timer(s);
 }
 
 static void pending_del(conn *c) {
     if (!c->pending) return;
-    server *s = c->srv;
-    if (c->pprev) c->pprev->pnext = c->pnext;
-    else s->pend_head = c->pnext;
-    if (c->pnext) c->pnext->pprev = c->pprev;
-    else s->pend_tail = c->pprev;
+    unlink_from(&c->srv->pend_head, &c->srv->pend_tail, c);
     c->pending = 0;
-    c->pprev = c->pnext = NULL;
+}
+
+/* A BOUND connection that speaks control frames can be pinged: it joins
+ * the idle list (ordered by its last byte received). */
+static void idle_add(conn *c) {
+    server *s = c->srv;
+    if (c->idle_listed || !s->cfg->idle_timeout_ms) return;
+    link_tail(&s->idle_head, &s->idle_tail, c);
+    c->idle_listed = 1;
+    server_arm_idle_timer(s);
+}
+
+static void idle_del(conn *c) {
+    if (!c->idle_listed) return;
+    unlink_from(&c->srv->idle_head, &c->srv->idle_tail, c);
+    c->idle_listed = 0;
+}
+
+/* Bytes arrived: the connection is the least idle now. */
+static void idle_touch(conn *c) {
+    c->t_rx = uv_now(c->srv->loop);
+    c->pinged = 0;
+    if (c->idle_listed && c->srv->idle_tail != c) {
+        unlink_from(&c->srv->idle_head, &c->srv->idle_tail, c);
+        link_tail(&c->srv->idle_head, &c->srv->idle_tail, c);
+    }
 }
 
 static void throttle_del(conn *c) {
@@ -490,6 +524,7 @@ static uint64_t handoff(conn *c, const uint8_t *p, size_t n, size_t sent,
 void conn_abort(conn *c) {
     if (c->state == CONN_CLOSED) return;
     pending_del(c);
+    idle_del(c);
     throttle_del(c);
     int was_bound = c->node.user != 0;
     router_del(&c->srv->router, &c->node);
@@ -548,6 +583,7 @@ void conn_finish(conn *c, unsigned code, const char *reason) {
     if (code) send_error(c, code, 0, reason);
     router_del(&c->srv->router, &c->node);
     pending_del(c);
+    idle_del(c);
     throttle_del(c);
     c->state = CONN_CLOSING;
     c->skip = 0;
@@ -784,6 +820,7 @@ static void welcome(conn *c) {
     uint8_t body[FRAME_WELCOME_SIZE];
     frame_put_welcome(body, &w);
     send_control(c, FRAME_WELCOME, body, sizeof body);
+    if (c->state == CONN_BOUND) idle_add(c);
     start_sync(c);
 }
 
@@ -874,6 +911,27 @@ void conn_auth_done(void *token, int result) {
         else buf_consume(&c->in, used);
     }
     if (!s->paused && c->state == CONN_BOUND) conn_resume(c);
+}
+
+uint64_t conn_sweep_idle(server *s) {
+    uint64_t now = uv_now(s->loop), idle = s->cfg->idle_timeout_ms;
+    for (conn *c = s->idle_head, *next; c; c = next) {
+        next = c->pnext;
+        if (c->t_rx + idle / 2 > now) break; /* the rest spoke later */
+        if (c->t_rx + idle <= now) {
+            idle_del(c);
+            CLOG(c, LOG_INFO, "silent for %llu ms (no answer to PING); "
+                 "closing", (unsigned long long)idle);
+            conn_finish(c, 0, NULL);
+            continue;
+        }
+        if (!c->pinged) {
+            c->pinged = 1;
+            send_control(c, FRAME_PING, (const uint8_t *)"keepalive", 9);
+        }
+    }
+    uint64_t every = idle / 4 < 100 ? 100 : idle / 4;
+    return s->idle_head ? every : 0;
 }
 
 uint64_t conn_sweep_pending(server *s) {
@@ -1008,6 +1066,7 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b) {
     }
     if (nread == 0 || c->state == CONN_CLOSING) return; /* discard */
     size_t n = (size_t)nread;
+    idle_touch(c);
     if ((uint8_t *)b->base == c->srv->rbuf) {
         size_t used = conn_process(c, c->srv->rbuf, n);
         if (used < n && open_state(c) &&
@@ -1025,7 +1084,9 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b) {
         if (used >= c->in.len) buf_free(&c->in); /* idle ones hold none */
         else buf_consume(&c->in, used);
     }
-    if (open_state(c)) charge(c, n);
+    if (!open_state(c)) return;
+    if (c->ctl && c->state == CONN_BOUND && !c->idle_listed) idle_add(c);
+    charge(c, n);
 }
 
 void conn_pause(conn *c) {
@@ -1165,6 +1226,10 @@ int conn_accept(server *s, uv_stream_t *listener) {
         snprintf(c->peer, sizeof c->peer, "%s:%d", ip, port);
         c->local = (uint8_t)sa_loopback(&ss);
         uv_tcp_nodelay(&c->tcp, 1);
+        /* Dead peers that never speak control frames: TCP keepalive. */
+        uint64_t ka = s->cfg->idle_timeout_ms / 2000;
+        if (s->cfg->idle_timeout_ms)
+            uv_tcp_keepalive(&c->tcp, 1, ka ? (unsigned)ka : 1);
     }
     /* Linked in before any close, so conn_release can unlink it. */
     c->next = s->conns;
@@ -1179,7 +1244,7 @@ int conn_accept(server *s, uv_stream_t *listener) {
     }
     if (admit(c, &ss)) return 0;
     const config *cfg = s->cfg;
-    c->t_accept = c->tok_t = uv_now(s->loop);
+    c->t_accept = c->tok_t = c->t_rx = uv_now(s->loop);
     c->tok_frames = (int64_t)cfg->rate_msgs * 1000;
     c->tok_bytes = (int64_t)cfg->rate_bytes * 1000;
     pending_add(c);

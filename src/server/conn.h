@@ -117,6 +117,9 @@ typedef struct conn {
     uint8_t handles;         /* libuv handles still to close before free */
     uint8_t throttled;       /* on srv's throttled list, reading stopped */
     uint8_t pending;         /* on srv's pending list (NEW or LOGIN) */
+    uint8_t idle_listed;     /* on srv's idle list (BOUND, ctl); uses the
+                                pending list's links: the two exclude */
+    uint8_t pinged;          /* a keepalive PING is unanswered */
     uint8_t local;           /* the peer is a loopback address */
     uint16_t logged;         /* CONN_LOGGED_* */
     uint32_t skip;           /* body bytes of a refused frame to discard */
@@ -128,6 +131,7 @@ typedef struct conn {
     uint64_t cursor;         /* highest store id queued to the peer */
     uint64_t t_accept;       /* uv_now at accept (login timeout) */
     uint64_t t_hello;        /* uv_now when a login's HELLO arrived */
+    uint64_t t_rx;           /* uv_now of the last byte received */
     uint32_t ipkey;          /* per-address count key in srv->per_ip, 0
                                 when not counted (loopback, no limit) */
     uint32_t frames_seen;    /* frames parsed since the last rate charge */
@@ -151,7 +155,8 @@ typedef struct conn {
     conn_linger *linger;     /* allocated once CLOSING */
     struct conn *flush_next;
     struct conn *prev, *next;/* srv->conns */
-    struct conn *pprev, *pnext; /* srv pending list, oldest first */
+    struct conn *pprev, *pnext; /* srv pending list, oldest first, or
+                                   (BOUND) srv idle list, quietest first */
     struct conn *tprev, *tnext; /* srv throttled list */
     char peer[64];           /* "ip:port" */
 } conn;
@@ -198,6 +203,9 @@ void conn_auth_done(void *conn, int result);
  * the ms until it wants to run again, 0 when it has nothing to watch. */
 uint64_t conn_sweep_pending(struct server *s);
 uint64_t conn_sweep_throttled(struct server *s);
+/* Ping connections silent for half of --idle-timeout, close those silent
+ * for all of it. */
+uint64_t conn_sweep_idle(struct server *s);
 
 /* Stop / resume reading (store back-pressure). */
 void conn_pause(conn *c);

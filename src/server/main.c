@@ -28,21 +28,36 @@
 
 /* Raise the soft RLIMIT_NOFILE to the hard limit: each connection is a
  * descriptor. Logs what it got. */
-static void raise_nofile(void) {
+/* Descriptors the server needs besides one per connection: the store's
+ * database, WAL and journal, the listeners, libuv's own, stdio. */
+#define FD_RESERVE 64
+
+/* Raise RLIMIT_NOFILE to what --max-connections needs (up to the hard
+ * limit); say so when the system caps it below that. */
+static void raise_nofile(const config *cfg) {
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl)) return;
-    rlim_t want = rl.rlim_max;
-    if (rl.rlim_cur >= want) return;
+    rlim_t need = cfg->max_connections
+                      ? (rlim_t)cfg->max_connections + FD_RESERVE
+                      : rl.rlim_max;
+    rlim_t want = need < rl.rlim_max ? need : rl.rlim_max;
     rlim_t was = rl.rlim_cur;
-    rl.rlim_cur = want;
-    if (setrlimit(RLIMIT_NOFILE, &rl) == 0)
-        log_info("open file limit raised from %llu to %llu",
-                 (unsigned long long)was, (unsigned long long)want);
-    else
-        log_warn("open file limit stays at %llu (cannot raise to %llu: %s); "
-                 "that caps the number of connections",
-                 (unsigned long long)was, (unsigned long long)want,
-                 strerror(errno));
+    if (was < want) {
+        rl.rlim_cur = want;
+        if (setrlimit(RLIMIT_NOFILE, &rl) == 0)
+            log_info("open file limit raised from %llu to %llu",
+                     (unsigned long long)was, (unsigned long long)want);
+        else
+            rl.rlim_cur = was;
+    }
+    if (rl.rlim_cur < need)
+        log_warn("open file limit is %llu (the system caps it): at most "
+                 "about %llu connections, below --max-connections %llu; "
+                 "past it new connections wait in the listen queue or fail",
+                 (unsigned long long)rl.rlim_cur,
+                 (unsigned long long)(rl.rlim_cur > FD_RESERVE
+                                          ? rl.rlim_cur - FD_RESERVE : 0),
+                 (unsigned long long)cfg->max_connections);
 }
 
 /* mkdir -p for the data directory. 0 or -1 with errno. */
@@ -79,7 +94,7 @@ int main(int argc, char **argv) {
     }
     log_threshold = cfg.log_level;
     signal(SIGPIPE, SIG_IGN);
-    raise_nofile();
+    raise_nofile(&cfg);
 
     if (make_dirs(cfg.data_dir)) {
         log_error("cannot use data directory %s: %s (choose another with "

@@ -189,6 +189,20 @@ void server_arm_rate_timer(server *s) {
         uv_timer_start(&s->rate_timer, on_rate_timer, 50, 0);
 }
 
+static void on_idle_timer(uv_timer_t *t) {
+    server *s = t->data;
+    uint64_t next = conn_sweep_idle(s);
+    if (next) uv_timer_start(t, on_idle_timer, next, 0);
+}
+
+void server_arm_idle_timer(server *s) {
+    uint64_t every = s->cfg->idle_timeout_ms / 4;
+    if (!uv_is_active((uv_handle_t *)&s->idle_timer) &&
+        !uv_is_closing((uv_handle_t *)&s->idle_timer))
+        uv_timer_start(&s->idle_timer, on_idle_timer,
+                       every < 100 ? 100 : every, 0);
+}
+
 void server_set_auth(server *s, auth *a) { s->auth = a; }
 
 int server_init(server *s, uv_loop_t *loop, const config *cfg, store *st) {
@@ -201,7 +215,8 @@ int server_init(server *s, uv_loop_t *loop, const config *cfg, store *st) {
     u32map_init(&s->per_ip);
     uv_timer_init(loop, &s->login_timer);
     uv_timer_init(loop, &s->rate_timer);
-    s->login_timer.data = s->rate_timer.data = s;
+    uv_timer_init(loop, &s->idle_timer);
+    s->login_timer.data = s->rate_timer.data = s->idle_timer.data = s;
     int r;
     if ((r = uv_tcp_init(loop, &s->listener))) return r;
     s->listener.data = s;
@@ -255,6 +270,7 @@ void server_stop(server *s) {
         uv_close((uv_handle_t *)&s->sigterm, NULL);
         uv_close((uv_handle_t *)&s->login_timer, NULL);
         uv_close((uv_handle_t *)&s->rate_timer, NULL);
+        uv_close((uv_handle_t *)&s->idle_timer, NULL);
     }
 }
 

@@ -60,6 +60,9 @@ typedef struct server {
     u32map per_ip;          /* non-loopback address key -> connection count
                                (stored as a pointer-sized integer) */
     struct conn *pend_head, *pend_tail; /* NEW and LOGIN, by accept time */
+    struct conn *idle_head, *idle_tail; /* BOUND control-frame speakers, by
+                                           last byte received */
+    uv_timer_t idle_timer;  /* runs while idle_head: PING, then close */
     struct conn *thr_head;  /* throttled by the rate limits */
     uv_timer_t login_timer; /* runs while pend_head: --login-timeout */
     uv_timer_t rate_timer;  /* runs while thr_head: refills, resumes */
@@ -102,6 +105,7 @@ extern const store_callbacks server_store_callbacks;
  * lists. */
 void server_arm_login_timer(server *s);
 void server_arm_rate_timer(server *s);
+void server_arm_idle_timer(server *s);
 
 /* Queue c for the flush at the end of this loop iteration. */
 void server_queue_flush(server *s, struct conn *c);
