@@ -197,27 +197,30 @@ static int no_password(char *buf_, int size, int rwflag, void *u) {
     return -1;
 }
 
-/* "cannot load FLAG FILE: why" from the error queue (then empty it). */
+/* "cannot load FLAG FILE: why" from the error queue (then empty it): the
+ * first error is the cause; a missing PEM header or a passphrase-protected
+ * key get their own words. */
 static void load_error(char *err, size_t errlen, const char *flag,
                        const char *file, const char *what) {
-    unsigned long e = ERR_peek_last_error();
     const char *why = NULL;
-    if (ERR_GET_LIB(e) == ERR_LIB_PEM && ERR_GET_REASON(e) == PEM_R_NO_START_LINE)
-        why = NULL; /* below: say what was missing */
-    else if (e)
-        why = ERR_reason_error_string(e);
+    int nostart = 0, encrypted = 0;
     for (unsigned long x; (x = ERR_get_error());) {
         int lib = ERR_GET_LIB(x), rsn = ERR_GET_REASON(x);
+        if (!why) why = ERR_reason_error_string(x);
+        if (lib == ERR_LIB_PEM && rsn == PEM_R_NO_START_LINE) nostart = 1;
         if ((lib == ERR_LIB_PEM && (rsn == PEM_R_BAD_DECRYPT ||
                                     rsn == PEM_R_PROBLEMS_GETTING_PASSWORD)) ||
             (lib == ERR_LIB_EVP && rsn == EVP_R_BAD_DECRYPT))
-            why = "the key is encrypted; give an unencrypted key";
+            encrypted = 1;
     }
-    if (why)
-        snprintf(err, errlen, "cannot load %s %s: %s", flag, file, why);
-    else
+    if (encrypted)
+        snprintf(err, errlen, "cannot load %s %s: the key is encrypted; give "
+                 "an unencrypted key", flag, file);
+    else if (nostart || !why)
         snprintf(err, errlen, "cannot load %s %s: no PEM %s in it", flag, file,
                  what);
+    else
+        snprintf(err, errlen, "cannot load %s %s: %s", flag, file, why);
     ERR_clear_error();
 }
 
@@ -234,6 +237,31 @@ static int check_readable(char *err, size_t errlen, const char *flag,
     return 0;
 }
 
+/* Why key_file cannot hold a usable key, from its PEM block names (NULL:
+ * it has an unencrypted private key block). OpenSSL 3's decoders report a
+ * non-key file only as "unsupported". */
+static const char *key_file_problem(const char *key_file) {
+    BIO *b = BIO_new_file(key_file, "r");
+    if (!b) return NULL; /* reported by the load */
+    int found = 0, encrypted = 0;
+    char *name = NULL, *hdr = NULL;
+    unsigned char *data = NULL;
+    long len = 0;
+    while (!found && PEM_read_bio(b, &name, &hdr, &data, &len) == 1) {
+        if (strstr(name, "PRIVATE KEY")) {
+            found = 1;
+            encrypted = strstr(name, "ENCRYPTED") || strstr(hdr, "ENCRYPTED");
+        }
+        OPENSSL_free(name);
+        OPENSSL_free(hdr);
+        OPENSSL_free(data);
+    }
+    BIO_free(b);
+    ERR_clear_error();
+    if (!found) return "no PEM private key in it";
+    return encrypted ? "the key is encrypted; give an unencrypted key" : NULL;
+}
+
 static int load_identity(SSL_CTX *ctx, const char *cert_file,
                          const char *key_file, char *err, size_t errlen) {
     if (check_readable(err, errlen, "--tls-cert", cert_file) ||
@@ -241,6 +269,11 @@ static int load_identity(SSL_CTX *ctx, const char *cert_file,
         return -1;
     if (SSL_CTX_use_certificate_chain_file(ctx, cert_file) != 1) {
         load_error(err, errlen, "--tls-cert", cert_file, "certificate");
+        return -1;
+    }
+    const char *bad = key_file_problem(key_file);
+    if (bad) {
+        snprintf(err, errlen, "cannot load --tls-key %s: %s", key_file, bad);
         return -1;
     }
     BIO *kb = BIO_new_file(key_file, "r");
