@@ -131,6 +131,8 @@ static void set_fatal(tls_conn *t, int sslerr) {
     unsigned long e = ERR_get_error();
     const char *r = NULL;
     t->fatal = 1;
+    buf_free(&t->in); /* never to be read */
+    t->in_off = 0;
     if (t->nomem) {
         r = "out of memory";
     } else if (e && ERR_GET_LIB(e) == ERR_LIB_SSL) {
@@ -178,6 +180,8 @@ static long ssl_outcome(tls_conn *t, int r) {
         return 0;
     case SSL_ERROR_ZERO_RETURN:
         t->closed = 1;
+        buf_free(&t->in); /* what follows close_notify is ignored */
+        t->in_off = 0;
         ERR_clear_error();
         return TLS_CLOSED;
     default:
@@ -391,7 +395,7 @@ void tls_conn_free(tls_conn *t) {
 }
 
 int tls_conn_feed(tls_conn *t, const uint8_t *p, size_t n) {
-    if (n == 0) return 0;
+    if (n == 0 || t->fatal || t->closed) return 0; /* nobody will read it */
     if (buf_append(&t->in, p, n, SIZE_MAX / 2)) return TLS_ENOMEM;
     return 0;
 }

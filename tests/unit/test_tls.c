@@ -299,7 +299,15 @@ typedef struct xfer {
     long srv_last;     /* the server's last read result <= 0 */
     int cli_err;       /* the client's last SSL error other than WANT_READ */
     int cli_closed;    /* the client got close_notify */
+    char cli_why[128]; /* the client's first error reason */
 } xfer;
+
+static void client_failed(xfer *l, int e) {
+    l->cli_err = e;
+    unsigned long x = ERR_peek_error();
+    if (x && !l->cli_why[0])
+        ERR_error_string_n(x, l->cli_why, sizeof l->cli_why);
+}
 
 static uint8_t scratch[1 << 16];
 static uint8_t plain[1 << 16];
@@ -328,7 +336,7 @@ static void client_read(client *c, xfer *l) {
         int r = SSL_do_handshake(c->ssl);
         if (r != 1) {
             int e = SSL_get_error(c->ssl, r);
-            if (e != SSL_ERROR_WANT_READ) l->cli_err = e;
+            if (e != SSL_ERROR_WANT_READ) client_failed(l, e);
             ERR_clear_error();
             return;
         }
@@ -341,7 +349,7 @@ static void client_read(client *c, xfer *l) {
         }
         int e = SSL_get_error(c->ssl, 0);
         if (e == SSL_ERROR_ZERO_RETURN) l->cli_closed = 1;
-        else if (e != SSL_ERROR_WANT_READ) l->cli_err = e;
+        else if (e != SSL_ERROR_WANT_READ) client_failed(l, e);
         ERR_clear_error();
         return;
     }
@@ -590,6 +598,17 @@ static void feed_plaintext(const void *p, size_t n, const char *why) {
     tls_conn_free(t);
 }
 
+/* Bytes fed after TLS_FATAL or TLS_CLOSED are dropped, not kept: the heap
+ * does not grow by the megabyte fed (glibc's count; 0 under ASan). */
+static void assert_feed_dropped(tls_conn *t, long expect) {
+    static uint8_t junk[1 << 16];
+    size_t heap = mallinfo2().uordblks;
+    for (int i = 0; i < 16; i++)
+        assert_int_equal(tls_conn_feed(t, junk, sizeof junk), 0);
+    assert_true(mallinfo2().uordblks < heap + 65536);
+    assert_int_equal(tls_conn_read(t, plain, sizeof plain), expect);
+}
+
 static void test_plaintext_refused(void **state) {
     (void)state;
     static const char http[] = "GET / HTTP/1.1\r\nHost: localhost\r\n\r\n";
@@ -607,7 +626,34 @@ static void test_plaintext_refused(void **state) {
         server_read(t, &l);
     }
     assert_refused(t, &l, "http request on TLS port");
+    assert_feed_dropped(t, TLS_FATAL);
     tls_conn_free(t);
+}
+
+/* TLS 1.2 renegotiation is refused (a warning alert), and the connection
+ * is not broken by the attempt on the server's side. */
+static void test_no_renegotiation(void **state) {
+    (void)state;
+    client c;
+    xfer l = {0};
+    copts o = verify_host;
+    o.max_version = TLS1_2_VERSION;
+    tls_conn *t = connect_pair(P.plain, &c, &o, &l);
+    assert_established(&c, t, &l);
+    assert_int_equal(SSL_renegotiate(c.ssl), 1);
+    assert_true(SSL_do_handshake(c.ssl) <= 0);
+    ERR_clear_error();
+    pump(&c, t, &l);
+    /* The server answered with a no_renegotiation alert, which this
+     * client treats as fatal (and tells the server so). */
+    print_message("renegotiation: client: %s; server: %s\n", l.cli_why,
+                  tls_conn_reason(t));
+    assert_int_not_equal(l.cli_err, 0);
+    assert_non_null(strstr(l.cli_why, "no renegotiation"));
+    assert_int_equal(l.srv_last, TLS_FATAL);
+    tls_conn_free(t);
+    client_free(&c);
+    xfer_free(&l);
 }
 
 static void test_tls11_refused(void **state) {
@@ -706,6 +752,7 @@ static void test_close_notify(void **state) {
     assert_int_equal(l.srv_last, TLS_CLOSED);
     assert_int_equal(tls_conn_read(t, plain, sizeof plain), TLS_CLOSED);
     assert_string_equal(tls_conn_reason(t), "");
+    assert_feed_dropped(t, TLS_CLOSED);
     /* Half-closed: the server may still answer, then closes too. */
     assert_int_equal(tls_conn_write(t, (const uint8_t *)"ok", 2), 0);
     tls_conn_shutdown(t);
@@ -893,6 +940,7 @@ int main(void) {
         cmocka_unit_test(test_one_mib_awkward),
         cmocka_unit_test(test_byte_by_byte),
         cmocka_unit_test(test_plaintext_refused),
+        cmocka_unit_test(test_no_renegotiation),
         cmocka_unit_test(test_tls11_refused),
         cmocka_unit_test(test_client_cert_accepted),
         cmocka_unit_test(test_client_without_cert),
