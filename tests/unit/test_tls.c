@@ -17,8 +17,11 @@
  * frame) fed to the TLS port -> TLS_FATAL with a reason, sticky; a TLS 1.1
  * client refused; with a CA file: a client with a good certificate accepted
  * and its CN reported, without one or with an untrusted one refused, a
- * client that does not trust the server -> "unknown ca"; close_notify both
- * ways; an error left in the OpenSSL queue does not leak into the next
+ * client that does not trust the server -> "unknown ca"; TLS 1.2 only with
+ * ECDHE + AEAD; renegotiation refused; close_notify both ways (half-close,
+ * shutdown once, writes after it refused); bytes fed after an error or
+ * close_notify dropped, not buffered; an error left in the OpenSSL queue
+ * does not leak into the next
  * connection; tls_server_new with missing, unreadable, garbage, empty,
  * encrypted and mismatched files -> NULL and a sentence naming the file.
  *
