@@ -28,7 +28,10 @@
  * Memory: main() installs counting allocators for OpenSSL
  * (CRYPTO_set_mem_functions) before anything else; test_memory prints what
  * one idle handshaken tls_conn holds and checks it stays small, also after
- * 1 MiB went through it.
+ * 1 MiB went through it; test_out_of_memory makes one OpenSSL allocation
+ * fail in tls_conn_new or a server-side tls_conn_read, for allocation after
+ * allocation of a handshake with a client certificate (NULL or TLS_FATAL
+ * with a reason, or a working connection; ASan / valgrind find no leak).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -59,9 +62,20 @@
 static long live_bytes; /* usable bytes OpenSSL holds now */
 static int counting;    /* CRYPTO_set_mem_functions took effect */
 
+/* Allocation failure injection: while inject_on, the allocation after
+ * fail_countdown more fails (once). */
+static int inject_on;
+static long fail_countdown = -1;
+
+static int inject_fail(void) {
+    if (!inject_on || fail_countdown < 0) return 0;
+    return fail_countdown-- == 0;
+}
+
 static void *cm_malloc(size_t n, const char *file, int line) {
     (void)file;
     (void)line;
+    if (inject_fail()) return NULL;
     void *p = malloc(n);
     if (p) live_bytes += (long)malloc_usable_size(p);
     return p;
@@ -71,6 +85,7 @@ static void *cm_realloc(void *p, size_t n, const char *file, int line) {
     (void)file;
     (void)line;
     long old = p ? (long)malloc_usable_size(p) : 0;
+    if (n && inject_fail()) return NULL;
     void *q = realloc(p, n);
     if (q) live_bytes += (long)malloc_usable_size(q) - old;
     else if (n == 0) live_bytes -= old;
@@ -324,7 +339,9 @@ static size_t next_chunk(xfer *l) {
 static void server_read(tls_conn *t, xfer *l) {
     for (;;) {
         size_t cap = l->rcap ? l->rcap : 16384;
+        inject_on = 1;
         long r = tls_conn_read(t, plain, cap);
+        inject_on = 0;
         if (r <= 0) {
             l->srv_last = r;
             return;
@@ -923,6 +940,52 @@ static void test_memory(void **state) {
     assert_true(mutual > 0 && mutual < 28 * 1024);
 }
 
+/* OpenSSL running out of memory at one allocation after another, in
+ * tls_conn_new and in every tls_conn_read of a handshake and a message:
+ * either NULL, TLS_FATAL with a reason, or (when OpenSSL recovers) a
+ * working connection; never a crash or a leak (ASan / valgrind). */
+static void test_out_of_memory(void **state) {
+    (void)state;
+    if (!counting) skip();
+    int fatal = 0, ok = 0, nulls = 0;
+    /* Every one of the first 300 allocations, then every 61st: a
+     * handshake makes ~7000 (OpenSSL 3 fetches its algorithms). */
+    for (long k = 0;; k += k < 300 ? 1 : 61) {
+        fail_countdown = k;
+        inject_on = 1;
+        tls_conn *t = tls_conn_new(P.mutual);
+        inject_on = 0;
+        if (!t) {
+            nulls++;
+            continue;
+        }
+        client c;
+        xfer l = {0};
+        client_init(&c, &(copts){&P.ca, "localhost", NULL, &P.alice, 0});
+        pump(&c, t, &l);
+        if (tls_conn_handshake_done(t) && l.srv_last == 0) {
+            assert_int_equal(SSL_write(c.ssl, "still here", 10), 10);
+            pump(&c, t, &l);
+        }
+        int injected = fail_countdown < 0;
+        fail_countdown = -1;
+        if (l.srv_last == TLS_FATAL) {
+            assert_true(tls_conn_reason(t)[0] != '\0');
+            assert_int_equal(ERR_peek_error(), 0);
+            fatal++;
+        } else if (l.srv.len == 10) {
+            ok++;
+        }
+        tls_conn_free(t);
+        client_free(&c);
+        xfer_free(&l);
+        if (!injected) break; /* k passed the last allocation: done */
+    }
+    print_message("allocation failures injected: %d NULL, %d fatal, %d "
+                  "recovered\n", nulls, fatal, ok);
+    assert_true(nulls > 0 && fatal > 0);
+}
+
 static void test_code_names(void **state) {
     (void)state;
     assert_string_equal(tls_code_name(0), "ok");
@@ -953,6 +1016,7 @@ int main(void) {
         cmocka_unit_test(test_error_isolation),
         cmocka_unit_test(test_server_new_errors),
         cmocka_unit_test(test_memory),
+        cmocka_unit_test(test_out_of_memory),
         cmocka_unit_test(test_code_names),
     };
     return cmocka_run_group_tests(tests, pki_setup, pki_teardown);
