@@ -36,6 +36,9 @@
 /* TLS 1.2 suites: ECDHE key exchange with an AEAD cipher (TLS 1.3 keeps
  * OpenSSL's default list, which is all AEAD). */
 #define TLS_CIPHERS12 "ECDHE+AESGCM:ECDHE+CHACHA20"
+/* Sessions are tagged with it; without one, a client resuming a session on
+ * a server that verifies client certificates is refused ("session id
+ * context uninitialized"; test_resumption). */
 #define TLS_SID_CTX "chat-server"
 
 struct tls_server {

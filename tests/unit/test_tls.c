@@ -18,7 +18,8 @@
  * client refused; with a CA file: a client with a good certificate accepted
  * and its CN reported, without one or with an untrusted one refused, a
  * client that does not trust the server -> "unknown ca"; TLS 1.2 only with
- * ECDHE + AEAD; renegotiation refused; close_notify both ways (half-close,
+ * ECDHE + AEAD; renegotiation refused; resumption from a ticket (TLS 1.3
+ * and 1.2, with the client certificate's CN); close_notify both ways (half-close,
  * shutdown once, writes after it refused); bytes fed after an error or
  * close_notify dropped, not buffered; an error left in the OpenSSL queue
  * does not leak into the next
@@ -256,6 +257,7 @@ typedef struct copts {
     const char *ip;     /* expected IP address */
     const ident *cert;  /* client certificate */
     int max_version;    /* 0: default */
+    SSL_SESSION *resume; /* a session to resume (from a ticket) */
 } copts;
 
 typedef struct client {
@@ -289,6 +291,7 @@ static void client_init(client *c, const copts *o) {
         assert_int_equal(SSL_set1_host(c->ssl, o->host), 1);
         SSL_set_tlsext_host_name(c->ssl, o->host);
     }
+    if (o->resume) assert_int_equal(SSL_set_session(c->ssl, o->resume), 1);
     if (o->ip)
         assert_int_equal(X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(c->ssl),
                                                        o->ip), 1);
@@ -449,7 +452,7 @@ static void assert_refused(tls_conn *t, xfer *l, const char *why) {
     assert_int_equal(ERR_peek_error(), 0);
 }
 
-static const copts verify_host = {&P.ca, "localhost", NULL, NULL, 0};
+static const copts verify_host = {&P.ca, "localhost", NULL, NULL, 0, NULL};
 
 /* ------------------------------------------------------------------ */
 /* Tests                                                               */
@@ -517,7 +520,7 @@ static void test_verify_ip_and_wrong_name(void **state) {
     (void)state;
     client c;
     xfer l = {0};
-    copts o = {&P.ca, NULL, "127.0.0.1", NULL, 0};
+    copts o = {&P.ca, NULL, "127.0.0.1", NULL, 0, NULL};
     tls_conn *t = connect_pair(P.plain, &c, &o, &l);
     assert_established(&c, t, &l);
     assert_int_equal(SSL_get_verify_result(c.ssl), X509_V_OK);
@@ -527,7 +530,7 @@ static void test_verify_ip_and_wrong_name(void **state) {
 
     /* A client expecting another name refuses the certificate. */
     xfer l2 = {0};
-    copts wrong = {&P.ca, "chat.example.com", NULL, NULL, 0};
+    copts wrong = {&P.ca, "chat.example.com", NULL, NULL, 0, NULL};
     t = connect_pair(P.plain, &c, &wrong, &l2);
     assert_int_equal(SSL_get_verify_result(c.ssl),
                      X509_V_ERR_HOSTNAME_MISMATCH);
@@ -680,7 +683,7 @@ static void test_tls11_refused(void **state) {
     (void)state;
     client c;
     xfer l = {0};
-    copts o = {NULL, NULL, NULL, NULL, TLS1_1_VERSION};
+    copts o = {NULL, NULL, NULL, NULL, TLS1_1_VERSION, NULL};
     tls_conn *t = connect_pair(P.plain, &c, &o, &l);
     assert_int_not_equal(l.cli_err, 0);
     assert_false(SSL_is_init_finished(c.ssl));
@@ -694,7 +697,7 @@ static void test_client_cert_accepted(void **state) {
     (void)state;
     client c;
     xfer l = {0};
-    copts o = {&P.ca, "localhost", NULL, &P.alice, 0};
+    copts o = {&P.ca, "localhost", NULL, &P.alice, 0, NULL};
     tls_conn *t = connect_pair(P.mutual, &c, &o, &l);
     assert_established(&c, t, &l);
     assert_non_null(tls_conn_peer_cn(t));
@@ -720,6 +723,46 @@ static void test_client_cert_accepted(void **state) {
     xfer_free(&l2);
 }
 
+/* Stateless tickets: a second connection resumes the first's session
+ * (no server-side cache), and the client certificate comes with it. */
+static void test_resumption(void **state) {
+    (void)state;
+    for (int v = 0; v < 2; v++) {
+        client c;
+        xfer l = {0};
+        copts o = {&P.ca, "localhost", NULL, &P.alice,
+                   v ? TLS1_2_VERSION : 0, NULL};
+        tls_conn *t = connect_pair(P.mutual, &c, &o, &l);
+        assert_established(&c, t, &l);
+        assert_int_equal(SSL_session_reused(c.ssl), 0);
+        SSL_SESSION *sess = SSL_get1_session(c.ssl); /* ticket read by pump */
+        assert_non_null(sess);
+        assert_true(SSL_SESSION_is_resumable(sess));
+        /* Freed without a close_notify, OpenSSL marks the session bad. */
+        SSL_shutdown(c.ssl);
+        pump(&c, t, &l);
+        assert_int_equal(l.srv_last, TLS_CLOSED);
+        assert_true(SSL_SESSION_is_resumable(sess));
+        tls_conn_free(t);
+        client_free(&c);
+        xfer_free(&l);
+
+        xfer l2 = {0};
+        o.resume = sess;
+        t = connect_pair(P.mutual, &c, &o, &l2);
+        assert_established(&c, t, &l2);
+        assert_int_equal(SSL_session_reused(c.ssl), 1);
+        assert_string_equal(tls_conn_peer_cn(t), "alice");
+        assert_int_equal(SSL_write(c.ssl, "resumed", 7), 7);
+        pump(&c, t, &l2);
+        assert_int_equal(l2.srv.len, 7);
+        SSL_SESSION_free(sess);
+        tls_conn_free(t);
+        client_free(&c);
+        xfer_free(&l2);
+    }
+}
+
 static void test_client_without_cert(void **state) {
     (void)state;
     client c;
@@ -736,7 +779,7 @@ static void test_client_untrusted_cert(void **state) {
     (void)state;
     client c;
     xfer l = {0};
-    copts o = {&P.ca, "localhost", NULL, &P.mallory, 0};
+    copts o = {&P.ca, "localhost", NULL, &P.mallory, 0, NULL};
     tls_conn *t = connect_pair(P.mutual, &c, &o, &l);
     assert_refused(t, &l, "client certificate not trusted");
     assert_null(tls_conn_peer_cn(t));
@@ -749,7 +792,7 @@ static void test_client_distrusts_server(void **state) {
     (void)state;
     client c;
     xfer l = {0};
-    copts o = {&P.rogue, "localhost", NULL, NULL, 0};
+    copts o = {&P.rogue, "localhost", NULL, NULL, 0, NULL};
     tls_conn *t = connect_pair(P.plain, &c, &o, &l);
     assert_int_not_equal(l.cli_err, 0);
     assert_refused(t, &l, "unknown ca");
@@ -924,7 +967,7 @@ static void test_memory(void **state) {
     /* With a verified client certificate (kept in the session). */
     xfer l3 = {0};
     t = connect_pair(P.mutual, &c,
-                     &(copts){&P.ca, "localhost", NULL, &P.alice, 0}, &l3);
+                     &(copts){&P.ca, "localhost", NULL, &P.alice, 0, NULL}, &l3);
     assert_established(&c, t, &l3);
     long mutual = freed_by(t);
     client_free(&c);
@@ -961,7 +1004,7 @@ static void test_out_of_memory(void **state) {
         }
         client c;
         xfer l = {0};
-        client_init(&c, &(copts){&P.ca, "localhost", NULL, &P.alice, 0});
+        client_init(&c, &(copts){&P.ca, "localhost", NULL, &P.alice, 0, NULL});
         pump(&c, t, &l);
         if (tls_conn_handshake_done(t) && l.srv_last == 0) {
             assert_int_equal(SSL_write(c.ssl, "still here", 10), 10);
@@ -1009,6 +1052,7 @@ int main(void) {
         cmocka_unit_test(test_no_renegotiation),
         cmocka_unit_test(test_tls11_refused),
         cmocka_unit_test(test_client_cert_accepted),
+        cmocka_unit_test(test_resumption),
         cmocka_unit_test(test_client_without_cert),
         cmocka_unit_test(test_client_untrusted_cert),
         cmocka_unit_test(test_client_distrusts_server),
