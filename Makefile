@@ -36,7 +36,8 @@ PROTO_SRC  := src/proto/frame.c
 COMMON_SRC := src/common/log.c src/common/buf.c src/common/u32map.c
 SERVER_SRC := src/server/config.c src/server/router.c src/server/store_sqlite.c \
               src/server/store_faultvfs.c src/server/conn.c src/server/server.c \
-              src/server/accounts.c src/server/admin.c src/server/auth.c
+              src/server/accounts.c src/server/admin.c src/server/auth.c \
+              src/server/tls.c
 SERVER_MAIN := src/server/main.c
 # libchat: the client library, built from the same codec source as the server.
 CLIENT_SRC := src/client/client.c src/client/util.c
