@@ -38,6 +38,7 @@ struct conn_linger {
 static void on_close(uv_handle_t *h);
 static void on_write(uv_write_t *req, int status);
 static void maybe_shutdown(conn *c);
+static void tls_drain(conn *c);
 
 static size_t out_bytes(const conn *c) { return c->out[0].len + c->out[1].len; }
 
@@ -299,6 +300,56 @@ static void written(conn *c, int i) {
     }
 }
 
+/* TLS: encrypt out[outi] (when no write is in flight and the handshake is
+ * done) and write the ciphertext, once per iteration like plaintext. The
+ * in-flight ciphertext in `wire` is that of out[outi ^ 1] (tls_inflight),
+ * which written() releases when the kernel took all of it. */
+static void tls_flush(conn *c) {
+    if (c->writing) return;
+    int i = c->outi, enc = 0;
+    buf *b = &c->out[i];
+    if (b->len && tls_conn_handshake_done(c->tls)) {
+        if (tls_conn_write(c->tls, b->data, b->len)) {
+            CLOG(c, LOG_DEBUG, "TLS write failed: %s", tls_conn_reason(c->tls));
+            conn_abort(c);
+            return;
+        }
+        enc = 1;
+    }
+    if (tls_conn_take_buf(c->tls, &c->wire, SIZE_MAX / 2)) {
+        CLOG(c, LOG_ERROR, "%s", "out of memory for output; closing");
+        conn_abort(c);
+        return;
+    }
+    if (c->wire.len == 0) return;
+    uv_buf_t ub = uv_buf_init((char *)c->wire.data, (unsigned)c->wire.len);
+    c->srv->stats.writes++;
+    int n = uv_try_write((uv_stream_t *)&c->tcp, &ub, 1);
+    if (n == (int)c->wire.len) {
+        buf_free(&c->wire);
+        if (enc) {
+            written(c, i);
+            if (c->sync) conn_fetch(c);
+        }
+        return;
+    }
+    if (n < 0 && n != UV_EAGAIN) {
+        CLOG(c, LOG_DEBUG, "write failed: %s", uv_strerror(n));
+        conn_abort(c);
+        return;
+    }
+    if (n > 0) ub = uv_buf_init(ub.base + n, ub.len - (unsigned)n);
+    int r = uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &ub, 1, on_write);
+    if (r < 0) {
+        CLOG(c, LOG_DEBUG, "write failed: %s", uv_strerror(r));
+        conn_abort(c);
+        return;
+    }
+    c->writing = 1;
+    c->tls_inflight = (uint8_t)enc;
+    if (enc) c->outi ^= 1;
+}
+
 void conn_flush(conn *c) {
     if (c->state == CONN_CLOSED) return;
     if (c->ack_dirty) {
@@ -306,6 +357,10 @@ void conn_flush(conn *c) {
         frame_put_ack(body, c->ack_out);
         c->ack_dirty = 0;
         send_control(c, FRAME_ACK, body, sizeof body);
+    }
+    if (c->tls) {
+        tls_flush(c);
+        return;
     }
     if (c->writing) return;
     buf *b = &c->out[c->outi];
@@ -349,7 +404,13 @@ static void on_write(uv_write_t *req, int status) {
         c->writing = 0;
         return;
     }
-    written(c, c->outi ^ 1);
+    if (c->tls) {
+        buf_free(&c->wire);
+        if (c->tls_inflight) written(c, c->outi ^ 1);
+        c->tls_inflight = 0;
+    } else {
+        written(c, c->outi ^ 1);
+    }
     if (c->sync) conn_fetch(c);
     conn_flush(c);
     if (c->state == CONN_CLOSING) maybe_shutdown(c);
@@ -536,8 +597,9 @@ void conn_abort(conn *c) {
         uint64_t n = 0;
         if (c->writing) {
             int w = c->outi ^ 1;
-            size_t unsent = c->wfailed ? c->out[w].len
-                                       : c->tcp.write_queue_size;
+            /* TLS: ciphertext offsets do not map back to frames. */
+            size_t unsent = c->wfailed || c->tls ? c->out[w].len
+                                                 : c->tcp.write_queue_size;
             n += handoff(c, c->out[w].data, c->out[w].len,
                          unsent <= c->out[w].len ? c->out[w].len - unsent : 0,
                          &c->ids[w]);
@@ -572,6 +634,12 @@ static void on_shutdown(uv_shutdown_t *req, int status) {
 static void maybe_shutdown(conn *c) {
     conn_linger *l = c->linger;
     if (!l || l->shut_started || c->out[c->outi].len) return;
+    if (c->tls && !c->tls_notified) { /* close_notify, then FIN */
+        c->tls_notified = 1;
+        tls_conn_shutdown(c->tls);
+        conn_flush(c);
+        if (c->state != CONN_CLOSING || c->writing) return; /* on_write */
+    }
     l->shut_started = 1;
     l->sreq.data = c;
     if (uv_shutdown(&l->sreq, (uv_stream_t *)&c->tcp, on_shutdown) < 0)
@@ -621,6 +689,8 @@ static void conn_release(conn *c) {
         else u32map_put(&s->per_ip, c->ipkey, (void *)(n - 1));
     }
     buf_free(&c->in);
+    buf_free(&c->wire);
+    tls_conn_free(c->tls);
     for (int i = 0; i < 2; i++) {
         buf_free(&c->out[i]);
         seqidq_free(&c->ids[i]);
@@ -910,6 +980,7 @@ void conn_auth_done(void *token, int result) {
         if (used >= c->in.len) buf_free(&c->in);
         else buf_consume(&c->in, used);
     }
+    if (c->tls && c->state == CONN_BOUND) tls_drain(c);
     if (!s->paused && c->state == CONN_BOUND) conn_resume(c);
 }
 
@@ -1020,7 +1091,7 @@ static size_t conn_process(conn *c, const uint8_t *p, size_t n) {
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *out) {
     (void)suggested;
     conn *c = h->data;
-    if (c->in.len == 0 || c->state == CONN_CLOSING) {
+    if (c->tls || c->in.len == 0 || c->state == CONN_CLOSING) {
         *out = uv_buf_init((char *)c->srv->rbuf, sizeof c->srv->rbuf);
         return;
     }
@@ -1067,7 +1138,14 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b) {
     if (nread == 0 || c->state == CONN_CLOSING) return; /* discard */
     size_t n = (size_t)nread;
     idle_touch(c);
-    if ((uint8_t *)b->base == c->srv->rbuf) {
+    if (c->tls) {
+        if (tls_conn_feed(c->tls, c->srv->rbuf, n)) {
+            CLOG(c, LOG_ERROR, "%s", "out of memory for input; closing");
+            conn_abort(c);
+            return;
+        }
+        tls_drain(c);
+    } else if ((uint8_t *)b->base == c->srv->rbuf) {
         size_t used = conn_process(c, c->srv->rbuf, n);
         if (used < n && open_state(c) &&
             buf_append(&c->in, c->srv->rbuf + used, n - used,
@@ -1087,6 +1165,72 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b) {
     if (!open_state(c)) return;
     if (c->ctl && c->state == CONN_BOUND && !c->idle_listed) idle_add(c);
     charge(c, n);
+}
+
+/* TLS plaintext p[0..n) in a scratch buffer (the server's rbuf): complete a
+ * partial frame held in `in` first (appending only what it lacks, so `in`
+ * stays within its bound), then decode the rest in place and keep its
+ * trailing partial frame. */
+static void take_plain(conn *c, const uint8_t *p, size_t n) {
+    while (n && parsing(c)) {
+        if (c->in.len == 0) {
+            size_t used = conn_process(c, p, n);
+            p += used;
+            n -= used;
+            break;
+        }
+        uint64_t total = frame_c2s_total(c->in.data, c->in.len);
+        size_t need = total ? (size_t)(total - c->in.len)
+                            : FRAME_C2S_HDR - c->in.len;
+        size_t k = need < n ? need : n;
+        if (buf_append(&c->in, p, k, in_limit(c))) {
+            CLOG(c, LOG_ERROR, "%s", "out of memory for input; closing");
+            conn_abort(c);
+            return;
+        }
+        p += k;
+        n -= k;
+        size_t used = conn_process(c, c->in.data, c->in.len);
+        if (c->state == CONN_CLOSED) return;
+        if (used >= c->in.len) buf_free(&c->in);
+        else buf_consume(&c->in, used);
+    }
+    if (n && open_state(c) &&
+        buf_append(&c->in, p, n, c->state == CONN_LOGIN ? SERVER_READ_BUF
+                                                         : in_limit(c))) {
+        CLOG(c, LOG_ERROR, "%s", "out of memory for input; closing");
+        conn_abort(c);
+    }
+}
+
+/* TLS: pull the plaintext of what was fed (not while LOGIN: it waits in
+ * the engine until the password is checked), send handshake records. */
+static void tls_drain(conn *c) {
+    int was_up = tls_conn_handshake_done(c->tls);
+    long r = 0;
+    while (parsing(c) &&
+           (r = tls_conn_read(c->tls, c->srv->rbuf, sizeof c->srv->rbuf)) > 0)
+        take_plain(c, c->srv->rbuf, (size_t)r);
+    if (c->state == CONN_CLOSED) return;
+    if (!was_up && tls_conn_handshake_done(c->tls)) {
+        const char *cn = tls_conn_peer_cn(c->tls);
+        CLOG(c, LOG_DEBUG, "TLS %s established%s%s",
+             tls_conn_version(c->tls), cn ? ", client certificate CN=" : "",
+             cn ? cn : "");
+        if (c->out[c->outi].len) server_queue_flush(c->srv, c);
+    }
+    if (r == TLS_FATAL && open_state(c)) {
+        CLOG(c, LOG_WARN, "TLS failed: %s; closing", tls_conn_reason(c->tls));
+        c->srv->stats.refused++;
+        conn_finish(c, 0, NULL); /* sends the alert, if any */
+        return;
+    }
+    if (r == TLS_CLOSED && open_state(c)) {
+        CLOG(c, LOG_DEBUG, "%s", "TLS close_notify from peer");
+        conn_finish(c, 0, NULL);
+        return;
+    }
+    if (tls_conn_pending(c->tls)) server_queue_flush(c->srv, c);
 }
 
 void conn_pause(conn *c) {
@@ -1155,11 +1299,13 @@ static void refuse_conn(conn *c, unsigned code, const char *why) {
     } else {
         s->refuse_quiet++;
     }
-    uint8_t fr[FRAME_S2C_HDR + FRAME_ERROR_MAX];
-    size_t n = frame_put_error(fr + FRAME_S2C_HDR, (uint16_t)code, 0, why);
-    frame_put_s2c_hdr(fr, 0, FRAME_ERROR, (uint32_t)n);
-    uv_buf_t b = uv_buf_init((char *)fr, (unsigned)(FRAME_S2C_HDR + n));
-    uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+    if (!c->tls) { /* (a TLS client could not read it before a handshake) */
+        uint8_t fr[FRAME_S2C_HDR + FRAME_ERROR_MAX];
+        size_t n = frame_put_error(fr + FRAME_S2C_HDR, (uint16_t)code, 0, why);
+        frame_put_s2c_hdr(fr, 0, FRAME_ERROR, (uint32_t)n);
+        uv_buf_t b = uv_buf_init((char *)fr, (unsigned)(FRAME_S2C_HDR + n));
+        uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+    }
     conn_abort(c);
 }
 
@@ -1197,9 +1343,10 @@ static int admit(conn *c, const struct sockaddr_storage *ss) {
     return 0;
 }
 
-int conn_accept(server *s, uv_stream_t *listener) {
+int conn_accept(server *s, uv_stream_t *listener, int tls) {
     conn *c = calloc(1, sizeof *c);
     if (!c) return UV_ENOMEM;
+
     c->srv = s;
     uv_tcp_init(s->loop, &c->tcp);
     c->tcp.data = c;
@@ -1237,6 +1384,7 @@ int conn_accept(server *s, uv_stream_t *listener) {
     s->conns = c;
     s->nconns++;
     s->stats.accepted++;
+    if (r == 0 && tls && !(c->tls = tls_conn_new(s->tls))) r = UV_ENOMEM;
     if (r) {
         c->state = CONN_CLOSED;
         uv_close((uv_handle_t *)&c->tcp, on_close);

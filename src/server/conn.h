@@ -65,6 +65,7 @@
 #include "common/buf.h"
 #include "common/vec.h"
 #include "router.h"
+#include "tls.h"
 
 struct server;
 
@@ -120,6 +121,9 @@ typedef struct conn {
     uint8_t idle_listed;     /* on srv's idle list (BOUND, ctl); uses the
                                 pending list's links: the two exclude */
     uint8_t pinged;          /* a keepalive PING is unanswered */
+    uint8_t tls_inflight;    /* TLS: the write in flight carries the
+                                ciphertext of out[outi ^ 1] */
+    uint8_t tls_notified;    /* TLS: close_notify queued */
     uint8_t local;           /* the peer is a loopback address */
     uint16_t logged;         /* CONN_LOGGED_* */
     uint32_t skip;           /* body bytes of a refused frame to discard */
@@ -151,6 +155,9 @@ typedef struct conn {
     u64vec tail_ids;         /* their store ids */
     uint8_t tail_over;       /* the tail passed its bound: fetch again */
     seqidq ackq;             /* (seq_out, id) awaiting the peer's ACK */
+    tls_conn *tls;           /* NULL for plaintext connections */
+    buf wire;                /* TLS: ciphertext owned by the in-flight
+                                uv_write, or waiting for the socket */
     uv_write_t wreq;
     conn_linger *linger;     /* allocated once CLOSING */
     struct conn *flush_next;
@@ -161,8 +168,9 @@ typedef struct conn {
     char peer[64];           /* "ip:port" */
 } conn;
 
-/* Accept a pending connection on the listener. 0 or a libuv error. */
-int conn_accept(struct server *s, uv_stream_t *listener);
+/* Accept a pending connection on the listener (tls: the TLS listener).
+ * 0 or a libuv error. */
+int conn_accept(struct server *s, uv_stream_t *listener, int tls);
 
 /* Write out[outi] (once per loop iteration, from the server's flusher),
  * after appending a pending ACK. */

@@ -124,8 +124,19 @@ int main(int argc, char **argv) {
             return 1;
         }
     }
+    tls_server *tls = NULL;
+    if (cfg.tls_port >= 0) {
+        char terr[512];
+        tls = tls_server_new(cfg.tls_cert, cfg.tls_key,
+                             *cfg.tls_ca ? cfg.tls_ca : NULL, terr, sizeof terr);
+        if (!tls) {
+            log_error("cannot set up TLS: %s", terr);
+            return 1;
+        }
+    }
     int r = server_init(&srv, loop, &cfg, st);
     if (au) server_set_auth(&srv, au);
+    if (tls) server_set_tls(&srv, tls);
     int port = 0;
     if (r == 0) r = server_listen(&srv, &port);
     if (r) {
@@ -137,6 +148,19 @@ int main(int argc, char **argv) {
              "output queue %zu bytes per connection)", CHAT_VERSION, cfg.bind,
              port, cfg.echo ? "echo" : "routing", (unsigned)cfg.max_frame,
              cfg.max_outbuf);
+    if (tls) {
+        int tport = 0;
+        if ((r = server_listen_tls(&srv, &tport))) {
+            log_error("cannot listen for TLS on %s:%d: %s", cfg.bind,
+                      cfg.tls_port, uv_strerror(r));
+            return 1;
+        }
+        log_info("TLS listening on %s:%d (TLS 1.2 and later, certificate %s%s%s)",
+                 cfg.bind, tport, cfg.tls_cert,
+                 *cfg.tls_ca ? "; client certificates required, from CAs in "
+                             : "; no client certificates asked",
+                 cfg.tls_ca);
+    }
     if (cfg.auth)
         log_info("%s", "logins required (--auth on): accounts in the store's "
                  "database, `chat-server user add ID` creates one");
@@ -162,6 +186,7 @@ int main(int argc, char **argv) {
              (unsigned long long)srv.stats.writes);
     server_free(&srv);
     auth_close(au);
+    tls_server_free(tls);
     store_free(st);
     uv_loop_close(loop);
     return 0;

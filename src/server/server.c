@@ -10,14 +10,31 @@
 #include "conn.h"
 #include "proto/frame.h"
 
+/* Accept failures (EMFILE under a connection flood) are logged at most
+ * once a second, with a count of those not logged. */
+static void accept_failed(server *s, int err) {
+    uint64_t now = uv_now(s->loop);
+    if (s->accept_log_t && now - s->accept_log_t < 1000) {
+        s->accept_quiet++;
+        return;
+    }
+    if (s->accept_quiet)
+        log_warn("accept failed: %s (and %llu more not logged)",
+                 uv_strerror(err), (unsigned long long)s->accept_quiet);
+    else
+        log_warn("accept failed: %s", uv_strerror(err));
+    s->accept_log_t = now;
+    s->accept_quiet = 0;
+}
+
 static void on_connection(uv_stream_t *l, int status) {
     server *s = l->data;
     if (status < 0) {
-        log_warn("accept failed: %s", uv_strerror(status));
+        accept_failed(s, status);
         return;
     }
-    int r = conn_accept(s, l);
-    if (r) log_warn("accept failed: %s", uv_strerror(r));
+    int r = conn_accept(s, l, l == (uv_stream_t *)&s->tls_listener);
+    if (r) accept_failed(s, r);
 }
 
 /* Store work in flight past --store-max-pending: stop reading from every
@@ -205,6 +222,8 @@ void server_arm_idle_timer(server *s) {
 
 void server_set_auth(server *s, auth *a) { s->auth = a; }
 
+void server_set_tls(server *s, tls_server *t) { s->tls = t; }
+
 int server_init(server *s, uv_loop_t *loop, const config *cfg, store *st) {
     memset(s, 0, offsetof(server, rbuf));
     s->loop = loop;
@@ -231,23 +250,34 @@ int server_init(server *s, uv_loop_t *loop, const config *cfg, store *st) {
     return 0;
 }
 
-int server_listen(server *s, int *port) {
+static int listen_on(server *s, uv_tcp_t *l, int want, int *port) {
     struct sockaddr_storage ss;
-    int r = uv_ip4_addr(s->cfg->bind, s->cfg->port, (struct sockaddr_in *)&ss);
-    if (r) r = uv_ip6_addr(s->cfg->bind, s->cfg->port,
-                           (struct sockaddr_in6 *)&ss);
+    int r = uv_ip4_addr(s->cfg->bind, want, (struct sockaddr_in *)&ss);
+    if (r) r = uv_ip6_addr(s->cfg->bind, want, (struct sockaddr_in6 *)&ss);
     if (r) return r;
-    if ((r = uv_tcp_bind(&s->listener, (struct sockaddr *)&ss, 0))) return r;
-    if ((r = uv_listen((uv_stream_t *)&s->listener, 1024, on_connection)))
-        return r;
+    if ((r = uv_tcp_bind(l, (struct sockaddr *)&ss, 0))) return r;
+    if ((r = uv_listen((uv_stream_t *)l, 1024, on_connection))) return r;
     int len = sizeof ss;
-    if ((r = uv_tcp_getsockname(&s->listener, (struct sockaddr *)&ss, &len)))
-        return r;
+    if ((r = uv_tcp_getsockname(l, (struct sockaddr *)&ss, &len))) return r;
     *port = ntohs(ss.ss_family == AF_INET6
                       ? ((struct sockaddr_in6 *)&ss)->sin6_port
                       : ((struct sockaddr_in *)&ss)->sin_port);
-    s->listening = 1;
     return 0;
+}
+
+int server_listen(server *s, int *port) {
+    int r = listen_on(s, &s->listener, s->cfg->port, port);
+    if (r == 0) s->listening = 1;
+    return r;
+}
+
+int server_listen_tls(server *s, int *port) {
+    if (!s->tls) return UV_EINVAL;
+    int r = uv_tcp_init(s->loop, &s->tls_listener);
+    if (r) return r;
+    s->tls_listener.data = s;
+    s->tls_listening = 1; /* initialised: closed by server_stop */
+    return listen_on(s, &s->tls_listener, s->cfg->tls_port, port);
 }
 
 void server_stop(server *s) {
@@ -255,6 +285,9 @@ void server_stop(server *s) {
         s->stopping = 1;
         if (!uv_is_closing((uv_handle_t *)&s->listener))
             uv_close((uv_handle_t *)&s->listener, NULL);
+        if (s->tls_listening &&
+            !uv_is_closing((uv_handle_t *)&s->tls_listener))
+            uv_close((uv_handle_t *)&s->tls_listener, NULL);
         for (conn *c = s->conns, *next; c; c = next) {
             next = c->next;
             conn_finish(c, FRAME_ERR_SHUTDOWN, "server shutting down");

@@ -22,6 +22,7 @@
 #include "config.h"
 #include "router.h"
 #include "store.h"
+#include "tls.h"
 
 /* Size of the read buffer shared by every connection of the loop. A read
  * lands here unless its connection holds a partial frame. */
@@ -46,6 +47,9 @@ typedef struct server {
     store *store;           /* borrowed: the caller opens and closes it */
     router router;
     uv_tcp_t listener;
+    uv_tcp_t tls_listener;  /* --tls-port, when s->tls */
+    tls_server *tls;        /* borrowed (server_set_tls); NULL: no TLS */
+    int tls_listening;
     uv_check_t flusher;     /* flushes touched connections once per iteration */
     uv_signal_t sigint, sigterm;
     struct conn *flush_head;/* connections with output queued this iteration */
@@ -68,6 +72,8 @@ typedef struct server {
     uv_timer_t rate_timer;  /* runs while thr_head: refills, resumes */
     uint64_t refuse_log_t;  /* uv_now of the last accept-refusal log line */
     uint64_t refuse_quiet;  /* refusals not logged since */
+    uint64_t accept_log_t;  /* the same for accept failures (EMFILE) */
+    uint64_t accept_quiet;
     server_stats stats;
     uint8_t rbuf[SERVER_READ_BUF];
 } server;
@@ -77,6 +83,12 @@ int server_init(server *s, uv_loop_t *loop, const config *cfg, store *st);
 
 /* Require logins (--auth on), checked by a (borrowed, not freed). */
 void server_set_auth(server *s, auth *a);
+
+/* Serve TLS with t (borrowed, not freed) on cfg->tls_port. */
+void server_set_tls(server *s, tls_server *t);
+
+/* Bind and listen on cfg->bind:cfg->tls_port for TLS; *port as below. */
+int server_listen_tls(server *s, int *port);
 
 /* Bind and listen on cfg->bind:cfg->port. On success *port is the port
  * actually bound (useful with port 0). 0 or a libuv error. */
