@@ -120,7 +120,8 @@ int chat__tls_ctx_new(chat__tls_ctx **out, const chat_tls_options *o,
             rc = load_err("certificate file", o->cert_file, msg, msg_len);
             goto fail;
         }
-        if (SSL_CTX_use_PrivateKey_file(x->ctx, o->key_file, SSL_FILETYPE_PEM) != 1) {
+        if (SSL_CTX_use_PrivateKey_file(x->ctx, o->key_file, SSL_FILETYPE_PEM) != 1 &&
+            ERR_GET_REASON(ERR_peek_last_error()) != X509_R_KEY_VALUES_MISMATCH) {
             rc = load_err("key file", o->key_file, msg, msg_len);
             goto fail;
         }
