@@ -123,6 +123,7 @@ struct chat_client {
     chat__tls_conn *tls;       /* this connection's TLS session, or NULL */
     size_t tls_fl_out;         /* bytes of `out` encrypted, not yet sent */
     size_t tls_fl_data;        /* bytes of queued frames encrypted, not yet sent */
+    int tls_more;              /* the last TLS read stopped at the read cap */
     char tls_err[256];         /* why the last CHAT_ETLS/ETLSVERIFY */
 
     /* outgoing queue */
@@ -184,6 +185,7 @@ static void close_conn(chat_client *c) {
     chat__tls_conn_free(c->tls);
     c->tls = NULL;
     c->tls_fl_out = c->tls_fl_data = 0;
+    c->tls_more = 0;
     c->conn_deadline = 0;
     if (c->fd >= 0) close(c->fd);
     c->fd = -1;
@@ -533,14 +535,16 @@ static int frame_buffered(const chat_client *c) {
 
 static int do_read(chat_client *c) {
     unsigned gen = c->gen;
+    c->tls_more = 0;
     size_t limit = FRAME_S2C_HDR + (size_t)c->max_recv + CHAT__READ_CHUNK;
     for (int i = 0; i < CHAT__READS_PER_CALL; i++) {
         if (buf_reserve(&c->in, CHAT__READ_CHUNK, limit)) return CHAT_ENOMEM;
         ssize_t r;
         if (c->tls) {
             /* One record (<= 16 KiB) per call: stop only when nothing is
-             * left, or after the read cap (chat__tls_pending then makes
-             * chat_next_timeout_ms 0). */
+             * left (OpenSSL then holds at most part of a record), or at
+             * the read cap: records may then wait inside OpenSSL, which
+             * poll cannot see, so tls_more makes chat_next_timeout_ms 0. */
             r = chat__tls_read(c->tls, c->fd, c->in.data + c->in.len, CHAT__READ_CHUNK,
                                c->tls_err, sizeof c->tls_err);
             if (r <= 0) return (int)r;
@@ -557,8 +561,10 @@ static int do_read(chat_client *c) {
         int rc = parse_input(c);
         if (rc < 0) return rc;
         if (c->gen != gen || c->fd < 0) return 0;
+        if (c->held) return 0; /* chat_hold: no more is read */
         if (!c->tls && (size_t)r < CHAT__READ_CHUNK) return 0; /* drained */
     }
+    c->tls_more = c->tls != NULL;
     return 0;
 }
 
@@ -816,7 +822,7 @@ int chat_want_write(const chat_client *c) {
 int64_t chat_next_timeout_ms(const chat_client *c) {
     if (!c) return -1;
     if (conn_up(c) && !c->held &&
-        (frame_buffered(c) || (c->tls && chat__tls_pending(c->tls))))
+        (frame_buffered(c) || c->tls_more || (c->tls && chat__tls_pending(c->tls))))
         return 0;
     uint64_t deadline;
     if (c->state == CHAT_ST_BACKOFF)

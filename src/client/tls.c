@@ -313,7 +313,7 @@ ssize_t chat__tls_read(chat__tls_conn *t, int fd, void *dst, size_t cap,
 int chat__tls_want_write(const chat__tls_conn *t) { return t && t->out.len > 0; }
 
 int chat__tls_pending(const chat__tls_conn *t) {
-    return t && t->done && (SSL_pending(t->ssl) > 0 || BIO_ctrl_pending(t->rbio) > 0);
+    return t && t->done && SSL_pending(t->ssl) > 0;
 }
 
 void chat__tls_shutdown(chat__tls_conn *t, int fd) {

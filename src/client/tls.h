@@ -74,8 +74,10 @@ ssize_t chat__tls_read(chat__tls_conn *t, int fd, void *dst, size_t cap,
 /* 1 when ciphertext waits for the socket. O(1). */
 int chat__tls_want_write(const chat__tls_conn *t);
 
-/* 1 when data was received from the socket and not yet decrypted or handed
- * over (poll will not report it again). O(1). */
+/* 1 when decrypted data waits to be read (poll will not report it). Whole
+ * undecrypted records may also wait in the read BIO after a read stopped
+ * early; the caller tracks that (it knows why it stopped). A partial
+ * record never counts: waiting for the socket is right then. O(1). */
 int chat__tls_pending(const chat__tls_conn *t);
 
 /* Best effort orderly close: queue close_notify and try once to send the

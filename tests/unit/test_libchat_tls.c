@@ -474,6 +474,7 @@ static void test_round_trip_verified_ip(void **state) {
     tsrv_expect(&s, c, buf, c2s_ack(buf, 1));
     tsrv_expect_nothing(&s, c);
     assert_int_equal(chat_want_write(c), 0);
+    assert_int_equal(chat_next_timeout_ms(c), -1);
     assert_int_equal(r.disconnected, 0);
     chat_free(c);
     tsrv_close(&s);
@@ -802,6 +803,8 @@ static void test_large_transfers_both_ways(void **state) {
         assert_int_equal(frame_parse_ack(got + FRAME_C2S_HDR, FRAME_ACK_SIZE, &count), 0);
     }
     assert_int_equal(count, N);
+    chat_run_once(c, 0);
+    assert_int_equal(chat_next_timeout_ms(c), -1); /* all read: nothing to spin on */
     free(body);
     free(frame);
     chat_free(c);
