@@ -102,7 +102,7 @@ struct chat_client {
     void *ud;
     uint64_t (*clock_ms)(void *);
     uint32_t connect_timeout;  /* ms, 0 = none */
-    chat__tls_ctx *tls_ctx;    /* NULL = plaintext */
+    ctls_ctx *tls_ctx;    /* NULL = plaintext */
 
     /* connection */
     int state;
@@ -120,7 +120,7 @@ struct chat_client {
     int last_errno;            /* errno behind the last ECONNECT / ESYS */
     int held;                  /* chat_hold: hand over no more frames */
     uint64_t conn_deadline;    /* CONNECTING/HANDSHAKE: give up then; 0 = none */
-    chat__tls_conn *tls;       /* this connection's TLS session, or NULL */
+    ctls_conn *tls;       /* this connection's TLS session, or NULL */
     size_t tls_fl_out;         /* bytes of `out` encrypted, not yet sent */
     size_t tls_fl_data;        /* bytes of queued frames encrypted, not yet sent */
     int tls_more;              /* the last TLS read stopped at the read cap */
@@ -182,7 +182,7 @@ static chat__msg *msg_by_conn_seq(chat_client *c, uint64_t conn_seq) {
 /* Close the socket and forget everything tied to the connection; queued
  * frames stay and will be resent from the head. O(queued frames). */
 static void close_conn(chat_client *c) {
-    chat__tls_conn_free(c->tls);
+    ctls_conn_free(c->tls);
     c->tls = NULL;
     c->tls_fl_out = c->tls_fl_data = 0;
     c->tls_more = 0;
@@ -280,7 +280,7 @@ chat_client *chat_new_ex(const chat_options *o, int *err, char *msg,
     c->connect_timeout = o->connect_timeout_ms;
     c->state = CHAT_ST_IDLE;
     if (o->tls) {
-        e = chat__tls_ctx_new(&c->tls_ctx, o->tls, o->host, msg, msg_len);
+        e = ctls_ctx_new(&c->tls_ctx, o->tls, o->host, msg, msg_len);
         if (e) goto fail;
     }
     if (err) *err = CHAT_OK;
@@ -299,9 +299,9 @@ static int conn_up(const chat_client *c) {
 
 void chat_free(chat_client *c) {
     if (!c) return;
-    if (c->tls && conn_up(c)) chat__tls_shutdown(c->tls, c->fd);
-    chat__tls_conn_free(c->tls);
-    chat__tls_ctx_free(c->tls_ctx);
+    if (c->tls && conn_up(c)) ctls_shutdown(c->tls, c->fd);
+    ctls_conn_free(c->tls);
+    ctls_ctx_free(c->tls_ctx);
     if (c->fd >= 0) close(c->fd);
     chat__msg *m = c->head;
     while (m) { chat__msg *n = m->next; free(m); m = n; }
@@ -364,7 +364,7 @@ int chat_connect(chat_client *c) {
 
 int chat_disconnect(chat_client *c) {
     if (!c) return CHAT_EINVAL;
-    if (c->tls && conn_up(c)) chat__tls_shutdown(c->tls, c->fd);
+    if (c->tls && conn_up(c)) ctls_shutdown(c->tls, c->fd);
     close_conn(c);
     c->state = CHAT_ST_IDLE;
     return CHAT_OK;
@@ -398,7 +398,7 @@ static int session_start(chat_client *c) {
 
 /* HANDSHAKE: advance the TLS handshake. 0 = not yet or done, < 0 failed. */
 static int tls_step(chat_client *c) {
-    int r = chat__tls_handshake(c->tls, c->fd, c->tls_err, sizeof c->tls_err);
+    int r = ctls_handshake(c->tls, c->fd, c->tls_err, sizeof c->tls_err);
     if (r <= 0) return r;
     return session_start(c);
 }
@@ -414,7 +414,7 @@ static int check_connect(chat_client *c) {
         return CHAT_ECONNECT;
     }
     if (!c->tls_ctx) return session_start(c);
-    int rc = chat__tls_conn_new(c->tls_ctx, &c->tls, c->tls_err, sizeof c->tls_err);
+    int rc = ctls_conn_new(c->tls_ctx, &c->tls, c->tls_err, sizeof c->tls_err);
     if (rc < 0) return rc;
     c->state = CHAT_ST_HANDSHAKE;
     return tls_step(c);
@@ -545,7 +545,7 @@ static int do_read(chat_client *c) {
              * left (OpenSSL then holds at most part of a record), or at
              * the read cap: records may then wait inside OpenSSL, which
              * poll cannot see, so tls_more makes chat_next_timeout_ms 0. */
-            r = chat__tls_read(c->tls, c->fd, c->in.data + c->in.len, CHAT__READ_CHUNK,
+            r = ctls_read(c->tls, c->fd, c->in.data + c->in.len, CHAT__READ_CHUNK,
                                c->tls_err, sizeof c->tls_err);
             if (r <= 0) return (int)r;
         } else {
@@ -598,7 +598,7 @@ static int advance_data(chat_client *c, size_t left) {
  * the socket took the ciphertext. 0, CHAT_ECLOSED, CHAT_ETLS, CHAT_ENOMEM. */
 static int tls_flush(chat_client *c) {
     for (;;) {
-        int s = chat__tls_send_out(c->tls, c->fd);
+        int s = ctls_send_out(c->tls, c->fd);
         if (s < 0) return CHAT_ECLOSED;
         if (s == 0) return 0;
         if (c->tls_fl_out || c->tls_fl_data) {
@@ -624,7 +624,7 @@ static int tls_flush(chat_client *c) {
             }
         }
         if (n == 0) return 0;
-        int rc = chat__tls_write(c->tls, chunk, n, c->tls_err, sizeof c->tls_err);
+        int rc = ctls_write(c->tls, chunk, n, c->tls_err, sizeof c->tls_err);
         if (rc < 0) return rc;
         c->tls_fl_out = from_out;
         c->tls_fl_data = n - from_out;
@@ -814,7 +814,7 @@ int chat_fd(const chat_client *c) { return c ? c->fd : -1; }
 int chat_want_write(const chat_client *c) {
     if (!c || c->fd < 0) return 0;
     if (c->state == CHAT_ST_CONNECTING) return 1;
-    if (c->tls && chat__tls_want_write(c->tls)) return 1;
+    if (c->tls && ctls_want_write(c->tls)) return 1;
     if (c->state == CHAT_ST_HANDSHAKE) return 0;
     return c->out.len > 0 || (c->state == CHAT_ST_READY && c->stage != NULL);
 }
@@ -822,7 +822,7 @@ int chat_want_write(const chat_client *c) {
 int64_t chat_next_timeout_ms(const chat_client *c) {
     if (!c) return -1;
     if (conn_up(c) && !c->held &&
-        (frame_buffered(c) || c->tls_more || (c->tls && chat__tls_pending(c->tls))))
+        (frame_buffered(c) || c->tls_more || (c->tls && ctls_pending(c->tls))))
         return 0;
     uint64_t deadline;
     if (c->state == CHAT_ST_BACKOFF)

@@ -26,13 +26,13 @@
 #define TLS__OUT_LIMIT (1u << 20)    /* ciphertext waiting: about one record */
 #define TLS__RECV_CHUNK (TLS__RECORD + 512u)
 
-struct chat__tls_ctx {
+struct ctls_ctx {
     SSL_CTX *ctx;
     char *name; /* verified against the certificate */
     int is_ip;  /* name is an IPv4/IPv6 literal: no SNI, IP check */
 };
 
-struct chat__tls_conn {
+struct ctls_conn {
     SSL *ssl;
     BIO *rbio, *wbio; /* owned by ssl */
     buf out;          /* ciphertext not yet accepted by the socket */
@@ -75,7 +75,7 @@ static int load_err(const char *what, const char *path, char *msg, size_t len) {
     return CHAT_ETLSCONF;
 }
 
-int chat__tls_ctx_new(chat__tls_ctx **out, const chat_tls_options *o,
+int ctls_ctx_new(ctls_ctx **out, const chat_tls_options *o,
                       const char *host, char *msg, size_t msg_len) {
     *out = NULL;
     if (!o->cert_file != !o->key_file) {
@@ -84,7 +84,7 @@ int chat__tls_ctx_new(chat__tls_ctx **out, const chat_tls_options *o,
         return CHAT_EINVAL;
     }
     const char *name = o->server_name && o->server_name[0] ? o->server_name : host;
-    chat__tls_ctx *x = calloc(1, sizeof *x);
+    ctls_ctx *x = calloc(1, sizeof *x);
     if (!x || !(x->name = strdup(name))) {
         free(x);
         set_err(msg, msg_len, "out of memory");
@@ -137,21 +137,21 @@ int chat__tls_ctx_new(chat__tls_ctx **out, const chat_tls_options *o,
     return CHAT_OK;
 fail:
     ERR_clear_error();
-    chat__tls_ctx_free(x);
+    ctls_ctx_free(x);
     return rc;
 }
 
-void chat__tls_ctx_free(chat__tls_ctx *x) {
+void ctls_ctx_free(ctls_ctx *x) {
     if (!x) return;
     SSL_CTX_free(x->ctx);
     free(x->name);
     free(x);
 }
 
-int chat__tls_conn_new(chat__tls_ctx *x, chat__tls_conn **out, char *err,
+int ctls_conn_new(ctls_ctx *x, ctls_conn **out, char *err,
                        size_t err_len) {
     *out = NULL;
-    chat__tls_conn *t = calloc(1, sizeof *t);
+    ctls_conn *t = calloc(1, sizeof *t);
     if (!t) return CHAT_ENOMEM;
     ERR_clear_error();
     t->ssl = SSL_new(x->ctx);
@@ -179,7 +179,7 @@ int chat__tls_conn_new(chat__tls_ctx *x, chat__tls_conn **out, char *err,
     if (!ok) {
         set_err(err, err_len, "cannot set the name to verify (%s): %s", x->name,
                 ssl_reason("invalid name"));
-        chat__tls_conn_free(t);
+        ctls_conn_free(t);
         ERR_clear_error();
         return CHAT_ETLS;
     }
@@ -187,7 +187,7 @@ int chat__tls_conn_new(chat__tls_ctx *x, chat__tls_conn **out, char *err,
     return CHAT_OK;
 }
 
-void chat__tls_conn_free(chat__tls_conn *t) {
+void ctls_conn_free(ctls_conn *t) {
     if (!t) return;
     SSL_free(t->ssl); /* frees both BIOs */
     buf_free(&t->out);
@@ -195,7 +195,7 @@ void chat__tls_conn_free(chat__tls_conn *t) {
 }
 
 /* Move everything OpenSSL wrote into `out`. 0 or CHAT_ENOMEM. */
-static int drain_wbio(chat__tls_conn *t) {
+static int drain_wbio(ctls_conn *t) {
     size_t n;
     while ((n = (size_t)BIO_ctrl_pending(t->wbio)) > 0) {
         if (buf_reserve(&t->out, n, TLS__OUT_LIMIT)) return CHAT_ENOMEM;
@@ -206,7 +206,7 @@ static int drain_wbio(chat__tls_conn *t) {
     return 0;
 }
 
-int chat__tls_send_out(chat__tls_conn *t, int fd) {
+int ctls_send_out(ctls_conn *t, int fd) {
     while (t->out.len > 0) {
         ssize_t w = send(fd, t->out.data, t->out.len, MSG_NOSIGNAL);
         if (w < 0) {
@@ -221,7 +221,7 @@ int chat__tls_send_out(chat__tls_conn *t, int fd) {
 
 /* Read one chunk of ciphertext from the socket into the read BIO: 1 got
  * some, 0 would block, CHAT_ECLOSED end of stream or error. */
-static int fill_rbio(chat__tls_conn *t, int fd) {
+static int fill_rbio(ctls_conn *t, int fd) {
     uint8_t tmp[TLS__RECV_CHUNK];
     for (;;) {
         ssize_t r = recv(fd, tmp, sizeof tmp, 0);
@@ -237,7 +237,7 @@ static int fill_rbio(chat__tls_conn *t, int fd) {
 }
 
 /* An SSL call failed with SSL_ERROR_SSL (or an unexpected code): name it. */
-static int failure(chat__tls_conn *t, const char *what, char *err, size_t err_len) {
+static int failure(ctls_conn *t, const char *what, char *err, size_t err_len) {
     t->fatal = 1;
     long v = SSL_get_verify_result(t->ssl);
     if (!t->done && v != X509_V_OK) {
@@ -251,14 +251,14 @@ static int failure(chat__tls_conn *t, const char *what, char *err, size_t err_le
     return CHAT_ETLS;
 }
 
-int chat__tls_handshake(chat__tls_conn *t, int fd, char *err, size_t err_len) {
+int ctls_handshake(ctls_conn *t, int fd, char *err, size_t err_len) {
     if (t->done) return 1;
     for (;;) {
         ERR_clear_error();
         int r = SSL_do_handshake(t->ssl);
         int e = r == 1 ? SSL_ERROR_NONE : SSL_get_error(t->ssl, r);
         if (drain_wbio(t)) return CHAT_ENOMEM;
-        int s = chat__tls_send_out(t, fd);
+        int s = ctls_send_out(t, fd);
         if (s < 0) {
             t->fatal = 1;
             set_err(err, err_len, "the connection broke during the TLS handshake: %s",
@@ -283,7 +283,7 @@ int chat__tls_handshake(chat__tls_conn *t, int fd, char *err, size_t err_len) {
     }
 }
 
-int chat__tls_write(chat__tls_conn *t, const void *p, size_t n, char *err,
+int ctls_write(ctls_conn *t, const void *p, size_t n, char *err,
                     size_t err_len) {
     if (n == 0) return 0;
     ERR_clear_error();
@@ -293,7 +293,7 @@ int chat__tls_write(chat__tls_conn *t, const void *p, size_t n, char *err,
     return 0;
 }
 
-ssize_t chat__tls_read(chat__tls_conn *t, int fd, void *dst, size_t cap,
+ssize_t ctls_read(ctls_conn *t, int fd, void *dst, size_t cap,
                        char *err, size_t err_len) {
     if (cap > INT32_MAX) cap = INT32_MAX;
     for (;;) {
@@ -310,16 +310,16 @@ ssize_t chat__tls_read(chat__tls_conn *t, int fd, void *dst, size_t cap,
     }
 }
 
-int chat__tls_want_write(const chat__tls_conn *t) { return t && t->out.len > 0; }
+int ctls_want_write(const ctls_conn *t) { return t && t->out.len > 0; }
 
-int chat__tls_pending(const chat__tls_conn *t) {
+int ctls_pending(const ctls_conn *t) {
     return t && t->done && SSL_pending(t->ssl) > 0;
 }
 
-void chat__tls_shutdown(chat__tls_conn *t, int fd) {
+void ctls_shutdown(ctls_conn *t, int fd) {
     if (!t || !t->done || t->fatal) return;
     ERR_clear_error();
     SSL_shutdown(t->ssl);
     ERR_clear_error();
-    if (drain_wbio(t) == 0) (void)chat__tls_send_out(t, fd);
+    if (drain_wbio(t) == 0) (void)ctls_send_out(t, fd);
 }
