@@ -250,8 +250,9 @@ int chat_want_write(const chat_client *c);
 int64_t chat_next_timeout_ms(const chat_client *c);
 
 /* Do all the work that can be done without blocking: finish a pending
- * connect, read what is available (at most 16 reads of up to 64 KiB, to
- * leave the loop to others; call again while data remains), run callbacks
+ * connect or TLS handshake, read what is available (at most 16 reads of up
+ * to 64 KiB, over TLS 16 records, to leave the loop to others; call again
+ * while data remains: chat_next_timeout_ms says 0 then), run callbacks
  * for every complete frame, answer PINGs, send at most one cumulative ACK
  * for received data frames, write queued frames, run due timers. `readable`
  * and `writable` are hints from the event loop (0 is always safe; writes are
