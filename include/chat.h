@@ -333,12 +333,14 @@ int chat_release(chat_client *c);
 int chat_last_errno(const chat_client *c);
 
 /* Why the last CHAT_ETLS or CHAT_ETLSVERIFY happened, as an English phrase
- * without a final period, e.g. "certificate verify failed: self-signed
- * certificate in certificate chain" or "the server closed the connection
- * during the TLS handshake (is it a TLS port?)"; "" when there was none.
- * Owned by the client: valid until the next chat_process, chat_run_once,
- * chat_connect, chat_reconnect or chat_free. Never NULL (NULL c gives "").
- * O(1). */
+ * without a final period, meant to follow "TLS: ", e.g. "certificate verify
+ * failed: self-signed certificate in certificate chain" (the reason is
+ * OpenSSL's X509_verify_cert_error_string of the verify result), "handshake
+ * failed: wrong version number", "connection failed: tlsv13 alert
+ * certificate required" or "the handshake did not finish within 10000 ms
+ * (is it a TLS port?)"; "" when there was none. Owned by the client, valid
+ * until chat_free; emptied when a new connection attempt starts. Never NULL
+ * (NULL c gives ""). O(1). */
 const char *chat_tls_error(const chat_client *c);
 
 /* 1 when the client was created with TLS options, else 0. O(1). */

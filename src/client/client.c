@@ -429,7 +429,7 @@ static int check_conn_timeout(chat_client *c) {
         c->last_errno = ETIMEDOUT;
         return CHAT_ECONNECT;
     }
-    snprintf(c->tls_err, sizeof c->tls_err, "the TLS handshake did not finish within "
+    snprintf(c->tls_err, sizeof c->tls_err, "the handshake did not finish within "
              "%u ms (is it a TLS port?)", (unsigned)c->connect_timeout);
     return CHAT_ETLS;
 }

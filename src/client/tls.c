@@ -261,7 +261,7 @@ int ctls_handshake(ctls_conn *t, int fd, char *err, size_t err_len) {
         int s = ctls_send_out(t, fd);
         if (s < 0) {
             t->fatal = 1;
-            set_err(err, err_len, "the connection broke during the TLS handshake: %s",
+            set_err(err, err_len, "the connection broke during the handshake: %s",
                     strerror(errno));
             return CHAT_ETLS;
         }
@@ -270,13 +270,13 @@ int ctls_handshake(ctls_conn *t, int fd, char *err, size_t err_len) {
             return 1;
         }
         if (e == SSL_ERROR_WANT_WRITE) return 0; /* cannot happen with a memory BIO */
-        if (e != SSL_ERROR_WANT_READ) return failure(t, "TLS handshake failed", err, err_len);
+        if (e != SSL_ERROR_WANT_READ) return failure(t, "handshake failed", err, err_len);
         int f = fill_rbio(t, fd);
         if (f == 0) return 0;
         if (f == CHAT_ENOMEM) return f;
         if (f < 0) {
             t->fatal = 1;
-            set_err(err, err_len, "the server closed the connection during the TLS "
+            set_err(err, err_len, "the server closed the connection during the "
                     "handshake (is it a TLS port? does it want a client certificate?)");
             return CHAT_ETLS;
         }
@@ -289,7 +289,7 @@ int ctls_write(ctls_conn *t, const void *p, size_t n, char *err,
     ERR_clear_error();
     int r = SSL_write(t->ssl, p, (int)n);
     if (drain_wbio(t)) return CHAT_ENOMEM;
-    if (r != (int)n) return failure(t, "TLS write failed", err, err_len);
+    if (r != (int)n) return failure(t, "write failed", err, err_len);
     return 0;
 }
 
@@ -304,7 +304,7 @@ ssize_t ctls_read(ctls_conn *t, int fd, void *dst, size_t cap,
         if (drain_wbio(t)) return CHAT_ENOMEM;
         if (r > 0) return r;
         if (e == SSL_ERROR_ZERO_RETURN) return CHAT_ECLOSED; /* close_notify */
-        if (e != SSL_ERROR_WANT_READ) return failure(t, "TLS error", err, err_len);
+        if (e != SSL_ERROR_WANT_READ) return failure(t, "connection failed", err, err_len);
         int f = fill_rbio(t, fd);
         if (f <= 0) return f; /* 0 would block, or closed / no memory */
     }
