@@ -120,7 +120,11 @@ void cli_conn_err(const cli_conn *cc, int err) {
                 cc->host, cc->port);
         break;
     case CHAT_ECLOSED:
-        cli_err("the server at %s:%u closed the connection", cc->host, cc->port);
+        if (cc->tls)
+            cli_err("the server at %s:%u closed the connection", cc->host, cc->port);
+        else /* a TLS port drops a plaintext HELLO this way */
+            cli_err("the server at %s:%u closed the connection (if it is a TLS port, "
+                    "add --tls)", cc->host, cc->port);
         break;
     case CHAT_EAUTH:
         cli_err("the server at %s:%u refused the login of user %u", cc->host,
