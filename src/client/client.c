@@ -102,7 +102,7 @@ struct chat_client {
     void *ud;
     uint64_t (*clock_ms)(void *);
     uint32_t connect_timeout;  /* ms, 0 = none */
-    ctls_ctx *tls_ctx;    /* NULL = plaintext */
+    ctls_ctx *tls_ctx;         /* NULL = plaintext */
 
     /* connection */
     int state;
@@ -120,7 +120,7 @@ struct chat_client {
     int last_errno;            /* errno behind the last ECONNECT / ESYS */
     int held;                  /* chat_hold: hand over no more frames */
     uint64_t conn_deadline;    /* CONNECTING/HANDSHAKE: give up then; 0 = none */
-    ctls_conn *tls;       /* this connection's TLS session, or NULL */
+    ctls_conn *tls;            /* this connection's TLS session, or NULL */
     size_t tls_fl_out;         /* bytes of `out` encrypted, not yet sent */
     size_t tls_fl_data;        /* bytes of queued frames encrypted, not yet sent */
     int tls_more;              /* the last TLS read stopped at the read cap */
@@ -546,7 +546,7 @@ static int do_read(chat_client *c) {
              * the read cap: records may then wait inside OpenSSL, which
              * poll cannot see, so tls_more makes chat_next_timeout_ms 0. */
             r = ctls_read(c->tls, c->fd, c->in.data + c->in.len, CHAT__READ_CHUNK,
-                               c->tls_err, sizeof c->tls_err);
+                          c->tls_err, sizeof c->tls_err);
             if (r <= 0) return (int)r;
         } else {
             r = recv(c->fd, c->in.data + c->in.len, CHAT__READ_CHUNK, 0);

@@ -76,7 +76,7 @@ static int load_err(const char *what, const char *path, char *msg, size_t len) {
 }
 
 int ctls_ctx_new(ctls_ctx **out, const chat_tls_options *o,
-                      const char *host, char *msg, size_t msg_len) {
+                 const char *host, char *msg, size_t msg_len) {
     *out = NULL;
     if (!o->cert_file != !o->key_file) {
         set_err(msg, msg_len, "a TLS client certificate needs its key: give both "
@@ -149,7 +149,7 @@ void ctls_ctx_free(ctls_ctx *x) {
 }
 
 int ctls_conn_new(ctls_ctx *x, ctls_conn **out, char *err,
-                       size_t err_len) {
+                  size_t err_len) {
     *out = NULL;
     ctls_conn *t = calloc(1, sizeof *t);
     if (!t) return CHAT_ENOMEM;
@@ -284,7 +284,7 @@ int ctls_handshake(ctls_conn *t, int fd, char *err, size_t err_len) {
 }
 
 int ctls_write(ctls_conn *t, const void *p, size_t n, char *err,
-                    size_t err_len) {
+               size_t err_len) {
     if (n == 0) return 0;
     ERR_clear_error();
     int r = SSL_write(t->ssl, p, (int)n);
@@ -294,7 +294,7 @@ int ctls_write(ctls_conn *t, const void *p, size_t n, char *err,
 }
 
 ssize_t ctls_read(ctls_conn *t, int fd, void *dst, size_t cap,
-                       char *err, size_t err_len) {
+                  char *err, size_t err_len) {
     if (cap > INT32_MAX) cap = INT32_MAX;
     for (;;) {
         ERR_clear_error();

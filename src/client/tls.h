@@ -43,13 +43,13 @@ typedef struct ctls_conn ctls_conn;
  * (cert_file without key_file or the reverse), CHAT_ETLSCONF (a file is
  * unusable; `msg` says which and why) or CHAT_ENOMEM. */
 int ctls_ctx_new(ctls_ctx **out, const chat_tls_options *o,
-                      const char *host, char *msg, size_t msg_len);
+                 const char *host, char *msg, size_t msg_len);
 void ctls_ctx_free(ctls_ctx *x);
 
 /* A new client session for one connection. 0, CHAT_ENOMEM or CHAT_ETLS
  * (err says why). Freed with ctls_conn_free (NULL accepted). */
 int ctls_conn_new(ctls_ctx *x, ctls_conn **out, char *err,
-                       size_t err_len);
+                  size_t err_len);
 void ctls_conn_free(ctls_conn *t);
 
 /* Advance the handshake on socket fd without blocking: 1 done, 0 in
@@ -62,7 +62,7 @@ int ctls_handshake(ctls_conn *t, int fd, char *err, size_t err_len);
  * CHAT_ETLS or CHAT_ENOMEM. Nothing reaches the socket until
  * ctls_send_out. */
 int ctls_write(ctls_conn *t, const void *p, size_t n, char *err,
-                    size_t err_len);
+               size_t err_len);
 
 /* Send waiting ciphertext: 1 all sent, 0 the socket is full, CHAT_ECLOSED
  * (errno set). */
@@ -73,7 +73,7 @@ int ctls_send_out(ctls_conn *t, int fd);
  * CHAT_ECLOSED (end of stream, close_notify, socket error), CHAT_ETLS (bad
  * record or an alert; err says why), CHAT_ENOMEM. */
 ssize_t ctls_read(ctls_conn *t, int fd, void *dst, size_t cap,
-                       char *err, size_t err_len);
+                  char *err, size_t err_len);
 
 /* 1 when ciphertext waits for the socket. O(1). */
 int ctls_want_write(const ctls_conn *t);
