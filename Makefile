@@ -40,7 +40,7 @@ SERVER_SRC := src/server/config.c src/server/router.c src/server/store_sqlite.c 
               src/server/tls.c
 SERVER_MAIN := src/server/main.c
 # libchat: the client library, built from the same codec source as the server.
-CLIENT_SRC := src/client/client.c src/client/util.c
+CLIENT_SRC := src/client/client.c src/client/util.c src/client/tls.c
 LIBCHAT_SRC := $(CLIENT_SRC) src/proto/frame.c src/common/buf.c
 # chat-client: the command-line client, on libchat.
 CLI_SRC    := src/cli/main.c src/cli/common.c src/cli/send.c src/cli/listen.c \

@@ -24,7 +24,13 @@
  *   NOT call chat_free.
  * - Sequence numbers ("seq") are per client, 1-based, assigned by chat_send*
  *   in call order and never reused, across reconnects.
- * - TLS is not implemented yet: chat_options.tls is reserved (must be NULL).
+ * - TLS (OpenSSL, TLS 1.2 or newer) is on when chat_options.tls is set. The
+ *   server's certificate chain and its name (or IP address) are always
+ *   verified; there is no way to turn that off. A failed verification is
+ *   CHAT_ETLSVERIFY and is never retried automatically (see on_disconnected);
+ *   chat_tls_error() says why. Plaintext and TLS clients behave the same
+ *   otherwise: same states (plus CHAT_ST_HANDSHAKE), same queue, same resend
+ *   after a reconnect (a new TLS session each time).
  */
 #ifndef CHAT_H
 #define CHAT_H
@@ -53,9 +59,17 @@ enum chat_error {
     CHAT_EAUTH = -12,     /* login refused (ERROR AUTH or NOLOGIN) */
     CHAT_ESTATE = -13,    /* call not valid in the current state */
     CHAT_ESYS = -14,      /* other operating-system error (socket, poll) */
-    CHAT_ENOTSUP = -15    /* feature not supported yet (TLS) */
+    CHAT_ENOTSUP = -15,   /* feature not supported (not used at the moment) */
+    CHAT_ETLSCONF = -16,  /* TLS set-up: CA, certificate or key file unusable
+                             (chat_new; the sentence comes from chat_new_ex) */
+    CHAT_ETLS = -17,      /* TLS handshake or record failure (not a TLS server,
+                             no common protocol, client certificate refused,
+                             handshake timed out, bad record); chat_tls_error() */
+    CHAT_ETLSVERIFY = -18 /* the server's certificate failed verification
+                             (untrusted chain, expired, wrong name or address);
+                             chat_tls_error() gives the reason */
 };
-#define CHAT_ERROR_MIN CHAT_ENOTSUP /* lowest code, for iteration */
+#define CHAT_ERROR_MIN CHAT_ETLSVERIFY /* lowest code, for iteration */
 
 /* Data frame types (the wire values). */
 enum chat_type {
@@ -80,7 +94,8 @@ enum chat_state {
     CHAT_ST_CONNECTING = 1, /* TCP connect in progress */
     CHAT_ST_HELLO = 2,      /* HELLO sent, waiting for WELCOME */
     CHAT_ST_READY = 3,      /* data frames flow */
-    CHAT_ST_BACKOFF = 4     /* disconnected, reconnect timer running */
+    CHAT_ST_BACKOFF = 4,    /* disconnected, reconnect timer running */
+    CHAT_ST_HANDSHAKE = 5   /* TCP connected, TLS handshake in progress */
 };
 
 typedef struct chat_client chat_client;
@@ -111,11 +126,31 @@ typedef struct chat_callbacks {
     void (*on_connected)(chat_client *c, void *ud);
     /* The connection was lost (`err` < 0 says why: CHAT_ECLOSED,
      * CHAT_ECONNECT, CHAT_EPROTO, CHAT_EAUTH, CHAT_ENOMEM, CHAT_ERESOLVE,
-     * CHAT_ESYS). Not called for
+     * CHAT_ESYS, CHAT_ETLS, CHAT_ETLSVERIFY). Not called for
      * chat_disconnect(). When options.reconnect is set and err is not
-     * CHAT_EAUTH/CHAT_EPROTO, the state is already CHAT_ST_BACKOFF. */
+     * CHAT_EAUTH/CHAT_EPROTO/CHAT_ETLSVERIFY, the state is already
+     * CHAT_ST_BACKOFF; after those three it is CHAT_ST_IDLE: retrying cannot
+     * help until someone acts (a certificate that does not verify may mean
+     * an attacker; it is reported, not retried), and the caller may call
+     * chat_connect() again. */
     void (*on_disconnected)(chat_client *c, int err, void *ud);
 } chat_callbacks;
+
+/* TLS options (chat_options.tls). chat_new() reads every file and copies
+ * every string, so this struct, its strings and the files may go once it
+ * returns: the files are not read again on reconnects. */
+typedef struct chat_tls_options {
+    const char *ca_file;     /* PEM file of the CAs trusted to sign the server's
+                                certificate; NULL = the system's default
+                                verify paths (e.g. /etc/ssl/certs) */
+    const char *server_name; /* name (or IP address) the server's certificate
+                                must carry, sent as SNI when it is a name;
+                                NULL = chat_options.host */
+    const char *cert_file;   /* PEM client certificate (chain) for servers that
+                                require one; NULL = none. Needs key_file. */
+    const char *key_file;    /* PEM private key of cert_file (unencrypted);
+                                both or neither */
+} chat_tls_options;
 
 /* Options. Always start from chat_options_init(); chat_new() copies every
  * field (strings included), so the struct and its strings may be freed once
@@ -146,17 +181,36 @@ typedef struct chat_options {
     /* Monotonic clock in milliseconds; NULL = CLOCK_MONOTONIC. For tests and
      * for event loops that cache their time. */
     uint64_t (*clock_ms)(void *userdata);
-    const void *tls;         /* reserved for TLS options; must be NULL */
+    const chat_tls_options *tls; /* NULL (default): plaintext TCP. Else TLS
+                                1.2+ with these options (read by chat_new,
+                                not kept) */
+    uint32_t connect_timeout_ms; /* bound on one connection attempt's TCP
+                                connect plus TLS handshake (default 10000;
+                                0 = none). On expiry: CHAT_ECONNECT with
+                                chat_last_errno() ETIMEDOUT during the TCP
+                                connect, CHAT_ETLS during the handshake */
 } chat_options;
 
 /* Fill `o` with the defaults above (host NULL, port 0, user 0). O(1). */
 void chat_options_init(chat_options *o);
 
-/* Create a client from `o` (copied). No I/O. Returns the client, owned by
- * the caller and released with chat_free(); or NULL with *err (if err is not
- * NULL) set to CHAT_EINVAL (missing host/port/user, password over 1024 bytes,
- * min > max backoff), CHAT_ENOTSUP (tls != NULL) or CHAT_ENOMEM. */
+/* Create a client from `o` (copied). No network I/O; with o->tls, reads
+ * the CA, certificate and key files and builds the TLS context here.
+ * Returns the client, owned by the caller and released with chat_free(); or
+ * NULL with *err (if err is not NULL) set to CHAT_EINVAL (missing
+ * host/port/user, password over 1024 bytes, min > max backoff, cert_file
+ * without key_file or the reverse), CHAT_ETLSCONF (a TLS file is missing,
+ * unreadable, not PEM, or the key does not match the certificate) or
+ * CHAT_ENOMEM. */
 chat_client *chat_new(const chat_options *o, int *err);
+
+/* chat_new, and on failure (when msg is not NULL and msg_len > 0) an
+ * English sentence naming the cause in `msg`, owned by the caller, always
+ * NUL-terminated and truncated to msg_len bytes, e.g. "cannot load the CA
+ * file /x/ca.pem: No such file or directory". On success msg is set to "".
+ * O(size of the TLS files). */
+chat_client *chat_new_ex(const chat_options *o, int *err, char *msg,
+                         size_t msg_len);
 
 /* Close the connection and free everything, including frames still queued
  * (unsent or unacknowledged: they are lost). No callback is called. NULL is
@@ -185,17 +239,20 @@ int chat_reconnect(chat_client *c);
  * chat_process call. */
 int chat_fd(const chat_client *c);
 
-/* 1 when the socket should be watched for writability (connect pending or
- * bytes waiting), else 0. O(1). */
+/* 1 when the socket should be watched for writability (connect pending,
+ * bytes waiting, TLS records not yet written), else 0. O(1). */
 int chat_want_write(const chat_client *c);
 
 /* Milliseconds until chat_process must be called even without socket
- * events (reconnect timer), 0 when it is due, -1 when no timer runs. */
+ * events (reconnect timer, connect timeout), 0 when it is due or when
+ * received data waits inside the library (released frames, decrypted TLS
+ * data the socket will not signal again), -1 when no timer runs. */
 int64_t chat_next_timeout_ms(const chat_client *c);
 
 /* Do all the work that can be done without blocking: finish a pending
- * connect, read what is available (at most 16 reads of up to 64 KiB, to
- * leave the loop to others; call again while data remains), run callbacks
+ * connect or TLS handshake, read what is available (at most 16 reads of up
+ * to 64 KiB, over TLS 16 records, to leave the loop to others; call again
+ * while data remains: chat_next_timeout_ms says 0 then), run callbacks
  * for every complete frame, answer PINGs, send at most one cumulative ACK
  * for received data frames, write queued frames, run due timers. `readable`
  * and `writable` are hints from the event loop (0 is always safe; writes are
@@ -274,6 +331,20 @@ int chat_release(chat_client *c);
  * or CHAT_ESYS, e.g. ECONNREFUSED or ETIMEDOUT; 0 when there was none.
  * For messages: strerror(chat_last_errno(c)). O(1). */
 int chat_last_errno(const chat_client *c);
+
+/* Why the last CHAT_ETLS or CHAT_ETLSVERIFY happened, as an English phrase
+ * without a final period, meant to follow "TLS: ", e.g. "certificate verify
+ * failed: self-signed certificate in certificate chain" (the reason is
+ * OpenSSL's X509_verify_cert_error_string of the verify result), "handshake
+ * failed: wrong version number", "connection failed: tlsv13 alert
+ * certificate required" or "the handshake did not finish within 10000 ms
+ * (is it a TLS port?)"; "" when there was none. Owned by the client, valid
+ * until chat_free; emptied when a new connection attempt starts. Never NULL
+ * (NULL c gives ""). O(1). */
+const char *chat_tls_error(const chat_client *c);
+
+/* 1 when the client was created with TLS options, else 0. O(1). */
+int chat_tls_enabled(const chat_client *c);
 
 /* Current state (enum chat_state). O(1). */
 int chat_state(const chat_client *c);

@@ -8,6 +8,7 @@
 #ifndef CLI_H
 #define CLI_H
 
+#include <getopt.h>
 #include <stdint.h>
 
 #include "chat.h"
@@ -26,12 +27,43 @@ typedef struct cli_conn {
     uint16_t port;     /* --port, default CLI_DEFAULT_PORT */
     uint32_t id;       /* --id, required, != 0 */
     int no_acks;       /* --no-acks: control frames off (article's protocol) */
-    unsigned timeout;  /* --timeout seconds, default CLI_DEFAULT_TIMEOUT */
+    unsigned timeout;  /* --timeout seconds, default CLI_DEFAULT_TIMEOUT;
+                          also bounds the TCP connect + TLS handshake */
+    int tls;           /* --tls */
+    chat_tls_options tls_opts; /* --ca, --server-name, --cert, --key */
     const struct chat_client *client; /* set once created: lets failure
-                                         sentences name the OS error */
+                                         sentences name the OS or TLS error */
 } cli_conn;
 
 void cli_conn_init(cli_conn *cc);
+
+/* The TLS flags, the same for every subcommand: put CLI_TLS_LONGOPTS in
+ * the getopt_long table, give every option code to cli_tls_flag first, and
+ * call cli_tls_check once parsing is done. */
+enum { CLI_OPT_TLS = 0x100, CLI_OPT_CA, CLI_OPT_CERT, CLI_OPT_KEY, CLI_OPT_SERVER_NAME };
+#define CLI_TLS_LONGOPTS                                                      \
+    {"tls", no_argument, NULL, CLI_OPT_TLS},                                  \
+    {"ca", required_argument, NULL, CLI_OPT_CA},                              \
+    {"cert", required_argument, NULL, CLI_OPT_CERT},                          \
+    {"key", required_argument, NULL, CLI_OPT_KEY},                            \
+    {"server-name", required_argument, NULL, CLI_OPT_SERVER_NAME}
+#define CLI_TLS_USAGE "[--tls [--ca FILE] [--server-name NAME] [--cert FILE --key FILE]]"
+#define CLI_TLS_HELP                                                               \
+    "  --tls            connect with TLS (1.2 or newer) to the server's TLS port;\n"  \
+    "                   its certificate and name are always verified\n"              \
+    "  --ca FILE        PEM file of the CA(s) to trust (default: the system's CAs)\n" \
+    "  --server-name NAME  name or address the certificate must carry, sent as\n"    \
+    "                   SNI (default: --host)\n"                                       \
+    "  --cert FILE      PEM client certificate, for servers that require one\n"      \
+    "  --key FILE       PEM private key of --cert (unencrypted)\n"
+
+/* 1 when `opt` was a TLS flag (recorded in cc), else 0. */
+int cli_tls_flag(cli_conn *cc, int opt, const char *arg);
+
+/* After parsing: --ca/--cert/--key/--server-name need --tls, --cert and
+ * --key go together. 0, or prints the usage sentence and returns
+ * CLI_EXIT_USAGE. */
+int cli_tls_check(const char *cmd, const cli_conn *cc);
 
 /* Print "chat-client: <fmt>" and a newline on stderr. */
 void cli_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -51,7 +83,9 @@ int cli_parse_uint(const char *cmd, const char *flag, const char *s,
 void cli_conn_err(const cli_conn *cc, int err);
 
 /* chat_options for cc: host, port, user, control frames unless --no-acks,
- * acknowledgements asked for. The caller adds callbacks and the rest. */
+ * acknowledgements asked for, TLS options (pointing into cc, which must
+ * outlive chat_new), connect timeout. The caller adds callbacks and the
+ * rest. */
 void cli_options(const cli_conn *cc, chat_options *co);
 
 /* chat_new, then chat_connect. On failure prints one sentence and returns

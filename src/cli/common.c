@@ -19,6 +19,34 @@ void cli_conn_init(cli_conn *cc) {
     cc->id = 0;
     cc->no_acks = 0;
     cc->timeout = CLI_DEFAULT_TIMEOUT;
+    cc->tls = 0;
+    memset(&cc->tls_opts, 0, sizeof cc->tls_opts);
+    cc->client = NULL;
+}
+
+int cli_tls_flag(cli_conn *cc, int opt, const char *arg) {
+    switch (opt) {
+    case CLI_OPT_TLS: cc->tls = 1; return 1;
+    case CLI_OPT_CA: cc->tls_opts.ca_file = arg; return 1;
+    case CLI_OPT_CERT: cc->tls_opts.cert_file = arg; return 1;
+    case CLI_OPT_KEY: cc->tls_opts.key_file = arg; return 1;
+    case CLI_OPT_SERVER_NAME: cc->tls_opts.server_name = arg; return 1;
+    default: return 0;
+    }
+}
+
+int cli_tls_check(const char *cmd, const cli_conn *cc) {
+    const chat_tls_options *t = &cc->tls_opts;
+    const char *flag = t->ca_file ? "--ca" : t->cert_file ? "--cert"
+                     : t->key_file ? "--key" : t->server_name ? "--server-name" : NULL;
+    if (flag && !cc->tls) return cli_usage_err(cmd, "%s needs --tls", flag);
+    if (t->cert_file && !t->key_file)
+        return cli_usage_err(cmd, "--cert needs --key (the certificate's private key)");
+    if (t->key_file && !t->cert_file)
+        return cli_usage_err(cmd, "--key needs --cert (the client certificate)");
+    if (t->server_name && !t->server_name[0])
+        return cli_usage_err(cmd, "--server-name must not be empty");
+    return 0;
 }
 
 void cli_err(const char *fmt, ...) {
@@ -92,7 +120,11 @@ void cli_conn_err(const cli_conn *cc, int err) {
                 cc->host, cc->port);
         break;
     case CHAT_ECLOSED:
-        cli_err("the server at %s:%u closed the connection", cc->host, cc->port);
+        if (cc->tls)
+            cli_err("the server at %s:%u closed the connection", cc->host, cc->port);
+        else /* a TLS port drops a plaintext HELLO this way */
+            cli_err("the server at %s:%u closed the connection (if it is a TLS port, "
+                    "add --tls)", cc->host, cc->port);
         break;
     case CHAT_EAUTH:
         cli_err("the server at %s:%u refused the login of user %u", cc->host,
@@ -102,6 +134,13 @@ void cli_conn_err(const cli_conn *cc, int err) {
         cli_err("the server at %s:%u broke the protocol or refused ours "
                 "(try --no-acks for a server without control frames)", cc->host, cc->port);
         break;
+    case CHAT_ETLSVERIFY:
+    case CHAT_ETLS: {
+        const char *why = cc->client ? chat_tls_error(cc->client) : "";
+        cli_err("TLS: %s (server %s:%u)", why[0] ? why : chat_strerror(err), cc->host,
+                cc->port);
+        break;
+    }
     default:
         cli_err("connection to %s:%u failed: %s", cc->host, cc->port, chat_strerror(err));
     }
@@ -126,13 +165,17 @@ void cli_options(const cli_conn *cc, chat_options *co) {
     co->user = cc->id;
     co->control = !cc->no_acks;
     co->acks = 1;
+    co->tls = cc->tls ? &cc->tls_opts : NULL;
+    co->connect_timeout_ms = cc->timeout * 1000u;
 }
 
 chat_client *cli_open(cli_conn *cc, const chat_options *co) {
     int err = 0;
-    chat_client *c = chat_new(co, &err);
+    char why[512];
+    chat_client *c = chat_new_ex(co, &err, why, sizeof why);
     if (!c) {
-        cli_err("cannot start the client: %s", chat_strerror(err));
+        if (err == CHAT_ETLSCONF) cli_err("TLS: %s", why);
+        else cli_err("cannot start the client: %s", why[0] ? why : chat_strerror(err));
         return NULL;
     }
     cc->client = c;

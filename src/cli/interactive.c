@@ -30,6 +30,7 @@
 
 static const char interactive_usage[] =
     "usage: chat-client --id ID [--to ID] [--save-dir DIR] [--host HOST] [--port PORT]\n"
+    "                   " CLI_TLS_USAGE "\n"
     "\n"
     "Chat interactively as user ID: type a line to send it to the current receiver;\n"
     "messages arrive while you type, shown as \"[HH:MM] SENDER: text\". Pictures,\n"
@@ -40,6 +41,7 @@ static const char interactive_usage[] =
     "  --save-dir DIR   where received media files go (default .)\n"
     "  --host HOST      server address (default " CLI_DEFAULT_HOST ")\n"
     "  --port PORT      server port (default 8888)\n"
+    CLI_TLS_HELP
     "  --help           show this help\n"
     "\n"
     "Commands (type /help in the session):\n";
@@ -395,7 +397,7 @@ int cli_interactive_main(int argc, char **argv) {
         {"id", required_argument, NULL, 'i'},   {"to", required_argument, NULL, 't'},
         {"host", required_argument, NULL, 'H'}, {"port", required_argument, NULL, 'p'},
         {"save-dir", required_argument, NULL, 'd'}, {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0}};
+        CLI_TLS_LONGOPTS,                           {NULL, 0, NULL, 0}};
     const char *cmd = "interactive";
     ia_job j;
     memset(&j, 0, sizeof j);
@@ -405,6 +407,7 @@ int cli_interactive_main(int argc, char **argv) {
     optind = 1;
     opterr = 0;
     while ((o = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
+        if (cli_tls_flag(&j.cc, o, optarg)) continue;
         switch (o) {
         case 'i': if (cli_parse_id(cmd, "--id", optarg, &j.cc.id)) return CLI_EXIT_USAGE; break;
         case 't': if (cli_parse_id(cmd, "--to", optarg, &j.to)) return CLI_EXIT_USAGE; break;
@@ -421,6 +424,7 @@ int cli_interactive_main(int argc, char **argv) {
     }
     if (optind < argc) return cli_usage_err(cmd, "unexpected argument '%s'", argv[optind]);
     if (!j.cc.id) return cli_usage_err(cmd, "--id is required");
+    if (cli_tls_check(cmd, &j.cc)) return CLI_EXIT_USAGE;
     if (cli_check_dir(cmd, "--save-dir", j.save_dir)) return CLI_EXIT_USAGE;
     if (!isatty(STDIN_FILENO))
         return cli_usage_err(cmd, "the interactive mode needs a terminal on standard input: "

@@ -31,6 +31,7 @@
 static const char listen_usage[] =
     "usage: chat-client listen --id ID [--count N] [--save-dir DIR]\n"
     "                          [--host HOST] [--port PORT] [--no-acks] [--timeout SECONDS]\n"
+    "                          " CLI_TLS_USAGE "\n"
     "\n"
     "Receive messages for user ID and print one JSON object per line (flushed per line):\n"
     "  {\"from\": 1, \"type\": \"text\", \"text\": \"...\"}\n"
@@ -51,7 +52,9 @@ static const char listen_usage[] =
     "                   (the server then binds the connection on its first frame:\n"
     "                   with --no-acks nothing is received until one is sent)\n"
     "  --timeout SECONDS  after a lost connection, give up when no reconnection\n"
-    "                   succeeded within this long (default 10)\n"
+    "                   succeeded within this long (default 10); also bounds\n"
+    "                   each connection attempt (TCP connect and TLS handshake)\n"
+    CLI_TLS_HELP
     "  --help           show this help\n"
     "\n"
     "Exit status: 0 after --count messages, 1 on failure (one sentence on stderr),\n"
@@ -149,7 +152,7 @@ int cli_listen_main(int argc, char **argv) {
         {"save-dir", required_argument, NULL, 'd'}, {"host", required_argument, NULL, 'H'},
         {"port", required_argument, NULL, 'p'},     {"no-acks", no_argument, NULL, 'n'},
         {"timeout", required_argument, NULL, 'T'},  {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0}};
+        CLI_TLS_LONGOPTS,                           {NULL, 0, NULL, 0}};
     const char *cmd = "listen";
     listen_job j;
     memset(&j, 0, sizeof j);
@@ -160,6 +163,7 @@ int cli_listen_main(int argc, char **argv) {
     optind = 1;
     opterr = 0;
     while ((o = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
+        if (cli_tls_flag(&j.cc, o, optarg)) continue;
         switch (o) {
         case 'i': if (cli_parse_id(cmd, "--id", optarg, &j.cc.id)) return CLI_EXIT_USAGE; break;
         case 'c': if (cli_parse_uint(cmd, "--count", optarg, ULONG_MAX, &j.count)) return CLI_EXIT_USAGE; break;
@@ -179,6 +183,7 @@ int cli_listen_main(int argc, char **argv) {
     }
     if (optind < argc) return cli_usage_err(cmd, "unexpected argument '%s'", argv[optind]);
     if (!j.cc.id) return cli_usage_err(cmd, "--id is required");
+    if (cli_tls_check(cmd, &j.cc)) return CLI_EXIT_USAGE;
     if (cli_check_dir(cmd, "--save-dir", j.save_dir)) return CLI_EXIT_USAGE;
     signal(SIGPIPE, SIG_IGN); /* a closed stdout is reported by fflush */
 

@@ -26,6 +26,7 @@
 static const char send_usage[] =
     "usage: chat-client send --id ID --to ID (--text TEXT | --file FILE [--type TYPE])\n"
     "                        [--host HOST] [--port PORT] [--no-acks] [--timeout SECONDS]\n"
+    "                        " CLI_TLS_USAGE "\n"
     "\n"
     "Send one message and exit 0 once the server acknowledged it.\n"
     "\n"
@@ -41,6 +42,7 @@ static const char send_usage[] =
     "  --no-acks        speak the article's protocol: no HELLO, no acknowledgements;\n"
     "                   success means the message was written to the socket\n"
     "  --timeout SECONDS  give up after this long (default 10)\n"
+    CLI_TLS_HELP
     "  --help           show this help\n"
     "\n"
     "Exit status: 0 sent, 1 failed (one sentence on stderr says why), 2 bad usage.\n";
@@ -151,7 +153,7 @@ int cli_send_main(int argc, char **argv) {
         {"type", required_argument, NULL, 'y'},    {"host", required_argument, NULL, 'H'},
         {"port", required_argument, NULL, 'p'},    {"no-acks", no_argument, NULL, 'n'},
         {"timeout", required_argument, NULL, 'T'}, {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0}};
+        CLI_TLS_LONGOPTS,                          {NULL, 0, NULL, 0}};
     const char *cmd = "send", *type_arg = NULL;
     send_job j;
     memset(&j, 0, sizeof j);
@@ -161,6 +163,7 @@ int cli_send_main(int argc, char **argv) {
     optind = 1;
     opterr = 0;
     while ((o = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
+        if (cli_tls_flag(&j.cc, o, optarg)) continue;
         switch (o) {
         case 'i': if (cli_parse_id(cmd, "--id", optarg, &j.cc.id)) return CLI_EXIT_USAGE; break;
         case 'o': if (cli_parse_id(cmd, "--to", optarg, &j.to)) return CLI_EXIT_USAGE; break;
@@ -183,6 +186,7 @@ int cli_send_main(int argc, char **argv) {
     if (optind < argc) return cli_usage_err(cmd, "unexpected argument '%s'", argv[optind]);
     if (!j.cc.id) return cli_usage_err(cmd, "--id is required");
     if (!j.to) return cli_usage_err(cmd, "--to is required");
+    if (cli_tls_check(cmd, &j.cc)) return CLI_EXIT_USAGE;
     if (!j.text == !j.file) return cli_usage_err(cmd, "give exactly one of --text and --file");
     if (j.text) {
         if (type_arg) return cli_usage_err(cmd, "--type goes with --file, not --text");

@@ -6,8 +6,12 @@
  * States and the functions that move between them:
  *
  *   IDLE --chat_connect/start_connect--> CONNECTING
- *   CONNECTING --check_connect, control=1--> HELLO (HELLO queued in `out`)
- *   CONNECTING --check_connect, control=0--> READY
+ *   CONNECTING --check_connect, TLS--> HANDSHAKE (new SSL session)
+ *   CONNECTING --check_connect/session_start, control=1--> HELLO (HELLO
+ *                queued in `out`)
+ *   CONNECTING --check_connect/session_start, control=0--> READY
+ *   HANDSHAKE --tls_step, handshake done--> HELLO or READY (session_start)
+ *   CONNECTING, HANDSHAKE --check_conn_timeout--> lost()
  *   HELLO --handle_welcome--> READY
  *   any connected --lost()--> BACKOFF (reconnect=1) or IDLE
  *   BACKOFF --chat_process when the deadline passed--> CONNECTING
@@ -31,6 +35,12 @@
  *   data-frame boundary (stage_off == 0), so frames never interleave.
  * - `gen` changes whenever the connection is closed; code that runs a
  *   callback re-checks it before touching connection state again.
+ * - With TLS, bytes of `out` and of the queue count as written only once
+ *   their ciphertext is in the kernel: tls_fl_out/tls_fl_data bytes (one
+ *   record at most) have been encrypted but not fully sent yet, and nothing
+ *   more is encrypted until they are. So the accounting above (stage,
+ *   conn_seq, "handled once written" without ACKS) means the same thing
+ *   over TLS as over plain TCP.
  */
 #include "chat.h"
 
@@ -49,6 +59,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "client/tls.h"
 #include "common/buf.h"
 #include "proto/frame.h"
 
@@ -65,6 +76,8 @@ _Static_assert((int)CHAT_SERR_TOOBIG == (int)FRAME_ERR_TOOBIG &&
 #define CHAT__READS_PER_CALL 16
 #define CHAT__IOV 64
 #define CHAT__OUT_LIMIT 65536u /* control frames only: HELLO, ACK, PONG */
+#define CHAT__TLS_CHUNK 16384u /* plaintext per TLS record */
+#define CHAT__CONNECT_TIMEOUT 10000u
 
 typedef struct chat__msg {
     struct chat__msg *next;
@@ -88,6 +101,8 @@ struct chat_client {
     chat_callbacks cb;
     void *ud;
     uint64_t (*clock_ms)(void *);
+    uint32_t connect_timeout;  /* ms, 0 = none */
+    ctls_ctx *tls_ctx;         /* NULL = plaintext */
 
     /* connection */
     int state;
@@ -104,6 +119,12 @@ struct chat_client {
     uint64_t deadline;         /* BACKOFF: when to reconnect */
     int last_errno;            /* errno behind the last ECONNECT / ESYS */
     int held;                  /* chat_hold: hand over no more frames */
+    uint64_t conn_deadline;    /* CONNECTING/HANDSHAKE: give up then; 0 = none */
+    ctls_conn *tls;            /* this connection's TLS session, or NULL */
+    size_t tls_fl_out;         /* bytes of `out` encrypted, not yet sent */
+    size_t tls_fl_data;        /* bytes of queued frames encrypted, not yet sent */
+    int tls_more;              /* the last TLS read stopped at the read cap */
+    char tls_err[256];         /* why the last CHAT_ETLS/ETLSVERIFY */
 
     /* outgoing queue */
     chat__msg *head, *tail, *stage;
@@ -161,6 +182,11 @@ static chat__msg *msg_by_conn_seq(chat_client *c, uint64_t conn_seq) {
 /* Close the socket and forget everything tied to the connection; queued
  * frames stay and will be resent from the head. O(queued frames). */
 static void close_conn(chat_client *c) {
+    ctls_conn_free(c->tls);
+    c->tls = NULL;
+    c->tls_fl_out = c->tls_fl_data = 0;
+    c->tls_more = 0;
+    c->conn_deadline = 0;
     if (c->fd >= 0) close(c->fd);
     c->fd = -1;
     c->gen++;
@@ -182,7 +208,8 @@ static void schedule_reconnect(chat_client *c) {
 /* The connection is gone (err < 0): reset, schedule, tell the user. */
 static void lost(chat_client *c, int err) {
     close_conn(c);
-    if (c->auto_reconnect && err != CHAT_EAUTH && err != CHAT_EPROTO)
+    if (c->auto_reconnect && err != CHAT_EAUTH && err != CHAT_EPROTO &&
+        err != CHAT_ETLSVERIFY)
         schedule_reconnect(c);
     else
         c->state = CHAT_ST_IDLE;
@@ -203,16 +230,27 @@ void chat_options_init(chat_options *o) {
     o->max_recv = 16u << 20;
     o->max_queue_bytes = (size_t)64 << 20;
     o->max_queue_frames = 4096;
+    o->connect_timeout_ms = CHAT__CONNECT_TIMEOUT;
 }
 
 chat_client *chat_new(const chat_options *o, int *err) {
+    return chat_new_ex(o, err, NULL, 0);
+}
+
+chat_client *chat_new_ex(const chat_options *o, int *err, char *msg,
+                         size_t msg_len) {
     int e = CHAT_EINVAL;
     chat_client *c = NULL;
+    if (msg && msg_len) msg[0] = 0;
     if (!o || !o->host || !o->host[0] || o->port == 0 || o->user == 0 ||
         o->backoff_min_ms > o->backoff_max_ms || o->max_queue_frames == 0 ||
-        (o->password && strlen(o->password) > CHAT__PASSWORD_MAX))
+        (o->password && strlen(o->password) > CHAT__PASSWORD_MAX)) {
+        if (msg && msg_len)
+            snprintf(msg, msg_len, "invalid options: host, port and user are required, "
+                     "the password is at most %u bytes, backoff_min_ms <= "
+                     "backoff_max_ms", CHAT__PASSWORD_MAX);
         goto fail;
-    if (o->tls) { e = CHAT_ENOTSUP; goto fail; }
+    }
     e = CHAT_ENOMEM;
     c = calloc(1, sizeof *c);
     if (!c) goto fail;
@@ -239,17 +277,31 @@ chat_client *chat_new(const chat_options *o, int *err) {
     c->cb = o->cb;
     c->ud = o->userdata;
     c->clock_ms = o->clock_ms;
+    c->connect_timeout = o->connect_timeout_ms;
     c->state = CHAT_ST_IDLE;
+    if (o->tls) {
+        e = ctls_ctx_new(&c->tls_ctx, o->tls, o->host, msg, msg_len);
+        if (e) goto fail;
+    }
     if (err) *err = CHAT_OK;
     return c;
 fail:
     if (c) { free(c->host); free(c->password); free(c); }
+    if (e == CHAT_ENOMEM && msg && msg_len && !msg[0]) snprintf(msg, msg_len, "out of memory");
     if (err) *err = e;
     return NULL;
 }
 
+/* HELLO or READY: the byte stream is up (TCP, and TLS when on). */
+static int conn_up(const chat_client *c) {
+    return c->fd >= 0 && (c->state == CHAT_ST_HELLO || c->state == CHAT_ST_READY);
+}
+
 void chat_free(chat_client *c) {
     if (!c) return;
+    if (c->tls && conn_up(c)) ctls_shutdown(c->tls, c->fd);
+    ctls_conn_free(c->tls);
+    ctls_ctx_free(c->tls_ctx);
     if (c->fd >= 0) close(c->fd);
     chat__msg *m = c->head;
     while (m) { chat__msg *n = m->next; free(m); m = n; }
@@ -274,6 +326,7 @@ static int start_connect(chat_client *c) {
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
     hints.ai_flags = AI_NUMERICSERV;
+    c->tls_err[0] = 0;
     if (getaddrinfo(c->host, port, &hints, &res) != 0 || !res)
         return CHAT_ERESOLVE;
     int rc = CHAT_ECONNECT;
@@ -286,6 +339,7 @@ static int start_connect(chat_client *c) {
         if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0 || errno == EINPROGRESS) {
             c->fd = fd;
             c->state = CHAT_ST_CONNECTING;
+            c->conn_deadline = c->connect_timeout ? now_ms(c) + c->connect_timeout : 0;
             rc = CHAT_OK;
             break;
         }
@@ -310,6 +364,7 @@ int chat_connect(chat_client *c) {
 
 int chat_disconnect(chat_client *c) {
     if (!c) return CHAT_EINVAL;
+    if (c->tls && conn_up(c)) ctls_shutdown(c->tls, c->fd);
     close_conn(c);
     c->state = CHAT_ST_IDLE;
     return CHAT_OK;
@@ -322,16 +377,10 @@ int chat_reconnect(chat_client *c) {
     return chat_connect(c);
 }
 
-/* CONNECTING: has the connect finished? 0 = not yet or done, < 0 failed. */
-static int check_connect(chat_client *c) {
-    struct pollfd p = {.fd = c->fd, .events = POLLOUT};
-    if (poll(&p, 1, 0) <= 0) return 0;
-    int soerr = 0;
-    socklen_t sl = sizeof soerr;
-    if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) < 0 || soerr) {
-        c->last_errno = soerr ? soerr : errno;
-        return CHAT_ECONNECT;
-    }
+/* The byte stream is up (TCP connected, TLS handshake done): start the
+ * session. 0 or CHAT_ENOMEM. */
+static int session_start(chat_client *c) {
+    c->conn_deadline = 0;
     if (c->control) {
         uint8_t body[FRAME_HELLO_MIN + CHAT__PASSWORD_MAX];
         size_t n = frame_put_hello(body, FRAME_VERSION,
@@ -345,6 +394,44 @@ static int check_connect(chat_client *c) {
         if (c->cb.on_connected) c->cb.on_connected(c, c->ud);
     }
     return 0;
+}
+
+/* HANDSHAKE: advance the TLS handshake. 0 = not yet or done, < 0 failed. */
+static int tls_step(chat_client *c) {
+    int r = ctls_handshake(c->tls, c->fd, c->tls_err, sizeof c->tls_err);
+    if (r <= 0) return r;
+    return session_start(c);
+}
+
+/* CONNECTING: has the connect finished? 0 = not yet or done, < 0 failed. */
+static int check_connect(chat_client *c) {
+    struct pollfd p = {.fd = c->fd, .events = POLLOUT};
+    if (poll(&p, 1, 0) <= 0) return 0;
+    int soerr = 0;
+    socklen_t sl = sizeof soerr;
+    if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) < 0 || soerr) {
+        c->last_errno = soerr ? soerr : errno;
+        return CHAT_ECONNECT;
+    }
+    if (!c->tls_ctx) return session_start(c);
+    int rc = ctls_conn_new(c->tls_ctx, &c->tls, c->tls_err, sizeof c->tls_err);
+    if (rc < 0) return rc;
+    c->state = CHAT_ST_HANDSHAKE;
+    return tls_step(c);
+}
+
+/* CONNECTING/HANDSHAKE past the connect timeout: the error to report, or 0. */
+static int check_conn_timeout(chat_client *c) {
+    if ((c->state != CHAT_ST_CONNECTING && c->state != CHAT_ST_HANDSHAKE) ||
+        !c->conn_deadline || now_ms(c) < c->conn_deadline)
+        return 0;
+    if (c->state == CHAT_ST_CONNECTING) {
+        c->last_errno = ETIMEDOUT;
+        return CHAT_ECONNECT;
+    }
+    snprintf(c->tls_err, sizeof c->tls_err, "the handshake did not finish within "
+             "%u ms (is it a TLS port?)", (unsigned)c->connect_timeout);
+    return CHAT_ETLS;
 }
 
 /* ------------------------------------------------------------------ */
@@ -448,22 +535,36 @@ static int frame_buffered(const chat_client *c) {
 
 static int do_read(chat_client *c) {
     unsigned gen = c->gen;
+    c->tls_more = 0;
     size_t limit = FRAME_S2C_HDR + (size_t)c->max_recv + CHAT__READ_CHUNK;
     for (int i = 0; i < CHAT__READS_PER_CALL; i++) {
         if (buf_reserve(&c->in, CHAT__READ_CHUNK, limit)) return CHAT_ENOMEM;
-        ssize_t r = recv(c->fd, c->in.data + c->in.len, CHAT__READ_CHUNK, 0);
-        if (r == 0) return CHAT_ECLOSED;
-        if (r < 0) {
-            if (errno == EINTR) continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;
-            return CHAT_ECLOSED;
+        ssize_t r;
+        if (c->tls) {
+            /* One record (<= 16 KiB) per call: stop only when nothing is
+             * left (OpenSSL then holds at most part of a record), or at
+             * the read cap: records may then wait inside OpenSSL, which
+             * poll cannot see, so tls_more makes chat_next_timeout_ms 0. */
+            r = ctls_read(c->tls, c->fd, c->in.data + c->in.len, CHAT__READ_CHUNK,
+                          c->tls_err, sizeof c->tls_err);
+            if (r <= 0) return (int)r;
+        } else {
+            r = recv(c->fd, c->in.data + c->in.len, CHAT__READ_CHUNK, 0);
+            if (r == 0) return CHAT_ECLOSED;
+            if (r < 0) {
+                if (errno == EINTR) continue;
+                if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;
+                return CHAT_ECLOSED;
+            }
         }
         c->in.len += (size_t)r;
         int rc = parse_input(c);
         if (rc < 0) return rc;
         if (c->gen != gen || c->fd < 0) return 0;
-        if ((size_t)r < CHAT__READ_CHUNK) return 0; /* drained */
+        if (c->held) return 0; /* chat_hold: no more is read */
+        if (!c->tls && (size_t)r < CHAT__READ_CHUNK) return 0; /* drained */
     }
+    c->tls_more = c->tls != NULL;
     return 0;
 }
 
@@ -480,8 +581,59 @@ static void msg_written(chat_client *c) {
     if (!c->acks_granted) msg_remove(c, m); /* m == head: delivered once written */
 }
 
-/* Write what the socket takes. 0 or CHAT_ECLOSED. */
+/* `left` more bytes of queued frames (from stage + stage_off on) were
+ * written. Returns 1 when they ended inside a frame, else 0. */
+static int advance_data(chat_client *c, size_t left) {
+    while (left > 0) {
+        size_t rem = FRAME_C2S_HDR + (size_t)c->stage->len - c->stage_off;
+        if (left < rem) { c->stage_off += left; return 1; }
+        left -= rem;
+        msg_written(c);
+    }
+    return 0;
+}
+
+/* TLS: encrypt one record's worth of `out` and queued frames at a time, in
+ * the same order plain TCP would write them, and count them written once
+ * the socket took the ciphertext. 0, CHAT_ECLOSED, CHAT_ETLS, CHAT_ENOMEM. */
+static int tls_flush(chat_client *c) {
+    for (;;) {
+        int s = ctls_send_out(c->tls, c->fd);
+        if (s < 0) return CHAT_ECLOSED;
+        if (s == 0) return 0;
+        if (c->tls_fl_out || c->tls_fl_data) {
+            buf_consume(&c->out, c->tls_fl_out);
+            advance_data(c, c->tls_fl_data);
+            c->tls_fl_out = c->tls_fl_data = 0;
+        }
+        uint8_t chunk[CHAT__TLS_CHUNK];
+        size_t n = 0, from_out = 0;
+        if (c->stage_off == 0 && c->out.len > 0) {
+            from_out = c->out.len < sizeof chunk ? c->out.len : sizeof chunk;
+            memcpy(chunk, c->out.data, from_out);
+            n = from_out;
+        }
+        /* Frames follow only a complete `out` (or the rest of a frame). */
+        if (c->state == CHAT_ST_READY && (c->stage_off > 0 || from_out == c->out.len)) {
+            size_t off = c->stage_off;
+            for (chat__msg *m = c->stage; m && n < sizeof chunk; m = m->next, off = 0) {
+                size_t len = FRAME_C2S_HDR + (size_t)m->len - off;
+                size_t k = len < sizeof chunk - n ? len : sizeof chunk - n;
+                memcpy(chunk + n, m->frame + off, k);
+                n += k;
+            }
+        }
+        if (n == 0) return 0;
+        int rc = ctls_write(c->tls, chunk, n, c->tls_err, sizeof c->tls_err);
+        if (rc < 0) return rc;
+        c->tls_fl_out = from_out;
+        c->tls_fl_data = n - from_out;
+    }
+}
+
+/* Write what the socket takes. 0 or CHAT_ECLOSED (or a TLS error). */
 static int flush(chat_client *c) {
+    if (c->tls) return tls_flush(c);
     for (;;) {
         struct iovec iov[CHAT__IOV];
         int n = 0;
@@ -507,12 +659,7 @@ static int flush(chat_client *c) {
             left -= k;
             if (c->out.len) return 0; /* partial: the socket is full */
         }
-        while (left > 0) {
-            size_t rem = FRAME_C2S_HDR + (size_t)c->stage->len - c->stage_off;
-            if (left < rem) { c->stage_off += left; return 0; }
-            left -= rem;
-            msg_written(c);
-        }
+        if (advance_data(c, left)) return 0; /* partial: the socket is full */
     }
 }
 
@@ -610,13 +757,17 @@ int chat_process(chat_client *c, int readable, int writable) {
     if (c->state == CHAT_ST_CONNECTING) {
         rc = check_connect(c);
         if (rc < 0) { lost(c, rc); goto done; }
+    } else if (c->state == CHAT_ST_HANDSHAKE) {
+        rc = tls_step(c);
+        if (rc < 0) { lost(c, rc); goto done; }
     }
-    if (c->fd >= 0 && c->state != CHAT_ST_CONNECTING && !c->held &&
-        frame_buffered(c)) { /* held frames, released */
+    rc = check_conn_timeout(c);
+    if (rc < 0) { lost(c, rc); goto done; }
+    if (conn_up(c) && !c->held && frame_buffered(c)) { /* held frames, released */
         rc = parse_input(c);
         if (rc < 0) { lost(c, rc); goto done; }
     }
-    if (c->fd >= 0 && c->state != CHAT_ST_CONNECTING && !c->held) {
+    if (conn_up(c) && !c->held) {
         rc = do_read(c);
         if (rc < 0) { lost(c, rc); goto done; }
     }
@@ -626,7 +777,7 @@ int chat_process(chat_client *c, int readable, int writable) {
         if (put_control(c, FRAME_ACK, body, FRAME_ACK_SIZE) == 0)
             c->recv_acked = c->recv_count;
     }
-    if (c->fd >= 0 && c->state != CHAT_ST_CONNECTING) {
+    if (conn_up(c)) {
         rc = flush(c);
         if (rc < 0) { lost(c, rc); goto done; }
     }
@@ -663,14 +814,26 @@ int chat_fd(const chat_client *c) { return c ? c->fd : -1; }
 int chat_want_write(const chat_client *c) {
     if (!c || c->fd < 0) return 0;
     if (c->state == CHAT_ST_CONNECTING) return 1;
+    if (c->tls && ctls_want_write(c->tls)) return 1;
+    if (c->state == CHAT_ST_HANDSHAKE) return 0;
     return c->out.len > 0 || (c->state == CHAT_ST_READY && c->stage != NULL);
 }
 
 int64_t chat_next_timeout_ms(const chat_client *c) {
-    if (c && c->fd >= 0 && !c->held && frame_buffered(c)) return 0;
-    if (!c || c->state != CHAT_ST_BACKOFF) return -1;
+    if (!c) return -1;
+    if (conn_up(c) && !c->held &&
+        (frame_buffered(c) || c->tls_more || (c->tls && ctls_pending(c->tls))))
+        return 0;
+    uint64_t deadline;
+    if (c->state == CHAT_ST_BACKOFF)
+        deadline = c->deadline;
+    else if ((c->state == CHAT_ST_CONNECTING || c->state == CHAT_ST_HANDSHAKE) &&
+             c->conn_deadline)
+        deadline = c->conn_deadline;
+    else
+        return -1;
     uint64_t now = now_ms(c);
-    return now >= c->deadline ? 0 : (int64_t)(c->deadline - now);
+    return now >= deadline ? 0 : (int64_t)(deadline - now);
 }
 
 uint64_t chat_acked(const chat_client *c) {
@@ -690,6 +853,10 @@ uint32_t chat_queued_frames(const chat_client *c) { return c ? c->q_frames : 0; 
 size_t chat_queued_bytes(const chat_client *c) { return c ? c->q_bytes : 0; }
 
 int chat_last_errno(const chat_client *c) { return c ? c->last_errno : 0; }
+
+const char *chat_tls_error(const chat_client *c) { return c ? c->tls_err : ""; }
+
+int chat_tls_enabled(const chat_client *c) { return c && c->tls_ctx != NULL; }
 
 int chat_hold(chat_client *c) {
     if (!c) return CHAT_EINVAL;

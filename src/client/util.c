@@ -26,7 +26,10 @@ const char *chat_strerror(int err) {
     case CHAT_EAUTH: return "login refused by the server";
     case CHAT_ESTATE: return "operation not valid in the current state";
     case CHAT_ESYS: return "system error";
-    case CHAT_ENOTSUP: return "not supported yet";
+    case CHAT_ENOTSUP: return "not supported";
+    case CHAT_ETLSCONF: return "TLS set-up failed (CA, certificate or key file)";
+    case CHAT_ETLS: return "TLS handshake or connection failed";
+    case CHAT_ETLSVERIFY: return "the server's TLS certificate failed verification";
     default: return "unknown error";
     }
 }

@@ -19,6 +19,22 @@ int main(void) {
     }
     if (strcmp(chat_strerror(CHAT_ETOOBIG), "unknown error") == 0) return 1;
     chat_free(c);
+    /* TLS: OpenSSL must come with libchat (chat.pc's Requires.private). */
+    chat_tls_options t = {0};
+    t.ca_file = "/nonexistent/ca.pem";
+    o.tls = &t;
+    char msg[256];
+    if (chat_new_ex(&o, &err, msg, sizeof msg) || err != CHAT_ETLSCONF) {
+        fprintf(stderr, "chat_new_ex with a missing CA file: %s\n", chat_strerror(err));
+        return 1;
+    }
+    t.ca_file = NULL; /* the system's CAs */
+    c = chat_new(&o, &err);
+    if (!c || !chat_tls_enabled(c)) {
+        fprintf(stderr, "chat_new with TLS: %s\n", chat_strerror(err));
+        return 1;
+    }
+    chat_free(c);
     puts("libchat ok");
     return 0;
 }

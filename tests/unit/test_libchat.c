@@ -345,10 +345,6 @@ static void test_new_validates(void **state) {
     assert_null(chat_new(&o, &err));
     assert_int_equal(err, CHAT_EINVAL);
     o.backoff_max_ms = 10;
-    o.tls = &o;
-    assert_null(chat_new(&o, &err));
-    assert_int_equal(err, CHAT_ENOTSUP);
-    o.tls = NULL;
     chat_client *c = chat_new(&o, &err);
     assert_non_null(c);
     assert_int_equal(chat_fd(c), -1);
