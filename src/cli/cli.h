@@ -31,6 +31,8 @@ typedef struct cli_conn {
                           also bounds the TCP connect + TLS handshake */
     int tls;           /* --tls */
     chat_tls_options tls_opts; /* --ca, --server-name, --cert, --key */
+    const char *password_file; /* --password-file */
+    char password[1025];       /* its first line, or $CHAT_PASSWORD; "" none */
     const struct chat_client *client; /* set once created: lets failure
                                          sentences name the OS or TLS error */
 } cli_conn;
@@ -40,15 +42,20 @@ void cli_conn_init(cli_conn *cc);
 /* The TLS flags, the same for every subcommand: put CLI_TLS_LONGOPTS in
  * the getopt_long table, give every option code to cli_tls_flag first, and
  * call cli_tls_check once parsing is done. */
-enum { CLI_OPT_TLS = 0x100, CLI_OPT_CA, CLI_OPT_CERT, CLI_OPT_KEY, CLI_OPT_SERVER_NAME };
+enum { CLI_OPT_TLS = 0x100, CLI_OPT_CA, CLI_OPT_CERT, CLI_OPT_KEY, CLI_OPT_SERVER_NAME,
+       CLI_OPT_PASSWORD_FILE };
 #define CLI_TLS_LONGOPTS                                                      \
+    {"password-file", required_argument, NULL, CLI_OPT_PASSWORD_FILE},        \
     {"tls", no_argument, NULL, CLI_OPT_TLS},                                  \
     {"ca", required_argument, NULL, CLI_OPT_CA},                              \
     {"cert", required_argument, NULL, CLI_OPT_CERT},                          \
     {"key", required_argument, NULL, CLI_OPT_KEY},                            \
     {"server-name", required_argument, NULL, CLI_OPT_SERVER_NAME}
-#define CLI_TLS_USAGE "[--tls [--ca FILE] [--server-name NAME] [--cert FILE --key FILE]]"
+#define CLI_TLS_USAGE "[--password-file FILE] [--tls [--ca FILE] [--server-name NAME] [--cert FILE --key FILE]]"
 #define CLI_TLS_HELP                                                               \
+    "  --password-file FILE  log in with the password on FILE's first line\n"       \
+    "                   (default: $CHAT_PASSWORD, if set), for servers run\n"       \
+    "                   with --auth on\n"                                             \
     "  --tls            connect with TLS (1.2 or newer) to the server's TLS port;\n"  \
     "                   its certificate and name are always verified\n"              \
     "  --ca FILE        PEM file of the CA(s) to trust (default: the system's CAs)\n" \
@@ -61,9 +68,10 @@ enum { CLI_OPT_TLS = 0x100, CLI_OPT_CA, CLI_OPT_CERT, CLI_OPT_KEY, CLI_OPT_SERVE
 int cli_tls_flag(cli_conn *cc, int opt, const char *arg);
 
 /* After parsing: --ca/--cert/--key/--server-name need --tls, --cert and
- * --key go together. 0, or prints the usage sentence and returns
+ * --key go together; reads the password (--password-file, else
+ * $CHAT_PASSWORD). 0, or prints the usage sentence and returns
  * CLI_EXIT_USAGE. */
-int cli_tls_check(const char *cmd, const cli_conn *cc);
+int cli_tls_check(const char *cmd, cli_conn *cc);
 
 /* Print "chat-client: <fmt>" and a newline on stderr. */
 void cli_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -31,11 +31,45 @@ int cli_tls_flag(cli_conn *cc, int opt, const char *arg) {
     case CLI_OPT_CERT: cc->tls_opts.cert_file = arg; return 1;
     case CLI_OPT_KEY: cc->tls_opts.key_file = arg; return 1;
     case CLI_OPT_SERVER_NAME: cc->tls_opts.server_name = arg; return 1;
+    case CLI_OPT_PASSWORD_FILE: cc->password_file = arg; return 1;
     default: return 0;
     }
 }
 
-int cli_tls_check(const char *cmd, const cli_conn *cc) {
+/* The password: the first line of --password-file, else $CHAT_PASSWORD. */
+static int read_password(const char *cmd, cli_conn *cc) {
+    cc->password[0] = '\0';
+    if (!cc->password_file) {
+        const char *env = getenv("CHAT_PASSWORD");
+        if (!env || !*env) return 0;
+        if (strlen(env) >= sizeof cc->password)
+            return cli_usage_err(cmd, "$CHAT_PASSWORD is over 1024 bytes");
+        snprintf(cc->password, sizeof cc->password, "%s", env);
+        return 0;
+    }
+    FILE *f = fopen(cc->password_file, "r");
+    if (!f)
+        return cli_usage_err(cmd, "cannot read --password-file %s: %s",
+                             cc->password_file, strerror(errno));
+    char line[1100];
+    int ok = fgets(line, sizeof line, f) != NULL;
+    fclose(f);
+    size_t n = ok ? strcspn(line, "\r\n") : 0;
+    if (n == 0)
+        return cli_usage_err(cmd, "--password-file %s: its first line is empty",
+                             cc->password_file);
+    if (n >= sizeof cc->password)
+        return cli_usage_err(cmd, "--password-file %s: the password is over "
+                             "1024 bytes", cc->password_file);
+    memcpy(cc->password, line, n);
+    cc->password[n] = '\0';
+    if (cc->no_acks)
+        return cli_usage_err(cmd, "--password-file needs control frames "
+                             "(not --no-acks): the password goes in HELLO");
+    return 0;
+}
+
+int cli_tls_check(const char *cmd, cli_conn *cc) {
     const chat_tls_options *t = &cc->tls_opts;
     const char *flag = t->ca_file ? "--ca" : t->cert_file ? "--cert"
                      : t->key_file ? "--key" : t->server_name ? "--server-name" : NULL;
@@ -46,7 +80,7 @@ int cli_tls_check(const char *cmd, const cli_conn *cc) {
         return cli_usage_err(cmd, "--key needs --cert (the client certificate)");
     if (t->server_name && !t->server_name[0])
         return cli_usage_err(cmd, "--server-name must not be empty");
-    return 0;
+    return read_password(cmd, cc);
 }
 
 void cli_err(const char *fmt, ...) {
@@ -166,6 +200,7 @@ void cli_options(const cli_conn *cc, chat_options *co) {
     co->control = !cc->no_acks;
     co->acks = 1;
     co->tls = cc->tls ? &cc->tls_opts : NULL;
+    co->password = cc->password[0] ? cc->password : NULL;
     co->connect_timeout_ms = cc->timeout * 1000u;
 }
 
