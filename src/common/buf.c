@@ -7,7 +7,8 @@ int buf_reserve(buf *b, size_t extra, size_t limit) {
     if (extra > limit || b->len > limit - extra) return BUF_ELIMIT;
     size_t need = b->len + extra;
     if (need <= b->cap) return 0;
-    size_t cap = b->cap ? b->cap : 4096;
+    /* A first small need (a trickled header) gets a small buffer. */
+    size_t cap = b->cap ? b->cap : need <= 64 ? 64 : 4096;
     while (cap < need) cap = cap > limit / 2 ? limit : cap * 2;
     if (cap > limit) cap = limit;
     uint8_t *p = realloc(b->data, cap);

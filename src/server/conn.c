@@ -39,6 +39,7 @@ static void on_close(uv_handle_t *h);
 static void on_write(uv_write_t *req, int status);
 static void maybe_shutdown(conn *c);
 static void tls_drain(conn *c);
+static void take_input(conn *c, const uint8_t *p, size_t n);
 
 static size_t out_bytes(const conn *c) { return c->out[0].len + c->out[1].len; }
 
@@ -1005,24 +1006,40 @@ uint64_t conn_sweep_idle(server *s) {
     return s->idle_head ? every : 0;
 }
 
+/* At most this many timed-out connections are closed per loop iteration,
+ * so a crowd of them cannot stall everyone else. */
+#define CONN_SWEEP_BATCH 256
+
 uint64_t conn_sweep_pending(server *s) {
     uint64_t now = uv_now(s->loop), limit = s->cfg->login_timeout_ms;
+    char why[128];
+    snprintf(why, sizeof why, "%s within %llu ms",
+             s->auth ? "not logged in" : "no first frame",
+             (unsigned long long)limit);
+    unsigned closed = 0;
+    uint64_t next = 0;
     conn *c;
     while ((c = s->pend_head)) {
         uint64_t due = c->t_accept + limit;
-        if (due > now) return due - now;
+        if (due > now) {
+            next = due - now;
+            break;
+        }
+        if (closed == CONN_SWEEP_BATCH) {
+            next = 1; /* the rest after other work */
+            break;
+        }
         pending_del(c);
-        char why[128];
-        if (s->auth)
-            snprintf(why, sizeof why, "not logged in within %llu ms",
-                     (unsigned long long)limit);
-        else
-            snprintf(why, sizeof why, "no first frame within %llu ms",
-                     (unsigned long long)limit);
-        CLOG(c, LOG_INFO, "%s; closing", why);
-        conn_finish(c, s->auth ? FRAME_ERR_NOLOGIN : FRAME_ERR_PROTO, why);
+        if (closed++ == 0) CLOG(c, LOG_INFO, "%s; closing", why);
+        else CLOG(c, LOG_DEBUG, "%s; closing", why);
+        /* One that never spoke gets no goodbye: just the close. */
+        if (c->ctl) conn_finish(c, s->auth ? FRAME_ERR_NOLOGIN
+                                           : FRAME_ERR_PROTO, why);
+        else conn_abort(c);
     }
-    return 0;
+    if (closed > 1)
+        log_info("closed %u connections: %s", closed, why);
+    return next;
 }
 
 static void handle_control(conn *c, const frame_c2s *f) {
@@ -1091,16 +1108,20 @@ static size_t conn_process(conn *c, const uint8_t *p, size_t n) {
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *out) {
     (void)suggested;
     conn *c = h->data;
-    if (c->tls || c->in.len == 0 || c->state == CONN_CLOSING) {
+    uint64_t total = c->in.len ? frame_c2s_total(c->in.data, c->in.len) : 0;
+    size_t need = total ? (size_t)(total - c->in.len)
+                        : FRAME_C2S_HDR - c->in.len;
+    /* Whole reads land in the shared buffer (take_input completes a pending
+     * partial frame from there), unless a large body is pending: then it is
+     * read straight into place. */
+    if (c->tls || c->in.len == 0 || c->state == CONN_CLOSING ||
+        need < SERVER_READ_BUF) {
         *out = uv_buf_init((char *)c->srv->rbuf, sizeof c->srv->rbuf);
         return;
     }
-    /* A partial frame is pending: read toward its end, growing the buffer
-     * at most twofold per read, never past max_frame + header. */
-    uint64_t total = frame_c2s_total(c->in.data, c->in.len);
-    size_t need = total ? (size_t)(total - c->in.len)
-                        : FRAME_C2S_HDR - c->in.len;
-    size_t want = need < 16384 ? 16384 : need;
+    /* Growing the buffer at most twofold per read, never past max_frame +
+     * header. */
+    size_t want = need;
     size_t grow = c->in.len < 65536 ? 65536 : c->in.len;
     if (want > grow) want = grow;
     size_t limit = in_limit(c);
@@ -1146,15 +1167,8 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b) {
         }
         tls_drain(c);
     } else if ((uint8_t *)b->base == c->srv->rbuf) {
-        size_t used = conn_process(c, c->srv->rbuf, n);
-        if (used < n && open_state(c) &&
-            buf_append(&c->in, c->srv->rbuf + used, n - used,
-                       c->state == CONN_LOGIN ? SERVER_READ_BUF
-                                              : in_limit(c))) {
-            CLOG(c, LOG_ERROR, "%s", "out of memory for input; closing");
-            conn_abort(c);
-            return;
-        }
+        take_input(c, c->srv->rbuf, n);
+        if (c->state == CONN_CLOSED) return;
     } else {
         c->in.len += n;
         size_t used = conn_process(c, c->in.data, c->in.len);
@@ -1167,11 +1181,11 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b) {
     charge(c, n);
 }
 
-/* TLS plaintext p[0..n) in a scratch buffer (the server's rbuf): complete a
- * partial frame held in `in` first (appending only what it lacks, so `in`
- * stays within its bound), then decode the rest in place and keep its
- * trailing partial frame. */
-static void take_plain(conn *c, const uint8_t *p, size_t n) {
+/* Input p[0..n) in a scratch buffer (the server's rbuf: a read, or TLS
+ * plaintext): complete a partial frame held in `in` first (appending only
+ * what it lacks, so `in` stays within its bound), then decode the rest in
+ * place and keep its trailing partial frame (LOGIN: all of it, unparsed). */
+static void take_input(conn *c, const uint8_t *p, size_t n) {
     while (n && parsing(c)) {
         if (c->in.len == 0) {
             size_t used = conn_process(c, p, n);
@@ -1210,7 +1224,7 @@ static void tls_drain(conn *c) {
     long r = 0;
     while (parsing(c) &&
            (r = tls_conn_read(c->tls, c->srv->rbuf, sizeof c->srv->rbuf)) > 0)
-        take_plain(c, c->srv->rbuf, (size_t)r);
+        take_input(c, c->srv->rbuf, (size_t)r);
     if (c->state == CONN_CLOSED) return;
     if (!was_up && tls_conn_handshake_done(c->tls)) {
         const char *cn = tls_conn_peer_cn(c->tls);
@@ -1321,10 +1335,13 @@ static int admit(conn *c, const struct sockaddr_storage *ss) {
                     "--auth and --insecure-open)");
         return -1;
     }
-    if (cfg->max_connections && s->nconns > cfg->max_connections) {
-        snprintf(why, sizeof why, "server full: %llu connections "
-                 "(--max-connections)",
-                 (unsigned long long)cfg->max_connections);
+    uint64_t max = cfg->max_connections;
+    int by_fds = s->conn_cap && (!max || s->conn_cap < max);
+    if (by_fds) max = s->conn_cap;
+    if (max && s->nconns > max) {
+        snprintf(why, sizeof why, "server full: %llu connections (%s)",
+                 (unsigned long long)max,
+                 by_fds ? "open file limit" : "--max-connections");
         refuse_conn(c, FRAME_ERR_BUSY, why);
         return -1;
     }

@@ -34,9 +34,9 @@
 
 /* Raise RLIMIT_NOFILE to what --max-connections needs (up to the hard
  * limit); say so when the system caps it below that. */
-static void raise_nofile(const config *cfg) {
+static uint64_t raise_nofile(const config *cfg) {
     struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl)) return;
+    if (getrlimit(RLIMIT_NOFILE, &rl)) return 0;
     rlim_t need = cfg->max_connections
                       ? (rlim_t)cfg->max_connections + FD_RESERVE
                       : rl.rlim_max;
@@ -58,6 +58,8 @@ static void raise_nofile(const config *cfg) {
                  (unsigned long long)(rl.rlim_cur > FD_RESERVE
                                           ? rl.rlim_cur - FD_RESERVE : 0),
                  (unsigned long long)cfg->max_connections);
+    if (rl.rlim_cur == RLIM_INFINITY) return 0;
+    return rl.rlim_cur > FD_RESERVE ? (uint64_t)(rl.rlim_cur - FD_RESERVE) : 1;
 }
 
 /* mkdir -p for the data directory. 0 or -1 with errno. */
@@ -94,7 +96,7 @@ int main(int argc, char **argv) {
     }
     log_threshold = cfg.log_level;
     signal(SIGPIPE, SIG_IGN);
-    raise_nofile(&cfg);
+    uint64_t conn_cap = raise_nofile(&cfg);
 
     if (make_dirs(cfg.data_dir)) {
         log_error("cannot use data directory %s: %s (choose another with "
@@ -137,6 +139,7 @@ int main(int argc, char **argv) {
     int r = server_init(&srv, loop, &cfg, st);
     if (au) server_set_auth(&srv, au);
     if (tls) server_set_tls(&srv, tls);
+    srv.conn_cap = conn_cap;
     int port = 0;
     if (r == 0) r = server_listen(&srv, &port);
     if (r) {

@@ -70,6 +70,8 @@ typedef struct server {
     struct conn *thr_head;  /* throttled by the rate limits */
     uv_timer_t login_timer; /* runs while pend_head: --login-timeout */
     uv_timer_t rate_timer;  /* runs while thr_head: refills, resumes */
+    uint64_t conn_cap;      /* connections the open-file limit allows (0:
+                               no cap); main sets it */
     uint64_t refuse_log_t;  /* uv_now of the last accept-refusal log line */
     uint64_t refuse_quiet;  /* refusals not logged since */
     uint64_t accept_log_t;  /* the same for accept failures (EMFILE) */
