@@ -1,7 +1,7 @@
 # Included by the Makefile: fuzzing, the crash test in full, the soak test.
 #
-#   make fuzz        each libFuzzer target for FUZZ_SECONDS (default 300)
-#   make fuzz-ci     each target for FUZZ_CI_SECONDS (default 30), both at once
+#   make fuzz        both libFuzzer targets at once, FUZZ_SECONDS (default 300)
+#   make fuzz-ci     the same for FUZZ_CI_SECONDS (default 30): for `make test`
 #   make fuzz-build  just build the targets (build/fuzz/fuzz_frame, fuzz_conn)
 #   make fuzz-mutant show that fuzz_frame catches a planted off-by-one
 #   make chaos       the crash test with CHAT_CHAOS_KILLS (default 20) SIGKILLs
@@ -59,8 +59,7 @@ fuzz-build: fuzz-deps
 # prints executions, exec/s, coverage and corpus size of each; non-zero on
 # any crash, leak, timeout or sanitizer report.
 fuzz: fuzz-build
-	tests/fuzz/run.sh frame $(FUZZ_SECONDS)
-	tests/fuzz/run.sh conn $(FUZZ_SECONDS)
+	tests/fuzz/run.sh frame $(FUZZ_SECONDS) conn $(FUZZ_SECONDS)
 
 fuzz-ci: fuzz-build
 	tests/fuzz/run.sh frame $(FUZZ_CI_SECONDS) conn $(FUZZ_CI_SECONDS)
