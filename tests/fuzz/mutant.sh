@@ -1,52 +1,70 @@
 #!/bin/sh
-# Does fuzz_frame find bugs? Plants one off-by-one at a time in a COPY of
-# src/proto/frame.c (build/fuzz-mutant/), links it into fuzz_frame, and runs
-# it from an empty corpus (no seeds: the fuzzer has to find the input) for
-# at most SECONDS (default 30). Passes when every mutant is caught, and says
-# how many executions and seconds each one took. src/ is never modified.
+# Do the fuzz targets find bugs? Plants one bug at a time in a COPY of a
+# source file (under build/fuzz-mutant/), links it into the target in place
+# of the original, and fuzzes it (with the dictionary) for at most SECONDS
+# (default 30). Passes when every mutant is caught; prints how many
+# executions and seconds each took. src/ is never modified.
+# fuzz_conn mutants link the objects of `make fuzz-build` (run it first;
+# `make fuzz-mutant` does).
 # Usage: tests/fuzz/mutant.sh [SECONDS]
 set -u
 cd "$(dirname "$0")/../.."
 secs=${1:-30}
 M=build/fuzz-mutant
+O=build/fuzz/obj
 CC=${FUZZ_CC:-clang}
-FLAGS="-std=c11 -g -O1 -D_GNU_SOURCE -Isrc -fsanitize=address,undefined \
--fno-sanitize-recover=all -fno-omit-frame-pointer"
+LIBS=${SERVER_LIBS:--luv -lsqlite3 -lpthread -lsodium -lssl -lcrypto}
+SAN="-fsanitize=address,undefined -fno-sanitize-recover=all \
+-fsanitize-recover=pointer-overflow -fno-omit-frame-pointer"
+FLAGS="-std=c11 -g -O1 -D_GNU_SOURCE -Isrc -Iinclude $SAN"
+export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:suppressions=$PWD/tests/fuzz/ubsan.supp"
 rm -rf "$M"
 mkdir -p "$M"
 
-# name|original text|planted text (a sed -e s expression's two halves, with
-# '#' as the separator)
+# target|name|file|original text|planted text (sed s with '#' separators)
 mutants='
-error-short-body|if (len < FRAME_ERROR_FIXED) return|if (len < FRAME_ERROR_FIXED - 1) return
-c2s-body-one-short|if (n - FRAME_C2S_HDR < f->len) return|if (n - FRAME_C2S_HDR + 1 < f->len) return
-error-reason-cut|n = FRAME_REASON_MAX;|n = FRAME_REASON_MAX + 1;
+frame|error-short-body|src/proto/frame.c|if (len < FRAME_ERROR_FIXED) return|if (len < FRAME_ERROR_FIXED - 1) return
+frame|c2s-body-one-short|src/proto/frame.c|if (n - FRAME_C2S_HDR < f->len) return|if (n - FRAME_C2S_HDR + 1 < f->len) return
+frame|error-reason-cut|src/proto/frame.c|n = FRAME_REASON_MAX;|n = FRAME_REASON_MAX + 1;
+conn|ping-limit-off-by-one|src/server/conn.c|h->len > FRAME_PING_MAX)) {|h->len > FRAME_PING_MAX + 1)) {
 '
-rc=0
-echo "$mutants" | while IFS='|' read -r name from to; do
+echo "$mutants" | while IFS='|' read -r target name file from to; do
   [ -n "$name" ] || continue
   d=$M/$name
+  base=$(basename "$file")
   mkdir -p "$d/corpus"
-  sed -e "s#$from#$to#" src/proto/frame.c > "$d/frame.c"
-  if cmp -s src/proto/frame.c "$d/frame.c"; then
-    echo "mutant $name: pattern not found in src/proto/frame.c (update mutant.sh)" >&2
+  sed -e "s#$from#$to#" "$file" > "$d/$base"
+  if cmp -s "$file" "$d/$base"; then
+    echo "mutant $name: pattern not found in $file (update mutant.sh)" >&2
     exit 1
   fi
-  # the copy keeps including "frame.h" from src/proto
-  $CC $FLAGS -Isrc/proto -fsanitize=fuzzer tests/fuzz/fuzz_frame.c "$d/frame.c" \
-    -o "$d/fuzz_frame" || exit 1
+  # The copy keeps including its neighbours' headers from its own folder.
+  inc="-I$(dirname "$file")"
+  case $target in
+    frame)
+      $CC $FLAGS $inc -fsanitize=fuzzer tests/fuzz/fuzz_frame.c "$d/$base" \
+        -o "$d/fuzz" || exit 1
+      opts="-max_len=8192" seeds="" ;;
+    conn)
+      [ -d "$O" ] || { echo "mutant $name: run make fuzz-build first" >&2; exit 1; }
+      orig=$O/$(echo "$file" | sed 's#^src/##; s#\.c$#.o#')
+      objs=$(find "$O" -name '*.o' ! -path "$orig" | sort)
+      $CC $FLAGS $inc -fsanitize=fuzzer-no-link -c "$d/$base" -o "$d/mutant.o" &&
+      $CC $FLAGS -fsanitize=fuzzer tests/fuzz/fuzz_conn.c "$d/mutant.o" $objs \
+        -o "$d/fuzz" $LIBS || exit 1
+      opts="-max_len=70000 -timeout=20" seeds=tests/fuzz/corpus/conn ;;
+  esac
   t0=$(date +%s)
-  "$d/fuzz_frame" -max_len=8192 -max_total_time="$secs" -print_final_stats=1 \
-    -artifact_prefix="$d/" "$d/corpus" > "$d/log" 2>&1
+  "$d/fuzz" $opts -dict=tests/fuzz/chat.dict -max_total_time="$secs" \
+    -print_final_stats=1 -artifact_prefix="$d/" "$d/corpus" $seeds > "$d/log" 2>&1
   st=$?
   t1=$(date +%s)
-  found=$(grep -E '^(==[0-9]+==ERROR|fuzz_frame: check failed|SUMMARY|.*runtime error)' "$d/log" | head -n 1)
+  found=$(grep -E '^(==[0-9]+==ERROR|fuzz_[a-z]*: .*check failed|SUMMARY|.*runtime error)' "$d/log" | head -n 1)
   execs=$(grep '^stat::number_of_executed_units' "$d/log" | awk '{print $2}')
   if [ "$st" -ne 0 ] && [ -n "$found" ]; then
-    echo "mutant $name: CAUGHT after ${execs:-?} execs, $((t1 - t0)) s: $found"
+    echo "mutant $name ($file): CAUGHT after ${execs:-?} execs, $((t1 - t0)) s: $found"
   else
-    echo "mutant $name: NOT caught in ${secs}s (${execs:-?} execs; log $d/log)" >&2
+    echo "mutant $name ($file): NOT caught in ${secs}s (${execs:-?} execs; log $d/log)" >&2
     exit 1
   fi
-done || rc=1
-exit $rc
+done
