@@ -430,7 +430,7 @@ class Soak:
         growth = (end_rss - warm_rss) / warm_rss if warm_rss else float("nan")
         print(f"soak: {a.seconds:.0f} s, {a.clients} clients: sent {s.sent} "
               f"frames ({s.sent_bytes / 2**20:.0f} MiB), acknowledged "
-              f"{s.acked}, delivered {s.delivered} "
+              f"{s.acked}, delivered {s.delivered} (redeliveries included) "
               f"({s.delivered_bytes / 2**20:.0f} MiB), reconnects "
               f"{s.reconnects}, closed by the server {s.closed_by_server}, "
               f"ERRORs {dict(s.errors) or 'none'}")
