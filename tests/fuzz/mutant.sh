@@ -20,6 +20,10 @@ FLAGS="-std=c11 -g -O1 -D_GNU_SOURCE -Isrc -Iinclude $SAN"
 export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:suppressions=$PWD/tests/fuzz/ubsan.supp"
 rm -rf "$M"
 mkdir -p "$M"
+# fuzz_conn's data directory (mkdtemp under $TMPDIR) is removed at a clean
+# exit; one left by a crash stays here, under build/.
+export TMPDIR="$PWD/build/fuzz/tmp"
+mkdir -p "$TMPDIR"
 
 # target|name|file|original text|planted text (sed s with '#' separators)
 mutants='

@@ -12,6 +12,10 @@ set -u
 cd "$(dirname "$0")/../.."
 D=build/fuzz
 mkdir -p "$D/artifacts" "$D/logs"
+# fuzz_conn's data directory (mkdtemp under $TMPDIR) is removed at a clean
+# exit; one left by a crash stays here, under build/.
+export TMPDIR="$PWD/build/fuzz/tmp"
+mkdir -p "$TMPDIR"
 # Every sanitizer report stops the run; tests/fuzz/ubsan.supp lists the
 # known ones (see there).
 export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:suppressions=$PWD/tests/fuzz/ubsan.supp${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}"
