@@ -1,1 +1,89 @@
 # Included by the Makefile: fuzzing, the crash test in full, the soak test.
+#
+#   make fuzz        both libFuzzer targets at once, FUZZ_SECONDS (default 300)
+#   make fuzz-ci     the same for FUZZ_CI_SECONDS (default 30): for `make test`
+#   make fuzz-build  just build the targets (build/fuzz/fuzz_frame, fuzz_conn)
+#   make fuzz-mutant show that the targets catch planted off-by-ones
+#   make chaos       the crash test with CHAT_CHAOS_KILLS (default 20) SIGKILLs
+#   make soak        SOAK_SECONDS (default 600) of mixed load; RSS must not grow
+#
+# The targets and the project's objects are built by clang with
+# -fsanitize=fuzzer,address,undefined into build/fuzz/ (never build/ or
+# build/asan/). Each run writes new inputs to build/fuzz/corpus/<target>/ and
+# reads the committed seeds in tests/fuzz/corpus/<target>/ without writing
+# there; crashes go to build/fuzz/artifacts/.
+
+FUZZ_CC       ?= clang
+FUZZ_DIR      := build/fuzz
+FUZZ_SECONDS  ?= 300
+FUZZ_CI_SECONDS ?= 30
+# Every report is fatal, except pointer-overflow, made recoverable so that
+# tests/fuzz/ubsan.supp can name a known one (run.sh sets halt_on_error=1:
+# any pointer-overflow not listed there still stops the run).
+FUZZ_SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all \
+                 -fsanitize-recover=pointer-overflow -fno-omit-frame-pointer
+# The Makefile's -I and -D flags, so the objects see the same headers.
+FUZZ_CPPFLAGS  = $(filter -I% -D%,$(CFLAGS))
+# Project code: the Makefile's warnings, but not -Werror (clang warns about
+# things gcc does not; the gcc build is the one that enforces them).
+FUZZ_CFLAGS    = -std=c11 -g -O1 -Wall -Wextra $(FUZZ_CPPFLAGS) \
+                 $(FUZZ_SANFLAGS) -fsanitize=fuzzer-no-link -MMD -MP
+FUZZ_LDFLAGS  := $(FUZZ_SANFLAGS) -fsanitize=fuzzer
+
+fuzz_obj = $(patsubst src/%.c,$(FUZZ_DIR)/obj/%.o,$(1))
+FUZZ_FRAME_OBJ := $(call fuzz_obj,$(PROTO_SRC))
+FUZZ_CONN_OBJ  := $(call fuzz_obj,$(SERVER_SRC) $(COMMON_SRC) $(PROTO_SRC))
+FUZZ_TARGETS   := $(FUZZ_DIR)/fuzz_frame $(FUZZ_DIR)/fuzz_conn
+
+.PHONY: fuzz fuzz-ci fuzz-build fuzz-deps fuzz-mutant fuzz-corpus chaos soak
+
+fuzz-deps:
+	@scripts/deps.sh fuzz
+
+$(FUZZ_DIR)/obj/%.o: src/%.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -c $< -o $@
+
+$(FUZZ_DIR)/fuzz_frame: tests/fuzz/fuzz_frame.c $(FUZZ_FRAME_OBJ)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -Werror $(FUZZ_LDFLAGS) $(filter %.c %.o,$^) -o $@
+
+$(FUZZ_DIR)/fuzz_conn: tests/fuzz/fuzz_conn.c $(FUZZ_CONN_OBJ)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -Werror $(FUZZ_LDFLAGS) $(filter %.c %.o,$^) -o $@ $(SERVER_LIBS)
+
+fuzz-build: fuzz-deps
+	$(MAKE) --no-print-directory $(FUZZ_TARGETS)
+
+# tests/fuzz/run.sh TARGET SECONDS [TARGET SECONDS ...]: runs them at once,
+# prints executions, exec/s, coverage and corpus size of each; non-zero on
+# any crash, leak, timeout or sanitizer report.
+fuzz: fuzz-build
+	tests/fuzz/run.sh frame $(FUZZ_SECONDS) conn $(FUZZ_SECONDS)
+
+fuzz-ci: fuzz-build
+	tests/fuzz/run.sh frame $(FUZZ_CI_SECONDS) conn $(FUZZ_CI_SECONDS)
+
+# Rewrite the committed seed corpus (tests/fuzz/corpus/) from its script.
+fuzz-corpus:
+	$(PY) tests/fuzz/make_corpus.py tests/fuzz/corpus
+
+# Copies of frame.c and conn.c with planted bugs (build/fuzz-mutant/),
+# linked into the targets: each must be caught within FUZZ_CI_SECONDS.
+# Nothing under src/ changes.
+fuzz-mutant: fuzz-build
+	SERVER_LIBS="$(SERVER_LIBS)" tests/fuzz/mutant.sh $(FUZZ_CI_SECONDS)
+
+# The crash test with many kills; its summary line is printed.
+CHAT_CHAOS_KILLS ?= 20
+chaos: deps-test $(B)/chat-server
+	CHAT_SERVER=$(CURDIR)/$(B)/chat-server CHAT_CHAOS_KILLS=$(CHAT_CHAOS_KILLS) \
+	  $(PY) -m pytest -q -p no:cacheprovider tests/integration/test_crash.py
+
+# Mixed load against build/chat-server; fails when RSS grows over 10 %.
+SOAK_SECONDS ?= 600
+soak: deps $(B)/chat-server
+	$(PY) tests/soak/soak.py --server $(CURDIR)/$(B)/chat-server \
+	  --seconds $(SOAK_SECONDS)
+
+# The Makefile's -include of build/**/*.d covers build/fuzz/ too.

@@ -1,0 +1,157 @@
+#!/usr/bin/python3
+"""Write the seed corpus of the fuzz targets (tests/fuzz/corpus/).
+
+    tests/fuzz/make_corpus.py [DIR]      (default: tests/fuzz/corpus)
+
+frame/: inputs of fuzz_frame: single and pipelined frames in both
+directions, control bodies on their own, truncated frames, a 4 GiB length.
+conn/: inputs of fuzz_conn: one selector byte (bit 0: the harness prefixes
+a valid first frame; bit 1: a data frame instead of HELLO; bit 2: HELLO
+asks for ACKS; bit 3: the first 256 bytes go in chunks of (byte >> 4) + 1),
+then the bytes client B sends. The receiver that is always connected is
+user 2 (FUZZ_USER_A in fuzz_conn.c); B binds as user 1 when the harness
+prefixes a frame.
+
+Deterministic: the same files every time (names say what each one is).
+"""
+import os
+import struct
+import sys
+
+TEXT, PICTURE, VOICE, VIDEO = 1, 2, 3, 4
+HELLO, WELCOME, ACK, ERROR, PING, PONG = 0x80, 0x81, 0x82, 0x83, 0x84, 0x85
+ACKS = 0x01
+A, B = 2, 1          # receiver, sender (fuzz_conn.c)
+
+
+def c2s(sender, receiver, ftype, body=b""):
+    return struct.pack("!IIBI", sender, receiver, ftype, len(body)) + body
+
+
+def s2c(sender, ftype, body=b""):
+    return struct.pack("!IBI", sender, ftype, len(body)) + body
+
+
+def hello(flags=0, password=b"", version=1):
+    return bytes([version, flags]) + password
+
+
+def welcome(flags, user, max_frame):
+    return struct.pack("!BBII", 1, flags, user, max_frame)
+
+
+def ack(n):
+    return struct.pack("!Q", n)
+
+
+def error(code, ref, reason):
+    return struct.pack("!HQ", code, ref) + reason
+
+
+def frame_seeds():
+    utf8 = "你好, привет, שלום 👋".encode()
+    long_reason = ("é" * 150).encode()          # 300 bytes, cut on a boundary
+    s = {
+        "c2s-text": c2s(B, A, TEXT, b"hello"),
+        "c2s-text-utf8": c2s(B, A, TEXT, utf8),
+        "c2s-picture": c2s(B, A, PICTURE, b"\x89PNG\r\n\x1a\n" + bytes(32)),
+        "c2s-voice": c2s(B, A, VOICE, b"OggS" + bytes(28)),
+        "c2s-video": c2s(B, A, VIDEO, b"\x00\x00\x00\x18ftypmp42"),
+        "c2s-empty-body": c2s(B, A, TEXT),
+        "c2s-hello": c2s(B, 0, HELLO, hello()),
+        "c2s-hello-acks": c2s(B, 0, HELLO, hello(ACKS)),
+        "c2s-hello-password": c2s(B, 0, HELLO, hello(ACKS, b"correct horse")),
+        "c2s-hello-short": c2s(B, 0, HELLO, b"\x01"),
+        "c2s-ack": c2s(B, 0, ACK, ack(3)),
+        "c2s-ping": c2s(B, 0, PING, b"p" * 64),
+        "c2s-pong": c2s(B, 0, PONG, b"abc"),
+        "c2s-unknown-type": c2s(B, A, 0x42, b"?"),
+        "c2s-pipelined": c2s(B, 0, HELLO, hello(ACKS)) + c2s(B, A, TEXT, b"one")
+                         + c2s(B, A, PICTURE, b"two") + c2s(B, 0, PING, b"x")
+                         + c2s(B, 0, ACK, ack(0)),
+        "c2s-4gib-length": struct.pack("!IIBI", B, A, TEXT, 0xFFFFFFFF),
+        "c2s-truncated-header": c2s(B, A, TEXT, b"abc")[:12],
+        "c2s-truncated-body": c2s(B, A, TEXT, b"abcdef")[:16],
+        "s2c-text": s2c(B, TEXT, b"hello"),
+        "s2c-video": s2c(B, VIDEO, bytes(100)),
+        "s2c-welcome": s2c(0, WELCOME, welcome(ACKS, A, 16 << 20)),
+        "s2c-ack": s2c(0, ACK, ack(2**64 - 1)),
+        "s2c-error": s2c(0, ERROR, error(3, 7, b"spoofed sender")),
+        "s2c-error-long-utf8": s2c(0, ERROR, error(1, 0, long_reason)),
+        "s2c-ping": s2c(0, PING, b"12345678"),
+        "s2c-pipelined": s2c(0, WELCOME, welcome(0, A, 1024)) + s2c(B, TEXT, b"x")
+                         + s2c(0, ACK, ack(1)) + s2c(0, ERROR, error(2, 0, b"")),
+        "s2c-4gib-length": struct.pack("!IBI", B, TEXT, 0xFFFFFFFF),
+        "s2c-truncated": s2c(B, TEXT, b"abcdef")[:11],
+        # bodies on their own (the target also parses the whole input as
+        # each control body)
+        "body-hello": hello(ACKS, b"pw"),
+        "body-welcome": welcome(ACKS, 42, 1 << 24),
+        "body-ack": ack(12345),
+        "body-error": error(12, 0, b"invalid receiver: user id 0"),
+        "body-error-nul": error(4, 1, b"bad\x00tail"),
+        "empty": b"",
+    }
+    return s
+
+
+def conn_seeds():
+    text = lambda body, to=A, frm=B: c2s(frm, to, TEXT, body)
+    big = bytes(range(256)) * 240                       # 61440 bytes
+    s = {
+        # the harness adds HELLO(1) or a first data frame
+        "prefixed-hello-text": b"\x01" + text(b"hi"),
+        "prefixed-hello-acks-text": b"\x05" + text(b"hi") + text(b"again"),
+        "prefixed-data-text": b"\x03" + text(b"article client"),
+        "prefixed-hello-chunked": b"\xf9" + text(b"split into 16-byte chunks" * 4),
+        "prefixed-hello-bytewise": b"\x09" + text(b"one byte per read"),
+        # streams that bind themselves
+        "hello-text": b"\x00" + c2s(B, 0, HELLO, hello()) + text(b"hello"),
+        "hello-acks-pipelined": b"\x00" + c2s(B, 0, HELLO, hello(ACKS))
+            + text(b"1") + c2s(B, A, PICTURE, b"2" * 100)
+            + c2s(B, A, VOICE, b"3" * 10) + c2s(B, A, VIDEO, b"4")
+            + c2s(B, 0, PING, b"ping") + c2s(B, 0, ACK, ack(0)),
+        "hello-password": b"\x00" + c2s(B, 0, HELLO, hello(ACKS, b"secret")) + text(b"x"),
+        "hello-bad-version": b"\x00" + c2s(B, 0, HELLO, hello(0, b"", 9)) + text(b"x"),
+        "hello-short": b"\x00" + c2s(B, 0, HELLO, b"\x01"),
+        "hello-late": b"\x01" + c2s(B, 0, HELLO, hello()),
+        "hello-user0": b"\x00" + c2s(0, 0, HELLO, hello()),
+        "article-text": b"\x00" + text(b"no HELLO at all") + text(b"second"),
+        "article-user0": b"\x00" + text(b"x", A, 0),
+        "to-self": b"\x01" + text(b"echo?", B),
+        "to-offline": b"\x05" + text(b"stored", 77) + text(b"", 78),
+        "receiver-zero": b"\x01" + text(b"nobody", 0),
+        "spoof": b"\x01" + text(b"not me", A, 99),
+        "unknown-types": b"\x01" + c2s(B, A, 0x00, b"z") + c2s(B, A, 0x7f, b"")
+            + c2s(B, A, WELCOME, bytes(10)) + c2s(B, A, ERROR, bytes(10)) + c2s(B, A, 0xff),
+        "ack-too-many": b"\x05" + c2s(B, 0, ACK, ack(1000)),
+        "ack-bad-size": b"\x01" + c2s(B, 0, ACK, b"\x00" * 3),
+        "ping-too-big": b"\x01" + c2s(B, 0, PING, b"p" * 65),
+        "pong-unasked": b"\x01" + c2s(B, 0, PONG, b"q"),
+        "length-4gib": b"\x01" + struct.pack("!IIBI", B, A, TEXT, 0xFFFFFFFF),
+        "length-over-max": b"\x01" + struct.pack("!IIBI", B, A, TEXT, (16 << 20) + 1),
+        "truncated-header": b"\x01" + text(b"abc")[:7],
+        "truncated-body": b"\x01" + text(b"abcdefgh")[:17],
+        "big-frame": b"\x01" + c2s(B, A, PICTURE, big),
+        "many-small": b"\x05" + b"".join(text(b"%d" % i) for i in range(200)),
+        "empty": b"\x00",
+    }
+    return s
+
+
+def main():
+    root = sys.argv[1] if len(sys.argv) > 1 else os.path.join(
+        os.path.dirname(os.path.abspath(__file__)), "corpus")
+    for sub, seeds in (("frame", frame_seeds()), ("conn", conn_seeds())):
+        d = os.path.join(root, sub)
+        os.makedirs(d, exist_ok=True)
+        for name in os.listdir(d):
+            os.remove(os.path.join(d, name))
+        for name, data in sorted(seeds.items()):
+            with open(os.path.join(d, name), "wb") as f:
+                f.write(data)
+        print(f"{d}: {len(seeds)} files, {sum(map(len, seeds.values()))} bytes")
+
+
+if __name__ == "__main__":
+    main()
