@@ -137,7 +137,8 @@ unit: $(UNIT_TESTS)
 	@set -e; for t in $(UNIT_TESTS); do echo "== $$t"; $$t; done
 
 integration: $(B)/chat-server $(B)/chat-client
-	CHAT_SERVER=$(CURDIR)/$(B)/chat-server CHAT_CLIENT=$(CURDIR)/$(B)/chat-client $(PY) -m pytest -q -p no:cacheprovider tests/integration
+	CHAT_SERVER=$(CURDIR)/$(B)/chat-server CHAT_CLIENT=$(CURDIR)/$(B)/chat-client \
+	CHAT_SANITIZED=$(SANITIZE) $(PY) -m pytest -q -p no:cacheprovider tests/integration
 
 check: unit integration
 
@@ -159,11 +160,13 @@ valgrind: all
 install-check: libchat
 	tests/install/check.sh
 
-# The whole suite, then again under AddressSanitizer + UBSan.
+# The whole suite, then again under AddressSanitizer + UBSan, then the
+# fuzz targets for 30 s each (tests/fuzz/fuzz.mk).
 test: deps-test
 	$(MAKE) --no-print-directory check
 	$(MAKE) --no-print-directory install-check
 	$(MAKE) --no-print-directory SANITIZE=1 check
+	$(MAKE) --no-print-directory fuzz-ci
 
 # `make bench` and its programs: bench/bench.mk. `make fuzz`, `make chaos`,
 # `make soak`: tests/fuzz/fuzz.mk.

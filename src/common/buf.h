@@ -2,8 +2,9 @@
  * buf.h -- a growable byte buffer with a hard limit.
  *
  * The buffer owns `data` (malloc'd, NULL while empty and unallocated). Growth
- * is geometric (x2, at least 4 KiB) but never past the caller's limit, so a
- * buffer's capacity is always <= its limit. Appending is amortised O(n);
+ * is geometric (x2) from a first allocation of 64 bytes (when the first need
+ * is that small: a trickled frame header) or 4 KiB, never past the caller's
+ * limit, so a buffer's capacity is always <= its limit. Appending is amortised O(n);
  * consuming from the front is O(remaining) (memmove).
  */
 #ifndef CHAT_COMMON_BUF_H

@@ -57,8 +57,7 @@ static void check_backpressure(server *s) {
 /* Runs after the poll phase: every connection that got output during this
  * iteration is written once, with everything it got; then the store gets
  * this iteration's puts, deletes and fetches as one batch. */
-static void on_check(uv_check_t *h) {
-    server *s = h->data;
+static void flush_all(server *s) {
     while (s->flush_head) {
         conn *c = s->flush_head;
         s->flush_head = c->flush_next;
@@ -66,6 +65,11 @@ static void on_check(uv_check_t *h) {
         c->flush_queued = 0;
         conn_flush(c);
     }
+}
+
+static void on_check(uv_check_t *h) {
+    server *s = h->data;
+    flush_all(s);
     store_flush(s->store);
     check_backpressure(s);
 }
@@ -181,16 +185,20 @@ static void on_signal(uv_signal_t *h, int signum) {
     server_stop(s);
 }
 
+/* Timers run before the loop polls, and the flusher after: what a timer
+ * queued (a PING, an ERROR) is written now, not when the poll next wakes. */
 static void on_login_timer(uv_timer_t *t) {
     server *s = t->data;
     uint64_t next = conn_sweep_pending(s);
     if (next) uv_timer_start(t, on_login_timer, next, 0);
+    flush_all(s);
 }
 
 static void on_rate_timer(uv_timer_t *t) {
     server *s = t->data;
     uint64_t next = conn_sweep_throttled(s);
     if (next) uv_timer_start(t, on_rate_timer, next, 0);
+    flush_all(s);
 }
 
 void server_arm_login_timer(server *s) {
@@ -210,6 +218,7 @@ static void on_idle_timer(uv_timer_t *t) {
     server *s = t->data;
     uint64_t next = conn_sweep_idle(s);
     if (next) uv_timer_start(t, on_idle_timer, next, 0);
+    flush_all(s);
 }
 
 void server_arm_idle_timer(server *s) {

@@ -854,7 +854,8 @@ static void fetch_all(store *s, batch *list) {
         for (size_t i = 0; i < b->nfetch; i++)
             fetch_one(s, b, &b->fetch[i], cutoff);
         for (size_t i = 0; i < b->nrow; i++)
-            b->rows[i].body = b->out + b->roff[i];
+            /* (out is NULL when every row has an empty body.) */
+            b->rows[i].body = b->out ? b->out + b->roff[i] : NULL;
     }
 }
 

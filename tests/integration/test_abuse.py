@@ -19,6 +19,10 @@ from proto import (ACK, ACKS_FLAG, ERROR, PICTURE, TEXT, TOOBIG, WELCOME,
                    send_ack, wait_for_ack)
 
 MiB = 1 << 20
+# Under ASan freed memory sits in a quarantine and every byte has shadow:
+# RSS says nothing about the server's own bounds there, so those checks run
+# on the plain build only (the behaviour is checked on both).
+SANITIZED = os.environ.get("CHAT_SANITIZED") == "1"
 
 
 def rss(srv):
@@ -68,7 +72,8 @@ def test_4gib_length_header_costs_nothing(server):
     c.expect_eof()
     still_routes(x, y)
     grown = rss(server) - before
-    assert grown < 2 * MiB, f"RSS grew by {grown} bytes for a refused header"
+    assert SANITIZED or grown < 2 * MiB, \
+        f"RSS grew by {grown} bytes for a refused header"
 
 
 def test_random_bytes_after_a_valid_first_frame(server):
@@ -88,7 +93,7 @@ def test_random_bytes_after_a_valid_first_frame(server):
         still_routes(x, y, body=b"after noise %d" % i)
     assert server.alive()
     grown = rss(server) - before
-    assert grown < 16 * MiB, f"RSS grew by {grown} bytes"
+    assert SANITIZED or grown < 16 * MiB, f"RSS grew by {grown} bytes"
 
 
 def test_trickling_connections_are_closed_at_the_login_timeout(start_server):
@@ -181,9 +186,11 @@ def test_never_reading_receiver_of_1gib(start_server):
     done = threading.Event()
 
     def sample():
-        while not done.is_set():
-            peak[0] = max(peak[0], rss(srv))
-            time.sleep(0.05)
+        while not done.wait(0.05):
+            try:
+                peak[0] = max(peak[0], rss(srv))
+            except (OSError, AssertionError):
+                return  # the server is gone: the test reports why
     t = threading.Thread(target=sample, daemon=True)
     t.start()
 
@@ -194,7 +201,10 @@ def test_never_reading_receiver_of_1gib(start_server):
                 s.sendall(c2s(1, 2, PICTURE, struct.pack("!Q", i) + payload))
     sender = threading.Thread(target=send_all, daemon=True)
     sender.start()
-    r = wait_for_ack(tx, count, timeout=240)  # the sender is never blocked
+    try:
+        r = wait_for_ack(tx, count, timeout=240)  # the sender never blocks
+    finally:
+        done.set()
     sender.join(10)
     assert not sender.is_alive()
     assert not r.errors, r.errors
@@ -203,7 +213,7 @@ def test_never_reading_receiver_of_1gib(start_server):
     # in flight and SQLite's page cache (64 MiB, docs/OPERATIONS.md); then
     # 64 MiB of slack for everything else.
     limit = base + outbuf + pending + 64 * MiB + 64 * MiB
-    assert peak[0] <= limit, \
+    assert SANITIZED or peak[0] <= limit, \
         f"peak RSS {peak[0] / MiB:.0f} MiB over {limit / MiB:.0f} MiB"
     # Now it reads: everything, once, in order.
     for i in range(count):
@@ -214,7 +224,6 @@ def test_never_reading_receiver_of_1gib(start_server):
         if i % 64 == 63:
             send_ack(rx, 2, i + 1)
     send_ack(rx, 2, count)
-    done.set()
     t.join()
 
 

@@ -69,6 +69,19 @@ def test_offline_frames_come_before_newer_ones_on_hello(start_store_server):
     c.expect_no_frame()
 
 
+def test_empty_frames_stored_and_fetched(start_store_server):
+    """Stored frames with empty bodies only (a fetch with no body bytes at
+    all: found by the conn fuzzer as undefined behaviour in the store)."""
+    s = start_store_server()
+    a = acked_sender(s)
+    send_all_acked(a, 3, [b""] * 4)
+    c = s.client()
+    c.hello(3)
+    got = read_data(c, 4)
+    assert bodies_of(got) == [b""] * 4
+    c.expect_no_frame()
+
+
 def test_article_client_gets_stored_frames_after_its_first_data_frame(start_store_server):
     s = start_store_server()
     a = acked_sender(s)

@@ -72,11 +72,22 @@ static void test_growth_policy(void **state) {
     buf b = {0};
     const size_t limit = 1u << 20;
 
-    /* First allocation: at least 4 KiB. */
+    /* First allocation of at most 64 bytes: 64 (a trickled header costs
+     * little); then doubling. */
     assert_int_equal(buf_reserve(&b, 1, limit), 0);
     assert_non_null(b.data);
-    assert_int_equal(b.cap, 4096);
+    assert_int_equal(b.cap, 64);
     assert_int_equal(b.len, 0);
+    touch_capacity(&b);
+    assert_int_equal(buf_reserve(&b, 64, limit), 0);
+    assert_int_equal(b.cap, 64);
+    assert_int_equal(buf_reserve(&b, 65, limit), 0);
+    assert_int_equal(b.cap, 128);
+    buf_free(&b);
+
+    /* A larger first need: at least 4 KiB. */
+    assert_int_equal(buf_reserve(&b, 65, limit), 0);
+    assert_int_equal(b.cap, 4096);
     touch_capacity(&b);
 
     /* Within capacity: no growth. */
@@ -107,8 +118,9 @@ static void test_growth_policy(void **state) {
     touch_capacity(&b);
     buf_free(&b);
 
-    /* A limit below 4 KiB: the first allocation is the limit itself. */
-    assert_int_equal(buf_reserve(&b, 1, 100), 0);
+    /* A limit below 4 KiB: a first need over 64 bytes allocates the limit
+     * itself. */
+    assert_int_equal(buf_reserve(&b, 65, 100), 0);
     assert_int_equal(b.cap, 100);
     touch_capacity(&b);
     buf_free(&b);
@@ -306,10 +318,10 @@ static void test_free_then_reuse(void **state) {
     buf_free(&b);
     assert_null(b.data);
 
-    /* Reuse: growth starts over from 4 KiB. */
+    /* Reuse: growth starts over (from 64 bytes for a small need). */
     assert_int_equal(buf_append(&b, src + 7, 10, 1u << 20), 0);
     assert_int_equal(b.len, 10);
-    assert_int_equal(b.cap, 4096);
+    assert_int_equal(b.cap, 64);
     assert_memory_equal(b.data, src + 7, 10);
     /* And with a smaller limit than before. */
     buf_free(&b);
@@ -373,7 +385,7 @@ static void test_extra_over_limit(void **state) {
     assert_int_equal(buf_append(&b, src, 10, 100), 0);
     assert_int_equal(buf_reserve(&b, 200, 100), BUF_ELIMIT);
     assert_int_equal(b.len, 10);
-    assert_int_equal(b.cap, 100);
+    assert_int_equal(b.cap, 64);
     buf_free(&b);
 }
 
