@@ -20,13 +20,18 @@
  *
  * Reports, on one line of key=value pairs: delivered messages per second,
  * MB/s (payload bytes, 10^6), latency p50/p99/p99.9 in µs, the server's RSS
- * (--server-pid), and counters that show the run was sound: sent, received,
+ * (--server-pid), the CPU the server and chat-bench used during the
+ * measurement (100 = one core busy; a load generator near 100 is the limit,
+ * not the server), and counters that show the run was sound: sent, received,
  * misrouted (a message at the wrong user), unheard (Redis: published to a
  * channel nobody listened to).
  *
  * Writes are batched like a server's: messages are appended to a
  * connection's output buffer and written once per loop iteration (uv_check),
- * with at most one write in flight per connection.
+ * with at most one write in flight per connection. The clock is read once per
+ * read callback (clock_gettime was a fifth of the profile when read per
+ * message): arrivals are stamped with the time of their read, and messages
+ * sent in answer with that same time.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -89,6 +94,8 @@ struct user {
     int inflight;
     uint64_t sent, acked;
     uint64_t *stamp; /* offline: send time per sequence number, ring of depth */
+    uint8_t head[WIRE_HEAD_MAX]; /* every message of this user has the same head */
+    size_t hl;
 };
 
 struct bench {
@@ -102,8 +109,10 @@ struct bench {
     unsigned long nconn;
     int measuring, done;
     uint64_t t0, t_start, delivered, bytes;
+    uint64_t now; /* the clock, read once per read callback (it is not free) */
     uint64_t sent, received, misrouted, unheard;
     long rss_before;
+    double cpu_srv0, cpu_self0; /* CPU seconds at the start of the measurement */
     struct sockaddr_in addr;
     hist h;
     uint8_t *payload;
@@ -169,11 +178,13 @@ static void on_check(uv_check_t *h) {
 
 static void send_one(user *u) {
     bench *b = u->b;
-    uint8_t head[WIRE_HEAD_MAX], tail[WIRE_TAIL_MAX];
-    uint64_t t = now_ns();
+    uint8_t tail[WIRE_TAIL_MAX];
+    uint64_t t = b->now;
     memcpy(b->payload, &t, 8);
     memcpy(b->payload + 8, &u->idx, 4);
-    size_t hl = wire_msg_head(b->o.proto, head, u->id, b->u[u->to].id, b->o.size);
+    if (!u->hl) u->hl = wire_msg_head(b->o.proto, u->head, u->id, b->u[u->to].id, b->o.size);
+    size_t hl = u->hl;
+    const uint8_t *head = u->head;
     size_t tl = wire_msg_tail(b->o.proto, tail);
     conn *c = u->tx;
     if (buf_reserve(&c->out, hl + b->o.size + tl, BUF_LIMIT)) die("out of memory", 0);
@@ -191,7 +202,7 @@ static void send_one(user *u) {
 static void done_one(bench *b, uint64_t sent_at, size_t len) {
     b->received++;
     if (!b->measuring) return;
-    uint64_t t = now_ns();
+    uint64_t t = b->now;
     hist_add(&b->h, sent_at < t ? (t - sent_at) / 1000 : 0);
     b->delivered++;
     b->bytes += len;
@@ -207,6 +218,28 @@ static long rss_kib(int pid) {
         if (sscanf(line, "VmRSS: %ld kB", &kib) == 1) break;
     fclose(f);
     return kib;
+}
+
+/* CPU seconds (user + system, all threads) a process has used; -1 if unknown. */
+static double cpu_secs(int pid) {
+    char path[64], line[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (!f) return -1;
+    char *ok = fgets(line, sizeof line, f);
+    fclose(f);
+    char *p = ok ? strrchr(line, ')') : NULL; /* the name may hold spaces */
+    unsigned long ut, st;
+    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
+        return -1;
+    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+static double cpu_self(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
 }
 
 static void report_idle(uv_timer_t *t) {
@@ -228,19 +261,25 @@ static void on_timer(uv_timer_t *t) {
     if (!b->measuring) {
         b->measuring = 1;
         b->t0 = now_ns();
+        b->cpu_srv0 = b->o.server_pid ? cpu_secs(b->o.server_pid) : -1;
+        b->cpu_self0 = cpu_self();
         uv_timer_start(t, on_timer, (uint64_t)(b->o.seconds * 1000), 0);
         return;
     }
     double secs = (double)(now_ns() - b->t0) / 1e9;
+    double srv = b->o.server_pid ? cpu_secs(b->o.server_pid) : -1;
+    double srv_pct = srv >= 0 && b->cpu_srv0 >= 0 ? 100 * (srv - b->cpu_srv0) / secs : -1;
+    double self_pct = 100 * (cpu_self() - b->cpu_self0) / secs;
     b->done = 1;
     printf("proto=%s scenario=%s users=%d depth=%d size=%u seconds=%.2f msgs=%llu "
            "msgs_per_s=%.0f mb_per_s=%.2f p50_us=%.0f p99_us=%.0f p999_us=%.0f "
-           "server_rss_kib=%ld sent=%llu received=%llu misrouted=%llu unheard=%llu\n",
+           "server_rss_kib=%ld server_cpu_pct=%.0f bench_cpu_pct=%.0f "
+           "sent=%llu received=%llu misrouted=%llu unheard=%llu\n",
            wire_proto_name(b->o.proto), sc_names[b->o.sc], b->o.users, b->o.depth,
            b->o.size, secs, (unsigned long long)b->delivered,
            (double)b->delivered / secs, (double)b->bytes / secs / 1e6,
            hist_pct(&b->h, 0.50), hist_pct(&b->h, 0.99), hist_pct(&b->h, 0.999),
-           b->o.server_pid ? rss_kib(b->o.server_pid) : -1L,
+           b->o.server_pid ? rss_kib(b->o.server_pid) : -1L, srv_pct, self_pct,
            (unsigned long long)b->sent, (unsigned long long)b->received,
            (unsigned long long)b->misrouted, (unsigned long long)b->unheard);
     if (b->delivered == 0) fprintf(stderr, "chat-bench: nothing was delivered\n");
@@ -250,7 +289,7 @@ static void on_timer(uv_timer_t *t) {
 
 /* Every user is subscribed: start the load (or the idle measurement). */
 static void all_ready(bench *b) {
-    b->t0 = now_ns();
+    b->t0 = b->now = now_ns();
     if (b->o.sc == SC_IDLE) { /* let the server settle, then read its RSS */
         uv_timer_start(&b->timer, report_idle, 500, 0);
         return;
@@ -355,6 +394,7 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *ub) {
         exit(1);
     }
     c->in.len += (size_t)n;
+    b->now = now_ns();
     size_t off = 0;
     wire_ev ev;
     long r;
