@@ -9,7 +9,9 @@
 # Environment: BENCH_RUNS (3), BENCH_SECONDS (2), BENCH_WARMUP (0.5),
 # BENCH_SERVERS ("chat floor redis nats mqtt"), BENCH_IDLE ("10000 50000
 # 100000"), BENCH_IDLE_ALL (10000: the N up to which the competitors also
-# get the idle scenario), BENCH_ONLY (scenario ids to run, default all).
+# get the idle scenario), BENCH_ONLY (scenario ids to run, default all),
+# BENCH_BUDGET (540: seconds after which idle cells are skipped, so that the
+# whole command stays within 10 minutes).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 T_START=$(date +%s)
@@ -23,6 +25,7 @@ SERVERS=${BENCH_SERVERS:-"chat floor redis nats mqtt"}
 IDLE_NS=${BENCH_IDLE:-"10000 50000 100000"}
 IDLE_ALL=${BENCH_IDLE_ALL:-10000}
 ONLY=${BENCH_ONLY:-}
+BUDGET=${BENCH_BUDGET:-540}
 TMP=$(mktemp -d)
 RES=$TMP/results     # server <TAB> scenario id <TAB> run <TAB> chat-bench line
 : > "$RES"
@@ -181,6 +184,11 @@ for n in $IDLE_NS; do
     if [ $(( n + 64 )) -gt "$NOFILE" ]; then
       printf '%s\t%s\t0\t%s\n' "$srv" "$id" "skipped=nofile$NOFILE" >> "$RES"
       log "$(name_of "$srv") | idle $n | skipped: needs $n descriptors, the limit is $NOFILE (ulimit -Hn)"
+      continue
+    fi
+    if [ "$(elapsed)" -gt "$BUDGET" ]; then
+      printf '%s\t%s\t0\t%s\n' "$srv" "$id" "skipped=time" >> "$RES"
+      log "$(name_of "$srv") | idle $n | skipped: past the ${BUDGET} s budget"
       continue
     fi
     for r in $(seq "$RUNS"); do
@@ -385,6 +393,7 @@ T_TOTAL=$(elapsed)
         echo "| $n | $(name_of "$s") | $v | $(kib_mib "$(med "$s" "idle$n" rss_after_kib)") | $(med "$s" "idle$n" connect_s) |"
       elif f=$(fail_of "$s" "idle$n") && [ -n "$f" ]; then
         case $f in
+          skipped=time) echo "| $n | $(name_of "$s") | not measured: past the ${BUDGET} s time budget of \`make bench\` | | |" ;;
           skipped=nofile*) echo "| $n | $(name_of "$s") | not measured: needs $n descriptors, the limit here is ${f#skipped=nofile} (hard limit; raising it needs CAP_SYS_RESOURCE) | | |" ;;
           *) echo "| $n | $(name_of "$s") | failed: \`$f\` | | |" ;;
         esac
