@@ -221,6 +221,17 @@ med() {
 nruns() { awk -F'\t' -v s="$1" -v c="$2" '$1 == s && $2 == c && $4 ~ /msgs_per_s=|rss_per_conn_b=/ {n++} END {print n+0}' "$RES"; }
 fail_of() { awk -F'\t' -v s="$1" -v c="$2" '$1 == s && $2 == c && $4 ~ /^(error|skipped)=/ {print $4; exit}' "$RES"; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b + 0 == 0) print ""; else printf "%.2f", a / b }'; }
+# Runs in which nothing was lost: at the end, sent - received is exactly what
+# the senders keep in flight (U x D; fan-in (U-1) x D) and nothing reached the
+# wrong user. Prints "sound total".
+soundness() {
+  awk -F'\t' '$4 ~ /sent=/ { n = split($4, f, " "); delete v
+      for (i = 1; i <= n; i++) { split(f[i], kv, "="); v[kv[1]] = kv[2] }
+      total++
+      senders = v["scenario"] == "fanin" ? v["users"] - 1 : v["users"]
+      if (v["sent"] - v["received"] == senders * v["depth"] && v["misrouted"] == 0 && v["unheard"] == 0) ok++ }
+    END { print ok + 0, total + 0 }' "$RES"
+}
 ge() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a + 0 >= b + 0) }'; }
 kib_mib() { awk -v k="$1" 'BEGIN { if (k == "" || k < 0) print "-"; else printf "%.1f", k / 1024 }'; }
 dash() { [ -n "$1" ] && echo "$1" || echo "-"; }
@@ -317,6 +328,12 @@ T_TOTAL=$(elapsed)
   echo "SQLite and synced it (\`--fsync full\`). No message is sent before every"
   echo "subscription is confirmed. Writes are batched: one write per connection"
   echo "per loop iteration."
+  echo
+  read -r s_ok s_all <<<"$(soundness)"
+  echo "Soundness, checked on every run: in $s_ok of $s_all runs every message sent was"
+  echo "delivered or still in flight at the end (sent - received = U x D) and none"
+  echo "reached the wrong user. Each column of a row is the median of its own $RUNS"
+  echo "values. MB/s counts payload bytes (10^6 bytes)."
   echo
   echo "The same scenario loop, clock and histogram serve every server; only the"
   echo "framing differs (bench/wire.c). User i's inbox is channel / subject /"
