@@ -80,6 +80,7 @@ static size_t map_cap, map_len;
 static size_t map_slot(uint32_t key) { return (key * 2654435761u) & (map_cap - 1); }
 
 static fconn *map_get(uint32_t key) {
+    if (!map_cap) return NULL;
     for (size_t i = map_slot(key);; i = (i + 1) & (map_cap - 1)) {
         if (!map[i].c) return NULL;
         if (map[i].key == key) return map[i].c;
@@ -111,6 +112,7 @@ static void map_put(uint32_t key, fconn *c) {
 }
 
 static void map_del(uint32_t key, fconn *c) {
+    if (!map_cap) return;
     size_t i = map_slot(key);
     while (map[i].c && map[i].key != key) i = (i + 1) & (map_cap - 1);
     if (map[i].c != c) return; /* absent, or a newer connection */
