@@ -22,7 +22,8 @@
  * MB/s (payload bytes, 10^6), latency p50/p99/p99.9 in µs, the server's RSS
  * (--server-pid), the CPU the server and chat-bench used during the
  * measurement (100 = one core busy; a load generator near 100 is the limit,
- * not the server), and counters that show the run was sound: sent, received,
+ * not the server), the messages delivered per CPU-second of the server, and
+ * counters that show the run was sound: sent, received,
  * misrouted (a message at the wrong user), unheard (Redis: published to a
  * channel nobody listened to).
  *
@@ -269,17 +270,20 @@ static void on_timer(uv_timer_t *t) {
     double secs = (double)(now_ns() - b->t0) / 1e9;
     double srv = b->o.server_pid ? cpu_secs(b->o.server_pid) : -1;
     double srv_pct = srv >= 0 && b->cpu_srv0 >= 0 ? 100 * (srv - b->cpu_srv0) / secs : -1;
+    /* messages per CPU-second of the server: its efficiency, which other
+     * processes on the machine disturb less than they disturb msgs/s */
+    double per_cpu = srv_pct > 0 ? (double)b->delivered / (srv - b->cpu_srv0) : -1;
     double self_pct = 100 * (cpu_self() - b->cpu_self0) / secs;
     b->done = 1;
     printf("proto=%s scenario=%s users=%d depth=%d size=%u seconds=%.2f msgs=%llu "
            "msgs_per_s=%.0f mb_per_s=%.2f p50_us=%.0f p99_us=%.0f p999_us=%.0f "
-           "server_rss_kib=%ld server_cpu_pct=%.0f bench_cpu_pct=%.0f "
+           "server_rss_kib=%ld server_cpu_pct=%.0f bench_cpu_pct=%.0f msgs_per_server_cpu_s=%.0f "
            "sent=%llu received=%llu misrouted=%llu unheard=%llu\n",
            wire_proto_name(b->o.proto), sc_names[b->o.sc], b->o.users, b->o.depth,
            b->o.size, secs, (unsigned long long)b->delivered,
            (double)b->delivered / secs, (double)b->bytes / secs / 1e6,
            hist_pct(&b->h, 0.50), hist_pct(&b->h, 0.99), hist_pct(&b->h, 0.999),
-           b->o.server_pid ? rss_kib(b->o.server_pid) : -1L, srv_pct, self_pct,
+           b->o.server_pid ? rss_kib(b->o.server_pid) : -1L, srv_pct, self_pct, per_cpu,
            (unsigned long long)b->sent, (unsigned long long)b->received,
            (unsigned long long)b->misrouted, (unsigned long long)b->unheard);
     if (b->delivered == 0) fprintf(stderr, "chat-bench: nothing was delivered\n");

@@ -238,7 +238,7 @@ kib_mib() { awk -v k="$1" 'BEGIN { if (k == "" || k < 0) print "-"; else printf 
 dash() { [ -n "$1" ] && echo "$1" || echo "-"; }
 
 # One cell's figures, into M_<key>[srv,id].
-declare -A TP MB P50 P99 P999 RSS SCPU BCPU
+declare -A TP MB P50 P99 P999 RSS SCPU BCPU EFF
 for sc in "${SCENARIOS[@]}"; do
   IFS='|' read -r id _ <<<"$sc"
   for srv in $SERVERS; do
@@ -246,6 +246,7 @@ for sc in "${SCENARIOS[@]}"; do
     P50[$srv,$id]=$(med "$srv" "$id" p50_us); P99[$srv,$id]=$(med "$srv" "$id" p99_us)
     P999[$srv,$id]=$(med "$srv" "$id" p999_us); RSS[$srv,$id]=$(med "$srv" "$id" server_rss_kib)
     SCPU[$srv,$id]=$(med "$srv" "$id" server_cpu_pct); BCPU[$srv,$id]=$(med "$srv" "$id" bench_cpu_pct)
+    EFF[$srv,$id]=$(med "$srv" "$id" msgs_per_server_cpu_s)
   done
 done
 best_comp() { # scenario -> "server msgs/s" of the fastest competitor
@@ -368,18 +369,20 @@ T_TOTAL=$(elapsed)
   echo
   echo "CPU: the share of a core the server (all its threads) and chat-bench used"
   echo "during the measurement; a load generator near 100 % means the figure is"
-  echo "chat-bench's limit rather than the server's."
+  echo "chat-bench's limit rather than the server's. msgs/CPU-s: messages delivered"
+  echo "per second of CPU the server used, its efficiency, which other processes on"
+  echo "the machine disturb less than they disturb msgs/s."
   echo
-  echo "| scenario | server | msgs/s | MB/s | p50 µs | p99 µs | p99.9 µs | server RSS MiB | server CPU % | bench CPU % |"
-  echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+  echo "| scenario | server | msgs/s | MB/s | p50 µs | p99 µs | p99.9 µs | server RSS MiB | server CPU % | bench CPU % | msgs/CPU-s |"
+  echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
   for sc in "${SCENARIOS[@]}"; do
     IFS='|' read -r id label _ <<<"$sc"
     wanted "$id" || continue
     for s in $SERVERS; do
       if [ -n "${TP[$s,$id]:-}" ]; then
-        echo "| $label | $(name_of "$s") | ${TP[$s,$id]} | ${MB[$s,$id]} | ${P50[$s,$id]} | ${P99[$s,$id]} | ${P999[$s,$id]} | $(kib_mib "${RSS[$s,$id]}") | $(dash "${SCPU[$s,$id]}") | $(dash "${BCPU[$s,$id]}") |"
+        echo "| $label | $(name_of "$s") | ${TP[$s,$id]} | ${MB[$s,$id]} | ${P50[$s,$id]} | ${P99[$s,$id]} | ${P999[$s,$id]} | $(kib_mib "${RSS[$s,$id]}") | $(dash "${SCPU[$s,$id]}") | $(dash "${BCPU[$s,$id]}") | $(dash "${EFF[$s,$id]}") |"
       elif f=$(fail_of "$s" "$id") && [ -n "$f" ]; then
-        echo "| $label | $(name_of "$s") | failed: \`$f\` | | | | | | | |"
+        echo "| $label | $(name_of "$s") | failed: \`$f\` | | | | | | | | |"
       fi
     done
   done
@@ -390,14 +393,14 @@ T_TOTAL=$(elapsed)
   echo
   echo "### chat-server against the floor and the best competitor"
   echo
-  echo "| scenario | chat/floor msgs/s | chat/floor p99 | chat/floor MB/s | best competitor | chat/best msgs/s |"
-  echo "|---|---:|---:|---:|---|---:|"
+  echo "| scenario | chat/floor msgs/s | chat/floor p99 | chat/floor MB/s | chat/floor msgs/CPU-s | best competitor | chat/best msgs/s |"
+  echo "|---|---:|---:|---:|---:|---|---:|"
   for sc in "${SCENARIOS[@]}"; do
     IFS='|' read -r id label _ <<<"$sc"
     wanted "$id" || continue
     [ -n "${TP[chat,$id]:-}" ] || continue
     read -r bs bv <<<"$(best_comp "$id")"
-    echo "| $label | $(dash "$(ratio "${TP[chat,$id]}" "${TP[floor,$id]:-}")") | $(dash "$(ratio "${P99[chat,$id]}" "${P99[floor,$id]:-}")") | $(dash "$(ratio "${MB[chat,$id]}" "${MB[floor,$id]:-}")") | $( [ -n "${bs:-}" ] && echo "$(name_of "$bs") ($bv)" || echo -) | $(dash "$(ratio "${TP[chat,$id]}" "${bv:-}")") |"
+    echo "| $label | $(dash "$(ratio "${TP[chat,$id]}" "${TP[floor,$id]:-}")") | $(dash "$(ratio "${P99[chat,$id]}" "${P99[floor,$id]:-}")") | $(dash "$(ratio "${MB[chat,$id]}" "${MB[floor,$id]:-}")") | $(dash "$(ratio "${EFF[chat,$id]:-}" "${EFF[floor,$id]:-}")") | $( [ -n "${bs:-}" ] && echo "$(name_of "$bs") ($bv)" || echo -) | $(dash "$(ratio "${TP[chat,$id]}" "${bv:-}")") |"
     bs=""; bv=""
   done
   echo
