@@ -18,7 +18,12 @@
  * forwarded frames are appended to the receiver's output buffer and every
  * touched connection is written once, after all events of the iteration
  * were handled (one write syscall per connection per iteration). EPOLLOUT
- * is armed only while a write was short.
+ * is armed only while a write was short. Large frames (a body of 64 KiB or
+ * more) are not copied: their body is read into the sender's own buffer,
+ * exactly up to the frame's end, and written from there with writev() when
+ * the receiver has nothing queued (only a short write's rest is copied); a
+ * connection that sent one keeps that buffer. Idle connections hold no
+ * buffer at all.
  *
  * Usage: floor [--bind ADDR] [--port P]   (port 0: any; prints
  * "listening on ADDR:PORT" on stderr)
@@ -35,12 +40,14 @@
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #define C2S_HDR 13u
 #define S2C_HDR 9u
 #define RBUF_SIZE (256u * 1024u)
 #define KEEP_OUT 1024u /* output buffers up to this size are freed when drained */
+#define BIG_FRAME (64u * 1024u) /* bodies from this size on skip the output buffer */
 
 typedef struct fconn fconn;
 struct fconn {
@@ -166,14 +173,32 @@ static void relay(fconn *c, const uint8_t *f, uint32_t len) {
     }
     if (type < 1 || type > 4) return;
     fconn *d = receiver == sender ? c : map_get(receiver);
-    if (!d) return;
-    out_reserve(d, S2C_HDR + len);
+    if (!d || d->dead) return;
+    uint8_t h[S2C_HDR];
+    wr32(h, sender);
+    h[4] = type;
+    wr32(h + 5, len);
+    size_t done = 0, total = S2C_HDR + (size_t)len;
+    if (len >= BIG_FRAME && d->outoff == d->outlen) { /* nothing queued: no copy */
+        struct iovec iov[2] = {{h, S2C_HDR}, {(void *)(f + C2S_HDR), len}};
+        ssize_t n = writev(d->fd, iov, 2);
+        if (n < 0 && errno != EAGAIN && errno != EINTR) {
+            conn_kill(d);
+            return;
+        }
+        done = n > 0 ? (size_t)n : 0;
+        if (done == total) return;
+    }
+    out_reserve(d, total - done);
     uint8_t *o = d->out + d->outlen;
-    wr32(o, sender);
-    o[4] = type;
-    wr32(o + 5, len);
-    memcpy(o + S2C_HDR, f + C2S_HDR, len);
-    d->outlen += S2C_HDR + len;
+    if (done < S2C_HDR) {
+        memcpy(o, h + done, S2C_HDR - done);
+        o += S2C_HDR - done;
+        memcpy(o, f + C2S_HDR, len);
+    } else {
+        memcpy(o, f + C2S_HDR + (done - S2C_HDR), total - done);
+    }
+    d->outlen += total - done;
     if (!d->dirty) {
         d->dirty = 1;
         d->next_dirty = dirty_head;
@@ -208,7 +233,7 @@ static void in_reserve(fconn *c, size_t want) {
 }
 
 static void on_readable(fconn *c) {
-    if (c->inlen == 0) {
+    if (c->inlen == 0 && c->incap <= RBUF_SIZE) {
         ssize_t n = read(c->fd, rbuf, sizeof rbuf);
         if (n <= 0) {
             if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
@@ -225,10 +250,14 @@ static void on_readable(fconn *c) {
         }
         return;
     }
-    /* A frame is split: read into its own buffer, sized for all of it. */
+    /* A frame is split, or this connection sends large frames: read into its
+     * own buffer, sized for the whole frame; in a large frame, only up to its
+     * end, so that the buffer is empty again after it (no memmove). */
     size_t need = in_need(c);
     in_reserve(c, need > RBUF_SIZE ? need : RBUF_SIZE);
-    ssize_t n = read(c->fd, c->in + c->inlen, c->incap - c->inlen);
+    size_t want = c->incap - c->inlen;
+    if (c->inlen >= C2S_HDR && need > RBUF_SIZE) want = need - c->inlen;
+    ssize_t n = read(c->fd, c->in + c->inlen, want);
     if (n <= 0) {
         if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
         conn_kill(c);
@@ -237,9 +266,12 @@ static void on_readable(fconn *c) {
     c->inlen += (size_t)n;
     size_t used = relay_all(c, c->in, c->inlen);
     if (used == c->inlen) {
-        free(c->in); /* back to the shared buffer */
-        c->in = NULL;
-        c->inlen = c->incap = 0;
+        c->inlen = 0;
+        if (c->incap <= RBUF_SIZE) { /* back to the shared buffer */
+            free(c->in);
+            c->in = NULL;
+            c->incap = 0;
+        }
     } else if (used) {
         memmove(c->in, c->in + used, c->inlen - used);
         c->inlen -= used;
