@@ -1,9 +1,22 @@
 # Included by the Makefile: the benchmark programs and `make bench`.
-.PHONY: bench
+.PHONY: bench bench-progs
 
-$(B)/chat-bench: $(call obj,bench/chat-bench.c) $(COMMON_OBJ) $(PROTO_OBJ)
+BENCH_OBJ := $(call obj,bench/chat-bench.c bench/wire.c bench/hist.c)
+
+$(B)/chat-bench: $(BENCH_OBJ) $(COMMON_OBJ) $(PROTO_OBJ)
 	$(CC) $(LDFLAGS) $(filter %.o,$^) -o $@ $(UV_LIBS)
 
-# Measurements (figures, not pass/fail): writes docs/BENCHMARKS.md.
+# The floor: a minimal relay for the chat protocol (bench/floor.c), the
+# ceiling chat-server is compared with. Plain epoll, no libuv.
+$(B)/floor: $(call obj,bench/floor.c)
+	$(CC) $(LDFLAGS) $(filter %.o,$^) -o $@
+
+all: $(B)/floor
+
+bench-progs: $(B)/chat-server $(B)/chat-bench $(B)/floor
+
+# Measurements (figures, not pass/fail): installs the servers it compares
+# (scripts/deps.sh bench), writes docs/BENCHMARKS.md and docs/bench/*.png.
 bench: all
+	@scripts/deps.sh bench
 	bench/run.sh

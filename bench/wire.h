@@ -1,0 +1,86 @@
+/*
+ * wire.h -- the framing chat-bench speaks to each server: the chat protocol
+ * (docs/PROTOCOL.md), Redis pub/sub (RESP2), NATS (text protocol) and MQTT
+ * 3.1.1 at QoS 0. The scenario loop in chat-bench.c is the same for all; only
+ * these functions differ.
+ *
+ * Pure functions over the caller's buffers: no I/O, no allocation. Encoders
+ * write into `out` and return the bytes written; decoders look at the start
+ * of the server's bytes and return the bytes consumed (> 0, filling *ev), 0
+ * while the unit is incomplete, or -1 when the bytes are not the protocol.
+ *
+ * User i's inbox is channel / subject / topic "u<i>" (chat: user id i).
+ * A message is published to the receiver's inbox; an echo is a publish to
+ * one's own inbox.
+ *
+ * Redis: a RESP2 connection that has subscribed can only (P|S)SUBSCRIBE,
+ * UNSUBSCRIBE, PING and QUIT, so each user has two connections: one that
+ * SUBSCRIBEs to its inbox (WIRE_SUB) and one that PUBLISHes (WIRE_PUB).
+ * The other protocols publish and receive on one connection.
+ */
+#ifndef CHAT_BENCH_WIRE_H
+#define CHAT_BENCH_WIRE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum wire_proto { WIRE_CHAT, WIRE_REDIS, WIRE_NATS, WIRE_MQTT } wire_proto;
+
+/* "chat", "redis", "nats", "mqtt" -> 0 and *p; -1 for anything else. */
+int wire_proto_parse(const char *s, wire_proto *p);
+const char *wire_proto_name(wire_proto p);
+
+/* 1 when the protocol needs a second connection per user to publish. */
+int wire_split_pubsub(wire_proto p);
+
+enum wire_ev_kind {
+    WEV_NONE,    /* consumed, nothing to do (INFO, +OK, CONNACK 0, ...) */
+    WEV_MSG,     /* a message: body/len is the payload */
+    WEV_READY,   /* the subscription (chat: the binding) is confirmed */
+    WEV_ACK,     /* chat: server ACK, count */
+    WEV_PUBLISHED, /* redis: PUBLISH reply, count = receivers reached */
+    WEV_PING,    /* answer with wire_pong(body, len) */
+    WEV_ERROR    /* body/len: the server's words */
+};
+
+typedef struct wire_ev {
+    enum wire_ev_kind kind;
+    const uint8_t *body; /* points into the decoded bytes */
+    size_t len;
+    uint64_t count;
+} wire_ev;
+
+/* Hello flags. */
+#define WIRE_SUB  1u /* subscribe to the inbox (chat: bind to the id) */
+#define WIRE_ACKS 2u /* chat only: HELLO asking for acknowledgements */
+
+/* Largest hello / message head / tail / pong. */
+#define WIRE_HELLO_MAX 256u
+#define WIRE_HEAD_MAX 64u
+#define WIRE_TAIL_MAX 2u
+#define WIRE_PONG_MAX 96u
+
+/* What a connection of user `id` sends right after connecting.
+ * chat: with WIRE_ACKS a HELLO (confirmed by WELCOME), else a 0-length text
+ *       to itself, which binds the connection (confirmed by its echo);
+ * redis: WIRE_SUB: SUBSCRIBE u<id>; otherwise nothing (0 bytes);
+ * nats: CONNECT {"verbose":false,"pedantic":false}, SUB u<id> (with
+ *       WIRE_SUB), PING (confirmed by PONG: the server handled the SUB);
+ * mqtt: CONNECT (clean session, keepalive 0, client id "b<id>"), SUBSCRIBE
+ *       u<id> QoS 0 (confirmed by SUBACK). */
+size_t wire_hello(wire_proto p, uint8_t out[WIRE_HELLO_MAX], uint32_t id, unsigned flags);
+
+/* The bytes before a payload of len bytes from user `from` to user `to`,
+ * and those after it (redis, nats: CRLF). */
+size_t wire_msg_head(wire_proto p, uint8_t out[WIRE_HEAD_MAX], uint32_t from,
+                     uint32_t to, uint32_t len);
+size_t wire_msg_tail(wire_proto p, uint8_t out[WIRE_TAIL_MAX]);
+
+/* The answer to a WEV_PING (chat: PONG from user `id` with the same body). */
+size_t wire_pong(wire_proto p, uint8_t out[WIRE_PONG_MAX], uint32_t id,
+                 const uint8_t *body, size_t len);
+
+/* Decode one unit from the server at the start of d[0..n). */
+long wire_decode(wire_proto p, const uint8_t *d, size_t n, wire_ev *ev);
+
+#endif
