@@ -12,8 +12,8 @@
  *   fanin    users 2..U send to user 1; done when user 1 got it.
  *   offline  chat only: U senders that opted in to acknowledgements send to
  *            absent receivers; done when the server acknowledged it.
- *   idle     U connections subscribe (chat: bind with a 0-length text to
- *            themselves) and stay idle; reports the server's resident memory
+ *   idle     U connections subscribe (chat: bind with HELLO, as libchat
+ *            does) and stay idle; reports the server's resident memory
  *            before and after, per connection.
  * No message is sent before every user's subscription is confirmed; the
  * measured phase starts after a warm-up.
@@ -295,7 +295,9 @@ static void on_timer(uv_timer_t *t) {
 static void all_ready(bench *b) {
     b->t0 = b->now = now_ns();
     if (b->o.sc == SC_IDLE) { /* let the server settle, then read its RSS */
-        uv_timer_start(&b->timer, report_idle, 500, 0);
+        /* Idle means settled: servers free per-connection scratch memory
+         * on timers (chat-server: every second), so measure after 2.5 s. */
+        uv_timer_start(&b->timer, report_idle, 2500, 0);
         return;
     }
     for (int i = 0; i < b->o.users; i++)
@@ -427,7 +429,8 @@ static void on_connect(uv_connect_t *req, int status) {
     uv_tcp_nodelay(&c->tcp, 1);
     uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
     uint8_t hello[WIRE_HELLO_MAX];
-    unsigned flags = c->pub ? 0 : WIRE_SUB | (b->o.sc == SC_OFFLINE ? WIRE_ACKS : 0);
+    unsigned flags = c->pub ? 0 : WIRE_SUB | (b->o.sc == SC_OFFLINE ? WIRE_ACKS : 0) |
+                                  (b->o.sc == SC_IDLE ? WIRE_HELLO : 0);
     size_t n = wire_hello(b->o.proto, hello, u->id, flags);
     if (n) {
         out_append(c, hello, n);

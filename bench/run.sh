@@ -406,9 +406,10 @@ T_TOTAL=$(elapsed)
   echo
   echo "## Idle connections"
   echo
-  echo "N connections each subscribe (chat protocol: bind with a 0-length text to"
-  echo "themselves) and stay idle; the server's RSS is read before the first and"
-  echo "0.5 s after the last is confirmed. Connections come from source addresses"
+  echo "N connections each subscribe (chat protocol: bind with HELLO, as libchat"
+  echo "does) and stay idle; the server's RSS is read before the first and 2.5 s"
+  echo "after the last is confirmed (chat-server frees per-connection scratch"
+  echo "buffers once a second). Connections come from source addresses"
   echo "127.0.0.2, .3, ... (20,000 each) past the ephemeral port range."
   echo
   echo "| connections | server | RSS per connection, bytes | RSS after, MiB | connect time s |"

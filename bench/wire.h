@@ -53,6 +53,7 @@ typedef struct wire_ev {
 /* Hello flags. */
 #define WIRE_SUB  1u /* subscribe to the inbox (chat: bind to the id) */
 #define WIRE_ACKS 2u /* chat only: HELLO asking for acknowledgements */
+#define WIRE_HELLO 4u /* chat: bind with HELLO (as libchat does), not a data frame */
 
 /* Largest hello / message head / tail / pong. */
 #define WIRE_HELLO_MAX 256u
@@ -61,8 +62,9 @@ typedef struct wire_ev {
 #define WIRE_PONG_MAX 96u
 
 /* What a connection of user `id` sends right after connecting.
- * chat: with WIRE_ACKS a HELLO (confirmed by WELCOME), else a 0-length text
- *       to itself, which binds the connection (confirmed by its echo);
+ * chat: with WIRE_ACKS or WIRE_HELLO a HELLO (confirmed by WELCOME), else a
+ *       0-length text to itself, which binds the connection (confirmed by
+ *       its echo);
  * redis: WIRE_SUB: SUBSCRIBE u<id>; otherwise nothing (0 bytes);
  * nats: CONNECT {"verbose":false,"pedantic":false}, SUB u<id> (with
  *       WIRE_SUB), PING (confirmed by PONG: the server handled the SUB);

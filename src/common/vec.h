@@ -19,7 +19,7 @@ typedef struct u64vec {
 
 static inline int u64vec_push(u64vec *a, uint64_t x) {
     if (a->n == a->cap) {
-        size_t cap = a->cap ? a->cap * 2 : 64;
+        size_t cap = a->cap ? a->cap * 2 : 4;
         uint64_t *p = realloc(a->v, cap * sizeof *p);
         if (!p) return -1;
         a->v = p;
@@ -52,7 +52,7 @@ static inline int seqidq_push(seqidq *q, uint64_t seq, uint64_t id) {
             q->n -= q->head;
             q->head = 0;
         } else {
-            size_t cap = q->cap ? q->cap * 2 : 64;
+            size_t cap = q->cap ? q->cap * 2 : 4;
             seqid *p = realloc(q->v, cap * sizeof *p);
             if (!p) return -1;
             q->v = p;

@@ -31,7 +31,7 @@ struct conn_linger {
 #define CLOG(c, level, fmt, ...)                                              \
     do {                                                                      \
         if (log_enabled(level))                                               \
-            log_msg(level, "peer=%s user=%u: " fmt, (c)->peer,                \
+            log_msg(level, "peer=%s user=%u: " fmt, conn_peer(c),             \
                     (unsigned)(c)->user, __VA_ARGS__);                        \
     } while (0)
 
@@ -294,11 +294,19 @@ static void written(conn *c, int i) {
         for (size_t k = 0; k < ids->n; k++)
             store_del(c->srv->store, ids->v[k].id);
     ids->n = 0;
-    c->out[i].len = 0;
-    if (c->out[i].cap > CONN_PULL_BYTES) {
-        buf_free(&c->out[i]);
-        seqidq_free(ids);
-    }
+    c->out[i].len = 0; /* the memory stays for the next frames: the cron
+                          frees it once the connection is quiet */
+}
+
+/* The slow path (the kernel did not take it all at once): a write request
+ * lives only while its write is in flight, so idle connections hold none. */
+static int start_write(conn *c, uv_buf_t ub) {
+    uv_write_t *w = malloc(sizeof *w);
+    if (!w) return UV_ENOMEM;
+    w->data = c;
+    int r = uv_write(w, (uv_stream_t *)&c->tcp, &ub, 1, on_write);
+    if (r < 0) free(w);
+    return r;
 }
 
 /* TLS: encrypt out[outi] (when no write is in flight and the handshake is
@@ -340,7 +348,7 @@ static void tls_flush(conn *c) {
         return;
     }
     if (n > 0) ub = uv_buf_init(ub.base + n, ub.len - (unsigned)n);
-    int r = uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &ub, 1, on_write);
+    int r = start_write(c, ub);
     if (r < 0) {
         CLOG(c, LOG_DEBUG, "write failed: %s", uv_strerror(r));
         conn_abort(c);
@@ -383,7 +391,7 @@ void conn_flush(conn *c) {
     }
     if (n > 0) off = (size_t)n;
     ub = uv_buf_init((char *)b->data + off, (unsigned)(b->len - off));
-    int r = uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &ub, 1, on_write);
+    int r = start_write(c, ub);
     if (r < 0) {
         CLOG(c, LOG_DEBUG, "write failed: %s", uv_strerror(r));
         conn_abort(c);
@@ -395,6 +403,7 @@ void conn_flush(conn *c) {
 
 static void on_write(uv_write_t *req, int status) {
     conn *c = req->data;
+    free(req);
     c->writing = 0;
     if (c->state == CONN_CLOSED) return; /* cancelled by uv_close */
     if (status < 0) {
@@ -721,7 +730,7 @@ static int bind_user(conn *c, uint32_t user) {
         return -1;
     }
     if (router_add(&c->srv->router, &c->node, user)) {
-        log_error("out of memory binding peer=%s", c->peer);
+        log_error("out of memory binding peer=%s", conn_peer(c));
         conn_abort(c);
         return -1;
     }
@@ -978,7 +987,7 @@ void conn_auth_done(void *token, int result) {
     if (c->in.len && c->state == CONN_BOUND) { /* sent right after HELLO */
         size_t used = conn_process(c, c->in.data, c->in.len);
         if (c->state == CONN_CLOSED) return;
-        if (used >= c->in.len) buf_free(&c->in);
+        if (used >= c->in.len) c->in.len = 0;
         else buf_consume(&c->in, used);
     }
     if (c->tls && c->state == CONN_BOUND) tls_drain(c);
@@ -1173,7 +1182,7 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b) {
         c->in.len += n;
         size_t used = conn_process(c, c->in.data, c->in.len);
         if (c->state == CONN_CLOSED) return;
-        if (used >= c->in.len) buf_free(&c->in); /* idle ones hold none */
+        if (used >= c->in.len) c->in.len = 0; /* kept until the cron */
         else buf_consume(&c->in, used);
     }
     if (!open_state(c)) return;
@@ -1206,7 +1215,7 @@ static void take_input(conn *c, const uint8_t *p, size_t n) {
         n -= k;
         size_t used = conn_process(c, c->in.data, c->in.len);
         if (c->state == CONN_CLOSED) return;
-        if (used >= c->in.len) buf_free(&c->in);
+        if (used >= c->in.len) c->in.len = 0;
         else buf_consume(&c->in, used);
     }
     if (n && open_state(c) &&
@@ -1247,6 +1256,35 @@ static void tls_drain(conn *c) {
     if (tls_conn_pending(c->tls)) server_queue_flush(c->srv, c);
 }
 
+size_t conn_shrink(conn *c) {
+    if (c->state == CONN_CLOSED || c->writing || c->flush_queued) return 0;
+    size_t freed = 0;
+    if (c->in.len == 0) {
+        freed += c->in.cap;
+        buf_free(&c->in);
+    }
+    for (int i = 0; i < 2; i++) {
+        if (c->out[i].len == 0) {
+            freed += c->out[i].cap;
+            buf_free(&c->out[i]);
+        }
+        if (c->ids[i].n == 0) {
+            freed += c->ids[i].cap * sizeof(seqid);
+            seqidq_free(&c->ids[i]);
+        }
+    }
+    if (!c->fetching && c->tail.len == 0) {
+        freed += c->tail.cap + c->tail_ids.cap * sizeof(uint64_t);
+        buf_free(&c->tail);
+        u64vec_free(&c->tail_ids);
+    }
+    if (c->ackq.head == c->ackq.n) {
+        freed += c->ackq.cap * sizeof(seqid);
+        seqidq_free(&c->ackq);
+    }
+    return freed;
+}
+
 void conn_pause(conn *c) {
     if (c->reading && open_state(c)) {
         uv_read_stop((uv_stream_t *)&c->tcp);
@@ -1259,6 +1297,22 @@ void conn_resume(conn *c) {
         c->state != CONN_LOGIN &&
         uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0)
         c->reading = 1;
+}
+
+const char *conn_peer(const conn *c) {
+    static char out[64];
+    char ip[48] = "?";
+    if (c->peer_v6) {
+        struct sockaddr_in6 a = {.sin6_family = AF_INET6};
+        memcpy(&a.sin6_addr, c->peer_ip, 16);
+        uv_ip6_name(&a, ip, sizeof ip);
+    } else if (c->peer_port) {
+        struct sockaddr_in a = {.sin_family = AF_INET};
+        memcpy(&a.sin_addr, c->peer_ip, 4);
+        uv_ip4_name(&a, ip, sizeof ip);
+    }
+    snprintf(out, sizeof out, "%s:%u", ip, (unsigned)c->peer_port);
+    return out;
 }
 
 /* 1 for 127.0.0.0/8, ::1 and ::ffff:127.0.0.0/104. */
@@ -1304,10 +1358,10 @@ static void refuse_conn(conn *c, unsigned code, const char *why) {
     if (now - s->refuse_log_t >= 1000 || s->refuse_log_t == 0) {
         if (s->refuse_quiet)
             log_warn("peer=%s: connection refused: %s (and %llu more "
-                     "refusals not logged)", c->peer, why,
+                     "refusals not logged)", conn_peer(c), why,
                      (unsigned long long)s->refuse_quiet);
         else
-            log_warn("peer=%s: connection refused: %s", c->peer, why);
+            log_warn("peer=%s: connection refused: %s", conn_peer(c), why);
         s->refuse_log_t = now;
         s->refuse_quiet = 0;
     } else {
@@ -1367,27 +1421,24 @@ int conn_accept(server *s, uv_stream_t *listener, int tls) {
     c->srv = s;
     uv_tcp_init(s->loop, &c->tcp);
     c->tcp.data = c;
-    c->wreq.data = c;
     c->handles = 1;
     struct sockaddr_storage ss;
     memset(&ss, 0, sizeof ss);
     int r = uv_accept(listener, (uv_stream_t *)&c->tcp);
     if (r == 0) {
         int len = sizeof ss;
-        char ip[48] = "?";
-        int port = 0;
         if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0) {
             if (ss.ss_family == AF_INET6) {
                 struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
-                uv_ip6_name(a, ip, sizeof ip);
-                port = ntohs(a->sin6_port);
+                memcpy(c->peer_ip, &a->sin6_addr, 16);
+                c->peer_port = ntohs(a->sin6_port);
+                c->peer_v6 = 1;
             } else {
                 struct sockaddr_in *a = (struct sockaddr_in *)&ss;
-                uv_ip4_name(a, ip, sizeof ip);
-                port = ntohs(a->sin_port);
+                memcpy(c->peer_ip, &a->sin_addr, 4);
+                c->peer_port = ntohs(a->sin_port);
             }
         }
-        snprintf(c->peer, sizeof c->peer, "%s:%d", ip, port);
         c->local = (uint8_t)sa_loopback(&ss);
         uv_tcp_nodelay(&c->tcp, 1);
         /* Dead peers that never speak control frames: TCP keepalive. */

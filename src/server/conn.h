@@ -158,15 +158,20 @@ typedef struct conn {
     tls_conn *tls;           /* NULL for plaintext connections */
     buf wire;                /* TLS: ciphertext owned by the in-flight
                                 uv_write, or waiting for the socket */
-    uv_write_t wreq;
     conn_linger *linger;     /* allocated once CLOSING */
     struct conn *flush_next;
     struct conn *prev, *next;/* srv->conns */
     struct conn *pprev, *pnext; /* srv pending list, oldest first, or
                                    (BOUND) srv idle list, quietest first */
     struct conn *tprev, *tnext; /* srv throttled list */
-    char peer[64];           /* "ip:port" */
+    uint8_t peer_ip[16];     /* the peer's address (IPv4: first 4 bytes), */
+    uint16_t peer_port;      /* kept raw: conn_peer() formats it for logs */
+    uint8_t peer_v6;
 } conn;
+
+/* "ip:port" of the peer, for log lines: a static buffer, valid until the
+ * next call (one per log line; the loop thread only). */
+const char *conn_peer(const conn *c);
 
 /* Accept a pending connection on the listener (tls: the TLS listener).
  * 0 or a libuv error. */
@@ -214,6 +219,10 @@ uint64_t conn_sweep_throttled(struct server *s);
 /* Ping connections silent for half of --idle-timeout, close those silent
  * for all of it. */
 uint64_t conn_sweep_idle(struct server *s);
+
+/* Free the buffers that are empty (the server's cron, every second): an
+ * idle connection holds only its struct. Returns the bytes freed. */
+size_t conn_shrink(conn *c);
 
 /* Stop / resume reading (store back-pressure). */
 void conn_pause(conn *c);

@@ -5,6 +5,9 @@
 #include "server.h"
 
 #include <string.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include "common/log.h"
 #include "conn.h"
@@ -229,6 +232,19 @@ void server_arm_idle_timer(server *s) {
                        every < 100 ? 100 : every, 0);
 }
 
+/* Every second, O(connections): idle connections give back their empty
+ * buffers (busy ones reallocate theirs at most once a second). */
+static void on_cron(uv_timer_t *t) {
+    server *s = t->data;
+    size_t freed = 0;
+    for (conn *c = s->conns; c; c = c->next) freed += conn_shrink(c);
+#ifdef __GLIBC__
+    /* Give whole free pages back (glibc keeps them otherwise): after a
+     * crowd of connections, or a burst of large frames, went quiet. */
+    if (freed >= ((size_t)1 << 20)) malloc_trim(0);
+#endif
+}
+
 void server_set_auth(server *s, auth *a) { s->auth = a; }
 
 void server_set_tls(server *s, tls_server *t) { s->tls = t; }
@@ -244,7 +260,10 @@ int server_init(server *s, uv_loop_t *loop, const config *cfg, store *st) {
     uv_timer_init(loop, &s->login_timer);
     uv_timer_init(loop, &s->rate_timer);
     uv_timer_init(loop, &s->idle_timer);
+    uv_timer_init(loop, &s->cron);
     s->login_timer.data = s->rate_timer.data = s->idle_timer.data = s;
+    s->cron.data = s;
+    uv_timer_start(&s->cron, on_cron, 1000, 1000);
     int r;
     if ((r = uv_tcp_init(loop, &s->listener))) return r;
     s->listener.data = s;
@@ -313,6 +332,7 @@ void server_stop(server *s) {
         uv_close((uv_handle_t *)&s->login_timer, NULL);
         uv_close((uv_handle_t *)&s->rate_timer, NULL);
         uv_close((uv_handle_t *)&s->idle_timer, NULL);
+        uv_close((uv_handle_t *)&s->cron, NULL);
     }
 }
 

@@ -67,6 +67,7 @@ typedef struct server {
     struct conn *idle_head, *idle_tail; /* BOUND control-frame speakers, by
                                            last byte received */
     uv_timer_t idle_timer;  /* runs while idle_head: PING, then close */
+    uv_timer_t cron;        /* every second: conn_shrink on every connection */
     struct conn *thr_head;  /* throttled by the rate limits */
     uv_timer_t login_timer; /* runs while pend_head: --login-timeout */
     uv_timer_t rate_timer;  /* runs while thr_head: refills, resumes */
