@@ -8,7 +8,9 @@
  * to the sender of its first frame, and forwards every data frame (types
  * 1-4) to the connection bound to its receiver as a server -> client frame
  * (sender u32, type u8, len u32, body); receiver == sender is an echo.
- * Control frames and unknown types are skipped; frames for an unknown
+ * A HELLO is answered with a WELCOME (so a client that binds the way
+ * libchat does is served); other control frames and unknown types are
+ * skipped; frames for an unknown
  * receiver are dropped. No store, no acknowledgements, no limits beyond
  * memory, no logging per frame.
  *
@@ -170,6 +172,20 @@ static void relay(fconn *c, const uint8_t *f, uint32_t len) {
         c->bound = 1;
         c->id = sender;
         map_put(sender, c);
+    }
+    if (type == 0x80 && !c->dead) { /* HELLO: WELCOME version 1, no flags */
+        uint8_t w[S2C_HDR + 10] = {0, 0, 0, 0, 0x81, 0, 0, 0, 10, 1, 0};
+        wr32(w + S2C_HDR + 2, sender);
+        wr32(w + S2C_HDR + 6, 16u << 20);
+        out_reserve(c, sizeof w);
+        memcpy(c->out + c->outlen, w, sizeof w);
+        c->outlen += sizeof w;
+        if (!c->dirty) {
+            c->dirty = 1;
+            c->next_dirty = dirty_head;
+            dirty_head = c;
+        }
+        return;
     }
     if (type < 1 || type > 4) return;
     fconn *d = receiver == sender ? c : map_get(receiver);

@@ -100,7 +100,8 @@ start_server() {
     chat)
       # shellcheck disable=SC2086
       taskset -c 0 "$B/chat-server" --port 0 --data-dir "$TMP/data.$RANDOM$RANDOM" \
-        --offline-max-messages 0 --offline-max-bytes 0 $cflags 2>"$log" &
+        --offline-max-messages 0 --offline-max-bytes 0 --rate-msgs 0 --rate-bytes 0 \
+        $cflags 2>"$log" &
       PID=$!
       wait_log_port "$PID" "$log" ;;
     floor)
@@ -322,6 +323,9 @@ T_TOTAL=$(elapsed)
   fi
   echo "- Every server is pinned to core 0 (\`taskset -c 0\`; chat-server with its"
   echo "  store thread), chat-bench to core 1; all on loopback (127.0.0.1)."
+  echo "- chat-server runs with \`--rate-msgs 0 --rate-bytes 0\` (one benchmark"
+  echo "  connection carries far more than its per-connection default allows a"
+  echo "  user; the others have no such limit) and no offline quotas."
   echo
   echo "## What is measured"
   echo
@@ -457,7 +461,18 @@ T_TOTAL=$(elapsed)
     if [ "${d:-1}" -gt 1 ] && [ -n "${bv:-}" ]; then
       r=$(ratio "$c" "$bv")
       if ge "$r" 2.5; then m=met; else m=missed; fi
-      echo "- $label: msgs/s >= 2.5 x best competitor (depth $d): **$m** ($r x $(name_of "$bs"))"
+      why=""
+      fl="${TP[floor,$id]:-}"
+      if [ "$m" = missed ] && [ -n "$fl" ]; then
+        fr=$(ratio "$fl" "$bv")
+        if ! ge "$fr" 2.5; then
+          why="; out of reach here: the floor itself, what the machine allows"
+          why="$why for this protocol, is only $fr x $(name_of "$bs")"
+          bc=$(med chat "$id" bench_cpu_pct)
+          [ -n "$bc" ] && ge "$bc" 90 && why="$why, with chat-bench at $bc % of its core"
+        fi
+      fi
+      echo "- $label: msgs/s >= 2.5 x best competitor (depth $d): **$m** ($r x $(name_of "$bs")$why)"
     fi
     bs=""; bv=""
   done
