@@ -6,20 +6,6 @@
 
 #include <string.h>
 
-long frame_decode_c2s(const uint8_t *buf, size_t n, uint32_t max_body,
-                      frame_c2s *f) {
-    if (n < FRAME_C2S_HDR) return FRAME_PARTIAL;
-    f->sender = frame_rd32(buf);
-    f->receiver = frame_rd32(buf + 4);
-    f->type = buf[8];
-    f->len = frame_rd32(buf + 9);
-    f->body = NULL;
-    if (f->len > max_body) return FRAME_ETOOBIG;
-    if (n - FRAME_C2S_HDR < f->len) return FRAME_PARTIAL;
-    f->body = buf + FRAME_C2S_HDR;
-    return (long)(FRAME_C2S_HDR + (size_t)f->len);
-}
-
 long frame_decode_s2c(const uint8_t *buf, size_t n, uint32_t max_body,
                       frame_s2c *f) {
     if (n < FRAME_S2C_HDR) return FRAME_PARTIAL;
@@ -50,14 +36,6 @@ size_t frame_put_c2s_hdr(uint8_t out[FRAME_C2S_HDR], uint32_t sender,
     out[8] = type;
     frame_wr32(out + 9, len);
     return FRAME_C2S_HDR;
-}
-
-size_t frame_put_s2c_hdr(uint8_t out[FRAME_S2C_HDR], uint32_t sender,
-                         uint8_t type, uint32_t len) {
-    frame_wr32(out, sender);
-    out[4] = type;
-    frame_wr32(out + 5, len);
-    return FRAME_S2C_HDR;
 }
 
 const char *frame_type_name(uint8_t type) {

@@ -105,8 +105,8 @@ typedef struct frame_s2c {
  * FRAME_PARTIAL when more bytes are needed; FRAME_ETOOBIG as soon as the
  * header is complete and announces a body over max_body (the header fields
  * are still filled in, body NULL). O(1). */
-long frame_decode_c2s(const uint8_t *buf, size_t n, uint32_t max_body,
-                      frame_c2s *f);
+static inline long frame_decode_c2s(const uint8_t *p, size_t n,
+                                    uint32_t max_body, frame_c2s *f);
 
 /* Same for server -> client frames. */
 long frame_decode_s2c(const uint8_t *buf, size_t n, uint32_t max_body,
@@ -122,8 +122,9 @@ uint64_t frame_s2c_total(const uint8_t *buf, size_t n);
  * caller. Returns the header size. */
 size_t frame_put_c2s_hdr(uint8_t out[FRAME_C2S_HDR], uint32_t sender,
                          uint32_t receiver, uint8_t type, uint32_t len);
-size_t frame_put_s2c_hdr(uint8_t out[FRAME_S2C_HDR], uint32_t sender,
-                         uint8_t type, uint32_t len);
+static inline size_t frame_put_s2c_hdr(uint8_t out[FRAME_S2C_HDR],
+                                       uint32_t sender, uint8_t type,
+                                       uint32_t len);
 
 /* 1 if type is a data type (1-4), else 0. */
 static inline int frame_is_data(uint8_t type) {
@@ -201,6 +202,30 @@ static inline uint64_t frame_rd64(const uint8_t *p) {
 }
 static inline void frame_wr64(uint8_t *p, uint64_t v) {
     frame_wr32(p, (uint32_t)(v >> 32)); frame_wr32(p + 4, (uint32_t)v);
+}
+
+/* The two that run once per routed frame, inline (declared above). */
+static inline long frame_decode_c2s(const uint8_t *p, size_t n,
+                                    uint32_t max_body, frame_c2s *f) {
+    if (n < FRAME_C2S_HDR) return FRAME_PARTIAL;
+    f->sender = frame_rd32(p);
+    f->receiver = frame_rd32(p + 4);
+    f->type = p[8];
+    f->len = frame_rd32(p + 9);
+    f->body = NULL;
+    if (f->len > max_body) return FRAME_ETOOBIG;
+    if (n - FRAME_C2S_HDR < f->len) return FRAME_PARTIAL;
+    f->body = p + FRAME_C2S_HDR;
+    return (long)(FRAME_C2S_HDR + (size_t)f->len);
+}
+
+static inline size_t frame_put_s2c_hdr(uint8_t out[FRAME_S2C_HDR],
+                                       uint32_t sender, uint8_t type,
+                                       uint32_t len) {
+    frame_wr32(out, sender);
+    out[4] = type;
+    frame_wr32(out + 5, len);
+    return FRAME_S2C_HDR;
 }
 
 #endif

@@ -134,7 +134,9 @@ static int out_append(conn *c, uint32_t from, uint8_t type,
     buf *b = &c->out[c->outi];
     size_t other = c->out[c->outi ^ 1].len;
     size_t need = FRAME_S2C_HDR + (size_t)len;
-    if (other > limit || buf_reserve(b, need, limit - other)) return -1;
+    if (other > limit || need > limit - other - b->len ||
+        (need > b->cap - b->len && buf_reserve(b, need, limit - other)))
+        return -1;
     frame_put_s2c_hdr(b->data + b->len, from, type, len);
     if (len) memcpy(b->data + b->len + FRAME_S2C_HDR, body, len);
     b->len += need;
@@ -1094,7 +1096,7 @@ static size_t conn_process(conn *c, const uint8_t *p, size_t n) {
             c->skip -= (uint32_t)k;
             continue;
         }
-        frame_c2s f;
+        frame_c2s f = {0};
         long r = frame_decode_c2s(p + off, n - off, FRAME_LEN_MAX, &f);
         if (r == FRAME_PARTIAL && n - off < FRAME_C2S_HDR) break;
         enum verdict v = check_header(c, &f);

@@ -502,7 +502,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
 static int stream_has_control(const uint8_t *p, size_t n) {
     size_t off = 0;
     for (;;) {
-        frame_c2s f;
+        frame_c2s f = {0};
         long r = frame_decode_c2s(p + off, n - off, g_cfg.max_frame, &f);
         /* The server judges a frame by its header, as soon as it is in. */
         if (r == FRAME_ETOOBIG) return frame_is_control(f.type);

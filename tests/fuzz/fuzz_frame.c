@@ -147,7 +147,7 @@ static void walk_c2s(const uint8_t *buf, size_t n, uint32_t max_body) {
     for (;;) {
         const uint8_t *p = buf + off;
         size_t left = n - off;
-        frame_c2s f;
+        frame_c2s f = {0};
         long r = frame_decode_c2s(p, left, max_body, &f);
         uint64_t total = frame_c2s_total(p, left);
         if (left < FRAME_C2S_HDR) {

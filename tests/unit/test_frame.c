@@ -133,7 +133,7 @@ static void test_decode_handwritten(void **state) {
         0x00, 0x00, 0x00, 0x05,  'h', 'e', 'l', 'l', 'o'
     };
     uint8_t *b = dup_exact(c2s, sizeof c2s);
-    frame_c2s f;
+    frame_c2s f = {0};
     assert_int_equal(frame_decode_c2s(b, sizeof c2s, 1024, &f), 18);
     assert_int_equal(f.sender, 10000000u);
     assert_int_equal(f.receiver, 10000001u);
@@ -186,13 +186,13 @@ static void test_c2s_every_split(void **state) {
 
     for (size_t k = 0; k < total; k++) {
         uint8_t *b = dup_exact(frame, k);
-        frame_c2s f;
+        frame_c2s f = {0};
         long r = frame_decode_c2s(b, k, 1u << 20, &f);
         if (r != FRAME_PARTIAL) fail_msg("prefix %zu: got %ld", k, r);
         free(b);
     }
     uint8_t *b = dup_exact(frame, total);
-    frame_c2s f;
+    frame_c2s f = {0};
     assert_int_equal(frame_decode_c2s(b, total, 1u << 20, &f), (long)total);
     assert_int_equal(f.sender, 0xA1B2C3D4u);
     assert_int_equal(f.receiver, 0x102u);
@@ -262,7 +262,7 @@ static void test_c2s_many_frames(void **state) {
     uint8_t *b = dup_exact(buf, end);
     size_t off = 0;
     for (unsigned i = 0; i < NFRAMES; i++) {
-        frame_c2s f;
+        frame_c2s f = {0};
         long r = frame_decode_c2s(b + off, end - off, 1000, &f);
         assert_int_equal(r, (long)(FRAME_C2S_HDR + mf_len(i)));
         assert_int_equal(f.sender, mf_sender(i));
@@ -275,7 +275,7 @@ static void test_c2s_many_frames(void **state) {
         off += (size_t)r;
     }
     assert_int_equal(off, complete_end);
-    frame_c2s f;
+    frame_c2s f = {0};
     assert_int_equal(frame_decode_c2s(b + off, end - off, 1000, &f),
                      FRAME_PARTIAL);
     /* Header-only partial also stays partial, and so does 5 header bytes. */
@@ -328,11 +328,11 @@ static void test_zero_length_body(void **state) {
     uint8_t h[FRAME_C2S_HDR];
     frame_put_c2s_hdr(h, 7, 8, FRAME_TEXT, 0);
     for (size_t k = 0; k < FRAME_C2S_HDR; k++) {
-        frame_c2s f;
+        frame_c2s f = {0};
         assert_int_equal(frame_decode_c2s(h, k, 100, &f), FRAME_PARTIAL);
     }
     uint8_t *b = dup_exact(h, sizeof h);
-    frame_c2s f;
+    frame_c2s f = {0};
     assert_int_equal(frame_decode_c2s(b, sizeof h, 100, &f), 13);
     assert_int_equal(f.sender, 7);
     assert_int_equal(f.receiver, 8);
@@ -366,7 +366,7 @@ static void test_zero_length_body(void **state) {
 static void test_c2s_max_body_edges(void **state) {
     (void)state;
     uint8_t buf[FRAME_C2S_HDR + MAXB];
-    frame_c2s f;
+    frame_c2s f = {0};
 
     /* len == max_body: accepted. */
     frame_put_c2s_hdr(buf, 11, 12, FRAME_VOICE, MAXB);
@@ -458,7 +458,7 @@ static void test_huge_length(void **state) {
     uint8_t h[FRAME_C2S_HDR];
     frame_put_c2s_hdr(h, 5, 6, FRAME_VIDEO, 0xFFFFFFFFu);
     uint8_t *b = dup_exact(h, sizeof h);
-    frame_c2s f;
+    frame_c2s f = {0};
     assert_int_equal(frame_decode_c2s(b, sizeof h, max16m, &f), FRAME_ETOOBIG);
     assert_int_equal(f.len, 0xFFFFFFFFu);
     assert_null(f.body);
@@ -837,7 +837,7 @@ static void test_c2s_byte_by_byte(void **state) {
     unsigned got = 0;
     for (size_t pos = 0; pos < slen; pos++) {
         rbuf[fill++] = stream[pos];
-        frame_c2s f;
+        frame_c2s f = {0};
         long r = frame_decode_c2s(rbuf, fill, 1000, &f);
         if (r == FRAME_PARTIAL) continue;
         assert_true(got < NSTREAM);
