@@ -81,7 +81,7 @@ void config_usage(FILE *out) {
 "  --insecure-open              with --auth off, accept non-loopback peers\n"
 "                               and non-loopback --bind anyway\n"
 "  --login-timeout DURATION     a new connection must send its first frame\n"
-"                               (with --auth on: be logged in) within this\n"
+"                               (with --auth on: its HELLO) within this\n"
 "                               (default 10s)\n"
 "  --idle-timeout DURATION      a client that speaks control frames and sends\n"
 "                               nothing for half of this gets a PING, and is\n"

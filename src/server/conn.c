@@ -932,6 +932,7 @@ static void start_login(conn *c, uint32_t user, const frame_hello *h) {
     c->user = user;
     c->t_hello = uv_now(s->loop);
     c->state = CONN_LOGIN;
+    pending_del(c); /* the check's time is ours, not the client's */
     if (c->reading) { /* what follows waits for the verdict */
         uv_read_stop((uv_stream_t *)&c->tcp);
         c->reading = 0;

@@ -18,7 +18,8 @@
  * (closed at --login-timeout). LOGIN: its HELLO's password is being
  * checked off the loop; reading is stopped and whatever followed the HELLO
  * in the same read (at most SERVER_READ_BUF bytes) waits unparsed in `in`;
- * still on the pending list; a wrong password answers ERROR AUTH
+ * off the pending list (the check's time is not the client's, and the
+ * check queue is bounded); a wrong password answers ERROR AUTH
  * CONN_AUTH_FAIL_MS after the HELLO arrived, then closes. BOUND: bound to `user`, in the
  * router, frames are processed. CLOSING: out of the router; input is read
  * and discarded (so the peer gets our last frames instead of a reset), the
@@ -117,7 +118,7 @@ typedef struct conn {
     uint8_t reading;         /* uv_read_start is in effect */
     uint8_t handles;         /* libuv handles still to close before free */
     uint8_t throttled;       /* on srv's throttled list, reading stopped */
-    uint8_t pending;         /* on srv's pending list (NEW or LOGIN) */
+    uint8_t pending;         /* on srv's pending list (NEW) */
     uint8_t idle_listed;     /* on srv's idle list (BOUND, ctl); uses the
                                 pending list's links: the two exclude */
     uint8_t pinged;          /* a keepalive PING is unanswered */
