@@ -5,7 +5,9 @@ bound to 127.9.0.1 (a loopback address, so it may start with --auth off);
 the client runs in the other with source address 10.9.0.2, routed to
 127.9.0.1 (route_localnet lets 127/8 cross the veth). The server thus sees
 a non-loopback peer on a loopback listener, which is what protected mode
-must refuse. Needs root and iproute2; where the machine cannot make
+must refuse. A second pair of namespaces carries IPv6 (fd00:9::/64 and
+fd00:a::/64) for the per-/64 count of --max-conns-per-ip. Needs root and
+iproute2; where the machine cannot make
 namespaces the tests are skipped and say why.
 """
 
@@ -57,11 +59,12 @@ def sh(*args, ns=None, check=True, **kw):
                           check=check, **kw)
 
 
-@pytest.fixture(scope="module")
-def netns():
+def namespace_pair(tag, configure):
+    """Two namespaces joined by a veth pair (<tag>a in the server's, <tag>b in
+    the client's), both links up, then configure(srv, cli, dev_a, dev_b).
+    Yields (srv, cli); skips, saying why, where the machine cannot."""
     if os.geteuid() != 0:
         pytest.skip("needs root to create network namespaces")
-    tag = f"ct{os.getpid() % 100000}"
     srv, cli = f"{tag}s", f"{tag}c"
     try:
         sh("ip", "netns", "add", srv)
@@ -74,15 +77,10 @@ def netns():
            f"{tag}b")
         sh("ip", "link", "set", f"{tag}a", "netns", srv)
         sh("ip", "link", "set", f"{tag}b", "netns", cli)
-        sh("ip", "addr", "add", "10.9.0.1/24", "dev", f"{tag}a", ns=srv)
-        sh("ip", "addr", "add", f"{SRV_ADDR}/16", "dev", f"{tag}a", ns=srv)
-        sh("ip", "addr", "add", "10.9.0.2/24", "dev", f"{tag}b", ns=cli)
         for ns, dev in ((srv, f"{tag}a"), (cli, f"{tag}b")):
             sh("ip", "link", "set", "lo", "up", ns=ns)
             sh("ip", "link", "set", dev, "up", ns=ns)
-            sh("sysctl", "-qw", f"net.ipv4.conf.{dev}.route_localnet=1",
-               "net.ipv4.conf.all.route_localnet=1", ns=ns)
-        sh("ip", "route", "add", "127.9.0.0/16", "dev", f"{tag}b", ns=cli)
+        configure(srv, cli, f"{tag}a", f"{tag}b")
     except (OSError, subprocess.CalledProcessError) as e:
         for ns in (srv, cli):
             sh("ip", "netns", "del", ns, check=False)
@@ -93,17 +91,44 @@ def netns():
         sh("ip", "netns", "del", ns, check=False)
 
 
-class NetnsServer(conftest.Server):
-    """A chat-server started inside a network namespace."""
+def _ipv4(srv, cli, a, b):
+    sh("ip", "addr", "add", "10.9.0.1/24", "dev", a, ns=srv)
+    sh("ip", "addr", "add", f"{SRV_ADDR}/16", "dev", a, ns=srv)
+    sh("ip", "addr", "add", "10.9.0.2/24", "dev", b, ns=cli)
+    for ns, dev in ((srv, a), (cli, b)):
+        sh("sysctl", "-qw", f"net.ipv4.conf.{dev}.route_localnet=1",
+           "net.ipv4.conf.all.route_localnet=1", ns=ns)
+    sh("ip", "route", "add", "127.9.0.0/16", "dev", b, ns=cli)
 
-    def __init__(self, workdir, ns, args):
+
+def _ipv6(srv, cli, a, b):
+    sh("ip", "addr", "add", "fd00:9::1/64", "dev", a, "nodad", ns=srv)
+    for addr in ("fd00:9::2/64", "fd00:9::3/64", "fd00:a::2/64"):
+        sh("ip", "addr", "add", addr, "dev", b, "nodad", ns=cli)
+    sh("ip", "-6", "route", "add", "fd00:a::/64", "dev", a, ns=srv)
+
+
+@pytest.fixture(scope="module")
+def netns():
+    yield from namespace_pair(f"ct{os.getpid() % 100000}", _ipv4)
+
+
+@pytest.fixture(scope="module")
+def netns6():
+    yield from namespace_pair(f"c6{os.getpid() % 100000}", _ipv6)
+
+
+class NetnsServer(conftest.Server):
+    """A chat-server started inside a network namespace, on `bind`."""
+
+    def __init__(self, workdir, ns, args, bind=SRV_ADDR):
         real = conftest.subprocess.Popen
 
         def popen(cmd, **kw):
             return real(["ip", "netns", "exec", ns] + cmd, **kw)
         conftest.subprocess.Popen = popen
         try:
-            super().__init__(workdir, ["--bind", SRV_ADDR, *args])
+            super().__init__(workdir, ["--bind", bind, *args])
         finally:
             conftest.subprocess.Popen = real
 
@@ -170,3 +195,58 @@ def test_connections_per_address_are_capped(netns, ns_server):
     # Loopback peers are not counted (a local proxy may carry many users).
     local = clients(netns[0], srv, n=3, user=20)
     assert [r["type"] for r in local] == [WELCOME] * 3, local
+
+
+# -- IPv6: connections are counted per /64 --------------------------------------
+
+CLIENT6 = r"""
+import json, socket, struct, sys
+host, port = sys.argv[1], int(sys.argv[2])
+out, keep = [], []
+for i, src in enumerate(sys.argv[3:]):
+    s = socket.socket(socket.AF_INET6)
+    s.settimeout(8)
+    s.bind((src, 0))
+    s.connect((host, port))
+    keep.append(s)
+    s.sendall(struct.pack("!IIBI", 50 + i, 0, 0x80, 2) + bytes([1, 0]))
+    hdr = b""
+    while len(hdr) < 9:
+        b = s.recv(9 - len(hdr))
+        if not b:
+            break
+        hdr += b
+    if len(hdr) < 9:
+        out.append({"src": src, "type": None})
+        continue
+    _, t, n = struct.unpack("!IBI", hdr)
+    body = b""
+    while len(body) < n:
+        body += s.recv(n - len(body))
+    r = {"src": src, "type": t}
+    if t == 0x83:
+        r["code"] = struct.unpack("!H", body[:2])[0]
+        r["reason"] = body[10:].decode()
+    out.append(r)
+print(json.dumps(out))
+"""
+
+
+def test_ipv6_peers_are_counted_per_64(netns6, tmp_path):
+    srv = NetnsServer(tmp_path / "s6", netns6[0],
+                      ["--insecure-open", "--max-conns-per-ip", "2"],
+                      bind="fd00:9::1")
+    try:
+        r = sh(sys.executable, "-c", CLIENT6, "fd00:9::1", str(srv.port),
+               "fd00:9::2", "fd00:9::3", "fd00:9::3", "fd00:a::2",
+               ns=netns6[1], check=False)
+        assert r.returncode == 0, r.stderr
+        rs = json.loads(r.stdout)
+        # Two addresses of one /64 share its count: the third is refused...
+        assert [x["type"] for x in rs[:2]] == [WELCOME, WELCOME], rs
+        assert rs[2]["type"] == ERROR and rs[2]["code"] == BUSY, rs
+        assert "--max-conns-per-ip" in rs[2]["reason"]
+        # ...while another /64 has a count of its own.
+        assert rs[3]["type"] == WELCOME, rs
+    finally:
+        srv.teardown()
