@@ -40,7 +40,7 @@ typedef struct cli_conn {
 void cli_conn_init(cli_conn *cc);
 
 /* The TLS flags, the same for every subcommand: put CLI_TLS_LONGOPTS in
- * the getopt_long table, give every option code to cli_tls_flag first, and
+ * the getopt_long table, give every option code to cli_conn_flag first, and
  * call cli_tls_check once parsing is done. */
 enum { CLI_OPT_TLS = 0x100, CLI_OPT_CA, CLI_OPT_CERT, CLI_OPT_KEY, CLI_OPT_SERVER_NAME,
        CLI_OPT_PASSWORD_FILE };
@@ -64,8 +64,11 @@ enum { CLI_OPT_TLS = 0x100, CLI_OPT_CA, CLI_OPT_CERT, CLI_OPT_KEY, CLI_OPT_SERVE
     "  --cert FILE      PEM client certificate, for servers that require one\n"      \
     "  --key FILE       PEM private key of --cert (unencrypted)\n"
 
-/* 1 when `opt` was a TLS flag (recorded in cc), else 0. */
-int cli_tls_flag(cli_conn *cc, int opt, const char *arg);
+/* The connection flags every subcommand shares, by option code: 'i' --id,
+ * 'H' --host, 'p' --port, 'n' --no-acks, 'T' --timeout, and the TLS and
+ * password flags. 1 when `opt` was one (recorded in cc), 0 when not, -1
+ * after printing a usage sentence for a bad value. */
+int cli_conn_flag(const char *cmd, cli_conn *cc, int opt, const char *arg);
 
 /* After parsing: --ca/--cert/--key/--server-name need --tls, --cert and
  * --key go together; reads the password (--password-file, else

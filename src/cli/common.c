@@ -24,8 +24,21 @@ void cli_conn_init(cli_conn *cc) {
     cc->client = NULL;
 }
 
-int cli_tls_flag(cli_conn *cc, int opt, const char *arg) {
+int cli_conn_flag(const char *cmd, cli_conn *cc, int opt, const char *arg) {
+    unsigned long v;
     switch (opt) {
+    case 'i': return cli_parse_id(cmd, "--id", arg, &cc->id) ? -1 : 1;
+    case 'H': cc->host = arg; return 1;
+    case 'p': return cli_parse_port(cmd, arg, &cc->port) ? -1 : 1;
+    case 'n': cc->no_acks = 1; return 1;
+    case 'T':
+        if (cli_parse_uint(cmd, "--timeout", arg, 86400, &v)) return -1;
+        if (v == 0) {
+            cli_usage_err(cmd, "--timeout must be at least 1 second");
+            return -1;
+        }
+        cc->timeout = (unsigned)v;
+        return 1;
     case CLI_OPT_TLS: cc->tls = 1; return 1;
     case CLI_OPT_CA: cc->tls_opts.ca_file = arg; return 1;
     case CLI_OPT_CERT: cc->tls_opts.cert_file = arg; return 1;

@@ -407,13 +407,12 @@ int cli_interactive_main(int argc, char **argv) {
     optind = 1;
     opterr = 0;
     while ((o = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
-        if (cli_tls_flag(&j.cc, o, optarg)) continue;
+        int k = cli_conn_flag(cmd, &j.cc, o, optarg);
+        if (k < 0) return CLI_EXIT_USAGE;
+        if (k) continue;
         switch (o) {
-        case 'i': if (cli_parse_id(cmd, "--id", optarg, &j.cc.id)) return CLI_EXIT_USAGE; break;
         case 't': if (cli_parse_id(cmd, "--to", optarg, &j.to)) return CLI_EXIT_USAGE; break;
         case 'd': j.save_dir = optarg; break;
-        case 'H': j.cc.host = optarg; break;
-        case 'p': if (cli_parse_port(cmd, optarg, &j.cc.port)) return CLI_EXIT_USAGE; break;
         case 'h':
             fputs(interactive_usage, stdout);
             fputs(commands_help, stdout);

@@ -158,24 +158,16 @@ int cli_listen_main(int argc, char **argv) {
     memset(&j, 0, sizeof j);
     cli_conn_init(&j.cc);
     j.save_dir = ".";
-    unsigned long v;
     int o;
     optind = 1;
     opterr = 0;
     while ((o = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
-        if (cli_tls_flag(&j.cc, o, optarg)) continue;
+        int k = cli_conn_flag(cmd, &j.cc, o, optarg);
+        if (k < 0) return CLI_EXIT_USAGE;
+        if (k) continue;
         switch (o) {
-        case 'i': if (cli_parse_id(cmd, "--id", optarg, &j.cc.id)) return CLI_EXIT_USAGE; break;
         case 'c': if (cli_parse_uint(cmd, "--count", optarg, ULONG_MAX, &j.count)) return CLI_EXIT_USAGE; break;
         case 'd': j.save_dir = optarg; break;
-        case 'H': j.cc.host = optarg; break;
-        case 'p': if (cli_parse_port(cmd, optarg, &j.cc.port)) return CLI_EXIT_USAGE; break;
-        case 'n': j.cc.no_acks = 1; break;
-        case 'T':
-            if (cli_parse_uint(cmd, "--timeout", optarg, 86400, &v)) return CLI_EXIT_USAGE;
-            if (v == 0) return cli_usage_err(cmd, "--timeout must be at least 1 second");
-            j.cc.timeout = (unsigned)v;
-            break;
         case 'h': fputs(listen_usage, stdout); return CLI_EXIT_OK;
         case ':': return cli_usage_err(cmd, "%s needs a value", argv[optind - 1]);
         default: return cli_usage_err(cmd, "unknown option '%s'", argv[optind - 1]);

@@ -21,6 +21,26 @@ const char *log_level_name(int level);
 void log_msg(int level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* At most one line a second for one kind of event (a flood of refusals
+ * must not flood the log): log_limit_pass says whether to log now, and
+ * *quiet how many were not logged since the last line. Zero-initialise. */
+typedef struct log_limit {
+    unsigned long long last_ms; /* 0: never logged */
+    unsigned long long quiet;
+} log_limit;
+
+static inline int log_limit_pass(log_limit *l, unsigned long long now_ms,
+                                 unsigned long long *quiet) {
+    if (l->last_ms && now_ms - l->last_ms < 1000) {
+        l->quiet++;
+        return 0;
+    }
+    *quiet = l->quiet;
+    l->quiet = 0;
+    l->last_ms = now_ms ? now_ms : 1;
+    return 1;
+}
+
 #define log_enabled(l) ((l) <= log_threshold)
 #define log_error(...) log_msg(LOG_ERROR, __VA_ARGS__)
 #define log_warn(...)  do { if (log_enabled(LOG_WARN))  log_msg(LOG_WARN, __VA_ARGS__); } while (0)

@@ -298,6 +298,7 @@ static void written(conn *c, int i) {
     ids->n = 0;
     c->out[i].len = 0; /* the memory stays for the next frames: the cron
                           frees it once the connection is quiet */
+    if (c->sync) conn_fetch(c); /* room again: the next stored page */
 }
 
 /* The slow path (the kernel did not take it all at once): a write request
@@ -309,6 +310,27 @@ static int start_write(conn *c, uv_buf_t ub) {
     int r = uv_write(w, (uv_stream_t *)&c->tcp, &ub, 1, on_write);
     if (r < 0) free(w);
     return r;
+}
+
+/* Write p[0..n): 1 when the kernel took it all at once (the common case: no
+ * request, no callback), 0 when the rest went to a write request (writing
+ * is set), -1 when the connection failed (it is closed). */
+static int write_now(conn *c, const uint8_t *p, size_t n) {
+    uv_buf_t ub = uv_buf_init((char *)p, (unsigned)n);
+    c->srv->stats.writes++;
+    int w = uv_try_write((uv_stream_t *)&c->tcp, &ub, 1);
+    if (w == (int)n) return 1;
+    if (w >= 0 || w == UV_EAGAIN) {
+        if (w > 0) ub = uv_buf_init(ub.base + w, ub.len - (unsigned)w);
+        w = start_write(c, ub);
+        if (w == 0) {
+            c->writing = 1;
+            return 0;
+        }
+    }
+    CLOG(c, LOG_DEBUG, "write failed: %s", uv_strerror(w));
+    conn_abort(c);
+    return -1;
 }
 
 /* TLS: encrypt out[outi] (when no write is in flight and the handshake is
@@ -333,32 +355,14 @@ static void tls_flush(conn *c) {
         return;
     }
     if (c->wire.len == 0) return;
-    uv_buf_t ub = uv_buf_init((char *)c->wire.data, (unsigned)c->wire.len);
-    c->srv->stats.writes++;
-    int n = uv_try_write((uv_stream_t *)&c->tcp, &ub, 1);
-    if (n == (int)c->wire.len) {
+    int r = write_now(c, c->wire.data, c->wire.len);
+    if (r == 1) {
         buf_free(&c->wire);
-        if (enc) {
-            written(c, i);
-            if (c->sync) conn_fetch(c);
-        }
-        return;
+        if (enc) written(c, i);
+    } else if (r == 0) {
+        c->tls_inflight = (uint8_t)enc;
+        if (enc) c->outi ^= 1;
     }
-    if (n < 0 && n != UV_EAGAIN) {
-        CLOG(c, LOG_DEBUG, "write failed: %s", uv_strerror(n));
-        conn_abort(c);
-        return;
-    }
-    if (n > 0) ub = uv_buf_init(ub.base + n, ub.len - (unsigned)n);
-    int r = start_write(c, ub);
-    if (r < 0) {
-        CLOG(c, LOG_DEBUG, "write failed: %s", uv_strerror(r));
-        conn_abort(c);
-        return;
-    }
-    c->writing = 1;
-    c->tls_inflight = (uint8_t)enc;
-    if (enc) c->outi ^= 1;
 }
 
 void conn_flush(conn *c) {
@@ -376,31 +380,9 @@ void conn_flush(conn *c) {
     if (c->writing) return;
     buf *b = &c->out[c->outi];
     if (b->len == 0) return;
-    uv_buf_t ub = uv_buf_init((char *)b->data, (unsigned)b->len);
-    size_t off = 0;
-    c->srv->stats.writes++;
-    /* Common case: the socket takes it all now; no request, no callback. */
-    int n = uv_try_write((uv_stream_t *)&c->tcp, &ub, 1);
-    if (n == (int)b->len) {
-        written(c, c->outi);
-        if (c->sync) conn_fetch(c);
-        return;
-    }
-    if (n < 0 && n != UV_EAGAIN) {
-        CLOG(c, LOG_DEBUG, "write failed: %s", uv_strerror(n));
-        conn_abort(c);
-        return;
-    }
-    if (n > 0) off = (size_t)n;
-    ub = uv_buf_init((char *)b->data + off, (unsigned)(b->len - off));
-    int r = start_write(c, ub);
-    if (r < 0) {
-        CLOG(c, LOG_DEBUG, "write failed: %s", uv_strerror(r));
-        conn_abort(c);
-        return;
-    }
-    c->writing = 1;
-    c->outi ^= 1;
+    int r = write_now(c, b->data, b->len);
+    if (r == 1) written(c, c->outi);
+    else if (r == 0) c->outi ^= 1;
 }
 
 static void on_write(uv_write_t *req, int status) {
@@ -416,14 +398,10 @@ static void on_write(uv_write_t *req, int status) {
         c->writing = 0;
         return;
     }
-    if (c->tls) {
-        buf_free(&c->wire);
-        if (c->tls_inflight) written(c, c->outi ^ 1);
-        c->tls_inflight = 0;
-    } else {
-        written(c, c->outi ^ 1);
-    }
-    if (c->sync) conn_fetch(c);
+    if (c->tls) buf_free(&c->wire);
+    /* (A TLS write of handshake records only carried no out buffer.) */
+    if (!c->tls || c->tls_inflight) written(c, c->outi ^ 1);
+    c->tls_inflight = 0;
     conn_flush(c);
     if (c->state == CONN_CLOSING) maybe_shutdown(c);
 }
@@ -918,9 +896,11 @@ static void start_login(conn *c, uint32_t user, const frame_hello *h) {
                          : "user id 0 is reserved");
         return;
     }
+    c->refs++; /* held by the check until conn_auth_done */
     int r = auth_check(s->auth, user, h->password, h->password_len,
                        conn_auth_done, c);
     if (r) {
+        c->refs--;
         CLOG(c, LOG_WARN, "refused: too many logins in progress (%s); "
              "closing", r == AUTH_EBUSY ? "queue full" : "out of memory");
         s->stats.refused++;
@@ -928,7 +908,6 @@ static void start_login(conn *c, uint32_t user, const frame_hello *h) {
                     "again later");
         return;
     }
-    c->refs++;
     c->user = user;
     c->t_hello = uv_now(s->loop);
     c->state = CONN_LOGIN;
@@ -1357,18 +1336,13 @@ static uint32_t sa_key(const struct sockaddr_storage *ss) {
 static void refuse_conn(conn *c, unsigned code, const char *why) {
     server *s = c->srv;
     s->stats.refused_conns++;
-    uint64_t now = uv_now(s->loop);
-    if (now - s->refuse_log_t >= 1000 || s->refuse_log_t == 0) {
-        if (s->refuse_quiet)
+    unsigned long long quiet;
+    if (log_limit_pass(&s->refuse_log, uv_now(s->loop), &quiet)) {
+        if (quiet)
             log_warn("peer=%s: connection refused: %s (and %llu more "
-                     "refusals not logged)", conn_peer(c), why,
-                     (unsigned long long)s->refuse_quiet);
+                     "refusals not logged)", conn_peer(c), why, quiet);
         else
             log_warn("peer=%s: connection refused: %s", conn_peer(c), why);
-        s->refuse_log_t = now;
-        s->refuse_quiet = 0;
-    } else {
-        s->refuse_quiet++;
     }
     if (!c->tls) { /* (a TLS client could not read it before a handshake) */
         uint8_t fr[FRAME_S2C_HDR + FRAME_ERROR_MAX];

@@ -16,18 +16,13 @@
 /* Accept failures (EMFILE under a connection flood) are logged at most
  * once a second, with a count of those not logged. */
 static void accept_failed(server *s, int err) {
-    uint64_t now = uv_now(s->loop);
-    if (s->accept_log_t && now - s->accept_log_t < 1000) {
-        s->accept_quiet++;
-        return;
-    }
-    if (s->accept_quiet)
+    unsigned long long quiet;
+    if (!log_limit_pass(&s->accept_log, uv_now(s->loop), &quiet)) return;
+    if (quiet)
         log_warn("accept failed: %s (and %llu more not logged)",
-                 uv_strerror(err), (unsigned long long)s->accept_quiet);
+                 uv_strerror(err), quiet);
     else
         log_warn("accept failed: %s", uv_strerror(err));
-    s->accept_log_t = now;
-    s->accept_quiet = 0;
 }
 
 static void on_connection(uv_stream_t *l, int status) {

@@ -18,6 +18,7 @@
 #include <uv.h>
 
 #include "auth.h"
+#include "common/log.h"
 #include "common/u32map.h"
 #include "config.h"
 #include "router.h"
@@ -73,10 +74,8 @@ typedef struct server {
     uv_timer_t rate_timer;  /* runs while thr_head: refills, resumes */
     uint64_t conn_cap;      /* connections the open-file limit allows (0:
                                no cap); main sets it */
-    uint64_t refuse_log_t;  /* uv_now of the last accept-refusal log line */
-    uint64_t refuse_quiet;  /* refusals not logged since */
-    uint64_t accept_log_t;  /* the same for accept failures (EMFILE) */
-    uint64_t accept_quiet;
+    log_limit refuse_log;   /* connections refused at accept */
+    log_limit accept_log;   /* accept failures */
     server_stats stats;
     uint8_t rbuf[SERVER_READ_BUF];
 } server;
