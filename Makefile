@@ -33,11 +33,17 @@ INCLUDEDIR ?= $(PREFIX)/include
 PY      := /usr/bin/python3
 
 PROTO_SRC  := src/proto/frame.c
-COMMON_SRC := src/common/log.c src/common/buf.c src/common/u32map.c
+COMMON_SRC := src/common/log.c src/common/buf.c src/common/u32map.c src/common/blk.c
+# The connection core, bottom up (docs/ARCHITECTURE.md): pure helpers and
+# the layers below a connection, the connection, then the modules above it.
 SERVER_SRC := src/server/config.c src/server/router.c src/server/store_sqlite.c \
-              src/server/store_faultvfs.c src/server/conn.c src/server/server.c \
-              src/server/accounts.c src/server/admin.c src/server/auth.c \
-              src/server/tls.c
+              src/server/store_faultvfs.c src/server/accounts.c src/server/admin.c \
+              src/server/auth.c src/server/tls.c src/server/netaddr.c \
+              src/server/ratelimit.c src/server/transport.c src/server/outq.c \
+              src/server/framing_raw.c src/server/conn.c src/server/output.c \
+              src/server/close.c src/server/sync.c src/server/deliver.c \
+              src/server/login.c src/server/session.c src/server/io.c \
+              src/server/sweep.c src/server/server.c
 SERVER_MAIN := src/server/main.c
 # libchat: the client library, built from the same codec source as the server.
 CLIENT_SRC := src/client/client.c src/client/util.c src/client/tls.c

@@ -15,6 +15,7 @@ void config_defaults(config *c) {
     snprintf(c->data_dir, sizeof c->data_dir, "%s", CONFIG_DEFAULT_DATA_DIR);
     c->max_frame = CONFIG_DEFAULT_MAX_FRAME;
     c->max_outbuf = CONFIG_DEFAULT_MAX_OUTBUF;
+    c->max_unacked = CONFIG_DEFAULT_MAX_UNACKED;
     c->offline_max_messages = CONFIG_DEFAULT_OFFLINE_MAX_MESSAGES;
     c->offline_max_bytes = CONFIG_DEFAULT_OFFLINE_MAX_BYTES;
     c->offline_ttl_ms = CONFIG_DEFAULT_OFFLINE_TTL_MS;
@@ -58,6 +59,12 @@ void config_usage(FILE *out) {
 "                               a receiver past it wait in the store until it\n"
 "                               catches up (default %zu = 64M, at least\n"
 "                               max-frame + 64K)\n"
+"  --max-unacked N              frames sent to a receiver that acknowledges\n"
+"                               and not yet acknowledged; stored frames wait\n"
+"                               for its ACKs past it, and a live receiver\n"
+"                               that would pass it is a slow consumer:\n"
+"                               ERROR SLOW and closed, its frames kept in\n"
+"                               the store (default %u)\n"
 "  --offline-max-messages N     stored messages per receiver, 0 = no limit\n"
 "                               (default %u)\n"
 "  --offline-max-bytes BYTES    stored bytes per receiver, 0 = no limit\n"
@@ -111,7 +118,7 @@ void config_usage(FILE *out) {
 "BYTES accepts a K, M or G suffix (powers of 1024).\n",
             CONFIG_DEFAULT_BIND, CONFIG_DEFAULT_PORT, CONFIG_DEFAULT_DATA_DIR,
             CONFIG_DEFAULT_MAX_FRAME, CONFIG_DEFAULT_MAX_OUTBUF,
-            CONFIG_DEFAULT_OFFLINE_MAX_MESSAGES,
+            CONFIG_DEFAULT_MAX_UNACKED, CONFIG_DEFAULT_OFFLINE_MAX_MESSAGES,
             (unsigned long long)CONFIG_DEFAULT_OFFLINE_MAX_BYTES,
             CONFIG_DEFAULT_STORE_MAX_PENDING, CONFIG_DEFAULT_MAX_CONNECTIONS,
             CONFIG_DEFAULT_MAX_CONNS_PER_IP, CONFIG_DEFAULT_RATE_MSGS,
@@ -164,7 +171,7 @@ enum {
     OPT_VERSION, OPT_OFF_TTL, OPT_FSYNC, OPT_STORE_PENDING, OPT_AUTH,
     OPT_INSECURE_OPEN, OPT_LOGIN_TIMEOUT, OPT_MAX_CONNS, OPT_MAX_CONNS_IP,
     OPT_RATE_MSGS, OPT_RATE_BYTES, OPT_TLS_PORT, OPT_TLS_CERT, OPT_TLS_KEY,
-    OPT_TLS_CA, OPT_RATE_GRACE, OPT_IDLE_TIMEOUT
+    OPT_TLS_CA, OPT_RATE_GRACE, OPT_IDLE_TIMEOUT, OPT_MAX_UNACKED
 };
 
 static const struct option options[] = {
@@ -195,6 +202,7 @@ static const struct option options[] = {
     {"tls-ca", required_argument, NULL, OPT_TLS_CA},
     {"rate-grace", required_argument, NULL, OPT_RATE_GRACE},
     {"idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT},
+    {"max-unacked", required_argument, NULL, OPT_MAX_UNACKED},
     {NULL, 0, NULL, 0},
 };
 
@@ -246,6 +254,12 @@ int config_parse(config *c, int argc, char **argv, char *err, size_t errlen) {
                 FAIL("--max-outbuf: '%s' is not a size", optarg);
             c->max_outbuf = (size_t)v;
             outbuf_set = 1;
+            break;
+        case OPT_MAX_UNACKED:
+            if (parse_count(optarg, &v) || v == 0 || v > ((uint64_t)1 << 32))
+                FAIL("--max-unacked: '%s' is not a count from 1 to 2^32",
+                     optarg);
+            c->max_unacked = v;
             break;
         case OPT_OFF_MSGS:
             if (config_parse_size(optarg, &v) ||

@@ -30,6 +30,7 @@
 #define CONFIG_DEFAULT_RATE_BYTES ((uint64_t)64 << 20) /* bytes/s per conn */
 #define CONFIG_DEFAULT_RATE_GRACE_MS 10000u     /* over the rate: closed */
 #define CONFIG_DEFAULT_IDLE_TIMEOUT_MS 300000u  /* 5 min */
+#define CONFIG_DEFAULT_MAX_UNACKED 65536u       /* frames sent, not ACKed */
 
 typedef struct config {
     char bind[64];
@@ -38,6 +39,8 @@ typedef struct config {
     char data_dir[1024];
     uint32_t max_frame;     /* largest body accepted */
     size_t max_outbuf;      /* per-connection output queue bound */
+    uint64_t max_unacked;   /* frames sent to an opted-in receiver and not
+                               yet acknowledged, per connection (>= 1) */
     uint64_t offline_max_messages; /* per receiver */
     uint64_t offline_max_bytes;    /* per receiver */
     uint64_t offline_ttl_ms;       /* 0: keep forever */

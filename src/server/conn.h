@@ -1,61 +1,84 @@
 /*
- * conn.h -- one client connection: its state machine and its buffers.
+ * conn.h -- one client connection: a stack of layers and the state machine
+ * that says what it may do.
  *
- * States and the functions that move between them:
+ * The stack, bottom up (each its own module):
+ *   transport    the socket's bytes (transport.c, libuv)
+ *   tls          optional: ciphertext <-> plaintext (tls.c, the sans-I/O
+ *                engine; fed and drained by io.c and output.c)
+ *   framing      bytes <-> chat frames (framing_raw.c; a WebSocket framing
+ *                slots in here)
+ *   session      what the frames mean: session.c (decode, dispatch), login.c,
+ *                sync.c (SYNC/LIVE, the store), deliver.c (routing policy),
+ *                output.c (the output queue and the write path), close.c
+ *                (closing, hand-off of unsent frames)
+ * io.c assembles the stack and takes libuv's callbacks; sweep.c runs the
+ * timers over the hub's lists; the server (server.c) owns the
+ * connections, the connections see only the hub (hub.h).
  *
- *   NEW --first data frame or HELLO (bind_user)--> BOUND
- *   NEW --HELLO with a password, --auth on (auth_check)--> LOGIN
- *   LOGIN --password right (conn_auth_done, bind_user)--> BOUND
- *   NEW|LOGIN|BOUND --refusal that closes, EOF, login timeout or failure,
- *         rate limit, server stop (conn_finish)--> CLOSING
- *   any --write error, echo receiver not reading, linger timeout
- *         (conn_abort)--> CLOSED
- *   CLOSING --output flushed, shutdown done, EOF (conn_abort)--> CLOSED
- *   CLOSED --libuv close callbacks and no store request in flight
- *         (conn_release)--> freed
+ * States (c->state), changed only by conn_to(), which asserts the edge:
  *
- * NEW: no frame yet; not in the router; on the server's pending list
- * (closed at --login-timeout). LOGIN: its HELLO's password is being
- * checked off the loop; reading is stopped and whatever followed the HELLO
- * in the same read (at most SERVER_READ_BUF bytes) waits unparsed in `in`;
- * off the pending list (the check's time is not the client's, and the
- * check queue is bounded); a wrong password answers ERROR AUTH
- * CONN_AUTH_FAIL_MS after the HELLO arrived, then closes. BOUND: bound to `user`, in the
- * router, frames are processed. CLOSING: out of the router; input is read
- * and discarded (so the peer gets our last frames instead of a reset), the
- * output is flushed, then the write side is shut down; closed at EOF or
- * after CONN_LINGER_MS. CLOSED: uv_close() called, waiting for callbacks.
+ *   NEW --HELLO, --auth on (login_start)--> LOGIN
+ *   NEW|LOGIN --bound, routing (login_bind)--> SYNC
+ *   NEW|LOGIN --bound, --echo (login_bind)--> ECHO
+ *   LOGIN --wrong password (login_done)--> DENIED
+ *   SYNC --fetch asked (sync_fetch)--> FETCHING
+ *   FETCHING --page back, more to fetch (sync_fetch_done)--> SYNC
+ *   FETCHING --page back, nothing further (sync_fetch_done)--> LIVE
+ *   LIVE --output would pass --max-outbuf (sync_spill)--> SYNC
+ *   NEW|LOGIN|DENIED|SYNC|FETCHING|LIVE|ECHO --refusal that closes, EOF,
+ *         timeout, rate limit, stop (close_finish)--> CLOSING
+ *   CLOSING --output flushed, FIN sent (close.c)--> SHUTDOWN
+ *   any but CLOSED --write error, linger over, EOF after FIN, out of
+ *         memory, second stop signal (close_abort)--> CLOSED
+ *   CLOSED --handles closed, nothing names it (conn_unref)--> freed
  *
- * A BOUND connection (routing mode) is also LIVE or SYNC:
- *   SYNC (sync = 1): the store may hold frames for this user that this
- *     connection has not been sent. New frames for the user go to the store;
- *     the connection fetches them in id order, a page at a time, as its
- *     output drains (conn_fetch). Every connection starts SYNC when it binds
- *     (stored messages come first), and a LIVE one becomes SYNC when its
- *     output would pass --max-outbuf (spill: the sender is never blocked).
- *   LIVE (sync = 0): a fetch came back with nothing further; the frames
- *     stored for the user while it was in flight (the tail, kept in memory
- *     up to --max-outbuf) are appended after its rows, and from then on
- *     frames are appended directly. A tail that overflowed means fetching
- *     again instead, so a flood cannot keep a receiver SYNC for ever: it
- *     only has to be absorbed within one fetch round trip.
+ * NEW: no frame yet; on the hub's pending list (--login-timeout). LOGIN:
+ * its HELLO's password is being checked off the loop; not reading; what
+ * followed the HELLO waits unparsed in the framing layer. DENIED: wrong
+ * password; answered ERROR AUTH CONN_AUTH_FAIL_MS after the HELLO, then
+ * CLOSING. SYNC, FETCHING, LIVE, ECHO ("bound"): bound to `user`, in the
+ * router, frames are processed. SYNC: the store may hold frames for the
+ * user that this connection has not been sent; new frames for the user go
+ * to the store and are fetched in id order, a page at a time, as the
+ * output drains (FETCHING while a page is asked for; frames stored
+ * meanwhile are kept in `tail`, up to --max-outbuf). LIVE: caught up,
+ * frames are appended directly. ECHO (--echo): frames come back. CLOSING:
+ * out of the router; input read and discarded (so the peer gets our last
+ * frames, not a reset); output flushed; closed after CONN_LINGER_MS at the
+ * latest. SHUTDOWN: FIN sent; closed at the peer's EOF or the linger
+ * timeout. CLOSED: handles closing.
  *
- * Delivery bookkeeping: a data frame queued to the peer may carry a store
- * id (0 when it has no stored copy). ids[i] holds (offset, id) for each
- * frame in out[i] that has one; frames without cost nothing. Without acknowledgements, a stored frame is deleted once the
- * kernel accepted the whole buffer it is in; with them (acks = 1), once the
- * peer acknowledged it (ackq maps the peer's count to ids).
+ * Invariants (conn_check, after every callback in debug, sanitizer and
+ * fuzz builds; compiled out with NDEBUG):
+ *  (1) state == NEW  <=>  on hub->pending.
+ *  (2) bound  <=>  in the router (node.user != 0), and then node.user ==
+ *      user != 0.
+ *  (3) state == FETCHING => fetch_out; fetch_out => refs > 0.
+ *  (4) refs >= puts_pending + fetch_out.
+ *  (5) on hub->idle => bound, ctl and --idle-timeout on.
+ *  (6) reading => state in NEW, bound, CLOSING or SHUTDOWN, not throttled,
+ *      and (not hub->paused, or CLOSING/SHUTDOWN); on hub->throttled =>
+ *      not reading.
+ *  (7) no write in flight => out's other buffer is empty.
+ *  (8) tail or tail_ids non-empty => FETCHING, and they have as many
+ *      frames as ids.
+ *  (9) ackq holds at most --max-unacked entries; acks == 0 => ackq empty;
+ *      its seqs increase and are <= seq_out.
+ * (10) ack_out <= seq_in; puts_pending == 0 unless acks.
+ * (11) CLOSED => on no hub list but conns; the socket is closing or closed.
+ * (12) state >= CLOSING => not on pending or idle, not in the router.
+ * (13) the output queue's and the framing layer's own invariants hold
+ *      (outq_check, framing_raw_check).
  *
- * Buffers (all owned by the connection, freed with it):
- *  - in: a partial frame that straddled a read, at most max_frame + 13
- *    bytes, grown as its bytes arrive (at most doubling per read), freed
- *    when empty. Complete frames in a read are decoded in place in the
- *    server's shared read buffer and never copied into `in`.
- *  - out[2]: server -> client frames. out[outi] takes appends; the other
- *    is owned by the in-flight uv_write while `writing`. Their sum stays
- *    under cfg->max_outbuf, plus at most one fetched page, one tail and
- *    small control frames.
- *  - tail: see SYNC above; at most cfg->max_outbuf, freed when large.
+ * Memory (all owned by the connection, freed with it): the struct; the
+ * framing layer's block (a partial frame, at most --max-frame + 13 bytes,
+ * grown as its bytes arrive); the output queue (bounded by --max-outbuf
+ * for data frames, plus at most one fetched page, one tail and small
+ * control frames; large bodies referenced, not copied); `tail` (at most
+ * --max-outbuf); `ackq` (at most --max-unacked entries); `wire` (TLS
+ * ciphertext of one flush). The server's cron frees empty buffers once a
+ * second, so an idle connection holds its struct only.
  */
 #ifndef CHAT_SERVER_CONN_H
 #define CHAT_SERVER_CONN_H
@@ -64,23 +87,35 @@
 #include <uv.h>
 
 #include "common/buf.h"
+#include "common/list.h"
 #include "common/vec.h"
-#include "router.h"
-#include "tls.h"
+#include "server/framing_raw.h"
+#include "server/hub.h"
+#include "server/netaddr.h"
+#include "server/outq.h"
+#include "server/ratelimit.h"
+#include "server/router.h"
+#include "server/tls.h"
+#include "server/transport.h"
 
-struct server;
-
-#define CONN_LINGER_MS 2000   /* how long a closing connection may flush */
-#define CONN_PULL_BYTES (256u * 1024) /* stored bytes fetched per page */
-#define CONN_PULL_ROWS 1024u          /* stored rows fetched per page */
-#define CONN_AUTH_FAIL_MS 1000        /* a failed login is answered after */
+#define CONN_LINGER_MS 2000            /* how long a closing connection may flush */
+#define CONN_PULL_BYTES (256u * 1024)  /* stored bytes fetched per page */
+#define CONN_PULL_ROWS 1024u           /* stored rows fetched per page */
+#define CONN_AUTH_FAIL_MS 1000         /* a failed login is answered after */
+#define CONN_HELLO_MAX (FRAME_HELLO_MIN + 1024u) /* version, flags, password */
 
 typedef enum conn_state {
     CONN_NEW,
     CONN_LOGIN,
-    CONN_BOUND,
+    CONN_DENIED,
+    CONN_SYNC,
+    CONN_FETCHING,
+    CONN_LIVE,
+    CONN_ECHO,
     CONN_CLOSING,
-    CONN_CLOSED
+    CONN_SHUTDOWN,
+    CONN_CLOSED,
+    CONN_NSTATES
 } conn_state;
 
 /* Events logged at most once per connection. */
@@ -95,41 +130,36 @@ enum {
     CONN_LOGGED_RATE = 1u << 7
 };
 
-typedef struct conn_linger conn_linger;
-
 typedef struct conn {
-    uv_tcp_t tcp;            /* handle; tcp.data == this */
-    struct server *srv;
+    transport io;            /* the socket (first: io.c maps back to c) */
+    hub *hub;
     conn_state state;
-    router_node node;        /* in srv->router while BOUND */
-    uint32_t user;           /* bound user id, 0 before */
-    uint8_t ctl;             /* the peer has sent a control frame */
+    uint32_t user;           /* bound (or logging-in) user id, 0 before */
+    router_node node;        /* in hub->router while bound */
+    uint8_t ctl;             /* the peer has sent a control frame: it gets
+                                ERRORs and keepalive PINGs */
     uint8_t acks;            /* acknowledgements granted (HELLO flag) */
-    uint8_t sync;            /* SYNC (1) or LIVE (0), see above */
-    uint8_t sync_dirty;      /* a frame was stored for the user since the
-                                last fetch was asked for */
-    uint8_t fetching;        /* a store fetch is in flight */
-    uint8_t writing;         /* a uv_write owns out[outi ^ 1] */
-    uint8_t flush_queued;    /* on srv->flush_head */
-    uint8_t outi;            /* index of the buffer taking appends */
-    uint8_t eof;             /* the peer closed its write side */
-    uint8_t wfailed;         /* the in-flight write failed: all unsent */
-    uint8_t ack_dirty;       /* an ACK for ack_out is to be sent */
-    uint8_t reading;         /* uv_read_start is in effect */
-    uint8_t handles;         /* libuv handles still to close before free */
-    uint8_t throttled;       /* on srv's throttled list, reading stopped */
-    uint8_t pending;         /* on srv's pending list (NEW) */
-    uint8_t idle_listed;     /* on srv's idle list (BOUND, ctl); uses the
-                                pending list's links: the two exclude */
-    uint8_t pinged;          /* a keepalive PING is unanswered */
-    uint8_t tls_inflight;    /* TLS: the write in flight carries the
-                                ciphertext of out[outi ^ 1] */
-    uint8_t tls_notified;    /* TLS: close_notify queued */
     uint8_t local;           /* the peer is a loopback address */
+    uint8_t eof;             /* the peer shut its write side down */
+    uint8_t wfailed;         /* the write in flight failed: all unsent */
+    uint8_t ack_dirty;       /* an ACK of ack_out is due at the flush */
+    uint8_t pinged;          /* a keepalive PING is unanswered */
+    uint8_t tail_over;       /* the tail passed its bound: fetch again */
+    uint8_t fetch_out;       /* a store fetch names this connection */
+    uint8_t tls_inflight;    /* TLS: the write in flight carries the
+                                ciphertext of out's other buffer */
+    uint8_t tls_notified;    /* TLS: close_notify queued */
+    uint8_t handles;         /* libuv handles not yet closed */
+    int fail;                /* an output failure (a libuv error: out of
+                                memory, a failed write): closed at the
+                                next flush (io_flush) */
     uint16_t logged;         /* CONN_LOGGED_* */
-    uint32_t skip;           /* body bytes of a refused frame to discard */
-    uint32_t refs;           /* store requests in flight naming this conn */
-    uint32_t puts_pending;   /* of which puts of this peer's frames */
+    uint32_t refs;           /* store requests, a login check and running
+                                callbacks that name this connection */
+    uint32_t puts_pending;   /* of which puts of this peer's frames that
+                                it wants acknowledged */
+    uint32_t frames_seen;    /* frames parsed since the last rate charge */
+    uint32_t ipkey;          /* the server's per-address key, 0: none */
     uint64_t seq_in;         /* data frames received (1-based refs) */
     uint64_t ack_out;        /* data frames received and handled */
     uint64_t seq_out;        /* data frames queued to the peer */
@@ -137,103 +167,92 @@ typedef struct conn {
     uint64_t t_accept;       /* uv_now at accept (login timeout) */
     uint64_t t_hello;        /* uv_now when a login's HELLO arrived */
     uint64_t t_rx;           /* uv_now of the last byte received */
-    uint32_t ipkey;          /* per-address count key in srv->per_ip, 0
-                                when not counted (loopback, no limit) */
-    uint32_t frames_seen;    /* frames parsed since the last rate charge */
-    /* Rate limits: token buckets in thousandths of a frame / byte, each
-     * holding at most one second of its rate; negative = in debt. */
-    int64_t tok_frames, tok_bytes;
-    uint64_t tok_t;          /* uv_now of the last refill */
-    uint64_t over_since;     /* uv_now the current over-rate streak began,
-                                0 when the buckets were full since */
-    buf in;
-    buf out[2];
-    seqidq ids[2];           /* (byte offset in out[i], store id) of each
-                                frame in out[i] that has a stored copy */
-    buf tail;                /* SYNC with a fetch in flight: frames stored
-                                for the user since it was asked for, as s2c
-                                frames, at most cfg->max_outbuf */
-    u64vec tail_ids;         /* their store ids */
-    uint8_t tail_over;       /* the tail passed its bound: fetch again */
-    seqidq ackq;             /* (seq_out, id) awaiting the peer's ACK */
+    ratelimit rl;
+    framing_raw raw;         /* the framing layer */
     tls_conn *tls;           /* NULL for plaintext connections */
-    buf wire;                /* TLS: ciphertext owned by the in-flight
-                                uv_write, or waiting for the socket */
-    conn_linger *linger;     /* allocated once CLOSING */
-    struct conn *flush_next;
-    struct conn *prev, *next;/* srv->conns */
-    struct conn *pprev, *pnext; /* srv pending list, oldest first, or
-                                   (BOUND) srv idle list, quietest first */
-    struct conn *tprev, *tnext; /* srv throttled list */
-    uint8_t peer_ip[16];     /* the peer's address (IPv4: first 4 bytes), */
-    uint16_t peer_port;      /* kept raw: conn_peer() formats it for logs */
-    uint8_t peer_v6;
+    buf wire;                /* TLS: ciphertext of the write in flight or
+                                waiting for the socket */
+    outq out;
+    buf tail;                /* FETCHING: frames stored for the user since
+                                the fetch was asked for, as s2c frames */
+    u64vec tail_ids;         /* their store ids */
+    seqidq ackq;             /* (seq_out, id) awaiting the peer's ACK */
+    uv_timer_t *timer;       /* linger, or the failed-login delay */
+    dlink all;               /* hub->conns */
+    dlink plink;             /* hub->pending (NEW) or hub->idle (bound) */
+    dlink tlink;             /* hub->throttled */
+    dlink flink;             /* hub->flush */
+    dlink rlink;             /* hub->resume */
+    netaddr peer;
 } conn;
 
-/* "ip:port" of the peer, for log lines: a static buffer, valid until the
+/* "NEW", "LOGIN", ... */
+const char *conn_state_name(conn_state s);
+
+/* 1 when from -> to is an edge of the diagram above. */
+int conn_edge(conn_state from, conn_state to);
+
+/* The one function that changes c->state: asserts the edge, keeps the
+ * pending list in step (1), logs the change at debug level. */
+void conn_to(conn *c, conn_state to);
+
+static inline int conn_bound(const conn *c) {
+    return c->state >= CONN_SYNC && c->state <= CONN_ECHO;
+}
+/* Not yet closing: frames may still be exchanged. */
+static inline int conn_open(const conn *c) { return c->state < CONN_CLOSING; }
+/* Frames are parsed (NEW or bound; not while a login is checked). */
+static inline int conn_parsing(const conn *c) {
+    return c->state == CONN_NEW || conn_bound(c);
+}
+/* The SYNC family: the store may hold this connection's frames. */
+static inline int conn_syncing(const conn *c) {
+    return c->state == CONN_SYNC || c->state == CONN_FETCHING;
+}
+
+/* A new connection of hub h with its socket initialised (state NEW, on
+ * hub->conns, one handle, one reference held by the caller: drop it with
+ * conn_unref). NULL and *err (a libuv error) when that fails. */
+conn *conn_new(hub *h, const transport_ops *ops, int *err);
+
+/* References: anything that will call back naming c holds one. The last
+ * conn_unref of a CLOSED connection whose handles are closed frees it. In
+ * debug builds conn_unref checks the invariants first. */
+static inline void conn_ref(conn *c) { c->refs++; }
+void conn_unref(conn *c);
+
+/* A libuv handle of c finished closing. */
+void conn_handle_closed(conn *c);
+
+/* Start c's timer (allocated on first use) for ms, calling cb. 0 or a
+ * libuv error. */
+int conn_timer(conn *c, uv_timer_cb cb, uint64_t ms);
+
+/* Read or not, as the state, the rate limit and the store's back-pressure
+ * say (6). 0 or a libuv error (the caller closes). */
+int conn_reading(conn *c);
+
+/* The hub's lists. Idempotent. */
+void conn_idle_add(conn *c);  /* no-op unless bound, ctl, idle timeout on */
+void conn_idle_touch(conn *c);/* bytes arrived: the least idle now */
+void conn_throttle(conn *c);  /* onto hub->throttled (not reading) */
+void conn_unthrottle(conn *c);
+void conn_queue_flush(conn *c);  /* write at the end of this iteration */
+void conn_queue_resume(conn *c); /* parse kept input this iteration */
+void conn_unlist(conn *c);    /* off every list but conns */
+
+/* "ip:port" of the peer for log lines: a static buffer, valid until the
  * next call (one per log line; the loop thread only). */
 const char *conn_peer(const conn *c);
 
-/* Accept a pending connection on the listener (tls: the TLS listener).
- * 0 or a libuv error. */
-int conn_accept(struct server *s, uv_stream_t *listener, int tls);
+/* Assert the invariants above (nothing in release builds). */
+void conn_check(const conn *c);
 
-/* Write out[outi] (once per loop iteration, from the server's flusher),
- * after appending a pending ACK. */
-void conn_flush(conn *c);
-
-/* 1 when a data frame of `len` body bytes fits under the output bound
- * (writing out what is queued first if no write is in flight), else 0. */
-int conn_has_room(conn *c, uint32_t len);
-
-/* Append a data frame (9-byte header + body) for the peer, with its store
- * id (0: none). The caller checked conn_has_room (fetched pages excepted).
- * Returns 0, or -1 when out of memory (the connection is closed). */
-int conn_send_data(conn *c, uint32_t from, uint8_t type, const uint8_t *body,
-                   uint32_t len, uint64_t id);
-
-/* LIVE -> SYNC: frames for this user now wait in the store. */
-void conn_spill(conn *c);
-
-/* Ask the store for the next page of this user's frames, if SYNC, none is
- * in flight and the output has room. */
-void conn_fetch(conn *c);
-
-/* A frame was stored for this SYNC connection's user (id != 0). */
-void conn_stored(conn *c, uint32_t from, uint8_t type, const uint8_t *body,
-                 uint32_t len, uint64_t id);
-
-/* Store completions for requests naming this connection. `named`: the
- * sender wants acknowledgements and seq is counted in puts_pending. */
-void conn_put_done(conn *c, uint64_t seq, int named, int status);
-void conn_fetch_done(conn *c, const void *rows, size_t n, int more,
-                     int status);
-
-/* The password check of a LOGIN connection finished (auth_done_fn). */
-void conn_auth_done(void *conn, int result);
-
-/* The server's timers: close pending connections past --login-timeout;
- * refill throttled connections and resume (or close) them. Each returns
- * the ms until it wants to run again, 0 when it has nothing to watch. */
-uint64_t conn_sweep_pending(struct server *s);
-uint64_t conn_sweep_throttled(struct server *s);
-/* Ping connections silent for half of --idle-timeout, close those silent
- * for all of it. */
-uint64_t conn_sweep_idle(struct server *s);
-
-/* Free the buffers that are empty (the server's cron, every second): an
- * idle connection holds only its struct. Returns the bytes freed. */
-size_t conn_shrink(conn *c);
-
-/* Stop / resume reading (store back-pressure). */
-void conn_pause(conn *c);
-void conn_resume(conn *c);
-
-/* Close gracefully: an ERROR (code, reason) first to a peer that speaks
- * control frames (code 0: none), then flush, shut down, close. */
-void conn_finish(conn *c, unsigned code, const char *reason);
-
-/* Close now; unsent frames without a stored copy go to the store. */
-void conn_abort(conn *c);
+#define CLOG(c, level, fmt, ...)                                              \
+    do {                                                                      \
+        if (log_enabled(level))                                               \
+            log_msg(level, "peer=%s user=%u: " fmt, conn_peer(c),             \
+                    (unsigned)(c)->user, __VA_ARGS__);                        \
+    } while (0)
 
 #endif

@@ -179,14 +179,15 @@ int main(int argc, char **argv) {
              (unsigned long long)store_next_id(st),
              (unsigned long long)(cfg.offline_ttl_ms / 1000));
     uv_run(loop, UV_RUN_DEFAULT);
+    const hub_stats *st_ = server_stats(&srv);
     log_info("stopped: %llu connections served, %llu frames in, %llu routed, "
              "%llu stored, %llu refused, %llu writes",
-             (unsigned long long)srv.stats.accepted,
-             (unsigned long long)srv.stats.frames_in,
-             (unsigned long long)srv.stats.frames_routed,
-             (unsigned long long)srv.stats.frames_stored,
-             (unsigned long long)srv.stats.refused,
-             (unsigned long long)srv.stats.writes);
+             (unsigned long long)st_->accepted,
+             (unsigned long long)st_->frames_in,
+             (unsigned long long)st_->frames_routed,
+             (unsigned long long)st_->frames_stored,
+             (unsigned long long)st_->refused,
+             (unsigned long long)st_->writes);
     server_free(&srv);
     auth_close(au);
     tls_server_free(tls);

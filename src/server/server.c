@@ -1,17 +1,25 @@
 /*
- * server.c -- the loop-level pieces: listener, the once-per-iteration
- * flush, delivery (router, then store), signals and the graceful stop.
+ * server.c -- the loop-level pieces: listeners and admission, the
+ * once-per-iteration flush and store batch, back-pressure, the store's
+ * completions, signals and the graceful stop. Connections are io.c's and
+ * the modules above conn.h; this file only owns them.
  */
-#include "server.h"
+#include "server/server.h"
 
 #include <string.h>
-#ifdef __GLIBC__
-#include <malloc.h>
-#endif
 
 #include "common/log.h"
-#include "conn.h"
 #include "proto/frame.h"
+#include "server/close.h"
+#include "server/conn.h"
+#include "server/io.h"
+#include "server/sync.h"
+
+#define SERVER_OF(h) DLIST_ENTRY(h, server, hub)
+
+static void finish_stop(server *s);
+
+/* ---- admission ----------------------------------------------------------- */
 
 /* Accept failures (EMFILE under a connection flood) are logged at most
  * once a second, with a count of those not logged. */
@@ -25,136 +33,154 @@ static void accept_failed(server *s, int err) {
         log_warn("accept failed: %s", uv_strerror(err));
 }
 
+/* Refuse c: one log line a second for all refusals (a flood must not
+ * flood the log), ERROR code why, close. */
+static void refuse(server *s, conn *c, unsigned code, const char *why) {
+    s->hub.stats.refused_conns++;
+    unsigned long long quiet;
+    if (log_limit_pass(&s->refuse_log, uv_now(s->loop), &quiet)) {
+        if (quiet)
+            log_warn("peer=%s: connection refused: %s (and %llu more "
+                     "refusals not logged)", conn_peer(c), why, quiet);
+        else
+            log_warn("peer=%s: connection refused: %s", conn_peer(c), why);
+    }
+    io_refuse(c, code, why);
+}
+
+/* Protected mode, --max-connections, --max-conns-per-ip. 1 when c may
+ * stay, else 0 (refused and closing). */
+static int admit(server *s, conn *c) {
+    const config *cfg = s->cfg;
+    char why[160];
+    if (!cfg->auth && !cfg->insecure_open && !c->local) {
+        refuse(s, c, FRAME_ERR_AUTH, "protected mode: without --auth on this "
+               "server accepts only loopback clients (see --auth and "
+               "--insecure-open)");
+        return 0;
+    }
+    uint64_t max = cfg->max_connections;
+    int by_fds = s->conn_cap && (!max || s->conn_cap < max);
+    if (by_fds) max = s->conn_cap;
+    if (max && server_nconns(s) > max) {
+        snprintf(why, sizeof why, "server full: %llu connections (%s)",
+                 (unsigned long long)max,
+                 by_fds ? "open file limit" : "--max-connections");
+        refuse(s, c, FRAME_ERR_BUSY, why);
+        return 0;
+    }
+    if (!c->local && cfg->max_conns_per_ip) {
+        uint32_t k = netaddr_key(&c->peer);
+        uintptr_t n = (uintptr_t)u32map_get(&s->per_ip, k);
+        if (n >= cfg->max_conns_per_ip) {
+            snprintf(why, sizeof why, "too many connections from this "
+                     "address: %llu (--max-conns-per-ip)",
+                     (unsigned long long)cfg->max_conns_per_ip);
+            refuse(s, c, FRAME_ERR_BUSY, why);
+            return 0;
+        }
+        /* Uncounted when the map cannot grow: the limit is then lenient
+         * for this one, rather than the connection refused. */
+        if (u32map_put(&s->per_ip, k, (void *)(n + 1)) == 0) c->ipkey = k;
+    }
+    return 1;
+}
+
 static void on_connection(uv_stream_t *l, int status) {
     server *s = l->data;
     if (status < 0) {
         accept_failed(s, status);
         return;
     }
-    int r = conn_accept(s, l, l == (uv_stream_t *)&s->tls_listener);
-    if (r) accept_failed(s, r);
+    int err = 0;
+    conn *c = io_accept(&s->hub, l, l == (uv_stream_t *)&s->tls_listener
+                                        ? s->tls : NULL, &err);
+    if (!c) {
+        accept_failed(s, err);
+        return;
+    }
+    if (admit(s, c)) io_start(c);
+    conn_unref(c);
+}
+
+/* ---- the hub's calls up ----------------------------------------------- */
+
+static void hub_arm(hub *h, int which) { sweep_arm(&SERVER_OF(h)->sweep, which); }
+
+static void hub_freed(hub *h, conn *c) {
+    server *s = SERVER_OF(h);
+    if (c->ipkey) {
+        uintptr_t n = (uintptr_t)u32map_get(&s->per_ip, c->ipkey);
+        if (n <= 1) (void)u32map_del(&s->per_ip, c->ipkey); /* (its value) */
+        else (void)u32map_put(&s->per_ip, c->ipkey, (void *)(n - 1));
+        /* (a replace never allocates, so it cannot fail) */
+    }
+    if (s->stopping && server_nconns(s) == 0) finish_stop(s);
+}
+
+static const hub_ops server_hub_ops = {hub_arm, hub_freed};
+
+/* ---- once per iteration --------------------------------------------- */
+
+/* Every connection's reading follows hub.paused (conn_reading). */
+static void reading_all(server *s) {
+    dlink *k, *next;
+    for (k = dlist_first(&s->hub.conns); k; k = next) {
+        next = dlist_next(&s->hub.conns, k);
+        conn *c = DLIST_ENTRY(k, conn, all);
+        int r = conn_reading(c);
+        if (r) {
+            conn_ref(c);
+            CLOG(c, LOG_ERROR, "cannot change reading: %s; closing",
+                 uv_strerror(r));
+            close_abort(c);
+            conn_unref(c);
+        }
+    }
 }
 
 /* Store work in flight past --store-max-pending: stop reading from every
  * client until half of it is done (bounded memory; the disk sets the pace). */
 static void check_backpressure(server *s) {
-    size_t pending = store_pending_bytes(s->store);
-    if (!s->paused && pending > s->cfg->store_max_pending) {
-        s->paused = 1;
+    size_t pending = store_pending_bytes(s->hub.store);
+    if (!s->hub.paused && pending > s->cfg->store_max_pending) {
+        s->hub.paused = 1;
         log_warn("store is behind (%zu bytes in flight): pausing reads",
                  pending);
-        for (conn *c = s->conns; c; c = c->next) conn_pause(c);
-    } else if (s->paused && pending <= s->cfg->store_max_pending / 2) {
-        s->paused = 0;
+        reading_all(s);
+    } else if (s->hub.paused && pending <= s->cfg->store_max_pending / 2) {
+        s->hub.paused = 0;
         log_info("%s", "store caught up: reading again");
-        for (conn *c = s->conns; c; c = c->next) conn_resume(c);
-        /* (conn_resume leaves throttled and LOGIN connections stopped.) */
+        reading_all(s); /* (throttled and LOGIN connections stay stopped) */
     }
 }
 
-/* Runs after the poll phase: every connection that got output during this
- * iteration is written once, with everything it got; then the store gets
- * this iteration's puts, deletes and fetches as one batch. */
-static void flush_all(server *s) {
-    while (s->flush_head) {
-        conn *c = s->flush_head;
-        s->flush_head = c->flush_next;
-        c->flush_next = NULL;
-        c->flush_queued = 0;
-        conn_flush(c);
-    }
-}
-
-static void on_check(uv_check_t *h) {
-    server *s = h->data;
-    flush_all(s);
-    store_flush(s->store);
+/* After the poll phase: kept input parsed, every touched connection
+ * written once, then this iteration's store requests as one batch. */
+static void on_check(uv_check_t *hd) {
+    server *s = hd->data;
+    io_flush_all(&s->hub);
+    store_flush(s->hub.store);
     check_backpressure(s);
 }
 
-void server_queue_flush(server *s, conn *c) {
-    if (c->flush_queued) return;
-    c->flush_queued = 1;
-    c->flush_next = s->flush_head;
-    s->flush_head = c;
-}
-
-#define CONN_OF(n) ((conn *)((char *)(n) - offsetof(conn, node)))
-#define PUT_UNNAMED ((uint64_t)1 << 63)
-
-int server_deliver(server *s, conn *src, uint64_t seq, uint32_t to,
-                   uint32_t from, uint8_t type, const uint8_t *body,
-                   uint32_t len) {
-    int named = src && src->acks;
-    router_node *head = router_first(&s->router, to);
-    /* Fast path, the common case: one LIVE device that does not
-     * acknowledge, a sender that does not either, room in its queue. */
-    if (head && !head->next && !named) {
-        conn *c = CONN_OF(head);
-        if (!c->sync && !c->acks &&
-            c->out[0].len + c->out[1].len + FRAME_S2C_HDR + len <=
-                s->cfg->max_outbuf) {
-            if (conn_send_data(c, from, type, body, len, 0) == 0)
-                s->stats.frames_routed++;
-            return 0;
-        }
-    }
-    int live = 0, ack_live = 0, sync = 0, closed = 0;
-    for (router_node *n = head, *next; n; n = next) {
-        next = n->next; /* conn_has_room may close n */
-        conn *c = CONN_OF(n);
-        if (!c->sync && !conn_has_room(c, len)) conn_spill(c);
-        if (c->state != CONN_BOUND) {
-            closed = 1;
-            continue;
-        }
-        if (c->sync) {
-            sync = 1;
-            continue;
-        }
-        live++;
-        ack_live |= c->acks;
-    }
-    uint64_t id = 0;
-    if (named || live == 0 || ack_live || sync) {
-        id = s->next_id++;
-        /* Quota applies to frames held for a receiver that cannot take
-         * them now; a durable copy of a live delivery is not held. */
-        /* The put names its sender so a refusal reaches it; the top bit
-         * of seq says whether the sender counts it (acknowledgements). */
-        if (store_put(s->store, id, to, from, type, body, len, live == 0,
-                      src, named ? seq : seq | PUT_UNNAMED))
-            return STORE_ENOMEM;
-        if (src) src->refs++;
-        if (named) src->puts_pending++;
-        if (live == 0) s->stats.frames_stored++;
-    }
-    if (closed) head = router_first(&s->router, to);
-    for (router_node *n = head, *next; n; n = next) {
-        next = n->next;
-        conn *c = CONN_OF(n);
-        if (c->sync) {
-            conn_stored(c, from, type, body, len, id);
-        } else if (conn_send_data(c, from, type, body, len, id) == 0) {
-            s->stats.frames_routed++;
-        }
-    }
-    return named ? 1 : 0;
-}
+/* ---- the store's completions ---------------------------------------- */
 
 static void store_put_done(void *ctx, void *token, uint64_t seq, uint64_t id,
                            int status) {
     server *s = ctx;
-    (void)id;
+    (void)id; /* (the connection knows which frame by seq) */
     if (token) {
-        conn_put_done(token, seq & ~PUT_UNNAMED, !(seq & PUT_UNNAMED), status);
+        sync_put_done(token, seq & ~SYNC_PUT_UNNAMED,
+                      !(seq & SYNC_PUT_UNNAMED), status);
     } else if (status) {
-        /* Frames handed back from a closed connection: no one to tell.
-         * One line for the first refusal, then one per 1000. */
-        if (s->handoff_refused++ % 1000 == 0)
+        /* Frames handed back from a closed connection: no one to tell. */
+        s->hub.handoff_refused++;
+        unsigned long long quiet;
+        if (log_limit_pass(&s->handoff_log, uv_now(s->loop), &quiet))
             log_warn("store refused %llu undelivered frame(s) handed back at "
                      "close so far: %s",
-                     (unsigned long long)s->handoff_refused,
+                     (unsigned long long)s->hub.handoff_refused,
                      store_strerror(status));
     }
     check_backpressure(s);
@@ -162,85 +188,70 @@ static void store_put_done(void *ctx, void *token, uint64_t seq, uint64_t id,
 
 static void store_fetch_done(void *ctx, void *token, const store_row *rows,
                              size_t n, int more, int status) {
-    (void)ctx;
-    conn_fetch_done(token, rows, n, more, status);
+    (void)ctx; /* (the token is the connection) */
+    sync_fetch_done(token, rows, n, more, status);
 }
 
 const store_callbacks server_store_callbacks = {NULL, store_put_done,
                                                 store_fetch_done};
 
-static void on_signal(uv_signal_t *h, int signum) {
-    server *s = h->data;
-    if (s->stopping) {
-        log_warn("%s again: closing every connection now",
-                 signum == SIGINT ? "SIGINT" : "SIGTERM");
-        for (conn *c = s->conns; c; c = c->next) conn_abort(c);
+/* ---- signals and the stop ------------------------------------------- */
+
+static void on_signal(uv_signal_t *hd, int signum) {
+    server *s = hd->data;
+    const char *name = signum == SIGINT ? "SIGINT" : "SIGTERM";
+    if (!s->stopping) {
+        log_info("%s: shutting down (%llu connections)", name,
+                 (unsigned long long)server_nconns(s));
+        server_stop(s);
         return;
     }
-    log_info("%s: shutting down (%llu connections)",
-             signum == SIGINT ? "SIGINT" : "SIGTERM",
-             (unsigned long long)s->nconns);
-    server_stop(s);
+    log_warn("%s again: closing every connection now", name);
+    dlink *k, *next;
+    for (k = dlist_first(&s->hub.conns); k; k = next) {
+        next = dlist_next(&s->hub.conns, k);
+        conn *c = DLIST_ENTRY(k, conn, all);
+        conn_ref(c);
+        close_abort(c);
+        conn_unref(c);
+    }
 }
 
-/* Timers run before the loop polls, and the flusher after: what a timer
- * queued (a PING, an ERROR) is written now, not when the poll next wakes. */
-static void on_login_timer(uv_timer_t *t) {
-    server *s = t->data;
-    uint64_t next = conn_sweep_pending(s);
-    if (next) uv_timer_start(t, on_login_timer, next, 0);
-    flush_all(s);
+/* The last connection is gone: let the store finish its queued work and
+ * close the loop's own handles. */
+static void finish_stop(server *s) {
+    if (uv_is_closing((uv_handle_t *)&s->flusher)) return;
+    store_stop(s->hub.store);
+    uv_close((uv_handle_t *)&s->flusher, NULL);
+    uv_close((uv_handle_t *)&s->sigint, NULL);
+    uv_close((uv_handle_t *)&s->sigterm, NULL);
+    sweep_close(&s->sweep);
 }
 
-static void on_rate_timer(uv_timer_t *t) {
-    server *s = t->data;
-    uint64_t next = conn_sweep_throttled(s);
-    if (next) uv_timer_start(t, on_rate_timer, next, 0);
-    flush_all(s);
+void server_stop(server *s) {
+    if (!s->stopping) {
+        s->stopping = 1;
+        if (!uv_is_closing((uv_handle_t *)&s->listener))
+            uv_close((uv_handle_t *)&s->listener, NULL);
+        if (s->tls_listening &&
+            !uv_is_closing((uv_handle_t *)&s->tls_listener))
+            uv_close((uv_handle_t *)&s->tls_listener, NULL);
+        dlink *k, *next;
+        for (k = dlist_first(&s->hub.conns); k; k = next) {
+            next = dlist_next(&s->hub.conns, k);
+            conn *c = DLIST_ENTRY(k, conn, all);
+            conn_ref(c);
+            close_finish(c, FRAME_ERR_SHUTDOWN, "server shutting down");
+            conn_unref(c);
+        }
+        io_flush_all(&s->hub);
+    }
+    if (server_nconns(s) == 0) finish_stop(s);
 }
 
-void server_arm_login_timer(server *s) {
-    if (!uv_is_active((uv_handle_t *)&s->login_timer) &&
-        !uv_is_closing((uv_handle_t *)&s->login_timer))
-        uv_timer_start(&s->login_timer, on_login_timer,
-                       s->cfg->login_timeout_ms, 0);
-}
+/* ---- set-up ----------------------------------------------------------- */
 
-void server_arm_rate_timer(server *s) {
-    if (!uv_is_active((uv_handle_t *)&s->rate_timer) &&
-        !uv_is_closing((uv_handle_t *)&s->rate_timer))
-        uv_timer_start(&s->rate_timer, on_rate_timer, 50, 0);
-}
-
-static void on_idle_timer(uv_timer_t *t) {
-    server *s = t->data;
-    uint64_t next = conn_sweep_idle(s);
-    if (next) uv_timer_start(t, on_idle_timer, next, 0);
-    flush_all(s);
-}
-
-void server_arm_idle_timer(server *s) {
-    uint64_t every = s->cfg->idle_timeout_ms / 4;
-    if (!uv_is_active((uv_handle_t *)&s->idle_timer) &&
-        !uv_is_closing((uv_handle_t *)&s->idle_timer))
-        uv_timer_start(&s->idle_timer, on_idle_timer,
-                       every < 100 ? 100 : every, 0);
-}
-
-/* Every second, O(connections): idle connections give back their empty
- * buffers (busy ones reallocate theirs at most once a second). */
-static void on_cron(uv_timer_t *t) {
-    server *s = t->data;
-    size_t freed = 0;
-    for (conn *c = s->conns; c; c = c->next) freed += conn_shrink(c);
-#ifdef __GLIBC__
-    /* Give whole free pages back (glibc keeps them otherwise): after a
-     * crowd of connections, or a burst of large frames, went quiet. */
-    if (freed >= ((size_t)1 << 20)) malloc_trim(0);
-#endif
-}
-
-void server_set_auth(server *s, auth *a) { s->auth = a; }
+void server_set_auth(server *s, auth *a) { s->hub.auth = a; }
 
 void server_set_tls(server *s, tls_server *t) { s->tls = t; }
 
@@ -248,29 +259,30 @@ int server_init(server *s, uv_loop_t *loop, const config *cfg, store *st) {
     memset(s, 0, offsetof(server, rbuf));
     s->loop = loop;
     s->cfg = cfg;
-    s->store = st;
-    s->next_id = store_next_id(st);
     router_init(&s->router);
     u32map_init(&s->per_ip);
-    uv_timer_init(loop, &s->login_timer);
-    uv_timer_init(loop, &s->rate_timer);
-    uv_timer_init(loop, &s->idle_timer);
-    uv_timer_init(loop, &s->cron);
-    s->login_timer.data = s->rate_timer.data = s->idle_timer.data = s;
-    s->cron.data = s;
-    uv_timer_start(&s->cron, on_cron, 1000, 1000);
+    hub *h = &s->hub;
+    hub_init(h);
+    h->loop = loop;
+    h->cfg = cfg;
+    h->router = &s->router;
+    h->store = st;
+    h->rbuf = s->rbuf;
+    h->rbuf_len = sizeof s->rbuf;
+    h->next_id = store_next_id(st);
+    h->ops = &server_hub_ops;
     int r;
+    if ((r = sweep_init(&s->sweep, h))) return r;
     if ((r = uv_tcp_init(loop, &s->listener))) return r;
     s->listener.data = s;
-    uv_check_init(loop, &s->flusher);
+    if ((r = uv_check_init(loop, &s->flusher))) return r;
     s->flusher.data = s;
-    uv_check_start(&s->flusher, on_check);
-    uv_signal_init(loop, &s->sigint);
-    uv_signal_init(loop, &s->sigterm);
+    if ((r = uv_check_start(&s->flusher, on_check))) return r;
+    if ((r = uv_signal_init(loop, &s->sigint))) return r;
+    if ((r = uv_signal_init(loop, &s->sigterm))) return r;
     s->sigint.data = s->sigterm.data = s;
-    uv_signal_start(&s->sigint, on_signal, SIGINT);
-    uv_signal_start(&s->sigterm, on_signal, SIGTERM);
-    return 0;
+    if ((r = uv_signal_start(&s->sigint, on_signal, SIGINT))) return r;
+    return uv_signal_start(&s->sigterm, on_signal, SIGTERM);
 }
 
 static int listen_on(server *s, uv_tcp_t *l, int want, int *port) {
@@ -289,9 +301,8 @@ static int listen_on(server *s, uv_tcp_t *l, int want, int *port) {
 }
 
 int server_listen(server *s, int *port) {
-    int r = listen_on(s, &s->listener, s->cfg->port, port);
-    if (r == 0) s->listening = 1;
-    return r;
+    s->listening = 1; /* initialised: closed by server_stop */
+    return listen_on(s, &s->listener, s->cfg->port, port);
 }
 
 int server_listen_tls(server *s, int *port) {
@@ -303,35 +314,8 @@ int server_listen_tls(server *s, int *port) {
     return listen_on(s, &s->tls_listener, s->cfg->tls_port, port);
 }
 
-void server_stop(server *s) {
-    if (!s->stopping) {
-        s->stopping = 1;
-        if (!uv_is_closing((uv_handle_t *)&s->listener))
-            uv_close((uv_handle_t *)&s->listener, NULL);
-        if (s->tls_listening &&
-            !uv_is_closing((uv_handle_t *)&s->tls_listener))
-            uv_close((uv_handle_t *)&s->tls_listener, NULL);
-        for (conn *c = s->conns, *next; c; c = next) {
-            next = c->next;
-            conn_finish(c, FRAME_ERR_SHUTDOWN, "server shutting down");
-        }
-    }
-    if (s->nconns) return;
-    /* The last connection is gone: let the store finish its queued work and
-     * close the loop's own handles. */
-    if (!uv_is_closing((uv_handle_t *)&s->flusher)) {
-        store_stop(s->store);
-        uv_close((uv_handle_t *)&s->flusher, NULL);
-        uv_close((uv_handle_t *)&s->sigint, NULL);
-        uv_close((uv_handle_t *)&s->sigterm, NULL);
-        uv_close((uv_handle_t *)&s->login_timer, NULL);
-        uv_close((uv_handle_t *)&s->rate_timer, NULL);
-        uv_close((uv_handle_t *)&s->idle_timer, NULL);
-        uv_close((uv_handle_t *)&s->cron, NULL);
-    }
-}
-
 void server_free(server *s) {
     router_free(&s->router);
     u32map_free(&s->per_ip);
+    (void)blkpool_free(&s->hub.pool); /* (the byte count is not needed) */
 }

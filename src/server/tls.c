@@ -7,8 +7,9 @@
  * 3.0: 1 MiB written then read out leaves 1.4 MiB allocated), so a
  * connection that once received or sent a burst would keep that much memory
  * for its lifetime; and its bytes cannot be handed to libuv without a copy. Our BIO reads from
- * tls_conn.in and appends to tls_conn.out (common/buf), both freed as soon
- * as they are empty, and tls_conn_take_buf hands `out` itself to the caller.
+ * tls_conn.in (common/buf, freed as soon as it is empty) and appends to
+ * tls_conn.out, which tls_conn_take_buf swaps with the caller's empty buffer
+ * and tls_conn_shrink frees when idle.
  *
  * The BIO never asks OpenSSL to retry a write (out grows instead), so
  * SSL_write_ex always encrypts everything it is given in one call:
@@ -16,7 +17,7 @@
  * which exist for writes that stop half-way, are not needed. Reads return
  * "retry" when `in` is empty, which OpenSSL reports as SSL_ERROR_WANT_READ.
  *
- * Invariants: in_off <= in.len and out_off <= out.len; an empty buffer is
+ * Invariants: in_off <= in.len and out_off <= out.len; an empty `in` is
  * unallocated once the call that emptied it returns; `fatal` and `closed`
  * are sticky.
  */
@@ -477,16 +478,28 @@ int tls_conn_take_buf(tls_conn *t, buf *dst, size_t limit) {
     size_t n = t->out.len - t->out_off;
     if (n == 0) return 0;
     if (dst->len == 0 && t->out_off == 0 && t->out.cap <= limit) {
-        buf_free(dst);
+        /* Swap: the caller's empty buffer (with its capacity) takes the
+         * next records, so a busy connection allocates nothing per flush. */
+        buf spare = *dst;
         *dst = t->out;
-        t->out = (buf){0};
+        t->out = spare;
         return 0;
     }
     int r = buf_append(dst, t->out.data + t->out_off, n, limit);
     if (r) return r;
-    buf_free(&t->out);
+    t->out.len = 0;
     t->out_off = 0;
     return 0;
+}
+
+size_t tls_conn_shrink(tls_conn *t) {
+    size_t freed = 0;
+    if (t->out.len == t->out_off) {
+        freed += t->out.cap;
+        buf_free(&t->out);
+        t->out_off = 0;
+    }
+    return freed;
 }
 
 int tls_conn_handshake_done(const tls_conn *t) { return t->done; }

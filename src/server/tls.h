@@ -38,9 +38,11 @@
  *   idle with a verified client certificate ~21.7 KiB (the certificate is
  *                                           kept in the session)
  * SSL_MODE_RELEASE_BUFFERS frees the record buffers between records (without
- * it an idle connection holds ~46 KiB), and this module's own two buffers
- * are freed whenever they are empty, so traffic costs memory only while it
- * is in flight:
+ * it an idle connection holds ~46 KiB), and this module's `in` buffer is
+ * freed whenever it is empty; `out` trades places with the caller's buffer
+ * in tls_conn_take_buf (no allocation per flush) and is freed by
+ * tls_conn_shrink, which the server's cron calls once a second, so traffic
+ * costs memory only while it is in flight or for a second after:
  *  - in: ciphertext fed and not yet pulled by OpenSSL. OpenSSL pulls all of
  *    it when tls_conn_read is called until it returns <= 0 (then its record
  *    buffer holds at most one partial record, <= 16 KiB + 256), so a caller
@@ -142,10 +144,17 @@ size_t tls_conn_pending(const tls_conn *t);
 size_t tls_conn_take(tls_conn *t, uint8_t *dst, size_t cap);
 
 /* Move every pending byte to the end of dst (whose capacity may grow to
- * `limit`, as buf_append). When dst is empty the internal buffer itself is
- * handed over (O(1), no copy: dst is then ready for uv_write), else O(n).
- * Returns 0, or BUF_ELIMIT / BUF_ENOMEM with nothing moved. */
+ * `limit`, as buf_append). When dst is empty the two buffers are swapped
+ * (O(1), no copy: dst is then ready for uv_write, and the engine writes its
+ * next records into dst's old memory, so a busy connection allocates
+ * nothing per flush), else O(n). Returns 0, or BUF_ELIMIT / BUF_ENOMEM with
+ * nothing moved. */
 int tls_conn_take_buf(tls_conn *t, buf *dst, size_t limit);
+
+/* Free the outgoing buffer when it holds nothing (a swap may have left the
+ * caller's old buffer there): for the cron of idle connections. Returns the
+ * bytes freed. */
+size_t tls_conn_shrink(tls_conn *t);
 
 /* 1 once the handshake completed (application data may flow), else 0. */
 int tls_conn_handshake_done(const tls_conn *t);

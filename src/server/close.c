@@ -1,0 +1,119 @@
+/* close.c -- see close.h. */
+#include "server/close.h"
+
+#include "common/log.h"
+#include "proto/frame.h"
+#include "server/output.h"
+
+typedef struct handoff {
+    conn *c;
+    uint64_t stored, lost;
+} handoff;
+
+/* One frame of an output buffer at close: delivered ones (the kernel took
+ * all of it) drop their stored copy unless the peer acknowledges; unsent
+ * ones without a stored copy are put in the store for the user; unsent ones
+ * with a stored copy stay stored (delivered at the next connection). */
+static void handoff_frame(void *ctx, const frame_s2c *f, uint64_t id,
+                          int sent) {
+    handoff *h = ctx;
+    conn *c = h->c;
+    hub *hb = c->hub;
+    if (!frame_is_data(f->type)) return;
+    if (sent) {
+        if (id && !c->acks) store_del(hb->store, id);
+        return;
+    }
+    if (id) return;
+    if (store_put(hb->store, hb->next_id++, c->user, f->sender, f->type,
+                  f->body, f->len, 1, NULL, 0))
+        h->lost++;
+    else
+        h->stored++;
+}
+
+static void hand_off(conn *c) {
+    hub *hb = c->hub;
+    int closing = c->state == CONN_CLOSING || c->state == CONN_SHUTDOWN;
+    if (!c->user || hb->cfg->echo || !(conn_bound(c) || closing) ||
+        outq_total(&c->out) == 0)
+        return;
+    router_del(hb->router, &c->node);
+    if (router_first(hb->router, c->user)) return; /* another device has them */
+    handoff h = {c, 0, 0};
+    outbuf *o = outq_other(&c->out);
+    if (o->total) { /* the write in flight: from the first byte not taken */
+        size_t unsent = c->wfailed || c->tls ? o->total
+                                             : transport_unsent(&c->io);
+        outq_walk(o, unsent <= o->total ? o->total - unsent : 0,
+                  handoff_frame, &h);
+    }
+    outq_walk(outq_cur(&c->out), 0, handoff_frame, &h);
+    hb->stats.frames_stored += h.stored;
+    if (h.stored)
+        CLOG(c, LOG_INFO, "%llu undelivered frames handed to the store",
+             (unsigned long long)h.stored);
+    if (h.lost)
+        CLOG(c, LOG_ERROR, "%llu undelivered frames lost: out of memory",
+             (unsigned long long)h.lost);
+}
+
+void close_abort(conn *c) {
+    if (c->state == CONN_CLOSED) return;
+    hand_off(c);
+    conn_to(c, CONN_CLOSED);
+}
+
+static void on_linger(uv_timer_t *t) {
+    conn *c = t->data;
+    conn_ref(c);
+    CLOG(c, LOG_DEBUG, "%s", "closing: linger time over");
+    close_abort(c);
+    conn_unref(c);
+}
+
+void close_finish(conn *c, unsigned code, const char *reason) {
+    if (!conn_open(c)) return;
+    if (code) output_error(c, code, 0, reason);
+    conn_unthrottle(c);
+    conn_to(c, CONN_CLOSING);
+    int r = conn_reading(c); /* keep reading (and discarding) while closing */
+    if (r == 0) r = conn_timer(c, on_linger, CONN_LINGER_MS);
+    if (r == 0) r = output_flush(c);
+    if (r < 0) {
+        CLOG(c, LOG_DEBUG, "closing at once: %s", uv_strerror(r));
+        close_abort(c);
+    } else if (r == 1) {
+        close_drained(c);
+    }
+}
+
+void close_drained(conn *c) {
+    if (c->state != CONN_CLOSING) return;
+    if (c->tls && !c->tls_notified) { /* close_notify, then FIN */
+        c->tls_notified = 1;
+        tls_conn_shutdown(c->tls);
+        int r = output_flush(c);
+        if (r < 0) {
+            close_abort(c);
+            return;
+        }
+        if (r == 0) return; /* called again when that write is done */
+    }
+    if (transport_shutdown(&c->io)) {
+        close_abort(c);
+        return;
+    }
+    conn_to(c, CONN_SHUTDOWN);
+}
+
+void close_shut_done(conn *c, int status) {
+    if (c->state != CONN_SHUTDOWN) return;
+    if (status < 0 || c->eof) close_abort(c);
+    /* else: wait for the peer's EOF, or the linger timer. */
+}
+
+void close_eof(conn *c) {
+    c->eof = 1;
+    if (c->state == CONN_SHUTDOWN) close_abort(c); /* FIN both ways: done */
+}

@@ -1,0 +1,170 @@
+/* output.c -- see output.h. */
+#include "server/output.h"
+
+#include <assert.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "proto/frame.h"
+
+static int failed(conn *c) {
+    if (!c->fail) c->fail = UV_ENOMEM;
+    conn_queue_flush(c); /* io_flush closes it */
+    return -1;
+}
+
+int output_data(conn *c, uint32_t from, uint8_t type, const uint8_t *body,
+                uint32_t len, blk *b, uint64_t id) {
+    assert(conn_open(c));
+    if (c->fail) return -1;
+    if (c->acks && id && seqidq_push(&c->ackq, c->seq_out + 1, id))
+        return failed(c);
+    if (outq_frame(&c->out, from, type, body, len, b, id)) {
+        if (c->acks && id) c->ackq.n--;
+        return failed(c);
+    }
+    c->seq_out++;
+    if (id > c->cursor) c->cursor = id;
+    conn_queue_flush(c);
+    return 0;
+}
+
+void output_control(conn *c, uint8_t type, const uint8_t *body, uint32_t len) {
+    if (c->state >= CONN_SHUTDOWN || c->fail) return;
+    if (outq_frame(&c->out, 0, type, body, len, NULL, 0)) {
+        (void)failed(c); /* (closed at the flush; nothing else to undo) */
+        return;
+    }
+    conn_queue_flush(c);
+}
+
+void output_error(conn *c, unsigned code, uint64_t ref, const char *reason) {
+    if (!c->ctl) return;
+    uint8_t body[FRAME_ERROR_MAX];
+    size_t n = frame_put_error(body, (uint16_t)code, ref, reason);
+    output_control(c, FRAME_ERROR, body, (uint32_t)n);
+}
+
+void output_ack(conn *c, uint64_t upto) {
+    if (!c->acks || upto <= c->ack_out) return;
+    c->ack_out = upto;
+    c->ack_dirty = 1;
+    conn_queue_flush(c);
+}
+
+int output_room(conn *c, uint32_t len) {
+    size_t need = FRAME_S2C_HDR + (size_t)len, max = c->hub->cfg->max_outbuf;
+    if (outq_total(&c->out) + need <= max) return 1;
+    if (!transport_writing(&c->io)) {
+        int r = output_flush(c);
+        if (r < 0) { /* closed at the next flush */
+            c->fail = r;
+            conn_queue_flush(c);
+            return 0;
+        }
+    }
+    return outq_total(&c->out) + need <= max;
+}
+
+/* The kernel took all of out's buffer o. */
+static void written(conn *c, outbuf *o) {
+    if (!c->acks) /* delivered: their stored copies go */
+        for (size_t k = o->ids.head; k < o->ids.n; k++)
+            store_del(c->hub->store, o->ids.v[k].id);
+    outq_reset(o); /* the memory stays for the next frames (cron frees it) */
+}
+
+void output_written(conn *c) {
+    outbuf *o = outq_other(&c->out);
+    if (!c->tls || c->tls_inflight) written(c, o);
+    c->tls_inflight = 0;
+    c->wire.len = 0; /* TLS: its capacity stays for the next flush */
+}
+
+static void queue_ack(conn *c) {
+    if (!c->ack_dirty) return;
+    uint8_t body[FRAME_ACK_SIZE];
+    frame_put_ack(body, c->ack_out);
+    c->ack_dirty = 0;
+    output_control(c, FRAME_ACK, body, sizeof body);
+}
+
+static int done(const conn *c) {
+    return outq_total(&c->out) == 0 && !transport_writing(&c->io) &&
+           c->wire.len == 0;
+}
+
+static int flush_plain(conn *c) {
+    outbuf *o = outq_cur(&c->out);
+    if (o->total == 0) return 1;
+    uv_buf_t *iov;
+    unsigned n;
+    if (outq_iov(&c->out, o, &iov, &n)) return UV_ENOMEM;
+    int r = transport_write(&c->io, iov, n);
+    c->hub->stats.writes++;
+    if (r == 1) {
+        written(c, o);
+        return 1;
+    }
+    if (r == 0) outq_swap(&c->out); /* o is the write's until `written` */
+    return r;
+}
+
+/* TLS: encrypt out's current buffer (once the handshake is done) and write
+ * the ciphertext, handshake records included. The write in flight carries
+ * the ciphertext in `wire`; tls_inflight says whether it also holds out's
+ * other buffer. */
+static int flush_tls(conn *c) {
+    outbuf *o = outq_cur(&c->out);
+    int enc = 0;
+    if (o->total && tls_conn_handshake_done(c->tls)) {
+        uv_buf_t *iov;
+        unsigned n;
+        if (outq_iov(&c->out, o, &iov, &n)) return UV_ENOMEM;
+        for (unsigned i = 0; i < n; i++)
+            if (tls_conn_write(c->tls, (const uint8_t *)iov[i].base,
+                               iov[i].len))
+                return UV_EPROTO;
+        enc = 1;
+    }
+    if (tls_conn_take_buf(c->tls, &c->wire, SIZE_MAX / 2)) return UV_ENOMEM;
+    if (c->wire.len == 0) return done(c);
+    uv_buf_t ub = uv_buf_init((char *)c->wire.data, (unsigned)c->wire.len);
+    int r = transport_write(&c->io, &ub, 1);
+    c->hub->stats.writes++;
+    if (r == 1) {
+        c->wire.len = 0;
+        if (enc) written(c, o);
+        return done(c);
+    }
+    if (r == 0) {
+        c->tls_inflight = (uint8_t)enc;
+        if (enc) outq_swap(&c->out);
+    }
+    return r;
+}
+
+int output_flush(conn *c) {
+    if (c->state >= CONN_SHUTDOWN) return 1; /* nothing after our FIN */
+    if (c->fail) return c->fail;
+    queue_ack(c);
+    if (transport_writing(&c->io)) return 0;
+    int r = c->tls ? flush_tls(c) : flush_plain(c);
+    if (r < 0) return r;
+    return c->fail ? c->fail : done(c);
+}
+
+size_t output_shrink(conn *c) {
+    if (transport_writing(&c->io) || dlink_linked(&c->flink)) return 0;
+    size_t freed = outq_shrink(&c->out);
+    if (c->wire.len == 0) {
+        freed += c->wire.cap;
+        buf_free(&c->wire);
+    }
+    if (c->tls) freed += tls_conn_shrink(c->tls);
+    if (c->ackq.head == c->ackq.n) {
+        freed += c->ackq.cap * sizeof(seqid);
+        seqidq_free(&c->ackq);
+    }
+    return freed;
+}

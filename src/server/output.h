@@ -1,0 +1,55 @@
+/*
+ * output.h -- a session's output: frames into the connection's output
+ * queue (outq.h), and the write path down the stack: the queue -> TLS (when
+ * the connection has it) -> the transport, once per loop iteration per
+ * connection (the hub's flush list), with at most one write in flight.
+ *
+ * Failures: an append that cannot allocate, or a write that fails in
+ * output_room, sets c->fail and the call returns -1 / 0; the frame is not
+ * queued and the connection is closed at its next flush (io_flush), so
+ * callers in the middle of a delivery need not close it themselves.
+ */
+#ifndef CHAT_SERVER_OUTPUT_H
+#define CHAT_SERVER_OUTPUT_H
+
+#include <stdint.h>
+
+#include "server/conn.h"
+
+/* Queue a data frame for the peer, from `from`, with its store id (0:
+ * none); its body is copied, or referenced when it lies in block b (NULL:
+ * copy). The caller checked output_room (fetched pages and tails excepted).
+ * Counts it (seq_out, cursor) and, for a peer that acknowledges, remembers
+ * (seq_out, id) until its ACK. 0, or -1 (see Failures above). */
+int output_data(conn *c, uint32_t from, uint8_t type, const uint8_t *body,
+                uint32_t len, blk *b, uint64_t id);
+
+/* Queue a control frame (small, bounded: it may pass --max-outbuf). */
+void output_control(conn *c, uint8_t type, const uint8_t *body, uint32_t len);
+
+/* ERROR code/ref/reason, to a peer that speaks control frames only (the
+ * article's client never gets one). */
+void output_error(conn *c, unsigned code, uint64_t ref, const char *reason);
+
+/* The peer's data frames up to `upto` are handled: an opted-in peer gets
+ * one ACK at the flush. */
+void output_ack(conn *c, uint64_t upto);
+
+/* 1 when a data frame of len body bytes fits under --max-outbuf (writing
+ * out what is queued first when no write is in flight: a burst within one
+ * iteration is not a slow reader), else 0. */
+int output_room(conn *c, uint32_t len);
+
+/* Write the queued output (no-op while a write is in flight). Returns 1
+ * when nothing is left queued or in flight, 0 when something is, or a
+ * negative libuv/TLS error: the connection must be closed. */
+int output_flush(conn *c);
+
+/* The write in flight finished well: release the buffer it carried (its
+ * stored frames are deleted now, for a peer without acknowledgements). */
+void output_written(conn *c);
+
+/* Free empty buffers (cron). Returns the bytes freed. */
+size_t output_shrink(conn *c);
+
+#endif

@@ -1,0 +1,115 @@
+/*
+ * outq.h -- one connection's output: server -> client frames waiting for
+ * the socket.
+ *
+ * Two buffers: b[cur] takes appends during a loop iteration; the other is
+ * owned by the write in flight (if any) and is reset when the kernel took
+ * all of it. A buffer is a byte string (frame headers, small bodies,
+ * control frames) plus, for large bodies that arrived in a block (blk.h),
+ * references to those bodies instead of copies: reference k says "the
+ * refs[k].len bytes at refs[k].p come logically at byte offset refs[k].at".
+ * A write hands the kernel the bytes and the referenced bodies in order,
+ * as one iovec list (outq_iov), so a 16 MiB picture goes from the sender's
+ * block to the receiver's socket without being copied.
+ *
+ * Frames with a stored copy are listed in `ids` with the byte offset of
+ * their header, so the connection can delete them (or wait for the peer's
+ * ACK) once written, and outq_walk can hand unsent ones back to the store.
+ *
+ * Invariants (outq_check, in debug builds):
+ *  (1) total == bytes.len + the sum of refs[].len, for each buffer;
+ *  (2) refs[] are in increasing `at`, each at <= bytes.len, each holding
+ *      one reference to its block, its bytes inside the block;
+ *  (3) ids[] offsets increase and are < bytes.len (each is a header);
+ *  (4) each buffer is a whole number of s2c frames (a referenced body sits
+ *      right after its header).
+ *
+ * Memory: buffers and arrays grow geometrically and keep their capacity
+ * between writes (no allocation per frame once warm); outq_shrink frees
+ * what is empty (the server's once-a-second cron). Bounds are the caller's
+ * (it checks outq_total against --max-outbuf before appending data).
+ * Nothing here logs or does I/O.
+ */
+#ifndef CHAT_SERVER_OUTQ_H
+#define CHAT_SERVER_OUTQ_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "common/blk.h"
+#include "common/buf.h"
+#include "common/vec.h"
+#include "proto/frame.h"
+
+/* Bodies of at least this many bytes that sit in a block are referenced,
+ * not copied (below it a copy is cheaper than an iovec entry). */
+#define OUTQ_REF_MIN (16u * 1024)
+
+typedef struct outref {
+    size_t at;          /* logical position: before bytes.data[at] */
+    blk *b;             /* one reference held */
+    const uint8_t *p;   /* inside b->data */
+    size_t len;
+} outref;
+
+typedef struct outbuf {
+    buf bytes;
+    size_t total;       /* logical length: bytes.len + sum of refs[].len */
+    outref *refs;
+    size_t nrefs, caprefs;
+    seqidq ids;         /* (header offset in bytes, store id) */
+} outbuf;
+
+typedef struct outq {
+    outbuf b[2];
+    uint8_t cur;        /* the buffer taking appends */
+    uv_buf_t *iov;      /* scratch for outq_iov */
+    size_t capiov;
+} outq;
+
+/* Append a frame to b[cur]: its 9-byte header, then the body, copied, or
+ * referenced when it lies in block `blk` (non-NULL) and len >=
+ * OUTQ_REF_MIN. `id`: its store id, 0 for none. Returns 0, or -1 when out
+ * of memory (nothing appended). O(1) amortised plus the copy. */
+int outq_frame(outq *q, uint32_t from, uint8_t type, const uint8_t *body,
+               uint32_t len, blk *blk, uint64_t id);
+
+/* Logical bytes queued in both buffers. */
+static inline size_t outq_total(const outq *q) {
+    return q->b[0].total + q->b[1].total;
+}
+
+/* The buffer taking appends, and the other one. */
+static inline outbuf *outq_cur(outq *q) { return &q->b[q->cur]; }
+static inline outbuf *outq_other(outq *q) { return &q->b[q->cur ^ 1]; }
+
+/* b[cur] is handed to a write: appends go to the other buffer (which must
+ * be empty). */
+void outq_swap(outq *q);
+
+/* The iovec list of buffer o (a member of q), in q's scratch array: *n
+ * entries. 0, or -1 when out of memory. O(refs). */
+int outq_iov(outq *q, const outbuf *o, uv_buf_t **iov, unsigned *n);
+
+/* The kernel took all of o: drop its block references and empty it
+ * (capacity kept). Its ids must have been consumed first. */
+void outq_reset(outbuf *o);
+
+/* Call fn for each frame of o in order, with its store id (0: none) and
+ * whether it lies entirely within the first `sent` logical bytes. */
+typedef void (*outq_frame_fn)(void *ctx, const frame_s2c *f, uint64_t id,
+                              int sent);
+void outq_walk(const outbuf *o, size_t sent, outq_frame_fn fn, void *ctx);
+
+/* Free the memory of empty buffers and the scratch array (not while a
+ * write holds the scratch). Returns the bytes freed. */
+size_t outq_shrink(outq *q);
+
+/* Drop everything (block references included) and free. */
+void outq_free(outq *q);
+
+/* Assert the invariants above; 1 (for assert(outq_check(q))). */
+int outq_check(const outq *q);
+
+#endif

@@ -1,0 +1,218 @@
+/* session.c -- see session.h. */
+#include "server/session.h"
+
+#include "common/log.h"
+#include "proto/frame.h"
+#include "server/close.h"
+#include "server/deliver.h"
+#include "server/login.h"
+#include "server/output.h"
+#include "server/ratelimit.h"
+#include "server/sync.h"
+
+/* Refuse a frame without closing: log once per kind, ERROR to a peer that
+ * speaks control frames; a data frame (ref != 0) counts as handled. */
+static void refuse_once(conn *c, unsigned flag, unsigned code, uint64_t ref,
+                        const char *reason) {
+    c->hub->stats.refused++;
+    if (!(c->logged & flag)) {
+        c->logged |= (uint16_t)flag;
+        CLOG(c, LOG_WARN, "refused frame: %s (logged once per connection)",
+             reason);
+    }
+    output_error(c, code, ref, reason);
+    if (ref && !c->puts_pending) output_ack(c, ref);
+}
+
+/* Refuse and close. */
+static int refuse_close(conn *c, unsigned code, const char *reason) {
+    c->hub->stats.refused++;
+    close_finish(c, code, reason);
+    return FRAMING_STOP;
+}
+
+/* A complete header, before its body is awaited. */
+static int on_header(void *ctx, const frame_c2s *h) {
+    conn *c = ctx;
+    const config *cfg = c->hub->cfg;
+    char why[160];
+    if (!conn_parsing(c)) return FRAMING_STOP;
+    int data = frame_is_data(h->type), verdict = FRAMING_SKIP;
+    if (h->len > cfg->max_frame) {
+        if (data) c->seq_in++;
+        CLOG(c, LOG_WARN, "refused: frame too large (%u bytes, limit %u); "
+             "closing", (unsigned)h->len, (unsigned)cfg->max_frame);
+        snprintf(why, sizeof why, "frame too large: %u bytes, limit %u",
+                 (unsigned)h->len, (unsigned)cfg->max_frame);
+        return refuse_close(c, FRAME_ERR_TOOBIG, why);
+    }
+    if (c->hub->auth && c->state == CONN_NEW && h->type != FRAME_HELLO) {
+        if (data) c->seq_in++;
+        CLOG(c, LOG_WARN, "refused: frame type %u before login; closing",
+             (unsigned)h->type);
+        c->ctl = 1; /* a server with logins speaks control frames */
+        return refuse_close(c, FRAME_ERR_NOLOGIN, "log in first: this server "
+                            "requires HELLO with your password (--auth on)");
+    }
+    if (h->type == FRAME_HELLO && c->state != CONN_NEW) {
+        c->ctl = 1;
+        refuse_once(c, CONN_LOGGED_HELLO, FRAME_ERR_PROTO, 0,
+                    "HELLO must be the first frame; ignored");
+    } else if (c->user && h->sender != c->user) {
+        if (data) c->seq_in++;
+        snprintf(why, sizeof why,
+                 "spoofed sender: frame claims sender %u, connection is user %u",
+                 (unsigned)h->sender, (unsigned)c->user);
+        refuse_once(c, CONN_LOGGED_SPOOF, FRAME_ERR_SPOOF,
+                    data ? c->seq_in : 0, why);
+    } else if (data) {
+        if (cfg->echo || h->receiver != 0) return FRAMING_BODY;
+        c->seq_in++;
+        refuse_once(c, CONN_LOGGED_BADRCPT, FRAME_ERR_BADRCPT, c->seq_in,
+                    "invalid receiver: user id 0");
+    } else if (h->type == FRAME_HELLO) {
+        c->ctl = 1;
+        if (h->len >= FRAME_HELLO_MIN && h->len <= CONN_HELLO_MAX)
+            return FRAMING_BODY;
+        CLOG(c, LOG_WARN, "refused: malformed HELLO (%u bytes); closing",
+             (unsigned)h->len);
+        return refuse_close(c, FRAME_ERR_PROTO, "malformed HELLO");
+    } else if (h->type == FRAME_PING || h->type == FRAME_PONG ||
+               h->type == FRAME_ACK) {
+        c->ctl = 1;
+        if (h->type == FRAME_ACK ? h->len == FRAME_ACK_SIZE
+                                 : h->len <= FRAME_PING_MAX)
+            return FRAMING_BODY;
+        CLOG(c, LOG_WARN, "refused: malformed control frame 0x%02x (%u "
+             "bytes); closing", h->type, (unsigned)h->len);
+        return refuse_close(c, FRAME_ERR_PROTO, "malformed control frame");
+    } else {
+        snprintf(why, sizeof why, "unknown frame type %u", (unsigned)h->type);
+        refuse_once(c, CONN_LOGGED_BADTYPE, FRAME_ERR_BADTYPE, 0, why);
+    }
+    c->frames_seen++; /* a skipped frame costs its rate all the same */
+    return conn_parsing(c) ? verdict : FRAMING_STOP;
+}
+
+static void on_data(conn *c, const frame_c2s *f, blk *b) {
+    hub *h = c->hub;
+    if (c->state == CONN_NEW) {
+        if (login_bind(c, f->sender)) return;
+        sync_start(c);
+    }
+    c->seq_in++;
+    h->stats.frames_in++;
+    if (h->cfg->echo) {
+        if (!output_room(c, f->len)) {
+            /* Echo frames have no other home: a sender that does not read
+             * its echoes is closed. */
+            CLOG(c, LOG_WARN, "output queue over %zu bytes (not reading its "
+                 "echoes); closing", h->cfg->max_outbuf);
+            close_abort(c);
+            return;
+        }
+        if (output_data(c, f->sender, f->type, f->body, f->len, b, 0) == 0)
+            h->stats.frames_routed++;
+        if (!c->puts_pending) output_ack(c, c->seq_in);
+        return;
+    }
+    int r = deliver(c, c->seq_in, f, b);
+    if (r < 0) {
+        char why[160];
+        snprintf(why, sizeof why, "message to %u not accepted: %s",
+                 (unsigned)f->receiver, store_strerror(r));
+        refuse_once(c, CONN_LOGGED_STORE, FRAME_ERR_STORE, c->seq_in, why);
+    } else if (r == 0 && !c->puts_pending) {
+        output_ack(c, c->seq_in);
+    }
+}
+
+static void on_ack(conn *c, const frame_c2s *f) {
+    uint64_t n;
+    if (!c->acks || frame_parse_ack(f->body, f->len, &n)) return;
+    if (n > c->seq_out) {
+        CLOG(c, LOG_WARN, "refused: ACK of %llu frames, only %llu sent; "
+             "closing", (unsigned long long)n, (unsigned long long)c->seq_out);
+        (void)refuse_close(c, FRAME_ERR_PROTO, /* (the verdict is ours) */
+                           "ACK counts more frames than were sent");
+        return;
+    }
+    sync_acked(c, n);
+}
+
+/* A whole frame. */
+static int on_frame(void *ctx, const frame_c2s *f, blk *b) {
+    conn *c = ctx;
+    c->frames_seen++;
+    switch (f->type) {
+    case FRAME_HELLO: login_hello(c, f); break;
+    case FRAME_PING: output_control(c, FRAME_PONG, f->body, f->len); break;
+    case FRAME_ACK: on_ack(c, f); break;
+    case FRAME_PONG: break; /* answers our PING (the read touched idle) */
+    default: on_data(c, f, b); break;
+    }
+    if (c->state == CONN_LOGIN) return FRAMING_PAUSE;
+    return conn_parsing(c) ? FRAMING_NEXT : FRAMING_STOP;
+}
+
+const framing_sink session_sink = {on_header, on_frame};
+
+static ratelimit_cfg rate_cfg(const conn *c) {
+    const config *cfg = c->hub->cfg;
+    return (ratelimit_cfg){cfg->rate_msgs, cfg->rate_bytes, cfg->rate_grace_ms};
+}
+
+static void rate_close(conn *c) {
+    const config *cfg = c->hub->cfg;
+    char why[160];
+    snprintf(why, sizeof why, "over the rate limit (%llu frames/s, %llu "
+             "bytes/s) for %llu ms; closing",
+             (unsigned long long)cfg->rate_msgs,
+             (unsigned long long)cfg->rate_bytes,
+             (unsigned long long)cfg->rate_grace_ms);
+    CLOG(c, LOG_WARN, "%s", why);
+    (void)refuse_close(c, FRAME_ERR_RATE, why); /* (no framing to tell) */
+}
+
+void session_after_read(conn *c, size_t n) {
+    if (c->ctl && conn_bound(c)) conn_idle_add(c);
+    uint32_t frames = c->frames_seen;
+    c->frames_seen = 0;
+    ratelimit_cfg rc = rate_cfg(c);
+    if (!conn_open(c) || !ratelimit_on(&rc)) return;
+    int v = ratelimit_charge(&c->rl, &rc, frames, n, uv_now(c->hub->loop));
+    if (v == RATE_OK) return;
+    if (v == RATE_EXPIRED) {
+        rate_close(c);
+        return;
+    }
+    if (v == RATE_OVER_NEW) {
+        char why[160];
+        snprintf(why, sizeof why, "over the rate limit (%llu frames/s, %llu "
+                 "bytes/s): reading paused; closed after %llu ms of this",
+                 (unsigned long long)rc.msgs, (unsigned long long)rc.bytes,
+                 (unsigned long long)rc.grace_ms);
+        if (!(c->logged & CONN_LOGGED_RATE)) {
+            c->logged |= CONN_LOGGED_RATE;
+            CLOG(c, LOG_WARN, "%s (logged once per connection)", why);
+        }
+        output_error(c, FRAME_ERR_RATE, 0, why);
+    }
+    conn_throttle(c);
+}
+
+void session_rate_poll(conn *c) {
+    ratelimit_cfg rc = rate_cfg(c);
+    int v = ratelimit_poll(&c->rl, &rc, uv_now(c->hub->loop));
+    if (v == RATE_OVER) return;
+    conn_unthrottle(c);
+    if (v == RATE_EXPIRED) {
+        rate_close(c);
+        return;
+    }
+    int r = conn_reading(c);
+    if (r) {
+        CLOG(c, LOG_ERROR, "cannot read again: %s; closing", uv_strerror(r));
+        close_abort(c);
+    }
+}

@@ -1,0 +1,171 @@
+/* sync.c -- see sync.h. */
+#include "server/sync.h"
+
+#include <assert.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "proto/frame.h"
+#include "server/output.h"
+
+static void tail_clear(conn *c) {
+    c->tail.len = 0;
+    c->tail_ids.n = 0;
+    c->tail_over = 0;
+    if (c->tail.cap > CONN_PULL_BYTES / 4) {
+        buf_free(&c->tail);
+        u64vec_free(&c->tail_ids);
+    }
+}
+
+void sync_start(conn *c) {
+    if (c->state == CONN_SYNC) sync_fetch(c);
+}
+
+void sync_fetch(conn *c) {
+    if (c->state != CONN_SYNC || c->fail) return;
+    if (outq_total(&c->out) > CONN_PULL_BYTES / 2) return; /* asked again
+                                                           when it drains */
+    uint32_t rows = CONN_PULL_ROWS;
+    if (c->acks) {
+        size_t max = c->hub->cfg->max_unacked, used = sync_unacked(c);
+        if (used >= max) return; /* the peer's ACK asks again */
+        if (max - used < rows) rows = (uint32_t)(max - used);
+    }
+    conn_to(c, CONN_FETCHING);
+    tail_clear(c);
+    c->fetch_out = 1;
+    conn_ref(c); /* dropped in sync_fetch_done */
+    store_fetch(c->hub->store, c->user, c->cursor, rows, CONN_PULL_BYTES, c);
+}
+
+void sync_spill(conn *c) {
+    if (c->state != CONN_LIVE) return;
+    conn_to(c, CONN_SYNC);
+    if (!(c->logged & CONN_LOGGED_SPILL)) {
+        c->logged |= CONN_LOGGED_SPILL;
+        CLOG(c, LOG_INFO, "output queue at %zu bytes (receiver reads slowly): "
+             "its frames wait in the store until it catches up "
+             "(logged once per connection)", c->hub->cfg->max_outbuf);
+    }
+}
+
+void sync_stored(conn *c, uint32_t from, uint8_t type, const uint8_t *body,
+                 uint32_t len, uint64_t id) {
+    if (c->state == CONN_FETCHING && !c->tail_over) {
+        buf *t = &c->tail;
+        size_t need = FRAME_S2C_HDR + (size_t)len;
+        /* As much as the output queue may hold: a receiver that can take
+         * one fetch round trip's worth of frames catches up in one. */
+        if (buf_reserve(t, need, c->hub->cfg->max_outbuf) ||
+            u64vec_push(&c->tail_ids, id)) {
+            c->tail_over = 1; /* too much (or no memory): fetch again */
+        } else {
+            frame_put_s2c_hdr(t->data + t->len, from, type, len);
+            if (len) memcpy(t->data + t->len + FRAME_S2C_HDR, body, len);
+            t->len += need;
+        }
+    }
+    sync_fetch(c);
+}
+
+/* Queue a stored frame (id) for c. 0, or -1 when it did not fit in the
+ * acknowledgement window or memory (the caller stays SYNC: it is stored). */
+static int send_stored(conn *c, uint32_t from, uint8_t type,
+                       const uint8_t *body, uint32_t len, uint64_t id) {
+    if (id <= c->cursor) return 0; /* queued already */
+    if (c->acks && sync_unacked(c) >= c->hub->cfg->max_unacked) return -1;
+    if (output_data(c, from, type, body, len, NULL, id)) return -1;
+    c->hub->stats.frames_routed++;
+    return 0;
+}
+
+/* The fetch came back with nothing further: the tail holds every frame
+ * stored since it was asked for; those the page did not return go out
+ * now. -1 when they did not all fit (fetch again). */
+static int tail_deliver(conn *c) {
+    size_t k = 0;
+    for (size_t off = 0; off < c->tail.len; k++) {
+        frame_s2c f;
+        long r = frame_decode_s2c(c->tail.data + off, c->tail.len - off,
+                                  FRAME_LEN_MAX, &f);
+        assert(r > 0 && k < c->tail_ids.n); /* we wrote these frames */
+        if (send_stored(c, f.sender, f.type, f.body, f.len, c->tail_ids.v[k]))
+            return -1;
+        off += (size_t)r;
+    }
+    return 0;
+}
+
+void sync_fetch_done(conn *c, const store_row *rows, size_t n, int more,
+                     int status) {
+    c->fetch_out = 0;
+    if (c->state != CONN_FETCHING) { /* closed meanwhile */
+        conn_unref(c);
+        return;
+    }
+    if (status) {
+        if (!(c->logged & CONN_LOGGED_FETCH)) {
+            c->logged |= CONN_LOGGED_FETCH;
+            CLOG(c, LOG_ERROR, "cannot read stored messages: %s (retried as "
+                 "frames arrive; logged once per connection)",
+                 store_strerror(status));
+        }
+        tail_clear(c);
+        conn_to(c, CONN_SYNC);
+        conn_unref(c);
+        return;
+    }
+    int full = 0;
+    for (size_t i = 0; i < n && !full; i++)
+        full = send_stored(c, rows[i].sender, rows[i].type, rows[i].body,
+                           rows[i].len, rows[i].id) != 0;
+    if (!full && !more && !c->tail_over && tail_deliver(c) == 0) {
+        tail_clear(c);
+        conn_to(c, CONN_LIVE); /* caught up */
+    } else {
+        tail_clear(c);
+        conn_to(c, CONN_SYNC);
+        sync_fetch(c);
+    }
+    conn_unref(c);
+}
+
+void sync_acked(conn *c, uint64_t count) {
+    seqidq *q = &c->ackq;
+    while (q->head < q->n && q->v[q->head].seq <= count)
+        store_del(c->hub->store, q->v[q->head++].id);
+    if (q->head == q->n) q->head = q->n = 0;
+    sync_fetch(c); /* the window may have room again */
+}
+
+void sync_put_done(conn *c, uint64_t seq, int named, int status) {
+    if (named) {
+        assert(c->puts_pending > 0);
+        c->puts_pending--;
+    }
+    int talk = c->state < CONN_SHUTDOWN; /* (no frames after our FIN) */
+    if (status && talk) {
+        char why[160];
+        snprintf(why, sizeof why, "message %llu not accepted: %s",
+                 (unsigned long long)seq, store_strerror(status));
+        c->hub->stats.refused++;
+        if (!(c->logged & CONN_LOGGED_STORE)) {
+            c->logged |= CONN_LOGGED_STORE;
+            CLOG(c, LOG_WARN, "refused frame: %s (logged once per connection)",
+                 why);
+        }
+        output_error(c, status == STORE_EQUOTA ? FRAME_ERR_QUOTA
+                                               : FRAME_ERR_STORE, seq, why);
+    }
+    if (named && talk) output_ack(c, c->puts_pending ? seq : c->seq_in);
+    conn_unref(c);
+}
+
+size_t sync_shrink(conn *c) {
+    if (c->state == CONN_FETCHING || c->tail.len) return 0;
+    size_t freed = c->tail.cap + c->tail_ids.cap * sizeof(uint64_t);
+    buf_free(&c->tail);
+    u64vec_free(&c->tail_ids);
+    return freed;
+}

@@ -1,0 +1,65 @@
+/*
+ * sync.h -- SYNC and LIVE: a bound connection's frames from the store.
+ *
+ * Every routing connection binds SYNC (its stored frames come first) and
+ * fetches them in id order, a page at a time (FETCHING while one is asked
+ * for), as its output drains; frames stored for its user meanwhile are
+ * kept in `tail` (up to --max-outbuf). When a page comes back with nothing
+ * further, the tail's frames that the page did not hold are queued and
+ * the connection is LIVE: frames are appended directly. A LIVE connection
+ * whose output would pass --max-outbuf spills back to SYNC (the sender is
+ * never slowed down by a slow receiver).
+ *
+ * A peer that acknowledges holds each stored frame it was sent until its
+ * ACK; at most --max-unacked of them: pages are sized to the room left,
+ * and a full window waits for ACKs (deliver.c closes a LIVE receiver that
+ * would pass it, with ERROR SLOW; its frames stay stored).
+ *
+ * Also the store's completions for connections (puts and fetches).
+ */
+#ifndef CHAT_SERVER_SYNC_H
+#define CHAT_SERVER_SYNC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "server/conn.h"
+
+/* The top bit of a put's seq: the sender does not count it (it did not
+ * ask for acknowledgements); the put only names it for a refusal. */
+#define SYNC_PUT_UNNAMED ((uint64_t)1 << 63)
+
+/* Frames sent to c and not yet acknowledged (0 without acknowledgements). */
+static inline size_t sync_unacked(const conn *c) {
+    return c->ackq.n - c->ackq.head;
+}
+
+/* Just bound (SYNC): ask for the first page. */
+void sync_start(conn *c);
+
+/* SYNC: ask for the next page, if the output has drained enough and the
+ * acknowledgement window has room. */
+void sync_fetch(conn *c);
+
+/* LIVE -> SYNC: frames for this user now wait in the store. */
+void sync_spill(conn *c);
+
+/* A frame (store id `id`) was stored for this SYNC connection's user. */
+void sync_stored(conn *c, uint32_t from, uint8_t type, const uint8_t *body,
+                 uint32_t len, uint64_t id);
+
+/* The peer acknowledged its first `count` frames (handled: count <=
+ * seq_out): their stored copies go, and a waiting fetch may go on. */
+void sync_acked(conn *c, uint64_t count);
+
+/* Store completions naming c (each drops the reference its request took).
+ * put: `named` when the sender wants acknowledgements (counted in
+ * puts_pending). */
+void sync_put_done(conn *c, uint64_t seq, int named, int status);
+void sync_fetch_done(conn *c, const store_row *rows, size_t n, int more,
+                     int status);
+
+/* Free the tail's memory when empty (cron). Returns the bytes freed. */
+size_t sync_shrink(conn *c);
+
+#endif
