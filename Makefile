@@ -1,18 +1,29 @@
-# chat-server -- see README.md. `make` installs missing Debian packages
-# (scripts/deps.sh), then builds into build/ (build/asan/ with SANITIZE=1).
+# chat-server -- see README.md. `make` only builds: into build/ (release,
+# invariant checks compiled out), build/asan/ with SANITIZE=1 (AddressSanitizer
+# + UBSan, checks on), build/debug/ with DEBUG=1 (checks on, no sanitizer).
+# `make deps` installs the missing Debian packages (scripts/deps.sh); `make
+# run`, `make test` and `make bench` call it.
 
 CC      ?= cc
 VERSION := 0.1.0
 SANITIZE ?= 0
 
+DEBUG ?= 0
+
+# Invariant checks (assert, the *_check functions) are on in the sanitizer,
+# debug and fuzz builds and compiled out of the release build (NDEBUG).
 ifeq ($(SANITIZE),1)
 B       := build/asan
 SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 OPT     := -O1
+else ifeq ($(DEBUG),1)
+B       := build/debug
+SANFLAGS :=
+OPT     := -O1
 else
 B       := build
 SANFLAGS :=
-OPT     := -O2
+OPT     := -O2 -DNDEBUG
 endif
 
 CFLAGS  ?=
@@ -65,16 +76,15 @@ LIBCHAT_SO  := libchat.so.$(VERSION)
 
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(B)/tests/%,$(wildcard tests/unit/test_*.c))
 
-.PHONY: all deps deps-test run test check unit integration install-check valgrind clean libchat install FORCE
+.PHONY: all deps run test check unit integration install-check valgrind clean libchat install lint FORCE
 .DEFAULT_GOAL := all
 
-all: deps $(B)/chat-server $(B)/chat-bench $(B)/chat-client libchat
+all: $(B)/chat-server $(B)/chat-bench $(B)/chat-client libchat
 
+# Every Debian package the build, the tests and the benchmarks need, when
+# missing (apt-get update at most once). Nothing else installs anything.
 deps:
-	@scripts/deps.sh build
-
-deps-test:
-	@scripts/deps.sh test
+	@scripts/deps.sh all
 
 $(B)/obj/%.o: src/%.c
 	@mkdir -p $(dir $@)
@@ -136,7 +146,8 @@ install: libchat
 	ln -sf $(LIBCHAT_SO) $(DESTDIR)$(LIBDIR)/libchat.so
 	install -m 644 $(B)/chat.pc $(DESTDIR)$(LIBDIR)/pkgconfig/chat.pc
 
-run: all
+run: deps
+	$(MAKE) --no-print-directory all
 	$(B)/chat-server --bind 127.0.0.1 --port 8888 --data-dir ./chat-data
 
 unit: $(UNIT_TESTS)
@@ -172,7 +183,7 @@ install-check: libchat
 
 # The whole suite, then again under AddressSanitizer + UBSan, then the
 # fuzz targets for 30 s each (tests/fuzz/fuzz.mk).
-test: deps-test
+test: deps
 	$(MAKE) --no-print-directory check
 	$(MAKE) --no-print-directory install-check
 	$(MAKE) --no-print-directory SANITIZE=1 check

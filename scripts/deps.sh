@@ -2,7 +2,7 @@
 # Install the Debian packages the build, the tests and `make run` need, when
 # they are missing. Idempotent and quiet when everything is present; runs
 # `apt-get update` at most once.
-# Usage: scripts/deps.sh [build|test|bench|fuzz]
+# Usage: scripts/deps.sh [all|build|test|bench|fuzz]   (`make deps`: all)
 #   build: compile everything; test: also run `make test` (cmocka, pytest,
 #   the article's tornado client, openssl(1) for throwaway certificates,
 #   iproute2 for the network-namespace test, clang for the fuzz targets);
@@ -11,12 +11,13 @@ set -eu
 
 want="build-essential pkg-config libuv1-dev libsqlite3-dev libedit-dev libsodium-dev libssl-dev"
 fuzz="clang libclang-rt-14-dev"
-case "${1:-build}" in
+case "${1:-all}" in
+  all) want="$want libcmocka-dev python3 python3-pytest python3-tornado openssl iproute2 $fuzz redis-server nats-server mosquitto gnuplot-nox util-linux procps" ;;
   build) ;;
   test) want="$want libcmocka-dev python3 python3-pytest python3-tornado openssl iproute2 $fuzz" ;;
   fuzz) want="$want $fuzz" ;;
   bench) want="$want redis-server nats-server mosquitto gnuplot-nox util-linux procps" ;;
-  *) echo "usage: scripts/deps.sh [build|test|bench|fuzz]" >&2; exit 2 ;;
+  *) echo "usage: scripts/deps.sh [all|build|test|bench|fuzz]" >&2; exit 2 ;;
 esac
 
 missing=""

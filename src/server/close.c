@@ -114,6 +114,5 @@ void close_shut_done(conn *c, int status) {
 }
 
 void close_eof(conn *c) {
-    c->eof = 1;
     if (c->state == CONN_SHUTDOWN) close_abort(c); /* FIN both ways: done */
 }

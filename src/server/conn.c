@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "proto/frame.h"
 
 static const char *const state_names[CONN_NSTATES] = {
     "NEW", "LOGIN", "DENIED", "SYNC", "FETCHING", "LIVE", "ECHO",
@@ -228,7 +229,11 @@ void conn_check(const conn *c) {
     assert(transport_writing(&c->io) || c->out.b[c->out.cur ^ 1].total == 0);
     /* (8) */
     assert((c->tail.len == 0 && c->tail_ids.n == 0) ||
-           c->state == CONN_FETCHING);
+           c->state == CONN_FETCHING || c->state >= CONN_CLOSING);
+    size_t tail_frames = 0;
+    for (size_t off = 0; off + FRAME_S2C_HDR <= c->tail.len; tail_frames++)
+        off += FRAME_S2C_HDR + frame_rd32(c->tail.data + off + 5);
+    assert(tail_frames == c->tail_ids.n);
     /* (9) */
     assert(c->ackq.n - c->ackq.head <= cfg->max_unacked);
     assert(c->acks || c->ackq.n == c->ackq.head);

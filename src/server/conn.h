@@ -61,8 +61,8 @@
  *      and (not hub->paused, or CLOSING/SHUTDOWN); on hub->throttled =>
  *      not reading.
  *  (7) no write in flight => out's other buffer is empty.
- *  (8) tail or tail_ids non-empty => FETCHING, and they have as many
- *      frames as ids.
+ *  (8) tail or tail_ids non-empty => FETCHING (or closing: dropped with
+ *      the connection), and the tail holds as many frames as ids.
  *  (9) ackq holds at most --max-unacked entries; acks == 0 => ackq empty;
  *      its seqs increase and are <= seq_out.
  * (10) ack_out <= seq_in; puts_pending == 0 unless acks.

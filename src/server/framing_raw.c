@@ -4,7 +4,9 @@
 #include <assert.h>
 #include <string.h>
 
-/* First capacity of a block for a small partial frame. */
+/* First capacity of a block for a partial frame: small for a trickled
+ * header (thousands of slow peers cost little), else a page. */
+#define IN_FIRST_SMALL 64u
 #define IN_FIRST 4096u
 
 void framing_raw_init(framing_raw *fr, blkpool *pool, uint32_t max_frame,
@@ -27,7 +29,8 @@ static int reserve(framing_raw *fr, size_t need, size_t total) {
     blk *b = blk_pooled(fr->pool, whole, whole > SIZE_MAX / 4 ? SIZE_MAX
                                                               : 4 * whole);
     if (!b) {
-        size_t cap = fr->in ? fr->in->cap * 2 : IN_FIRST;
+        size_t cap = fr->in ? fr->in->cap * 2
+                            : need <= IN_FIRST_SMALL ? IN_FIRST_SMALL : IN_FIRST;
         if (total && cap > total) cap = total;
         if (cap < need) cap = need;
         if (fr->in) {

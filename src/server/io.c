@@ -81,6 +81,7 @@ static void tls_drain(conn *c) {
 }
 
 static void on_eof(conn *c) {
+    c->eof = 1;
     if (closing(c)) {
         close_eof(c);
         return;

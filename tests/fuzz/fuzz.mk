@@ -6,6 +6,8 @@
 #   make fuzz-mutant show that the targets catch planted off-by-ones
 #   make chaos       the crash test with CHAT_CHAOS_KILLS (default 20) SIGKILLs
 #   make soak        SOAK_SECONDS (default 600) of mixed load; RSS must not grow
+# The fuzz targets, and the servers of the crash test and the soak
+# (build/debug/, DEBUG=1), run with the invariant checks on.
 #
 # The targets and the project's objects are built by clang with
 # -fsanitize=fuzzer,address,undefined into build/fuzz/ (never build/ or
@@ -20,8 +22,9 @@ FUZZ_CI_SECONDS ?= 30
 # Every report is fatal.
 FUZZ_SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all \
                  -fno-omit-frame-pointer
-# The Makefile's -I and -D flags, so the objects see the same headers.
-FUZZ_CPPFLAGS  = $(filter -I% -D%,$(CFLAGS))
+# The Makefile's -I and -D flags, so the objects see the same headers (but
+# not NDEBUG: the fuzz build keeps the invariant checks on).
+FUZZ_CPPFLAGS  = $(filter-out -DNDEBUG,$(filter -I% -D%,$(CFLAGS)))
 # Project code: the Makefile's warnings, but not -Werror (clang warns about
 # things gcc does not; the gcc build is the one that enforces them).
 FUZZ_CFLAGS    = -std=c11 -g -O1 -Wall -Wextra $(FUZZ_CPPFLAGS) \
@@ -33,10 +36,7 @@ FUZZ_FRAME_OBJ := $(call fuzz_obj,$(PROTO_SRC))
 FUZZ_CONN_OBJ  := $(call fuzz_obj,$(SERVER_SRC) $(COMMON_SRC) $(PROTO_SRC))
 FUZZ_TARGETS   := $(FUZZ_DIR)/fuzz_frame $(FUZZ_DIR)/fuzz_conn
 
-.PHONY: fuzz fuzz-ci fuzz-build fuzz-deps fuzz-mutant fuzz-corpus chaos soak
-
-fuzz-deps:
-	@scripts/deps.sh fuzz
+.PHONY: fuzz fuzz-ci fuzz-build fuzz-mutant fuzz-corpus chaos soak
 
 $(FUZZ_DIR)/obj/%.o: src/%.c
 	@mkdir -p $(dir $@)
@@ -50,13 +50,13 @@ $(FUZZ_DIR)/fuzz_conn: tests/fuzz/fuzz_conn.c $(FUZZ_CONN_OBJ)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -Werror $(FUZZ_LDFLAGS) $(filter %.c %.o,$^) -o $@ $(SERVER_LIBS)
 
-fuzz-build: fuzz-deps
+fuzz-build:
 	$(MAKE) --no-print-directory $(FUZZ_TARGETS)
 
 # tests/fuzz/run.sh TARGET SECONDS [TARGET SECONDS ...]: runs them at once,
 # prints executions, exec/s, coverage and corpus size of each; non-zero on
 # any crash, leak, timeout or sanitizer report.
-fuzz: fuzz-build
+fuzz: deps fuzz-build
 	tests/fuzz/run.sh frame $(FUZZ_SECONDS) conn $(FUZZ_SECONDS)
 
 fuzz-ci: fuzz-build
@@ -74,14 +74,16 @@ fuzz-mutant: fuzz-build
 
 # The crash test with many kills; its summary line is printed.
 CHAT_CHAOS_KILLS ?= 20
-chaos: deps-test $(B)/chat-server
-	CHAT_SERVER=$(CURDIR)/$(B)/chat-server CHAT_CHAOS_KILLS=$(CHAT_CHAOS_KILLS) \
+chaos: deps
+	$(MAKE) --no-print-directory DEBUG=1 build/debug/chat-server
+	CHAT_SERVER=$(CURDIR)/build/debug/chat-server CHAT_CHAOS_KILLS=$(CHAT_CHAOS_KILLS) \
 	  $(PY) -m pytest -q -p no:cacheprovider tests/integration/test_crash.py
 
 # Mixed load against build/chat-server; fails when RSS grows over 10 %.
 SOAK_SECONDS ?= 600
-soak: deps $(B)/chat-server
-	$(PY) tests/soak/soak.py --server $(CURDIR)/$(B)/chat-server \
+soak: deps
+	$(MAKE) --no-print-directory DEBUG=1 build/debug/chat-server
+	$(PY) tests/soak/soak.py --server $(CURDIR)/build/debug/chat-server \
 	  --seconds $(SOAK_SECONDS)
 
 # The Makefile's -include of build/**/*.d covers build/fuzz/ too.

@@ -361,15 +361,15 @@ static int done_first_got_want(client **cl, size_t n) {
 static int done_no_conns(client **cl, size_t n) {
     (void)cl;
     (void)n;
-    return g_srv.nconns == 0;
+    return server_nconns(&g_srv) == 0;
 }
 
 /* After every client is closed: the server must free every connection. */
 static void settle(void) {
     if (pump(NULL, 0, done_no_conns)) return;
-    FUZZ_CHECK(g_srv.nconns < FUZZ_MAX_CONNS, "%llu connections still open "
+    FUZZ_CHECK(server_nconns(&g_srv) < FUZZ_MAX_CONNS, "%llu connections still open "
                "after their clients reset them",
-               (unsigned long long)g_srv.nconns);
+               (unsigned long long)server_nconns(&g_srv));
 }
 
 static void put_hello(uint8_t *out, uint32_t user, uint8_t flags, size_t *n) {

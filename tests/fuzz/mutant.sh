@@ -28,9 +28,10 @@ mkdir -p "$TMPDIR"
 # target|name|file|original text|planted text (sed s with '#' separators)
 mutants='
 frame|error-short-body|src/proto/frame.c|if (len < FRAME_ERROR_FIXED) return|if (len < FRAME_ERROR_FIXED - 1) return
-frame|c2s-body-one-short|src/proto/frame.c|if (n - FRAME_C2S_HDR < f->len) return|if (n - FRAME_C2S_HDR + 1 < f->len) return
+frame|s2c-body-one-short|src/proto/frame.c|if (n - FRAME_S2C_HDR < f->len) return|if (n - FRAME_S2C_HDR + 1 < f->len) return
 frame|error-reason-cut|src/proto/frame.c|n = FRAME_REASON_MAX;|n = FRAME_REASON_MAX + 1;
-conn|ping-limit-off-by-one|src/server/conn.c|h->len > FRAME_PING_MAX)) {|h->len > FRAME_PING_MAX + 1)) {
+conn|ping-limit-off-by-one|src/server/session.c|: h->len <= FRAME_PING_MAX)|: h->len <= FRAME_PING_MAX + 1)
+conn|outq-total-forgets-header|src/server/outq.c|o->total += FRAME_S2C_HDR + (size_t)len;|o->total += (size_t)len;
 '
 echo "$mutants" | while IFS='|' read -r target name file from to; do
   [ -n "$name" ] || continue
@@ -63,7 +64,7 @@ echo "$mutants" | while IFS='|' read -r target name file from to; do
     -print_final_stats=1 -artifact_prefix="$d/" "$d/corpus" $seeds > "$d/log" 2>&1
   st=$?
   t1=$(date +%s)
-  found=$(grep -E '^(==[0-9]+==ERROR|fuzz_[a-z]*: .*check failed|SUMMARY|.*runtime error)' "$d/log" | head -n 1)
+  found=$(grep -E '^(==[0-9]+==ERROR|fuzz_[a-z]*: .*check failed|SUMMARY|.*runtime error|.*Assertion .* failed)' "$d/log" | head -n 1)
   execs=$(grep '^stat::number_of_executed_units' "$d/log" | awk '{print $2}')
   if [ "$st" -ne 0 ] && [ -n "$found" ]; then
     echo "mutant $name ($file): CAUGHT after ${execs:-?} execs, $((t1 - t0)) s: $found"

@@ -1,0 +1,231 @@
+/*
+ * test_outq.c -- unit tests for src/server/outq.{h,c} (a connection's
+ * output queue) and src/common/blk.{h,c} (the blocks it references).
+ *
+ * Covers: small frames copied, large bodies in a block referenced (the
+ * iovec list then reads as the same byte stream a copy would have given,
+ * and the block's reference count follows the queue), the swap of the two
+ * buffers, outq_walk's frames, store ids and "sent" boundaries, reset and
+ * shrink, and the pool's reuse and aging of blocks.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/outq.h"
+
+/* The logical bytes of buffer o, by its iovec list. */
+static size_t flatten(outq *q, const outbuf *o, uint8_t *out, size_t cap) {
+    uv_buf_t *iov;
+    unsigned n;
+    assert_int_equal(outq_iov(q, o, &iov, &n), 0);
+    size_t len = 0;
+    for (unsigned i = 0; i < n; i++) {
+        assert_true(len + iov[i].len <= cap);
+        memcpy(out + len, iov[i].base, iov[i].len);
+        len += iov[i].len;
+    }
+    return len;
+}
+
+/* The s2c frame (from, type, body[0..len)) as a copy would queue it. */
+static size_t s2c(uint8_t *out, uint32_t from, uint8_t type,
+                  const uint8_t *body, uint32_t len) {
+    frame_put_s2c_hdr(out, from, type, len);
+    memcpy(out + FRAME_S2C_HDR, body, len);
+    return FRAME_S2C_HDR + len;
+}
+
+static void test_small_frames_copied(void **state) {
+    (void)state;
+    outq q = {0};
+    blkpool pool;
+    blkpool_init(&pool);
+    blk *b = blk_get(&pool, 100);
+    memcpy(b->data, "hello", 5);
+    /* A small body in a block is copied all the same. */
+    assert_int_equal(outq_frame(&q, 7, FRAME_TEXT, b->data, 5, b, 0), 0);
+    assert_int_equal(outq_frame(&q, 0, FRAME_ACK, (const uint8_t *)"12345678",
+                                8, NULL, 0), 0);
+    assert_int_equal(b->refs, 1);
+    assert_int_equal(outq_total(&q), 2 * FRAME_S2C_HDR + 13);
+    uint8_t got[64], want[64];
+    size_t wl = s2c(want, 7, FRAME_TEXT, (const uint8_t *)"hello", 5);
+    wl += s2c(want + wl, 0, FRAME_ACK, (const uint8_t *)"12345678", 8);
+    assert_int_equal(flatten(&q, outq_cur(&q), got, sizeof got), wl);
+    assert_memory_equal(got, want, wl);
+    assert_true(outq_check(&q));
+    blk_unref(b);
+    outq_free(&q);
+    (void)blkpool_free(&pool);
+}
+
+static void test_large_bodies_referenced(void **state) {
+    (void)state;
+    outq q = {0};
+    blkpool pool;
+    blkpool_init(&pool);
+    size_t big = 3 * OUTQ_REF_MIN;
+    blk *b = blk_get(&pool, big + 13);
+    for (size_t i = 0; i < big; i++) b->data[13 + i] = (uint8_t)(i * 7);
+    const uint8_t *body = b->data + 13;
+    assert_int_equal(outq_frame(&q, 1, FRAME_TEXT, (const uint8_t *)"a", 1,
+                                NULL, 11), 0);
+    assert_int_equal(outq_frame(&q, 2, FRAME_PICTURE, body, (uint32_t)big, b,
+                                12), 0);
+    assert_int_equal(outq_frame(&q, 3, FRAME_VIDEO, body, (uint32_t)big, b, 0),
+                     0);
+    assert_int_equal(outq_frame(&q, 4, FRAME_TEXT, (const uint8_t *)"z", 1,
+                                NULL, 14), 0);
+    assert_int_equal(b->refs, 3); /* ours and two references */
+    outbuf *o = outq_cur(&q);
+    assert_int_equal(o->nrefs, 2);
+    /* Only the headers and the small bodies were copied. */
+    assert_int_equal(o->bytes.len, 4 * FRAME_S2C_HDR + 2);
+    size_t total = 4 * FRAME_S2C_HDR + 2 + 2 * big;
+    assert_int_equal(o->total, total);
+    uint8_t *want = malloc(total), *got = malloc(total);
+    size_t wl = s2c(want, 1, FRAME_TEXT, (const uint8_t *)"a", 1);
+    wl += s2c(want + wl, 2, FRAME_PICTURE, body, (uint32_t)big);
+    wl += s2c(want + wl, 3, FRAME_VIDEO, body, (uint32_t)big);
+    wl += s2c(want + wl, 4, FRAME_TEXT, (const uint8_t *)"z", 1);
+    assert_int_equal(wl, total);
+    assert_int_equal(flatten(&q, o, got, total), total);
+    assert_memory_equal(got, want, total);
+    assert_true(outq_check(&q));
+    /* Written: the references go, the memory stays. */
+    outq_swap(&q);
+    assert_int_equal(outq_other(&q)->total, total);
+    outq_reset(outq_other(&q));
+    assert_int_equal(b->refs, 1);
+    assert_int_equal(outq_total(&q), 0);
+    assert_true(outq_check(&q));
+    assert_true(outq_shrink(&q) > 0);
+    blk_unref(b);
+    free(want);
+    free(got);
+    outq_free(&q);
+    (void)blkpool_free(&pool);
+}
+
+typedef struct seen {
+    uint32_t from[8];
+    uint64_t id[8];
+    int sent[8];
+    uint32_t len[8];
+    uint8_t first[8];
+    int n;
+} seen;
+
+static void on_frame(void *ctx, const frame_s2c *f, uint64_t id, int sent) {
+    seen *s = ctx;
+    assert_true(s->n < 8);
+    s->from[s->n] = f->sender;
+    s->id[s->n] = id;
+    s->sent[s->n] = sent;
+    s->len[s->n] = f->len;
+    s->first[s->n] = f->len ? f->body[0] : 0;
+    s->n++;
+}
+
+static void test_walk(void **state) {
+    (void)state;
+    outq q = {0};
+    blkpool pool;
+    blkpool_init(&pool);
+    uint32_t big = OUTQ_REF_MIN;
+    blk *b = blk_get(&pool, big);
+    memset(b->data, 0xab, big);
+    assert_int_equal(outq_frame(&q, 1, FRAME_TEXT, (const uint8_t *)"x", 1,
+                                NULL, 0), 0);
+    assert_int_equal(outq_frame(&q, 2, FRAME_VOICE, b->data, big, b, 22), 0);
+    assert_int_equal(outq_frame(&q, 3, FRAME_TEXT, (const uint8_t *)"y", 1,
+                                NULL, 33), 0);
+    /* The first frame and half of the second were sent. */
+    seen s = {0};
+    outq_walk(outq_cur(&q), FRAME_S2C_HDR + 1 + 100, on_frame, &s);
+    assert_int_equal(s.n, 3);
+    assert_int_equal(s.from[0], 1);
+    assert_int_equal(s.id[0], 0);
+    assert_true(s.sent[0]);
+    assert_int_equal(s.from[1], 2);
+    assert_int_equal(s.id[1], 22);
+    assert_false(s.sent[1]);
+    assert_int_equal(s.len[1], big);
+    assert_int_equal(s.first[1], 0xab);
+    assert_int_equal(s.id[2], 33);
+    assert_int_equal(s.first[2], 'y');
+    memset(&s, 0, sizeof s);
+    outq_walk(outq_cur(&q), outq_cur(&q)->total, on_frame, &s);
+    assert_true(s.sent[0] && s.sent[1] && s.sent[2]);
+    outq_free(&q);
+    assert_int_equal(b->refs, 1);
+    blk_unref(b);
+    (void)blkpool_free(&pool);
+}
+
+static void test_pool(void **state) {
+    (void)state;
+    blkpool p;
+    blkpool_init(&p);
+    blk *a = blk_get(&p, 1 << 20);
+    blk *b = blk_get(&p, 1 << 20);
+    assert_int_equal(p.hits, 0);
+    blk_ref(a);
+    blk_unref(a);
+    assert_int_equal(p.nidle, 0); /* still referenced */
+    blk_unref(a);
+    blk_unref(b);
+    assert_int_equal(p.nidle, 2);
+    /* Reused for a need within 4x of its size, not for a tiny one. */
+    blk *c = blk_get(&p, 300 * 1024);
+    assert_int_equal(p.hits, 1);
+    assert_int_equal(c->cap, 1 << 20);
+    blk *d = blk_get(&p, 1000);
+    assert_int_equal(p.hits, 1);
+    assert_int_equal(d->cap, 1000);
+    blk_unref(c);
+    blk_unref(d);
+    /* Aging: the first trim keeps what was returned since; the second
+     * frees what stayed idle through a whole period. */
+    size_t idle = p.bytes;
+    assert_int_equal(blkpool_trim(&p), 0);
+    assert_int_equal(p.bytes, idle);
+    blk *e = blk_get(&p, 1 << 20); /* used again: young again */
+    blk_unref(e);
+    assert_true(blkpool_trim(&p) > 0);
+    assert_int_equal(p.nidle, 1);
+    assert_true(blkpool_trim(&p) > 0);
+    assert_int_equal(p.nidle, 0);
+    (void)blkpool_free(&p);
+}
+
+static void test_pool_bound(void **state) {
+    (void)state;
+    blkpool p;
+    blkpool_init(&p);
+    blk *v[BLKPOOL_MAX_BLOCKS + 4];
+    for (size_t i = 0; i < BLKPOOL_MAX_BLOCKS + 4; i++) v[i] = blk_get(&p, 64);
+    for (size_t i = 0; i < BLKPOOL_MAX_BLOCKS + 4; i++) blk_unref(v[i]);
+    assert_int_equal(p.nidle, BLKPOOL_MAX_BLOCKS);
+    blk *huge = blk_get(&p, BLKPOOL_MAX_BYTES + 1); /* too big to keep */
+    assert_int_equal(blkpool_free(&p), BLKPOOL_MAX_BLOCKS * 64);
+    blk_unref(huge);
+    assert_int_equal(p.nidle, 0);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_small_frames_copied),
+        cmocka_unit_test(test_large_bodies_referenced),
+        cmocka_unit_test(test_walk),
+        cmocka_unit_test(test_pool),
+        cmocka_unit_test(test_pool_bound),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
