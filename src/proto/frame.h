@@ -27,6 +27,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #define FRAME_C2S_HDR 13u  /* client -> server header size */
 #define FRAME_S2C_HDR 9u   /* server -> client header size */
@@ -189,13 +190,22 @@ size_t frame_put_error(uint8_t out[FRAME_ERROR_MAX], uint16_t code,
                        uint64_t ref, const char *reason);
 
 /* Big-endian helpers, exposed for the codec's users. */
+/* One unaligned load or store and a byte swap (gcc and clang turn the
+ * memcpy into a mov): a byte-at-a-time store was a tenth of the server's
+ * instructions per routed frame. */
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+#define FRAME_BE32(v) (v)
+#else
+#define FRAME_BE32(v) __builtin_bswap32(v)
+#endif
 static inline uint32_t frame_rd32(const uint8_t *p) {
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 |
-           (uint32_t)p[3];
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return FRAME_BE32(v);
 }
 static inline void frame_wr32(uint8_t *p, uint32_t v) {
-    p[0] = (uint8_t)(v >> 24); p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);  p[3] = (uint8_t)v;
+    v = FRAME_BE32(v);
+    memcpy(p, &v, 4);
 }
 static inline uint64_t frame_rd64(const uint8_t *p) {
     return (uint64_t)frame_rd32(p) << 32 | frame_rd32(p + 4);

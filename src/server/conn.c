@@ -177,11 +177,6 @@ void conn_unthrottle(conn *c) {
     if (dlink_linked(&c->tlink)) dlist_del(&c->hub->throttled, &c->tlink);
 }
 
-void conn_queue_flush(conn *c) {
-    if (!dlink_linked(&c->flink) && c->state != CONN_CLOSED)
-        dlist_push_tail(&c->hub->flush, &c->flink);
-}
-
 void conn_queue_resume(conn *c) {
     if (!dlink_linked(&c->rlink) && c->state != CONN_CLOSED)
         dlist_push_tail(&c->hub->resume, &c->rlink);

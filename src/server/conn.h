@@ -237,7 +237,8 @@ void conn_idle_add(conn *c);  /* no-op unless bound, ctl, idle timeout on */
 void conn_idle_touch(conn *c);/* bytes arrived: the least idle now */
 void conn_throttle(conn *c);  /* onto hub->throttled (not reading) */
 void conn_unthrottle(conn *c);
-void conn_queue_flush(conn *c);  /* write at the end of this iteration */
+static inline void conn_queue_flush(conn *c); /* write at the end of this
+                                                 iteration */
 void conn_queue_resume(conn *c); /* parse kept input this iteration */
 void conn_unlist(conn *c);    /* off every list but conns */
 
@@ -247,6 +248,11 @@ const char *conn_peer(const conn *c);
 
 /* Assert the invariants above (nothing in release builds). */
 void conn_check(const conn *c);
+
+static inline void conn_queue_flush(conn *c) {
+    if (!dlink_linked(&c->flink) && c->state != CONN_CLOSED)
+        dlist_push_tail(&c->hub->flush, &c->flink);
+}
 
 #define CLOG(c, level, fmt, ...)                                              \
     do {                                                                      \

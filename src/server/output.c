@@ -13,8 +13,8 @@ static int failed(conn *c) {
     return -1;
 }
 
-int output_data(conn *c, uint32_t from, uint8_t type, const uint8_t *body,
-                uint32_t len, blk *b, uint64_t id) {
+int output_data_slow(conn *c, uint32_t from, uint8_t type,
+                     const uint8_t *body, uint32_t len, blk *b, uint64_t id) {
     assert(conn_open(c));
     if (c->fail) return -1;
     if (c->acks && id && seqidq_push(&c->ackq, c->seq_out + 1, id))

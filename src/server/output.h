@@ -21,8 +21,11 @@
  * copy). The caller checked output_room (fetched pages and tails excepted).
  * Counts it (seq_out, cursor) and, for a peer that acknowledges, remembers
  * (seq_out, id) until its ACK. 0, or -1 (see Failures above). */
-int output_data(conn *c, uint32_t from, uint8_t type, const uint8_t *body,
-                uint32_t len, blk *b, uint64_t id);
+static inline int output_data(conn *c, uint32_t from, uint8_t type,
+                              const uint8_t *body, uint32_t len, blk *b,
+                              uint64_t id);
+int output_data_slow(conn *c, uint32_t from, uint8_t type, const uint8_t *body,
+                     uint32_t len, blk *b, uint64_t id);
 
 /* Queue a control frame (small, bounded: it may pass --max-outbuf). */
 void output_control(conn *c, uint8_t type, const uint8_t *body, uint32_t len);
@@ -51,5 +54,16 @@ void output_written(conn *c);
 
 /* Free empty buffers (cron). Returns the bytes freed. */
 size_t output_shrink(conn *c);
+
+/* The common case inline (it runs once per routed frame): no store id. */
+static inline int output_data(conn *c, uint32_t from, uint8_t type,
+                              const uint8_t *body, uint32_t len, blk *b,
+                              uint64_t id) {
+    if (id || c->fail || outq_frame(&c->out, from, type, body, len, b, 0))
+        return output_data_slow(c, from, type, body, len, b, id);
+    c->seq_out++;
+    conn_queue_flush(c);
+    return 0;
+}
 
 #endif

@@ -22,8 +22,8 @@ static int ref_push(outbuf *o, size_t at, blk *b, const uint8_t *p,
     return 0;
 }
 
-int outq_frame(outq *q, uint32_t from, uint8_t type, const uint8_t *body,
-               uint32_t len, blk *b, uint64_t id) {
+int outq_frame_slow(outq *q, uint32_t from, uint8_t type,
+                    const uint8_t *body, uint32_t len, blk *b, uint64_t id) {
     outbuf *o = &q->b[q->cur];
     int ref = b && len >= OUTQ_REF_MIN && body >= b->data &&
               (size_t)(body - b->data) + len <= b->cap;

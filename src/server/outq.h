@@ -35,6 +35,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <uv.h>
 
 #include "common/blk.h"
@@ -69,11 +70,16 @@ typedef struct outq {
 } outq;
 
 /* Append a frame to b[cur]: its 9-byte header, then the body, copied, or
- * referenced when it lies in block `blk` (non-NULL) and len >=
+ * referenced when it lies in block `b` (non-NULL) and len >=
  * OUTQ_REF_MIN. `id`: its store id, 0 for none. Returns 0, or -1 when out
- * of memory (nothing appended). O(1) amortised plus the copy. */
-int outq_frame(outq *q, uint32_t from, uint8_t type, const uint8_t *body,
-               uint32_t len, blk *blk, uint64_t id);
+ * of memory (nothing appended). O(1) amortised plus the copy; inline for
+ * the common case (a small frame without an id into a buffer with room),
+ * which runs once per routed frame. */
+static inline int outq_frame(outq *q, uint32_t from, uint8_t type,
+                             const uint8_t *body, uint32_t len, blk *b,
+                             uint64_t id);
+int outq_frame_slow(outq *q, uint32_t from, uint8_t type, const uint8_t *body,
+                    uint32_t len, blk *b, uint64_t id);
 
 /* Logical bytes queued in both buffers. */
 static inline size_t outq_total(const outq *q) {
@@ -111,5 +117,20 @@ void outq_free(outq *q);
 
 /* Assert the invariants above; 1 (for assert(outq_check(q))). */
 int outq_check(const outq *q);
+
+static inline int outq_frame(outq *q, uint32_t from, uint8_t type,
+                             const uint8_t *body, uint32_t len, blk *b,
+                             uint64_t id) {
+    outbuf *o = &q->b[q->cur];
+    size_t need = FRAME_S2C_HDR + (size_t)len;
+    if (id || (b && len >= OUTQ_REF_MIN) || need > o->bytes.cap - o->bytes.len)
+        return outq_frame_slow(q, from, type, body, len, b, id);
+    uint8_t *w = o->bytes.data + o->bytes.len;
+    frame_put_s2c_hdr(w, from, type, len);
+    if (len) memcpy(w + FRAME_S2C_HDR, body, len);
+    o->bytes.len += need;
+    o->total += need;
+    return 0;
+}
 
 #endif
