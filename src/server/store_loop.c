@@ -1,0 +1,170 @@
+/*
+ * store_loop.c -- the offline store as the loop thread runs it (see
+ * store_int.h): requests appended to the FILLING batch, store_flush handing
+ * it to the store thread, and the completions of the results it sends
+ * back, in submission order.
+ */
+#include "server/store_int.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+
+/* -- batches ------------------------------------------------------------- */
+
+/* Loop thread: keep b for reuse (emptied) or free it. */
+static void batch_recycle(store *s, batch *b) {
+    if (s->nspare >= SPARE_MAX || b->cin > SPARE_BYTES ||
+        b->cout > SPARE_BYTES) {
+        store__batch_free(b);
+        return;
+    }
+    b->nput = b->nfetch = b->ndel = b->nkind = b->nin = 0;
+    b->nrow = b->nout = b->nupd = 0;
+    b->next = s->spare;
+    s->spare = b;
+    s->nspare++;
+}
+
+/* Loop thread: the FILLING batch, or NULL when out of memory. */
+static batch *cur_batch(store *s) {
+    if (s->cur) return s->cur;
+    if (s->spare) {
+        s->cur = s->spare;
+        s->spare = s->cur->next;
+        s->nspare--;
+    } else {
+        s->cur = calloc(1, sizeof *s->cur);
+    }
+    if (s->cur) s->cur->next = NULL;
+    return s->cur;
+}
+
+/* -- requests ------------------------------------------------------------ */
+
+uint64_t store_next_id(const store *s) { return s->next_id; }
+
+uint64_t store_count(const store *s, uint32_t receiver) {
+    const ctr *c = store__ctr_find(&s->seen, receiver);
+    return c ? c->count : 0;
+}
+
+size_t store_pending_bytes(const store *s) { return s->pending; }
+
+int store_put(store *s, uint64_t id, uint32_t receiver, uint32_t sender,
+              uint8_t type, const uint8_t *body, uint32_t len, int quota,
+              void *token, uint64_t seq) {
+    if (s->stopped || len > s->max_body) return STORE_EIO; /* never fits */
+    batch *b = cur_batch(s);
+    if (!b || RESERVE(b->puts, b->cput, b->nput + 1) ||
+        RESERVE(b->kinds, b->ckind, b->nkind + 1) ||
+        RESERVE(b->in, b->cin, b->nin + len))
+        return STORE_ENOMEM;
+    if (len) memcpy(b->in + b->nin, body, len);
+    b->puts[b->nput++] = (put_req){
+        .id = id, .seq = seq, .token = token, .off = b->nin, .len = len,
+        .receiver = receiver, .sender = sender, .type = type,
+        .quota = quota != 0, .status = STATUS_PENDING,
+    };
+    b->kinds[b->nkind++] = KIND_PUT;
+    b->nin += len;
+    s->pending += len;
+    if (id >= s->next_id) s->next_id = id + 1;
+    return STORE_OK;
+}
+
+void store_del(store *s, uint64_t id) {
+    if (s->stopped) return;
+    batch *b = cur_batch(s);
+    if (!b || RESERVE(b->dels, b->cdel, b->ndel + 1)) {
+        log_error("store: out of memory: the delete of message %" PRIu64
+                  " is lost (it stays stored and may be delivered again)", id);
+        return;
+    }
+    b->dels[b->ndel++] = id;
+}
+
+void store_fetch(store *s, uint32_t receiver, uint64_t after_id,
+                 uint32_t max_rows, uint32_t max_bytes, void *token) {
+    if (s->stopped) return;
+    batch *b = cur_batch(s);
+    if (!b || RESERVE(b->fetch, b->cfetch, b->nfetch + 1) ||
+        RESERVE(b->kinds, b->ckind, b->nkind + 1)) {
+        /* the only completion that does not wait for the store thread */
+        if (s->cb.fetch_done)
+            s->cb.fetch_done(s->cb.ctx, token, NULL, 0, 0, STORE_ENOMEM);
+        return;
+    }
+    b->fetch[b->nfetch++] = (fetch_req){
+        .after_id = after_id, .token = token, .receiver = receiver,
+        .max_rows = max_rows, .max_bytes = max_bytes,
+    };
+    b->kinds[b->nkind++] = KIND_FETCH;
+}
+
+void store_flush(store *s) {
+    batch *b = s->cur;
+    if (!b || (b->nkind == 0 && b->ndel == 0)) return;
+    s->cur = NULL;
+    pthread_mutex_lock(&s->mu);
+    if (s->inq_tail) s->inq_tail->next = b;
+    else s->inq = b;
+    s->inq_tail = b;
+    pthread_cond_signal(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+}
+
+/* Apply b's counters, then its callbacks in submission order (none once
+ * stopped: a callback may stop the store). */
+static void deliver(store *s, batch *b) {
+    for (size_t i = 0; i < b->nupd; i++) {
+        ctr *c = store__ctr_get(&s->seen, b->upd[i].receiver);
+        if (!c) continue; /* store_count lags for this receiver */
+        c->count = b->upd[i].count;
+        c->bytes = b->upd[i].bytes;
+    }
+    size_t pi = 0, fi = 0;
+    for (size_t k = 0; k < b->nkind; k++) {
+        if (b->kinds[k] == KIND_PUT) {
+            const put_req *p = &b->puts[pi++];
+            s->pending -= p->len;
+            if (!s->stopped && s->cb.put_done)
+                s->cb.put_done(s->cb.ctx, p->token, p->seq, p->id, p->status);
+        } else {
+            const fetch_req *f = &b->fetch[fi++];
+            if (!s->stopped && s->cb.fetch_done)
+                s->cb.fetch_done(s->cb.ctx, f->token,
+                                 f->nrows ? b->rows + f->row0 : NULL,
+                                 f->nrows, f->more, f->status);
+        }
+    }
+}
+
+/* -- completions ---------------------------------------------------------- */
+
+void store__on_async(uv_async_t *h) {
+    store *s = h->data;
+    pthread_mutex_lock(&s->mu);
+    batch *list = s->outq;
+    s->outq = s->outq_tail = NULL;
+    pthread_mutex_unlock(&s->mu);
+    while (list) {
+        batch *b = list;
+        list = b->next;
+        deliver(s, b);
+        batch_recycle(s, b);
+    }
+}
+
+void store_stop(store *s) {
+    if (s->stopped) return;
+    store_flush(s);
+    s->stopped = 1;
+    pthread_mutex_lock(&s->mu);
+    s->quit = 1;
+    pthread_cond_signal(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    uv_close((uv_handle_t *)&s->async, NULL);
+}
