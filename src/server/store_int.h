@@ -65,7 +65,6 @@
 #ifndef CHAT_SERVER_STORE_INT_H
 #define CHAT_SERVER_STORE_INT_H
 
-#include <pthread.h>
 #include <sqlite3.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -172,13 +171,13 @@ struct store {
     int stopped;
 
     /* shared, under mu */
-    pthread_mutex_t mu;
-    pthread_cond_t cv;       /* inq got a batch, or quit was set */
+    uv_mutex_t mu;
+    uv_cond_t cv;            /* inq got a batch, or quit was set */
     batch *inq, *inq_tail, *outq, *outq_tail;
     int quit;
 
     /* store thread */
-    pthread_t thread;
+    uv_thread_t thread;
     ctr_table ctrs;
     ctr **touched;   size_t ntouched, ctouched;
     uint32_t epoch;
@@ -187,6 +186,7 @@ struct store {
     int purge_more;                   /* the last purge chunk was full */
     uint64_t purged;                  /* rows removed by this purge pass */
     unsigned fails;                   /* failed transactions in a row */
+    int rollback_failed;              /* a ROLLBACK failed: still in a txn */
 };
 
 /* -- store_ctr.c: arrays, batches, counters ------------------------------ */
@@ -228,7 +228,7 @@ int store__status_of(int rc);
 
 /* -- store_thread.c ------------------------------------------------------- */
 
-void *store__thread_main(void *arg);
+void store__thread_main(void *arg);
 
 /* -- store_loop.c --------------------------------------------------------- */
 

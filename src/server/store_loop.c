@@ -108,12 +108,12 @@ void store_flush(store *s) {
     batch *b = s->cur;
     if (!b || (b->nkind == 0 && b->ndel == 0)) return;
     s->cur = NULL;
-    pthread_mutex_lock(&s->mu);
+    uv_mutex_lock(&s->mu);
     if (s->inq_tail) s->inq_tail->next = b;
     else s->inq = b;
     s->inq_tail = b;
-    pthread_cond_signal(&s->cv);
-    pthread_mutex_unlock(&s->mu);
+    uv_cond_signal(&s->cv);
+    uv_mutex_unlock(&s->mu);
 }
 
 /* Apply b's counters, then its callbacks in submission order (none once
@@ -146,10 +146,10 @@ static void deliver(store *s, batch *b) {
 
 void store__on_async(uv_async_t *h) {
     store *s = h->data;
-    pthread_mutex_lock(&s->mu);
+    uv_mutex_lock(&s->mu);
     batch *list = s->outq;
     s->outq = s->outq_tail = NULL;
-    pthread_mutex_unlock(&s->mu);
+    uv_mutex_unlock(&s->mu);
     while (list) {
         batch *b = list;
         list = b->next;
@@ -162,9 +162,9 @@ void store_stop(store *s) {
     if (s->stopped) return;
     store_flush(s);
     s->stopped = 1;
-    pthread_mutex_lock(&s->mu);
+    uv_mutex_lock(&s->mu);
     s->quit = 1;
-    pthread_cond_signal(&s->cv);
-    pthread_mutex_unlock(&s->mu);
+    uv_cond_signal(&s->cv);
+    uv_mutex_unlock(&s->mu);
     uv_close((uv_handle_t *)&s->async, NULL);
 }

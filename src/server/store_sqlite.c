@@ -22,8 +22,8 @@
 /* -- small helpers ------------------------------------------------------- */
 
 static int64_t clock_ms(clockid_t id) {
-    struct timespec ts;
-    clock_gettime(id, &ts);
+    struct timespec ts = {0, 0};
+    (void)clock_gettime(id, &ts); /* both clocks below always exist on Linux */
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 int64_t store__wall_ms(void) { return clock_ms(CLOCK_REALTIME); }
@@ -94,7 +94,7 @@ static int query_int(sqlite3 *db, const char *sql, int64_t *out) {
     rc = sqlite3_step(st);
     *out = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
     rc = rc == SQLITE_ROW || rc == SQLITE_DONE ? SQLITE_OK : rc;
-    sqlite3_finalize(st);
+    (void)sqlite3_finalize(st); /* repeats the step's error, in rc */
     return rc;
 }
 
@@ -159,8 +159,10 @@ static int migrate(store *s, int64_t v, char *err, size_t errlen) {
         if (rc != SQLITE_OK) {
             int code = db_error(s, rc, "upgrade the database schema", err,
                                 errlen);
+            /* (void): the first error is the one reported; a connection
+             * left in the transaction is closed next, which rolls back */
             if (!sqlite3_get_autocommit(s->db))
-                sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+                (void)sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
             return code;
         }
         log_info("store: %s: schema upgraded to version %" PRId64, s->path,
@@ -197,7 +199,7 @@ static int set_wal(store *s, char *err, size_t errlen) {
         snprintf(mode, sizeof mode, "%s", m ? (const char *)m : "");
         rc = SQLITE_OK;
     }
-    sqlite3_finalize(st);
+    (void)sqlite3_finalize(st); /* repeats the step's error, in rc */
     if (rc != SQLITE_OK)
         return db_error(s, rc, "switch the database to WAL mode", err, errlen);
     if (strcmp(mode, "wal") != 0) {
@@ -223,7 +225,8 @@ static int db_open(store *s, char *err, size_t errlen) {
                  s->path);
         return STORE_EIO;
     }
-    sqlite3_busy_timeout(s->db, BUSY_MS);
+    if ((rc = sqlite3_busy_timeout(s->db, BUSY_MS)) != SQLITE_OK)
+        return db_error(s, rc, "configure the database", err, errlen);
     /* A row holds at most SQLITE_LIMIT_LENGTH bytes (10^9 in Debian's
      * build); keep 128 for the other columns and the record header. */
     int limit = sqlite3_limit(s->db, SQLITE_LIMIT_LENGTH, -1);
@@ -272,7 +275,7 @@ static int load_state(store *s, char *err, size_t errlen) {
         a->bytes = b->bytes = (uint64_t)sqlite3_column_int64(st, 2);
         rc = SQLITE_OK;
     }
-    sqlite3_finalize(st);
+    (void)sqlite3_finalize(st); /* repeats the step's error, in rc */
     if (rc != SQLITE_DONE && rc != SQLITE_OK)
         return db_error(s, rc, "read the database", err, errlen);
     return STORE_OK;
@@ -317,7 +320,10 @@ static void destroy(store *s) {
     sqlite3_stmt *st[] = {s->st_begin, s->st_commit, s->st_rollback,
                           s->st_insert, s->st_delete, s->st_fetch,
                           s->st_purge};
-    for (size_t i = 0; i < sizeof st / sizeof *st; i++) sqlite3_finalize(st[i]);
+    /* (void): finalize repeats the statement's last error, which was
+     * handled when it ran */
+    for (size_t i = 0; i < sizeof st / sizeof *st; i++)
+        (void)sqlite3_finalize(st[i]);
     if (s->db && sqlite3_close(s->db) != SQLITE_OK)
         log_error("store: %s: closing the database failed (%s)", s->path,
                   sqlite3_errmsg(s->db));
@@ -330,41 +336,49 @@ static void destroy(store *s) {
     free(s->touched);
     free(s->retry);
     free(s->path);
-    pthread_cond_destroy(&s->cv);
-    pthread_mutex_destroy(&s->mu);
+    uv_cond_destroy(&s->cv);
+    uv_mutex_destroy(&s->mu);
     free(s);
 }
 
-/* Mutex, condition variable on the monotonic clock. */
+/* The mutex and the condition variable (libuv's waits on the monotonic
+ * clock). 0 or -1. */
 static int sync_init(store *s) {
-    pthread_condattr_t ca;
-    if (pthread_mutex_init(&s->mu, NULL)) return -1;
-    if (pthread_condattr_init(&ca)) return -1;
-    int r = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    if (r == 0) r = pthread_cond_init(&s->cv, &ca);
-    pthread_condattr_destroy(&ca);
-    return r ? -1 : 0;
+    if (uv_mutex_init(&s->mu)) return -1;
+    if (uv_cond_init(&s->cv)) {
+        uv_mutex_destroy(&s->mu);
+        return -1;
+    }
+    return 0;
 }
 
+/* (void): the thread is ours, joinable, not this one and joined once, so
+ * uv_thread_join cannot fail. */
+static void join(store *s) { (void)uv_thread_join(&s->thread); }
+
 /* The thread first, then the async handle: a failure before the handle
- * exists needs no loop iteration to clean up. */
+ * exists needs no loop iteration to clean up. mu is held across both, and
+ * the thread sends on the handle only under mu, so never before it is
+ * initialised. */
 static int start(store *s, uv_loop_t *loop, char *err, size_t errlen) {
-    int r = pthread_create(&s->thread, NULL, store__thread_main, s);
+    uv_mutex_lock(&s->mu);
+    int r = uv_thread_create(&s->thread, store__thread_main, s);
     if (r) {
-        snprintf(err, errlen, "cannot start the store thread: %s", strerror(r));
+        uv_mutex_unlock(&s->mu);
+        snprintf(err, errlen, "cannot start the store thread: %s",
+                 uv_strerror(r));
         return STORE_ENOMEM;
     }
     s->async.data = s;
     if ((r = uv_async_init(loop, &s->async, store__on_async))) {
         snprintf(err, errlen, "cannot create the store's wake-up handle: %s",
                  uv_strerror(r));
-        pthread_mutex_lock(&s->mu);
-        s->quit = 1;
-        pthread_cond_signal(&s->cv);
-        pthread_mutex_unlock(&s->mu);
-        pthread_join(s->thread, NULL);
+        s->quit = 1; /* the thread exits without touching the handle */
+        uv_mutex_unlock(&s->mu);
+        join(s);
         return STORE_EIO;
     }
+    uv_mutex_unlock(&s->mu);
     return STORE_OK;
 }
 
@@ -404,9 +418,10 @@ void store_free(store *s) {
     if (!s) return;
     if (!s->stopped) { /* misuse, but do not leave a thread or a handle */
         store_stop(s);
-        uv_run(s->loop, UV_RUN_NOWAIT);
+        /* (void): the count of handles still active is not ours to judge */
+        (void)uv_run(s->loop, UV_RUN_NOWAIT);
     }
-    pthread_join(s->thread, NULL);
+    join(s);
     destroy(s);
 }
 

@@ -11,7 +11,6 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "common/log.h"
 
@@ -23,12 +22,14 @@ static void push_results(store *s, batch *b) {
     if (!b) return;
     batch *tail = b;
     while (tail->next) tail = tail->next;
-    pthread_mutex_lock(&s->mu);
+    uv_mutex_lock(&s->mu);
     if (s->outq_tail) s->outq_tail->next = b;
     else s->outq = b;
     s->outq_tail = tail;
-    if (!s->quit) uv_async_send(&s->async);
-    pthread_mutex_unlock(&s->mu);
+    /* (void): on a handle that is not closing (quit is set before it
+     * closes, under mu) libuv only sets a flag and writes its eventfd. */
+    if (!s->quit) (void)uv_async_send(&s->async);
+    uv_mutex_unlock(&s->mu);
 }
 
 /* Store thread: record the counters the last transaction committed, on b
@@ -56,8 +57,27 @@ nomem:
 /* Step a statement that returns no rows; SQLITE_OK or the error. */
 static int exec_stmt(sqlite3_stmt *st) {
     int rc = sqlite3_step(st);
-    sqlite3_reset(st);
+    (void)sqlite3_reset(st); /* repeats the step's error, already in rc */
     return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+/* End the open transaction, if any. A ROLLBACK that fails (it writes
+ * nothing in WAL mode, so it should not) leaves the connection inside the
+ * transaction: logged once, and tried again before the next BEGIN. */
+static void rollback(store *s) {
+    if (sqlite3_get_autocommit(s->db)) return;
+    int rc = exec_stmt(s->st_rollback);
+    int failed = rc != SQLITE_OK && !sqlite3_get_autocommit(s->db);
+    if (failed && !s->rollback_failed)
+        log_error("store: %s: ROLLBACK failed (%s); trying again before the "
+                  "next transaction", s->path, store__why(s, rc));
+    s->rollback_failed = failed;
+}
+
+/* BEGIN, after a ROLLBACK that failed is retried. */
+static int begin(store *s) {
+    if (s->rollback_failed) rollback(s);
+    return exec_stmt(s->st_begin);
 }
 
 static int over_quota(const store *s, const ctr *c, uint32_t len) {
@@ -76,15 +96,16 @@ static int put_one(store *s, batch *b, put_req *p, int64_t now) {
         return SQLITE_OK;
     }
     sqlite3_stmt *st = s->st_insert;
-    sqlite3_bind_int64(st, 1, (sqlite3_int64)p->id);
-    sqlite3_bind_int64(st, 2, p->receiver);
-    sqlite3_bind_int64(st, 3, p->sender);
-    sqlite3_bind_int(st, 4, p->type);
-    sqlite3_bind_int64(st, 5, now);
+    int rc = sqlite3_bind_int64(st, 1, (sqlite3_int64)p->id);
+    if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 2, p->receiver);
+    if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 3, p->sender);
+    if (rc == SQLITE_OK) rc = sqlite3_bind_int(st, 4, p->type);
+    if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 5, now);
     /* a NULL pointer would bind SQL NULL: an empty body needs a non-NULL */
-    sqlite3_bind_blob(st, 6, p->len ? b->in + p->off : empty, (int)p->len,
-                      SQLITE_STATIC);
-    int rc = exec_stmt(st);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_blob(st, 6, p->len ? b->in + p->off : empty,
+                               (int)p->len, SQLITE_STATIC);
+    if (rc == SQLITE_OK) rc = exec_stmt(st);
     if (rc != SQLITE_OK) return rc;
     c->count++;
     c->bytes += p->len;
@@ -96,14 +117,14 @@ static int put_one(store *s, batch *b, put_req *p, int64_t now) {
 static int del_ids(store *s, const uint64_t *ids, size_t n) {
     sqlite3_stmt *st = s->st_delete;
     for (size_t i = 0; i < n; i++) {
-        sqlite3_bind_int64(st, 1, (sqlite3_int64)ids[i]);
-        int rc;
+        int rc = sqlite3_bind_int64(st, 1, (sqlite3_int64)ids[i]);
+        if (rc != SQLITE_OK) return rc;
         while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
             rc = store__ctrs_removed(s, (uint32_t)sqlite3_column_int64(st, 0),
-                              (uint64_t)sqlite3_column_int64(st, 1));
+                                     (uint64_t)sqlite3_column_int64(st, 1));
             if (rc != SQLITE_OK) break;
         }
-        sqlite3_reset(st);
+        (void)sqlite3_reset(st); /* repeats the step's error, in rc */
         if (rc != SQLITE_DONE) return rc;
     }
     return SQLITE_OK;
@@ -133,7 +154,7 @@ static void writes_ok(store *s) {
 static void txn_fail(store *s, batch *list, int rc) {
     char msg[200]; /* before ROLLBACK replaces it */
     snprintf(msg, sizeof msg, "%s", store__why(s, rc));
-    if (!sqlite3_get_autocommit(s->db)) exec_stmt(s->st_rollback);
+    rollback(s);
     store__ctrs_rollback(s);
     int status = store__status_of(rc);
     size_t refused = 0;
@@ -161,7 +182,7 @@ static void txn_run(store *s, batch *list) {
     if (writes == 0) return;
     store__ctrs_begin(s);
     int64_t now = store__wall_ms();
-    int rc = exec_stmt(s->st_begin);
+    int rc = begin(s);
     for (batch *b = list; b && rc == SQLITE_OK; b = b->next)
         for (size_t i = 0; i < b->nput && rc == SQLITE_OK; i++)
             rc = put_one(s, b, &b->puts[i], now);
@@ -206,15 +227,16 @@ static void fetch_one(store *s, batch *b, fetch_req *f, int64_t cutoff) {
     size_t nrow0 = b->nrow, nout0 = b->nout;
     uint64_t bytes = 0;
     sqlite3_stmt *st = s->st_fetch;
-    sqlite3_bind_int64(st, 1, f->receiver);
-    sqlite3_bind_int64(st, 2, f->after_id > INT64_MAX ? INT64_MAX
-                                                      : (int64_t)f->after_id);
-    sqlite3_bind_int64(st, 3, cutoff);
-    sqlite3_bind_int64(st, 4, (int64_t)max_rows + 1);
+    int rc = sqlite3_bind_int64(st, 1, f->receiver);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int64(st, 2, f->after_id > INT64_MAX
+                                           ? INT64_MAX
+                                           : (int64_t)f->after_id);
+    if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 3, cutoff);
+    if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 4, (int64_t)max_rows + 1);
     f->row0 = nrow0;
     f->more = 0;
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    while (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
         size_t n = b->nrow - nrow0;
         if (n == max_rows || (n > 0 && bytes >= f->max_bytes)) {
             f->more = 1;
@@ -224,7 +246,7 @@ static void fetch_one(store *s, batch *b, fetch_req *f, int64_t cutoff) {
         if ((rc = add_row(b, st)) != SQLITE_OK) break;
         bytes += b->rows[b->nrow - 1].len;
     }
-    sqlite3_reset(st);
+    (void)sqlite3_reset(st); /* repeats the step's error, in rc */
     f->status = rc == SQLITE_DONE ? STORE_OK : store__status_of(rc);
     if (f->status != STORE_OK) {
         log_error("store: %s: a fetch failed (%s)", s->path, store__why(s, rc));
@@ -269,18 +291,18 @@ static void purge_step(store *s) {
     int64_t cutoff = store__wall_ms() - (int64_t)s->cfg.ttl_ms;
     uint64_t n = 0;
     store__ctrs_begin(s);
-    int rc = exec_stmt(s->st_begin);
+    int rc = begin(s);
+    sqlite3_stmt *st = s->st_purge;
+    if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 1, cutoff);
+    if (rc == SQLITE_OK) rc = sqlite3_bind_int(st, 2, PURGE_CHUNK);
     if (rc == SQLITE_OK) {
-        sqlite3_stmt *st = s->st_purge;
-        sqlite3_bind_int64(st, 1, cutoff);
-        sqlite3_bind_int(st, 2, PURGE_CHUNK);
         while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
             n++;
             rc = store__ctrs_removed(s, (uint32_t)sqlite3_column_int64(st, 0),
-                              (uint64_t)sqlite3_column_int64(st, 1));
+                                     (uint64_t)sqlite3_column_int64(st, 1));
             if (rc != SQLITE_OK) break;
         }
-        sqlite3_reset(st);
+        (void)sqlite3_reset(st); /* repeats the step's error, in rc */
         if (rc == SQLITE_DONE) rc = exec_stmt(s->st_commit);
     }
     if (rc != SQLITE_OK) {
@@ -288,7 +310,7 @@ static void purge_step(store *s) {
             log_error("store: %s: purging expired messages failed (%s); "
                       "trying again later; logged once until writes succeed "
                       "again", s->path, store__why(s, rc));
-        if (!sqlite3_get_autocommit(s->db)) exec_stmt(s->st_rollback);
+        rollback(s);
         store__ctrs_rollback(s);
         n = 0;
     } else {
@@ -320,33 +342,35 @@ static void wait_work(store *s) {
     while (!s->inq && !s->quit) {
         int64_t due = next_due(s);
         if (due < 0) {
-            pthread_cond_wait(&s->cv, &s->mu);
+            uv_cond_wait(&s->cv, &s->mu);
             continue;
         }
-        if (due <= store__mono_ms()) return;
-        struct timespec ts = {(time_t)(due / 1000),
-                              (long)(due % 1000) * 1000000};
-        pthread_cond_timedwait(&s->cv, &s->mu, &ts);
+        int64_t now = store__mono_ms();
+        if (due <= now) return;
+        /* (void): 0 or UV_ETIMEDOUT, and the loop checks again either way
+         * (libuv aborts on any other error) */
+        (void)uv_cond_timedwait(&s->cv, &s->mu,
+                                (uint64_t)(due - now) * 1000000u);
     }
 }
 
-void *store__thread_main(void *arg) {
+void store__thread_main(void *arg) {
     store *s = arg;
     s->next_purge = store__mono_ms(); /* purge what expired while we were down */
     for (;;) {
-        pthread_mutex_lock(&s->mu);
+        uv_mutex_lock(&s->mu);
         wait_work(s);
         batch *work = s->inq;
         s->inq = s->inq_tail = NULL;
         int quit = s->quit;
-        pthread_mutex_unlock(&s->mu);
+        uv_mutex_unlock(&s->mu);
         if (work) {
             txn_run(s, work);
             fetch_all(s, work);
             push_results(s, work);
         } else if (quit) {
             txn_run(s, NULL); /* a last try for failed deletes */
-            return NULL;
+            return;
         }
         if (quit) continue; /* finish the queue first, then exit */
         /* timed jobs, also between batches of a busy server */
