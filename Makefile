@@ -86,9 +86,13 @@ $(B)/obj/bench/%.o: bench/%.c
 	$(CC) $(CFLAGS) -c $< -o $@
 
 # Unit tests link every library object; each test uses what it needs.
+# TEST_WRAP: functions a test replaces with its own __wrap_ version (to make
+# an allocation or libuv's thread pool fail on demand).
 $(B)/tests/%: tests/unit/%.c $(SERVER_OBJ) $(COMMON_OBJ) $(PROTO_OBJ) $(CLIENT_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(filter %.c %.o,$^) -o $@ $(LDFLAGS) -lcmocka $(SERVER_LIBS)
+	$(CC) $(CFLAGS) $(filter %.c %.o,$^) -o $@ $(LDFLAGS) $(TEST_WRAP) -lcmocka $(SERVER_LIBS)
+
+$(B)/tests/test_store: TEST_WRAP := -Wl,--wrap=realloc,--wrap=calloc
 
 # libchat: static and shared library (only chat_* exported) and chat.pc.
 libchat: $(B)/libchat.a $(B)/libchat.so $(B)/chat.pc

@@ -82,6 +82,7 @@
 #define BUSY_MS 5000           /* another process holds the lock */
 #define CTR_CHUNK 256          /* counters allocated together */
 #define STATUS_PENDING 1       /* put_req.status before the thread sets it */
+#define FAILQ_MIN 64           /* failed fetches queued without allocating */
 
 enum { KIND_PUT = 0, KIND_FETCH = 1 };
 
@@ -104,6 +105,13 @@ typedef struct fetch_req {
     int more, status;
 } fetch_req;
 
+/* A fetch that could not be queued (out of memory): its STORE_ENOMEM
+ * completion waits for every batch flushed before it (gen). */
+typedef struct fetch_fail {
+    void *token;
+    uint64_t gen;
+} fetch_fail;
+
 typedef struct ctr_upd { /* a committed counter, for the loop's copy */
     uint32_t receiver;
     uint64_t count, bytes;
@@ -114,6 +122,7 @@ typedef struct ctr_upd { /* a committed counter, for the loop's copy */
  * server does not allocate per request. */
 typedef struct batch {
     struct batch *next;               /* in inq / outq / spare */
+    uint64_t gen;                     /* flush number; 0: made by the thread */
     put_req *puts;     size_t nput, cput;
     fetch_req *fetch;  size_t nfetch, cfetch;
     uint64_t *dels;    size_t ndel, cdel;
@@ -169,6 +178,10 @@ struct store {
     ctr_table seen;
     uv_async_t async;
     int stopped;
+    uint64_t gen_flushed;    /* batches flushed so far */
+    uint64_t gen_done;       /* gen of the last batch delivered */
+    fetch_fail *failq;       /* failed fetches: [failq0, nfailq) waiting */
+    size_t failq0, nfailq, cfailq;
 
     /* shared, under mu */
     uv_mutex_t mu;

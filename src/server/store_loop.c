@@ -23,6 +23,7 @@ static void batch_recycle(store *s, batch *b) {
     }
     b->nput = b->nfetch = b->ndel = b->nkind = b->nin = 0;
     b->nrow = b->nout = b->nupd = 0;
+    b->gen = 0;
     b->next = s->spare;
     s->spare = b;
     s->nspare++;
@@ -86,15 +87,40 @@ void store_del(store *s, uint64_t id) {
     b->dels[b->ndel++] = id;
 }
 
+/* Queue the STORE_ENOMEM completion of a fetch that could not be queued.
+ * What was submitted before it is flushed first, so the failure is
+ * delivered after those completions and before any later one: on_async
+ * delivers it once the batch numbered s->gen_flushed was delivered (at
+ * once on its next run if that one was already), never inside
+ * store_fetch. FAILQ_MIN entries exist from store_open; past that the
+ * queue grows, and when even that fails the process aborts (see store.h). */
+static void fail_fetch(store *s, void *token) {
+    store_flush(s);
+    if (s->failq0 == s->nfailq) s->failq0 = s->nfailq = 0;
+    if (s->nfailq == s->cfailq && s->failq0 > 0) {
+        s->nfailq -= s->failq0;
+        memmove(s->failq, s->failq + s->failq0, s->nfailq * sizeof *s->failq);
+        s->failq0 = 0;
+    }
+    if (RESERVE(s->failq, s->cfailq, s->nfailq + 1)) {
+        log_error("store: out of memory with %zu failed fetches waiting to "
+                  "be answered; aborting (nothing acknowledged is lost)",
+                  s->nfailq);
+        abort();
+    }
+    s->failq[s->nfailq++] = (fetch_fail){token, s->gen_flushed};
+    /* (void): on an open handle libuv only sets a flag and writes its
+     * eventfd; the loop thread may send to itself */
+    (void)uv_async_send(&s->async);
+}
+
 void store_fetch(store *s, uint32_t receiver, uint64_t after_id,
                  uint32_t max_rows, uint32_t max_bytes, void *token) {
     if (s->stopped) return;
     batch *b = cur_batch(s);
     if (!b || RESERVE(b->fetch, b->cfetch, b->nfetch + 1) ||
         RESERVE(b->kinds, b->ckind, b->nkind + 1)) {
-        /* the only completion that does not wait for the store thread */
-        if (s->cb.fetch_done)
-            s->cb.fetch_done(s->cb.ctx, token, NULL, 0, 0, STORE_ENOMEM);
+        fail_fetch(s, token);
         return;
     }
     b->fetch[b->nfetch++] = (fetch_req){
@@ -108,6 +134,7 @@ void store_flush(store *s) {
     batch *b = s->cur;
     if (!b || (b->nkind == 0 && b->ndel == 0)) return;
     s->cur = NULL;
+    b->gen = ++s->gen_flushed;
     uv_mutex_lock(&s->mu);
     if (s->inq_tail) s->inq_tail->next = b;
     else s->inq = b;
@@ -144,17 +171,37 @@ static void deliver(store *s, batch *b) {
 
 /* -- completions ---------------------------------------------------------- */
 
+/* The failed fetches whose turn has come (every batch flushed before them
+ * delivered), at most *budget of them. */
+static void deliver_failed(store *s, size_t *budget) {
+    while (*budget && s->failq0 < s->nfailq &&
+           s->failq[s->failq0].gen <= s->gen_done) {
+        fetch_fail f = s->failq[s->failq0++]; /* the callback may append */
+        --*budget;
+        if (!s->stopped && s->cb.fetch_done)
+            s->cb.fetch_done(s->cb.ctx, f.token, NULL, 0, 0, STORE_ENOMEM);
+    }
+}
+
+/* Results came back (or a fetch failed): complete them in submission
+ * order. Failed fetches queued by the callbacks themselves wait for the
+ * next run (their store_fetch sent the handle again), so a caller that
+ * fetches again from its completion cannot keep this loop going. */
 void store__on_async(uv_async_t *h) {
     store *s = h->data;
     uv_mutex_lock(&s->mu);
     batch *list = s->outq;
     s->outq = s->outq_tail = NULL;
     uv_mutex_unlock(&s->mu);
+    size_t budget = s->nfailq - s->failq0;
+    deliver_failed(s, &budget);
     while (list) {
         batch *b = list;
         list = b->next;
         deliver(s, b);
+        if (b->gen) s->gen_done = b->gen;
         batch_recycle(s, b);
+        deliver_failed(s, &budget);
     }
 }
 

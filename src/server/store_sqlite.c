@@ -335,6 +335,7 @@ static void destroy(store *s) {
     store__ctr_free(&s->seen);
     free(s->touched);
     free(s->retry);
+    free(s->failq);
     free(s->path);
     uv_cond_destroy(&s->cv);
     uv_mutex_destroy(&s->mu);
@@ -402,7 +403,12 @@ int store_open(store **out, uv_loop_t *loop, const store_config *cfg,
     s->cfg.dir = NULL;
     store__ctr_init(&s->ctrs);
     store__ctr_init(&s->seen);
-    int rc = db_open(s, err, errlen);
+    int rc = STORE_OK;
+    if (RESERVE(s->failq, s->cfailq, FAILQ_MIN)) {
+        snprintf(err, errlen, "out of memory opening the store");
+        rc = STORE_ENOMEM;
+    }
+    if (rc == STORE_OK) rc = db_open(s, err, errlen);
     if (rc == STORE_OK) rc = load_state(s, err, errlen);
     if (rc == STORE_OK) rc = prepare_all(s, err, errlen);
     if (rc == STORE_OK) rc = start(s, loop, err, errlen);
