@@ -36,6 +36,7 @@ PROTO_SRC  := src/proto/frame.c
 COMMON_SRC := src/common/log.c src/common/buf.c src/common/u32map.c
 SERVER_SRC := src/server/config.c src/server/router.c src/server/store_sqlite.c \
               src/server/store_loop.c src/server/store_thread.c src/server/store_ctr.c \
+              src/server/store_check.c \
               src/server/store_faultvfs.c src/server/conn.c src/server/server.c \
               src/server/accounts.c src/server/admin.c src/server/auth.c \
               src/server/tls.c

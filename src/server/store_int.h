@@ -17,6 +17,7 @@
  *     store_sqlite.c  the database: open, file checks, schema migrations,
  *                     prepared statements, close (store_open, store_free)
  *     store_ctr.c     per-receiver counters, growable arrays, batch memory
+ *     store_check.c   the invariants below, asserted (debug builds only)
  *
  * The database is <dir>/chat.db in WAL mode:
  *
@@ -37,21 +38,56 @@
  *        | store__on_async: callbacks in submission order
  *     SPARE    s->spare, loop thread (capacity kept) or freed
  *
- * Invariants:
- *  - A batch belongs to exactly one place above; only its owner touches it.
- *    s->mu guards inq, outq and quit, nothing else.
- *  - The sqlite3 handle and the statements are used by the loop thread in
- *    store_open only, then by the store thread only (NOMUTEX connection).
- *  - s->ctrs (store thread) holds, per receiver, the count and body bytes of
- *    its committed messages, plus this transaction's tentative changes;
- *    ctr.save_* holds the committed values of every counter touched by the
- *    running transaction, restored when it rolls back.
- *  - s->seen (loop thread) is a copy of the committed counters, updated
- *    from the result batches (ctr_upd) before their callbacks run.
- *  - A delete whose transaction failed sits in s->retry until a transaction
- *    succeeds; a put whose transaction failed is reported, never retried.
- *  - s->pending is the sum of body lengths of puts not yet delivered.
- *  - ids are below 2^63 (SQLite integers are signed).
+ * Invariants, numbered as the checks cite them. store__check_loop (on the
+ * loop thread), store__check_thread (on the store thread), and the batch
+ * checks assert them; they run in every build without NDEBUG (debug,
+ * sanitizer, fuzz) at the end of each entry point that changes the store
+ * and after every callback, and compile to nothing in the release build.
+ *
+ *  (1) A batch is in exactly one place of the drawing above, and only that
+ *      place's owner touches it: s->cur and s->spare (loop), s->inq and
+ *      s->outq (under s->mu), the store thread's work list, the list
+ *      store__on_async took (loop).
+ *  (2) s->mu guards inq, outq and quit and nothing else, and is never held
+ *      across an SQLite call or a callback. A queue is empty exactly when
+ *      its tail is NULL, and its tail's next is NULL.
+ *  (3) The sqlite3 handle and the statements belong to store_open's thread
+ *      until the store thread starts, then to the store thread only (a
+ *      NOMUTEX connection). Between two jobs of that thread no statement is
+ *      busy (each was reset) and no transaction is open, unless a ROLLBACK
+ *      failed (s->rollback_failed: retried before the next BEGIN).
+ *  (4) The FILLING batch: nkind == nput + nfetch; the put bodies lie end to
+ *      end in `in` in put order, so nin is the sum of their lengths; every
+ *      put is STATUS_PENDING; nothing of the results is set; gen == 0.
+ *  (5) At most SPARE_MAX spare batches, each empty (every count 0, gen 0).
+ *  (6) s->pending is the sum of the body lengths of the puts queued or in
+ *      flight (not yet completed): at least cur's nin, and equal to it once
+ *      every flushed batch was delivered (gen_done == gen_flushed).
+ *  (7) A DONE batch: every put has its final status; fetch f's rows are
+ *      rows[row0, row0 + nrows), in increasing id order, each above
+ *      after_id, at most max(max_rows, 1) of them, each body inside `out`;
+ *      a failed fetch has no rows and more == 0.
+ *  (8) Batches complete in the order they were flushed: the loop's come
+ *      back numbered gen_done + 1, gen_done + 2, ...; a batch the thread
+ *      made itself (gen 0) carries counters only.
+ *  (9) Completions run on the loop thread in submission order and never
+ *      inside the call that queued them. A fetch that could not be queued
+ *      waits in failq with the number of the last batch flushed before it,
+ *      and is delivered once that batch was (gen <= gen_done); failq's gens
+ *      never decrease and never pass gen_flushed.
+ * (10) s->ctrs (store thread) holds, per receiver, the count and body bytes
+ *      of its committed messages plus the running transaction's tentative
+ *      changes; each counter that transaction changed is listed once in
+ *      s->touched (epoch == s->epoch) with its committed values in save_*,
+ *      restored if it rolls back. Outside a transaction touched is empty.
+ * (11) s->seen (loop thread) is a copy of the committed counters, updated
+ *      from the DONE batches (ctr_upd) before their callbacks run.
+ * (12) A delete whose transaction failed sits in s->retry until a
+ *      transaction commits (next try at s->next_retry); a put whose
+ *      transaction failed is reported, never retried.
+ * (13) ids are below 2^63 (SQLite integers are signed).
+ * (14) Once stopped (store_stop) nothing is queued and no callback runs:
+ *      s->cur is NULL.
  *
  * Costs: a put is a memcpy on the loop thread and one INSERT (two b-tree
  * inserts) on the store thread; a transaction is one fsync of the WAL (with
@@ -168,6 +204,8 @@ struct store {
     sqlite3_stmt *st_begin, *st_commit, *st_rollback, *st_insert,
         *st_delete, *st_fetch, *st_purge;
 
+    uv_thread_t loop_thread; /* store_open's: the checks compare */
+
     /* loop thread */
     batch *cur;              /* FILLING, or NULL */
     batch *spare;
@@ -246,5 +284,22 @@ void store__thread_main(void *arg);
 /* -- store_loop.c --------------------------------------------------------- */
 
 void store__on_async(uv_async_t *h);
+
+/* -- store_check.c: the invariants above, asserted ------------------------- */
+
+/* Each returns 1 (so it is called as assert(store__check_...(...))) after
+ * asserting what it checks; defined only without NDEBUG. */
+/* Loop thread, O(spare + failq): (4) on cur's ends, (5), (6), (8), (9),
+ * (14), and that it runs on the loop thread. */
+int store__check_loop(const store *s);
+/* Store thread, O(1): (3), (10) between transactions, (12), and that it
+ * runs on the store thread. */
+int store__check_thread(const store *s);
+/* Under s->mu: (2). */
+int store__check_queues(const store *s);
+/* A batch being flushed, O(its size): (4) in full. */
+int store__check_filled(const batch *b);
+/* A batch about to be delivered, O(its size): (7), (8). */
+int store__check_done(const store *s, const batch *b);
 
 #endif

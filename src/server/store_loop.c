@@ -6,6 +6,7 @@
  */
 #include "server/store_int.h"
 
+#include <assert.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,9 +55,9 @@ uint64_t store_count(const store *s, uint32_t receiver) {
 
 size_t store_pending_bytes(const store *s) { return s->pending; }
 
-int store_put(store *s, uint64_t id, uint32_t receiver, uint32_t sender,
-              uint8_t type, const uint8_t *body, uint32_t len, int quota,
-              void *token, uint64_t seq) {
+static int put_add(store *s, uint64_t id, uint32_t receiver, uint32_t sender,
+                   uint8_t type, const uint8_t *body, uint32_t len, int quota,
+                   void *token, uint64_t seq) {
     if (s->stopped || len > s->max_body) return STORE_EIO; /* never fits */
     batch *b = cur_batch(s);
     if (!b || RESERVE(b->puts, b->cput, b->nput + 1) ||
@@ -76,7 +77,16 @@ int store_put(store *s, uint64_t id, uint32_t receiver, uint32_t sender,
     return STORE_OK;
 }
 
-void store_del(store *s, uint64_t id) {
+int store_put(store *s, uint64_t id, uint32_t receiver, uint32_t sender,
+              uint8_t type, const uint8_t *body, uint32_t len, int quota,
+              void *token, uint64_t seq) {
+    int r = put_add(s, id, receiver, sender, type, body, len, quota, token,
+                    seq);
+    assert(store__check_loop(s));
+    return r;
+}
+
+static void del_add(store *s, uint64_t id) {
     if (s->stopped) return;
     batch *b = cur_batch(s);
     if (!b || RESERVE(b->dels, b->cdel, b->ndel + 1)) {
@@ -85,6 +95,11 @@ void store_del(store *s, uint64_t id) {
         return;
     }
     b->dels[b->ndel++] = id;
+}
+
+void store_del(store *s, uint64_t id) {
+    del_add(s, id);
+    assert(store__check_loop(s));
 }
 
 /* Queue the STORE_ENOMEM completion of a fetch that could not be queued.
@@ -114,8 +129,8 @@ static void fail_fetch(store *s, void *token) {
     (void)uv_async_send(&s->async);
 }
 
-void store_fetch(store *s, uint32_t receiver, uint64_t after_id,
-                 uint32_t max_rows, uint32_t max_bytes, void *token) {
+static void fetch_add(store *s, uint32_t receiver, uint64_t after_id,
+                      uint32_t max_rows, uint32_t max_bytes, void *token) {
     if (s->stopped) return;
     batch *b = cur_batch(s);
     if (!b || RESERVE(b->fetch, b->cfetch, b->nfetch + 1) ||
@@ -130,17 +145,26 @@ void store_fetch(store *s, uint32_t receiver, uint64_t after_id,
     b->kinds[b->nkind++] = KIND_FETCH;
 }
 
+void store_fetch(store *s, uint32_t receiver, uint64_t after_id,
+                 uint32_t max_rows, uint32_t max_bytes, void *token) {
+    fetch_add(s, receiver, after_id, max_rows, max_bytes, token);
+    assert(store__check_loop(s));
+}
+
 void store_flush(store *s) {
     batch *b = s->cur;
     if (!b || (b->nkind == 0 && b->ndel == 0)) return;
+    assert(store__check_filled(b));
     s->cur = NULL;
     b->gen = ++s->gen_flushed;
     uv_mutex_lock(&s->mu);
     if (s->inq_tail) s->inq_tail->next = b;
     else s->inq = b;
     s->inq_tail = b;
+    assert(store__check_queues(s));
     uv_cond_signal(&s->cv);
     uv_mutex_unlock(&s->mu);
+    assert(store__check_loop(s));
 }
 
 /* Apply b's counters, then its callbacks in submission order (none once
@@ -159,12 +183,14 @@ static void deliver(store *s, batch *b) {
             s->pending -= p->len;
             if (!s->stopped && s->cb.put_done)
                 s->cb.put_done(s->cb.ctx, p->token, p->seq, p->id, p->status);
+            assert(store__check_loop(s));
         } else {
             const fetch_req *f = &b->fetch[fi++];
             if (!s->stopped && s->cb.fetch_done)
                 s->cb.fetch_done(s->cb.ctx, f->token,
                                  f->nrows ? b->rows + f->row0 : NULL,
                                  f->nrows, f->more, f->status);
+            assert(store__check_loop(s));
         }
     }
 }
@@ -180,6 +206,7 @@ static void deliver_failed(store *s, size_t *budget) {
         --*budget;
         if (!s->stopped && s->cb.fetch_done)
             s->cb.fetch_done(s->cb.ctx, f.token, NULL, 0, 0, STORE_ENOMEM);
+        assert(store__check_loop(s));
     }
 }
 
@@ -190,6 +217,7 @@ static void deliver_failed(store *s, size_t *budget) {
 void store__on_async(uv_async_t *h) {
     store *s = h->data;
     uv_mutex_lock(&s->mu);
+    assert(store__check_queues(s));
     batch *list = s->outq;
     s->outq = s->outq_tail = NULL;
     uv_mutex_unlock(&s->mu);
@@ -198,11 +226,13 @@ void store__on_async(uv_async_t *h) {
     while (list) {
         batch *b = list;
         list = b->next;
+        assert(store__check_done(s, b));
         deliver(s, b);
         if (b->gen) s->gen_done = b->gen;
         batch_recycle(s, b);
         deliver_failed(s, &budget);
     }
+    assert(store__check_loop(s));
 }
 
 void store_stop(store *s) {
@@ -214,4 +244,5 @@ void store_stop(store *s) {
     uv_cond_signal(&s->cv);
     uv_mutex_unlock(&s->mu);
     uv_close((uv_handle_t *)&s->async, NULL);
+    assert(store__check_loop(s));
 }

@@ -10,6 +10,7 @@
  */
 #include "server/store_int.h"
 
+#include <assert.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -398,6 +399,7 @@ int store_open(store **out, uv_loop_t *loop, const store_config *cfg,
     memcpy(s->path, cfg->dir, n);
     memcpy(s->path + n, "/chat.db", sizeof "/chat.db");
     s->loop = loop;
+    s->loop_thread = uv_thread_self();
     s->cb = *cb;
     s->cfg = *cfg;
     s->cfg.dir = NULL;
@@ -417,6 +419,7 @@ int store_open(store **out, uv_loop_t *loop, const store_config *cfg,
         return rc;
     }
     *out = s;
+    assert(store__check_loop(s));
     return STORE_OK;
 }
 

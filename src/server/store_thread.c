@@ -8,6 +8,7 @@
  */
 #include "server/store_int.h"
 
+#include <assert.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,7 @@ static void push_results(store *s, batch *b) {
     if (s->outq_tail) s->outq_tail->next = b;
     else s->outq = b;
     s->outq_tail = tail;
+    assert(store__check_queues(s));
     /* (void): on a handle that is not closing (quit is set before it
      * closes, under mu) libuv only sets a flag and writes its eventfd. */
     if (!s->quit) (void)uv_async_send(&s->async);
@@ -358,24 +360,31 @@ void store__thread_main(void *arg) {
     store *s = arg;
     s->next_purge = store__mono_ms(); /* purge what expired while we were down */
     for (;;) {
+        assert(store__check_thread(s));
         uv_mutex_lock(&s->mu);
         wait_work(s);
+        assert(store__check_queues(s));
         batch *work = s->inq;
         s->inq = s->inq_tail = NULL;
         int quit = s->quit;
         uv_mutex_unlock(&s->mu);
         if (work) {
             txn_run(s, work);
+            assert(store__check_thread(s));
             fetch_all(s, work);
             push_results(s, work);
         } else if (quit) {
             txn_run(s, NULL); /* a last try for failed deletes */
+            assert(store__check_thread(s));
             return;
         }
         if (quit) continue; /* finish the queue first, then exit */
         /* timed jobs, also between batches of a busy server */
         int64_t now = store__mono_ms();
-        if (s->nretry && now >= s->next_retry) txn_run(s, NULL);
+        if (s->nretry && now >= s->next_retry) {
+            txn_run(s, NULL);
+            assert(store__check_thread(s));
+        }
         if (s->cfg.ttl_ms && (s->purge_more || now >= s->next_purge))
             purge_step(s);
     }
