@@ -18,7 +18,6 @@
 #include <time.h>
 
 #include "common/log.h"
-#include "server/store_faultvfs.h"
 
 /* -- small helpers ------------------------------------------------------- */
 
@@ -172,23 +171,6 @@ static int migrate(store *s, int64_t v, char *err, size_t errlen) {
     return STORE_OK;
 }
 
-/* The VFS to open with: "chatfault" when CHAT_FAULT_DISKFULL is set (tests
- * only), else NULL (the default). -1 when it cannot be set up. */
-static int pick_vfs(const char **vfs, char *err, size_t errlen) {
-    const char *flag = getenv("CHAT_FAULT_DISKFULL");
-    *vfs = NULL;
-    if (!flag) return 0;
-    if (store_faultvfs_register(flag) != SQLITE_OK) {
-        snprintf(err, errlen, "cannot set up disk-full injection "
-                 "(CHAT_FAULT_DISKFULL=%s)", flag);
-        return -1;
-    }
-    *vfs = STORE_FAULTVFS_NAME;
-    log_warn("store: fault injection is on: the disk is full while %s exists "
-             "(CHAT_FAULT_DISKFULL; tests only)", flag);
-    return 0;
-}
-
 /* PRAGMA journal_mode=WAL, checking that it took. */
 static int set_wal(store *s, char *err, size_t errlen) {
     char mode[16] = "";
@@ -214,10 +196,8 @@ static int set_wal(store *s, char *err, size_t errlen) {
 
 /* Open the file, check it (read only), then WAL, pragmas, migrations. */
 static int db_open(store *s, char *err, size_t errlen) {
-    const char *vfs;
-    if (pick_vfs(&vfs, err, errlen)) return STORE_EIO;
     int rc = sqlite3_open_v2(s->path, &s->db, SQLITE_OPEN_READWRITE |
-                             SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, vfs);
+                             SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc != SQLITE_OK)
         return db_error(s, rc, "open the database", err, errlen);
     if (sqlite3_db_readonly(s->db, "main") == 1) {

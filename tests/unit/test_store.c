@@ -1,6 +1,7 @@
 /*
  * test_store.c -- unit tests for the SQLite offline store
- * (src/server/store.h, store_sqlite.c, store_faultvfs.c).
+ * (src/server/store.h, store_*.c), with the disk-full VFS shim of
+ * tests/support/faultvfs.c.
  *
  * Each test gets a fresh temporary directory and its own uv loop; the
  * completions arrive through that loop, which we turn with UV_RUN_ONCE
@@ -50,6 +51,7 @@
 
 #include "common/log.h"
 #include "server/store.h"
+#include "../support/faultvfs.h"
 #include "testutil.h"
 
 void *__real_realloc(void *p, size_t n);
@@ -175,8 +177,8 @@ static void t_close(tctx *t) {
 static int teardown(void **state) {
     tctx *t = *state;
     fail_allocs = 0; /* a failed test may have left it set */
-    unsetenv("CHAT_FAULT_DISKFULL");
     t_close(t);
+    if (faultvfs_register(NULL) != SQLITE_OK) return -1; /* never full */
     uv_run(&t->loop, UV_RUN_DEFAULT);
     assert_int_equal(uv_loop_close(&t->loop), 0);
     forget_results(t);
@@ -711,7 +713,7 @@ static void test_disk_full_and_recovery(void **state) {
     tctx *t = *state;
     char flag[128];
     snprintf(flag, sizeof flag, "%s/full", t->dir);
-    assert_int_equal(setenv("CHAT_FAULT_DISKFULL", flag, 1), 0);
+    assert_int_equal(faultvfs_register(flag), SQLITE_OK);
     t_open(t);
     put(t, 1, 2, 100, 0);
     put(t, 2, 2, 100, 0);
@@ -741,7 +743,7 @@ static void test_disk_full_and_recovery(void **state) {
     t_close(t);
     forget_results(t);
 
-    unsetenv("CHAT_FAULT_DISKFULL");
+    assert_int_equal(faultvfs_register(NULL), SQLITE_OK);
     t_open(t);
     f = fetch_now(t, 2, 0, 100, 1 << 20, 0);
     assert_int_equal(f->n, 2);
