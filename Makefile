@@ -106,6 +106,7 @@ $(B)/tests/%: tests/unit/%.c $(SERVER_OBJ) $(COMMON_OBJ) $(PROTO_OBJ) $(CLIENT_O
 	$(CC) $(CFLAGS) $(filter %.c %.o,$^) -o $@ $(LDFLAGS) $(TEST_WRAP) -lcmocka $(SERVER_LIBS)
 
 $(B)/tests/test_store: TEST_WRAP := -Wl,--wrap=realloc,--wrap=calloc
+$(B)/tests/test_auth: TEST_WRAP := -Wl,--wrap=uv_queue_work,--wrap=accounts_hash
 
 # libchat: static and shared library (only chat_* exported) and chat.pc.
 libchat: $(B)/libchat.a $(B)/libchat.so $(B)/chat.pc
