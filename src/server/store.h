@@ -20,9 +20,11 @@
  * the order frames were accepted; a receiver's messages are delivered in id
  * order.
  *
- * Backend: store_sqlite.c (SQLite in WAL mode under the data directory, on
- * its own thread). Threads: every function here is called on the loop
- * thread, except where said.
+ * Backend: src/server/store_*.c, described in store_int.h (SQLite in WAL
+ * mode under the data directory, on its own thread). Threads: every
+ * function here is called on the loop thread, except where said. The
+ * store logs the events of its own thread (failures once per streak,
+ * purges): see store_int.h.
  */
 #ifndef CHAT_SERVER_STORE_H
 #define CHAT_SERVER_STORE_H

@@ -97,6 +97,15 @@
  *
  * Names: functions shared between these files are store__*; the rest are
  * static.
+ *
+ * Logging: unlike the other library-style modules, the store logs (through
+ * common/log.h, one line per event) the events no caller waits for, on the
+ * thread where they happen: failed write transactions and purges (once per
+ * failure streak, then "succeed again"), failed fetches (likewise), purge
+ * passes, a failed ROLLBACK, memory shortages that lose a delete or delay
+ * store_count, schema upgrades at open, a failed close. Everything a caller
+ * can act on also comes back to it as a status code. docs/ARCHITECTURE.md
+ * ("Error convention") says why.
  */
 #ifndef CHAT_SERVER_STORE_INT_H
 #define CHAT_SERVER_STORE_INT_H
@@ -237,6 +246,7 @@ struct store {
     int purge_more;                   /* the last purge chunk was full */
     uint64_t purged;                  /* rows removed by this purge pass */
     unsigned fails;                   /* failed transactions in a row */
+    unsigned fetch_fails;             /* failed fetches in a row */
     int rollback_failed;              /* a ROLLBACK failed: still in a txn */
 };
 

@@ -251,10 +251,16 @@ static void fetch_one(store *s, batch *b, fetch_req *f, int64_t cutoff) {
     (void)sqlite3_reset(st); /* repeats the step's error, in rc */
     f->status = rc == SQLITE_DONE ? STORE_OK : store__status_of(rc);
     if (f->status != STORE_OK) {
-        log_error("store: %s: a fetch failed (%s)", s->path, store__why(s, rc));
+        if (s->fetch_fails++ == 0)
+            log_error("store: %s: a fetch failed (%s); logged once until "
+                      "fetches succeed again", s->path, store__why(s, rc));
         b->nrow = nrow0;
         b->nout = nout0;
         f->more = 0;
+    } else if (s->fetch_fails) {
+        log_info("store: %s: fetches succeed again after %u failed", s->path,
+                 s->fetch_fails);
+        s->fetch_fails = 0;
     }
     f->nrows = b->nrow - nrow0;
 }
