@@ -33,7 +33,7 @@
  *     QUEUED   s->inq, under s->mu
  *        | store__thread_main takes every queued batch at once
  *     RUNNING  store thread                  txn_run, fetch_all
- *        | store__push_results + uv_async_send
+ *        | push_results + uv_async_send
  *     DONE     s->outq, under s->mu
  *        | store__on_async: callbacks in submission order
  *     SPARE    s->spare, loop thread (capacity kept) or freed

@@ -60,7 +60,6 @@ const char *store_strerror(int status) {
     }
 }
 
-
 /* -- opening ----------------------------------------------------------- */
 
 /* Fill err for a failed SQLite call rc while doing `what`; return the
