@@ -48,7 +48,8 @@ COMMON_SRC := src/common/log.c src/common/buf.c src/common/u32map.c src/common/b
 # The connection core, bottom up (docs/ARCHITECTURE.md): pure helpers and
 # the layers below a connection, the connection, then the modules above it.
 SERVER_SRC := src/server/config.c src/server/router.c src/server/store_sqlite.c \
-              src/server/store_faultvfs.c src/server/accounts.c src/server/admin.c \
+              src/server/store_loop.c src/server/store_thread.c src/server/store_ctr.c \
+              src/server/store_check.c src/server/accounts.c src/server/admin.c \
               src/server/auth.c src/server/tls.c src/server/netaddr.c \
               src/server/ratelimit.c src/server/transport.c src/server/outq.c \
               src/server/framing_raw.c src/server/conn.c src/server/output.c \
@@ -56,6 +57,8 @@ SERVER_SRC := src/server/config.c src/server/router.c src/server/store_sqlite.c 
               src/server/login.c src/server/session.c src/server/io.c \
               src/server/sweep.c src/server/server.c
 SERVER_MAIN := src/server/main.c
+# Linked into test binaries only: the unit tests and chat-server-faults.
+TEST_SUPPORT_SRC := tests/support/faultvfs.c
 # libchat: the client library, built from the same codec source as the server.
 CLIENT_SRC := src/client/client.c src/client/util.c src/client/tls.c
 LIBCHAT_SRC := $(CLIENT_SRC) src/proto/frame.c src/common/buf.c
@@ -63,11 +66,12 @@ LIBCHAT_SRC := $(CLIENT_SRC) src/proto/frame.c src/common/buf.c
 CLI_SRC    := src/cli/main.c src/cli/common.c src/cli/send.c src/cli/listen.c \
               src/cli/json.c src/cli/media.c src/cli/interactive.c
 
-obj = $(patsubst bench/%.c,$(B)/obj/bench/%.o,$(patsubst src/%.c,$(B)/obj/%.o,$(1)))
+obj = $(patsubst tests/%.c,$(B)/obj/tests/%.o,$(patsubst bench/%.c,$(B)/obj/bench/%.o,$(patsubst src/%.c,$(B)/obj/%.o,$(1))))
 
 PROTO_OBJ  := $(call obj,$(PROTO_SRC))
 COMMON_OBJ := $(call obj,$(COMMON_SRC))
 SERVER_OBJ := $(call obj,$(SERVER_SRC))
+TEST_SUPPORT_OBJ := $(call obj,$(TEST_SUPPORT_SRC))
 CLIENT_OBJ := $(call obj,$(CLIENT_SRC))
 LIBCHAT_OBJ := $(call obj,$(LIBCHAT_SRC))
 CLI_OBJ    := $(call obj,$(CLI_SRC))
@@ -93,6 +97,16 @@ $(B)/obj/%.o: src/%.c
 $(B)/chat-server: $(call obj,$(SERVER_MAIN)) $(SERVER_OBJ) $(COMMON_OBJ) $(PROTO_OBJ)
 	$(CC) $(LDFLAGS) $(filter %.o,$^) -o $@ $(SERVER_LIBS)
 
+# chat-server with the disk-full VFS shim (tests/support/faultvfs.c), for
+# the black-box tests that fill the disk (CHAT_FAULT_DISKFULL=<flag file>).
+$(B)/tests/chat-server-faults: $(call obj,$(SERVER_MAIN)) $(SERVER_OBJ) $(COMMON_OBJ) $(PROTO_OBJ) $(TEST_SUPPORT_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $(filter %.o,$^) -o $@ $(SERVER_LIBS)
+
+$(B)/obj/tests/%.o: tests/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
 $(B)/chat-client: $(CLI_OBJ) $(LIBCHAT_OBJ)
 	$(CC) $(LDFLAGS) $(filter %.o,$^) -o $@ -ledit $(TLS_LIBS)
 
@@ -101,9 +115,14 @@ $(B)/obj/bench/%.o: bench/%.c
 	$(CC) $(CFLAGS) -c $< -o $@
 
 # Unit tests link every library object; each test uses what it needs.
-$(B)/tests/%: tests/unit/%.c $(SERVER_OBJ) $(COMMON_OBJ) $(PROTO_OBJ) $(CLIENT_OBJ)
+# TEST_WRAP: functions a test replaces with its own __wrap_ version (to make
+# an allocation or libuv's thread pool fail on demand).
+$(B)/tests/%: tests/unit/%.c $(SERVER_OBJ) $(COMMON_OBJ) $(PROTO_OBJ) $(CLIENT_OBJ) $(TEST_SUPPORT_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(filter %.c %.o,$^) -o $@ $(LDFLAGS) -lcmocka $(SERVER_LIBS)
+	$(CC) $(CFLAGS) $(filter %.c %.o,$^) -o $@ $(LDFLAGS) $(TEST_WRAP) -lcmocka $(SERVER_LIBS)
+
+$(B)/tests/test_store: TEST_WRAP := -Wl,--wrap=realloc,--wrap=calloc
+$(B)/tests/test_auth: TEST_WRAP := -Wl,--wrap=uv_queue_work,--wrap=accounts_hash
 
 # libchat: static and shared library (only chat_* exported) and chat.pc.
 libchat: $(B)/libchat.a $(B)/libchat.so $(B)/chat.pc
@@ -153,8 +172,9 @@ run: deps
 unit: $(UNIT_TESTS)
 	@set -e; for t in $(UNIT_TESTS); do echo "== $$t"; $$t; done
 
-integration: $(B)/chat-server $(B)/chat-client
+integration: $(B)/chat-server $(B)/chat-client $(B)/tests/chat-server-faults
 	CHAT_SERVER=$(CURDIR)/$(B)/chat-server CHAT_CLIENT=$(CURDIR)/$(B)/chat-client \
+	CHAT_SERVER_FAULTS=$(CURDIR)/$(B)/tests/chat-server-faults \
 	CHAT_SANITIZED=$(SANITIZE) $(PY) -m pytest -q -p no:cacheprovider tests/integration
 
 check: unit integration
@@ -166,13 +186,15 @@ check: unit integration
 # tests (load with time bounds, 1 GiB through the store, 5,000 sockets: under
 # memcheck's slowdown they measure valgrind; they run under ASan in `make
 # test`).
-valgrind: all
+valgrind: all build/tests/chat-server-faults
 	@mkdir -p build/valgrind
-	@for b in chat-server chat-client; do \
+	@for b in chat-server chat-client tests/chat-server-faults; do \
 	  printf '#!/bin/sh\nexec %s %s "$$@"\n' "$(CURDIR)/scripts/valgrind-wrap.sh" \
-	    "$(CURDIR)/build/$$b" > build/valgrind/$$b; chmod +x build/valgrind/$$b; done
+	    "$(CURDIR)/build/$$b" > build/valgrind/$${b#tests/}; \
+	  chmod +x build/valgrind/$${b#tests/}; done
 	CHAT_SERVER=$(CURDIR)/build/valgrind/chat-server \
 	CHAT_CLIENT=$(CURDIR)/build/valgrind/chat-client \
+	CHAT_SERVER_FAULTS=$(CURDIR)/build/valgrind/chat-server-faults \
 	  $(PY) -m pytest -q -p no:cacheprovider tests/integration \
 	  --ignore=tests/integration/test_crash.py \
 	  --ignore=tests/integration/test_abuse.py

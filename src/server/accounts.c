@@ -12,6 +12,7 @@
  */
 #include "server/accounts.h"
 
+#include <assert.h>
 #include <sodium.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -55,7 +56,7 @@ static int user_version(sqlite3 *db, long long *v) {
     rc = sqlite3_step(st);
     *v = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
     rc = rc == SQLITE_ROW || rc == SQLITE_DONE ? SQLITE_OK : rc;
-    sqlite3_finalize(st);
+    (void)sqlite3_finalize(st); /* repeats the step's error, in rc */
     return rc;
 }
 
@@ -72,10 +73,14 @@ static int migrate_via_store(const char *dir, char *err, size_t errlen) {
     int rc = store_open(&st, &loop, &cfg, &cb, err, errlen);
     if (rc == STORE_OK) {
         store_stop(st);
-        uv_run(&loop, UV_RUN_DEFAULT);
+        (void)uv_run(&loop, UV_RUN_DEFAULT); /* returns once all is closed */
         store_free(st);
     }
-    uv_loop_close(&loop);
+    /* The store's only handle is closed (store_stop, then uv_run), and a
+     * failed store_open leaves none: closing the loop cannot be busy. */
+    int lc = uv_loop_close(&loop);
+    assert(lc == 0);
+    (void)lc;
     if (rc == STORE_ENOMEM) return ACCOUNTS_ENOMEM;
     return rc == STORE_OK ? ACCOUNTS_OK : ACCOUNTS_EDB;
 }
@@ -84,10 +89,8 @@ static int db_connect(accounts *a, long long *version, char *err,
                       size_t errlen) {
     int rc = sqlite3_open_v2(a->path, &a->db, SQLITE_OPEN_READWRITE |
                              SQLITE_OPEN_CREATE, NULL);
-    if (rc == SQLITE_OK) {
-        sqlite3_busy_timeout(a->db, BUSY_MS);
-        rc = user_version(a->db, version);
-    }
+    if (rc == SQLITE_OK) rc = sqlite3_busy_timeout(a->db, BUSY_MS);
+    if (rc == SQLITE_OK) rc = user_version(a->db, version);
     if (rc != SQLITE_OK) {
         snprintf(err, errlen, "%s: cannot open the database: %s", a->path,
                  a->db ? sqlite3_errmsg(a->db) : sqlite3_errstr(rc));
@@ -115,7 +118,9 @@ int accounts_open(accounts **out, const char *dir, char *err, size_t errlen) {
     long long v = 0;
     int rc = db_connect(a, &v, err, errlen);
     if (rc == ACCOUNTS_OK && v < ACCOUNTS_SCHEMA) {
-        sqlite3_close(a->db);
+        /* (void): user_version finalized its statement, so the close
+         * cannot be busy */
+        (void)sqlite3_close(a->db);
         a->db = NULL;
         rc = migrate_via_store(dir, err, errlen);
         if (rc == ACCOUNTS_OK) rc = db_connect(a, &v, err, errlen);
@@ -136,7 +141,9 @@ int accounts_open(accounts **out, const char *dir, char *err, size_t errlen) {
 
 void accounts_close(accounts *a) {
     if (!a) return;
-    sqlite3_close(a->db);
+    /* (void): every function here finalizes its statement before it
+     * returns, so the close cannot be busy (NULL is a no-op) */
+    (void)sqlite3_close(a->db);
     free(a->path);
     free(a);
 }
@@ -149,11 +156,12 @@ static int exec_stmt(accounts *a, const char *sql, uint32_t id,
     int rc = sqlite3_prepare_v2(a->db, sql, -1, &st, NULL);
     if (rc != SQLITE_OK) return ACCOUNTS_EDB;
     int np = sqlite3_bind_parameter_count(st);
-    sqlite3_bind_int64(st, 1, id);
-    if (np >= 2) sqlite3_bind_text(st, 2, text, -1, SQLITE_STATIC);
-    if (np >= 3) sqlite3_bind_int64(st, 3, num);
-    rc = sqlite3_step(st);
-    sqlite3_finalize(st);
+    rc = sqlite3_bind_int64(st, 1, id);
+    if (rc == SQLITE_OK && np >= 2)
+        rc = sqlite3_bind_text(st, 2, text, -1, SQLITE_STATIC);
+    if (rc == SQLITE_OK && np >= 3) rc = sqlite3_bind_int64(st, 3, num);
+    if (rc == SQLITE_OK) rc = sqlite3_step(st);
+    (void)sqlite3_finalize(st); /* repeats the step's error, in rc */
     if (rc == SQLITE_DONE) {
         *changes = sqlite3_changes(a->db);
         return ACCOUNTS_OK;
@@ -170,8 +178,8 @@ static int get_hash(accounts *a, uint32_t id, char out[crypto_pwhash_STRBYTES]) 
     if (sqlite3_prepare_v2(a->db, "SELECT hash FROM accounts WHERE id=?1",
                            -1, &st, NULL) != SQLITE_OK)
         return ACCOUNTS_EDB;
-    sqlite3_bind_int64(st, 1, id);
-    int rc = sqlite3_step(st), r;
+    int rc = sqlite3_bind_int64(st, 1, id), r;
+    if (rc == SQLITE_OK) rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
         const unsigned char *h = sqlite3_column_text(st, 0);
         snprintf(out, crypto_pwhash_STRBYTES, "%s", h ? (const char *)h : "");
@@ -179,7 +187,7 @@ static int get_hash(accounts *a, uint32_t id, char out[crypto_pwhash_STRBYTES]) 
     } else {
         r = rc == SQLITE_DONE ? ACCOUNTS_ENOENT : ACCOUNTS_EDB;
     }
-    sqlite3_finalize(st);
+    (void)sqlite3_finalize(st); /* repeats the step's error, in rc */
     return r;
 }
 
@@ -263,7 +271,7 @@ int accounts_list(accounts *a, uint32_t **ids, size_t *n) {
         (*ids)[(*n)++] = (uint32_t)sqlite3_column_int64(st, 0);
     }
     if (r == ACCOUNTS_OK && rc != SQLITE_DONE) r = ACCOUNTS_EDB;
-    sqlite3_finalize(st);
+    (void)sqlite3_finalize(st); /* repeats the step's error, in rc */
     if (r != ACCOUNTS_OK) {
         free(*ids);
         *ids = NULL;

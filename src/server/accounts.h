@@ -10,7 +10,9 @@
  *
  * Pure functions: nothing is printed or logged; every function returns 0
  * or a negative ACCOUNTS_E* code (accounts_strerror names it). Safe to use
- * while a server runs on the same file (WAL, busy timeout of 5 s).
+ * while a server runs on the same file (WAL, busy timeout of 5 s). One
+ * accounts handle is one SQLite connection: use it from one thread at a
+ * time (auth.c lends each of its handles to one pool thread at a time).
  * Passwords are (pointer, length) and are never copied by this module
  * except into libsodium.
  */
@@ -61,11 +63,12 @@ int accounts_del(accounts *a, uint32_t id);
 /* 0 when pw is id's password, ACCOUNTS_EBADPW when not, ACCOUNTS_ENOENT. */
 int accounts_verify(accounts *a, uint32_t id, const char *pw, size_t len);
 
-/* The two halves of accounts_verify, for a caller that reads the hash on
- * one thread and runs the slow Argon2id check on another:
- * accounts_hash copies id's stored hash (a NUL-terminated string) into out
- * (a fast indexed read); accounts_check (pure, thread-safe, ~0.1 s and
- * 64 MiB of memory) returns ACCOUNTS_OK or ACCOUNTS_EBADPW. */
+/* The two halves of accounts_verify, for a caller that compares against
+ * another hash when the account is missing (auth.c: a dummy, so unknown
+ * ids take as long): accounts_hash copies id's stored hash (a
+ * NUL-terminated string) into out (an indexed read, which may wait up to
+ * the busy timeout); accounts_check (pure, thread-safe, ~0.1 s and 64 MiB
+ * of memory) returns ACCOUNTS_OK or ACCOUNTS_EBADPW. */
 #define ACCOUNTS_HASH_MAX 128 /* >= crypto_pwhash_STRBYTES */
 int accounts_hash(accounts *a, uint32_t id, char out[ACCOUNTS_HASH_MAX]);
 int accounts_check(const char *hash, const char *pw, size_t len);

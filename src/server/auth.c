@@ -1,47 +1,106 @@
 /*
  * auth.c -- password checks on libuv's thread pool (see auth.h).
+ *
+ * A check is a request (auth_req, malloc'd by auth_check) that is
+ *
+ *     WAITING   on a->head..tail (FIFO): every slot is busy
+ *        | pump: a slot came free
+ *     RUNNING   on the pool, holding a slot (an accounts connection):
+ *               work_cb reads the hash and runs Argon2id there
+ *        | after_cb (loop thread)
+ *     answered  done(token, result), then freed
+ *
+ * or, when uv_queue_work refuses it, FAILED on a->failed until the defer
+ * timer answers it ACCOUNTS_ENOMEM on a later loop turn.
+ *
+ * Invariants (auth_invariants asserts them after every entry point and
+ * callback, in builds without NDEBUG):
+ *  (1) running + nidle == max_running: each running check holds one slot,
+ *      a->acc[nidle..max_running) lent out, which no other thread uses.
+ *  (2) queued is the length of the waiting list; checks wait only while no
+ *      slot is free (queued > 0 => nidle == 0); queued <= max_queued.
+ *  (3) a->failed is not empty only while the defer timer is started or
+ *      closing (defer_state != DEFER_IDLE); the timer handle exists only
+ *      then, so nothing of ours is left on the loop when it ends.
+ *  (4) done() runs on the loop thread, from after_cb or the defer timer,
+ *      never inside auth_check.
  */
 #include "server/auth.h"
 
+#include <assert.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "server/accounts.h"
 
+enum { DEFER_IDLE, DEFER_ARMED, DEFER_CLOSING };
+
 typedef struct auth_req {
     uv_work_t work;          /* work.data == this */
     auth *a;
+    accounts *acc;           /* the slot's connection, while running */
     auth_done_fn done;
     void *token;
-    int result;              /* the hash lookup's, then the check's */
+    uint32_t id;
+    int result;              /* set by work_cb, or ACCOUNTS_ENOMEM */
     size_t len;
-    struct auth_req *next;   /* waiting queue */
-    char hash[ACCOUNTS_HASH_MAX];
+    struct auth_req *next;   /* waiting or failed list */
     char pw[ACCOUNTS_MAX_PASSWORD];
 } auth_req;
 
 struct auth {
     uv_loop_t *loop;
-    accounts *acc;
+    accounts **acc;          /* max_running connections; [0, nidle) free */
+    size_t nidle;
     size_t running, queued, max_running, max_queued;
     auth_req *head, *tail;   /* waiting, FIFO */
+    auth_req *failed, *failed_tail; /* refused by uv_queue_work */
+    uv_timer_t defer;        /* answers the failed ones (see (3)) */
+    int defer_state;
     char dummy[ACCOUNTS_HASH_MAX];
 };
+
+#ifndef NDEBUG
+static int auth_invariants(const auth *a) {
+    assert(a->running + a->nidle == a->max_running); /* (1) */
+    size_t n = 0; /* (2) */
+    for (const auth_req *q = a->head; q; q = q->next) n++;
+    assert(n == a->queued && (a->head == NULL) == (a->tail == NULL));
+    assert(a->queued == 0 || a->nidle == 0);
+    assert(a->queued <= a->max_queued);
+    assert(!a->failed || a->defer_state != DEFER_IDLE); /* (3) */
+    assert((a->failed == NULL) == (a->failed_tail == NULL));
+    return 1;
+}
+#endif
+
+/* Close the connections of acc[0..n), then free everything. */
+static void destroy(auth *a, size_t n) {
+    for (size_t i = 0; i < n; i++) accounts_close(a->acc[i]);
+    free(a->acc);
+    sodium_memzero(a->dummy, sizeof a->dummy);
+    free(a);
+}
 
 int auth_open(auth **out, uv_loop_t *loop, const char *dir,
               size_t max_running, size_t max_queued, char *err,
               size_t errlen) {
     *out = NULL;
+    if (max_running == 0) max_running = 1;
     auth *a = calloc(1, sizeof *a);
-    if (!a) {
+    if (!a || !(a->acc = calloc(max_running, sizeof *a->acc))) {
+        free(a);
         snprintf(err, errlen, "out of memory");
         return ACCOUNTS_ENOMEM;
     }
-    int r = accounts_open(&a->acc, dir, err, errlen);
-    if (r) {
-        free(a);
-        return r;
+    /* One connection per slot: the first brings the schema up to date. */
+    for (size_t i = 0; i < max_running; i++) {
+        int r = accounts_open(&a->acc[i], dir, err, errlen);
+        if (r) {
+            destroy(a, i);
+            return r;
+        }
     }
     /* A hash of a random password, for ids without an account. */
     unsigned char rnd[32];
@@ -50,38 +109,32 @@ int auth_open(auth **out, uv_loop_t *loop, const char *dir,
                           crypto_pwhash_OPSLIMIT_INTERACTIVE,
                           crypto_pwhash_MEMLIMIT_INTERACTIVE)) {
         snprintf(err, errlen, "out of memory for Argon2id");
-        accounts_close(a->acc);
-        free(a);
+        destroy(a, max_running);
         return ACCOUNTS_ENOMEM;
     }
     a->loop = loop;
-    a->max_running = max_running ? max_running : 1;
+    a->nidle = a->max_running = max_running;
     a->max_queued = max_queued;
+    assert(auth_invariants(a));
     *out = a;
     return 0;
 }
 
+/* Pool thread: the hash read and the comparison. An id without a hash
+ * (ENOENT, or EDB when the read failed) is compared against the dummy, only
+ * to take as long. Touches q, q->acc (this slot's alone) and a->dummy
+ * (read-only after auth_open). */
 static void work_cb(uv_work_t *w) {
     auth_req *q = w->data;
-    int r = accounts_check(q->hash, q->pw, q->len);
-    /* ENOENT or EDB: the dummy was checked only to take as long. */
-    if (q->result == ACCOUNTS_OK) q->result = r;
+    char hash[ACCOUNTS_HASH_MAX];
+    int found = accounts_hash(q->acc, q->id, hash);
+    int r = accounts_check(found == ACCOUNTS_OK ? hash : q->a->dummy, q->pw,
+                           q->len);
+    q->result = found == ACCOUNTS_OK ? r : found;
 }
 
-static void start(auth *a, auth_req *q);
-
-static void after_cb(uv_work_t *w, int status) {
-    auth_req *q = w->data;
-    auth *a = q->a;
-    a->running--;
-    if (a->head) { /* the next waiting check takes the free slot */
-        auth_req *n = a->head;
-        a->head = n->next;
-        if (!a->head) a->tail = NULL;
-        a->queued--;
-        start(a, n);
-    }
-    int result = status ? ACCOUNTS_ENOMEM : q->result;
+/* Wipe and free q, then tell its caller. */
+static void answer(auth_req *q, int result) {
     auth_done_fn done = q->done;
     void *token = q->token;
     sodium_memzero(q->pw, sizeof q->pw);
@@ -89,54 +142,130 @@ static void after_cb(uv_work_t *w, int status) {
     done(token, result);
 }
 
-static void start(auth *a, auth_req *q) {
-    a->running++;
-    if (uv_queue_work(a->loop, &q->work, work_cb, after_cb)) {
-        /* Cannot happen with a valid loop; answer as out of memory. */
-        q->result = ACCOUNTS_ENOMEM;
-        after_cb(&q->work, UV_ENOMEM);
+static void on_defer(uv_timer_t *t);
+
+/* Start the defer timer unless it runs or is closing (on_defer_closed
+ * starts it again then). */
+static void defer_arm(auth *a) {
+    if (a->defer_state != DEFER_IDLE) return;
+    int r = uv_timer_init(a->loop, &a->defer);
+    if (r == 0) r = uv_timer_start(&a->defer, on_defer, 0, 0);
+    /* Neither can fail: libuv's uv_timer_init always returns 0, and
+     * uv_timer_start refuses only a NULL callback or a closing handle
+     * (DEFER_IDLE: this one is closed, initialised afresh above). */
+    assert(r == 0);
+    (void)r;
+    a->defer.data = a;
+    a->defer_state = DEFER_ARMED;
+}
+
+/* q could not be queued: answer it ACCOUNTS_ENOMEM on a later turn. */
+static void defer_fail(auth *a, auth_req *q) {
+    q->next = NULL;
+    if (a->failed_tail) a->failed_tail->next = q;
+    else a->failed = q;
+    a->failed_tail = q;
+    defer_arm(a);
+}
+
+static void on_defer_closed(uv_handle_t *h) {
+    auth *a = h->data;
+    a->defer_state = DEFER_IDLE;
+    if (a->failed) defer_arm(a); /* failed again while it closed */
+    assert(auth_invariants(a));
+}
+
+/* The timer fired: close it (it exists only while needed, see (3)) and
+ * answer every check that failed before now. */
+static void on_defer(uv_timer_t *t) {
+    auth *a = t->data;
+    a->defer_state = DEFER_CLOSING;
+    uv_close((uv_handle_t *)&a->defer, on_defer_closed);
+    auth_req *list = a->failed;
+    a->failed = a->failed_tail = NULL;
+    while (list) {
+        auth_req *q = list;
+        list = q->next;
+        answer(q, q->result);
+        assert(auth_invariants(a));
     }
+}
+
+static void after_cb(uv_work_t *w, int status);
+
+/* Start waiting checks while a slot is free, in arrival order. */
+static void pump(auth *a) {
+    while (a->head && a->nidle > 0) {
+        auth_req *q = a->head;
+        a->head = q->next;
+        if (!a->head) a->tail = NULL;
+        a->queued--;
+        q->acc = a->acc[--a->nidle];
+        a->running++;
+        int r = uv_queue_work(a->loop, &q->work, work_cb, after_cb);
+        if (r == 0) continue;
+        /* libuv refuses only a NULL work_cb; whatever the cause, the slot
+         * is free again and the check is answered later (never here: this
+         * may run inside auth_check). */
+        a->running--;
+        a->acc[a->nidle++] = q->acc;
+        q->result = ACCOUNTS_ENOMEM;
+        defer_fail(a, q);
+    }
+}
+
+static void after_cb(uv_work_t *w, int status) {
+    auth_req *q = w->data;
+    auth *a = q->a;
+    a->running--;
+    a->acc[a->nidle++] = q->acc;
+    pump(a); /* the next waiting check takes the free slot */
+    answer(q, status ? ACCOUNTS_ENOMEM : q->result);
+    assert(auth_invariants(a));
 }
 
 int auth_check(auth *a, uint32_t id, const uint8_t *pw, size_t len,
                auth_done_fn done, void *token) {
-    if (a->running >= a->max_running && a->queued >= a->max_queued)
-        return AUTH_EBUSY;
+    if (a->nidle == 0 && a->queued >= a->max_queued) return AUTH_EBUSY;
     if (len > ACCOUNTS_MAX_PASSWORD) len = ACCOUNTS_MAX_PASSWORD;
     auth_req *q = malloc(sizeof *q);
     if (!q) return ACCOUNTS_ENOMEM;
     q->work.data = q;
     q->a = a;
+    q->acc = NULL;
     q->done = done;
     q->token = token;
+    q->id = id;
+    q->result = ACCOUNTS_ENOMEM;
     q->next = NULL;
     q->len = len;
     memcpy(q->pw, pw, len);
-    q->result = accounts_hash(a->acc, id, q->hash);
-    if (q->result != ACCOUNTS_OK) memcpy(q->hash, a->dummy, sizeof q->hash);
-    if (a->running < a->max_running) {
-        start(a, q);
-    } else {
-        if (a->tail) a->tail->next = q;
-        else a->head = q;
-        a->tail = q;
-        a->queued++;
-    }
+    if (a->tail) a->tail->next = q;
+    else a->head = q;
+    a->tail = q;
+    a->queued++;
+    pump(a);
+    assert(auth_invariants(a));
     return 0;
 }
 
 size_t auth_running(const auth *a) { return a->running; }
 size_t auth_queued(const auth *a) { return a->queued; }
 
-void auth_close(auth *a) {
-    if (!a) return;
-    while (a->head) { /* only if the loop stopped with checks waiting */
-        auth_req *q = a->head;
-        a->head = q->next;
+static void free_list(auth_req *q) {
+    while (q) {
+        auth_req *next = q->next;
         sodium_memzero(q->pw, sizeof q->pw);
         free(q);
+        q = next;
     }
-    accounts_close(a->acc);
-    sodium_memzero(a->dummy, sizeof a->dummy);
-    free(a);
+}
+
+void auth_close(auth *a) {
+    if (!a) return;
+    /* After uv_run returned: nothing runs and the defer timer is closed. */
+    assert(a->running == 0 && a->defer_state == DEFER_IDLE);
+    free_list(a->head);   /* only if the loop stopped with checks waiting */
+    free_list(a->failed); /* ... or failed, unanswered */
+    destroy(a, a->max_running);
 }

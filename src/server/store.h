@@ -20,9 +20,11 @@
  * the order frames were accepted; a receiver's messages are delivered in id
  * order.
  *
- * Backend: store_sqlite.c (SQLite in WAL mode under the data directory, on
- * its own thread). Threads: every function here is called on the loop
- * thread, except where said.
+ * Backend: src/server/store_*.c, described in store_int.h (SQLite in WAL
+ * mode under the data directory, on its own thread). Threads: every
+ * function here is called on the loop thread, except where said. The
+ * store logs the events of its own thread (failures once per streak,
+ * purges): see store_int.h.
  */
 #ifndef CHAT_SERVER_STORE_H
 #define CHAT_SERVER_STORE_H
@@ -62,7 +64,9 @@ typedef struct store_row {
     const uint8_t *body;
 } store_row;
 
-/* Completions, called on the loop thread in submission order. */
+/* Completions, called on the loop thread in submission order, each from
+ * the store's wake-up handle: never inside the store_* call that queued
+ * the request. */
 typedef struct store_callbacks {
     void *ctx;
     /* A put was committed (status STORE_OK) or not (STORE_EQUOTA: refused,
@@ -108,7 +112,13 @@ int store_put(store *s, uint64_t id, uint32_t receiver, uint32_t sender,
 void store_del(store *s, uint64_t id);
 
 /* Queue a fetch of receiver's oldest messages with id > after_id: at most
- * max_rows rows and about max_bytes body bytes (at least one row). */
+ * max_rows rows and about max_bytes body bytes (at least one row).
+ * fetch_done always runs later on the loop, never inside this call, and
+ * exactly once unless the store is stopped first. A fetch that cannot be
+ * queued (out of memory) completes with STORE_ENOMEM, in submission order
+ * like the others. Only when even that failure cannot be recorded (more
+ * than 64 of them waiting and no memory to grow the queue) does the
+ * process abort. */
 void store_fetch(store *s, uint32_t receiver, uint64_t after_id,
                  uint32_t max_rows, uint32_t max_bytes, void *token);
 

@@ -7,15 +7,18 @@ ERROR naming any frame that was not accepted. An opted-in receiver ACKs what
 it got; what it did not acknowledge is delivered again on its next connection.
 """
 
+import os
 import random
 import re
 import signal
 import struct
 import subprocess
+from pathlib import Path
 
 import pytest
 
-from conftest import require_binary
+import conftest
+from conftest import REPO, require_binary
 from proto import (ACKS_FLAG, PICTURE, PROTO, QUOTA, STORE, TEXT,
                    ConnectionClosed, Sender, c2s, ping_sync, read_data,
                    send_ack, wait_for_ack)
@@ -232,7 +235,24 @@ def test_slow_receiver_gets_everything_on_the_same_connection(start_store_server
 
 # -- disk full ---------------------------------------------------------------
 
-def test_disk_full_refuses_with_store_error_and_recovers(start_store_server, tmp_path):
+# chat-server with the disk-full VFS shim linked in (tests/support/
+# faultvfs.c); the shipped binary has no fault injection.
+FAULTS_BINARY = Path(os.environ.get("CHAT_SERVER_FAULTS",
+                                    REPO / "build" / "tests" / "chat-server-faults"))
+
+
+@pytest.fixture
+def faults_binary(monkeypatch):
+    """Servers started by this test run chat-server-faults."""
+    if not (FAULTS_BINARY.is_file() and os.access(FAULTS_BINARY, os.X_OK)):
+        pytest.fail(f"{FAULTS_BINARY} is missing: build it with `make "
+                    f"build/tests/chat-server-faults` or point "
+                    f"$CHAT_SERVER_FAULTS at it", pytrace=False)
+    monkeypatch.setattr(conftest, "BINARY", FAULTS_BINARY)
+
+
+def test_disk_full_refuses_with_store_error_and_recovers(faults_binary, start_store_server,
+                                                         tmp_path):
     fault = tmp_path / "diskfull"
     s = start_store_server(env={"CHAT_FAULT_DISKFULL": str(fault)})
     s.wait_for_log(re.compile(r" WARN .*fault", re.I))

@@ -6,8 +6,14 @@
  * unknown id (ENOENT, after a real Argon2id check: it takes as long as a
  * wrong password), the bound on checks running at once and waiting
  * (AUTH_EBUSY past it, and nothing lost: every accepted check answers
- * exactly once), and a password longer than the
- * limit.
+ * exactly once), a password longer than the limit, the hash read on a
+ * pool thread (never the loop's), and checks the thread pool refuses:
+ * answered ACCOUNTS_ENOMEM on a later loop turn, never inside auth_check,
+ * with nothing left on the loop afterwards.
+ *
+ * This binary is linked with -Wl,--wrap=uv_queue_work,--wrap=accounts_hash
+ * (Makefile): auth.c's calls go through the __wrap_ versions below, which
+ * refuse fail_queue calls to the pool and note which threads read hashes.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -25,6 +31,33 @@
 #include "server/accounts.h"
 #include "server/auth.h"
 
+int __real_uv_queue_work(uv_loop_t *loop, uv_work_t *req, uv_work_cb work,
+                         uv_after_work_cb after);
+int __real_accounts_hash(accounts *a, uint32_t id, char *out);
+
+static int fail_queue;          /* refuse this many uv_queue_work calls */
+static uv_thread_t loop_thread; /* the test's (the loop's) thread */
+static int hash_reads, hash_reads_on_loop; /* pool threads write, under: */
+static uv_mutex_t hash_mu;
+
+int __wrap_uv_queue_work(uv_loop_t *loop, uv_work_t *req, uv_work_cb work,
+                         uv_after_work_cb after) {
+    if (fail_queue > 0) {
+        fail_queue--;
+        return UV_ENOMEM;
+    }
+    return __real_uv_queue_work(loop, req, work, after);
+}
+
+int __wrap_accounts_hash(accounts *a, uint32_t id, char *out) {
+    uv_thread_t self = uv_thread_self();
+    uv_mutex_lock(&hash_mu);
+    hash_reads++;
+    hash_reads_on_loop += uv_thread_equal(&self, &loop_thread);
+    uv_mutex_unlock(&hash_mu);
+    return __real_accounts_hash(a, id, out);
+}
+
 typedef struct tctx {
     char dir[64];
     uv_loop_t loop;
@@ -34,7 +67,10 @@ static int setup(void **state) {
     tctx *t = calloc(1, sizeof *t);
     snprintf(t->dir, sizeof t->dir, "/tmp/test_auth.XXXXXX");
     if (!mkdtemp(t->dir)) return -1;
-    uv_loop_init(&t->loop);
+    if (uv_loop_init(&t->loop)) return -1;
+    loop_thread = uv_thread_self();
+    fail_queue = 0;
+    hash_reads = hash_reads_on_loop = 0;
     accounts *a;
     char err[256];
     if (accounts_open(&a, t->dir, err, sizeof err)) return -1;
@@ -47,7 +83,9 @@ static int setup(void **state) {
 
 static int teardown(void **state) {
     tctx *t = *state;
-    uv_loop_close(&t->loop);
+    /* nothing of auth's is left on the loop (a deferred answer's timer
+     * closes itself) */
+    if (uv_loop_close(&t->loop)) return -1;
     rm_dir(t->dir);
     free(t);
     return 0;
@@ -157,13 +195,84 @@ static void test_long_password(void **state) {
     auth_close(a);
 }
 
+/* The hash is read on the pool, never on the loop thread. */
+static void test_hash_read_off_the_loop(void **state) {
+    tctx *t = *state;
+    auth *a = open_auth(t, 2, 8);
+    results r = {0};
+    tok k[3] = {{&r, 0}, {&r, 1}, {&r, 2}};
+    assert_int_equal(auth_check(a, 1, (const uint8_t *)"one", 3, done, &k[0]), 0);
+    assert_int_equal(auth_check(a, 2, (const uint8_t *)"two", 3, done, &k[1]), 0);
+    assert_int_equal(auth_check(a, 7, (const uint8_t *)"one", 3, done, &k[2]), 0);
+    uv_run(&t->loop, UV_RUN_DEFAULT);
+    assert_int_equal(r.n, 3);
+    assert_int_equal(r.result[0], ACCOUNTS_OK);
+    assert_int_equal(r.result[1], ACCOUNTS_OK);
+    assert_int_equal(r.result[2], ACCOUNTS_ENOENT);
+    assert_int_equal(hash_reads, 3);
+    assert_int_equal(hash_reads_on_loop, 0);
+    auth_close(a);
+}
+
+/* The pool refuses a check: the answer (ACCOUNTS_ENOMEM) comes on the next
+ * loop turn, not inside auth_check; the next check works. */
+static void test_refused_by_pool_answers_later(void **state) {
+    tctx *t = *state;
+    auth *a = open_auth(t, 2, 8);
+    results r = {0};
+    tok k[2] = {{&r, 0}, {&r, 1}};
+    fail_queue = 1;
+    assert_int_equal(auth_check(a, 1, (const uint8_t *)"one", 3, done, &k[0]), 0);
+    assert_int_equal(fail_queue, 0);
+    assert_int_equal(r.n, 0); /* not inside auth_check */
+    assert_int_equal(auth_running(a) + auth_queued(a), 0);
+    uv_run(&t->loop, UV_RUN_ONCE);
+    assert_int_equal(r.n, 1);
+    assert_int_equal(r.result[0], ACCOUNTS_ENOMEM);
+    assert_int_equal(auth_check(a, 1, (const uint8_t *)"one", 3, done, &k[1]), 0);
+    uv_run(&t->loop, UV_RUN_DEFAULT);
+    assert_int_equal(r.n, 2);
+    assert_int_equal(r.result[1], ACCOUNTS_OK);
+    auth_close(a);
+}
+
+/* A waiting check the pool refuses when a slot frees: answered on a later
+ * turn too, after the one that ran; the others are unaffected. */
+static void test_refused_waiting_check(void **state) {
+    tctx *t = *state;
+    auth *a = open_auth(t, 1, 8);
+    results r = {0};
+    tok k[3] = {{&r, 0}, {&r, 1}, {&r, 2}};
+    assert_int_equal(auth_check(a, 1, (const uint8_t *)"one", 3, done, &k[0]), 0);
+    assert_int_equal(auth_check(a, 2, (const uint8_t *)"two", 3, done, &k[1]), 0);
+    assert_int_equal(auth_check(a, 2, (const uint8_t *)"one", 3, done, &k[2]), 0);
+    assert_int_equal(auth_running(a), 1);
+    assert_int_equal(auth_queued(a), 2);
+    fail_queue = 1; /* check 1, started when check 0 is done */
+    uv_run(&t->loop, UV_RUN_DEFAULT);
+    assert_int_equal(r.n, 3);
+    assert_int_equal(r.order[0], 0);
+    assert_int_equal(r.result[0], ACCOUNTS_OK);
+    assert_int_equal(r.result[1], ACCOUNTS_ENOMEM);
+    assert_int_equal(r.result[2], ACCOUNTS_EBADPW);
+    assert_int_equal(auth_running(a) + auth_queued(a), 0);
+    auth_close(a);
+}
+
 int main(void) {
+    uv_mutex_init(&hash_mu);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_right_wrong_unknown, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unknown_costs_a_check, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bounded_running_and_queue, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_long_password, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hash_read_off_the_loop, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_refused_by_pool_answers_later,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_refused_waiting_check, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

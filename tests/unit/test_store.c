@@ -1,6 +1,7 @@
 /*
  * test_store.c -- unit tests for the SQLite offline store
- * (src/server/store.h, store_sqlite.c, store_faultvfs.c).
+ * (src/server/store.h, store_*.c), with the disk-full VFS shim of
+ * tests/support/faultvfs.c.
  *
  * Each test gets a fresh temporary directory and its own uv loop; the
  * completions arrive through that loop, which we turn with UV_RUN_ONCE
@@ -17,8 +18,16 @@
  * (all refused and left unchanged), an empty file migrated, a missing
  * directory, disk-full injection with recovery and retried deletes, a
  * failed transaction (duplicate id) rolled back with its counters, an
- * oversized body refused, and completions dropped after store_stop while
- * the work is still committed.
+ * oversized body refused, completions dropped after store_stop while
+ * the work is still committed, and a fetch that cannot be queued (out of
+ * memory) answered STORE_ENOMEM on the next loop turn, never inside
+ * store_fetch, in submission order.
+ *
+ * Allocation failures: this binary is linked with
+ * -Wl,--wrap=realloc,--wrap=calloc (Makefile), so the store's realloc and
+ * calloc calls go through __wrap_realloc / __wrap_calloc below, which fail
+ * while fail_allocs is set on the calling thread (the loop's; the store
+ * thread never sees a failure).
  *
  * Build: see the Makefile (links -lsqlite3 -lpthread -luv -lcmocka).
  */
@@ -42,7 +51,19 @@
 
 #include "common/log.h"
 #include "server/store.h"
+#include "../support/faultvfs.h"
 #include "testutil.h"
+
+void *__real_realloc(void *p, size_t n);
+void *__real_calloc(size_t k, size_t n);
+static _Thread_local int fail_allocs;
+
+void *__wrap_realloc(void *p, size_t n) {
+    return fail_allocs ? NULL : __real_realloc(p, n);
+}
+void *__wrap_calloc(size_t k, size_t n) {
+    return fail_allocs ? NULL : __real_calloc(k, n);
+}
 
 #define MAX_PUTS 20000
 #define MAX_FETCHES 512
@@ -155,8 +176,9 @@ static void t_close(tctx *t) {
 
 static int teardown(void **state) {
     tctx *t = *state;
-    unsetenv("CHAT_FAULT_DISKFULL");
+    fail_allocs = 0; /* a failed test may have left it set */
     t_close(t);
+    if (faultvfs_register(NULL) != SQLITE_OK) return -1; /* never full */
     uv_run(&t->loop, UV_RUN_DEFAULT);
     assert_int_equal(uv_loop_close(&t->loop), 0);
     forget_results(t);
@@ -691,7 +713,7 @@ static void test_disk_full_and_recovery(void **state) {
     tctx *t = *state;
     char flag[128];
     snprintf(flag, sizeof flag, "%s/full", t->dir);
-    assert_int_equal(setenv("CHAT_FAULT_DISKFULL", flag, 1), 0);
+    assert_int_equal(faultvfs_register(flag), SQLITE_OK);
     t_open(t);
     put(t, 1, 2, 100, 0);
     put(t, 2, 2, 100, 0);
@@ -721,7 +743,7 @@ static void test_disk_full_and_recovery(void **state) {
     t_close(t);
     forget_results(t);
 
-    unsetenv("CHAT_FAULT_DISKFULL");
+    assert_int_equal(faultvfs_register(NULL), SQLITE_OK);
     t_open(t);
     f = fetch_now(t, 2, 0, 100, 1 << 20, 0);
     assert_int_equal(f->n, 2);
@@ -776,6 +798,53 @@ static void test_stop_drops_callbacks_keeps_work(void **state) {
     assert_int_equal(store_next_id(t->st), 4);
 }
 
+/* A fetch that cannot be queued: its completion (STORE_ENOMEM) comes on
+ * the next loop turn, not inside store_fetch. */
+static void test_fetch_oom_completes_on_next_turn(void **state) {
+    tctx *t = *state;
+    t_open(t);
+    fail_allocs = 1; /* no batch can be made */
+    store_fetch(t->st, 2, 0, 10, 1000, t);
+    fail_allocs = 0;
+    assert_int_equal(t->nfetches, 0);
+    uv_run(&t->loop, UV_RUN_ONCE);
+    assert_int_equal(t->nfetches, 1);
+    assert_ptr_equal(t->fetches[0].token, t);
+    assert_int_equal(t->fetches[0].status, STORE_ENOMEM);
+    assert_int_equal(t->fetches[0].n, 0);
+    assert_int_equal(t->fetches[0].more, 0);
+    /* the store goes on */
+    put(t, 1, 2, 10, 0);
+    fetch_rec *f = fetch_now(t, 2, 0, 10, 1000, 1);
+    assert_int_equal(f->n, 1);
+}
+
+/* ... and after the completions of what was submitted before it, before
+ * those of what came after. */
+static void test_fetch_oom_in_submission_order(void **state) {
+    tctx *t = *state;
+    t_open(t);
+    put(t, 1, 2, 10, 0);
+    fail_allocs = 1; /* the batch cannot take a fetch */
+    store_fetch(t->st, 2, 0, 10, 1000, (void *)(uintptr_t)1);
+    fail_allocs = 0;
+    assert_int_equal(t->nfetches, 0);
+    put(t, 2, 2, 10, 0);
+    store_fetch(t->st, 2, 0, 10, 1000, t);
+    store_flush(t->st);
+    wait_fetches(t, 2);
+    wait_puts(t, 2);
+    assert_memory_equal(t->events, "PFPF", 4);
+    check_put(&t->puts[0], 1, STORE_OK);
+    check_put(&t->puts[1], 2, STORE_OK);
+    assert_ptr_equal(t->fetches[0].token, (void *)(uintptr_t)1);
+    assert_int_equal(t->fetches[0].status, STORE_ENOMEM);
+    assert_int_equal(t->fetches[0].n, 0);
+    assert_ptr_equal(t->fetches[1].token, t);
+    assert_int_equal(t->fetches[1].status, STORE_OK);
+    assert_int_equal(t->fetches[1].n, 2);
+}
+
 static void test_strerror(void **state) {
     (void)state;
     const int codes[] = {STORE_OK, STORE_EQUOTA, STORE_ENOMEM, STORE_EIO,
@@ -817,6 +886,8 @@ int main(void) {
         T(test_disk_full_and_recovery),
         T(test_failed_transaction_recovers),
         T(test_stop_drops_callbacks_keeps_work),
+        T(test_fetch_oom_completes_on_next_turn),
+        T(test_fetch_oom_in_submission_order),
         T(test_strerror),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,6 +1,6 @@
 /*
- * store_faultvfs.c -- the "chatfault" VFS: the default VFS with a switch
- * that makes the disk look full. Tests only (see store_faultvfs.h).
+ * faultvfs.c -- the "chatfault" VFS: the default VFS with a switch that
+ * makes the disk look full. Test binaries only (see faultvfs.h).
  *
  * Layout: a fault_file is our sqlite3_file header followed, in the same
  * allocation SQLite makes for us (szOsFile), by the real VFS's file; every
@@ -14,11 +14,15 @@
  * Invariant: the real VFS's io methods are version 2 or later (the unix VFS
  * is version 3); xOpen refuses a file whose methods are older.
  */
-#include "store_faultvfs.h"
+#include "faultvfs.h"
 
 #include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+
+#include "common/log.h"
 
 typedef struct fault_file {
     sqlite3_file base;   /* pMethods = &fault_io, or NULL when open failed */
@@ -175,10 +179,10 @@ static int v_time64(sqlite3_vfs *vfs, sqlite3_int64 *out) {
     return rc;
 }
 
-int store_faultvfs_register(const char *path) {
-    size_t n = strlen(path);
+int faultvfs_register(const char *path) {
+    size_t n = path ? strlen(path) : 0;
     if (n >= sizeof flag_path) return SQLITE_ERROR;
-    memcpy(flag_path, path, n + 1);
+    memcpy(flag_path, path ? path : "", n + 1);
     if (fault_vfs.zName) return SQLITE_OK; /* registered before */
     sqlite3_vfs *root = sqlite3_vfs_find(NULL);
     if (!root) return SQLITE_ERROR;
@@ -186,7 +190,7 @@ int store_faultvfs_register(const char *path) {
         .iVersion = 2,
         .szOsFile = (int)sizeof(fault_file) + root->szOsFile,
         .mxPathname = root->mxPathname,
-        .zName = STORE_FAULTVFS_NAME,
+        .zName = FAULTVFS_NAME,
         .pAppData = root,
         .xOpen = v_open, .xDelete = v_delete, .xAccess = v_access,
         .xFullPathname = v_fullpath, .xDlOpen = v_dlopen,
@@ -194,7 +198,21 @@ int store_faultvfs_register(const char *path) {
         .xRandomness = v_random, .xSleep = v_sleep, .xCurrentTime = v_time,
         .xGetLastError = v_lasterr, .xCurrentTimeInt64 = v_time64,
     };
-    int rc = sqlite3_vfs_register(&fault_vfs, 0);
+    int rc = sqlite3_vfs_register(&fault_vfs, 1);
     if (rc != SQLITE_OK) fault_vfs.zName = NULL;
     return rc;
+}
+
+/* Before main(): CHAT_FAULT_DISKFULL=<flag file> switches the shim on. A
+ * binary that cannot do what its test asked stops at once. */
+__attribute__((constructor)) static void faultvfs_from_env(void) {
+    const char *flag = getenv("CHAT_FAULT_DISKFULL");
+    if (!flag) return;
+    if (faultvfs_register(flag) != SQLITE_OK) {
+        fprintf(stderr, "cannot set up disk-full injection "
+                "(CHAT_FAULT_DISKFULL=%s)\n", flag);
+        exit(1);
+    }
+    log_warn("store: fault injection is on: the disk is full while %s "
+             "exists (CHAT_FAULT_DISKFULL; a test binary)", flag);
 }

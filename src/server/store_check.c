@@ -1,0 +1,130 @@
+/*
+ * store_check.c -- the offline store's invariants (numbered in
+ * store_int.h), asserted. Everything here is compiled only without NDEBUG:
+ * the release build neither has nor calls these functions (they are only
+ * called inside assert()).
+ *
+ * Costs: store__check_loop and store__check_thread are O(1) apart from the
+ * spare list (at most SPARE_MAX) and the failed-fetch queue (empty but
+ * under memory pressure); the batch checks are O(batch), once per batch.
+ */
+#include "server/store_int.h"
+
+#ifndef NDEBUG
+
+#include <assert.h>
+
+static int on_thread(uv_thread_t t) {
+    uv_thread_t self = uv_thread_self();
+    return uv_thread_equal(&self, &t);
+}
+
+int store__check_loop(const store *s) {
+    assert(on_thread(s->loop_thread));
+    const batch *c = s->cur;
+    if (c) { /* (4), its O(1) part: the whole at store_flush */
+        assert(c->next == NULL && c->gen == 0);
+        assert(c->nkind == c->nput + c->nfetch);
+        assert(c->nrow == 0 && c->nout == 0 && c->nupd == 0);
+        assert(c->nput == 0 || c->puts[0].off == 0);
+        assert(c->nput == 0 ||
+               c->puts[c->nput - 1].off + c->puts[c->nput - 1].len == c->nin);
+        assert(c->nput > 0 || c->nin == 0);
+    }
+    int n = 0; /* (5) */
+    for (const batch *b = s->spare; b; b = b->next, n++) {
+        assert(n < SPARE_MAX);
+        assert(b->nput == 0 && b->nfetch == 0 && b->ndel == 0 &&
+               b->nkind == 0 && b->nin == 0 && b->nrow == 0 &&
+               b->nout == 0 && b->nupd == 0 && b->gen == 0);
+    }
+    assert(n == s->nspare);
+    size_t nin = c ? c->nin : 0; /* (6) */
+    assert(s->pending >= nin);
+    assert(s->gen_done <= s->gen_flushed); /* (8) */
+    assert(s->gen_done < s->gen_flushed || s->pending == nin);
+    assert(s->failq0 <= s->nfailq && s->nfailq <= s->cfailq); /* (9) */
+    for (size_t i = s->failq0; i < s->nfailq; i++) {
+        assert(s->failq[i].gen <= s->gen_flushed);
+        assert(i == s->failq0 || s->failq[i - 1].gen <= s->failq[i].gen);
+    }
+    assert(!s->stopped || c == NULL); /* (14) */
+    return 1;
+}
+
+int store__check_thread(const store *s) {
+    assert(on_thread(s->thread));
+    /* (3) */
+    sqlite3_stmt *const st[] = {s->st_begin, s->st_commit, s->st_rollback,
+                                s->st_insert, s->st_delete, s->st_fetch,
+                                s->st_purge};
+    for (size_t i = 0; i < sizeof st / sizeof *st; i++)
+        assert(!sqlite3_stmt_busy(st[i]));
+    assert(sqlite3_get_autocommit(s->db) || s->rollback_failed);
+    assert(s->ntouched == 0); /* (10) */
+    assert(s->nretry <= s->cretry); /* (12) */
+    assert(s->nretry == 0 || s->next_retry > 0);
+    return 1;
+}
+
+static int queue_ok(const batch *head, const batch *tail) {
+    return (head == NULL) == (tail == NULL) && (!tail || !tail->next);
+}
+
+int store__check_queues(const store *s) {
+    assert(queue_ok(s->inq, s->inq_tail)); /* (2) */
+    assert(queue_ok(s->outq, s->outq_tail));
+    return 1;
+}
+
+int store__check_filled(const batch *b) {
+    assert(b->nkind == b->nput + b->nfetch); /* (4) */
+    size_t off = 0, np = 0, nf = 0;
+    for (size_t k = 0; k < b->nkind; k++) {
+        if (b->kinds[k] == KIND_PUT) {
+            const put_req *p = &b->puts[np++];
+            assert(p->off == off && p->status == STATUS_PENDING);
+            assert(p->id < UINT64_C(1) << 63); /* (13) */
+            off += p->len;
+        } else {
+            assert(b->kinds[k] == KIND_FETCH);
+            nf++;
+        }
+    }
+    assert(np == b->nput && nf == b->nfetch && off == b->nin);
+    assert(b->nrow == 0 && b->nout == 0 && b->nupd == 0 && b->gen == 0);
+    return 1;
+}
+
+int store__check_done(const store *s, const batch *b) {
+    if (b->gen == 0) { /* (8): made by the thread, counters only */
+        assert(b->nkind == 0 && b->nput == 0 && b->nfetch == 0 &&
+               b->ndel == 0 && b->nrow == 0);
+        return 1;
+    }
+    assert(b->gen == s->gen_done + 1);
+    assert(b->nkind == b->nput + b->nfetch);
+    for (size_t i = 0; i < b->nput; i++) /* (7) */
+        assert(b->puts[i].status <= 0);
+    size_t rows = 0;
+    for (size_t i = 0; i < b->nfetch; i++) {
+        const fetch_req *f = &b->fetch[i];
+        if (f->status != STORE_OK) assert(f->nrows == 0 && f->more == 0);
+        assert(f->nrows <= (f->max_rows ? f->max_rows : 1));
+        assert(f->row0 + f->nrows <= b->nrow);
+        for (size_t j = f->row0; j < f->row0 + f->nrows; j++) {
+            const store_row *r = &b->rows[j];
+            assert(r->id > f->after_id);
+            assert(j == f->row0 || b->rows[j - 1].id < r->id);
+            assert(r->len == 0 || (b->out && r->body == b->out + b->roff[j] &&
+                                   b->roff[j] + r->len <= b->nout));
+        }
+        rows += f->nrows;
+    }
+    assert(rows == b->nrow);
+    return 1;
+}
+
+#else
+typedef int store_check_empty; /* ISO C wants a declaration in every file */
+#endif

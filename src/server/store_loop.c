@@ -1,0 +1,248 @@
+/*
+ * store_loop.c -- the offline store as the loop thread runs it (see
+ * store_int.h): requests appended to the FILLING batch, store_flush handing
+ * it to the store thread, and the completions of the results it sends
+ * back, in submission order.
+ */
+#include "server/store_int.h"
+
+#include <assert.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+
+/* -- batches ------------------------------------------------------------- */
+
+/* Loop thread: keep b for reuse (emptied) or free it. */
+static void batch_recycle(store *s, batch *b) {
+    if (s->nspare >= SPARE_MAX || b->cin > SPARE_BYTES ||
+        b->cout > SPARE_BYTES) {
+        store__batch_free(b);
+        return;
+    }
+    b->nput = b->nfetch = b->ndel = b->nkind = b->nin = 0;
+    b->nrow = b->nout = b->nupd = 0;
+    b->gen = 0;
+    b->next = s->spare;
+    s->spare = b;
+    s->nspare++;
+}
+
+/* Loop thread: the FILLING batch, or NULL when out of memory. */
+static batch *cur_batch(store *s) {
+    if (s->cur) return s->cur;
+    if (s->spare) {
+        s->cur = s->spare;
+        s->spare = s->cur->next;
+        s->nspare--;
+    } else {
+        s->cur = calloc(1, sizeof *s->cur);
+    }
+    if (s->cur) s->cur->next = NULL;
+    return s->cur;
+}
+
+/* -- requests ------------------------------------------------------------ */
+
+uint64_t store_next_id(const store *s) { return s->next_id; }
+
+uint64_t store_count(const store *s, uint32_t receiver) {
+    const ctr *c = store__ctr_find(&s->seen, receiver);
+    return c ? c->count : 0;
+}
+
+size_t store_pending_bytes(const store *s) { return s->pending; }
+
+static int put_add(store *s, uint64_t id, uint32_t receiver, uint32_t sender,
+                   uint8_t type, const uint8_t *body, uint32_t len, int quota,
+                   void *token, uint64_t seq) {
+    if (s->stopped || len > s->max_body) return STORE_EIO; /* never fits */
+    batch *b = cur_batch(s);
+    if (!b || RESERVE(b->puts, b->cput, b->nput + 1) ||
+        RESERVE(b->kinds, b->ckind, b->nkind + 1) ||
+        RESERVE(b->in, b->cin, b->nin + len))
+        return STORE_ENOMEM;
+    if (len) memcpy(b->in + b->nin, body, len);
+    b->puts[b->nput++] = (put_req){
+        .id = id, .seq = seq, .token = token, .off = b->nin, .len = len,
+        .receiver = receiver, .sender = sender, .type = type,
+        .quota = quota != 0, .status = STATUS_PENDING,
+    };
+    b->kinds[b->nkind++] = KIND_PUT;
+    b->nin += len;
+    s->pending += len;
+    if (id >= s->next_id) s->next_id = id + 1;
+    return STORE_OK;
+}
+
+int store_put(store *s, uint64_t id, uint32_t receiver, uint32_t sender,
+              uint8_t type, const uint8_t *body, uint32_t len, int quota,
+              void *token, uint64_t seq) {
+    int r = put_add(s, id, receiver, sender, type, body, len, quota, token,
+                    seq);
+    assert(store__check_loop(s));
+    return r;
+}
+
+static void del_add(store *s, uint64_t id) {
+    if (s->stopped) return;
+    batch *b = cur_batch(s);
+    if (!b || RESERVE(b->dels, b->cdel, b->ndel + 1)) {
+        log_error("store: out of memory: the delete of message %" PRIu64
+                  " is lost (it stays stored and may be delivered again)", id);
+        return;
+    }
+    b->dels[b->ndel++] = id;
+}
+
+void store_del(store *s, uint64_t id) {
+    del_add(s, id);
+    assert(store__check_loop(s));
+}
+
+/* Queue the STORE_ENOMEM completion of a fetch that could not be queued.
+ * What was submitted before it is flushed first, so the failure is
+ * delivered after those completions and before any later one: on_async
+ * delivers it once the batch numbered s->gen_flushed was delivered (at
+ * once on its next run if that one was already), never inside
+ * store_fetch. FAILQ_MIN entries exist from store_open; past that the
+ * queue grows, and when even that fails the process aborts (see store.h). */
+static void fail_fetch(store *s, void *token) {
+    store_flush(s);
+    if (s->failq0 == s->nfailq) s->failq0 = s->nfailq = 0;
+    if (s->nfailq == s->cfailq && s->failq0 > 0) {
+        s->nfailq -= s->failq0;
+        memmove(s->failq, s->failq + s->failq0, s->nfailq * sizeof *s->failq);
+        s->failq0 = 0;
+    }
+    if (RESERVE(s->failq, s->cfailq, s->nfailq + 1)) {
+        log_error("store: out of memory with %zu failed fetches waiting to "
+                  "be answered; aborting (nothing acknowledged is lost)",
+                  s->nfailq);
+        abort();
+    }
+    s->failq[s->nfailq++] = (fetch_fail){token, s->gen_flushed};
+    /* (void): on an open handle libuv only sets a flag and writes its
+     * eventfd; the loop thread may send to itself */
+    (void)uv_async_send(&s->async);
+}
+
+static void fetch_add(store *s, uint32_t receiver, uint64_t after_id,
+                      uint32_t max_rows, uint32_t max_bytes, void *token) {
+    if (s->stopped) return;
+    batch *b = cur_batch(s);
+    if (!b || RESERVE(b->fetch, b->cfetch, b->nfetch + 1) ||
+        RESERVE(b->kinds, b->ckind, b->nkind + 1)) {
+        fail_fetch(s, token);
+        return;
+    }
+    b->fetch[b->nfetch++] = (fetch_req){
+        .after_id = after_id, .token = token, .receiver = receiver,
+        .max_rows = max_rows, .max_bytes = max_bytes,
+    };
+    b->kinds[b->nkind++] = KIND_FETCH;
+}
+
+void store_fetch(store *s, uint32_t receiver, uint64_t after_id,
+                 uint32_t max_rows, uint32_t max_bytes, void *token) {
+    fetch_add(s, receiver, after_id, max_rows, max_bytes, token);
+    assert(store__check_loop(s));
+}
+
+void store_flush(store *s) {
+    batch *b = s->cur;
+    if (!b || (b->nkind == 0 && b->ndel == 0)) return;
+    assert(store__check_filled(b));
+    s->cur = NULL;
+    b->gen = ++s->gen_flushed;
+    uv_mutex_lock(&s->mu);
+    if (s->inq_tail) s->inq_tail->next = b;
+    else s->inq = b;
+    s->inq_tail = b;
+    assert(store__check_queues(s));
+    uv_cond_signal(&s->cv);
+    uv_mutex_unlock(&s->mu);
+    assert(store__check_loop(s));
+}
+
+/* Apply b's counters, then its callbacks in submission order (none once
+ * stopped: a callback may stop the store). */
+static void deliver(store *s, batch *b) {
+    for (size_t i = 0; i < b->nupd; i++) {
+        ctr *c = store__ctr_get(&s->seen, b->upd[i].receiver);
+        if (!c) continue; /* store_count lags for this receiver */
+        c->count = b->upd[i].count;
+        c->bytes = b->upd[i].bytes;
+    }
+    size_t pi = 0, fi = 0;
+    for (size_t k = 0; k < b->nkind; k++) {
+        if (b->kinds[k] == KIND_PUT) {
+            const put_req *p = &b->puts[pi++];
+            s->pending -= p->len;
+            if (!s->stopped && s->cb.put_done)
+                s->cb.put_done(s->cb.ctx, p->token, p->seq, p->id, p->status);
+            assert(store__check_loop(s));
+        } else {
+            const fetch_req *f = &b->fetch[fi++];
+            if (!s->stopped && s->cb.fetch_done)
+                s->cb.fetch_done(s->cb.ctx, f->token,
+                                 f->nrows ? b->rows + f->row0 : NULL,
+                                 f->nrows, f->more, f->status);
+            assert(store__check_loop(s));
+        }
+    }
+}
+
+/* -- completions ---------------------------------------------------------- */
+
+/* The failed fetches whose turn has come (every batch flushed before them
+ * delivered), at most *budget of them. */
+static void deliver_failed(store *s, size_t *budget) {
+    while (*budget && s->failq0 < s->nfailq &&
+           s->failq[s->failq0].gen <= s->gen_done) {
+        fetch_fail f = s->failq[s->failq0++]; /* the callback may append */
+        --*budget;
+        if (!s->stopped && s->cb.fetch_done)
+            s->cb.fetch_done(s->cb.ctx, f.token, NULL, 0, 0, STORE_ENOMEM);
+        assert(store__check_loop(s));
+    }
+}
+
+/* Results came back (or a fetch failed): complete them in submission
+ * order. Failed fetches queued by the callbacks themselves wait for the
+ * next run (their store_fetch sent the handle again), so a caller that
+ * fetches again from its completion cannot keep this loop going. */
+void store__on_async(uv_async_t *h) {
+    store *s = h->data;
+    uv_mutex_lock(&s->mu);
+    assert(store__check_queues(s));
+    batch *list = s->outq;
+    s->outq = s->outq_tail = NULL;
+    uv_mutex_unlock(&s->mu);
+    size_t budget = s->nfailq - s->failq0;
+    deliver_failed(s, &budget);
+    while (list) {
+        batch *b = list;
+        list = b->next;
+        assert(store__check_done(s, b));
+        deliver(s, b);
+        if (b->gen) s->gen_done = b->gen;
+        batch_recycle(s, b);
+        deliver_failed(s, &budget);
+    }
+    assert(store__check_loop(s));
+}
+
+void store_stop(store *s) {
+    if (s->stopped) return;
+    store_flush(s);
+    s->stopped = 1;
+    uv_mutex_lock(&s->mu);
+    s->quit = 1;
+    uv_cond_signal(&s->cv);
+    uv_mutex_unlock(&s->mu);
+    uv_close((uv_handle_t *)&s->async, NULL);
+    assert(store__check_loop(s));
+}

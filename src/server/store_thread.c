@@ -1,0 +1,397 @@
+/*
+ * store_thread.c -- the offline store's own thread (see store_int.h): it
+ * takes every batch queued, runs their puts and deletes as one write
+ * transaction (group commit), then their fetches, and hands the results
+ * back to the loop; between batches it purges expired messages and retries
+ * deletes that failed. It owns the SQLite connection once store_open has
+ * returned.
+ */
+#include "server/store_int.h"
+
+#include <assert.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+
+/* -- results ------------------------------------------------------------- */
+
+/* Store thread: append b..tail to outq and wake the loop (unless it has
+ * stopped listening: then store_free frees them). */
+static void push_results(store *s, batch *b) {
+    if (!b) return;
+    batch *tail = b;
+    while (tail->next) tail = tail->next;
+    uv_mutex_lock(&s->mu);
+    if (s->outq_tail) s->outq_tail->next = b;
+    else s->outq = b;
+    s->outq_tail = tail;
+    assert(store__check_queues(s));
+    /* (void): on a handle that is not closing (quit is set before it
+     * closes, under mu) libuv only sets a flag and writes its eventfd. */
+    if (!s->quit) (void)uv_async_send(&s->async);
+    uv_mutex_unlock(&s->mu);
+}
+
+/* Store thread: record the counters the last transaction committed, on b
+ * (or on a new batch pushed at once when b is NULL). */
+static void publish_ctrs(store *s, batch *b) {
+    if (s->ntouched == 0) return;
+    batch *own = NULL;
+    if (!b && !(b = own = calloc(1, sizeof *own))) goto nomem;
+    if (RESERVE(b->upd, b->cupd, b->nupd + s->ntouched)) goto nomem;
+    for (size_t i = 0; i < s->ntouched; i++) {
+        ctr *c = s->touched[i];
+        b->upd[b->nupd++] = (ctr_upd){c->receiver, c->count, c->bytes};
+    }
+    s->ntouched = 0;
+    push_results(s, own);
+    return;
+nomem:
+    store__batch_free(own);
+    s->ntouched = 0;
+    log_error("store: out of memory: store_count() may lag behind");
+}
+
+/* -- the write transaction ---------------------------------------------- */
+
+/* Step a statement that returns no rows; SQLITE_OK or the error. */
+static int exec_stmt(sqlite3_stmt *st) {
+    int rc = sqlite3_step(st);
+    (void)sqlite3_reset(st); /* repeats the step's error, already in rc */
+    return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+/* End the open transaction, if any. A ROLLBACK that fails (it writes
+ * nothing in WAL mode, so it should not) leaves the connection inside the
+ * transaction: logged once, and tried again before the next BEGIN. */
+static void rollback(store *s) {
+    if (sqlite3_get_autocommit(s->db)) return;
+    int rc = exec_stmt(s->st_rollback);
+    int failed = rc != SQLITE_OK && !sqlite3_get_autocommit(s->db);
+    if (failed && !s->rollback_failed)
+        log_error("store: %s: ROLLBACK failed (%s); trying again before the "
+                  "next transaction", s->path, store__why(s, rc));
+    s->rollback_failed = failed;
+}
+
+/* BEGIN, after a ROLLBACK that failed is retried. */
+static int begin(store *s) {
+    if (s->rollback_failed) rollback(s);
+    return exec_stmt(s->st_begin);
+}
+
+static int over_quota(const store *s, const ctr *c, uint32_t len) {
+    return (s->cfg.max_messages && c->count + 1 > s->cfg.max_messages) ||
+           (s->cfg.max_bytes && c->bytes + len > s->cfg.max_bytes);
+}
+
+/* Quota check and INSERT of one put. The body is bound in place (STATIC):
+ * the batch does not move while the statement runs. */
+static int put_one(store *s, batch *b, put_req *p, int64_t now) {
+    static const uint8_t empty[1];
+    ctr *c = store__ctr_get(&s->ctrs, p->receiver);
+    if (!c || store__ctr_touch(s, c)) return SQLITE_NOMEM;
+    if (p->quota && over_quota(s, c, p->len)) {
+        p->status = STORE_EQUOTA;
+        return SQLITE_OK;
+    }
+    sqlite3_stmt *st = s->st_insert;
+    int rc = sqlite3_bind_int64(st, 1, (sqlite3_int64)p->id);
+    if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 2, p->receiver);
+    if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 3, p->sender);
+    if (rc == SQLITE_OK) rc = sqlite3_bind_int(st, 4, p->type);
+    if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 5, now);
+    /* a NULL pointer would bind SQL NULL: an empty body needs a non-NULL */
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_blob(st, 6, p->len ? b->in + p->off : empty,
+                               (int)p->len, SQLITE_STATIC);
+    if (rc == SQLITE_OK) rc = exec_stmt(st);
+    if (rc != SQLITE_OK) return rc;
+    c->count++;
+    c->bytes += p->len;
+    p->status = STORE_OK;
+    return SQLITE_OK;
+}
+
+/* DELETE each id (unknown ids do nothing), keeping the counters. */
+static int del_ids(store *s, const uint64_t *ids, size_t n) {
+    sqlite3_stmt *st = s->st_delete;
+    for (size_t i = 0; i < n; i++) {
+        int rc = sqlite3_bind_int64(st, 1, (sqlite3_int64)ids[i]);
+        if (rc != SQLITE_OK) return rc;
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+            rc = store__ctrs_removed(s, (uint32_t)sqlite3_column_int64(st, 0),
+                                     (uint64_t)sqlite3_column_int64(st, 1));
+            if (rc != SQLITE_OK) break;
+        }
+        (void)sqlite3_reset(st); /* repeats the step's error, in rc */
+        if (rc != SQLITE_DONE) return rc;
+    }
+    return SQLITE_OK;
+}
+
+/* Append n ids to the retry list. */
+static void retry_add(store *s, const uint64_t *ids, size_t n) {
+    if (n == 0) return;
+    if (RESERVE(s->retry, s->cretry, s->nretry + n)) {
+        log_error("store: out of memory: %zu deletes are lost (those "
+                  "messages stay stored and may be delivered again)", n);
+        return;
+    }
+    memcpy(s->retry + s->nretry, ids, n * sizeof *ids);
+    s->nretry += n;
+}
+
+/* A transaction that wrote something committed: end a failure streak. */
+static void writes_ok(store *s) {
+    if (!s->fails) return;
+    log_info("store: %s: writes succeed again after %u failed transactions",
+             s->path, s->fails);
+    s->fails = 0;
+}
+
+/* The transaction failed with rc: roll back, report, keep the deletes. */
+static void txn_fail(store *s, batch *list, int rc) {
+    char msg[200]; /* before ROLLBACK replaces it */
+    snprintf(msg, sizeof msg, "%s", store__why(s, rc));
+    rollback(s);
+    store__ctrs_rollback(s);
+    int status = store__status_of(rc);
+    size_t refused = 0;
+    for (batch *b = list; b; b = b->next) {
+        for (size_t i = 0; i < b->nput; i++)
+            if (b->puts[i].status != STORE_EQUOTA) {
+                b->puts[i].status = status;
+                refused++;
+            }
+        retry_add(s, b->dels, b->ndel);
+    }
+    s->next_retry = store__mono_ms() + RETRY_MS;
+    if (s->fails++ == 0)
+        log_error("store: %s: a write transaction failed (%s): %zu messages "
+                  "refused, %zu deletes kept for the next transaction; "
+                  "logged once until writes succeed again", s->path, msg,
+                  refused, s->nretry);
+}
+
+/* One write transaction for every put and delete of list (may be NULL:
+ * the retried deletes only). Puts get their status. */
+static void txn_run(store *s, batch *list) {
+    size_t writes = s->nretry;
+    for (batch *b = list; b; b = b->next) writes += b->nput + b->ndel;
+    if (writes == 0) return;
+    store__ctrs_begin(s);
+    int64_t now = store__wall_ms();
+    int rc = begin(s);
+    for (batch *b = list; b && rc == SQLITE_OK; b = b->next)
+        for (size_t i = 0; i < b->nput && rc == SQLITE_OK; i++)
+            rc = put_one(s, b, &b->puts[i], now);
+    if (rc == SQLITE_OK) rc = del_ids(s, s->retry, s->nretry);
+    for (batch *b = list; b && rc == SQLITE_OK; b = b->next)
+        rc = del_ids(s, b->dels, b->ndel);
+    if (rc == SQLITE_OK) rc = exec_stmt(s->st_commit);
+    if (rc != SQLITE_OK) {
+        txn_fail(s, list, rc);
+        return;
+    }
+    writes_ok(s);
+    s->nretry = 0;
+    publish_ctrs(s, list);
+}
+
+/* -- fetches and purges ------------------------------------------------- */
+
+/* Append the current row of st to b. SQLITE_OK or SQLITE_NOMEM. */
+static int add_row(batch *b, sqlite3_stmt *st) {
+    const void *body = sqlite3_column_blob(st, 3);
+    size_t len = (size_t)sqlite3_column_bytes(st, 3);
+    if (RESERVE(b->rows, b->crow, b->nrow + 1) ||
+        RESERVE(b->roff, b->croff, b->nrow + 1) ||
+        RESERVE(b->out, b->cout, b->nout + len))
+        return SQLITE_NOMEM;
+    if (len) memcpy(b->out + b->nout, body, len);
+    b->rows[b->nrow] = (store_row){
+        .id = (uint64_t)sqlite3_column_int64(st, 0),
+        .sender = (uint32_t)sqlite3_column_int64(st, 1),
+        .type = (uint8_t)sqlite3_column_int(st, 2),
+        .len = (uint32_t)len,
+    };
+    b->roff[b->nrow++] = b->nout;
+    b->nout += len;
+    return SQLITE_OK;
+}
+
+/* Run fetch f into b's rows (cutoff: oldest ts still alive). */
+static void fetch_one(store *s, batch *b, fetch_req *f, int64_t cutoff) {
+    uint32_t max_rows = f->max_rows ? f->max_rows : 1;
+    size_t nrow0 = b->nrow, nout0 = b->nout;
+    uint64_t bytes = 0;
+    sqlite3_stmt *st = s->st_fetch;
+    int rc = sqlite3_bind_int64(st, 1, f->receiver);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int64(st, 2, f->after_id > INT64_MAX
+                                           ? INT64_MAX
+                                           : (int64_t)f->after_id);
+    if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 3, cutoff);
+    if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 4, (int64_t)max_rows + 1);
+    f->row0 = nrow0;
+    f->more = 0;
+    while (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        size_t n = b->nrow - nrow0;
+        if (n == max_rows || (n > 0 && bytes >= f->max_bytes)) {
+            f->more = 1;
+            rc = SQLITE_DONE;
+            break;
+        }
+        if ((rc = add_row(b, st)) != SQLITE_OK) break;
+        bytes += b->rows[b->nrow - 1].len;
+    }
+    (void)sqlite3_reset(st); /* repeats the step's error, in rc */
+    f->status = rc == SQLITE_DONE ? STORE_OK : store__status_of(rc);
+    if (f->status != STORE_OK) {
+        if (s->fetch_fails++ == 0)
+            log_error("store: %s: a fetch failed (%s); logged once until "
+                      "fetches succeed again", s->path, store__why(s, rc));
+        b->nrow = nrow0;
+        b->nout = nout0;
+        f->more = 0;
+    } else if (s->fetch_fails) {
+        log_info("store: %s: fetches succeed again after %u failed", s->path,
+                 s->fetch_fails);
+        s->fetch_fails = 0;
+    }
+    f->nrows = b->nrow - nrow0;
+}
+
+/* Every fetch of list, in order; then point the rows at their bodies. */
+static void fetch_all(store *s, batch *list) {
+    int64_t cutoff = s->cfg.ttl_ms ? store__wall_ms() - (int64_t)s->cfg.ttl_ms
+                                   : INT64_MIN;
+    for (batch *b = list; b; b = b->next) {
+        for (size_t i = 0; i < b->nfetch; i++)
+            fetch_one(s, b, &b->fetch[i], cutoff);
+        for (size_t i = 0; i < b->nrow; i++)
+            /* (out is NULL when every row has an empty body.) */
+            b->rows[i].body = b->out ? b->out + b->roff[i] : NULL;
+    }
+}
+
+static int64_t purge_every(const store *s) {
+    uint64_t ms = s->cfg.ttl_ms / 2;
+    if (ms > PURGE_MAX_MS) ms = PURGE_MAX_MS;
+    if (ms < PURGE_MIN_MS) ms = PURGE_MIN_MS;
+    return (int64_t)ms;
+}
+
+/* Delete up to PURGE_CHUNK expired rows in one transaction. A pass goes on
+ * (purge_more) while chunks come back full, then logs once.
+ *
+ * There is no index on ts, and "WHERE ts < cutoff" would scan the whole
+ * table every pass. But ts never decreases with id (ids are given in
+ * submission order and transactions commit in that order), so the expired
+ * rows are the ones before the oldest live row: we find that row by
+ * scanning from the smallest id and delete below it, O(rows expired). If
+ * the clock stepped back, a few expired rows may sit after a live one;
+ * they are never fetched (fetch filters on ts) and go once it expires. */
+static void purge_step(store *s) {
+    int64_t cutoff = store__wall_ms() - (int64_t)s->cfg.ttl_ms;
+    uint64_t n = 0;
+    store__ctrs_begin(s);
+    int rc = begin(s);
+    sqlite3_stmt *st = s->st_purge;
+    if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 1, cutoff);
+    if (rc == SQLITE_OK) rc = sqlite3_bind_int(st, 2, PURGE_CHUNK);
+    if (rc == SQLITE_OK) {
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+            n++;
+            rc = store__ctrs_removed(s, (uint32_t)sqlite3_column_int64(st, 0),
+                                     (uint64_t)sqlite3_column_int64(st, 1));
+            if (rc != SQLITE_OK) break;
+        }
+        (void)sqlite3_reset(st); /* repeats the step's error, in rc */
+        if (rc == SQLITE_DONE) rc = exec_stmt(s->st_commit);
+    }
+    if (rc != SQLITE_OK) {
+        if (s->fails++ == 0)
+            log_error("store: %s: purging expired messages failed (%s); "
+                      "trying again later; logged once until writes succeed "
+                      "again", s->path, store__why(s, rc));
+        rollback(s);
+        store__ctrs_rollback(s);
+        n = 0;
+    } else {
+        if (n) writes_ok(s);
+        publish_ctrs(s, NULL);
+    }
+    s->purged += n;
+    s->purge_more = n == PURGE_CHUNK;
+    if (s->purge_more) return;
+    if (s->purged)
+        log_info("store: purged %" PRIu64 " expired messages (older than %"
+                 PRIu64 " ms)", s->purged, s->cfg.ttl_ms);
+    s->purged = 0;
+    s->next_purge = store__mono_ms() + purge_every(s);
+}
+
+/* -- the thread's loop ---------------------------------------------------- */
+
+/* Monotonic ms of the next timed job, or -1 for none. */
+static int64_t next_due(const store *s) {
+    int64_t t = -1;
+    if (s->cfg.ttl_ms) t = s->purge_more ? 0 : s->next_purge;
+    if (s->nretry && (t < 0 || s->next_retry < t)) t = s->next_retry;
+    return t;
+}
+
+/* Under mu: wait for a batch, quit, or the next timed job. */
+static void wait_work(store *s) {
+    while (!s->inq && !s->quit) {
+        int64_t due = next_due(s);
+        if (due < 0) {
+            uv_cond_wait(&s->cv, &s->mu);
+            continue;
+        }
+        int64_t now = store__mono_ms();
+        if (due <= now) return;
+        /* (void): 0 or UV_ETIMEDOUT, and the loop checks again either way
+         * (libuv aborts on any other error) */
+        (void)uv_cond_timedwait(&s->cv, &s->mu,
+                                (uint64_t)(due - now) * 1000000u);
+    }
+}
+
+void store__thread_main(void *arg) {
+    store *s = arg;
+    s->next_purge = store__mono_ms(); /* purge what expired while we were down */
+    for (;;) {
+        assert(store__check_thread(s));
+        uv_mutex_lock(&s->mu);
+        wait_work(s);
+        assert(store__check_queues(s));
+        batch *work = s->inq;
+        s->inq = s->inq_tail = NULL;
+        int quit = s->quit;
+        uv_mutex_unlock(&s->mu);
+        if (work) {
+            txn_run(s, work);
+            assert(store__check_thread(s));
+            fetch_all(s, work);
+            push_results(s, work);
+        } else if (quit) {
+            txn_run(s, NULL); /* a last try for failed deletes */
+            assert(store__check_thread(s));
+            return;
+        }
+        if (quit) continue; /* finish the queue first, then exit */
+        /* timed jobs, also between batches of a busy server */
+        int64_t now = store__mono_ms();
+        if (s->nretry && now >= s->next_retry) {
+            txn_run(s, NULL);
+            assert(store__check_thread(s));
+        }
+        if (s->cfg.ttl_ms && (s->purge_more || now >= s->next_purge))
+            purge_step(s);
+    }
+}
