@@ -3,7 +3,7 @@
  *
  * Header-only. The vector owns `v`; growth doubles (amortised O(1) push),
  * clear keeps the capacity, free releases it. Push returns -1 when out of
- * memory (vector unchanged).
+ * memory or past 2^31 entries (vector unchanged).
  */
 #ifndef CHAT_COMMON_VEC_H
 #define CHAT_COMMON_VEC_H
@@ -14,12 +14,13 @@
 
 typedef struct u64vec {
     uint64_t *v;
-    size_t n, cap;
+    uint32_t n, cap; /* (32 bits: these sit in every connection) */
 } u64vec;
 
 static inline int u64vec_push(u64vec *a, uint64_t x) {
     if (a->n == a->cap) {
-        size_t cap = a->cap ? a->cap * 2 : 4;
+        if (a->cap > UINT32_MAX / 2) return -1;
+        uint32_t cap = a->cap ? a->cap * 2 : 4;
         uint64_t *p = realloc(a->v, cap * sizeof *p);
         if (!p) return -1;
         a->v = p;
@@ -42,17 +43,18 @@ typedef struct seqid {
 
 typedef struct seqidq {
     seqid *v;
-    size_t head, n, cap; /* live entries are v[head..n) */
+    uint32_t head, n, cap; /* live entries are v[head..n) */
 } seqidq;
 
 static inline int seqidq_push(seqidq *q, uint64_t seq, uint64_t id) {
     if (q->n == q->cap) {
         if (q->head > q->cap / 2) { /* reclaim the popped front */
-            for (size_t i = q->head; i < q->n; i++) q->v[i - q->head] = q->v[i];
+            for (uint32_t i = q->head; i < q->n; i++) q->v[i - q->head] = q->v[i];
             q->n -= q->head;
             q->head = 0;
         } else {
-            size_t cap = q->cap ? q->cap * 2 : 4;
+            if (q->cap > UINT32_MAX / 2) return -1;
+            uint32_t cap = q->cap ? q->cap * 2 : 4;
             seqid *p = realloc(q->v, cap * sizeof *p);
             if (!p) return -1;
             q->v = p;

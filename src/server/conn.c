@@ -48,7 +48,8 @@ void conn_to(conn *c, conn_state to) {
     assert(conn_edge(from, to));
     hub *h = c->hub;
     if (from == CONN_NEW) dlist_del(&h->pending, &c->plink);          /* (1) */
-    if (to >= CONN_CLOSING) {                                        /* (12) */
+    if (to >= CONN_CLOSING) {                                        assert(!c->resume || dlink_linked(&c->flink));
+    /* (12) */
         router_del(h->router, &c->node);
         if (dlink_linked(&c->plink)) dlist_del(&h->idle, &c->plink);
     }
@@ -98,7 +99,6 @@ static void conn_free(conn *c) {
     buf_free(&c->wire);
     tls_conn_free(c->tls);
     buf_free(&c->tail);
-    u64vec_free(&c->tail_ids);
     seqidq_free(&c->ackq);
     CLOG(c, LOG_DEBUG, "%s", "freed");
     free(c);
@@ -178,8 +178,9 @@ void conn_unthrottle(conn *c) {
 }
 
 void conn_queue_resume(conn *c) {
-    if (!dlink_linked(&c->rlink) && c->state != CONN_CLOSED)
-        dlist_push_tail(&c->hub->resume, &c->rlink);
+    if (c->state == CONN_CLOSED) return;
+    c->resume = 1;
+    conn_queue_flush(c);
 }
 
 void conn_unlist(conn *c) {
@@ -188,7 +189,7 @@ void conn_unlist(conn *c) {
         dlist_del(c->state == CONN_NEW ? &h->pending : &h->idle, &c->plink);
     if (dlink_linked(&c->tlink)) dlist_del(&h->throttled, &c->tlink);
     if (dlink_linked(&c->flink)) dlist_del(&h->flush, &c->flink);
-    if (dlink_linked(&c->rlink)) dlist_del(&h->resume, &c->rlink);
+    c->resume = 0;
 }
 
 const char *conn_peer(const conn *c) {
@@ -223,12 +224,12 @@ void conn_check(const conn *c) {
     /* (7) */
     assert(transport_writing(&c->io) || c->out.b[c->out.cur ^ 1].total == 0);
     /* (8) */
-    assert((c->tail.len == 0 && c->tail_ids.n == 0) ||
-           c->state == CONN_FETCHING || c->state >= CONN_CLOSING);
-    size_t tail_frames = 0;
-    for (size_t off = 0; off + FRAME_S2C_HDR <= c->tail.len; tail_frames++)
-        off += FRAME_S2C_HDR + frame_rd32(c->tail.data + off + 5);
-    assert(tail_frames == c->tail_ids.n);
+    assert(c->tail.len == 0 || c->state == CONN_FETCHING ||
+           c->state >= CONN_CLOSING);
+    size_t off = 0;
+    while (off + 8 + FRAME_S2C_HDR <= c->tail.len)
+        off += 8 + FRAME_S2C_HDR + frame_rd32(c->tail.data + off + 8 + 5);
+    assert(off == c->tail.len);
     /* (9) */
     assert(c->ackq.n - c->ackq.head <= cfg->max_unacked);
     assert(c->acks || c->ackq.n == c->ackq.head);
@@ -242,9 +243,10 @@ void conn_check(const conn *c) {
     /* (11) */
     if (c->state == CONN_CLOSED) {
         assert(!dlink_linked(&c->plink) && !dlink_linked(&c->tlink) &&
-               !dlink_linked(&c->flink) && !dlink_linked(&c->rlink));
+               !dlink_linked(&c->flink));
         assert(c->io.state >= TRANSPORT_CLOSING);
     }
+    assert(!c->resume || dlink_linked(&c->flink));
     /* (12) */
     assert(c->state < CONN_CLOSING ||
            (!dlink_linked(&c->plink) && c->node.user == 0));

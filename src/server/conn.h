@@ -18,10 +18,10 @@
  *
  * States (c->state), changed only by conn_to(), which asserts the edge:
  *
- *   NEW --HELLO, --auth on (login_start)--> LOGIN
+ *   NEW --HELLO, --auth on (login_hello)--> LOGIN
  *   NEW|LOGIN --bound, routing (login_bind)--> SYNC
  *   NEW|LOGIN --bound, --echo (login_bind)--> ECHO
- *   LOGIN --wrong password (login_done)--> DENIED
+ *   LOGIN --wrong password (login.c: auth_done)--> DENIED
  *   SYNC --fetch asked (sync_fetch)--> FETCHING
  *   FETCHING --page back, more to fetch (sync_fetch_done)--> SYNC
  *   FETCHING --page back, nothing further (sync_fetch_done)--> LIVE
@@ -61,12 +61,13 @@
  *      and (not hub->paused, or CLOSING/SHUTDOWN); on hub->throttled =>
  *      not reading.
  *  (7) no write in flight => out's other buffer is empty.
- *  (8) tail or tail_ids non-empty => FETCHING (or closing: dropped with
- *      the connection), and the tail holds as many frames as ids.
+ *  (8) tail non-empty => FETCHING (or closing: dropped with the
+ *      connection), and it is a whole number of (id, frame) entries.
  *  (9) ackq holds at most --max-unacked entries; acks == 0 => ackq empty;
  *      its seqs increase and are <= seq_out.
  * (10) ack_out <= seq_in; puts_pending == 0 unless acks.
- * (11) CLOSED => on no hub list but conns; the socket is closing or closed.
+ * (11) CLOSED => on no hub list but conns; the socket is closing or closed;
+ *      resume => on hub->flush.
  * (12) state >= CLOSING => not on pending or idle, not in the router.
  * (13) the output queue's and the framing layer's own invariants hold
  *      (outq_check, framing_raw_check).
@@ -150,6 +151,8 @@ typedef struct conn {
                                 ciphertext of out's other buffer */
     uint8_t tls_notified;    /* TLS: close_notify queued */
     uint8_t handles;         /* libuv handles not yet closed */
+    uint8_t resume;          /* on hub->flush to parse the input kept
+                                during a login first */
     int fail;                /* an output failure (a libuv error: out of
                                 memory, a failed write): closed at the
                                 next flush (io_flush) */
@@ -164,8 +167,8 @@ typedef struct conn {
     uint64_t ack_out;        /* data frames received and handled */
     uint64_t seq_out;        /* data frames queued to the peer */
     uint64_t cursor;         /* highest store id queued to the peer */
-    uint64_t t_accept;       /* uv_now at accept (login timeout) */
-    uint64_t t_hello;        /* uv_now when a login's HELLO arrived */
+    uint64_t t_accept;       /* uv_now at accept (NEW: login timeout), then
+                                when a login's HELLO arrived (LOGIN) */
     uint64_t t_rx;           /* uv_now of the last byte received */
     ratelimit rl;
     framing_raw raw;         /* the framing layer */
@@ -174,15 +177,14 @@ typedef struct conn {
                                 waiting for the socket */
     outq out;
     buf tail;                /* FETCHING: frames stored for the user since
-                                the fetch was asked for, as s2c frames */
-    u64vec tail_ids;         /* their store ids */
+                                the fetch was asked for, each as its store
+                                id (8 bytes) and its s2c frame */
     seqidq ackq;             /* (seq_out, id) awaiting the peer's ACK */
     uv_timer_t *timer;       /* linger, or the failed-login delay */
     dlink all;               /* hub->conns */
     dlink plink;             /* hub->pending (NEW) or hub->idle (bound) */
     dlink tlink;             /* hub->throttled */
     dlink flink;             /* hub->flush */
-    dlink rlink;             /* hub->resume */
     netaddr peer;
 } conn;
 
@@ -239,7 +241,8 @@ void conn_throttle(conn *c);  /* onto hub->throttled (not reading) */
 void conn_unthrottle(conn *c);
 static inline void conn_queue_flush(conn *c); /* write at the end of this
                                                  iteration */
-void conn_queue_resume(conn *c); /* parse kept input this iteration */
+void conn_queue_resume(conn *c); /* parse kept input this iteration (on
+                                    hub->flush, before the write) */
 void conn_unlist(conn *c);    /* off every list but conns */
 
 /* "ip:port" of the peer for log lines: a static buffer, valid until the

@@ -70,9 +70,9 @@ struct hub {
     dlist idle;             /* bound control-frame speakers, quietest first
                                (--idle-timeout: PING, then close) */
     dlist throttled;        /* over a rate limit, not reading */
-    dlist flush;            /* output queued during this iteration */
-    dlist resume;           /* logged in: input kept during the login check
-                               to be parsed during this iteration */
+    dlist flush;            /* output queued during this iteration, or
+                               (conn.resume) logged in: the input kept
+                               during the login check to parse first */
     int paused;             /* reads stopped: the store is behind */
     uint64_t next_id;       /* the next store message id */
     uint64_t handoff_refused; /* handed-back frames the store refused */
@@ -88,7 +88,6 @@ static inline void hub_init(hub *h) {
     dlist_init(&h->idle);
     dlist_init(&h->throttled);
     dlist_init(&h->flush);
-    dlist_init(&h->resume);
     blkpool_init(&h->pool);
 }
 

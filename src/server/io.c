@@ -235,17 +235,14 @@ void io_resume(conn *c) {
 
 void io_flush_all(hub *h) {
     dlink *k;
-    while ((k = dlist_first(&h->resume))) {
-        conn *c = DLIST_ENTRY(k, conn, rlink);
-        dlist_del(&h->resume, k);
-        conn_ref(c);
-        io_resume(c);
-        conn_unref(c);
-    }
     while ((k = dlist_first(&h->flush))) {
         conn *c = DLIST_ENTRY(k, conn, flink);
         dlist_del(&h->flush, k);
         conn_ref(c);
+        if (c->resume) {
+            c->resume = 0;
+            io_resume(c);
+        }
         io_flush(c);
         conn_unref(c);
     }

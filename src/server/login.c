@@ -73,7 +73,7 @@ static void auth_done(void *token, int result) {
              CONN_AUTH_FAIL_MS);
         /* Every failure is answered CONN_AUTH_FAIL_MS after its HELLO: the
          * same for unknown ids, and slow for guessing. */
-        uint64_t now = uv_now(h->loop), due = c->t_hello + CONN_AUTH_FAIL_MS;
+        uint64_t now = uv_now(h->loop), due = c->t_accept + CONN_AUTH_FAIL_MS;
         conn_to(c, CONN_DENIED);
         int r = conn_timer(c, on_denied, due > now ? due - now : 0);
         if (r) {
@@ -110,8 +110,8 @@ static void start(conn *c, uint32_t user, const frame_hello *hello) {
         return;
     }
     c->user = user;
-    c->t_hello = uv_now(h->loop);
-    conn_to(c, CONN_LOGIN); /* off the pending list: the check's time is
+    conn_to(c, CONN_LOGIN);
+    c->t_accept = uv_now(h->loop); /* from now: when the HELLO arrived */ /* off the pending list: the check's time is
                                the server's, not the client's */
     r = conn_reading(c);    /* stops: what follows waits for the verdict */
     if (r) {

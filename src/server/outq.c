@@ -11,7 +11,8 @@
 static int ref_push(outbuf *o, size_t at, blk *b, const uint8_t *p,
                     size_t len) {
     if (o->nrefs == o->caprefs) {
-        size_t cap = o->caprefs ? o->caprefs * 2 : 4;
+        if (o->caprefs > UINT32_MAX / 2) return -1;
+        uint32_t cap = o->caprefs ? o->caprefs * 2 : 4;
         outref *r = realloc(o->refs, cap * sizeof *r);
         if (!r) return -1;
         o->refs = r;

@@ -58,7 +58,7 @@ typedef struct outbuf {
     buf bytes;
     size_t total;       /* logical length: bytes.len + sum of refs[].len */
     outref *refs;
-    size_t nrefs, caprefs;
+    uint32_t nrefs, caprefs;
     seqidq ids;         /* (header offset in bytes, store id) */
 } outbuf;
 

@@ -10,12 +10,8 @@
 
 static void tail_clear(conn *c) {
     c->tail.len = 0;
-    c->tail_ids.n = 0;
     c->tail_over = 0;
-    if (c->tail.cap > CONN_PULL_BYTES / 4) {
-        buf_free(&c->tail);
-        u64vec_free(&c->tail_ids);
-    }
+    if (c->tail.cap > CONN_PULL_BYTES / 4) buf_free(&c->tail);
 }
 
 void sync_start(conn *c) {
@@ -54,15 +50,16 @@ void sync_stored(conn *c, uint32_t from, uint8_t type, const uint8_t *body,
                  uint32_t len, uint64_t id) {
     if (c->state == CONN_FETCHING && !c->tail_over) {
         buf *t = &c->tail;
-        size_t need = FRAME_S2C_HDR + (size_t)len;
+        size_t need = 8 + FRAME_S2C_HDR + (size_t)len;
         /* As much as the output queue may hold: a receiver that can take
          * one fetch round trip's worth of frames catches up in one. */
-        if (buf_reserve(t, need, c->hub->cfg->max_outbuf) ||
-            u64vec_push(&c->tail_ids, id)) {
+        if (buf_reserve(t, need, c->hub->cfg->max_outbuf)) {
             c->tail_over = 1; /* too much (or no memory): fetch again */
         } else {
-            frame_put_s2c_hdr(t->data + t->len, from, type, len);
-            if (len) memcpy(t->data + t->len + FRAME_S2C_HDR, body, len);
+            uint8_t *w = t->data + t->len;
+            frame_wr64(w, id);
+            frame_put_s2c_hdr(w + 8, from, type, len);
+            if (len) memcpy(w + 8 + FRAME_S2C_HDR, body, len);
             t->len += need;
         }
     }
@@ -84,15 +81,14 @@ static int send_stored(conn *c, uint32_t from, uint8_t type,
  * stored since it was asked for; those the page did not return go out
  * now. -1 when they did not all fit (fetch again). */
 static int tail_deliver(conn *c) {
-    size_t k = 0;
-    for (size_t off = 0; off < c->tail.len; k++) {
+    for (size_t off = 0; off < c->tail.len;) {
         frame_s2c f;
-        long r = frame_decode_s2c(c->tail.data + off, c->tail.len - off,
+        uint64_t id = frame_rd64(c->tail.data + off);
+        long r = frame_decode_s2c(c->tail.data + off + 8, c->tail.len - off - 8,
                                   FRAME_LEN_MAX, &f);
-        assert(r > 0 && k < c->tail_ids.n); /* we wrote these frames */
-        if (send_stored(c, f.sender, f.type, f.body, f.len, c->tail_ids.v[k]))
-            return -1;
-        off += (size_t)r;
+        assert(r > 0); /* we wrote these frames */
+        if (send_stored(c, f.sender, f.type, f.body, f.len, id)) return -1;
+        off += 8 + (size_t)r;
     }
     return 0;
 }
@@ -164,8 +160,7 @@ void sync_put_done(conn *c, uint64_t seq, int named, int status) {
 
 size_t sync_shrink(conn *c) {
     if (c->state == CONN_FETCHING || c->tail.len) return 0;
-    size_t freed = c->tail.cap + c->tail_ids.cap * sizeof(uint64_t);
+    size_t freed = c->tail.cap;
     buf_free(&c->tail);
-    u64vec_free(&c->tail_ids);
     return freed;
 }

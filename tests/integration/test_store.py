@@ -19,7 +19,7 @@ import pytest
 
 import conftest
 from conftest import REPO, require_binary
-from proto import (ACKS_FLAG, PICTURE, PROTO, QUOTA, STORE, TEXT,
+from proto import (ACKS_FLAG, PICTURE, PROTO, QUOTA, SLOW, STORE, TEXT,
                    ConnectionClosed, Sender, c2s, ping_sync, read_data,
                    send_ack, wait_for_ack)
 
@@ -425,3 +425,65 @@ def test_ack_of_more_frames_than_sent_is_a_protocol_error(start_store_server):
     # A is not affected.
     a.send_frame(1, 9, TEXT, b"still fine")
     assert wait_for_ack(a, 3).errors == []
+
+
+# -- the acknowledgement window (--max-unacked) ------------------------------
+
+def read_window(b, user, n, bodies_seen):
+    """Read the n data frames the window allows, check that nothing more
+    comes while they are unacknowledged (PONG proves the server handled
+    everything sent before), then ACK them."""
+    bodies_seen += bodies_of(read_data(b, n))
+    assert ping_sync(b, user) == []
+    send_ack(b, user, len(bodies_seen))
+
+
+def test_live_receiver_past_the_window_is_a_slow_consumer(start_store_server):
+    s = start_store_server("--max-unacked", "10")
+    a = acked_sender(s)
+    b = s.client()
+    b.hello(5, flags=ACKS_FLAG)
+    bodies = [b"window %d" % i for i in range(25)]
+    send_all_acked(a, 5, bodies)     # every one stored: acknowledged to A
+    # B never acknowledges: it gets the window, then ERROR SLOW, then EOF.
+    assert bodies_of(read_data(b, 10)) == bodies[:10]
+    err = b.read_error()
+    assert err.code == SLOW and "--max-unacked" in err.reason, err
+    b.expect_eof()
+    assert s.log_lines("slow consumer")
+    # Nothing stored was lost: a new connection gets all 25, in order, a
+    # window at a time as it acknowledges.
+    b2 = s.client()
+    b2.hello(5, flags=ACKS_FLAG)
+    seen = []
+    read_window(b2, 5, 10, seen)
+    read_window(b2, 5, 10, seen)
+    read_window(b2, 5, 5, seen)
+    assert seen == bodies
+    assert ping_sync(b2, 5) == []
+    b2.close()
+    b3 = s.client()
+    b3.hello(5, flags=ACKS_FLAG)
+    b3.expect_no_frame(0.5)
+    a.send_frame(1, 9, TEXT, b"A is not affected")
+    assert wait_for_ack(a, 26).errors == []
+
+
+def test_stored_frames_wait_for_acks_past_the_window(start_store_server):
+    s = start_store_server("--max-unacked", "4")
+    a = acked_sender(s)
+    bodies = [b"backlog %d" % i for i in range(10)]
+    send_all_acked(a, 6, bodies)     # B is offline: all stored
+    b = s.client()
+    b.hello(6, flags=ACKS_FLAG)
+    assert bodies_of(read_data(b, 4)) == bodies[:4]
+    # Past the window the stored frames wait: the connection stays open and
+    # answers (PONG comes after everything the server had sent).
+    assert ping_sync(b, 6) == []
+    send_ack(b, 6, 2)                # two acknowledged: two more come
+    assert bodies_of(read_data(b, 2)) == bodies[4:6]
+    assert ping_sync(b, 6) == []
+    send_ack(b, 6, 6)
+    assert bodies_of(read_data(b, 4)) == bodies[6:10]
+    send_ack(b, 6, 10)
+    assert ping_sync(b, 6) == []

@@ -1,0 +1,63 @@
+#!/usr/bin/env python3
+"""Dependencies run one way (docs/ARCHITECTURE.md, "Layers and
+dependencies"): no module of src/server/ may include, directly or through
+other modules, the header of a module that includes its own. A module is a
+pair x.c / x.h (or either alone); store_* files form one module (the store),
+as do framing.h and framing_raw.* (the framing layer).
+
+Prints the modules bottom up and exits 0, or names every cycle and exits 1.
+Usage: scripts/check_layers.py [src/server]
+"""
+import re
+import sys
+from pathlib import Path
+
+INCLUDE = re.compile(r'^\s*#\s*include\s+"(?:server/)?([a-z0-9_]+)\.h"', re.M)
+
+
+def module_of(stem):
+    if stem.startswith("store"):
+        return "store"
+    if stem.startswith("framing"):
+        return "framing"
+    return stem
+
+
+def main():
+    root = Path(sys.argv[1] if len(sys.argv) > 1 else "src/server")
+    deps = {}
+    for f in sorted(root.glob("*.[ch]")):
+        m = module_of(f.stem)
+        deps.setdefault(m, set())
+        for inc in INCLUDE.findall(f.read_text()):
+            if (root / (inc + ".h")).exists():
+                d = module_of(inc)
+                if d != m:
+                    deps[m].add(d)
+    # Depth-first search for cycles; the finishing order is bottom up.
+    order, state, cycles = [], {}, []
+
+    def visit(m, path):
+        state[m] = 1
+        for d in sorted(deps.get(m, ())):
+            if state.get(d) == 1:
+                cycles.append(path[path.index(d):] + [d] if d in path else [m, d])
+            elif d not in state:
+                visit(d, path + [d])
+        state[m] = 2
+        order.append(m)
+
+    for m in sorted(deps):
+        if m not in state:
+            visit(m, [m])
+    if cycles:
+        for c in cycles:
+            print("check_layers: include cycle: " + " -> ".join(c), file=sys.stderr)
+        return 1
+    print("check_layers: %d modules, no cycle; bottom up: %s"
+          % (len(order), " ".join(order)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
