@@ -1,10 +1,11 @@
 # Included by the Makefile: the benchmark programs and `make bench`.
 .PHONY: bench bench-progs
 
-BENCH_OBJ := $(call obj,bench/chat-bench.c bench/wire.c bench/hist.c)
+BENCH_OBJ := $(call obj,bench/chat-bench.c bench/bconn.c bench/btls.c bench/outq.c \
+                        bench/wire.c bench/hist.c)
 
 $(B)/chat-bench: $(BENCH_OBJ) $(COMMON_OBJ) $(PROTO_OBJ)
-	$(CC) $(LDFLAGS) $(filter %.o,$^) -o $@ $(UV_LIBS)
+	$(CC) $(LDFLAGS) $(filter %.o,$^) -o $@ $(UV_LIBS) $(TLS_LIBS)
 
 # The floor: a minimal relay for the chat protocol (bench/floor.c), the
 # ceiling chat-server is compared with. Plain epoll, no libuv.
