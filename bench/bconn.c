@@ -422,10 +422,16 @@ static void connected(bconn *c) {
 
 static void on_poll(uv_poll_t *h, int status, int events) {
     bconn *c = h->data;
-    if (status < 0) {
-        char m[128];
-        snprintf(m, sizeof m, "poll: %s", uv_strerror(status));
-        fail(c, m);
+    if (status < 0) { /* libuv says EBADF for any POLLERR: ask the socket */
+        int err = 0;
+        socklen_t el = sizeof err;
+        if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &el) == 0 && err) {
+            fail_errno(c, c->state == BC_CONNECTING ? "connect" : "the connection failed", err);
+        } else {
+            char m[128];
+            snprintf(m, sizeof m, "poll: %s", uv_strerror(status));
+            fail(c, m);
+        }
         return;
     }
     if (c->state == BC_CONNECTING) {

@@ -8,9 +8,10 @@ $(B)/chat-bench: $(BENCH_OBJ) $(COMMON_OBJ) $(PROTO_OBJ)
 	$(CC) $(LDFLAGS) $(filter %.o,$^) -o $@ $(UV_LIBS) $(TLS_LIBS)
 
 # The floor: a minimal relay for the chat protocol (bench/floor.c), the
-# ceiling chat-server is compared with. Plain epoll, no libuv.
+# ceiling chat-server is compared with. Plain epoll, no libuv; OpenSSL for
+# its TLS mode.
 $(B)/floor: $(call obj,bench/floor.c)
-	$(CC) $(LDFLAGS) $(filter %.o,$^) -o $@
+	$(CC) $(LDFLAGS) $(filter %.o,$^) -o $@ $(TLS_LIBS)
 
 all: $(B)/floor
 
