@@ -21,17 +21,19 @@
  * were handled (one write per connection per iteration). EPOLLOUT is armed
  * only while a write was short. Idle connections hold no buffer at all.
  *
- * Large frames (a body of 64 KiB or more) are never held whole: the body is
- * read into the sender's own buffer and passed on in pieces of up to 1 MiB
- * (a frame up to 1 MiB in one piece, header included), each written
+ * Large frames (a body of 64 KiB or more) are never held whole: a
+ * connection that sends one gets a buffer of its own (4 MiB + 64 KiB, kept),
+ * reads go there, and the body is passed on in pieces of up to that size (a
+ * 1 MiB frame in one piece, its header rewritten in place), each written
  * straight from that buffer with one write when the receiver has nothing
  * queued (only what the kernel did not take is copied). So a 16 MiB body
- * streams through 1 MiB that stays warm in the cache, and the receiver gets
- * its first bytes before the last ones arrived. While the body streams, the
+ * goes out in four pieces, the receiver gets its first bytes before the
+ * last ones arrived, and memory stays bounded. (Pieces of 1 MiB cost more:
+ * the smaller reads woke the sender more often.) While the body streams, the
  * receiver is locked to its sender:
  * a frame from anyone else for that receiver waits (its sender is paused,
  * the bytes kept) until the body is complete, so frames never interleave;
- * and the sender is paused while the receiver has more than 4 MiB queued.
+ * and the sender is paused while the receiver has more than 8 MiB queued.
  *
  * TLS (--tls-cert F --tls-key F): the same relay over OpenSSL SSL objects
  * on the same non-blocking descriptors (TLS 1.2 and later); reads and writes
@@ -64,8 +66,9 @@
 #define RBUF_SIZE (256u * 1024u)
 #define KEEP_OUT 1024u /* output buffers up to this size are freed when drained */
 #define BIG_FRAME (64u * 1024u) /* bodies from this size on are cut through */
-#define STREAM_CHUNK (1u << 20) /* a large body is passed on in pieces of this size */
-#define STREAM_MAX (4u << 20) /* a streaming sender pauses past this much queued */
+#define SBUF_SIZE ((4u << 20) + (64u << 10)) /* a large body is passed on in pieces
+                                               of up to this size */
+#define STREAM_MAX (8u << 20) /* a streaming sender pauses past this much queued */
 #define TLS_READ_AHEAD (128u * 1024u)
 
 enum pause { RUNNING, PAUSE_FULL /* its receiver's queue is full */,
@@ -88,8 +91,10 @@ struct fconn {
     /* cut-through: this connection is sending a large body to fwd */
     fconn *fwd;        /* NULL while streaming: the receiver is gone, discard */
     uint64_t fwd_left; /* body bytes still to come; > 0 while streaming */
-    uint8_t *sbuf;     /* the piece being collected (kept once allocated) */
-    size_t slen;
+    uint8_t *sbuf;     /* SBUF_SIZE: where a connection that sent a large body
+                          reads (kept once allocated); the piece being
+                          collected is sbuf[soff..slen) */
+    size_t soff, slen;
     fconn *locked_by;  /* as a receiver: the sender streaming into it */
     fconn *waiters;    /* senders paused until this receiver is unlocked */
     fconn *waiting_on, *next_wait;
@@ -366,6 +371,14 @@ static void check_full(fconn *c) {
     }
 }
 
+/* Pass the collected piece sbuf[soff..slen) on to the receiver. */
+static void piece_out(fconn *c) {
+    size_t from = c->soff, k = c->slen - c->soff;
+    c->soff = c->slen = 0;
+    deliver(c->fwd, NULL, 0, c->sbuf + from, k);
+    if (c->fwd_left) check_full(c); /* the last piece: nothing to pause */
+}
+
 static void stream_end(fconn *c) {
     fconn *d = c->fwd;
     c->fwd = NULL;
@@ -402,13 +415,30 @@ static size_t relay_all(fconn *c, const uint8_t *p, size_t n) {
             c->fwd = d;
             c->fwd_left = len - avail;
             if (d) {
-                if (!c->sbuf && !(c->sbuf = malloc(S2C_HDR + STREAM_CHUNK))) fatal("malloc");
-                wr32(c->sbuf, sender);
-                c->sbuf[4] = type;
-                wr32(c->sbuf + 5, len);
-                memcpy(c->sbuf + S2C_HDR, f + C2S_HDR, avail);
-                c->slen = S2C_HDR + avail;
+                uint8_t *h;
+                if (c->sbuf && f >= c->sbuf && f < c->sbuf + SBUF_SIZE) {
+                    /* read into sbuf: the 9-byte header goes over the end of
+                     * the 13-byte one, in place, and the body follows it */
+                    h = c->sbuf + (f - c->sbuf) + 4;
+                    c->slen = (size_t)(f - c->sbuf) + C2S_HDR + avail;
+                } else {
+                    if (!c->sbuf && !(c->sbuf = malloc(SBUF_SIZE))) fatal("malloc");
+                    h = c->sbuf;
+                    memcpy(c->sbuf + S2C_HDR, f + C2S_HDR, avail);
+                    c->slen = S2C_HDR + avail;
+                }
+                wr32(h, sender);
+                h[4] = type;
+                wr32(h + 5, len);
+                c->soff = (size_t)(h - c->sbuf);
+                if (c->soff && c->soff + S2C_HDR + len > SBUF_SIZE && S2C_HDR + len <= SBUF_SIZE) {
+                    /* it fits in one piece from the front: one write, not two */
+                    memmove(c->sbuf, c->sbuf + c->soff, c->slen - c->soff);
+                    c->slen -= c->soff;
+                    c->soff = 0;
+                }
                 d->locked_by = c;
+                if (c->slen == SBUF_SIZE) piece_out(c); /* the buffer is full */
             }
             return n;
         }
@@ -474,7 +504,7 @@ static void rerun(fconn *c) {
  * body) and pass the piece on once it is complete. */
 static void stream_read(fconn *c) {
     uint8_t *buf = c->fwd ? c->sbuf + c->slen : rbuf; /* no receiver: discard */
-    size_t room = c->fwd ? S2C_HDR + STREAM_CHUNK - c->slen : RBUF_SIZE;
+    size_t room = c->fwd ? SBUF_SIZE - c->slen : RBUF_SIZE;
     size_t want = c->fwd_left < room ? (size_t)c->fwd_left : room;
     ssize_t n = conn_recv(c, buf, want);
     if (n <= 0) {
@@ -484,12 +514,7 @@ static void stream_read(fconn *c) {
     c->fwd_left -= (uint64_t)n;
     if (c->fwd) {
         c->slen += (size_t)n;
-        if (c->slen == S2C_HDR + STREAM_CHUNK || !c->fwd_left) {
-            size_t k = c->slen;
-            c->slen = 0;
-            deliver(c->fwd, NULL, 0, c->sbuf, k);
-            if (c->fwd_left) check_full(c); /* the last piece: nothing to pause */
-        }
+        if (c->slen == SBUF_SIZE || !c->fwd_left) piece_out(c);
     }
     if (!c->fwd_left) stream_end(c);
 }
@@ -506,14 +531,17 @@ static void on_readable(fconn *c) {
         return;
     }
     if (c->inlen == 0) {
-        ssize_t n = conn_recv(c, rbuf, sizeof rbuf);
+        /* a connection that sent a large body reads into its own buffer, so
+         * that the next one is passed on from where it was read */
+        uint8_t *buf = c->sbuf ? c->sbuf : rbuf;
+        ssize_t n = conn_recv(c, buf, c->sbuf ? SBUF_SIZE : RBUF_SIZE);
         if (n <= 0) {
             if (n < 0) conn_kill(c);
             return;
         }
-        size_t used = relay_all(c, rbuf, (size_t)n);
+        size_t used = relay_all(c, buf, (size_t)n);
         if (used < (size_t)n) { /* keep the split frame (or what waits) */
-            keep_in(c, rbuf + used, (size_t)n - used);
+            keep_in(c, buf + used, (size_t)n - used);
         }
         return;
     }
