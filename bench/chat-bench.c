@@ -247,6 +247,8 @@ static void on_timer(uv_timer_t *t) {
         b->cpu_self0 = cpu_self(&b->cpu_sys0);
         b->sys0 = b->env.syscalls;
         if (uv_timer_start(t, on_timer, (uint64_t)(b->o.seconds * 1000), 0)) die("timer", 0);
+        /* for scripts that sample the server during the measurement */
+        fprintf(stderr, "chat-bench: measuring for %.2f s\n", b->o.seconds);
         return;
     }
     double secs = (double)(bconn_clock() - b->t0) / 1e9;
