@@ -19,7 +19,9 @@
 # BENCH_PROFILE (1: one more run of chat-server per scenario under perf),
 # BENCH_OUT (the page; default docs/BENCHMARKS.md for a full run and
 # build/bench/BENCHMARKS.md when BENCH_ONLY or BENCH_SERVERS select a part,
-# so that a partial run never replaces the published page).
+# so that a partial run never replaces the published page), BENCH_FROM (a
+# results file a run left in build/bench/results.tsv: write the page from
+# it without measuring; no profiles then).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 T_START=$(date +%s)
@@ -32,19 +34,23 @@ SERVERS=${BENCH_SERVERS:-$ALL_SERVERS}
 IDLE_NS=${BENCH_IDLE:-"10000 50000 100000"}
 IDLE_ALL=${BENCH_IDLE_ALL:-10000}
 ONLY=${BENCH_ONLY:-}
+FROM=${BENCH_FROM:-}
 BUDGET=${BENCH_BUDGET:-570}
 CONGESTION=${BENCH_CONGESTION-reno}
 PROFILE=${BENCH_PROFILE:-1}
-if [ -z "$ONLY" ] && [ "$SERVERS" = "$ALL_SERVERS" ]; then
+if [ -z "$ONLY" ] && [ "$SERVERS" = "$ALL_SERVERS" ] && [ -z "$FROM" ]; then
   OUT=${BENCH_OUT:-docs/BENCHMARKS.md}; PARTIAL=0
 else
   OUT=${BENCH_OUT:-$B/bench/BENCHMARKS.md}; PARTIAL=1
 fi
 PNG=$(dirname "$OUT")/bench
-[ "$OUT" = docs/BENCHMARKS.md ] || PNG=$(dirname "$OUT")/png
 TMP=$(mktemp -d)
 RES=$TMP/results     # server <TAB> scenario id <TAB> run <TAB> chat-bench line
 : > "$RES"
+if [ -n "$FROM" ]; then
+  cp "$FROM" "$RES" || exit 1
+  RUNS=$(awk -F'\t' '{ if ($3 + 0 > m) m = $3 + 0 } END { print m + 0 }' "$RES")
+fi
 PID=""
 cleanup() {
   [ -n "$PID" ] && kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null
@@ -251,6 +257,7 @@ bench_run() {
 log "bench: $RUNS runs of ${SECS} s (after ${WARM} s warm-up) per figure; servers: $SERVERS;" \
     "chat-bench's sockets: ${CONGESTION:-$SYS_CC}"
 for sc in "${SCENARIOS[@]}"; do
+  [ -z "$FROM" ] || break
   IFS='|' read -r id label _ bflags servers cflags group <<<"$sc"
   wanted "$id" "$group" || continue
   tls=0; [ "$group" = tls ] && tls=1
@@ -270,7 +277,7 @@ done
 # Where chat-server's time goes: one more run per scenario with perf
 # sampling the server during the measured phase (self time per symbol,
 # kernel included). The page shows it under each target chat-server misses.
-if [ "$PROFILE" = 1 ] && grep -qw chat <<<"$SERVERS" && command -v perf >/dev/null 2>&1; then
+if [ -z "$FROM" ] && [ "$PROFILE" = 1 ] && grep -qw chat <<<"$SERVERS" && command -v perf >/dev/null 2>&1; then
   for sc in "${SCENARIOS[@]}"; do
     IFS='|' read -r id label _ bflags servers cflags group <<<"$sc"
     wanted "$id" "$group" || continue
@@ -297,6 +304,7 @@ fi
 
 # Idle connections: the server's RSS per connection.
 for n in $IDLE_NS; do
+  [ -z "$FROM" ] || break
   id="idle$n"
   wanted "$id" idle || continue
   for srv in $SERVERS; do
@@ -327,6 +335,8 @@ for n in $IDLE_NS; do
   done
 done
 LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
+mkdir -p "$B/bench"
+cp "$RES" "$B/bench/results.tsv" # BENCH_FROM=build/bench/results.tsv rewrites the page
 
 # --- medians ----------------------------------------------------------------
 # med SERVER SCENARIO KEY: the median of KEY over that cell's good runs; empty
@@ -391,18 +401,25 @@ best_comp() { # scenario -> "server msgs/s" of the fastest competitor
   done
   [ -n "$best" ] && echo "$best $bv"
 }
-fastest() { # scenario -> "server msgs/s" of the fastest of all
+# CPU µs per message in a cell: chat-bench's (BUS), of it in the kernel
+# (BKS), the server's (SUS). From CPU time, so other load on the machine
+# (which lowers msgs/s) disturbs them little.
+bench_us() { us_per_msg "${BCPU[$1,$2]:-}" "${TP[$1,$2]:-}"; }
+bench_kus() { us_per_msg "${BSYS[$1,$2]:-}" "${TP[$1,$2]:-}"; }
+server_us() { local e=${EFF[$1,$2]:-}; [ -n "$e" ] && awk -v e="$e" 'BEGIN { if (e + 0 > 0) printf "%.2f", 1e6 / e }'; }
+# headroom SERVER ID: the server's CPU per message over chat-bench's in that
+# cell: how many times the messages that server can relay with its whole
+# core chat-bench can drive with its own
+headroom() { ratio "$(server_us "$1" "$2")" "$(bench_us "$1" "$2")"; }
+most_efficient() { # scenario -> the server with the most msgs/CPU-s, the fastest on a core of its own
   local best="" bv=""
   for s in $SERVERS; do
-    v=${TP[$s,$1]:-}
+    v=${EFF[$s,$1]:-}
     [ -n "$v" ] || continue
     if [ -z "$bv" ] || ge "$v" "$bv"; then best=$s; bv=$v; fi
   done
-  [ -n "$best" ] && echo "$best $bv"
+  [ -n "$best" ] && echo "$best"
 }
-# headroom SERVER ID: how many times the messages of that cell chat-bench
-# could have driven with its whole core, at its cost per message there
-headroom() { local c=${BCPU[$1,$2]:-}; [ -n "$c" ] && awk -v c="$c" 'BEGIN { if (c > 0) printf "%.2f", 100 / c }'; }
 
 # --- plots --------------------------------------------------------------------
 mkdir -p "$PNG" "$(dirname "$OUT")"
@@ -462,7 +479,11 @@ busy_list=${busy_list#; }
   echo "every figure is the median of $RUNS runs of $SECS s after a $WARM s warm-up, each"
   echo "against a freshly started server, exactly as the command printed them (the"
   echo "runs are listed at the end of this page). Do not edit by hand: run \`make bench\`."
-  if [ "$PARTIAL" = 1 ]; then
+  if [ -n "$FROM" ]; then
+    echo
+    echo "**Rewritten from saved results** ($FROM), without measuring: the times,"
+    echo "load averages and profiles on this page are not those of the runs."
+  elif [ "$PARTIAL" = 1 ]; then
     echo
     echo "**A partial run** (BENCH_ONLY=\"${ONLY}\", servers: $SERVERS): only these"
     echo "scenarios; the published page is docs/BENCHMARKS.md from a full run."
@@ -579,13 +600,15 @@ busy_list=${busy_list#; }
   echo "**Headroom.** chat-bench prints its own CPU (user + kernel, as a share of"
   echo "its core) beside every figure; a figure where it was above $BUSY % in any of"
   echo "its runs is marked †: there the load generator may have been the limit."
-  echo "Its headroom in a cell is 100 % / its CPU there: how many times as many"
-  echo "messages it could have driven with its whole core at the same cost per"
-  echo "message. The goal is 1.5x what the fastest server reaches. Where that is"
-  echo "out of reach (the table below says why, with the cost per message of"
-  echo "both sides), the comparison with the floor is by server efficiency,"
-  echo "messages per CPU-second of the server, which does not depend on how fast"
-  echo "chat-bench can push."
+  echo "Its headroom is judged from CPU time per message, which other load on"
+  echo "the machine disturbs far less than msgs/s: the server's CPU per message"
+  echo "over chat-bench's, in the same runs, for the server that relays a"
+  echo "message with the least CPU (the fastest one on a core of its own). That"
+  echo "is how many times what that server can reach chat-bench can drive with"
+  echo "its own core; the goal is 1.5x. Where that is out of reach (the table"
+  echo "below says why, with both costs), the comparison with the floor is by"
+  echo "server efficiency, messages per CPU-second of the server, which does not"
+  echo "depend on how fast chat-bench can push."
   echo
   echo "![throughput relative to the floor](bench/headline.png)"
   echo
@@ -626,42 +649,46 @@ busy_list=${busy_list#; }
   echo
   echo "### The load generator's headroom"
   echo
-  echo "Per scenario, against the fastest server: chat-bench's CPU there, its CPU"
-  echo "time per message (of which in the kernel), the server's CPU time per"
-  echo "message, and the headroom (100 % / chat-bench's CPU; goal 1.5x)."
+  echo "Per scenario, against the server that needs the least CPU per message:"
+  echo "chat-bench's CPU share and CPU time per message in its runs (of which in"
+  echo "the kernel), the server's CPU time per message, and the headroom, the"
+  echo "second over the first (goal 1.5x)."
   echo
-  echo "| scenario | fastest server | msgs/s | bench CPU % | bench µs/msg (kernel) | server µs/msg | headroom |"
+  echo "| scenario | most efficient server | its msgs/CPU-s | bench CPU % | bench µs/msg (kernel) | server µs/msg | headroom |"
   echo "|---|---|---:|---:|---:|---:|---:|"
   for sc in "${SCENARIOS[@]}"; do
     IFS='|' read -r id label _ _ _ _ group <<<"$sc"
     wanted "$id" "$group" || continue
-    read -r fs fv <<<"$(fastest "$id")"
+    fs=$(most_efficient "$id")
     [ -n "${fs:-}" ] || continue
-    h=$(headroom "$fs" "$id")
-    bu=$(us_per_msg "${BCPU[$fs,$id]:-}" "$fv"); bk=$(us_per_msg "${BSYS[$fs,$id]:-}" "$fv")
-    su=$(awk -v e="${EFF[$fs,$id]:-}" 'BEGIN { if (e + 0 > 0) printf "%.2f", 1e6 / e }')
-    echo "| $label | $(name_of "$fs") | $fv | $(dash "${BCPU[$fs,$id]:-}") | $(dash "$bu") ($(dash "$bk")) | $(dash "$su") | $(dash "$h")x |"
+    h=$(headroom "$fs" "$id"); bu=$(bench_us "$fs" "$id"); bk=$(bench_kus "$fs" "$id")
+    su=$(server_us "$fs" "$id")
+    echo "| $label | $(name_of "$fs") | ${EFF[$fs,$id]} | $(dash "${BCPU[$fs,$id]:-}")$(mark "$fs" "$id") | $(dash "$bu") ($(dash "$bk")) | $(dash "$su") | $(dash "$h")x |"
     if [ -n "$h" ] && ! ge "$h" 1.5; then
       tight_list="$tight_list; $label ($(dash "$h")x: chat-bench $(dash "$bu") µs per message, $(dash "$bk") of them in the kernel; $(name_of "$fs") $(dash "$su") µs)"
     fi
-    fs=""; fv=""
   done
   tight_list=${tight_list#; }
   echo
   if [ -n "$tight_list" ]; then
     echo "Below 1.5x: $tight_list."
     echo
-    echo "Why that is out of reach where the messages are small: on this machine"
-    echo "the server has one core and chat-bench the other, and per message both"
-    echo "make the same system calls through the same loopback TCP path, one send"
-    echo "and one receive (batched alike, one write per connection per iteration);"
-    echo "on loopback the sender also pays for the receiving side's TCP processing."
-    echo "chat-bench's time in the kernel alone is then about what the whole server"
-    echo "spends per message, so no user-space saving gives it 1.5x; only more"
-    echo "cores for the generator (or a server on a separate machine) would. With"
-    echo "TLS both sides also encrypt and decrypt every byte once (chat-bench cannot"
-    echo "skip a body it must authenticate). In those scenarios the comparison with"
-    echo "the floor uses msgs/CPU-s (the targets below say so)."
+    echo "In these scenarios chat-bench may have been the limit, and 1.5x is out"
+    echo "of reach on this machine: the server has one core and chat-bench the"
+    echo "other, and per message both make one send and one receive through the"
+    echo "same loopback TCP path, batched alike (one write per connection per"
+    echo "iteration); on loopback the sender also pays for the receiving side's"
+    echo "TCP processing. Where bodies are large chat-bench saves what the server"
+    echo "cannot (the payload copies: \`splice\` out, \`MSG_TRUNC\` in); where they"
+    echo "are small there is nothing comparable to save, and chat-bench's time in"
+    echo "the kernel alone is close to the server's whole time per message (the"
+    echo "figures above), so no user-space saving (a cheaper clock or histogram)"
+    echo "could give it 1.5x, and io_uring would only save the system calls' entry"
+    echo "and exit, a few per cent of that kernel time; only more cores for the"
+    echo "generator, or the server on another machine, would. With TLS both sides"
+    echo "also encrypt and decrypt every byte once (a body must be decrypted to be"
+    echo "authenticated, so it cannot be skipped). There the comparison with the"
+    echo "floor uses msgs/CPU-s (the targets below say so)."
   else
     echo "chat-bench had at least 1.5x headroom in every scenario."
   fi
@@ -734,7 +761,7 @@ busy_list=${busy_list#; }
         if [ -n "$re" ]; then
           if ge "$re" "$t"; then m=met; else m=missed; fi
           echo "  - by server efficiency, as chat-bench had less than 1.5x headroom here"
-          echo "    (${hc:-?}x with chat-server, ${h:-?}x with the floor): msgs/CPU-s >= $t x floor: **$m** ($re x)"
+          echo "    (${hc:-?}x against chat-server, ${h:-?}x against the floor): msgs/CPU-s >= $t x floor: **$m** ($re x)"
         fi
       fi
       r=$(ratio "${P99[chat,$id]}" "${P99[floor,$id]}")
