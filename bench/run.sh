@@ -507,7 +507,10 @@ busy_list=${busy_list#; }
   echo "  store thread), chat-bench to core 1; all on loopback (127.0.0.1)."
   echo "- chat-server runs with \`--rate-msgs 0 --rate-bytes 0\` (one benchmark"
   echo "  connection carries far more than its per-connection default allows a"
-  echo "  user; the others have no such limit) and no offline quotas."
+  echo "  user; the others have no such limit) and no offline quotas; its output"
+  echo "  queue bound keeps its default (\`--max-outbuf\`, 64 MiB: past it a"
+  echo "  receiver's frames wait in the store), while Redis's and NATS's limits on"
+  echo "  a subscriber's queue are raised so that they do not disconnect it (below)."
   echo
   echo "## What is measured"
   echo
