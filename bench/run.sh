@@ -38,6 +38,7 @@ FROM=${BENCH_FROM:-}
 BUDGET=${BENCH_BUDGET:-570}
 CONGESTION=${BENCH_CONGESTION-reno}
 PROFILE=${BENCH_PROFILE:-1}
+BUSY=90 # chat-bench above this share of its core: the figure may be its limit
 if [ -z "$ONLY" ] && [ "$SERVERS" = "$ALL_SERVERS" ] && [ -z "$FROM" ]; then
   OUT=${BENCH_OUT:-docs/BENCHMARKS.md}; PARTIAL=0
 else
@@ -269,7 +270,8 @@ for sc in "${SCENARIOS[@]}"; do
       bench_run "$srv" "$bflags" "$tls"
       stop_server
       printf '%s\t%s\t%s\t%s\n' "$srv" "$id" "$r" "$LINE" >> "$RES"
-      log "$(name_of "$srv") | $label | run $r | $LINE"
+      flag=$(grep -oE 'bench_cpu_pct=[0-9]+' <<<"$LINE" | awk -F= -v b="$BUSY" '$2 + 0 > b { printf " † chat-bench at %s %% of its core: it may be the limit", $2 }')
+      log "$(name_of "$srv") | $label | run $r | $LINE$flag"
     done
   done
 done
@@ -374,7 +376,6 @@ ge() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a + 0 >= b + 0) }'; }
 gt() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a + 0 > b + 0) }'; }
 kib_mib() { awk -v k="$1" 'BEGIN { if (k == "" || k < 0) print "-"; else printf "%.1f", k / 1024 }'; }
 dash() { [ -n "$1" ] && echo "$1" || echo "-"; }
-BUSY=90 # chat-bench above this share of its core: the figure may be its limit
 
 # One cell's figures, into M_<key>[srv,id].
 declare -A TP MB P50 P99 P999 RSS SCPU BCPU BCPUMAX BSYS EFF TLSD
@@ -555,9 +556,10 @@ busy_list=${busy_list#; }
   echo "  connection (echo when receiver = sender), one write per connection per"
   echo "  iteration; a large body (64 KiB or more) is written from the buffer it"
   echo "  was read into when the receiver has nothing queued, and passed on in"
-  echo "  pieces of up to 1 MiB as it arrives; no store, no acknowledgements, no"
+  echo "  pieces of up to 4 MiB as it arrives; no store, no acknowledgements, no"
   echo "  limits. It is what this machine allows for the protocol, the ceiling"
-  echo "  chat-server is compared with."
+  echo "  chat-server is compared with. Over TLS the same, with OpenSSL on its"
+  echo "  descriptors."
   echo
   echo "## Method: the load generator, TLS, headroom"
   echo
@@ -566,14 +568,16 @@ busy_list=${busy_list#; }
   echo "protocol head and the 12-byte stamp) is copied into a small buffer, the"
   echo "constant rest of the payload is referenced from one preallocated buffer,"
   echo "and the connection is written once per iteration with one \`writev\`; a"
-  echo "payload of 64 KiB or more is not even copied into the kernel: its pages"
-  echo "are lent to a pipe (\`vmsplice\`) and moved into the socket (\`splice\`), so"
-  echo "the server's read makes the only copy (payloads up to 512 bytes are copied"
+  echo "payload over 64 KiB is not even copied into the kernel: its pages are"
+  echo "lent to a pipe (\`vmsplice\`) and moved into the socket (\`splice\`), so the"
+  echo "server's read makes the only copy (payloads up to 512 bytes are copied"
   echo "with their head: an iovec entry costs more than that). Receiving, a"
   echo "streaming decoder reads each message's head and the first 12 bytes of its"
   echo "payload and skips the body: without TLS the rest of a large body is"
-  echo "discarded in the kernel with \`recv(MSG_TRUNC)\`, never copied; no buffer"
-  echo "grows to a message's size. The clock is read once per read system call."
+  echo "discarded in the kernel with \`recv(MSG_TRUNC)\`, never copied (after a"
+  echo "large message only the next head is read); no buffer grows to a"
+  echo "message's size. The clock is read once per read system call, and the"
+  echo "latency histogram takes nanoseconds as the clock gives them."
   if [ -n "$CONGESTION" ]; then
     echo "chat-bench's own sockets use the \`$CONGESTION\` congestion control; this"
     echo "machine's default, \`$SYS_CC\`, paces what a socket sends with a timer, and"
