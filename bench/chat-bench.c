@@ -432,7 +432,7 @@ static void usage(FILE *f) {
 "                  [--depth D] [--size S] [--seconds T] [--warmup W]\n"
 "                  [--server-pid PID] [--sources K] [--window N]\n"
 "                  [--tls --ca FILE [--tls-suite S] [--tls-group G]]\n"
-"                  [--splice-min BYTES]\n"
+"                  [--splice-min BYTES] [--congestion NAME]\n"
 "Defaults: chat, 127.0.0.1:8888, pair, 50 users, depth 1, 64 bytes, 5 s\n"
 "after a 1 s warm-up; --sources: 127.0.0.2.. source addresses, automatic\n"
 "(one per %d connections) on loopback; --window 256 users connecting at\n"
@@ -441,7 +441,8 @@ static void usage(FILE *f) {
 "the CA file --ca; the only suite offered is --tls-suite\n"
 "(TLS_AES_128_GCM_SHA256), the only group --tls-group (X25519).\n"
 "--splice-min: payloads of this size or more are sent without a copy\n"
-"(vmsplice + splice; default %ld, 0: always writev).\n"
+"(vmsplice + splice; default %ld, 0: always writev). --congestion: the TCP\n"
+"congestion control of chat-bench's own sockets (default: the system's).\n"
 "Prints one line of key=value figures.\n", PER_SOURCE, SPLICE_MIN);
 }
 
