@@ -1,15 +1,17 @@
 # Included by the Makefile: the benchmark programs and `make bench`.
-.PHONY: bench bench-progs
+.PHONY: bench bench-progs bench-media bench-tls bench-test
 
-BENCH_OBJ := $(call obj,bench/chat-bench.c bench/wire.c bench/hist.c)
+BENCH_OBJ := $(call obj,bench/chat-bench.c bench/bconn.c bench/btls.c bench/outq.c \
+                        bench/wire.c bench/hist.c)
 
 $(B)/chat-bench: $(BENCH_OBJ) $(COMMON_OBJ) $(PROTO_OBJ)
-	$(CC) $(LDFLAGS) $(filter %.o,$^) -o $@ $(UV_LIBS)
+	$(CC) $(LDFLAGS) $(filter %.o,$^) -o $@ $(UV_LIBS) $(TLS_LIBS)
 
 # The floor: a minimal relay for the chat protocol (bench/floor.c), the
-# ceiling chat-server is compared with. Plain epoll, no libuv.
+# ceiling chat-server is compared with. Plain epoll, no libuv; OpenSSL for
+# its TLS mode.
 $(B)/floor: $(call obj,bench/floor.c)
-	$(CC) $(LDFLAGS) $(filter %.o,$^) -o $@
+	$(CC) $(LDFLAGS) $(filter %.o,$^) -o $@ $(TLS_LIBS)
 
 all: $(B)/floor
 
@@ -17,6 +19,24 @@ bench-progs: $(B)/chat-server $(B)/chat-bench $(B)/floor
 
 # Measurements (figures, not pass/fail): installs the servers it compares
 # (scripts/deps.sh bench), writes docs/BENCHMARKS.md and docs/bench/*.png.
+# A part (BENCH_ONLY=..., see bench/run.sh) writes build/bench/BENCHMARKS.md:
+# bench-media (64 KiB, 1 MiB, 16 MiB pairs) and bench-tls are two of them.
 bench: all
 	@scripts/deps.sh bench
 	bench/run.sh
+
+bench-media: all
+	@scripts/deps.sh bench
+	BENCH_ONLY=media bench/run.sh
+
+bench-tls: all
+	@scripts/deps.sh bench
+	BENCH_ONLY=tls bench/run.sh
+
+# chat-bench's decoders and output queue (cmocka, from scripts/deps.sh test).
+$(B)/tests/test_bench: bench/test_bench.c $(call obj,bench/wire.c bench/outq.c) $(PROTO_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Ibench $(filter %.c %.o,$^) -o $@ $(LDFLAGS) -lcmocka
+
+bench-test: deps-test $(B)/tests/test_bench
+	$(B)/tests/test_bench

@@ -27,12 +27,18 @@
  * misrouted (a message at the wrong user), unheard (Redis: published to a
  * channel nobody listened to).
  *
- * Writes are batched like a server's: messages are appended to a
- * connection's output buffer and written once per loop iteration (uv_check),
- * with at most one write in flight per connection. The clock is read once per
- * read callback (clock_gettime was a fifth of the profile when read per
- * message): arrivals are stamped with the time of their read, and messages
- * sent in answer with that same time.
+ * Sending and receiving are in bconn.c: one writev per connection per loop
+ * iteration (at most one write in flight), the per-message head and stamp
+ * copied and the payload written from one preallocated buffer; received
+ * messages are decoded from their head and their body skipped after the
+ * stamp (recv(MSG_TRUNC) without TLS), so chat-bench never copies a large
+ * payload in user space. The clock is read once per read, not per message:
+ * arrivals are stamped with the time of their read, and messages sent in
+ * answer with that same time.
+ *
+ * --tls: TLS 1.3 over the same connections (btls.c: everything a connection
+ * has to send in an iteration is encrypted, then sent with one system call);
+ * the negotiated version/suite/group is printed once, as tls=...
  */
 #include <errno.h>
 #include <getopt.h>
@@ -46,15 +52,23 @@
 #include <unistd.h>
 #include <uv.h>
 
-#include "common/buf.h"
+#include "bconn.h"
+#include "btls.h"
 #include "hist.h"
 #include "wire.h"
 
 enum scenario { SC_ECHO, SC_PAIR, SC_FANIN, SC_OFFLINE, SC_IDLE };
 static const char *sc_names[] = {"echo", "pair", "fanin", "offline", "idle"};
 
-#define BUF_LIMIT (SIZE_MAX / 2)
 #define PER_SOURCE 20000 /* connections per source address (ports 32768-60999) */
+/* Payloads up to this size are copied with their head into the connection's
+ * stage buffer (one iovec entry costs the kernel more than copying them);
+ * larger ones are written from the one preallocated payload buffer. */
+#define INLINE_MAX 512u
+/* Payloads larger than this are spliced rather than written (bconn.c);
+ * --splice-min changes it, 0 turns it off. At 64 KiB splicing did not pay
+ * (two more system calls per message); from 1 MiB on it saves a fifth. */
+#define SPLICE_MIN (64L << 10)
 
 typedef struct opts {
     const char *host;
@@ -69,142 +83,102 @@ typedef struct opts {
     int server_pid;
     int sources; /* 0: automatic */
     int window;  /* users connecting at once */
+    int tls;
+    const char *ca, *suite, *group;
+    long splice_min; /* 0: never splice */
+    const char *congestion;
 } opts;
 
 typedef struct user user;
 typedef struct bench bench;
-typedef struct conn conn;
 
-struct conn {
-    uv_tcp_t tcp;
-    uv_connect_t creq;
-    uv_write_t wreq;
-    user *u;
-    int pub; /* Redis: the publishing connection */
-    int writing, flush_queued;
-    buf in, out, wout;
-    conn *next_flush;
-};
-
-struct user {
+struct user { /* what each message touches first, the connections last */
     bench *b;
     uint32_t idx, id, to; /* to: index of the receiver */
-    conn sub, pubc;       /* pubc only when the protocol splits pub/sub */
-    conn *tx;             /* where this user publishes */
-    int sub_ready, pub_ready, ready, sends;
     int inflight;
+    bconn *tx;            /* where this user publishes */
+    uint8_t *msg;    /* inline payloads: head, payload, tail, ready to copy */
+    size_t hl, ml;
     uint64_t sent, acked;
     uint64_t *stamp; /* offline: send time per sequence number, ring of depth */
+    int sub_ready, pub_ready, ready, sends;
     uint8_t head[WIRE_HEAD_MAX]; /* every message of this user has the same head */
-    size_t hl;
+    bconn sub, pubc;      /* pubc only when the protocol splits pub/sub */
 };
 
 struct bench {
     opts o;
     uv_loop_t *loop;
+    bconn_env env;
     user *u;
-    uv_check_t check;
     uv_timer_t timer;
-    conn *flush_head;
     int next_user, nready, nsources;
     unsigned long nconn;
     int measuring, done;
-    uint64_t t0, t_start, delivered, bytes;
-    uint64_t now; /* the clock, read once per read callback (it is not free) */
+    uint64_t t0, t_start, delivered, bytes, sys0;
     uint64_t sent, received, misrouted, unheard;
     long rss_before;
-    double cpu_srv0, cpu_self0; /* CPU seconds at the start of the measurement */
+    double cpu_srv0, cpu_self0, cpu_sys0; /* CPU seconds at the start of the measurement */
     struct sockaddr_in addr;
     hist h;
-    uint8_t *payload;
+    uint8_t *payload; /* the constant payload every large message is written from */
+    uint8_t tail[WIRE_TAIL_MAX];
+    size_t tl;
 };
-
-static uint64_t now_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 static void die(const char *what, int r) {
     fprintf(stderr, "chat-bench: %s%s%s\n", what, r ? ": " : "", r ? uv_strerror(r) : "");
     exit(1);
 }
 
-static void out_append(conn *c, const void *p, size_t n) {
-    if (buf_append(&c->out, p, n, BUF_LIMIT)) die("out of memory", 0);
+static user *user_of(bconn *c) { return c->data; }
+
+static void out_put(bconn *c, const void *p, size_t n) {
+    if (outq_put(&c->q, p, n)) die("out of memory", 0);
+    bconn_want_flush(c);
 }
 
-static void queue_flush(conn *c) {
-    if (c->flush_queued) return;
-    c->flush_queued = 1;
-    bench *b = c->u->b;
-    c->next_flush = b->flush_head;
-    b->flush_head = c;
-}
-
-static void on_write(uv_write_t *req, int status) {
-    conn *c = req->data;
-    if (status) {
-        if (c->u->b->done) return;
-        die("write", status);
-    }
-    c->writing = 0;
-    c->wout.len = 0;
-    if (c->u->b->o.sc == SC_IDLE) buf_free(&c->wout);
-    if (c->out.len) queue_flush(c);
-}
-
-/* One write per connection per loop iteration: what accumulated in `out`
- * becomes `wout` and goes to the kernel. */
-static void flush_conn(conn *c) {
-    if (c->writing || c->out.len == 0) return;
-    buf t = c->wout;
-    c->wout = c->out;
-    c->out = t;
-    uv_buf_t ub = uv_buf_init((char *)c->wout.data, (unsigned)c->wout.len);
-    int r = uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &ub, 1, on_write);
-    if (r) die("write", r);
-    c->writing = 1;
-}
-
-static void on_check(uv_check_t *h) {
-    bench *b = h->data;
-    while (b->flush_head) {
-        conn *c = b->flush_head;
-        b->flush_head = c->next_flush;
-        c->flush_queued = 0;
-        flush_conn(c);
-    }
-}
-
+/* Queue one message of user u: its head and the 12-byte stamp (send time,
+ * sender index) are copied; the rest of the payload is referenced from
+ * b->payload (copied only when it is small, see INLINE_MAX). */
 static void send_one(user *u) {
     bench *b = u->b;
-    uint8_t tail[WIRE_TAIL_MAX];
-    uint64_t t = b->now;
-    memcpy(b->payload, &t, 8);
-    memcpy(b->payload + 8, &u->idx, 4);
-    if (!u->hl) u->hl = wire_msg_head(b->o.proto, u->head, u->id, b->u[u->to].id, b->o.size);
-    size_t hl = u->hl;
-    const uint8_t *head = u->head;
-    size_t tl = wire_msg_tail(b->o.proto, tail);
-    conn *c = u->tx;
-    if (buf_reserve(&c->out, hl + b->o.size + tl, BUF_LIMIT)) die("out of memory", 0);
-    memcpy(c->out.data + c->out.len, head, hl);
-    memcpy(c->out.data + c->out.len + hl, b->payload, b->o.size);
-    memcpy(c->out.data + c->out.len + hl + b->o.size, tail, tl);
-    c->out.len += hl + b->o.size + tl;
+    bconn *c = u->tx;
+    uint64_t t = b->env.now;
+    uint32_t size = b->o.size;
+    if (!u->hl) {
+        u->hl = wire_msg_head(b->o.proto, u->head, u->id, b->u[u->to].id, size);
+        if (size <= INLINE_MAX) {
+            u->ml = u->hl + size + b->tl;
+            u->msg = calloc(1, u->ml);
+            if (!u->msg) die("out of memory", 0);
+            memcpy(u->msg, u->head, u->hl);
+            memcpy(u->msg + u->hl + size, b->tail, b->tl);
+        }
+    }
+    size_t hl = u->hl, stage = u->msg ? u->ml : hl + BCONN_STAMP;
+    uint8_t *p = outq_reserve(&c->q, stage);
+    if (!p) die("out of memory", 0);
+    if (u->msg) memcpy(p, u->msg, stage);
+    else memcpy(p, u->head, hl);
+    memcpy(p + hl, &t, 8);
+    memcpy(p + hl + 8, &u->idx, 4);
+    outq_commit(&c->q, stage);
+    if (!u->msg && (outq_ref(&c->q, b->payload + BCONN_STAMP, size - BCONN_STAMP) ||
+                    outq_put(&c->q, b->tail, b->tl)))
+        die("out of memory", 0);
     if (u->stamp) u->stamp[u->sent % (uint64_t)b->o.depth] = t;
     u->sent++;
     u->inflight++;
     b->sent++;
-    queue_flush(c);
+    bconn_want_flush(c);
 }
 
-static void done_one(bench *b, uint64_t sent_at, size_t len) {
+static void done_one(bench *b, uint64_t sent_at, uint64_t len) {
     b->received++;
     if (!b->measuring) return;
-    uint64_t t = b->now;
-    hist_add(&b->h, sent_at < t ? (t - sent_at) / 1000 : 0);
+    uint64_t t = b->env.now;
+    hist_add(&b->h, sent_at < t ? t - sent_at : 0);
     b->delivered++;
     b->bytes += len;
 }
@@ -217,7 +191,7 @@ static long rss_kib(int pid) {
     if (!f) return -1;
     while (fgets(line, sizeof line, f))
         if (sscanf(line, "VmRSS: %ld kB", &kib) == 1) break;
-    fclose(f);
+    (void)fclose(f); /* read-only: nothing to lose */
     return kib;
 }
 
@@ -228,7 +202,7 @@ static double cpu_secs(int pid) {
     FILE *f = fopen(path, "r");
     if (!f) return -1;
     char *ok = fgets(line, sizeof line, f);
-    fclose(f);
+    (void)fclose(f); /* read-only: nothing to lose */
     char *p = ok ? strrchr(line, ')') : NULL; /* the name may hold spaces */
     unsigned long ut, st;
     if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
@@ -236,11 +210,20 @@ static double cpu_secs(int pid) {
     return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
 }
 
-static double cpu_self(void) {
+/* CPU seconds chat-bench has used, all and in the kernel (*sys); -1 if unknown. */
+static double cpu_self(double *sys) {
     struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
-           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+    if (getrusage(RUSAGE_SELF, &ru)) return *sys = -1;
+    *sys = (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 + *sys;
+}
+
+static void finish(void) {
+    if (fflush(stdout)) {
+        perror("chat-bench: stdout");
+        exit(1);
+    }
+    exit(0); /* the servers see the connections close */
 }
 
 static void report_idle(uv_timer_t *t) {
@@ -252,58 +235,65 @@ static void report_idle(uv_timer_t *t) {
            "rss_before_kib=%ld rss_after_kib=%ld rss_per_conn_b=%.0f\n",
            wire_proto_name(b->o.proto), b->o.users, b->nsources,
            (double)(b->t0 - b->t_start) / 1e9, b->rss_before, after, per);
-    fflush(stdout);
     b->done = 1;
-    exit(0);
+    finish();
 }
 
 static void on_timer(uv_timer_t *t) {
     bench *b = t->data;
     if (!b->measuring) {
         b->measuring = 1;
-        b->t0 = now_ns();
+        b->t0 = bconn_clock();
         b->cpu_srv0 = b->o.server_pid ? cpu_secs(b->o.server_pid) : -1;
-        b->cpu_self0 = cpu_self();
-        uv_timer_start(t, on_timer, (uint64_t)(b->o.seconds * 1000), 0);
+        b->cpu_self0 = cpu_self(&b->cpu_sys0);
+        b->sys0 = b->env.syscalls;
+        if (uv_timer_start(t, on_timer, (uint64_t)(b->o.seconds * 1000), 0)) die("timer", 0);
+        /* for scripts that sample the server during the measurement */
+        fprintf(stderr, "chat-bench: measuring for %.2f s\n", b->o.seconds);
         return;
     }
-    double secs = (double)(now_ns() - b->t0) / 1e9;
+    double secs = (double)(bconn_clock() - b->t0) / 1e9;
     double srv = b->o.server_pid ? cpu_secs(b->o.server_pid) : -1;
     double srv_pct = srv >= 0 && b->cpu_srv0 >= 0 ? 100 * (srv - b->cpu_srv0) / secs : -1;
     /* messages per CPU-second of the server: its efficiency, which other
      * processes on the machine disturb less than they disturb msgs/s */
     double per_cpu = srv_pct > 0 ? (double)b->delivered / (srv - b->cpu_srv0) : -1;
-    double self_pct = 100 * (cpu_self() - b->cpu_self0) / secs;
+    double sys;
+    double self = cpu_self(&sys);
+    double self_pct = self >= 0 && b->cpu_self0 >= 0 ? 100 * (self - b->cpu_self0) / secs : -1;
+    double sys_pct = sys >= 0 && b->cpu_sys0 >= 0 ? 100 * (sys - b->cpu_sys0) / secs : -1;
+    double sys_per_msg = b->delivered ? (double)(b->env.syscalls - b->sys0) / (double)b->delivered : 0;
     b->done = 1;
     printf("proto=%s scenario=%s users=%d depth=%d size=%u seconds=%.2f msgs=%llu "
            "msgs_per_s=%.0f mb_per_s=%.2f p50_us=%.0f p99_us=%.0f p999_us=%.0f "
-           "server_rss_kib=%ld server_cpu_pct=%.0f bench_cpu_pct=%.0f msgs_per_server_cpu_s=%.0f "
-           "sent=%llu received=%llu misrouted=%llu unheard=%llu\n",
+           "server_rss_kib=%ld server_cpu_pct=%.0f bench_cpu_pct=%.0f bench_sys_pct=%.0f "
+           "msgs_per_server_cpu_s=%.0f bench_syscalls_per_msg=%.2f sent=%llu received=%llu misrouted=%llu unheard=%llu",
            wire_proto_name(b->o.proto), sc_names[b->o.sc], b->o.users, b->o.depth,
            b->o.size, secs, (unsigned long long)b->delivered,
            (double)b->delivered / secs, (double)b->bytes / secs / 1e6,
-           hist_pct(&b->h, 0.50), hist_pct(&b->h, 0.99), hist_pct(&b->h, 0.999),
-           b->o.server_pid ? rss_kib(b->o.server_pid) : -1L, srv_pct, self_pct, per_cpu,
-           (unsigned long long)b->sent, (unsigned long long)b->received,
+           hist_pct(&b->h, 0.50) / 1e3, hist_pct(&b->h, 0.99) / 1e3, hist_pct(&b->h, 0.999) / 1e3,
+           b->o.server_pid ? rss_kib(b->o.server_pid) : -1L, srv_pct, self_pct, sys_pct, per_cpu,
+           sys_per_msg, (unsigned long long)b->sent, (unsigned long long)b->received,
            (unsigned long long)b->misrouted, (unsigned long long)b->unheard);
+    if (b->o.tls) printf(" tls=%s", b->env.tls_desc[0] ? b->env.tls_desc : "unknown");
+    printf("\n");
     if (b->delivered == 0) fprintf(stderr, "chat-bench: nothing was delivered\n");
-    fflush(stdout);
-    exit(0); /* the servers see the connections close */
+    finish();
 }
 
 /* Every user is subscribed: start the load (or the idle measurement). */
 static void all_ready(bench *b) {
-    b->t0 = b->now = now_ns();
+    b->t0 = b->env.now = bconn_clock();
     if (b->o.sc == SC_IDLE) { /* let the server settle, then read its RSS */
         /* Idle means settled: servers free per-connection scratch memory
          * on timers (chat-server: every second), so measure after 2.5 s. */
-        uv_timer_start(&b->timer, report_idle, 2500, 0);
+        if (uv_timer_start(&b->timer, report_idle, 2500, 0)) die("timer", 0);
         return;
     }
     for (int i = 0; i < b->o.users; i++)
         if (b->u[i].sends)
             for (int k = 0; k < b->o.depth; k++) send_one(&b->u[i]);
-    uv_timer_start(&b->timer, on_timer, (uint64_t)(b->o.warmup * 1000), 0);
+    if (uv_timer_start(&b->timer, on_timer, (uint64_t)(b->o.warmup * 1000), 0)) die("timer", 0);
 }
 
 static void user_connect(user *u);
@@ -318,14 +308,16 @@ static void user_check_ready(user *u) {
     if (b->nready == b->o.users) all_ready(b);
 }
 
-static void on_message(conn *c, const uint8_t *body, size_t len) {
-    user *u = c->u;
+/* --- what the connections report (bconn_ops) */
+
+static void on_msg(bconn *c, const uint8_t *stamp, uint64_t len) {
+    user *u = user_of(c);
     bench *b = u->b;
-    if (len < 12) return;
+    if (len < BCONN_STAMP) return;
     uint64_t t;
     uint32_t sidx;
-    memcpy(&t, body, 8);
-    memcpy(&sidx, body + 8, 4);
+    memcpy(&t, stamp, 8);
+    memcpy(&sidx, stamp + 8, 4);
     if (sidx >= (uint32_t)b->o.users) {
         b->misrouted++;
         return;
@@ -337,15 +329,12 @@ static void on_message(conn *c, const uint8_t *body, size_t len) {
     if (!b->done) send_one(s);
 }
 
-static void on_event(conn *c, const wire_ev *ev) {
-    user *u = c->u;
+static void on_event(bconn *c, const wire_ev *ev) {
+    user *u = user_of(c);
     bench *b = u->b;
     switch (ev->kind) {
-    case WEV_MSG:
-        on_message(c, ev->body, ev->len);
-        break;
     case WEV_READY:
-        if (c->pub) break;
+        if (c == &u->pubc) break;
         u->sub_ready = 1;
         user_check_ready(u);
         break;
@@ -363,111 +352,64 @@ static void on_event(conn *c, const wire_ev *ev) {
     case WEV_PING: {
         uint8_t p[WIRE_PONG_MAX];
         size_t n = wire_pong(b->o.proto, p, u->id, ev->body, ev->len);
-        if (n) {
-            out_append(c, p, n);
-            queue_flush(c);
-        }
+        if (n) out_put(c, p, n);
         break;
     }
     case WEV_ERROR:
         fprintf(stderr, "chat-bench: %s server error (user %u): %.*s\n",
                 wire_proto_name(b->o.proto), u->id, (int)ev->len, (const char *)ev->body);
         exit(1);
+    case WEV_MSG: /* bconn reports messages through on_msg */
     case WEV_NONE:
         break;
     }
 }
 
-static void on_alloc(uv_handle_t *h, size_t sz, uv_buf_t *out) {
-    conn *c = h->data;
-    size_t want = 65536;
-    uint32_t s = c->u->b->o.size;
-    (void)sz;
-    if (s + 4096u > want && s <= (8u << 20)) want = s + 4096u;
-    if (buf_reserve(&c->in, want, BUF_LIMIT)) die("out of memory", 0);
-    *out = uv_buf_init((char *)c->in.data + c->in.len, (unsigned)(c->in.cap - c->in.len));
-}
-
-static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *ub) {
-    conn *c = st->data;
-    bench *b = c->u->b;
-    (void)ub;
-    if (n == 0) return;
-    if (n < 0) {
-        if (b->done) return;
-        fprintf(stderr, "chat-bench: user %u: the %s server closed the connection (%s)\n",
-                c->u->id, wire_proto_name(b->o.proto), n == UV_EOF ? "EOF" : uv_strerror((int)n));
-        exit(1);
-    }
-    c->in.len += (size_t)n;
-    b->now = now_ns();
-    size_t off = 0;
-    wire_ev ev;
-    long r;
-    while ((r = wire_decode(b->o.proto, c->in.data + off, c->in.len - off, &ev)) > 0) {
-        off += (size_t)r;
-        on_event(c, &ev);
-    }
-    if (r < 0) {
-        fprintf(stderr, "chat-bench: user %u: the server's bytes are not %s\n", c->u->id,
-                wire_proto_name(b->o.proto));
-        exit(1);
-    }
-    buf_consume(&c->in, off);
-    if (c->in.len == 0 && b->o.sc == SC_IDLE) buf_free(&c->in);
-}
-
-static void on_connect(uv_connect_t *req, int status) {
-    conn *c = req->data;
-    user *u = c->u;
+static void on_open(bconn *c) {
+    user *u = user_of(c);
     bench *b = u->b;
-    if (status) {
-        fprintf(stderr, "chat-bench: connect %s:%d (connection %lu): %s\n", b->o.host,
-                b->o.port, b->nconn, uv_strerror(status));
-        exit(1);
-    }
-    uv_tcp_nodelay(&c->tcp, 1);
-    uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+    int pub = c == &u->pubc;
     uint8_t hello[WIRE_HELLO_MAX];
-    unsigned flags = c->pub ? 0 : WIRE_SUB | (b->o.sc == SC_OFFLINE ? WIRE_ACKS : 0) |
-                                  (b->o.sc == SC_IDLE ? WIRE_HELLO : 0);
+    unsigned flags = pub ? 0 : WIRE_SUB | (b->o.sc == SC_OFFLINE ? WIRE_ACKS : 0) |
+                                   (b->o.sc == SC_IDLE ? WIRE_HELLO : 0);
     size_t n = wire_hello(b->o.proto, hello, u->id, flags);
-    if (n) {
-        out_append(c, hello, n);
-        queue_flush(c);
-    }
-    if (c->pub) {
+    if (n) out_put(c, hello, n);
+    if (pub) {
         u->pub_ready = 1;
         user_check_ready(u);
     }
 }
 
+static void on_fail(bconn *c, const char *why) {
+    user *u = user_of(c);
+    bench *b = u->b;
+    if (b->done) return;
+    fprintf(stderr, "chat-bench: user %u (connection to %s:%d%s): %s\n", u->id, b->o.host,
+            b->o.port, b->o.tls ? ", TLS" : "", why);
+    exit(1);
+}
+
+static const bconn_ops ops = {on_open, on_event, on_msg, on_fail};
+
 /* Open one connection, from source address 127.0.0.(2 + k % sources) when
  * there are several (each address has its own ephemeral ports). */
-static void conn_open(bench *b, conn *c) {
-    uv_tcp_init(b->loop, &c->tcp);
-    c->tcp.data = c->creq.data = c->wreq.data = c;
-    if (b->nsources > 1) {
-        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (fd < 0) die("socket", uv_translate_sys_error(errno));
-        int one = 1;
-        setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
-        struct sockaddr_in src = {.sin_family = AF_INET};
-        src.sin_addr.s_addr = htonl(0x7f000002u + (uint32_t)(b->nconn % (unsigned long)b->nsources));
-        if (bind(fd, (struct sockaddr *)&src, sizeof src))
-            die("bind to a 127.0.0.x source address", uv_translate_sys_error(errno));
-        int r = uv_tcp_open(&c->tcp, fd);
-        if (r) die("uv_tcp_open", r);
+static void conn_open(bench *b, user *u, bconn *c) {
+    c->data = u;
+    struct sockaddr_in src = {.sin_family = AF_INET};
+    src.sin_addr.s_addr = htonl(0x7f000002u + (uint32_t)(b->nconn % (unsigned long)b->nsources));
+    int r = bconn_open(&b->env, c, &b->addr, b->nsources > 1 ? &src : NULL);
+    if (r) {
+        fprintf(stderr, "chat-bench: connect %s:%d (connection %lu): %s\n", b->o.host,
+                b->o.port, b->nconn, uv_strerror(r));
+        exit(1);
     }
     b->nconn++;
-    int r = uv_tcp_connect(&c->creq, &c->tcp, (struct sockaddr *)&b->addr, on_connect);
-    if (r) die("connect", r);
 }
 
 static void user_connect(user *u) {
     bench *b = u->b;
-    conn_open(b, &u->sub);
-    if (wire_split_pubsub(b->o.proto) && b->o.sc != SC_IDLE) conn_open(b, &u->pubc);
+    conn_open(b, u, &u->sub);
+    if (wire_split_pubsub(b->o.proto) && b->o.sc != SC_IDLE) conn_open(b, u, &u->pubc);
 }
 
 /* Raise the soft descriptor limit to the hard one; 0 if `need` fit. */
@@ -476,8 +418,9 @@ static int raise_nofile(unsigned long need, unsigned long *have) {
     if (getrlimit(RLIMIT_NOFILE, &rl)) return -1;
     if (rl.rlim_cur < rl.rlim_max) {
         rl.rlim_cur = rl.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &rl);
-        getrlimit(RLIMIT_NOFILE, &rl);
+        /* if refused, the limit read back below is the one that holds */
+        (void)setrlimit(RLIMIT_NOFILE, &rl);
+        if (getrlimit(RLIMIT_NOFILE, &rl)) return -1;
     }
     *have = (unsigned long)rl.rlim_cur;
     return need <= *have ? 0 : -1;
@@ -489,22 +432,33 @@ static void usage(FILE *f) {
 "                  [--scenario echo|pair|fanin|offline|idle] [--users U]\n"
 "                  [--depth D] [--size S] [--seconds T] [--warmup W]\n"
 "                  [--server-pid PID] [--sources K] [--window N]\n"
+"                  [--tls --ca FILE [--tls-suite S] [--tls-group G]]\n"
+"                  [--splice-min BYTES] [--congestion NAME]\n"
 "Defaults: chat, 127.0.0.1:8888, pair, 50 users, depth 1, 64 bytes, 5 s\n"
 "after a 1 s warm-up; --sources: 127.0.0.2.. source addresses, automatic\n"
 "(one per %d connections) on loopback; --window 256 users connecting at\n"
 "once. idle: U connections, prints the server's RSS per connection.\n"
-"Prints one line of key=value figures.\n", PER_SOURCE);
+"--tls: TLS 1.3 only, verifying the server's certificate for --host against\n"
+"the CA file --ca; the only suite offered is --tls-suite\n"
+"(TLS_AES_128_GCM_SHA256), the only group --tls-group (X25519).\n"
+"--splice-min: payloads larger than this are sent without a copy\n"
+"(vmsplice + splice; default %ld, 0: always writev). --congestion: the TCP\n"
+"congestion control of chat-bench's own sockets (default: the system's).\n"
+"Prints one line of key=value figures.\n", PER_SOURCE, SPLICE_MIN);
 }
 
 int main(int argc, char **argv) {
     static bench b;
-    b.o = (opts){"127.0.0.1", 8888, WIRE_CHAT, SC_PAIR, 50, 1, 64, 5.0, 1.0, 0, 0, 256};
+    b.o = (opts){"127.0.0.1", 8888, WIRE_CHAT, SC_PAIR, 50, 1, 64, 5.0, 1.0, 0, 0, 256,
+                 0, NULL, "TLS_AES_128_GCM_SHA256", "X25519", SPLICE_MIN, NULL};
     static const struct option lo[] = {
         {"proto", 1, 0, 'r'}, {"host", 1, 0, 'h'}, {"port", 1, 0, 'p'},
         {"scenario", 1, 0, 's'}, {"users", 1, 0, 'u'}, {"depth", 1, 0, 'd'},
         {"size", 1, 0, 'z'}, {"seconds", 1, 0, 't'}, {"warmup", 1, 0, 'w'},
         {"server-pid", 1, 0, 'P'}, {"sources", 1, 0, 'S'}, {"window", 1, 0, 'W'},
-        {"help", 0, 0, 'H'}, {0, 0, 0, 0}};
+        {"tls", 0, 0, 'T'}, {"ca", 1, 0, 'C'}, {"tls-suite", 1, 0, 'X'},
+        {"tls-group", 1, 0, 'G'}, {"splice-min", 1, 0, 'M'}, {"congestion", 1, 0, 'c'}, {"help", 0, 0, 'H'},
+        {0, 0, 0, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
         switch (c) {
@@ -535,12 +489,18 @@ int main(int argc, char **argv) {
         case 'P': b.o.server_pid = atoi(optarg); break;
         case 'S': b.o.sources = atoi(optarg); break;
         case 'W': b.o.window = atoi(optarg); break;
+        case 'T': b.o.tls = 1; break;
+        case 'C': b.o.ca = optarg; break;
+        case 'X': b.o.suite = optarg; break;
+        case 'G': b.o.group = optarg; break;
+        case 'M': b.o.splice_min = atol(optarg); break;
+        case 'c': b.o.congestion = optarg; break;
         case 'H': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
     }
     opts *o = &b.o;
-    if (o->users < 1 || o->depth < 1 || o->size < 12 || o->seconds <= 0 || o->window < 1 ||
+    if (o->users < 1 || o->depth < 1 || o->size < BCONN_STAMP || o->seconds <= 0 || o->window < 1 ||
         (o->sc == SC_PAIR && o->users % 2) || (o->sc == SC_FANIN && o->users < 2)) {
         fprintf(stderr, "chat-bench: need users >= 1 (even for pair, >= 2 for fanin), "
                         "depth >= 1, size >= 12, seconds > 0, window >= 1\n");
@@ -548,6 +508,11 @@ int main(int argc, char **argv) {
     }
     if (o->sc == SC_OFFLINE && o->proto != WIRE_CHAT) {
         fprintf(stderr, "chat-bench: the offline scenario needs --proto chat\n");
+        return 2;
+    }
+    if (o->tls && !o->ca) {
+        fprintf(stderr, "chat-bench: --tls needs --ca FILE (the CA that signed the server's "
+                        "certificate)\n");
         return 2;
     }
     unsigned long conns = (unsigned long)o->users *
@@ -562,18 +527,33 @@ int main(int argc, char **argv) {
     if (b.nsources <= 0)
         b.nsources = !strncmp(o->host, "127.", 4) && conns > PER_SOURCE
                          ? (int)((conns + PER_SOURCE - 1) / PER_SOURCE) : 1;
+    btls_ctx *tls = NULL;
+    if (o->tls) {
+        char err[512];
+        tls = btls_ctx_new(o->ca, o->suite, o->group, err, sizeof err);
+        if (!tls) {
+            fprintf(stderr, "chat-bench: %s\n", err);
+            return 2;
+        }
+    }
     b.loop = uv_default_loop();
-    b.payload = calloc(1, o->size);
+    int r = bconn_env_init(&b.env, b.loop, o->proto, &ops, tls, o->host);
+    if (r) die("setting up the connections", r);
+    /* bconn compares the referenced part, the payload after its stamp */
+    b.env.splice_min = o->splice_min > 0 ? (size_t)o->splice_min + 1 - BCONN_STAMP : 0;
+    b.env.congestion = o->congestion;
+    size_t psize = ((size_t)o->size + 4095) & ~(size_t)4095; /* whole pages, for splice */
+    b.payload = aligned_alloc(4096, psize);
+    if (b.payload) memset(b.payload, 0, psize); /* and present before the clock starts */
     b.u = calloc((size_t)o->users, sizeof *b.u);
     if (!b.payload || !b.u) die("out of memory", 0);
+    b.tl = wire_msg_tail(o->proto, b.tail);
     if (uv_ip4_addr(o->host, o->port, &b.addr)) die("--host is not an IPv4 address", 0);
     for (int i = 0; i < o->users; i++) {
         user *u = &b.u[i];
         u->b = &b;
         u->idx = (uint32_t)i;
         u->id = (uint32_t)i + 1;
-        u->sub.u = u->pubc.u = u;
-        u->pubc.pub = 1;
         u->tx = wire_split_pubsub(o->proto) ? &u->pubc : &u->sub;
         switch (o->sc) {
         case SC_ECHO: u->to = u->idx; u->sends = 1; break;
@@ -593,21 +573,18 @@ int main(int argc, char **argv) {
         b.u = extra;
         for (int i = 0; i < o->users; i++) {
             user *u = &b.u[i];
-            u->sub.u = u->pubc.u = u;
             u->tx = &u->sub;
             u->to = (uint32_t)(o->users + i);
             b.u[o->users + i] = (user){.id = 1000000u + (uint32_t)i};
         }
     }
     b.rss_before = o->server_pid ? rss_kib(o->server_pid) : -1;
-    b.t_start = now_ns();
-    uv_check_init(b.loop, &b.check);
-    b.check.data = &b;
-    uv_check_start(&b.check, on_check);
-    uv_timer_init(b.loop, &b.timer);
+    b.t_start = bconn_clock();
+    if (uv_timer_init(b.loop, &b.timer)) die("timer", 0);
     b.timer.data = &b;
     while (b.next_user < o->users && b.next_user < o->window)
         user_connect(&b.u[b.next_user++]);
-    uv_run(b.loop, UV_RUN_DEFAULT);
-    return 0;
+    r = uv_run(b.loop, UV_RUN_DEFAULT);
+    (void)r; /* the run ends with exit() from the timer or a failure */
+    return 1;
 }

@@ -2,33 +2,56 @@
 # make bench: run build/chat-bench against chat-server, the floor
 # (build/floor) and the relays users would pick instead (Redis pub/sub, NATS,
 # Mosquitto), every server pinned to core 0 and the load generator to core 1,
-# on loopback, each figure the median of RUNS runs, a fresh server per run.
-# Prints every run as it goes, then writes docs/BENCHMARKS.md and
-# docs/bench/*.png from exactly those lines (nothing is typed in by hand).
+# on loopback, each figure the median of RUNS runs, a fresh server per run;
+# the TLS scenarios against the same servers' TLS listeners, with one
+# throwaway CA and certificate made here. Prints every run as it goes, then
+# writes docs/BENCHMARKS.md and docs/bench/*.png from exactly those lines
+# (nothing is typed in by hand).
 #
 # Environment: BENCH_RUNS (3), BENCH_SECONDS (2), BENCH_WARMUP (0.5),
 # BENCH_SERVERS ("chat floor redis nats mqtt"), BENCH_IDLE ("10000 50000
 # 100000"), BENCH_IDLE_ALL (10000: the N up to which the competitors also
-# get the idle scenario), BENCH_ONLY (scenario ids to run, default all),
-# BENCH_BUDGET (570: an idle run that would end past this many seconds is
-# skipped, so that the whole command stays within 10 minutes).
+# get the idle scenario), BENCH_ONLY (scenario ids or groups to run, default
+# all; groups: small, media, tls, idle; e.g. BENCH_ONLY=media or
+# BENCH_ONLY="mib tlsmib"), BENCH_BUDGET (570: an idle run that would end
+# past this many seconds is skipped), BENCH_CONGESTION (reno: the TCP
+# congestion control of chat-bench's own sockets, "" for the system's),
+# BENCH_PROFILE (1: one more run of chat-server per scenario under perf),
+# BENCH_OUT (the page; default docs/BENCHMARKS.md for a full run and
+# build/bench/BENCHMARKS.md when BENCH_ONLY or BENCH_SERVERS select a part,
+# so that a partial run never replaces the published page), BENCH_FROM (a
+# results file a run left in build/bench/results.tsv: write the page from
+# it without measuring; no profiles then).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 T_START=$(date +%s)
 B=build
-OUT=docs/BENCHMARKS.md
-PNG=docs/bench
 RUNS=${BENCH_RUNS:-3}
 SECS=${BENCH_SECONDS:-2}
 WARM=${BENCH_WARMUP:-0.5}
-SERVERS=${BENCH_SERVERS:-"chat floor redis nats mqtt"}
+ALL_SERVERS="chat floor redis nats mqtt"
+SERVERS=${BENCH_SERVERS:-$ALL_SERVERS}
 IDLE_NS=${BENCH_IDLE:-"10000 50000 100000"}
 IDLE_ALL=${BENCH_IDLE_ALL:-10000}
 ONLY=${BENCH_ONLY:-}
+FROM=${BENCH_FROM:-}
 BUDGET=${BENCH_BUDGET:-570}
+CONGESTION=${BENCH_CONGESTION-reno}
+PROFILE=${BENCH_PROFILE:-1}
+BUSY=90 # chat-bench above this share of its core: the figure may be its limit
+if [ -z "$ONLY" ] && [ "$SERVERS" = "$ALL_SERVERS" ] && [ -z "$FROM" ]; then
+  OUT=${BENCH_OUT:-docs/BENCHMARKS.md}; PARTIAL=0
+else
+  OUT=${BENCH_OUT:-$B/bench/BENCHMARKS.md}; PARTIAL=1
+fi
+PNG=$(dirname "$OUT")/bench
 TMP=$(mktemp -d)
 RES=$TMP/results     # server <TAB> scenario id <TAB> run <TAB> chat-bench line
 : > "$RES"
+if [ -n "$FROM" ]; then
+  cp "$FROM" "$RES" || exit 1
+  RUNS=$(awk -F'\t' '{ if ($3 + 0 > m) m = $3 + 0 } END { print m + 0 }' "$RES")
+fi
 PID=""
 cleanup() {
   [ -n "$PID" ] && kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null
@@ -51,9 +74,33 @@ NOFILE=$(ulimit -n)
 PORTS=$(tr -s '\t ' '-' < /proc/sys/net/ipv4/ip_local_port_range)
 FILEMAX=$(cat /proc/sys/fs/file-max)
 NROPEN=$(cat /proc/sys/fs/nr_open)
+SYS_CC=$(cat /proc/sys/net/ipv4/tcp_congestion_control)
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 log "bench: descriptors per process $NOFILE (hard $(ulimit -Hn)), ephemeral ports $PORTS," \
     "fs.file-max $FILEMAX, fs.nr_open $NROPEN, load average $LOAD_START"
+
+# --- TLS: one throwaway CA and a server certificate for 127.0.0.1 ----------
+# P-256 keys; every server gets the same certificate and key, chat-bench
+# trusts only this CA and checks the address 127.0.0.1 against the
+# certificate. Readable by others: Mosquitto drops root for its own user.
+TLS=$TMP/tls
+mkdir -p "$TLS"
+chmod 711 "$TMP"; chmod 755 "$TLS"
+make_certs() {
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+    -keyout "$TLS/ca.key" -out "$TLS/ca.pem" -subj "/CN=make bench throwaway CA" &&
+  openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+    -keyout "$TLS/server.key" -out "$TLS/server.csr" -subj "/CN=127.0.0.1" &&
+  printf '%s\n' "subjectAltName=IP:127.0.0.1,DNS:localhost" "basicConstraints=CA:FALSE" \
+    "keyUsage=digitalSignature" "extendedKeyUsage=serverAuth" > "$TLS/ext.cnf" &&
+  openssl x509 -req -in "$TLS/server.csr" -CA "$TLS/ca.pem" -CAkey "$TLS/ca.key" \
+    -CAcreateserial -days 2 -extfile "$TLS/ext.cnf" -out "$TLS/server.pem" &&
+  chmod 644 "$TLS/server.key" "$TLS/server.pem" "$TLS/ca.pem"
+}
+make_certs > "$TMP/openssl.log" 2>&1 ||
+  { echo "bench: could not make the TLS certificates:" >&2; cat "$TMP/openssl.log" >&2; exit 1; }
+TLS_SUITE=TLS_AES_128_GCM_SHA256
+TLS_GROUP=X25519
 
 # --- servers --------------------------------------------------------------
 name_of() {
@@ -79,49 +126,80 @@ wait_port() { # pid port
   done
   return 1
 }
-wait_log_port() { # pid log -> PORT from "listening on ADDR:PORT"
+wait_log_port() { # pid log pattern -> PORT from "<pattern> ADDR:PORT"
   for _ in $(seq 200); do
-    PORT=$(grep -oE 'listening on [0-9.]+:[0-9]+' "$2" | grep -oE '[0-9]+$' || true)
+    PORT=$(grep -oE "$3 [0-9.]+:[0-9]+" "$2" | head -1 | grep -oE '[0-9]+$' || true)
     [ -n "$PORT" ] && return 0
     kill -0 "$1" 2>/dev/null || return 1
     sleep 0.025
   done
   return 1
 }
+wait_line() { # pid file pattern: until the file has the line (or pid ended)
+  for _ in $(seq 400); do
+    grep -q "$3" "$2" 2>/dev/null && return 0
+    kill -0 "$1" 2>/dev/null || return 1
+    sleep 0.025
+  done
+  return 1
+}
 
-printf 'max_payload: 2097152\nmax_connections: 1000000\n' > "$TMP/nats.conf"
+# NATS: max_payload 64 MB (its hard maximum; the default, 1 MB, is below the
+# media scenarios), a slow consumer only past 256 MB pending (depth 4 of
+# 16 MiB is 64 MiB, the default).
+nats_conf() { # tls?
+  printf 'max_payload: 67108864\nmax_pending: 268435456\nmax_connections: 1000000\n'
+  [ "$1" = 1 ] && printf 'tls {\n  cert_file: "%s"\n  key_file: "%s"\n  timeout: 5\n}\n' \
+    "$TLS/server.pem" "$TLS/server.key"
+}
 
-# start_server SERVER CHAT_FLAGS -> PID PORT; 1 when it did not come up
+# start_server SERVER CHAT_FLAGS TLS(0|1) -> PID PORT; 1 when it did not come up
 start_server() {
-  local srv=$1 cflags=$2 log="$TMP/server.log"
+  local srv=$1 cflags=$2 tls=$3 log="$TMP/server.log"
   : > "$log"
   PORT=""
   case $srv in
     chat)
+      local tf=""
+      [ "$tls" = 1 ] && tf="--tls-port 0 --tls-cert $TLS/server.pem --tls-key $TLS/server.key"
       # shellcheck disable=SC2086
       taskset -c 0 "$B/chat-server" --port 0 --data-dir "$TMP/data.$RANDOM$RANDOM" \
         --offline-max-messages 0 --offline-max-bytes 0 --rate-msgs 0 --rate-bytes 0 \
-        $cflags 2>"$log" &
+        $tf $cflags 2>"$log" &
       PID=$!
-      wait_log_port "$PID" "$log" ;;
+      if [ "$tls" = 1 ]; then wait_log_port "$PID" "$log" "TLS listening on"
+      else wait_log_port "$PID" "$log" "listening on"; fi ;;
     floor)
-      taskset -c 0 "$B/floor" --port 0 2>"$log" &
+      local tf=""
+      [ "$tls" = 1 ] && tf="--tls-cert $TLS/server.pem --tls-key $TLS/server.key"
+      # shellcheck disable=SC2086
+      taskset -c 0 "$B/floor" --port 0 $tf 2>"$log" &
       PID=$!
-      wait_log_port "$PID" "$log" ;;
+      wait_log_port "$PID" "$log" "listening on" ;;
     redis)
       PORT=$(free_port)
-      taskset -c 0 redis-server --save "" --appendonly no --port "$PORT" --bind 127.0.0.1 \
-        --protected-mode yes --maxclients 1000000 --loglevel warning >"$log" 2>&1 &
+      local pf="--port $PORT"
+      [ "$tls" = 1 ] && pf="--port 0 --tls-port $PORT --tls-cert-file $TLS/server.pem
+        --tls-key-file $TLS/server.key --tls-ca-cert-file $TLS/ca.pem --tls-auth-clients no"
+      # shellcheck disable=SC2086
+      taskset -c 0 redis-server --save "" --appendonly no $pf --bind 127.0.0.1 \
+        --protected-mode yes --maxclients 1000000 --loglevel warning \
+        --client-output-buffer-limit "pubsub 0 0 0" >"$log" 2>&1 &
       PID=$!
       wait_port "$PID" "$PORT" ;;
     nats)
       PORT=$(free_port)
+      nats_conf "$tls" > "$TMP/nats.conf"
       taskset -c 0 nats-server -a 127.0.0.1 -p "$PORT" -c "$TMP/nats.conf" >"$log" 2>&1 &
       PID=$!
       wait_port "$PID" "$PORT" ;;
     mqtt)
       PORT=$(free_port)
-      printf 'listener %s 127.0.0.1\nallow_anonymous true\nlog_type error\n' "$PORT" > "$TMP/mosquitto.conf"
+      {
+        printf 'listener %s 127.0.0.1\n' "$PORT"
+        [ "$tls" = 1 ] && printf 'certfile %s\nkeyfile %s\n' "$TLS/server.pem" "$TLS/server.key"
+        printf 'allow_anonymous true\nlog_type error\n'
+      } > "$TMP/mosquitto.conf"
       taskset -c 0 mosquitto -c "$TMP/mosquitto.conf" >"$log" 2>&1 &
       PID=$!
       wait_port "$PID" "$PORT" ;;
@@ -139,39 +217,61 @@ stop_server() {
 }
 
 # --- scenarios --------------------------------------------------------------
-# id | label | plot label | chat-bench flags | servers | chat-server flags
+# id | label | plot label | chat-bench flags | servers | chat-server flags | group
+# Groups: small (64-byte messages), media (64 KiB to 16 MiB), tls (over TLS:
+# every server's TLS listener, chat-bench --tls), store (chat-server only).
 SCENARIOS=(
-  "echo1|echo, 50 users, depth 1|echo 50x1|--scenario echo --users 50 --depth 1|all|--echo"
-  "echo64|echo, 50 users, depth 64|echo 50x64|--scenario echo --users 50 --depth 64|all|--echo"
-  "pair1|pair, 50 users, depth 1|pair 50x1|--scenario pair --users 50 --depth 1|all|"
-  "pair64|pair, 50 users, depth 64|pair 50x64|--scenario pair --users 50 --depth 64|all|"
-  "pair1000|pair, 1,000 users, depth 8|pair 1000x8|--scenario pair --users 1000 --depth 8|all|"
-  "mib|pair, 2 users, depth 4, 1 MiB|pair 2x4 1MiB|--scenario pair --users 2 --depth 4 --size 1048576|all|"
-  "fanin|fan-in, 49 users to 1, depth 8|fan-in 49>1 x8|--scenario fanin --users 50 --depth 8|all|"
-  "offline|offline store, 50 senders, depth 64, --fsync=full|offline fsync|--scenario offline --users 50 --depth 64|chat|--fsync full"
+  "echo1|echo, 50 users, depth 1|echo 50x1|--scenario echo --users 50 --depth 1|all|--echo|small"
+  "echo64|echo, 50 users, depth 64|echo 50x64|--scenario echo --users 50 --depth 64|all|--echo|small"
+  "pair1|pair, 50 users, depth 1|pair 50x1|--scenario pair --users 50 --depth 1|all||small"
+  "pair64|pair, 50 users, depth 64|pair 50x64|--scenario pair --users 50 --depth 64|all||small"
+  "pair1000|pair, 1,000 users, depth 8|pair 1000x8|--scenario pair --users 1000 --depth 8|all||small"
+  "fanin|fan-in, 49 users to 1, depth 8|fan-in 49>1 x8|--scenario fanin --users 50 --depth 8|all||small"
+  "kib64|pair, 2 users, depth 4, 64 KiB|pair 2x4 64KiB|--scenario pair --users 2 --depth 4 --size 65536|all||media"
+  "mib|pair, 2 users, depth 4, 1 MiB|pair 2x4 1MiB|--scenario pair --users 2 --depth 4 --size 1048576|all||media"
+  "mib16|pair, 2 users, depth 4, 16 MiB|pair 2x4 16MiB|--scenario pair --users 2 --depth 4 --size 16777216|all||media"
+  "tls64|TLS: pair, 50 users, depth 64|TLS pair 50x64|--scenario pair --users 50 --depth 64|all||tls"
+  "tlsmib|TLS: pair, 2 users, depth 4, 1 MiB|TLS pair 2x4 1MiB|--scenario pair --users 2 --depth 4 --size 1048576|all||tls"
+  "offline|offline store, 50 senders, depth 64, --fsync=full|offline fsync|--scenario offline --users 50 --depth 64|chat|--fsync full|store"
 )
 depth_of() { grep -oE -- '--depth [0-9]+' <<<"$1" | cut -d' ' -f2; }
-wanted() { [ -z "$ONLY" ] || grep -qw -- "$1" <<<"$ONLY"; }
+size_of() { local s; s=$(grep -oE -- '--size [0-9]+' <<<"$1" | cut -d' ' -f2); echo "${s:-64}"; }
+# wanted ID GROUP: selected by BENCH_ONLY (an id or its group), or all
+wanted() { [ -z "$ONLY" ] || grep -qw -- "$1" <<<"$ONLY" || { [ -n "${2:-}" ] && grep -qw -- "$2" <<<"$ONLY"; }; }
+# The msgs/s target against the floor: 0.9 for media frames, 0.85 otherwise.
+floor_target() { if [ "$(size_of "$1")" -ge 65536 ]; then echo 0.90; else echo 0.85; fi; }
 
-log "bench: $RUNS runs of ${SECS} s (after ${WARM} s warm-up) per figure; servers: $SERVERS"
+# bench_run SERVER ID BFLAGS TLS -> LINE (chat-bench's figures or error=...)
+bench_run() {
+  local srv=$1 bflags=$2 tls=$3 extra=""
+  [ "$tls" = 1 ] && extra="--tls --ca $TLS/ca.pem --tls-suite $TLS_SUITE --tls-group $TLS_GROUP"
+  [ -n "$CONGESTION" ] && extra="$extra --congestion $CONGESTION"
+  # shellcheck disable=SC2086
+  LINE=$(taskset -c 1 "$B/chat-bench" --proto "$(proto_of "$srv")" --port "$PORT" \
+           --seconds "$SECS" --warmup "$WARM" --server-pid "$PID" $bflags $extra 2>"$TMP/bench.err")
+  local rc=$?
+  if [ $rc -ne 0 ] || [ -z "$LINE" ]; then
+    LINE="error=rc$rc $(grep -v '^chat-bench: measuring' "$TMP/bench.err" | tr '\n ' ' _' | cut -c1-160)"
+  fi
+}
+
+log "bench: $RUNS runs of ${SECS} s (after ${WARM} s warm-up) per figure; servers: $SERVERS;" \
+    "chat-bench's sockets: ${CONGESTION:-$SYS_CC}"
 for sc in "${SCENARIOS[@]}"; do
-  IFS='|' read -r id label _ bflags servers cflags <<<"$sc"
-  wanted "$id" || continue
+  [ -z "$FROM" ] || break
+  IFS='|' read -r id label _ bflags servers cflags group <<<"$sc"
+  wanted "$id" "$group" || continue
+  tls=0; [ "$group" = tls ] && tls=1
   [ "$servers" = all ] && servers=$SERVERS
   for srv in $SERVERS; do
     grep -qw "$srv" <<<"$servers" || continue
     for r in $(seq "$RUNS"); do
-      start_server "$srv" "$cflags" || { printf '%s\t%s\t%s\t%s\n' "$srv" "$id" "$r" "error=start" >> "$RES"; continue; }
-      # shellcheck disable=SC2086
-      line=$(taskset -c 1 "$B/chat-bench" --proto "$(proto_of "$srv")" --port "$PORT" \
-               --seconds "$SECS" --warmup "$WARM" --server-pid "$PID" $bflags 2>"$TMP/bench.err")
-      rc=$?
+      start_server "$srv" "$cflags" "$tls" || { printf '%s\t%s\t%s\t%s\n' "$srv" "$id" "$r" "error=start" >> "$RES"; continue; }
+      bench_run "$srv" "$bflags" "$tls"
       stop_server
-      if [ $rc -ne 0 ] || [ -z "$line" ]; then
-        line="error=rc$rc $(tr '\n ' ' _' < "$TMP/bench.err" | cut -c1-160)"
-      fi
-      printf '%s\t%s\t%s\t%s\n' "$srv" "$id" "$r" "$line" >> "$RES"
-      log "$(name_of "$srv") | $label | run $r | $line"
+      printf '%s\t%s\t%s\t%s\n' "$srv" "$id" "$r" "$LINE" >> "$RES"
+      flag=$(grep -oE 'bench_cpu_pct=[0-9]+' <<<"$LINE" | awk -F= -v b="$BUSY" '$2 + 0 > b { printf " † chat-bench at %s %% of its core: it may be the limit", $2 }')
+      log "$(name_of "$srv") | $label | run $r | $LINE$flag"
     done
   done
 done
@@ -179,18 +279,23 @@ done
 # Where chat-server's time goes: one more run per scenario with perf
 # sampling the server during the measured phase (self time per symbol,
 # kernel included). The page shows it under each target chat-server misses.
-if grep -qw chat <<<"$SERVERS" && command -v perf >/dev/null 2>&1; then
+if [ -z "$FROM" ] && [ "$PROFILE" = 1 ] && grep -qw chat <<<"$SERVERS" && command -v perf >/dev/null 2>&1; then
   for sc in "${SCENARIOS[@]}"; do
-    IFS='|' read -r id label _ bflags servers cflags <<<"$sc"
-    wanted "$id" || continue
+    IFS='|' read -r id label _ bflags servers cflags group <<<"$sc"
+    wanted "$id" "$group" || continue
     [ "$id" = offline ] && continue
-    start_server chat "$cflags" || continue
+    tls=0; [ "$group" = tls ] && tls=1
+    start_server chat "$cflags" "$tls" || continue
+    extra=""
+    [ "$tls" = 1 ] && extra="--tls --ca $TLS/ca.pem --tls-suite $TLS_SUITE --tls-group $TLS_GROUP"
+    [ -n "$CONGESTION" ] && extra="$extra --congestion $CONGESTION"
     # shellcheck disable=SC2086
     taskset -c 1 "$B/chat-bench" --port "$PORT" --seconds "$SECS" --warmup "$WARM" \
-      $bflags > /dev/null 2>&1 &
+      $bflags $extra > /dev/null 2>"$TMP/prof.err" &
     bpid=$!
-    sleep "$WARM"
-    perf record -q -F 999 -g -p "$PID" -o "$TMP/perf.$id" -- sleep "$SECS" > /dev/null 2>&1
+    if wait_line "$bpid" "$TMP/prof.err" "chat-bench: measuring"; then
+      perf record -q -F 999 -g -p "$PID" -o "$TMP/perf.$id" -- sleep "$SECS" > /dev/null 2>&1
+    fi
     wait "$bpid"
     stop_server
     perf report -i "$TMP/perf.$id" --no-children --sort symbol --stdio 2>/dev/null |
@@ -201,8 +306,9 @@ fi
 
 # Idle connections: the server's RSS per connection.
 for n in $IDLE_NS; do
+  [ -z "$FROM" ] || break
   id="idle$n"
-  wanted "$id" || wanted idle || continue
+  wanted "$id" idle || continue
   for srv in $SERVERS; do
     case $srv in chat|floor) ;; *) [ "$n" -le "$IDLE_ALL" ] || continue ;; esac
     if [ $(( n + 64 )) -gt "$NOFILE" ]; then
@@ -217,7 +323,7 @@ for n in $IDLE_NS; do
         log "$(name_of "$srv") | idle $n | run $r | skipped: it would end past the ${BUDGET} s budget"
         continue
       fi
-      start_server "$srv" "" || continue
+      start_server "$srv" "" 0 || continue
       line=$(taskset -c 1 "$B/chat-bench" --proto "$(proto_of "$srv")" --port "$PORT" \
                --scenario idle --users "$n" --server-pid "$PID" 2>"$TMP/bench.err")
       rc=$?
@@ -231,10 +337,12 @@ for n in $IDLE_NS; do
   done
 done
 LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
+mkdir -p "$B/bench"
+cp "$RES" "$B/bench/results.tsv" # BENCH_FROM=build/bench/results.tsv rewrites the page
 
 # --- medians ----------------------------------------------------------------
 # med SERVER SCENARIO KEY: the median of KEY over that cell's good runs; empty
-# when none.
+# when none. mx: the largest.
 med() {
   awk -F'\t' -v s="$1" -v c="$2" -v k="$3" '
     $1 == s && $2 == c { n = split($4, f, " ")
@@ -243,9 +351,16 @@ med() {
       for (i = 1; i <= m; i++) for (j = i + 1; j <= m; j++) if (v[j] + 0 < v[i] + 0) { t = v[i]; v[i] = v[j]; v[j] = t }
       print v[int((m + 1) / 2)] }' "$RES"
 }
-nruns() { awk -F'\t' -v s="$1" -v c="$2" '$1 == s && $2 == c && $4 ~ /msgs_per_s=|rss_per_conn_b=/ {n++} END {print n+0}' "$RES"; }
+mx() {
+  awk -F'\t' -v s="$1" -v c="$2" -v k="$3" '
+    $1 == s && $2 == c { n = split($4, f, " ")
+      for (i = 1; i <= n; i++) { split(f[i], kv, "="); if (kv[1] == k && (!m++ || kv[2] + 0 > x + 0)) x = kv[2] } }
+    END { if (m) print x }' "$RES"
+}
 fail_of() { awk -F'\t' -v s="$1" -v c="$2" '$1 == s && $2 == c && $4 ~ /^(error|skipped)=/ {print $4; exit}' "$RES"; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b + 0 == 0) print ""; else printf "%.2f", a / b }'; }
+# per-message CPU in µs from a CPU % and msgs/s
+us_per_msg() { awk -v p="$1" -v r="$2" 'BEGIN { if (p == "" || r == "" || r + 0 == 0 || p < 0) print ""; else printf "%.2f", p * 1e4 / r }'; }
 # Runs in which nothing was lost: at the end, sent - received is exactly what
 # the senders keep in flight (U x D; fan-in (U-1) x D) and nothing reached the
 # wrong user. Prints "sound total".
@@ -258,11 +373,12 @@ soundness() {
     END { print ok + 0, total + 0 }' "$RES"
 }
 ge() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a + 0 >= b + 0) }'; }
+gt() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a + 0 > b + 0) }'; }
 kib_mib() { awk -v k="$1" 'BEGIN { if (k == "" || k < 0) print "-"; else printf "%.1f", k / 1024 }'; }
 dash() { [ -n "$1" ] && echo "$1" || echo "-"; }
 
 # One cell's figures, into M_<key>[srv,id].
-declare -A TP MB P50 P99 P999 RSS SCPU BCPU EFF
+declare -A TP MB P50 P99 P999 RSS SCPU BCPU BCPUMAX BSYS EFF TLSD
 for sc in "${SCENARIOS[@]}"; do
   IFS='|' read -r id _ <<<"$sc"
   for srv in $SERVERS; do
@@ -270,9 +386,13 @@ for sc in "${SCENARIOS[@]}"; do
     P50[$srv,$id]=$(med "$srv" "$id" p50_us); P99[$srv,$id]=$(med "$srv" "$id" p99_us)
     P999[$srv,$id]=$(med "$srv" "$id" p999_us); RSS[$srv,$id]=$(med "$srv" "$id" server_rss_kib)
     SCPU[$srv,$id]=$(med "$srv" "$id" server_cpu_pct); BCPU[$srv,$id]=$(med "$srv" "$id" bench_cpu_pct)
-    EFF[$srv,$id]=$(med "$srv" "$id" msgs_per_server_cpu_s)
+    BCPUMAX[$srv,$id]=$(mx "$srv" "$id" bench_cpu_pct); BSYS[$srv,$id]=$(med "$srv" "$id" bench_sys_pct)
+    EFF[$srv,$id]=$(med "$srv" "$id" msgs_per_server_cpu_s); TLSD[$srv,$id]=$(med "$srv" "$id" tls)
   done
 done
+# busy SERVER ID: chat-bench was above BUSY % in a run of that cell
+busy() { [ -n "${BCPUMAX[$1,$2]:-}" ] && gt "${BCPUMAX[$1,$2]}" "$BUSY"; }
+mark() { busy "$1" "$2" && echo "†"; }
 best_comp() { # scenario -> "server msgs/s" of the fastest competitor
   local best="" bv=""
   for s in redis nats mqtt; do
@@ -282,16 +402,35 @@ best_comp() { # scenario -> "server msgs/s" of the fastest competitor
   done
   [ -n "$best" ] && echo "$best $bv"
 }
+# CPU µs per message in a cell: chat-bench's (BUS), of it in the kernel
+# (BKS), the server's (SUS). From CPU time, so other load on the machine
+# (which lowers msgs/s) disturbs them little.
+bench_us() { us_per_msg "${BCPU[$1,$2]:-}" "${TP[$1,$2]:-}"; }
+bench_kus() { us_per_msg "${BSYS[$1,$2]:-}" "${TP[$1,$2]:-}"; }
+server_us() { local e=${EFF[$1,$2]:-}; [ -n "$e" ] && awk -v e="$e" 'BEGIN { if (e + 0 > 0) printf "%.2f", 1e6 / e }'; }
+# headroom SERVER ID: the server's CPU per message over chat-bench's in that
+# cell: how many times the messages that server can relay with its whole
+# core chat-bench can drive with its own
+headroom() { ratio "$(server_us "$1" "$2")" "$(bench_us "$1" "$2")"; }
+most_efficient() { # scenario -> the server with the most msgs/CPU-s, the fastest on a core of its own
+  local best="" bv=""
+  for s in $SERVERS; do
+    v=${EFF[$s,$1]:-}
+    [ -n "$v" ] || continue
+    if [ -z "$bv" ] || ge "$v" "$bv"; then best=$s; bv=$v; fi
+  done
+  [ -n "$best" ] && echo "$best"
+}
 
 # --- plots --------------------------------------------------------------------
-mkdir -p "$PNG"
+mkdir -p "$PNG" "$(dirname "$OUT")"
 {
   printf 'scenario'; for s in $SERVERS; do printf '\t%s' "$(name_of "$s")"; done; echo
 } > "$TMP/head.dat"
 for what in tput p99 rel; do cp "$TMP/head.dat" "$TMP/$what.dat"; done
 for sc in "${SCENARIOS[@]}"; do
-  IFS='|' read -r id _ plabel _ <<<"$sc"
-  wanted "$id" || continue
+  IFS='|' read -r id _ plabel _ _ _ group <<<"$sc"
+  wanted "$id" "$group" || continue
   for what in tput p99 rel; do
     printf '%s' "$plabel" >> "$TMP/$what.dat"
     for s in $SERVERS; do
@@ -320,8 +459,20 @@ ver_redis=$(redis-server --version | grep -oE 'v=[^ ]+' | cut -d= -f2)
 ver_nats=$(nats-server --version | grep -oE '[0-9]+\.[0-9]+\.[0-9]+')
 ver_mosq=$(mosquitto -h 2>/dev/null | grep -oE 'mosquitto version [0-9.]+' | grep -oE '[0-9.]+$')
 ver_chat=$("$B/chat-server" --version | awk '{print $2}')
+ver_ssl=$(openssl version | awk '{print $2}')
 commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 T_TOTAL=$(elapsed)
+# The scenarios that ran, and the busy ones
+ran_ids=""; busy_list=""; tight_list=""
+for sc in "${SCENARIOS[@]}"; do
+  IFS='|' read -r id label _ _ _ _ group <<<"$sc"
+  wanted "$id" "$group" || continue
+  ran_ids="$ran_ids $id"
+  b=""
+  for s in $SERVERS; do busy "$s" "$id" && b="$b, $(name_of "$s")"; done
+  [ -n "$b" ] && busy_list="$busy_list; $label (${b#, })"
+done
+busy_list=${busy_list#; }
 {
   echo "# Benchmarks"
   echo
@@ -329,15 +480,24 @@ T_TOTAL=$(elapsed)
   echo "every figure is the median of $RUNS runs of $SECS s after a $WARM s warm-up, each"
   echo "against a freshly started server, exactly as the command printed them (the"
   echo "runs are listed at the end of this page). Do not edit by hand: run \`make bench\`."
+  if [ -n "$FROM" ]; then
+    echo
+    echo "**Rewritten from saved results** ($FROM), without measuring: the times,"
+    echo "load averages and profiles on this page are not those of the runs."
+  elif [ "$PARTIAL" = 1 ]; then
+    echo
+    echo "**A partial run** (BENCH_ONLY=\"${ONLY}\", servers: $SERVERS): only these"
+    echo "scenarios; the published page is docs/BENCHMARKS.md from a full run."
+  fi
   echo
   echo "## Machine"
   echo
   echo "- CPU: $cpu, $(nproc) cores; $(free -g | awk '/Mem:/ {print $2}') GiB RAM; Linux $(uname -r)"
   echo "- chat-server $ver_chat (commit $commit), floor (bench/floor.c), Redis $ver_redis,"
   echo "  NATS $ver_nats, Mosquitto $ver_mosq; libuv $(dpkg-query -W -f='${Version}' libuv1 2>/dev/null),"
-  echo "  SQLite $(dpkg-query -W -f='${Version}' libsqlite3-0 2>/dev/null)"
+  echo "  SQLite $(dpkg-query -W -f='${Version}' libsqlite3-0 2>/dev/null), OpenSSL $ver_ssl"
   echo "- Limits: $NOFILE descriptors per process (hard limit $(ulimit -Hn)), ephemeral ports $PORTS,"
-  echo "  fs.file-max $FILEMAX, fs.nr_open $NROPEN"
+  echo "  fs.file-max $FILEMAX, fs.nr_open $NROPEN; TCP congestion control $SYS_CC"
   echo "- Load average (1, 5, 15 min) at the start: $LOAD_START; at the end: $LOAD_END"
   if awk -v l="${LOAD_START%% *}" 'BEGIN { exit !(l >= 0.5) }'; then
     echo "- **The machine was not idle** (1-minute load average ${LOAD_START%% *} at the start on"
@@ -348,21 +508,25 @@ T_TOTAL=$(elapsed)
   echo "  store thread), chat-bench to core 1; all on loopback (127.0.0.1)."
   echo "- chat-server runs with \`--rate-msgs 0 --rate-bytes 0\` (one benchmark"
   echo "  connection carries far more than its per-connection default allows a"
-  echo "  user; the others have no such limit) and no offline quotas."
+  echo "  user; the others have no such limit) and no offline quotas; its output"
+  echo "  queue bound keeps its default (\`--max-outbuf\`, 64 MiB: past it a"
+  echo "  receiver's frames wait in the store), while Redis's and NATS's limits on"
+  echo "  a subscriber's queue are raised so that they do not disconnect it (below)."
   echo
   echo "## What is measured"
   echo
   echo "\`build/chat-bench\` (one libuv loop) runs U users, each keeping D messages of"
   echo "64 bytes (unless said) in flight; the first 8 bytes of a payload carry its"
-  echo "send time, latency is send to delivery. A message is delivered when: *echo*,"
+  echo "send time, the next 4 the sender, latency is send to delivery of the last"
+  echo "byte. A message is delivered when: *echo*,"
   echo "it came back to its sender (chat-server \`--echo\`; elsewhere a publish to"
   echo "one's own inbox); *pair*, user i's message reached user i^1 (both ways);"
   echo "*fan-in*, users 2..50 send to user 1 and it reached user 1; *offline store*"
   echo "(chat-server only), senders that opted in to acknowledgements send to"
   echo "absent receivers and the server acknowledged it, i.e. committed it to"
   echo "SQLite and synced it (\`--fsync full\`). No message is sent before every"
-  echo "subscription is confirmed. Writes are batched: one write per connection"
-  echo "per loop iteration."
+  echo "subscription is confirmed. *TLS:* the same scenario over each server's TLS"
+  echo "listener (below)."
   echo
   read -r s_ok s_all <<<"$(soundness)"
   echo "Soundness, checked on every run: in $s_ok of $s_all runs every message sent was"
@@ -378,53 +542,171 @@ T_TOTAL=$(elapsed)
   echo "  a connection binds with a 0-length text to itself, confirmed by its echo."
   echo "- **Redis** pub/sub (RESP2): two connections per user, since a RESP2"
   echo "  connection that has subscribed can no longer PUBLISH: one SUBSCRIBEs to"
-  echo "  \`u<i>\`, the other PUBLISHes. Started with \`--save \"\" --appendonly no\`."
+  echo "  \`u<i>\`, the other PUBLISHes. Started with \`--save \"\" --appendonly no\`"
+  echo "  and \`--client-output-buffer-limit \"pubsub 0 0 0\"\` (the default closes a"
+  echo "  subscriber with 32 MB queued: depth 4 of 16 MiB is 64 MiB)."
   echo "- **NATS**: \`CONNECT {\"verbose\":false,\"pedantic\":false}\`, \`SUB\`, \`PUB\`;"
-  echo "  PING confirms the subscription. Config: \`max_payload: 2097152\` (the"
-  echo "  default, 1 MB, is the limit itself), \`max_connections: 1000000\`."
+  echo "  PING confirms the subscription. Config: \`max_payload: 67108864\` (its"
+  echo "  hard maximum; the default, 1 MB, is below the media scenarios),"
+  echo "  \`max_pending: 268435456\`, \`max_connections: 1000000\`."
   echo "- **Mosquitto**: MQTT 3.1.1, QoS 0, clean session, keepalive 0; SUBACK"
   echo "  confirms the subscription. Default limits (messages up to 256 MB)."
   echo "- **floor**: bench/floor.c, a relay written only for this benchmark: one"
   echo "  thread, epoll, parses frames, forwards data frames to the receiver's"
   echo "  connection (echo when receiver = sender), one write per connection per"
-  echo "  iteration; no store, no acknowledgements, no limits. It is what this"
-  echo "  machine allows for the protocol, the ceiling chat-server is compared with."
+  echo "  iteration; a large body (64 KiB or more) is written from the buffer it"
+  echo "  was read into when the receiver has nothing queued, and passed on in"
+  echo "  pieces of up to 4 MiB as it arrives; no store, no acknowledgements, no"
+  echo "  limits. It is what this machine allows for the protocol, the ceiling"
+  echo "  chat-server is compared with. Over TLS the same, with OpenSSL on its"
+  echo "  descriptors."
+  echo
+  echo "## Method: the load generator, TLS, headroom"
+  echo
+  echo "**chat-bench does not copy payloads.** Each connection collects what it"
+  echo "sends in a loop iteration in a gather list: the per-message part (the"
+  echo "protocol head and the 12-byte stamp) is copied into a small buffer, the"
+  echo "constant rest of the payload is referenced from one preallocated buffer,"
+  echo "and the connection is written once per iteration with one \`writev\`; a"
+  echo "payload over 64 KiB is not even copied into the kernel: its pages are"
+  echo "lent to a pipe (\`vmsplice\`) and moved into the socket (\`splice\`), so the"
+  echo "server's read makes the only copy (payloads up to 512 bytes are copied"
+  echo "with their head: an iovec entry costs more than that). Receiving, a"
+  echo "streaming decoder reads each message's head and the first 12 bytes of its"
+  echo "payload and skips the body: without TLS the rest of a large body is"
+  echo "discarded in the kernel with \`recv(MSG_TRUNC)\`, never copied (after a"
+  echo "large message only the next head is read); no buffer grows to a"
+  echo "message's size. The clock is read once per read system call, and the"
+  echo "latency histogram takes nanoseconds as the clock gives them."
+  if [ -n "$CONGESTION" ]; then
+    echo "chat-bench's own sockets use the \`$CONGESTION\` congestion control; this"
+    echo "machine's default, \`$SYS_CC\`, paces what a socket sends with a timer, and"
+    echo "on this virtual machine that made sending cost chat-bench about twice the"
+    echo "CPU per byte of a large message. It is the client's choice and the same"
+    echo "for every server (the servers' sockets keep the machine's default); it"
+    echo "also lets the servers receive in larger bursts, which lowers their cost"
+    echo "per large message too, all of them alike."
+  fi
+  echo
+  echo "**TLS.** \`make bench\` makes one throwaway CA and a server certificate"
+  echo "(P-256, for 127.0.0.1 and localhost) in its temporary directory; every"
+  echo "server uses that certificate and key: chat-server \`--tls-port 0 --tls-cert"
+  echo "--tls-key\`, the floor \`--tls-cert --tls-key\` (OpenSSL on its own"
+  echo "descriptors, read-ahead on), Redis \`--port 0 --tls-port\` with"
+  echo "\`--tls-auth-clients no\`, NATS a \`tls { cert_file key_file }\` block (NATS"
+  echo "sends its INFO line in plaintext, then the handshake starts), Mosquitto a"
+  echo "\`listener\` with \`certfile\`/\`keyfile\`. chat-bench (\`--tls --ca\`) offers"
+  echo "TLS 1.3 only, the one suite \`$TLS_SUITE\` and the one group \`$TLS_GROUP\`, and"
+  echo "verifies the certificate and the address, so every server runs the same"
+  echo "cipher whatever it prefers; each run prints what was negotiated"
+  negotiated=$(for s in $SERVERS; do for id in $ran_ids; do [ -n "${TLSD[$s,$id]:-}" ] && echo "${TLSD[$s,$id]}"; done; done | sort -u | tr '\n' ' ')
+  if [ -n "$negotiated" ]; then echo "(here: \`${negotiated% }\`)."; else echo "(no TLS scenario ran here)."; fi
+  echo "chat-bench encrypts everything a connection sends in an iteration (records"
+  echo "of up to 16 KiB) and writes it with one system call, over memory BIOs."
+  echo
+  echo "**Headroom.** chat-bench prints its own CPU (user + kernel, as a share of"
+  echo "its core) beside every figure; a figure where it was above $BUSY % in any of"
+  echo "its runs is marked †: there the load generator may have been the limit."
+  echo "Its headroom is judged from CPU time per message, which other load on"
+  echo "the machine disturbs far less than msgs/s: the server's CPU per message"
+  echo "over chat-bench's, in the same runs, for the server that relays a"
+  echo "message with the least CPU (the fastest one on a core of its own). That"
+  echo "is how many times what that server can reach chat-bench can drive with"
+  echo "its own core; the goal is 1.5x. Where that is out of reach (the table"
+  echo "below says why, with both costs), the comparison with the floor is by"
+  echo "server efficiency, messages per CPU-second of the server, which does not"
+  echo "depend on how fast chat-bench can push."
   echo
   echo "![throughput relative to the floor](bench/headline.png)"
   echo
   echo "## Results"
   echo
   echo "CPU: the share of a core the server (all its threads) and chat-bench used"
-  echo "during the measurement; a load generator near 100 % means the figure is"
-  echo "chat-bench's limit rather than the server's. msgs/CPU-s: messages delivered"
-  echo "per second of CPU the server used, its efficiency, which other processes on"
-  echo "the machine disturb less than they disturb msgs/s."
+  echo "during the measurement; † marks a figure where chat-bench was above $BUSY % of"
+  echo "its core in a run, so the figure may be chat-bench's limit rather than the"
+  echo "server's. msgs/CPU-s: messages delivered per second of CPU the server used,"
+  echo "its efficiency, which other processes on the machine (and a saturated"
+  echo "load generator) disturb less than they disturb msgs/s."
   echo
   echo "| scenario | server | msgs/s | MB/s | p50 µs | p99 µs | p99.9 µs | server RSS MiB | server CPU % | bench CPU % | msgs/CPU-s |"
   echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
   for sc in "${SCENARIOS[@]}"; do
-    IFS='|' read -r id label _ <<<"$sc"
-    wanted "$id" || continue
+    IFS='|' read -r id label _ _ _ _ group <<<"$sc"
+    wanted "$id" "$group" || continue
     for s in $SERVERS; do
       if [ -n "${TP[$s,$id]:-}" ]; then
-        echo "| $label | $(name_of "$s") | ${TP[$s,$id]} | ${MB[$s,$id]} | ${P50[$s,$id]} | ${P99[$s,$id]} | ${P999[$s,$id]} | $(kib_mib "${RSS[$s,$id]}") | $(dash "${SCPU[$s,$id]}") | $(dash "${BCPU[$s,$id]}") | $(dash "${EFF[$s,$id]}") |"
+        echo "| $label | $(name_of "$s") | ${TP[$s,$id]}$(mark "$s" "$id") | ${MB[$s,$id]} | ${P50[$s,$id]} | ${P99[$s,$id]}$(mark "$s" "$id") | ${P999[$s,$id]} | $(kib_mib "${RSS[$s,$id]}") | $(dash "${SCPU[$s,$id]}") | $(dash "${BCPU[$s,$id]}")$(mark "$s" "$id") | $(dash "${EFF[$s,$id]}") |"
       elif f=$(fail_of "$s" "$id") && [ -n "$f" ]; then
         echo "| $label | $(name_of "$s") | failed: \`$f\` | | | | | | | | |"
       fi
     done
   done
   echo
+  if [ -n "$busy_list" ]; then
+    echo "† chat-bench was above $BUSY % of its core in at least one run of: $busy_list."
+    echo "There the load generator may have been the limit; compare those by"
+    echo "msgs/CPU-s."
+  else
+    echo "† chat-bench stayed at or below $BUSY % of its core in every run."
+  fi
+  echo
   echo "![messages per second](bench/throughput.png)"
   echo
   echo "![p99 latency](bench/p99.png)"
+  echo
+  echo "### The load generator's headroom"
+  echo
+  echo "Per scenario, against the server that needs the least CPU per message:"
+  echo "chat-bench's CPU share and CPU time per message in its runs (of which in"
+  echo "the kernel), the server's CPU time per message, and the headroom, the"
+  echo "second over the first (goal 1.5x)."
+  echo
+  echo "| scenario | most efficient server | its msgs/CPU-s | bench CPU % | bench µs/msg (kernel) | server µs/msg | headroom |"
+  echo "|---|---|---:|---:|---:|---:|---:|"
+  for sc in "${SCENARIOS[@]}"; do
+    IFS='|' read -r id label _ _ _ _ group <<<"$sc"
+    wanted "$id" "$group" || continue
+    fs=$(most_efficient "$id")
+    [ -n "${fs:-}" ] || continue
+    h=$(headroom "$fs" "$id"); bu=$(bench_us "$fs" "$id"); bk=$(bench_kus "$fs" "$id")
+    su=$(server_us "$fs" "$id")
+    echo "| $label | $(name_of "$fs") | ${EFF[$fs,$id]} | $(dash "${BCPU[$fs,$id]:-}")$(mark "$fs" "$id") | $(dash "$bu") ($(dash "$bk")) | $(dash "$su") | $(dash "$h")x |"
+    if [ -n "$h" ] && ! ge "$h" 1.5; then
+      tight_list="$tight_list; $label ($(dash "$h")x: chat-bench $(dash "$bu") µs per message, $(dash "$bk") of them in the kernel; $(name_of "$fs") $(dash "$su") µs)"
+    fi
+  done
+  tight_list=${tight_list#; }
+  echo
+  if [ -n "$tight_list" ]; then
+    echo "Below 1.5x: $tight_list."
+    echo
+    echo "In these scenarios chat-bench may have been the limit, and 1.5x is out"
+    echo "of reach on this machine: the server has one core and chat-bench the"
+    echo "other, and per message both make one send and one receive through the"
+    echo "same loopback TCP path, batched alike (one write per connection per"
+    echo "iteration); on loopback the sender also pays for the receiving side's"
+    echo "TCP processing. Where bodies are large chat-bench saves what the server"
+    echo "cannot (the payload copies: \`splice\` out, \`MSG_TRUNC\` in); where they"
+    echo "are small there is nothing comparable to save, and chat-bench's time in"
+    echo "the kernel alone is close to the server's whole time per message (the"
+    echo "figures above), so no user-space saving (a cheaper clock or histogram)"
+    echo "could give it 1.5x, and io_uring would only save the system calls' entry"
+    echo "and exit, a few per cent of that kernel time; only more cores for the"
+    echo "generator, or the server on another machine, would. With TLS both sides"
+    echo "also encrypt and decrypt every byte once (a body must be decrypted to be"
+    echo "authenticated, so it cannot be skipped). There the comparison with the"
+    echo "floor uses msgs/CPU-s (the targets below say so)."
+  else
+    echo "chat-bench had at least 1.5x headroom in every scenario."
+  fi
   echo
   echo "### chat-server against the floor and the best competitor"
   echo
   echo "| scenario | chat/floor msgs/s | chat/floor p99 | chat/floor MB/s | chat/floor msgs/CPU-s | best competitor | chat/best msgs/s |"
   echo "|---|---:|---:|---:|---:|---|---:|"
   for sc in "${SCENARIOS[@]}"; do
-    IFS='|' read -r id label _ <<<"$sc"
-    wanted "$id" || continue
+    IFS='|' read -r id label _ _ _ _ group <<<"$sc"
+    wanted "$id" "$group" || continue
     [ -n "${TP[chat,$id]:-}" ] || continue
     read -r bs bv <<<"$(best_comp "$id")"
     echo "| $label | $(dash "$(ratio "${TP[chat,$id]}" "${TP[floor,$id]:-}")") | $(dash "$(ratio "${P99[chat,$id]}" "${P99[floor,$id]:-}")") | $(dash "$(ratio "${MB[chat,$id]}" "${MB[floor,$id]:-}")") | $(dash "$(ratio "${EFF[chat,$id]:-}" "${EFF[floor,$id]:-}")") | $( [ -n "${bs:-}" ] && echo "$(name_of "$bs") ($bv)" || echo -) | $(dash "$(ratio "${TP[chat,$id]}" "${bv:-}")") |"
@@ -458,29 +740,46 @@ T_TOTAL=$(elapsed)
   echo
   echo "## Targets"
   echo
-  echo "Computed from the figures above (chat-server against the floor and the"
-  echo "best of Redis, NATS and Mosquitto)."
+  echo "Computed from the figures above: chat-server against the floor (the"
+  echo "floor over TLS in the TLS scenarios) and the best of Redis, NATS and"
+  echo "Mosquitto. For every message scenario: msgs/s >= 0.85 x the floor's"
+  echo "(>= 0.9 x for 64 KiB to 16 MiB bodies), p99 <= 1.5 x the floor's, and"
+  echo "chat-bench below $BUSY % of its core in chat-server's and the floor's runs;"
+  echo "where chat-bench has less than 1.5x headroom, the throughput comparison"
+  echo "is made by server efficiency (msgs/CPU-s) instead, which a saturated"
+  echo "generator does not cap."
   echo
+  n_met=0; n_all=0
   for sc in "${SCENARIOS[@]}"; do
-    IFS='|' read -r id label _ bflags _ <<<"$sc"
-    wanted "$id" || continue
+    IFS='|' read -r id label _ bflags _ _ group <<<"$sc"
+    wanted "$id" "$group" || continue
     c=${TP[chat,$id]:-}; f=${TP[floor,$id]:-}
     [ -n "$c" ] || continue
+    miss_floor=0
     if [ -n "$f" ]; then
+      t=$(floor_target "$bflags")
       r=$(ratio "$c" "$f")
-      if ge "$r" 0.85; then m=met; else m=missed; fi
-      echo "- $label: msgs/s >= 0.85 x floor: **$m** ($r x)"
-      [ "$m" = missed ] && miss_floor=1
+      h=$(headroom floor "$id"); hc=$(headroom chat "$id")
+      re=$(ratio "${EFF[chat,$id]:-}" "${EFF[floor,$id]:-}")
+      if [ -n "$re" ] && { { [ -n "$h" ] && ! ge "$h" 1.5; } || { [ -n "$hc" ] && ! ge "$hc" 1.5; }; }; then
+        # the generator may be the limit: judge by server efficiency
+        if ge "$re" "$t"; then m=met; else m=missed; fi
+        echo "- $label: msgs/CPU-s >= $t x floor (by server efficiency, as chat-bench has less than"
+        echo "  1.5x headroom here: $(dash "$hc")x against chat-server, $(dash "$h")x against the floor): **$m**"
+        echo "  ($re x; msgs/s $r x: $c against $f)"
+      else
+        if ge "$r" "$t"; then m=met; else m=missed; fi
+        echo "- $label: msgs/s >= $t x floor: **$m** ($r x: $c against $f)"
+      fi
+      n_all=$((n_all + 1)); [ "$m" = met ] && n_met=$((n_met + 1)); [ "$m" = missed ] && miss_floor=1
       r=$(ratio "${P99[chat,$id]}" "${P99[floor,$id]}")
-      if ge 1.2 "$r"; then m=met; else m=missed; fi
-      echo "- $label: p99 <= 1.2 x floor: **$m** ($r x: ${P99[chat,$id]} µs against ${P99[floor,$id]} µs)"
-      [ "$m" = missed ] && miss_floor=1
-    fi
-    if [ "$id" = mib ] && [ -n "${MB[floor,$id]:-}" ]; then
-      r=$(ratio "${MB[chat,$id]}" "${MB[floor,$id]}")
-      if ge "$r" 0.9; then m=met; else m=missed; fi
-      echo "- $label: MB/s >= 0.9 x floor: **$m** ($r x: ${MB[chat,$id]} against ${MB[floor,$id]} MB/s)"
-      [ "$m" = missed ] && miss_floor=1
+      if ge 1.5 "$r"; then m=met; else m=missed; fi
+      echo "- $label: p99 <= 1.5 x floor: **$m** ($r x: ${P99[chat,$id]} µs against ${P99[floor,$id]} µs)"
+      n_all=$((n_all + 1)); [ "$m" = met ] && n_met=$((n_met + 1)); [ "$m" = missed ] && miss_floor=1
+      bc=${BCPUMAX[chat,$id]:-}; bf=${BCPUMAX[floor,$id]:-}
+      if busy chat "$id" || busy floor "$id"; then m=missed; else m=met; fi
+      echo "- $label: chat-bench below $BUSY % of its core: **$m** (at most $(dash "$bc") % with chat-server, $(dash "$bf") % with the floor)"
+      n_all=$((n_all + 1)); [ "$m" = met ] && n_met=$((n_met + 1))
     fi
     d=$(depth_of "$bflags")
     read -r bs bv <<<"$(best_comp "$id")"
@@ -495,12 +794,12 @@ T_TOTAL=$(elapsed)
           why="; out of reach here: the floor itself, what the machine allows"
           why="$why for this protocol, is only $fr x $(name_of "$bs")"
           bc=$(med chat "$id" bench_cpu_pct)
-          [ -n "$bc" ] && ge "$bc" 90 && why="$why, with chat-bench at $bc % of its core"
+          [ -n "$bc" ] && ge "$bc" "$BUSY" && why="$why, with chat-bench at $bc % of its core"
         fi
       fi
       echo "- $label: msgs/s >= 2.5 x best competitor (depth $d): **$m** ($r x $(name_of "$bs")$why)"
     fi
-    if [ "${miss_floor:-0}" = 1 ] && [ -s "$TMP/prof.$id" ]; then
+    if [ "$miss_floor" = 1 ] && [ -s "$TMP/prof.$id" ]; then
       echo "  <details><summary>where chat-server's time goes here (perf record -g"
       echo "  during a run of this scenario: self time per symbol, kernel included)</summary>"
       echo
@@ -509,7 +808,6 @@ T_TOTAL=$(elapsed)
       echo '  ```'
       echo "  </details>"
     fi
-    miss_floor=0
     bs=""; bv=""
   done
   big=""
@@ -521,16 +819,20 @@ T_TOTAL=$(elapsed)
   elif [ -n "$big" ]; then
     echo "- idle, 100,000 connections: <= 1 KiB RSS per connection: **not measured** here"
     echo "  (descriptor limit $NOFILE); at $big connections: $(med chat "idle$big" rss_per_conn_b) bytes per connection"
-  else
+  elif grep -q "$(printf '\tidle')" "$RES"; then
     echo "- idle, 100,000 connections: <= 1 KiB RSS per connection: **not measured**"
   fi
   echo
+  echo "Against the floor: $n_met of $n_all targets met."
+  echo
   echo "## Every run"
   echo
-  echo "<details><summary>chat-bench output, one line per run</summary>"
+  echo "<details><summary>chat-bench output, one line per run († chat-bench above $BUSY % of its core)</summary>"
   echo
   echo '```'
-  awk -F'\t' '{ printf "%s %s run %s: %s\n", $1, $2, $3, $4 }' "$RES"
+  awk -F'\t' -v busy="$BUSY" '{ m = ""; n = split($4, f, " ")
+      for (i = 1; i <= n; i++) { split(f[i], kv, "="); if (kv[1] == "bench_cpu_pct" && kv[2] + 0 > busy) m = " †" }
+      printf "%s %s run %s%s: %s\n", $1, $2, $3, m, $4 }' "$RES"
   echo '```'
   echo
   echo "</details>"

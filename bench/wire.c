@@ -190,16 +190,29 @@ size_t wire_pong(wire_proto p, uint8_t out[WIRE_PONG_MAX], uint32_t id,
 
 /* --- decoders */
 
+/* Control frames from the server are tens of bytes; one over this is not
+ * the protocol chat-bench expects. */
+#define CHAT_CONTROL_MAX 4096u
+
 static long decode_chat(const uint8_t *d, size_t n, wire_ev *ev) {
-    frame_s2c f;
-    long r = frame_decode_s2c(d, n, FRAME_LEN_MAX, &f);
-    if (r <= 0) return r == FRAME_PARTIAL ? 0 : -1;
+    if (n < FRAME_S2C_HDR) return 0;
+    uint8_t type = d[4];
+    uint32_t len = (uint32_t)d[5] << 24 | (uint32_t)d[6] << 16 | (uint32_t)d[7] << 8 | d[8];
     ev->kind = WEV_NONE;
+    ev->body = NULL;
+    ev->follow = 0;
+    if (frame_is_data(type)) { /* the head only; 0 bytes: the binding's echo */
+        ev->kind = len ? WEV_MSG : WEV_READY;
+        ev->len = len;
+        ev->follow = len;
+        return FRAME_S2C_HDR;
+    }
+    frame_s2c f;
+    long r = frame_decode_s2c(d, n, CHAT_CONTROL_MAX, &f);
+    if (r <= 0) return r == FRAME_PARTIAL ? 0 : -1;
     ev->body = f.body;
     ev->len = f.len;
-    if (frame_is_data(f.type)) {
-        ev->kind = f.len ? WEV_MSG : WEV_READY; /* 0 bytes: the binding's echo */
-    } else if (f.type == FRAME_WELCOME) {
+    if (f.type == FRAME_WELCOME) {
         ev->kind = WEV_READY;
     } else if (f.type == FRAME_ACK) {
         if (frame_parse_ack(f.body, f.len, &ev->count)) return -1;
@@ -249,6 +262,17 @@ static long resp_elem(const uint8_t *d, size_t n, const uint8_t **s, size_t *sl,
     }
 }
 
+/* A RESP2 bulk string's header "$N\r\n" at d[0..n): its size, 0 partial,
+ * -1 not one; *len = N. */
+static long resp_bulk_head(const uint8_t *d, size_t n, long long *len) {
+    if (n < 1) return 0;
+    if (d[0] != '$') return -1;
+    long e = find_crlf(d, n, 1);
+    if (e < 0) return n > LINE_MAX_LEN ? -1 : 0;
+    *len = parse_dec(d + 1, (size_t)e - 1);
+    return *len < 0 ? -1 : e + 2;
+}
+
 static long decode_redis(const uint8_t *d, size_t n, wire_ev *ev) {
     if (n < 1) return 0;
     const uint8_t *s = NULL;
@@ -256,6 +280,8 @@ static long decode_redis(const uint8_t *d, size_t n, wire_ev *ev) {
     long long iv = 0;
     uint8_t k;
     ev->kind = WEV_NONE;
+    ev->body = NULL;
+    ev->follow = 0;
     if (d[0] != '*') {
         long r = resp_elem(d, n, &s, &sl, &iv, &k);
         if (r <= 0) return r;
@@ -274,22 +300,25 @@ static long decode_redis(const uint8_t *d, size_t n, wire_ev *ev) {
     long long cnt = parse_dec(d + 1, (size_t)e - 1);
     if (cnt < 0 || cnt > 8) return -1;
     size_t off = (size_t)e + 2;
-    const uint8_t *first = NULL, *third = NULL;
-    size_t firstl = 0, thirdl = 0;
+    const uint8_t *first = NULL;
+    size_t firstl = 0;
     for (long long i = 0; i < cnt; i++) {
+        if (i == 2 && cnt == 3 && first && firstl == 7 && !memcmp(first, "message", 7)) {
+            /* ["message", channel, payload]: stop at the payload's head */
+            long long len;
+            long r = resp_bulk_head(d + off, n - off, &len);
+            if (r <= 0) return r;
+            ev->kind = WEV_MSG;
+            ev->len = (size_t)len;
+            ev->follow = (uint64_t)len + 2;
+            return (long)(off + (size_t)r);
+        }
         long r = resp_elem(d + off, n - off, &s, &sl, &iv, &k);
         if (r <= 0) return r;
         if (i == 0 && k == '$') { first = s; firstl = sl; }
-        if (i == 2 && k == '$') { third = s; thirdl = sl; }
         off += (size_t)r;
     }
-    if (first && firstl == 7 && !memcmp(first, "message", 7) && third) {
-        ev->kind = WEV_MSG;
-        ev->body = third;
-        ev->len = thirdl;
-    } else if (first && firstl == 9 && !memcmp(first, "subscribe", 9)) {
-        ev->kind = WEV_READY;
-    }
+    if (first && firstl == 9 && !memcmp(first, "subscribe", 9)) ev->kind = WEV_READY;
     return (long)off;
 }
 
@@ -302,18 +331,18 @@ static long decode_nats(const uint8_t *d, size_t n, wire_ev *ev) {
     long e = find_crlf(d, n, 0);
     if (e < 0) return n > LINE_MAX_LEN ? -1 : 0;
     ev->kind = WEV_NONE;
+    ev->body = NULL;
+    ev->follow = 0;
     if (line_is(d, e, "MSG")) {
         /* MSG <subject> <sid> [reply-to] <#bytes>: the size is the last word */
         long s = e;
         while (s > 0 && d[s - 1] != ' ' && d[s - 1] != '\t') s--;
         long long len = parse_dec(d + s, (size_t)(e - s));
         if (len < 0) return -1;
-        size_t total = (size_t)e + 2 + (size_t)len + 2;
-        if (n < total) return 0;
         ev->kind = WEV_MSG;
-        ev->body = d + e + 2;
         ev->len = (size_t)len;
-        return (long)total;
+        ev->follow = (uint64_t)len + 2;
+        return e + 2;
     }
     if (line_is(d, e, "PING")) ev->kind = WEV_PING;
     else if (line_is(d, e, "PONG")) ev->kind = WEV_READY;
@@ -326,6 +355,10 @@ static long decode_nats(const uint8_t *d, size_t n, wire_ev *ev) {
     return e + 2;
 }
 
+/* Other MQTT packets from a broker are a few bytes; one over this is not
+ * what chat-bench expects. */
+#define MQTT_CONTROL_MAX 4096u
+
 static long decode_mqtt(const uint8_t *d, size_t n, wire_ev *ev) {
     if (n < 2) return 0;
     uint32_t rem = 0;
@@ -336,21 +369,27 @@ static long decode_mqtt(const uint8_t *d, size_t n, wire_ev *ev) {
         rem |= (uint32_t)(d[i] & 0x7f) << shift;
         if (!(d[i] & 0x80)) break;
     }
-    size_t hdr = i + 1, total = hdr + rem;
-    if (n < total) return 0;
+    size_t hdr = i + 1;
     const uint8_t *v = d + hdr;
     ev->kind = WEV_NONE;
-    switch (d[0] >> 4) {
-    case 3: { /* PUBLISH */
+    ev->body = NULL;
+    ev->follow = 0;
+    if (d[0] >> 4 == 3) { /* PUBLISH: the head is up to the payload */
         if (rem < 2) return -1;
+        if (n < hdr + 2) return 0;
         size_t tl = (size_t)v[0] << 8 | v[1];
         size_t skip = 2 + tl + (((d[0] >> 1) & 3) ? 2 : 0);
         if (skip > rem) return -1;
+        if (n < hdr + skip) return 0;
         ev->kind = WEV_MSG;
-        ev->body = v + skip;
         ev->len = rem - skip;
-        break;
+        ev->follow = rem - skip;
+        return (long)(hdr + skip);
     }
+    if (rem > MQTT_CONTROL_MAX) return -1;
+    size_t total = hdr + rem;
+    if (n < total) return 0;
+    switch (d[0] >> 4) {
     case 2: /* CONNACK */
         if (rem < 2) return -1;
         if (v[1]) {

@@ -8,6 +8,9 @@
  * write into `out` and return the bytes written; decoders look at the start
  * of the server's bytes and return the bytes consumed (> 0, filling *ev), 0
  * while the unit is incomplete, or -1 when the bytes are not the protocol.
+ * A message is decoded as its head only ("head parsed, N bytes follow"), so
+ * that a reader never needs a message's body in memory (chat-bench skips
+ * it after its first 12 bytes); every other unit is small and decoded whole.
  *
  * User i's inbox is channel / subject / topic "u<i>" (chat: user id i).
  * A message is published to the receiver's inbox; an echo is a publish to
@@ -35,7 +38,8 @@ int wire_split_pubsub(wire_proto p);
 
 enum wire_ev_kind {
     WEV_NONE,    /* consumed, nothing to do (INFO, +OK, CONNACK 0, ...) */
-    WEV_MSG,     /* a message: body/len is the payload */
+    WEV_MSG,     /* a message's head: len payload bytes, then `follow`
+                    bytes in all (payload and trailer) come after it */
     WEV_READY,   /* the subscription (chat: the binding) is confirmed */
     WEV_ACK,     /* chat: server ACK, count */
     WEV_PUBLISHED, /* redis: PUBLISH reply, count = receivers reached */
@@ -45,8 +49,10 @@ enum wire_ev_kind {
 
 typedef struct wire_ev {
     enum wire_ev_kind kind;
-    const uint8_t *body; /* points into the decoded bytes */
-    size_t len;
+    const uint8_t *body; /* points into the decoded bytes; NULL for WEV_MSG */
+    size_t len;          /* body length (WEV_MSG: the payload's) */
+    uint64_t follow;     /* WEV_MSG: bytes after the head that belong to the
+                            message (payload + trailer); else 0 */
     uint64_t count;
 } wire_ev;
 
@@ -82,7 +88,15 @@ size_t wire_msg_tail(wire_proto p, uint8_t out[WIRE_TAIL_MAX]);
 size_t wire_pong(wire_proto p, uint8_t out[WIRE_PONG_MAX], uint32_t id,
                  const uint8_t *body, size_t len);
 
-/* Decode one unit from the server at the start of d[0..n). */
+/* Decode one unit from the server at the start of d[0..n). For a message
+ * (WEV_MSG) the return value counts its head only (chat: the 9-byte header;
+ * redis: up to the payload's "$N\r\n"; nats: the MSG line; mqtt: up to the
+ * payload), ev->len is the payload's length and ev->follow the bytes that
+ * follow the head up to the end of the message (payload, then CRLF for
+ * redis and nats); the caller consumes those. Other units are returned
+ * whole; one that is not complete within the first `n` bytes returns 0, so
+ * a caller with a bounded buffer treats "0 with a full buffer" as an error.
+ * O(head) for a message, O(unit) otherwise. */
 long wire_decode(wire_proto p, const uint8_t *d, size_t n, wire_ev *ev);
 
 #endif

@@ -6,7 +6,8 @@
 #   build: compile everything; test: also run `make test` (cmocka, pytest,
 #   the article's tornado client, openssl(1) for throwaway certificates,
 #   iproute2 for the network-namespace test, clang for the fuzz targets);
-#   bench: also the servers `make bench` compares against and gnuplot.
+#   bench: also the servers `make bench` compares against, gnuplot, and
+#   openssl(1) for the TLS scenarios' throwaway certificates.
 set -eu
 
 want="build-essential pkg-config libuv1-dev libsqlite3-dev libedit-dev libsodium-dev libssl-dev"
@@ -16,7 +17,7 @@ case "${1:-all}" in
   build) ;;
   test) want="$want libcmocka-dev python3 python3-pytest python3-tornado openssl iproute2 $fuzz" ;;
   fuzz) want="$want $fuzz" ;;
-  bench) want="$want redis-server nats-server mosquitto gnuplot-nox util-linux procps" ;;
+  bench) want="$want redis-server nats-server mosquitto gnuplot-nox util-linux procps openssl" ;;
   *) echo "usage: scripts/deps.sh [all|build|test|bench|fuzz]" >&2; exit 2 ;;
 esac
 

@@ -1,0 +1,113 @@
+/*
+ * bconn.h -- chat-bench's connections: the I/O under the scenario loop.
+ *
+ * A connection is a non-blocking TCP socket watched by a uv_poll handle,
+ * optionally with a TLS session (btls.h) on top. It is an explicit state
+ * machine:
+ *
+ *   CONNECTING --connected--> [INFO --line--> ] HANDSHAKE --done--> OPEN
+ *                  (plaintext) `-----------------------------------> OPEN
+ *
+ * (INFO: NATS sends its INFO line in plaintext before the TLS handshake.)
+ *
+ * Sending: the scenario appends to c->q (outq.h: small per-message bytes
+ * copied, the payload referenced) and calls bconn_want_flush(); once per
+ * loop iteration (a uv_check) every such connection is written with one
+ * writev (TLS: everything is encrypted, then one send). A write the kernel
+ * takes only partly waits for the socket to be writable; new messages queue
+ * behind it, so there is at most one write in flight per connection.
+ *
+ * Receiving: one read per readable event into a buffer shared by all
+ * connections; a streaming decoder (wire_decode) finds each unit's head;
+ * of a message only the first 12 payload bytes (the stamp) are kept and the
+ * rest is skipped: bytes already read are stepped over, and without TLS the
+ * rest of a large body is discarded in the kernel with recv(MSG_TRUNC), not
+ * copied. No buffer ever grows to a message's size: a connection keeps at
+ * most the unfinished head of a unit (bounded by BCONN_PEND_MAX).
+ */
+#ifndef CHAT_BENCH_BCONN_H
+#define CHAT_BENCH_BCONN_H
+
+#include <netinet/in.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "btls.h"
+#include "outq.h"
+#include "wire.h"
+
+#define BCONN_STAMP 12u            /* send time ns (8) + sender index (4) */
+#define BCONN_PEND_MAX (64u << 10) /* a non-message unit must fit in this */
+
+typedef struct bconn bconn;
+typedef struct bconn_env bconn_env;
+
+enum bconn_state { BC_CLOSED, BC_CONNECTING, BC_INFO, BC_HANDSHAKE, BC_OPEN };
+
+/* What the scenario layer is told. Called from the loop, never from inside
+ * the bconn_* call that caused it. */
+typedef struct bconn_ops {
+    void (*on_open)(bconn *c);                         /* ready to speak */
+    void (*on_event)(bconn *c, const wire_ev *ev);     /* a non-message unit */
+    void (*on_msg)(bconn *c, const uint8_t *stamp, uint64_t len); /* a message's
+                                        last byte arrived; stamp: its first
+                                        min(len, 12) payload bytes */
+    void (*on_fail)(bconn *c, const char *why);        /* the connection is dead */
+} bconn_ops;
+
+struct bconn_env {
+    uv_loop_t *loop;
+    wire_proto proto;
+    const bconn_ops *ops;
+    btls_ctx *tls;         /* NULL: plaintext */
+    const char *tls_host;  /* checked against the certificate */
+    uv_check_t check;
+    bconn *dirty;          /* connections with output to write this iteration */
+    size_t splice_min;     /* plaintext payload segments this large are
+                              spliced (0: always written with writev) */
+    const char *congestion; /* TCP congestion control of these sockets, or NULL */
+    uint64_t now;          /* CLOCK_MONOTONIC ns, read once per read */
+    uint64_t syscalls;     /* reads, writes, recv(MSG_TRUNC) made */
+    char tls_desc[96];     /* the first session's negotiated parameters */
+    uint8_t *rbuf;         /* shared read buffer */
+    uint8_t *cbuf;         /* shared ciphertext buffer (TLS) */
+};
+
+struct bconn {
+    bconn_env *env;
+    void *data;            /* the scenario's */
+    enum bconn_state state;
+    int fd;
+    int events;            /* UV_READABLE | UV_WRITABLE being watched */
+    int dirty;
+    bconn *next_dirty;
+    uv_poll_t poll;
+    outq q;                /* plaintext waiting to be written */
+    int pipe[2];           /* splice: the payload's pages on their way */
+    size_t piped;          /* bytes in the pipe, sent before anything else */
+    btls *tls;
+    uint8_t *pend;         /* the unfinished head of a unit */
+    uint32_t plen, pcap;
+    uint64_t left;         /* bytes of the current message still to come */
+    uint64_t msg_len;      /* its payload length */
+    uint8_t stamp[BCONN_STAMP];
+    uint8_t stamp_have;
+};
+
+/* Set up env on loop: allocates the shared buffers and starts the per-
+ * iteration flush. 0 or a negative errno-style code. */
+int bconn_env_init(bconn_env *env, uv_loop_t *loop, wire_proto proto, const bconn_ops *ops,
+                   btls_ctx *tls, const char *tls_host);
+
+/* Connect c to addr, from source address src when not NULL. 0, or -errno
+ * (the socket could not even be started). */
+int bconn_open(bconn_env *env, bconn *c, const struct sockaddr_in *addr,
+               const struct sockaddr_in *src);
+
+/* c->q has new bytes: write them at the end of this loop iteration. */
+void bconn_want_flush(bconn *c);
+
+/* CLOCK_MONOTONIC in ns. */
+uint64_t bconn_clock(void);
+
+#endif
