@@ -169,8 +169,8 @@ run: deps
 	$(MAKE) --no-print-directory all
 	$(B)/chat-server --bind 127.0.0.1 --port 8888 --data-dir ./chat-data
 
-unit: $(UNIT_TESTS)
-	@set -e; for t in $(UNIT_TESTS); do echo "== $$t"; $$t; done
+unit: $(UNIT_TESTS) $(B)/tests/test_bench
+	@set -e; for t in $(UNIT_TESTS) $(B)/tests/test_bench; do echo "== $$t"; $$t; done
 
 integration: $(B)/chat-server $(B)/chat-client $(B)/tests/chat-server-faults
 	CHAT_SERVER=$(CURDIR)/$(B)/chat-server CHAT_CLIENT=$(CURDIR)/$(B)/chat-client \

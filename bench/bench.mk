@@ -18,19 +18,19 @@ all: $(B)/floor
 bench-progs: $(B)/chat-server $(B)/chat-bench $(B)/floor
 
 # Measurements (figures, not pass/fail): installs the servers it compares
-# (scripts/deps.sh bench), writes docs/BENCHMARKS.md and docs/bench/*.png.
+# (make deps), writes docs/BENCHMARKS.md and docs/bench/*.png.
 # A part (BENCH_ONLY=..., see bench/run.sh) writes build/bench/BENCHMARKS.md:
 # bench-media (64 KiB, 1 MiB, 16 MiB pairs) and bench-tls are two of them.
-bench: all
-	@scripts/deps.sh bench
+bench: deps
+	$(MAKE) --no-print-directory all
 	bench/run.sh
 
-bench-media: all
-	@scripts/deps.sh bench
+bench-media: deps
+	$(MAKE) --no-print-directory all
 	BENCH_ONLY=media bench/run.sh
 
-bench-tls: all
-	@scripts/deps.sh bench
+bench-tls: deps
+	$(MAKE) --no-print-directory all
 	BENCH_ONLY=tls bench/run.sh
 
 # chat-bench's decoders and output queue (cmocka, from scripts/deps.sh test).
