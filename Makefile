@@ -213,6 +213,7 @@ lint:
 # fuzz targets for 30 s each (tests/fuzz/fuzz.mk).
 test: deps
 	$(MAKE) --no-print-directory check
+	$(MAKE) --no-print-directory lint
 	$(MAKE) --no-print-directory install-check
 	$(MAKE) --no-print-directory SANITIZE=1 check
 	$(MAKE) --no-print-directory fuzz-ci
