@@ -54,7 +54,7 @@ static const char commands_help[] =
     "  /quit                           leave (Ctrl-D too)\n"
     "  //text                          send a line that starts with /\n";
 
-#define PROGRESS_MIN (1024u * 1024u) /* files larger than this get a progress line */
+#define PROGRESS_MIN (UINT64_C(1024) * 1024) /* files larger than this get a progress line */
 #define QUIT_FLUSH_MS 5000u          /* how long /quit waits for queued messages */
 #define INTERACTIVE_MAX_RECV (1024u * 1024u * 1024u)
 
@@ -82,20 +82,23 @@ static ia_job *g_job; /* for the libedit line handler, which takes no userdata *
 /* Print one line on `f` above the input line without garbling it: clear the
  * line being edited, print, then let libedit redraw prompt and text. */
 static void show(FILE *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Writes to the terminal are not checked (here and below): a terminal that
+ * fails them has nowhere better to hear about it, and a closed one ends
+ * the session through stdin (POLLHUP). */
 static void show(FILE *f, const char *fmt, ...) {
     va_list ap;
     int editing = g_job && g_job->editing && !g_job->in_handler;
     if (editing || (g_job && g_job->bar_shown)) {
-        fflush(stdout);
+        (void)fflush(stdout);
         fputs("\r\033[K", stdout);
-        fflush(stdout);
+        (void)fflush(stdout);
     }
     if (g_job) g_job->bar_shown = 0;
     va_start(ap, fmt);
     vfprintf(f, fmt, ap);
     va_end(ap);
     fputc('\n', f);
-    fflush(f);
+    (void)fflush(f);
     if (editing) {
         rl_on_new_line();
         rl_forced_update_display();
@@ -109,7 +112,7 @@ static void hhmm(char out[6]) {
         strcpy(out, "--:--");
         return;
     }
-    strftime(out, 6, "%H:%M", &tm);
+    if (strftime(out, 6, "%H:%M", &tm) == 0) strcpy(out, "--:--");
 }
 
 static void set_prompt(ia_job *j) {
@@ -147,8 +150,8 @@ static void on_message(chat_client *c, uint32_t sender, int type, const void *bo
         }
         const unsigned char *b = body;
         for (uint32_t i = 0; i < len; i++)
-            s[i] = (b[i] < 0x20 && b[i] != '\t' && b[i] != '\n') || b[i] == 0x7f ? '?'
-                                                                                   : (char)b[i];
+            s[i] = (char)((b[i] < 0x20 && b[i] != '\t' && b[i] != '\n') || b[i] == 0x7f
+                              ? '?' : b[i]);
         s[len] = '\0';
         show(stdout, "[%s] %" PRIu32 ": %s", t, sender, s);
         free(s);
@@ -191,7 +194,7 @@ static void on_disconnected(chat_client *c, int err, void *ud) {
     if (!j->ever_connected || chat_state(c) != CHAT_ST_BACKOFF) {
         if (j->editing) {
             fputs("\r\033[K", stdout);
-            fflush(stdout);
+            (void)fflush(stdout);
         }
         cli_conn_err(&j->cc, err);
         j->failed = 1;
@@ -308,7 +311,7 @@ static void progress_tick(ia_job *j) {
     fprintf(stderr, "\r\033[K[%.*s%.*s] %3d%% %s %s",
             fill, "##############################",
             W - fill, "..............................", pct, what, name);
-    fflush(stderr);
+    (void)fflush(stderr);
     j->bar_shown = 1;
     j->bar_pct = pct;
     j->bar_ms = now;
@@ -350,7 +353,7 @@ static void on_line(char *line) {
         return;
     }
     j->in_handler = 1;
-    if (*line) add_history(line);
+    if (*line) (void)add_history(line); /* (a convenience; the line is sent anyway) */
     if (line[0] == '/' && line[1] != '/') {
         char *p = line + 1;
         char *cmd = next_word(&p);
@@ -428,10 +431,14 @@ int cli_interactive_main(int argc, char **argv) {
     if (!isatty(STDIN_FILENO))
         return cli_usage_err(cmd, "the interactive mode needs a terminal on standard input: "
                              "scripts should use chat-client send and listen");
-    signal(SIGPIPE, SIG_IGN);
-    /* libedit decodes the input with the locale: make it UTF-8. */
-    setlocale(LC_ALL, "");
-    if (MB_CUR_MAX == 1) setlocale(LC_CTYPE, "C.UTF-8");
+    (void)signal(SIGPIPE, SIG_IGN); /* fails only for an invalid signal */
+    /* libedit decodes the input with the locale: make it UTF-8. (void): an
+     * unknown locale in the environment leaves "C", and the next line asks
+     * for UTF-8 then. */
+    (void)setlocale(LC_ALL, "");
+    if (MB_CUR_MAX == 1 && !setlocale(LC_CTYPE, "C.UTF-8"))
+        cli_err("warning: no UTF-8 locale (C.UTF-8 is not installed): lines with "
+                "non-ASCII characters may not edit correctly");
 
     chat_options co;
     cli_options(&j.cc, &co);
@@ -448,7 +455,8 @@ int cli_interactive_main(int argc, char **argv) {
     g_job = &j;
     set_prompt(&j);
     rl_callback_handler_install(j.prompt, on_line);
-    rl_add_defun("chat-eof", on_ctrl_d, 4);
+    /* (void): fails only for a key outside 0-255; 4 is Ctrl-D */
+    (void)rl_add_defun("chat-eof", on_ctrl_d, 4);
     j.editing = 1;
 
     while (!j.quit) {
@@ -485,14 +493,15 @@ int cli_interactive_main(int argc, char **argv) {
         if (!j.quit && (p[0].revents & (POLLHUP | POLLERR | POLLNVAL))) j.quit = 1;
         int readable = n == 2 && (p[1].revents & (POLLIN | POLLHUP | POLLERR));
         int writable = n == 2 && (p[1].revents & POLLOUT);
-        chat_process(j.c, readable, writable);
+        /* (void): a lost connection is handled by on_disconnected */
+        (void)chat_process(j.c, readable, writable);
         progress_tick(&j);
     }
     rl_callback_handler_remove();
     j.editing = 0;
     if (!j.failed) {
         fputc('\n', stdout);
-        fflush(stdout);
+        (void)fflush(stdout);
         flush_queue(&j);
     }
     g_job = NULL;

@@ -177,7 +177,9 @@ int cli_listen_main(int argc, char **argv) {
     if (!j.cc.id) return cli_usage_err(cmd, "--id is required");
     if (cli_tls_check(cmd, &j.cc)) return CLI_EXIT_USAGE;
     if (cli_check_dir(cmd, "--save-dir", j.save_dir)) return CLI_EXIT_USAGE;
-    signal(SIGPIPE, SIG_IGN); /* a closed stdout is reported by fflush */
+    /* A closed stdout is then reported by fflush. (void): signal() fails
+     * only for an invalid signal number. */
+    (void)signal(SIGPIPE, SIG_IGN);
 
     chat_options co;
     cli_options(&j.cc, &co);

@@ -47,7 +47,7 @@ int cli_media_save(const char *dir, const char *type_name, uint32_t sender,
         if (r <= 0) {
             int e = r < 0 ? errno : EIO;
             close(fd);
-            unlink(path);
+            (void)unlink(path); /* best effort: the write error is what counts */
             errno = e;
             return -1;
         }
@@ -56,7 +56,7 @@ int cli_media_save(const char *dir, const char *type_name, uint32_t sender,
     }
     if (close(fd) < 0) {
         int e = errno;
-        unlink(path);
+        (void)unlink(path); /* best effort: the close error is what counts */
         errno = e;
         return -1;
     }

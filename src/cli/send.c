@@ -68,7 +68,7 @@ static void on_connected(chat_client *c, void *ud) {
                      : chat_send_file(c, j->to, j->type, j->file, &j->seq);
     if (rc == 0) return;
     j->failed = 1;
-    const char *what = j->file ? j->file : "the text";
+    const char *what = j->text ? "the text" : j->file; /* exactly one is set */
     switch (rc) {
     case CHAT_ETOOBIG: {
         struct stat st;

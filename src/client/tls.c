@@ -68,7 +68,7 @@ static int load_err(const char *what, const char *path, char *msg, size_t len) {
     if (!f)
         snprintf(why, sizeof why, "%s", strerror(errno));
     else {
-        fclose(f);
+        (void)fclose(f); /* opened read-only, only to tell the causes apart */
         snprintf(why, sizeof why, "%s", ssl_reason("not a usable PEM file"));
     }
     if (msg && len) snprintf(msg, len, "cannot load the %s %s: %s", what, path, why);
@@ -158,14 +158,17 @@ int ctls_conn_new(ctls_ctx *x, ctls_conn **out, char *err,
     t->rbio = BIO_new(BIO_s_mem());
     t->wbio = BIO_new(BIO_s_mem());
     if (!t->ssl || !t->rbio || !t->wbio) {
-        BIO_free(t->rbio);
-        BIO_free(t->wbio);
+        /* (void): unused memory BIOs (or NULL, a no-op): nothing to lose */
+        (void)BIO_free(t->rbio);
+        (void)BIO_free(t->wbio);
         SSL_free(t->ssl);
         free(t);
         ERR_clear_error();
         return CHAT_ENOMEM;
     }
-    BIO_set_mem_eof_return(t->rbio, -1); /* empty = "retry", not end of file */
+    /* Empty = "retry", not end of file. (void): on a memory BIO this
+     * control only stores the value and returns 1. */
+    (void)BIO_set_mem_eof_return(t->rbio, -1);
     SSL_set_bio(t->ssl, t->rbio, t->wbio);
     SSL_set_connect_state(t->ssl);
     int ok;
@@ -319,7 +322,10 @@ int ctls_pending(const ctls_conn *t) {
 void ctls_shutdown(ctls_conn *t, int fd) {
     if (!t || !t->done || t->fatal) return;
     ERR_clear_error();
-    SSL_shutdown(t->ssl);
+    /* (void): 0 is "close_notify queued" (the server's is not awaited);
+     * < 0 means it could not be made, and we are closing either way. */
+    (void)SSL_shutdown(t->ssl);
     ERR_clear_error();
+    /* (void): best effort, one non-blocking try; the socket is closed next */
     if (drain_wbio(t) == 0) (void)ctls_send_out(t, fd);
 }

@@ -25,11 +25,16 @@ const char *log_level_name(int level) {
 void log_msg(int level, const char *fmt, ...) {
     if (level > log_threshold) return;
     char line[1024];
-    struct timeval tv;
+    struct timeval tv = {0, 0};
     struct tm tm;
-    gettimeofday(&tv, NULL);
-    gmtime_r(&tv.tv_sec, &tm);
-    size_t n = strftime(line, sizeof line, "%Y-%m-%dT%H:%M:%S", &tm);
+    (void)gettimeofday(&tv, NULL); /* cannot fail with a valid pointer */
+    size_t n = gmtime_r(&tv.tv_sec, &tm)
+                   ? strftime(line, sizeof line, "%Y-%m-%dT%H:%M:%S", &tm)
+                   : 0;
+    if (n == 0) { /* a clock past year 2^31: keep the line's shape */
+        memcpy(line, "0000-00-00T00:00:00", 19);
+        n = 19;
+    }
     n += (size_t)snprintf(line + n, sizeof line - n, ".%03dZ %s ",
                           (int)(tv.tv_usec / 1000), log_level_name(level));
     va_list ap;
@@ -40,5 +45,6 @@ void log_msg(int level, const char *fmt, ...) {
     n += (size_t)m;
     if (n > sizeof line - 2) n = sizeof line - 2; /* truncated */
     line[n++] = '\n';
-    fwrite(line, 1, n, stderr);
+    /* (void): a line that stderr refuses has nowhere else to go */
+    (void)fwrite(line, 1, n, stderr);
 }

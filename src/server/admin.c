@@ -69,13 +69,18 @@ static long read_password(char *buf, const char *prompt) {
     struct termios old, quiet;
     if (!isatty(0) || tcgetattr(0, &old) != 0) return read_line(buf);
     fprintf(stderr, "%s", prompt);
-    fflush(stderr);
+    (void)fflush(stderr); /* unbuffered; a prompt that fails is harmless */
     quiet = old;
     quiet.c_lflag &= (tcflag_t)~ECHO;
     quiet.c_lflag |= ECHONL;
-    tcsetattr(0, TCSAFLUSH, &quiet);
+    /* Never read a password that would be echoed. */
+    if (tcsetattr(0, TCSAFLUSH, &quiet) != 0) return -1;
     long n = read_line(buf);
-    tcsetattr(0, TCSAFLUSH, &old);
+    int e = errno;
+    if (tcsetattr(0, TCSAFLUSH, &old) != 0)
+        fprintf(stderr, "chat-server: cannot turn the terminal's echo back on: "
+                "%s (run `stty echo`).\n", strerror(errno));
+    errno = e;
     return n;
 }
 
@@ -136,7 +141,7 @@ static int run(accounts *a, const char *cmd, uint32_t id) {
         fprintf(stderr, "chat-server: user %" PRIu32 " already exists.\n", id);
         return 1;
     }
-    if (strcmp(cmd, "add") && !e) {
+    if (strcmp(cmd, "add") != 0 && !e) {
         fprintf(stderr, "chat-server: user %" PRIu32 " does not exist.\n", id);
         return 1;
     }
@@ -234,5 +239,11 @@ int admin_main(int argc, char **argv) {
     }
     int status = run(a, cmd, id);
     accounts_close(a);
+    /* What was printed (the list) must have reached its file or pipe. */
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        fprintf(stderr, "chat-server: cannot write to standard output: %s.\n",
+                strerror(errno));
+        return 1;
+    }
     return status;
 }

@@ -156,9 +156,9 @@ int config_parse_duration(const char *s, uint64_t *ms) {
     uint64_t mul;
     if (strcmp(end, "ms") == 0) mul = 1;
     else if (*end == '\0' || strcmp(end, "s") == 0) mul = 1000;
-    else if (strcmp(end, "m") == 0) mul = 60 * 1000;
-    else if (strcmp(end, "h") == 0) mul = 3600 * 1000;
-    else if (strcmp(end, "d") == 0) mul = 24 * 3600 * 1000;
+    else if (strcmp(end, "m") == 0) mul = UINT64_C(60) * 1000;
+    else if (strcmp(end, "h") == 0) mul = UINT64_C(3600) * 1000;
+    else if (strcmp(end, "d") == 0) mul = UINT64_C(24) * 3600 * 1000;
     else return -1;
     if (v > UINT64_MAX / mul) return -1;
     *ms = (uint64_t)v * mul;

@@ -25,7 +25,9 @@ void router_del(router *r, router_node *n) {
     if (n->prev) {
         n->prev->next = n->next;
     } else if (n->next) {
-        u32map_put(&r->users, n->user, n->next); /* key exists: no alloc */
+        /* (void): the key exists, so this replaces its value: no
+         * allocation, cannot fail */
+        (void)u32map_put(&r->users, n->user, n->next);
     } else {
         u32map_del(&r->users, n->user);
     }

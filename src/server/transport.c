@@ -83,6 +83,7 @@ int transport_write(transport *t, const uv_buf_t *bufs, unsigned n) {
     /* The rest goes to a write request: skip what the kernel took. */
     size_t done = w > 0 ? (size_t)w : 0;
     while (done && done >= bufs[0].len) {
+        assert(n > 1); /* w < total: part of the last buffer is left */
         done -= bufs[0].len;
         bufs++;
         n--;
