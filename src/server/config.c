@@ -14,7 +14,7 @@ void config_defaults(config *c) {
     c->port = CONFIG_DEFAULT_PORT;
     snprintf(c->data_dir, sizeof c->data_dir, "%s", CONFIG_DEFAULT_DATA_DIR);
     c->max_frame = CONFIG_DEFAULT_MAX_FRAME;
-    c->max_outbuf = CONFIG_DEFAULT_MAX_OUTBUF;
+    c->max_outbuf = CONFIG_DEFAULT_MAX_OUTBUF + 65536; /* (see config_parse) */
     c->max_unacked = CONFIG_DEFAULT_MAX_UNACKED;
     c->offline_max_messages = CONFIG_DEFAULT_OFFLINE_MAX_MESSAGES;
     c->offline_max_bytes = CONFIG_DEFAULT_OFFLINE_MAX_BYTES;
@@ -57,8 +57,9 @@ void config_usage(FILE *out) {
 "  --max-frame BYTES            largest frame body accepted (default %u = 16M)\n"
 "  --max-outbuf BYTES           per-connection output queue bound; frames for\n"
 "                               a receiver past it wait in the store until it\n"
-"                               catches up (default %zu = 64M, at least\n"
-"                               max-frame + 64K)\n"
+"                               catches up; at least max-frame + 64K (default\n"
+"                               4 x max-frame + 64K, at least 64 MiB + 64 KiB\n"
+"                               = %zu: four frames of the largest size)\n"
 "  --max-unacked N              frames sent to a receiver that acknowledges\n"
 "                               and not yet acknowledged; stored frames wait\n"
 "                               for its ACKs past it, and a live receiver\n"
@@ -117,7 +118,7 @@ void config_usage(FILE *out) {
 "\n"
 "BYTES accepts a K, M or G suffix (powers of 1024).\n",
             CONFIG_DEFAULT_BIND, CONFIG_DEFAULT_PORT, CONFIG_DEFAULT_DATA_DIR,
-            CONFIG_DEFAULT_MAX_FRAME, CONFIG_DEFAULT_MAX_OUTBUF,
+            CONFIG_DEFAULT_MAX_FRAME, CONFIG_DEFAULT_MAX_OUTBUF + 65536,
             CONFIG_DEFAULT_MAX_UNACKED, CONFIG_DEFAULT_OFFLINE_MAX_MESSAGES,
             (unsigned long long)CONFIG_DEFAULT_OFFLINE_MAX_BYTES,
             CONFIG_DEFAULT_STORE_MAX_PENDING, CONFIG_DEFAULT_MAX_CONNECTIONS,
@@ -366,7 +367,11 @@ int config_parse(config *c, int argc, char **argv, char *err, size_t errlen) {
     if (optind < argc)
         FAIL("%s: unexpected argument (see --help)", argv[optind]);
     size_t floor = (size_t)c->max_frame + 65536;
-    if (!outbuf_set && c->max_outbuf < floor) c->max_outbuf = floor;
+    if (!outbuf_set) {
+        size_t four = (size_t)CONFIG_OUTBUF_FRAMES * c->max_frame;
+        c->max_outbuf = (four > CONFIG_DEFAULT_MAX_OUTBUF
+                             ? four : CONFIG_DEFAULT_MAX_OUTBUF) + 65536;
+    }
     if (c->max_outbuf < floor)
         FAIL("--max-outbuf: %zu is below --max-frame + 64K (%zu): a largest "
              "frame could never be queued", c->max_outbuf, floor);

@@ -17,7 +17,12 @@
 #define CONFIG_DEFAULT_PORT 8888
 #define CONFIG_DEFAULT_DATA_DIR "./chat-data"
 #define CONFIG_DEFAULT_MAX_FRAME (16u << 20)            /* 16 MiB */
+/* --max-outbuf when not given: room for four frames of the largest size
+ * (several senders' pictures to one receiver at once, none spilled to the
+ * store while its socket drains) plus 64 KiB of small ones, at least this
+ * many bytes plus 64 KiB: 64 MiB + 64 KiB with the default --max-frame. */
 #define CONFIG_DEFAULT_MAX_OUTBUF ((size_t)64 << 20)    /* 64 MiB */
+#define CONFIG_OUTBUF_FRAMES 4u
 #define CONFIG_DEFAULT_OFFLINE_MAX_MESSAGES 100000u
 #define CONFIG_DEFAULT_OFFLINE_MAX_BYTES ((uint64_t)256 << 20) /* 256 MiB */
 #define CONFIG_MAX_FRAME_LIMIT (1u << 29)  /* 512 MiB: SQLite rows hold < 1e9 bytes */

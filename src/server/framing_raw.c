@@ -18,23 +18,38 @@ void framing_raw_init(framing_raw *fr, blkpool *pool, uint32_t max_frame,
     fr->ctx = ctx;
 }
 
-/* Make `in` hold at least `need` bytes (its first inlen kept). `total`: the
- * size of the frame being gathered (0: unknown, or a paused backlog). A
- * pooled block big enough for the whole frame is taken when there is one
- * (no new memory); otherwise the block grows geometrically, never past the
- * frame's size. 0 or FRAMING_ENOMEM. */
-static int reserve(framing_raw *fr, size_t need, size_t total) {
-    if (fr->in && fr->in->cap >= need) return 0;
+/* The bytes held and not yet handed up. */
+static size_t held(const framing_raw *fr) { return fr->inlen - fr->off; }
+
+/* Make the held bytes start a block of ours with at least `need` bytes of
+ * capacity from their start. `total`: the size of the frame being gathered
+ * (0: unknown, or a paused backlog). A block of ours alone slides its held
+ * bytes to the front and grows geometrically, never past the frame's size
+ * (a trickle costs what has arrived); a lent block is left to its
+ * receivers and the held bytes are copied to another block. A pooled block
+ * big enough for the whole frame is taken when there is one (no new
+ * memory). 0 or FRAMING_ENOMEM. */
+static int relocate(framing_raw *fr, size_t need, size_t total) {
+    size_t part = held(fr);
+    blk *in = fr->in;
+    if (in && in->refs == 1) {
+        if (fr->off) {
+            if (part) memmove(in->data, in->data + fr->off, part);
+            fr->off = 0;
+            fr->inlen = part;
+        }
+        if (in->cap >= need) return 0;
+    }
     size_t whole = total > need ? total : need;
     blk *b = blk_pooled(fr->pool, whole, whole > SIZE_MAX / 4 ? SIZE_MAX
                                                               : 4 * whole);
     if (!b) {
-        size_t cap = fr->in ? fr->in->cap * 2
-                            : need <= IN_FIRST_SMALL ? IN_FIRST_SMALL : IN_FIRST;
+        size_t cap = in ? in->cap * 2
+                        : need <= IN_FIRST_SMALL ? IN_FIRST_SMALL : IN_FIRST;
         if (total && cap > total) cap = total;
         if (cap < need) cap = need;
-        if (fr->in) {
-            blk *n = blk_resize(fr->in, cap);
+        if (in && in->refs == 1) {
+            blk *n = blk_resize(in, cap);
             if (!n) return FRAMING_ENOMEM;
             fr->in = n;
             return 0;
@@ -42,11 +57,11 @@ static int reserve(framing_raw *fr, size_t need, size_t total) {
         b = blk_new(fr->pool, cap);
         if (!b) return FRAMING_ENOMEM;
     }
-    if (fr->in) {
-        if (fr->inlen) memcpy(b->data, fr->in->data, fr->inlen);
-        blk_unref(fr->in);
-    }
+    if (part) memcpy(b->data, in->data + fr->off, part);
+    blk_unref(in);
     fr->in = b;
+    fr->off = 0;
+    fr->inlen = part;
     return 0;
 }
 
@@ -86,6 +101,7 @@ static size_t parse(framing_raw *fr, const uint8_t *p, size_t n, blk *b,
         if (r == FRAME_PARTIAL) break; /* the body is awaited */
         checked = 0;
         off += (size_t)r;
+        if ((size_t)r >= FRAMING_RAW_BIG) fr->big = (uint32_t)r;
         int v = fr->sink->frame(fr->ctx, &f, b);
         if (v == FRAMING_STOP) {
             *stop = 1;
@@ -97,59 +113,79 @@ static size_t parse(framing_raw *fr, const uint8_t *p, size_t n, blk *b,
     return off;
 }
 
-/* Keep p[0..n) (a partial frame, or the paused rest) in an empty `in`. */
+/* Append p[0..n) to the held bytes (a partial frame, or the paused rest). */
 static int keep(framing_raw *fr, const uint8_t *p, size_t n) {
-    assert(fr->inlen == 0);
     if (n == 0) return 0;
-    size_t total = fr->paused ? 0 : (size_t)frame_c2s_total(p, n);
-    int r = reserve(fr, n, total);
-    if (r) return r;
-    memcpy(fr->in->data, p, n);
-    fr->inlen = n;
+    size_t part = held(fr);
+    size_t total = fr->paused || part + n < FRAME_C2S_HDR
+                       ? 0
+                       : (size_t)frame_c2s_total(part ? fr->in->data + fr->off
+                                                      : p,
+                                                 part ? part : n);
+    if (!fr->in || fr->in->cap - fr->inlen < n) { /* (a lent block's room
+                                                     after inlen is ours) */
+        int r = relocate(fr, part + n, total);
+        if (r) return r;
+    }
+    memcpy(fr->in->data + fr->inlen, p, n);
+    fr->inlen += n;
     return 0;
 }
 
-/* Parse what `in` holds; keep the rest (moved to the front, or to a new
- * block when the session kept references to this one). */
+/* Hand up what the block holds; keep the rest where it is. */
 static int drain(framing_raw *fr) {
     blk *b = fr->in;
     int stop;
-    size_t used = parse(fr, b->data, fr->inlen, b, &stop);
+    size_t used = parse(fr, b->data + fr->off, held(fr), b, &stop);
     if (stop) {
         framing_raw_drop(fr);
         return 0;
     }
-    size_t rest = fr->inlen - used;
-    if (b->refs > 1) { /* lent: the receivers read it until written */
-        fr->in = NULL;
-        fr->inlen = 0;
-        int r = keep(fr, b->data + used, rest);
-        blk_unref(b);
-        return r;
-    }
-    if (used && rest) memmove(b->data, b->data + used, rest);
-    fr->inlen = rest;
+    fr->off += used;
+    if (fr->off == fr->inlen && b->refs == 1) fr->off = fr->inlen = 0;
     return 0;
 }
 
 int framing_raw_target(framing_raw *fr, size_t scratch_len, uint8_t **p,
                        size_t *len) {
-    if (fr->paused || fr->stopped || fr->skip || fr->inlen < FRAME_C2S_HDR)
-        return 0;
-    size_t total = (size_t)frame_c2s_total(fr->in->data, fr->inlen);
-    size_t rest = total - fr->inlen;
-    if (rest < scratch_len) return 0;
-    if (fr->in->cap == fr->inlen) {
-        /* Grow at most twofold per read: what a peer makes us hold is what
-         * it has sent, whatever its header announced. */
-        size_t step = fr->inlen > scratch_len ? fr->inlen : scratch_len;
-        size_t need = step > rest ? total : fr->inlen + step;
-        int r = reserve(fr, need, total);
-        if (r) return r;
+    if (fr->paused || fr->stopped || fr->skip) return 0;
+    size_t part = held(fr);
+    size_t total = part >= FRAME_C2S_HDR
+                       ? (size_t)frame_c2s_total(fr->in->data + fr->off, part)
+                       : 0;
+    size_t limit;
+    if (fr->big) {
+        /* Large mode: this peer sends large frames, so a new frame is read
+         * into a block from its first byte and no body is ever copied.
+         * Frames up to a quarter of FRAMING_RAW_BATCH share a batch-sized
+         * block, several to a read (the receivers reference their parts,
+         * the reads go on after them); larger ones get a block of their
+         * own, read up to their end. */
+        int batch = fr->big <= FRAMING_RAW_BATCH / 4;
+        size_t want = total ? total : fr->big;
+        size_t cap = batch ? FRAMING_RAW_BATCH : want;
+        if (!fr->in || fr->in->cap - fr->off < want) {
+            int r = relocate(fr, cap < want ? want : cap, total);
+            if (r) return r;
+        }
+        limit = batch ? fr->in->cap - fr->inlen : want - part;
+    } else {
+        if (!total) return 0;
+        size_t rest = total - part;
+        if (rest < scratch_len) return 0;
+        if (fr->in->cap - fr->inlen < (rest < scratch_len ? rest : scratch_len)) {
+            /* Grow at most twofold per read: what a peer makes us hold is
+             * what it has sent, whatever its header announced. */
+            size_t step = part > scratch_len ? part : scratch_len;
+            int r = relocate(fr, step > rest ? total : part + step, total);
+            if (r) return r;
+        }
+        limit = rest;
     }
     size_t room = fr->in->cap - fr->inlen;
     *p = fr->in->data + fr->inlen;
-    *len = room < rest ? room : rest;
+    *len = room < limit ? room : limit;
+    assert(*len > 0);
     return 1;
 }
 
@@ -158,31 +194,29 @@ int framing_raw_input(framing_raw *fr, const uint8_t *p, size_t n) {
     if (fr->in && p == fr->in->data + fr->inlen) { /* read into place */
         assert(fr->inlen + n <= fr->in->cap);
         fr->inlen += n;
-        size_t total = (size_t)frame_c2s_total(fr->in->data, fr->inlen);
-        return total && fr->inlen >= total ? drain(fr) : 0;
+        size_t part = held(fr);
+        size_t total = (size_t)frame_c2s_total(fr->in->data + fr->off, part);
+        /* Parse once a frame is whole, or to look at a header not yet
+         * looked at (large mode reads new frames into place too). */
+        if ((total && part >= total) || (!fr->checked && part >= FRAME_C2S_HDR))
+            return drain(fr);
+        return 0;
     }
-    /* First complete the partial frame held in `in` with what it lacks:
-     * its header (looked at before any body byte is kept), then its body. */
-    while (n && fr->inlen && !fr->paused && !fr->stopped) {
-        size_t total = (size_t)frame_c2s_total(fr->in->data, fr->inlen);
-        size_t need = total ? total - fr->inlen : FRAME_C2S_HDR - fr->inlen;
+    /* First complete the partial frame held with what it lacks: its header
+     * (looked at before any body byte is kept), then its body. */
+    while (n && held(fr) && !fr->paused && !fr->stopped) {
+        size_t part = held(fr);
+        size_t total = (size_t)frame_c2s_total(fr->in->data + fr->off, part);
+        size_t need = total ? total - part : FRAME_C2S_HDR - part;
         size_t k = need < n ? need : n;
-        int r = reserve(fr, fr->inlen + k, total);
+        int r = keep(fr, p, k);
         if (r) return r;
-        memcpy(fr->in->data + fr->inlen, p, k);
-        fr->inlen += k;
         p += k;
         n -= k;
         if (k == need && (r = drain(fr))) return r;
     }
     if (n == 0 || fr->stopped) return 0;
-    if (fr->paused) { /* kept unparsed, behind what `in` holds already */
-        int r = reserve(fr, fr->inlen + n, 0);
-        if (r) return r;
-        memcpy(fr->in->data + fr->inlen, p, n);
-        fr->inlen += n;
-        return 0;
-    }
+    if (fr->paused) return keep(fr, p, n); /* kept unparsed, behind the rest */
     int stop;
     size_t used = parse(fr, p, n, NULL, &stop);
     if (stop) {
@@ -196,11 +230,11 @@ int framing_raw_resume(framing_raw *fr) {
     if (!fr->paused) return 0;
     fr->paused = 0;
     fr->checked = 0;
-    return fr->inlen ? drain(fr) : 0;
+    return held(fr) ? drain(fr) : 0;
 }
 
 void framing_raw_drop(framing_raw *fr) {
-    fr->inlen = 0;
+    fr->off = fr->inlen = 0;
     fr->skip = 0;
     fr->checked = 0;
     fr->paused = 0;
@@ -212,34 +246,39 @@ void framing_raw_drop(framing_raw *fr) {
 }
 
 size_t framing_raw_shrink(framing_raw *fr) {
-    if (!fr->in || fr->inlen) return 0;
-    size_t freed = fr->in->cap;
-    blk_unref(fr->in); /* back to the pool, or freed */
+    if (held(fr)) return 0;
+    fr->big = 0; /* quiet for a while: back to the scratch buffer */
+    if (!fr->in) return 0;
+    size_t freed = fr->in->refs == 1 ? fr->in->cap : 0;
+    blk_unref(fr->in); /* back to the pool, or freed; or left to receivers */
     fr->in = NULL;
+    fr->off = fr->inlen = 0;
     return freed;
 }
 
 void framing_raw_free(framing_raw *fr) {
     blk_unref(fr->in);
     fr->in = NULL;
-    fr->inlen = 0;
+    fr->off = fr->inlen = 0;
 }
 
 int framing_raw_check(const framing_raw *fr) {
 #ifndef NDEBUG
-    if (fr->in) {
-        assert(fr->in->refs == 1);                                   /* (2) */
-        assert(fr->inlen <= fr->in->cap);
+    if (fr->in) {                                                    /* (2) */
+        assert(fr->off <= fr->inlen && fr->inlen <= fr->in->cap);
+        assert(fr->in->refs >= 1);
+        assert(fr->in->refs == 1 || !fr->stopped);
     } else {
-        assert(fr->inlen == 0);
+        assert(fr->off == 0 && fr->inlen == 0);
     }
+    size_t part = fr->inlen - fr->off;
     if (!fr->paused) {                                               /* (1) */
-        uint64_t total = fr->inlen ? frame_c2s_total(fr->in->data, fr->inlen)
-                                   : 0;
-        assert(total == 0 || total > fr->inlen);
-        assert(fr->inlen <= (size_t)fr->max_frame + FRAME_C2S_HDR); /* (3) */
+        uint64_t total = part ? frame_c2s_total(fr->in->data + fr->off, part)
+                              : 0;
+        assert(total == 0 || total > part);
+        assert(part <= (size_t)fr->max_frame + FRAME_C2S_HDR);      /* (3) */
     }
-    assert(fr->skip == 0 || fr->inlen == 0);                         /* (4) */
+    assert(fr->skip == 0 || part == 0);                              /* (4) */
 #else
     (void)fr;
 #endif

@@ -9,19 +9,25 @@
  * reads is kept, in the connection's block `in`; while a large body is
  * awaited (the rest is at least the scratch size), the next read goes
  * straight into the block, toward the end of that frame only, so a 16 MiB
- * picture is read into place and never copied on the way in. The session
- * may keep references to that block (the receivers' output queues do), in
- * which case it is lent: this layer drops its own reference and takes
- * another block for the next large frame.
+ * picture is read into place and never copied on the way in. Once a peer
+ * sent a frame of FRAMING_RAW_BIG bytes or more it is in large mode (`big`,
+ * until a quiet second: framing_raw_shrink): every read goes into the
+ * block, a new frame from its first byte, so no part of a large frame is
+ * copied, not even the start that would have landed in the scratch buffer.
+ * The session may keep references to that block (the receivers' output
+ * queues do), in which case it is lent: the receivers read their parts
+ * until written, this layer reads on after them while the block has room
+ * (several medium frames to a read), then takes another block, from the
+ * pool, copying over at most one partial frame.
  *
  * Invariants (framing_raw_check, in debug builds):
- *  (1) not paused: in[0..inlen) is a proper prefix of one frame; paused:
- *      in[0..inlen) is the unparsed rest of the input (< 64 KiB plus a
+ *  (1) not paused: in[off..inlen) is a proper prefix of one frame; paused:
+ *      in[off..inlen) is the unparsed rest of the input (< 64 KiB plus a
  *      partial frame);
- *  (2) in != NULL => in has exactly this layer's reference (refs == 1)
- *      between calls, and inlen <= in->cap;
- *  (3) inlen <= max_frame + 13, or paused;
- *  (4) skip > 0 => inlen == 0 (a refused body is dropped, never kept).
+ *  (2) in[0..off) may be referenced by receivers (the block is lent: refs
+ *      > 1); in[off..cap) is this layer's alone; off <= inlen <= cap;
+ *  (3) inlen - off <= max_frame + 13, or paused;
+ *  (4) skip > 0 => nothing held (a refused body is dropped, never kept).
  *
  * Memory: `in` grows at most twofold per read and never past the frame's
  * size (a header announcing 16 MiB and a trickle of bytes costs what has
@@ -37,13 +43,24 @@
 #include "common/blk.h"
 #include "server/framing.h"
 
+/* Frames of at least this size (header included) put a connection in
+ * large mode (see above): the size of the loop's read buffer. */
+#define FRAMING_RAW_BIG (64u * 1024)
+/* Large mode: frames up to a quarter of this share blocks of this size,
+ * several to a read (fewer reads), larger ones get a block each. */
+#define FRAMING_RAW_BATCH (1024u * 1024)
+
 typedef struct framing_raw {
-    blk *in;            /* a partial frame, or (paused) the unparsed rest */
-    size_t inlen;
+    blk *in;            /* the block being filled (maybe lent, see (2)) */
+    size_t off;         /* start of the bytes not yet handed up: a partial
+                           frame, or (paused) the unparsed rest */
+    size_t inlen;       /* end of the bytes read */
     uint32_t skip;      /* body bytes of a refused frame still to drop */
     uint32_t max_frame; /* largest body accepted (bigger: the session refuses
                            at the header, and the body is skipped or the
                            connection closed) */
+    uint32_t big;       /* large mode: the size of the last large frame, 0
+                           when not */
     uint8_t checked;    /* the header of the frame in `in` was accepted */
     uint8_t paused;     /* the session paused: the rest waits in `in` */
     uint8_t stopped;    /* the session stopped: input is ignored */
@@ -77,10 +94,11 @@ void framing_raw_drop(framing_raw *fr);
 /* 1 when part of a frame is held (a peer that closes now closes in the
  * middle of a frame). */
 static inline int framing_raw_partial(const framing_raw *fr) {
-    return fr->inlen > 0 || fr->skip > 0;
+    return fr->inlen > fr->off || fr->skip > 0;
 }
 
-/* Free the block when it holds nothing. Returns the bytes freed. */
+/* Free the block when it holds nothing, and leave large mode (the cron:
+ * a quiet connection). Returns the bytes freed. */
 size_t framing_raw_shrink(framing_raw *fr);
 
 void framing_raw_free(framing_raw *fr);

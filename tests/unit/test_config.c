@@ -95,7 +95,7 @@ static void check_defaults(const config *c) {
     assert_int_equal(c->echo, 0);
     assert_string_equal(c->data_dir, "./chat-data");
     assert_int_equal(c->max_frame, 16u * 1024 * 1024);
-    assert_int_equal(c->max_outbuf, (size_t)64 * 1024 * 1024);
+    assert_int_equal(c->max_outbuf, (size_t)64 * 1024 * 1024 + 65536);
     assert_int_equal(c->offline_max_messages, 100000);
     assert_int_equal(c->offline_max_bytes, (uint64_t)256 * 1024 * 1024);
     assert_int_equal(c->log_level, LOG_INFO);
@@ -344,13 +344,13 @@ static void test_max_frame(void **state) {
     config c;
     EXPECT_OK(&c, "--max-frame", "0");
     assert_int_equal(c.max_frame, 0);
-    assert_int_equal(c.max_outbuf, (size_t)64 << 20); /* not lowered */
+    assert_int_equal(c.max_outbuf, ((size_t)64 << 20) + 65536); /* not lowered */
     EXPECT_OK(&c, "--max-frame", "1M");
     assert_int_equal(c.max_frame, 1u << 20);
-    assert_int_equal(c.max_outbuf, (size_t)64 << 20);
-    EXPECT_OK(&c, "--max-frame", "512M");
+    assert_int_equal(c.max_outbuf, ((size_t)64 << 20) + 65536);
+    EXPECT_OK(&c, "--max-frame", "512M"); /* room for four of them */
     assert_int_equal(c.max_frame, 1u << 29);
-    assert_int_equal(c.max_outbuf, ((size_t)1 << 29) + 65536);
+    assert_int_equal(c.max_outbuf, ((size_t)4 << 29) + 65536);
     EXPECT_OK(&c, "--max-frame", "536870912");
     assert_int_equal(c.max_frame, 1u << 29);
 
@@ -368,15 +368,17 @@ static void test_max_frame(void **state) {
 static void test_max_outbuf(void **state) {
     (void)state;
     config c;
-    /* Not given, max-frame large: raised to max_frame + 64K. */
+    /* Not given: room for four frames of max-frame, plus 64K, at least
+     * 64M + 64K. */
     EXPECT_OK(&c, "--max-frame", "100M");
     assert_int_equal(c.max_frame, 100u << 20);
-    assert_int_equal(c.max_outbuf, ((size_t)100 << 20) + 65536);
-    /* The default 64M is just enough for max-frame 64M - 64K. */
-    EXPECT_OK(&c, "--max-frame", "65472K");
-    assert_int_equal(c.max_outbuf, (size_t)64 << 20);
-    EXPECT_OK(&c, "--max-frame", "64M");
+    assert_int_equal(c.max_outbuf, ((size_t)400 << 20) + 65536);
+    EXPECT_OK(&c, "--max-frame", "16M");
     assert_int_equal(c.max_outbuf, ((size_t)64 << 20) + 65536);
+    EXPECT_OK(&c, "--max-frame", "16385K");
+    assert_int_equal(c.max_outbuf, ((size_t)4 * 16385 << 10) + 65536);
+    EXPECT_OK(&c, "--max-frame", "64M");
+    assert_int_equal(c.max_outbuf, ((size_t)256 << 20) + 65536);
 
     /* Given: exactly the floor is OK, one below is an error. */
     EXPECT_OK(&c, "--max-frame", "1M", "--max-outbuf", "1088K");

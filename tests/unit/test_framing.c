@@ -36,6 +36,8 @@ typedef struct sink_state {
     uint32_t len[MAXF];
     uint32_t sum[MAXF];        /* of the body bytes */
     blk *blk[MAXF];            /* references kept (keep_refs) */
+    int at_start[MAXF];        /* the frame begins its block (read into
+                                  place from its first byte) */
     int keep_refs;             /* take a reference to large frames' blocks */
     uint8_t skip_type, stop_type, pause_type;
     uint32_t max_frame;
@@ -64,6 +66,7 @@ static int on_frame(void *ctx, const frame_c2s *f, blk *b) {
     s->len[i] = f->len;
     s->sum[i] = sum(f->body, f->len);
     if (b) assert_true(f->body >= b->data && f->body + f->len <= b->data + b->cap);
+    s->at_start[i] = b && f->body == b->data + FRAME_C2S_HDR;
     if (s->keep_refs && b) {
         blk_ref(b);
         s->blk[i] = b;
@@ -175,6 +178,10 @@ static void test_large_body_read_into_place(void **state) {
     assert_non_null(s.blk[0]);
     assert_non_null(s.blk[2]);
     assert_ptr_not_equal(s.blk[0], s.blk[2]);
+    /* After the first large frame the peer is in large mode: the next one
+     * was read into its block from its first byte (nothing copied). */
+    assert_true(fr.big >= FRAMING_RAW_BIG);
+    assert_true(s.at_start[2]);
     /* The lent blocks still hold their frames. */
     assert_int_equal(sum(buf + FRAME_C2S_HDR, big), s.sum[0]);
     assert_int_equal(sum(s.blk[0]->data + FRAME_C2S_HDR, big), s.sum[0]);
