@@ -443,6 +443,12 @@ def test_live_receiver_past_the_window_is_a_slow_consumer(start_store_server):
     a = acked_sender(s)
     b = s.client()
     b.hello(5, flags=ACKS_FLAG)
+    # B is LIVE once it got a frame (it came live, or from the store, after
+    # which B caught up): then it reads live frames.
+    send_all_acked(a, 5, [b"first"])
+    assert bodies_of(read_data(b, 1)) == [b"first"]
+    send_ack(b, 5, 1)
+    assert ping_sync(b, 5) == []
     bodies = [b"window %d" % i for i in range(25)]
     send_all_acked(a, 5, bodies)     # every one stored: acknowledged to A
     # B never acknowledges: it gets the window, then ERROR SLOW, then EOF.
@@ -466,7 +472,7 @@ def test_live_receiver_past_the_window_is_a_slow_consumer(start_store_server):
     b3.hello(5, flags=ACKS_FLAG)
     b3.expect_no_frame(0.5)
     a.send_frame(1, 9, TEXT, b"A is not affected")
-    assert wait_for_ack(a, 26).errors == []
+    assert wait_for_ack(a, 27).errors == []
 
 
 def test_stored_frames_wait_for_acks_past_the_window(start_store_server):
