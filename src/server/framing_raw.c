@@ -57,7 +57,10 @@ static int relocate(framing_raw *fr, size_t need, size_t total) {
         b = blk_new(fr->pool, cap);
         if (!b) return FRAMING_ENOMEM;
     }
-    if (part) memcpy(b->data, in->data + fr->off, part);
+    if (part) {
+        assert(in); /* bytes are held only in a block */
+        memcpy(b->data, in->data + fr->off, part);
+    }
     blk_unref(in);
     fr->in = b;
     fr->off = 0;
@@ -135,6 +138,7 @@ static int keep(framing_raw *fr, const uint8_t *p, size_t n) {
 /* Hand up what the block holds; keep the rest where it is. */
 static int drain(framing_raw *fr) {
     blk *b = fr->in;
+    assert(b); /* called when bytes are held */
     int stop;
     size_t used = parse(fr, b->data + fr->off, held(fr), b, &stop);
     if (stop) {

@@ -45,10 +45,10 @@
 
 /* Frames of at least this size (header included) put a connection in
  * large mode (see above): the size of the loop's read buffer. */
-#define FRAMING_RAW_BIG (64u * 1024)
+#define FRAMING_RAW_BIG ((size_t)64 * 1024)
 /* Large mode: frames up to a quarter of this share blocks of this size,
  * several to a read (fewer reads), larger ones get a block each. */
-#define FRAMING_RAW_BATCH (1024u * 1024)
+#define FRAMING_RAW_BATCH ((size_t)1024 * 1024)
 
 typedef struct framing_raw {
     blk *in;            /* the block being filled (maybe lent, see (2)) */
