@@ -63,6 +63,9 @@ struct hub {
     uint8_t *rbuf;          /* the scratch read buffer (valid during one
                                read callback) */
     size_t rbuf_len;
+    uint8_t *pbuf;          /* TLS: the scratch plaintext buffer (rbuf holds
+                               the ciphertext OpenSSL reads in place) */
+    size_t pbuf_len;
     blkpool pool;           /* blocks for large frames (blk.h) */
     hub_stats stats;
     dlist conns;            /* every connection not yet freed */

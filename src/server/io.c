@@ -34,17 +34,18 @@ static void io_alloc(transport *t, uv_buf_t *out) {
         *out = uv_buf_init(NULL, 0); /* libuv reports UV_ENOBUFS */
 }
 
-/* TLS: pull the plaintext of what was fed (not while a login is checked:
- * it waits in the engine), straight into the framing layer's block when a
- * large body is awaited; send handshake records. */
+/* TLS: pull the plaintext of what was fed or lent (not while a login is
+ * checked: it waits in the engine), into the plaintext scratch buffer, or
+ * straight into the framing layer's block when a large body is awaited;
+ * send handshake records. */
 static void tls_drain(conn *c) {
     hub *h = c->hub;
     int was_up = tls_conn_handshake_done(c->tls);
     long r = 0;
     while (conn_parsing(c)) {
-        uint8_t *p = h->rbuf;
-        size_t cap = h->rbuf_len;
-        int t = framing_raw_target(&c->raw, h->rbuf_len, &p, &cap);
+        uint8_t *p = h->pbuf; /* (rbuf holds the ciphertext being read) */
+        size_t cap = h->pbuf_len;
+        int t = framing_raw_target(&c->raw, h->pbuf_len, &p, &cap);
         if (t < 0 || (r = tls_conn_read(c->tls, p, cap)) <= 0) {
             if (t < 0) r = TLS_ENOMEM;
             break;
@@ -108,11 +109,13 @@ static void io_read(transport *t, ssize_t n, const uv_buf_t *b) {
     } else if (conn_open(c)) { /* (closing: read and discarded) */
         conn_idle_touch(c);
         if (c->tls) {
-            if (tls_conn_feed(c->tls, (const uint8_t *)b->base, (size_t)n)) {
+            /* OpenSSL reads the ciphertext where libuv put it; what it did
+             * not read (a partial record) is kept after the drain. */
+            tls_conn_lend(c->tls, (const uint8_t *)b->base, (size_t)n);
+            tls_drain(c);
+            if (tls_conn_settle(c->tls) && c->state != CONN_CLOSED) {
                 CLOG(c, LOG_ERROR, "%s", "out of memory for input; closing");
                 close_abort(c);
-            } else {
-                tls_drain(c);
             }
         } else if (framing_raw_input(&c->raw, (const uint8_t *)b->base,
                                      (size_t)n)) {

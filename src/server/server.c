@@ -269,6 +269,8 @@ int server_init(server *s, uv_loop_t *loop, const config *cfg, store *st) {
     h->store = st;
     h->rbuf = s->rbuf;
     h->rbuf_len = sizeof s->rbuf;
+    h->pbuf = s->pbuf;
+    h->pbuf_len = sizeof s->pbuf;
     h->next_id = store_next_id(st);
     h->ops = &server_hub_ops;
     int r;

@@ -58,6 +58,7 @@ typedef struct server {
     log_limit handoff_log;  /* frames handed back at close that the store
                                refused */
     uint8_t rbuf[SERVER_READ_BUF];
+    uint8_t pbuf[SERVER_READ_BUF]; /* TLS plaintext (hub.pbuf) */
 } server;
 
 /* Set up the loop handles; the store is borrowed. 0 or a libuv error. */

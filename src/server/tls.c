@@ -23,6 +23,8 @@
  */
 #include "tls.h"
 
+#include <assert.h>
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,6 +53,9 @@ struct tls_conn {
     SSL *ssl;
     buf in;             /* ciphertext fed, from in_off on not yet pulled */
     size_t in_off;
+    const uint8_t *lent;/* ciphertext lent (tls_conn_lend), read after `in`,
+                           from lent_off on, until tls_conn_settle */
+    size_t lent_len, lent_off;
     buf out;            /* ciphertext made, from out_off on not yet taken */
     size_t out_off;
     uint8_t done;       /* handshake complete */
@@ -79,6 +84,13 @@ static int bio_read(BIO *b, char *p, size_t n, size_t *got) {
     tls_conn *t = BIO_get_data(b);
     BIO_clear_retry_flags(b);
     size_t avail = t->in.len - t->in_off;
+    if (avail == 0 && t->lent_off < t->lent_len) { /* the lent bytes, after */
+        size_t k = n < t->lent_len - t->lent_off ? n : t->lent_len - t->lent_off;
+        memcpy(p, t->lent + t->lent_off, k);
+        t->lent_off += k;
+        *got = k;
+        return 1;
+    }
     if (avail == 0) {
         BIO_set_retry_read(b);
         *got = 0;
@@ -121,7 +133,7 @@ static long bio_ctrl(BIO *b, int cmd, long num, void *ptr) {
     case BIO_CTRL_FLUSH:
         return 1;
     case BIO_CTRL_PENDING:
-        return (long)(t->in.len - t->in_off);
+        return (long)(t->in.len - t->in_off + t->lent_len - t->lent_off);
     case BIO_CTRL_WPENDING:
         return (long)(t->out.len - t->out_off);
     default:
@@ -406,6 +418,24 @@ int tls_conn_feed(tls_conn *t, const uint8_t *p, size_t n) {
     if (n == 0 || t->fatal || t->closed) return 0; /* nobody will read it */
     if (buf_append(&t->in, p, n, SIZE_MAX / 2)) return TLS_ENOMEM;
     return 0;
+}
+
+void tls_conn_lend(tls_conn *t, const uint8_t *p, size_t n) {
+    assert(!t->lent); /* one lend at a time, settled before the next */
+    if (n == 0 || t->fatal || t->closed) return; /* nobody will read it */
+    t->lent = p;
+    t->lent_len = n;
+    t->lent_off = 0;
+}
+
+int tls_conn_settle(tls_conn *t) {
+    if (!t->lent) return 0;
+    const uint8_t *p = t->lent + t->lent_off;
+    size_t n = t->lent_len - t->lent_off;
+    t->lent = NULL;
+    t->lent_len = t->lent_off = 0;
+    if (n == 0 || t->fatal || t->closed) return 0;
+    return buf_append(&t->in, p, n, SIZE_MAX / 2) ? TLS_ENOMEM : 0;
 }
 
 /* Keep the verified client certificate's CN for the log. */

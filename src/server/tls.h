@@ -114,6 +114,18 @@ void tls_conn_free(tls_conn *t);
  * connection should be closed). */
 int tls_conn_feed(tls_conn *t, const uint8_t *p, size_t n);
 
+/* Ciphertext from the socket, lent instead of copied: OpenSSL reads it in
+ * place (after what `in` holds) during the tls_conn_read calls that
+ * follow, and tls_conn_settle then copies what it did not read (at most a
+ * partial record) into `in`. p must stay valid and unchanged until
+ * tls_conn_settle, so the plaintext must go elsewhere. One copy of every
+ * byte fewer than tls_conn_feed. */
+void tls_conn_lend(tls_conn *t, const uint8_t *p, size_t n);
+
+/* End a lend: keep what was not read. 0, or TLS_ENOMEM (the connection
+ * should be closed). */
+int tls_conn_settle(tls_conn *t);
+
 /* Plaintext for the application: drives the handshake, then decrypts. Call
  * it after each feed until it returns <= 0 (a record larger than cap is
  * handed out over several calls). Returns:

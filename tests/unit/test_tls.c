@@ -11,8 +11,10 @@
  * Covers: handshake and a round trip both ways, the client checking the
  * server certificate against the CA, the host name and the IP address (and
  * refusing a wrong name); 1 MiB each way in random awkward chunks, read in
- * 777-byte pieces, taken by copy and by buffer hand-over; a small message
- * with every byte (handshake included) fed and read one at a time;
+ * 777-byte pieces, fed by copy and lent in place (tls_conn_lend, partial
+ * records kept by tls_conn_settle), taken by copy and by buffer swap; a
+ * small message with every byte (handshake included) fed, or lent, and
+ * read one at a time;
  * tls_conn_write before the handshake (TLS_AGAIN); plaintext (HTTP, a chat
  * frame) fed to the TLS port -> TLS_FATAL with a reason, sticky; a TLS 1.1
  * client refused; with a CA file: a client with a good certificate accepted
@@ -315,6 +317,7 @@ typedef struct xfer {
     uint32_t rng;      /* nonzero: random chunk sizes in 1..chunk */
     size_t rcap;       /* plaintext read size on the server (0: 16 KiB) */
     int take_buf;      /* server -> client through tls_conn_take_buf */
+    int lend;          /* client -> server through tls_conn_lend/settle */
     buf srv;           /* plaintext the server read */
     buf cli;           /* plaintext the client read */
     long srv_last;     /* the server's last read result <= 0 */
@@ -386,8 +389,14 @@ static void pump(client *c, tls_conn *t, xfer *l) {
         while (BIO_ctrl_pending(c->wr)) {
             int n = BIO_read(c->wr, scratch, (int)next_chunk(l));
             assert_true(n > 0);
-            assert_int_equal(tls_conn_feed(t, scratch, (size_t)n), 0);
-            server_read(t, l);
+            if (l->lend) { /* read in place; a partial record is kept */
+                tls_conn_lend(t, scratch, (size_t)n);
+                server_read(t, l);
+                assert_int_equal(tls_conn_settle(t), 0);
+            } else {
+                assert_int_equal(tls_conn_feed(t, scratch, (size_t)n), 0);
+                server_read(t, l);
+            }
             progress = 1;
         }
         if (l->take_buf && tls_conn_pending(t)) {
@@ -552,10 +561,10 @@ static void test_one_mib_awkward(void **state) {
     (void)state;
     const size_t N = 1u << 20;
     uint8_t *up = pattern(N, 7), *down = pattern(N, 11);
-    for (int take_buf = 0; take_buf < 2; take_buf++) {
+    for (int mode = 0; mode < 4; mode++) { /* take_buf, lend: each way */
         client c;
-        xfer l = {.chunk = 20000, .rng = 12345u + (uint32_t)take_buf,
-                  .rcap = 777, .take_buf = take_buf};
+        xfer l = {.chunk = 20000, .rng = 12345u + (uint32_t)mode,
+                  .rcap = 777, .take_buf = mode & 1, .lend = mode >> 1};
         tls_conn *t = connect_pair(P.plain, &c, &verify_host, &l);
         assert_established(&c, t, &l);
         /* Client -> server: in several writes of awkward sizes. */
@@ -593,8 +602,9 @@ static void test_one_mib_awkward(void **state) {
 
 static void test_byte_by_byte(void **state) {
     (void)state;
+    for (int lend = 0; lend < 2; lend++) {
     client c;
-    xfer l = {.chunk = 1, .rcap = 1};
+    xfer l = {.chunk = 1, .rcap = 1, .lend = lend};
     tls_conn *t = connect_pair(P.plain, &c, &verify_host, &l);
     assert_established(&c, t, &l);
     assert_int_equal(SSL_write(c.ssl, "ping, one byte at a time", 24), 24);
@@ -608,6 +618,7 @@ static void test_byte_by_byte(void **state) {
     tls_conn_free(t);
     client_free(&c);
     xfer_free(&l);
+    }
 }
 
 static void feed_plaintext(const void *p, size_t n, const char *why) {
