@@ -30,7 +30,7 @@ int deliver(conn *src, uint64_t seq, const frame_c2s *f, blk *b) {
     if (head && !head->next && !named) {
         conn *c = CONN_OF(head);
         if (c->state == CONN_LIVE && !c->acks && !c->fail &&
-            outq_total(&c->out) + FRAME_S2C_HDR + len <= h->cfg->max_outbuf) {
+            output_queued(c) + FRAME_S2C_HDR + len <= h->cfg->max_outbuf) {
             if (output_data(c, f->sender, f->type, f->body, len, b, 0) == 0)
                 h->stats.frames_routed++;
             return 0;

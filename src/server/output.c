@@ -54,7 +54,7 @@ void output_ack(conn *c, uint64_t upto) {
 
 int output_room(conn *c, uint32_t len) {
     size_t need = FRAME_S2C_HDR + (size_t)len, max = c->hub->cfg->max_outbuf;
-    if (outq_total(&c->out) + need <= max) return 1;
+    if (output_queued(c) + need <= max) return 1;
     if (!transport_writing(&c->io)) {
         int r = output_flush(c);
         if (r < 0) { /* closed at the next flush */
@@ -63,7 +63,7 @@ int output_room(conn *c, uint32_t len) {
             return 0;
         }
     }
-    return outq_total(&c->out) + need <= max;
+    return output_queued(c) + need <= max;
 }
 
 /* The kernel took all of out's buffer o. */

@@ -38,6 +38,16 @@ void output_error(conn *c, unsigned code, uint64_t ref, const char *reason);
  * one ACK at the flush. */
 void output_ack(conn *c, uint64_t upto);
 
+/* The bytes queued for the peer that the kernel has not taken: the buffer
+ * taking appends, and what is left of the write in flight (its frames
+ * already taken are the peer's, not a backlog). This is what --max-outbuf
+ * bounds; the buffer of the write in flight is held until the write ends,
+ * so memory is at most twice the bound. */
+static inline size_t output_queued(const conn *c) {
+    return outq_cur((outq *)&c->out)->total +
+           (transport_writing(&c->io) ? transport_unsent(&c->io) : 0);
+}
+
 /* 1 when a data frame of len body bytes fits under --max-outbuf (writing
  * out what is queued first when no write is in flight: a burst within one
  * iteration is not a slow reader), else 0. */
