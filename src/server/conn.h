@@ -74,9 +74,10 @@
  *
  * Memory (all owned by the connection, freed with it): the struct; the
  * framing layer's block (a partial frame, at most --max-frame + 13 bytes,
- * grown as its bytes arrive); the output queue (bounded by --max-outbuf
- * for data frames, plus at most one fetched page, one tail and small
- * control frames; large bodies referenced, not copied); `tail` (at most
+ * grown as its bytes arrive); the output queue (what the kernel has not
+ * taken bounded by --max-outbuf for data frames, plus at most one fetched
+ * page, one tail and small control frames, plus the buffer of the write in
+ * flight; large bodies referenced, not copied); `tail` (at most
  * --max-outbuf); `ackq` (at most --max-unacked entries); `wire` (TLS
  * ciphertext of one flush). The server's cron frees empty buffers once a
  * second, so an idle connection holds its struct only.
