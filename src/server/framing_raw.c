@@ -44,8 +44,11 @@ static int relocate(framing_raw *fr, size_t need, size_t total) {
     blk *b = blk_pooled(fr->pool, whole, whole > SIZE_MAX / 4 ? SIZE_MAX
                                                               : 4 * whole);
     if (!b) {
-        size_t cap = in ? in->cap * 2
-                        : need <= IN_FIRST_SMALL ? IN_FIRST_SMALL : IN_FIRST;
+        /* Our own block grows twofold; a new one (none yet, or the old one
+         * lent) is sized for what is needed, never from the lent one (that
+         * would double block sizes at every frame). */
+        size_t cap = in && in->refs == 1 ? in->cap * 2
+                     : need <= IN_FIRST_SMALL ? IN_FIRST_SMALL : IN_FIRST;
         if (total && cap > total) cap = total;
         if (cap < need) cap = need;
         if (in && in->refs == 1) {

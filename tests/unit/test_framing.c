@@ -282,6 +282,35 @@ static void test_pause_resume_stop(void **state) {
     done(&fr, &pool, &s);
 }
 
+/* Blocks lent to receivers are replaced by blocks sized for the frames,
+ * not by ever larger ones (a bug doubled the size at every lent frame,
+ * until a 1 MiB stream held blocks of 128 MiB). */
+static void test_lent_blocks_do_not_grow(void **state) {
+    (void)state;
+    static const uint32_t sizes[] = {100000, 300000, 2000000};
+    uint8_t *buf = malloc(FRAME_C2S_HDR + 2000000);
+    for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+        framing_raw fr;
+        blkpool pool;
+        sink_state s;
+        init(&fr, &pool, &s);
+        size_t n = put(buf, 1, FRAME_VIDEO, sizes[k], (uint32_t)k);
+        size_t bound = FRAMING_RAW_BATCH > 2 * n ? FRAMING_RAW_BATCH : 2 * n;
+        for (int i = 0; i < 40; i++) {
+            s.keep_refs = 1; /* every block stays lent */
+            feed(&fr, buf, n, SCRATCH);
+            assert_true(fr.in == NULL || fr.in->cap <= bound);
+            if (s.frames == MAXF - 1) { /* let the model drop its refs */
+                for (int j = 0; j < s.frames; j++) blk_unref(s.blk[j]);
+                memset(&s.blk, 0, sizeof s.blk);
+                s.frames = 0;
+            }
+        }
+        done(&fr, &pool, &s);
+    }
+    free(buf);
+}
+
 static void test_random_streams(void **state) {
     (void)state;
     uint32_t seed = 12345;
@@ -316,6 +345,7 @@ int main(void) {
         cmocka_unit_test(test_refused_body_not_kept),
         cmocka_unit_test(test_trickle_holds_what_arrived),
         cmocka_unit_test(test_pause_resume_stop),
+        cmocka_unit_test(test_lent_blocks_do_not_grow),
         cmocka_unit_test(test_random_streams),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
