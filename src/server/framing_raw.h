@@ -16,9 +16,9 @@
  * copied, not even the start that would have landed in the scratch buffer.
  * The session may keep references to that block (the receivers' output
  * queues do), in which case it is lent: the receivers read their parts
- * until written, this layer reads on after them while the block has room
- * (several medium frames to a read), then takes another block, from the
- * pool, copying over at most one partial frame.
+ * until written, this layer reads on after them while the block has room,
+ * then takes another block, from the pool, copying over at most one
+ * partial frame.
  *
  * Invariants (framing_raw_check, in debug builds):
  *  (1) not paused: in[off..inlen) is a proper prefix of one frame; paused:
@@ -46,9 +46,6 @@
 /* Frames of at least this size (header included) put a connection in
  * large mode (see above): the size of the loop's read buffer. */
 #define FRAMING_RAW_BIG ((size_t)64 * 1024)
-/* Large mode: frames up to a quarter of this share blocks of this size,
- * several to a read (fewer reads), larger ones get a block each. */
-#define FRAMING_RAW_BATCH ((size_t)1024 * 1024)
 
 typedef struct framing_raw {
     blk *in;            /* the block being filled (maybe lent, see (2)) */
