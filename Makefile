@@ -60,7 +60,7 @@ SERVER_MAIN := src/server/main.c
 # Linked into test binaries only: the unit tests and chat-server-faults.
 TEST_SUPPORT_SRC := tests/support/faultvfs.c
 # libchat: the client library, built from the same codec source as the server.
-CLIENT_SRC := src/client/client.c src/client/util.c src/client/tls.c
+CLIENT_SRC := src/client/client.c src/client/client_send.c src/client/util.c src/client/tls.c
 LIBCHAT_SRC := $(CLIENT_SRC) src/proto/frame.c src/common/buf.c
 # chat-client: the command-line client, on libchat.
 CLI_SRC    := src/cli/main.c src/cli/common.c src/cli/send.c src/cli/listen.c \
@@ -131,12 +131,13 @@ $(B)/obj-pic/%.o: src/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -fPIC -c $< -o $@
 
-# One relocatable object with only chat_* left global, so the codec and
+# One relocatable object with only the public chat_* left global (not the
+# internal chat__*), so the codec and
 # buffer helpers inside cannot clash with a program's own symbols.
 $(B)/libchat.a: $(LIBCHAT_OBJ)
 	@rm -f $@
 	$(LD) -r -o $(B)/libchat-all.o $^
-	objcopy --wildcard --keep-global-symbol='chat_*' $(B)/libchat-all.o
+	objcopy --wildcard --keep-global-symbol='chat_[!_]*' $(B)/libchat-all.o
 	$(AR) rcs $@ $(B)/libchat-all.o
 
 $(B)/$(LIBCHAT_SO): $(LIBCHAT_PIC) src/client/libchat.map
