@@ -8,7 +8,7 @@
 void blkpool_init(blkpool *p) {
     p->idle = NULL;
     p->nidle = p->bytes = 0;
-    p->gets = p->hits = 0;
+    p->hits = 0;
     p->epoch = 0;
 }
 
@@ -67,12 +67,6 @@ blk *blk_new(blkpool *p, size_t cap) {
     b->refs = 1;
     b->next = NULL;
     return b;
-}
-
-blk *blk_get(blkpool *p, size_t need) {
-    p->gets++;
-    blk *b = blk_pooled(p, need, need > SIZE_MAX / 4 ? SIZE_MAX : 4 * need);
-    return b ? b : blk_new(p, need);
 }
 
 void blk_unref(blk *b) {

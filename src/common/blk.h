@@ -9,10 +9,10 @@
  * stream of 1 MiB pictures neither copies nor faults in fresh pages) until
  * blkpool_trim gives them back.
  *
- * Ownership: blk_get returns a block with one reference, owned by the
- * caller; blk_ref adds one; blk_unref drops one. Only a block with a single
- * reference may be resized (blk_resize) or written to. Single-threaded (the
- * loop thread). Nothing here logs.
+ * Ownership: blk_pooled and blk_new return a block with one reference,
+ * owned by the caller; blk_ref adds one; blk_unref drops one. Only a block
+ * with a single reference may be resized (blk_resize) or written to.
+ * Single-threaded (the loop thread). Nothing here logs.
  */
 #ifndef CHAT_COMMON_BLK_H
 #define CHAT_COMMON_BLK_H
@@ -37,7 +37,7 @@ typedef struct blk {
 struct blkpool {
     blk *idle;           /* idle blocks, most recently returned first */
     size_t nidle, bytes; /* their count and capacity in all */
-    uint64_t gets, hits; /* blk_get calls, and those served from the pool */
+    uint64_t hits;       /* blocks served from the pool */
     uint64_t epoch;      /* blkpool_trim calls so far */
 };
 
@@ -59,9 +59,6 @@ blk *blk_pooled(blkpool *p, size_t need, size_t most);
 /* A new block of exactly `cap` bytes with one reference, returned to p at
  * its last unref. NULL when out of memory. */
 blk *blk_new(blkpool *p, size_t cap);
-
-/* blk_pooled(p, need, 4 * need), else blk_new(p, need). */
-blk *blk_get(blkpool *p, size_t need);
 
 static inline void blk_ref(blk *b) { b->refs++; }
 

@@ -78,7 +78,6 @@ struct hub {
                                during the login check to parse first */
     int paused;             /* reads stopped: the store is behind */
     uint64_t next_id;       /* the next store message id */
-    uint64_t handoff_refused; /* handed-back frames the store refused */
     const hub_ops *ops;
 };
 

@@ -175,12 +175,12 @@ static void store_put_done(void *ctx, void *token, uint64_t seq, uint64_t id,
                       !(seq & SYNC_PUT_UNNAMED), status);
     } else if (status) {
         /* Frames handed back from a closed connection: no one to tell. */
-        s->hub.handoff_refused++;
+        s->handoff_refused++;
         unsigned long long quiet;
         if (log_limit_pass(&s->handoff_log, uv_now(s->loop), &quiet))
             log_warn("store refused %llu undelivered frame(s) handed back at "
                      "close so far: %s",
-                     (unsigned long long)s->hub.handoff_refused,
+                     (unsigned long long)s->handoff_refused,
                      store_strerror(status));
     }
     check_backpressure(s);

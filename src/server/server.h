@@ -57,6 +57,7 @@ typedef struct server {
     log_limit accept_log;   /* accept failures */
     log_limit handoff_log;  /* frames handed back at close that the store
                                refused */
+    uint64_t handoff_refused; /* how many, so far */
     uint8_t rbuf[SERVER_READ_BUF];
     uint8_t pbuf[SERVER_READ_BUF]; /* TLS plaintext (hub.pbuf) */
 } server;
