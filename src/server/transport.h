@@ -54,7 +54,9 @@ typedef enum transport_state {
 struct transport {
     uv_tcp_t tcp;               /* tcp.data == this */
     const transport_ops *ops;
-    uv_write_t *wreq;           /* the write in flight, or NULL */
+    uv_write_t *wreq;           /* the write in flight, or NULL: allocated
+                                   only when the kernel would not take all
+                                   (an idle connection stays small) */
     uv_shutdown_t *sreq;        /* the shutdown in flight, or NULL */
     transport_state state;
     uint8_t reading;            /* uv_read_start is in effect */
