@@ -51,7 +51,8 @@ SERVER_SRC := src/server/config.c src/server/router.c src/server/store_sqlite.c 
               src/server/store_loop.c src/server/store_thread.c src/server/store_ctr.c \
               src/server/store_check.c src/server/accounts.c src/server/admin.c \
               src/server/auth.c src/server/tls.c src/server/netaddr.c \
-              src/server/ratelimit.c src/server/transport.c src/server/outq.c \
+              src/server/ratelimit.c src/server/metrics.c src/server/procstat.c \
+              src/server/transport.c src/server/outq.c \
               src/server/framing_raw.c src/server/conn.c src/server/output.c \
               src/server/close.c src/server/sync.c src/server/deliver.c \
               src/server/login.c src/server/session.c src/server/io.c \
