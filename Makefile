@@ -33,7 +33,7 @@ CFLAGS  += -std=c11 -D_GNU_SOURCE -g $(OPT) -Wall -Wextra -Werror -Wshadow \
 LDFLAGS += $(SANFLAGS)
 UV_LIBS := -luv -lsqlite3 -lpthread
 TLS_LIBS := -lssl -lcrypto
-SERVER_LIBS := $(UV_LIBS) -lsodium $(TLS_LIBS)
+SERVER_LIBS := $(UV_LIBS) -lsodium -lwslay $(TLS_LIBS)
 CFLAGS  += -Iinclude
 
 # libchat install locations (make install PREFIX=... DESTDIR=...).
@@ -43,7 +43,7 @@ INCLUDEDIR ?= $(PREFIX)/include
 
 PY      := /usr/bin/python3
 
-PROTO_SRC  := src/proto/frame.c
+PROTO_SRC  := src/proto/frame.c src/proto/http.c
 COMMON_SRC := src/common/log.c src/common/buf.c src/common/u32map.c src/common/blk.c
 # The connection core, bottom up (docs/ARCHITECTURE.md): pure helpers and
 # the layers below a connection, the connection, then the modules above it.
@@ -53,10 +53,14 @@ SERVER_SRC := src/server/config.c src/server/router.c src/server/store_sqlite.c 
               src/server/auth.c src/server/tls.c src/server/netaddr.c \
               src/server/ratelimit.c src/server/metrics.c src/server/procstat.c \
               src/server/transport.c src/server/outq.c \
-              src/server/framing_raw.c src/server/conn.c src/server/output.c \
-              src/server/close.c src/server/sync.c src/server/deliver.c \
-              src/server/login.c src/server/session.c src/server/io.c \
-              src/server/sweep.c src/server/server.c
+              src/server/framing_raw.c src/server/framing_ws.c src/server/conn.c \
+              src/server/output.c src/server/close.c src/server/sync.c \
+              src/server/deliver.c src/server/login.c src/server/session.c \
+              src/server/httpd.c src/server/io.c src/server/sweep.c \
+              src/server/server.c src/server/stats.c
+# The web client's files (web/), built into the server (scripts/embed_web.py).
+WEB_FILES  := $(sort $(wildcard web/*))
+WEB_GEN    := $(B)/gen/web_assets.c
 SERVER_MAIN := src/server/main.c
 # Linked into test binaries only: the unit tests and chat-server-faults.
 TEST_SUPPORT_SRC := tests/support/faultvfs.c
@@ -71,7 +75,7 @@ obj = $(patsubst tests/%.c,$(B)/obj/tests/%.o,$(patsubst bench/%.c,$(B)/obj/benc
 
 PROTO_OBJ  := $(call obj,$(PROTO_SRC))
 COMMON_OBJ := $(call obj,$(COMMON_SRC))
-SERVER_OBJ := $(call obj,$(SERVER_SRC))
+SERVER_OBJ := $(call obj,$(SERVER_SRC)) $(B)/obj/gen/web_assets.o
 TEST_SUPPORT_OBJ := $(call obj,$(TEST_SUPPORT_SRC))
 CLIENT_OBJ := $(call obj,$(CLIENT_SRC))
 LIBCHAT_OBJ := $(call obj,$(LIBCHAT_SRC))
@@ -92,6 +96,14 @@ deps:
 	@scripts/deps.sh all
 
 $(B)/obj/%.o: src/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(WEB_GEN): $(WEB_FILES) scripts/embed_web.py
+	@mkdir -p $(dir $@)
+	$(PY) scripts/embed_web.py web $@
+
+$(B)/obj/gen/web_assets.o: $(WEB_GEN)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 
@@ -169,7 +181,7 @@ install: libchat
 
 run: deps
 	$(MAKE) --no-print-directory all
-	$(B)/chat-server --bind 127.0.0.1 --port 8888 --data-dir ./chat-data
+	$(B)/chat-server --bind 127.0.0.1 --port 8888 --http-port 8080 --data-dir ./chat-data
 
 unit: $(UNIT_TESTS) $(B)/tests/test_bench
 	@set -e; for t in $(UNIT_TESTS) $(B)/tests/test_bench; do echo "== $$t"; $$t; done

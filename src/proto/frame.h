@@ -70,7 +70,8 @@ enum frame_err {
     FRAME_ERR_BUSY      = 10, /* server full */
     FRAME_ERR_SHUTDOWN  = 11, /* server is shutting down */
     FRAME_ERR_BADRCPT   = 12, /* receiver id is invalid (0) */
-    FRAME_ERR_SLOW      = 13  /* output queue over its bound; closed */
+    FRAME_ERR_SLOW      = 13, /* output queue over its bound; closed */
+    FRAME_ERR_CODES           /* (how many codes, 0 unused) */
 };
 
 /* Protocol version announced in HELLO/WELCOME. */

@@ -72,9 +72,17 @@ static void on_linger(uv_timer_t *t) {
     conn_unref(c);
 }
 
+/* The WebSocket close code for a close with ERROR code (0: none). */
+static uint16_t ws_code(unsigned code) {
+    if (code == 0) return WS_NORMAL;
+    return code == FRAME_ERR_SHUTDOWN ? WS_GOING_AWAY : WS_POLICY;
+}
+
 void close_finish(conn *c, unsigned code, const char *reason) {
     if (!conn_open(c)) return;
     if (code) output_error(c, code, 0, reason);
+    if (c->ws && framing_ws_close(c->ws, ws_code(code), reason) && !c->fail)
+        c->fail = UV_ENOMEM; /* (closed at once below) */
     conn_unthrottle(c);
     conn_to(c, CONN_CLOSING);
     int r = conn_reading(c); /* keep reading (and discarding) while closing */

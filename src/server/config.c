@@ -30,6 +30,8 @@ void config_defaults(config *c) {
     c->rate_bytes = CONFIG_DEFAULT_RATE_BYTES;
     c->rate_grace_ms = CONFIG_DEFAULT_RATE_GRACE_MS;
     c->tls_port = -1;
+    c->http_port = -1;
+    c->https_port = -1;
 }
 
 int config_is_loopback(const char *addr) {
@@ -113,6 +115,16 @@ void config_usage(FILE *out) {
 "  --tls-key FILE               PEM private key for --tls-cert\n"
 "  --tls-ca FILE                PEM CA certificates: TLS clients must present\n"
 "                               a certificate signed by one of them\n"
+"  --http-port N                also listen for HTTP on this port of --bind:\n"
+"                               the web client at /, WebSocket at /ws,\n"
+"                               /metrics, /healthz; 0 = off (the default, so\n"
+"                               that servers on one host never collide),\n"
+"                               auto = any free port (logged)\n"
+"  --https-port N               the same over TLS (needs --tls-cert and\n"
+"                               --tls-key); 0 = off, auto = any free port\n"
+"  --http-allow-origin LIST     browser pages allowed to open /ws: origins\n"
+"                               separated by commas (https://chat.example.com)\n"
+"                               or *; default: the page's own host only\n"
 "  --help                       show this help and exit\n"
 "  --version                    show the version and exit\n"
 "\n"
@@ -172,7 +184,8 @@ enum {
     OPT_VERSION, OPT_OFF_TTL, OPT_FSYNC, OPT_STORE_PENDING, OPT_AUTH,
     OPT_INSECURE_OPEN, OPT_LOGIN_TIMEOUT, OPT_MAX_CONNS, OPT_MAX_CONNS_IP,
     OPT_RATE_MSGS, OPT_RATE_BYTES, OPT_TLS_PORT, OPT_TLS_CERT, OPT_TLS_KEY,
-    OPT_TLS_CA, OPT_RATE_GRACE, OPT_IDLE_TIMEOUT, OPT_MAX_UNACKED
+    OPT_TLS_CA, OPT_RATE_GRACE, OPT_IDLE_TIMEOUT, OPT_MAX_UNACKED,
+    OPT_HTTP_PORT, OPT_HTTPS_PORT, OPT_HTTP_ORIGIN
 };
 
 static const struct option options[] = {
@@ -204,6 +217,9 @@ static const struct option options[] = {
     {"rate-grace", required_argument, NULL, OPT_RATE_GRACE},
     {"idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT},
     {"max-unacked", required_argument, NULL, OPT_MAX_UNACKED},
+    {"http-port", required_argument, NULL, OPT_HTTP_PORT},
+    {"https-port", required_argument, NULL, OPT_HTTPS_PORT},
+    {"http-allow-origin", required_argument, NULL, OPT_HTTP_ORIGIN},
     {NULL, 0, NULL, 0},
 };
 
@@ -337,6 +353,27 @@ int config_parse(config *c, int argc, char **argv, char *err, size_t errlen) {
                 FAIL("--tls-port: '%s' is not a port number (0-65535)", optarg);
             c->tls_port = (int)v;
             break;
+        case OPT_HTTP_PORT:
+        case OPT_HTTPS_PORT: {
+            int *port = opt == OPT_HTTP_PORT ? &c->http_port : &c->https_port;
+            if (strcmp(optarg, "auto") == 0) {
+                *port = 0;
+                break;
+            }
+            if (parse_count(optarg, &v) || v > 65535)
+                FAIL("--%s: '%s' is not a port number (1-65535), 0 (off) or "
+                     "auto", opt == OPT_HTTP_PORT ? "http-port" : "https-port",
+                     optarg);
+            *port = v ? (int)v : -1;
+            break;
+        }
+        case OPT_HTTP_ORIGIN:
+            if (strlen(optarg) >= sizeof c->http_allow_origin ||
+                !*optarg)
+                FAIL("--http-allow-origin: '%s' is not a list of origins",
+                     optarg);
+            strcpy(c->http_allow_origin, optarg);
+            break;
         case OPT_TLS_CERT:
             if (set_path(c->tls_cert, sizeof c->tls_cert, optarg))
                 FAIL("--tls-cert: '%s' is not a usable path", optarg);
@@ -377,12 +414,25 @@ int config_parse(config *c, int argc, char **argv, char *err, size_t errlen) {
              "frame could never be queued", c->max_outbuf, floor);
     if (c->tls_port >= 0 && (!*c->tls_cert || !*c->tls_key))
         FAIL("--tls-port: needs --tls-cert and --tls-key");
-    if (c->tls_port < 0 && (*c->tls_cert || *c->tls_key || *c->tls_ca))
-        FAIL("--%s: needs --tls-port (the port that speaks TLS)",
+    if (c->https_port >= 0 && (!*c->tls_cert || !*c->tls_key))
+        FAIL("--https-port: needs --tls-cert and --tls-key");
+    if (c->tls_port < 0 && c->https_port < 0 &&
+        (*c->tls_cert || *c->tls_key || *c->tls_ca))
+        FAIL("--%s: needs --tls-port or --https-port (a port that speaks "
+             "TLS)",
              *c->tls_cert ? "tls-cert" : *c->tls_key ? "tls-key" : "tls-ca");
-    if (c->tls_port > 0 && c->tls_port == c->port)
-        FAIL("--tls-port: %d is also --port; TLS needs a port of its own",
-             c->tls_port);
+    {
+        /* Every listener needs a port of its own (0: any free port). */
+        const int ports[] = {c->port, c->tls_port, c->http_port,
+                             c->https_port};
+        static const char *const names[] = {"port", "tls-port", "http-port",
+                                            "https-port"};
+        for (int i = 1; i < 4; i++)
+            for (int j = 0; j < i; j++)
+                if (ports[i] > 0 && ports[i] == ports[j])
+                    FAIL("--%s: %d is also --%s; each listener needs a port "
+                         "of its own", names[i], ports[i], names[j]);
+    }
     /* Protected mode: without logins anyone who reaches the port may read
      * and write as anyone, so only this host may reach it. */
     if (!c->auth && !c->insecure_open && !config_is_loopback(c->bind))

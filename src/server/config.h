@@ -63,6 +63,13 @@ typedef struct config {
     uint64_t rate_bytes;           /* bytes/s per connection; 0: off */
     uint64_t rate_grace_ms;        /* over a rate this long: closed */
     int tls_port;                  /* -1: no TLS listener; 0: any free port */
+    int http_port;                 /* -1: no HTTP listener (--http-port 0,
+                                      the default); 0: any free port
+                                      (--http-port auto) */
+    int https_port;                /* likewise, HTTP over TLS */
+    char http_allow_origin[1024];  /* WebSocket Origins allowed: a comma-
+                                      separated list of origins, or "*";
+                                      "" (default): the request's own host */
     char tls_cert[1024], tls_key[1024], tls_ca[1024]; /* "" when unset */
 } config;
 

@@ -48,8 +48,7 @@ void conn_to(conn *c, conn_state to) {
     assert(conn_edge(from, to));
     hub *h = c->hub;
     if (from == CONN_NEW) dlist_del(&h->pending, &c->plink);          /* (1) */
-    if (to >= CONN_CLOSING) {                                        assert(!c->resume || dlink_linked(&c->flink));
-    /* (12) */
+    if (to >= CONN_CLOSING) {                                        /* (12) */
         router_del(h->router, &c->node);
         if (dlink_linked(&c->plink)) dlist_del(&h->idle, &c->plink);
     }
@@ -83,6 +82,14 @@ conn *conn_new(hub *h, const transport_ops *ops, int *err) {
     return c;
 }
 
+void conn_pending_renew(conn *c) {
+    assert(c->state == CONN_NEW);
+    hub *h = c->hub;
+    c->t_accept = uv_now(h->loop);
+    dlist_del(&h->pending, &c->plink); /* the list stays oldest first */
+    dlist_push_tail(&h->pending, &c->plink);
+}
+
 static void on_timer_closed(uv_handle_t *t) {
     conn *c = t->data;
     free(t);
@@ -95,6 +102,8 @@ static void conn_free(conn *c) {
     dlist_del(&h->conns, &c->all);
     h->ops->freed(h, c);
     framing_raw_free(&c->raw);
+    framing_ws_free(c->ws);
+    buf_free(&c->hin);
     outq_free(&c->out);
     buf_free(&c->wire);
     tls_conn_free(c->tls);
@@ -253,6 +262,14 @@ void conn_check(const conn *c) {
     /* (13) */
     assert(outq_check(&c->out));
     assert(framing_raw_check(&c->raw));
+    /* (14) */
+    static const uint8_t mode_of[CONN_NKINDS] = {OUTQ_FRAMES, OUTQ_HTTP,
+                                                OUTQ_WS};
+    assert(c->kind < CONN_NKINDS && c->out.b[0].mode == mode_of[c->kind]);
+    assert(c->kind == CONN_HTTP || c->hin.len == 0);
+    assert((c->kind == CONN_WS) == (c->ws != NULL));
+    assert(c->kind != CONN_HTTP || c->state == CONN_NEW ||
+           c->state >= CONN_CLOSING);
 #else
     (void)c;
 #endif

@@ -6,8 +6,11 @@
  *   transport    the socket's bytes (transport.c, libuv)
  *   tls          optional: ciphertext <-> plaintext (tls.c, the sans-I/O
  *                engine; fed and drained by io.c and output.c)
- *   framing      bytes <-> chat frames (framing_raw.c; a WebSocket framing
- *                slots in here)
+ *   http         optional: an HTTP/1.1 connection of the HTTP listener
+ *                (httpd.c: requests, responses, the WebSocket upgrade)
+ *   websocket    after an upgrade: WebSocket messages <-> chat frames
+ *                (framing_ws.c, wslay), over the framing below
+ *   framing      bytes <-> chat frames (framing_raw.c)
  *   session      what the frames mean: session.c (decode, dispatch), login.c,
  *                sync.c (SYNC/LIVE, the store), deliver.c (routing policy),
  *                output.c (the output queue and the write path), close.c
@@ -71,6 +74,10 @@
  * (12) state >= CLOSING => not on pending or idle, not in the router.
  * (13) the output queue's and the framing layer's own invariants hold
  *      (outq_check, framing_raw_check).
+ * (14) kind == CONN_HTTP => state is NEW, CLOSING, SHUTDOWN or CLOSED and
+ *      the output queue is in OUTQ_HTTP mode; else hin is empty;
+ *      kind == CONN_WS <=> ws != NULL, and then the queue is in OUTQ_WS
+ *      mode; kind == CONN_CHAT => OUTQ_FRAMES mode.
  *
  * Memory (all owned by the connection, freed with it): the struct; the
  * framing layer's block (a partial frame, at most --max-frame + 13 bytes,
@@ -92,6 +99,7 @@
 #include "common/list.h"
 #include "common/vec.h"
 #include "server/framing_raw.h"
+#include "server/framing_ws.h"
 #include "server/hub.h"
 #include "server/netaddr.h"
 #include "server/outq.h"
@@ -132,10 +140,16 @@ enum {
     CONN_LOGGED_RATE = 1u << 7
 };
 
+/* What a connection speaks (conn.kind). CONN_HTTP stays NEW (on the
+ * pending list, --login-timeout between requests) until it upgrades to
+ * CONN_WS or closes. */
+typedef enum conn_kind { CONN_CHAT, CONN_HTTP, CONN_WS, CONN_NKINDS } conn_kind;
+
 typedef struct conn {
     transport io;            /* the socket (first: io.c maps back to c) */
     hub *hub;
     conn_state state;
+    uint8_t kind;            /* conn_kind */
     uint32_t user;           /* bound (or logging-in) user id, 0 before */
     router_node node;        /* in hub->router while bound */
     uint8_t ctl;             /* the peer has sent a control frame: it gets
@@ -171,8 +185,14 @@ typedef struct conn {
     uint64_t t_accept;       /* uv_now at accept (NEW: login timeout), then
                                 when a login's HELLO arrived (LOGIN) */
     uint64_t t_rx;           /* uv_now of the last byte received */
+    uint64_t lat_t0;         /* hub.t_read_us of the first live frame
+                                queued since the last write */
+    uint64_t lat_n;          /* live frames queued since the last write */
     ratelimit rl;
-    framing_raw raw;         /* the framing layer */
+    framing_raw raw;         /* the framing layer (CONN_CHAT, CONN_WS) */
+    buf hin;                 /* CONN_HTTP: the bytes of the request being
+                                read (at most HTTPD_HEAD_MAX, httpd.h) */
+    framing_ws *ws;          /* CONN_WS: the WebSocket layer */
     tls_conn *tls;           /* NULL for plaintext connections */
     buf wire;                /* TLS: ciphertext of the write in flight or
                                 waiting for the socket */
@@ -235,6 +255,10 @@ int conn_timer(conn *c, uv_timer_cb cb, uint64_t ms);
  * say (6). 0 or a libuv error (the caller closes). */
 int conn_reading(conn *c);
 
+/* NEW: the --login-timeout starts again now (an HTTP connection that was
+ * answered, or that upgraded to WebSocket). */
+void conn_pending_renew(conn *c);
+
 /* The hub's lists. Idempotent. */
 void conn_idle_add(conn *c);  /* no-op unless bound, ctl, idle timeout on */
 void conn_idle_touch(conn *c);/* bytes arrived: the least idle now */
@@ -252,6 +276,15 @@ const char *conn_peer(const conn *c);
 
 /* Assert the invariants above (nothing in release builds). */
 void conn_check(const conn *c);
+
+/* A live data frame of `type` (1-4) was queued for c: counted, and timed
+ * from this read to c's next write (hub_stats.delivery). */
+static inline void conn_live_sent(conn *c, uint8_t type) {
+    hub *h = c->hub;
+    h->stats.frames_routed++;
+    h->stats.live_type[(type - 1) & (HUB_TYPES - 1)]++;
+    if (c->lat_n++ == 0) c->lat_t0 = h->t_read_us;
+}
 
 static inline void conn_queue_flush(conn *c) {
     if (!dlink_linked(&c->flink) && c->state != CONN_CLOSED)

@@ -32,7 +32,7 @@ int deliver(conn *src, uint64_t seq, const frame_c2s *f, blk *b) {
         if (c->state == CONN_LIVE && !c->acks && !c->fail &&
             output_queued(c) + FRAME_S2C_HDR + len <= h->cfg->max_outbuf) {
             if (output_data(c, f->sender, f->type, f->body, len, b, 0) == 0)
-                h->stats.frames_routed++;
+                conn_live_sent(c, f->type);
             return 0;
         }
     }
@@ -75,7 +75,7 @@ int deliver(conn *src, uint64_t seq, const frame_c2s *f, blk *b) {
             sync_stored(c, f->sender, f->type, f->body, len, id);
         else if (c->state == CONN_LIVE &&
                  output_data(c, f->sender, f->type, f->body, len, b, id) == 0)
-            h->stats.frames_routed++;
+            conn_live_sent(c, f->type);
     }
     return named ? 1 : 0;
 }

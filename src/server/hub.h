@@ -5,10 +5,10 @@
  * server's struct: the loop, the settings, the services a session uses
  * (router, store, logins), the loop's scratch read buffer and block pool,
  * the counters they bump, and the lists the server's timers and its
- * once-per-iteration flusher walk. Two calls go up, through `ops`: a list
- * that a timer sweeps got a member (so the timer must run), and a
- * connection is about to be freed (so the server can drop what it counts
- * about it, and finish a stop).
+ * once-per-iteration flusher walk. Four calls go up, through `ops`: a list
+ * that a timer sweeps got a member (so the timer must run), a connection is
+ * about to be freed (so the server can drop what it counts about it, and
+ * finish a stop), and an HTTP connection asks for /metrics or /healthz.
  *
  * Threads: the loop thread only. Ownership: the server allocates the hub,
  * initialises it (hub_init) and fills the pointers; the services are
@@ -22,14 +22,20 @@
 #include <uv.h>
 
 #include "common/blk.h"
+#include "common/buf.h"
 #include "common/list.h"
 #include "common/log.h"
 #include "server/auth.h"
+#include "proto/frame.h"
 #include "server/config.h"
+#include "server/metrics.h"
 #include "server/router.h"
 #include "server/store.h"
 
 struct conn;
+
+/* Counters by data frame type (1-4: text, picture, voice, video). */
+#define HUB_TYPES 4
 
 typedef struct hub_stats {
     uint64_t accepted;
@@ -40,6 +46,19 @@ typedef struct hub_stats {
     uint64_t refused_conns; /* connections refused at accept */
     uint64_t logins, login_failures;
     uint64_t writes;        /* write system calls started */
+    uint64_t http_requests; /* HTTP requests answered (any status) */
+    uint64_t ws_upgrades;   /* HTTP connections that became WebSocket */
+    uint64_t in_type[HUB_TYPES];     /* data frames received, by type */
+    uint64_t live_type[HUB_TYPES];   /* delivered live, by type */
+    uint64_t stored_type[HUB_TYPES]; /* delivered from the store, by type */
+    uint64_t errors[FRAME_ERR_CODES]; /* ERRORs sent, by code */
+    uint64_t rate_limited;  /* times a connection went over a rate */
+    uint64_t spilled;       /* times a LIVE receiver fell behind (SYNC) */
+    uint64_t bytes_in;      /* bytes read from sockets */
+    uint64_t bytes_out;     /* bytes handed to sockets */
+    metrics_hist delivery;  /* live frames: from the read of the first
+                               frame of a write to that write, in us (each
+                               frame of the write counted with it) */
 } hub_stats;
 
 /* The swept lists (hub_ops.arm). */
@@ -52,6 +71,12 @@ typedef struct hub_ops {
     void (*arm)(hub *h, int which);
     /* c is about to be freed: its handles are closed, nothing names it. */
     void (*freed)(hub *h, struct conn *c);
+    /* GET /metrics: append the Prometheus text exposition to out. 0, or -1
+     * when out of memory. */
+    int (*metrics)(hub *h, buf *out);
+    /* GET /healthz: 1 when the loop turns and the store takes writes, else
+     * 0 with the reason (one line, no quotes) in why[0..n). */
+    int (*health)(hub *h, char *why, size_t n);
 } hub_ops;
 
 struct hub {
@@ -67,6 +92,8 @@ struct hub {
                                the ciphertext OpenSSL reads in place) */
     size_t pbuf_len;
     blkpool pool;           /* blocks for large frames (blk.h) */
+    buf scratch;            /* a response being built (/metrics), valid
+                               until the next one; freed by the cron */
     hub_stats stats;
     dlist conns;            /* every connection not yet freed */
     dlist pending;          /* NEW, oldest first (--login-timeout) */
@@ -77,6 +104,8 @@ struct hub {
                                (conn.resume) logged in: the input kept
                                during the login check to parse first */
     int paused;             /* reads stopped: the store is behind */
+    uint64_t t_read_us;     /* uv_hrtime() / 1000 at the read callback
+                               running (for stats.delivery) */
     uint64_t next_id;       /* the next store message id */
     const hub_ops *ops;
 };
@@ -91,6 +120,7 @@ static inline void hub_init(hub *h) {
     dlist_init(&h->throttled);
     dlist_init(&h->flush);
     blkpool_init(&h->pool);
+    metrics_hist_init(&h->stats.delivery, METRICS_LATENCY_US);
 }
 
 #endif

@@ -6,6 +6,7 @@
 #include "common/log.h"
 #include "proto/frame.h"
 #include "server/close.h"
+#include "server/httpd.h"
 #include "server/output.h"
 #include "server/session.h"
 #include "server/sync.h"
@@ -23,7 +24,7 @@ static void io_alloc(transport *t, uv_buf_t *out) {
     hub *h = c->hub;
     uint8_t *p;
     size_t len;
-    int r = c->tls || !conn_parsing(c)
+    int r = c->tls || c->kind != CONN_CHAT || !conn_parsing(c)
                 ? 0
                 : framing_raw_target(&c->raw, h->rbuf_len, &p, &len);
     if (r == 1)
@@ -32,6 +33,26 @@ static void io_alloc(transport *t, uv_buf_t *out) {
         *out = uv_buf_init((char *)h->rbuf, (unsigned)h->rbuf_len);
     else
         *out = uv_buf_init(NULL, 0); /* libuv reports UV_ENOBUFS */
+}
+
+/* The layer above the bytes: the article's framing, HTTP, or WebSocket.
+ * 0, FRAMING_WS_CLOSE (the WebSocket closed: c is closing now) or
+ * FRAMING_ENOMEM. */
+static int input(conn *c, const uint8_t *p, size_t n) {
+    int r;
+    if (c->kind == CONN_CHAT) return framing_raw_input(&c->raw, p, n);
+    if (c->kind == CONN_HTTP)
+        r = httpd_input(c, p, n);
+    else
+        r = framing_ws_input(c->ws, p, n);
+    if (outq_total(&c->out)) conn_queue_flush(c); /* a response, a pong */
+    if (r == FRAMING_WS_CLOSE && conn_open(c)) {
+        uint16_t code = framing_ws_code_received(c->ws);
+        CLOG(c, code ? LOG_DEBUG : LOG_INFO, "WebSocket closed: %s (code %u)",
+             framing_ws_why(c->ws), (unsigned)code);
+        close_finish(c, 0, NULL);
+    }
+    return r == FRAMING_WS_CLOSE ? 0 : r;
 }
 
 /* TLS: pull the plaintext of what was fed or lent (not while a login is
@@ -45,12 +66,14 @@ static void tls_drain(conn *c) {
     while (conn_parsing(c)) {
         uint8_t *p = h->pbuf; /* (rbuf holds the ciphertext being read) */
         size_t cap = h->pbuf_len;
-        int t = framing_raw_target(&c->raw, h->pbuf_len, &p, &cap);
+        int t = c->kind != CONN_CHAT
+                    ? 0
+                    : framing_raw_target(&c->raw, h->pbuf_len, &p, &cap);
         if (t < 0 || (r = tls_conn_read(c->tls, p, cap)) <= 0) {
             if (t < 0) r = TLS_ENOMEM;
             break;
         }
-        if (framing_raw_input(&c->raw, p, (size_t)r)) {
+        if (input(c, p, (size_t)r)) {
             r = TLS_ENOMEM;
             break;
         }
@@ -87,7 +110,7 @@ static void on_eof(conn *c) {
         close_eof(c);
         return;
     }
-    if (framing_raw_partial(&c->raw))
+    if (c->kind == CONN_CHAT && framing_raw_partial(&c->raw))
         CLOG(c, LOG_INFO, "%s", "closed by peer in the middle of a frame");
     CLOG(c, LOG_DEBUG, "%s", "closed by peer");
     close_finish(c, 0, NULL);
@@ -96,6 +119,10 @@ static void on_eof(conn *c) {
 static void io_read(transport *t, ssize_t n, const uv_buf_t *b) {
     conn *c = CONN_OF_IO(t);
     conn_ref(c);
+    if (n > 0) {
+        c->hub->t_read_us = uv_hrtime() / 1000; /* (vDSO: no system call) */
+        c->hub->stats.bytes_in += (size_t)n;
+    }
     if (n < 0) {
         if (n == UV_EOF) {
             on_eof(c);
@@ -117,8 +144,7 @@ static void io_read(transport *t, ssize_t n, const uv_buf_t *b) {
                 CLOG(c, LOG_ERROR, "%s", "out of memory for input; closing");
                 close_abort(c);
             }
-        } else if (framing_raw_input(&c->raw, (const uint8_t *)b->base,
-                                     (size_t)n)) {
+        } else if (input(c, (const uint8_t *)b->base, (size_t)n)) {
             CLOG(c, LOG_ERROR, "%s", "out of memory for input; closing");
             close_abort(c);
         }
@@ -170,7 +196,8 @@ static void io_closed(transport *t) { conn_handle_closed(CONN_OF_IO(t)); }
 static const transport_ops io_ops = {io_alloc, io_read, io_written, io_shut,
                                      io_closed};
 
-conn *io_accept(hub *h, uv_stream_t *listener, tls_server *tls, int *err) {
+conn *io_accept(hub *h, uv_stream_t *listener, tls_server *tls, int http,
+                int *err) {
     conn *c = conn_new(h, &io_ops, err);
     if (!c) return NULL;
     struct sockaddr_storage ss;
@@ -184,6 +211,7 @@ conn *io_accept(hub *h, uv_stream_t *listener, tls_server *tls, int *err) {
     uint64_t idle = h->cfg->idle_timeout_ms, ka = idle / 2000;
     if (r == 0) r = transport_tune(&c->io, idle ? (ka ? (unsigned)ka : 1) : 0);
     if (r == 0 && tls && !(c->tls = tls_conn_new(tls))) r = UV_ENOMEM;
+    if (r == 0 && http && httpd_start(c)) r = UV_ENOMEM;
     if (r) {
         *err = r;
         close_abort(c);
@@ -209,7 +237,9 @@ void io_start(conn *c) {
 }
 
 void io_refuse(conn *c, unsigned code, const char *why) {
-    if (!c->tls) {
+    if (!c->tls && c->kind == CONN_HTTP) {
+        httpd_refuse(c, code == FRAME_ERR_AUTH ? 403 : 503, why);
+    } else if (!c->tls) {
         uint8_t fr[FRAME_S2C_HDR + FRAME_ERROR_MAX];
         size_t n = frame_put_error(fr + FRAME_S2C_HDR, (uint16_t)code, 0, why);
         frame_put_s2c_hdr(fr, 0, FRAME_ERROR, (uint32_t)n);

@@ -2,7 +2,8 @@
  * io.h -- a connection's stack assembled, and libuv's callbacks for it.
  *
  * io_accept builds a connection (transport, then TLS for the TLS
- * listener, then the raw framing, then the session) on an accepted socket;
+ * listeners, then HTTP for the HTTP listeners or the raw framing, then the
+ * session) on an accepted socket;
  * the server admits it (io_start) or refuses it (io_refuse). From then on
  * bytes go up: transport -> (TLS engine) -> framing -> session, and frames
  * go down: session -> output queue -> (TLS) -> transport, once per loop
@@ -19,16 +20,18 @@
 #include "server/tls.h"
 
 /* Accept a pending connection of listener (tls: a TLS engine for it, or
- * NULL). Returns the connection (NEW, its peer known, not reading yet,
- * holding one reference for the caller) or NULL with *err set. */
-conn *io_accept(hub *h, uv_stream_t *listener, tls_server *tls, int *err);
+ * NULL; http: 1 for the HTTP listeners, httpd.h). Returns the connection
+ * (NEW, its peer known, not reading yet, holding one reference for the
+ * caller) or NULL with *err set. */
+conn *io_accept(hub *h, uv_stream_t *listener, tls_server *tls, int http,
+                int *err);
 
 /* Admitted: start reading. */
 void io_start(conn *c);
 
-/* Refused at accept: ERROR code/why written if the socket takes it now
- * (plaintext only: a TLS client could not read it before a handshake),
- * then closed. */
+/* Refused at accept: ERROR code/why (HTTP: 403 or 503 and why) written if
+ * the socket takes it now (plaintext only: a TLS client could not read it
+ * before a handshake), then closed. */
 void io_refuse(conn *c, unsigned code, const char *why);
 
 /* Write c's output now (c was on the flush list), with what follows a

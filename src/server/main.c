@@ -132,7 +132,7 @@ int main(int argc, char **argv) {
         }
     }
     tls_server *tls = NULL;
-    if (cfg.tls_port >= 0) {
+    if (cfg.tls_port >= 0 || cfg.https_port >= 0) {
         char terr[512];
         tls = tls_server_new(cfg.tls_cert, cfg.tls_key,
                              *cfg.tls_ca ? cfg.tls_ca : NULL, terr, sizeof terr);
@@ -146,7 +146,7 @@ int main(int argc, char **argv) {
     if (tls) server_set_tls(&srv, tls);
     srv.conn_cap = conn_cap;
     int port = 0;
-    if (r == 0) r = server_listen(&srv, &port);
+    if (r == 0) r = server_listen(&srv, LISTEN_CHAT, cfg.port, &port);
     if (r) {
         log_error("cannot listen on %s:%d: %s", cfg.bind, cfg.port,
                   uv_strerror(r));
@@ -156,9 +156,9 @@ int main(int argc, char **argv) {
              "output queue %zu bytes per connection)", CHAT_VERSION, cfg.bind,
              port, cfg.echo ? "echo" : "routing", (unsigned)cfg.max_frame,
              cfg.max_outbuf);
-    if (tls) {
+    if (cfg.tls_port >= 0) {
         int tport = 0;
-        if ((r = server_listen_tls(&srv, &tport))) {
+        if ((r = server_listen(&srv, LISTEN_TLS, cfg.tls_port, &tport))) {
             log_error("cannot listen for TLS on %s:%d: %s", cfg.bind,
                       cfg.tls_port, uv_strerror(r));
             return 1;
@@ -168,6 +168,22 @@ int main(int argc, char **argv) {
                  *cfg.tls_ca ? "; client certificates required, from CAs in "
                              : "; no client certificates asked",
                  cfg.tls_ca);
+    }
+    for (int https = 0; https < 2; https++) {
+        int want = https ? cfg.https_port : cfg.http_port, hport = 0;
+        if (want < 0) continue;
+        r = server_listen(&srv, https ? LISTEN_HTTPS : LISTEN_HTTP, want,
+                          &hport);
+        if (r) {
+            log_error("cannot listen for %s on %s:%d: %s",
+                      https ? "HTTPS" : "HTTP", cfg.bind, want,
+                      uv_strerror(r));
+            return 1;
+        }
+        log_info("listening on %s:%d (%s: web client %s://%s:%d/, WebSocket "
+                 "/ws, /metrics, /healthz)", cfg.bind, hport,
+                 https ? "https" : "http", https ? "https" : "http",
+                 cfg.bind, hport);
     }
     if (cfg.auth)
         log_info("%s", "logins required (--auth on): accounts in the store's "

@@ -51,6 +51,10 @@ void metrics_hist_init(metrics_hist *h, metrics_kind kind) {
 }
 
 void metrics_hist_observe(metrics_hist *h, uint64_t v) {
+    metrics_hist_observe_n(h, v, 1);
+}
+
+void metrics_hist_observe_n(metrics_hist *h, uint64_t v, uint64_t times) {
     assert((unsigned)h->kind < METRICS_KINDS);
     const uint64_t *le = kinds[h->kind].le;
     /* The first bound >= v (lower bound): [lo, lo + n) is the range left;
@@ -65,9 +69,9 @@ void metrics_hist_observe(metrics_hist *h, uint64_t v) {
             n = half;
         }
     }
-    h->counts[lo]++; /* lo == the kind's n: +Inf */
-    h->sum += v;
-    h->count++;
+    h->counts[lo] += times; /* lo == the kind's n: +Inf */
+    h->sum += v * times;
+    h->count += times;
 }
 
 const uint64_t *metrics_bounds(metrics_kind kind, unsigned *n) {

@@ -85,6 +85,9 @@ void metrics_hist_init(metrics_hist *h, metrics_kind kind);
  * no lock, no floating point. */
 void metrics_hist_observe(metrics_hist *h, uint64_t v);
 
+/* Count value v `times` times (a batch of events that share a figure). */
+void metrics_hist_observe_n(metrics_hist *h, uint64_t v, uint64_t times);
+
 /* The kind's bounds (ascending) and their number; and how many decimal
  * places the base unit is below the exposed unit (6 for microseconds ->
  * seconds, 0 otherwise). */

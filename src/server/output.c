@@ -31,6 +31,7 @@ int output_data_slow(conn *c, uint32_t from, uint8_t type,
 
 void output_control(conn *c, uint8_t type, const uint8_t *body, uint32_t len) {
     if (c->state >= CONN_SHUTDOWN || c->fail) return;
+    if (c->ws && framing_ws_close_sent(c->ws)) return; /* nothing after it */
     if (outq_frame(&c->out, 0, type, body, len, NULL, 0)) {
         (void)failed(c); /* (closed at the flush; nothing else to undo) */
         return;
@@ -42,6 +43,7 @@ void output_error(conn *c, unsigned code, uint64_t ref, const char *reason) {
     if (!c->ctl) return;
     uint8_t body[FRAME_ERROR_MAX];
     size_t n = frame_put_error(body, (uint16_t)code, ref, reason);
+    if (code < FRAME_ERR_CODES) c->hub->stats.errors[code]++;
     output_control(c, FRAME_ERROR, body, (uint32_t)n);
 }
 
@@ -94,14 +96,28 @@ static int done(const conn *c) {
            c->wire.len == 0;
 }
 
+/* A write of n bytes starts: counted, and the live frames in it timed. */
+static void writing(conn *c, size_t n) {
+    hub *h = c->hub;
+    h->stats.writes++;
+    h->stats.bytes_out += n;
+    if (c->lat_n) {
+        uint64_t now = uv_hrtime() / 1000;
+        metrics_hist_observe_n(&h->stats.delivery,
+                               now > c->lat_t0 ? now - c->lat_t0 : 0,
+                               c->lat_n);
+        c->lat_n = 0;
+    }
+}
+
 static int flush_plain(conn *c) {
     outbuf *o = outq_cur(&c->out);
     if (o->total == 0) return 1;
     uv_buf_t *iov;
     unsigned n;
     if (outq_iov(&c->out, o, &iov, &n)) return UV_ENOMEM;
+    writing(c, o->total);
     int r = transport_write(&c->io, iov, n);
-    c->hub->stats.writes++;
     if (r == 1) {
         written(c, o);
         return 1;
@@ -130,8 +146,8 @@ static int flush_tls(conn *c) {
     if (tls_conn_take_buf(c->tls, &c->wire, SIZE_MAX / 2)) return UV_ENOMEM;
     if (c->wire.len == 0) return done(c);
     uv_buf_t ub = uv_buf_init((char *)c->wire.data, (unsigned)c->wire.len);
+    writing(c, c->wire.len);
     int r = transport_write(&c->io, &ub, 1);
-    c->hub->stats.writes++;
     if (r == 1) {
         c->wire.len = 0;
         if (enc) written(c, o);

@@ -23,25 +23,118 @@ static int ref_push(outbuf *o, size_t at, blk *b, const uint8_t *p,
     return 0;
 }
 
+/* A server's WebSocket frame header (FIN, opcode, unmasked length) for a
+ * payload of n bytes at w: its size, 2, 4 or 10 bytes. */
+static size_t ws_hdr(uint8_t *w, uint8_t opcode, uint64_t n) {
+    w[0] = (uint8_t)(0x80 | opcode);
+    if (n <= 125) {
+        w[1] = (uint8_t)n;
+        return 2;
+    }
+    if (n <= 0xFFFF) {
+        w[1] = 126;
+        w[2] = (uint8_t)(n >> 8);
+        w[3] = (uint8_t)n;
+        return 4;
+    }
+    w[1] = 127;
+    for (int i = 0; i < 8; i++) w[2 + i] = (uint8_t)(n >> (56 - 8 * i));
+    return 10;
+}
+
+/* The WebSocket frame header at p (at least 2 bytes, a whole header of
+ * ours): its opcode, payload length and size. */
+static size_t ws_hdr_rd(const uint8_t *p, uint8_t *opcode, uint64_t *n) {
+    *opcode = p[0] & 0x0F;
+    uint8_t l = p[1] & 0x7F;
+    if (l < 126) {
+        *n = l;
+        return 2;
+    }
+    if (l == 126) {
+        *n = (uint64_t)p[2] << 8 | p[3];
+        return 4;
+    }
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++) v = v << 8 | p[2 + i];
+    *n = v;
+    return 10;
+}
+
+#define WS_BINARY 0x2
+
 int outq_frame_slow(outq *q, uint32_t from, uint8_t type,
                     const uint8_t *body, uint32_t len, blk *b, uint64_t id) {
     outbuf *o = &q->b[q->cur];
     int ref = b && len >= OUTQ_REF_MIN && body >= b->data &&
               (size_t)(body - b->data) + len <= b->cap;
-    size_t copy = FRAME_S2C_HDR + (ref ? 0 : (size_t)len);
+    uint8_t wh[OUTQ_WS_HDR_MAX];
+    assert(o->mode != OUTQ_HTTP);
+    size_t wsh = o->mode == OUTQ_WS ? ws_hdr(wh, WS_BINARY, FRAME_S2C_HDR + (uint64_t)len)
+                       : 0;
+    size_t hdr = wsh + FRAME_S2C_HDR;
+    size_t copy = hdr + (ref ? 0 : (size_t)len);
     size_t at = o->bytes.len;
     if (buf_reserve(&o->bytes, copy, OUTQ_LIMIT)) return -1;
     if (id && seqidq_push(&o->ids, at, id)) return -1;
-    if (ref && ref_push(o, at + FRAME_S2C_HDR, b, body, len)) {
+    if (ref && ref_push(o, at + hdr, b, body, len)) {
         if (id) o->ids.n--;
         return -1;
     }
     uint8_t *w = o->bytes.data + at;
-    frame_put_s2c_hdr(w, from, type, len);
-    if (!ref && len) memcpy(w + FRAME_S2C_HDR, body, len);
+    if (wsh) memcpy(w, wh, wsh);
+    frame_put_s2c_hdr(w + wsh, from, type, len);
+    if (!ref && len) memcpy(w + hdr, body, len);
     o->bytes.len += copy;
-    o->total += FRAME_S2C_HDR + (size_t)len;
+    o->total += hdr + (size_t)len;
     return 0;
+}
+
+void outq_set_mode(outq *q, uint8_t mode) {
+    for (int i = 0; i < 2; i++) {
+        outbuf *o = &q->b[i];
+        assert(mode == OUTQ_WS ? o->mode == OUTQ_HTTP
+                               : mode == OUTQ_HTTP && o->total == 0);
+        o->mode = mode;
+    }
+}
+
+int outq_raw(outq *q, const uint8_t *p, size_t n) {
+    outbuf *o = &q->b[q->cur];
+    assert(o->mode != OUTQ_FRAMES);
+    if (buf_reserve(&o->bytes, n, OUTQ_LIMIT)) return -1;
+    memcpy(o->bytes.data + o->bytes.len, p, n);
+    o->bytes.len += n;
+    o->total += n;
+    if (o->mode == OUTQ_HTTP) o->opaque += n;
+    return 0;
+}
+
+/* The record at o->bytes.data + off (4): the s2c frame it carries in *f
+ * (body NULL when its body is referenced) and 1, or 0 for a WebSocket
+ * control frame. *hdr: the bytes before the body in `bytes`; *logical:
+ * the record's logical size. */
+static int record(const outbuf *o, size_t off, frame_s2c *f, size_t *hdr,
+                  size_t *logical) {
+    const uint8_t *p = o->bytes.data + off;
+    size_t wsh = 0;
+    if (o->mode == OUTQ_WS) {
+        uint8_t op;
+        uint64_t n;
+        wsh = ws_hdr_rd(p, &op, &n);
+        if (op != WS_BINARY) {
+            *hdr = *logical = wsh + (size_t)n;
+            return 0;
+        }
+        p += wsh;
+    }
+    f->sender = frame_rd32(p);
+    f->type = p[4];
+    f->len = frame_rd32(p + 5);
+    f->body = p + FRAME_S2C_HDR;
+    *hdr = wsh + FRAME_S2C_HDR;
+    *logical = *hdr + f->len;
+    return 1;
 }
 
 void outq_swap(outq *q) {
@@ -83,29 +176,26 @@ void outq_reset(outbuf *o) {
     o->nrefs = 0;
     o->bytes.len = 0;
     o->total = 0;
+    o->opaque = 0;
     o->ids.head = o->ids.n = 0;
 }
 
 void outq_walk(const outbuf *o, size_t sent, outq_frame_fn fn, void *ctx) {
-    size_t off = 0, logical = 0, k = o->ids.head, r = 0;
-    while (off + FRAME_S2C_HDR <= o->bytes.len) {
+    size_t off = o->opaque, logical = o->opaque, k = o->ids.head, r = 0;
+    while (off < o->bytes.len) {
         frame_s2c f;
-        const uint8_t *h = o->bytes.data + off;
-        f.sender = frame_rd32(h);
-        f.type = h[4];
-        f.len = frame_rd32(h + 5);
-        size_t next;
-        if (r < o->nrefs && o->refs[r].at == off + FRAME_S2C_HDR) {
+        size_t hdr, size, next;
+        int data = record(o, off, &f, &hdr, &size);
+        if (data && r < o->nrefs && o->refs[r].at == off + hdr) {
             f.body = o->refs[r++].p;
-            next = off + FRAME_S2C_HDR;
+            next = off + hdr;
         } else {
-            f.body = h + FRAME_S2C_HDR;
-            next = off + FRAME_S2C_HDR + f.len;
+            next = off + size;
         }
         uint64_t id = 0;
         if (k < o->ids.n && o->ids.v[k].seq == off) id = o->ids.v[k++].id;
-        logical += FRAME_S2C_HDR + (size_t)f.len;
-        fn(ctx, &f, id, logical <= sent);
+        logical += size;
+        if (data) fn(ctx, &f, id, logical <= sent);
         off = next;
     }
 }
@@ -159,16 +249,22 @@ int outq_check(const outq *q) {
             assert(o->ids.v[k].seq < o->bytes.len);                    /* (3) */
             assert(k == o->ids.head || o->ids.v[k].seq > o->ids.v[k - 1].seq);
         }
-        size_t off = 0, r = 0;                                        /* (4) */
+        size_t off = o->opaque, r = 0;                                /* (4) */
+        assert(o->opaque <= o->bytes.len);
+        assert(o->mode != OUTQ_HTTP ||
+               (o->opaque == o->bytes.len && o->nrefs == 0));
         while (off < o->bytes.len) {
-            assert(off + FRAME_S2C_HDR <= o->bytes.len);
-            uint32_t len = frame_rd32(o->bytes.data + off + 5);
-            if (r < o->nrefs && o->refs[r].at == off + FRAME_S2C_HDR) {
-                assert(o->refs[r].len == len);
+            frame_s2c f;
+            size_t hdr, size;
+            assert(off + (o->mode ? 2 : FRAME_S2C_HDR) <= o->bytes.len);
+            int data = record(o, off, &f, &hdr, &size);
+            assert(off + hdr <= o->bytes.len);
+            if (data && r < o->nrefs && o->refs[r].at == off + hdr) {
+                assert(o->refs[r].len == f.len);
                 r++;
-                off += FRAME_S2C_HDR;
+                off += hdr;
             } else {
-                off += FRAME_S2C_HDR + (size_t)len;
+                off += size;
             }
         }
         assert(off == o->bytes.len && r == o->nrefs);

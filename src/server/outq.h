@@ -21,8 +21,13 @@
  *  (2) refs[] are in increasing `at`, each at <= bytes.len, each holding
  *      one reference to its block, its bytes inside the block;
  *  (3) ids[] offsets increase and are < bytes.len (each is a header);
- *  (4) each buffer is a whole number of s2c frames (a referenced body sits
- *      right after its header).
+ *  (4) each buffer is its `opaque` leading bytes (HTTP: a response),
+ *      then a whole number of records (a referenced body sits right after
+ *      its header): s2c frames (OUTQ_FRAMES, the article's framing); or
+ *      (OUTQ_WS) WebSocket frames (RFC 6455 5.2, unmasked): a binary frame
+ *      carrying exactly one s2c frame, or a control frame (close, ping,
+ *      pong) appended whole by outq_raw. In OUTQ_HTTP mode every byte is
+ *      opaque (opaque == bytes.len, no refs, no ids).
  *
  * Memory: buffers and arrays grow geometrically and keep their capacity
  * between writes (no allocation per frame once warm); outq_shrink frees
@@ -54,7 +59,11 @@ typedef struct outref {
     size_t len;
 } outref;
 
+enum { OUTQ_FRAMES, OUTQ_WS, OUTQ_HTTP }; /* outbuf.mode (4) */
+
 typedef struct outbuf {
+    uint8_t mode;       /* OUTQ_* (4) */
+    size_t opaque;      /* leading bytes that are no records (4) */
     buf bytes;
     size_t total;       /* logical length: bytes.len + sum of refs[].len */
     outref *refs;
@@ -80,6 +89,22 @@ static inline int outq_frame(outq *q, uint32_t from, uint8_t type,
                              uint64_t id);
 int outq_frame_slow(outq *q, uint32_t from, uint8_t type, const uint8_t *body,
                     uint32_t len, blk *b, uint64_t id);
+
+/* Change mode (4): OUTQ_HTTP (an empty queue of the article's framing:
+ * HTTP responses, appended by outq_raw), then OUTQ_WS (at a WebSocket
+ * upgrade: each frame goes out in a binary WebSocket frame of its own,
+ * whose header, 2 to 10 bytes, outq_frame writes before the 9-byte one;
+ * what is queued stays opaque). */
+void outq_set_mode(outq *q, uint8_t mode);
+
+/* The largest WebSocket frame header: what outq_frame adds per frame in
+ * WebSocket mode at most. */
+#define OUTQ_WS_HDR_MAX 10u
+
+/* Append n bytes to b[cur]: whole WebSocket control frames (OUTQ_WS: the
+ * WebSocket layer's close and pong) or an HTTP response (OUTQ_HTTP). 0, or
+ * -1 when out of memory (nothing appended). */
+int outq_raw(outq *q, const uint8_t *p, size_t n);
 
 /* Logical bytes queued in both buffers. */
 static inline size_t outq_total(const outq *q) {
@@ -123,7 +148,8 @@ static inline int outq_frame(outq *q, uint32_t from, uint8_t type,
                              uint64_t id) {
     outbuf *o = &q->b[q->cur];
     size_t need = FRAME_S2C_HDR + (size_t)len;
-    if (id || (b && len >= OUTQ_REF_MIN) || need > o->bytes.cap - o->bytes.len)
+    if (id || o->mode || (b && len >= OUTQ_REF_MIN) ||
+        need > o->bytes.cap - o->bytes.len)
         return outq_frame_slow(q, from, type, body, len, b, id);
     uint8_t *w = o->bytes.data + o->bytes.len;
     frame_put_s2c_hdr(w, from, type, len);

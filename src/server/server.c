@@ -6,6 +6,7 @@
  */
 #include "server/server.h"
 
+#include <assert.h>
 #include <string.h>
 
 #include "common/log.h"
@@ -13,6 +14,7 @@
 #include "server/close.h"
 #include "server/conn.h"
 #include "server/io.h"
+#include "server/stats.h"
 #include "server/sync.h"
 
 #define SERVER_OF(h) DLIST_ENTRY(h, server, hub)
@@ -92,9 +94,9 @@ static void on_connection(uv_stream_t *l, int status) {
         accept_failed(s, status);
         return;
     }
+    const listener *li = (const listener *)l;
     int err = 0;
-    conn *c = io_accept(&s->hub, l, l == (uv_stream_t *)&s->tls_listener
-                                        ? s->tls : NULL, &err);
+    conn *c = io_accept(&s->hub, l, li->tls ? s->tls : NULL, li->http, &err);
     if (!c) {
         accept_failed(s, err);
         return;
@@ -118,7 +120,16 @@ static void hub_freed(hub *h, conn *c) {
     if (s->stopping && server_nconns(s) == 0) finish_stop(s);
 }
 
-static const hub_ops server_hub_ops = {hub_arm, hub_freed};
+static int hub_metrics(hub *h, buf *out) {
+    return stats_metrics(h, out);
+}
+
+static int hub_health(hub *h, char *why, size_t n) {
+    return stats_health(h, why, n);
+}
+
+static const hub_ops server_hub_ops = {hub_arm, hub_freed, hub_metrics,
+                                       hub_health};
 
 /* ---- once per iteration --------------------------------------------- */
 
@@ -231,11 +242,10 @@ static void finish_stop(server *s) {
 void server_stop(server *s) {
     if (!s->stopping) {
         s->stopping = 1;
-        if (!uv_is_closing((uv_handle_t *)&s->listener))
-            uv_close((uv_handle_t *)&s->listener, NULL);
-        if (s->tls_listening &&
-            !uv_is_closing((uv_handle_t *)&s->tls_listener))
-            uv_close((uv_handle_t *)&s->tls_listener, NULL);
+        for (int i = 0; i < LISTEN_N; i++) {
+            uv_handle_t *l = (uv_handle_t *)&s->listeners[i].tcp;
+            if (s->listeners[i].on && !uv_is_closing(l)) uv_close(l, NULL);
+        }
         dlink *k, *next;
         for (k = dlist_first(&s->hub.conns); k; k = next) {
             next = dlist_next(&s->hub.conns, k);
@@ -275,8 +285,6 @@ int server_init(server *s, uv_loop_t *loop, const config *cfg, store *st) {
     h->ops = &server_hub_ops;
     int r;
     if ((r = sweep_init(&s->sweep, h))) return r;
-    if ((r = uv_tcp_init(loop, &s->listener))) return r;
-    s->listener.data = s;
     if ((r = uv_check_init(loop, &s->flusher))) return r;
     s->flusher.data = s;
     if ((r = uv_check_start(&s->flusher, on_check))) return r;
@@ -287,9 +295,19 @@ int server_init(server *s, uv_loop_t *loop, const config *cfg, store *st) {
     return uv_signal_start(&s->sigterm, on_signal, SIGTERM);
 }
 
-static int listen_on(server *s, uv_tcp_t *l, int want, int *port) {
+int server_listen(server *s, int which, int want, int *port) {
+    assert(which >= 0 && which < LISTEN_N && !s->listeners[which].on);
+    listener *li = &s->listeners[which];
+    li->tls = which == LISTEN_TLS || which == LISTEN_HTTPS;
+    li->http = which == LISTEN_HTTP || which == LISTEN_HTTPS;
+    if (li->tls && !s->tls) return UV_EINVAL;
+    uv_tcp_t *l = &li->tcp;
+    int r = uv_tcp_init(s->loop, l);
+    if (r) return r;
+    l->data = s;
+    li->on = 1; /* initialised: closed by server_stop */
     struct sockaddr_storage ss;
-    int r = uv_ip4_addr(s->cfg->bind, want, (struct sockaddr_in *)&ss);
+    r = uv_ip4_addr(s->cfg->bind, want, (struct sockaddr_in *)&ss);
     if (r) r = uv_ip6_addr(s->cfg->bind, want, (struct sockaddr_in6 *)&ss);
     if (r) return r;
     if ((r = uv_tcp_bind(l, (struct sockaddr *)&ss, 0))) return r;
@@ -300,20 +318,6 @@ static int listen_on(server *s, uv_tcp_t *l, int want, int *port) {
                       ? ((struct sockaddr_in6 *)&ss)->sin6_port
                       : ((struct sockaddr_in *)&ss)->sin_port);
     return 0;
-}
-
-int server_listen(server *s, int *port) {
-    s->listening = 1; /* initialised: closed by server_stop */
-    return listen_on(s, &s->listener, s->cfg->port, port);
-}
-
-int server_listen_tls(server *s, int *port) {
-    if (!s->tls) return UV_EINVAL;
-    int r = uv_tcp_init(s->loop, &s->tls_listener);
-    if (r) return r;
-    s->tls_listener.data = s;
-    s->tls_listening = 1; /* initialised: closed by server_stop */
-    return listen_on(s, &s->tls_listener, s->cfg->tls_port, port);
 }
 
 void server_free(server *s) {

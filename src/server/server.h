@@ -36,16 +36,24 @@
 /* Size of the read buffer shared by every connection of the loop. */
 #define SERVER_READ_BUF (64u * 1024)
 
+/* The listeners (server.listeners[]). */
+enum { LISTEN_CHAT, LISTEN_TLS, LISTEN_HTTP, LISTEN_HTTPS, LISTEN_N };
+
+typedef struct listener {
+    uv_tcp_t tcp;           /* (first: a handle maps back to its listener) */
+    uint8_t on;             /* initialised: closed by server_stop */
+    uint8_t tls, http;      /* what its connections speak */
+} listener;
+
 typedef struct server {
     uv_loop_t *loop;
     const config *cfg;
     hub hub;                /* what connections see */
     router router;
     sweep sweep;
-    uv_tcp_t listener;
-    uv_tcp_t tls_listener;  /* --tls-port, when tls */
+    listener listeners[LISTEN_N]; /* --port, --tls-port, --http-port,
+                                     --https-port */
     tls_server *tls;        /* borrowed (server_set_tls); NULL: no TLS */
-    int listening, tls_listening;
     uv_check_t flusher;
     uv_signal_t sigint, sigterm;
     int stopping;           /* server_stop() was called */
@@ -71,12 +79,10 @@ void server_set_auth(server *s, auth *a);
 /* Serve TLS with t (borrowed, not freed) on cfg->tls_port. */
 void server_set_tls(server *s, tls_server *t);
 
-/* Bind and listen on cfg->bind:cfg->port. On success *port is the port
+/* Bind and listen on cfg->bind:want for listener `which` (LISTEN_*; the
+ * TLS ones need server_set_tls first). On success *port is the port
  * actually bound (useful with port 0). 0 or a libuv error. */
-int server_listen(server *s, int *port);
-
-/* The same for TLS on cfg->tls_port. */
-int server_listen_tls(server *s, int *port);
+int server_listen(server *s, int which, int want, int *port);
 
 /* Connections not yet freed. */
 static inline uint64_t server_nconns(const server *s) { return s->hub.conns.n; }

@@ -114,6 +114,7 @@ static void on_data(conn *c, const frame_c2s *f, blk *b) {
     }
     c->seq_in++;
     h->stats.frames_in++;
+    h->stats.in_type[(f->type - 1) & (HUB_TYPES - 1)]++;
     if (h->cfg->echo) {
         if (!output_room(c, f->len)) {
             /* Echo frames have no other home: a sender that does not read
@@ -124,7 +125,7 @@ static void on_data(conn *c, const frame_c2s *f, blk *b) {
             return;
         }
         if (output_data(c, f->sender, f->type, f->body, f->len, b, 0) == 0)
-            h->stats.frames_routed++;
+            conn_live_sent(c, f->type);
         if (!c->puts_pending) output_ack(c, c->seq_in);
         return;
     }
@@ -199,6 +200,7 @@ void session_after_read(conn *c, size_t n) {
         return;
     }
     if (v == RATE_OVER_NEW) {
+        c->hub->stats.rate_limited++;
         char why[160];
         snprintf(why, sizeof why, "over the rate limit (%llu frames/s, %llu "
                  "bytes/s): reading paused; closed after %llu ms of this",

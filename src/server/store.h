@@ -33,6 +33,8 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "server/metrics.h"
+
 /* Status codes (0 or negative). */
 enum {
     STORE_OK = 0,
@@ -90,6 +92,21 @@ typedef struct store store;
  * damaged database is never replaced or emptied). */
 int store_open(store **out, uv_loop_t *loop, const store_config *cfg,
                const store_callbacks *cb, char *err, size_t errlen);
+
+/* What the loop knows of the store, for /metrics and /healthz: updated as
+ * batches complete (loop thread; reading it costs nothing). */
+typedef struct store_stats {
+    uint64_t messages, bytes;   /* stored now (committed) */
+    uint64_t txns;              /* write transactions completed */
+    uint64_t txn_failures;      /* of which rolled back */
+    metrics_hist txn_us;        /* their durations, microseconds */
+    metrics_hist txn_writes;    /* their puts and deletes */
+    int health;                 /* STORE_OK, or the status of the last
+                                   write transaction when it failed (until
+                                   one succeeds again) */
+} store_stats;
+
+const store_stats *store_stats_of(const store *s);
 
 /* The first unused message id (largest stored id + 1, at least 1). */
 uint64_t store_next_id(const store *s);

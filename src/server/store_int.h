@@ -178,6 +178,11 @@ typedef struct batch {
     size_t *roff;      size_t croff;        /* row body offset in out */
     uint8_t *out;      size_t nout, cout;   /* fetched bodies */
     ctr_upd *upd;      size_t nupd, cupd;   /* counters committed */
+    /* the write transaction that carried this batch (first of its list) */
+    uint8_t txn;                            /* 1: the fields below are set */
+    int txn_status;                         /* STORE_OK or why it failed */
+    uint64_t txn_us;                        /* its duration */
+    uint64_t txn_writes;                    /* its puts and deletes */
 } batch;
 
 /* One receiver's counters. Allocated in chunks, never freed before the
@@ -227,6 +232,7 @@ struct store {
     int stopped;
     uint64_t gen_flushed;    /* batches flushed so far */
     uint64_t gen_done;       /* gen of the last batch delivered */
+    store_stats stats;       /* store_stats_of */
     fetch_fail *failq;       /* failed fetches: [failq0, nfailq) waiting */
     size_t failq0, nfailq, cfailq;
 

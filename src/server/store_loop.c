@@ -25,6 +25,7 @@ static void batch_recycle(store *s, batch *b) {
     b->nput = b->nfetch = b->ndel = b->nkind = b->nin = 0;
     b->nrow = b->nout = b->nupd = 0;
     b->gen = 0;
+    b->txn = 0;
     b->next = s->spare;
     s->spare = b;
     s->nspare++;
@@ -54,6 +55,8 @@ uint64_t store_count(const store *s, uint32_t receiver) {
 }
 
 size_t store_pending_bytes(const store *s) { return s->pending; }
+
+const store_stats *store_stats_of(const store *s) { return &s->stats; }
 
 static int put_add(store *s, uint64_t id, uint32_t receiver, uint32_t sender,
                    uint8_t type, const uint8_t *body, uint32_t len, int quota,
@@ -170,11 +173,21 @@ void store_flush(store *s) {
 /* Apply b's counters, then its callbacks in submission order (none once
  * stopped: a callback may stop the store). */
 static void deliver(store *s, batch *b) {
+    store_stats *st = &s->stats;
     for (size_t i = 0; i < b->nupd; i++) {
         ctr *c = store__ctr_get(&s->seen, b->upd[i].receiver);
         if (!c) continue; /* store_count lags for this receiver */
+        st->messages += b->upd[i].count - c->count; /* (modulo 2^64) */
+        st->bytes += b->upd[i].bytes - c->bytes;
         c->count = b->upd[i].count;
         c->bytes = b->upd[i].bytes;
+    }
+    if (b->txn) {
+        st->txns++;
+        metrics_hist_observe(&st->txn_us, b->txn_us);
+        metrics_hist_observe(&st->txn_writes, b->txn_writes);
+        if (b->txn_status) st->txn_failures++;
+        st->health = b->txn_status;
     }
     size_t pi = 0, fi = 0;
     for (size_t k = 0; k < b->nkind; k++) {

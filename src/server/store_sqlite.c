@@ -253,6 +253,8 @@ static int load_state(store *s, char *err, size_t errlen) {
         }
         a->count = b->count = (uint64_t)sqlite3_column_int64(st, 1);
         a->bytes = b->bytes = (uint64_t)sqlite3_column_int64(st, 2);
+        s->stats.messages += b->count;
+        s->stats.bytes += b->bytes;
         rc = SQLITE_OK;
     }
     (void)sqlite3_finalize(st); /* repeats the step's error, in rc */
@@ -384,6 +386,8 @@ int store_open(store **out, uv_loop_t *loop, const store_config *cfg,
     s->cfg.dir = NULL;
     store__ctr_init(&s->ctrs);
     store__ctr_init(&s->seen);
+    metrics_hist_init(&s->stats.txn_us, METRICS_LATENCY_US);
+    metrics_hist_init(&s->stats.txn_writes, METRICS_COUNT);
     int rc = STORE_OK;
     if (RESERVE(s->failq, s->cfailq, FAILQ_MIN)) {
         snprintf(err, errlen, "out of memory opening the store");

@@ -184,6 +184,7 @@ static void txn_run(store *s, batch *list) {
     if (writes == 0) return;
     store__ctrs_begin(s);
     int64_t now = store__wall_ms();
+    uint64_t t0 = uv_hrtime();
     int rc = begin(s);
     for (batch *b = list; b && rc == SQLITE_OK; b = b->next)
         for (size_t i = 0; i < b->nput && rc == SQLITE_OK; i++)
@@ -192,6 +193,12 @@ static void txn_run(store *s, batch *list) {
     for (batch *b = list; b && rc == SQLITE_OK; b = b->next)
         rc = del_ids(s, b->dels, b->ndel);
     if (rc == SQLITE_OK) rc = exec_stmt(s->st_commit);
+    if (list) { /* the loop's figures (a retry alone has no batch) */
+        list->txn = 1;
+        list->txn_status = rc == SQLITE_OK ? STORE_OK : store__status_of(rc);
+        list->txn_us = (uv_hrtime() - t0) / 1000;
+        list->txn_writes = writes;
+    }
     if (rc != SQLITE_OK) {
         txn_fail(s, list, rc);
         return;

@@ -10,6 +10,7 @@
 #include "proto/frame.h"
 #include "server/close.h"
 #include "server/conn.h"
+#include "server/httpd.h"
 #include "server/io.h"
 #include "server/output.h"
 #include "server/session.h"
@@ -36,6 +37,9 @@ static uint64_t sweep_pending(hub *h) {
     snprintf(why, sizeof why, "%s within %llu ms",
              h->auth ? "not logged in" : "no first frame",
              (unsigned long long)limit);
+    char http_why[128];
+    snprintf(http_why, sizeof http_why, "no whole HTTP request within %llu ms",
+             (unsigned long long)limit);
     unsigned closed = 0;
     dlink *k;
     while ((k = dlist_first(&h->pending))) {
@@ -43,11 +47,14 @@ static uint64_t sweep_pending(hub *h) {
         uint64_t due = c->t_accept + limit;
         if (due > now) return due - now;
         if (closed == SWEEP_BATCH) return 1; /* the rest after other work */
-        if (closed++ == 0) CLOG(c, LOG_INFO, "%s; closing", why);
-        else CLOG(c, LOG_DEBUG, "%s; closing", why);
+        const char *what = c->kind == CONN_HTTP ? http_why : why;
+        if (closed++ == 0) CLOG(c, LOG_INFO, "%s; closing", what);
+        else CLOG(c, LOG_DEBUG, "%s; closing", what);
         conn_ref(c);
         /* One that never spoke gets no goodbye: just the close. */
-        if (c->ctl)
+        if (c->kind == CONN_HTTP)
+            httpd_timeout(c);
+        else if (c->ctl || c->kind == CONN_WS)
             close_finish(c, h->auth ? FRAME_ERR_NOLOGIN : FRAME_ERR_PROTO, why);
         else
             close_abort(c);
@@ -113,7 +120,8 @@ static void on_rate(uv_timer_t *t) {
 static void on_cron(uv_timer_t *t) {
     sweep *w = t->data;
     hub *h = w->h;
-    size_t freed = blkpool_trim(&h->pool);
+    size_t freed = blkpool_trim(&h->pool) + h->scratch.cap;
+    buf_free(&h->scratch);
     for (dlink *k = dlist_first(&h->conns); k; k = dlist_next(&h->conns, k))
         freed += io_shrink(DLIST_ENTRY(k, conn, all));
 #ifdef __GLIBC__

@@ -38,6 +38,7 @@ void sync_fetch(conn *c) {
 void sync_spill(conn *c) {
     if (c->state != CONN_LIVE) return;
     conn_to(c, CONN_SYNC);
+    c->hub->stats.spilled++;
     if (!(c->logged & CONN_LOGGED_SPILL)) {
         c->logged |= CONN_LOGGED_SPILL;
         CLOG(c, LOG_INFO, "output queue at %zu bytes (receiver reads slowly): "
@@ -74,6 +75,7 @@ static int send_stored(conn *c, uint32_t from, uint8_t type,
     if (c->acks && sync_unacked(c) >= c->hub->cfg->max_unacked) return -1;
     if (output_data(c, from, type, body, len, NULL, id)) return -1;
     c->hub->stats.frames_routed++;
+    c->hub->stats.stored_type[(type - 1) & (HUB_TYPES - 1)]++;
     return 0;
 }
 

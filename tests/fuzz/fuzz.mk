@@ -33,12 +33,17 @@ FUZZ_LDFLAGS  := $(FUZZ_SANFLAGS) -fsanitize=fuzzer
 
 fuzz_obj = $(patsubst src/%.c,$(FUZZ_DIR)/obj/%.o,$(1))
 FUZZ_FRAME_OBJ := $(call fuzz_obj,$(PROTO_SRC))
-FUZZ_CONN_OBJ  := $(call fuzz_obj,$(SERVER_SRC) $(COMMON_SRC) $(PROTO_SRC))
+FUZZ_CONN_OBJ  := $(call fuzz_obj,$(SERVER_SRC) $(COMMON_SRC) $(PROTO_SRC)) \
+                  $(FUZZ_DIR)/obj/gen/web_assets.o
 FUZZ_TARGETS   := $(FUZZ_DIR)/fuzz_frame $(FUZZ_DIR)/fuzz_conn
 
 .PHONY: fuzz fuzz-ci fuzz-build fuzz-mutant fuzz-corpus chaos soak
 
 $(FUZZ_DIR)/obj/%.o: src/%.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -c $< -o $@
+
+$(FUZZ_DIR)/obj/gen/web_assets.o: $(WEB_GEN)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -c $< -o $@
 

@@ -482,7 +482,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
         exit(1);
     }
     int r = server_init(&g_srv, g_loop, &g_cfg, g_store);
-    if (r == 0) r = server_listen(&g_srv, &g_port);
+    if (r == 0) r = server_listen(&g_srv, LISTEN_CHAT, 0, &g_port);
     if (r) {
         fprintf(stderr, "fuzz_conn: cannot start the server: %s\n",
                 uv_strerror(r));

@@ -173,6 +173,32 @@ def test_protected_mode_refuses_a_non_loopback_peer(netns, ns_server):
     assert local["type"] == WELCOME, local
 
 
+# Runs in a namespace: GET /healthz from the HTTP listener; prints the
+# status line and whether the server closed the connection after it.
+HTTP_CLIENT = r"""
+import json, sys
+sys.path.insert(0, sys.argv[1])
+from wsproto import HTTPConn
+c = HTTPConn(sys.argv[2], int(sys.argv[3]), timeout=8)
+c.send(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+r = c.response()
+c.expect_eof()
+print(json.dumps({"src": c.sock.getsockname()[0], "status": r.status,
+                  "body": r.body.decode()}))
+"""
+
+
+def test_protected_mode_applies_to_http(netns, ns_server):
+    from wsproto import http_port
+    srv = ns_server("--http-port", "auto")
+    r = sh(sys.executable, "-c", HTTP_CLIENT, str(HERE), srv.host,
+           str(http_port(srv)), ns=netns[1], check=False)
+    assert r.returncode == 0, r.stderr
+    got = json.loads(r.stdout)
+    assert got["src"] == "10.9.0.2"
+    assert got["status"] == 403 and "protected mode" in got["body"], got
+
+
 def test_auth_on_serves_the_same_peer_after_login(netns, ns_server):
     srv = ns_server("--auth", "on", accounts=[(1, "pw1")])
     (r,) = clients(netns[1], srv, user=1, password="pw1")
