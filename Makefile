@@ -43,7 +43,7 @@ INCLUDEDIR ?= $(PREFIX)/include
 
 PY      := /usr/bin/python3
 
-PROTO_SRC  := src/proto/frame.c
+PROTO_SRC  := src/proto/frame.c src/proto/http.c
 COMMON_SRC := src/common/log.c src/common/buf.c src/common/u32map.c src/common/blk.c
 # The connection core, bottom up (docs/ARCHITECTURE.md): pure helpers and
 # the layers below a connection, the connection, then the modules above it.
