@@ -1,8 +1,9 @@
 # Included by the Makefile: fuzzing, the crash test in full, the soak test.
 #
-#   make fuzz        both libFuzzer targets at once, FUZZ_SECONDS (default 300)
+#   make fuzz        the three libFuzzer targets at once, FUZZ_SECONDS (default 300)
 #   make fuzz-ci     the same for FUZZ_CI_SECONDS (default 30): for `make test`
-#   make fuzz-build  just build the targets (build/fuzz/fuzz_frame, fuzz_conn)
+#   make fuzz-build  just build the targets (build/fuzz/fuzz_frame, fuzz_conn,
+#                    fuzz_http)
 #   make fuzz-mutant show that the targets catch planted off-by-ones
 #   make chaos       the crash test with CHAT_CHAOS_KILLS (default 20) SIGKILLs
 #   make soak        SOAK_SECONDS (default 600) of mixed load; RSS must not grow
@@ -35,7 +36,12 @@ fuzz_obj = $(patsubst src/%.c,$(FUZZ_DIR)/obj/%.o,$(1))
 FUZZ_FRAME_OBJ := $(call fuzz_obj,$(PROTO_SRC))
 FUZZ_CONN_OBJ  := $(call fuzz_obj,$(SERVER_SRC) $(COMMON_SRC) $(PROTO_SRC)) \
                   $(FUZZ_DIR)/obj/gen/web_assets.o
-FUZZ_TARGETS   := $(FUZZ_DIR)/fuzz_frame $(FUZZ_DIR)/fuzz_conn
+FUZZ_HTTP_OBJ  := $(call fuzz_obj,src/proto/http.c)
+FUZZ_WS_OBJ    := $(call fuzz_obj,src/server/framing_ws.c \
+                  src/server/framing_raw.c src/server/outq.c src/common/blk.c \
+                  src/common/buf.c src/proto/frame.c)
+FUZZ_TARGETS   := $(FUZZ_DIR)/fuzz_frame $(FUZZ_DIR)/fuzz_conn \
+                  $(FUZZ_DIR)/fuzz_http $(FUZZ_DIR)/fuzz_ws
 
 .PHONY: fuzz fuzz-ci fuzz-build fuzz-mutant fuzz-corpus chaos soak
 
@@ -51,6 +57,14 @@ $(FUZZ_DIR)/fuzz_frame: tests/fuzz/fuzz_frame.c $(FUZZ_FRAME_OBJ)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -Werror $(FUZZ_LDFLAGS) $(filter %.c %.o,$^) -o $@
 
+$(FUZZ_DIR)/fuzz_http: tests/fuzz/fuzz_http.c $(FUZZ_HTTP_OBJ)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -Werror $(FUZZ_LDFLAGS) $(filter %.c %.o,$^) -o $@
+
+$(FUZZ_DIR)/fuzz_ws: tests/fuzz/fuzz_ws.c $(FUZZ_WS_OBJ)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -Werror $(FUZZ_LDFLAGS) $(filter %.c %.o,$^) -o $@ -luv -lwslay
+
 $(FUZZ_DIR)/fuzz_conn: tests/fuzz/fuzz_conn.c $(FUZZ_CONN_OBJ)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -Werror $(FUZZ_LDFLAGS) $(filter %.c %.o,$^) -o $@ $(SERVER_LIBS)
@@ -60,14 +74,18 @@ fuzz-build:
 
 # tests/fuzz/run.sh TARGET SECONDS [TARGET SECONDS ...]: runs them at once,
 # prints executions, exec/s, coverage and corpus size of each; non-zero on
-# any crash, leak, timeout or sanitizer report.
+# any crash, leak, timeout or sanitizer report. The four share the 2 cores
+# (each about half of one): the wall time is the seconds given, not more.
 fuzz: deps fuzz-build
-	tests/fuzz/run.sh frame $(FUZZ_SECONDS) conn $(FUZZ_SECONDS)
+	tests/fuzz/run.sh frame $(FUZZ_SECONDS) conn $(FUZZ_SECONDS) http $(FUZZ_SECONDS) \
+	    ws $(FUZZ_SECONDS)
 
 fuzz-ci: fuzz-build
-	tests/fuzz/run.sh frame $(FUZZ_CI_SECONDS) conn $(FUZZ_CI_SECONDS)
+	tests/fuzz/run.sh frame $(FUZZ_CI_SECONDS) conn $(FUZZ_CI_SECONDS) \
+	    http $(FUZZ_CI_SECONDS) ws $(FUZZ_CI_SECONDS)
 
-# Rewrite the committed seed corpus (tests/fuzz/corpus/) from its script.
+# Rewrite the committed seed corpus (tests/fuzz/corpus/frame and conn) from
+# its script; tests/fuzz/corpus/http/ and ws/ hold written files, left alone.
 fuzz-corpus:
 	$(PY) tests/fuzz/make_corpus.py tests/fuzz/corpus
 

@@ -1,9 +1,12 @@
 #!/bin/sh
 # Run libFuzzer targets (built by `make fuzz-build`) for a bounded time.
 # Usage: tests/fuzz/run.sh TARGET SECONDS [TARGET SECONDS ...]
-#   TARGET is frame or conn (build/fuzz/fuzz_TARGET). Several pairs run at
-#   once, one process each. New inputs go to build/fuzz/corpus/TARGET/; the
-#   committed seeds in tests/fuzz/corpus/TARGET/ are read, never written.
+#   TARGET is frame, conn, http or ws (build/fuzz/fuzz_TARGET). Several pairs
+#   run at once, one process each (four on 2 cores share them: the wall
+#   time is SECONDS, each gets about half a core). A target's own
+#   dictionary tests/fuzz/TARGET.dict is used when there is one, else
+#   chat.dict. New inputs go to build/fuzz/corpus/TARGET/; the committed
+#   seeds in tests/fuzz/corpus/TARGET/ are read, never written.
 #   Prints, per target: executions, exec/s, coverage (cov: edges, ft:
 #   features), corpus size. Exits non-zero when any run found a crash, a
 #   leak, a timeout or a sanitizer report (its log tail is printed, the
@@ -26,6 +29,11 @@ opts_for() {
     # conn: one input is one client's byte stream, up to a few frames of
     # the 64 KiB read buffer; each input runs the server's loop.
     conn) echo "-max_len=70000 -timeout=20 -rss_limit_mb=4096" ;;
+    # http: one input is a client's bytes, up to the 8 KiB request buffer
+    # the HTTP listener is meant to use, parsed as pipelined requests.
+    http) echo "-max_len=8192 -timeout=10" ;;
+    # ws: the bytes a WebSocket client sends after its upgrade (fuzz_ws.c).
+    ws) echo "-max_len=16384 -timeout=10" ;;
     *) echo "run.sh: unknown target $1" >&2; exit 2 ;;
   esac
 }
@@ -37,8 +45,10 @@ while [ $# -ge 2 ]; do
   bin=$D/fuzz_$t
   [ -x "$bin" ] || { echo "run.sh: $bin missing (make fuzz-build)" >&2; exit 2; }
   mkdir -p "$D/corpus/$t"
+  # A target's own dictionary (tests/fuzz/TARGET.dict), else chat.dict.
   dict=""
-  [ -f tests/fuzz/chat.dict ] && dict="-dict=tests/fuzz/chat.dict"
+  if [ -f "tests/fuzz/$t.dict" ]; then dict="-dict=tests/fuzz/$t.dict"
+  elif [ -f tests/fuzz/chat.dict ]; then dict="-dict=tests/fuzz/chat.dict"; fi
   echo "fuzz: $t for ${secs}s (log $D/logs/$t.log)"
   # shellcheck disable=SC2046
   "$bin" $(opts_for "$t") $dict -max_total_time="$secs" -print_final_stats=1 \
