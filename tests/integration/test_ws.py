@@ -269,3 +269,31 @@ def test_auth_over_websocket(start_server, tmp_path):
     c.expect_close(1008)
     c = WSClient(srv)
     assert c.hello(5, password=b"secret5").user == 5
+
+
+def test_https_and_wss_share_the_tls_engine(start_server, tmp_path):
+    """--https-port alone (no --tls-port): HTTP and WebSocket over TLS,
+    the certificate verified by the client; a wss user and a TCP user chat."""
+    import ssl
+    import tls_certs
+    from wsproto import https_port
+    certs = tls_certs.make(tmp_path / "certs")
+    srv = start_server("--https-port", "auto", "--tls-cert", certs["server"],
+                       "--tls-key", certs["server-key"])
+    assert not srv.log_lines("TLS listening")  # no chat TLS port asked for
+    ctx = ssl.create_default_context(cafile=certs["ca"])
+    port = https_port(srv)
+    c = HTTPConn(srv.host, port, tls=ctx)
+    c.send(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert c.response().status == 200
+    c.close()
+    w = WSClient(srv, port=port, tls=ctx)
+    w.hello(1)
+    tcp = srv.client()
+    tcp.hello(2)
+    w.send_frame(1, 2, TEXT, b"over wss")
+    assert tcp.read_frame().body == b"over wss"
+    tcp.send_frame(2, 1, TEXT, b"back")
+    assert w.read_frame().body == b"back"
+    with pytest.raises(ssl.SSLError):  # a client that does not trust it
+        HTTPConn(srv.host, port, tls=ssl.create_default_context())

@@ -20,6 +20,7 @@ from proto import (DEFAULT_TIMEOUT, HELLO, S2C, ConnectionClosed, Frame, c2s,
 
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 HTTP_LISTENING = re.compile(r"listening on (\S+):(\d+) \(http:")
+HTTPS_LISTENING = re.compile(r"listening on (\S+):(\d+) \(https:")
 
 OP_CONT, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG = 0, 1, 2, 8, 9, 10
 
@@ -28,6 +29,10 @@ def http_port(srv):
     """The HTTP listener's port from the server's log."""
     m = srv.wait_for_log(HTTP_LISTENING)
     return int(m.group(2))
+
+
+def https_port(srv):
+    return int(srv.wait_for_log(HTTPS_LISTENING).group(2))
 
 
 class HTTPResponse:
@@ -44,8 +49,10 @@ class HTTPResponse:
 class HTTPConn:
     """One TCP connection to the HTTP listener; requests are raw bytes."""
 
-    def __init__(self, host, port, timeout=DEFAULT_TIMEOUT):
+    def __init__(self, host, port, timeout=DEFAULT_TIMEOUT, tls=None):
         self.sock = socket.create_connection((host, port), timeout=timeout)
+        if tls:  # an ssl.SSLContext: HTTPS / wss
+            self.sock = tls.wrap_socket(self.sock, server_hostname=host)
         self.buf = bytearray()
         self.timeout = timeout
 
@@ -160,9 +167,10 @@ class WSClient(HTTPConn):
     """A WebSocket connection to /ws speaking the chat protocol, one chat
     frame per binary message, with proto.Client's interface."""
 
-    def __init__(self, srv, timeout=DEFAULT_TIMEOUT, extra=None, port=None):
+    def __init__(self, srv, timeout=DEFAULT_TIMEOUT, extra=None, port=None,
+                 tls=None):
         port = port or http_port(srv)
-        super().__init__(srv.host, port, timeout)
+        super().__init__(srv.host, port, timeout, tls)
         key = ws_key()
         self.send(upgrade_request(srv.host, port, key, extra=extra))
         r = self.response()
