@@ -862,6 +862,12 @@ busy_list=${busy_list#; }
           bc=$(med chat "$id" bench_cpu_pct)
           [ -n "$bc" ] && ge "$bc" "$BUSY" && why="$why, with chat-bench at $bc % of its core"
         fi
+      elif [ "$m" = missed ]; then
+        # no floor (WebSocket): the servers' CPU per message says whether
+        # chat-server or the machine held it back
+        re=$(ratio "${EFF[chat,$id]:-}" "${EFF[$bs,$id]:-}")
+        [ -n "$re" ] && why="; by server efficiency (msgs/CPU-s) $re x, chat-server at $(dash "${SCPU[chat,$id]}") % of its core"
+        miss_floor=1 # show the profile
       fi
       echo "- $label: msgs/s >= 2.5 x best competitor (depth $d): **$m** ($r x $(name_of "$bs")$why)"
     fi
