@@ -13,6 +13,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/rand.h>
+
 #define RBUF_SIZE (64u << 10)   /* one read, plaintext */
 #define CBUF_SIZE (256u << 10)  /* one read, ciphertext */
 #define IOV_BATCH 256           /* iovecs per writev */
@@ -61,6 +63,64 @@ void bconn_want_flush(bconn *c) {
     c->dirty = 1;
     c->next_dirty = c->env->dirty;
     c->env->dirty = c;
+}
+
+/* --- units (WebSocket: one masked binary message each) */
+
+/* A fresh mask key: OpenSSL's random bytes, drawn BCONN_WS_KEYS at a time
+ * (RFC 6455 5.3: from a strong source of entropy). 0 or -1. */
+static int next_key(bconn_env *env, uint32_t *key) {
+    if (!env->ws_nkeys) {
+        if (RAND_bytes((unsigned char *)env->ws_keys, (int)sizeof env->ws_keys) != 1) return -1;
+        env->ws_nkeys = BCONN_WS_KEYS;
+    }
+    *key = env->ws_keys[--env->ws_nkeys];
+    return 0;
+}
+
+int bconn_unit(bconn *c, uint64_t len) {
+    assert(c->ws_unit_left == 0); /* the previous unit was given whole */
+    if (!c->ws) return 0;
+    uint8_t h[BWS_HDR_MAX];
+    uint32_t key;
+    if (next_key(c->env, &key)) return -1;
+    size_t hl = bws_frame_head(h, BWS_BINARY, len, key);
+    if (outq_put(&c->q, h, hl)) return -1;
+    c->ws_key = key;
+    c->ws_off = 0;
+    c->ws_unit_left = len;
+    return 0;
+}
+
+/* len bytes of the unit, from src, masked into dst (which may be src). */
+static void mask_given(bconn *c, uint8_t *dst, const uint8_t *src, size_t len) {
+    assert(len <= c->ws_unit_left);
+    bws_mask(dst, src, len, c->ws_key, c->ws_off);
+    c->ws_off += len;
+    c->ws_unit_left -= len;
+}
+
+uint8_t *bconn_reserve(bconn *c, size_t len) { return outq_reserve(&c->q, len); }
+
+void bconn_commit(bconn *c, size_t len) {
+    if (c->ws) { /* the reserved bytes: where outq_reserve put them */
+        uint8_t *p = c->q.stage + c->q.slen;
+        mask_given(c, p, p, len);
+    }
+    outq_commit(&c->q, len);
+}
+
+int bconn_put(bconn *c, const void *p, size_t len) {
+    if (!c->ws) return outq_put(&c->q, p, len);
+    uint8_t *d = outq_reserve(&c->q, len);
+    if (!d) return -1;
+    mask_given(c, d, p, len); /* copied and masked in one pass */
+    outq_commit(&c->q, len);
+    return 0;
+}
+
+int bconn_ref(bconn *c, const void *p, size_t len) {
+    return c->ws ? bconn_put(c, p, len) : outq_ref(&c->q, p, len);
 }
 
 /* --- writing */
@@ -155,7 +215,7 @@ static int write_tls(bconn *c) {
     char err[256];
     for (;;) {
         if (!send_cipher(c)) return 0;
-        if (!c->q.bytes || c->state != BC_OPEN) return 1;
+        if (!c->q.bytes || (c->state != BC_OPEN && c->state != BC_UPGRADE)) return 1;
         int k = outq_iov(&c->q, iov, IOV_BATCH, 0);
         size_t done = 0;
         for (int i = 0; i < k && done < TLS_CHUNK; i++) {
@@ -172,7 +232,7 @@ static int write_tls(bconn *c) {
 }
 
 static void flush(bconn *c) {
-    if (c->state != BC_OPEN && c->state != BC_HANDSHAKE) return;
+    if (c->state != BC_OPEN && c->state != BC_HANDSHAKE && c->state != BC_UPGRADE) return;
     int all = c->tls ? write_tls(c) : write_plain(c);
     if (c->state == BC_CLOSED) return;
     watch(c, UV_READABLE | (all ? 0 : UV_WRITABLE));
@@ -260,6 +320,92 @@ static int process(bconn *c, const uint8_t *d, size_t n) {
     return keep_pending(c, d + off, n - off);
 }
 
+/* --- WebSocket */
+
+/* Send the upgrade request (plaintext, or over the finished handshake). */
+static void start_upgrade(bconn *c) {
+    bconn_env *env = c->env;
+    uint8_t nonce[16];
+    char key[BWS_KEY_LEN + 1], req[BWS_REQ_MAX];
+    if (RAND_bytes(nonce, sizeof nonce) != 1 || bws_keys(nonce, key, c->ws_accept)) {
+        fail(c, "OpenSSL gave no random bytes or SHA-1 for the WebSocket key");
+        return;
+    }
+    size_t n = bws_request(req, env->ws_host, env->ws_path, env->ws_proto, key);
+    assert(n > 0); /* bconn_env_ws checked that it fits */
+    if (outq_put(&c->q, req, n)) {
+        fail(c, "out of memory");
+        return;
+    }
+    c->state = BC_UPGRADE;
+    flush(c);
+}
+
+static int answer_ping(bconn *c) {
+    uint8_t p[BWS_HDR_MAX + BWS_CTL_MAX];
+    uint32_t key;
+    assert(c->ws_unit_left == 0); /* units are given whole, never around a read */
+    if (next_key(c->env, &key)) {
+        fail(c, "OpenSSL gave no random bytes for a mask key");
+        return -1;
+    }
+    size_t n = bws_pong(c->ws, p, key);
+    if (outq_put(&c->q, p, n)) {
+        fail(c, "out of memory");
+        return -1;
+    }
+    bconn_want_flush(c);
+    return 0;
+}
+
+static int input(bconn *c, uint8_t *d, size_t pl, size_t n);
+
+/* UPGRADE: d[0..n) is the start of the server's answer: once its head is
+ * whole and right, the connection is open and the frames follow. */
+static int upgrade(bconn *c, uint8_t *d, size_t n) {
+    char err[256];
+    long h = bws_response(d, n, c->ws_accept, c->env->ws_proto, err, sizeof err);
+    if (h < 0) {
+        fail(c, err);
+        return -1;
+    }
+    if (h == 0) return keep_pending(c, d, n); /* < BWS_RESP_MAX < BCONN_PEND_MAX */
+    c->ws = calloc(1, sizeof *c->ws);
+    if (!c->ws) {
+        fail(c, "out of memory");
+        return -1;
+    }
+    c->plen = 0;
+    c->state = BC_OPEN;
+    c->env->ops->on_open(c);
+    if (c->state == BC_CLOSED) return -1;
+    return input(c, d + h, 0, n - (size_t)h);
+}
+
+/* d[0..pl) is the kept head of a unit, d[pl..pl + n) new bytes from the
+ * transport: the upgrade's answer, or WebSocket frames (stripped in place),
+ * or the protocol itself. -1 when the connection failed. */
+static int input(bconn *c, uint8_t *d, size_t pl, size_t n) {
+    if (c->state == BC_UPGRADE) return upgrade(c, d, pl + n);
+    if (!c->ws) return process(c, d, pl + n);
+    char m[256];
+    long k = bws_unframe(c->ws, d + pl, n);
+    if (k < 0) {
+        snprintf(m, sizeof m, "WebSocket: %s", c->ws->err);
+        fail(c, m);
+        return -1;
+    }
+    if (c->ws->ping_due && answer_ping(c)) return -1;
+    if (process(c, d, pl + (size_t)k)) return -1;
+    if (c->ws->closed) {
+        snprintf(m, sizeof m, "the server closed the WebSocket (code %u%s%s)",
+                 c->ws->close_code, c->ws->reason[0] ? ": " : "", c->ws->reason);
+        fail(c, m);
+        return -1;
+    }
+    return 0;
+}
+
 /* Start the TLS handshake (its first flight goes out at once). */
 static void start_tls(bconn *c) {
     c->tls = btls_new(c->env->tls, c->env->tls_host);
@@ -289,6 +435,10 @@ static int continue_tls(bconn *c) {
         return 0;
     }
     if (!c->env->tls_desc[0]) btls_describe(c->tls, c->env->tls_desc, sizeof c->env->tls_desc);
+    if (c->env->ws_path) {
+        start_upgrade(c);
+        return c->state != BC_CLOSED;
+    }
     c->state = BC_OPEN;
     c->env->ops->on_open(c);
     flush(c);
@@ -319,7 +469,7 @@ static void read_tls(bconn *c) {
             return;
         }
         if (k == 0) break;
-        if (process(c, env->rbuf, pl + (size_t)k)) return;
+        if (input(c, env->rbuf, pl, (size_t)k)) return;
     }
     /* a session ticket or key update may have queued an answer */
     size_t out;
@@ -332,14 +482,18 @@ static void read_plain(bconn *c) {
     bconn_env *env = c->env;
     for (int i = 0; i < READS_PER_EVENT && c->state != BC_CLOSED; i++) {
         uint64_t sl = c->msg_len < BCONN_STAMP ? c->msg_len : BCONN_STAMP;
+        /* what may be discarded unread: the rest of the body, as far as its
+         * WebSocket frame goes */
+        uint64_t skip = c->ws && bws_data_left(c->ws) < c->left ? bws_data_left(c->ws) : c->left;
         ssize_t n;
-        if (c->left >= SKIP_MIN && c->stamp_have >= sl && c->plen == 0) {
-            size_t want = c->left > (1u << 30) ? (1u << 30) : (size_t)c->left;
+        if (skip >= SKIP_MIN && c->stamp_have >= sl && c->plen == 0) {
+            size_t want = skip > (1u << 30) ? (1u << 30) : (size_t)skip;
             n = recv(c->fd, NULL, want, MSG_TRUNC | MSG_DONTWAIT);
             env->syscalls++;
             if (n > 0) {
                 env->now = bconn_clock();
                 c->left -= (uint64_t)n;
+                if (c->ws) bws_data_skipped(c->ws, (uint64_t)n);
                 if (!c->left) msg_done(c);
                 if ((size_t)n < want) return; /* the socket is empty */
                 continue;
@@ -354,7 +508,7 @@ static void read_plain(bconn *c) {
             env->syscalls++;
             if (n > 0) {
                 env->now = bconn_clock();
-                if (process(c, env->rbuf, pl + (size_t)n)) return;
+                if (input(c, env->rbuf, pl, (size_t)n)) return;
                 if ((size_t)n < want) return; /* the socket is empty */
                 continue;
             }
@@ -414,11 +568,13 @@ static void connected(bconn *c) {
         return;
     }
     watch(c, UV_READABLE);
-    if (!c->env->tls) {
+    if (!c->env->tls && c->env->ws_path) {
+        start_upgrade(c);
+    } else if (!c->env->tls) {
         c->state = BC_OPEN;
         c->env->ops->on_open(c);
         flush(c);
-    } else if (c->env->proto == WIRE_NATS) {
+    } else if (c->env->proto == WIRE_NATS && !c->env->ws_path) {
         c->state = BC_INFO;
     } else {
         start_tls(c);
@@ -448,6 +604,7 @@ static void on_poll(uv_poll_t *h, int status, int events) {
     switch (c->state) {
     case BC_INFO: read_info(c); break;
     case BC_HANDSHAKE:
+    case BC_UPGRADE:
     case BC_OPEN: c->tls ? read_tls(c) : read_plain(c); break;
     default: break;
     }
@@ -508,4 +665,16 @@ int bconn_env_init(bconn_env *env, uv_loop_t *loop, wire_proto proto, const bcon
     if (r) return r;
     env->check.data = env;
     return uv_check_start(&env->check, on_check);
+}
+
+int bconn_env_ws(bconn_env *env, const char *path, const char *proto, const char *host, int port) {
+    char req[BWS_REQ_MAX], key[BWS_KEY_LEN + 1];
+    memset(key, 'A', BWS_KEY_LEN);
+    key[BWS_KEY_LEN] = 0;
+    int n = snprintf(env->ws_host, sizeof env->ws_host, "%s:%d", host, port);
+    if (n < 0 || (size_t)n >= sizeof env->ws_host || !bws_request(req, env->ws_host, path, proto, key))
+        return -1;
+    env->ws_path = path;
+    env->ws_proto = proto;
+    return next_key(env, &(uint32_t){0}); /* fills the pool: OpenSSL has random bytes */
 }

@@ -1,7 +1,7 @@
 # Included by the Makefile: the benchmark programs and `make bench`.
 .PHONY: bench bench-progs bench-media bench-tls bench-test
 
-BENCH_OBJ := $(call obj,bench/chat-bench.c bench/bconn.c bench/btls.c bench/outq.c \
+BENCH_OBJ := $(call obj,bench/chat-bench.c bench/bconn.c bench/btls.c bench/bws.c bench/outq.c \
                         bench/wire.c bench/hist.c)
 
 $(B)/chat-bench: $(BENCH_OBJ) $(COMMON_OBJ) $(PROTO_OBJ)
@@ -34,9 +34,9 @@ bench-tls: deps
 	BENCH_ONLY=tls bench/run.sh
 
 # chat-bench's decoders and output queue (cmocka, from scripts/deps.sh test).
-$(B)/tests/test_bench: bench/test_bench.c $(call obj,bench/wire.c bench/outq.c) $(PROTO_OBJ)
+$(B)/tests/test_bench: bench/test_bench.c $(call obj,bench/wire.c bench/outq.c bench/bws.c) $(PROTO_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Ibench $(filter %.c %.o,$^) -o $@ $(LDFLAGS) -lcmocka
+	$(CC) $(CFLAGS) -Ibench $(filter %.c %.o,$^) -o $@ $(LDFLAGS) -lcmocka $(TLS_LIBS)
 
 bench-test: deps-test $(B)/tests/test_bench
 	$(B)/tests/test_bench

@@ -39,6 +39,14 @@
  * --tls: TLS 1.3 over the same connections (btls.c: everything a connection
  * has to send in an iteration is encrypted, then sent with one system call);
  * the negotiated version/suite/group is printed once, as tls=...
+ *
+ * --ws: the protocol over a WebSocket (RFC 6455, bws.c): chat over
+ * chat-server's /ws (subprotocol chat.v1, one chat frame per binary
+ * message), NATS over nats-server's websocket listener, MQTT over
+ * Mosquitto's (subprotocol mqtt). Each unit the scenario sends is one
+ * binary message, masked with a fresh key (so the payload is copied and
+ * masked, never referenced); the server's frames are stripped in place
+ * before the protocol's decoder. With --tls as well: wss. Printed as ws=PATH.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -87,6 +95,8 @@ typedef struct opts {
     const char *ca, *suite, *group;
     long splice_min; /* 0: never splice */
     const char *congestion;
+    int ws;
+    const char *ws_path; /* NULL: the protocol's usual one */
 } opts;
 
 typedef struct user user;
@@ -133,8 +143,9 @@ static void die(const char *what, int r) {
 
 static user *user_of(bconn *c) { return c->data; }
 
+/* Queue one unit of the protocol (hello, pong). */
 static void out_put(bconn *c, const void *p, size_t n) {
-    if (outq_put(&c->q, p, n)) die("out of memory", 0);
+    if (bconn_unit(c, n) || bconn_put(c, p, n)) die("out of memory (or no random bytes)", 0);
     bconn_want_flush(c);
 }
 
@@ -157,15 +168,16 @@ static void send_one(user *u) {
         }
     }
     size_t hl = u->hl, stage = u->msg ? u->ml : hl + BCONN_STAMP;
-    uint8_t *p = outq_reserve(&c->q, stage);
+    if (bconn_unit(c, hl + size + b->tl)) die("out of memory (or no random bytes)", 0);
+    uint8_t *p = bconn_reserve(c, stage);
     if (!p) die("out of memory", 0);
     if (u->msg) memcpy(p, u->msg, stage);
     else memcpy(p, u->head, hl);
     memcpy(p + hl, &t, 8);
     memcpy(p + hl + 8, &u->idx, 4);
-    outq_commit(&c->q, stage);
-    if (!u->msg && (outq_ref(&c->q, b->payload + BCONN_STAMP, size - BCONN_STAMP) ||
-                    outq_put(&c->q, b->tail, b->tl)))
+    bconn_commit(c, stage);
+    if (!u->msg && (bconn_ref(c, b->payload + BCONN_STAMP, size - BCONN_STAMP) ||
+                    bconn_put(c, b->tail, b->tl)))
         die("out of memory", 0);
     if (u->stamp) u->stamp[u->sent % (uint64_t)b->o.depth] = t;
     u->sent++;
@@ -276,6 +288,7 @@ static void on_timer(uv_timer_t *t) {
            sys_per_msg, (unsigned long long)b->sent, (unsigned long long)b->received,
            (unsigned long long)b->misrouted, (unsigned long long)b->unheard);
     if (b->o.tls) printf(" tls=%s", b->env.tls_desc[0] ? b->env.tls_desc : "unknown");
+    if (b->o.ws) printf(" ws=%s", b->o.ws_path);
     printf("\n");
     if (b->delivered == 0) fprintf(stderr, "chat-bench: nothing was delivered\n");
     finish();
@@ -384,8 +397,8 @@ static void on_fail(bconn *c, const char *why) {
     user *u = user_of(c);
     bench *b = u->b;
     if (b->done) return;
-    fprintf(stderr, "chat-bench: user %u (connection to %s:%d%s): %s\n", u->id, b->o.host,
-            b->o.port, b->o.tls ? ", TLS" : "", why);
+    fprintf(stderr, "chat-bench: user %u (connection to %s:%d%s%s): %s\n", u->id, b->o.host,
+            b->o.port, b->o.tls ? ", TLS" : "", b->o.ws ? ", WebSocket" : "", why);
     exit(1);
 }
 
@@ -428,12 +441,12 @@ static int raise_nofile(unsigned long need, unsigned long *have) {
 
 static void usage(FILE *f) {
     fprintf(f,
-"Usage: chat-bench [--proto chat|redis|nats|mqtt] [--host H] [--port P]\n"
+"Usage: chat-bench [--proto chat|redis|nats|mqtt|ws] [--host H] [--port P]\n"
 "                  [--scenario echo|pair|fanin|offline|idle] [--users U]\n"
 "                  [--depth D] [--size S] [--seconds T] [--warmup W]\n"
 "                  [--server-pid PID] [--sources K] [--window N]\n"
 "                  [--tls --ca FILE [--tls-suite S] [--tls-group G]]\n"
-"                  [--splice-min BYTES] [--congestion NAME]\n"
+"                  [--splice-min BYTES] [--congestion NAME] [--ws [--ws-path P]]\n"
 "Defaults: chat, 127.0.0.1:8888, pair, 50 users, depth 1, 64 bytes, 5 s\n"
 "after a 1 s warm-up; --sources: 127.0.0.2.. source addresses, automatic\n"
 "(one per %d connections) on loopback; --window 256 users connecting at\n"
@@ -444,13 +457,16 @@ static void usage(FILE *f) {
 "--splice-min: payloads larger than this are sent without a copy\n"
 "(vmsplice + splice; default %ld, 0: always writev). --congestion: the TCP\n"
 "congestion control of chat-bench's own sockets (default: the system's).\n"
+"--ws: over a WebSocket (RFC 6455; with --tls, wss) at --ws-path: chat\n"
+"/ws (subprotocol chat.v1), nats / , mqtt /mqtt (subprotocol mqtt); not\n"
+"redis. --proto ws is --proto chat --ws.\n"
 "Prints one line of key=value figures.\n", PER_SOURCE, SPLICE_MIN);
 }
 
 int main(int argc, char **argv) {
     static bench b;
     b.o = (opts){"127.0.0.1", 8888, WIRE_CHAT, SC_PAIR, 50, 1, 64, 5.0, 1.0, 0, 0, 256,
-                 0, NULL, "TLS_AES_128_GCM_SHA256", "X25519", SPLICE_MIN, NULL};
+                 0, NULL, "TLS_AES_128_GCM_SHA256", "X25519", SPLICE_MIN, NULL, 0, NULL};
     static const struct option lo[] = {
         {"proto", 1, 0, 'r'}, {"host", 1, 0, 'h'}, {"port", 1, 0, 'p'},
         {"scenario", 1, 0, 's'}, {"users", 1, 0, 'u'}, {"depth", 1, 0, 'd'},
@@ -458,13 +474,17 @@ int main(int argc, char **argv) {
         {"server-pid", 1, 0, 'P'}, {"sources", 1, 0, 'S'}, {"window", 1, 0, 'W'},
         {"tls", 0, 0, 'T'}, {"ca", 1, 0, 'C'}, {"tls-suite", 1, 0, 'X'},
         {"tls-group", 1, 0, 'G'}, {"splice-min", 1, 0, 'M'}, {"congestion", 1, 0, 'c'}, {"help", 0, 0, 'H'},
+        {"ws", 0, 0, 'K'}, {"ws-path", 1, 0, 'k'},
         {0, 0, 0, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
         switch (c) {
         case 'r':
-            if (wire_proto_parse(optarg, &b.o.proto)) {
-                fprintf(stderr, "chat-bench: --proto: '%s' is not chat, redis, nats or mqtt\n", optarg);
+            if (!strcmp(optarg, "ws")) { /* the name for chat over WebSocket */
+                b.o.proto = WIRE_CHAT;
+                b.o.ws = 1;
+            } else if (wire_proto_parse(optarg, &b.o.proto)) {
+                fprintf(stderr, "chat-bench: --proto: '%s' is not chat, redis, nats, mqtt or ws\n", optarg);
                 return 2;
             }
             break;
@@ -495,6 +515,8 @@ int main(int argc, char **argv) {
         case 'G': b.o.group = optarg; break;
         case 'M': b.o.splice_min = atol(optarg); break;
         case 'c': b.o.congestion = optarg; break;
+        case 'K': b.o.ws = 1; break;
+        case 'k': b.o.ws_path = optarg; break;
         case 'H': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -508,6 +530,14 @@ int main(int argc, char **argv) {
     }
     if (o->sc == SC_OFFLINE && o->proto != WIRE_CHAT) {
         fprintf(stderr, "chat-bench: the offline scenario needs --proto chat\n");
+        return 2;
+    }
+    if (o->ws && o->proto == WIRE_REDIS) {
+        fprintf(stderr, "chat-bench: --ws: Redis has no WebSocket listener (use chat, nats or mqtt)\n");
+        return 2;
+    }
+    if (o->ws_path && (!o->ws || o->ws_path[0] != '/')) {
+        fprintf(stderr, "chat-bench: --ws-path needs --ws and must start with '/'\n");
         return 2;
     }
     if (o->tls && !o->ca) {
@@ -539,6 +569,16 @@ int main(int argc, char **argv) {
     b.loop = uv_default_loop();
     int r = bconn_env_init(&b.env, b.loop, o->proto, &ops, tls, o->host);
     if (r) die("setting up the connections", r);
+    if (o->ws) {
+        static const char *paths[] = {"/ws", NULL, "/", "/mqtt"};
+        static const char *subs[] = {"chat.v1", NULL, NULL, "mqtt"};
+        if (!o->ws_path) o->ws_path = paths[o->proto];
+        if (bconn_env_ws(&b.env, o->ws_path, subs[o->proto], o->host, o->port)) {
+            fprintf(stderr, "chat-bench: --ws: the upgrade request does not fit %u bytes "
+                            "(--ws-path too long?) or OpenSSL has no random bytes\n", BWS_REQ_MAX);
+            return 2;
+        }
+    }
     /* bconn compares the referenced part, the payload after its stamp */
     b.env.splice_min = o->splice_min > 0 ? (size_t)o->splice_min + 1 - BCONN_STAMP : 0;
     b.env.congestion = o->congestion;

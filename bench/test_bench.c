@@ -1,8 +1,10 @@
 /*
  * test_bench.c -- unit tests for chat-bench's pure parts: the protocol
  * decoders (wire.c: a message is decoded as its head, "N bytes follow";
- * other units whole) and the output queue (outq.c: gather list, partial
- * writes, compaction). `make bench-test`.
+ * other units whole), the output queue (outq.c: gather list, partial
+ * writes, compaction) and the WebSocket client (bws.c: handshake, masking,
+ * frame headers, in-place unframing, fragments, control frames).
+ * `make bench-test`.
  *
  * Every decoder is fed each unit at once and cut at every byte (it must
  * answer "incomplete" until the head, or the whole unit, is there), and
@@ -19,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bws.h"
 #include "outq.h"
 #include "proto/frame.h"
 #include "wire.h"
@@ -263,8 +266,339 @@ static void test_outq_big_segments(void **state) {
     outq_free(&q);
 }
 
+/* --- bws: the WebSocket client */
+
+static void test_ws_handshake_keys(void **state) {
+    (void)state;
+    /* RFC 6455 1.3: the nonce "the sample nonce" */
+    char key[BWS_KEY_LEN + 1], accept[BWS_ACCEPT_LEN + 1];
+    assert_int_equal(bws_keys((const uint8_t *)"the sample nonce", key, accept), 0);
+    assert_string_equal(key, "dGhlIHNhbXBsZSBub25jZQ==");
+    assert_string_equal(accept, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+    char req[BWS_REQ_MAX];
+    size_t n = bws_request(req, "127.0.0.1:80", "/ws", "chat.v1", key);
+    assert_int_equal(n, strlen(req));
+    assert_non_null(strstr(req, "GET /ws HTTP/1.1\r\nHost: 127.0.0.1:80\r\n"));
+    assert_non_null(strstr(req, "\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"));
+    assert_non_null(strstr(req, "\r\nSec-WebSocket-Protocol: chat.v1\r\n\r\n"));
+    n = bws_request(req, "h:1", "/", NULL, key);
+    assert_null(strstr(req, "Protocol"));
+    assert_memory_equal(req + n - 4, "\r\n\r\n", 4);
+    char path[BWS_REQ_MAX];
+    memset(path, 'a', sizeof path - 1);
+    path[sizeof path - 1] = 0;
+    assert_int_equal(bws_request(req, "h:1", path, NULL, key), 0); /* does not fit */
+}
+
+static const char *ACCEPT = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
+
+/* bws_response on a heap copy of exactly the given text. */
+static long response(const char *r, const char *proto, char *err, size_t errlen) {
+    uint8_t *d = dup_exact(r, strlen(r));
+    long n = bws_response(d, strlen(r), ACCEPT, proto, err, errlen);
+    free(d);
+    return n;
+}
+
+static void test_ws_response(void **state) {
+    (void)state;
+    char err[256];
+    const char *ok = "HTTP/1.1 101 Switching Protocols\r\nupgrade: WebSocket\r\n"
+                     "Connection: keep-alive, Upgrade\r\n"
+                     "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"
+                     "Sec-WebSocket-Protocol: chat.v1\r\n\r\n\x82\x01x";
+    long head = (long)strlen(ok) - 3; /* a frame follows the head */
+    for (size_t k = 0; k < (size_t)head; k++) { /* incomplete at every cut */
+        uint8_t *d = dup_exact(ok, k);
+        assert_int_equal(bws_response(d, k, ACCEPT, "chat.v1", err, sizeof err), 0);
+        free(d);
+    }
+    assert_int_equal(response(ok, "chat.v1", err, sizeof err), head);
+    /* a subprotocol not offered, or the offered one missing */
+    assert_int_equal(response(ok, NULL, err, sizeof err), -1);
+    assert_non_null(strstr(err, "not offered"));
+    const char *noproto = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                          "Connection: Upgrade\r\n"
+                          "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n";
+    assert_int_equal(response(noproto, NULL, err, sizeof err), (long)strlen(noproto));
+    assert_int_equal(response(noproto, "mqtt", err, sizeof err), -1);
+    assert_non_null(strstr(err, "Sec-WebSocket-Protocol"));
+    /* a wrong accept, a missing one, a refusal */
+    const char *wrong = "HTTP/1.1 101 OK\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                        "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo-\r\n\r\n";
+    assert_int_equal(response(wrong, NULL, err, sizeof err), -1);
+    assert_non_null(strstr(err, "is not the one for our key"));
+    const char *none = "HTTP/1.1 101 OK\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n";
+    assert_int_equal(response(none, NULL, err, sizeof err), -1);
+    assert_non_null(strstr(err, "lacks Sec-WebSocket-Accept"));
+    assert_int_equal(response("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n", NULL, err,
+                              sizeof err), -1);
+    assert_non_null(strstr(err, "404 Not Found"));
+    assert_int_equal(response("HTTP/1.1 1010 x\r\n\r\n", NULL, err, sizeof err), -1);
+    /* a head that never ends */
+    static uint8_t big[BWS_RESP_MAX];
+    memset(big, 'x', sizeof big);
+    assert_int_equal(bws_response(big, sizeof big, ACCEPT, NULL, err, sizeof err), -1);
+}
+
+/* Masking byte by byte, as RFC 6455 5.3 states it. */
+static void mask_ref(uint8_t *d, const uint8_t *s, size_t n, uint32_t key, uint64_t off) {
+    uint8_t k[4];
+    memcpy(k, &key, 4);
+    for (size_t i = 0; i < n; i++) d[i] = s[i] ^ k[(off + i) % 4];
+}
+
+static void test_ws_mask_round_trip(void **state) {
+    (void)state;
+    static uint8_t src[70001], a[70001], b[70001], c[70001];
+    for (size_t i = 0; i < sizeof src; i++) src[i] = (uint8_t)(i * 131 + 7);
+    const uint32_t key = 0xa1b2c3d4u;
+    const size_t lens[] = {0, 1, 3, 7, 8, 9, 31, 32, 33, 64, 77, 1000, 70001};
+    for (size_t li = 0; li < sizeof lens / sizeof *lens; li++)
+        for (uint64_t off = 0; off < 6; off++) {
+            size_t n = lens[li];
+            bws_mask(a, src, n, key, off);
+            mask_ref(b, src, n, key, off);
+            assert_memory_equal(a, b, n);         /* the RFC's masking */
+            memcpy(c, src, n);
+            bws_mask(c, c, n, key, off);          /* in place: the same */
+            assert_memory_equal(c, a, n);
+            bws_mask(c, a, n, key, off);          /* twice: back to the source */
+            assert_memory_equal(c, src, n);
+            if (n >= 4) assert_memory_not_equal(a, src, 4);
+        }
+    /* a message masked in pieces (the head, the stamp, the payload) is
+     * masked as a whole */
+    bws_mask(a, src, 1000, key, 0);
+    bws_mask(b, src, 13, key, 0);
+    bws_mask(b + 13, src + 13, 12, key, 13);
+    bws_mask(b + 25, src + 25, 975, key, 25);
+    assert_memory_equal(a, b, 1000);
+}
+
+static void test_ws_client_header_lengths(void **state) {
+    (void)state;
+    uint8_t h[BWS_HDR_MAX];
+    const uint32_t key = 0x04030201u;
+    const struct { uint64_t len; size_t size; } cases[] = {
+        {0, 6}, {125, 6}, {126, 8}, {65535, 8}, {65536, 14}, {(uint64_t)1 << 32, 14}};
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        size_t n = bws_frame_head(h, BWS_BINARY, cases[i].len, key);
+        assert_int_equal(n, cases[i].size);
+        assert_int_equal(h[0], 0x82);     /* FIN, binary */
+        assert_true(h[1] & 0x80);         /* masked */
+        uint64_t len = h[1] & 0x7f;
+        if (n == 8) len = (uint64_t)h[2] << 8 | h[3];
+        if (n == 14) {
+            assert_int_equal(len, 127);
+            len = 0;
+            for (int j = 0; j < 8; j++) len = len << 8 | h[2 + j];
+        }
+        assert_int_equal(len, cases[i].len);
+        assert_memory_equal(h + n - 4, &key, 4);
+    }
+}
+
+/* A server frame (unmasked): header and payload into out. */
+static size_t server_frame(uint8_t *out, unsigned b0, const uint8_t *p, uint64_t len) {
+    size_t n = 0;
+    out[n++] = (uint8_t)b0;
+    if (len < 126) {
+        out[n++] = (uint8_t)len;
+    } else if (len <= 0xffff) {
+        out[n++] = 126;
+        out[n++] = (uint8_t)(len >> 8);
+        out[n++] = (uint8_t)len;
+    } else {
+        out[n++] = 127;
+        for (int i = 0; i < 8; i++) out[n++] = (uint8_t)(len >> (56 - 8 * i));
+    }
+    if (p) memcpy(out + n, p, len);
+    return n + len;
+}
+
+/* Unframe s[0..n) fed in pieces of `step` bytes (each a heap copy of
+ * exactly its size); the payload into out. -1 on an error. */
+static long unframe_steps(bws_rx *rx, const uint8_t *s, size_t n, size_t step, uint8_t *out) {
+    size_t got = 0;
+    for (size_t i = 0; i < n && !rx->closed; i += step) {
+        size_t k = n - i < step ? n - i : step;
+        uint8_t *d = dup_exact(s + i, k);
+        long r = bws_unframe(rx, d, k);
+        if (r < 0) {
+            free(d);
+            return -1;
+        }
+        memcpy(out + got, d, (size_t)r);
+        got += (size_t)r;
+        free(d);
+    }
+    return (long)got;
+}
+
+static void test_ws_server_header_lengths(void **state) {
+    (void)state;
+    static uint8_t payload[70000], stream[3 * 70100], out[3 * 70000];
+    for (size_t i = 0; i < sizeof payload; i++) payload[i] = (uint8_t)(i * 7 + 1);
+    /* 7-bit, 16-bit and 64-bit lengths, one after the other */
+    size_t n = server_frame(stream, 0x82, payload, 100);
+    n += server_frame(stream + n, 0x82, payload, 1000);
+    n += server_frame(stream + n, 0x82, payload, 70000);
+    assert_int_equal(n, 2 + 100 + 4 + 1000 + 10 + 70000);
+    const size_t steps[] = {1, 2, 3, 5, 9, 13, 4096, sizeof stream};
+    for (size_t si = 0; si < sizeof steps / sizeof *steps; si++) {
+        bws_rx rx = {0};
+        long got = unframe_steps(&rx, stream, n, steps[si], out);
+        assert_int_equal(got, 100 + 1000 + 70000);
+        assert_memory_equal(out, payload, 100);
+        assert_memory_equal(out + 100, payload, 1000);
+        assert_memory_equal(out + 1100, payload, 70000);
+        assert_int_equal(rx.left, 0);
+        assert_int_equal(rx.hlen, 0);
+        assert_false(rx.frag);
+    }
+}
+
+static void test_ws_fragments_reassembled(void **state) {
+    (void)state;
+    /* binary "abc" (not final), a ping, "def" (not final), a pong, "gh"
+     * (final), then text "ij" whole */
+    uint8_t s[128], out[128];
+    size_t n = server_frame(s, 0x02, (const uint8_t *)"abc", 3);
+    n += server_frame(s + n, 0x89, (const uint8_t *)"hi", 2);
+    n += server_frame(s + n, 0x00, (const uint8_t *)"def", 3);
+    n += server_frame(s + n, 0x8a, (const uint8_t *)"x", 1);
+    n += server_frame(s + n, 0x80, (const uint8_t *)"gh", 2);
+    n += server_frame(s + n, 0x81, (const uint8_t *)"ij", 2);
+    for (size_t step = 1; step <= n; step++) {
+        bws_rx rx = {0};
+        long got = unframe_steps(&rx, s, n, step, out);
+        assert_int_equal(got, 10);
+        assert_memory_equal(out, "abcdefghij", 10);
+        assert_true(rx.ping_due);
+        assert_int_equal(rx.ping_len, 2);
+        assert_memory_equal(rx.ping, "hi", 2);
+        assert_false(rx.frag);
+    }
+    /* a message left open is still open */
+    bws_rx rx = {0};
+    assert_int_equal(unframe_steps(&rx, s, server_frame(s, 0x02, (const uint8_t *)"a", 1), 1, out), 1);
+    assert_true(rx.frag);
+}
+
+static void test_ws_ping_answered(void **state) {
+    (void)state;
+    uint8_t s[200], out[200], pong[BWS_HDR_MAX + BWS_CTL_MAX];
+    uint8_t body[BWS_CTL_MAX];
+    for (size_t i = 0; i < sizeof body; i++) body[i] = (uint8_t)(200 - i);
+    const uint32_t key = 0x5a6b7c8du;
+    size_t n = server_frame(s, 0x89, body, sizeof body); /* the largest ping */
+    bws_rx rx = {0};
+    assert_int_equal(unframe_steps(&rx, s, n, 7, out), 0);
+    assert_true(rx.ping_due);
+    size_t pn = bws_pong(&rx, pong, key);
+    assert_false(rx.ping_due);
+    assert_int_equal(pn, 6 + sizeof body);
+    assert_int_equal(pong[0], 0x8a);                    /* FIN, pong */
+    assert_int_equal(pong[1], 0x80 | sizeof body);      /* masked, 125 */
+    assert_memory_equal(pong + 2, &key, 4);
+    uint8_t plain[BWS_CTL_MAX];
+    bws_mask(plain, pong + 6, sizeof body, key, 0);
+    assert_memory_equal(plain, body, sizeof body);      /* the ping's payload */
+    /* an empty ping, and of two the later one is answered */
+    n = server_frame(s, 0x89, NULL, 0);
+    n += server_frame(s + n, 0x89, (const uint8_t *)"two", 3);
+    rx = (bws_rx){0};
+    assert_int_equal(unframe_steps(&rx, s, 2, 2, out), 0);
+    assert_true(rx.ping_due);
+    assert_int_equal(bws_pong(&rx, pong, key), 6);
+    assert_int_equal(unframe_steps(&rx, s + 2, n - 2, 100, out), 0);
+    assert_int_equal(bws_pong(&rx, pong, key), 9);
+    bws_mask(plain, pong + 6, 3, key, 0);
+    assert_memory_equal(plain, "two", 3);
+}
+
+static void test_ws_close(void **state) {
+    (void)state;
+    uint8_t s[64], out[64];
+    size_t n = server_frame(s, 0x82, (const uint8_t *)"ab", 2);
+    n += server_frame(s + n, 0x88, (const uint8_t *)"\x03\xe9going", 7); /* 1001 */
+    n += server_frame(s + n, 0x82, (const uint8_t *)"cd", 2);           /* not looked at */
+    for (size_t step = 1; step <= n; step++) {
+        bws_rx rx = {0};
+        assert_int_equal(unframe_steps(&rx, s, n, step, out), 2);
+        assert_memory_equal(out, "ab", 2);
+        assert_true(rx.closed);
+        assert_int_equal(rx.close_code, 1001);
+        assert_string_equal(rx.reason, "going");
+    }
+    bws_rx rx = {0};
+    n = server_frame(s, 0x88, NULL, 0);
+    assert_int_equal(unframe_steps(&rx, s, n, n, out), 0);
+    assert_int_equal(rx.close_code, 1005);
+}
+
+static void test_ws_protocol_errors(void **state) {
+    (void)state;
+    const struct { uint8_t b[12]; size_t n; const char *why; } bad[] = {
+        {{0x82, 0x81, 1, 2, 3, 4, 'x'}, 7, "masked"},
+        {{0xc2, 0x01, 'x'}, 3, "reserved bits"},
+        {{0x8b, 0x00}, 2, "reserved opcode"},
+        {{0x83, 0x00}, 2, "reserved opcode"},
+        {{0x80, 0x01, 'x'}, 3, "continuation frame outside"},
+        {{0x02, 0x01, 'x', 0x82, 0x01, 'y'}, 6, "inside a fragmented one"},
+        {{0x09, 0x00}, 2, "fragmented control"},
+        {{0x89, 126, 0, 126}, 4, "over 125"},
+        {{0x82, 127, 0x80, 0, 0, 0, 0, 0, 0, 0}, 10, "over 2^63"},
+    };
+    uint8_t out[16];
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        for (size_t step = 1; step <= bad[i].n; step++) {
+            bws_rx rx = {0};
+            assert_int_equal(unframe_steps(&rx, bad[i].b, bad[i].n, step, out), -1);
+            assert_non_null(rx.err);
+            assert_non_null(strstr(rx.err, bad[i].why));
+        }
+}
+
+static void test_ws_skip(void **state) {
+    (void)state;
+    /* a reader that discards a body in the kernel: the header is read, the
+     * payload skipped, the next header read */
+    static uint8_t s[20000];
+    size_t n = server_frame(s, 0x82, NULL, 10000);
+    n += server_frame(s + n, 0x89, (const uint8_t *)"p", 1);
+    n += server_frame(s + n, 0x82, (const uint8_t *)"z", 1);
+    bws_rx rx = {0};
+    uint8_t *d = dup_exact(s, 14); /* the header and 10 payload bytes */
+    assert_int_equal(bws_unframe(&rx, d, 14), 10);
+    free(d);
+    assert_int_equal(bws_data_left(&rx), 9990);
+    bws_data_skipped(&rx, 9990);
+    assert_int_equal(bws_data_left(&rx), 0);
+    d = dup_exact(s + 4 + 10000, 3); /* the ping */
+    assert_int_equal(bws_unframe(&rx, d, 3), 0);
+    free(d);
+    assert_int_equal(bws_data_left(&rx), 0);
+    assert_true(rx.ping_due);
+    d = dup_exact(s + 4 + 10000 + 3, 3);
+    assert_int_equal(bws_unframe(&rx, d, 3), 1);
+    assert_int_equal(d[0], 'z');
+    free(d);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_ws_handshake_keys),
+        cmocka_unit_test(test_ws_response),
+        cmocka_unit_test(test_ws_mask_round_trip),
+        cmocka_unit_test(test_ws_client_header_lengths),
+        cmocka_unit_test(test_ws_server_header_lengths),
+        cmocka_unit_test(test_ws_fragments_reassembled),
+        cmocka_unit_test(test_ws_ping_answered),
+        cmocka_unit_test(test_ws_close),
+        cmocka_unit_test(test_ws_protocol_errors),
+        cmocka_unit_test(test_ws_skip),
         cmocka_unit_test(test_message_heads),
         cmocka_unit_test(test_control_units),
         cmocka_unit_test(test_not_the_protocol),
