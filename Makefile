@@ -33,7 +33,7 @@ CFLAGS  += -std=c11 -D_GNU_SOURCE -g $(OPT) -Wall -Wextra -Werror -Wshadow \
 LDFLAGS += $(SANFLAGS)
 UV_LIBS := -luv -lsqlite3 -lpthread
 TLS_LIBS := -lssl -lcrypto
-SERVER_LIBS := $(UV_LIBS) -lsodium -lwslay $(TLS_LIBS)
+SERVER_LIBS := $(UV_LIBS) -lsodium $(TLS_LIBS)
 CFLAGS  += -Iinclude
 
 # libchat install locations (make install PREFIX=... DESTDIR=...).

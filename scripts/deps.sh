@@ -3,7 +3,7 @@
 # they are missing. Idempotent and quiet when everything is present; runs
 # `apt-get update` at most once.
 # Usage: scripts/deps.sh [all|build|test|bench|fuzz]   (`make deps`: all)
-#   build: compile everything (libwslay, and python3 to build the web
+#   build: compile everything (python3 builds the web
 #   client's files into the server); test: also run `make test` (cmocka,
 #   pytest, the article's tornado client, python3-websockets, promtool from
 #   prometheus, chromium for the browser tests, openssl(1) for throwaway
@@ -14,7 +14,7 @@
 #   openssl(1) for the TLS scenarios' throwaway certificates.
 set -eu
 
-want="build-essential pkg-config libuv1-dev libsqlite3-dev libedit-dev libsodium-dev libssl-dev libwslay-dev python3"
+want="build-essential pkg-config libuv1-dev libsqlite3-dev libedit-dev libsodium-dev libssl-dev python3"
 fuzz="clang libclang-rt-14-dev"
 case "${1:-all}" in
   all) want="$want libcmocka-dev python3 python3-pytest python3-tornado python3-websockets prometheus chromium openssl iproute2 clang-tidy $fuzz redis-server nats-server mosquitto gnuplot-nox util-linux procps" ;;

@@ -9,7 +9,7 @@
  *   http         optional: an HTTP/1.1 connection of the HTTP listener
  *                (httpd.c: requests, responses, the WebSocket upgrade)
  *   websocket    after an upgrade: WebSocket messages <-> chat frames
- *                (framing_ws.c, wslay), over the framing below
+ *                (framing_ws.c), over the framing below
  *   framing      bytes <-> chat frames (framing_raw.c)
  *   session      what the frames mean: session.c (decode, dispatch), login.c,
  *                sync.c (SYNC/LIVE, the store), deliver.c (routing policy),

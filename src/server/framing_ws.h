@@ -4,29 +4,40 @@
  *
  * The layer between a connection's bytes (TCP, or TLS plaintext) and the
  * article's framing (framing_raw.h), for connections that came in through
- * the HTTP listener and upgraded at GET /ws. wslay (libwslay, sans-I/O)
- * parses the client's frames: it requires them masked, unmasks them,
- * reassembles fragmented messages up to --max-frame + 13 bytes, answers
- * pings, and answers a close with a close. Each whole binary message must
- * be exactly one client -> server chat frame (its 13-byte header's length
- * matches the message); it is handed to the connection's framing_raw,
- * which hands it to the session as for TCP (so a login pause, header
- * checks and body refusals work the same). The server's frames go out
- * through the output queue in WebSocket mode (outq_set_ws: one binary
- * frame per chat frame, written by outq_frame, never by wslay); wslay's
- * own frames (pong, close) are appended whole with outq_raw.
+ * the HTTP listener and upgraded at GET /ws. A sans-I/O parser of the
+ * client's frames (RFC 6455 5.2): each header is checked as its bytes
+ * arrive (masked, no reserved bits, known opcode, lengths in their
+ * shortest form, control frames whole and at most 125 bytes); payloads are
+ * unmasked in place, eight bytes at a time, and the payload bytes of binary
+ * messages (fragments joined) flow straight into the connection's
+ * framing_raw as one byte stream, so a WebSocket frame costs no copy of its
+ * own and a large picture is read into a block its receivers reference, as
+ * over TCP; login pauses, header checks and body refusals work the same.
+ * Each binary message must be exactly one client -> server chat frame: its
+ * first 13 bytes say how long it must be, and a message that goes past
+ * that, or ends before it, is refused. The server's frames go out through
+ * the output queue in WebSocket mode (outq_set_mode: one binary frame per
+ * chat frame, written by outq_frame); this layer's own (pong, close) are
+ * appended whole with outq_raw.
+ *
+ * Not wslay (libwslay), which the design first named: measured with
+ * chat-bench --ws, wslay_frame_recv was 33 % of the server's time with
+ * small messages and 75 % with 64 KiB ones (it unmasks a byte at a time and
+ * copies each message twice, into its 4 KiB read buffer and into a message
+ * buffer), which left chat-server behind NATS on WebSocket media
+ * (docs/BENCHMARKS.md).
  *
  * Closing codes sent (then the connection closes): 1003 for a text
- * message, 1009 for a message over the bound (wslay), 1002 for a protocol
- * error (unmasked frame, bad opcode, reserved bits: wslay) or a message that
- * is not exactly one chat frame, the peer's own code echoed for its close
- * (wslay), and framing_ws_close's for the server's reasons.
+ * message, 1009 for a message over --max-frame + 13 bytes, 1002 for a
+ * protocol error or a message that is not exactly one chat frame, the
+ * peer's own code echoed for its close, and framing_ws_close's for the
+ * server's reasons.
  *
- * Memory: the wslay context (a few hundred bytes) plus the message being
- * reassembled (at most --max-frame + 13 bytes, freed when handed up) and
- * its queued control frames (pongs: at most one per ping read, sent at the
- * flush of the same read). Loop thread only. Nothing here logs: the reason
- * for a close is returned (framing_ws_why) for the connection's log line.
+ * Memory: this struct (about 200 bytes); nothing is buffered here but a
+ * frame header (14 bytes) and a control frame's payload (125); a partial
+ * chat frame is framing_raw's (at most --max-frame + 13 bytes). Loop thread
+ * only. Nothing here logs: the reason for a close is returned
+ * (framing_ws_why) for the connection's log line.
  */
 #ifndef CHAT_SERVER_FRAMING_WS_H
 #define CHAT_SERVER_FRAMING_WS_H
@@ -59,11 +70,11 @@ typedef struct framing_ws framing_ws;
  * mode here: it must be empty). NULL when out of memory. */
 framing_ws *framing_ws_new(framing_raw *raw, outq *out, uint32_t max_frame);
 
-/* n bytes arrived at p (valid during the call only). Messages are handed
- * up as they complete; control frames are answered into the output queue.
- * 0, FRAMING_WS_CLOSE (stop: close the connection after flushing) or
- * FRAMING_ENOMEM. */
-int framing_ws_input(framing_ws *w, const uint8_t *p, size_t n);
+/* n bytes arrived at p (valid during the call only; unmasked in place).
+ * Chat frames are handed up as they complete; control frames are answered
+ * into the output queue. 0, FRAMING_WS_CLOSE (stop: close the connection
+ * after flushing; every later call says it again) or FRAMING_ENOMEM. */
+int framing_ws_input(framing_ws *w, uint8_t *p, size_t n);
 
 /* Queue a close frame with code and reason (at most 123 bytes are sent)
  * unless one was sent already; nothing may be queued after it. 0, or -1

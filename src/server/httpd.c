@@ -267,7 +267,7 @@ int httpd_start(conn *c) {
     return 0;
 }
 
-int httpd_input(conn *c, const uint8_t *p, size_t n) {
+int httpd_input(conn *c, uint8_t *p, size_t n) {
     assert(c->kind == CONN_HTTP);
     while (n && c->kind == CONN_HTTP && c->state == CONN_NEW) {
         size_t room = HTTPD_HEAD_MAX - c->hin.len, k = n < room ? n : room;

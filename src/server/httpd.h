@@ -48,7 +48,7 @@ int httpd_start(conn *c);
  * the upgrade request go to the WebSocket layer). 0, FRAMING_WS_CLOSE (the
  * WebSocket layer's, for those bytes: close c) or FRAMING_ENOMEM (close
  * c). */
-int httpd_input(conn *c, const uint8_t *p, size_t n);
+int httpd_input(conn *c, uint8_t *p, size_t n);
 
 /* --login-timeout passed without a whole request: 408 when part of one
  * was sent, then close; a silent connection is just closed. */

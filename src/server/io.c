@@ -38,7 +38,7 @@ static void io_alloc(transport *t, uv_buf_t *out) {
 /* The layer above the bytes: the article's framing, HTTP, or WebSocket.
  * 0, FRAMING_WS_CLOSE (the WebSocket closed: c is closing now) or
  * FRAMING_ENOMEM. */
-static int input(conn *c, const uint8_t *p, size_t n) {
+static int input(conn *c, uint8_t *p, size_t n) {
     int r;
     if (c->kind == CONN_CHAT) return framing_raw_input(&c->raw, p, n);
     if (c->kind == CONN_HTTP)
@@ -144,7 +144,7 @@ static void io_read(transport *t, ssize_t n, const uv_buf_t *b) {
                 CLOG(c, LOG_ERROR, "%s", "out of memory for input; closing");
                 close_abort(c);
             }
-        } else if (input(c, (const uint8_t *)b->base, (size_t)n)) {
+        } else if (input(c, (uint8_t *)b->base, (size_t)n)) {
             CLOG(c, LOG_ERROR, "%s", "out of memory for input; closing");
             close_abort(c);
         }

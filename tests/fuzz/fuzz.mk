@@ -63,7 +63,7 @@ $(FUZZ_DIR)/fuzz_http: tests/fuzz/fuzz_http.c $(FUZZ_HTTP_OBJ)
 
 $(FUZZ_DIR)/fuzz_ws: tests/fuzz/fuzz_ws.c $(FUZZ_WS_OBJ)
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -Werror $(FUZZ_LDFLAGS) $(filter %.c %.o,$^) -o $@ -luv -lwslay
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -Werror $(FUZZ_LDFLAGS) $(filter %.c %.o,$^) -o $@ -luv
 
 $(FUZZ_DIR)/fuzz_conn: tests/fuzz/fuzz_conn.c $(FUZZ_CONN_OBJ)
 	@mkdir -p $(dir $@)

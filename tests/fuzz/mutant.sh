@@ -13,7 +13,7 @@ secs=${1:-30}
 M=build/fuzz-mutant
 O=build/fuzz/obj
 CC=${FUZZ_CC:-clang}
-LIBS=${SERVER_LIBS:--luv -lsqlite3 -lpthread -lsodium -lwslay -lssl -lcrypto}
+LIBS=${SERVER_LIBS:--luv -lsqlite3 -lpthread -lsodium -lssl -lcrypto}
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=all \
 -fsanitize-recover=pointer-overflow -fno-omit-frame-pointer"
 FLAGS="-std=c11 -g -O1 -D_GNU_SOURCE -Isrc -Iinclude $SAN"
