@@ -1,0 +1,291 @@
+// lib.mjs -- what the browser tests share: the server (started here, or
+// one already running), Debian's Chromium through playwright-core, the chat
+// page driven like a person would, chat-client, screenshots.
+
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { deflateSync } from 'node:zlib';
+import { chromium } from 'playwright-core';
+
+const here = dirname(fileURLToPath(import.meta.url));
+export const ROOT = resolve(here, '..', '..');
+export const SERVER = process.env.CHAT_SERVER || join(ROOT, 'build', 'chat-server');
+export const CLIENT = process.env.CHAT_CLIENT || join(ROOT, 'build', 'chat-client');
+export const SHOTS = resolve(process.env.CHAT_SCREENSHOTS || join(ROOT, 'build', 'browser'));
+export const WAIT_MS = 20000; // bound of every awaited condition (a hung test fails, it never waits forever)
+
+const children = new Set();
+process.on('exit', () => {
+  for (const c of children) c.kill('SIGKILL');
+});
+
+function track(child) {
+  children.add(child);
+  child.on('exit', () => children.delete(child));
+  return child;
+}
+
+// Resolve with the first match of `re` in a child's stderr lines (the
+// lines seen so far are kept for error messages).
+function waitForLine(child, re, what) {
+  return new Promise((resolveP, reject) => {
+    let seen = '';
+    const timer = setTimeout(() => reject(new Error(`${what}: no line matching ${re} within ${WAIT_MS} ms:\n${seen}`)), WAIT_MS);
+    const onData = (d) => {
+      seen += d;
+      const m = seen.match(re);
+      if (m) {
+        clearTimeout(timer);
+        child.stderr.off('data', onData);
+        resolveP(m);
+      }
+    };
+    child.stderr.setEncoding('utf8');
+    child.stderr.on('data', onData);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${what} exited (${code}) before printing ${re}:\n${seen}`));
+    });
+  });
+}
+
+// A chat-server of our own: {tcpPort, webUrl, stop(), args}. extra: more
+// flags; ports: {tcp, http} to reuse (a restart), else free ones; dataDir
+// to reuse. With CHAT_DEVBRIDGE=1 the server serves no HTTP itself and
+// tests/browser/devbridge.py stands in for its HTTP listener.
+export async function startServer({ extra = [], ports = null, dataDir = null } = {}) {
+  const dir = dataDir || mkdtempSync(join(tmpdir(), 'chat-browser-'));
+  const bridge = process.env.CHAT_DEVBRIDGE === '1';
+  const args = ['--bind', '127.0.0.1', '--port', String(ports ? ports.tcp : 0), '--data-dir', dir, ...extra];
+  if (!bridge) args.push('--http-port', ports ? String(ports.http) : 'auto');
+  const server = track(spawn(SERVER, args, { stdio: ['ignore', 'ignore', 'pipe'] }));
+  const tcp = await waitForLine(server, /listening on 127\.0\.0\.1:(\d+) \((?!http)/, 'chat-server');
+  let http, helper = null;
+  if (bridge) {
+    helper = track(spawn('/usr/bin/python3', [join(here, 'devbridge.py'), '--tcp-port', tcp[1],
+      '--http-port', String(ports ? ports.http : 0)], { stdio: ['ignore', 'ignore', 'pipe'] }));
+    http = await waitForLine(helper, /listening on 127\.0\.0\.1:(\d+) \(http/, 'devbridge');
+  } else {
+    http = await waitForLine(server, /listening on 127\.0\.0\.1:(\d+) \(http/, 'chat-server');
+  }
+  const stop = async (signal = 'SIGTERM') => {
+    for (const c of [helper, server]) {
+      if (!c || c.exitCode !== null || c.signalCode) continue;
+      c.kill(signal);
+      await once(c, 'exit');
+    }
+  };
+  return {
+    tcpPort: Number(tcp[1]),
+    httpPort: Number(http[1]),
+    webUrl: `http://127.0.0.1:${http[1]}/`,
+    dataDir: dir,
+    stop,
+    cleanup: async () => {
+      await stop();
+      if (!dataDir) rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+// The server under test: CHAT_WEB_URL + CHAT_TCP_PORT when set (one already
+// running), else one started here.
+export async function mainServer(extra) {
+  if (process.env.CHAT_WEB_URL) {
+    if (!process.env.CHAT_TCP_PORT) throw new Error('CHAT_WEB_URL needs CHAT_TCP_PORT (the same server\'s chat TCP port)');
+    const u = process.env.CHAT_WEB_URL.replace(/\/?$/, '/');
+    return { tcpPort: Number(process.env.CHAT_TCP_PORT), webUrl: u, external: true, stop: async () => {}, cleanup: async () => {} };
+  }
+  return startServer({ extra });
+}
+
+// Debian's Chromium, never a downloaded one. playwright-core gives every
+// launch a fresh user-data directory of its own (and removes it on close).
+export function launchBrowser() {
+  return chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    headless: true,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+}
+
+// A page of a fresh context (its own storage: one person's browser).
+export async function newPerson(browser, server, opts = {}) {
+  const context = await browser.newContext({ viewport: { width: 1000, height: 700 }, ...opts });
+  context.setDefaultTimeout(WAIT_MS);
+  const page = await context.newPage();
+  watchPage(page);
+  await page.goto(server.webUrl);
+  return { context, page };
+}
+
+// A person logged in as user, with the conversation with peer open (when
+// given): {context, page}.
+export async function loggedIn(browser, server, user, peer = 0, opts = {}) {
+  const p = await newPerson(browser, server, opts);
+  await login(p.page, user);
+  if (peer) await openConv(p.page, peer);
+  return p;
+}
+
+// The end of a test: no page made an error (but `allowed` ones), every
+// person's browser closed.
+export async function finish(persons, allowed = /^$/) {
+  const errors = persons.flatMap((p) => p.context.chatErrors || []).filter((e) => !allowed.test(e));
+  for (const p of persons) await p.context.close();
+  assert.deepEqual(errors, [], 'errors in the pages');
+}
+
+// Errors of the pages of a context (uncaught exceptions, console errors,
+// failed console.assert) are collected on the context, for finish().
+export function watchPage(page) {
+  const ctx = page.context();
+  ctx.chatErrors = ctx.chatErrors || [];
+  page.on('pageerror', (e) => ctx.chatErrors.push(String(e)));
+  page.on('console', (m) => {
+    if (m.type() === 'error' || m.type() === 'assert') ctx.chatErrors.push(m.text());
+  });
+}
+
+export async function login(page, user, password = '') {
+  await page.fill('#login-user', String(user));
+  await page.fill('#login-password', password);
+  await page.click('#login-form button[type=submit]');
+  await page.waitForSelector('#status[data-state=online]');
+}
+
+export async function openConv(page, peer) {
+  await page.fill('#new-peer', String(peer));
+  await page.press('#new-peer', 'Enter');
+  await page.waitForSelector(`#conv-title:text-is("User ${peer}")`);
+}
+
+export async function sendText(page, text) {
+  await page.fill('#text', text);
+  await page.press('#text', 'Enter');
+}
+
+// The text of a message (dir: in | out) that is exactly `text`.
+export function msgText(page, dir, text) {
+  const re = new RegExp(`^${text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`);
+  return page.locator(`li.msg.${dir} .text`).filter({ hasText: re });
+}
+
+export async function shot(page, name) {
+  mkdirSync(SHOTS, { recursive: true });
+  await page.screenshot({ path: join(SHOTS, `${name}.png`) });
+}
+
+// Run chat-client to completion: {code, stdout, stderr}.
+export async function runClient(args, { timeoutMs = WAIT_MS } = {}) {
+  const child = track(spawn(CLIENT, args, { stdio: ['ignore', 'pipe', 'pipe'] }));
+  let stdout = '', stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (d) => (stdout += d));
+  child.stderr.setEncoding('utf8').on('data', (d) => (stderr += d));
+  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+  const [code] = await once(child, 'exit');
+  clearTimeout(timer);
+  return { code, stdout, stderr };
+}
+
+// A chat-client listener left running: lines() returns the JSON objects
+// so far; waitFor(pred) resolves once pred(objects) is true.
+export async function startListener(port, id, extra = []) {
+  const child = track(spawn(CLIENT, ['listen', '--port', String(port), '--id', String(id), ...extra],
+    { stdio: ['ignore', 'pipe', 'pipe'] }));
+  let out = '';
+  const waiters = new Set();
+  const objects = () => out.split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l));
+  child.stdout.setEncoding('utf8').on('data', (d) => {
+    out += d;
+    for (const w of waiters) w();
+  });
+  await waitForLine(child, /listening as/, 'chat-client listen');
+  return {
+    objects,
+    waitFor(pred, what) {
+      return new Promise((resolveP, reject) => {
+        const check = () => {
+          if (!pred(objects())) return;
+          clearTimeout(timer);
+          waiters.delete(check);
+          resolveP(objects());
+        };
+        const timer = setTimeout(() => {
+          waiters.delete(check);
+          reject(new Error(`chat-client listen: ${what} not seen within ${WAIT_MS} ms; got ${out}`));
+        }, WAIT_MS);
+        waiters.add(check);
+        check();
+      });
+    },
+    async stop() {
+      if (child.exitCode === null && !child.signalCode) {
+        child.kill('SIGTERM');
+        await once(child, 'exit');
+      }
+    },
+  };
+}
+
+// A valid PNG of w x h RGB pixels, pixel(x, y) -> [r, g, b], made here.
+export function makePng(w, h, pixel) {
+  const crcTable = Array.from({ length: 256 }, (_, n) => {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    return c >>> 0;
+  });
+  const crc = (buf) => {
+    let c = 0xffffffff;
+    for (const x of buf) c = crcTable[(c ^ x) & 0xff] ^ (c >>> 8);
+    return (c ^ 0xffffffff) >>> 0;
+  };
+  const chunk = (type, data) => {
+    const len = Buffer.alloc(4);
+    len.writeUInt32BE(data.length);
+    const td = Buffer.concat([Buffer.from(type, 'ascii'), data]);
+    const c = Buffer.alloc(4);
+    c.writeUInt32BE(crc(td));
+    return Buffer.concat([len, td, c]);
+  };
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(w, 0);
+  ihdr.writeUInt32BE(h, 4);
+  ihdr[8] = 8; // bit depth
+  ihdr[9] = 2; // RGB
+  const raw = Buffer.alloc((w * 3 + 1) * h);
+  for (let y = 0; y < h; y++)
+    for (let x = 0; x < w; x++) raw.set(pixel(x, y), y * (w * 3 + 1) + 1 + x * 3);
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk('IHDR', ihdr),
+    chunk('IDAT', deflateSync(raw)),
+    chunk('IEND', Buffer.alloc(0)),
+  ]);
+}
+
+// A WAV file (PCM, 8 kHz, mono, 16 bit) of a 440 Hz tone, ms long.
+export function makeWav(ms) {
+  const rate = 8000, n = Math.round((rate * ms) / 1000);
+  const b = Buffer.alloc(44 + 2 * n);
+  b.write('RIFF', 0, 'ascii');
+  b.writeUInt32LE(36 + 2 * n, 4);
+  b.write('WAVEfmt ', 8, 'ascii');
+  b.writeUInt32LE(16, 16); // fmt chunk size
+  b.writeUInt16LE(1, 20); // PCM
+  b.writeUInt16LE(1, 22); // mono
+  b.writeUInt32LE(rate, 24);
+  b.writeUInt32LE(rate * 2, 28); // bytes per second
+  b.writeUInt16LE(2, 32); // block align
+  b.writeUInt16LE(16, 34); // bits per sample
+  b.write('data', 36, 'ascii');
+  b.writeUInt32LE(2 * n, 40);
+  for (let i = 0; i < n; i++) b.writeInt16LE(Math.round(8000 * Math.sin((2 * Math.PI * 440 * i) / rate)), 44 + 2 * i);
+  return b;
+}

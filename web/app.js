@@ -1,0 +1,524 @@
+// app.js -- the page: login, the conversation list, one open conversation,
+// the composer. The session is conn.js's, the history store.js's; this file
+// only turns their events into DOM and the user's actions into calls.
+
+import * as P from './proto.js';
+import { ChatConnection } from './conn.js';
+import { openStore } from './store.js';
+import { typeOfFile, sniffMime, formatBytes, TYPE_NAMES } from './media.js';
+
+const $ = (id) => document.getElementById(id);
+const utf8 = new TextEncoder();
+const fromUtf8 = new TextDecoder(); // invalid UTF-8 becomes U+FFFD
+
+const LS_USER = 'chat.user'; // the last user id that logged in
+const LS_MAX_FRAME = 'chat.maxFrame'; // the server's max_frame, from its last WELCOME
+const SS_SESSION = 'chat.session'; // this tab is logged in (without password): resume on reload
+const PROGRESS_MIN = 64 << 10; // messages this large show an upload bar
+const ALERTS_MAX = 4; // error lines shown at once
+const LOCK_WAIT_MS = 2000; // how long a login waits for another tab (or the page before a reload) to let go of the user
+
+const app = {
+  user: 0,
+  store: null,
+  conn: null,
+  peer: 0, // the open conversation, 0 = none
+  urls: [], // Blob URLs of the open conversation, revoked when it closes
+  sendChain: Promise.resolve(), // own messages are stored and queued in order
+  unlock: null, // releases this tab's hold on the user (lockUser)
+  convsDirty: false,
+};
+
+// ------------------------------------------------------------------ helpers
+
+function parseUserId(s) {
+  const t = String(s).trim();
+  if (!/^[0-9]{1,10}$/.test(t)) return 0;
+  const n = Number(t);
+  return P.isUserId(n) ? n : 0;
+}
+
+function el(tag, props = {}, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(props)) {
+    if (k === 'class') e.className = v;
+    else if (k === 'text') e.textContent = v;
+    else if (k.startsWith('data-') || k.startsWith('aria-')) e.setAttribute(k, v);
+    else e[k] = v;
+  }
+  e.append(...children.filter((c) => c !== null && c !== undefined));
+  return e;
+}
+
+function showAlert(text) {
+  const list = $('alert-list');
+  list.append(el('li', { text }));
+  while (list.children.length > ALERTS_MAX) list.firstElementChild.remove();
+  $('alert').hidden = false;
+}
+
+function clearAlerts() {
+  $('alert-list').replaceChildren();
+  $('alert').hidden = true;
+}
+
+function maxFrame() {
+  return (app.conn && app.conn.maxFrame) || Number(localStorage.getItem(LS_MAX_FRAME)) || 0;
+}
+
+function showMaxFrame() {
+  const m = maxFrame();
+  $('composer-hint').textContent =
+    'Enter sends, Shift+Enter starts a new line.' + (m ? ` Files up to ${formatBytes(m)}.` : '');
+}
+
+const isNarrow = () => window.matchMedia('(max-width: 700px)').matches;
+
+// -------------------------------------------------------------------- login
+
+// One tab per user in a browser: tabs of one user would share its history
+// and outbox, and store every message twice. Resolves true once this tab
+// holds the user (until logout or the tab closes), false when another tab
+// keeps it.
+function lockUser(user) {
+  if (!navigator.locks) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    navigator.locks
+      .request(`chat-user-${user}`, { signal: AbortSignal.timeout(LOCK_WAIT_MS) }, () => {
+        resolve(true);
+        return new Promise((release) => (app.unlock = release));
+      })
+      .catch(() => resolve(false));
+  });
+}
+
+async function login(user, password) {
+  $('login-error').textContent = '';
+  if (!(await lockUser(user))) {
+    $('login-error').textContent = `User ${user} is logged in in another tab of this browser; use that tab, or log out there first.`;
+    return;
+  }
+  let store;
+  try {
+    store = await openStore(user);
+  } catch (e) {
+    if (app.unlock) app.unlock();
+    $('login-error').textContent = `This browser cannot keep the history (${e.message || e}); log in from a normal window.`;
+    return;
+  }
+  localStorage.setItem(LS_USER, String(user));
+  if (password) sessionStorage.removeItem(SS_SESSION);
+  else sessionStorage.setItem(SS_SESSION, String(user));
+  app.user = user;
+  app.store = store;
+  app.peer = 0;
+  clearAlerts();
+  $('login-view').hidden = true;
+  $('chat-view').hidden = false;
+  $('logout').hidden = false;
+  $('whoami').hidden = false;
+  $('whoami').textContent = `User ${user}`;
+  showMaxFrame();
+
+  const conn = new ChatConnection({
+    url: `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws`,
+    user,
+    password: utf8.encode(password),
+    onMessage: (sender, type, body) => receive(store, sender, type, body),
+  });
+  app.conn = conn;
+  conn.addEventListener('state', (ev) => showState(ev.detail));
+  conn.addEventListener('welcome', (ev) => {
+    localStorage.setItem(LS_MAX_FRAME, String(ev.detail.maxFrame));
+    showMaxFrame();
+    if (!ev.detail.acks) showAlert('The server does not acknowledge messages: a message may be lost if the connection breaks.');
+  });
+  conn.addEventListener('acked', (ev) => settle(store, ev.detail.key, { status: 'sent', pending: undefined }));
+  conn.addEventListener('refused', (ev) => {
+    const { key, name, reason } = ev.detail;
+    settle(store, key, { status: 'failed', error: `${name}: ${reason}`, pending: undefined });
+  });
+  conn.addEventListener('progress', (ev) => showProgress(ev.detail));
+  conn.addEventListener('server-error', (ev) => {
+    const e = ev.detail;
+    showAlert(`Server error ${e.name}: ${e.reason || 'no reason given'}`);
+  });
+  conn.addEventListener('fatal', (ev) => {
+    const code = ev.detail.reason.split(':')[0];
+    if (code === 'AUTH' || code === 'NOLOGIN') logout(`Login refused: ${ev.detail.reason}`);
+  });
+
+  // Own messages an earlier visit did not get acknowledged go first, in order.
+  for (const rec of await store.pending()) queueRecord(rec);
+  conn.start();
+  await renderConvs();
+  const last = Number(localStorage.getItem(`chat.peer.${user}`));
+  if (last && !isNarrow()) await openConv(last);
+  else $('new-peer').focus();
+}
+
+function logout(why = '') {
+  if (app.conn) app.conn.stop();
+  if (app.store) app.store.close();
+  if (app.unlock) app.unlock();
+  revokeUrls();
+  app.conn = app.store = app.unlock = null;
+  app.peer = app.user = 0;
+  sessionStorage.removeItem(SS_SESSION);
+  $('chat-view').hidden = true;
+  $('login-view').hidden = false;
+  $('logout').hidden = true;
+  $('whoami').hidden = true;
+  $('retry').hidden = true;
+  $('messages').replaceChildren();
+  $('conv-list').replaceChildren();
+  setStatus('idle', 'Not connected');
+  $('login-error').textContent = why;
+  $('login-password').value = '';
+  $('login-user').focus();
+}
+
+function setStatus(state, text) {
+  const s = $('status');
+  s.dataset.state = state;
+  s.textContent = text;
+}
+
+function showState({ state, delayMs, reason }) {
+  $('retry').hidden = state !== 'backoff';
+  if (state === 'connecting') setStatus(state, 'Connecting…');
+  else if (state === 'hello') setStatus(state, 'Logging in…');
+  else if (state === 'ready') setStatus('online', 'Online');
+  else if (state === 'backoff')
+    setStatus(state, `Offline (${reason}); retrying in ${Math.max(1, Math.round(delayMs / 1000))} s`);
+  else if (state === 'stopped') setStatus(state, reason ? `Disconnected (${reason})` : 'Disconnected');
+}
+
+// ------------------------------------------------------------ conversations
+
+async function renderConvs() {
+  if (!app.store) return;
+  const store = app.store;
+  const convs = await store.conversations();
+  if (store !== app.store) return;
+  const list = $('conv-list');
+  const focused = document.activeElement && document.activeElement.dataset.peer;
+  list.replaceChildren(
+    ...convs.map((c) => {
+      const unread = c.peer === app.peer ? 0 : c.unread;
+      const b = el(
+        'button',
+        { type: 'button', class: 'conv-item', 'data-peer': String(c.peer) },
+        el('span', { class: 'conv-name', text: `User ${c.peer}` }),
+        el('span', { class: 'conv-preview', text: c.preview || '' }),
+        unread ? el('span', { class: 'badge', text: String(unread), 'aria-label': `${unread} unread` }) : null,
+      );
+      if (c.peer === app.peer) b.setAttribute('aria-current', 'true');
+      b.addEventListener('click', () => openConv(c.peer));
+      return el('li', {}, b);
+    }),
+  );
+  $('conv-empty').hidden = convs.length > 0;
+  if (focused) list.querySelector(`[data-peer="${focused}"]`)?.focus();
+}
+
+// Coalesce list refreshes: at most one waiting.
+function refreshConvs() {
+  if (app.convsDirty) return;
+  app.convsDirty = true;
+  requestAnimationFrame(() => {
+    app.convsDirty = false;
+    renderConvs().catch((e) => showAlert(`Cannot read the history: ${e.message}`));
+  });
+}
+
+function revokeUrls() {
+  for (const u of app.urls) URL.revokeObjectURL(u);
+  app.urls = [];
+}
+
+async function openConv(peer) {
+  const store = app.store;
+  await store.ensureConv(peer);
+  const recs = await store.list(peer);
+  if (store !== app.store) return;
+  app.peer = peer;
+  localStorage.setItem(`chat.peer.${app.user}`, String(peer));
+  revokeUrls();
+  $('conv-title').textContent = `User ${peer}`;
+  $('messages').replaceChildren(...recs.map(messageEl));
+  $('composer-box').hidden = false;
+  $('chat-view').classList.add('show-conv');
+  scrollToEnd(true);
+  await store.markRead(peer);
+  await renderConvs();
+  $('text').focus();
+}
+
+function closeConv() {
+  $('chat-view').classList.remove('show-conv');
+  const b = $('conv-list').querySelector(`[data-peer="${app.peer}"]`);
+  (b || $('new-peer')).focus();
+}
+
+// ----------------------------------------------------------------- messages
+
+const STATUS_MARKS = {
+  pending: ['…', 'sending'],
+  sent: ['✓', 'the server has it'],
+  failed: ['!', 'not sent'],
+};
+
+function timeText(ts) {
+  return new Date(ts).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+}
+
+function bodyEl(rec) {
+  if (rec.type === P.TEXT) return el('p', { class: 'text', text: rec.text });
+  const url = URL.createObjectURL(rec.blob);
+  app.urls.push(url);
+  const who = rec.dir === 'in' ? `from user ${rec.peer}` : `to user ${rec.peer}`;
+  if (rec.type === P.PICTURE) return el('img', { class: 'media picture', src: url, alt: `Picture ${who}` });
+  const tag = rec.type === P.VOICE ? 'audio' : 'video';
+  return el(tag, { class: `media ${tag}`, src: url, controls: true, preload: 'metadata', 'aria-label': `${TYPE_NAMES[rec.type]} ${who}` });
+}
+
+function messageEl(rec) {
+  const li = el('li', {
+    class: `msg ${rec.dir}`,
+    'data-id': String(rec.id),
+    'data-type': String(rec.type),
+    'data-status': rec.status,
+  });
+  const meta = el('p', { class: 'meta' }, el('time', { dateTime: new Date(rec.ts).toISOString(), text: timeText(rec.ts) }));
+  if (rec.type !== P.TEXT) meta.append(` · ${formatBytes(rec.size)}`);
+  li.append(el('div', { class: 'bubble' }, bodyEl(rec)), meta);
+  if (rec.dir === 'out') updateStatus(li, rec);
+  return li;
+}
+
+// The mark, upload bar and error of an own message.
+function updateStatus(li, rec) {
+  li.dataset.status = rec.status;
+  const meta = li.querySelector('.meta');
+  const [mark, label] = STATUS_MARKS[rec.status];
+  let m = meta.querySelector('.mark');
+  if (!m) meta.append((m = el('span', { class: 'mark' })));
+  m.textContent = mark;
+  m.setAttribute('aria-label', label);
+  m.title = label;
+  let bar = li.querySelector('progress');
+  if (rec.status === 'pending' && rec.size >= PROGRESS_MIN && !bar)
+    li.querySelector('.bubble').append((bar = el('progress', { max: rec.size, value: 0, 'aria-label': 'Upload' })));
+  if (rec.status !== 'pending' && bar) bar.remove();
+  let err = li.querySelector('.msg-error');
+  if (rec.error && !err) li.append((err = el('p', { class: 'msg-error' })));
+  if (err) err.textContent = rec.error ? `Not sent: ${rec.error}` : '';
+}
+
+function msgLi(id) {
+  return $('messages').querySelector(`li[data-id="${id}"]`);
+}
+
+function showProgress({ key, sent, total }) {
+  const bar = msgLi(key)?.querySelector('progress');
+  if (!bar) return;
+  bar.max = total;
+  bar.value = sent;
+  bar.setAttribute('aria-valuetext', `${Math.floor((100 * sent) / total)} % sent`);
+}
+
+// Is the message list scrolled (nearly) to its end?
+function nearEnd() {
+  const m = $('messages');
+  return m.scrollHeight - m.scrollTop - m.clientHeight < 80;
+}
+
+function scrollToEnd(force) {
+  const m = $('messages');
+  if (force || nearEnd()) m.scrollTop = m.scrollHeight;
+}
+
+function appendMessage(rec) {
+  const stick = nearEnd();
+  $('messages').append(messageEl(rec));
+  scrollToEnd(stick || rec.dir === 'out');
+}
+
+// An own message was acknowledged or refused: store, then show.
+function settle(store, key, patch) {
+  store
+    .update(key, patch)
+    .then((rec) => {
+      if (!rec || store !== app.store) return;
+      const li = msgLi(key);
+      if (li) updateStatus(li, rec);
+    })
+    .catch((e) => showAlert(`Cannot update the history: ${e.message}`));
+}
+
+// conn.js's onMessage: keep the message, then show it. The returned promise
+// resolves once it is stored (the server is told only then).
+async function receive(store, sender, type, body) {
+  const rec = { peer: sender, dir: 'in', type, ts: Date.now(), size: body.length, status: 'received' };
+  if (type === P.TEXT) rec.text = fromUtf8.decode(body);
+  else {
+    rec.blob = new Blob([body], { type: sniffMime(body.subarray(0, 16), type) });
+    rec.preview = `[${TYPE_NAMES[type]}]`;
+  }
+  const visible = sender === app.peer && store === app.store && !$('chat-view').hidden &&
+    (!isNarrow() || $('chat-view').classList.contains('show-conv'));
+  await store.add(rec, !visible);
+  if (store !== app.store) return;
+  if (sender === app.peer) appendMessage(rec);
+  refreshConvs();
+}
+
+// Hand a stored own message to the connection.
+function queueRecord(rec) {
+  const body = rec.type === P.TEXT ? utf8.encode(rec.text) : rec.blob;
+  const why = app.conn.enqueue({ key: rec.id, to: rec.peer, type: rec.type, body });
+  if (why) settle(app.store, rec.id, { status: 'failed', error: why, pending: undefined });
+}
+
+// Store an own message (fields of its record), show it, queue it.
+function sendMessage(peer, fields) {
+  const store = app.store;
+  app.sendChain = app.sendChain
+    .then(async () => {
+      const rec = await store.add({ peer, dir: 'out', ts: Date.now(), status: 'pending', pending: 1, ...fields });
+      if (store !== app.store) return;
+      if (peer === app.peer) appendMessage(rec);
+      queueRecord(rec);
+      refreshConvs();
+    })
+    .catch((e) => showAlert(`Could not send: ${e.message}`));
+}
+
+function tooBig(size, what) {
+  const m = maxFrame();
+  if (!m || size <= m) return false;
+  showAlert(`${what} is ${formatBytes(size)}; this server takes at most ${formatBytes(m)} per message. Nothing was sent.`);
+  return true;
+}
+
+function sendText() {
+  const ta = $('text');
+  const text = ta.value;
+  if (!app.peer || text.trim() === '') return;
+  const size = utf8.encode(text).length;
+  if (tooBig(size, 'The message')) return;
+  ta.value = '';
+  autosize();
+  sendMessage(app.peer, { type: P.TEXT, text, size });
+}
+
+function sendFiles(files) {
+  if (!app.peer) return;
+  for (const f of files) {
+    const type = typeOfFile(f);
+    if (!type) {
+      showAlert(`${f.name} is not a picture, voice or video file. Nothing was sent.`);
+      continue;
+    }
+    if (tooBig(f.size, f.name)) continue;
+    sendMessage(app.peer, { type, blob: f, size: f.size, name: f.name, preview: `[${TYPE_NAMES[type]}] ${f.name}` });
+  }
+}
+
+function autosize() {
+  const ta = $('text');
+  ta.style.height = 'auto';
+  ta.style.height = `${Math.min(ta.scrollHeight, 160)}px`;
+}
+
+// --------------------------------------------------------------- wiring
+
+function wire() {
+  $('login-form').addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    const user = parseUserId($('login-user').value);
+    const password = $('login-password').value;
+    if (!user) {
+      $('login-error').textContent = 'The user id must be a number from 1 to 4294967295.';
+      $('login-user').focus();
+      return;
+    }
+    if (utf8.encode(password).length > P.PASSWORD_MAX) {
+      $('login-error').textContent = `The password is longer than ${P.PASSWORD_MAX} bytes.`;
+      return;
+    }
+    login(user, password).catch((e) => ($('login-error').textContent = `Cannot log in: ${e.message}`));
+  });
+  $('logout').addEventListener('click', () => logout());
+  $('retry').addEventListener('click', () => app.conn && app.conn.retryNow());
+  $('alert-close').addEventListener('click', clearAlerts);
+  $('back').addEventListener('click', closeConv);
+
+  $('new-conv').addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    const peer = parseUserId($('new-peer').value);
+    $('new-peer-error').textContent = peer ? '' : 'Enter a user id from 1 to 4294967295.';
+    if (!peer) return;
+    $('new-peer').value = '';
+    openConv(peer).catch((e) => showAlert(`Cannot open the conversation: ${e.message}`));
+  });
+
+  $('composer').addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    sendText();
+  });
+  $('text').addEventListener('keydown', (ev) => {
+    if (ev.key === 'Enter' && !ev.shiftKey && !ev.isComposing) {
+      ev.preventDefault();
+      sendText();
+    }
+  });
+  $('text').addEventListener('input', autosize);
+  $('text').addEventListener('paste', (ev) => {
+    const files = ev.clipboardData && ev.clipboardData.files;
+    if (files && files.length) {
+      ev.preventDefault();
+      sendFiles(files);
+    }
+  });
+  $('file-input').addEventListener('change', (ev) => {
+    sendFiles(ev.target.files);
+    ev.target.value = '';
+  });
+
+  const conv = $('conv');
+  conv.addEventListener('dragover', (ev) => {
+    if (!app.peer || !ev.dataTransfer.types.includes('Files')) return;
+    ev.preventDefault();
+    $('drop-hint').hidden = false;
+    conv.classList.add('dropping');
+  });
+  conv.addEventListener('dragleave', (ev) => {
+    if (conv.contains(ev.relatedTarget)) return;
+    $('drop-hint').hidden = true;
+    conv.classList.remove('dropping');
+  });
+  conv.addEventListener('drop', (ev) => {
+    ev.preventDefault();
+    $('drop-hint').hidden = true;
+    conv.classList.remove('dropping');
+    sendFiles(ev.dataTransfer.files);
+  });
+
+  window.addEventListener('online', () => app.conn && app.conn.retryNow());
+  document.addEventListener('keydown', (ev) => {
+    if (ev.key === 'Escape' && $('chat-view').classList.contains('show-conv') && isNarrow()) closeConv();
+  });
+}
+
+function init() {
+  wire();
+  const last = localStorage.getItem(LS_USER);
+  if (last) $('login-user').value = last;
+  const resume = parseUserId(sessionStorage.getItem(SS_SESSION) || '');
+  if (resume) login(resume, '').catch((e) => ($('login-error').textContent = `Cannot log in: ${e.message}`));
+  else (last ? $('login-password') : $('login-user')).focus();
+}
+
+init();

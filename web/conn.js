@@ -1,0 +1,351 @@
+// conn.js -- one chat session over WebSocket (subprotocol chat.v1): HELLO
+// and WELCOME, the outgoing queue and its acknowledgements, acknowledgements
+// of what it receives, PING/PONG, reconnects with back-off. No DOM: the
+// page listens to its events. The rules are docs/PROTOCOL.md's and the ones
+// libchat follows (src/client/client.c, client_send.c).
+//
+// States (`state`), and what moves between them:
+//   idle --start--> connecting --open: HELLO sent--> hello
+//   hello --WELCOME--> ready
+//   connecting, hello, ready --socket closed, timeout--> backoff (or stopped
+//        after ERROR AUTH / NOLOGIN / PROTO: retrying cannot help)
+//   backoff --timer, retryNow--> connecting
+//   any --stop--> stopped
+//
+// The outgoing queue holds every message not yet handled, oldest first:
+//
+//   queue[0] ... (sent on this connection, waiting for the ACK) ... queue[next] ... (not sent yet)
+//
+// Invariants:
+// - queue[i].connSeq is its 1-based number among the data frames sent on
+//   this connection for i < next, and 0 from next on; so the server's ACK
+//   count covers a prefix of the queue and an ERROR's ref names one of it.
+// - Data frames are sent only in state ready (after WELCOME), in queue
+//   order. A lost connection resets every connSeq and next to 0: the next
+//   connection resends the whole queue, in order, as libchat does. A frame
+//   the server had accepted but not yet acknowledged is then sent twice;
+//   the protocol promises at least once, never exactly once.
+// - Without ACKS granted a message is handled once the socket has written
+//   it (bufferedAmount went below its end); with ACKS, once an ACK covers it
+//   or an ERROR with its ref refuses it.
+// - Received data frames are handed to onMessage one at a time, in order;
+//   recvDone counts those whose onMessage promise resolved (the page stored
+//   them), and only recvDone is ever acknowledged: the server deletes a
+//   stored message only once it is safe here.
+// - `gen` changes whenever a socket is given up; work started for an older
+//   socket (a pending onMessage, a timer) checks it before touching state.
+
+import * as P from './proto.js';
+
+export const BACKOFF_MIN_MS = 500;
+export const BACKOFF_MAX_MS = 15000;
+const CONNECT_TIMEOUT_MS = 10000; // from new WebSocket to WELCOME
+const HIGH_WATER = 4 << 20; // bytes handed to the socket and not yet written before the queue waits
+const PROGRESS_MS = 100; // how often bufferedAmount is polled while frames are being written
+const PROGRESS_MIN = 64 << 10; // messages this large report their progress
+const ACK_EVERY = 64; // acknowledge at least this often while a burst is being stored
+export const QUEUE_MAX_ITEMS = 1000; // messages waiting (unsent or unacknowledged)
+export const QUEUE_MAX_BYTES = 256 << 20; // their bodies' bytes
+
+// Exponential back-off with "equal jitter": attempt 0 waits 0.5-1 x min,
+// each attempt doubles that, capped at max. rand() in [0, 1).
+export function backoffMs(attempt, min = BACKOFF_MIN_MS, max = BACKOFF_MAX_MS, rand = Math.random) {
+  const cap = Math.min(max, min * 2 ** Math.min(attempt, 30));
+  return Math.round(cap / 2 + (rand() * cap) / 2);
+}
+
+const FATAL = new Set([P.ERR_AUTH, P.ERR_NOLOGIN, P.ERR_PROTO]);
+
+export class ChatConnection extends EventTarget {
+  // url: ws(s)://host/ws; user: id; password: Uint8Array (may be empty);
+  // onMessage(sender, type, body Uint8Array) -> Promise resolved once the
+  // message is kept (it is acknowledged only then).
+  constructor({ url, user, password, onMessage }) {
+    super();
+    this.url = url;
+    this.user = user;
+    this.password = password || new Uint8Array(0);
+    this.onMessage = onMessage;
+    this.state = 'idle';
+    this.ws = null;
+    this.gen = 0;
+    this.attempt = 0;
+    this.timer = null; // back-off or connect timeout
+    this.poller = null; // bufferedAmount poll while writing
+    this.acks = false;
+    this.maxFrame = 0; // from WELCOME; 0 = not known yet
+    this.queue = [];
+    this.queueBytes = 0;
+    this.resetConnection();
+  }
+
+  resetConnection() {
+    this.next = 0;
+    this.sentCount = 0; // data frames sent on this connection
+    this.sentBytes = 0; // bytes of frames handed to this socket
+    this.written = 0; // of which the socket has written (polled)
+    this.recvCount = 0; // data frames received on this connection
+    this.recvDone = 0; // of which onMessage finished
+    this.recvAcked = 0; // the count of our last ACK
+    this.rx = Promise.resolve(); // onMessage calls, in order
+    for (const it of this.queue) it.connSeq = 0;
+  }
+
+  emit(name, detail) {
+    this.dispatchEvent(new CustomEvent(name, { detail }));
+  }
+
+  setState(state, extra = {}) {
+    this.state = state;
+    this.emit('state', { state, ...extra });
+  }
+
+  start() {
+    if (this.state === 'idle' || this.state === 'backoff') this.connect();
+  }
+
+  // Reconnect now instead of waiting for the back-off (e.g. the browser
+  // says it is online again).
+  retryNow() {
+    if (this.state !== 'backoff') return;
+    clearTimeout(this.timer);
+    this.connect();
+  }
+
+  stop() {
+    const ws = this.ws;
+    this.drop();
+    this.setState('stopped');
+    if (ws) ws.close(1000, 'logged out');
+  }
+
+  // Queue a message: {key, to, type, body: Blob or Uint8Array}. Returns
+  // null, or why it cannot be queued (then nothing changed).
+  enqueue(msg) {
+    const size = msg.body instanceof Blob ? msg.body.size : msg.body.length;
+    if (this.maxFrame && size > this.maxFrame)
+      return `it is ${size} bytes; the server takes at most ${this.maxFrame}`;
+    if (this.queue.length >= QUEUE_MAX_ITEMS || this.queueBytes + size > QUEUE_MAX_BYTES)
+      return 'too many messages are waiting to be sent; try again once they are';
+    this.queue.push({ ...msg, size, connSeq: 0, end: 0 });
+    this.queueBytes += size;
+    if (this.state === 'ready') this.pump();
+    return null;
+  }
+
+  queued() {
+    return this.queue.length;
+  }
+
+  // ---------------------------------------------------------------- socket
+
+  connect() {
+    this.setState('connecting');
+    let ws;
+    try {
+      ws = new WebSocket(this.url, 'chat.v1');
+    } catch (e) {
+      this.lost(null, `cannot open ${this.url}: ${e.message}`);
+      return;
+    }
+    ws.binaryType = 'arraybuffer';
+    this.ws = ws;
+    const gen = this.gen;
+    this.timer = setTimeout(() => {
+      if (gen === this.gen) this.lost(ws, 'the server did not answer in time');
+    }, CONNECT_TIMEOUT_MS);
+    ws.onopen = () => {
+      if (ws !== this.ws) return;
+      ws.send(P.encodeHello(this.user, P.FLAG_ACKS, this.password));
+      this.setState('hello');
+    };
+    ws.onmessage = (ev) => {
+      if (ws === this.ws) this.receive(ev.data);
+    };
+    ws.onclose = (ev) => {
+      if (ws !== this.ws) return;
+      const why = ev.reason || (ev.code === 1006 ? 'connection lost' : `closed (${ev.code})`);
+      this.lost(ws, why);
+    };
+  }
+
+  // Forget the current socket (it may still be open: the caller closes it).
+  drop() {
+    this.gen++;
+    clearTimeout(this.timer);
+    clearInterval(this.poller);
+    this.timer = this.poller = null;
+    if (this.ws) this.ws.onopen = this.ws.onmessage = this.ws.onclose = null;
+    this.ws = null;
+    this.acks = false;
+    this.resetConnection();
+  }
+
+  // The socket is gone (or must go): retry later unless stopped.
+  lost(ws, reason) {
+    if (ws && ws !== this.ws) return;
+    this.drop();
+    if (ws && ws.readyState < WebSocket.CLOSING) ws.close(1000);
+    if (this.state === 'stopped') return;
+    const delayMs = backoffMs(this.attempt);
+    if (this.attempt < 30) this.attempt++;
+    this.setState('backoff', { delayMs, reason });
+    const gen = this.gen;
+    this.timer = setTimeout(() => {
+      if (gen === this.gen && this.state === 'backoff') this.connect();
+    }, delayMs);
+  }
+
+  fatal(reason) {
+    const ws = this.ws;
+    this.drop();
+    this.setState('stopped', { reason });
+    this.emit('fatal', { reason });
+    if (ws) ws.close(1000);
+  }
+
+  send(frame) {
+    this.ws.send(frame);
+  }
+
+  // ------------------------------------------------------------- receiving
+
+  receive(data) {
+    if (!(data instanceof ArrayBuffer)) return this.lost(this.ws, 'the server sent a text message');
+    let f;
+    try {
+      f = P.decodeS2C(data);
+    } catch (e) {
+      return this.lost(this.ws, `bad frame from the server: ${e.message}`);
+    }
+    try {
+      if (P.isData(f.type)) return this.receiveData(f);
+      switch (f.type) {
+        case P.WELCOME: return this.onWelcome(P.parseWelcome(f.body));
+        case P.ACK: return this.onAck(P.parseAck(f.body));
+        case P.ERROR: return this.onError(P.parseError(f.body));
+        case P.PING:
+          if (f.body.length > P.PING_MAX) throw new P.ProtoError('PING over 64 bytes');
+          return this.send(P.encodePong(this.user, f.body));
+        default: return undefined; // PONG, unknown types: skipped
+      }
+    } catch (e) {
+      if (!(e instanceof P.ProtoError)) throw e;
+      return this.lost(this.ws, `bad frame from the server: ${e.message}`);
+    }
+  }
+
+  receiveData(f) {
+    this.recvCount++;
+    const gen = this.gen;
+    this.rx = this.rx
+      .then(() => this.onMessage(f.sender, f.type, f.body))
+      .then(
+        () => {
+          if (gen !== this.gen) return;
+          this.recvDone++;
+          if (this.recvDone === this.recvCount || this.recvDone - this.recvAcked >= ACK_EVERY)
+            this.sendAck();
+        },
+        (e) => {
+          // Not kept: not acknowledged; the server sends it again on the
+          // next connection.
+          if (gen === this.gen) this.lost(this.ws, `could not keep a message: ${e.message}`);
+        },
+      );
+  }
+
+  sendAck() {
+    if (!this.acks || this.state !== 'ready' || this.recvDone <= this.recvAcked) return;
+    this.send(P.encodeAck(this.user, this.recvDone));
+    this.recvAcked = this.recvDone;
+  }
+
+  onWelcome(w) {
+    if (this.state !== 'hello') return; // a duplicate: ignored
+    clearTimeout(this.timer);
+    this.timer = null;
+    this.acks = (w.flags & P.FLAG_ACKS) !== 0;
+    this.maxFrame = w.maxFrame;
+    this.attempt = 0;
+    // Messages queued before the limit was known can never be sent.
+    for (const it of this.queue.filter((m) => m.size > w.maxFrame))
+      this.refuse(it, P.ERR_TOOBIG, 'TOOBIG', `it is ${it.size} bytes; the server takes at most ${w.maxFrame}`);
+    this.setState('ready');
+    this.emit('welcome', { acks: this.acks, maxFrame: w.maxFrame, user: w.user });
+    this.pump();
+    this.sendAck(); // frames stored before WELCOME was handled
+  }
+
+  onAck(count) {
+    if (!this.acks) return;
+    if (count > this.sentCount) throw new P.ProtoError(`ACK of ${count} frames, only ${this.sentCount} sent`);
+    while (this.next > 0 && this.queue[0].connSeq <= count) this.handled(this.queue[0]);
+  }
+
+  onError(e) {
+    if (e.ref) {
+      const it = this.queue.slice(0, this.next).find((m) => m.connSeq === e.ref);
+      if (it) this.refuse(it, e.code, e.name, e.reason);
+    }
+    this.emit('server-error', e);
+    if (FATAL.has(e.code)) this.fatal(`${e.name}: ${e.reason}`);
+  }
+
+  // ---------------------------------------------------------------- sending
+
+  remove(it) {
+    const i = this.queue.indexOf(it);
+    console.assert(i >= 0, 'removing a message that is not queued');
+    this.queue.splice(i, 1);
+    this.queueBytes -= it.size;
+    if (i < this.next) this.next--;
+  }
+
+  handled(it) {
+    this.remove(it);
+    this.emit('acked', { key: it.key });
+  }
+
+  refuse(it, code, name, reason) {
+    this.remove(it);
+    this.emit('refused', { key: it.key, code, name, reason });
+  }
+
+  // Hand queued messages to the socket while it holds under HIGH_WATER.
+  pump() {
+    while (this.state === 'ready' && this.next < this.queue.length && this.ws.bufferedAmount < HIGH_WATER) {
+      const it = this.queue[this.next];
+      const hdr = P.c2sHeader(this.user, it.to, it.type, it.size);
+      const frame = it.body instanceof Blob ? new Blob([hdr, it.body]) : P.encodeFrame(this.user, it.to, it.type, it.body);
+      this.send(frame);
+      this.sentBytes += P.C2S_HDR + it.size;
+      it.end = this.sentBytes;
+      it.connSeq = ++this.sentCount;
+      this.next++;
+    }
+    if (this.sentBytes > this.written && !this.poller)
+      this.poller = setInterval(() => this.poll(), PROGRESS_MS);
+    this.poll();
+  }
+
+  // What the socket wrote since the last poll: progress, and without ACKS
+  // the messages it finished.
+  poll() {
+    if (this.state !== 'ready') return;
+    const before = this.written;
+    this.written = this.sentBytes - this.ws.bufferedAmount;
+    for (const it of this.queue.slice(0, this.next)) {
+      if (it.end <= before) continue;
+      const start = it.end - it.size - P.C2S_HDR;
+      if (it.size >= PROGRESS_MIN)
+        this.emit('progress', { key: it.key, sent: Math.max(0, Math.min(it.size, this.written - start - P.C2S_HDR)), total: it.size });
+      if (it.end <= this.written && !this.acks) this.handled(it);
+    }
+    if (this.written >= this.sentBytes && this.next >= this.queue.length) {
+      clearInterval(this.poller);
+      this.poller = null;
+    }
+    if (this.written > before && this.next < this.queue.length) this.pump();
+  }
+}

@@ -1,0 +1,206 @@
+// store.js -- the page's history in IndexedDB, one database per user id
+// (the server keeps no history it could send again): conversations,
+// messages, and the outbox (own messages not yet acknowledged, kept so that
+// a reload sends them again).
+//
+// Bounds (the oldest messages that are not waiting to be sent go first):
+// - HISTORY_PER_CONV messages per conversation;
+// - HISTORY_BYTES bytes of message bodies in all;
+// - CONVS_MAX conversations: starting one more forgets the one least
+//   recently used (and its messages) unless messages of it wait to be sent.
+//
+// Records:
+//   messages {id (auto, global order), peer, dir: 'in'|'out', type, ts,
+//             text | blob, size, status: 'pending'|'sent'|'failed'|'received',
+//             error?, pending: 1 while it waits to be sent (indexed)}
+//   convs    {peer, lastTs, preview, unread, count, bytes}
+//   meta     {key: 'bytes', value}
+
+export const HISTORY_PER_CONV = 500;
+export const HISTORY_BYTES = 200 << 20;
+export const CONVS_MAX = 200;
+export const HISTORY_SHOWN = 200; // messages loaded when a conversation opens
+
+const req = (r) =>
+  new Promise((resolve, reject) => {
+    r.onsuccess = () => resolve(r.result);
+    r.onerror = () => reject(r.error);
+  });
+
+const finished = (tx) =>
+  new Promise((resolve, reject) => {
+    tx.oncomplete = () => resolve();
+    tx.onerror = tx.onabort = () => reject(tx.error || new Error('history transaction aborted'));
+  });
+
+export async function openStore(user) {
+  const open = indexedDB.open(`chat-user-${user}`, 1);
+  open.onupgradeneeded = () => {
+    const db = open.result;
+    const msgs = db.createObjectStore('messages', { keyPath: 'id', autoIncrement: true });
+    msgs.createIndex('peer', ['peer', 'id']);
+    msgs.createIndex('pending', 'pending');
+    db.createObjectStore('convs', { keyPath: 'peer' });
+    db.createObjectStore('meta', { keyPath: 'key' });
+  };
+  return new Store(await req(open));
+}
+
+// Visit the records of a cursor request in order until visit returns false.
+async function walk(request, visit) {
+  let cur = await req(request);
+  while (cur && (await visit(cur)) !== false) {
+    cur.continue();
+    cur = await req(cur.request);
+  }
+}
+
+const peerRange = (peer) => IDBKeyRange.bound([peer, 0], [peer, Infinity]);
+
+export class Store {
+  constructor(db) {
+    this.db = db;
+  }
+
+  close() {
+    this.db.close();
+  }
+
+  tx(mode) {
+    const t = this.db.transaction(['messages', 'convs', 'meta'], mode);
+    return { t, messages: t.objectStore('messages'), convs: t.objectStore('convs'), meta: t.objectStore('meta') };
+  }
+
+  // Add a message and account for it in its conversation; `unread`: count
+  // it as unread. Resolves to the stored record (with its id) once it is
+  // committed.
+  async add(rec, unread = false) {
+    const s = this.tx('readwrite');
+    const done = finished(s.t);
+    const conv = await this.convFor(s, rec.peer);
+    rec.id = await req(s.messages.add(rec));
+    conv.lastTs = rec.ts;
+    conv.preview = rec.type === 1 ? rec.text.slice(0, 80) : rec.preview;
+    conv.count++;
+    conv.bytes += rec.size;
+    if (unread) conv.unread++;
+    const total = ((await req(s.meta.get('bytes'))) || { value: 0 }).value + rec.size;
+    await this.prune(s, conv, total);
+    await done;
+    return rec;
+  }
+
+  // The conversation with peer, created (and the least recently used one
+  // forgotten past CONVS_MAX) when new. Inside transaction s.
+  async convFor(s, peer) {
+    const conv = await req(s.convs.get(peer));
+    if (conv) return conv;
+    const all = await req(s.convs.getAll());
+    if (all.length >= CONVS_MAX) {
+      all.sort((a, b) => a.lastTs - b.lastTs);
+      const pending = new Set((await req(s.messages.index('pending').getAll(1))).map((m) => m.peer));
+      for (const old of all) {
+        if (pending.has(old.peer)) continue;
+        const meta = (await req(s.meta.get('bytes'))) || { value: 0 };
+        await walk(s.messages.index('peer').openCursor(peerRange(old.peer)), (cur) => req(cur.delete()));
+        await req(s.convs.delete(old.peer));
+        await req(s.meta.put({ key: 'bytes', value: meta.value - old.bytes }));
+        break;
+      }
+    }
+    return { peer, lastTs: 0, preview: '', unread: 0, count: 0, bytes: 0 };
+  }
+
+  // Delete the oldest messages not waiting to be sent until conv is within
+  // HISTORY_PER_CONV and everything within HISTORY_BYTES; write conv and
+  // the byte total. O(messages deleted + pending ones skipped).
+  async prune(s, conv, total) {
+    const convs = new Map([[conv.peer, conv]]);
+    if (conv.count > HISTORY_PER_CONV) {
+      await walk(s.messages.index('peer').openCursor(peerRange(conv.peer)), async (cur) => {
+        if (!cur.value.pending) {
+          conv.count--;
+          conv.bytes -= cur.value.size;
+          total -= cur.value.size;
+          await req(cur.delete());
+        }
+        return conv.count > HISTORY_PER_CONV;
+      });
+    }
+    if (total > HISTORY_BYTES) {
+      await walk(s.messages.openCursor(), async (cur) => {
+        const m = cur.value;
+        if (!m.pending) {
+          let c = convs.get(m.peer);
+          if (!c) convs.set(m.peer, (c = await req(s.convs.get(m.peer))));
+          c.count--;
+          c.bytes -= m.size;
+          total -= m.size;
+          await req(cur.delete());
+        }
+        return total > HISTORY_BYTES;
+      });
+    }
+    for (const c of convs.values()) if (c) await req(s.convs.put(c));
+    await req(s.meta.put({ key: 'bytes', value: total }));
+  }
+
+  // Change a message's fields; a field set to undefined is removed.
+  // Resolves to the record, or null when it is no longer kept.
+  async update(id, patch) {
+    const s = this.tx('readwrite');
+    const done = finished(s.t);
+    const rec = await req(s.messages.get(id));
+    if (rec) {
+      for (const [k, v] of Object.entries(patch)) {
+        if (v === undefined) delete rec[k];
+        else rec[k] = v;
+      }
+      await req(s.messages.put(rec));
+    }
+    await done;
+    return rec || null;
+  }
+
+  // The last `limit` messages with peer, oldest first.
+  async list(peer, limit = HISTORY_SHOWN) {
+    const s = this.tx('readonly');
+    const out = [];
+    await walk(s.messages.index('peer').openCursor(peerRange(peer), 'prev'), (cur) => {
+      out.push(cur.value);
+      return out.length < limit;
+    });
+    return out.reverse();
+  }
+
+  // Every conversation, most recent first.
+  async conversations() {
+    const all = await req(this.tx('readonly').convs.getAll());
+    return all.sort((a, b) => b.lastTs - a.lastTs || a.peer - b.peer);
+  }
+
+  // Make sure a conversation with peer exists (an empty one sorts last).
+  async ensureConv(peer) {
+    const s = this.tx('readwrite');
+    const done = finished(s.t);
+    if (!(await req(s.convs.get(peer)))) await req(s.convs.put(await this.convFor(s, peer)));
+    await done;
+  }
+
+  async markRead(peer) {
+    const s = this.tx('readwrite');
+    const done = finished(s.t);
+    const conv = await req(s.convs.get(peer));
+    if (conv && conv.unread) {
+      conv.unread = 0;
+      await req(s.convs.put(conv));
+    }
+    await done;
+  }
+
+  // Own messages waiting to be sent, oldest first.
+  async pending() {
+    const all = await req(this.tx('readonly').messages.index('pending').getAll(1));
+    return all.sort((a, b) => a.id - b.id);
+  }
+}
