@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import * as L from './lib.mjs';
+import './unit.mjs'; // the session's protocol edges, in Node, first
 
 let server, browser;
 // User ids of this run: a fresh block, so that a long-running server's
@@ -193,6 +194,8 @@ test('a reload in the middle of sending: nothing half-sent, the rest resent in o
     }
     await countIs(A.page, 'li.msg.out', 5);
     await A.page.waitForSelector(SENT);
+    // The upload bar of a picture on its way moved (bufferedAmount polled).
+    await A.page.waitForFunction(() => [...document.querySelectorAll('li.msg.out progress')].some((p) => p.value > 0));
     const pendingBefore = await A.page.locator('li.msg.out[data-status="pending"]').count();
     assert.ok(pendingBefore >= 2, `reloading with ${pendingBefore} messages unacknowledged`);
     await L.shot(A.page, '07-before-reload');
