@@ -29,6 +29,9 @@ S2C_HDR = 9   # sender u32, type u8, len u32
 # Bound of one frame body through the bridge: the server's own default
 # --max-frame (16 MiB); the server refuses bigger ones itself.
 MAX_BODY = 16 << 20
+# The policy chat-server sends with its pages: the page works under it here too.
+CSP = ("default-src 'self'; img-src 'self' blob: data:; media-src 'self' blob:; "
+       "style-src 'self' 'unsafe-inline'; connect-src 'self'; frame-ancestors 'none'")
 WEB_TYPES = {
     ".html": "text/html; charset=utf-8",
     ".js": "text/javascript; charset=utf-8",
@@ -57,7 +60,8 @@ def web_response(web_dir, path):
     except OSError:
         return (http.HTTPStatus.NOT_FOUND, [("Content-Type", "text/plain")], b"not found\n")
     return (http.HTTPStatus.OK,
-            [("Content-Type", WEB_TYPES[ext]), ("Cache-Control", "no-cache")], body)
+            [("Content-Type", WEB_TYPES[ext]), ("Cache-Control", "no-cache"),
+             ("X-Content-Type-Options", "nosniff"), ("Content-Security-Policy", CSP)], body)
 
 
 async def pump_to_server(ws, writer):

@@ -24,33 +24,42 @@ process.on('exit', () => {
   for (const c of children) c.kill('SIGKILL');
 });
 
+const LOG_KEEP = 256 << 10; // bytes of a child's stderr kept for error messages
+
+// Keep a child for the exit handler, and read its stderr all along (a full
+// pipe would block it) into child.log, its first LOG_KEEP bytes.
 function track(child) {
   children.add(child);
   child.on('exit', () => children.delete(child));
+  child.log = '';
+  if (child.stderr) {
+    child.stderr.setEncoding('utf8');
+    child.stderr.on('data', (d) => {
+      if (child.log.length < LOG_KEEP) child.log += d;
+    });
+  }
   return child;
 }
 
-// Resolve with the first match of `re` in a child's stderr lines (the
-// lines seen so far are kept for error messages).
+// Resolve with the first match of `re` in a child's stderr so far or to come.
 function waitForLine(child, re, what) {
   return new Promise((resolveP, reject) => {
-    let seen = '';
-    const timer = setTimeout(() => reject(new Error(`${what}: no line matching ${re} within ${WAIT_MS} ms:\n${seen}`)), WAIT_MS);
-    const onData = (d) => {
-      seen += d;
-      const m = seen.match(re);
-      if (m) {
-        clearTimeout(timer);
-        child.stderr.off('data', onData);
-        resolveP(m);
-      }
-    };
-    child.stderr.setEncoding('utf8');
-    child.stderr.on('data', onData);
-    child.once('exit', (code) => {
+    const done = (err, m) => {
       clearTimeout(timer);
-      reject(new Error(`${what} exited (${code}) before printing ${re}:\n${seen}`));
-    });
+      child.stderr.off('data', check);
+      child.off('exit', exited);
+      if (err) reject(err);
+      else resolveP(m);
+    };
+    const check = () => {
+      const m = child.log.match(re);
+      if (m) done(null, m);
+    };
+    const exited = (code) => done(new Error(`${what} exited (${code}) before printing ${re}:\n${child.log}`));
+    const timer = setTimeout(() => done(new Error(`${what}: no line matching ${re} within ${WAIT_MS} ms:\n${child.log}`)), WAIT_MS);
+    child.stderr.on('data', check);
+    child.once('exit', exited);
+    check();
   });
 }
 
@@ -64,14 +73,19 @@ export async function startServer({ extra = [], ports = null, dataDir = null } =
   const args = ['--bind', '127.0.0.1', '--port', String(ports ? ports.tcp : 0), '--data-dir', dir, ...extra];
   if (!bridge) args.push('--http-port', ports ? String(ports.http) : 'auto');
   const server = track(spawn(SERVER, args, { stdio: ['ignore', 'ignore', 'pipe'] }));
-  const tcp = await waitForLine(server, /listening on 127\.0\.0\.1:(\d+) \((?!http)/, 'chat-server');
-  let http, helper = null;
-  if (bridge) {
-    helper = track(spawn('/usr/bin/python3', [join(here, 'devbridge.py'), '--tcp-port', tcp[1],
-      '--http-port', String(ports ? ports.http : 0)], { stdio: ['ignore', 'ignore', 'pipe'] }));
-    http = await waitForLine(helper, /listening on 127\.0\.0\.1:(\d+) \(http/, 'devbridge');
-  } else {
-    http = await waitForLine(server, /listening on 127\.0\.0\.1:(\d+) \(http/, 'chat-server');
+  let tcp, http, helper = null;
+  try {
+    tcp = await waitForLine(server, /listening on 127\.0\.0\.1:(\d+) \((?!http)/, 'chat-server');
+    if (bridge) {
+      helper = track(spawn('/usr/bin/python3', [join(here, 'devbridge.py'), '--tcp-port', tcp[1],
+        '--http-port', String(ports ? ports.http : 0)], { stdio: ['ignore', 'ignore', 'pipe'] }));
+      http = await waitForLine(helper, /listening on 127\.0\.0\.1:(\d+) \(http/, 'devbridge');
+    } else {
+      http = await waitForLine(server, /listening on 127\.0\.0\.1:(\d+) \(http/, 'chat-server');
+    }
+  } catch (e) {
+    for (const c of [server, helper]) if (c) c.kill('SIGKILL');
+    throw e;
   }
   const stop = async (signal = 'SIGTERM') => {
     for (const c of [helper, server]) {

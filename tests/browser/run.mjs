@@ -362,3 +362,43 @@ test('server errors are shown; after a restart the page reconnects and resends',
     rmSync(dataDir, { recursive: true, force: true });
   }
 });
+
+test('the server\'s PINGs are answered: an idle page stays connected', { skip: ownServerOnly }, async () => {
+  const [a] = ids(1);
+  const s = await L.startServer({ extra: ['--idle-timeout', '1s'] });
+  try {
+    const A = await L.newPerson(browser, s);
+    // Chat frames seen on the page's WebSocket (Chromium's own record).
+    const cdp = await A.context.newCDPSession(A.page);
+    await cdp.send('Network.enable');
+    const seen = [];
+    let wake = () => {};
+    const onFrame = (dir) => ({ requestId, response }) => {
+      if (response.opcode !== 2) return;
+      const f = Buffer.from(response.payloadData, 'base64');
+      seen.push({ requestId, dir, type: dir === 'in' ? f[4] : f[8] });
+      wake();
+    };
+    cdp.on('Network.webSocketFrameReceived', onFrame('in'));
+    cdp.on('Network.webSocketFrameSent', onFrame('out'));
+    const twoRounds = () => {
+      const pings = seen.filter((x) => x.dir === 'in' && x.type === 0x84);
+      const sock = pings[0] && pings[0].requestId;
+      const on = (dir, type) => seen.filter((x) => x.requestId === sock && x.dir === dir && x.type === type).length;
+      return on('in', 0x84) >= 2 && on('out', 0x85) >= 2;
+    };
+    await L.login(A.page, a);
+    // Idle for 0.5 s: a PING; answered, so the connection lives on to
+    // the next PING, on the same socket, instead of being closed at 1 s.
+    await new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no second PING/PONG round: ${JSON.stringify(seen)}`)), L.WAIT_MS);
+      wake = () => twoRounds() && (clearTimeout(timer), resolve());
+      wake();
+    });
+    assert.equal(await A.page.getAttribute('#status', 'data-state'), 'online');
+    await L.finish([A]);
+  } finally {
+    await s.stop();
+    await s.cleanup();
+  }
+});
