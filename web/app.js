@@ -173,9 +173,10 @@ function logout(why = '') {
   $('messages').replaceChildren();
   $('conv-list').replaceChildren();
   setStatus('idle', 'Not connected');
+  clearAlerts();
   $('login-error').textContent = why;
   $('login-password').value = '';
-  $('login-user').focus();
+  ($('login-user').value ? $('login-password') : $('login-user')).focus();
 }
 
 function setStatus(state, text) {
