@@ -85,7 +85,7 @@ LIBCHAT_SO  := libchat.so.$(VERSION)
 
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(B)/tests/%,$(wildcard tests/unit/test_*.c))
 
-.PHONY: all deps run test check unit integration install-check valgrind clean libchat install lint FORCE
+.PHONY: all deps run test check unit integration browser install-check valgrind clean libchat install lint FORCE
 .DEFAULT_GOAL := all
 
 all: $(B)/chat-server $(B)/chat-bench $(B)/chat-client libchat
@@ -191,7 +191,15 @@ integration: $(B)/chat-server $(B)/chat-client $(B)/tests/chat-server-faults
 	CHAT_SERVER_FAULTS=$(CURDIR)/$(B)/tests/chat-server-faults \
 	CHAT_SANITIZED=$(SANITIZE) $(PY) -m pytest -q -p no:cacheprovider tests/integration
 
-check: unit integration
+# The web client in Debian's Chromium (tests/browser: playwright-core from
+# npm, installed by `make deps`), against this build's server and client;
+# screenshots of each step in build/browser/ (build/asan/browser/ for the
+# sanitizer build).
+browser: $(B)/chat-server $(B)/chat-client
+	CHAT_SERVER=$(CURDIR)/$(B)/chat-server CHAT_CLIENT=$(CURDIR)/$(B)/chat-client \
+	CHAT_SCREENSHOTS=$(CURDIR)/$(B)/browser node tests/browser/run.mjs
+
+check: unit integration browser
 
 # The black-box tests with chat-server and chat-client under valgrind
 # memcheck: any memory error or definite leak makes the program exit 99 and

@@ -9,7 +9,7 @@
 #   prometheus, chromium for the browser tests, openssl(1) for throwaway
 #   certificates,
 #   iproute2 for the network-namespace test, clang for the fuzz targets,
-#   clang-tidy for `make lint`);
+#   clang-tidy for `make lint`, Node.js and tests/browser's npm packages);
 #   bench: also the servers `make bench` compares against, gnuplot, and
 #   openssl(1) for the TLS scenarios' throwaway certificates.
 set -eu
@@ -25,13 +25,36 @@ case "${1:-all}" in
   *) echo "usage: scripts/deps.sh [all|build|test|bench|fuzz]" >&2; exit 2 ;;
 esac
 
+# The browser tests (tests/browser) need Node.js and npm: the machine's, or
+# Debian's when it has none.
+case "${1:-all}" in all|test)
+  command -v npm >/dev/null 2>&1 || want="$want nodejs npm" ;;
+esac
+
+# tests/browser's npm packages (playwright-core, pinned by its
+# package-lock.json; it never downloads a browser: the tests use Debian's
+# chromium), installed when missing or when the lock file changed.
+npm_deps() {
+  case "${1:-all}" in all|test) ;; *) return 0 ;; esac
+  d="$(dirname "$0")/../tests/browser"
+  stamp="$d/node_modules/.package-lock.json"
+  if [ -f "$stamp" ] && [ ! "$d/package-lock.json" -nt "$stamp" ]; then
+    return 0
+  fi
+  echo "deps: installing tests/browser's npm packages (npm ci)" >&2
+  (cd "$d" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+}
+
 missing=""
 for p in $want; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
     missing="$missing $p"
   fi
 done
-[ -z "$missing" ] && exit 0
+if [ -z "$missing" ]; then
+  npm_deps "${1:-all}"
+  exit 0
+fi
 
 echo "deps: installing missing Debian packages:$missing" >&2
 SUDO=""
@@ -45,3 +68,4 @@ export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 # shellcheck disable=SC2086
 $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
+npm_deps "${1:-all}"
