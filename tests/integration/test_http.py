@@ -33,6 +33,7 @@ def test_web_client_is_served(web):
     assert r.header("content-type") == "text/html; charset=utf-8"
     assert b"<html" in r.body.lower()
     assert r.header("x-content-type-options") == "nosniff"
+    assert r.header("cache-control") == "no-cache"
     assert "default-src 'self'" in r.header("content-security-policy")
     h = get(web, "/", method="HEAD")
     assert h.status == 200 and h.body == b""

@@ -143,3 +143,16 @@ def test_promtool_would_catch_a_bad_exposition():
     assert r.returncode != 0 or r.stdout.strip() or r.stderr.strip()
     with pytest.raises(AssertionError):
         promtool_check("not a metric line\n")
+
+
+def test_docs_list_exactly_the_families_served(start_server):
+    """docs/OPERATIONS.md's table of metrics names every family /metrics
+    serves, and nothing else."""
+    from conftest import REPO
+    doc = (REPO / "docs" / "OPERATIONS.md").read_text()
+    table = doc[doc.index("### Metrics"):doc.index("## Logs")]
+    documented = set(re.findall(r"`((?:chat|process)_[a-z_]+)`", table))
+    srv = start_server("--http-port", "auto")
+    text = scrape(srv)
+    served = {l.split()[2] for l in text.splitlines() if l.startswith("# TYPE")}
+    assert documented == served, (documented - served, served - documented)

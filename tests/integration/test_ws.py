@@ -138,6 +138,22 @@ def test_message_that_is_not_one_chat_frame_closes_with_1002(web):
     assert web.log_lines("exactly one chat frame")
 
 
+def test_reserved_bits_and_unknown_opcodes_close_with_1002(web):
+    for frame in (ws_frame(OP_BINARY, c2s(1, 0, HELLO, hello_body()), rsv=4),
+                  ws_frame(0x3, b"reserved opcode"),
+                  ws_frame(OP_PING, b"fragmented ping", fin=False),
+                  ws_frame(OP_CONT, b"a continuation out of nowhere")):
+        c = WSClient(web)
+        c.send(frame)
+        c.expect_close(1002)
+
+
+def test_no_subprotocol_offered_is_accepted_without_one(web):
+    c, r = handshake(web, drop=("Sec-WebSocket-Protocol",))
+    assert r.status == 101 and r.header("sec-websocket-protocol") is None, r
+    c.close()
+
+
 def test_fragmented_message_is_reassembled(web):
     c = WSClient(web)
     c.hello(1)
