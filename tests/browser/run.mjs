@@ -86,6 +86,23 @@ test('two pages log in and chat both ways', async () => {
   await L.finish([A, B]);
 });
 
+test('two tabs of one browser, two users, chat with each other', async () => {
+  // What a new user tries first: one Chromium, two tabs, two ids.
+  const [a, b] = ids(2);
+  const A = await L.loggedIn(browser, server, a, b);
+  const tab = await A.context.newPage();
+  L.watchPage(tab);
+  await tab.goto(server.webUrl); // (a new tab resumes no session: the form)
+  await L.login(tab, b);
+  await L.openConv(tab, a);
+  await L.sendText(A.page, 'from the first tab');
+  await L.msgText(tab, 'in', 'from the first tab').waitFor();
+  await L.sendText(tab, 'and from the second');
+  await L.msgText(A.page, 'in', 'and from the second').waitFor();
+  await L.shot(tab, '01-two-tabs');
+  await L.finish([A]);
+});
+
 test('a page and chat-client chat both ways', async () => {
   const [p, c] = ids(2);
   const P = await L.loggedIn(browser, server, p, c);
