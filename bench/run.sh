@@ -14,7 +14,7 @@
 # 100000"), BENCH_IDLE_ALL (10000: the N up to which the competitors also
 # get the idle scenario), BENCH_ONLY (scenario ids or groups to run, default
 # all; groups: small, media, tls, ws, idle; e.g. BENCH_ONLY=media or
-# BENCH_ONLY="mib tlsmib"), BENCH_BUDGET (570: an idle run that would end
+# BENCH_ONLY="mib tlsmib"), BENCH_BUDGET (1500: an idle run that would end
 # past this many seconds is skipped), BENCH_CONGESTION (reno: the TCP
 # congestion control of chat-bench's own sockets, "" for the system's),
 # BENCH_PROFILE (1: one more run of chat-server per scenario under perf),
@@ -36,7 +36,7 @@ IDLE_NS=${BENCH_IDLE:-"10000 50000 100000"}
 IDLE_ALL=${BENCH_IDLE_ALL:-10000}
 ONLY=${BENCH_ONLY:-}
 FROM=${BENCH_FROM:-}
-BUDGET=${BENCH_BUDGET:-570}
+BUDGET=${BENCH_BUDGET:-1500}
 CONGESTION=${BENCH_CONGESTION-reno}
 PROFILE=${BENCH_PROFILE:-1}
 BUSY=90 # chat-bench above this share of its core: the figure may be its limit

@@ -33,7 +33,7 @@
  * peer's own code echoed for its close, and framing_ws_close's for the
  * server's reasons.
  *
- * Memory: this struct (about 200 bytes); nothing is buffered here but a
+ * Memory: this struct (240 bytes); nothing is buffered here but a
  * frame header (14 bytes) and a control frame's payload (125); a partial
  * chat frame is framing_raw's (at most --max-frame + 13 bytes). Loop thread
  * only. Nothing here logs: the reason for a close is returned
