@@ -58,6 +58,15 @@ static void hand_off(conn *c) {
              (unsigned long long)h.lost);
 }
 
+int close_if_unread(conn *c, const char *what) {
+    size_t max = c->hub->cfg->max_outbuf;
+    if (output_queued(c) <= max) return 0;
+    CLOG(c, LOG_WARN, "%s while its answers pile up unread (over %zu bytes, "
+         "--max-outbuf); closing", what, max);
+    close_abort(c);
+    return 1;
+}
+
 void close_abort(conn *c) {
     if (c->state == CONN_CLOSED) return;
     hand_off(c);

@@ -33,4 +33,10 @@ void close_shut_done(conn *c, int status);
 /* The peer shut its side down (EOF) while CLOSING or SHUTDOWN. */
 void close_eof(conn *c);
 
+/* A request that asks for an answer (what: "PINGs", "HTTP requests")
+ * came while more than --max-outbuf bytes of answers wait unread: log it
+ * and close at once (answers never read would cost memory without bound);
+ * 1. Else 0: answer it. */
+int close_if_unread(conn *c, const char *what);
+
 #endif

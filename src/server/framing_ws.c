@@ -24,6 +24,7 @@ struct framing_ws {
     framing_raw *raw;        /* borrowed: the connection's */
     outq *out;               /* borrowed: the connection's */
     uint64_t max_msg;        /* --max-frame + 13 */
+    size_t max_out;          /* --max-outbuf: pings past it are refused */
     /* the frame being read: its header, then its payload */
     uint8_t hdr[HDR_MAX];
     uint8_t hlen;            /* header bytes so far */
@@ -50,12 +51,14 @@ struct framing_ws {
     const char *why;         /* the reason of the stop, for the log */
 };
 
-framing_ws *framing_ws_new(framing_raw *raw, outq *out, uint32_t max_frame) {
+framing_ws *framing_ws_new(framing_raw *raw, outq *out, uint32_t max_frame,
+                           size_t max_out) {
     framing_ws *w = calloc(1, sizeof *w);
     if (!w) return NULL;
     w->raw = raw;
     w->out = out;
     w->max_msg = (uint64_t)max_frame + FRAME_C2S_HDR;
+    w->max_out = max_out;
     w->hneed = 2;
     outq_set_mode(out, OUTQ_WS);
     return w;
@@ -139,7 +142,11 @@ static void data(framing_ws *w, const uint8_t *p, size_t n) {
 /* A whole control frame (its payload in ctl). */
 static void control(framing_ws *w) {
     if (w->opcode == OP_PING) {
-        if (!w->close_sent) put_frame(w, OP_PONG, w->ctl, w->ctl_len);
+        if (outq_total(w->out) > w->max_out)
+            fail(w, WS_POLICY, "pings while the pongs pile up unread "
+                 "(--max-outbuf)");
+        else if (!w->close_sent)
+            put_frame(w, OP_PONG, w->ctl, w->ctl_len);
         return;
     }
     if (w->opcode == OP_PONG) return;

@@ -66,9 +66,12 @@ enum {
 typedef struct framing_ws framing_ws;
 
 /* A new WebSocket layer over raw (the connection's article framing, which
- * receives the chat frames) and out (its output queue, put in WebSocket
+ * receives the chat frames) and out (its output queue: a ping that comes
+ * while more than max_out bytes wait in it closes with 1008, since a peer
+ * that does not read its pongs would make them pile up; put in WebSocket
  * mode here: it must be empty). NULL when out of memory. */
-framing_ws *framing_ws_new(framing_raw *raw, outq *out, uint32_t max_frame);
+framing_ws *framing_ws_new(framing_raw *raw, outq *out, uint32_t max_frame,
+                           size_t max_out);
 
 /* n bytes arrived at p (valid during the call only; unmasked in place).
  * Chat frames are handed up as they complete; control frames are answered

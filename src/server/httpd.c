@@ -173,7 +173,8 @@ static int upgrade(conn *c, const http_request *q) {
                      "\r\n%s\r\n", http_status_reason(101), extra);
     assert(n > 0 && (size_t)n < sizeof h);
     if (outq_raw(&c->out, (const uint8_t *)h, (size_t)n)) return -1;
-    if (!(c->ws = framing_ws_new(&c->raw, &c->out, c->hub->cfg->max_frame)))
+    if (!(c->ws = framing_ws_new(&c->raw, &c->out, c->hub->cfg->max_frame,
+                                 c->hub->cfg->max_outbuf)))
         return -1;
     c->kind = CONN_WS;
     c->hub->stats.ws_upgrades++;
@@ -227,6 +228,7 @@ static int serve(conn *c, const http_request *q, int head, int keep) {
 /* One whole request: answer it. Returns 1 to go on with the next one, 0
  * when c closed or upgraded, -1 out of memory. */
 static int handle(conn *c, const http_request *q) {
+    if (close_if_unread(c, "HTTP requests")) return 0;
     c->hub->stats.http_requests++;
     uint64_t clen = 0;
     int cl = http_parse_content_length(q, &clen);

@@ -17,6 +17,9 @@
  * the request says Connection: close or is HTTP/1.0 without keep-alive).
  * Pipelined requests are answered in order.
  *
+ * A client that sends requests while more than --max-outbuf bytes of
+ * answers wait unread is closed (pipelining is answered, not hoarded).
+ *
  * Time: a connection must send a whole request within --login-timeout of
  * its accept or of its previous response (it stays NEW, on the hub's
  * pending list, until it upgrades); one that does not is closed (408 when

@@ -153,13 +153,20 @@ static void on_ack(conn *c, const frame_c2s *f) {
     sync_acked(c, n);
 }
 
+/* PING: PONG, unless the peer lets its answers pile up unread past
+ * --max-outbuf (then it is closed: it would cost memory without bound). */
+static void on_ping(conn *c, const frame_c2s *f) {
+    if (!close_if_unread(c, "PINGs"))
+        output_control(c, FRAME_PONG, f->body, f->len);
+}
+
 /* A whole frame. */
 static int on_frame(void *ctx, const frame_c2s *f, blk *b) {
     conn *c = ctx;
     c->frames_seen++;
     switch (f->type) {
     case FRAME_HELLO: login_hello(c, f); break;
-    case FRAME_PING: output_control(c, FRAME_PONG, f->body, f->len); break;
+    case FRAME_PING: on_ping(c, f); break;
     case FRAME_ACK: on_ack(c, f); break;
     case FRAME_PONG: break; /* answers our PING (the read touched idle) */
     default: on_data(c, f, b); break;

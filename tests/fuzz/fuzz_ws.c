@@ -139,7 +139,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     outq_set_mode(&t.out, OUTQ_HTTP);
     static const char resp[] = "HTTP/1.1 101 Switching Protocols\r\n\r\n";
     CHECK(outq_raw(&t.out, (const uint8_t *)resp, sizeof resp - 1) == 0);
-    framing_ws *w = framing_ws_new(&t.raw, &t.out, t.max_frame);
+    framing_ws *w = framing_ws_new(&t.raw, &t.out, t.max_frame, 4096);
     CHECK(w);
     const uint8_t *p = data + 2;
     size_t n = size - 2;

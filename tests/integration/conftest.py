@@ -114,6 +114,19 @@ class Server:
         assert rc == 0, f"server exited with {rc} after SIGTERM:\n{self.log()}"
 
 
+def flood(srv, send, chunk, phrase, times=300):
+    """send(chunk) up to `times` times, until the server's log has phrase
+    (or the server closed the connection); then wait for that line."""
+    try:
+        for _ in range(times):
+            send(chunk)
+            if srv.log_lines(phrase):
+                break
+    except OSError:
+        pass  # closed by the server: the log line says why
+    return srv.wait_for_log(phrase)
+
+
 @pytest.fixture
 def start_server(tmp_path):
     """Factory: start_server(*extra_args) -> Server. All are stopped at teardown."""

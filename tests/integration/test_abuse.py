@@ -295,3 +295,20 @@ def test_connection_flood_to_emfile_recovers(tmp_path):
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_ping_flood_without_reading_is_closed(start_server):
+    """PINGs from a client that never reads its PONGs: once more than
+    --max-outbuf bytes of them wait, the connection is closed (a log line
+    says so), instead of the server's memory growing with them."""
+    from proto import PING, c2s
+    srv = start_server("--max-frame", "1K", "--max-outbuf", "70K",
+                       "--rate-msgs", "0", "--rate-bytes", "0")
+    c = srv.client(rcvbuf=4096)
+    c.hello(5)
+    from conftest import flood
+    flood(srv, c.send_raw, c2s(5, 0, PING, b"p" * 64) * 1000,
+          "PINGs while its answers pile up unread (over 71680 bytes, "
+          "--max-outbuf); closing")
+    x, y = bound_pair(srv)
+    still_routes(x, y)

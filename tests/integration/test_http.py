@@ -153,3 +153,22 @@ def test_http_flags_are_checked(tmp_path):
     r = run("--help")
     for flag in ("--http-port", "--https-port", "--http-allow-origin"):
         assert flag in r.stdout
+
+
+def test_pipelining_without_reading_is_bounded(start_server):
+    """A client that pipelines requests and never reads the answers is
+    closed once more than --max-outbuf bytes of them wait (a log line says
+    so); the server keeps serving others."""
+    import socket
+    srv = start_server("--http-port", "auto", "--max-frame", "1K",
+                       "--max-outbuf", "70K", "--rate-bytes", "0",
+                       "--rate-msgs", "0")
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.connect((srv.host, http_port(srv)))
+    from conftest import flood
+    flood(srv, s.sendall, req("/") * 1000,
+          "HTTP requests while its answers pile up unread (over 71680 "
+          "bytes, --max-outbuf); closing")
+    s.close()
+    assert get(srv, "/healthz").status == 200

@@ -313,3 +313,18 @@ def test_https_and_wss_share_the_tls_engine(start_server, tmp_path):
     assert w.read_frame().body == b"back"
     with pytest.raises(ssl.SSLError):  # a client that does not trust it
         HTTPConn(srv.host, port, tls=ssl.create_default_context())
+
+
+def test_ping_flood_without_reading_closes_with_1008(start_server):
+    """Pings whose pongs pile up unread past --max-outbuf: close 1008."""
+    srv = start_server("--http-port", "auto", "--max-frame", "1K",
+                       "--max-outbuf", "70K")
+    c = WSClient(srv)
+    c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    from conftest import flood
+    flood(srv, c.send, ws_frame(OP_PING, b"p" * 125) * 1000,
+          "WebSocket closed: pings while the pongs pile up unread")
+    c.close()
+    tcp = srv.client()
+    tcp.hello(5)
+    ping_sync(tcp, 5)
