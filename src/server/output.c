@@ -32,6 +32,14 @@ int output_data_slow(conn *c, uint32_t from, uint8_t type,
 void output_control(conn *c, uint8_t type, const uint8_t *body, uint32_t len) {
     if (c->state >= CONN_SHUTDOWN || c->fail) return;
     if (c->ws && framing_ws_close_sent(c->ws)) return; /* nothing after it */
+    size_t max = c->hub->cfg->max_outbuf + OUTPUT_CONTROL_SLACK;
+    if (output_queued(c) > max) { /* (ERRORs for a flood of bad frames) */
+        CLOG(c, LOG_WARN, "control frames pile up unread (over %zu bytes); "
+             "closing", max);
+        c->fail = UV_ENOBUFS; /* closed at the flush */
+        conn_queue_flush(c);
+        return;
+    }
     if (outq_frame(&c->out, 0, type, body, len, NULL, 0)) {
         (void)failed(c); /* (closed at the flush; nothing else to undo) */
         return;

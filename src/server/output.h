@@ -27,7 +27,13 @@ static inline int output_data(conn *c, uint32_t from, uint8_t type,
 int output_data_slow(conn *c, uint32_t from, uint8_t type, const uint8_t *body,
                      uint32_t len, blk *b, uint64_t id);
 
-/* Queue a control frame (small, bounded: it may pass --max-outbuf). */
+/* Control frames may pass --max-outbuf by this much (the last ERROR
+ * before a close, the WELCOME after a full queue of stored frames). */
+#define OUTPUT_CONTROL_SLACK ((size_t)64 << 10)
+
+/* Queue a control frame (small: it may pass --max-outbuf by
+ * OUTPUT_CONTROL_SLACK; past that the peer does not read its answers, and
+ * the connection is closed at the flush, with a log line). */
 void output_control(conn *c, uint8_t type, const uint8_t *body, uint32_t len);
 
 /* ERROR code/ref/reason, to a peer that speaks control frames only (the

@@ -312,3 +312,19 @@ def test_ping_flood_without_reading_is_closed(start_server):
           "--max-outbuf); closing")
     x, y = bound_pair(srv)
     still_routes(x, y)
+
+
+def test_error_flood_without_reading_is_closed(start_server):
+    """Frames refused one by one (each answered by an ERROR) from a client
+    that never reads: once the ERRORs pass --max-outbuf + 64 KiB unread,
+    the connection is closed (a log line says so)."""
+    from conftest import flood
+    from proto import c2s
+    srv = start_server("--max-frame", "1K", "--max-outbuf", "70K",
+                       "--rate-msgs", "0", "--rate-bytes", "0")
+    c = srv.client(rcvbuf=4096)
+    c.hello(5)
+    flood(srv, c.send_raw, c2s(5, 6, 0x42, b"?") * 1000,
+          "control frames pile up unread (over 137216 bytes); closing")
+    x, y = bound_pair(srv)
+    still_routes(x, y)
