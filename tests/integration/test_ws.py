@@ -50,6 +50,11 @@ def test_handshake_is_checked(web):
         assert r.status == status, (kw, r)
         c.expect_eof()
         c.close()
+    c = HTTPConn(web.host, port)  # HTTP/1.0: 400
+    c.send(upgrade_request(web.host, port).replace(b"HTTP/1.1", b"HTTP/1.0"))
+    r = c.response()
+    assert r.status == 400 and b"HTTP/1.1" in r.body, r
+    c.close()
     c, r = handshake(web, extra={"Sec-WebSocket-Version": "12"})
     assert r.header("sec-websocket-version") == "13"
     c.close()
@@ -187,6 +192,18 @@ def test_ping_is_answered_and_close_handshake_done(web):
     fin, op, payload = c.recv_ws()
     assert op == OP_CLOSE and struct.unpack("!H", payload[:2])[0] == 1000
     c.expect_eof()
+
+
+def test_keepalive_is_the_chat_ping_not_a_websocket_ping(start_server):
+    """The server sends no WebSocket pings of its own: an idle client that
+    speaks control frames gets the chat's PING, in a binary message."""
+    from proto import PING, PONG
+    srv = start_server("--http-port", "auto", "--idle-timeout", "1s")
+    c = WSClient(srv)
+    c.hello(1)
+    f = c.read_frame(timeout=10)
+    assert f.type == PING and c.messages == [], (f, c.messages)
+    c.send_frame(1, 0, PONG, f.body)
 
 
 def test_login_timeout_closes_with_a_close_frame(start_server):
