@@ -165,6 +165,7 @@ def test_pipelining_without_reading_is_bounded(start_server):
                        "--rate-msgs", "0")
     s = socket.socket()
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.settimeout(10)  # (a send that never ends fails the test)
     s.connect((srv.host, http_port(srv)))
     from conftest import flood
     flood(srv, s.sendall, req("/") * 1000,
