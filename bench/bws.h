@@ -6,8 +6,8 @@
  * protocol (one chat frame per binary message), NATS and MQTT over their
  * servers' WebSocket listeners.
  *
- * Written here rather than taken from wslay (the project's WebSocket
- * library, used by the server): wslay's client hands every payload byte
+ * Written here rather than taken from wslay (which the server also left,
+ * src/server/framing_ws.h): wslay's client hands every payload byte
  * through its callbacks and masks it a byte at a time, while chat-bench
  * must cost less per message than the servers it measures. Here a client
  * frame is a header (bws_frame_head) and a payload masked word-at-a-time
