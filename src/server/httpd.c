@@ -263,10 +263,9 @@ static int handle(conn *c, const http_request *q) {
     return 1;
 }
 
-int httpd_start(conn *c) {
+void httpd_start(conn *c) {
     c->kind = CONN_HTTP;
     outq_set_mode(&c->out, OUTQ_HTTP);
-    return 0;
 }
 
 int httpd_input(conn *c, uint8_t *p, size_t n) {

@@ -42,9 +42,9 @@
 /* The WebSocket subprotocol of the chat (docs/PROTOCOL.md). */
 #define HTTPD_WS_PROTOCOL "chat.v1"
 
-/* Make c, just accepted on the HTTP listener, an HTTP connection. 0 or -1
- * (out of memory: close it). */
-int httpd_start(conn *c);
+/* Make c, just accepted on the HTTP listener, an HTTP connection (nothing
+ * is allocated before its first bytes). */
+void httpd_start(conn *c);
 
 /* n bytes arrived at p (valid during the call only): answer the requests
  * they complete. May close c, or upgrade it to CONN_WS (the bytes after

@@ -13,24 +13,14 @@ int stats_health(hub *h, char *why, size_t n) {
     return 0;
 }
 
-/* The transport label of a connection. */
-static const char *transport_of(const conn *c) {
-    switch (c->kind) {
-    case CONN_HTTP: return c->tls ? "https" : "http";
-    case CONN_WS: return c->tls ? "wss" : "ws";
-    default: return c->tls ? "tls" : "tcp";
-    }
-}
-
-enum { NTRANSPORTS = 6 };
-static const char *const transports[NTRANSPORTS] = {"tcp", "tls", "ws", "wss",
-                                                    "http", "https"};
+/* The transport labels, by kind (CONN_CHAT, CONN_HTTP, CONN_WS), plain
+ * then TLS. */
+enum { NTRANSPORTS = 2 * CONN_NKINDS };
+static const char *const transports[NTRANSPORTS] = {"tcp", "http", "ws",
+                                                    "tls", "https", "wss"};
 
 static unsigned transport_index(const conn *c) {
-    const char *t = transport_of(c);
-    for (unsigned i = 0; i < NTRANSPORTS; i++)
-        if (transports[i] == t) return i;
-    return 0;
+    return c->kind + (c->tls ? CONN_NKINDS : 0u);
 }
 
 /* chat_connections{transport, state}: a walk over the connections (the

@@ -21,6 +21,7 @@ import logging
 import os
 import struct
 import sys
+from pathlib import Path
 
 import websockets
 
@@ -32,16 +33,10 @@ MAX_BODY = 16 << 20
 # The policy chat-server sends with its pages: the page works under it here too.
 CSP = ("default-src 'self'; img-src 'self' blob: data:; media-src 'self' blob:; "
        "style-src 'self' 'unsafe-inline'; connect-src 'self'; frame-ancestors 'none'")
-WEB_TYPES = {
-    ".html": "text/html; charset=utf-8",
-    ".js": "text/javascript; charset=utf-8",
-    ".css": "text/css; charset=utf-8",
-    ".svg": "image/svg+xml",
-    ".png": "image/png",
-    ".ico": "image/x-icon",
-    ".json": "application/json",
-    ".webmanifest": "application/manifest+json",
-}
+# The Content-Types the server sends, from the script that builds web/
+# into it (scripts/embed_web.py).
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
+from embed_web import TYPES as WEB_TYPES  # noqa: E402
 
 
 def web_response(web_dir, path):
