@@ -67,12 +67,30 @@ const char *frame_err_name(unsigned code) {
     }
 }
 
+static int device_char(uint8_t c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+           (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
+}
+
 int frame_parse_hello(const uint8_t *body, uint32_t len, frame_hello *h) {
     if (len < FRAME_HELLO_MIN) return FRAME_EBADBODY;
     h->version = body[0];
     h->flags = body[1];
-    h->password_len = len - FRAME_HELLO_MIN;
-    h->password = h->password_len ? body + FRAME_HELLO_MIN : NULL;
+    uint32_t at = FRAME_HELLO_MIN;
+    h->device = NULL;
+    h->device_len = 0;
+    if (h->flags & FRAME_FLAG_CONV) {
+        if (len < at + 1 || body[at] > FRAME_DEVICE_MAX ||
+            body[at] > len - at - 1)
+            return FRAME_EBADBODY;
+        h->device_len = body[at];
+        for (uint32_t i = 0; i < h->device_len; i++)
+            if (!device_char(body[at + 1 + i])) return FRAME_EBADBODY;
+        h->device = h->device_len ? body + at + 1 : NULL;
+        at += 1 + h->device_len;
+    }
+    h->password_len = len - at;
+    h->password = h->password_len ? body + at : NULL;
     return 0;
 }
 

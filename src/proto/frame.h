@@ -47,7 +47,9 @@ enum frame_type {
     FRAME_ACK     = 0x82, /* both ways: cumulative acknowledgement */
     FRAME_ERROR   = 0x83, /* s->c: numeric code and a reason */
     FRAME_PING    = 0x84, /* both ways: keepalive probe */
-    FRAME_PONG    = 0x85  /* both ways: answer to PING, echoes its body */
+    FRAME_PONG    = 0x85, /* both ways: answer to PING, echoes its body */
+    FRAME_MSG     = 0x86, /* s->c: a message with its id (CONV) */
+    FRAME_POST    = 0x87  /* c->s: a message with a client id (CONV) */
 };
 
 /* Decoder results (negative). */
@@ -79,6 +81,11 @@ enum frame_err {
 
 /* HELLO / WELCOME flag bits. */
 #define FRAME_FLAG_ACKS 0x01u  /* opt in to acknowledgements */
+#define FRAME_FLAG_CONV 0x02u  /* devices, MSG and POST frames */
+#define FRAME_MSG_OWN 0x01u    /* MSG flags: sent by another device of ours */
+#define FRAME_MSG_PRE 22u      /* MSG: id, kind, flags, to, time */
+#define FRAME_POST_PRE 10u     /* POST: kind, flags, cid */
+#define FRAME_DEVICE_MAX 32u   /* longest device name in HELLO */
 
 /* Longest reason text the server puts in an ERROR frame. */
 #define FRAME_REASON_MAX 200u
@@ -134,7 +141,7 @@ static inline int frame_is_data(uint8_t type) {
 }
 /* 1 if type is a control type this version knows, else 0. */
 static inline int frame_is_control(uint8_t type) {
-    return type >= FRAME_HELLO && type <= FRAME_PONG;
+    return type >= FRAME_HELLO && type <= FRAME_POST;
 }
 /* "text", "picture", "voice", "video", or NULL for other types. */
 const char *frame_type_name(uint8_t type);
@@ -150,6 +157,8 @@ const char *frame_err_name(unsigned code);
 typedef struct frame_hello {
     uint8_t version;
     uint8_t flags;
+    const uint8_t *device;   /* CONV: the device name (NULL when empty) */
+    uint8_t device_len;
     const uint8_t *password; /* points into the body; NULL when absent */
     uint32_t password_len;
 } frame_hello;

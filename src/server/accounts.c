@@ -2,7 +2,8 @@
  * accounts.c -- user accounts in chat.db (accounts.h).
  *
  * The schema belongs to store_sqlite.c (migration 2 creates the table).
- * When the file is missing or older than ACCOUNTS_SCHEMA, accounts_open
+ * When the file is missing or older than STORE_SCHEMA_VERSION (the
+ * store's schema, which has the accounts table since version 2), accounts_open
  * opens the store once on a private loop, which creates or upgrades it
  * (and refuses a damaged, foreign or newer file without touching it), then
  * closes it. That costs one scan of the messages table, only on the first
@@ -23,7 +24,6 @@
 
 #include "server/store.h"
 
-#define ACCOUNTS_SCHEMA 2 /* user_version that has the accounts table */
 #define BUSY_MS 5000
 
 struct accounts {
@@ -67,7 +67,7 @@ static int migrate_via_store(const char *dir, char *err, size_t errlen) {
         snprintf(err, errlen, "cannot create an event loop");
         return ACCOUNTS_ENOMEM;
     }
-    store_config cfg = {dir, 1, 0, 0, 0};
+    store_config cfg = {.dir = dir, .fsync_full = 1};
     store_callbacks cb = {0};
     store *st = NULL;
     int rc = store_open(&st, &loop, &cfg, &cb, err, errlen);
@@ -117,7 +117,7 @@ int accounts_open(accounts **out, const char *dir, char *err, size_t errlen) {
     memcpy(a->path + n, "/chat.db", sizeof "/chat.db");
     long long v = 0;
     int rc = db_connect(a, &v, err, errlen);
-    if (rc == ACCOUNTS_OK && v < ACCOUNTS_SCHEMA) {
+    if (rc == ACCOUNTS_OK && v < STORE_SCHEMA_VERSION) {
         /* (void): user_version finalized its statement, so the close
          * cannot be busy */
         (void)sqlite3_close(a->db);
@@ -125,10 +125,10 @@ int accounts_open(accounts **out, const char *dir, char *err, size_t errlen) {
         rc = migrate_via_store(dir, err, errlen);
         if (rc == ACCOUNTS_OK) rc = db_connect(a, &v, err, errlen);
     }
-    if (rc == ACCOUNTS_OK && v != ACCOUNTS_SCHEMA) {
+    if (rc == ACCOUNTS_OK && v != STORE_SCHEMA_VERSION) {
         snprintf(err, errlen, "%s: the database has schema version %lld but "
                  "this chat-server knows version %d; it was not modified",
-                 a->path, v, ACCOUNTS_SCHEMA);
+                 a->path, v, STORE_SCHEMA_VERSION);
         rc = ACCOUNTS_EDB;
     }
     if (rc != ACCOUNTS_OK) {

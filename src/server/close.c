@@ -8,25 +8,34 @@
 typedef struct handoff {
     conn *c;
     uint64_t stored, lost;
+    uint64_t sent;     /* the highest message id the kernel took */
 } handoff;
 
 /* One frame of an output buffer at close: delivered ones (the kernel took
- * all of it) drop their stored copy unless the peer acknowledges; unsent
- * ones without a stored copy are put in the store for the user; unsent ones
+ * all of it) move the device's cursor unless the peer acknowledges; unsent
+ * ones without a stored copy are put in the store for the user (a MSG
+ * frame's with its own id, so that handing it off twice stores it once;
+ * a bare frame's has none on the wire, so it gets a new one); unsent ones
  * with a stored copy stay stored (delivered at the next connection). */
-static void handoff_frame(void *ctx, const frame_s2c *f, uint64_t id,
-                          int sent) {
+static void handoff_frame(void *ctx, const frame_s2c *f, const uint8_t *pre,
+                          uint64_t id, int sent) {
     handoff *h = ctx;
     conn *c = h->c;
     hub *hb = c->hub;
-    if (!frame_is_data(f->type)) return;
+    if (!frame_is_data(f->type) && !pre) return;
+    uint64_t wid = pre ? frame_rd64(pre) : id;
     if (sent) {
-        if (id && !c->acks) store_del(hb->store, id);
+        if (wid > h->sent) h->sent = wid;
         return;
     }
     if (id) return;
-    if (store_put(hb->store, hb->next_id++, c->user, f->sender, f->type,
-                  f->body, f->len, 1, NULL, 0))
+    store_msg m = {
+        .id = pre ? wid : hub_msg_id(hb), .receiver = c->user,
+        .sender = f->sender, .type = pre ? pre[8] : f->type,
+        .ts = pre ? (int64_t)frame_rd64(pre + 14) : hub_now_ms(hb),
+        .body = f->body, .len = f->len, .again = pre != NULL,
+    };
+    if (store_put(hb->store, &m, 1, NULL, 0))
         h->lost++;
     else
         h->stored++;
@@ -35,12 +44,10 @@ static void handoff_frame(void *ctx, const frame_s2c *f, uint64_t id,
 static void hand_off(conn *c) {
     hub *hb = c->hub;
     int closing = c->state == CONN_CLOSING || c->state == CONN_SHUTDOWN;
-    if (!c->user || hb->cfg->echo || !(conn_bound(c) || closing) ||
-        outq_total(&c->out) == 0)
+    if (!c->user || hb->cfg->echo || !(conn_bound(c) || closing))
         return;
     router_del(hb->router, &c->node);
-    if (router_first(hb->router, c->user)) return; /* another device has them */
-    handoff h = {c, 0, 0};
+    handoff h = {c, 0, 0, 0};
     outbuf *o = outq_other(&c->out);
     if (o->total) { /* the write in flight: from the first byte not taken */
         size_t unsent = c->wfailed || c->tls ? o->total
@@ -48,7 +55,7 @@ static void hand_off(conn *c) {
         outq_walk(o, unsent <= o->total ? o->total - unsent : 0,
                   handoff_frame, &h);
     }
-    outq_walk(outq_cur(&c->out), 0, handoff_frame, &h);
+    if (outq_total(&c->out)) outq_walk(outq_cur(&c->out), 0, handoff_frame, &h);
     hb->stats.frames_stored += h.stored;
     if (h.stored)
         CLOG(c, LOG_INFO, "%llu undelivered frames handed to the store",
@@ -56,6 +63,14 @@ static void hand_off(conn *c) {
     if (h.lost)
         CLOG(c, LOG_ERROR, "%llu undelivered frames lost: out of memory",
              (unsigned long long)h.lost);
+    /* where its device got to (with its other connections, c being out
+     * of the router now), and that it was seen now */
+    if (c->devstate == CONN_DEV_READY) {
+        if (!c->acks && h.sent > c->confirmed) c->confirmed = h.sent;
+        uint64_t low = output_device_has(c);
+        if (low > c->reported) c->reported = low;
+        store_cursor(hb->store, c->user, c->dev, low);
+    }
 }
 
 int close_if_unread(conn *c, const char *what) {

@@ -1,5 +1,7 @@
 #include "config.h"
 
+#include "server/store.h"
+
 #include <errno.h>
 #include <arpa/inet.h>
 #include <getopt.h>
@@ -19,6 +21,9 @@ void config_defaults(config *c) {
     c->offline_max_messages = CONFIG_DEFAULT_OFFLINE_MAX_MESSAGES;
     c->offline_max_bytes = CONFIG_DEFAULT_OFFLINE_MAX_BYTES;
     c->offline_ttl_ms = CONFIG_DEFAULT_OFFLINE_TTL_MS;
+    c->device_ttl_ms = CONFIG_DEFAULT_DEVICE_TTL_MS;
+    c->history_ttl_ms = CONFIG_DEFAULT_HISTORY_TTL_MS;
+    c->dedup_ms = CONFIG_DEFAULT_DEDUP_MS;
     c->fsync_full = 1;
     c->store_max_pending = CONFIG_DEFAULT_STORE_MAX_PENDING;
     c->log_level = LOG_INFO;
@@ -74,6 +79,15 @@ void config_usage(FILE *out) {
 "                               (default %llu = 256M)\n"
 "  --offline-ttl DURATION       stored messages expire after this, 0 = never\n"
 "                               (default 7d; units ms, s, m, h, d)\n"
+"  --device-ttl DURATION        a device not seen for this is forgotten: it\n"
+"                               no longer holds messages back (default 30d;\n"
+"                               0 = never)\n"
+"  --history-ttl DURATION       keep every message at least this long, even\n"
+"                               once every device has it (default 0: kept\n"
+"                               only until then)\n"
+"  --dedup-window DURATION      how long a device's client message ids are\n"
+"                               remembered to drop resends (default 24h;\n"
+"                               at least 1s)\n"
 "  --fsync full|normal          full: every acknowledged message is on disk\n"
 "                               (survives power loss); normal: survives a\n"
 "                               crash of the server, a power loss may lose\n"
@@ -185,7 +199,8 @@ enum {
     OPT_INSECURE_OPEN, OPT_LOGIN_TIMEOUT, OPT_MAX_CONNS, OPT_MAX_CONNS_IP,
     OPT_RATE_MSGS, OPT_RATE_BYTES, OPT_TLS_PORT, OPT_TLS_CERT, OPT_TLS_KEY,
     OPT_TLS_CA, OPT_RATE_GRACE, OPT_IDLE_TIMEOUT, OPT_MAX_UNACKED,
-    OPT_HTTP_PORT, OPT_HTTPS_PORT, OPT_HTTP_ORIGIN
+    OPT_HTTP_PORT, OPT_HTTPS_PORT, OPT_HTTP_ORIGIN, OPT_DEVICE_TTL,
+    OPT_HISTORY_TTL, OPT_DEDUP
 };
 
 static const struct option options[] = {
@@ -220,6 +235,9 @@ static const struct option options[] = {
     {"http-port", required_argument, NULL, OPT_HTTP_PORT},
     {"https-port", required_argument, NULL, OPT_HTTPS_PORT},
     {"http-allow-origin", required_argument, NULL, OPT_HTTP_ORIGIN},
+    {"device-ttl", required_argument, NULL, OPT_DEVICE_TTL},
+    {"history-ttl", required_argument, NULL, OPT_HISTORY_TTL},
+    {"dedup-window", required_argument, NULL, OPT_DEDUP},
     {NULL, 0, NULL, 0},
 };
 
@@ -298,6 +316,22 @@ int config_parse(config *c, int argc, char **argv, char *err, size_t errlen) {
             if (config_parse_duration(optarg, &c->offline_ttl_ms))
                 FAIL("--offline-ttl: '%s' is not a duration (e.g. 7d, 12h, "
                      "30s, 0 for never)", optarg);
+            break;
+        case OPT_DEVICE_TTL:
+            if (config_parse_duration(optarg, &c->device_ttl_ms))
+                FAIL("--device-ttl: '%s' is not a duration (e.g. 30d, 12h, "
+                     "0 for never)", optarg);
+            break;
+        case OPT_HISTORY_TTL:
+            if (config_parse_duration(optarg, &c->history_ttl_ms))
+                FAIL("--history-ttl: '%s' is not a duration (e.g. 30d, 12h, "
+                     "0 for none)", optarg);
+            break;
+        case OPT_DEDUP:
+            if (config_parse_duration(optarg, &c->dedup_ms) ||
+                c->dedup_ms < 1000)
+                FAIL("--dedup-window: '%s' is not a duration of at least 1s "
+                     "(e.g. 24h, 10m)", optarg);
             break;
         case OPT_FSYNC:
             if (strcmp(optarg, "full") == 0) c->fsync_full = 1;
@@ -442,4 +476,14 @@ int config_parse(config *c, int argc, char **argv, char *err, size_t errlen) {
              "user add ID`), or --insecure-open to accept the risk",
              c->bind);
     return CONFIG_OK;
+}
+
+store_config config_store(const config *c) {
+    return (store_config){
+        .dir = c->data_dir, .fsync_full = c->fsync_full,
+        .max_messages = c->offline_max_messages,
+        .max_bytes = c->offline_max_bytes, .ttl_ms = c->offline_ttl_ms,
+        .device_ttl_ms = c->device_ttl_ms,
+        .history_ttl_ms = c->history_ttl_ms, .dedup_ms = c->dedup_ms,
+    };
 }

@@ -36,6 +36,9 @@
 #define CONFIG_DEFAULT_RATE_GRACE_MS 10000u     /* over the rate: closed */
 #define CONFIG_DEFAULT_IDLE_TIMEOUT_MS 300000u  /* 5 min */
 #define CONFIG_DEFAULT_MAX_UNACKED 65536u       /* frames sent, not ACKed */
+#define CONFIG_DEFAULT_DEVICE_TTL_MS ((uint64_t)30 * 24 * 3600 * 1000) /* 30 d */
+#define CONFIG_DEFAULT_HISTORY_TTL_MS 0u       /* no history kept */
+#define CONFIG_DEFAULT_DEDUP_MS ((uint64_t)24 * 3600 * 1000) /* 24 h */
 
 typedef struct config {
     char bind[64];
@@ -49,6 +52,10 @@ typedef struct config {
     uint64_t offline_max_messages; /* per receiver */
     uint64_t offline_max_bytes;    /* per receiver */
     uint64_t offline_ttl_ms;       /* 0: keep forever */
+    uint64_t device_ttl_ms;        /* a device not seen for this is
+                                      forgotten; 0: never */
+    uint64_t history_ttl_ms;       /* messages kept at least this; 0: no */
+    uint64_t dedup_ms;             /* client ids remembered (>= 1 s) */
     int fsync_full;                /* 1: synchronous=FULL, 0: NORMAL */
     size_t store_max_pending;      /* store work in flight before reads pause */
     int log_level;
@@ -89,5 +96,10 @@ int config_parse_size(const char *s, uint64_t *out);
 /* Parse a duration "500ms", "30s", "15m", "12h", "7d" (a bare number is
  * seconds) into milliseconds. 0 or -1. */
 int config_parse_duration(const char *s, uint64_t *ms);
+
+/* The store's settings among c's (c->data_dir must outlive the result;
+ * the type is store.h's). */
+struct store_config;
+struct store_config config_store(const config *c);
 
 #endif

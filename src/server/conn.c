@@ -10,6 +10,7 @@
 
 #include "common/log.h"
 #include "proto/frame.h"
+#include "server/cidset.h"
 
 static const char *const state_names[CONN_NSTATES] = {
     "NEW", "LOGIN", "DENIED", "SYNC", "FETCHING", "LIVE", "ECHO",
@@ -109,6 +110,7 @@ static void conn_free(conn *c) {
     tls_conn_free(c->tls);
     buf_free(&c->tail);
     seqidq_free(&c->ackq);
+    cidset_free(c->cids);
     CLOG(c, LOG_DEBUG, "%s", "freed");
     free(c);
 }
@@ -236,8 +238,8 @@ void conn_check(const conn *c) {
     assert(c->tail.len == 0 || c->state == CONN_FETCHING ||
            c->state >= CONN_CLOSING);
     size_t off = 0;
-    while (off + 8 + FRAME_S2C_HDR <= c->tail.len)
-        off += 8 + FRAME_S2C_HDR + frame_rd32(c->tail.data + off + 8 + 5);
+    while (off + CONN_TAIL_HDR <= c->tail.len)
+        off += CONN_TAIL_HDR + frame_rd32(c->tail.data + off + CONN_TAIL_HDR - 4);
     assert(off == c->tail.len);
     /* (9) */
     assert(c->ackq.n - c->ackq.head <= cfg->max_unacked);
@@ -270,6 +272,14 @@ void conn_check(const conn *c) {
     assert((c->kind == CONN_WS) == (c->ws != NULL));
     assert(c->kind != CONN_HTTP || c->state == CONN_NEW ||
            c->state >= CONN_CLOSING);
+    /* (15) */
+    assert(c->devstate != CONN_DEV_ASKED || c->refs > 0);
+    assert(c->devstate != CONN_DEV_ASKED || !c->conv ||
+           c->state == CONN_LOGIN || c->state >= CONN_CLOSING);
+    assert(c->state != CONN_FETCHING || c->devstate == CONN_DEV_READY);
+    assert(c->reported <= c->confirmed);
+    assert(c->conv || c->cids == NULL);
+    assert(!c->conv || c->kind != CONN_HTTP);
 #else
     (void)c;
 #endif

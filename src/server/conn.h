@@ -21,7 +21,7 @@
  *
  * States (c->state), changed only by conn_to(), which asserts the edge:
  *
- *   NEW --HELLO, --auth on (login_hello)--> LOGIN
+ *   NEW --HELLO with --auth on or CONV (login_hello)--> LOGIN
  *   NEW|LOGIN --bound, routing (login_bind)--> SYNC
  *   NEW|LOGIN --bound, --echo (login_bind)--> ECHO
  *   LOGIN --wrong password (login.c: auth_done)--> DENIED
@@ -37,8 +37,9 @@
  *   CLOSED --handles closed, nothing names it (conn_unref)--> freed
  *
  * NEW: no frame yet; on the hub's pending list (--login-timeout). LOGIN:
- * its HELLO's password is being checked off the loop; not reading; what
- * followed the HELLO waits unparsed in the framing layer. DENIED: wrong
+ * its HELLO's password is being checked off the loop, and (CONV) then its
+ * device looked up in the store; not reading; what followed the HELLO
+ * waits unparsed in the framing layer. DENIED: wrong
  * password; answered ERROR AUTH CONN_AUTH_FAIL_MS after the HELLO, then
  * CLOSING. SYNC, FETCHING, LIVE, ECHO ("bound"): bound to `user`, in the
  * router, frames are processed. SYNC: the store may hold frames for the
@@ -65,7 +66,7 @@
  *      not reading.
  *  (7) no write in flight => out's other buffer is empty.
  *  (8) tail non-empty => FETCHING (or closing: dropped with the
- *      connection), and it is a whole number of (id, frame) entries.
+ *      connection), and it is a whole number of entries (CONN_TAIL_HDR).
  *  (9) ackq holds at most --max-unacked entries; acks == 0 => ackq empty;
  *      its seqs increase and are <= seq_out.
  * (10) ack_out <= seq_in; puts_pending == 0 unless acks.
@@ -78,6 +79,11 @@
  *      the output queue is in OUTQ_HTTP mode; else hin is empty;
  *      kind == CONN_WS <=> ws != NULL, and then the queue is in OUTQ_WS
  *      mode; kind == CONN_CHAT => OUTQ_FRAMES mode.
+ * (15) a device lookup in flight (devstate ASKED) holds a reference, and a
+ *      CONV connection waits for it in LOGIN; FETCHING => its device is
+ *      known (READY); reported <= confirmed (the store is told no more
+ *      than the peer has); client ids only with CONV, and never on an
+ *      HTTP connection.
  *
  * Memory (all owned by the connection, freed with it): the struct; the
  * framing layer's block (a partial frame, at most --max-frame + 13 bytes,
@@ -112,7 +118,11 @@
 #define CONN_PULL_BYTES (256u * 1024)  /* stored bytes fetched per page */
 #define CONN_PULL_ROWS 1024u           /* stored rows fetched per page */
 #define CONN_AUTH_FAIL_MS 1000         /* a failed login is answered after */
-#define CONN_HELLO_MAX (FRAME_HELLO_MIN + 1024u) /* version, flags, password */
+#define CONN_HELLO_MAX (FRAME_HELLO_MIN + 1 + FRAME_DEVICE_MAX + 1024u)
+                               /* version, flags, device, password */
+/* An entry of conn.tail: id u64, ts u64, from u32, to u32, type u8, len
+ * u32 (last), then the body. */
+#define CONN_TAIL_HDR 29u
 
 typedef enum conn_state {
     CONN_NEW,
@@ -139,6 +149,11 @@ enum {
     CONN_LOGGED_FETCH = 1u << 6,
     CONN_LOGGED_RATE = 1u << 7
 };
+
+/* Its device (conn.devstate): not asked yet, asked (store_device in
+ * flight: a CONV connection stays LOGIN meanwhile, another does not fetch
+ * before it is known), known. */
+enum { CONN_DEV_NONE, CONN_DEV_ASKED, CONN_DEV_READY };
 
 /* What a connection speaks (conn.kind). CONN_HTTP stays NEW (on the
  * pending list, --login-timeout between requests) until it upgrades to
@@ -181,7 +196,23 @@ typedef struct conn {
     uint64_t seq_in;         /* data frames received (1-based refs) */
     uint64_t ack_out;        /* data frames received and handled */
     uint64_t seq_out;        /* data frames queued to the peer */
-    uint64_t cursor;         /* highest store id queued to the peer */
+    uint64_t cursor;         /* highest store id queued to the peer (its
+                                device's cursor when it bound) */
+    uint64_t confirmed;      /* highest message id the peer has: ACKed,
+                                or (without ACKS) taken by the kernel */
+    uint64_t reported;       /* ... as last told to the store */
+    uint32_t dev;            /* its device's number (store_device_info) */
+    uint8_t conv;            /* CONV granted: MSG frames, POST, own copies */
+    uint8_t devstate;        /* CONN_DEV_*: the device is looked up */
+    uint8_t devnamelen;
+    uint16_t udevs, uconv;   /* its user's devices (and CONV ones among
+                                them) as the store counted them last:
+                                set when its device is known, then by the
+                                store's `devices` callback */
+    char devname[STORE_DEVICE_MAX]; /* until the lookup */
+    struct cidset *cids;     /* CONV: client ids this connection sent or
+                                its device did within --dedup-window
+                                (cidset.h; NULL until one) */
     uint64_t t_accept;       /* uv_now at accept (NEW: login timeout), then
                                 when a login's HELLO arrived (LOGIN) */
     uint64_t t_rx;           /* uv_now of the last byte received */
@@ -197,9 +228,9 @@ typedef struct conn {
     buf wire;                /* TLS: ciphertext of the write in flight or
                                 waiting for the socket */
     outq out;
-    buf tail;                /* FETCHING: frames stored for the user since
-                                the fetch was asked for, each as its store
-                                id (8 bytes) and its s2c frame */
+    buf tail;                /* FETCHING: messages stored for the user
+                                since the fetch was asked for, each as a
+                                CONN_TAIL_HDR entry and its body */
     seqidq ackq;             /* (seq_out, id) awaiting the peer's ACK */
     uv_timer_t *timer;       /* linger, or the failed-login delay */
     dlink all;               /* hub->conns */

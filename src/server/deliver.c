@@ -9,6 +9,9 @@
 
 #define CONN_OF(n) DLIST_ENTRY(n, conn, node)
 
+/* Distinct devices counted per user and message (more: "not all live"). */
+#define DEV_SEEN_MAX 8
+
 /* A LIVE connection that acknowledges and has its window full. */
 static void slow_consumer(conn *c) {
     char why[160];
@@ -20,62 +23,145 @@ static void slow_consumer(conn *c) {
     close_finish(c, FRAME_ERR_SLOW, why);
 }
 
-int deliver(conn *src, uint64_t seq, const frame_c2s *f, blk *b) {
+/* What the connections of one user in this process can take now. */
+typedef struct reach {
+    int live;           /* LIVE connections that will get it now */
+    int store;          /* one of them needs a stored copy (it
+                           acknowledges, or is catching up) */
+    unsigned devs;      /* distinct devices LIVE without acknowledgements */
+    uint32_t seen[DEV_SEEN_MAX];
+} reach;
+
+static void reach_dev(reach *r, uint32_t dev) {
+    for (unsigned i = 0; i < r->devs && i < DEV_SEEN_MAX; i++)
+        if (r->seen[i] == dev) return;
+    if (r->devs < DEV_SEEN_MAX) r->seen[r->devs] = dev;
+    r->devs++;
+}
+
+/* Does connection c of a user take message m? Own copies go only to the
+ * author's CONV connections of its other devices. */
+static int takes(const conn *c, const conn *src, int own) {
+    if (!own) return 1;
+    return c->conv && c->dev != src->dev;
+}
+
+/* Walk the connections of user: close slow consumers, spill LIVE ones
+ * without room, and say what they can take. */
+static void survey(hub *h, uint32_t user, const conn *src, int own,
+                   uint32_t len, reach *r) {
+    *r = (reach){0};
+    for (router_node *n = router_first(h->router, user), *next; n; n = next) {
+        next = n->next; /* (n may leave the router below) */
+        conn *c = CONN_OF(n);
+        if (!takes(c, src, own)) continue;
+        if (c->state == CONN_LIVE && c->acks &&
+            sync_unacked(c) >= h->cfg->max_unacked) {
+            slow_consumer(c);
+            continue;
+        }
+        if (c->state == CONN_LIVE && !output_room(c, len)) sync_spill(c);
+        if (c->fail) continue; /* closed at the flush: it gets nothing */
+        if (conn_syncing(c)) {
+            r->store = 1;
+            continue;
+        }
+        if (c->state != CONN_LIVE) continue;
+        r->live++;
+        if (c->acks) r->store = 1;
+        else reach_dev(r, c->dev);
+    }
+}
+
+/* Hand m to the connections of user that take it. */
+static void hand(hub *h, uint32_t user, const conn *src, int own,
+                 const msgref *m, int stored) {
+    for (router_node *n = router_first(h->router, user); n; n = n->next) {
+        conn *c = CONN_OF(n);
+        if (!takes(c, src, own)) continue;
+        if (conn_syncing(c)) {
+            if (stored) sync_stored(c, m);
+        } else if (c->state == CONN_LIVE && output_msg(c, m, stored) == 0) {
+            conn_live_sent(c, m->type);
+        }
+    }
+}
+
+/* The author's CONV devices other than src's, which get own copies (its
+ * counts: the connection's copy once its device is known, else the
+ * store's). */
+static __attribute__((noinline)) unsigned other_devices(const conn *src) {
+    unsigned all, conv = src->uconv;
+    if (src->devstate != CONN_DEV_READY)
+        store_devices(src->hub->store, src->user, &all, &conv);
+    return conv - (src->conv && conv);
+}
+
+/* Every case but the common one (deliver). */
+static __attribute__((noinline)) int deliver_slow(conn *src, uint64_t seq,
+                                                  const frame_c2s *f, blk *b,
+                                                  uint64_t cid,
+                                                  unsigned others) {
     hub *h = src->hub;
     int named = src->acks;
-    uint32_t len = f->len;
-    router_node *head = router_first(h->router, f->receiver);
-    /* The common case first: one LIVE device that does not acknowledge, a
-     * sender that does not either, room in its queue. */
-    if (head && !head->next && !named) {
+    uint32_t len = f->len, to = f->receiver, from = f->sender;
+    uint64_t id = hub_msg_id(h);
+    unsigned r_all, r_conv;
+    store_devices(h->store, to, &r_all, &r_conv);
+    reach rr, rs;
+    survey(h, to, src, 0, len, &rr);
+    if (others) survey(h, from, src, 1, len, &rs); /* (for its side effects:
+                                     own copies are stored whatever it says) */
+    /* Stored unless every device that must get it is LIVE here without
+     * acknowledgements and nothing asks to keep it: a sender that wants an
+     * acknowledgement, --history-ttl, own copies (kept for the author's
+     * devices, which may be on other servers), a receiver device that is
+     * not LIVE here or not known yet. */
+    int keep = named || h->cfg->history_ttl_ms || others || rr.store ||
+                rr.live == 0 || rr.devs < r_all || rr.devs > DEV_SEEN_MAX;
+    msgref m = {id, hub_now_ms(h), from, to, f->type, len, f->body, b};
+    if (keep) {
+        /* Quota applies to frames held for a receiver that cannot take
+         * them now; a durable copy of a live delivery is not held. The put
+         * names its sender so a refusal reaches it. */
+        store_msg sm = {id, to, from, src->dev, f->type, others != 0, cid,
+                        m.ts, f->body, len, 0};
+        if (store_put(h->store, &sm, rr.live == 0, src,
+                      named ? seq : seq | SYNC_PUT_UNNAMED))
+            return STORE_ENOMEM;
+        conn_ref(src); /* dropped in sync_put_done */
+        if (named) src->puts_pending++;
+        if (rr.live == 0) h->stats.frames_stored++;
+    }
+    hand(h, to, src, 0, &m, keep);
+    if (others) hand(h, from, src, 1, &m, keep);
+    return named ? 1 : 0;
+}
+
+int deliver(conn *src, uint64_t seq, const frame_c2s *f, blk *b,
+            uint64_t cid) {
+    hub *h = src->hub;
+    unsigned others = 0;
+    if ((src->uconv || src->devstate != CONN_DEV_READY) &&
+        f->sender != f->receiver)
+        others = other_devices(src);
+    /* The common case first: one device, LIVE, that does not acknowledge
+     * or speak CONV, the only one of its user, a sender that does not
+     * acknowledge and has no other device to copy, no history kept, room
+     * in its queue. No id: a bare frame does not carry it, and nothing is
+     * stored. */
+    router_node *head;
+    if (!src->acks && !others && !h->cfg->history_ttl_ms &&
+        (head = router_first(h->router, f->receiver)) && !head->next) {
         conn *c = CONN_OF(head);
-        if (c->state == CONN_LIVE && !c->acks && !c->fail &&
+        uint32_t len = f->len;
+        if (c->state == CONN_LIVE && c->udevs <= 1 && !c->acks && !c->conv &&
+            !c->fail &&
             output_queued(c) + FRAME_S2C_HDR + len <= h->cfg->max_outbuf) {
             if (output_data(c, f->sender, f->type, f->body, len, b, 0) == 0)
                 conn_live_sent(c, f->type);
             return 0;
         }
     }
-    int live = 0, ack_live = 0, sync = 0, changed = 0;
-    for (router_node *n = head, *next; n; n = next) {
-        next = n->next; /* (n may leave the router below) */
-        conn *c = CONN_OF(n);
-        if (c->state == CONN_LIVE && c->acks &&
-            sync_unacked(c) >= h->cfg->max_unacked) {
-            slow_consumer(c);
-            changed = 1;
-            continue;
-        }
-        if (c->state == CONN_LIVE && !output_room(c, len)) sync_spill(c);
-        if (c->fail) continue; /* closed at the flush: it gets nothing */
-        if (conn_syncing(c)) {
-            sync = 1;
-            continue;
-        }
-        live++;
-        ack_live |= c->acks;
-    }
-    uint64_t id = 0;
-    if (named || live == 0 || ack_live || sync) {
-        id = h->next_id++;
-        /* Quota applies to frames held for a receiver that cannot take them
-         * now; a durable copy of a live delivery is not held. The put names
-         * its sender so a refusal reaches it. */
-        if (store_put(h->store, id, f->receiver, f->sender, f->type, f->body,
-                      len, live == 0, src, named ? seq : seq | SYNC_PUT_UNNAMED))
-            return STORE_ENOMEM;
-        conn_ref(src); /* dropped in sync_put_done */
-        if (named) src->puts_pending++;
-        if (live == 0) h->stats.frames_stored++;
-    }
-    if (changed) head = router_first(h->router, f->receiver);
-    for (router_node *n = head; n; n = n->next) {
-        conn *c = CONN_OF(n);
-        if (conn_syncing(c))
-            sync_stored(c, f->sender, f->type, f->body, len, id);
-        else if (c->state == CONN_LIVE &&
-                 output_data(c, f->sender, f->type, f->body, len, b, id) == 0)
-            conn_live_sent(c, f->type);
-    }
-    return named ? 1 : 0;
+    return deliver_slow(src, seq, f, b, cid, others);
 }

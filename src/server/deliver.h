@@ -2,15 +2,19 @@
  * deliver.h -- the routing policy: where a data frame goes.
  *
  * The rule (docs/ARCHITECTURE.md): LIVE connections of the receiver get it
- * now (a LIVE one without room spills to SYNC first; a LIVE one that
+ * now, and the author's CONV connections of its other devices get an own
+ * copy (a LIVE one without room spills to SYNC first; a LIVE one that
  * acknowledges and has --max-unacked frames unacknowledged is a slow
- * consumer: ERROR SLOW and closed, its frames stay stored); it is also put
- * in the store when the sender wants acknowledgements, when no connection
- * of the receiver is LIVE, or when a LIVE one acknowledges what it
- * receives. SYNC connections of the receiver are told it was stored.
+ * consumer: ERROR SLOW and closed, its frames stay stored). It is also put
+ * in the store unless every device of the receiver (as the store counts
+ * them) is LIVE here without acknowledging, the sender does not want an
+ * acknowledgement, the author has no other CONV device and --history-ttl
+ * is off. SYNC connections are told it was stored.
  *
- * The receiver may have several connections (devices); the router says
- * which are in this process. Nothing here assumes more.
+ * A user may have several devices and connections; the router says which
+ * are in this process, the store which devices exist. Nothing here
+ * assumes that all of them are here: a device that is not LIVE here gets
+ * the message from the store.
  */
 #ifndef CHAT_SERVER_DELIVER_H
 #define CHAT_SERVER_DELIVER_H
@@ -19,10 +23,12 @@
 
 #include "server/conn.h"
 
-/* Deliver data frame f, the seq-th data frame of src (the sender; b: the
- * block its body lies in, or NULL). Returns 1 when a put naming src is in
- * flight (src hears in sync_put_done), 0 when the frame is handled
- * already, or STORE_ENOMEM (nothing delivered). */
-int deliver(conn *src, uint64_t seq, const frame_c2s *f, blk *b);
+/* Deliver data frame f (for a POST: its payload, as a frame of its kind),
+ * the seq-th data frame of src (the sender; b: the block its body lies in,
+ * or NULL; cid: the client's id of it, 0 for none). Returns 1 when a put
+ * naming src is in flight (src hears in sync_put_done), 0 when the frame
+ * is handled already, or STORE_ENOMEM (nothing delivered). */
+int deliver(conn *src, uint64_t seq, const frame_c2s *f, blk *b,
+            uint64_t cid);
 
 #endif

@@ -173,7 +173,8 @@ static int upgrade(conn *c, const http_request *q) {
                      "\r\n%s\r\n", http_status_reason(101), extra);
     assert(n > 0 && (size_t)n < sizeof h);
     if (outq_raw(&c->out, (const uint8_t *)h, (size_t)n)) return -1;
-    if (!(c->ws = framing_ws_new(&c->raw, &c->out, c->hub->cfg->max_frame,
+    if (!(c->ws = framing_ws_new(&c->raw, &c->out,
+                                 c->hub->cfg->max_frame + FRAME_POST_PRE,
                                  c->hub->cfg->max_outbuf)))
         return -1;
     c->kind = CONN_WS;

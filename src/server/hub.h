@@ -44,6 +44,7 @@ typedef struct hub_stats {
     uint64_t frames_stored; /* data frames held in the store for later */
     uint64_t refused;       /* frames refused (any reason) */
     uint64_t refused_conns; /* connections refused at accept */
+    uint64_t deduplicated;  /* POSTs dropped as resends (their cid) */
     uint64_t logins, login_failures;
     uint64_t writes;        /* write system calls started */
     uint64_t http_requests; /* HTTP requests answered (any status) */
@@ -106,9 +107,41 @@ struct hub {
     int paused;             /* reads stopped: the store is behind */
     uint64_t t_read_us;     /* uv_hrtime() / 1000 at the read callback
                                running (for stats.delivery) */
-    uint64_t next_id;       /* the next store message id */
+    uint64_t next_id;       /* the next message id (hub_msg_id) */
+    int64_t wall0;          /* unix ms when uv_hrtime() / 1000 read mono0_us */
+    uint64_t mono0_us;
+    int64_t now_ms;         /* the wall clock at t_read_us (hub_clock) */
+    uint64_t id_reserved;   /* ids below it are reserved in the store */
     const hub_ops *ops;
 };
+
+/* Message ids: a counter, from store_next_id() (so never below an id
+ * given before a restart, stored or not: the store keeps a reservation
+ * HUB_ID_RESERVE ahead of the counter, written with its transactions), +1
+ * per message. A client may drop an id it has seen. Small numbers on
+ * purpose: SQLite stores integers in 1 to 9 bytes by size, and ids are the
+ * key of every row and index entry (time-based ids of 2^56 cost 12% of the
+ * store's throughput). */
+#define HUB_ID_RESERVE ((uint64_t)1 << 20)
+
+/* A read happened at t_us (uv_hrtime() / 1000): the clock of the
+ * messages it brings (once per read, not per message). */
+static inline void hub_clock(hub *h, uint64_t t_us) {
+    h->t_read_us = t_us;
+    h->now_ms = h->wall0 + ((int64_t)t_us - (int64_t)h->mono0_us) / 1000;
+}
+
+/* The wall clock at the last read (unix ms; monotonic from the start, not
+ * stepped by clock changes): when a message read now was accepted. */
+static inline int64_t hub_now_ms(const hub *h) { return h->now_ms; }
+
+static inline uint64_t hub_msg_id(hub *h) {
+    if (h->next_id + HUB_ID_RESERVE / 2 >= h->id_reserved) {
+        h->id_reserved = h->next_id + HUB_ID_RESERVE;
+        store_ids_reserve(h->store, h->id_reserved);
+    }
+    return h->next_id++;
+}
 
 /* Empty lists, zero counters, an empty pool; the pointers are the
  * caller's to fill. */

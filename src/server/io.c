@@ -120,7 +120,7 @@ static void io_read(transport *t, ssize_t n, const uv_buf_t *b) {
     conn *c = CONN_OF_IO(t);
     conn_ref(c);
     if (n > 0) {
-        c->hub->t_read_us = uv_hrtime() / 1000; /* (vDSO: no system call) */
+        hub_clock(c->hub, uv_hrtime() / 1000); /* (vDSO: no system call) */
         c->hub->stats.bytes_in += (size_t)n;
     }
     if (n < 0) {
@@ -219,7 +219,9 @@ conn *io_accept(hub *h, uv_stream_t *listener, tls_server *tls, int http,
         return NULL;
     }
     const config *cfg = h->cfg;
-    framing_raw_init(&c->raw, &h->pool, cfg->max_frame, &session_sink, c);
+    /* (a POST carries its prefix on top of --max-frame payload bytes) */
+    framing_raw_init(&c->raw, &h->pool, cfg->max_frame + FRAME_POST_PRE,
+                     &session_sink, c);
     ratelimit_cfg rc = {cfg->rate_msgs, cfg->rate_bytes, cfg->rate_grace_ms};
     ratelimit_init(&c->rl, &rc, c->t_accept);
     h->stats.accepted++;

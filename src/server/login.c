@@ -1,12 +1,23 @@
 /* login.c -- see login.h. */
 #include "server/login.h"
 
+#include <string.h>
+
 #include "common/log.h"
 #include "proto/frame.h"
 #include "server/accounts.h"
+#include "server/cidset.h"
 #include "server/close.h"
 #include "server/output.h"
 #include "server/sync.h"
+
+/* Look c's device up in the store (login_device_done answers). */
+static void ask_device(conn *c) {
+    c->devstate = CONN_DEV_ASKED;
+    conn_ref(c); /* dropped in login_device_done */
+    store_device(c->hub->store, c->user, c->devname, c->devnamelen, c->conv,
+                 c);
+}
 
 int login_bind(conn *c, uint32_t user) {
     hub *h = c->hub;
@@ -23,13 +34,17 @@ int login_bind(conn *c, uint32_t user) {
     }
     c->user = user;
     conn_to(c, h->cfg->echo ? CONN_ECHO : CONN_SYNC);
+    if (c->state == CONN_SYNC && c->devstate == CONN_DEV_NONE)
+        ask_device(c); /* the default device: SYNC fetches once it is known */
     return 0;
 }
 
 /* WELCOME, then the stored frames (SYNC). */
 static void welcome(conn *c) {
-    frame_welcome w = {FRAME_VERSION, (uint8_t)(c->acks ? FRAME_FLAG_ACKS : 0),
-                       c->user, c->hub->cfg->max_frame};
+    uint8_t flags = (uint8_t)((c->acks ? FRAME_FLAG_ACKS : 0) |
+                              (c->conv ? FRAME_FLAG_CONV : 0));
+    frame_welcome w = {FRAME_VERSION, flags, c->user,
+                       c->hub->cfg->max_frame};
     uint8_t body[FRAME_WELCOME_SIZE];
     frame_put_welcome(body, &w);
     output_control(c, FRAME_WELCOME, body, sizeof body);
@@ -53,9 +68,11 @@ static void auth_done(void *token, int result) {
         return;
     }
     if (result == ACCOUNTS_OK) {
-        if (login_bind(c, c->user) == 0) {
-            h->stats.logins++;
-            CLOG(c, LOG_INFO, "%s", "logged in");
+        h->stats.logins++;
+        CLOG(c, LOG_INFO, "%s", "logged in");
+        if (c->conv) {
+            ask_device(c); /* still LOGIN: bound once the device is known */
+        } else if (login_bind(c, c->user) == 0) {
             welcome(c);
             conn_queue_resume(c); /* what followed the HELLO, then reading */
         }
@@ -131,9 +148,74 @@ void login_hello(conn *c, const frame_c2s *f) {
         return;
     }
     c->acks = (h.flags & FRAME_FLAG_ACKS) != 0;
+    c->conv = (h.flags & FRAME_FLAG_CONV) && !c->hub->cfg->echo;
+    c->devnamelen = h.device_len;
+    if (h.device_len) memcpy(c->devname, h.device, h.device_len);
     if (c->hub->auth) {
         start(c, f->sender, &h);
         return;
     }
-    if (login_bind(c, f->sender) == 0) welcome(c);
+    if (!c->conv) {
+        if (login_bind(c, f->sender) == 0) welcome(c);
+        return;
+    }
+    if (f->sender == 0) { /* (login_bind's refusal, before the lookup) */
+        (void)login_bind(c, 0);
+        return;
+    }
+    /* CONV: the device first (its client ids must be known before any
+     * POST is parsed), waiting in LOGIN like a password check */
+    c->user = f->sender;
+    conn_to(c, CONN_LOGIN);
+    c->t_accept = uv_now(c->hub->loop);
+    int r = conn_reading(c); /* stops: what follows waits for the device */
+    if (r) {
+        CLOG(c, LOG_ERROR, "cannot stop reading: %s; closing", uv_strerror(r));
+        close_abort(c);
+        return;
+    }
+    ask_device(c);
+}
+
+void login_devices(conn *c, unsigned all, unsigned conv) {
+    c->udevs = (uint16_t)(all > UINT16_MAX ? UINT16_MAX : all);
+    c->uconv = (uint16_t)(conv > UINT16_MAX ? UINT16_MAX : conv);
+}
+
+void login_device_done(conn *c, const store_device_info *d, int status) {
+    c->devstate = CONN_DEV_READY;
+    if (c->state >= CONN_CLOSING || c->state == CONN_DENIED) {
+        conn_unref(c); /* closed meanwhile */
+        return;
+    }
+    if (status) {
+        CLOG(c, LOG_ERROR, "cannot look up its device: %s; closing",
+             store_strerror(status));
+        close_finish(c, FRAME_ERR_STORE, "the server cannot look up your "
+                     "device now; try again later");
+        conn_unref(c);
+        return;
+    }
+    c->dev = d->dev;
+    c->cursor = c->confirmed = c->reported = d->cursor;
+    login_devices(c, d->all, d->conv);
+    int64_t since = hub_now_ms(c->hub) - (int64_t)c->hub->cfg->dedup_ms;
+    for (size_t i = 0; c->conv && i < d->ncid; i++) /* (only CONV POSTs) */
+        if (d->cid_ts[i] >= since &&
+            cidset_add(&c->cids, d->cids[i], d->cid_ts[i])) {
+            CLOG(c, LOG_ERROR, "%s", "out of memory loading its client ids; "
+                 "closing");
+            close_abort(c);
+            conn_unref(c);
+            return;
+        }
+    if (c->state == CONN_LOGIN) { /* CONV: now it is bound */
+        if (login_bind(c, c->user) == 0) {
+            welcome(c);
+            conn_queue_resume(c); /* what followed the HELLO, then reading */
+        }
+    } else {
+        sync_start(c);
+    }
+    conn_unref(c);
 }

@@ -99,6 +99,8 @@ int main(int argc, char **argv) {
     default: break;
     }
     log_threshold = cfg.log_level;
+    if (store_global_init()) /* (nothing opened SQLite yet: cannot happen) */
+        log_warn("%s", "SQLite keeps its memory statistics (slower store)");
     /* (void): signal() fails only for an invalid signal number */
     (void)signal(SIGPIPE, SIG_IGN);
     uint64_t conn_cap = raise_nofile(&cfg);
@@ -113,9 +115,7 @@ int main(int argc, char **argv) {
     static store_callbacks cb;
     cb = server_store_callbacks;
     cb.ctx = &srv;
-    store_config scfg = {cfg.data_dir, cfg.fsync_full,
-                         cfg.offline_max_messages, cfg.offline_max_bytes,
-                         cfg.offline_ttl_ms};
+    store_config scfg = config_store(&cfg);
     store *st = NULL;
     char serr[512];
     if (store_open(&st, loop, &scfg, &cb, serr, sizeof serr)) {

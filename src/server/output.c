@@ -13,20 +13,68 @@ static int failed(conn *c) {
     return -1;
 }
 
-int output_data_slow(conn *c, uint32_t from, uint8_t type,
-                     const uint8_t *body, uint32_t len, blk *b, uint64_t id) {
+/* Queue a data frame (pre NULL) or a MSG frame (pre: its prefix): the
+ * common part of output_data_slow and output_msg. */
+static int queue(conn *c, uint32_t from, uint8_t type, const uint8_t *pre,
+                 const uint8_t *body, uint32_t len, blk *b, uint64_t id,
+                 uint64_t wid) {
     assert(conn_open(c));
     if (c->fail) return -1;
     if (c->acks && id && seqidq_push(&c->ackq, c->seq_out + 1, id))
         return failed(c);
-    if (outq_frame(&c->out, from, type, body, len, b, id)) {
+    int r = pre ? outq_msg(&c->out, from, pre, body, len, b, id)
+                : outq_frame(&c->out, from, type, body, len, b, id);
+    if (r) {
         if (c->acks && id) c->ackq.n--;
         return failed(c);
     }
+    outbuf *o = outq_cur(&c->out);
+    if (wid > o->max_id) o->max_id = wid;
     c->seq_out++;
     if (id > c->cursor) c->cursor = id;
     conn_queue_flush(c);
     return 0;
+}
+
+int output_data_slow(conn *c, uint32_t from, uint8_t type,
+                     const uint8_t *body, uint32_t len, blk *b, uint64_t id) {
+    return queue(c, from, type, NULL, body, len, b, id, id);
+}
+
+int output_msg(conn *c, const msgref *m, int stored) {
+    uint64_t id = stored ? m->id : 0;
+    if (!c->conv) /* (a bare frame carries no id: its stored one counts) */
+        return queue(c, m->from, m->type, NULL, m->body, m->len, m->b, id, id);
+    uint8_t pre[FRAME_MSG_PRE];
+    int own = m->from == c->user && m->to != c->user;
+    frame_wr64(pre, m->id);
+    pre[8] = m->type;
+    pre[9] = own ? FRAME_MSG_OWN : 0;
+    frame_wr32(pre + 10, m->to);
+    frame_wr64(pre + 14, (uint64_t)m->ts);
+    return queue(c, m->from, FRAME_MSG, pre, m->body, m->len, m->b, id, m->id);
+}
+
+uint64_t output_device_has(const conn *c) {
+    uint64_t low = c->confirmed;
+    for (router_node *n = router_first(c->hub->router, c->user); n;
+         n = n->next) {
+        /* (one whose device is still looked up is the default device,
+         * 0: it has nothing yet, so nothing goes until it fetched) */
+        const conn *o = DLIST_ENTRY(n, conn, node);
+        if (o != c && o->dev == c->dev && o->devstate != CONN_DEV_NONE &&
+            o->confirmed < low)
+            low = o->confirmed;
+    }
+    return low;
+}
+
+void output_report(conn *c) {
+    if (c->confirmed <= c->reported || c->devstate != CONN_DEV_READY) return;
+    uint64_t low = output_device_has(c);
+    if (low <= c->reported) return; /* another connection of it lags */
+    c->reported = low;
+    store_cursor(c->hub->store, c->user, c->dev, low);
 }
 
 void output_control(conn *c, uint8_t type, const uint8_t *body, uint32_t len) {
@@ -76,11 +124,16 @@ int output_room(conn *c, uint32_t len) {
     return output_queued(c) + need <= max;
 }
 
-/* The kernel took all of out's buffer o. */
+/* The kernel took all of out's buffer o: without acknowledgements, its
+ * messages are the device's now (max_id: the highest id of a MSG frame or
+ * of a stored one in it); the store hears of it when one of them is
+ * stored (the others concern no stored row: the cursor then reaches the
+ * store with the next report, or when the connection closes). */
 static void written(conn *c, outbuf *o) {
-    if (!c->acks) /* delivered: their stored copies go */
-        for (size_t k = o->ids.head; k < o->ids.n; k++)
-            store_del(c->hub->store, o->ids.v[k].id);
+    if (!c->acks && o->max_id > c->confirmed) {
+        c->confirmed = o->max_id;
+        if (o->ids.n > o->ids.head) output_report(c);
+    }
     outq_reset(o); /* the memory stays for the next frames (cron frees it) */
 }
 

@@ -27,6 +27,34 @@ static inline int output_data(conn *c, uint32_t from, uint8_t type,
 int output_data_slow(conn *c, uint32_t from, uint8_t type, const uint8_t *body,
                      uint32_t len, blk *b, uint64_t id);
 
+/* A message as it is delivered: to a CONV peer as a MSG frame (with its
+ * id, `to`, time, and OWN when the peer's user is its author), to others
+ * as a bare data frame. */
+typedef struct msgref {
+    uint64_t id;          /* its server id */
+    int64_t ts;           /* accepted at, unix ms */
+    uint32_t from, to;
+    uint8_t type;         /* 1-4 */
+    uint32_t len;
+    const uint8_t *body;
+    blk *b;               /* the block body lies in, or NULL */
+} msgref;
+
+/* Queue message m for the peer; `stored`: the store holds it (the peer's
+ * acknowledgement or write then moves its device's cursor). As
+ * output_data otherwise. A peer without CONV must not be given a message
+ * of its own user to someone else (the caller's rule). */
+int output_msg(conn *c, const msgref *m, int stored);
+
+/* How far c's device got: the least that c and its device's other
+ * connections in this process have (a message one of them has not got
+ * yet must stay stored for it; one whose device is being looked up has
+ * nothing yet). O(connections of its user). */
+uint64_t output_device_has(const conn *c);
+
+/* Tell the store how far the peer's device got, when that moved. */
+void output_report(conn *c);
+
 /* Control frames may pass --max-outbuf by this much (the last ERROR
  * before a close, the WELCOME after a full queue of stored frames). */
 #define OUTPUT_CONTROL_SLACK ((size_t)64 << 10)
@@ -64,8 +92,8 @@ int output_room(conn *c, uint32_t len);
  * negative libuv/TLS error: the connection must be closed. */
 int output_flush(conn *c);
 
-/* The write in flight finished well: release the buffer it carried (its
- * stored frames are deleted now, for a peer without acknowledgements). */
+/* The write in flight finished well: release the buffer it carried (for
+ * a peer without acknowledgements, its device has its messages now). */
 void output_written(conn *c);
 
 /* Free empty buffers (cron). Returns the bytes freed. */

@@ -63,16 +63,20 @@ static size_t ws_hdr_rd(const uint8_t *p, uint8_t *opcode, uint64_t *n) {
 
 #define WS_BINARY 0x2
 
-int outq_frame_slow(outq *q, uint32_t from, uint8_t type,
-                    const uint8_t *body, uint32_t len, blk *b, uint64_t id) {
+/* A frame whose body is `npre` bytes of pre, then len bytes of body. */
+static int append(outq *q, uint32_t from, uint8_t type, const uint8_t *pre,
+                  size_t npre, const uint8_t *body, uint32_t len, blk *b,
+                  uint64_t id) {
     outbuf *o = &q->b[q->cur];
     int ref = b && len >= OUTQ_REF_MIN && body >= b->data &&
               (size_t)(body - b->data) + len <= b->cap;
     uint8_t wh[OUTQ_WS_HDR_MAX];
     assert(o->mode != OUTQ_HTTP);
-    size_t wsh = o->mode == OUTQ_WS ? ws_hdr(wh, WS_BINARY, FRAME_S2C_HDR + (uint64_t)len)
+    uint64_t flen = npre + (uint64_t)len;
+    if (flen > UINT32_MAX) return -1;
+    size_t wsh = o->mode == OUTQ_WS ? ws_hdr(wh, WS_BINARY, FRAME_S2C_HDR + flen)
                        : 0;
-    size_t hdr = wsh + FRAME_S2C_HDR;
+    size_t hdr = wsh + FRAME_S2C_HDR + npre;
     size_t copy = hdr + (ref ? 0 : (size_t)len);
     size_t at = o->bytes.len;
     if (buf_reserve(&o->bytes, copy, OUTQ_LIMIT)) return -1;
@@ -83,11 +87,22 @@ int outq_frame_slow(outq *q, uint32_t from, uint8_t type,
     }
     uint8_t *w = o->bytes.data + at;
     if (wsh) memcpy(w, wh, wsh);
-    frame_put_s2c_hdr(w + wsh, from, type, len);
+    frame_put_s2c_hdr(w + wsh, from, type, (uint32_t)flen);
+    if (npre) memcpy(w + wsh + FRAME_S2C_HDR, pre, npre);
     if (!ref && len) memcpy(w + hdr, body, len);
     o->bytes.len += copy;
     o->total += hdr + (size_t)len;
     return 0;
+}
+
+int outq_frame_slow(outq *q, uint32_t from, uint8_t type,
+                    const uint8_t *body, uint32_t len, blk *b, uint64_t id) {
+    return append(q, from, type, NULL, 0, body, len, b, id);
+}
+
+int outq_msg(outq *q, uint32_t from, const uint8_t *pre, const uint8_t *body,
+             uint32_t len, blk *b, uint64_t id) {
+    return append(q, from, FRAME_MSG, pre, FRAME_MSG_PRE, body, len, b, id);
 }
 
 void outq_set_mode(outq *q, uint8_t mode) {
@@ -111,11 +126,11 @@ int outq_raw(outq *q, const uint8_t *p, size_t n) {
 }
 
 /* The record at o->bytes.data + off (4): the s2c frame it carries in *f
- * (body NULL when its body is referenced) and 1, or 0 for a WebSocket
- * control frame. *hdr: the bytes before the body in `bytes`; *logical:
- * the record's logical size. */
-static int record(const outbuf *o, size_t off, frame_s2c *f, size_t *hdr,
-                  size_t *logical) {
+ * and 1, or 0 for a WebSocket control frame. *hdr: the bytes before the
+ * body (for a MSG frame: its payload, f's body and len, after the prefix
+ * *pre) in `bytes`; *logical: the record's logical size. */
+static int record(const outbuf *o, size_t off, frame_s2c *f,
+                  const uint8_t **pre, size_t *hdr, size_t *logical) {
     const uint8_t *p = o->bytes.data + off;
     size_t wsh = 0;
     if (o->mode == OUTQ_WS) {
@@ -134,6 +149,13 @@ static int record(const outbuf *o, size_t off, frame_s2c *f, size_t *hdr,
     f->body = p + FRAME_S2C_HDR;
     *hdr = wsh + FRAME_S2C_HDR;
     *logical = *hdr + f->len;
+    *pre = NULL;
+    if (f->type == FRAME_MSG) { /* (we wrote it: len >= FRAME_MSG_PRE) */
+        *pre = f->body;
+        f->body += FRAME_MSG_PRE;
+        f->len -= FRAME_MSG_PRE;
+        *hdr += FRAME_MSG_PRE;
+    }
     return 1;
 }
 
@@ -178,14 +200,16 @@ void outq_reset(outbuf *o) {
     o->total = 0;
     o->opaque = 0;
     o->ids.head = o->ids.n = 0;
+    o->max_id = 0;
 }
 
 void outq_walk(const outbuf *o, size_t sent, outq_frame_fn fn, void *ctx) {
     size_t off = o->opaque, logical = o->opaque, k = o->ids.head, r = 0;
     while (off < o->bytes.len) {
         frame_s2c f;
+        const uint8_t *pre;
         size_t hdr, size, next;
-        int data = record(o, off, &f, &hdr, &size);
+        int data = record(o, off, &f, &pre, &hdr, &size);
         if (data && r < o->nrefs && o->refs[r].at == off + hdr) {
             f.body = o->refs[r++].p;
             next = off + hdr;
@@ -195,7 +219,7 @@ void outq_walk(const outbuf *o, size_t sent, outq_frame_fn fn, void *ctx) {
         uint64_t id = 0;
         if (k < o->ids.n && o->ids.v[k].seq == off) id = o->ids.v[k++].id;
         logical += size;
-        if (data) fn(ctx, &f, id, logical <= sent);
+        if (data) fn(ctx, &f, pre, id, logical <= sent);
         off = next;
     }
 }
@@ -255,9 +279,10 @@ int outq_check(const outq *q) {
                (o->opaque == o->bytes.len && o->nrefs == 0));
         while (off < o->bytes.len) {
             frame_s2c f;
+            const uint8_t *pre;
             size_t hdr, size;
             assert(off + (o->mode ? 2 : FRAME_S2C_HDR) <= o->bytes.len);
-            int data = record(o, off, &f, &hdr, &size);
+            int data = record(o, off, &f, &pre, &hdr, &size);
             assert(off + hdr <= o->bytes.len);
             if (data && r < o->nrefs && o->refs[r].at == off + hdr) {
                 assert(o->refs[r].len == f.len);

@@ -23,7 +23,8 @@
  *  (3) ids[] offsets increase and are < bytes.len (each is a header);
  *  (4) each buffer is its `opaque` leading bytes (HTTP: a response),
  *      then a whole number of records (a referenced body sits right after
- *      its header): s2c frames (OUTQ_FRAMES, the article's framing); or
+ *      its header, and a MSG frame's after its FRAME_MSG_PRE bytes): s2c
+ *      frames (OUTQ_FRAMES, the article's framing); or
  *      (OUTQ_WS) WebSocket frames (RFC 6455 5.2, unmasked): a binary frame
  *      carrying exactly one s2c frame, or a control frame (close, ping,
  *      pong) appended whole by outq_raw. In OUTQ_HTTP mode every byte is
@@ -69,6 +70,8 @@ typedef struct outbuf {
     outref *refs;
     uint32_t nrefs, caprefs;
     seqidq ids;         /* (header offset in bytes, store id) */
+    uint64_t max_id;    /* the highest message id of its MSG frames and
+                           stored frames (set by the caller, output.c) */
 } outbuf;
 
 typedef struct outq {
@@ -89,6 +92,12 @@ static inline int outq_frame(outq *q, uint32_t from, uint8_t type,
                              uint64_t id);
 int outq_frame_slow(outq *q, uint32_t from, uint8_t type, const uint8_t *body,
                     uint32_t len, blk *b, uint64_t id);
+
+/* The same for a MSG frame (docs/PROTOCOL.md): its 9-byte header, the
+ * FRAME_MSG_PRE bytes of `pre` (copied), then the payload, copied or
+ * referenced as above. */
+int outq_msg(outq *q, uint32_t from, const uint8_t *pre, const uint8_t *body,
+             uint32_t len, blk *b, uint64_t id);
 
 /* Change mode (4): OUTQ_HTTP (an empty queue of the article's framing:
  * HTTP responses, appended by outq_raw), then OUTQ_WS (at a WebSocket
@@ -128,9 +137,11 @@ int outq_iov(outq *q, const outbuf *o, uv_buf_t **iov, unsigned *n);
 void outq_reset(outbuf *o);
 
 /* Call fn for each frame of o in order, with its store id (0: none) and
- * whether it lies entirely within the first `sent` logical bytes. */
-typedef void (*outq_frame_fn)(void *ctx, const frame_s2c *f, uint64_t id,
-                              int sent);
+ * whether it lies entirely within the first `sent` logical bytes. For a
+ * MSG frame, f's body and len are its payload and `pre` its FRAME_MSG_PRE
+ * leading bytes; NULL for other frames. */
+typedef void (*outq_frame_fn)(void *ctx, const frame_s2c *f,
+                              const uint8_t *pre, uint64_t id, int sent);
 void outq_walk(const outbuf *o, size_t sent, outq_frame_fn fn, void *ctx);
 
 /* Free the memory of empty buffers and the scratch array (not while a

@@ -8,12 +8,14 @@
 
 #include <assert.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/log.h"
 #include "proto/frame.h"
 #include "server/close.h"
 #include "server/conn.h"
 #include "server/io.h"
+#include "server/login.h"
 #include "server/stats.h"
 #include "server/sync.h"
 
@@ -178,12 +180,12 @@ static void on_check(uv_check_t *hd) {
 /* ---- the store's completions ---------------------------------------- */
 
 static void store_put_done(void *ctx, void *token, uint64_t seq, uint64_t id,
-                           int status) {
+                           uint64_t cid, int status) {
     server *s = ctx;
     (void)id; /* (the connection knows which frame by seq) */
     if (token) {
         sync_put_done(token, seq & ~SYNC_PUT_UNNAMED,
-                      !(seq & SYNC_PUT_UNNAMED), status);
+                      !(seq & SYNC_PUT_UNNAMED), cid, status);
     } else if (status) {
         /* Frames handed back from a closed connection: no one to tell. */
         s->handoff_refused++;
@@ -203,8 +205,24 @@ static void store_fetch_done(void *ctx, void *token, const store_row *rows,
     sync_fetch_done(token, rows, n, more, status);
 }
 
+static void store_device_done(void *ctx, void *token,
+                              const store_device_info *d, int status) {
+    (void)ctx; /* (the token is the connection) */
+    login_device_done(token, d, status);
+}
+
+/* A user's devices changed: its connections here learn the counts. */
+static void store_devices_changed(void *ctx, uint32_t user, unsigned all,
+                                  unsigned conv) {
+    server *s = ctx;
+    for (router_node *n = router_first(&s->router, user); n; n = n->next)
+        login_devices(DLIST_ENTRY(n, conn, node), all, conv);
+}
+
 const store_callbacks server_store_callbacks = {NULL, store_put_done,
-                                                store_fetch_done};
+                                                store_fetch_done,
+                                                store_device_done,
+                                                store_devices_changed};
 
 /* ---- signals and the stop ------------------------------------------- */
 
@@ -282,6 +300,11 @@ int server_init(server *s, uv_loop_t *loop, const config *cfg, store *st) {
     h->pbuf = s->pbuf;
     h->pbuf_len = sizeof s->pbuf;
     h->next_id = store_next_id(st);
+    struct timespec ts = {0, 0};
+    (void)clock_gettime(CLOCK_REALTIME, &ts); /* (always exists on Linux) */
+    h->wall0 = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    h->mono0_us = uv_hrtime() / 1000;
+    hub_clock(h, h->mono0_us);
     h->ops = &server_hub_ops;
     int r;
     if ((r = sweep_init(&s->sweep, h))) return r;

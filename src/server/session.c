@@ -3,6 +3,7 @@
 
 #include "common/log.h"
 #include "proto/frame.h"
+#include "server/cidset.h"
 #include "server/close.h"
 #include "server/deliver.h"
 #include "server/login.h"
@@ -37,8 +38,10 @@ static __attribute__((noinline)) int header_slow(conn *c, const frame_c2s *h) {
     const config *cfg = c->hub->cfg;
     char why[160];
     if (!conn_parsing(c)) return FRAMING_STOP;
-    int data = frame_is_data(h->type), verdict = FRAMING_SKIP;
-    if (h->len > cfg->max_frame) {
+    /* a POST is a data frame for a CONV connection, unknown to others */
+    int post = h->type == FRAME_POST && c->conv;
+    int data = frame_is_data(h->type) || post, verdict = FRAMING_SKIP;
+    if (h->len > cfg->max_frame + (post ? FRAME_POST_PRE : 0)) {
         if (data) c->seq_in++;
         CLOG(c, LOG_WARN, "refused: frame too large (%u bytes, limit %u); "
              "closing", (unsigned)h->len, (unsigned)cfg->max_frame);
@@ -65,6 +68,11 @@ static __attribute__((noinline)) int header_slow(conn *c, const frame_c2s *h) {
                  (unsigned)h->sender, (unsigned)c->user);
         refuse_once(c, CONN_LOGGED_SPOOF, FRAME_ERR_SPOOF,
                     data ? c->seq_in : 0, why);
+    } else if (post && h->len < FRAME_POST_PRE) {
+        c->seq_in++;
+        CLOG(c, LOG_WARN, "refused: malformed POST (%u bytes); closing",
+             (unsigned)h->len);
+        return refuse_close(c, FRAME_ERR_PROTO, "malformed POST");
     } else if (data) {
         if (cfg->echo || h->receiver != 0) return FRAMING_BODY;
         c->seq_in++;
@@ -106,6 +114,23 @@ static int on_header(void *ctx, const frame_c2s *h) {
     return header_slow(c, h);
 }
 
+/* deliver() could not take data frame f (the connection's seq_in-th). */
+static __attribute__((noinline)) void not_routed(conn *c, const frame_c2s *f,
+                                                 uint64_t cid, int r) {
+    char why[160];
+    snprintf(why, sizeof why, "message to %u not accepted: %s",
+             (unsigned)f->receiver, store_strerror(r));
+    if (cid) cidset_del(c->cids, cid);
+    refuse_once(c, CONN_LOGGED_STORE, FRAME_ERR_STORE, c->seq_in, why);
+}
+
+/* Route data frame f, the connection's seq_in-th (counted already). */
+static inline void route(conn *c, const frame_c2s *f, blk *b, uint64_t cid) {
+    int r = deliver(c, c->seq_in, f, b, cid);
+    if (r < 0) not_routed(c, f, cid, r);
+    else if (r == 0 && !c->puts_pending) output_ack(c, c->seq_in);
+}
+
 static void on_data(conn *c, const frame_c2s *f, blk *b) {
     hub *h = c->hub;
     if (c->state == CONN_NEW) {
@@ -129,15 +154,40 @@ static void on_data(conn *c, const frame_c2s *f, blk *b) {
         if (!c->puts_pending) output_ack(c, c->seq_in);
         return;
     }
-    int r = deliver(c, c->seq_in, f, b);
-    if (r < 0) {
-        char why[160];
-        snprintf(why, sizeof why, "message to %u not accepted: %s",
-                 (unsigned)f->receiver, store_strerror(r));
-        refuse_once(c, CONN_LOGGED_STORE, FRAME_ERR_STORE, c->seq_in, why);
-    } else if (r == 0 && !c->puts_pending) {
-        output_ack(c, c->seq_in);
+    route(c, f, b, 0);
+}
+
+/* POST (CONV): a data frame with a client id; one the device sent within
+ * --dedup-window is acknowledged and dropped. */
+static void on_post(conn *c, const frame_c2s *f, blk *b) {
+    hub *h = c->hub;
+    const uint8_t *p = f->body;
+    uint8_t kind = p[0], flags = p[1];
+    uint64_t cid = frame_rd64(p + 2);
+    c->seq_in++;
+    if (!frame_is_data(kind) || flags != 0) {
+        CLOG(c, LOG_WARN, "refused: POST of kind %u, flags %u; closing",
+             (unsigned)kind, (unsigned)flags);
+        (void)refuse_close(c, FRAME_ERR_PROTO, /* (the verdict is ours) */
+                           "malformed POST: kind must be 1-4, flags 0");
+        return;
     }
+    int64_t now = hub_now_ms(h);
+    if (cid && cidset_has(c->cids, cid, now - (int64_t)h->cfg->dedup_ms)) {
+        h->stats.deduplicated++;
+        if (!c->puts_pending) output_ack(c, c->seq_in);
+        return;
+    }
+    if (cid && cidset_add(&c->cids, cid, now)) {
+        CLOG(c, LOG_ERROR, "%s", "out of memory keeping a client id; closing");
+        close_abort(c);
+        return;
+    }
+    h->stats.frames_in++;
+    h->stats.in_type[(kind - 1) & (HUB_TYPES - 1)]++;
+    frame_c2s g = {f->sender, f->receiver, kind, f->len - FRAME_POST_PRE,
+                   p + FRAME_POST_PRE};
+    route(c, &g, b, cid);
 }
 
 static void on_ack(conn *c, const frame_c2s *f) {
@@ -169,6 +219,7 @@ static int on_frame(void *ctx, const frame_c2s *f, blk *b) {
     case FRAME_PING: on_ping(c, f); break;
     case FRAME_ACK: on_ack(c, f); break;
     case FRAME_PONG: break; /* answers our PING (the read touched idle) */
+    case FRAME_POST: on_post(c, f, b); break;
     default: on_data(c, f, b); break;
     }
     if (c->state == CONN_LOGIN) return FRAMING_PAUSE;

@@ -125,6 +125,9 @@ int stats_metrics(hub *h, buf *out) {
     counter(&o, "chat_spilled_total",
             "Times a live receiver fell behind and its frames went to the "
             "store.", s->spilled);
+    counter(&o, "chat_frames_deduplicated_total",
+            "POSTs dropped because their device had sent their client id "
+            "within --dedup-window.", s->deduplicated);
     counter(&o, "chat_received_bytes_total",
             "Bytes read from client sockets (TLS: ciphertext).", s->bytes_in);
     counter(&o, "chat_sent_bytes_total",

@@ -1,24 +1,31 @@
 /*
- * store.h -- the offline message store, as the event loop sees it.
+ * store.h -- the message store, as the event loop sees it.
  *
- * The store keeps data frames that are not yet known delivered: frames for
- * receivers that are offline or behind (spilled), and durable copies of
- * frames whose delivery was promised (acknowledged to an opted-in sender, or
- * sent to an opted-in receiver that has not acknowledged them yet). A
- * message is deleted only when the loop says so (store_del).
+ * The store keeps messages that some device has not yet got, and, with
+ * --history-ttl, every message for that long (docs/PROTOCOL.md, "Devices
+ * and conversations"). Each message is stored once, whoever it is for. A
+ * user's devices are rows too: each has a cursor, the id of the last
+ * message of the user's log it has; store_cursor moves it, and a message
+ * is deleted once every device that must get it has moved past it (and its
+ * history time passed), never on the loop's word about one message.
  *
- * Model: asynchronous and batched. On the loop thread, store_put/del/fetch
- * append requests to a pending batch (bodies are copied into it);
- * store_flush() hands the batch to the store thread, once per loop
- * iteration. The store thread takes every batch queued, runs them as ONE
- * transaction (group commit): puts in order, then deletes, COMMIT; then the
- * fetches, which therefore see every put submitted before them. Results come
- * back on the loop thread through the callbacks, in submission order.
+ * A user's log: the messages sent to it, and (for its CONV devices) the
+ * messages it sent from its other devices ("own" copies).
+ *
+ * Model: asynchronous and batched. On the loop thread, store_put, fetch,
+ * device and cursor append requests to a pending batch (bodies are copied
+ * into it); store_flush() hands the batch to the store thread, once per
+ * loop iteration. The store thread takes every batch queued, runs them as
+ * ONE transaction (group commit): puts in order, new devices, cursors and
+ * the deletions they allow, COMMIT; then the fetches and device lookups,
+ * which therefore see every put submitted before them. Results come back
+ * on the loop thread through the callbacks, in submission order.
  *
  * Message ids are chosen by the loop (store_next_id() at open, then +1 per
- * put), so a frame can carry its id before it is committed. Ids increase in
- * the order frames were accepted; a receiver's messages are delivered in id
- * order.
+ * message), so a frame can carry its id before it is committed. Ids
+ * increase in the order frames were accepted, across all users (one
+ * counter, so an id names a message everywhere and a user's log and each
+ * conversation in it are in id order; docs/ARCHITECTURE.md says why).
  *
  * Backend: src/server/store_*.c, described in store_int.h (SQLite in WAL
  * mode under the data directory, on its own thread). Threads: every
@@ -45,6 +52,9 @@ enum {
     STORE_ECORRUPT = -5 /* the database file is damaged or not a database */
 };
 
+/* The database schema this release writes (PRAGMA user_version). */
+#define STORE_SCHEMA_VERSION 3
+
 /* "quota full", "disk full", ... */
 const char *store_strerror(int status);
 
@@ -54,6 +64,9 @@ typedef struct store_config {
     uint64_t max_messages;  /* per receiver, for puts with quota set; 0: none */
     uint64_t max_bytes;     /* per receiver (body bytes); 0: none */
     uint64_t ttl_ms;        /* older messages are purged, never fetched; 0: keep */
+    uint64_t device_ttl_ms; /* devices not seen for this are forgotten; 0: never */
+    uint64_t history_ttl_ms;/* messages are kept at least this long; 0: not */
+    uint64_t dedup_ms;      /* client ids are remembered this long */
 } store_config;
 
 /* One stored message handed to fetch_done. `body` belongs to the store and
@@ -61,10 +74,28 @@ typedef struct store_config {
 typedef struct store_row {
     uint64_t id;
     uint32_t sender;
+    uint32_t receiver;
     uint8_t type;
     uint32_t len;
+    int64_t ts;           /* accepted at, unix ms */
     const uint8_t *body;
 } store_row;
+
+/* What store_device learned of a device (valid during the callback). */
+typedef struct store_device_info {
+    uint32_t dev;          /* its number: 0 for the default device (name
+                              ""), else unique in this store, never reused */
+    uint64_t cursor;       /* the last message id it has */
+    const uint64_t *cids;  /* client ids it sent within the dedup window, */
+    const int64_t *cid_ts; /* ... and when (unix ms), oldest first */
+    size_t ncid;           /* at most STORE_DEDUP_MAX */
+    unsigned all, conv;    /* the user's devices now (store_devices) */
+} store_device_info;
+
+/* Client ids remembered per device (docs/PROTOCOL.md, POST). */
+#define STORE_DEDUP_MAX 4096u
+/* Longest device name (docs/PROTOCOL.md, HELLO). */
+#define STORE_DEVICE_MAX 32u
 
 /* Completions, called on the loop thread in submission order, each from
  * the store's wake-up handle: never inside the store_* call that queued
@@ -73,17 +104,32 @@ typedef struct store_callbacks {
     void *ctx;
     /* A put was committed (status STORE_OK) or not (STORE_EQUOTA: refused,
      * nothing stored; STORE_EIO / STORE_EFULL: the transaction failed and was
-     * rolled back). token and seq are the caller's, returned as given. */
+     * rolled back). token and seq are the caller's, returned as given, and
+     * cid is the message's. */
     void (*put_done)(void *ctx, void *token, uint64_t seq, uint64_t id,
-                     int status);
+                     uint64_t cid, int status);
     /* A fetch ran: rows[0..n) in id order, all with id > after_id and not
      * expired. more = 1 when the receiver has further messages after the
      * last row. status != STORE_OK: n = 0. */
     void (*fetch_done)(void *ctx, void *token, const store_row *rows,
                        size_t n, int more, int status);
+    /* A device was looked up or created (store_device). status !=
+     * STORE_OK: d is NULL. */
+    void (*device_done)(void *ctx, void *token, const store_device_info *d,
+                        int status);
+    /* user's devices changed (one was added, forgotten or changed its
+     * CONV flag): now store_devices says all and conv. Called before the
+     * other completions of the same batch. May be NULL. */
+    void (*devices)(void *ctx, uint32_t user, unsigned all, unsigned conv);
 } store_callbacks;
 
 typedef struct store store;
+
+/* Process-wide SQLite settings, before any database is opened (main):
+ * no memory statistics (their global mutex is taken on every SQLite
+ * allocation: about 5% of the store thread's time at 250,000 puts/s).
+ * 0, or an SQLite error code (then the defaults stay; nothing is wrong). */
+int store_global_init(void);
 
 /* Open (or create) dir/chat.db, run the schema migrations, load the
  * per-receiver counters, start the store thread and register its wake-up
@@ -108,36 +154,85 @@ typedef struct store_stats {
 
 const store_stats *store_stats_of(const store *s);
 
-/* The first unused message id (largest stored id + 1, at least 1). */
+/* The first message id the loop may give: above every id stored or
+ * reserved (store_ids_reserve) before, and at least the milliseconds since
+ * 2024-01-01 times 1000 at open (so that ids keep growing even over a new,
+ * empty database, unless more than a million were given per second on
+ * average since the last start; about 2^46 today: 7 bytes in a row). */
 uint64_t store_next_id(const store *s);
+#define STORE_ID_EPOCH_MS INT64_C(1704067200000) /* 2024-01-01 */
+
+/* The loop may give ids up to `upto` (exclusive) without storing them:
+ * written with the next transaction, so that a restart after a crash never
+ * gives one of them again. Lower values than before change nothing. */
+void store_ids_reserve(store *s, uint64_t upto);
 
 /* Messages / body bytes held for receiver (committed, as of the last
  * completed transaction). For logs and tests; O(1). */
 uint64_t store_count(const store *s, uint32_t receiver);
 
+/* A message to put: the body is copied. */
+typedef struct store_msg {
+    uint64_t id;
+    uint32_t receiver, sender;
+    uint32_t sdev;        /* the device that sent it (store_device_info.dev) */
+    uint8_t type;
+    uint8_t own;          /* 1: its sender has other CONV devices, which get
+                             it as an own copy (indexed for their fetches) */
+    uint64_t cid;         /* the client's id of it, 0: none (remembered for
+                             --dedup-window for its sender's device) */
+    int64_t ts;           /* accepted at, unix ms */
+    const uint8_t *body;
+    uint32_t len;
+    uint8_t again;        /* handed back at a close: a row with its id may
+                             exist already (then this put does nothing) */
+} store_msg;
+
 /* Queue a put. `quota` = 1 checks the receiver's limits (the message is
  * held because the receiver cannot take it now); 0 stores it regardless (a
- * durable copy of a frame being delivered live). The body is copied.
- * Returns 0 or STORE_ENOMEM (nothing queued). */
-int store_put(store *s, uint64_t id, uint32_t receiver, uint32_t sender,
-              uint8_t type, const uint8_t *body, uint32_t len, int quota,
-              void *token, uint64_t seq);
+ * durable copy of a frame being delivered live). Returns 0 or
+ * STORE_ENOMEM (nothing queued). */
+int store_put(store *s, const store_msg *m, int quota, void *token,
+              uint64_t seq);
 
-/* Queue the deletion of message id (no completion; an unknown id is
- * ignored). A delete that fails with the transaction is retried with the
- * next one. */
+/* Queue the deletion of message id whoever still needs it (no
+ * completion; an unknown id is ignored). A delete that fails with the
+ * transaction is retried with the next one. */
 void store_del(store *s, uint64_t id);
 
-/* Queue a fetch of receiver's oldest messages with id > after_id: at most
- * max_rows rows and about max_bytes body bytes (at least one row).
- * fetch_done always runs later on the loop, never inside this call, and
- * exactly once unless the store is stopped first. A fetch that cannot be
- * queued (out of memory) completes with STORE_ENOMEM, in submission order
- * like the others. Only when even that failure cannot be recorded (more
- * than 64 of them waiting and no memory to grow the queue) does the
- * process abort. */
-void store_fetch(store *s, uint32_t receiver, uint64_t after_id,
-                 uint32_t max_rows, uint32_t max_bytes, void *token);
+/* Queue a fetch of the oldest messages of `user`'s log after after_id, for
+ * its device `dev`: those sent to the user, and with `conv` also those the
+ * user sent from its other devices. At most max_rows rows and about
+ * max_bytes body bytes (at least one row). fetch_done always runs later on
+ * the loop, never inside this call, and exactly once unless the store is
+ * stopped first. A fetch that cannot be queued (out of memory) completes
+ * with STORE_ENOMEM, in submission order like the others. Only when even
+ * that failure cannot be recorded (more than 64 of them waiting and no
+ * memory to grow the queue) does the process abort. */
+void store_fetch(store *s, uint32_t user, uint32_t dev, int conv,
+                 uint64_t after_id, uint32_t max_rows, uint32_t max_bytes,
+                 void *token);
+
+/* Queue the lookup of user's device `name` (namelen <= STORE_DEVICE_MAX
+ * bytes, "" for the default device), creating it when new (its cursor:
+ * that of the user's least advanced device seen within --device-ttl, or 0
+ * for the user's first), and marking it seen now. conv: it takes own
+ * copies. device_done runs later, exactly once unless the store is
+ * stopped first (failures, out of memory included, complete with a
+ * status, like fetches). */
+void store_device(store *s, uint32_t user, const char *name, size_t namelen,
+                  int conv, void *token);
+
+/* Device dev of user has every message of its log up to `cursor` (a lower
+ * value than before changes nothing), and was seen now. Messages no device
+ * needs any more are deleted in the same transaction. No completion; an
+ * unknown device is ignored. */
+void store_cursor(store *s, uint32_t user, uint32_t dev, uint64_t cursor);
+
+/* The devices of user seen within --device-ttl, as of the last completed
+ * transaction: *all of them, *conv of which take own copies. O(1). */
+void store_devices(const store *s, uint32_t user, unsigned *all,
+                   unsigned *conv);
 
 /* Hand the pending batch to the store thread (no-op when empty). */
 void store_flush(store *s);

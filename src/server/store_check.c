@@ -24,8 +24,9 @@ int store__check_loop(const store *s) {
     const batch *c = s->cur;
     if (c) { /* (4), its O(1) part: the whole at store_flush */
         assert(c->next == NULL && c->gen == 0);
-        assert(c->nkind == c->nput + c->nfetch);
-        assert(c->nrow == 0 && c->nout == 0 && c->nupd == 0);
+        assert(c->nkind == c->nput + c->nfetch + c->ndev);
+        assert(c->nrow == 0 && c->nout == 0 && c->nupd == 0 &&
+               c->ncid == 0 && c->ndupd == 0);
         assert(c->nput == 0 || c->puts[0].off == 0);
         assert(c->nput == 0 ||
                c->puts[c->nput - 1].off + c->puts[c->nput - 1].len == c->nin);
@@ -36,7 +37,9 @@ int store__check_loop(const store *s) {
         assert(n < SPARE_MAX);
         assert(b->nput == 0 && b->nfetch == 0 && b->ndel == 0 &&
                b->nkind == 0 && b->nin == 0 && b->nrow == 0 &&
-               b->nout == 0 && b->nupd == 0 && b->gen == 0);
+               b->nout == 0 && b->nupd == 0 && b->gen == 0 &&
+               b->ndev == 0 && b->ncur == 0 && b->ncid == 0 &&
+               b->ndupd == 0);
     }
     assert(n == s->nspare);
     size_t nin = c ? c->nin : 0; /* (6) */
@@ -55,15 +58,34 @@ int store__check_loop(const store *s) {
 int store__check_thread(const store *s) {
     assert(on_thread(s->thread));
     /* (3) */
-    sqlite3_stmt *const st[] = {s->st_begin, s->st_commit, s->st_rollback,
-                                s->st_insert, s->st_delete, s->st_fetch,
-                                s->st_purge};
+    sqlite3_stmt *const *st[] = STATEMENTS(s);
     for (size_t i = 0; i < sizeof st / sizeof *st; i++)
-        assert(!sqlite3_stmt_busy(st[i]));
+        assert(!sqlite3_stmt_busy(*st[i]));
     assert(sqlite3_get_autocommit(s->db) || s->rollback_failed);
     assert(s->ntouched == 0); /* (10) */
     assert(s->nretry <= s->cretry); /* (12) */
     assert(s->nretry == 0 || s->next_retry > 0);
+    assert(s->ndirty == 0 || s->next_retry > 0); /* (15) */
+    for (size_t i = 0; i < s->ndirty; i++) {
+        const devuser *u = store__dev_user(s, s->dirty[i].user);
+        assert(u);
+        int found = 0;
+        for (uint32_t k = 0; k < u->n; k++)
+            if (u->v[k].dev == s->dirty[i].dev) found += u->v[k].dirty;
+        assert(found == 1);
+    }
+    return 1;
+}
+
+/* (15) for one user's devices, O(devices^2) (few). */
+int store__check_devuser(const devuser *u) {
+    assert(u->n <= u->cap);
+    for (uint32_t i = 0; i < u->n; i++) {
+        const devrec *d = &u->v[i];
+        assert(d->saved == UINT64_MAX || d->saved <= d->cursor);
+        assert((d->dev == 0) == (d->namelen == 0));
+        for (uint32_t k = i + 1; k < u->n; k++) assert(u->v[k].dev != d->dev);
+    }
     return 1;
 }
 
@@ -78,32 +100,44 @@ int store__check_queues(const store *s) {
 }
 
 int store__check_filled(const batch *b) {
-    assert(b->nkind == b->nput + b->nfetch); /* (4) */
-    size_t off = 0, np = 0, nf = 0;
+    assert(b->nkind == b->nput + b->nfetch + b->ndev); /* (4) */
+    size_t off = 0, np = 0, nf = 0, nd = 0;
     for (size_t k = 0; k < b->nkind; k++) {
         if (b->kinds[k] == KIND_PUT) {
             const put_req *p = &b->puts[np++];
             assert(p->off == off && p->status == STATUS_PENDING);
             assert(p->id < UINT64_C(1) << 63); /* (13) */
             off += p->len;
+        } else if (b->kinds[k] == KIND_DEV) {
+            assert(b->devs[nd].status == STATUS_PENDING &&
+                   b->devs[nd].namelen <= STORE_DEVICE_MAX);
+            nd++;
         } else {
             assert(b->kinds[k] == KIND_FETCH);
             nf++;
         }
     }
-    assert(np == b->nput && nf == b->nfetch && off == b->nin);
-    assert(b->nrow == 0 && b->nout == 0 && b->nupd == 0 && b->gen == 0);
+    assert(np == b->nput && nf == b->nfetch && nd == b->ndev &&
+           off == b->nin);
+    assert(b->nrow == 0 && b->nout == 0 && b->nupd == 0 && b->gen == 0 &&
+           b->ncid == 0 && b->ndupd == 0);
     return 1;
 }
 
 int store__check_done(const store *s, const batch *b) {
     if (b->gen == 0) { /* (8): made by the thread, counters only */
         assert(b->nkind == 0 && b->nput == 0 && b->nfetch == 0 &&
-               b->ndel == 0 && b->nrow == 0);
+               b->ndel == 0 && b->nrow == 0 && b->ndev == 0 && b->ncur == 0);
         return 1;
     }
     assert(b->gen == s->gen_done + 1);
-    assert(b->nkind == b->nput + b->nfetch);
+    assert(b->nkind == b->nput + b->nfetch + b->ndev);
+    for (size_t i = 0; i < b->ndev; i++) { /* (7) */
+        const dev_req *r = &b->devs[i];
+        assert(r->status <= 0);
+        assert(r->status != STORE_OK || r->cid0 + r->ncid <= b->ncid);
+        assert(r->ncid <= STORE_DEDUP_MAX);
+    }
     for (size_t i = 0; i < b->nput; i++) /* (7) */
         assert(b->puts[i].status <= 0);
     size_t rows = 0;

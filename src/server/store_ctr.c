@@ -52,6 +52,11 @@ void store__batch_free(batch *b) {
     free(b->roff);
     free(b->out);
     free(b->upd);
+    free(b->devs);
+    free(b->curs);
+    free(b->cids);
+    free(b->cidts);
+    free(b->dupd);
     free(b);
 }
 

@@ -16,15 +16,27 @@
  *                     retried deletes
  *     store_sqlite.c  the database: open, file checks, schema migrations,
  *                     prepared statements, close (store_open, store_free)
+ *     store_dev.c     devices and their cursors, the deletions a cursor
+ *                     allows, forgotten devices, client ids
  *     store_ctr.c     per-receiver counters, growable arrays, batch memory
  *     store_check.c   the invariants below, asserted (debug builds only)
  *
  * The database is <dir>/chat.db in WAL mode:
  *
- *     messages(id INTEGER PRIMARY KEY, receiver, sender, type, ts, body)
+ *     messages(id INTEGER PRIMARY KEY, receiver, sender, type, ts, body,
+ *              sdev, own)
  *     messages_by_receiver ON messages(receiver, id)
+ *     messages_own ON messages(sender, id) WHERE own = 1
+ *     devices(user, dev, name, conv, cursor, seen) PRIMARY KEY(user, dev)
+ *     dedup(id INTEGER PRIMARY KEY, user, dev, cid, ts)
+ *     dedup_by_device ON dedup(user, dev, id)
+ *     meta(key PRIMARY KEY, value): 'ids' = the ids the loop may have
+ *         given (store_ids_reserve)
  *
- * where ts is the unix time in ms of the transaction that stored the row.
+ * where ts is the unix time in ms when the loop accepted the message (ids
+ * and ts grow together), sdev the device that sent it, own = 1 when its
+ * author had other CONV devices (own copies: docs/PROTOCOL.md), and a
+ * device's cursor the last message id of its user's log it has.
  *
  * A batch goes through these states (the function that moves it):
  *
@@ -88,6 +100,12 @@
  * (13) ids are below 2^63 (SQLite integers are signed).
  * (14) Once stopped (store_stop) nothing is queued and no callback runs:
  *      s->cur is NULL.
+ * (15) Devices (store thread): a device is `dirty` exactly when it is
+ *      listed, once, in s->dirty; outside a transaction s->dirty is empty
+ *      unless the last one failed (then retried: next_retry). A device's
+ *      `saved` is its row's cursor (UINT64_MAX before its row exists) and
+ *      saved <= cursor. A user has at most DEVICES_MAX devices, each
+ *      number once, and device 0 is the one named "".
  *
  * Costs: a put is a memcpy on the loop thread and one INSERT (two b-tree
  * inserts) on the store thread; a transaction is one fsync of the WAL (with
@@ -129,32 +147,61 @@
 #define STATUS_PENDING 1       /* put_req.status before the thread sets it */
 #define FAILQ_MIN 64           /* failed fetches queued without allocating */
 
-enum { KIND_PUT = 0, KIND_FETCH = 1 };
+enum { KIND_PUT = 0, KIND_FETCH = 1, KIND_DEV = 2 };
 
 /* -- types ------------------------------------------------------------- */
 
 typedef struct put_req {
-    uint64_t id, seq;
+    uint64_t id, seq, cid;
+    int64_t ts;
     void *token;
     size_t off;   /* body = batch.in + off */
-    uint32_t len, receiver, sender;
-    uint8_t type, quota;
+    uint32_t len, receiver, sender, sdev;
+    uint8_t type, quota, own, again;
     int status;   /* STATUS_PENDING, then a STORE_* code from the thread */
 } put_req;
 
 typedef struct fetch_req {
     uint64_t after_id;
     void *token;
-    uint32_t receiver, max_rows, max_bytes;
+    uint32_t receiver, dev, max_rows, max_bytes;
+    uint8_t conv;
     size_t row0, nrows; /* result: batch.rows[row0 .. row0 + nrows) */
     int more, status;
 } fetch_req;
+
+/* store_device. The thread creates the device in the write transaction
+ * and reads its client ids after it. */
+typedef struct dev_req {
+    void *token;
+    uint32_t user;
+    uint8_t conv, namelen;
+    char name[STORE_DEVICE_MAX + 1];
+    /* results */
+    uint32_t dev;
+    uint64_t cursor;
+    size_t cid0, ncid;  /* batch.cids[cid0 .. cid0 + ncid) */
+    int status;
+} dev_req;
+
+/* store_cursor */
+typedef struct cur_req {
+    uint64_t cursor;
+    uint32_t user, dev;
+} cur_req;
+
+/* The devices of a user seen within --device-ttl, for the loop's copy. */
+typedef struct dev_upd {
+    uint32_t user;
+    uint16_t all, conv;
+} dev_upd;
 
 /* A fetch that could not be queued (out of memory): its STORE_ENOMEM
  * completion waits for every batch flushed before it (gen). */
 typedef struct fetch_fail {
     void *token;
     uint64_t gen;
+    uint8_t kind;  /* KIND_FETCH or KIND_DEV */
 } fetch_fail;
 
 typedef struct ctr_upd { /* a committed counter, for the loop's copy */
@@ -178,6 +225,12 @@ typedef struct batch {
     size_t *roff;      size_t croff;        /* row body offset in out */
     uint8_t *out;      size_t nout, cout;   /* fetched bodies */
     ctr_upd *upd;      size_t nupd, cupd;   /* counters committed */
+    dev_req *devs;     size_t ndev, cdev;   /* store_device, in order */
+    cur_req *curs;     size_t ncur, ccur;   /* store_cursor */
+    uint64_t *cids;    size_t ncid, ccid;   /* results of devs */
+    int64_t *cidts;    size_t ccidts;       /* (ncid of them) */
+    dev_upd *dupd;     size_t ndupd, cdupd; /* device counts committed */
+    uint64_t ids_upto;                      /* store_ids_reserve, 0: none */
     /* the write transaction that carried this batch (first of its list) */
     uint8_t txn;                            /* 1: the fields below are set */
     int txn_status;                         /* STORE_OK or why it failed */
@@ -208,6 +261,30 @@ typedef struct ctr_table {
     ctr_chunk *chunks;
 } ctr_table;
 
+/* One device, on the store thread. */
+typedef struct devrec {
+    uint64_t cursor;   /* the furthest the loop reported */
+    uint64_t saved;    /* ... as committed (the row says so) */
+    int64_t seen;      /* unix ms */
+    uint32_t dev;
+    uint8_t conv;      /* takes own copies */
+    uint8_t dirty;     /* cursor or seen differ from the row: in s->dirty */
+    uint8_t namelen;
+    char name[STORE_DEVICE_MAX + 1];
+} devrec;
+
+/* A user's devices (few: an array, searched linearly). */
+typedef struct devuser {
+    uint32_t user;
+    uint32_t n, cap;
+    devrec *v;
+} devuser;
+
+/* A device to write (by key: the array may move). */
+typedef struct devkey {
+    uint32_t user, dev;
+} devkey;
+
 struct store {
     /* set by store_open, then read-only */
     uv_loop_t *loop;
@@ -216,7 +293,9 @@ struct store {
     char *path;              /* dir/chat.db, owned */
     sqlite3 *db;
     sqlite3_stmt *st_begin, *st_commit, *st_rollback, *st_insert,
-        *st_delete, *st_fetch, *st_purge;
+        *st_delete, *st_fetch, *st_purge, *st_fetch_conv, *st_dedup_ins,
+        *st_dedup_get, *st_dedup_purge, *st_dev_put, *st_dev_del,
+        *st_scan_in, *st_scan_own, *st_aged, *st_insert_again, *st_ids;
 
     uv_thread_t loop_thread; /* store_open's: the checks compare */
 
@@ -228,6 +307,7 @@ struct store {
     uint64_t next_id;
     uint32_t max_body;       /* longest body a row can hold */
     ctr_table seen;
+    u32map devseen;          /* user -> its device counts (dev_pack) */
     uv_async_t async;
     int stopped;
     uint64_t gen_flushed;    /* batches flushed so far */
@@ -245,6 +325,14 @@ struct store {
     /* store thread */
     uv_thread_t thread;
     ctr_table ctrs;
+    u32map devusers;         /* user -> devuser (owned) */
+    uint32_t next_dev;       /* the next device number given */
+    devkey *dirty;   size_t ndirty, cdirty;  /* devices to write */
+    uint64_t aged_from;      /* --history-ttl: ids up to it were checked */
+    int64_t next_forget;     /* monotonic ms of the next device/dedup pass */
+    dev_upd *dchg;   size_t ndchg, cdchg;    /* counts to publish */
+    uint64_t *scratch; size_t nscratch, cscratch; /* ids to delete */
+    uint64_t ids_saved;      /* the reserved-ids mark committed */
     ctr **touched;   size_t ntouched, ctouched;
     uint32_t epoch;
     uint64_t *retry; size_t nretry, cretry;
@@ -255,6 +343,16 @@ struct store {
     unsigned fetch_fails;             /* failed fetches in a row */
     int rollback_failed;              /* a ROLLBACK failed: still in a txn */
 };
+
+/* Pointers to every prepared statement (store_sqlite.c prepares them in
+ * this order). */
+#define STATEMENTS(s)                                                       \
+    {&(s)->st_begin, &(s)->st_commit, &(s)->st_rollback, &(s)->st_insert,   \
+     &(s)->st_delete, &(s)->st_fetch, &(s)->st_purge, &(s)->st_fetch_conv,  \
+     &(s)->st_dedup_ins, &(s)->st_dedup_get, &(s)->st_dedup_purge,          \
+     &(s)->st_dev_put, &(s)->st_dev_del, &(s)->st_scan_in,                  \
+     &(s)->st_scan_own, &(s)->st_aged, &(s)->st_insert_again,              \
+     &(s)->st_ids}
 
 /* -- store_ctr.c: arrays, batches, counters ------------------------------ */
 
@@ -296,6 +394,32 @@ int store__status_of(int rc);
 /* -- store_thread.c ------------------------------------------------------- */
 
 void store__thread_main(void *arg);
+/* DELETE each id (unknown ids do nothing), keeping the counters. */
+int store__del_ids(store *s, const uint64_t *ids, size_t n);
+
+/* -- store_dev.c: devices, cursors, the deletions they allow --------------- */
+
+devuser *store__dev_user(const store *s, uint32_t user);
+/* At open (before the thread starts): every device, and the loop's copy
+ * of the counts. SQLITE_OK or an SQLite code. */
+int store__dev_load(store *s);
+void store__dev_free(store *s);
+/* Loop thread: apply one published count to s->devseen. */
+void store__dev_seen_upd(store *s, const dev_upd *d);
+/* Store thread, inside the write transaction: */
+int store__dev_register(store *s, dev_req *r, int64_t now);
+void store__dev_cursor(store *s, const cur_req *c, int64_t now);
+int store__dev_write(store *s, int64_t now);
+int store__dev_forget_stale(store *s, int64_t now, uint64_t *forgotten);
+int store__dev_scan(store *s, uint32_t user, const devrec *d, uint64_t lo,
+                    uint64_t hi, int64_t now);
+int store__dev_aged(store *s, int64_t now, unsigned chunk, uint64_t *n);
+/* ... after it committed: */
+void store__dev_committed(store *s);
+/* After the transaction: the client ids of r's device into b. */
+int store__dev_cids(store *s, batch *b, dev_req *r, int64_t now);
+/* Move the changed counts onto b. 0 or -1 (out of memory: kept). */
+int store__dev_publish(store *s, batch *b);
 
 /* -- store_loop.c --------------------------------------------------------- */
 
@@ -317,5 +441,7 @@ int store__check_queues(const store *s);
 int store__check_filled(const batch *b);
 /* A batch about to be delivered, O(its size): (7), (8). */
 int store__check_done(const store *s, const batch *b);
+/* One user's devices: (15). */
+int store__check_devuser(const devuser *u);
 
 #endif

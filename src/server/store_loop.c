@@ -24,6 +24,8 @@ static void batch_recycle(store *s, batch *b) {
     }
     b->nput = b->nfetch = b->ndel = b->nkind = b->nin = 0;
     b->nrow = b->nout = b->nupd = 0;
+    b->ndev = b->ncur = b->ncid = b->ndupd = 0;
+    b->ids_upto = 0;
     b->gen = 0;
     b->txn = 0;
     b->next = s->spare;
@@ -58,33 +60,32 @@ size_t store_pending_bytes(const store *s) { return s->pending; }
 
 const store_stats *store_stats_of(const store *s) { return &s->stats; }
 
-static int put_add(store *s, uint64_t id, uint32_t receiver, uint32_t sender,
-                   uint8_t type, const uint8_t *body, uint32_t len, int quota,
-                   void *token, uint64_t seq) {
-    if (s->stopped || len > s->max_body) return STORE_EIO; /* never fits */
+static int put_add(store *s, const store_msg *m, int quota, void *token,
+                   uint64_t seq) {
+    if (s->stopped || m->len > s->max_body) return STORE_EIO; /* never fits */
     batch *b = cur_batch(s);
     if (!b || RESERVE(b->puts, b->cput, b->nput + 1) ||
         RESERVE(b->kinds, b->ckind, b->nkind + 1) ||
-        RESERVE(b->in, b->cin, b->nin + len))
+        RESERVE(b->in, b->cin, b->nin + m->len))
         return STORE_ENOMEM;
-    if (len) memcpy(b->in + b->nin, body, len);
+    if (m->len) memcpy(b->in + b->nin, m->body, m->len);
     b->puts[b->nput++] = (put_req){
-        .id = id, .seq = seq, .token = token, .off = b->nin, .len = len,
-        .receiver = receiver, .sender = sender, .type = type,
-        .quota = quota != 0, .status = STATUS_PENDING,
+        .id = m->id, .seq = seq, .cid = m->cid, .ts = m->ts, .token = token,
+        .off = b->nin, .len = m->len, .receiver = m->receiver,
+        .sender = m->sender, .sdev = m->sdev, .type = m->type,
+        .quota = quota != 0, .own = m->own != 0, .again = m->again != 0,
+        .status = STATUS_PENDING,
     };
     b->kinds[b->nkind++] = KIND_PUT;
-    b->nin += len;
-    s->pending += len;
-    if (id >= s->next_id) s->next_id = id + 1;
+    b->nin += m->len;
+    s->pending += m->len;
+    if (m->id >= s->next_id) s->next_id = m->id + 1;
     return STORE_OK;
 }
 
-int store_put(store *s, uint64_t id, uint32_t receiver, uint32_t sender,
-              uint8_t type, const uint8_t *body, uint32_t len, int quota,
-              void *token, uint64_t seq) {
-    int r = put_add(s, id, receiver, sender, type, body, len, quota, token,
-                    seq);
+int store_put(store *s, const store_msg *m, int quota, void *token,
+              uint64_t seq) {
+    int r = put_add(s, m, quota, token, seq);
     assert(store__check_loop(s));
     return r;
 }
@@ -105,6 +106,29 @@ void store_del(store *s, uint64_t id) {
     assert(store__check_loop(s));
 }
 
+void store_ids_reserve(store *s, uint64_t upto) {
+    if (s->stopped) return;
+    batch *b = cur_batch(s);
+    if (!b) {
+        log_error("store: out of memory: message ids up to %" PRIu64 " are "
+                  "not reserved yet", upto);
+        return;
+    }
+    if (upto > b->ids_upto) b->ids_upto = upto;
+}
+
+void store_cursor(store *s, uint32_t user, uint32_t dev, uint64_t cursor) {
+    if (s->stopped) return;
+    batch *b = cur_batch(s);
+    if (!b || RESERVE(b->curs, b->ccur, b->ncur + 1)) {
+        log_error("store: out of memory: a cursor of user %" PRIu32 " is not "
+                  "saved (its messages may be delivered again)", user);
+        return;
+    }
+    b->curs[b->ncur++] = (cur_req){cursor, user, dev};
+    assert(store__check_loop(s));
+}
+
 /* Queue the STORE_ENOMEM completion of a fetch that could not be queued.
  * What was submitted before it is flushed first, so the failure is
  * delivered after those completions and before any later one: on_async
@@ -112,7 +136,7 @@ void store_del(store *s, uint64_t id) {
  * once on its next run if that one was already), never inside
  * store_fetch. FAILQ_MIN entries exist from store_open; past that the
  * queue grows, and when even that fails the process aborts (see store.h). */
-static void fail_fetch(store *s, void *token) {
+static void fail_fetch(store *s, void *token, uint8_t kind) {
     store_flush(s);
     if (s->failq0 == s->nfailq) s->failq0 = s->nfailq = 0;
     if (s->nfailq == s->cfailq && s->failq0 > 0) {
@@ -126,37 +150,57 @@ static void fail_fetch(store *s, void *token) {
                   s->nfailq);
         abort();
     }
-    s->failq[s->nfailq++] = (fetch_fail){token, s->gen_flushed};
+    s->failq[s->nfailq++] = (fetch_fail){token, s->gen_flushed, kind};
     /* (void): on an open handle libuv only sets a flag and writes its
      * eventfd; the loop thread may send to itself */
     (void)uv_async_send(&s->async);
 }
 
-static void fetch_add(store *s, uint32_t receiver, uint64_t after_id,
-                      uint32_t max_rows, uint32_t max_bytes, void *token) {
+static void fetch_add(store *s, const fetch_req *f) {
     if (s->stopped) return;
     batch *b = cur_batch(s);
     if (!b || RESERVE(b->fetch, b->cfetch, b->nfetch + 1) ||
         RESERVE(b->kinds, b->ckind, b->nkind + 1)) {
-        fail_fetch(s, token);
+        fail_fetch(s, f->token, KIND_FETCH);
         return;
     }
-    b->fetch[b->nfetch++] = (fetch_req){
-        .after_id = after_id, .token = token, .receiver = receiver,
-        .max_rows = max_rows, .max_bytes = max_bytes,
-    };
+    b->fetch[b->nfetch++] = *f;
     b->kinds[b->nkind++] = KIND_FETCH;
 }
 
-void store_fetch(store *s, uint32_t receiver, uint64_t after_id,
-                 uint32_t max_rows, uint32_t max_bytes, void *token) {
-    fetch_add(s, receiver, after_id, max_rows, max_bytes, token);
+void store_fetch(store *s, uint32_t user, uint32_t dev, int conv,
+                 uint64_t after_id, uint32_t max_rows, uint32_t max_bytes,
+                 void *token) {
+    fetch_req f = {
+        .after_id = after_id, .token = token, .receiver = user, .dev = dev,
+        .conv = conv != 0, .max_rows = max_rows, .max_bytes = max_bytes,
+    };
+    fetch_add(s, &f);
+    assert(store__check_loop(s));
+}
+
+void store_device(store *s, uint32_t user, const char *name, size_t namelen,
+                  int conv, void *token) {
+    assert(namelen <= STORE_DEVICE_MAX);
+    if (s->stopped) return;
+    batch *b = cur_batch(s);
+    if (!b || RESERVE(b->devs, b->cdev, b->ndev + 1) ||
+        RESERVE(b->kinds, b->ckind, b->nkind + 1)) {
+        fail_fetch(s, token, KIND_DEV);
+        return;
+    }
+    dev_req *r = &b->devs[b->ndev++];
+    *r = (dev_req){.token = token, .user = user, .conv = conv != 0,
+                   .namelen = (uint8_t)namelen, .status = STATUS_PENDING};
+    memcpy(r->name, name, namelen);
+    b->kinds[b->nkind++] = KIND_DEV;
     assert(store__check_loop(s));
 }
 
 void store_flush(store *s) {
     batch *b = s->cur;
-    if (!b || (b->nkind == 0 && b->ndel == 0)) return;
+    if (!b || (b->nkind == 0 && b->ndel == 0 && b->ncur == 0 && !b->ids_upto))
+        return;
     assert(store__check_filled(b));
     s->cur = NULL;
     b->gen = ++s->gen_flushed;
@@ -182,6 +226,12 @@ static void deliver(store *s, batch *b) {
         c->count = b->upd[i].count;
         c->bytes = b->upd[i].bytes;
     }
+    for (size_t i = 0; i < b->ndupd; i++) {
+        store__dev_seen_upd(s, &b->dupd[i]);
+        if (!s->stopped && s->cb.devices)
+            s->cb.devices(s->cb.ctx, b->dupd[i].user, b->dupd[i].all,
+                          b->dupd[i].conv);
+    }
     if (b->txn) {
         st->txns++;
         metrics_hist_observe(&st->txn_us, b->txn_us);
@@ -189,13 +239,25 @@ static void deliver(store *s, batch *b) {
         if (b->txn_status) st->txn_failures++;
         st->health = b->txn_status;
     }
-    size_t pi = 0, fi = 0;
+    size_t pi = 0, fi = 0, di = 0;
     for (size_t k = 0; k < b->nkind; k++) {
-        if (b->kinds[k] == KIND_PUT) {
+        if (b->kinds[k] == KIND_DEV) {
+            const dev_req *r = &b->devs[di++];
+            store_device_info d = {
+                r->dev, r->cursor, r->ncid ? b->cids + r->cid0 : NULL,
+                r->ncid ? b->cidts + r->cid0 : NULL, r->ncid, 0, 0};
+            store_devices(s, r->user, &d.all, &d.conv);
+            if (!s->stopped && s->cb.device_done)
+                s->cb.device_done(s->cb.ctx, r->token,
+                                  r->status == STORE_OK ? &d : NULL,
+                                  r->status);
+            assert(store__check_loop(s));
+        } else if (b->kinds[k] == KIND_PUT) {
             const put_req *p = &b->puts[pi++];
             s->pending -= p->len;
             if (!s->stopped && s->cb.put_done)
-                s->cb.put_done(s->cb.ctx, p->token, p->seq, p->id, p->status);
+                s->cb.put_done(s->cb.ctx, p->token, p->seq, p->id, p->cid,
+                               p->status);
             assert(store__check_loop(s));
         } else {
             const fetch_req *f = &b->fetch[fi++];
@@ -217,7 +279,10 @@ static void deliver_failed(store *s, size_t *budget) {
            s->failq[s->failq0].gen <= s->gen_done) {
         fetch_fail f = s->failq[s->failq0++]; /* the callback may append */
         --*budget;
-        if (!s->stopped && s->cb.fetch_done)
+        if (s->stopped) continue;
+        if (f.kind == KIND_DEV && s->cb.device_done)
+            s->cb.device_done(s->cb.ctx, f.token, NULL, STORE_ENOMEM);
+        else if (f.kind == KIND_FETCH && s->cb.fetch_done)
             s->cb.fetch_done(s->cb.ctx, f.token, NULL, 0, 0, STORE_ENOMEM);
         assert(store__check_loop(s));
     }

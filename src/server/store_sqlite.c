@@ -60,6 +60,11 @@ const char *store_strerror(int status) {
     }
 }
 
+int store_global_init(void) {
+    int rc = sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+    return rc == SQLITE_OK ? 0 : rc;
+}
+
 /* -- opening ----------------------------------------------------------- */
 
 /* Fill err for a failed SQLite call rc while doing `what`; return the
@@ -108,8 +113,24 @@ static const char *const migrations[] = {
     /* 2: accounts (server/accounts.c): Argon2id hash strings */
     "CREATE TABLE accounts(id INTEGER PRIMARY KEY, hash TEXT NOT NULL,"
     " created INTEGER NOT NULL);",
+    /* 3: devices and their cursors, own copies, client ids (store_dev.c).
+     * The messages stored by version 2 keep their rows: sdev 0, own 0,
+     * so they go to their receivers' devices, whose first starts at 0. */
+    "ALTER TABLE messages ADD COLUMN sdev INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE messages ADD COLUMN own INTEGER NOT NULL DEFAULT 0;"
+    "CREATE INDEX messages_own ON messages(sender, id) WHERE own = 1;"
+    "CREATE TABLE devices(user INTEGER NOT NULL, dev INTEGER NOT NULL,"
+    " name TEXT NOT NULL, conv INTEGER NOT NULL, cursor INTEGER NOT NULL,"
+    " seen INTEGER NOT NULL, PRIMARY KEY(user, dev)) WITHOUT ROWID;"
+    "CREATE TABLE dedup(id INTEGER PRIMARY KEY, user INTEGER NOT NULL,"
+    " dev INTEGER NOT NULL, cid INTEGER NOT NULL, ts INTEGER NOT NULL);"
+    "CREATE INDEX dedup_by_device ON dedup(user, dev, id);"
+    "CREATE TABLE meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL)"
+    " WITHOUT ROWID;",
 };
 #define SCHEMA_VERSION ((int64_t)(sizeof migrations / sizeof *migrations))
+_Static_assert(sizeof migrations / sizeof *migrations == STORE_SCHEMA_VERSION,
+               "store.h names the version the migrations reach");
 
 /* Refuse, without writing, a file of a newer version or of another
  * program. Reading user_version is the first read of the file, so this is
@@ -239,7 +260,15 @@ static int load_state(store *s, char *err, size_t errlen) {
     int rc = query_int(s->db, "SELECT MAX(id) FROM messages", &max);
     if (rc != SQLITE_OK)
         return db_error(s, rc, "read the database", err, errlen);
-    s->next_id = max >= 1 ? (uint64_t)max + 1 : 1;
+    int64_t mark = 0;
+    rc = query_int(s->db, "SELECT value FROM meta WHERE key = 'ids'", &mark);
+    if (rc != SQLITE_OK)
+        return db_error(s, rc, "read the database", err, errlen);
+    int64_t clock = (store__wall_ms() - STORE_ID_EPOCH_MS) * 1000;
+    if (max < mark) max = mark;
+    if (max < clock) max = clock;
+    s->next_id = (uint64_t)max + 1;
+    s->ids_saved = (uint64_t)max;
     sqlite3_stmt *st;
     rc = sqlite3_prepare_v2(s->db, "SELECT receiver, count(*), "
                             "sum(length(body)) FROM messages NOT INDEXED "
@@ -260,10 +289,14 @@ static int load_state(store *s, char *err, size_t errlen) {
     (void)sqlite3_finalize(st); /* repeats the step's error, in rc */
     if (rc != SQLITE_DONE && rc != SQLITE_OK)
         return db_error(s, rc, "read the database", err, errlen);
+    if ((rc = store__dev_load(s)) != SQLITE_OK)
+        return db_error(s, rc, "read the devices", err, errlen);
     return STORE_OK;
 }
 
 /* Every statement the thread runs, prepared once. */
+#define FETCH_COLS "id, sender, type, body, receiver, ts"
+
 static int prepare_all(store *s, char *err, size_t errlen) {
     static const char *const sql[] = {
         "BEGIN IMMEDIATE",
@@ -273,19 +306,47 @@ static int prepare_all(store *s, char *err, size_t errlen) {
          * with the default (ABORT) SQLite would keep a statement journal,
          * copying every page each INSERT touches first (~10% of a put) */
         "INSERT OR ROLLBACK INTO messages(id, receiver, sender, type, ts,"
-        " body) VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
+        " body, sdev, own) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         "DELETE FROM messages WHERE id = ?1 RETURNING receiver, length(body)",
-        "SELECT id, sender, type, body FROM messages"
+        "SELECT " FETCH_COLS " FROM messages"
         " WHERE receiver = ?1 AND id > ?2 AND ts >= ?3 ORDER BY id LIMIT ?4",
         /* the rows before the oldest live one: see purge_step */
         "DELETE FROM messages WHERE id IN (SELECT id FROM messages WHERE id <"
         " coalesce((SELECT id FROM messages WHERE ts >= ?1 ORDER BY id"
         " LIMIT 1), 9223372036854775807) ORDER BY id LIMIT ?2)"
         " RETURNING receiver, length(body)",
+        /* a CONV device: also what its user sent from its other devices;
+         * both halves walk an index in id order and SQLite merges them */
+        "SELECT " FETCH_COLS " FROM messages"
+        " WHERE receiver = ?1 AND id > ?2 AND ts >= ?3"
+        " UNION ALL SELECT " FETCH_COLS " FROM messages"
+        " WHERE sender = ?1 AND own = 1 AND receiver != ?1 AND sdev != ?5"
+        " AND id > ?2 AND ts >= ?3 ORDER BY 1 LIMIT ?4",
+        "INSERT OR ROLLBACK INTO dedup(user, dev, cid, ts)"
+        " VALUES(?1, ?2, ?3, ?4)",
+        "SELECT cid, ts FROM dedup WHERE user = ?1 AND dev = ?2"
+        " AND ts >= ?3 ORDER BY id DESC LIMIT ?4",
+        /* ts never decreases with id, as for messages (purge_step) */
+        "DELETE FROM dedup WHERE id IN (SELECT id FROM dedup WHERE id <"
+        " coalesce((SELECT id FROM dedup WHERE ts >= ?1 ORDER BY id"
+        " LIMIT 1), 9223372036854775807) ORDER BY id LIMIT ?2)",
+        "INSERT OR REPLACE INTO devices(user, dev, name, conv, cursor, seen)"
+        " VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
+        "DELETE FROM devices WHERE user = ?1 AND dev = ?2",
+        "SELECT id, sender, sdev, own, ts FROM messages"
+        " WHERE receiver = ?1 AND id > ?2 AND id <= ?3",
+        "SELECT id, receiver, sdev, ts FROM messages"
+        " WHERE sender = ?1 AND own = 1 AND receiver != ?1"
+        " AND id > ?2 AND id <= ?3",
+        "SELECT id, receiver, sender, sdev, own, ts FROM messages"
+        " WHERE id > ?1 ORDER BY id LIMIT ?2",
+        "INSERT OR IGNORE INTO messages(id, receiver, sender, type, ts,"
+        " body, sdev, own) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        "INSERT OR REPLACE INTO meta(key, value) VALUES('ids', ?1)",
     };
-    sqlite3_stmt **st[] = {&s->st_begin, &s->st_commit, &s->st_rollback,
-                           &s->st_insert, &s->st_delete, &s->st_fetch,
-                           &s->st_purge};
+    sqlite3_stmt **st[] = STATEMENTS(s);
+    _Static_assert(sizeof sql / sizeof *sql == sizeof st / sizeof *st,
+                   "one SQL text per statement");
     for (size_t i = 0; i < sizeof st / sizeof *st; i++) {
         int rc = sqlite3_prepare_v3(s->db, sql[i], -1,
                                     SQLITE_PREPARE_PERSISTENT, st[i], NULL);
@@ -299,13 +360,11 @@ static int prepare_all(store *s, char *err, size_t errlen) {
 
 /* Everything store_open may have set up; s may be partly built. */
 static void destroy(store *s) {
-    sqlite3_stmt *st[] = {s->st_begin, s->st_commit, s->st_rollback,
-                          s->st_insert, s->st_delete, s->st_fetch,
-                          s->st_purge};
+    sqlite3_stmt **st[] = STATEMENTS(s);
     /* (void): finalize repeats the statement's last error, which was
      * handled when it ran */
     for (size_t i = 0; i < sizeof st / sizeof *st; i++)
-        (void)sqlite3_finalize(st[i]);
+        (void)sqlite3_finalize(*st[i]);
     if (s->db && sqlite3_close(s->db) != SQLITE_OK)
         log_error("store: %s: closing the database failed (%s)", s->path,
                   sqlite3_errmsg(s->db));
@@ -315,6 +374,8 @@ static void destroy(store *s) {
     store__batch_free(s->cur);
     store__ctr_free(&s->ctrs);
     store__ctr_free(&s->seen);
+    store__dev_free(s);
+    free(s->scratch);
     free(s->touched);
     free(s->retry);
     free(s->failq);
@@ -386,6 +447,8 @@ int store_open(store **out, uv_loop_t *loop, const store_config *cfg,
     s->cfg.dir = NULL;
     store__ctr_init(&s->ctrs);
     store__ctr_init(&s->seen);
+    u32map_init(&s->devusers);
+    u32map_init(&s->devseen);
     metrics_hist_init(&s->stats.txn_us, METRICS_LATENCY_US);
     metrics_hist_init(&s->stats.txn_writes, METRICS_COUNT);
     int rc = STORE_OK;

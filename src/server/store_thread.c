@@ -37,9 +37,10 @@ static void push_results(store *s, batch *b) {
 /* Store thread: record the counters the last transaction committed, on b
  * (or on a new batch pushed at once when b is NULL). */
 static void publish_ctrs(store *s, batch *b) {
-    if (s->ntouched == 0) return;
+    if (s->ntouched == 0 && s->ndchg == 0) return;
     batch *own = NULL;
     if (!b && !(b = own = calloc(1, sizeof *own))) goto nomem;
+    if (store__dev_publish(s, b)) goto nomem;
     if (RESERVE(b->upd, b->cupd, b->nupd + s->ntouched)) goto nomem;
     for (size_t i = 0; i < s->ntouched; i++) {
         ctr *c = s->touched[i];
@@ -51,7 +52,8 @@ static void publish_ctrs(store *s, batch *b) {
 nomem:
     store__batch_free(own);
     s->ntouched = 0;
-    log_error("store: out of memory: store_count() may lag behind");
+    log_error("store: out of memory: store_count() or the device counts "
+              "may lag behind");
 }
 
 /* -- the write transaction ---------------------------------------------- */
@@ -89,7 +91,7 @@ static int over_quota(const store *s, const ctr *c, uint32_t len) {
 
 /* Quota check and INSERT of one put. The body is bound in place (STATIC):
  * the batch does not move while the statement runs. */
-static int put_one(store *s, batch *b, put_req *p, int64_t now) {
+static int put_one(store *s, batch *b, put_req *p) {
     static const uint8_t empty[1];
     ctr *c = store__ctr_get(&s->ctrs, p->receiver);
     if (!c || store__ctr_touch(s, c)) return SQLITE_NOMEM;
@@ -97,17 +99,32 @@ static int put_one(store *s, batch *b, put_req *p, int64_t now) {
         p->status = STORE_EQUOTA;
         return SQLITE_OK;
     }
-    sqlite3_stmt *st = s->st_insert;
+    sqlite3_stmt *st = p->again ? s->st_insert_again : s->st_insert;
     int rc = sqlite3_bind_int64(st, 1, (sqlite3_int64)p->id);
     if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 2, p->receiver);
     if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 3, p->sender);
     if (rc == SQLITE_OK) rc = sqlite3_bind_int(st, 4, p->type);
-    if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 5, now);
+    if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 5, p->ts);
     /* a NULL pointer would bind SQL NULL: an empty body needs a non-NULL */
     if (rc == SQLITE_OK)
         rc = sqlite3_bind_blob(st, 6, p->len ? b->in + p->off : empty,
                                (int)p->len, SQLITE_STATIC);
+    if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 7, p->sdev);
+    if (rc == SQLITE_OK) rc = sqlite3_bind_int(st, 8, p->own);
     if (rc == SQLITE_OK) rc = exec_stmt(st);
+    if (rc == SQLITE_OK && p->again && sqlite3_changes(s->db) == 0) {
+        p->status = STORE_OK; /* there already */
+        return SQLITE_OK;
+    }
+    if (rc == SQLITE_OK && p->cid) {
+        st = s->st_dedup_ins;
+        rc = sqlite3_bind_int64(st, 1, p->sender);
+        if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 2, p->sdev);
+        if (rc == SQLITE_OK)
+            rc = sqlite3_bind_int64(st, 3, (sqlite3_int64)p->cid);
+        if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 4, p->ts);
+        if (rc == SQLITE_OK) rc = exec_stmt(st);
+    }
     if (rc != SQLITE_OK) return rc;
     c->count++;
     c->bytes += p->len;
@@ -115,8 +132,7 @@ static int put_one(store *s, batch *b, put_req *p, int64_t now) {
     return SQLITE_OK;
 }
 
-/* DELETE each id (unknown ids do nothing), keeping the counters. */
-static int del_ids(store *s, const uint64_t *ids, size_t n) {
+int store__del_ids(store *s, const uint64_t *ids, size_t n) {
     sqlite3_stmt *st = s->st_delete;
     for (size_t i = 0; i < n; i++) {
         int rc = sqlite3_bind_int64(st, 1, (sqlite3_int64)ids[i]);
@@ -176,11 +192,43 @@ static void txn_fail(store *s, batch *list, int rc) {
                   refused, s->nretry);
 }
 
-/* One write transaction for every put and delete of list (may be NULL:
- * the retried deletes only). Puts get their status. */
+/* Devices registered and cursors moved by list, then every device to
+ * write (and the deletions its cursor allows). */
+static int devices_run(store *s, batch *list, int64_t now) {
+    for (batch *b = list; b; b = b->next) {
+        for (size_t i = 0; i < b->ndev; i++) {
+            int rc = store__dev_register(s, &b->devs[i], now);
+            b->devs[i].status = rc == SQLITE_OK ? STORE_OK
+                                                : store__status_of(rc);
+            if (rc != SQLITE_OK) return rc;
+        }
+        for (size_t i = 0; i < b->ncur; i++)
+            store__dev_cursor(s, &b->curs[i], now);
+    }
+    return store__dev_write(s, now);
+}
+
+/* One write transaction for every put, device, cursor and delete of list
+ * (may be NULL: the retried deletes and device writes only). Puts get
+ * their status. */
+/* The highest id mark of list above the committed one, or 0. */
+static uint64_t ids_mark(const store *s, const batch *list) {
+    uint64_t m = 0;
+    for (const batch *b = list; b; b = b->next)
+        if (b->ids_upto > m) m = b->ids_upto;
+    return m > s->ids_saved ? m : 0;
+}
+
+static int ids_write(store *s, uint64_t mark) {
+    int rc = sqlite3_bind_int64(s->st_ids, 1, (sqlite3_int64)mark);
+    return rc == SQLITE_OK ? exec_stmt(s->st_ids) : rc;
+}
+
 static void txn_run(store *s, batch *list) {
-    size_t writes = s->nretry;
-    for (batch *b = list; b; b = b->next) writes += b->nput + b->ndel;
+    uint64_t mark = ids_mark(s, list);
+    size_t writes = s->nretry + s->ndirty + (mark != 0);
+    for (batch *b = list; b; b = b->next)
+        writes += b->nput + b->ndel + b->ndev + b->ncur;
     if (writes == 0) return;
     store__ctrs_begin(s);
     int64_t now = store__wall_ms();
@@ -188,10 +236,12 @@ static void txn_run(store *s, batch *list) {
     int rc = begin(s);
     for (batch *b = list; b && rc == SQLITE_OK; b = b->next)
         for (size_t i = 0; i < b->nput && rc == SQLITE_OK; i++)
-            rc = put_one(s, b, &b->puts[i], now);
-    if (rc == SQLITE_OK) rc = del_ids(s, s->retry, s->nretry);
+            rc = put_one(s, b, &b->puts[i]);
+    if (rc == SQLITE_OK) rc = devices_run(s, list, now);
+    if (rc == SQLITE_OK && mark) rc = ids_write(s, mark);
+    if (rc == SQLITE_OK) rc = store__del_ids(s, s->retry, s->nretry);
     for (batch *b = list; b && rc == SQLITE_OK; b = b->next)
-        rc = del_ids(s, b->dels, b->ndel);
+        rc = store__del_ids(s, b->dels, b->ndel);
     if (rc == SQLITE_OK) rc = exec_stmt(s->st_commit);
     if (list) { /* the loop's figures (a retry alone has no batch) */
         list->txn = 1;
@@ -203,6 +253,8 @@ static void txn_run(store *s, batch *list) {
         txn_fail(s, list, rc);
         return;
     }
+    store__dev_committed(s);
+    if (mark) s->ids_saved = mark;
     writes_ok(s);
     s->nretry = 0;
     publish_ctrs(s, list);
@@ -224,6 +276,8 @@ static int add_row(batch *b, sqlite3_stmt *st) {
         .sender = (uint32_t)sqlite3_column_int64(st, 1),
         .type = (uint8_t)sqlite3_column_int(st, 2),
         .len = (uint32_t)len,
+        .receiver = (uint32_t)sqlite3_column_int64(st, 4),
+        .ts = sqlite3_column_int64(st, 5),
     };
     b->roff[b->nrow++] = b->nout;
     b->nout += len;
@@ -235,8 +289,9 @@ static void fetch_one(store *s, batch *b, fetch_req *f, int64_t cutoff) {
     uint32_t max_rows = f->max_rows ? f->max_rows : 1;
     size_t nrow0 = b->nrow, nout0 = b->nout;
     uint64_t bytes = 0;
-    sqlite3_stmt *st = s->st_fetch;
+    sqlite3_stmt *st = f->conv ? s->st_fetch_conv : s->st_fetch;
     int rc = sqlite3_bind_int64(st, 1, f->receiver);
+    if (rc == SQLITE_OK && f->conv) rc = sqlite3_bind_int64(st, 5, f->dev);
     if (rc == SQLITE_OK)
         rc = sqlite3_bind_int64(st, 2, f->after_id > INT64_MAX
                                            ? INT64_MAX
@@ -272,11 +327,28 @@ static void fetch_one(store *s, batch *b, fetch_req *f, int64_t cutoff) {
     f->nrows = b->nrow - nrow0;
 }
 
+/* The client ids of each device looked up (after the transaction that
+ * created it, so a failure there leaves it known, without its ids). */
+static void devices_read(store *s, batch *b, int64_t now) {
+    for (size_t i = 0; i < b->ndev; i++) {
+        dev_req *r = &b->devs[i];
+        if (r->status != STORE_OK) continue;
+        int rc = store__dev_cids(s, b, r, now);
+        if (rc != SQLITE_OK) {
+            log_error("store: %s: reading the client ids of a device of user "
+                      "%" PRIu32 " failed (%s)", s->path, r->user,
+                      store__why(s, rc));
+            r->status = store__status_of(rc);
+        }
+    }
+}
+
 /* Every fetch of list, in order; then point the rows at their bodies. */
 static void fetch_all(store *s, batch *list) {
-    int64_t cutoff = s->cfg.ttl_ms ? store__wall_ms() - (int64_t)s->cfg.ttl_ms
-                                   : INT64_MIN;
+    int64_t now = store__wall_ms();
+    int64_t cutoff = s->cfg.ttl_ms ? now - (int64_t)s->cfg.ttl_ms : INT64_MIN;
     for (batch *b = list; b; b = b->next) {
+        devices_read(s, b, now);
         for (size_t i = 0; i < b->nfetch; i++)
             fetch_one(s, b, &b->fetch[i], cutoff);
         for (size_t i = 0; i < b->nrow; i++)
@@ -342,13 +414,68 @@ static void purge_step(store *s) {
     s->next_purge = store__mono_ms() + purge_every(s);
 }
 
+/* How often the maintenance pass runs: devices, client ids, history. */
+static int64_t maint_every(const store *s) {
+    uint64_t ms = PURGE_MAX_MS;
+    const uint64_t t[] = {s->cfg.device_ttl_ms, s->cfg.dedup_ms,
+                          s->cfg.history_ttl_ms};
+    for (size_t i = 0; i < sizeof t / sizeof *t; i++)
+        if (t[i] && t[i] / 2 < ms) ms = t[i] / 2;
+    if (ms < PURGE_MIN_MS) ms = PURGE_MIN_MS;
+    return (int64_t)ms;
+}
+
+/* One transaction: forget the devices not seen for --device-ttl, drop
+ * client ids older than --dedup-window, and check a chunk of messages
+ * whose --history-ttl is over (each limited to PURGE_CHUNK rows, and run
+ * again at once while a chunk came back full). */
+static void maint_step(store *s) {
+    int64_t now = store__wall_ms();
+    uint64_t forgotten = 0, aged = 0, from = s->aged_from;
+    store__ctrs_begin(s);
+    int rc = begin(s), full = 0;
+    if (rc == SQLITE_OK) rc = store__dev_forget_stale(s, now, &forgotten);
+    if (rc == SQLITE_OK) {
+        sqlite3_stmt *st = s->st_dedup_purge;
+        rc = sqlite3_bind_int64(st, 1, now - (int64_t)s->cfg.dedup_ms);
+        if (rc == SQLITE_OK) rc = sqlite3_bind_int(st, 2, PURGE_CHUNK);
+        if (rc == SQLITE_OK) rc = exec_stmt(st);
+        full = rc == SQLITE_OK && sqlite3_changes(s->db) == PURGE_CHUNK;
+    }
+    if (rc == SQLITE_OK && s->cfg.history_ttl_ms) {
+        rc = store__dev_aged(s, now, PURGE_CHUNK, &aged);
+        full |= s->aged_from != from;
+    }
+    if (rc == SQLITE_OK) rc = exec_stmt(s->st_commit);
+    if (rc != SQLITE_OK) {
+        if (s->fails++ == 0)
+            log_error("store: %s: forgetting old devices and client ids "
+                      "failed (%s); trying again later; logged once until "
+                      "writes succeed again", s->path, store__why(s, rc));
+        rollback(s);
+        store__ctrs_rollback(s);
+        s->aged_from = from;
+        full = 0;
+    } else {
+        publish_ctrs(s, NULL);
+        if (forgotten)
+            log_info("store: forgot %" PRIu64 " devices not seen for %" PRIu64
+                     " ms (--device-ttl)", forgotten, s->cfg.device_ttl_ms);
+        if (aged)
+            log_info("store: deleted %" PRIu64 " messages past --history-ttl "
+                     "that every device has", aged);
+    }
+    s->next_forget = store__mono_ms() + (full ? 0 : maint_every(s));
+}
+
 /* -- the thread's loop ---------------------------------------------------- */
 
 /* Monotonic ms of the next timed job, or -1 for none. */
 static int64_t next_due(const store *s) {
-    int64_t t = -1;
+    int64_t t = s->next_forget;
     if (s->cfg.ttl_ms) t = s->purge_more ? 0 : s->next_purge;
-    if (s->nretry && (t < 0 || s->next_retry < t)) t = s->next_retry;
+    if (s->next_forget < t) t = s->next_forget;
+    if ((s->nretry || s->ndirty) && s->next_retry < t) t = s->next_retry;
     return t;
 }
 
@@ -372,6 +499,7 @@ static void wait_work(store *s) {
 void store__thread_main(void *arg) {
     store *s = arg;
     s->next_purge = store__mono_ms(); /* purge what expired while we were down */
+    s->next_forget = s->next_purge;
     for (;;) {
         assert(store__check_thread(s));
         uv_mutex_lock(&s->mu);
@@ -394,11 +522,15 @@ void store__thread_main(void *arg) {
         if (quit) continue; /* finish the queue first, then exit */
         /* timed jobs, also between batches of a busy server */
         int64_t now = store__mono_ms();
-        if (s->nretry && now >= s->next_retry) {
+        if ((s->nretry || s->ndirty) && now >= s->next_retry) {
             txn_run(s, NULL);
             assert(store__check_thread(s));
         }
         if (s->cfg.ttl_ms && (s->purge_more || now >= s->next_purge))
             purge_step(s);
+        if (now >= s->next_forget) {
+            maint_step(s);
+            assert(store__check_thread(s));
+        }
     }
 }

@@ -6,6 +6,7 @@
 
 #include "common/log.h"
 #include "proto/frame.h"
+#include "server/cidset.h"
 #include "server/output.h"
 
 static void tail_clear(conn *c) {
@@ -19,7 +20,8 @@ void sync_start(conn *c) {
 }
 
 void sync_fetch(conn *c) {
-    if (c->state != CONN_SYNC || c->fail) return;
+    if (c->state != CONN_SYNC || c->fail || c->devstate != CONN_DEV_READY)
+        return; /* (the device's lookup asks when it is back) */
     if (outq_total(&c->out) > CONN_PULL_BYTES / 2) return; /* asked again
                                                            when it drains */
     uint32_t rows = CONN_PULL_ROWS;
@@ -32,7 +34,8 @@ void sync_fetch(conn *c) {
     tail_clear(c);
     c->fetch_out = 1;
     conn_ref(c); /* dropped in sync_fetch_done */
-    store_fetch(c->hub->store, c->user, c->cursor, rows, CONN_PULL_BYTES, c);
+    store_fetch(c->hub->store, c->user, c->dev, c->conv, c->cursor, rows,
+                CONN_PULL_BYTES, c);
 }
 
 void sync_spill(conn *c) {
@@ -47,50 +50,54 @@ void sync_spill(conn *c) {
     }
 }
 
-void sync_stored(conn *c, uint32_t from, uint8_t type, const uint8_t *body,
-                 uint32_t len, uint64_t id) {
+void sync_stored(conn *c, const msgref *m) {
     if (c->state == CONN_FETCHING && !c->tail_over) {
         buf *t = &c->tail;
-        size_t need = 8 + FRAME_S2C_HDR + (size_t)len;
+        size_t need = CONN_TAIL_HDR + (size_t)m->len;
         /* As much as the output queue may hold: a receiver that can take
          * one fetch round trip's worth of frames catches up in one. */
         if (buf_reserve(t, need, c->hub->cfg->max_outbuf)) {
             c->tail_over = 1; /* too much (or no memory): fetch again */
         } else {
             uint8_t *w = t->data + t->len;
-            frame_wr64(w, id);
-            frame_put_s2c_hdr(w + 8, from, type, len);
-            if (len) memcpy(w + 8 + FRAME_S2C_HDR, body, len);
+            frame_wr64(w, m->id);
+            frame_wr64(w + 8, (uint64_t)m->ts);
+            frame_wr32(w + 16, m->from);
+            frame_wr32(w + 20, m->to);
+            w[24] = m->type;
+            frame_wr32(w + 25, m->len);
+            if (m->len) memcpy(w + CONN_TAIL_HDR, m->body, m->len);
             t->len += need;
         }
     }
     sync_fetch(c);
 }
 
-/* Queue a stored frame (id) for c. 0, or -1 when it did not fit in the
+/* Queue a stored message for c. 0, or -1 when it did not fit in the
  * acknowledgement window or memory (the caller stays SYNC: it is stored). */
-static int send_stored(conn *c, uint32_t from, uint8_t type,
-                       const uint8_t *body, uint32_t len, uint64_t id) {
-    if (id <= c->cursor) return 0; /* queued already */
+static int send_stored(conn *c, const msgref *m) {
+    if (m->id <= c->cursor) return 0; /* queued already */
     if (c->acks && sync_unacked(c) >= c->hub->cfg->max_unacked) return -1;
-    if (output_data(c, from, type, body, len, NULL, id)) return -1;
+    if (output_msg(c, m, 1)) return -1;
     c->hub->stats.frames_routed++;
-    c->hub->stats.stored_type[(type - 1) & (HUB_TYPES - 1)]++;
+    c->hub->stats.stored_type[(m->type - 1) & (HUB_TYPES - 1)]++;
     return 0;
 }
 
-/* The fetch came back with nothing further: the tail holds every frame
+/* The fetch came back with nothing further: the tail holds every message
  * stored since it was asked for; those the page did not return go out
  * now. -1 when they did not all fit (fetch again). */
 static int tail_deliver(conn *c) {
     for (size_t off = 0; off < c->tail.len;) {
-        frame_s2c f;
-        uint64_t id = frame_rd64(c->tail.data + off);
-        long r = frame_decode_s2c(c->tail.data + off + 8, c->tail.len - off - 8,
-                                  FRAME_LEN_MAX, &f);
-        assert(r > 0); /* we wrote these frames */
-        if (send_stored(c, f.sender, f.type, f.body, f.len, id)) return -1;
-        off += 8 + (size_t)r;
+        const uint8_t *p = c->tail.data + off;
+        msgref m = {
+            .id = frame_rd64(p), .ts = (int64_t)frame_rd64(p + 8),
+            .from = frame_rd32(p + 16), .to = frame_rd32(p + 20),
+            .type = p[24], .len = frame_rd32(p + 25),
+            .body = p + CONN_TAIL_HDR,
+        };
+        if (send_stored(c, &m)) return -1;
+        off += CONN_TAIL_HDR + (size_t)m.len;
     }
     return 0;
 }
@@ -115,9 +122,12 @@ void sync_fetch_done(conn *c, const store_row *rows, size_t n, int more,
         return;
     }
     int full = 0;
-    for (size_t i = 0; i < n && !full; i++)
-        full = send_stored(c, rows[i].sender, rows[i].type, rows[i].body,
-                           rows[i].len, rows[i].id) != 0;
+    for (size_t i = 0; i < n && !full; i++) {
+        const store_row *r = &rows[i];
+        msgref m = {r->id, r->ts, r->sender, r->receiver, r->type, r->len,
+                    r->body, NULL};
+        full = send_stored(c, &m) != 0;
+    }
     if (!full && !more && !c->tail_over && tail_deliver(c) == 0) {
         tail_clear(c);
         conn_to(c, CONN_LIVE); /* caught up */
@@ -131,13 +141,19 @@ void sync_fetch_done(conn *c, const store_row *rows, size_t n, int more,
 
 void sync_acked(conn *c, uint64_t count) {
     seqidq *q = &c->ackq;
+    uint64_t upto = 0;
     while (q->head < q->n && q->v[q->head].seq <= count)
-        store_del(c->hub->store, q->v[q->head++].id);
+        upto = q->v[q->head++].id;
     if (q->head == q->n) q->head = q->n = 0;
+    if (upto > c->confirmed) { /* (ids increase along the queue) */
+        c->confirmed = upto;
+        output_report(c);
+    }
     sync_fetch(c); /* the window may have room again */
 }
 
-void sync_put_done(conn *c, uint64_t seq, int named, int status) {
+void sync_put_done(conn *c, uint64_t seq, int named, uint64_t cid,
+                   int status) {
     if (named) {
         assert(c->puts_pending > 0);
         c->puts_pending--;
@@ -156,6 +172,7 @@ void sync_put_done(conn *c, uint64_t seq, int named, int status) {
         output_error(c, status == STORE_EQUOTA ? FRAME_ERR_QUOTA
                                                : FRAME_ERR_STORE, seq, why);
     }
+    if (status && cid) cidset_del(c->cids, cid); /* a resend must go in */
     if (named && talk) output_ack(c, c->puts_pending ? seq : c->seq_in);
     conn_unref(c);
 }

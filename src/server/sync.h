@@ -24,6 +24,7 @@
 #include <stdint.h>
 
 #include "server/conn.h"
+#include "server/output.h"
 
 /* The top bit of a put's seq: the sender does not count it (it did not
  * ask for acknowledgements); the put only names it for a refusal. */
@@ -44,9 +45,8 @@ void sync_fetch(conn *c);
 /* LIVE -> SYNC: frames for this user now wait in the store. */
 void sync_spill(conn *c);
 
-/* A frame (store id `id`) was stored for this SYNC connection's user. */
-void sync_stored(conn *c, uint32_t from, uint8_t type, const uint8_t *body,
-                 uint32_t len, uint64_t id);
+/* Message m was stored for this SYNC connection's device. */
+void sync_stored(conn *c, const msgref *m);
 
 /* The peer acknowledged its first `count` frames (handled: count <=
  * seq_out): their stored copies go, and a waiting fetch may go on. */
@@ -54,8 +54,10 @@ void sync_acked(conn *c, uint64_t count);
 
 /* Store completions naming c (each drops the reference its request took).
  * put: `named` when the sender wants acknowledgements (counted in
- * puts_pending). */
-void sync_put_done(conn *c, uint64_t seq, int named, int status);
+ * puts_pending); cid: the message's client id (0: none), forgotten when
+ * it was refused. */
+void sync_put_done(conn *c, uint64_t seq, int named, uint64_t cid,
+                   int status);
 void sync_fetch_done(conn *c, const store_row *rows, size_t n, int more,
                      int status);
 

@@ -24,7 +24,9 @@
  * server closes B, or until nothing happened for FUZZ_IDLE_MS, or
  * FUZZ_PUMP_MS at most. Everything A and B receive must be well-formed
  * server -> client frames (decoded with the codec): data frames with a
- * non-zero sender, control frames from sender 0 with valid bodies, and no
+ * non-zero sender (MSG frames too, with a well-formed prefix, and only to
+ * a client that sent control frames), control frames from sender 0 with
+ * valid bodies, and no
  * control frame at all to a client whose stream holds none (PROTOCOL.md:
  * the article's client only ever gets data frames). Both sockets are then
  * closed with SO_LINGER 0 (a reset: no TIME_WAIT), and the loop runs until
@@ -132,6 +134,17 @@ static void client_decode(client *c) {
         if (r == FRAME_PARTIAL) break;
         FUZZ_CHECK(r > 0, "client %s: decoder result %ld", c->name, r);
         c->frames++;
+        if (f.type == FRAME_MSG) { /* a message to a CONV client */
+            FUZZ_CHECK(c->ctl_ok, "client %s: MSG sent to a client that "
+                       "never sent a control frame", c->name);
+            FUZZ_CHECK(f.len >= FRAME_MSG_PRE && frame_is_data(f.body[8]) &&
+                       (f.body[9] & ~FRAME_MSG_OWN) == 0,
+                       "client %s: malformed MSG of %u bytes", c->name,
+                       (unsigned)f.len);
+            f.type = f.body[8];
+            f.body += FRAME_MSG_PRE;
+            f.len -= FRAME_MSG_PRE;
+        }
         if (frame_is_data(f.type)) {
             FUZZ_CHECK(f.sender != 0, "client %s: data frame from user 0",
                        c->name);
@@ -473,9 +486,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
     }
     g_cb = server_store_callbacks;
     g_cb.ctx = &g_srv;
-    store_config scfg = {g_cfg.data_dir, g_cfg.fsync_full,
-                         g_cfg.offline_max_messages, g_cfg.offline_max_bytes,
-                         g_cfg.offline_ttl_ms};
+    store_config scfg = config_store(&g_cfg);
     char err[512];
     if (store_open(&g_store, g_loop, &scfg, &g_cb, err, sizeof err)) {
         fprintf(stderr, "fuzz_conn: store_open: %s\n", err);

@@ -20,7 +20,8 @@ import sys
 
 TEXT, PICTURE, VOICE, VIDEO = 1, 2, 3, 4
 HELLO, WELCOME, ACK, ERROR, PING, PONG = 0x80, 0x81, 0x82, 0x83, 0x84, 0x85
-ACKS = 0x01
+MSG, POST = 0x86, 0x87
+ACKS, CONV = 0x01, 0x02
 A, B = 2, 1          # receiver, sender (fuzz_conn.c)
 
 
@@ -34,6 +35,14 @@ def s2c(sender, ftype, body=b""):
 
 def hello(flags=0, password=b"", version=1):
     return bytes([version, flags]) + password
+
+
+def hello_conv(flags, device, password=b""):
+    return bytes([1, flags | CONV, len(device)]) + device + password
+
+
+def post(kind, cid, payload, flags=0):
+    return struct.pack("!BBQ", kind, flags, cid) + payload
 
 
 def welcome(flags, user, max_frame):
@@ -135,6 +144,18 @@ def conn_seeds():
         "big-frame": b"\x01" + c2s(B, A, PICTURE, big),
         "many-small": b"\x05" + b"".join(text(b"%d" % i) for i in range(200)),
         "empty": b"\x00",
+        # devices and conversations: CONV HELLO, POSTs with client ids
+        "conv-post-dedup": b"\x00" + c2s(B, 0, HELLO, hello_conv(ACKS, b"phone"))
+            + c2s(B, A, POST, post(TEXT, 7, b"once")) + c2s(B, A, POST, post(TEXT, 7, b"once"))
+            + c2s(B, A, POST, post(PICTURE, 0, b"p" * 50)) + c2s(B, A, TEXT, b"bare")
+            + c2s(B, 0, ACK, ack(0)),
+        "conv-default-device": b"\x00" + c2s(B, 0, HELLO, hello_conv(0, b""))
+            + c2s(B, B, POST, post(TEXT, 1, b"to myself")),
+        "conv-bad-device": b"\x00" + c2s(B, 0, HELLO, hello_conv(0, b"a b")),
+        "conv-device-too-long": b"\x00" + c2s(B, 0, HELLO, bytes([1, CONV, 40]) + b"d" * 40),
+        "conv-post-short": b"\x00" + c2s(B, 0, HELLO, hello_conv(0, b"x")) + c2s(B, A, POST, b"\x01"),
+        "conv-post-bad-kind": b"\x00" + c2s(B, 0, HELLO, hello_conv(0, b"x")) + c2s(B, A, POST, post(9, 1, b"")),
+        "post-without-conv": b"\x01" + c2s(B, A, POST, post(TEXT, 3, b"no conv")),
     }
     return s
 

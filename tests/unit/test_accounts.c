@@ -149,18 +149,19 @@ static void test_version1_upgraded(void **state) {
     assert_int_equal(accounts_add(t->a, 1, PW("pw")), ACCOUNTS_OK);
     accounts_close(t->a);
     t->a = NULL;
-    assert_int_equal(sql_int(t->path, "PRAGMA user_version"), 2);
+    assert_int_equal(sql_int(t->path, "PRAGMA user_version"),
+                     STORE_SCHEMA_VERSION);
     assert_int_equal(sql_int(t->path, "SELECT count(*) FROM messages"), 1);
 
     uv_loop_t loop;
     assert_int_equal(uv_loop_init(&loop), 0);
-    store_config cfg = {t->dir, 1, 0, 0, 0};
+    store_config cfg = {.dir = t->dir, .fsync_full = 1};
     store_callbacks cb = {0};
     store *st;
     char err[512];
     int r = store_open(&st, &loop, &cfg, &cb, err, sizeof err);
     if (r) fail_msg("store_open: %d %s", r, err);
-    assert_int_equal(store_next_id(st), 10);
+    assert_true(store_next_id(st) > 10); /* (above the clock's floor) */
     store_stop(st);
     uv_run(&loop, UV_RUN_DEFAULT);
     store_free(st);

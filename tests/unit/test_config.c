@@ -473,6 +473,25 @@ static void test_help_version(void **state) {
                 CONFIG_VERSION != CONFIG_ERROR && CONFIG_OK != CONFIG_ERROR);
 }
 
+/* The settings of devices and conversations. */
+static void test_device_settings(void **state) {
+    (void)state;
+    config c;
+    assert_int_equal(parse(&c, (const char *)NULL), CONFIG_OK);
+    assert_int_equal(c.device_ttl_ms, CONFIG_DEFAULT_DEVICE_TTL_MS);
+    assert_int_equal(c.history_ttl_ms, 0);
+    assert_int_equal(c.dedup_ms, CONFIG_DEFAULT_DEDUP_MS);
+    assert_int_equal(parse(&c, "--device-ttl", "2h", "--history-ttl", "30d",
+                           "--dedup-window", "90s", (const char *)NULL),
+                     CONFIG_OK);
+    assert_int_equal(c.device_ttl_ms, 7200000);
+    assert_int_equal(c.history_ttl_ms, (uint64_t)30 * 86400000);
+    assert_int_equal(c.dedup_ms, 90000);
+    EXPECT_ERROR("--dedup-window", "--dedup-window", "500ms");
+    EXPECT_ERROR("--device-ttl", "--device-ttl", "soon");
+    EXPECT_ERROR("--history-ttl", "--history-ttl", "-1");
+}
+
 static void test_unknown_and_missing(void **state) {
     (void)state;
     EXPECT_ERROR("--bogus", "--bogus");
@@ -490,7 +509,7 @@ static void test_unknown_and_missing(void **state) {
         "--offline-max-messages", "--offline-max-bytes", "--log-level",
         "--auth", "--login-timeout", "--max-connections", "--max-conns-per-ip",
         "--rate-msgs", "--rate-bytes", "--tls-port", "--tls-cert", "--tls-key",
-        "--tls-ca",
+        "--tls-ca", "--device-ttl", "--history-ttl", "--dedup-window",
     };
     for (size_t i = 0; i < sizeof need / sizeof need[0]; i++) {
         EXPECT_ERROR(need[i], need[i]);
@@ -600,6 +619,7 @@ int main(void) {
         cmocka_unit_test(test_log_level),
         cmocka_unit_test(test_help_version),
         cmocka_unit_test(test_unknown_and_missing),
+        cmocka_unit_test(test_device_settings),
         cmocka_unit_test(test_stray_argument),
         cmocka_unit_test(test_error_truncated),
         cmocka_unit_test(test_repeated_calls),

@@ -767,7 +767,9 @@ static void test_type_classification(void **state) {
         { 0x81, 0, 1, NULL },
         { 0x84, 0, 1, NULL },
         { 0x85, 0, 1, NULL },
-        { 0x86, 0, 0, NULL },
+        { 0x86, 0, 1, NULL },
+        { 0x87, 0, 1, NULL },
+        { 0x88, 0, 0, NULL },
         { 0xFF, 0, 0, NULL },
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -782,7 +784,7 @@ static void test_type_classification(void **state) {
         else
             assert_string_equal(name, cases[i].name);
     }
-    /* Exhaustive: data and control are disjoint and cover 1-4, 0x80-0x85. */
+    /* Exhaustive: data and control are disjoint and cover 1-4, 0x80-0x87. */
     int ndata = 0, nctl = 0;
     for (unsigned t = 0; t <= 0xFF; t++) {
         int d = frame_is_data((uint8_t)t), c = frame_is_control((uint8_t)t);
@@ -792,7 +794,7 @@ static void test_type_classification(void **state) {
         assert_int_equal(frame_type_name((uint8_t)t) != NULL, d);
     }
     assert_int_equal(ndata, 4);
-    assert_int_equal(nctl, 6);
+    assert_int_equal(nctl, 8);
 }
 
 static void test_err_names(void **state) {

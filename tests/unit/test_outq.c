@@ -132,12 +132,15 @@ typedef struct seen {
     int sent[8];
     uint32_t len[8];
     uint8_t first[8];
+    uint8_t pre0[8];   /* the first byte of a MSG prefix, 0 without */
     int n;
 } seen;
 
-static void on_frame(void *ctx, const frame_s2c *f, uint64_t id, int sent) {
+static void on_frame(void *ctx, const frame_s2c *f, const uint8_t *pre,
+                     uint64_t id, int sent) {
     seen *s = ctx;
     assert_true(s->n < 8);
+    s->pre0[s->n] = pre ? pre[0] : 0;
     s->from[s->n] = f->sender;
     s->id[s->n] = id;
     s->sent[s->n] = sent;
@@ -178,6 +181,47 @@ static void test_walk(void **state) {
     assert_true(s.sent[0] && s.sent[1] && s.sent[2]);
     outq_free(&q);
     assert_int_equal(b->refs, 1);
+    blk_unref(b);
+    (void)blkpool_free(&pool);
+}
+
+/* A MSG frame: header, prefix, then the payload (referenced when large);
+ * the walk gives the payload and the prefix apart, the wire bytes the
+ * whole frame. */
+static void test_msg_frames(void **state) {
+    (void)state;
+    outq q = {0};
+    blkpool pool;
+    blkpool_init(&pool);
+    uint32_t big = OUTQ_REF_MIN;
+    blk *b = get(&pool, big);
+    memset(b->data, 0xcd, big);
+    uint8_t pre[FRAME_MSG_PRE];
+    memset(pre, 0x11, sizeof pre);
+    assert_int_equal(outq_msg(&q, 7, pre, (const uint8_t *)"hi", 2, NULL, 0),
+                     0);
+    pre[0] = 0x22;
+    assert_int_equal(outq_msg(&q, 8, pre, b->data, big, b, 44), 0);
+    assert_true(outq_check(&q));
+    outbuf *o = outq_cur(&q);
+    assert_int_equal(o->total, 2 * (FRAME_S2C_HDR + FRAME_MSG_PRE) + 2 + big);
+    assert_int_equal(o->nrefs, 1);
+    const uint8_t *w = o->bytes.data;
+    assert_int_equal(w[4], FRAME_MSG);
+    assert_int_equal(frame_rd32(w + 5), FRAME_MSG_PRE + 2);
+    assert_int_equal(w[FRAME_S2C_HDR], 0x11);
+    assert_memory_equal(w + FRAME_S2C_HDR + FRAME_MSG_PRE, "hi", 2);
+    seen s = {0};
+    outq_walk(o, 0, on_frame, &s);
+    assert_int_equal(s.n, 2);
+    assert_int_equal(s.pre0[0], 0x11);
+    assert_int_equal(s.len[0], 2);
+    assert_int_equal(s.first[0], 'h');
+    assert_int_equal(s.pre0[1], 0x22);
+    assert_int_equal(s.len[1], big);
+    assert_int_equal(s.first[1], 0xcd);
+    assert_int_equal(s.id[1], 44);
+    outq_free(&q);
     blk_unref(b);
     (void)blkpool_free(&pool);
 }
@@ -237,6 +281,7 @@ int main(void) {
         cmocka_unit_test(test_small_frames_copied),
         cmocka_unit_test(test_large_bodies_referenced),
         cmocka_unit_test(test_walk),
+        cmocka_unit_test(test_msg_frames),
         cmocka_unit_test(test_pool),
         cmocka_unit_test(test_pool_bound),
     };

@@ -44,6 +44,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sqlite3.h>
@@ -113,7 +114,8 @@ static uint8_t body_byte(uint64_t id, uint32_t j) {
 }
 
 static void on_put(void *ctx, void *token, uint64_t seq, uint64_t id,
-                   int status) {
+                   uint64_t cid, int status) {
+    (void)cid;
     tctx *t = ctx;
     assert_true(t->nputs < MAX_PUTS);
     t->puts[t->nputs++] = (put_rec){token, seq, id, status};
@@ -138,7 +140,37 @@ static void on_fetch(void *ctx, void *token, const store_row *rows, size_t n,
     t->events[t->nevents++] = 'F';
 }
 
-static const store_callbacks callbacks = {NULL, on_put, on_fetch};
+/* The last device looked up (tests ask one at a time). */
+typedef struct dev_rec {
+    int n, status;
+    uint32_t dev;
+    uint64_t cursor;
+    size_t ncid;
+    uint64_t cids[8];
+} dev_rec;
+static dev_rec last_dev;
+
+static void on_device(void *ctx, void *token, const store_device_info *d,
+                      int status) {
+    (void)ctx;
+    (void)token;
+    last_dev.n++;
+    last_dev.status = status;
+    if (!d) return;
+    last_dev.dev = d->dev;
+    last_dev.cursor = d->cursor;
+    last_dev.ncid = d->ncid;
+    for (size_t i = 0; i < d->ncid && i < 8; i++) last_dev.cids[i] = d->cids[i];
+}
+
+static int64_t now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static const store_callbacks callbacks = {NULL, on_put, on_fetch, on_device,
+                                          NULL};
 
 static int setup(void **state) {
     tctx *t = calloc(1, sizeof *t);
@@ -151,7 +183,7 @@ static int setup(void **state) {
     t->fetches = calloc(MAX_FETCHES, sizeof *t->fetches);
     t->events = calloc(MAX_PUTS + MAX_FETCHES, 1);
     assert_true(t->puts && t->fetches && t->events);
-    t->cfg = (store_config){t->dir, 0, 0, 0, 0};
+    t->cfg = (store_config){.dir = t->dir, .dedup_ms = 60000};
     *state = t;
     return 0;
 }
@@ -230,8 +262,11 @@ static void put(tctx *t, uint64_t id, uint32_t receiver, uint32_t len,
     uint8_t *b = malloc(len ? len : 1);
     assert_non_null(b);
     for (uint32_t j = 0; j < len; j++) b[j] = body_byte(id, j);
-    assert_int_equal(store_put(t->st, id, receiver, (uint32_t)(1000 + id),
-                               (uint8_t)(1 + id % 4), b, len, quota,
+    store_msg m = {.id = id, .receiver = receiver,
+                   .sender = (uint32_t)(1000 + id),
+                   .type = (uint8_t)(1 + id % 4), .ts = now_ms(),
+                   .body = b, .len = len};
+    assert_int_equal(store_put(t->st, &m, quota,
                                (void *)(uintptr_t)(0x1000 + id), id * 10),
                      STORE_OK);
     free(b);
@@ -241,7 +276,7 @@ static void put(tctx *t, uint64_t id, uint32_t receiver, uint32_t len,
 static fetch_rec *fetch_now(tctx *t, uint32_t receiver, uint64_t after,
                             uint32_t max_rows, uint32_t max_bytes,
                             size_t puts_expected) {
-    store_fetch(t->st, receiver, after, max_rows, max_bytes, t);
+    store_fetch(t->st, receiver, 0, 0, after, max_rows, max_bytes, t);
     size_t want = t->nfetches + 1;
     store_flush(t->st);
     wait_fetches(t, want);
@@ -300,10 +335,17 @@ static int exists(const char *path) {
 /* 1. Round trip, after_id, paging, deletes, counts, order            */
 /* ------------------------------------------------------------------ */
 
+/* The smallest next id a store opened now may give: the clock's. */
+static uint64_t id_floor(void) {
+    return (uint64_t)(now_ms() - STORE_ID_EPOCH_MS) * 1000;
+}
+
 static void test_put_fetch_roundtrip(void **state) {
     tctx *t = *state;
+    uint64_t floor = id_floor();
     t_open(t);
-    assert_int_equal(store_next_id(t->st), 1);
+    uint64_t next = store_next_id(t->st);
+    assert_true(next > floor && next < floor + 10 * 1000 * 1000);
     static const uint32_t lens[6] = {0, 1, 50, 300, 4000, 17};
     static const uint32_t rcv[6] = {7, 9, 7, 0, 7, 9};
     size_t bytes = 0;
@@ -311,7 +353,7 @@ static void test_put_fetch_roundtrip(void **state) {
         put(t, id, rcv[id - 1], lens[id - 1], 1);
         bytes += lens[id - 1];
     }
-    assert_int_equal(store_next_id(t->st), 7);
+    assert_int_equal(store_next_id(t->st), next); /* (smaller ids given) */
     assert_int_equal(store_pending_bytes(t->st), bytes);
     fetch_rec *f = fetch_now(t, 7, 0, 100, 1 << 20, 6);
     assert_string_equal(t->events, "PPPPPPF");
@@ -413,9 +455,9 @@ static void test_submission_order(void **state) {
     tctx *t = *state;
     t_open(t);
     put(t, 1, 8, 5, 0);
-    store_fetch(t->st, 8, 0, 10, 1000, t);
+    store_fetch(t->st, 8, 0, 0, 0, 10, 1000, t);
     put(t, 2, 8, 5, 0);
-    store_fetch(t->st, 8, 1, 10, 1000, t);
+    store_fetch(t->st, 8, 0, 0, 1, 10, 1000, t);
     put(t, 3, 8, 5, 0);
     store_flush(t->st);
     /* several flushes before the thread runs: one or more transactions,
@@ -514,7 +556,7 @@ static void test_reopen(void **state) {
     forget_results(t);
 
     t_open(t);
-    assert_int_equal(store_next_id(t->st), 20); /* 19 is the largest left */
+    assert_true(store_next_id(t->st) > id_floor() - 10 * 1000 * 1000);
     assert_int_equal(store_count(t->st, 1), c1);
     assert_int_equal(store_count(t->st, 2), c2);
     size_t seen = 0;
@@ -681,10 +723,11 @@ static void test_empty_file_migrated(void **state) {
     assert_int_equal(f->n, 1);
     check_row(&f->rows[0], 1, 33);
     t_close(t);
-    assert_int_equal(sql_int(t->path, "PRAGMA user_version"), 2);
+    assert_int_equal(sql_int(t->path, "PRAGMA user_version"), 3);
     assert_int_equal(sql_int(t->path, "SELECT count(*) FROM sqlite_schema "
                              "WHERE name IN ('messages', "
-                             "'messages_by_receiver')"), 2);
+                             "'messages_by_receiver', 'messages_own', "
+                             "'devices', 'dedup', 'dedup_by_device')"), 6);
     assert_int_equal(sql_int(t->path, "SELECT count(*) FROM messages"), 1);
     /* WAL mode is stored in the file header (bytes 18, 19 = 2) */
     size_t n;
@@ -749,7 +792,26 @@ static void test_disk_full_and_recovery(void **state) {
     assert_int_equal(f->n, 2);
     check_row(&f->rows[0], 2, 100);
     check_row(&f->rows[1], 5, 100);
-    assert_int_equal(store_next_id(t->st), 6);
+}
+
+/* Ids above the clock's, stored or only reserved, are never given again
+ * after a restart. */
+static void test_ids_after_restart(void **state) {
+    tctx *t = *state;
+    t_open(t);
+    uint64_t big = store_next_id(t->st) + 5000000000ull;
+    put(t, big, 2, 10, 0);
+    assert_int_equal(store_next_id(t->st), big + 1);
+    fetch_now(t, 2, 0, 10, 1000, 1);
+    t_close(t);
+    t_open(t);
+    assert_int_equal(store_next_id(t->st), big + 1);
+    store_ids_reserve(t->st, big + 777);
+    store_ids_reserve(t->st, big + 700); /* lower: changes nothing */
+    fetch_now(t, 2, 0, 10, 1000, 1);     /* (after the transaction) */
+    t_close(t);
+    t_open(t);
+    assert_int_equal(store_next_id(t->st), big + 778);
 }
 
 /* A transaction that fails (here: a duplicate id, a bug of the caller)
@@ -763,8 +825,10 @@ static void test_failed_transaction_recovers(void **state) {
     check_put(&t->puts[0], 1, STORE_OK);
     put(t, 2, 2, 10, 1);  /* would fit the quota */
     put(t, 3, 2, 10, 1);  /* quota full: refused whatever happens */
-    assert_int_equal(store_put(t->st, 1, 2, 1001, 2, (const uint8_t *)"dup", 3,
-                               0, (void *)(uintptr_t)0x1001, 10), STORE_OK);
+    store_msg dup = {.id = 1, .receiver = 2, .sender = 1001, .type = 2,
+                     .ts = now_ms(), .body = (const uint8_t *)"dup", .len = 3};
+    assert_int_equal(store_put(t->st, &dup, 0, (void *)(uintptr_t)0x1001, 10),
+                     STORE_OK);
     fetch_rec *f = fetch_now(t, 2, 0, 100, 1000, 4);
     check_put(&t->puts[1], 2, STORE_EIO);
     check_put(&t->puts[2], 3, STORE_EQUOTA);
@@ -779,8 +843,9 @@ static void test_failed_transaction_recovers(void **state) {
     assert_int_equal(store_count(t->st, 2), 2);
     /* a body no row can hold is refused at once, nothing queued */
     uint8_t small[8] = {0};
-    assert_int_equal(store_put(t->st, 5, 2, 1, 1, small, 1000000000u, 0, NULL,
-                               0), STORE_EIO);
+    store_msg big = {.id = 5, .receiver = 2, .sender = 1, .type = 1,
+                     .body = small, .len = 1000000000u};
+    assert_int_equal(store_put(t->st, &big, 0, NULL, 0), STORE_EIO);
     assert_int_equal(store_pending_bytes(t->st), 0);
 }
 
@@ -789,13 +854,12 @@ static void test_stop_drops_callbacks_keeps_work(void **state) {
     tctx *t = *state;
     t_open(t);
     for (uint64_t id = 1; id <= 3; id++) put(t, id, 2, 10, 0);
-    store_fetch(t->st, 2, 0, 10, 1000, t);
+    store_fetch(t->st, 2, 0, 0, 0, 10, 1000, t);
     t_close(t); /* stop flushes */
     assert_int_equal(t->nputs, 0);
     assert_int_equal(t->nfetches, 0);
     t_open(t);
     assert_int_equal(store_count(t->st, 2), 3);
-    assert_int_equal(store_next_id(t->st), 4);
 }
 
 /* A fetch that cannot be queued: its completion (STORE_ENOMEM) comes on
@@ -804,7 +868,7 @@ static void test_fetch_oom_completes_on_next_turn(void **state) {
     tctx *t = *state;
     t_open(t);
     fail_allocs = 1; /* no batch can be made */
-    store_fetch(t->st, 2, 0, 10, 1000, t);
+    store_fetch(t->st, 2, 0, 0, 0, 10, 1000, t);
     fail_allocs = 0;
     assert_int_equal(t->nfetches, 0);
     uv_run(&t->loop, UV_RUN_ONCE);
@@ -826,11 +890,11 @@ static void test_fetch_oom_in_submission_order(void **state) {
     t_open(t);
     put(t, 1, 2, 10, 0);
     fail_allocs = 1; /* the batch cannot take a fetch */
-    store_fetch(t->st, 2, 0, 10, 1000, (void *)(uintptr_t)1);
+    store_fetch(t->st, 2, 0, 0, 0, 10, 1000, (void *)(uintptr_t)1);
     fail_allocs = 0;
     assert_int_equal(t->nfetches, 0);
     put(t, 2, 2, 10, 0);
-    store_fetch(t->st, 2, 0, 10, 1000, t);
+    store_fetch(t->st, 2, 0, 0, 0, 10, 1000, t);
     store_flush(t->st);
     wait_fetches(t, 2);
     wait_puts(t, 2);
@@ -843,6 +907,113 @@ static void test_fetch_oom_in_submission_order(void **state) {
     assert_ptr_equal(t->fetches[1].token, t);
     assert_int_equal(t->fetches[1].status, STORE_OK);
     assert_int_equal(t->fetches[1].n, 2);
+}
+
+/* Look user's device `name` up; wait for the answer. */
+static dev_rec device(tctx *t, uint32_t user, const char *name, int conv) {
+    int before = last_dev.n;
+    store_device(t->st, user, name, strlen(name), conv, t);
+    store_flush(t->st);
+    for (int i = 0; last_dev.n == before && i < WAIT_ITERS; i++)
+        uv_run(&t->loop, UV_RUN_ONCE);
+    assert_int_equal(last_dev.n, before + 1);
+    assert_int_equal(last_dev.status, STORE_OK);
+    return last_dev;
+}
+
+/* Queue a put of a 2-byte text id from (sender, sdev) to receiver. */
+static void put_from(tctx *t, uint64_t id, uint32_t receiver, uint32_t sender,
+                     uint32_t sdev, int own, uint64_t cid) {
+    store_msg m = {.id = id, .receiver = receiver, .sender = sender,
+                   .sdev = sdev, .type = 1, .own = (uint8_t)own, .cid = cid,
+                   .ts = now_ms(), .body = (const uint8_t *)"hi", .len = 2};
+    assert_int_equal(store_put(t->st, &m, 0, NULL, 1), STORE_OK);
+}
+
+/* A message stays until every device of its receiver has it; a new
+ * device starts at the least advanced one. */
+static void test_device_cursors_delete(void **state) {
+    tctx *t = *state;
+    t_open(t);
+    for (uint64_t id = 1; id <= 3; id++) put(t, id, 2, 10, 0);
+    dev_rec a = device(t, 2, "phone", 1);
+    assert_int_equal(a.cursor, 0); /* the user's first device: everything */
+    assert_true(a.dev != 0);
+    dev_rec d = device(t, 2, "", 0);
+    assert_int_equal(d.dev, 0);  /* the default device */
+    assert_int_equal(device(t, 2, "phone", 1).dev, a.dev); /* the same */
+    store_cursor(t->st, 2, a.dev, 3);
+    fetch_now(t, 2, 0, 10, 1000, 3); /* (after the transaction) */
+    assert_int_equal(store_count(t->st, 2), 3); /* the default lacks them */
+    store_cursor(t->st, 2, 0, 2);
+    fetch_rec *f = fetch_now(t, 2, 0, 10, 1000, 3);
+    assert_int_equal(store_count(t->st, 2), 1);
+    assert_int_equal(f->n, 1);
+    check_row(&f->rows[0], 3, 10);
+    dev_rec b = device(t, 2, "laptop", 1);
+    assert_int_equal(b.cursor, 2); /* where the default device is */
+    assert_true(b.dev != a.dev && b.dev != 0);
+    unsigned all, conv;
+    store_devices(t->st, 2, &all, &conv);
+    assert_int_equal(all, 3);
+    assert_int_equal(conv, 2);
+    store_devices(t->st, 99, &all, &conv);
+    assert_int_equal(all, 0);
+    /* cursors survive a restart; lower ones change nothing */
+    store_cursor(t->st, 2, b.dev, 1);
+    t_close(t);
+    t_open(t);
+    assert_int_equal(device(t, 2, "laptop", 1).cursor, 2);
+    assert_int_equal(device(t, 2, "phone", 1).cursor, 3);
+    store_devices(t->st, 2, &all, &conv);
+    assert_int_equal(all, 3);
+}
+
+/* Own copies: a CONV device fetches what its user sent from another
+ * device; the sending device does not; the message goes once both the
+ * receiver's and the author's other devices have it. */
+static void test_own_copies(void **state) {
+    tctx *t = *state;
+    t_open(t);
+    dev_rec p = device(t, 5, "phone", 1);
+    dev_rec l = device(t, 5, "laptop", 1);
+    dev_rec r = device(t, 6, "", 0);
+    put_from(t, 10, 6, 5, l.dev, 1, 0);
+    store_fetch(t->st, 5, p.dev, 1, 0, 10, 1000, t);
+    store_flush(t->st);
+    wait_fetches(t, 1);
+    assert_int_equal(t->fetches[0].n, 1);
+    assert_int_equal(t->fetches[0].rows[0].id, 10);
+    store_fetch(t->st, 5, l.dev, 1, 0, 10, 1000, t); /* the author's own */
+    store_fetch(t->st, 5, p.dev, 0, 0, 10, 1000, t); /* not CONV */
+    store_flush(t->st);
+    wait_fetches(t, 3);
+    assert_int_equal(t->fetches[1].n, 0);
+    assert_int_equal(t->fetches[2].n, 0);
+    store_cursor(t->st, 6, r.dev, 10); /* the receiver has it ... */
+    fetch_now(t, 6, 0, 10, 1000, 1);
+    assert_int_equal(store_count(t->st, 6), 1); /* ... the phone not yet */
+    store_cursor(t->st, 5, p.dev, 10);
+    fetch_now(t, 6, 0, 10, 1000, 1);
+    assert_int_equal(store_count(t->st, 6), 0);
+}
+
+/* --history-ttl keeps what every device has; client ids come back with
+ * their device. */
+static void test_history_and_cids(void **state) {
+    tctx *t = *state;
+    t->cfg.history_ttl_ms = 3600000;
+    t_open(t);
+    dev_rec r = device(t, 6, "", 0);
+    dev_rec s = device(t, 5, "pc", 1);
+    put_from(t, 10, 6, 5, s.dev, 0, 777);
+    store_cursor(t->st, 6, r.dev, 10);
+    fetch_now(t, 6, 0, 10, 1000, 1);
+    assert_int_equal(store_count(t->st, 6), 1); /* history keeps it */
+    dev_rec again = device(t, 5, "pc", 1);
+    assert_int_equal(again.ncid, 1);
+    assert_int_equal(again.cids[0], 777);
+    assert_int_equal(device(t, 5, "other", 1).ncid, 0); /* per device */
 }
 
 static void test_strerror(void **state) {
@@ -874,6 +1045,7 @@ int main(void) {
         T(test_quota_messages),
         T(test_quota_bytes),
         T(test_reopen),
+        T(test_ids_after_restart),
         T(test_bulk_10000_one_flush),
         T(test_ttl_purge),
         T(test_ttl_fetch_filter),
@@ -888,6 +1060,9 @@ int main(void) {
         T(test_stop_drops_callbacks_keeps_work),
         T(test_fetch_oom_completes_on_next_turn),
         T(test_fetch_oom_in_submission_order),
+        T(test_device_cursors_delete),
+        T(test_own_copies),
+        T(test_history_and_cids),
         T(test_strerror),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
