@@ -3,7 +3,7 @@
 // only turns their events into DOM and the user's actions into calls.
 
 import * as P from './proto.js';
-import { ChatConnection } from './conn.js';
+import { ChatConnection, newCid } from './conn.js';
 import { openStore } from './store.js';
 import { typeOfFile, sniffMime, formatBytes, TYPE_NAMES } from './media.js';
 
@@ -13,6 +13,7 @@ const fromUtf8 = new TextDecoder(); // invalid UTF-8 becomes U+FFFD
 
 const LS_USER = 'chat.user'; // the last user id that logged in
 const LS_MAX_FRAME = 'chat.maxFrame'; // the server's max_frame, from its last WELCOME
+const LS_DEVICE = 'chat.device'; // this browser profile's device name (HELLO with CONV)
 const SS_SESSION = 'chat.session'; // this tab is logged in (without password): resume on reload
 const PROGRESS_MIN = 64 << 10; // messages this large show an upload bar
 const ALERTS_MAX = 4; // error lines shown at once
@@ -74,6 +75,23 @@ function showMaxFrame() {
 
 const isNarrow = () => window.matchMedia('(max-width: 700px)').matches;
 
+// This browser profile's device name: "web-" and 8 random [a-z0-9], made
+// once and kept in localStorage (shared by the profile's tabs, which the
+// one-tab-per-user lock keeps to one per user). The server keeps, per
+// device, what it has received.
+function deviceName() {
+  const kept = localStorage.getItem(LS_DEVICE);
+  if (kept && P.isDeviceName(kept)) return kept;
+  const abc = 'abcdefghijklmnopqrstuvwxyz0123456789';
+  let name = 'web-';
+  while (name.length < 12) {
+    const [b] = crypto.getRandomValues(new Uint8Array(1));
+    if (b < 252) name += abc[b % 36]; // 252 = 7 x 36: no letter more likely than another
+  }
+  localStorage.setItem(LS_DEVICE, name);
+  return name;
+}
+
 // -------------------------------------------------------------------- login
 
 // One tab per user in a browser: tabs of one user would share its history
@@ -118,19 +136,25 @@ async function login(user, password) {
   $('logout').hidden = false;
   $('whoami').hidden = false;
   $('whoami').textContent = `User ${user}`;
+  const device = deviceName();
+  $('device').textContent = `Device ${device}`;
   showMaxFrame();
 
   const conn = new ChatConnection({
     url: `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws`,
     user,
     password: utf8.encode(password),
-    onMessage: (sender, type, body) => receive(store, sender, type, body),
+    device,
+    lastMsgId: await store.lastMsgId(),
+    onMessage: (m) => receive(store, m),
   });
   app.conn = conn;
   conn.addEventListener('state', (ev) => showState(ev.detail));
   conn.addEventListener('welcome', (ev) => {
     localStorage.setItem(LS_MAX_FRAME, String(ev.detail.maxFrame));
     showMaxFrame();
+    // The name matters only where the server keeps devices (CONV).
+    $('device').hidden = !ev.detail.conv;
     if (!ev.detail.acks) showAlert('The server does not acknowledge messages: a message may be lost if the connection breaks.');
   });
   conn.addEventListener('acked', (ev) => settle(store, ev.detail.key, { status: 'sent', pending: undefined }));
@@ -169,6 +193,7 @@ function logout(why = '') {
   $('login-view').hidden = false;
   $('logout').hidden = true;
   $('whoami').hidden = true;
+  $('device').hidden = true;
   $('retry').hidden = true;
   $('messages').replaceChildren();
   $('conv-list').replaceChildren();
@@ -269,6 +294,7 @@ const STATUS_MARKS = {
   sent: ['✓', 'the server has it'],
   failed: ['!', 'not sent'],
 };
+const ELSEWHERE_LABEL = 'sent from another device';
 
 function timeText(ts) {
   return new Date(ts).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
@@ -291,6 +317,7 @@ function messageEl(rec) {
     'data-type': String(rec.type),
     'data-status': rec.status,
   });
+  if (rec.elsewhere) li.dataset.origin = 'elsewhere';
   const meta = el('p', { class: 'meta' }, el('time', { dateTime: new Date(rec.ts).toISOString(), text: timeText(rec.ts) }));
   if (rec.type !== P.TEXT) meta.append(` · ${formatBytes(rec.size)}`);
   li.append(el('div', { class: 'bubble' }, bodyEl(rec)), meta);
@@ -302,7 +329,8 @@ function messageEl(rec) {
 function updateStatus(li, rec) {
   li.dataset.status = rec.status;
   const meta = li.querySelector('.meta');
-  const [mark, label] = STATUS_MARKS[rec.status];
+  const [mark, status] = STATUS_MARKS[rec.status];
+  const label = rec.elsewhere ? ELSEWHERE_LABEL : status;
   let m = meta.querySelector('.mark');
   if (!m) meta.append((m = el('span', { class: 'mark' })));
   m.textContent = mark;
@@ -343,7 +371,7 @@ function scrollToEnd(force) {
 function appendMessage(rec) {
   const stick = nearEnd();
   $('messages').append(messageEl(rec));
-  scrollToEnd(stick || rec.dir === 'out');
+  scrollToEnd(stick || (rec.dir === 'out' && !rec.elsewhere));
 }
 
 // An own message was acknowledged or refused: store, then show.
@@ -359,26 +387,35 @@ function settle(store, key, patch) {
 }
 
 // conn.js's onMessage: keep the message, then show it. The returned promise
-// resolves once it is stored (the server is told only then).
-async function receive(store, sender, type, body) {
-  const rec = { peer: sender, dir: 'in', type, ts: Date.now(), size: body.length, status: 'received' };
+// resolves once it is stored (the server is told only then). An own
+// message (written on another device of this user) goes to the
+// conversation with its receiver, as sent, and is never unread.
+async function receive(store, { peer, type, body, own, id, time }) {
+  const rec = { peer, dir: own ? 'out' : 'in', type, ts: time || Date.now(), size: body.length, status: own ? 'sent' : 'received' };
+  if (own) rec.elsewhere = true;
+  if (id !== null) rec.msgId = String(id);
   if (type === P.TEXT) rec.text = fromUtf8.decode(body);
   else {
     rec.blob = new Blob([body], { type: sniffMime(body.subarray(0, 16), type) });
     rec.preview = `[${TYPE_NAMES[type]}]`;
   }
-  const visible = sender === app.peer && store === app.store && !$('chat-view').hidden &&
+  const visible = peer === app.peer && store === app.store && !$('chat-view').hidden &&
     (!isNarrow() || $('chat-view').classList.contains('show-conv'));
-  await store.add(rec, !visible);
+  await store.add(rec, !own && !visible, id);
   if (store !== app.store) return;
-  if (sender === app.peer) appendMessage(rec);
+  if (peer === app.peer) appendMessage(rec);
   refreshConvs();
 }
 
-// Hand a stored own message to the connection.
+// Hand a stored own message to the connection, with the cid it was stored
+// with (a record of an older version of this page gets one now).
 function queueRecord(rec) {
   const body = rec.type === P.TEXT ? utf8.encode(rec.text) : rec.blob;
-  const why = app.conn.enqueue({ key: rec.id, to: rec.peer, type: rec.type, body });
+  if (!rec.cid) {
+    rec.cid = String(newCid());
+    app.store.update(rec.id, { cid: rec.cid }).catch((e) => showAlert(`Cannot update the history: ${e.message}`));
+  }
+  const why = app.conn.enqueue({ key: rec.id, to: rec.peer, type: rec.type, body, cid: BigInt(rec.cid) });
   if (why) settle(app.store, rec.id, { status: 'failed', error: why, pending: undefined });
 }
 
@@ -387,7 +424,7 @@ function sendMessage(peer, fields) {
   const store = app.store;
   app.sendChain = app.sendChain
     .then(async () => {
-      const rec = await store.add({ peer, dir: 'out', ts: Date.now(), status: 'pending', pending: 1, ...fields });
+      const rec = await store.add({ peer, dir: 'out', ts: Date.now(), status: 'pending', pending: 1, cid: String(newCid()), ...fields });
       if (store !== app.store) return;
       if (peer === app.peer) appendMessage(rec);
       queueRecord(rec);

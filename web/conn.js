@@ -1,7 +1,8 @@
 // conn.js -- one chat session over WebSocket (subprotocol chat.v1): HELLO
-// and WELCOME, the outgoing queue and its acknowledgements, acknowledgements
-// of what it receives, PING/PONG, reconnects with back-off. No DOM: the
-// page listens to its events. The rules are docs/PROTOCOL.md's and the ones
+// (with CONV and this browser's device name when the page gives one) and
+// WELCOME, the outgoing queue and its acknowledgements, acknowledgements of
+// what it receives, PING/PONG, reconnects with back-off. No DOM: the page
+// listens to its events. The rules are docs/PROTOCOL.md's and the ones
 // libchat follows (src/client/client.c, client_send.c).
 //
 // States (`state`), and what moves between them:
@@ -17,21 +18,31 @@
 //   queue[0] ... (sent on this connection, waiting for the ACK) ... queue[next] ... (not sent yet)
 //
 // Invariants:
-// - queue[i].connSeq is its 1-based number among the data frames sent on
-//   this connection for i < next, and 0 from next on; so the server's ACK
-//   count covers a prefix of the queue and an ERROR's ref names one of it.
-// - Data frames are sent only in state ready (after WELCOME), in queue
-//   order. A lost connection resets every connSeq and next to 0: the next
-//   connection resends the whole queue, in order, as libchat does. A frame
-//   the server had accepted but not yet acknowledged is then sent twice;
-//   the protocol promises at least once, never exactly once.
+// - queue[i].connSeq is its 1-based number among the data frames and POSTs
+//   sent on this connection for i < next, and 0 from next on; so the
+//   server's ACK count covers a prefix of the queue and an ERROR's ref
+//   names one of it.
+// - Messages are sent only in state ready (after WELCOME), in queue order:
+//   as POST frames with their cid when WELCOME granted CONV, else as bare
+//   data frames. A lost connection resets every connSeq and next to 0: the
+//   next connection resends the whole queue, in order, as libchat does.
+//   Each message keeps the cid it was queued with for all its resends, so
+//   a CONV server recognises one it had accepted but not yet acknowledged
+//   and does not deliver it again (effectively once); without CONV such a
+//   frame is delivered twice (at least once, never exactly once).
 // - Without ACKS granted a message is handled once the socket has written
 //   it (bufferedAmount went below its end); with ACKS, once an ACK covers it
 //   or an ERROR with its ref refuses it.
-// - Received data frames are handed to onMessage one at a time, in order;
-//   recvDone counts those whose onMessage promise resolved (the page stored
-//   them), and only recvDone is ever acknowledged: the server deletes a
-//   stored message only once it is safe here.
+// - Received data frames and MSGs are handed to onMessage one at a time, in
+//   order, on one chain that outlives connections (a copy resent on a new
+//   connection waits until the first copy is stored); recvDone counts those
+//   whose onMessage promise resolved (the page stored them), and only
+//   recvDone is ever acknowledged: the server deletes a stored message only
+//   once it is safe here.
+// - lastId is the highest MSG id whose onMessage resolved (the page keeps
+//   it with the message and gives it back at the next login). A MSG with an
+//   id at or under it is a copy of one already kept (sent again because our
+//   ACK was lost): it is counted for the ACK, never handed to onMessage.
 // - `gen` changes whenever a socket is given up; work started for an older
 //   socket (a pending onMessage, a timer) checks it before touching state.
 
@@ -46,6 +57,21 @@ const PROGRESS_MIN = 64 << 10; // messages this large report their progress
 const ACK_EVERY = 64; // acknowledge at least this often while a burst is being stored
 export const QUEUE_MAX_ITEMS = 1000; // messages waiting (unsent or unacknowledged)
 export const QUEUE_MAX_BYTES = 256 << 20; // their bodies' bytes
+const U64_MASK = (1n << 64n) - 1n;
+
+// A source of client message ids (POST cid): a random 64-bit base plus a
+// counter, wrapping, never 0 (0 = none). The base is drawn once per source;
+// newCid below is the page load's.
+export function cidSource(base = crypto.getRandomValues(new BigUint64Array(1))[0]) {
+  let n = 0n;
+  return () => {
+    let cid;
+    do cid = (base + ++n) & U64_MASK;
+    while (cid === 0n);
+    return cid;
+  };
+}
+export const newCid = cidSource();
 
 // Exponential back-off with "equal jitter": attempt 0 waits 0.5-1 x min,
 // each attempt doubles that, capped at max. rand() in [0, 1).
@@ -58,14 +84,23 @@ const FATAL = new Set([P.ERR_AUTH, P.ERR_NOLOGIN, P.ERR_PROTO]);
 
 export class ChatConnection extends EventTarget {
   // url: ws(s)://host/ws; user: id; password: Uint8Array (may be empty);
-  // onMessage(sender, type, body Uint8Array) -> Promise resolved once the
-  // message is kept (it is acknowledged only then).
-  constructor({ url, user, password, onMessage }) {
+  // device: this browser's device name (P.isDeviceName), null = do not ask
+  // for CONV; lastMsgId: the highest MSG id kept by an earlier session
+  // (BigInt, -1n = none); onMessage(m) -> Promise resolved once the
+  // message is kept (it is acknowledged only then), m = {sender, peer,
+  // type, body: Uint8Array, own, id: BigInt or null (a bare data frame),
+  // time: unix ms or 0}: peer is the other user of the conversation (the
+  // sender, or for own messages written on another device, `to`).
+  constructor({ url, user, password, device = null, lastMsgId = -1n, onMessage }) {
     super();
+    if (device !== null && !P.isDeviceName(device)) throw new TypeError(`bad device name ${JSON.stringify(device)}`);
     this.url = url;
     this.user = user;
     this.password = password || new Uint8Array(0);
+    this.device = device;
+    this.lastId = lastMsgId;
     this.onMessage = onMessage;
+    this.rx = Promise.resolve(); // onMessage calls, in order, across connections
     this.state = 'idle';
     this.ws = null;
     this.gen = 0;
@@ -73,6 +108,7 @@ export class ChatConnection extends EventTarget {
     this.timer = null; // back-off or connect timeout
     this.poller = null; // bufferedAmount poll while writing
     this.acks = false;
+    this.conv = false; // WELCOME granted CONV
     this.maxFrame = 0; // from WELCOME; 0 = not known yet
     this.queue = [];
     this.queueBytes = 0;
@@ -81,13 +117,12 @@ export class ChatConnection extends EventTarget {
 
   resetConnection() {
     this.next = 0;
-    this.sentCount = 0; // data frames sent on this connection
+    this.sentCount = 0; // data frames and POSTs sent on this connection
     this.sentBytes = 0; // bytes of frames handed to this socket
     this.written = 0; // of which the socket has written (polled)
-    this.recvCount = 0; // data frames received on this connection
+    this.recvCount = 0; // data frames and MSGs received on this connection
     this.recvDone = 0; // of which onMessage finished
     this.recvAcked = 0; // the count of our last ACK
-    this.rx = Promise.resolve(); // onMessage calls, in order
     for (const it of this.queue) it.connSeq = 0;
   }
 
@@ -119,15 +154,19 @@ export class ChatConnection extends EventTarget {
     if (ws) ws.close(1000, 'logged out');
   }
 
-  // Queue a message: {key, to, type, body: Blob or Uint8Array}. Returns
-  // null, or why it cannot be queued (then nothing changed).
+  // Queue a message: {key, to, type, body: Blob or Uint8Array, cid: BigInt
+  // (optional: a new one from newCid when absent)}. Returns null, or why it
+  // cannot be queued (then nothing changed).
   enqueue(msg) {
     const size = msg.body instanceof Blob ? msg.body.size : msg.body.length;
     if (this.maxFrame && size > this.maxFrame)
       return `it is ${size} bytes; the server takes at most ${this.maxFrame}`;
     if (this.queue.length >= QUEUE_MAX_ITEMS || this.queueBytes + size > QUEUE_MAX_BYTES)
       return 'too many messages are waiting to be sent; try again once they are';
-    this.queue.push({ ...msg, size, connSeq: 0, end: 0 });
+    const cid = typeof msg.cid === 'bigint' ? msg.cid : newCid();
+    // end, hdr (set when sent): where its frame ends in sentBytes, and the
+    // bytes before its body (13, or 23 for a POST).
+    this.queue.push({ ...msg, cid, size, connSeq: 0, end: 0, hdr: 0 });
     this.queueBytes += size;
     if (this.state === 'ready') this.pump();
     return null;
@@ -156,7 +195,8 @@ export class ChatConnection extends EventTarget {
     }, CONNECT_TIMEOUT_MS);
     ws.onopen = () => {
       if (ws !== this.ws) return;
-      ws.send(P.encodeHello(this.user, P.FLAG_ACKS, this.password));
+      const flags = P.FLAG_ACKS | (this.device !== null ? P.FLAG_CONV : 0);
+      ws.send(P.encodeHello(this.user, flags, this.password, this.device || ''));
       this.setState('hello');
     };
     ws.onmessage = (ev) => {
@@ -177,7 +217,7 @@ export class ChatConnection extends EventTarget {
     this.timer = this.poller = null;
     if (this.ws) this.ws.onopen = this.ws.onmessage = this.ws.onclose = null;
     this.ws = null;
-    this.acks = false;
+    this.acks = this.conv = false;
     this.resetConnection();
   }
 
@@ -219,8 +259,10 @@ export class ChatConnection extends EventTarget {
       return this.lost(this.ws, `bad frame from the server: ${e.message}`);
     }
     try {
-      if (P.isData(f.type)) return this.receiveData(f);
+      if (P.isData(f.type))
+        return this.receiveData({ sender: f.sender, peer: f.sender, type: f.type, body: f.body, own: false, id: null, time: 0 });
       switch (f.type) {
+        case P.MSG: return this.receiveMsg(f);
         case P.WELCOME: return this.onWelcome(P.parseWelcome(f.body));
         case P.ACK: return this.onAck(P.parseAck(f.body));
         case P.ERROR: return this.onError(P.parseError(f.body));
@@ -235,11 +277,27 @@ export class ChatConnection extends EventTarget {
     }
   }
 
-  receiveData(f) {
+  receiveMsg(f) {
+    if (!this.conv) throw new P.ProtoError('MSG on a connection without CONV');
+    const m = P.parseMsg(f.body);
+    if (!P.isUserId(f.sender)) throw new P.ProtoError('MSG from user 0');
+    if (m.own && f.sender !== this.user) throw new P.ProtoError(`own MSG whose author is user ${f.sender}`);
+    if (!m.own && m.to !== this.user) throw new P.ProtoError(`MSG to user ${m.to}`);
+    const peer = m.own ? m.to : f.sender;
+    this.receiveData({ sender: f.sender, peer, type: m.kind, body: m.payload, own: m.own, id: m.id, time: m.time });
+  }
+
+  // m: as onMessage takes it.
+  receiveData(m) {
     this.recvCount++;
     const gen = this.gen;
+    const keep = async () => {
+      if (m.id !== null && m.id <= this.lastId) return; // kept already: only counted
+      await this.onMessage(m);
+      if (m.id !== null) this.lastId = m.id;
+    };
     this.rx = this.rx
-      .then(() => this.onMessage(f.sender, f.type, f.body))
+      .then(keep)
       .then(
         () => {
           if (gen !== this.gen) return;
@@ -266,13 +324,14 @@ export class ChatConnection extends EventTarget {
     clearTimeout(this.timer);
     this.timer = null;
     this.acks = (w.flags & P.FLAG_ACKS) !== 0;
+    this.conv = this.device !== null && (w.flags & P.FLAG_CONV) !== 0;
     this.maxFrame = w.maxFrame;
     this.attempt = 0;
     // Messages queued before the limit was known can never be sent.
     for (const it of this.queue.filter((m) => m.size > w.maxFrame))
       this.refuse(it, P.ERR_TOOBIG, 'TOOBIG', `it is ${it.size} bytes; the server takes at most ${w.maxFrame}`);
     this.setState('ready');
-    this.emit('welcome', { acks: this.acks, maxFrame: w.maxFrame, user: w.user });
+    this.emit('welcome', { acks: this.acks, conv: this.conv, maxFrame: w.maxFrame, user: w.user });
     this.pump();
     this.sendAck(); // frames stored before WELCOME was handled
   }
@@ -316,10 +375,11 @@ export class ChatConnection extends EventTarget {
   pump() {
     while (this.state === 'ready' && this.next < this.queue.length && this.ws.bufferedAmount < HIGH_WATER) {
       const it = this.queue[this.next];
-      const hdr = P.c2sHeader(this.user, it.to, it.type, it.size);
-      const frame = it.body instanceof Blob ? new Blob([hdr, it.body]) : P.encodeFrame(this.user, it.to, it.type, it.body);
-      this.send(frame);
-      this.sentBytes += P.C2S_HDR + it.size;
+      const hdr = this.conv ? P.postHeader(this.user, it.to, it.type, it.cid, it.size)
+        : P.c2sHeader(this.user, it.to, it.type, it.size);
+      this.send(it.body instanceof Blob ? new Blob([hdr, it.body]) : P.joinFrame(hdr, it.body));
+      it.hdr = hdr.length;
+      this.sentBytes += it.hdr + it.size;
       it.end = this.sentBytes;
       it.connSeq = ++this.sentCount;
       this.next++;
@@ -337,9 +397,9 @@ export class ChatConnection extends EventTarget {
     this.written = this.sentBytes - this.ws.bufferedAmount;
     for (const it of this.queue.slice(0, this.next)) {
       if (it.end <= before) continue;
-      const start = it.end - it.size - P.C2S_HDR;
+      const start = it.end - it.size - it.hdr;
       if (it.size >= PROGRESS_MIN)
-        this.emit('progress', { key: it.key, sent: Math.max(0, Math.min(it.size, this.written - start - P.C2S_HDR)), total: it.size });
+        this.emit('progress', { key: it.key, sent: Math.max(0, Math.min(it.size, this.written - start - it.hdr)), total: it.size });
       if (it.end <= this.written && !this.acks) this.handled(it);
     }
     if (this.written >= this.sentBytes && this.next >= this.queue.length) {

@@ -15,9 +15,17 @@ export const ACK = 0x82;
 export const ERROR = 0x83;
 export const PING = 0x84;
 export const PONG = 0x85;
+export const MSG = 0x86; // s->c with CONV: a message of the user's log, with its server id
+export const POST = 0x87; // c->s with CONV: a message with a client id (cid)
 
 export const VERSION = 1;
-export const FLAG_ACKS = 1;
+export const FLAG_ACKS = 1; // HELLO/WELCOME: acknowledgements
+export const FLAG_CONV = 2; // HELLO/WELCOME: devices and conversations (MSG, POST)
+export const MSG_OWN = 1; // MSG flags: the author is this user, on another device
+export const MSG_HDR = 22; // MSG body before the payload: id u64, kind u8, flags u8, to u32, time u64
+export const POST_HDR = 10; // POST body before the payload: kind u8, flags u8, cid u64
+export const DEVICE_MAX = 32; // bytes of a device name
+const U64_MAX = (1n << 64n) - 1n;
 export const PASSWORD_MAX = 1024; // bytes of UTF-8 in a HELLO
 export const PING_MAX = 64; // bytes of a PING body
 export const USER_MAX = 0xffffffff;
@@ -55,23 +63,61 @@ export function c2sHeader(sender, receiver, type, len) {
   return h;
 }
 
-// A whole client->server frame (header + body) in one new array.
-export function encodeFrame(sender, receiver, type, body) {
-  const f = new Uint8Array(C2S_HDR + body.length);
-  f.set(c2sHeader(sender, receiver, type, body.length), 0);
-  f.set(body, C2S_HDR);
+// A header (and fields) followed by a body, in one new array.
+export function joinFrame(hdr, body) {
+  const f = new Uint8Array(hdr.length + body.length);
+  f.set(hdr, 0);
+  f.set(body, hdr.length);
   return f;
 }
 
-// HELLO: version, flags, then the password bytes (may be empty).
-export function encodeHello(user, flags, password) {
+// A whole client->server frame (header + body) in one new array.
+export function encodeFrame(sender, receiver, type, body) {
+  return joinFrame(c2sHeader(sender, receiver, type, body.length), body);
+}
+
+// A valid device name: 0-32 ASCII letters, digits, '.', '_', '-' ('' is
+// the user's default device).
+export function isDeviceName(s) {
+  return typeof s === 'string' && /^[A-Za-z0-9._-]{0,32}$/.test(s);
+}
+
+// HELLO: version, flags, with FLAG_CONV the device name (length u8, then
+// its bytes), then the password bytes (may be empty). A device name is
+// only sent with FLAG_CONV.
+export function encodeHello(user, flags, password, device = '') {
   const pw = password || new Uint8Array(0);
   if (pw.length > PASSWORD_MAX) throw new ProtoError(`password over ${PASSWORD_MAX} bytes`);
-  const body = new Uint8Array(2 + pw.length);
+  if (!isDeviceName(device)) throw new ProtoError(`bad device name ${JSON.stringify(device)}`);
+  const conv = (flags & FLAG_CONV) !== 0;
+  if (device && !conv) throw new ProtoError('a device name needs the CONV flag');
+  const name = conv ? new Uint8Array([device.length, ...new TextEncoder().encode(device)]) : new Uint8Array(0);
+  const body = new Uint8Array(2 + name.length + pw.length);
   body[0] = VERSION;
   body[1] = flags;
-  body.set(pw, 2);
+  body.set(name, 2);
+  body.set(pw, 2 + name.length);
   return encodeFrame(user, 0, HELLO, body);
+}
+
+// The header (13 bytes) and the POST fields (10 bytes) of a POST whose
+// payload is `len` bytes: kind 1-4, flags 0, cid a BigInt 0..2^64-1
+// (0 = none). The payload follows them.
+export function postHeader(sender, receiver, kind, cid, len) {
+  if (!isData(kind)) throw new ProtoError(`POST of kind ${kind}`);
+  if (typeof cid !== 'bigint' || cid < 0n || cid > U64_MAX) throw new ProtoError(`bad cid ${cid}`);
+  const h = new Uint8Array(C2S_HDR + POST_HDR);
+  h.set(c2sHeader(sender, receiver, POST, POST_HDR + len), 0);
+  const v = new DataView(h.buffer);
+  v.setUint8(C2S_HDR, kind);
+  v.setUint8(C2S_HDR + 1, 0);
+  v.setBigUint64(C2S_HDR + 2, cid);
+  return h;
+}
+
+// A whole POST (header, fields, payload) in one new array.
+export function encodePost(sender, receiver, kind, cid, payload) {
+  return joinFrame(postHeader(sender, receiver, kind, cid, payload.length), payload);
 }
 
 // ACK: the count of data frames received on this connection, u64.
@@ -124,5 +170,26 @@ export function parseError(body) {
     name: ERROR_NAMES[code] || `code ${code}`,
     ref: Number(v.getBigUint64(2)),
     reason: new TextDecoder().decode(body.subarray(10)),
+  };
+}
+
+// MSG: {id: BigInt, kind, own, to, time (unix ms), payload (a view)};
+// throws on a body under 22 bytes, a kind outside 1-4 or `to` 0. Flag bits
+// other than OWN are ignored (reserved: a later flag must not break this
+// client).
+export function parseMsg(body) {
+  if (body.length < MSG_HDR) throw new ProtoError(`MSG of ${body.length} bytes, under ${MSG_HDR}`);
+  const v = view(body);
+  const kind = v.getUint8(8);
+  if (!isData(kind)) throw new ProtoError(`MSG of kind ${kind}`);
+  const to = v.getUint32(10);
+  if (!isUserId(to)) throw new ProtoError('MSG to user 0');
+  return {
+    id: v.getBigUint64(0),
+    kind,
+    own: (v.getUint8(9) & MSG_OWN) !== 0,
+    to,
+    time: Number(v.getBigUint64(14)),
+    payload: body.subarray(MSG_HDR),
   };
 }

@@ -12,9 +12,13 @@
 // Records:
 //   messages {id (auto, global order), peer, dir: 'in'|'out', type, ts,
 //             text | blob, size, status: 'pending'|'sent'|'failed'|'received',
-//             error?, pending: 1 while it waits to be sent (indexed)}
+//             error?, pending: 1 while it waits to be sent (indexed),
+//             cid?: own message's client id (decimal string, kept for its
+//             resends), msgId?: the server id of a MSG (decimal string),
+//             elsewhere?: true for an own message written on another device}
 //   convs    {peer, lastTs, preview, unread, count, bytes}
-//   meta     {key: 'bytes', value}
+//   meta     {key: 'bytes', value}, {key: 'lastMsgId', value: decimal
+//             string}: the highest MSG id kept, written with that message
 
 export const HISTORY_PER_CONV = 500;
 export const HISTORY_BYTES = 200 << 20;
@@ -72,13 +76,15 @@ export class Store {
   }
 
   // Add a message and account for it in its conversation; `unread`: count
-  // it as unread. Resolves to the stored record (with its id) once it is
-  // committed.
-  async add(rec, unread = false) {
+  // it as unread; msgId (BigInt): the server id of the MSG it came in,
+  // recorded as the highest kept in the same transaction. Resolves to the
+  // stored record (with its id) once it is committed.
+  async add(rec, unread = false, msgId = null) {
     const s = this.tx('readwrite');
     const done = finished(s.t);
     const conv = await this.convFor(s, rec.peer);
     rec.id = await req(s.messages.add(rec));
+    if (msgId !== null) await req(s.meta.put({ key: 'lastMsgId', value: String(msgId) }));
     conv.lastTs = rec.ts;
     conv.preview = rec.type === 1 ? rec.text.slice(0, 80) : rec.preview;
     conv.count++;
@@ -196,6 +202,12 @@ export class Store {
       await req(s.convs.put(conv));
     }
     await done;
+  }
+
+  // The highest MSG id kept (BigInt), -1n when none.
+  async lastMsgId() {
+    const m = await req(this.tx('readonly').meta.get('lastMsgId'));
+    return m ? BigInt(m.value) : -1n;
   }
 
   // Own messages waiting to be sent, oldest first.

@@ -129,10 +129,13 @@ export function launchBrowser() {
   });
 }
 
-// A page of a fresh context (its own storage: one person's browser).
-export async function newPerson(browser, server, opts = {}) {
+// A page of a fresh context (its own storage: one person's browser, one
+// device). opts: the context's options, and `tap` (tapChat's) to put the
+// test between its pages and the server.
+export async function newPerson(browser, server, { tap = null, ...opts } = {}) {
   const context = await browser.newContext({ viewport: { width: 1000, height: 700 }, ...opts });
   context.setDefaultTimeout(WAIT_MS);
+  if (tap) await tapChat(context, tap);
   const page = await context.newPage();
   watchPage(page);
   await page.goto(server.webUrl);
@@ -164,6 +167,34 @@ export function watchPage(page) {
   page.on('pageerror', (e) => ctx.chatErrors.push(String(e)));
   page.on('console', (m) => {
     if (m.type() === 'error' || m.type() === 'assert') ctx.chatErrors.push(m.text());
+  });
+}
+
+// Every chat frame between the pages of a context and the server passes
+// through tap({dir: 'up' (page -> server) | 'down', type, frame: Buffer,
+// socket}) first; it returns false to drop the frame. socket.cut() ends
+// that connection at once, both ways (the page sees it lost, as when a
+// network breaks): nothing more passes on it, frames already on their way
+// included. Playwright's WebSocket routing: the page's socket is played by
+// Playwright, which opens the real one to the server.
+export async function tapChat(context, tap) {
+  await context.routeWebSocket(/\/ws$/, (page) => {
+    const server = page.connectToServer();
+    const socket = {
+      open: true,
+      async cut() {
+        if (!socket.open) return;
+        socket.open = false;
+        await Promise.all([server.close({ code: 1000 }), page.close({ code: 4000, reason: 'cut by the test' })]);
+      },
+    };
+    const pass = (dir, to, typeAt) => (m) => {
+      if (!socket.open) return;
+      if (typeof m !== 'string' && tap({ dir, type: m[typeAt], frame: m, socket }) === false) return;
+      if (socket.open) to.send(m);
+    };
+    page.onMessage(pass('up', server, 8));
+    server.onMessage(pass('down', page, 4));
   });
 }
 
@@ -208,37 +239,50 @@ export async function runClient(args, { timeoutMs = WAIT_MS } = {}) {
   return { code, stdout, stderr };
 }
 
+// Something that grows (a child's output, frames seen): wake() after each
+// change; until(get, pred, what) resolves to get() once pred(get()) is true,
+// or fails after WAIT_MS with `what` and describe().
+export function watched(describe = () => '') {
+  const waiters = new Set();
+  return {
+    wake() {
+      for (const w of [...waiters]) w();
+    },
+    until(get, pred, what) {
+      return new Promise((resolveP, reject) => {
+        const check = () => {
+          if (!pred(get())) return;
+          clearTimeout(timer);
+          waiters.delete(check);
+          resolveP(get());
+        };
+        const timer = setTimeout(() => {
+          waiters.delete(check);
+          reject(new Error(`${what} not seen within ${WAIT_MS} ms; got ${describe()}`));
+        }, WAIT_MS);
+        waiters.add(check);
+        check();
+      });
+    },
+  };
+}
+
 // A chat-client listener left running: lines() returns the JSON objects
 // so far; waitFor(pred) resolves once pred(objects) is true.
 export async function startListener(port, id, extra = []) {
   const child = track(spawn(CLIENT, ['listen', '--port', String(port), '--id', String(id), ...extra],
     { stdio: ['ignore', 'pipe', 'pipe'] }));
   let out = '';
-  const waiters = new Set();
+  const w = watched(() => out);
   const objects = () => out.split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l));
   child.stdout.setEncoding('utf8').on('data', (d) => {
     out += d;
-    for (const w of waiters) w();
+    w.wake();
   });
   await waitForLine(child, /listening as/, 'chat-client listen');
   return {
     objects,
-    waitFor(pred, what) {
-      return new Promise((resolveP, reject) => {
-        const check = () => {
-          if (!pred(objects())) return;
-          clearTimeout(timer);
-          waiters.delete(check);
-          resolveP(objects());
-        };
-        const timer = setTimeout(() => {
-          waiters.delete(check);
-          reject(new Error(`chat-client listen: ${what} not seen within ${WAIT_MS} ms; got ${out}`));
-        }, WAIT_MS);
-        waiters.add(check);
-        check();
-      });
-    },
+    waitFor: (pred, what) => w.until(objects, pred, `chat-client listen: ${what}`),
     async stop() {
       if (child.exitCode === null && !child.signalCode) {
         child.kill('SIGTERM');

@@ -194,7 +194,7 @@ test('a message sent while the page was closed appears after it logs in again', 
   await L.finish([A, B]);
 });
 
-test('a reload in the middle of sending: nothing half-sent, the rest resent in order', async () => {
+test('a reload in the middle of sending: nothing half-sent, the rest resent in order, each once', async () => {
   const [a, c] = ids(2);
   const listener = await L.startListener(server.tcpPort, c, ['--save-dir', saveDir]);
   const A = await L.loggedIn(browser, server, a, c);
@@ -227,17 +227,19 @@ test('a reload in the middle of sending: nothing half-sent, the rest resent in o
 
     const matches = (m, s) => (s.text !== undefined ? m.text === s.text
       : m.file !== undefined && readFileSync(m.file).equals(s.bytes));
-    const all = await listener.waitFor((got) => sent.every((s) => got.some((m) => matches(m, s))), 'all five messages');
-    // Whole or not at all: every message received is one that was sent.
-    for (const m of all) {
-      assert.equal(m.from, a);
-      assert.ok(sent.some((s) => matches(m, s)), `received something never sent: ${JSON.stringify(m)}`);
-    }
-    // In order: the first copy of each comes in the order they were sent
-    // (copies are allowed: at least once, never exactly once).
-    const firsts = sent.map((s) => all.findIndex((m) => matches(m, s)));
-    assert.deepEqual(firsts, [...firsts].sort((x, y) => x - y), `first arrivals ${firsts}`);
-    console.log(`# reload: ${pendingBefore} of 5 unacknowledged at the reload, ${all.length} frames received`);
+    // A marker from the same user once the five are acknowledged: when it
+    // is in, any copy of them would be in before it.
+    const r = await L.runClient(['send', '--port', String(server.tcpPort), '--id', String(a), '--to', String(c), '--text', 'marker']);
+    assert.equal(r.code, 0, `chat-client send: ${r.stderr}`);
+    const got = await listener.waitFor((o) => o.some((m) => m.text === 'marker'), 'the marker after the five');
+    // Whole or not at all (every message received is one that was sent), in
+    // order, and each once: the page sends a message again with the cid it
+    // stored with it, so the server recognises the resend of one it had
+    // accepted before the reload but not yet acknowledged (CONV).
+    assert.ok(got.every((m) => m.from === a));
+    assert.deepEqual(got.slice(0, -1).map((m) => sent.findIndex((s) => matches(m, s))), [0, 1, 2, 3, 4],
+      `received: ${JSON.stringify(got.map((m) => m.text || m.file))}`);
+    console.log(`# reload: ${pendingBefore} of 5 unacknowledged at the reload`);
   } finally {
     await listener.stop();
   }
@@ -419,4 +421,160 @@ test('the server\'s PINGs are answered: an idle page stays connected', { skip: o
     await s.stop();
     await s.cleanup();
   }
+});
+
+// ------------------------------------- devices: one user in two browsers
+
+// A page whose WELCOME granted CONV shows its device name.
+async function assertConv(page) {
+  await page.waitForSelector('#status[data-state=online]');
+  assert.ok(await page.isVisible('#device'), 'the server granted CONV (devices, MSG, POST)');
+  assert.match(await page.textContent('#device'), /^Device web-[a-z0-9]{8}$/);
+}
+
+// The messages of the open conversation, in order: [dir, text].
+const shown = (page) => page.locator('li.msg').evaluateAll((lis) =>
+  lis.map((li) => [li.classList.contains('out') ? 'out' : 'in', li.querySelector('.text')?.textContent]));
+
+test('devices: a message written in one browser appears as own in the other', async () => {
+  const [u, v] = ids(2);
+  const A = await L.loggedIn(browser, server, u, v);
+  const B = await L.loggedIn(browser, server, u); // the same user, another browser: another device
+  const V = await L.loggedIn(browser, server, v, u);
+  for (const p of [A, B, V]) await assertConv(p.page);
+  assert.notEqual(await A.page.textContent('#device'), await B.page.textContent('#device'));
+
+  await L.sendText(A.page, 'written on A ✍️');
+  await L.msgText(V.page, 'in', 'written on A ✍️').waitFor();
+  // B lists the conversation with v, A's message its preview, nothing unread.
+  const item = `#conv-list [data-peer="${v}"]`;
+  await B.page.waitForSelector(`${item} .conv-preview:text-is("written on A ✍️")`);
+  assert.equal(await B.page.locator(`${item} .badge`).count(), 0, 'an own message is never unread');
+  await B.page.click(item);
+  await L.msgText(B.page, 'out', 'written on A ✍️').waitFor();
+  const li = B.page.locator('li.msg.out', { has: B.page.locator('.text:text-is("written on A ✍️")') });
+  assert.equal(await li.getAttribute('data-origin'), 'elsewhere');
+  assert.equal(await li.getAttribute('data-status'), 'sent');
+  assert.equal(await li.locator('.mark').getAttribute('aria-label'), 'sent from another device');
+
+  await L.sendText(B.page, 'and this on B');
+  await L.msgText(A.page, 'out', 'and this on B').waitFor();
+  await L.msgText(V.page, 'in', 'and this on B').waitFor();
+  await L.sendText(V.page, 'to both of your devices');
+  for (const p of [A, B]) await L.msgText(p.page, 'in', 'to both of your devices').waitFor();
+  // V's answer came after both: each device has the three once, in order
+  // (A never gets its own message back, nor B its own).
+  const want = [['out', 'written on A ✍️'], ['out', 'and this on B'], ['in', 'to both of your devices']];
+  assert.deepEqual(await shown(A.page), want);
+  assert.deepEqual(await shown(B.page), want);
+  await L.shot(A.page, '12-devices-a');
+  await L.shot(B.page, '12-devices-b');
+  await L.finish([A, B, V]);
+});
+
+test('devices: what arrives while one browser is closed appears when it comes back', async () => {
+  const [u, v] = ids(2);
+  const A = await L.loggedIn(browser, server, u, v);
+  const B = await L.loggedIn(browser, server, u);
+  const V = await L.loggedIn(browser, server, v, u);
+  for (const p of [A, B, V]) await assertConv(p.page);
+  await B.page.close(); // the device is known to the server: it keeps what B lacks
+
+  await L.sendText(V.page, 'while B was closed 🌙');
+  await L.msgText(A.page, 'in', 'while B was closed 🌙').waitFor(); // A, online, has it too
+  await L.sendText(A.page, 'answered on A');
+  await L.msgText(V.page, 'in', 'answered on A').waitFor();
+
+  const page = await B.context.newPage(); // the same profile: the same device
+  L.watchPage(page);
+  await page.goto(server.webUrl);
+  await L.login(page, u);
+  await page.waitForSelector(badge(v, 1)); // V's message is unread, A's answer is not
+  await page.click(`#conv-list [data-peer="${v}"]`);
+  await L.msgText(page, 'out', 'answered on A').waitFor();
+  assert.deepEqual(await shown(page), [['in', 'while B was closed 🌙'], ['out', 'answered on A']]);
+  await L.shot(page, '13-device-back');
+  await L.finish([A, B, V]);
+});
+
+// A tap (L.tapChat) that records the frames going `rec.dir` of type
+// rec.type (rec.fields(frame) of each), and, once armed, drops the first
+// frame going lose.dir of type lose.type (counted in `lost`): armed 'cut'
+// cuts the connection with it (lost just before that frame), 'drop' only
+// drops it. seen.wake() after each.
+function recordAndLose(seen, rec, lose) {
+  const t = { armed: null, frames: [], lost: 0 };
+  t.tap = ({ dir, type, frame, socket }) => {
+    if (dir === rec.dir && type === rec.type) {
+      t.frames.push(rec.fields(frame));
+      seen.wake();
+    }
+    if (!t.armed || dir !== lose.dir || type !== lose.type) return true;
+    if (t.armed === 'cut') socket.cut();
+    t.armed = null;
+    t.lost++;
+    seen.wake();
+    return false;
+  };
+  return t;
+}
+
+test('devices: a message resent after a dropped connection shows once', async () => {
+  const [u, v] = ids(2);
+  const seen = L.watched(() => JSON.stringify([a.frames, b.frames], (k, x) => (typeof x === 'bigint' ? String(x) : x)));
+  const copies = (frames, text) => () => frames.filter((x) => x.text === text);
+  // A (u) records its POSTs (13-byte header, kind, flags, cid); armed, the
+  // server's ACK of the next one is lost with the connection, so A sends it
+  // again on the next.
+  const a = recordAndLose(seen, { dir: 'up', type: 0x87, fields: (f) => ({ cid: f.readBigUInt64BE(15), text: f.subarray(23).toString() }) },
+    { dir: 'down', type: 0x82 });
+  // V (v) records the MSGs it gets (9-byte header, id, ...); armed, its ACK
+  // of the next one is lost with the connection, so the server sends it again.
+  const b = recordAndLose(seen, { dir: 'down', type: 0x86, fields: (f) => ({ id: f.readBigUInt64BE(9), text: f.subarray(31).toString() }) },
+    { dir: 'up', type: 0x82 });
+  const A = await L.loggedIn(browser, server, u, v, { tap: a.tap });
+  const V = await L.loggedIn(browser, server, v, u, { tap: b.tap });
+  const B = await L.loggedIn(browser, server, u, v); // u's other device: both are own there
+  for (const p of [A, B, V]) await assertConv(p.page);
+
+  // The sender's side: the same cid twice, one message.
+  a.armed = 'cut';
+  await L.sendText(A.page, 'sent twice, shown once');
+  const [p1, p2] = await seen.until(copies(a.frames, 'sent twice, shown once'), (l) => l.length === 2, 'the POST sent again');
+  assert.equal(p1.cid, p2.cid, 'a resend keeps its cid');
+  assert.ok(p1.cid > 0n);
+  await A.page.waitForSelector(`${SENT}:has(.text:text-is("sent twice, shown once"))`);
+  await L.sendText(A.page, 'marker 1');
+  await L.msgText(V.page, 'in', 'marker 1').waitFor();
+  await L.msgText(B.page, 'out', 'marker 1').waitFor();
+  assert.equal(await L.msgText(V.page, 'in', 'sent twice, shown once').count(), 1, 'the receiver shows it once');
+  assert.equal(await L.msgText(B.page, 'out', 'sent twice, shown once').count(), 1, 'the other device shows it once');
+  assert.equal(await L.msgText(A.page, 'out', 'sent twice, shown once').count(), 1);
+
+  // The receiver's side: the same MSG twice, shown once.
+  b.armed = 'cut';
+  await L.sendText(A.page, 'received twice, shown once');
+  const [m1, m2] = await seen.until(copies(b.frames, 'received twice, shown once'), (l) => l.length === 2, 'the MSG sent again');
+  assert.equal(m1.id, m2.id, 'the same message (server id) again');
+  await L.sendText(A.page, 'marker 2'); // comes after the second copy
+  await L.msgText(V.page, 'in', 'marker 2').waitFor();
+  assert.equal(await L.msgText(V.page, 'in', 'received twice, shown once').count(), 1, 'a copy of a MSG kept is dropped');
+
+  // After a reload: the page sends again what waits in its store, with the
+  // cid stored with it.
+  a.armed = 'drop';
+  await L.sendText(A.page, 'sent again after a reload');
+  await seen.until(() => a.lost, (n) => n === 2, 'the ACK of the message before the reload'); // so the server has it
+  await A.page.reload();
+  const [r1, r2] = await seen.until(copies(a.frames, 'sent again after a reload'), (l) => l.length === 2, 'the POST sent after the reload');
+  assert.equal(r1.cid, r2.cid, 'the cid was kept with the message');
+  await A.page.waitForSelector(`#conv-title:text-is("User ${v}")`);
+  await A.page.waitForSelector(`${SENT}:has(.text:text-is("sent again after a reload"))`);
+  await L.sendText(A.page, 'marker 3');
+  await L.msgText(V.page, 'in', 'marker 3').waitFor();
+  assert.equal(await L.msgText(V.page, 'in', 'sent again after a reload').count(), 1, 'shown once after the reload');
+  assert.deepEqual(await shown(V.page), [['in', 'sent twice, shown once'], ['in', 'marker 1'],
+    ['in', 'received twice, shown once'], ['in', 'marker 2'], ['in', 'sent again after a reload'], ['in', 'marker 3']]);
+  await L.shot(V.page, '14-resent-once');
+  await L.finish([A, B, V]);
 });

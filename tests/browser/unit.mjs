@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { afterEach, test } from 'node:test';
 import * as P from '../../web/proto.js';
-import { ChatConnection, backoffMs, BACKOFF_MAX_MS, BACKOFF_MIN_MS } from '../../web/conn.js';
+import { ChatConnection, backoffMs, cidSource, newCid, BACKOFF_MAX_MS, BACKOFF_MIN_MS } from '../../web/conn.js';
 import { sniffMime, typeOfFile } from '../../web/media.js';
 
 // A WebSocket the test plays the server of.
@@ -53,6 +53,10 @@ class FakeSocket {
     v.setUint32(6, maxFrame);
     this.frame(0, P.WELCOME, b);
   }
+  // A MSG: {id, kind, own, to, time, payload (string)}, from `sender`.
+  msg(sender, { id, kind = P.TEXT, own = false, to = 1, time = 1700000000000, payload = '' }) {
+    this.frame(sender, P.MSG, msgBody({ id, kind, flags: own ? P.MSG_OWN : 0, to, time, payload: text(payload) }));
+  }
   ack(count) {
     const b = new Uint8Array(8);
     new DataView(b.buffer).setBigUint64(0, BigInt(count));
@@ -71,12 +75,16 @@ class FakeSocket {
     this.readyState = 3;
     this.onclose({ code: 1006, reason: '' });
   }
-  // The sent frames decoded: {sender, receiver, type, body}.
+  // The sent frames decoded: {sender, receiver, type, body}; a POST's
+  // fields too: {kind, flags, cid, payload}.
   frames() {
     return this.sent.map((f) => {
       const v = new DataView(f.buffer, f.byteOffset, f.byteLength);
       assert.equal(f.length, P.C2S_HDR + v.getUint32(9), 'one whole frame per message');
-      return { sender: v.getUint32(0), receiver: v.getUint32(4), type: v.getUint8(8), body: f.subarray(P.C2S_HDR) };
+      const out = { sender: v.getUint32(0), receiver: v.getUint32(4), type: v.getUint8(8), body: f.subarray(P.C2S_HDR) };
+      if (out.type === P.POST)
+        Object.assign(out, { kind: f[13], flags: f[14], cid: v.getBigUint64(15), payload: f.subarray(P.C2S_HDR + P.POST_HDR) });
+      return out;
     });
   }
 }
@@ -86,9 +94,23 @@ const text = (s) => new TextEncoder().encode(s);
 const untext = (b) => new TextDecoder().decode(b);
 const conns = [];
 
-// A connection of user 1 with its events recorded, started, its socket.
-function connect({ onMessage = async () => {}, password = '' } = {}) {
-  const c = new ChatConnection({ url: 'ws://test/ws', user: 1, password: text(password), onMessage });
+// A MSG body, written here byte by byte as docs/PROTOCOL.md lays it out.
+function msgBody({ id, kind, flags, to, time, payload }) {
+  const b = new Uint8Array(P.MSG_HDR + payload.length);
+  const v = new DataView(b.buffer);
+  v.setBigUint64(0, BigInt(id));
+  v.setUint8(8, kind);
+  v.setUint8(9, flags);
+  v.setUint32(10, to);
+  v.setBigUint64(14, BigInt(time));
+  b.set(payload, P.MSG_HDR);
+  return b;
+}
+
+// A connection of user 1 with its events recorded, started, its socket;
+// device: ask for CONV with that name.
+function connect({ onMessage = async () => {}, password = '', device = null, lastMsgId } = {}) {
+  const c = new ChatConnection({ url: 'ws://test/ws', user: 1, password: text(password), device, lastMsgId, onMessage });
   const events = [];
   for (const name of ['acked', 'refused', 'server-error', 'fatal', 'state'])
     c.addEventListener(name, (ev) => events.push({ event: name, ...ev.detail }));
@@ -98,6 +120,9 @@ function connect({ onMessage = async () => {}, password = '' } = {}) {
 }
 
 const named = (events, name) => events.filter((e) => e.event === name);
+// The counts of the ACKs a socket sent.
+const acks = (ws) => ws.frames().filter((f) => f.type === P.ACK).map((f) => Number(new DataView(f.body.buffer, f.body.byteOffset).getBigUint64(0)));
+const settle = () => new Promise((r) => setImmediate(r));
 
 afterEach(() => {
   for (const c of conns.splice(0)) c.stop(); // no timer outlives its test
@@ -174,7 +199,7 @@ test('unit: received frames are acknowledged only once stored, cumulatively', as
   let release;
   const gate = new Promise((r) => (release = r));
   const { ws } = connect({
-    onMessage: async (sender, type, body) => {
+    onMessage: async ({ sender, type, body }) => {
       await gate;
       stored.push([sender, type, untext(body)]);
     },
@@ -184,12 +209,11 @@ test('unit: received frames are acknowledged only once stored, cumulatively', as
   ws.frame(5, P.TEXT, text('a'));
   ws.frame(6, P.TEXT, text('b'));
   await new Promise((r) => setImmediate(r));
-  const acks = () => ws.frames().filter((f) => f.type === P.ACK).map((f) => Number(new DataView(f.body.buffer, f.body.byteOffset).getBigUint64(0)));
-  assert.deepEqual(acks(), [], 'nothing acknowledged before it is stored');
+  assert.deepEqual(acks(ws), [], 'nothing acknowledged before it is stored');
   release();
   await new Promise((r) => setImmediate(r));
   assert.deepEqual(stored, [[5, 1, 'a'], [6, 1, 'b']]);
-  assert.equal(acks().at(-1), 2);
+  assert.equal(acks(ws).at(-1), 2);
 });
 
 test('unit: a frame that could not be stored is not acknowledged; the connection is dropped', async () => {
@@ -276,4 +300,176 @@ test('unit: media types from files and from first bytes', () => {
   assert.equal(sniffMime(text('RIFF\0\0\0\0WAVE'), P.VOICE), 'audio/wav');
   assert.equal(sniffMime(text('\0\0\0\x20ftypisom'), P.VIDEO), 'video/mp4');
   assert.equal(sniffMime(new Uint8Array([1, 2]), P.VOICE), 'audio/*');
+});
+
+// ------------------------------------------------ CONV: devices, MSG, POST
+
+test('unit: codec: HELLO with CONV carries the device name before the password', () => {
+  const f = P.encodeHello(7, P.FLAG_ACKS | P.FLAG_CONV, text('pw'), 'web-ab12');
+  assert.deepEqual([...f], [0, 0, 0, 7, 0, 0, 0, 0, P.HELLO, 0, 0, 0, 13,
+    1, 3, 8, ...text('web-ab12'), ...text('pw')]);
+  // The default device: an empty name, its length byte still there.
+  assert.deepEqual([...P.encodeHello(7, P.FLAG_CONV, null, '').subarray(P.C2S_HDR)], [1, 2, 0]);
+  // Without CONV: no name, as before.
+  assert.deepEqual([...P.encodeHello(7, P.FLAG_ACKS, text('pw')).subarray(P.C2S_HDR)], [1, 1, ...text('pw')]);
+  assert.equal(P.encodeHello(7, P.FLAG_CONV, null, 'x'.repeat(32)).length, P.C2S_HDR + 3 + 32);
+  assert.throws(() => P.encodeHello(7, P.FLAG_CONV, null, 'x'.repeat(33)), P.ProtoError);
+  assert.throws(() => P.encodeHello(7, P.FLAG_CONV, null, 'web 1'), P.ProtoError);
+  assert.throws(() => P.encodeHello(7, P.FLAG_CONV, null, 'wéb'), P.ProtoError);
+  assert.throws(() => P.encodeHello(7, P.FLAG_ACKS, null, 'web-1'), P.ProtoError, 'a name without CONV');
+});
+
+test('unit: codec: POST is the header, kind, flags 0, the cid, then the payload', () => {
+  const f = P.encodePost(7, 9, P.VOICE, 0x0102030405060708n, text('hey'));
+  assert.deepEqual([...f], [0, 0, 0, 7, 0, 0, 0, 9, P.POST, 0, 0, 0, 13,
+    P.VOICE, 0, 1, 2, 3, 4, 5, 6, 7, 8, ...text('hey')]);
+  // The header of a POST whose payload follows as a Blob: its len counts it.
+  const h = P.postHeader(7, 9, P.VIDEO, (1n << 64n) - 1n, 1000);
+  assert.equal(h.length, P.C2S_HDR + P.POST_HDR);
+  assert.equal(new DataView(h.buffer).getUint32(9), P.POST_HDR + 1000);
+  assert.deepEqual([...h.subarray(15)], [255, 255, 255, 255, 255, 255, 255, 255]);
+  assert.throws(() => P.postHeader(7, 9, 5, 1n, 0), P.ProtoError, 'kind 5');
+  assert.throws(() => P.postHeader(7, 9, P.TEXT, 1n << 64n, 0), P.ProtoError, 'cid over 64 bits');
+  assert.throws(() => P.postHeader(7, 9, P.TEXT, 1, 0), P.ProtoError, 'cid not a BigInt');
+});
+
+test('unit: codec: MSG decodes id, kind, OWN, to, time and payload', () => {
+  const body = msgBody({ id: (1n << 63n) + 5n, kind: P.PICTURE, flags: P.MSG_OWN | 0x80, to: 0xfffffffe, time: 1700000000123, payload: text('png') });
+  const m = P.parseMsg(body);
+  assert.deepEqual({ ...m, payload: untext(m.payload) },
+    { id: (1n << 63n) + 5n, kind: P.PICTURE, own: true, to: 0xfffffffe, time: 1700000000123, payload: 'png' });
+  assert.equal(m.payload.buffer, body.buffer, 'the payload is a view, not a copy');
+  const empty = P.parseMsg(msgBody({ id: 1, kind: P.TEXT, flags: 0, to: 1, time: 0, payload: new Uint8Array(0) }));
+  assert.deepEqual([empty.own, empty.payload.length], [false, 0]);
+});
+
+test('unit: codec: a malformed MSG is refused', () => {
+  const good = { id: 1, kind: P.TEXT, flags: 0, to: 1, time: 0, payload: new Uint8Array(0) };
+  assert.throws(() => P.parseMsg(msgBody(good).subarray(0, P.MSG_HDR - 1)), /under 22/);
+  assert.throws(() => P.parseMsg(msgBody({ ...good, kind: 0 })), /kind 0/);
+  assert.throws(() => P.parseMsg(msgBody({ ...good, kind: 5 })), /kind 5/);
+  assert.throws(() => P.parseMsg(msgBody({ ...good, to: 0 })), /user 0/);
+});
+
+test('unit: cids: a base plus a counter, wrapping, never 0; one source per page load', () => {
+  const next = cidSource((1n << 64n) - 2n);
+  assert.deepEqual([next(), next(), next()], [(1n << 64n) - 1n, 1n, 2n]);
+  const a = newCid();
+  assert.equal(newCid(), a + 1n);
+  assert.notEqual(cidSource()(), cidSource()(), 'two random bases');
+});
+
+test('unit: CONV granted: HELLO names the device; messages go as POST, a resend keeps its cid', () => {
+  const { c, events, ws } = connect({ device: 'web-test0001' });
+  ws.open();
+  const hello = ws.frames()[0];
+  assert.deepEqual([...hello.body], [1, P.FLAG_ACKS | P.FLAG_CONV, 12, ...text('web-test0001')]);
+  ws.welcome(1, P.FLAG_ACKS | P.FLAG_CONV);
+  assert.equal(c.conv, true);
+  c.enqueue({ key: 1, to: 2, type: P.TEXT, body: text('m1'), cid: 41n });
+  c.enqueue({ key: 2, to: 3, type: P.VOICE, body: text('m2') }); // a cid from newCid
+  const first = ws.frames().slice(1);
+  assert.deepEqual(first.map((f) => [f.type, f.receiver, f.kind, f.flags, untext(f.payload)]),
+    [[P.POST, 2, P.TEXT, 0, 'm1'], [P.POST, 3, P.VOICE, 0, 'm2']]);
+  assert.equal(first[0].cid, 41n);
+  assert.ok(first[1].cid > 0n);
+  ws.ack(1); // POSTs count for the ACK as data frames do
+  assert.deepEqual(named(events, 'acked').map((e) => e.key), [1]);
+  ws.lose();
+  c.retryNow();
+  const ws2 = FakeSocket.all.at(-1);
+  ws2.open();
+  ws2.welcome(1, P.FLAG_ACKS | P.FLAG_CONV);
+  const again = ws2.frames().slice(1);
+  assert.deepEqual(again.map((f) => [f.type, f.cid, untext(f.payload)]), [[P.POST, first[1].cid, 'm2']]);
+  ws2.ack(1);
+  assert.deepEqual(named(events, 'acked').map((e) => e.key), [1, 2]);
+});
+
+test('unit: CONV not granted (an echo server, an older one): bare data frames', () => {
+  const { c, ws } = connect({ device: 'web-test0001' });
+  ws.open();
+  ws.welcome(1, P.FLAG_ACKS);
+  assert.equal(c.conv, false);
+  c.enqueue({ key: 1, to: 2, type: P.TEXT, body: text('m1') });
+  assert.deepEqual(ws.frames().slice(1).map((f) => [f.type, f.receiver, untext(f.body)]), [[P.TEXT, 2, 'm1']]);
+  // Without CONV the server never sends MSG: one is a protocol error.
+  ws.msg(5, { id: 1, payload: 'x' });
+  assert.equal(c.state, 'backoff');
+});
+
+test('unit: MSG: incoming and own messages reach onMessage with their conversation', async () => {
+  const got = [];
+  const { ws } = connect({ device: 'web-test0001', onMessage: async (m) => got.push({ ...m, body: untext(m.body) }) });
+  ws.open();
+  ws.welcome(1, P.FLAG_ACKS | P.FLAG_CONV);
+  ws.msg(5, { id: 10, payload: 'from 5', time: 1700000000001 });
+  ws.msg(1, { id: 11, own: true, to: 6, kind: P.PICTURE, payload: 'mine, to 6' });
+  ws.frame(7, P.TEXT, text('bare')); // a data frame still counts, without an id
+  await settle();
+  assert.deepEqual(got, [
+    { sender: 5, peer: 5, type: P.TEXT, body: 'from 5', own: false, id: 10n, time: 1700000000001 },
+    { sender: 1, peer: 6, type: P.PICTURE, body: 'mine, to 6', own: true, id: 11n, time: 1700000000000 },
+    { sender: 7, peer: 7, type: P.TEXT, body: 'bare', own: false, id: null, time: 0 },
+  ]);
+  assert.equal(acks(ws).at(-1), 3);
+});
+
+test('unit: MSG: one at or under the highest id kept is counted for the ACK, not kept again', async () => {
+  const got = [];
+  const { ws } = connect({ device: 'd', lastMsgId: 20n, onMessage: async (m) => got.push(m.id) });
+  ws.open();
+  ws.welcome(1, P.FLAG_ACKS | P.FLAG_CONV);
+  for (const id of [19, 20, 21, 21, 22]) ws.msg(5, { id, payload: `m${id}` });
+  await settle();
+  assert.deepEqual(got, [21n, 22n]);
+  assert.equal(acks(ws).at(-1), 5, 'the copies are acknowledged too');
+});
+
+test('unit: MSG: a copy resent on a new connection while the first is being stored is kept once', async () => {
+  const got = [];
+  let release;
+  const gate = new Promise((r) => (release = r));
+  const { c, ws } = connect({
+    device: 'd',
+    onMessage: async (m) => {
+      await gate;
+      got.push(m.id);
+    },
+  });
+  ws.open();
+  ws.welcome(1, P.FLAG_ACKS | P.FLAG_CONV);
+  ws.msg(5, { id: 30, payload: 'once' });
+  ws.lose(); // before it was stored, so before its ACK
+  c.retryNow();
+  const ws2 = FakeSocket.all.at(-1);
+  ws2.open();
+  ws2.welcome(1, P.FLAG_ACKS | P.FLAG_CONV);
+  ws2.msg(5, { id: 30, payload: 'once' }); // the server sends it again
+  ws2.msg(5, { id: 31, payload: 'next' });
+  release();
+  await settle();
+  await settle();
+  assert.deepEqual(got, [30n, 31n]);
+  assert.deepEqual(acks(ws), [], 'the lost connection acknowledged nothing');
+  assert.equal(acks(ws2).at(-1), 2);
+});
+
+test('unit: MSG: malformed, or not this user\'s, drops the connection unacknowledged', async () => {
+  const cases = [
+    (ws) => ws.frame(5, P.MSG, new Uint8Array(21)),
+    (ws) => ws.msg(5, { id: 1, to: 2 }), // to another user
+    (ws) => ws.msg(5, { id: 1, own: true, to: 2 }), // own, but by another author
+    (ws) => ws.msg(0, { id: 1 }), // from the server's id
+  ];
+  for (const send of cases) {
+    const got = [];
+    const { c, ws } = connect({ device: 'd', onMessage: async (m) => got.push(m) });
+    ws.open();
+    ws.welcome(1, P.FLAG_ACKS | P.FLAG_CONV);
+    send(ws);
+    await settle();
+    assert.equal(c.state, 'backoff', String(send));
+    assert.deepEqual([got.length, acks(ws).length], [0, 0], String(send));
+  }
 });
