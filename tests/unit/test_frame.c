@@ -6,6 +6,7 @@
  * (incl. 0 and UINT32_MAX / 4 GiB lengths), frame_*_total, the control
  * bodies (HELLO, WELCOME, ACK, ERROR incl. UTF-8-safe reason truncation),
  * the type/error classification helpers, and byte-by-byte stream feeding.
+ * The CONV bodies (HELLO with a device, MSG, POST): test_frame_conv.c.
  *
  * Inputs handed to the decoders are copied into heap buffers of exactly the
  * announced size so that AddressSanitizer catches any read past `n`.
@@ -540,14 +541,15 @@ static void test_hello(void **state) {
                                   0xAD };
     static const uint8_t want[] = { 0x01, 0x01, 's', '3', 'c', 'r', 'e', 't',
                                     0xE4, 0xB8, 0xAD };
-    size_t n = frame_put_hello(out, FRAME_VERSION, FRAME_FLAG_ACKS, pw,
-                               sizeof pw);
+    size_t n = frame_put_hello(out, FRAME_VERSION, FRAME_FLAG_ACKS,
+                               (const uint8_t *)"ignored", 7, pw, sizeof pw);
     assert_int_equal(n, sizeof want);
     assert_memory_equal(out, want, sizeof want);
     uint8_t *b = dup_exact(out, n);
     assert_int_equal(frame_parse_hello(b, (uint32_t)n, &h), 0);
     assert_int_equal(h.version, FRAME_VERSION);
     assert_int_equal(h.flags, FRAME_FLAG_ACKS);
+    assert_int_equal(h.device_len, 0); /* no CONV: no name written or read */
     assert_int_equal(h.password_len, sizeof pw);
     assert_ptr_equal(h.password, b + 2);
     assert_memory_equal(h.password, pw, sizeof pw);
@@ -555,16 +557,18 @@ static void test_hello(void **state) {
 
     /* Without password. */
     memset(out, 0xEE, sizeof out);
-    n = frame_put_hello(out, 7, 0xA5, NULL, 0);
+    n = frame_put_hello(out, 7, 0xA5 & ~FRAME_FLAG_CONV, NULL, 0, NULL, 0);
     assert_int_equal(n, FRAME_HELLO_MIN);
     assert_int_equal(out[0], 7);
-    assert_int_equal(out[1], 0xA5);
+    assert_int_equal(out[1], 0xA5 & ~FRAME_FLAG_CONV);
     assert_int_equal(out[2], 0xEE);
     b = dup_exact(out, n);
     memset(&h, 0xAB, sizeof h);
     assert_int_equal(frame_parse_hello(b, (uint32_t)n, &h), 0);
     assert_int_equal(h.version, 7);
-    assert_int_equal(h.flags, 0xA5);
+    assert_int_equal(h.flags, 0xA5 & ~FRAME_FLAG_CONV);
+    assert_int_equal(h.device_len, 0);
+    assert_null(h.device);
     assert_int_equal(h.password_len, 0);
     assert_null(h.password);
     free(b);
@@ -767,7 +771,9 @@ static void test_type_classification(void **state) {
         { 0x81, 0, 1, NULL },
         { 0x84, 0, 1, NULL },
         { 0x85, 0, 1, NULL },
-        { 0x86, 0, 0, NULL },
+        { 0x86, 0, 1, NULL },
+        { 0x87, 0, 1, NULL },
+        { 0x88, 0, 0, NULL },
         { 0xFF, 0, 0, NULL },
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -782,7 +788,7 @@ static void test_type_classification(void **state) {
         else
             assert_string_equal(name, cases[i].name);
     }
-    /* Exhaustive: data and control are disjoint and cover 1-4, 0x80-0x85. */
+    /* Exhaustive: data and control are disjoint and cover 1-4, 0x80-0x87. */
     int ndata = 0, nctl = 0;
     for (unsigned t = 0; t <= 0xFF; t++) {
         int d = frame_is_data((uint8_t)t), c = frame_is_control((uint8_t)t);
@@ -792,7 +798,7 @@ static void test_type_classification(void **state) {
         assert_int_equal(frame_type_name((uint8_t)t) != NULL, d);
     }
     assert_int_equal(ndata, 4);
-    assert_int_equal(nctl, 6);
+    assert_int_equal(nctl, 8);
 }
 
 static void test_err_names(void **state) {
