@@ -50,9 +50,11 @@
  *   did not see acknowledged (a lost ACK, a lost connection, a crash), and
  *   such a message must not show twice. A server sends a user's messages
  *   in increasing id order, so nothing new is dropped. Bare data frames
- *   have no id and are never dropped. A new chat_client (a new process)
- *   starts from nothing: the server's per-device cursor is what spares it
- *   the old messages.
+ *   have no id and are never dropped. A message counts as handed over once
+ *   its callback ran, even if the callback then disconnects to leave it
+ *   unacknowledged: this client will not show it again. A new chat_client
+ *   (a new process) starts from nothing: the server's per-device cursor is
+ *   what spares it the old messages.
  */
 #ifndef CHAT_H
 #define CHAT_H
