@@ -25,17 +25,10 @@
 #include <string.h>
 
 #include "proto/frame.h"
-
-/* Heap copy of buf[0..n) of exactly n bytes (1 if n == 0). */
-static uint8_t *dup_exact(const uint8_t *buf, size_t n) {
-    uint8_t *p = malloc(n ? n : 1);
-    assert_non_null(p);
-    if (n) memcpy(p, buf, n);
-    return p;
-}
+#include "testutil.h"
 
 static int hello_of(const uint8_t *body, size_t n, frame_hello *h) {
-    uint8_t *b = dup_exact(body, n);
+    uint8_t *b = copy_exact(body, n);
     int r = frame_parse_hello(b, (uint32_t)n, h);
     free(b);
     return r;
@@ -91,7 +84,7 @@ static void test_hello_conv_layout(void **state) {
     assert_memory_equal(out, want, sizeof want);
     assert_int_equal(out[n], 0xEE);
 
-    uint8_t *b = dup_exact(out, n);
+    uint8_t *b = copy_exact(out, n);
     frame_hello h;
     memset(&h, 0xAB, sizeof h);
     assert_int_equal(frame_parse_hello(b, (uint32_t)n, &h), 0);
@@ -224,7 +217,7 @@ static void test_msg_layout_and_roundtrip(void **state) {
     frame_put_s2c_hdr(frame, 42, FRAME_MSG, FRAME_MSG_PRE + 5);
     memcpy(frame + FRAME_S2C_HDR, want, FRAME_MSG_PRE);
     memcpy(frame + FRAME_S2C_HDR + FRAME_MSG_PRE, "hello", 5);
-    uint8_t *b = dup_exact(frame, sizeof frame);
+    uint8_t *b = copy_exact(frame, sizeof frame);
     frame_s2c f;
     assert_int_equal(frame_decode_s2c(b, sizeof frame, 1000, &f),
                      (long)sizeof frame);
@@ -244,7 +237,7 @@ static void test_msg_layout_and_roundtrip(void **state) {
 
     /* An empty payload; flags this version does not know are kept. */
     out[9] = 0xFF;
-    b = dup_exact(out, FRAME_MSG_PRE);
+    b = copy_exact(out, FRAME_MSG_PRE);
     assert_int_equal(frame_parse_msg(b, FRAME_MSG_PRE, &r), 0);
     assert_int_equal(r.payload_len, 0);
     assert_int_equal(r.flags, 0xFF);
@@ -260,14 +253,14 @@ static void test_msg_malformed(void **state) {
     body[FRAME_MSG_PRE + 1] = 'i';
     frame_msg r;
     for (uint32_t n = 0; n < FRAME_MSG_PRE; n++) {
-        uint8_t *b = dup_exact(body, n);
+        uint8_t *b = copy_exact(body, n);
         if (frame_parse_msg(b, n, &r) != FRAME_EBADBODY)
             fail_msg("a MSG body of %u bytes parsed", (unsigned)n);
         free(b);
     }
     for (unsigned k = 0; k <= 0xFF; k++) {
         body[8] = (uint8_t)k;
-        uint8_t *b = dup_exact(body, sizeof body);
+        uint8_t *b = copy_exact(body, sizeof body);
         int want = k >= 1 && k <= 4 ? 0 : FRAME_EBADBODY;
         if (frame_parse_msg(b, sizeof body, &r) != want)
             fail_msg("MSG kind %u", k);
@@ -296,7 +289,7 @@ static void test_post_layout_and_roundtrip(void **state) {
     frame_put_c2s_hdr(frame, 1, 2, FRAME_POST, FRAME_POST_PRE + 3);
     memcpy(frame + FRAME_C2S_HDR, want, FRAME_POST_PRE);
     memcpy(frame + FRAME_C2S_HDR + FRAME_POST_PRE, "img", 3);
-    uint8_t *b = dup_exact(frame, sizeof frame);
+    uint8_t *b = copy_exact(frame, sizeof frame);
     frame_c2s f;
     assert_int_equal(frame_decode_c2s(b, sizeof frame, 1000, &f),
                      (long)sizeof frame);
@@ -316,7 +309,7 @@ static void test_post_layout_and_roundtrip(void **state) {
     /* cid 0 (none) and an empty payload. */
     p.cid = 0;
     frame_put_post_hdr(out, &p);
-    b = dup_exact(out, FRAME_POST_PRE);
+    b = copy_exact(out, FRAME_POST_PRE);
     assert_int_equal(frame_parse_post(b, FRAME_POST_PRE, &r), 0);
     assert_true(r.cid == 0);
     assert_int_equal(r.len, 0);
@@ -331,13 +324,13 @@ static void test_post_malformed(void **state) {
     body[FRAME_POST_PRE] = 'x';
     frame_post r;
     for (uint32_t n = 0; n < FRAME_POST_PRE; n++) {
-        uint8_t *b = dup_exact(body, n);
+        uint8_t *b = copy_exact(body, n);
         if (frame_parse_post(b, n, &r) != FRAME_EBADBODY)
             fail_msg("a POST body of %u bytes parsed", (unsigned)n);
         free(b);
     }
     for (unsigned v = 0; v <= 0xFF; v++) {
-        uint8_t *b = dup_exact(body, sizeof body);
+        uint8_t *b = copy_exact(body, sizeof body);
         b[0] = (uint8_t)v; /* kind */
         int want = v >= 1 && v <= 4 ? 0 : FRAME_EBADBODY;
         if (frame_parse_post(b, sizeof body, &r) != want) fail_msg("POST kind %u", v);

@@ -81,6 +81,15 @@ static void conv_session(srv *s, chat_client *c, rec *r, uint8_t flags) {
     assert_int_equal(chat_conv_granted(c), (flags & FRAME_FLAG_CONV) != 0);
 }
 
+/* A fake server, a client with `co` connected to it, WELCOME with flags. */
+static chat_client *connected(srv *s, rec *r, const conv_opts *co, uint8_t flags) {
+    srv_open(s);
+    chat_client *c = conv_client(r, s->port, co);
+    assert_int_equal(chat_connect(c), 0);
+    conv_session(s, c, r, flags);
+    return c;
+}
+
 /* The server drops the connection; the client reconnects on the fake clock
  * and gets a WELCOME with `flags`. */
 static void reconnect(srv *s, chat_client *c, rec *r, uint8_t flags) {
@@ -91,6 +100,18 @@ static void reconnect(srv *s, chat_client *c, rec *r, uint8_t flags) {
     assert_int_equal(chat_conv_granted(c), 0); /* no connection, no CONV */
     r->now += 10000; /* past any backoff */
     conv_session(s, c, r, flags);
+}
+
+/* The client takes p[0..n) as a breach of the protocol: the connection is
+ * dropped (CHAT_EPROTO, no reconnect) and nothing is handed over. */
+static void feed_proto_error(srv *s, chat_client *c, rec *r, const uint8_t *p,
+                             size_t n) {
+    int msgs = r->msgs;
+    assert_int_equal(write(s->cfd, p, n), (ssize_t)n);
+    assert_int_equal(chat_run_once(c, 1000), CHAT_EPROTO);
+    assert_int_equal(r->disc_err, CHAT_EPROTO);
+    assert_int_equal(chat_state(c), CHAT_ST_IDLE);
+    assert_int_equal(r->msgs, msgs);
 }
 
 static uint64_t rd64(const uint8_t *p) {
@@ -159,12 +180,9 @@ static void test_new_validates_device(void **state) {
 static void test_post_with_cid_and_same_cid_on_resend(void **state) {
     (void)state;
     srv s;
-    srv_open(&s);
     rec r = {.now = 1000};
     conv_opts co = {.conv = 1};
-    chat_client *c = conv_client(&r, s.port, &co);
-    assert_int_equal(chat_connect(c), 0);
-    conv_session(&s, c, &r, CONV_FLAGS);
+    chat_client *c = connected(&s, &r, &co, CONV_FLAGS);
     uint64_t seq;
     assert_int_equal(chat_send_text(c, 5, "one", &seq), 0);
     assert_int_equal(chat_send(c, 6, CHAT_PICTURE, "img", 3, &seq), 0);
@@ -219,12 +237,9 @@ static void test_post_with_cid_and_same_cid_on_resend(void **state) {
 static void test_resend_takes_the_new_connections_form(void **state) {
     (void)state;
     srv s;
-    srv_open(&s);
     rec r = {0};
     conv_opts co = {.conv = 1};
-    chat_client *c = conv_client(&r, s.port, &co);
-    assert_int_equal(chat_connect(c), 0);
-    conv_session(&s, c, &r, CONV_FLAGS);
+    chat_client *c = connected(&s, &r, &co, CONV_FLAGS);
     assert_int_equal(chat_send_text(c, 5, "hi", NULL), 0);
     uint8_t got[64], want[64];
     srv_take(&s, c, got, 23 + 2);
@@ -245,12 +260,9 @@ static void test_resend_takes_the_new_connections_form(void **state) {
 static void test_msg_decoded_into_on_msg(void **state) {
     (void)state;
     srv s;
-    srv_open(&s);
     rec r = {0};
     conv_opts co = {.use_on_msg = 1, .conv = 1};
-    chat_client *c = conv_client(&r, s.port, &co);
-    assert_int_equal(chat_connect(c), 0);
-    conv_session(&s, c, &r, CONV_FLAGS);
+    chat_client *c = connected(&s, &r, &co, CONV_FLAGS);
 
     uint8_t in[256], want[64];
     size_t n = s2c_msg(in, 7, 100, CHAT_TEXT, 0, 42, 1700000000123ull, "hello");
@@ -288,12 +300,9 @@ static void test_msg_decoded_into_on_msg(void **state) {
 static void test_msg_through_on_message(void **state) {
     (void)state;
     srv s;
-    srv_open(&s);
     rec r = {0};
     conv_opts co = {.conv = 1};
-    chat_client *c = conv_client(&r, s.port, &co);
-    assert_int_equal(chat_connect(c), 0);
-    conv_session(&s, c, &r, CONV_FLAGS);
+    chat_client *c = connected(&s, &r, &co, CONV_FLAGS);
     uint8_t in[128];
     srv_feed(&s, c, in, s2c_msg(in, 42, 3, CHAT_VIDEO, FRAME_MSG_OWN, 9, 1, "mp4"));
     assert_int_equal(r.msgs, 1);
@@ -308,12 +317,9 @@ static void test_msg_through_on_message(void **state) {
 static void test_duplicate_id_dropped_but_acknowledged(void **state) {
     (void)state;
     srv s;
-    srv_open(&s);
     rec r = {0};
     conv_opts co = {.use_on_msg = 1, .conv = 1};
-    chat_client *c = conv_client(&r, s.port, &co);
-    assert_int_equal(chat_connect(c), 0);
-    conv_session(&s, c, &r, CONV_FLAGS);
+    chat_client *c = connected(&s, &r, &co, CONV_FLAGS);
     uint8_t in[512], want[64];
     size_t n = s2c_msg(in, 7, 5, CHAT_TEXT, 0, 42, 1, "five");
     n += s2c_msg(in + n, 7, 6, CHAT_TEXT, 0, 42, 1, "six");
@@ -343,31 +349,21 @@ static void test_duplicate_id_dropped_but_acknowledged(void **state) {
 static void test_malformed_or_oversized_msg(void **state) {
     (void)state;
     srv s;
-    srv_open(&s);
     rec r = {0};
     conv_opts co = {.use_on_msg = 1, .conv = 1, .max_recv = 8};
-    chat_client *c = conv_client(&r, s.port, &co);
-    assert_int_equal(chat_connect(c), 0);
-    conv_session(&s, c, &r, CONV_FLAGS);
+    chat_client *c = connected(&s, &r, &co, CONV_FLAGS);
     /* A payload of exactly max_recv: the frame is 22 bytes longer. */
     uint8_t in[128];
     srv_feed(&s, c, in, s2c_msg(in, 7, 1, CHAT_TEXT, 0, 42, 1, "12345678"));
     assert_int_equal(r.msgs, 1);
     /* One byte more: a protocol error, the connection is dropped. */
-    size_t n = s2c_msg(in, 7, 2, CHAT_TEXT, 0, 42, 1, "123456789");
-    assert_int_equal(write(s.cfd, in, n), (ssize_t)n);
-    assert_int_equal(chat_run_once(c, 1000), CHAT_EPROTO);
-    assert_int_equal(r.disc_err, CHAT_EPROTO);
-    assert_int_equal(r.msgs, 1);
+    feed_proto_error(&s, c, &r, in, s2c_msg(in, 7, 2, CHAT_TEXT, 0, 42, 1, "123456789"));
 
     /* A kind outside 1-4. */
     assert_int_equal(chat_connect(c), 0);
     srv_drop(&s);
     conv_session(&s, c, &r, CONV_FLAGS);
-    n = s2c_msg(in, 7, 3, 9, 0, 42, 1, "x");
-    assert_int_equal(write(s.cfd, in, n), (ssize_t)n);
-    assert_int_equal(chat_run_once(c, 1000), CHAT_EPROTO);
-    assert_int_equal(r.msgs, 1);
+    feed_proto_error(&s, c, &r, in, s2c_msg(in, 7, 3, 9, 0, 42, 1, "x"));
     chat_free(c);
     srv_close(&s);
 }
@@ -410,10 +406,7 @@ static void test_conv_not_granted_bare_frames(void **state) {
     srv_expect(&s, c, want, c2s_ack(want, 42, 1));
 
     /* A MSG on a connection without CONV breaks the protocol. */
-    n = s2c_msg(in, 7, 1, CHAT_TEXT, 0, 42, 1, "x");
-    assert_int_equal(write(s.cfd, in, n), (ssize_t)n);
-    assert_int_equal(chat_run_once(c, 1000), CHAT_EPROTO);
-    assert_int_equal(r.msgs, 1);
+    feed_proto_error(&s, c, &r, in, s2c_msg(in, 7, 1, CHAT_TEXT, 0, 42, 1, "x"));
     chat_free(c);
     srv_close(&s);
 }
