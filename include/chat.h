@@ -334,11 +334,12 @@ int chat_run_once(chat_client *c, int timeout_ms);
  * Nothing is written here: the message goes out in chat_process, after any
  * queued before it, as a POST with its cid when the connection has CONV,
  * else as a bare data frame (decided per connection: a message queued
- * under one and resent under another takes the new one's form). On success *seq_out (if not NULL) receives its
- * seq. Returns 0, CHAT_EINVAL (bad type, to == 0, body NULL with len > 0),
- * CHAT_ETOOBIG (len over max_frame, or over max_queue_bytes), CHAT_EFULL
- * (queue bound reached: unsent + unacknowledged frames; retry after
- * on_acked) or CHAT_ENOMEM. Queuing while disconnected is allowed. */
+ * under one and resent under another takes the new one's form). On
+ * success *seq_out (if not NULL) receives its seq. Returns 0, CHAT_EINVAL
+ * (bad type, to == 0, body NULL with len > 0), CHAT_ETOOBIG (len over
+ * max_frame, or over max_queue_bytes), CHAT_EFULL (queue bound reached:
+ * unsent + unacknowledged frames; retry after on_acked) or CHAT_ENOMEM.
+ * Queuing while disconnected is allowed. */
 int chat_send(chat_client *c, uint32_t to, int type, const void *body,
               uint32_t len, uint64_t *seq_out);
 

@@ -102,8 +102,8 @@ void cli_conn_err(const cli_conn *cc, int err);
 
 /* chat_options for cc: host, port, user, control frames unless --no-acks,
  * acknowledgements and CONV asked for, the device, TLS options (pointing
- * into cc, which must outlive chat_new), connect timeout. The caller adds callbacks and the
- * rest. */
+ * into cc, which must outlive chat_new), connect timeout. The caller adds
+ * callbacks and the rest. */
 void cli_options(const cli_conn *cc, chat_options *co);
 
 /* chat_new, then chat_connect. On failure prints one sentence and returns

@@ -112,7 +112,8 @@ static void on_msg(chat_client *c, const chat_msg *m, void *ud) {
     const char *tn = cli_type_name(type);
     int w;
     if (type == CHAT_TEXT) {
-        w = print_head(m) < 0 || fputs(", \"type\": \"text\", \"text\": ", stdout) == EOF ||
+        w = print_head(m) < 0 ||
+            fputs(", \"type\": \"text\", \"text\": ", stdout) == EOF ||
             cli_json_string(stdout, body, len) < 0;
     } else {
         char path[PATH_MAX];

@@ -386,7 +386,8 @@ static void test_conv_not_granted_bare_frames(void **state) {
                                     1, 3, 6, 't', 'a', 'b', 'l', 'e', 't'};
     srv_expect(&s, c, hello, sizeof hello);
     uint8_t in[128], want[64];
-    srv_feed(&s, c, in, s2c_welcome(in, FRAME_FLAG_ACKS, 42, 1u << 20)); /* an older server */
+    /* An older server: ACKS only. */
+    srv_feed(&s, c, in, s2c_welcome(in, FRAME_FLAG_ACKS, 42, 1u << 20));
     assert_int_equal(chat_conv_granted(c), 0);
     assert_int_equal(chat_acks_granted(c), 1);
     size_t n = c2s_data(want, 42, 5, CHAT_TEXT, "queued");
