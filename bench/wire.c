@@ -75,7 +75,8 @@ size_t wire_hello(wire_proto p, uint8_t out[WIRE_HELLO_MAX], uint32_t id, unsign
         if (flags & (WIRE_ACKS | WIRE_HELLO)) {
             uint8_t body[FRAME_HELLO_MIN];
             frame_put_hello(body, FRAME_VERSION,
-                            flags & WIRE_ACKS ? FRAME_FLAG_ACKS : 0, NULL, 0);
+                            flags & WIRE_ACKS ? FRAME_FLAG_ACKS : 0, NULL, 0,
+                            NULL, 0);
             frame_put_c2s_hdr(out, id, 0, FRAME_HELLO, sizeof body);
             memcpy(out + FRAME_C2S_HDR, body, sizeof body);
             return FRAME_C2S_HDR + sizeof body;

@@ -31,6 +31,30 @@
  *   chat_tls_error() says why. Plaintext and TLS clients behave the same
  *   otherwise: same states (plus CHAT_ST_HANDSHAKE), same queue, same resend
  *   after a reconnect (a new TLS session each time).
+ * - Devices and conversations (CONV, docs/PROTOCOL.md): unless options.conv
+ *   is 0, HELLO asks for CONV with options.device. When WELCOME grants it
+ *   (chat_conv_granted), every message goes out as a POST carrying a client
+ *   id (cid): a random 64-bit base drawn by chat_new plus the message's
+ *   seq, so the resend of a message after a reconnect carries the cid its
+ *   first attempt did, and a server that already accepted it (the ACK was
+ *   lost) acknowledges it without delivering it twice. Messages come in as
+ *   MSG frames with the server's id, the receiver and the time, including
+ *   this user's own messages sent from its other devices (chat_msg.own).
+ *   Without CONV (an older server, an echo server, control or conv 0) bare
+ *   data frames go both ways, as in the article: a resend after a lost ACK
+ *   may then be delivered twice.
+ * - Duplicates: the client remembers the highest server id it handed to
+ *   the application (on_msg or on_message), across reconnects, until
+ *   chat_free. A MSG whose id is not above it is dropped without any
+ *   callback and acknowledged like any other: a server redelivers what it
+ *   did not see acknowledged (a lost ACK, a lost connection, a crash), and
+ *   such a message must not show twice. A server sends a user's messages
+ *   in increasing id order, so nothing new is dropped. Bare data frames
+ *   have no id and are never dropped. A message counts as handed over once
+ *   its callback ran, even if the callback then disconnects to leave it
+ *   unacknowledged: this client will not show it again. A new chat_client
+ *   (a new process) starts from nothing: the server's per-device cursor is
+ *   what spares it the old messages.
  */
 #ifndef CHAT_H
 #define CHAT_H
@@ -100,11 +124,30 @@ enum chat_state {
 
 typedef struct chat_client chat_client;
 
+/* A received message, as on_msg sees it. The struct and its body are owned
+ * by the library and valid only during the callback: copy what you keep. */
+typedef struct chat_msg {
+    uint64_t id;       /* the server's id (a MSG: CONV granted); 0 for a bare
+                          data frame, which has none */
+    uint32_t sender;   /* the author's user id (this user when own) */
+    uint32_t to;       /* the receiver's user id: this user, or for an own
+                          message whom this user wrote to */
+    int type;          /* 1-4 (chat_type) */
+    int own;           /* 1: written by this user on another device (only
+                          with CONV); else 0 */
+    uint64_t time_ms;  /* when the server accepted it, unix milliseconds;
+                          0 for a bare data frame */
+    const void *body;  /* len bytes, not NUL-terminated */
+    uint32_t len;
+} chat_msg;
+
 /* Callbacks; any may be NULL. `ud` is chat_options.userdata. */
 typedef struct chat_callbacks {
-    /* A data frame arrived. `body` (len bytes, not NUL-terminated) is owned
-     * by the library and valid only until the callback returns: copy it to
-     * keep it. `type` is 1-4 (chat_type). */
+    /* A message arrived (a bare data frame or a MSG) and on_msg is NULL.
+     * `body` (len bytes, not NUL-terminated) is owned by the library and
+     * valid only until the callback returns: copy it to keep it. `type` is
+     * 1-4 (chat_type). An own message from another device comes here too,
+     * with this user as `sender`: set on_msg to tell it apart. */
     void (*on_message)(chat_client *c, uint32_t sender, int type,
                        const void *body, uint32_t len, void *ud);
     /* Every frame with seq <= `seq` has now been handled: acknowledged by the
@@ -134,6 +177,12 @@ typedef struct chat_callbacks {
      * an attacker; it is reported, not retried), and the caller may call
      * chat_connect() again. */
     void (*on_disconnected)(chat_client *c, int err, void *ud);
+    /* A message arrived; when set, on_message is never called: every
+     * message comes here, one call each. A MSG fills every field; a bare
+     * data frame has id 0, own 0, to = options.user and time_ms 0. `m` and
+     * m->body are valid only until the callback returns. Redelivered MSGs
+     * are dropped before it (see "Duplicates" above). */
+    void (*on_msg)(chat_client *c, const chat_msg *m, void *ud);
 } chat_callbacks;
 
 /* TLS options (chat_options.tls). chat_new() reads every file and copies
@@ -170,9 +219,10 @@ typedef struct chat_options {
     uint32_t backoff_max_ms; /* cap of the doubling delay (default 5000) */
     uint32_t max_frame;      /* largest body to send until a WELCOME says
                                 otherwise (default 16 MiB, the server's) */
-    uint32_t max_recv;       /* largest body accepted from the server; a larger
-                                one closes the connection with CHAT_EPROTO
-                                (default 16 MiB) */
+    uint32_t max_recv;       /* largest message body accepted from the server
+                                (a MSG's payload, a data frame's body); a
+                                larger one closes the connection with
+                                CHAT_EPROTO (default 16 MiB) */
     size_t max_queue_bytes;  /* bound on bodies queued and not yet handled
                                 (unsent + unacknowledged), default 64 MiB */
     uint32_t max_queue_frames; /* same bound in frames, default 4096 */
@@ -189,9 +239,19 @@ typedef struct chat_options {
                                 0 = none). On expiry: CHAT_ECONNECT with
                                 chat_last_errno() ETIMEDOUT during the TCP
                                 connect, CHAT_ETLS during the handshake */
+    int conv;                /* 1 (default): ask for CONV in HELLO (needs
+                                control = 1); 0: never (bare data frames
+                                only, as before CONV) */
+    const char *device;      /* this device's name, sent in HELLO with CONV:
+                                at most 32 bytes of A-Z a-z 0-9 . _ -; NULL
+                                or "" (default) = the user's default device.
+                                Each device has its own cursor on the user's
+                                messages; several clients with one name share
+                                it */
 } chat_options;
 
-/* Fill `o` with the defaults above (host NULL, port 0, user 0). O(1). */
+/* Fill `o` with the defaults above (host NULL, port 0, user 0, device
+ * NULL). O(1). */
 void chat_options_init(chat_options *o);
 
 /* Create a client from `o` (copied). No network I/O; with o->tls, reads
@@ -199,8 +259,10 @@ void chat_options_init(chat_options *o);
  * Returns the client, owned by the caller and released with chat_free(); or
  * NULL with *err (if err is not NULL) set to CHAT_EINVAL (missing
  * host/port/user, password over 1024 bytes, min > max backoff, cert_file
- * without key_file or the reverse), CHAT_ETLSCONF (a TLS file is missing,
- * unreadable, not PEM, or the key does not match the certificate) or
+ * without key_file or the reverse, a device name over 32 bytes or with a
+ * byte outside A-Z a-z 0-9 . _ -), CHAT_ETLSCONF (a TLS file is missing,
+ * unreadable, not PEM, or the key does not match the certificate),
+ * CHAT_ESYS (no random bytes for the client ids: getrandom(2) failed) or
  * CHAT_ENOMEM. */
 chat_client *chat_new(const chat_options *o, int *err);
 
@@ -267,14 +329,17 @@ int chat_process(chat_client *c, int readable, int writable);
  * CHAT_ESYS when poll fails (EINTR is not an error: returns 0). */
 int chat_run_once(chat_client *c, int timeout_ms);
 
-/* Queue a data frame of `type` (1-4) for user `to` (!= 0). The body is
+/* Queue a message of `type` (1-4) for user `to` (!= 0). The body is
  * copied (O(len), one allocation); the caller keeps ownership of `body`.
- * Nothing is written here: the frame goes out in chat_process, after any
- * frame queued before it. On success *seq_out (if not NULL) receives its
- * seq. Returns 0, CHAT_EINVAL (bad type, to == 0, body NULL with len > 0),
- * CHAT_ETOOBIG (len over max_frame, or over max_queue_bytes), CHAT_EFULL
- * (queue bound reached: unsent + unacknowledged frames; retry after
- * on_acked) or CHAT_ENOMEM. Queuing while disconnected is allowed. */
+ * Nothing is written here: the message goes out in chat_process, after any
+ * queued before it, as a POST with its cid when the connection has CONV,
+ * else as a bare data frame (decided per connection: a message queued
+ * under one and resent under another takes the new one's form). On
+ * success *seq_out (if not NULL) receives its seq. Returns 0, CHAT_EINVAL
+ * (bad type, to == 0, body NULL with len > 0), CHAT_ETOOBIG (len over
+ * max_frame, or over max_queue_bytes), CHAT_EFULL (queue bound reached:
+ * unsent + unacknowledged frames; retry after on_acked) or CHAT_ENOMEM.
+ * Queuing while disconnected is allowed. */
 int chat_send(chat_client *c, uint32_t to, int type, const void *body,
               uint32_t len, uint64_t *seq_out);
 
@@ -351,6 +416,12 @@ int chat_state(const chat_client *c);
 
 /* 1 when the current connection's WELCOME granted ACKS, else 0. */
 int chat_acks_granted(const chat_client *c);
+
+/* 1 when the current connection's WELCOME granted CONV (messages go out as
+ * POST with client ids and come in as MSG with server ids), else 0: not
+ * connected, before WELCOME, an older or an echo server, control or conv
+ * 0. O(1). */
+int chat_conv_granted(const chat_client *c);
 
 /* Largest body chat_send accepts now: the last WELCOME's max_frame, else
  * options.max_frame. */

@@ -31,6 +31,7 @@ typedef struct cli_conn {
                           also bounds the TCP connect + TLS handshake */
     int tls;           /* --tls */
     chat_tls_options tls_opts; /* --ca, --server-name, --cert, --key */
+    const char *device;        /* --device, NULL = the default device */
     const char *password_file; /* --password-file */
     char password[1025];       /* its first line, or $CHAT_PASSWORD; "" none */
     const struct chat_client *client; /* set once created: lets failure
@@ -39,12 +40,13 @@ typedef struct cli_conn {
 
 void cli_conn_init(cli_conn *cc);
 
-/* The TLS flags, the same for every subcommand: put CLI_TLS_LONGOPTS in
- * the getopt_long table, give every option code to cli_conn_flag first, and
- * call cli_tls_check once parsing is done. */
+/* The TLS, password and device flags, the same for every subcommand: put
+ * CLI_TLS_LONGOPTS in the getopt_long table, give every option code to
+ * cli_conn_flag first, and call cli_tls_check once parsing is done. */
 enum { CLI_OPT_TLS = 0x100, CLI_OPT_CA, CLI_OPT_CERT, CLI_OPT_KEY, CLI_OPT_SERVER_NAME,
-       CLI_OPT_PASSWORD_FILE };
+       CLI_OPT_PASSWORD_FILE, CLI_OPT_DEVICE };
 #define CLI_TLS_LONGOPTS                                                      \
+    {"device", required_argument, NULL, CLI_OPT_DEVICE},                      \
     {"password-file", required_argument, NULL, CLI_OPT_PASSWORD_FILE},        \
     {"tls", no_argument, NULL, CLI_OPT_TLS},                                  \
     {"ca", required_argument, NULL, CLI_OPT_CA},                              \
@@ -53,6 +55,11 @@ enum { CLI_OPT_TLS = 0x100, CLI_OPT_CA, CLI_OPT_CERT, CLI_OPT_KEY, CLI_OPT_SERVE
     {"server-name", required_argument, NULL, CLI_OPT_SERVER_NAME}
 #define CLI_TLS_USAGE "[--password-file FILE] [--tls [--ca FILE] [--server-name NAME] [--cert FILE --key FILE]]"
 #define CLI_TLS_HELP                                                               \
+    "  --device NAME    this device's name, 1-32 characters from A-Z a-z 0-9 . _ -\n" \
+    "                   (default: the user's default device). Each device of a\n"    \
+    "                   user gets every message once, and the messages the user\n"   \
+    "                   sends from its other devices (marked own). Needs a server\n" \
+    "                   that grants CONV; others ignore it\n"                        \
     "  --password-file FILE  log in with the password on FILE's first line\n"       \
     "                   (default: $CHAT_PASSWORD, if set), for servers run\n"       \
     "                   with --auth on\n"                                             \
@@ -65,15 +72,15 @@ enum { CLI_OPT_TLS = 0x100, CLI_OPT_CA, CLI_OPT_CERT, CLI_OPT_KEY, CLI_OPT_SERVE
     "  --key FILE       PEM private key of --cert (unencrypted)\n"
 
 /* The connection flags every subcommand shares, by option code: 'i' --id,
- * 'H' --host, 'p' --port, 'n' --no-acks, 'T' --timeout, and the TLS and
- * password flags. 1 when `opt` was one (recorded in cc), 0 when not, -1
+ * 'H' --host, 'p' --port, 'n' --no-acks, 'T' --timeout, and the device, TLS
+ * and password flags. 1 when `opt` was one (recorded in cc), 0 when not, -1
  * after printing a usage sentence for a bad value. */
 int cli_conn_flag(const char *cmd, cli_conn *cc, int opt, const char *arg);
 
 /* After parsing: --ca/--cert/--key/--server-name need --tls, --cert and
- * --key go together; reads the password (--password-file, else
- * $CHAT_PASSWORD). 0, or prints the usage sentence and returns
- * CLI_EXIT_USAGE. */
+ * --key go together, --device needs control frames (not --no-acks); reads
+ * the password (--password-file, else $CHAT_PASSWORD). 0, or prints the
+ * usage sentence and returns CLI_EXIT_USAGE. */
 int cli_tls_check(const char *cmd, cli_conn *cc);
 
 /* Print "chat-client: <fmt>" and a newline on stderr. */
@@ -94,9 +101,9 @@ int cli_parse_uint(const char *cmd, const char *flag, const char *s,
 void cli_conn_err(const cli_conn *cc, int err);
 
 /* chat_options for cc: host, port, user, control frames unless --no-acks,
- * acknowledgements asked for, TLS options (pointing into cc, which must
- * outlive chat_new), connect timeout. The caller adds callbacks and the
- * rest. */
+ * acknowledgements and CONV asked for, the device, TLS options (pointing
+ * into cc, which must outlive chat_new), connect timeout. The caller adds
+ * callbacks and the rest. */
 void cli_options(const cli_conn *cc, chat_options *co);
 
 /* chat_new, then chat_connect. On failure prints one sentence and returns

@@ -20,6 +20,7 @@ void cli_conn_init(cli_conn *cc) {
     cc->no_acks = 0;
     cc->timeout = CLI_DEFAULT_TIMEOUT;
     cc->tls = 0;
+    cc->device = NULL;
     memset(&cc->tls_opts, 0, sizeof cc->tls_opts);
     cc->client = NULL;
 }
@@ -45,6 +46,17 @@ int cli_conn_flag(const char *cmd, cli_conn *cc, int opt, const char *arg) {
     case CLI_OPT_KEY: cc->tls_opts.key_file = arg; return 1;
     case CLI_OPT_SERVER_NAME: cc->tls_opts.server_name = arg; return 1;
     case CLI_OPT_PASSWORD_FILE: cc->password_file = arg; return 1;
+    case CLI_OPT_DEVICE:
+        /* libchat checks it too (chat_new), but a usage error is clearer */
+        if (!arg[0] || strlen(arg) > 32 ||
+            arg[strspn(arg, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                            "0123456789._-")]) {
+            cli_usage_err(cmd, "--device wants 1 to 32 characters from A-Z a-z 0-9 "
+                          ". _ -, not '%s'", arg);
+            return -1;
+        }
+        cc->device = arg;
+        return 1;
     default: return 0;
     }
 }
@@ -97,6 +109,9 @@ int cli_tls_check(const char *cmd, cli_conn *cc) {
         return cli_usage_err(cmd, "--key needs --cert (the client certificate)");
     if (t->server_name && !t->server_name[0])
         return cli_usage_err(cmd, "--server-name must not be empty");
+    if (cc->device && cc->no_acks)
+        return cli_usage_err(cmd, "--device needs control frames (not --no-acks): "
+                             "the device name goes in HELLO");
     return read_password(cmd, cc);
 }
 
@@ -216,6 +231,8 @@ void cli_options(const cli_conn *cc, chat_options *co) {
     co->user = cc->id;
     co->control = !cc->no_acks;
     co->acks = 1;
+    co->conv = 1;
+    co->device = cc->device;
     co->tls = cc->tls ? &cc->tls_opts : NULL;
     co->password = cc->password[0] ? cc->password : NULL;
     co->connect_timeout_ms = cc->timeout * 1000u;

@@ -30,11 +30,14 @@
 
 static const char interactive_usage[] =
     "usage: chat-client --id ID [--to ID] [--save-dir DIR] [--host HOST] [--port PORT]\n"
+    "                   [--device NAME]\n"
     "                   " CLI_TLS_USAGE "\n"
     "\n"
     "Chat interactively as user ID: type a line to send it to the current receiver;\n"
     "messages arrive while you type, shown as \"[HH:MM] SENDER: text\". Pictures,\n"
     "voice and video are saved to DIR/TYPE-fromSENDER-NNNN.EXT (see listen --help).\n"
+    "What you send from your other devices (--device, on a server that grants\n"
+    "CONV) shows as \"[HH:MM] me -> RECEIVER: text\".\n"
     "\n"
     "  --id ID          your user id (1-4294967295), required\n"
     "  --to ID          the first receiver (change it with /to)\n"
@@ -133,12 +136,18 @@ static void on_connected(chat_client *c, void *ud) {
     j->ever_connected = 1;
 }
 
-static void on_message(chat_client *c, uint32_t sender, int type, const void *body,
-                       uint32_t len, void *ud) {
+/* A message: "[HH:MM] SENDER: text", or for one this user sent from another
+ * device "[HH:MM] me -> RECEIVER: text"; media saved, their path shown. */
+static void on_msg(chat_client *c, const chat_msg *m, void *ud) {
     (void)c;
     ia_job *j = ud;
-    char t[6];
+    uint32_t sender = m->sender, len = m->len;
+    int type = m->type;
+    const void *body = m->body;
+    char t[6], who[32];
     hhmm(t);
+    if (m->own) snprintf(who, sizeof who, "me -> %" PRIu32, m->to);
+    else snprintf(who, sizeof who, "%" PRIu32, sender);
     if (type == CHAT_TEXT) {
         /* Control characters (escape sequences) would drive the terminal:
          * show them as '?'. Everything else, UTF-8 included, as it is. */
@@ -153,7 +162,7 @@ static void on_message(chat_client *c, uint32_t sender, int type, const void *bo
             s[i] = (char)((b[i] < 0x20 && b[i] != '\t' && b[i] != '\n') || b[i] == 0x7f
                               ? '?' : b[i]);
         s[len] = '\0';
-        show(stdout, "[%s] %" PRIu32 ": %s", t, sender, s);
+        show(stdout, "[%s] %s: %s", t, who, s);
         free(s);
         return;
     }
@@ -165,8 +174,12 @@ static void on_message(chat_client *c, uint32_t sender, int type, const void *bo
              strerror(errno));
         return;
     }
-    show(stdout, "[%s] %" PRIu32 " sent a %s: %s (%" PRIu32 " bytes)", t, sender, tn, path,
-         len);
+    if (m->own)
+        show(stdout, "[%s] me sent a %s to %" PRIu32 ": %s (%" PRIu32 " bytes)", t, tn,
+             m->to, path, len);
+    else
+        show(stdout, "[%s] %" PRIu32 " sent a %s: %s (%" PRIu32 " bytes)", t, sender, tn,
+             path, len);
 }
 
 static void on_acked(chat_client *c, uint64_t seq, void *ud) {
@@ -280,7 +293,8 @@ static void cmd_send(ia_job *j, char *args) {
     if (stat(file, &st) == 0 && st.st_size > (off_t)PROGRESS_MIN) {
         snprintf(j->progress_name, sizeof j->progress_name, "%s", file);
         j->progress_seq = seq;
-        j->progress_total = (uint64_t)st.st_size + 13; /* + c2s header */
+        /* + the c2s header, and a POST's prefix with CONV */
+        j->progress_total = (uint64_t)st.st_size + 13 + (chat_conv_granted(j->c) ? 10 : 0);
         show(stderr, "sending %s (%.1f MiB)...", file, (double)st.st_size / (1024.0 * 1024.0));
     }
 }
@@ -445,7 +459,7 @@ int cli_interactive_main(int argc, char **argv) {
     co.reconnect = 1;
     co.max_recv = INTERACTIVE_MAX_RECV;
     co.cb.on_connected = on_connected;
-    co.cb.on_message = on_message;
+    co.cb.on_msg = on_msg;
     co.cb.on_acked = on_acked;
     co.cb.on_error = on_error;
     co.cb.on_disconnected = on_disconnected;

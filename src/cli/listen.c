@@ -31,11 +31,18 @@
 static const char listen_usage[] =
     "usage: chat-client listen --id ID [--count N] [--save-dir DIR]\n"
     "                          [--host HOST] [--port PORT] [--no-acks] [--timeout SECONDS]\n"
+    "                          [--device NAME]\n"
     "                          " CLI_TLS_USAGE "\n"
     "\n"
     "Receive messages for user ID and print one JSON object per line (flushed per line):\n"
     "  {\"from\": 1, \"type\": \"text\", \"text\": \"...\"}\n"
     "  {\"from\": 1, \"type\": \"video\", \"file\": \"DIR/video-from1-0001.mp4\", \"bytes\": 123}\n"
+    "From a server that grants CONV (devices), each object also has \"to\" (the\n"
+    "receiver) and \"id\" (the server's id of the message), and a message user ID\n"
+    "sent from another of its devices has \"own\": true (\"from\" is then ID):\n"
+    "  {\"from\": 2, \"to\": 9, \"id\": 17, \"own\": true, \"type\": \"text\", \"text\": \"...\"}\n"
+    "A message the server delivers again (its acknowledgement was lost) is not\n"
+    "printed twice.\n"
     "Text is UTF-8 with JSON escapes; invalid UTF-8 becomes \\ufffd. A picture, voice\n"
     "or video body is saved to DIR/TYPE-fromSENDER-NNNN.EXT: NNNN counts up from 0001\n"
     "to the first free name (no file is overwritten); EXT comes from the body's first\n"
@@ -82,9 +89,20 @@ static void on_connected(chat_client *c, void *ud) {
     j->lost_at = 0;
 }
 
-static void on_message(chat_client *c, uint32_t sender, int type, const void *body,
-                       uint32_t len, void *ud) {
+/* "from", and with a server id (CONV) "to", "id" and "own". */
+static int print_head(const chat_msg *m) {
+    if (printf("{\"from\": %" PRIu32, m->sender) < 0) return -1;
+    if (m->id && printf(", \"to\": %" PRIu32 ", \"id\": %" PRIu64, m->to, m->id) < 0)
+        return -1;
+    if (m->own && fputs(", \"own\": true", stdout) == EOF) return -1;
+    return 0;
+}
+
+static void on_msg(chat_client *c, const chat_msg *m, void *ud) {
     listen_job *j = ud;
+    uint32_t sender = m->sender, len = m->len;
+    int type = m->type;
+    const void *body = m->body;
     if (j->done || j->failed) {
         /* Past --count (or after a failure): do not let libchat acknowledge
          * it; the server keeps it for the next session. */
@@ -94,7 +112,8 @@ static void on_message(chat_client *c, uint32_t sender, int type, const void *bo
     const char *tn = cli_type_name(type);
     int w;
     if (type == CHAT_TEXT) {
-        w = printf("{\"from\": %" PRIu32 ", \"type\": \"text\", \"text\": ", sender) < 0 ||
+        w = print_head(m) < 0 ||
+            fputs(", \"type\": \"text\", \"text\": ", stdout) == EOF ||
             cli_json_string(stdout, body, len) < 0;
     } else {
         char path[PATH_MAX];
@@ -105,7 +124,7 @@ static void on_message(chat_client *c, uint32_t sender, int type, const void *bo
             chat_disconnect(c); /* not acknowledged: the server keeps it */
             return;
         }
-        w = printf("{\"from\": %" PRIu32 ", \"type\": \"%s\", \"file\": ", sender, tn) < 0 ||
+        w = print_head(m) < 0 || printf(", \"type\": \"%s\", \"file\": ", tn) < 0 ||
             cli_json_string(stdout, path, strlen(path)) < 0 ||
             printf(", \"bytes\": %" PRIu32, len) < 0;
     }
@@ -186,7 +205,7 @@ int cli_listen_main(int argc, char **argv) {
     co.reconnect = 1;
     co.max_recv = LISTEN_MAX_RECV;
     co.cb.on_connected = on_connected;
-    co.cb.on_message = on_message;
+    co.cb.on_msg = on_msg;
     co.cb.on_error = on_error;
     co.cb.on_disconnected = on_disconnected;
     co.userdata = &j;

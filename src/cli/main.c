@@ -17,6 +17,8 @@ static const char usage[] =
     "exits 0 once the server acknowledged it; `listen` prints received messages as\n"
     "JSON lines. Both take --host (default " CLI_DEFAULT_HOST "), --port (default 8888),\n"
     "--no-acks (the article's protocol) and --timeout SECONDS (default 10).\n"
+    "Every mode takes --device NAME: which of the user's devices this is (each gets\n"
+    "every message once, and the user's own messages from its other devices).\n"
     "TLS, in every mode: --tls [--ca FILE] [--server-name NAME] [--cert FILE --key FILE]\n"
     "(the server's certificate and name are always verified; see SUBCOMMAND --help).\n"
     "Interactive mode: chat-client --id ID [--to ID] [...] (see chat-client --id 1 --help).\n";

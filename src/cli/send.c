@@ -26,6 +26,7 @@
 static const char send_usage[] =
     "usage: chat-client send --id ID --to ID (--text TEXT | --file FILE [--type TYPE])\n"
     "                        [--host HOST] [--port PORT] [--no-acks] [--timeout SECONDS]\n"
+    "                        [--device NAME]\n"
     "                        " CLI_TLS_USAGE "\n"
     "\n"
     "Send one message and exit 0 once the server acknowledged it.\n"

@@ -31,6 +31,13 @@
  *   head == stage.
  * - Seqs increase along the list, so "every seq below head->seq is handled"
  *   and chat_acked() needs no counter.
+ * - A message's frame (chat__msg_format) is a POST with its cid when the
+ *   connection's WELCOME granted CONV, else a bare data frame. Nothing is
+ *   written before WELCOME, and handle_welcome formats the whole queue, so
+ *   every message written on a connection has the form that connection
+ *   speaks.
+ * - msg_id_max only grows, across reconnects: a MSG with an id at or below
+ *   it is counted for the ACK and dropped (a redelivery).
  * - `out` only ever holds whole control frames and is written only at a
  *   data-frame boundary (stage_off == 0), so frames never interleave.
  * - `gen` changes whenever the connection is closed; code that runs a
@@ -53,6 +60,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -127,7 +135,7 @@ static void close_conn(chat_client *c) {
     c->gen++;
     c->in.len = 0;
     c->out.len = 0;
-    c->acks_granted = 0;
+    c->acks_granted = c->conv_granted = 0;
     c->sent_count = c->recv_count = c->recv_acked = 0;
     for (chat__msg *m = c->head; m; m = m->next) m->conn_seq = 0;
     c->stage = c->head;
@@ -159,6 +167,7 @@ void chat_options_init(chat_options *o) {
     memset(o, 0, sizeof *o);
     o->control = 1;
     o->acks = 1;
+    o->conv = 1;
     o->backoff_min_ms = 100;
     o->backoff_max_ms = 5000;
     o->max_frame = 16u << 20;
@@ -170,6 +179,24 @@ void chat_options_init(chat_options *o) {
 
 chat_client *chat_new(const chat_options *o, int *err) {
     return chat_new_ex(o, err, NULL, 0);
+}
+
+/* The base of the client ids of this client's messages: random, so that
+ * two clients of one device (two runs of a program) never share a cid, in
+ * 1..2^63, so that base + seq is never 0 and never wraps. 0 or -1 (errno). */
+static int random_cid_base(uint64_t *out) {
+    uint64_t r;
+    ssize_t n;
+    do n = getrandom(&r, sizeof r, 0); /* 8 bytes: never short, but EINTR */
+    while (n < 0 && errno == EINTR);
+    if (n != (ssize_t)sizeof r) return -1;
+    *out = (r >> 1) + 1;
+    return 0;
+}
+
+/* 1 when o->device is NULL, or a valid name (frame_device_valid). */
+static int device_ok(const char *d) {
+    return !d || frame_device_valid((const uint8_t *)d, strnlen(d, FRAME_DEVICE_MAX + 1));
 }
 
 chat_client *chat_new_ex(const chat_options *o, int *err, char *msg,
@@ -186,9 +213,26 @@ chat_client *chat_new_ex(const chat_options *o, int *err, char *msg,
                      "backoff_max_ms", CHAT__PASSWORD_MAX);
         goto fail;
     }
+    if (!device_ok(o->device)) {
+        if (msg && msg_len)
+            snprintf(msg, msg_len, "invalid device name: at most %u characters "
+                     "from A-Z a-z 0-9 . _ -", FRAME_DEVICE_MAX);
+        goto fail;
+    }
     e = CHAT_ENOMEM;
     c = calloc(1, sizeof *c);
     if (!c) goto fail;
+    if (random_cid_base(&c->cid_base)) {
+        e = CHAT_ESYS;
+        if (msg && msg_len)
+            snprintf(msg, msg_len, "cannot draw random bytes (getrandom): %s",
+                     strerror(errno));
+        goto fail;
+    }
+    if (o->device) {
+        c->device_len = (uint8_t)strlen(o->device); /* <= 32: checked above */
+        memcpy(c->device, o->device, c->device_len);
+    }
     c->fd = -1;
     c->host = strdup(o->host);
     if (!c->host) goto fail;
@@ -202,6 +246,7 @@ chat_client *chat_new_ex(const chat_options *o, int *err, char *msg,
     c->user = o->user;
     c->control = o->control != 0;
     c->want_acks = o->acks != 0;
+    c->want_conv = o->conv != 0;
     c->auto_reconnect = o->reconnect != 0;
     c->bo_min = o->backoff_min_ms;
     c->bo_max = o->backoff_max_ms;
@@ -319,9 +364,11 @@ int chat_reconnect(chat_client *c) {
 static int session_start(chat_client *c) {
     c->conn_deadline = 0;
     if (c->control) {
-        uint8_t body[FRAME_HELLO_MIN + CHAT__PASSWORD_MAX];
-        size_t n = frame_put_hello(body, FRAME_VERSION,
-                                   c->want_acks ? FRAME_FLAG_ACKS : 0,
+        uint8_t body[FRAME_HELLO_CONV_MIN + FRAME_DEVICE_MAX + CHAT__PASSWORD_MAX];
+        uint8_t flags = (uint8_t)((c->want_acks ? FRAME_FLAG_ACKS : 0) |
+                                  (c->want_conv ? FRAME_FLAG_CONV : 0));
+        size_t n = frame_put_hello(body, FRAME_VERSION, flags,
+                                   (const uint8_t *)c->device, c->device_len,
                                    c->password, c->password_len);
         if (put_control(c, FRAME_HELLO, body, (uint32_t)n)) return CHAT_ENOMEM;
         c->state = CHAT_ST_HELLO;
@@ -381,7 +428,11 @@ static int handle_welcome(chat_client *c, const frame_s2c *f) {
     if (c->state != CHAT_ST_HELLO) return 0; /* duplicate: ignore */
     c->state = CHAT_ST_READY;
     c->acks_granted = c->want_acks && (w.flags & FRAME_FLAG_ACKS);
+    c->conv_granted = c->want_conv && (w.flags & FRAME_FLAG_CONV);
     c->server_max_frame = w.max_frame;
+    /* Nothing is written before WELCOME: every queued message is unsent and
+     * takes the form this connection speaks (POST or bare). */
+    for (chat__msg *m = c->head; m; m = m->next) chat__msg_format(c, m);
     c->attempt = 0;
     unsigned gen = c->gen;
     /* Frames queued under a larger limit can never be sent: refuse them. */
@@ -426,15 +477,41 @@ static int handle_error(chat_client *c, const frame_s2c *f) {
     return 0;
 }
 
+/* Hand a message to the application: on_msg when set, else on_message. */
+static void deliver(chat_client *c, const chat_msg *m) {
+    if (c->cb.on_msg)
+        c->cb.on_msg(c, m, c->ud);
+    else if (c->cb.on_message)
+        c->cb.on_message(c, m->sender, m->type, m->body, m->len, c->ud);
+}
+
+/* MSG (CONV): counted for our ACK whatever happens next; one whose id is
+ * not above the highest handed over is a redelivery, dropped. */
+static int handle_msg(chat_client *c, const frame_s2c *f) {
+    frame_msg m;
+    if (!c->conv_granted || frame_parse_msg(f->body, f->len, &m) != 0 ||
+        m.payload_len > c->max_recv)
+        return CHAT_EPROTO;
+    c->recv_count++;
+    if (m.id <= c->msg_id_max) return 0;
+    c->msg_id_max = m.id;
+    chat_msg cm = {m.id, f->sender, m.to, m.kind, (m.flags & FRAME_MSG_OWN) != 0,
+                   m.time_ms, m.payload, m.payload_len};
+    deliver(c, &cm);
+    return 0;
+}
+
 static int handle_frame(chat_client *c, const frame_s2c *f) {
     if (frame_is_data(f->type)) {
+        if (f->len > c->max_recv) return CHAT_EPROTO;
         c->recv_count++;
-        if (c->cb.on_message)
-            c->cb.on_message(c, f->sender, f->type, f->body, f->len, c->ud);
+        chat_msg cm = {0, f->sender, c->user, f->type, 0, 0, f->body, f->len};
+        deliver(c, &cm);
         return 0;
     }
     if (!c->control) return 0; /* the article's server sends none */
     switch (f->type) {
+    case FRAME_MSG: return handle_msg(c, f);
     case FRAME_WELCOME: return handle_welcome(c, f);
     case FRAME_ACK: return handle_ack(c, f);
     case FRAME_ERROR: return handle_error(c, f);
@@ -448,13 +525,21 @@ static int handle_frame(chat_client *c, const frame_s2c *f) {
     }
 }
 
+/* The largest frame body to accept: a MSG of max_recv payload bytes (each
+ * frame's own limit is checked where it is handled). */
+static uint32_t recv_limit(const chat_client *c) {
+    return c->max_recv > UINT32_MAX - FRAME_MSG_PRE ? UINT32_MAX
+                                                    : c->max_recv + FRAME_MSG_PRE;
+}
+
 /* Decode and handle every complete frame in `in`. */
 static int parse_input(chat_client *c) {
     unsigned gen = c->gen;
     size_t off = 0;
+    uint32_t limit = recv_limit(c);
     while (!c->held) { /* held: the rest stays buffered, unacknowledged */
         frame_s2c f;
-        long n = frame_decode_s2c(c->in.data + off, c->in.len - off, c->max_recv, &f);
+        long n = frame_decode_s2c(c->in.data + off, c->in.len - off, limit, &f);
         if (n == FRAME_PARTIAL) break;
         if (n < 0) return CHAT_EPROTO;
         off += (size_t)n;
@@ -475,7 +560,7 @@ static int frame_buffered(const chat_client *c) {
 static int do_read(chat_client *c) {
     unsigned gen = c->gen;
     c->tls_more = 0;
-    size_t limit = FRAME_S2C_HDR + (size_t)c->max_recv + CHAT__READ_CHUNK;
+    size_t limit = FRAME_S2C_HDR + (size_t)recv_limit(c) + CHAT__READ_CHUNK;
     for (int i = 0; i < CHAT__READS_PER_CALL; i++) {
         if (buf_reserve(&c->in, CHAT__READ_CHUNK, limit)) return CHAT_ENOMEM;
         ssize_t r;
@@ -608,6 +693,7 @@ uint64_t chat_acked(const chat_client *c) {
 
 int chat_state(const chat_client *c) { return c ? c->state : CHAT_ST_IDLE; }
 int chat_acks_granted(const chat_client *c) { return c ? c->acks_granted : 0; }
+int chat_conv_granted(const chat_client *c) { return c ? c->conv_granted : 0; }
 
 uint32_t chat_max_frame(const chat_client *c) {
     if (!c) return 0;
@@ -639,7 +725,7 @@ size_t chat_unsent_bytes(const chat_client *c) {
     if (!c) return 0;
     size_t n = 0;
     for (const chat__msg *m = c->stage; m; m = m->next)
-        n += FRAME_C2S_HDR + (size_t)m->len;
+        n += chat__msg_wire_len(m);
     return n >= c->stage_off ? n - c->stage_off : 0;
 }
 

@@ -13,6 +13,7 @@
 #include "chat.h"
 #include "client/tls.h"
 #include "common/buf.h"
+#include "proto/frame.h"
 
 #define CHAT__PASSWORD_MAX 1024u
 #define CHAT__READ_CHUNK 65536u
@@ -22,13 +23,31 @@
 #define CHAT__TLS_CHUNK 16384u /* plaintext per TLS record */
 #define CHAT__CONNECT_TIMEOUT 10000u
 
+/* Room before a queued message's body: a POST's 13-byte header and 10-byte
+ * prefix. A bare data frame uses the last 13 bytes of it (see msg_format in
+ * client_send.c), so switching a message between the two never moves its
+ * body. */
+#define CHAT__MSG_PRE (FRAME_C2S_HDR + FRAME_POST_PRE)
+
 typedef struct chat__msg {
     struct chat__msg *next;
     uint64_t seq;      /* user-visible sequence number */
     uint64_t conn_seq; /* 1-based number on this connection once written */
     uint32_t len;      /* body length */
-    uint8_t frame[];   /* 13-byte c2s header, then the body */
+    uint32_t to;       /* receiver */
+    uint8_t type;      /* 1-4 */
+    uint8_t off;       /* where the frame starts in `frame`: 0 (POST) or
+                          FRAME_POST_PRE (bare data frame) */
+    uint8_t frame[];   /* CHAT__MSG_PRE bytes of room, then the body */
 } chat__msg;
+
+/* The bytes of m on the wire, and their count. */
+static inline const uint8_t *chat__msg_wire(const chat__msg *m) {
+    return m->frame + m->off;
+}
+static inline size_t chat__msg_wire_len(const chat__msg *m) {
+    return CHAT__MSG_PRE - m->off + (size_t)m->len;
+}
 
 struct chat_client {
     /* copied options */
@@ -37,7 +56,9 @@ struct chat_client {
     uint32_t user;
     uint8_t *password;
     uint32_t password_len;
-    int control, want_acks, auto_reconnect;
+    char device[FRAME_DEVICE_MAX + 1]; /* "" = the default device */
+    uint8_t device_len;
+    int control, want_acks, want_conv, auto_reconnect;
     uint32_t bo_min, bo_max, max_frame_opt, max_recv;
     size_t max_q_bytes;
     uint32_t max_q_frames;
@@ -54,6 +75,7 @@ struct chat_client {
     buf in;
     buf out;
     int acks_granted;
+    int conv_granted;          /* queued messages go out as POST, MSG come in */
     uint32_t server_max_frame; /* from the last WELCOME; 0 = none yet */
     uint64_t sent_count;       /* data frames fully written on this connection */
     uint64_t recv_count;       /* data frames received on this connection */
@@ -76,6 +98,11 @@ struct chat_client {
     size_t q_bytes;
     uint64_t last_seq;       /* last seq handed out */
     uint64_t acked_reported; /* last value given to on_acked */
+    uint64_t cid_base;       /* a message's POST cid is cid_base + seq:
+                                random, in 1..2^63 (never 0, never wraps) */
+
+    /* receiving */
+    uint64_t msg_id_max;     /* highest MSG id handed to the application */
 };
 
 #define CHAT__HIDDEN __attribute__((visibility("hidden")))
@@ -83,6 +110,11 @@ struct chat_client {
 /* client.c: unlink message m from the queue (O(its position)) and free
  * it: it was delivered or refused. */
 CHAT__HIDDEN void chat__msg_remove(chat_client *c, chat__msg *m);
+
+/* client_send.c: write m's header for the current connection: a POST with
+ * its cid when CONV is granted, else a bare data frame. Only for a message
+ * not (partly) written on this connection. O(1). */
+CHAT__HIDDEN void chat__msg_format(chat_client *c, chat__msg *m);
 
 /* client_send.c: write what the socket takes, `out` (control frames) and
  * the queued frames in order, through TLS when the connection has it. 0,

@@ -37,7 +37,7 @@ static void msg_written(chat_client *c) {
  * written. Returns 1 when they ended inside a frame, else 0. */
 static int advance_data(chat_client *c, size_t left) {
     while (left > 0) {
-        size_t rem = FRAME_C2S_HDR + (size_t)c->stage->len - c->stage_off;
+        size_t rem = chat__msg_wire_len(c->stage) - c->stage_off;
         if (left < rem) { c->stage_off += left; return 1; }
         left -= rem;
         msg_written(c);
@@ -69,9 +69,9 @@ static int tls_flush(chat_client *c) {
         if (c->state == CHAT_ST_READY && (c->stage_off > 0 || from_out == c->out.len)) {
             size_t off = c->stage_off;
             for (chat__msg *m = c->stage; m && n < sizeof chunk; m = m->next, off = 0) {
-                size_t len = FRAME_C2S_HDR + (size_t)m->len - off;
+                size_t len = chat__msg_wire_len(m) - off;
                 size_t k = len < sizeof chunk - n ? len : sizeof chunk - n;
-                memcpy(chunk + n, m->frame + off, k);
+                memcpy(chunk + n, chat__msg_wire(m) + off, k);
                 n += k;
             }
         }
@@ -93,7 +93,8 @@ int chat__flush(chat_client *c) {
         if (c->state == CHAT_ST_READY) {
             size_t off = c->stage_off;
             for (chat__msg *m = c->stage; m && n < CHAT__IOV; m = m->next, off = 0)
-                iov[n++] = (struct iovec){m->frame + off, FRAME_C2S_HDR + (size_t)m->len - off};
+                iov[n++] = (struct iovec){(void *)(chat__msg_wire(m) + off),
+                                          chat__msg_wire_len(m) - off};
         }
         if (n == 0) return 0;
         struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)n};
@@ -114,25 +115,49 @@ int chat__flush(chat_client *c) {
     }
 }
 
-/* Check a send and allocate its message (header written, body not). */
+/* The frame m starts with, for the current connection:
+ *
+ *   POST:  frame[0..13) header (type POST, len 10 + body), frame[13..23)
+ *          kind, flags 0, cid; off = 0
+ *   bare:  frame[10..23) header (type 1-4, len = body); off = 10
+ *
+ * then the body at frame[23]. The cid is derived from the seq, so a resend
+ * after a reconnect carries the cid the first attempt did. */
+void chat__msg_format(chat_client *c, chat__msg *m) {
+    if (c->conv_granted) {
+        frame_post p = {m->type, 0, c->cid_base + m->seq, NULL, 0};
+        frame_put_c2s_hdr(m->frame, c->user, m->to, FRAME_POST,
+                          FRAME_POST_PRE + m->len);
+        frame_put_post_hdr(m->frame + FRAME_C2S_HDR, &p);
+        m->off = 0;
+    } else {
+        frame_put_c2s_hdr(m->frame + FRAME_POST_PRE, c->user, m->to, m->type,
+                          m->len);
+        m->off = FRAME_POST_PRE;
+    }
+}
+
+/* Check a send and allocate its message (header and body not written). */
 static int msg_new(chat_client *c, uint32_t to, int type, uint32_t len,
                    chat__msg **out) {
     if (type < CHAT_TEXT || type > CHAT_VIDEO || to == 0) return CHAT_EINVAL;
     if (len > chat_max_frame(c) || len > c->max_q_bytes) return CHAT_ETOOBIG;
     if (c->q_frames >= c->max_q_frames || c->q_bytes + len > c->max_q_bytes)
         return CHAT_EFULL;
-    chat__msg *m = malloc(sizeof *m + FRAME_C2S_HDR + (size_t)len);
+    chat__msg *m = malloc(sizeof *m + CHAT__MSG_PRE + (size_t)len);
     if (!m) return CHAT_ENOMEM;
     m->next = NULL;
     m->conn_seq = 0;
     m->len = len;
-    frame_put_c2s_hdr(m->frame, c->user, to, (uint8_t)type, len);
+    m->to = to;
+    m->type = (uint8_t)type;
     *out = m;
     return 0;
 }
 
 static void msg_commit(chat_client *c, chat__msg *m, uint64_t *seq_out) {
     m->seq = ++c->last_seq;
+    chat__msg_format(c, m);
     if (c->tail) c->tail->next = m;
     else c->head = m;
     c->tail = m;
@@ -148,7 +173,7 @@ int chat_send(chat_client *c, uint32_t to, int type, const void *body,
     chat__msg *m;
     int rc = msg_new(c, to, type, len, &m);
     if (rc) return rc;
-    if (len) memcpy(m->frame + FRAME_C2S_HDR, body, len);
+    if (len) memcpy(m->frame + CHAT__MSG_PRE, body, len);
     msg_commit(c, m, seq_out);
     return 0;
 }
@@ -177,7 +202,7 @@ int chat_send_file(chat_client *c, uint32_t to, int type, const char *path,
     if (rc) goto out;
     size_t got = 0;
     while (got < len) {
-        ssize_t r = read(fd, m->frame + FRAME_C2S_HDR + got, len - got);
+        ssize_t r = read(fd, m->frame + CHAT__MSG_PRE + got, len - got);
         if (r < 0 && errno == EINTR) continue;
         if (r <= 0) { rc = CHAT_EIO; goto out; } /* error, or it shrank */
         got += (size_t)r;

@@ -1,6 +1,7 @@
 /*
  * frame.c -- see frame.h. Every function is O(1) except frame_put_error
- * (O(reason length)). Nothing here allocates or performs I/O.
+ * (O(reason length)) and the HELLO ones (O(device name + password)).
+ * Nothing here allocates or performs I/O.
  */
 #include "frame.h"
 
@@ -68,39 +69,53 @@ const char *frame_err_name(unsigned code) {
     }
 }
 
-static int device_char(uint8_t c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-           (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
+int frame_device_valid(const uint8_t *name, size_t n) {
+    if (n > FRAME_DEVICE_MAX) return 0;
+    for (size_t i = 0; i < n; i++) {
+        uint8_t b = name[i];
+        if (!((b >= 'a' && b <= 'z') || (b >= 'A' && b <= 'Z') ||
+              (b >= '0' && b <= '9') || b == '.' || b == '_' || b == '-'))
+            return 0;
+    }
+    return 1;
 }
 
 int frame_parse_hello(const uint8_t *body, uint32_t len, frame_hello *h) {
     if (len < FRAME_HELLO_MIN) return FRAME_EBADBODY;
+    uint32_t off = FRAME_HELLO_MIN;
     h->version = body[0];
     h->flags = body[1];
-    uint32_t at = FRAME_HELLO_MIN;
     h->device = NULL;
     h->device_len = 0;
     if (h->flags & FRAME_FLAG_CONV) {
-        if (len < at + 1 || body[at] > FRAME_DEVICE_MAX ||
-            body[at] > len - at - 1)
+        if (len < FRAME_HELLO_CONV_MIN) return FRAME_EBADBODY;
+        uint8_t n = body[2];
+        /* (len - 3 cannot underflow: checked above) */
+        if (n > FRAME_DEVICE_MAX || n > len - FRAME_HELLO_CONV_MIN ||
+            !frame_device_valid(body + FRAME_HELLO_CONV_MIN, n))
             return FRAME_EBADBODY;
-        h->device_len = body[at];
-        for (uint32_t i = 0; i < h->device_len; i++)
-            if (!device_char(body[at + 1 + i])) return FRAME_EBADBODY;
-        h->device = h->device_len ? body + at + 1 : NULL;
-        at += 1 + h->device_len;
+        h->device_len = n;
+        h->device = n ? body + FRAME_HELLO_CONV_MIN : NULL;
+        off = FRAME_HELLO_CONV_MIN + n;
     }
-    h->password_len = len - at;
-    h->password = h->password_len ? body + at : NULL;
+    h->password_len = len - off;
+    h->password = h->password_len ? body + off : NULL;
     return 0;
 }
 
 size_t frame_put_hello(uint8_t *out, uint8_t version, uint8_t flags,
+                       const uint8_t *device, uint8_t device_len,
                        const uint8_t *password, uint32_t password_len) {
+    size_t off = FRAME_HELLO_MIN;
     out[0] = version;
     out[1] = flags;
-    if (password_len) memcpy(out + FRAME_HELLO_MIN, password, password_len);
-    return FRAME_HELLO_MIN + (size_t)password_len;
+    if (flags & FRAME_FLAG_CONV) {
+        out[2] = device_len;
+        if (device_len) memcpy(out + FRAME_HELLO_CONV_MIN, device, device_len);
+        off = FRAME_HELLO_CONV_MIN + (size_t)device_len;
+    }
+    if (password_len) memcpy(out + off, password, password_len);
+    return off + (size_t)password_len;
 }
 
 int frame_parse_welcome(const uint8_t *body, uint32_t len, frame_welcome *w) {
@@ -139,6 +154,46 @@ int frame_parse_error(const uint8_t *body, uint32_t len, frame_error *e) {
     e->reason_len = len - FRAME_ERROR_FIXED;
     e->reason = body + FRAME_ERROR_FIXED;
     return 0;
+}
+
+int frame_parse_msg(const uint8_t *body, uint32_t len, frame_msg *m) {
+    if (len < FRAME_MSG_PRE || !frame_is_data(body[8])) return FRAME_EBADBODY;
+    m->id = frame_rd64(body);
+    m->kind = body[8];
+    m->flags = body[9];
+    m->to = frame_rd32(body + 10);
+    m->time_ms = frame_rd64(body + 14);
+    m->payload = body + FRAME_MSG_PRE;
+    m->payload_len = len - FRAME_MSG_PRE;
+    return 0;
+}
+
+size_t frame_put_msg(uint8_t out[FRAME_MSG_PRE], const frame_msg *m) {
+    frame_wr64(out, m->id);
+    out[8] = m->kind;
+    out[9] = m->flags;
+    frame_wr32(out + 10, m->to);
+    frame_wr64(out + 14, m->time_ms);
+    return FRAME_MSG_PRE;
+}
+
+int frame_parse_post(const uint8_t *body, uint32_t len, frame_post *p) {
+    if (len < FRAME_POST_PRE || !frame_is_data(body[0]) ||
+        (body[1] & ~FRAME_MSG_GROUP))
+        return FRAME_EBADBODY;
+    p->kind = body[0];
+    p->flags = body[1];
+    p->cid = frame_rd64(body + 2);
+    p->payload = body + FRAME_POST_PRE;
+    p->len = len - FRAME_POST_PRE;
+    return 0;
+}
+
+size_t frame_put_post_hdr(uint8_t out[FRAME_POST_PRE], const frame_post *p) {
+    out[0] = p->kind;
+    out[1] = p->flags;
+    frame_wr64(out + 2, p->cid);
+    return FRAME_POST_PRE;
 }
 
 size_t frame_put_error(uint8_t out[FRAME_ERROR_MAX], uint16_t code,

@@ -48,10 +48,10 @@ enum frame_type {
     FRAME_ERROR   = 0x83, /* s->c: numeric code and a reason */
     FRAME_PING    = 0x84, /* both ways: keepalive probe */
     FRAME_PONG    = 0x85, /* both ways: answer to PING, echoes its body */
-    FRAME_MSG     = 0x86, /* s->c: a message with its id (CONV) */
-    FRAME_POST    = 0x87, /* c->s: a message with a client id (CONV) */
-    FRAME_GROUP   = 0x88, /* c->s: a group operation (CONV) */
-    FRAME_GROUPS  = 0x89  /* s->c: its answer, or a group event (CONV) */
+    FRAME_MSG     = 0x86, /* s->c (CONV): a message with its server id */
+    FRAME_POST    = 0x87, /* c->s (CONV): a message with a client id */
+    FRAME_GROUP   = 0x88, /* c->s (CONV): a group operation */
+    FRAME_GROUPS  = 0x89  /* s->c (CONV): its answer, or a group event */
 };
 
 /* Decoder results (negative). */
@@ -84,13 +84,7 @@ enum frame_err {
 
 /* HELLO / WELCOME flag bits. */
 #define FRAME_FLAG_ACKS 0x01u  /* opt in to acknowledgements */
-#define FRAME_FLAG_CONV 0x02u  /* devices, MSG and POST frames */
-#define FRAME_MSG_OWN 0x01u    /* MSG flags: sent by another device of ours */
-#define FRAME_MSG_GROUP 0x02u  /* MSG and POST flags: `to` is a group */
-#define FRAME_GROUP_PRE 9u     /* GROUP, GROUPS: op, req, group */
-#define FRAME_MSG_PRE 22u      /* MSG: id, kind, flags, to, time */
-#define FRAME_POST_PRE 10u     /* POST: kind, flags, cid */
-#define FRAME_DEVICE_MAX 32u   /* longest device name in HELLO */
+#define FRAME_FLAG_CONV 0x02u  /* devices: a device name in HELLO, MSG/POST */
 
 /* Longest reason text the server puts in an ERROR frame. */
 #define FRAME_REASON_MAX 200u
@@ -144,7 +138,9 @@ static inline size_t frame_put_s2c_hdr(uint8_t out[FRAME_S2C_HDR],
 static inline int frame_is_data(uint8_t type) {
     return type >= FRAME_TEXT && type <= FRAME_VIDEO;
 }
-/* 1 if type is a control type this version knows, else 0. */
+/* 1 if type is a control type this version knows (HELLO .. GROUPS), else 0.
+ * MSG and POST carry messages but are control types: only a connection
+ * whose WELCOME granted CONV sends or receives them. */
 static inline int frame_is_control(uint8_t type) {
     return type >= FRAME_HELLO && type <= FRAME_GROUPS;
 }
@@ -158,19 +154,42 @@ const char *frame_err_name(unsigned code);
  * decoders return 0 or FRAME_ETOOBIG/-3 on a malformed body. */
 #define FRAME_EBADBODY (-3)
 
-/* HELLO body: version u8, flags u8, then an optional password. */
+/* HELLO body: version u8, flags u8, then, with FRAME_FLAG_CONV in flags, a
+ * device name (length u8, 0-FRAME_DEVICE_MAX bytes of [A-Za-z0-9._-]; 0 =
+ * the default device), then an optional password (the rest of the body).
+ *
+ *   without CONV: 0 version | 1 flags | 2 password...
+ *   with CONV:    0 version | 1 flags | 2 n | 3 device (n bytes) | 3+n password...
+ */
+#define FRAME_HELLO_MIN 2u      /* version, flags */
+#define FRAME_HELLO_CONV_MIN 3u /* version, flags, device length */
+#define FRAME_DEVICE_MAX 32u    /* longest device name */
 typedef struct frame_hello {
     uint8_t version;
     uint8_t flags;
-    const uint8_t *device;   /* CONV: the device name (NULL when empty) */
-    uint8_t device_len;
+    const uint8_t *device;   /* CONV: points into the body, not NUL-terminated;
+                                NULL when device_len is 0 or without CONV */
+    uint8_t device_len;      /* 0 = the default device (always 0 without CONV) */
     const uint8_t *password; /* points into the body; NULL when absent */
     uint32_t password_len;
 } frame_hello;
-#define FRAME_HELLO_MIN 2u
+/* 0, or FRAME_EBADBODY: a body under FRAME_HELLO_MIN bytes; with CONV in
+ * flags, a body without the length byte, a name over FRAME_DEVICE_MAX
+ * bytes, a name longer than what is left of the body, or a byte outside
+ * [A-Za-z0-9._-] in it. The version is not checked (the caller's). O(len of
+ * the name). */
 int frame_parse_hello(const uint8_t *body, uint32_t len, frame_hello *h);
+/* Write a HELLO body; returns its size: FRAME_HELLO_MIN + password_len,
+ * plus 1 + device_len with CONV in flags (without CONV the device is not
+ * written and device/device_len are ignored). The caller checks the name
+ * (frame_device_valid) and sizes `out`. O(device_len + password_len). */
 size_t frame_put_hello(uint8_t *out, uint8_t version, uint8_t flags,
+                       const uint8_t *device, uint8_t device_len,
                        const uint8_t *password, uint32_t password_len);
+/* 1 when name[0..n) is a valid device name: n <= FRAME_DEVICE_MAX and every
+ * byte in [A-Za-z0-9._-] (n = 0, the default device, is valid); else 0.
+ * Pure, O(n). */
+int frame_device_valid(const uint8_t *name, size_t n);
 
 /* WELCOME body: version u8, flags u8, user id u32, max frame u32. */
 #define FRAME_WELCOME_SIZE 10u
@@ -203,6 +222,58 @@ int frame_parse_error(const uint8_t *body, uint32_t len, frame_error *e);
 /* The reason is cut at FRAME_REASON_MAX bytes (on a UTF-8 boundary). */
 size_t frame_put_error(uint8_t out[FRAME_ERROR_MAX], uint16_t code,
                        uint64_t ref, const char *reason);
+
+/* MSG body (server -> client, CONV), 22 bytes then the payload:
+ *
+ *   0 id u64 | 8 kind u8 | 9 flags u8 | 10 to u32 | 14 time_ms u64 | 22 payload...
+ *
+ * The frame header's `sender` is the author. id: the message's server id;
+ * kind: 1-4 (the data types); flags: FRAME_MSG_OWN when the author is the
+ * receiving user on another device (other bits are 0 for now; decoders
+ * keep them and readers ignore the ones they do not know, so a server may
+ * add some); to: the receiver's user id; time_ms: when the server accepted
+ * it, unix milliseconds. */
+#define FRAME_MSG_PRE 22u
+#define FRAME_MSG_OWN 0x01u
+#define FRAME_MSG_GROUP 0x02u /* MSG and POST flags: `to` is a group id */
+typedef struct frame_msg {
+    uint64_t id;
+    uint8_t kind, flags;
+    uint32_t to;
+    uint64_t time_ms;
+    const uint8_t *payload; /* points into the body (decoder); not NUL-terminated */
+    uint32_t payload_len;
+} frame_msg;
+/* 0, or FRAME_EBADBODY: under FRAME_MSG_PRE bytes, or a kind outside 1-4.
+ * O(1). */
+int frame_parse_msg(const uint8_t *body, uint32_t len, frame_msg *m);
+/* Write the 22 bytes before the payload (m->payload and m->payload_len are
+ * not used: the caller writes the payload after them, and the frame's len
+ * is FRAME_MSG_PRE + payload length). Returns FRAME_MSG_PRE. O(1). */
+size_t frame_put_msg(uint8_t out[FRAME_MSG_PRE], const frame_msg *m);
+
+/* POST body (client -> server, CONV), 10 bytes then the payload:
+ *
+ *   0 kind u8 | 1 flags u8 | 2 cid u64 | 10 payload...
+ *
+ * The frame header's `receiver` is whom to write to. kind: 1-4; flags: 0
+ * (every other value is reserved and malformed); cid: the client's id of
+ * the message, 0 = none. */
+#define FRAME_POST_PRE 10u
+#define FRAME_GROUP_PRE 9u  /* GROUP, GROUPS: op u8, req u32, group u32 */
+typedef struct frame_post {
+    uint8_t kind, flags;
+    uint64_t cid;
+    const uint8_t *payload; /* points into the body (decoder); not NUL-terminated */
+    uint32_t len;           /* payload length */
+} frame_post;
+/* 0, or FRAME_EBADBODY: under FRAME_POST_PRE bytes, a kind outside 1-4, or
+ * flags other than 0 or FRAME_MSG_GROUP. O(1). */
+int frame_parse_post(const uint8_t *body, uint32_t len, frame_post *p);
+/* Write the 10 bytes before the payload (p->payload and p->len are not
+ * used; the frame's len is FRAME_POST_PRE + payload length). Returns
+ * FRAME_POST_PRE. O(1). */
+size_t frame_put_post_hdr(uint8_t out[FRAME_POST_PRE], const frame_post *p);
 
 /* Big-endian helpers, exposed for the codec's users. */
 /* One unaligned load or store and a byte swap (gcc and clang turn the

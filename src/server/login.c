@@ -139,12 +139,20 @@ static void start(conn *c, uint32_t user, const frame_hello *hello) {
 
 void login_hello(conn *c, const frame_c2s *f) {
     frame_hello h;
-    if (frame_parse_hello(f->body, f->len, &h) || h.version != FRAME_VERSION) {
+    if (f->len && f->body[0] != FRAME_VERSION) {
         CLOG(c, LOG_WARN, "refused: HELLO version %u unsupported; closing",
-             f->len ? f->body[0] : 0);
+             f->body[0]);
         c->hub->stats.refused++;
         close_finish(c, FRAME_ERR_PROTO,
                      "unsupported protocol version (this server speaks 1)");
+        return;
+    }
+    if (frame_parse_hello(f->body, f->len, &h)) {
+        CLOG(c, LOG_WARN, "%s", "refused: malformed HELLO (its device name: "
+             "at most 32 bytes of A-Z a-z 0-9 . _ -); closing");
+        c->hub->stats.refused++;
+        close_finish(c, FRAME_ERR_PROTO, "malformed HELLO: a device name is "
+                     "at most 32 bytes of A-Z a-z 0-9 . _ -");
         return;
     }
     c->acks = (h.flags & FRAME_FLAG_ACKS) != 0;

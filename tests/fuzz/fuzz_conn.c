@@ -387,7 +387,7 @@ static void settle(void) {
 
 static void put_hello(uint8_t *out, uint32_t user, uint8_t flags, size_t *n) {
     uint8_t body[FRAME_HELLO_MIN];
-    size_t bl = frame_put_hello(body, FRAME_VERSION, flags, NULL, 0);
+    size_t bl = frame_put_hello(body, FRAME_VERSION, flags, NULL, 0, NULL, 0);
     frame_put_c2s_hdr(out, user, 0, FRAME_HELLO, (uint32_t)bl);
     memcpy(out + FRAME_C2S_HDR, body, bl);
     *n = FRAME_C2S_HDR + bl;

@@ -6,8 +6,9 @@
  *      other with two body limits (the protocol's and a small one taken from
  *      the input), every decoded header re-encoded and compared;
  *   2. the same for server -> client frames;
- *   3. a control frame body of each kind (HELLO, WELCOME, ACK, ERROR), parsed
- *      and re-encoded, compared with the input.
+ *   3. a control frame body of each kind (HELLO, with and without a device
+ *      name, WELCOME, ACK, ERROR, MSG, POST), parsed and re-encoded,
+ *      compared with the input.
  *
  * Every buffer handed to the codec is an exactly sized heap copy, so a read
  * one byte past its end is an AddressSanitizer report, not a silent success.
@@ -48,19 +49,65 @@ static void check_control_body(uint8_t type, const uint8_t *body, uint32_t len) 
     case FRAME_HELLO: {
         frame_hello h;
         int r = frame_parse_hello(b, len, &h);
-        if (len < FRAME_HELLO_MIN) {
+        int conv = len >= FRAME_HELLO_MIN && (b[1] & FRAME_FLAG_CONV);
+        int ok = len >= FRAME_HELLO_MIN;
+        size_t pre = FRAME_HELLO_MIN;
+        if (conv) {
+            /* The name's length byte, then that many valid bytes. */
+            ok = len >= FRAME_HELLO_CONV_MIN && b[2] <= FRAME_DEVICE_MAX &&
+                 b[2] <= len - FRAME_HELLO_CONV_MIN &&
+                 frame_device_valid(b + FRAME_HELLO_CONV_MIN, b[2]);
+            pre = ok ? FRAME_HELLO_CONV_MIN + (size_t)b[2] : 0;
+        }
+        if (!ok) {
             FUZZ_CHECK(r == FRAME_EBADBODY);
             break;
         }
         FUZZ_CHECK(r == 0);
-        FUZZ_CHECK(h.password_len == len - FRAME_HELLO_MIN);
-        FUZZ_CHECK(h.password_len ? h.password == b + FRAME_HELLO_MIN
-                                  : h.password == NULL);
+        FUZZ_CHECK(h.device_len == (conv ? b[2] : 0));
+        FUZZ_CHECK(h.device_len ? h.device == b + FRAME_HELLO_CONV_MIN
+                                : h.device == NULL);
+        FUZZ_CHECK(h.password_len == len - pre);
+        FUZZ_CHECK(h.password_len ? h.password == b + pre : h.password == NULL);
         uint8_t *out = malloc(len);
         if (!out) abort();
-        size_t n = frame_put_hello(out, h.version, h.flags, h.password,
-                                   h.password_len);
+        size_t n = frame_put_hello(out, h.version, h.flags, h.device,
+                                   h.device_len, h.password, h.password_len);
         FUZZ_CHECK(n == len && memcmp(out, b, len) == 0);
+        free(out);
+        break;
+    }
+    case FRAME_MSG: {
+        frame_msg m;
+        int r = frame_parse_msg(b, len, &m);
+        if (len < FRAME_MSG_PRE || !frame_is_data(b[8])) {
+            FUZZ_CHECK(r == FRAME_EBADBODY);
+            break;
+        }
+        FUZZ_CHECK(r == 0);
+        FUZZ_CHECK(m.payload == b + FRAME_MSG_PRE &&
+                   m.payload_len == len - FRAME_MSG_PRE);
+        uint8_t *out = malloc(FRAME_MSG_PRE);
+        if (!out) abort();
+        FUZZ_CHECK(frame_put_msg(out, &m) == FRAME_MSG_PRE);
+        FUZZ_CHECK(memcmp(out, b, FRAME_MSG_PRE) == 0);
+        free(out);
+        break;
+    }
+    case FRAME_POST: {
+        frame_post p;
+        int r = frame_parse_post(b, len, &p);
+        if (len < FRAME_POST_PRE || !frame_is_data(b[0]) || b[1] != 0) {
+            FUZZ_CHECK(r == FRAME_EBADBODY);
+            break;
+        }
+        FUZZ_CHECK(r == 0);
+        FUZZ_CHECK(p.payload == b + FRAME_POST_PRE &&
+                   p.len == len - FRAME_POST_PRE);
+        uint8_t *out = malloc(FRAME_POST_PRE);
+        if (!out) abort();
+        FUZZ_CHECK(frame_put_post_hdr(out, &p) == FRAME_POST_PRE);
+        FUZZ_CHECK(memcmp(out, b, FRAME_POST_PRE) == 0);
         free(out);
         break;
     }
@@ -242,7 +289,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     /* The whole input as each control body (bodies are u32-sized). */
     if (size <= UINT32_MAX) {
         static const uint8_t types[] = {FRAME_HELLO, FRAME_WELCOME, FRAME_ACK,
-                                        FRAME_ERROR};
+                                        FRAME_ERROR, FRAME_MSG, FRAME_POST};
         for (size_t i = 0; i < sizeof types; i++)
             check_control_body(types[i], buf, (uint32_t)size);
     }

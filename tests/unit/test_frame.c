@@ -6,6 +6,7 @@
  * (incl. 0 and UINT32_MAX / 4 GiB lengths), frame_*_total, the control
  * bodies (HELLO, WELCOME, ACK, ERROR incl. UTF-8-safe reason truncation),
  * the type/error classification helpers, and byte-by-byte stream feeding.
+ * The CONV bodies (HELLO with a device, MSG, POST): test_frame_conv.c.
  *
  * Inputs handed to the decoders are copied into heap buffers of exactly the
  * announced size so that AddressSanitizer catches any read past `n`.
@@ -23,6 +24,7 @@
 #include <string.h>
 
 #include "proto/frame.h"
+#include "testutil.h"
 
 /* ------------------------------------------------------------------ */
 /* Helpers                                                             */
@@ -31,14 +33,6 @@
 /* Deterministic, varied body byte for frame `i`, offset `j`. */
 static uint8_t body_byte(unsigned i, unsigned j) {
     return (uint8_t)(i * 31u + j * 7u + 0x5Au + (j >> 3));
-}
-
-/* Heap copy of buf[0..n) of exactly n bytes (1 if n == 0). */
-static uint8_t *dup_exact(const uint8_t *buf, size_t n) {
-    uint8_t *p = malloc(n ? n : 1);
-    assert_non_null(p);
-    if (n) memcpy(p, buf, n);
-    return p;
 }
 
 /* Parameters of the i-th frame in the multi-frame / stream tests. */
@@ -132,7 +126,7 @@ static void test_decode_handwritten(void **state) {
         0x00, 0x98, 0x96, 0x80,  0x00, 0x98, 0x96, 0x81,  0x01,
         0x00, 0x00, 0x00, 0x05,  'h', 'e', 'l', 'l', 'o'
     };
-    uint8_t *b = dup_exact(c2s, sizeof c2s);
+    uint8_t *b = copy_exact(c2s, sizeof c2s);
     frame_c2s f = {0};
     assert_int_equal(frame_decode_c2s(b, sizeof c2s, 1024, &f), 18);
     assert_int_equal(f.sender, 10000000u);
@@ -146,7 +140,7 @@ static void test_decode_handwritten(void **state) {
     static const uint8_t s2c[9 + 3] = {
         0x81, 0x82, 0x83, 0x84,  0x04,  0x00, 0x00, 0x00, 0x03,  1, 2, 3
     };
-    b = dup_exact(s2c, sizeof s2c);
+    b = copy_exact(s2c, sizeof s2c);
     frame_s2c g;
     assert_int_equal(frame_decode_s2c(b, sizeof s2c, 1024, &g), 12);
     assert_int_equal(g.sender, 0x81828384u);
@@ -185,13 +179,13 @@ static void test_c2s_every_split(void **state) {
     assert_int_equal(total, sizeof frame);
 
     for (size_t k = 0; k < total; k++) {
-        uint8_t *b = dup_exact(frame, k);
+        uint8_t *b = copy_exact(frame, k);
         frame_c2s f = {0};
         long r = frame_decode_c2s(b, k, 1u << 20, &f);
         if (r != FRAME_PARTIAL) fail_msg("prefix %zu: got %ld", k, r);
         free(b);
     }
-    uint8_t *b = dup_exact(frame, total);
+    uint8_t *b = copy_exact(frame, total);
     frame_c2s f = {0};
     assert_int_equal(frame_decode_c2s(b, total, 1u << 20, &f), (long)total);
     assert_int_equal(f.sender, 0xA1B2C3D4u);
@@ -218,13 +212,13 @@ static void test_s2c_every_split(void **state) {
     assert_int_equal(total, sizeof frame);
 
     for (size_t k = 0; k < total; k++) {
-        uint8_t *b = dup_exact(frame, k);
+        uint8_t *b = copy_exact(frame, k);
         frame_s2c f;
         long r = frame_decode_s2c(b, k, 1u << 20, &f);
         if (r != FRAME_PARTIAL) fail_msg("prefix %zu: got %ld", k, r);
         free(b);
     }
-    uint8_t *b = dup_exact(frame, total);
+    uint8_t *b = copy_exact(frame, total);
     frame_s2c f;
     assert_int_equal(frame_decode_s2c(b, total, 1u << 20, &f), (long)total);
     assert_int_equal(f.sender, 0x7F000001u);
@@ -259,7 +253,7 @@ static void test_c2s_many_frames(void **state) {
     memset(buf + end, 'x', 4);
     end += 4;
 
-    uint8_t *b = dup_exact(buf, end);
+    uint8_t *b = copy_exact(buf, end);
     size_t off = 0;
     for (unsigned i = 0; i < NFRAMES; i++) {
         frame_c2s f = {0};
@@ -297,7 +291,7 @@ static void test_s2c_many_frames(void **state) {
     frame_put_s2c_hdr(buf + end, 1, FRAME_TEXT, 0);
     end += 6;
 
-    uint8_t *b = dup_exact(buf, end);
+    uint8_t *b = copy_exact(buf, end);
     size_t off = 0;
     for (unsigned i = 0; i < NFRAMES; i++) {
         frame_s2c f;
@@ -331,7 +325,7 @@ static void test_zero_length_body(void **state) {
         frame_c2s f = {0};
         assert_int_equal(frame_decode_c2s(h, k, 100, &f), FRAME_PARTIAL);
     }
-    uint8_t *b = dup_exact(h, sizeof h);
+    uint8_t *b = copy_exact(h, sizeof h);
     frame_c2s f = {0};
     assert_int_equal(frame_decode_c2s(b, sizeof h, 100, &f), 13);
     assert_int_equal(f.sender, 7);
@@ -347,7 +341,7 @@ static void test_zero_length_body(void **state) {
         frame_s2c g;
         assert_int_equal(frame_decode_s2c(s, k, 100, &g), FRAME_PARTIAL);
     }
-    b = dup_exact(s, sizeof s);
+    b = copy_exact(s, sizeof s);
     frame_s2c g;
     assert_int_equal(frame_decode_s2c(b, sizeof s, 100, &g), 9);
     assert_int_equal(g.sender, 9);
@@ -383,7 +377,7 @@ static void test_c2s_max_body_edges(void **state) {
 
     /* len == max_body + 1: ETOOBIG with only the header present. */
     frame_put_c2s_hdr(buf, 0x01020304u, 0x05060708u, FRAME_TEXT, MAXB + 1);
-    uint8_t *b = dup_exact(buf, FRAME_C2S_HDR);
+    uint8_t *b = copy_exact(buf, FRAME_C2S_HDR);
     memset(&f, 0xAB, sizeof f);
     assert_int_equal(frame_decode_c2s(b, FRAME_C2S_HDR, MAXB, &f),
                      FRAME_ETOOBIG);
@@ -428,7 +422,7 @@ static void test_s2c_max_body_edges(void **state) {
     check_body(f.body, f.len, 2);
 
     frame_put_s2c_hdr(buf, 0xCAFEBABEu, FRAME_VIDEO, MAXB + 1);
-    uint8_t *b = dup_exact(buf, FRAME_S2C_HDR);
+    uint8_t *b = copy_exact(buf, FRAME_S2C_HDR);
     memset(&f, 0xAB, sizeof f);
     assert_int_equal(frame_decode_s2c(b, FRAME_S2C_HDR, MAXB, &f),
                      FRAME_ETOOBIG);
@@ -457,7 +451,7 @@ static void test_huge_length(void **state) {
     const uint32_t max16m = 16u * 1024u * 1024u;
     uint8_t h[FRAME_C2S_HDR];
     frame_put_c2s_hdr(h, 5, 6, FRAME_VIDEO, 0xFFFFFFFFu);
-    uint8_t *b = dup_exact(h, sizeof h);
+    uint8_t *b = copy_exact(h, sizeof h);
     frame_c2s f = {0};
     assert_int_equal(frame_decode_c2s(b, sizeof h, max16m, &f), FRAME_ETOOBIG);
     assert_int_equal(f.len, 0xFFFFFFFFu);
@@ -475,7 +469,7 @@ static void test_huge_length(void **state) {
 
     uint8_t s[FRAME_S2C_HDR];
     frame_put_s2c_hdr(s, 5, FRAME_VIDEO, 0xFFFFFFFFu);
-    b = dup_exact(s, sizeof s);
+    b = copy_exact(s, sizeof s);
     frame_s2c g;
     assert_int_equal(frame_decode_s2c(b, sizeof s, max16m, &g), FRAME_ETOOBIG);
     assert_int_equal(g.len, 0xFFFFFFFFu);
@@ -500,22 +494,22 @@ static void test_total_incomplete_header(void **state) {
     uint8_t h[FRAME_C2S_HDR];
     frame_put_c2s_hdr(h, 1, 2, FRAME_TEXT, 0x00010203u);
     for (size_t k = 0; k < FRAME_C2S_HDR; k++) {
-        uint8_t *b = dup_exact(h, k);
+        uint8_t *b = copy_exact(h, k);
         assert_true(frame_c2s_total(b, k) == 0);
         free(b);
     }
-    uint8_t *b = dup_exact(h, sizeof h);
+    uint8_t *b = copy_exact(h, sizeof h);
     assert_true(frame_c2s_total(b, sizeof h) == 13ull + 0x00010203ull);
     free(b);
 
     uint8_t s[FRAME_S2C_HDR];
     frame_put_s2c_hdr(s, 1, FRAME_TEXT, 0x00010203u);
     for (size_t k = 0; k < FRAME_S2C_HDR; k++) {
-        b = dup_exact(s, k);
+        b = copy_exact(s, k);
         assert_true(frame_s2c_total(b, k) == 0);
         free(b);
     }
-    b = dup_exact(s, sizeof s);
+    b = copy_exact(s, sizeof s);
     assert_true(frame_s2c_total(b, sizeof s) == 9ull + 0x00010203ull);
     free(b);
 
@@ -540,14 +534,15 @@ static void test_hello(void **state) {
                                   0xAD };
     static const uint8_t want[] = { 0x01, 0x01, 's', '3', 'c', 'r', 'e', 't',
                                     0xE4, 0xB8, 0xAD };
-    size_t n = frame_put_hello(out, FRAME_VERSION, FRAME_FLAG_ACKS, pw,
-                               sizeof pw);
+    size_t n = frame_put_hello(out, FRAME_VERSION, FRAME_FLAG_ACKS,
+                               (const uint8_t *)"ignored", 7, pw, sizeof pw);
     assert_int_equal(n, sizeof want);
     assert_memory_equal(out, want, sizeof want);
-    uint8_t *b = dup_exact(out, n);
+    uint8_t *b = copy_exact(out, n);
     assert_int_equal(frame_parse_hello(b, (uint32_t)n, &h), 0);
     assert_int_equal(h.version, FRAME_VERSION);
     assert_int_equal(h.flags, FRAME_FLAG_ACKS);
+    assert_int_equal(h.device_len, 0); /* no CONV: no name written or read */
     assert_int_equal(h.password_len, sizeof pw);
     assert_ptr_equal(h.password, b + 2);
     assert_memory_equal(h.password, pw, sizeof pw);
@@ -555,16 +550,18 @@ static void test_hello(void **state) {
 
     /* Without password. */
     memset(out, 0xEE, sizeof out);
-    n = frame_put_hello(out, 7, 0xA5, NULL, 0);
+    n = frame_put_hello(out, 7, 0xA5 & ~FRAME_FLAG_CONV, NULL, 0, NULL, 0);
     assert_int_equal(n, FRAME_HELLO_MIN);
     assert_int_equal(out[0], 7);
-    assert_int_equal(out[1], 0xA5);
+    assert_int_equal(out[1], 0xA5 & ~FRAME_FLAG_CONV);
     assert_int_equal(out[2], 0xEE);
-    b = dup_exact(out, n);
+    b = copy_exact(out, n);
     memset(&h, 0xAB, sizeof h);
     assert_int_equal(frame_parse_hello(b, (uint32_t)n, &h), 0);
     assert_int_equal(h.version, 7);
-    assert_int_equal(h.flags, 0xA5);
+    assert_int_equal(h.flags, 0xA5 & ~FRAME_FLAG_CONV);
+    assert_int_equal(h.device_len, 0);
+    assert_null(h.device);
     assert_int_equal(h.password_len, 0);
     assert_null(h.password);
     free(b);
@@ -587,7 +584,7 @@ static void test_welcome(void **state) {
     assert_memory_equal(out, want, sizeof want);
     assert_int_equal(out[10], 0xEE);
 
-    uint8_t *b = dup_exact(out, FRAME_WELCOME_SIZE);
+    uint8_t *b = copy_exact(out, FRAME_WELCOME_SIZE);
     frame_welcome r;
     memset(&r, 0, sizeof r);
     assert_int_equal(frame_parse_welcome(b, FRAME_WELCOME_SIZE, &r), 0);
@@ -621,7 +618,7 @@ static void test_ack(void **state) {
     assert_int_equal(out[8], 0xEE);
 
     uint64_t c = 0;
-    uint8_t *b = dup_exact(out, FRAME_ACK_SIZE);
+    uint8_t *b = copy_exact(out, FRAME_ACK_SIZE);
     assert_int_equal(frame_parse_ack(b, FRAME_ACK_SIZE, &c), 0);
     assert_true(c == 0x0102030405060708ull);
     assert_int_equal(frame_parse_ack(b, FRAME_ACK_SIZE - 1, &c),
@@ -657,7 +654,7 @@ static void test_error_roundtrip(void **state) {
         'q', 'u', 'o', 't', 'a', ' ', 'f', 'u', 'l', 'l'
     };
     assert_memory_equal(out, want, sizeof want);
-    uint8_t *b = dup_exact(out, n);
+    uint8_t *b = copy_exact(out, n);
     assert_int_equal(frame_parse_error(b, (uint32_t)n, &e), 0);
     assert_int_equal(e.code, FRAME_ERR_QUOTA);
     assert_true(e.ref == 0x1122334455667788ull);
@@ -671,7 +668,7 @@ static void test_error_roundtrip(void **state) {
     assert_int_equal(n, FRAME_ERROR_FIXED);
     assert_int_equal(out[0], 0xAB);
     assert_int_equal(out[1], 0xCD);
-    b = dup_exact(out, n);
+    b = copy_exact(out, n);
     assert_int_equal(frame_parse_error(b, (uint32_t)n, &e), 0);
     assert_int_equal(e.code, 0xABCD);
     assert_true(e.ref == 0);

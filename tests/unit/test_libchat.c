@@ -1,15 +1,15 @@
 /*
  * test_libchat.c -- unit tests for libchat (include/chat.h, src/client/).
  *
- * A fake server lives in the test process: a listening socket on
- * 127.0.0.1 port 0, accepted by the test, which reads the exact bytes the
- * client writes and writes frames to it (often one byte at a time). The
- * client is driven with chat_run_once(); waits are poll(2) on a condition
- * with an iteration cap, never sleeps. The reconnect timer runs on a fake
- * clock (chat_options.clock_ms).
+ * A fake server lives in the test process (libchat_fake.h): the test reads
+ * the exact bytes the client writes and writes frames to it. The reconnect
+ * timer runs on a fake clock (chat_options.clock_ms). The server here
+ * grants ACKS but not CONV (an older server): messages go both ways as bare
+ * data frames; CONV is test_libchat_conv.c's.
  *
- * Covers: HELLO and data frame byte layouts, nothing sent before WELCOME,
- * WELCOME/ACK/ERROR/data/PING fed split at every byte, cumulative ACK sent
+ * Covers: HELLO (without CONV) and data frame byte layouts, nothing sent
+ * before WELCOME, WELCOME/ACK/ERROR/data/PING fed split at every byte,
+ * cumulative ACK sent
  * once per chat_process, PONG, ERROR with ref reported and dropped,
  * resending unacknowledged frames in order after a reconnect (acked ones
  * not), backoff timer and schedule, control=0 (no control frame ever, frames
@@ -37,247 +37,8 @@
 #include <unistd.h>
 
 #include "chat.h"
+#include "libchat_fake.h"
 #include "proto/frame.h"
-
-/* ------------------------------------------------------------------ */
-/* Recording callbacks and the fake clock                              */
-/* ------------------------------------------------------------------ */
-
-typedef struct rec {
-    uint64_t now; /* fake clock, ms */
-    int msgs;
-    uint32_t sender[16];
-    int type[16];
-    char body[16][64];
-    uint32_t len[16];
-    int acked_calls;
-    uint64_t acked;
-    int errs;
-    int err_code[8];
-    uint64_t err_seq[8];
-    char err_reason[8][64];
-    int connected;
-    int disconnected;
-    int disc_err;
-    int hold_after; /* on_message calls chat_hold after this many */
-} rec;
-
-static uint64_t fake_clock(void *ud) { return ((rec *)ud)->now; }
-
-static void on_message(chat_client *c, uint32_t sender, int type,
-                       const void *body, uint32_t len, void *ud) {
-    rec *r = ud;
-    assert_true(r->msgs < 16);
-    assert_true(len < 64);
-    r->sender[r->msgs] = sender;
-    r->type[r->msgs] = type;
-    memcpy(r->body[r->msgs], body, len);
-    r->len[r->msgs] = len;
-    if (r->hold_after && r->msgs + 1 == r->hold_after) chat_hold(c);
-    r->msgs++;
-}
-
-static void on_acked(chat_client *c, uint64_t seq, void *ud) {
-    rec *r = ud;
-    assert_true(seq > r->acked); /* increasing */
-    assert_int_equal(seq, chat_acked(c));
-    r->acked = seq;
-    r->acked_calls++;
-}
-
-static void on_error(chat_client *c, int code, uint64_t seq, const char *reason,
-                     uint32_t reason_len, void *ud) {
-    (void)c;
-    rec *r = ud;
-    assert_true(r->errs < 8);
-    r->err_code[r->errs] = code;
-    r->err_seq[r->errs] = seq;
-    assert_true(reason_len < 64);
-    memcpy(r->err_reason[r->errs], reason, reason_len);
-    r->err_reason[r->errs][reason_len] = 0;
-    r->errs++;
-}
-
-static void on_connected(chat_client *c, void *ud) {
-    (void)c;
-    ((rec *)ud)->connected++;
-}
-
-static void on_disconnected(chat_client *c, int err, void *ud) {
-    (void)c;
-    rec *r = ud;
-    r->disconnected++;
-    r->disc_err = err;
-}
-
-/* ------------------------------------------------------------------ */
-/* Fake server                                                         */
-/* ------------------------------------------------------------------ */
-
-typedef struct srv {
-    int lfd;
-    uint16_t port;
-    int cfd;
-} srv;
-
-static void srv_open(srv *s) {
-    s->lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    assert_true(s->lfd >= 0);
-    struct sockaddr_in a = {.sin_family = AF_INET};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    assert_int_equal(bind(s->lfd, (struct sockaddr *)&a, sizeof a), 0);
-    assert_int_equal(listen(s->lfd, 8), 0);
-    socklen_t sl = sizeof a;
-    assert_int_equal(getsockname(s->lfd, (struct sockaddr *)&a, &sl), 0);
-    s->port = ntohs(a.sin_port);
-    s->cfd = -1;
-}
-
-/* Drive the client until the server can accept its connection. */
-static void srv_accept(srv *s, chat_client *c) {
-    for (int i = 0; i < 100; i++) {
-        struct pollfd p = {.fd = s->lfd, .events = POLLIN};
-        if (poll(&p, 1, 50) == 1) {
-            s->cfd = accept(s->lfd, NULL, NULL);
-            assert_true(s->cfd >= 0);
-            return;
-        }
-        chat_run_once(c, 0);
-    }
-    fail_msg("client never connected");
-}
-
-static void srv_drop(srv *s) {
-    if (s->cfd >= 0) close(s->cfd);
-    s->cfd = -1;
-}
-
-static void srv_close(srv *s) {
-    srv_drop(s);
-    close(s->lfd);
-}
-
-/* Read exactly n bytes the client sends (driving it meanwhile), compare. */
-static void srv_expect(srv *s, chat_client *c, const uint8_t *want, size_t n) {
-    uint8_t got[4096];
-    assert_true(n <= sizeof got);
-    size_t have = 0;
-    for (int i = 0; i < 200 && have < n; i++) {
-        chat_run_once(c, 0);
-        struct pollfd p = {.fd = s->cfd, .events = POLLIN};
-        if (poll(&p, 1, 20) != 1) continue;
-        ssize_t r = recv(s->cfd, got + have, n - have, MSG_DONTWAIT);
-        if (r > 0) have += (size_t)r;
-        else if (r == 0) break;
-    }
-    assert_int_equal(have, n);
-    assert_memory_equal(got, want, n);
-}
-
-/* The client has nothing more to send right now. */
-static void srv_expect_nothing(srv *s, chat_client *c) {
-    for (int i = 0; i < 3; i++) chat_run_once(c, 0);
-    uint8_t b;
-    ssize_t r = recv(s->cfd, &b, 1, MSG_DONTWAIT);
-    assert_int_equal(r, -1);
-    assert_true(errno == EAGAIN || errno == EWOULDBLOCK);
-}
-
-/* Write bytes to the client one at a time, processing after each. */
-static void srv_feed_bytewise(srv *s, chat_client *c, const uint8_t *p, size_t n) {
-    for (size_t i = 0; i < n; i++) {
-        assert_int_equal(write(s->cfd, p + i, 1), 1);
-        assert_int_equal(chat_run_once(c, 1000), 0);
-    }
-}
-
-/* Write bytes at once, then process once. */
-static void srv_feed(srv *s, chat_client *c, const uint8_t *p, size_t n) {
-    assert_int_equal(write(s->cfd, p, n), (ssize_t)n);
-    assert_int_equal(chat_run_once(c, 1000), 0);
-}
-
-/* s2c frame builders (using the codec, whose layouts test_frame.c pins). */
-static size_t s2c(uint8_t *out, uint32_t sender, uint8_t type,
-                  const void *body, uint32_t len) {
-    frame_put_s2c_hdr(out, sender, type, len);
-    memcpy(out + FRAME_S2C_HDR, body, len);
-    return FRAME_S2C_HDR + len;
-}
-
-static size_t s2c_welcome(uint8_t *out, uint8_t flags, uint32_t user, uint32_t max) {
-    frame_welcome w = {FRAME_VERSION, flags, user, max};
-    uint8_t b[FRAME_WELCOME_SIZE];
-    frame_put_welcome(b, &w);
-    return s2c(out, 0, FRAME_WELCOME, b, sizeof b);
-}
-
-static size_t s2c_ack(uint8_t *out, uint64_t count) {
-    uint8_t b[FRAME_ACK_SIZE];
-    frame_put_ack(b, count);
-    return s2c(out, 0, FRAME_ACK, b, sizeof b);
-}
-
-static size_t s2c_error(uint8_t *out, uint16_t code, uint64_t ref, const char *why) {
-    uint8_t b[FRAME_ERROR_MAX];
-    size_t n = frame_put_error(b, code, ref, why);
-    return s2c(out, 0, FRAME_ERROR, b, (uint32_t)n);
-}
-
-/* c2s data frame as the client must write it (hand-built, no codec). */
-static size_t c2s_data(uint8_t *out, uint32_t from, uint32_t to, uint8_t type,
-                       const char *body) {
-    uint32_t len = (uint32_t)strlen(body);
-    uint8_t h[13] = {(uint8_t)(from >> 24), (uint8_t)(from >> 16), (uint8_t)(from >> 8),
-                     (uint8_t)from, (uint8_t)(to >> 24), (uint8_t)(to >> 16),
-                     (uint8_t)(to >> 8), (uint8_t)to, type, (uint8_t)(len >> 24),
-                     (uint8_t)(len >> 16), (uint8_t)(len >> 8), (uint8_t)len};
-    memcpy(out, h, 13);
-    memcpy(out + 13, body, len);
-    return 13 + len;
-}
-
-static size_t c2s_ack(uint8_t *out, uint32_t from, uint64_t count) {
-    uint8_t h[21] = {(uint8_t)(from >> 24), (uint8_t)(from >> 16), (uint8_t)(from >> 8),
-                     (uint8_t)from, 0, 0, 0, 0, 0x82, 0, 0, 0, 8};
-    for (int i = 0; i < 8; i++) h[13 + i] = (uint8_t)(count >> (56 - 8 * i));
-    memcpy(out, h, 21);
-    return 21;
-}
-
-static chat_client *client_new(rec *r, uint16_t port, int control, int reconnect) {
-    chat_options o;
-    chat_options_init(&o);
-    o.host = "127.0.0.1";
-    o.port = port;
-    o.user = 42;
-    o.control = control;
-    o.reconnect = reconnect;
-    o.clock_ms = fake_clock;
-    o.userdata = r;
-    o.cb = (chat_callbacks){on_message, on_acked, on_error, on_connected,
-                            on_disconnected};
-    int err = 1;
-    chat_client *c = chat_new(&o, &err);
-    assert_non_null(c);
-    assert_int_equal(err, 0);
-    return c;
-}
-
-static const uint8_t HELLO_ACKS[15] = {0, 0, 0, 42, 0, 0, 0, 0, 0x80, 0, 0, 0, 2, 1, 1};
-
-/* Connect, check HELLO, answer WELCOME (ACKS granted, max 1 MiB). */
-static void handshake(srv *s, chat_client *c, rec *r) {
-    assert_int_equal(chat_connect(c), 0);
-    srv_accept(s, c);
-    srv_expect(s, c, HELLO_ACKS, sizeof HELLO_ACKS);
-    uint8_t w[64];
-    int before = r->connected;
-    srv_feed(s, c, w, s2c_welcome(w, FRAME_FLAG_ACKS, 42, 1u << 20));
-    assert_int_equal(r->connected, before + 1);
-    assert_int_equal(chat_state(c), CHAT_ST_READY);
-    assert_int_equal(chat_acks_granted(c), 1);
-}
 
 /* ------------------------------------------------------------------ */
 /* Pure helpers                                                        */
@@ -369,6 +130,8 @@ static void test_hello_welcome_data_layout(void **state) {
     o.port = s.port;
     o.user = 0x01020304;
     o.password = "pw";
+    o.conv = 0; /* the HELLO of before CONV: the password follows the flags */
+    o.device = "ignored-without-conv";
     o.userdata = &r;
     o.cb.on_connected = on_connected;
     o.cb.on_acked = on_acked;

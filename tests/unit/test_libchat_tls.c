@@ -428,7 +428,10 @@ static size_t c2s_ack(uint8_t *out, uint64_t count) {
     return FRAME_C2S_HDR + FRAME_ACK_SIZE;
 }
 
-static const uint8_t HELLO_ACKS[15] = {0, 0, 0, 42, 0, 0, 0, 0, 0x80, 0, 0, 0, 2, 1, 1};
+/* ACKS and CONV asked for, the default device; the WELCOME grants ACKS
+ * only, so data frames are bare (CONV over TLS is the same bytes). */
+static const uint8_t HELLO_ACKS[16] = {0, 0, 0, 42, 0, 0, 0, 0, 0x80, 0, 0, 0, 3,
+                                       1, FRAME_FLAG_ACKS | FRAME_FLAG_CONV, 0};
 
 /* Connect, TLS handshake, HELLO, WELCOME (ACKS, max_frame max). */
 static void session(tsrv *s, chat_client *c, rec *r, uint32_t max) {

@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -15,6 +16,15 @@ static inline uint32_t rng_next(uint32_t *s) {
     x ^= x >> 17;
     x ^= x << 5;
     return *s = x;
+}
+
+/* Heap copy of src[0..n) of exactly n bytes (1 if n == 0), so that
+ * AddressSanitizer reports a read past n; abort() when out of memory. */
+static inline uint8_t *copy_exact(const void *src, size_t n) {
+    uint8_t *p = malloc(n ? n : 1);
+    if (!p) abort();
+    if (n) memcpy(p, src, n);
+    return p;
 }
 
 /* Remove a flat temporary directory and the files in it. */
