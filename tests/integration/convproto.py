@@ -1,0 +1,362 @@
+"""Raw-socket helpers for devices and conversations (HELLO with CONV, MSG
+0x86, POST 0x87; docs/PROTOCOL.md, "Devices and conversations"), built on
+proto.Client.
+
+A ConvClient keeps the counts both sides' acknowledgements are about:
+`received` (data frames and MSGs read: what our ACK says) and `sent` (data
+frames and POSTs sent: what the server's ACK counts). Server ACKs may come
+between deliveries at any moment: every read records them and goes on, so a
+test reads deliveries (`next_delivery`, `read_msg`, `read_bare`) without
+caring where the ACKs fell.
+"""
+
+import itertools
+import sqlite3
+import struct
+import time
+from collections import deque, namedtuple
+
+import pytest
+
+from proto import (ACK, ACKS_FLAG, DATA_TYPES, ERROR, HELLO, PING, PONG,
+                   WELCOME, Client, Frame, ack_body, parse_ack, parse_error,
+                   parse_welcome)
+from test_metrics import parse, scrape, value
+
+CONV_FLAG = 0x02
+MSG, POST = 0x86, 0x87
+OWN = 0x01                       # MSG flags bit 0
+MSG_HEAD = struct.Struct("!QBBIQ")   # id, kind, flags, to, time: 22 bytes
+POST_HEAD = struct.Struct("!BBQ")    # kind, flags, cid: 10 bytes
+DEVICE = ACKS_FLAG | CONV_FLAG   # what a device asks for unless told
+
+Msg = namedtuple("Msg", "sender id kind flags to time payload")
+
+
+def now_ms():
+    return int(time.time() * 1000)
+
+
+def conv_hello_body(device, flags=DEVICE, password=b"", n=None, version=1):
+    """HELLO body with the device name; `n` overrides the name's length
+    byte (to write a malformed HELLO)."""
+    name = device.encode() if isinstance(device, str) else device
+    return bytes([version, flags, len(name) if n is None else n]) + name + password
+
+
+def post_body(kind, payload, cid=0, flags=0):
+    return POST_HEAD.pack(kind, flags, cid) + payload
+
+
+def parse_msg(f):
+    """A MSG frame -> Msg; checks the layout the spec fixes."""
+    assert f.type == MSG, f"expected MSG, got type {f.type:#x} {f.body[:80]!r}"
+    assert len(f.body) >= MSG_HEAD.size, f"MSG body under 22 bytes: {f.body!r}"
+    mid, kind, flags, to, t = MSG_HEAD.unpack_from(f.body)
+    assert kind in DATA_TYPES, f"MSG kind {kind} is not 1-4"
+    assert flags & ~OWN == 0, f"MSG flags {flags:#x}: reserved bits set"
+    return Msg(f.sender, mid, kind, flags, to, t, f.body[MSG_HEAD.size:])
+
+
+def payload(d):
+    """The bytes a delivery carries (a Msg's payload or a data frame's body)."""
+    return d.payload if isinstance(d, Msg) else d.body
+
+
+class ConvClient(Client):
+    """proto.Client with the counts and reads of a device (or of a bare
+    client, conv False, which reads data frames)."""
+
+    def __init__(self, host, port, **kw):
+        super().__init__(host, port, **kw)
+        self.user = None
+        self.conv = self.acks = False
+        self.received = 0        # data frames and MSGs read on this connection
+        self.sent = 0            # data frames and POSTs sent on this connection
+        self.ack_count = 0       # the server's last ACK
+        self.pending = deque()   # deliveries read while waiting for something else
+
+    # -- binding ---------------------------------------------------------
+    def welcome(self, user):
+        f = self.read_frame()
+        assert f.type == WELCOME, f"expected WELCOME, got {f.type:#x} {f.body[:80]!r}"
+        w = parse_welcome(f.body)
+        assert (f.sender, w.version, w.user) == (0, 1, user), f"unexpected WELCOME {w}"
+        self.user = user
+        self.conv = bool(w.flags & CONV_FLAG)
+        self.acks = bool(w.flags & ACKS_FLAG)
+        return w
+
+    def hello_conv(self, user, device, flags=DEVICE, password=b""):
+        """HELLO with CONV and a device name; returns the WELCOME."""
+        self.send_frame(user, 0, HELLO, conv_hello_body(device, flags, password))
+        return self.welcome(user)
+
+    # -- sending ---------------------------------------------------------
+    def send_data(self, to, kind, body):
+        self.send_frame(self.user, to, kind, body)
+        self.sent += 1
+
+    def post(self, to, kind, body, cid=0):
+        self.send_frame(self.user, to, POST, post_body(kind, body, cid))
+        self.sent += 1
+
+    def ack(self, count=None):
+        """ACK `count` deliveries (default: all read so far)."""
+        self.send_frame(self.user, 0, ACK, ack_body(self.received if count is None else count))
+
+    # -- receiving -------------------------------------------------------
+    def read_frame(self, timeout=None):
+        f = super().read_frame(timeout)
+        if f.type in DATA_TYPES or f.type == MSG:
+            self.received += 1
+        elif f.type == ACK:
+            assert f.sender == 0, f"ACK sender must be 0, got {f.sender}"
+            n = parse_ack(f.body)
+            assert self.ack_count <= n <= self.sent, \
+                f"server ACK {n} after {self.ack_count}, with {self.sent} frames sent"
+            self.ack_count = n
+        return f
+
+    def _next(self, timeout, what):
+        """The next frame other than an ACK; ERROR fails the test."""
+        while True:
+            f = self.read_frame(timeout)
+            if f.type == ERROR:
+                pytest.fail(f"user {self.user}: ERROR {parse_error(f.body)} while "
+                            f"waiting for {what}")
+            if f.type != ACK:
+                return f
+
+    def next_delivery(self, timeout=None):
+        """The next MSG (as Msg) or data frame (as Frame)."""
+        if self.pending:
+            return self.pending.popleft()
+        f = self._next(timeout, "a delivery")
+        if f.type == MSG:
+            return parse_msg(f)
+        assert f.type in DATA_TYPES, f"expected a delivery, got {f.type:#x} {f.body[:80]!r}"
+        return f
+
+    def read_msg(self, timeout=None):
+        d = self.next_delivery(timeout)
+        assert isinstance(d, Msg), f"user {self.user}: expected MSG, got a bare {d}"
+        return d
+
+    def read_msgs(self, n, timeout=None):
+        return [self.read_msg(timeout) for _ in range(n)]
+
+    def read_bare(self, n, timeout=None):
+        """n bare data frames (types 1-4), never a MSG."""
+        out = [self.next_delivery(timeout) for _ in range(n)]
+        for d in out:
+            assert isinstance(d, Frame), f"user {self.user}: expected a bare data frame, got {d}"
+        return out
+
+    def wait_acked(self, count=None, timeout=None):
+        """Read until the server's ACK covers `count` (default: all sent)
+        frames; returns the ERRORs that came meanwhile. Deliveries that come
+        meanwhile are kept for next_delivery."""
+        count = self.sent if count is None else count
+        deadline = time.monotonic() + (timeout or self.timeout)
+        errors = []
+        while self.ack_count < count:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                pytest.fail(f"user {self.user}: no ACK covering {count} frames "
+                            f"(last: {self.ack_count}; errors {errors})")
+            f = self.read_frame(left)
+            if f.type == ERROR:
+                errors.append(parse_error(f.body))
+            elif f.type == MSG:
+                self.pending.append(parse_msg(f))
+            elif f.type in DATA_TYPES:
+                self.pending.append(f)
+            elif f.type != ACK:
+                pytest.fail(f"user {self.user}: unexpected {f.type:#x} while waiting for ACK")
+        return errors
+
+    def acked(self):
+        """Wait until everything sent is acknowledged, with no ERROR."""
+        errors = self.wait_acked()
+        assert errors == [], f"user {self.user}: unexpected ERRORs {errors}"
+
+    def sync(self, token=b"sync"):
+        """PING, wait for its PONG: the server has handled everything this
+        connection sent before (ACKs included). Returns the deliveries that
+        came meanwhile (live ones: a fetch from the store may still be on
+        its way; see marker())."""
+        self.send_frame(self.user, 0, PING, token)
+        got = list(self.pending)
+        self.pending.clear()
+        while True:
+            f = self._next(None, "PONG")
+            if f.type == PONG:
+                assert f.body == token, f"PONG {f.body!r} does not answer {token!r}"
+                return got
+            got.append(parse_msg(f) if f.type == MSG else f)
+
+    def ack_sync(self, count=None):
+        """ACK (as ack()), then sync(): nothing may have come meanwhile."""
+        self.ack(count)
+        got = self.sync()
+        assert got == [], f"user {self.user}: unexpected deliveries {got}"
+
+    def expect_error(self, code):
+        """The next frame other than an ACK is ERROR `code`; returns it."""
+        while True:
+            f = self.read_frame()
+            if f.type != ACK:
+                break
+        assert f.type == ERROR, f"expected ERROR {code}, got {f.type:#x} {f.body[:80]!r}"
+        e = parse_error(f.body)
+        assert e.code == code, f"expected ERROR {code}, got {e}"
+        return e
+
+
+# -- connections -------------------------------------------------------------
+
+def connect(srv):
+    c = ConvClient(srv.host, srv.port)
+    srv.clients.append(c)
+    return c
+
+
+def device(srv, user, name, flags=DEVICE, password=b""):
+    """A connection of device `name` of `user`; CONV (and ACKS if asked)
+    must be granted."""
+    c = connect(srv)
+    w = c.hello_conv(user, name, flags, password)
+    assert w.flags & CONV_FLAG, \
+        f"CONV not granted to device {name!r} of user {user} (WELCOME flags {w.flags:#x})"
+    assert w.flags == flags, f"asked for flags {flags:#x}, granted {w.flags:#x}"
+    return c
+
+
+def plain(srv, user, flags=ACKS_FLAG):
+    """A connection bound by a HELLO without CONV (the default device)."""
+    c = connect(srv)
+    c.send_hello(user, flags)
+    w = c.welcome(user)
+    assert w.flags == flags, f"asked for flags {flags:#x}, granted {w.flags:#x}"
+    return c
+
+
+_binds = itertools.count(1)
+
+
+def article(srv, user, witness):
+    """The article's client: no HELLO, bound by its first data frame, which
+    goes to `witness` (a connection of another user)."""
+    c = connect(srv)
+    c.user = user
+    body = b"bind %d" % next(_binds)
+    c.send_data(witness.user, 1, body)
+    assert payload(witness.next_delivery()) == body
+    return c
+
+
+_markers = itertools.count(1)
+
+
+def marker(sender, to, *receivers):
+    """`sender` writes a fresh text to user `to`; the next delivery of every
+    one of `receivers` (connections of `to`) must be it: nothing came before
+    it that was not already read. Messages reach a device in id order, so
+    this also proves that nothing older is still on its way (a fetch from
+    the store included). Returns the deliveries."""
+    body = b"marker %d" % next(_markers)
+    sender.send_data(to, 1, body)
+    if sender.acks:
+        sender.acked()
+    out = []
+    for r in receivers:
+        d = r.next_delivery()
+        assert payload(d) == body, \
+            f"user {r.user}: expected {body!r} next, got {d}"
+        assert isinstance(d, Msg) == r.conv, f"user {r.user}: wrong frame kind {d}"
+        if isinstance(d, Msg):
+            assert (d.sender, d.to, d.flags) == (sender.user, to, 0), d
+        else:
+            assert d.sender == sender.user, d
+        out.append(d)
+    return out
+
+
+# -- the store, seen through /metrics (servers with --http-port auto) -------
+
+def stored(srv):
+    """(messages, bytes) the store holds now."""
+    m = parse(scrape(srv))
+    return value(m, "chat_stored_messages"), value(m, "chat_stored_bytes")
+
+
+def wait_stored(srv, pred, what, timeout=5.0):
+    """Poll /metrics until pred(messages, bytes); returns the monotonic
+    time it was first seen and the figures."""
+    deadline = time.monotonic() + timeout
+    while True:
+        n, size = stored(srv)
+        if pred(n, size):
+            return time.monotonic(), (n, size)
+        if time.monotonic() > deadline:
+            pytest.fail(f"the store never held {what} within {timeout}s "
+                        f"(last: {n:g} messages, {size:g} bytes)")
+        time.sleep(0.02)
+
+
+def wait_messages(srv, n, timeout=5.0):
+    return wait_stored(srv, lambda m, _: m == n, f"{n} messages", timeout)[0]
+
+
+class StoreProbe:
+    """Shows what the store holds once every deletion the server decided
+    before a moment is done. start() stores a 64 KiB probe for an offline
+    device; finish() lets the device acknowledge it and waits until the
+    probe is gone: deletions are carried out in the order they are decided,
+    so one the server decided before (wrongly) is done by then too. The
+    rest of the store must stay under 64 KiB."""
+
+    SIZE = 1 << 16
+    USER = 4242
+
+    def __init__(self, srv, sender):
+        self.srv, self.sender = srv, sender
+        device(srv, self.USER, "probe").close()      # seen, then offline
+
+    def start(self):
+        self.sender.send_data(self.USER, 2, bytes(self.SIZE))
+        self.sender.acked()
+        wait_stored(self.srv, lambda _, size: size >= self.SIZE, "the probe")
+
+    def finish(self):
+        d = device(self.srv, self.USER, "probe")
+        assert payload(d.read_msg()) == bytes(self.SIZE)
+        d.ack_sync()
+        d.close()
+        return wait_stored(self.srv, lambda _, size: size < self.SIZE,
+                           "less than the probe")[1]
+
+
+# -- the database file ---------------------------------------------------------
+
+def db_state(path):
+    """user_version, schema and every table's rows of a chat.db (the server
+    stopped), to compare two moments. SQLite's statistics tables are left
+    out (PRAGMA optimize may rewrite them)."""
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        (version,), = db.execute("PRAGMA user_version").fetchall()
+        schema = sorted(db.execute("SELECT type, name, tbl_name, sql FROM sqlite_schema"
+                                   " WHERE name NOT LIKE 'sqlite_stat%'").fetchall())
+        rows = {}
+        for (name,) in db.execute("SELECT name FROM sqlite_schema WHERE type = 'table'"
+                                  " AND name NOT LIKE 'sqlite_stat%'"):
+            rows[name] = sorted(db.execute(f'SELECT * FROM "{name}"').fetchall(), key=repr)
+        return version, schema, rows
+    finally:
+        db.close()
+
+
+def user_version(path):
+    return db_state(path)[0]
