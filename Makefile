@@ -49,14 +49,16 @@ COMMON_SRC := src/common/log.c src/common/buf.c src/common/u32map.c src/common/b
 # the layers below a connection, the connection, then the modules above it.
 SERVER_SRC := src/server/config.c src/server/router.c src/server/store_sqlite.c \
               src/server/store_loop.c src/server/store_thread.c src/server/store_ctr.c \
-              src/server/store_check.c src/server/store_dev.c src/server/cidset.c \
+              src/server/store_check.c src/server/store_dev.c src/server/store_group.c \
+              src/server/groups.c src/server/cidset.c \
               src/server/accounts.c src/server/admin.c \
               src/server/auth.c src/server/tls.c src/server/netaddr.c \
               src/server/ratelimit.c src/server/metrics.c src/server/procstat.c \
               src/server/transport.c src/server/outq.c \
               src/server/framing_raw.c src/server/framing_ws.c src/server/conn.c \
               src/server/output.c src/server/close.c src/server/sync.c \
-              src/server/deliver.c src/server/login.c src/server/session.c \
+              src/server/deliver.c src/server/groupops.c src/server/login.c \
+              src/server/session.c \
               src/server/httpd.c src/server/io.c src/server/sweep.c \
               src/server/server.c src/server/stats.c
 # The web client's files (web/), built into the server (scripts/embed_web.py).

@@ -63,6 +63,7 @@ const char *frame_err_name(unsigned code) {
     case FRAME_ERR_SHUTDOWN: return "server shutting down";
     case FRAME_ERR_BADRCPT: return "invalid receiver";
     case FRAME_ERR_SLOW: return "output queue full";
+    case FRAME_ERR_GROUP: return "group operation refused";
     default: return "unknown error";
     }
 }

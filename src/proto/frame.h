@@ -49,7 +49,9 @@ enum frame_type {
     FRAME_PING    = 0x84, /* both ways: keepalive probe */
     FRAME_PONG    = 0x85, /* both ways: answer to PING, echoes its body */
     FRAME_MSG     = 0x86, /* s->c: a message with its id (CONV) */
-    FRAME_POST    = 0x87  /* c->s: a message with a client id (CONV) */
+    FRAME_POST    = 0x87, /* c->s: a message with a client id (CONV) */
+    FRAME_GROUP   = 0x88, /* c->s: a group operation (CONV) */
+    FRAME_GROUPS  = 0x89  /* s->c: its answer, or a group event (CONV) */
 };
 
 /* Decoder results (negative). */
@@ -73,6 +75,7 @@ enum frame_err {
     FRAME_ERR_SHUTDOWN  = 11, /* server is shutting down */
     FRAME_ERR_BADRCPT   = 12, /* receiver id is invalid (0) */
     FRAME_ERR_SLOW      = 13, /* output queue over its bound; closed */
+    FRAME_ERR_GROUP     = 14, /* a group operation or post refused */
     FRAME_ERR_CODES           /* (how many codes, 0 unused) */
 };
 
@@ -83,6 +86,8 @@ enum frame_err {
 #define FRAME_FLAG_ACKS 0x01u  /* opt in to acknowledgements */
 #define FRAME_FLAG_CONV 0x02u  /* devices, MSG and POST frames */
 #define FRAME_MSG_OWN 0x01u    /* MSG flags: sent by another device of ours */
+#define FRAME_MSG_GROUP 0x02u  /* MSG and POST flags: `to` is a group */
+#define FRAME_GROUP_PRE 9u     /* GROUP, GROUPS: op, req, group */
 #define FRAME_MSG_PRE 22u      /* MSG: id, kind, flags, to, time */
 #define FRAME_POST_PRE 10u     /* POST: kind, flags, cid */
 #define FRAME_DEVICE_MAX 32u   /* longest device name in HELLO */
@@ -141,7 +146,7 @@ static inline int frame_is_data(uint8_t type) {
 }
 /* 1 if type is a control type this version knows, else 0. */
 static inline int frame_is_control(uint8_t type) {
-    return type >= FRAME_HELLO && type <= FRAME_POST;
+    return type >= FRAME_HELLO && type <= FRAME_GROUPS;
 }
 /* "text", "picture", "voice", "video", or NULL for other types. */
 const char *frame_type_name(uint8_t type);

@@ -29,11 +29,14 @@ static void handoff_frame(void *ctx, const frame_s2c *f, const uint8_t *pre,
         return;
     }
     if (id) return;
+    /* a group message: a copy for this user alone, with an id of its own
+     * (two members handing the same message back must both keep it) */
+    uint32_t grp = pre && (pre[9] & FRAME_MSG_GROUP) ? frame_rd32(pre + 10) : 0;
     store_msg m = {
-        .id = pre ? wid : hub_msg_id(hb), .receiver = c->user,
+        .id = pre && !grp ? wid : hub_msg_id(hb), .receiver = c->user,
         .sender = f->sender, .type = pre ? pre[8] : f->type,
         .ts = pre ? (int64_t)frame_rd64(pre + 14) : hub_now_ms(hb),
-        .body = f->body, .len = f->len, .again = pre != NULL,
+        .body = f->body, .len = f->len, .again = pre && !grp, .grp = grp,
     };
     if (store_put(hb->store, &m, 1, NULL, 0))
         h->lost++;
@@ -69,7 +72,7 @@ static void hand_off(conn *c) {
         if (!c->acks && h.sent > c->confirmed) c->confirmed = h.sent;
         uint64_t low = output_device_has(c);
         if (low > c->reported) c->reported = low;
-        store_cursor(hb->store, c->user, c->dev, low);
+        store_cursor(hb->store, c->user, c->dev, low, 1);
     }
 }
 

@@ -24,6 +24,7 @@ void config_defaults(config *c) {
     c->device_ttl_ms = CONFIG_DEFAULT_DEVICE_TTL_MS;
     c->history_ttl_ms = CONFIG_DEFAULT_HISTORY_TTL_MS;
     c->dedup_ms = CONFIG_DEFAULT_DEDUP_MS;
+    c->max_group_members = CONFIG_DEFAULT_MAX_GROUP_MEMBERS;
     c->fsync_full = 1;
     c->store_max_pending = CONFIG_DEFAULT_STORE_MAX_PENDING;
     c->log_level = LOG_INFO;
@@ -88,6 +89,8 @@ void config_usage(FILE *out) {
 "  --dedup-window DURATION      how long a device's client message ids are\n"
 "                               remembered to drop resends (default 24h;\n"
 "                               at least 1s)\n"
+"  --max-group-members N        members of a group at most, 1 to 4096\n"
+"                               (default 1024)\n"
 "  --fsync full|normal          full: every acknowledged message is on disk\n"
 "                               (survives power loss); normal: survives a\n"
 "                               crash of the server, a power loss may lose\n"
@@ -200,7 +203,7 @@ enum {
     OPT_RATE_MSGS, OPT_RATE_BYTES, OPT_TLS_PORT, OPT_TLS_CERT, OPT_TLS_KEY,
     OPT_TLS_CA, OPT_RATE_GRACE, OPT_IDLE_TIMEOUT, OPT_MAX_UNACKED,
     OPT_HTTP_PORT, OPT_HTTPS_PORT, OPT_HTTP_ORIGIN, OPT_DEVICE_TTL,
-    OPT_HISTORY_TTL, OPT_DEDUP
+    OPT_HISTORY_TTL, OPT_DEDUP, OPT_MAX_GROUP
 };
 
 static const struct option options[] = {
@@ -238,6 +241,7 @@ static const struct option options[] = {
     {"device-ttl", required_argument, NULL, OPT_DEVICE_TTL},
     {"history-ttl", required_argument, NULL, OPT_HISTORY_TTL},
     {"dedup-window", required_argument, NULL, OPT_DEDUP},
+    {"max-group-members", required_argument, NULL, OPT_MAX_GROUP},
     {NULL, 0, NULL, 0},
 };
 
@@ -332,6 +336,13 @@ int config_parse(config *c, int argc, char **argv, char *err, size_t errlen) {
                 c->dedup_ms < 1000)
                 FAIL("--dedup-window: '%s' is not a duration of at least 1s "
                      "(e.g. 24h, 10m)", optarg);
+            break;
+        case OPT_MAX_GROUP:
+            if (parse_count(optarg, &v) || v < 1 ||
+                v > CONFIG_MAX_GROUP_MEMBERS_LIMIT)
+                FAIL("--max-group-members: '%s' is not a number from 1 to "
+                     "%u", optarg, CONFIG_MAX_GROUP_MEMBERS_LIMIT);
+            c->max_group_members = (uint32_t)v;
             break;
         case OPT_FSYNC:
             if (strcmp(optarg, "full") == 0) c->fsync_full = 1;

@@ -39,6 +39,8 @@
 #define CONFIG_DEFAULT_DEVICE_TTL_MS ((uint64_t)30 * 24 * 3600 * 1000) /* 30 d */
 #define CONFIG_DEFAULT_HISTORY_TTL_MS 0u       /* no history kept */
 #define CONFIG_DEFAULT_DEDUP_MS ((uint64_t)24 * 3600 * 1000) /* 24 h */
+#define CONFIG_DEFAULT_MAX_GROUP_MEMBERS 1024u
+#define CONFIG_MAX_GROUP_MEMBERS_LIMIT 4096u /* a MEMBERS answer: 20 KiB */
 
 typedef struct config {
     char bind[64];
@@ -56,6 +58,7 @@ typedef struct config {
                                       forgotten; 0: never */
     uint64_t history_ttl_ms;       /* messages kept at least this; 0: no */
     uint64_t dedup_ms;             /* client ids remembered (>= 1 s) */
+    uint32_t max_group_members;    /* 1..CONFIG_MAX_GROUP_MEMBERS_LIMIT */
     int fsync_full;                /* 1: synchronous=FULL, 0: NORMAL */
     size_t store_max_pending;      /* store work in flight before reads pause */
     int log_level;

@@ -120,9 +120,9 @@
 #define CONN_AUTH_FAIL_MS 1000         /* a failed login is answered after */
 #define CONN_HELLO_MAX (FRAME_HELLO_MIN + 1 + FRAME_DEVICE_MAX + 1024u)
                                /* version, flags, device, password */
-/* An entry of conn.tail: id u64, ts u64, from u32, to u32, type u8, len
- * u32 (last), then the body. */
-#define CONN_TAIL_HDR 29u
+/* An entry of conn.tail: id u64, ts u64, from u32, to u32, grp u32, type
+ * u8, len u32 (last), then the body. */
+#define CONN_TAIL_HDR 33u
 
 typedef enum conn_state {
     CONN_NEW,
@@ -147,7 +147,8 @@ enum {
     CONN_LOGGED_HELLO = 1u << 4,
     CONN_LOGGED_SPILL = 1u << 5,
     CONN_LOGGED_FETCH = 1u << 6,
-    CONN_LOGGED_RATE = 1u << 7
+    CONN_LOGGED_RATE = 1u << 7,
+    CONN_LOGGED_GROUP = 1u << 8
 };
 
 /* Its device (conn.devstate): not asked yet, asked (store_device in

@@ -119,13 +119,13 @@ static __attribute__((noinline)) int deliver_slow(conn *src, uint64_t seq,
      * not LIVE here or not known yet. */
     int keep = named || h->cfg->history_ttl_ms || others || rr.store ||
                 rr.live == 0 || rr.devs < r_all || rr.devs > DEV_SEEN_MAX;
-    msgref m = {id, hub_now_ms(h), from, to, f->type, len, f->body, b};
+    msgref m = {id, hub_now_ms(h), from, to, f->type, len, f->body, b, 0};
     if (keep) {
         /* Quota applies to frames held for a receiver that cannot take
          * them now; a durable copy of a live delivery is not held. The put
          * names its sender so a refusal reaches it. */
         store_msg sm = {id, to, from, src->dev, f->type, others != 0, cid,
-                        m.ts, f->body, len, 0};
+                        m.ts, f->body, len, 0, 0};
         if (store_put(h->store, &sm, rr.live == 0, src,
                       named ? seq : seq | SYNC_PUT_UNNAMED))
             return STORE_ENOMEM;
@@ -164,4 +164,85 @@ int deliver(conn *src, uint64_t seq, const frame_c2s *f, blk *b,
         }
     }
     return deliver_slow(src, seq, f, b, cid, others);
+}
+
+/* Does member connection c take a message of group g from src? A member
+ * takes it on every connection, its author only on its CONV connections
+ * of other devices (own copies). */
+static int takes_group(const conn *c, const conn *src) {
+    return c->user != src->user || (c->conv && c->dev != src->dev);
+}
+
+/* Is every device of member user LIVE here without acknowledgements (so
+ * the message need not be stored for it)? Spills and closes slow
+ * consumers as survey() does. */
+static int member_live(hub *h, uint32_t user, const conn *src, uint32_t len) {
+    reach r = {0};
+    unsigned devs = 0; /* the most devices one of its connections knows */
+    for (router_node *n = router_first(h->router, user), *next; n; n = next) {
+        next = n->next; /* (n may leave the router below) */
+        conn *c = CONN_OF(n);
+        if (c->udevs > devs) devs = c->udevs;
+        if (!takes_group(c, src)) continue;
+        if (c->state == CONN_LIVE && c->acks &&
+            sync_unacked(c) >= h->cfg->max_unacked) {
+            slow_consumer(c);
+            continue;
+        }
+        if (c->state == CONN_LIVE && !output_room(c, len)) sync_spill(c);
+        if (c->fail) continue;
+        if (conn_syncing(c) || (c->state == CONN_LIVE && c->acks)) r.store = 1;
+        else if (c->state == CONN_LIVE) reach_dev(&r, c->dev);
+    }
+    if (user == src->user) /* (its other devices: own copies are stored) */
+        return 1;
+    return !r.store && r.devs >= devs && devs > 0 && r.devs <= DEV_SEEN_MAX;
+}
+
+int deliver_group(conn *src, uint64_t seq, const frame_c2s *f, blk *b,
+                  uint64_t cid, const chatgroup *g) {
+    hub *h = src->hub;
+    int named = src->acks;
+    uint32_t len = f->len;
+    unsigned others = other_devices(src);
+    int keep = named || h->cfg->history_ttl_ms || others;
+    for (uint32_t i = 0; i < g->n; i++)
+        if (!member_live(h, g->m[i].user, src, len)) keep = 1;
+    uint64_t id = hub_msg_id(h);
+    msgref m = {id, hub_now_ms(h), src->user, 0, f->type, len, f->body, b,
+                g->id};
+    if (keep) {
+        /* one row for every member; not held against a receiver's quota
+         * (--offline-ttl bounds it) */
+        store_msg sm = {id, 0, src->user, src->dev, f->type, 0, cid, m.ts,
+                        f->body, len, 0, g->id};
+        if (store_put(h->store, &sm, 0, src,
+                      named ? seq : seq | SYNC_PUT_UNNAMED))
+            return STORE_ENOMEM;
+        conn_ref(src); /* dropped in sync_put_done */
+        if (named) src->puts_pending++;
+        h->stats.frames_stored++;
+        /* The author's device has its own message; when it also has
+         * everything before it (LIVE, nothing queued or unacknowledged),
+         * its cursor may pass it, or it would hold the group's floor (and
+         * so every member's copy) back until a message came to it. */
+        if (src->state == CONN_LIVE && outq_total(&src->out) == 0 &&
+            !transport_writing(&src->io) && sync_unacked(src) == 0 &&
+            id > src->confirmed) {
+            src->confirmed = id;
+            output_report(src);
+        }
+    }
+    for (uint32_t i = 0; i < g->n; i++)
+        for (router_node *n = router_first(h->router, g->m[i].user); n;
+             n = n->next) {
+            conn *c = CONN_OF(n);
+            if (!takes_group(c, src)) continue;
+            if (conn_syncing(c)) {
+                if (keep) sync_stored(c, &m);
+            } else if (c->state == CONN_LIVE && output_msg(c, &m, keep) == 0) {
+                conn_live_sent(c, m.type);
+            }
+        }
+    return named ? 1 : 0;
 }

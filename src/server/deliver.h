@@ -22,6 +22,7 @@
 #include <stdint.h>
 
 #include "server/conn.h"
+#include "server/groups.h"
 
 /* Deliver data frame f (for a POST: its payload, as a frame of its kind),
  * the seq-th data frame of src (the sender; b: the block its body lies in,
@@ -30,5 +31,14 @@
  * is handled already, or STORE_ENOMEM (nothing delivered). */
 int deliver(conn *src, uint64_t seq, const frame_c2s *f, blk *b,
             uint64_t cid);
+
+/* Deliver f (a POST's payload) to group g, of which src's user is a
+ * member: every connection of every member (own copies to the author's
+ * other CONV devices), stored once (receiver 0) unless every member's
+ * devices are LIVE here without acknowledging, the sender does not want
+ * an acknowledgement, the author has no other CONV device and
+ * --history-ttl is off. Returns as deliver(). O(members). */
+int deliver_group(conn *src, uint64_t seq, const frame_c2s *f, blk *b,
+                  uint64_t cid, const chatgroup *g);
 
 #endif

@@ -185,7 +185,9 @@ void login_devices(conn *c, unsigned all, unsigned conv) {
 void login_device_done(conn *c, const store_device_info *d, int status) {
     c->devstate = CONN_DEV_READY;
     if (c->state >= CONN_CLOSING || c->state == CONN_DENIED) {
-        conn_unref(c); /* closed meanwhile */
+        if (d) /* closed meanwhile: its device counts it no more */
+            store_cursor(c->hub->store, c->user, d->dev, d->cursor, 1);
+        conn_unref(c);
         return;
     }
     if (status) {

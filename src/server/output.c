@@ -46,11 +46,12 @@ int output_msg(conn *c, const msgref *m, int stored) {
     if (!c->conv) /* (a bare frame carries no id: its stored one counts) */
         return queue(c, m->from, m->type, NULL, m->body, m->len, m->b, id, id);
     uint8_t pre[FRAME_MSG_PRE];
-    int own = m->from == c->user && m->to != c->user;
+    int own = m->from == c->user && (m->grp || m->to != c->user);
     frame_wr64(pre, m->id);
     pre[8] = m->type;
-    pre[9] = own ? FRAME_MSG_OWN : 0;
-    frame_wr32(pre + 10, m->to);
+    pre[9] = (uint8_t)((own ? FRAME_MSG_OWN : 0) |
+                       (m->grp ? FRAME_MSG_GROUP : 0));
+    frame_wr32(pre + 10, m->grp ? m->grp : m->to);
     frame_wr64(pre + 14, (uint64_t)m->ts);
     return queue(c, m->from, FRAME_MSG, pre, m->body, m->len, m->b, id, m->id);
 }
@@ -74,7 +75,7 @@ void output_report(conn *c) {
     uint64_t low = output_device_has(c);
     if (low <= c->reported) return; /* another connection of it lags */
     c->reported = low;
-    store_cursor(c->hub->store, c->user, c->dev, low);
+    store_cursor(c->hub->store, c->user, c->dev, low, 0);
 }
 
 void output_control(conn *c, uint8_t type, const uint8_t *body, uint32_t len) {

@@ -38,6 +38,7 @@ typedef struct msgref {
     uint32_t len;
     const uint8_t *body;
     blk *b;               /* the block body lies in, or NULL */
+    uint32_t grp;         /* its group (then `to` is unused), 0: none */
 } msgref;
 
 /* Queue message m for the peer; `stored`: the store holds it (the peer's

@@ -15,6 +15,7 @@
 #include "server/close.h"
 #include "server/conn.h"
 #include "server/io.h"
+#include "server/groupops.h"
 #include "server/login.h"
 #include "server/stats.h"
 #include "server/sync.h"
@@ -219,10 +220,17 @@ static void store_devices_changed(void *ctx, uint32_t user, unsigned all,
         login_devices(DLIST_ENTRY(n, conn, node), all, conv);
 }
 
+static void store_group_done(void *ctx, void *token, uint32_t group,
+                             int status) {
+    (void)ctx; /* (the token knows its connection) */
+    groupops_done(token, group, status);
+}
+
 const store_callbacks server_store_callbacks = {NULL, store_put_done,
                                                 store_fetch_done,
                                                 store_device_done,
-                                                store_devices_changed};
+                                                store_devices_changed,
+                                                store_group_done};
 
 /* ---- signals and the stop ------------------------------------------- */
 

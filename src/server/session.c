@@ -6,6 +6,7 @@
 #include "server/cidset.h"
 #include "server/close.h"
 #include "server/deliver.h"
+#include "server/groupops.h"
 #include "server/login.h"
 #include "server/output.h"
 #include "server/ratelimit.h"
@@ -85,6 +86,13 @@ static __attribute__((noinline)) int header_slow(conn *c, const frame_c2s *h) {
         CLOG(c, LOG_WARN, "refused: malformed HELLO (%u bytes); closing",
              (unsigned)h->len);
         return refuse_close(c, FRAME_ERR_PROTO, "malformed HELLO");
+    } else if (h->type == FRAME_GROUP && c->conv) {
+        if (h->len >= FRAME_GROUP_PRE &&
+            h->len <= GROUPOPS_BODY_MAX(cfg->max_group_members))
+            return FRAMING_BODY;
+        CLOG(c, LOG_WARN, "refused: malformed GROUP (%u bytes); closing",
+             (unsigned)h->len);
+        return refuse_close(c, FRAME_ERR_PROTO, "malformed GROUP");
     } else if (h->type == FRAME_PING || h->type == FRAME_PONG ||
                h->type == FRAME_ACK) {
         c->ctl = 1;
@@ -165,12 +173,23 @@ static void on_post(conn *c, const frame_c2s *f, blk *b) {
     uint8_t kind = p[0], flags = p[1];
     uint64_t cid = frame_rd64(p + 2);
     c->seq_in++;
-    if (!frame_is_data(kind) || flags != 0) {
+    if (!frame_is_data(kind) || (flags & ~FRAME_MSG_GROUP)) {
         CLOG(c, LOG_WARN, "refused: POST of kind %u, flags %u; closing",
              (unsigned)kind, (unsigned)flags);
         (void)refuse_close(c, FRAME_ERR_PROTO, /* (the verdict is ours) */
-                           "malformed POST: kind must be 1-4, flags 0");
+                           "malformed POST: kind must be 1-4, flags 0 or 2");
         return;
+    }
+    const chatgroup *g = NULL;
+    if (flags & FRAME_MSG_GROUP) {
+        g = groups_get(store_groups(h->store), f->receiver);
+        if (!g || groups_member(g, c->user) < 0) {
+            char why[FRAME_REASON_MAX];
+            groupops_reason(g ? STORE_GNOTMEMBER : STORE_GNOGROUP,
+                            f->receiver, h->cfg, why, sizeof why);
+            refuse_once(c, CONN_LOGGED_GROUP, FRAME_ERR_GROUP, c->seq_in, why);
+            return;
+        }
     }
     int64_t now = hub_now_ms(h);
     if (cid && cidset_has(c->cids, cid, now - (int64_t)h->cfg->dedup_ms)) {
@@ -185,9 +204,15 @@ static void on_post(conn *c, const frame_c2s *f, blk *b) {
     }
     h->stats.frames_in++;
     h->stats.in_type[(kind - 1) & (HUB_TYPES - 1)]++;
-    frame_c2s g = {f->sender, f->receiver, kind, f->len - FRAME_POST_PRE,
+    frame_c2s m = {f->sender, f->receiver, kind, f->len - FRAME_POST_PRE,
                    p + FRAME_POST_PRE};
-    route(c, &g, b, cid);
+    if (!g) {
+        route(c, &m, b, cid);
+        return;
+    }
+    int r = deliver_group(c, c->seq_in, &m, b, cid, g);
+    if (r < 0) not_routed(c, &m, cid, r);
+    else if (r == 0 && !c->puts_pending) output_ack(c, c->seq_in);
 }
 
 static void on_ack(conn *c, const frame_c2s *f) {
@@ -220,6 +245,7 @@ static int on_frame(void *ctx, const frame_c2s *f, blk *b) {
     case FRAME_ACK: on_ack(c, f); break;
     case FRAME_PONG: break; /* answers our PING (the read touched idle) */
     case FRAME_POST: on_post(c, f, b); break;
+    case FRAME_GROUP: groupops_request(c, f); break;
     default: on_data(c, f, b); break;
     }
     if (c->state == CONN_LOGIN) return FRAMING_PAUSE;

@@ -40,6 +40,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "server/groups.h"
 #include "server/metrics.h"
 
 /* Status codes (0 or negative). */
@@ -49,7 +50,12 @@ enum {
     STORE_ENOMEM = -2,
     STORE_EIO = -3,     /* the database could not be written (I/O error) */
     STORE_EFULL = -4,   /* the disk is full */
-    STORE_ECORRUPT = -5 /* the database file is damaged or not a database */
+    STORE_ECORRUPT = -5, /* the database file is damaged or not a database */
+    /* group operations refused (store_group) */
+    STORE_GNOGROUP = -10,   /* no such group */
+    STORE_GNOTMEMBER = -11, /* the actor is not a member */
+    STORE_GNOTADMIN = -12,  /* the actor is not an admin */
+    STORE_GFULL = -13       /* past --max-group-members */
 };
 
 /* The database schema this release writes (PRAGMA user_version). */
@@ -74,7 +80,8 @@ typedef struct store_config {
 typedef struct store_row {
     uint64_t id;
     uint32_t sender;
-    uint32_t receiver;
+    uint32_t receiver;    /* 0 for a group message */
+    uint32_t grp;         /* its group, 0: none */
     uint8_t type;
     uint32_t len;
     int64_t ts;           /* accepted at, unix ms */
@@ -121,6 +128,11 @@ typedef struct store_callbacks {
      * CONV flag): now store_devices says all and conv. Called before the
      * other completions of the same batch. May be NULL. */
     void (*devices)(void *ctx, uint32_t user, unsigned all, unsigned conv);
+    /* A group operation ran (store_group): status STORE_OK (the loop's
+     * copy, store_groups, shows it already: group is the group, the new
+     * one's for CREATE), a STORE_G* refusal, or a STORE_E* failure (nothing
+     * changed). */
+    void (*group_done)(void *ctx, void *token, uint32_t group, int status);
 } store_callbacks;
 
 typedef struct store store;
@@ -186,6 +198,8 @@ typedef struct store_msg {
     uint32_t len;
     uint8_t again;        /* handed back at a close: a row with its id may
                              exist already (then this put does nothing) */
+    uint32_t grp;         /* a group message: its group (receiver 0: for
+                             every member; else a copy for receiver only) */
 } store_msg;
 
 /* Queue a put. `quota` = 1 checks the receiver's limits (the message is
@@ -225,9 +239,34 @@ void store_device(store *s, uint32_t user, const char *name, size_t namelen,
 
 /* Device dev of user has every message of its log up to `cursor` (a lower
  * value than before changes nothing), and was seen now. Messages no device
- * needs any more are deleted in the same transaction. No completion; an
- * unknown device is ignored. */
-void store_cursor(store *s, uint32_t user, uint32_t dev, uint64_t cursor);
+ * needs any more are deleted in the same transaction. `closed`: one of its
+ * connections (each store_device counts one) closed. A device with a
+ * connection is never forgotten (--device-ttl). No completion; an unknown
+ * device is ignored. */
+void store_cursor(store *s, uint32_t user, uint32_t dev, uint64_t cursor,
+                  int closed);
+
+/* A group operation (docs/PROTOCOL.md, GROUP), checked against the
+ * store's groups (the authority) and written in the next transaction.
+ * group_done answers, exactly once unless the store is stopped first. */
+enum { STORE_G_CREATE = 1, STORE_G_RENAME, STORE_G_ADD, STORE_G_REMOVE,
+       STORE_G_LEAVE };
+typedef struct store_group_op {
+    uint8_t op;               /* STORE_G_* */
+    uint32_t group;           /* 0 for CREATE */
+    uint32_t actor;           /* who asks */
+    const char *name;         /* CREATE, RENAME: 1..GROUPS_NAME_MAX bytes */
+    size_t namelen;
+    const uint32_t *users;    /* CREATE, ADD, REMOVE (copied) */
+    size_t nusers;
+    uint64_t joined;          /* added members get messages after it */
+    uint32_t max_members;     /* --max-group-members */
+} store_group_op;
+void store_group(store *s, const store_group_op *op, void *token);
+
+/* The groups as of the last completed transaction (the loop's copy,
+ * updated before the callbacks of each batch run). */
+const groups *store_groups(const store *s);
 
 /* The devices of user seen within --device-ttl, as of the last completed
  * transaction: *all of them, *conv of which take own copies. O(1). */

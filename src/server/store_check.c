@@ -24,7 +24,7 @@ int store__check_loop(const store *s) {
     const batch *c = s->cur;
     if (c) { /* (4), its O(1) part: the whole at store_flush */
         assert(c->next == NULL && c->gen == 0);
-        assert(c->nkind == c->nput + c->nfetch + c->ndev);
+        assert(c->nkind == c->nput + c->nfetch + c->ndev + c->ngrp);
         assert(c->nrow == 0 && c->nout == 0 && c->nupd == 0 &&
                c->ncid == 0 && c->ndupd == 0);
         assert(c->nput == 0 || c->puts[0].off == 0);
@@ -39,7 +39,7 @@ int store__check_loop(const store *s) {
                b->nkind == 0 && b->nin == 0 && b->nrow == 0 &&
                b->nout == 0 && b->nupd == 0 && b->gen == 0 &&
                b->ndev == 0 && b->ncur == 0 && b->ncid == 0 &&
-               b->ndupd == 0);
+               b->ndupd == 0 && b->ngrp == 0 && b->ngsnap == 0);
     }
     assert(n == s->nspare);
     size_t nin = c ? c->nin : 0; /* (6) */
@@ -100,14 +100,18 @@ int store__check_queues(const store *s) {
 }
 
 int store__check_filled(const batch *b) {
-    assert(b->nkind == b->nput + b->nfetch + b->ndev); /* (4) */
-    size_t off = 0, np = 0, nf = 0, nd = 0;
+    assert(b->nkind == b->nput + b->nfetch + b->ndev + b->ngrp); /* (4) */
+    size_t off = 0, np = 0, nf = 0, nd = 0, ng = 0;
     for (size_t k = 0; k < b->nkind; k++) {
         if (b->kinds[k] == KIND_PUT) {
             const put_req *p = &b->puts[np++];
             assert(p->off == off && p->status == STATUS_PENDING);
             assert(p->id < UINT64_C(1) << 63); /* (13) */
             off += p->len;
+        } else if (b->kinds[k] == KIND_GROUP) {
+            assert(b->grps[ng].status == STATUS_PENDING &&
+                   b->grps[ng].user0 + b->grps[ng].nusers <= b->nguser);
+            ng++;
         } else if (b->kinds[k] == KIND_DEV) {
             assert(b->devs[nd].status == STATUS_PENDING &&
                    b->devs[nd].namelen <= STORE_DEVICE_MAX);
@@ -118,7 +122,7 @@ int store__check_filled(const batch *b) {
         }
     }
     assert(np == b->nput && nf == b->nfetch && nd == b->ndev &&
-           off == b->nin);
+           ng == b->ngrp && off == b->nin);
     assert(b->nrow == 0 && b->nout == 0 && b->nupd == 0 && b->gen == 0 &&
            b->ncid == 0 && b->ndupd == 0);
     return 1;
@@ -127,11 +131,14 @@ int store__check_filled(const batch *b) {
 int store__check_done(const store *s, const batch *b) {
     if (b->gen == 0) { /* (8): made by the thread, counters only */
         assert(b->nkind == 0 && b->nput == 0 && b->nfetch == 0 &&
-               b->ndel == 0 && b->nrow == 0 && b->ndev == 0 && b->ncur == 0);
+               b->ndel == 0 && b->nrow == 0 && b->ndev == 0 && b->ncur == 0 &&
+               b->ngrp == 0);
         return 1;
     }
     assert(b->gen == s->gen_done + 1);
-    assert(b->nkind == b->nput + b->nfetch + b->ndev);
+    assert(b->nkind == b->nput + b->nfetch + b->ndev + b->ngrp);
+    for (size_t i = 0; i < b->ngrp; i++) /* (7) */
+        assert(b->grps[i].status <= 0);
     for (size_t i = 0; i < b->ndev; i++) { /* (7) */
         const dev_req *r = &b->devs[i];
         assert(r->status <= 0);

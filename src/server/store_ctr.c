@@ -57,6 +57,10 @@ void store__batch_free(batch *b) {
     free(b->cids);
     free(b->cidts);
     free(b->dupd);
+    free(b->grps);
+    free(b->gusers);
+    free(b->gsnap);
+    free(b->gmem);
     free(b);
 }
 

@@ -62,10 +62,11 @@ static devrec *dev_named(const devuser *u, const char *name, size_t n) {
     return NULL;
 }
 
-static int active(const store *s, const devrec *d, int64_t now) {
-    return !s->cfg.device_ttl_ms ||
+int store__dev_active(const store *s, const devrec *d, int64_t now) {
+    return !s->cfg.device_ttl_ms || d->conns > 0 ||
            d->seen >= now - (int64_t)s->cfg.device_ttl_ms;
 }
+#define active store__dev_active
 
 /* Append d (by value) to u. 0 or -1 (out of memory). */
 static int dev_push(devuser *u, const devrec *d) {
@@ -373,6 +374,7 @@ int store__dev_register(store *s, dev_req *r, int64_t now) {
         if (counts_changed(s, u)) return SQLITE_NOMEM;
     }
     d->seen = now;
+    d->conns++;
     r->dev = d->dev;
     r->cursor = d->cursor;
     int rc = mark_dirty(s, r->user, d) ? SQLITE_NOMEM : SQLITE_OK;
@@ -385,6 +387,7 @@ void store__dev_cursor(store *s, const cur_req *c, int64_t now) {
     if (!d) return; /* forgotten meanwhile */
     if (c->cursor > d->cursor) d->cursor = c->cursor;
     d->seen = now;
+    if (c->closed && d->conns) d->conns--;
     assert(store__check_devuser(store__dev_user(s, c->user)));
     if (mark_dirty(s, c->user, d))
         log_error("store: out of memory: the cursor of a device of user %"
@@ -409,9 +412,12 @@ int store__dev_write(store *s, int64_t now) {
         if (rc == SQLITE_OK) rc = sqlite3_step(st);
         (void)sqlite3_reset(st); /* repeats the step's error, in rc */
         if (rc != SQLITE_DONE) return rc;
-        if (d->saved != UINT64_MAX &&
-            (rc = store__dev_scan(s, u->user, d, d->saved, d->cursor, now)))
-            return rc;
+        if (d->saved != UINT64_MAX && d->cursor > d->saved) {
+            store__group_touch(s, u->user);
+            if ((rc = store__dev_scan(s, u->user, d, d->saved, d->cursor,
+                                      now)))
+                return rc;
+        }
     }
     return SQLITE_OK;
 }

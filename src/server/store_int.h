@@ -147,7 +147,7 @@
 #define STATUS_PENDING 1       /* put_req.status before the thread sets it */
 #define FAILQ_MIN 64           /* failed fetches queued without allocating */
 
-enum { KIND_PUT = 0, KIND_FETCH = 1, KIND_DEV = 2 };
+enum { KIND_PUT = 0, KIND_FETCH = 1, KIND_DEV = 2, KIND_GROUP = 3 };
 
 /* -- types ------------------------------------------------------------- */
 
@@ -157,6 +157,7 @@ typedef struct put_req {
     void *token;
     size_t off;   /* body = batch.in + off */
     uint32_t len, receiver, sender, sdev;
+    uint32_t grp;
     uint8_t type, quota, own, again;
     int status;   /* STATUS_PENDING, then a STORE_* code from the thread */
 } put_req;
@@ -184,10 +185,31 @@ typedef struct dev_req {
     int status;
 } dev_req;
 
+/* store_group. users: batch.gusers[user0 .. user0 + nusers). */
+typedef struct grp_req {
+    void *token;
+    uint64_t joined;
+    uint32_t group, actor, max_members;
+    uint8_t op, namelen;
+    char name[GROUPS_NAME_MAX];
+    size_t user0, nusers;
+    int status;   /* STATUS_PENDING, then STORE_OK or a refusal/failure */
+} grp_req;
+
+/* A group as the loop's copy must now have it (n == 0 and namelen == 0:
+ * gone); members: batch.gmem[mem0 .. mem0 + n). */
+typedef struct grp_snap {
+    uint32_t id, n;
+    uint8_t namelen;
+    char name[GROUPS_NAME_MAX];
+    size_t mem0;
+} grp_snap;
+
 /* store_cursor */
 typedef struct cur_req {
     uint64_t cursor;
     uint32_t user, dev;
+    uint8_t closed;    /* a connection of it closed */
 } cur_req;
 
 /* The devices of a user seen within --device-ttl, for the loop's copy. */
@@ -231,6 +253,10 @@ typedef struct batch {
     int64_t *cidts;    size_t ccidts;       /* (ncid of them) */
     dev_upd *dupd;     size_t ndupd, cdupd; /* device counts committed */
     uint64_t ids_upto;                      /* store_ids_reserve, 0: none */
+    grp_req *grps;     size_t ngrp, cgrp;   /* store_group, in order */
+    uint32_t *gusers;  size_t nguser, cguser; /* their users */
+    grp_snap *gsnap;   size_t ngsnap, cgsnap; /* groups changed (results) */
+    gmember *gmem;     size_t ngmem, cgmem; /* their members */
     /* the write transaction that carried this batch (first of its list) */
     uint8_t txn;                            /* 1: the fields below are set */
     int txn_status;                         /* STORE_OK or why it failed */
@@ -271,6 +297,7 @@ typedef struct devrec {
     uint8_t dirty;     /* cursor or seen differ from the row: in s->dirty */
     uint8_t namelen;
     char name[STORE_DEVICE_MAX + 1];
+    uint32_t conns;    /* connections looked it up and did not close */
 } devrec;
 
 /* A user's devices (few: an array, searched linearly). */
@@ -293,9 +320,11 @@ struct store {
     char *path;              /* dir/chat.db, owned */
     sqlite3 *db;
     sqlite3_stmt *st_begin, *st_commit, *st_rollback, *st_insert,
-        *st_delete, *st_fetch, *st_purge, *st_fetch_conv, *st_dedup_ins,
+        *st_delete, *st_fetch, *st_purge, *st_dedup_ins,
         *st_dedup_get, *st_dedup_purge, *st_dev_put, *st_dev_del,
-        *st_scan_in, *st_scan_own, *st_aged, *st_insert_again, *st_ids;
+        *st_scan_in, *st_scan_own, *st_aged, *st_insert_again, *st_ids,
+        *st_group_put, *st_group_del, *st_member_put, *st_member_del,
+        *st_group_floor;
 
     uv_thread_t loop_thread; /* store_open's: the checks compare */
 
@@ -308,6 +337,7 @@ struct store {
     uint32_t max_body;       /* longest body a row can hold */
     ctr_table seen;
     u32map devseen;          /* user -> its device counts (dev_pack) */
+    groups lgroups;          /* the loop's copy of the groups */
     uv_async_t async;
     int stopped;
     uint64_t gen_flushed;    /* batches flushed so far */
@@ -333,6 +363,11 @@ struct store {
     dev_upd *dchg;   size_t ndchg, cdchg;    /* counts to publish */
     uint64_t *scratch; size_t nscratch, cscratch; /* ids to delete */
     uint64_t ids_saved;      /* the reserved-ids mark committed */
+    groups groups;           /* the groups (the authority) */
+    uint32_t next_gid;       /* the next group id given */
+    uint32_t *gdirty; size_t ngdirty, cgdirty; /* groups whose members'
+                                cursors moved: their floor is due */
+    uint32_t *gchg;  size_t ngchg, cgchg;  /* groups changed, to publish */
     ctr **touched;   size_t ntouched, ctouched;
     uint32_t epoch;
     uint64_t *retry; size_t nretry, cretry;
@@ -348,11 +383,12 @@ struct store {
  * this order). */
 #define STATEMENTS(s)                                                       \
     {&(s)->st_begin, &(s)->st_commit, &(s)->st_rollback, &(s)->st_insert,   \
-     &(s)->st_delete, &(s)->st_fetch, &(s)->st_purge, &(s)->st_fetch_conv,  \
+     &(s)->st_delete, &(s)->st_fetch, &(s)->st_purge,                       \
      &(s)->st_dedup_ins, &(s)->st_dedup_get, &(s)->st_dedup_purge,          \
      &(s)->st_dev_put, &(s)->st_dev_del, &(s)->st_scan_in,                  \
      &(s)->st_scan_own, &(s)->st_aged, &(s)->st_insert_again,              \
-     &(s)->st_ids}
+     &(s)->st_ids, &(s)->st_group_put, &(s)->st_group_del,                 \
+     &(s)->st_member_put, &(s)->st_member_del, &(s)->st_group_floor}
 
 /* -- store_ctr.c: arrays, batches, counters ------------------------------ */
 
@@ -397,9 +433,29 @@ void store__thread_main(void *arg);
 /* DELETE each id (unknown ids do nothing), keeping the counters. */
 int store__del_ids(store *s, const uint64_t *ids, size_t n);
 
+/* -- store_group.c: groups ------------------------------------------------ */
+
+/* At open (before the thread starts): every group, in both copies. */
+int store__group_load(store *s);
+void store__group_free(store *s);
+/* Store thread, inside the write transaction: run r (its status set). */
+int store__group_run(store *s, batch *b, grp_req *r, int64_t now);
+/* ... delete the messages of the dirty groups that every member has. */
+int store__group_floors(store *s, int64_t now);
+/* user's cursor moved: its groups' floors are due. */
+void store__group_touch(store *s, uint32_t user);
+/* After a commit: the changed groups onto b for the loop's copy; after a
+ * rollback: the groups read again from the database. */
+int store__group_publish(store *s, batch *b);
+int store__group_rollback(store *s);
+/* Loop thread: apply b's snapshots to the loop's copy. */
+void store__group_apply(store *s, const batch *b);
+
 /* -- store_dev.c: devices, cursors, the deletions they allow --------------- */
 
 devuser *store__dev_user(const store *s, uint32_t user);
+/* d was seen within --device-ttl (it holds its user's messages back). */
+int store__dev_active(const store *s, const devrec *d, int64_t now);
 /* At open (before the thread starts): every device, and the loop's copy
  * of the counts. SQLITE_OK or an SQLite code. */
 int store__dev_load(store *s);

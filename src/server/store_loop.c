@@ -25,6 +25,7 @@ static void batch_recycle(store *s, batch *b) {
     b->nput = b->nfetch = b->ndel = b->nkind = b->nin = 0;
     b->nrow = b->nout = b->nupd = 0;
     b->ndev = b->ncur = b->ncid = b->ndupd = 0;
+    b->ngrp = b->nguser = b->ngsnap = b->ngmem = 0;
     b->ids_upto = 0;
     b->gen = 0;
     b->txn = 0;
@@ -73,6 +74,7 @@ static int put_add(store *s, const store_msg *m, int quota, void *token,
         .id = m->id, .seq = seq, .cid = m->cid, .ts = m->ts, .token = token,
         .off = b->nin, .len = m->len, .receiver = m->receiver,
         .sender = m->sender, .sdev = m->sdev, .type = m->type,
+        .grp = m->grp,
         .quota = quota != 0, .own = m->own != 0, .again = m->again != 0,
         .status = STATUS_PENDING,
     };
@@ -106,6 +108,32 @@ void store_del(store *s, uint64_t id) {
     assert(store__check_loop(s));
 }
 
+static void fail_fetch(store *s, void *token, uint8_t kind);
+
+void store_group(store *s, const store_group_op *op, void *token) {
+    assert(op->namelen <= GROUPS_NAME_MAX);
+    if (s->stopped) return;
+    batch *b = cur_batch(s);
+    if (!b || RESERVE(b->grps, b->cgrp, b->ngrp + 1) ||
+        RESERVE(b->kinds, b->ckind, b->nkind + 1) ||
+        RESERVE(b->gusers, b->cguser, b->nguser + op->nusers)) {
+        fail_fetch(s, token, KIND_GROUP);
+        return;
+    }
+    grp_req *r = &b->grps[b->ngrp++];
+    *r = (grp_req){.token = token, .joined = op->joined, .group = op->group,
+                   .actor = op->actor, .max_members = op->max_members,
+                   .op = op->op, .namelen = (uint8_t)op->namelen,
+                   .user0 = b->nguser, .nusers = op->nusers,
+                   .status = STATUS_PENDING};
+    if (op->namelen) memcpy(r->name, op->name, op->namelen);
+    if (op->nusers)
+        memcpy(b->gusers + b->nguser, op->users, op->nusers * sizeof *op->users);
+    b->nguser += op->nusers;
+    b->kinds[b->nkind++] = KIND_GROUP;
+    assert(store__check_loop(s));
+}
+
 void store_ids_reserve(store *s, uint64_t upto) {
     if (s->stopped) return;
     batch *b = cur_batch(s);
@@ -117,7 +145,8 @@ void store_ids_reserve(store *s, uint64_t upto) {
     if (upto > b->ids_upto) b->ids_upto = upto;
 }
 
-void store_cursor(store *s, uint32_t user, uint32_t dev, uint64_t cursor) {
+void store_cursor(store *s, uint32_t user, uint32_t dev, uint64_t cursor,
+                  int closed) {
     if (s->stopped) return;
     batch *b = cur_batch(s);
     if (!b || RESERVE(b->curs, b->ccur, b->ncur + 1)) {
@@ -125,7 +154,7 @@ void store_cursor(store *s, uint32_t user, uint32_t dev, uint64_t cursor) {
                   "saved (its messages may be delivered again)", user);
         return;
     }
-    b->curs[b->ncur++] = (cur_req){cursor, user, dev};
+    b->curs[b->ncur++] = (cur_req){cursor, user, dev, (uint8_t)(closed != 0)};
     assert(store__check_loop(s));
 }
 
@@ -226,6 +255,7 @@ static void deliver(store *s, batch *b) {
         c->count = b->upd[i].count;
         c->bytes = b->upd[i].bytes;
     }
+    store__group_apply(s, b);
     for (size_t i = 0; i < b->ndupd; i++) {
         store__dev_seen_upd(s, &b->dupd[i]);
         if (!s->stopped && s->cb.devices)
@@ -239,9 +269,14 @@ static void deliver(store *s, batch *b) {
         if (b->txn_status) st->txn_failures++;
         st->health = b->txn_status;
     }
-    size_t pi = 0, fi = 0, di = 0;
+    size_t pi = 0, fi = 0, di = 0, gi = 0;
     for (size_t k = 0; k < b->nkind; k++) {
-        if (b->kinds[k] == KIND_DEV) {
+        if (b->kinds[k] == KIND_GROUP) {
+            const grp_req *r = &b->grps[gi++];
+            if (!s->stopped && s->cb.group_done)
+                s->cb.group_done(s->cb.ctx, r->token, r->group, r->status);
+            assert(store__check_loop(s));
+        } else if (b->kinds[k] == KIND_DEV) {
             const dev_req *r = &b->devs[di++];
             store_device_info d = {
                 r->dev, r->cursor, r->ncid ? b->cids + r->cid0 : NULL,
@@ -282,6 +317,8 @@ static void deliver_failed(store *s, size_t *budget) {
         if (s->stopped) continue;
         if (f.kind == KIND_DEV && s->cb.device_done)
             s->cb.device_done(s->cb.ctx, f.token, NULL, STORE_ENOMEM);
+        else if (f.kind == KIND_GROUP && s->cb.group_done)
+            s->cb.group_done(s->cb.ctx, f.token, 0, STORE_ENOMEM);
         else if (f.kind == KIND_FETCH && s->cb.fetch_done)
             s->cb.fetch_done(s->cb.ctx, f.token, NULL, 0, 0, STORE_ENOMEM);
         assert(store__check_loop(s));

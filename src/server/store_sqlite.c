@@ -126,7 +126,17 @@ static const char *const migrations[] = {
     " dev INTEGER NOT NULL, cid INTEGER NOT NULL, ts INTEGER NOT NULL);"
     "CREATE INDEX dedup_by_device ON dedup(user, dev, id);"
     "CREATE TABLE meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL)"
-    " WITHOUT ROWID;",
+    " WITHOUT ROWID;"
+    /* groups (store_group.c): a group message is one row, receiver 0 */
+    "ALTER TABLE messages ADD COLUMN grp INTEGER NOT NULL DEFAULT 0;"
+    "CREATE INDEX messages_grp ON messages(grp, id)"
+    " WHERE grp != 0 AND receiver = 0;"
+    "CREATE TABLE groups(id INTEGER PRIMARY KEY, name TEXT NOT NULL,"
+    " created INTEGER NOT NULL);"
+    "CREATE TABLE members(grp INTEGER NOT NULL, user INTEGER NOT NULL,"
+    " admin INTEGER NOT NULL, joined INTEGER NOT NULL,"
+    " PRIMARY KEY(grp, user)) WITHOUT ROWID;"
+    "CREATE INDEX members_by_user ON members(user, grp);",
 };
 #define SCHEMA_VERSION ((int64_t)(sizeof migrations / sizeof *migrations))
 _Static_assert(sizeof migrations / sizeof *migrations == STORE_SCHEMA_VERSION,
@@ -291,11 +301,13 @@ static int load_state(store *s, char *err, size_t errlen) {
         return db_error(s, rc, "read the database", err, errlen);
     if ((rc = store__dev_load(s)) != SQLITE_OK)
         return db_error(s, rc, "read the devices", err, errlen);
+    if ((rc = store__group_load(s)) != SQLITE_OK)
+        return db_error(s, rc, "read the groups", err, errlen);
     return STORE_OK;
 }
 
 /* Every statement the thread runs, prepared once. */
-#define FETCH_COLS "id, sender, type, body, receiver, ts"
+#define FETCH_COLS "m.id, m.sender, m.type, m.body, m.receiver, m.ts, m.grp"
 
 static int prepare_all(store *s, char *err, size_t errlen) {
     static const char *const sql[] = {
@@ -306,22 +318,29 @@ static int prepare_all(store *s, char *err, size_t errlen) {
          * with the default (ABORT) SQLite would keep a statement journal,
          * copying every page each INSERT touches first (~10% of a put) */
         "INSERT OR ROLLBACK INTO messages(id, receiver, sender, type, ts,"
-        " body, sdev, own) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        " body, sdev, own, grp) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         "DELETE FROM messages WHERE id = ?1 RETURNING receiver, length(body)",
-        "SELECT " FETCH_COLS " FROM messages"
-        " WHERE receiver = ?1 AND id > ?2 AND ts >= ?3 ORDER BY id LIMIT ?4",
+        /* a device's log after its cursor (?2): what was sent to its user
+         * (?1); for a CONV device (?6), what its user sent from its other
+         * devices (not ?5); the messages of its user's groups since it
+         * joined, but its own (all of them without CONV). Each part walks
+         * an index in id order and SQLite merges them. */
+        "SELECT " FETCH_COLS " FROM messages m"
+        " WHERE m.receiver = ?1 AND m.id > ?2 AND m.ts >= ?3"
+        " UNION ALL SELECT " FETCH_COLS " FROM messages m"
+        " WHERE ?6 AND m.sender = ?1 AND m.own = 1 AND m.receiver != ?1"
+        " AND m.sdev != ?5 AND m.id > ?2 AND m.ts >= ?3"
+        " UNION ALL SELECT " FETCH_COLS " FROM members g JOIN messages m"
+        " ON m.grp = g.grp AND m.grp != 0 AND m.receiver = 0"
+        " AND m.id > max(?2, g.joined)"
+        " WHERE g.user = ?1 AND m.ts >= ?3"
+        " AND (m.sender != ?1 OR (?6 AND m.sdev != ?5))"
+        " ORDER BY 1 LIMIT ?4",
         /* the rows before the oldest live one: see purge_step */
         "DELETE FROM messages WHERE id IN (SELECT id FROM messages WHERE id <"
         " coalesce((SELECT id FROM messages WHERE ts >= ?1 ORDER BY id"
         " LIMIT 1), 9223372036854775807) ORDER BY id LIMIT ?2)"
         " RETURNING receiver, length(body)",
-        /* a CONV device: also what its user sent from its other devices;
-         * both halves walk an index in id order and SQLite merges them */
-        "SELECT " FETCH_COLS " FROM messages"
-        " WHERE receiver = ?1 AND id > ?2 AND ts >= ?3"
-        " UNION ALL SELECT " FETCH_COLS " FROM messages"
-        " WHERE sender = ?1 AND own = 1 AND receiver != ?1 AND sdev != ?5"
-        " AND id > ?2 AND ts >= ?3 ORDER BY 1 LIMIT ?4",
         "INSERT OR ROLLBACK INTO dedup(user, dev, cid, ts)"
         " VALUES(?1, ?2, ?3, ?4)",
         "SELECT cid, ts FROM dedup WHERE user = ?1 AND dev = ?2"
@@ -341,8 +360,15 @@ static int prepare_all(store *s, char *err, size_t errlen) {
         "SELECT id, receiver, sender, sdev, own, ts FROM messages"
         " WHERE id > ?1 ORDER BY id LIMIT ?2",
         "INSERT OR IGNORE INTO messages(id, receiver, sender, type, ts,"
-        " body, sdev, own) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        " body, sdev, own, grp) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         "INSERT OR REPLACE INTO meta(key, value) VALUES('ids', ?1)",
+        "INSERT OR REPLACE INTO groups(id, name, created) VALUES(?1, ?2, ?3)",
+        "DELETE FROM groups WHERE id = ?1",
+        "INSERT OR REPLACE INTO members(grp, user, admin, joined)"
+        " VALUES(?1, ?2, ?3, ?4)",
+        "DELETE FROM members WHERE grp = ?1 AND user = ?2",
+        "DELETE FROM messages WHERE grp = ?1 AND grp != 0 AND receiver = 0"
+        " AND id <= ?2 AND ts < ?3 RETURNING receiver, length(body)",
     };
     sqlite3_stmt **st[] = STATEMENTS(s);
     _Static_assert(sizeof sql / sizeof *sql == sizeof st / sizeof *st,
@@ -375,6 +401,7 @@ static void destroy(store *s) {
     store__ctr_free(&s->ctrs);
     store__ctr_free(&s->seen);
     store__dev_free(s);
+    store__group_free(s);
     free(s->scratch);
     free(s->touched);
     free(s->retry);
@@ -449,6 +476,8 @@ int store_open(store **out, uv_loop_t *loop, const store_config *cfg,
     store__ctr_init(&s->seen);
     u32map_init(&s->devusers);
     u32map_init(&s->devseen);
+    groups_init(&s->groups);
+    groups_init(&s->lgroups);
     metrics_hist_init(&s->stats.txn_us, METRICS_LATENCY_US);
     metrics_hist_init(&s->stats.txn_writes, METRICS_COUNT);
     int rc = STORE_OK;

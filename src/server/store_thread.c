@@ -37,10 +37,10 @@ static void push_results(store *s, batch *b) {
 /* Store thread: record the counters the last transaction committed, on b
  * (or on a new batch pushed at once when b is NULL). */
 static void publish_ctrs(store *s, batch *b) {
-    if (s->ntouched == 0 && s->ndchg == 0) return;
+    if (s->ntouched == 0 && s->ndchg == 0 && s->ngchg == 0) return;
     batch *own = NULL;
     if (!b && !(b = own = calloc(1, sizeof *own))) goto nomem;
-    if (store__dev_publish(s, b)) goto nomem;
+    if (store__dev_publish(s, b) || store__group_publish(s, b)) goto nomem;
     if (RESERVE(b->upd, b->cupd, b->nupd + s->ntouched)) goto nomem;
     for (size_t i = 0; i < s->ntouched; i++) {
         ctr *c = s->touched[i];
@@ -52,8 +52,9 @@ static void publish_ctrs(store *s, batch *b) {
 nomem:
     store__batch_free(own);
     s->ntouched = 0;
-    log_error("store: out of memory: store_count() or the device counts "
-              "may lag behind");
+    s->ngchg = 0;
+    log_error("store: out of memory: store_count(), the device counts or "
+              "the loop's groups may lag behind");
 }
 
 /* -- the write transaction ---------------------------------------------- */
@@ -111,6 +112,7 @@ static int put_one(store *s, batch *b, put_req *p) {
                                (int)p->len, SQLITE_STATIC);
     if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 7, p->sdev);
     if (rc == SQLITE_OK) rc = sqlite3_bind_int(st, 8, p->own);
+    if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 9, p->grp);
     if (rc == SQLITE_OK) rc = exec_stmt(st);
     if (rc == SQLITE_OK && p->again && sqlite3_changes(s->db) == 0) {
         p->status = STORE_OK; /* there already */
@@ -182,8 +184,14 @@ static void txn_fail(store *s, batch *list, int rc) {
                 b->puts[i].status = status;
                 refused++;
             }
+        for (size_t i = 0; i < b->ngrp; i++)
+            if (b->grps[i].status == STORE_OK ||
+                b->grps[i].status == STATUS_PENDING)
+                b->grps[i].status = status;
         retry_add(s, b->dels, b->ndel);
     }
+    /* (void): it logs; the copy is then what the file holds, or empty */
+    (void)store__group_rollback(s);
     s->next_retry = store__mono_ms() + RETRY_MS;
     if (s->fails++ == 0)
         log_error("store: %s: a write transaction failed (%s): %zu messages "
@@ -195,6 +203,11 @@ static void txn_fail(store *s, batch *list, int rc) {
 /* Devices registered and cursors moved by list, then every device to
  * write (and the deletions its cursor allows). */
 static int devices_run(store *s, batch *list, int64_t now) {
+    for (batch *b = list; b; b = b->next)
+        for (size_t i = 0; i < b->ngrp; i++) {
+            int rc = store__group_run(s, b, &b->grps[i], now);
+            if (rc != SQLITE_OK) return rc;
+        }
     for (batch *b = list; b; b = b->next) {
         for (size_t i = 0; i < b->ndev; i++) {
             int rc = store__dev_register(s, &b->devs[i], now);
@@ -205,7 +218,8 @@ static int devices_run(store *s, batch *list, int64_t now) {
         for (size_t i = 0; i < b->ncur; i++)
             store__dev_cursor(s, &b->curs[i], now);
     }
-    return store__dev_write(s, now);
+    int rc = store__dev_write(s, now);
+    return rc == SQLITE_OK ? store__group_floors(s, now) : rc;
 }
 
 /* One write transaction for every put, device, cursor and delete of list
@@ -228,7 +242,7 @@ static void txn_run(store *s, batch *list) {
     uint64_t mark = ids_mark(s, list);
     size_t writes = s->nretry + s->ndirty + (mark != 0);
     for (batch *b = list; b; b = b->next)
-        writes += b->nput + b->ndel + b->ndev + b->ncur;
+        writes += b->nput + b->ndel + b->ndev + b->ncur + b->ngrp;
     if (writes == 0) return;
     store__ctrs_begin(s);
     int64_t now = store__wall_ms();
@@ -278,6 +292,7 @@ static int add_row(batch *b, sqlite3_stmt *st) {
         .len = (uint32_t)len,
         .receiver = (uint32_t)sqlite3_column_int64(st, 4),
         .ts = sqlite3_column_int64(st, 5),
+        .grp = (uint32_t)sqlite3_column_int64(st, 6),
     };
     b->roff[b->nrow++] = b->nout;
     b->nout += len;
@@ -289,9 +304,10 @@ static void fetch_one(store *s, batch *b, fetch_req *f, int64_t cutoff) {
     uint32_t max_rows = f->max_rows ? f->max_rows : 1;
     size_t nrow0 = b->nrow, nout0 = b->nout;
     uint64_t bytes = 0;
-    sqlite3_stmt *st = f->conv ? s->st_fetch_conv : s->st_fetch;
+    sqlite3_stmt *st = s->st_fetch;
     int rc = sqlite3_bind_int64(st, 1, f->receiver);
-    if (rc == SQLITE_OK && f->conv) rc = sqlite3_bind_int64(st, 5, f->dev);
+    if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 5, f->dev);
+    if (rc == SQLITE_OK) rc = sqlite3_bind_int(st, 6, f->conv);
     if (rc == SQLITE_OK)
         rc = sqlite3_bind_int64(st, 2, f->after_id > INT64_MAX
                                            ? INT64_MAX

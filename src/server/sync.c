@@ -64,8 +64,9 @@ void sync_stored(conn *c, const msgref *m) {
             frame_wr64(w + 8, (uint64_t)m->ts);
             frame_wr32(w + 16, m->from);
             frame_wr32(w + 20, m->to);
-            w[24] = m->type;
-            frame_wr32(w + 25, m->len);
+            frame_wr32(w + 24, m->grp);
+            w[28] = m->type;
+            frame_wr32(w + 29, m->len);
             if (m->len) memcpy(w + CONN_TAIL_HDR, m->body, m->len);
             t->len += need;
         }
@@ -93,8 +94,8 @@ static int tail_deliver(conn *c) {
         msgref m = {
             .id = frame_rd64(p), .ts = (int64_t)frame_rd64(p + 8),
             .from = frame_rd32(p + 16), .to = frame_rd32(p + 20),
-            .type = p[24], .len = frame_rd32(p + 25),
-            .body = p + CONN_TAIL_HDR,
+            .grp = frame_rd32(p + 24), .type = p[28],
+            .len = frame_rd32(p + 29), .body = p + CONN_TAIL_HDR,
         };
         if (send_stored(c, &m)) return -1;
         off += CONN_TAIL_HDR + (size_t)m.len;
@@ -125,7 +126,7 @@ void sync_fetch_done(conn *c, const store_row *rows, size_t n, int more,
     for (size_t i = 0; i < n && !full; i++) {
         const store_row *r = &rows[i];
         msgref m = {r->id, r->ts, r->sender, r->receiver, r->type, r->len,
-                    r->body, NULL};
+                    r->body, NULL, r->grp};
         full = send_stored(c, &m) != 0;
     }
     if (!full && !more && !c->tail_over && tail_deliver(c) == 0) {

@@ -769,7 +769,9 @@ static void test_type_classification(void **state) {
         { 0x85, 0, 1, NULL },
         { 0x86, 0, 1, NULL },
         { 0x87, 0, 1, NULL },
-        { 0x88, 0, 0, NULL },
+        { 0x88, 0, 1, NULL },
+        { 0x89, 0, 1, NULL },
+        { 0x8A, 0, 0, NULL },
         { 0xFF, 0, 0, NULL },
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -784,7 +786,7 @@ static void test_type_classification(void **state) {
         else
             assert_string_equal(name, cases[i].name);
     }
-    /* Exhaustive: data and control are disjoint and cover 1-4, 0x80-0x87. */
+    /* Exhaustive: data and control are disjoint and cover 1-4, 0x80-0x89. */
     int ndata = 0, nctl = 0;
     for (unsigned t = 0; t <= 0xFF; t++) {
         int d = frame_is_data((uint8_t)t), c = frame_is_control((uint8_t)t);
@@ -794,7 +796,7 @@ static void test_type_classification(void **state) {
         assert_int_equal(frame_type_name((uint8_t)t) != NULL, d);
     }
     assert_int_equal(ndata, 4);
-    assert_int_equal(nctl, 8);
+    assert_int_equal(nctl, 10);
 }
 
 static void test_err_names(void **state) {
@@ -804,7 +806,9 @@ static void test_err_names(void **state) {
     assert_string_equal(frame_err_name(FRAME_ERR_AUTH),
                         "authentication failed");
     assert_string_equal(frame_err_name(FRAME_ERR_SLOW), "output queue full");
-    assert_string_equal(frame_err_name(14), "unknown error");
+    assert_string_equal(frame_err_name(FRAME_ERR_GROUP),
+                        "group operation refused");
+    assert_string_equal(frame_err_name(15), "unknown error");
     assert_string_equal(frame_err_name(0x80), "unknown error");
     assert_string_equal(frame_err_name(0xFFFF), "unknown error");
     assert_string_equal(frame_err_name(0x10001), "unknown error");

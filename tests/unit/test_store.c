@@ -169,8 +169,19 @@ static int64_t now_ms(void) {
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* The last group operation answered. */
+static struct { int n, status; uint32_t group; } last_grp;
+
+static void on_group(void *ctx, void *token, uint32_t group, int status) {
+    (void)ctx;
+    (void)token;
+    last_grp.n++;
+    last_grp.status = status;
+    last_grp.group = group;
+}
+
 static const store_callbacks callbacks = {NULL, on_put, on_fetch, on_device,
-                                          NULL};
+                                          NULL, on_group};
 
 static int setup(void **state) {
     tctx *t = calloc(1, sizeof *t);
@@ -942,10 +953,10 @@ static void test_device_cursors_delete(void **state) {
     dev_rec d = device(t, 2, "", 0);
     assert_int_equal(d.dev, 0);  /* the default device */
     assert_int_equal(device(t, 2, "phone", 1).dev, a.dev); /* the same */
-    store_cursor(t->st, 2, a.dev, 3);
+    store_cursor(t->st, 2, a.dev, 3, 0);
     fetch_now(t, 2, 0, 10, 1000, 3); /* (after the transaction) */
     assert_int_equal(store_count(t->st, 2), 3); /* the default lacks them */
-    store_cursor(t->st, 2, 0, 2);
+    store_cursor(t->st, 2, 0, 2, 0);
     fetch_rec *f = fetch_now(t, 2, 0, 10, 1000, 3);
     assert_int_equal(store_count(t->st, 2), 1);
     assert_int_equal(f->n, 1);
@@ -960,7 +971,7 @@ static void test_device_cursors_delete(void **state) {
     store_devices(t->st, 99, &all, &conv);
     assert_int_equal(all, 0);
     /* cursors survive a restart; lower ones change nothing */
-    store_cursor(t->st, 2, b.dev, 1);
+    store_cursor(t->st, 2, b.dev, 1, 0);
     t_close(t);
     t_open(t);
     assert_int_equal(device(t, 2, "laptop", 1).cursor, 2);
@@ -990,10 +1001,10 @@ static void test_own_copies(void **state) {
     wait_fetches(t, 3);
     assert_int_equal(t->fetches[1].n, 0);
     assert_int_equal(t->fetches[2].n, 0);
-    store_cursor(t->st, 6, r.dev, 10); /* the receiver has it ... */
+    store_cursor(t->st, 6, r.dev, 10, 0); /* the receiver has it ... */
     fetch_now(t, 6, 0, 10, 1000, 1);
     assert_int_equal(store_count(t->st, 6), 1); /* ... the phone not yet */
-    store_cursor(t->st, 5, p.dev, 10);
+    store_cursor(t->st, 5, p.dev, 10, 0);
     fetch_now(t, 6, 0, 10, 1000, 1);
     assert_int_equal(store_count(t->st, 6), 0);
 }
@@ -1007,13 +1018,79 @@ static void test_history_and_cids(void **state) {
     dev_rec r = device(t, 6, "", 0);
     dev_rec s = device(t, 5, "pc", 1);
     put_from(t, 10, 6, 5, s.dev, 0, 777);
-    store_cursor(t->st, 6, r.dev, 10);
+    store_cursor(t->st, 6, r.dev, 10, 0);
     fetch_now(t, 6, 0, 10, 1000, 1);
     assert_int_equal(store_count(t->st, 6), 1); /* history keeps it */
     dev_rec again = device(t, 5, "pc", 1);
     assert_int_equal(again.ncid, 1);
     assert_int_equal(again.cids[0], 777);
     assert_int_equal(device(t, 5, "other", 1).ncid, 0); /* per device */
+}
+
+/* Run one group operation; its status (last_grp.group: the group). */
+static int group_op(tctx *t, uint8_t op, uint32_t group, uint32_t actor,
+                    const uint32_t *users, size_t n, uint32_t max) {
+    int before = last_grp.n;
+    store_group_op o = {.op = op, .group = group, .actor = actor,
+                        .name = "team", .namelen = 4, .users = users,
+                        .nusers = n, .joined = 5, .max_members = max};
+    store_group(t->st, &o, t);
+    store_flush(t->st);
+    for (int i = 0; last_grp.n == before && i < WAIT_ITERS; i++)
+        uv_run(&t->loop, UV_RUN_ONCE);
+    assert_int_equal(last_grp.n, before + 1);
+    return last_grp.status;
+}
+
+/* Group operations are checked, committed, seen by the loop's copy, kept
+ * over a restart; a group message goes once every member's device has
+ * it. */
+static void test_groups(void **state) {
+    tctx *t = *state;
+    t_open(t);
+    const uint32_t two[] = {2, 3}, four[] = {4}, many[] = {4, 5, 6};
+    assert_int_equal(group_op(t, STORE_G_CREATE, 0, 1, two, 2, 4), STORE_OK);
+    uint32_t g = last_grp.group;
+    assert_true(g != 0);
+    const chatgroup *lg = groups_get(store_groups(t->st), g);
+    assert_non_null(lg); /* the loop's copy, before the callback */
+    assert_int_equal(lg->n, 3);
+    assert_int_equal(lg->m[0].admin, 1);
+    assert_int_equal(group_op(t, STORE_G_ADD, g, 2, four, 1, 4),
+                     STORE_GNOTADMIN);
+    assert_int_equal(group_op(t, STORE_G_ADD, g, 9, four, 1, 4),
+                     STORE_GNOTMEMBER);
+    assert_int_equal(group_op(t, STORE_G_ADD, g + 1, 1, four, 1, 4),
+                     STORE_GNOGROUP);
+    assert_int_equal(group_op(t, STORE_G_ADD, g, 1, many, 3, 4), STORE_GFULL);
+    assert_int_equal(group_op(t, STORE_G_ADD, g, 1, four, 1, 4), STORE_OK);
+    assert_int_equal(group_op(t, STORE_G_LEAVE, g, 3, NULL, 0, 4), STORE_OK);
+    assert_int_equal(groups_get(store_groups(t->st), g)->n, 3);
+    /* a group message; the members' devices */
+    dev_rec d1 = device(t, 1, "", 0), d2 = device(t, 2, "", 0),
+            d4 = device(t, 4, "", 0);
+    store_msg m = {.id = 10, .sender = 1, .sdev = d1.dev, .type = 1,
+                   .ts = now_ms(), .body = (const uint8_t *)"hey", .len = 3,
+                   .grp = g};
+    assert_int_equal(store_put(t->st, &m, 0, NULL, 1), STORE_OK);
+    fetch_rec *f = fetch_now(t, 2, 0, 10, 1000, 1); /* a member's fetch */
+    assert_int_equal(f->n, 1);
+    assert_int_equal(f->rows[0].id, 10);
+    f = fetch_now(t, 3, 0, 10, 1000, 1); /* one who left: nothing */
+    assert_int_equal(f->n, 0);
+    store_cursor(t->st, 1, d1.dev, 10, 0);
+    store_cursor(t->st, 2, d2.dev, 10, 0);
+    fetch_now(t, 2, 0, 10, 1000, 1);
+    assert_int_equal(store_count(t->st, 0), 1); /* member 4 lacks it */
+    store_cursor(t->st, 4, d4.dev, 10, 0);
+    fetch_now(t, 2, 0, 10, 1000, 1);
+    assert_int_equal(store_count(t->st, 0), 0);
+    t_close(t);
+    t_open(t);
+    lg = groups_get(store_groups(t->st), g);
+    assert_non_null(lg);
+    assert_int_equal(lg->n, 3);
+    assert_int_equal(lg->namelen, 4);
 }
 
 static void test_strerror(void **state) {
@@ -1063,6 +1140,7 @@ int main(void) {
         T(test_device_cursors_delete),
         T(test_own_copies),
         T(test_history_and_cids),
+        T(test_groups),
         T(test_strerror),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

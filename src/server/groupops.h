@@ -1,0 +1,36 @@
+/*
+ * groupops.h -- a CONV connection's group requests (GROUP frames) and
+ * their answers (GROUPS frames, ERROR GROUP), and the events that tell a
+ * group's members what changed (docs/PROTOCOL.md, "Groups").
+ *
+ * LIST and MEMBERS are answered at once from the loop's copy of the groups
+ * (store_groups). The others go to the store, which checks them against
+ * its groups (the authority) and commits them; the answer and the events
+ * follow its completion (groupops_done), never inside the request.
+ */
+#ifndef CHAT_SERVER_GROUPOPS_H
+#define CHAT_SERVER_GROUPOPS_H
+
+#include <stdint.h>
+
+#include "server/conn.h"
+#include "server/groups.h"
+
+/* The largest GROUP body: prefix, a name, a count and --max-group-members
+ * user ids. */
+#define GROUPOPS_BODY_MAX(members)                                          \
+    (FRAME_GROUP_PRE + 1u + GROUPS_NAME_MAX + 2u + 4u * (members))
+
+/* A GROUP frame from c (CONV, bound; its length was checked against
+ * GROUPOPS_BODY_MAX). A malformed one closes c with ERROR PROTO. */
+void groupops_request(conn *c, const frame_c2s *f);
+
+/* The store answered a group operation (store_callbacks.group_done). */
+void groupops_done(void *token, uint32_t group, int status);
+
+/* The reason of an ERROR GROUP for a store status (STORE_G* or STORE_E*)
+ * into out (at most FRAME_REASON_MAX bytes). */
+void groupops_reason(int status, uint32_t group, const config *cfg,
+                     char *out, size_t n);
+
+#endif
