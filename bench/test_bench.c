@@ -229,7 +229,7 @@ static void test_chat_group_create(void **state) {
     assert_int_equal(want, 13 + 9 + 1 + 3 + 2 + 12);
     assert_true(want <= sizeof f);
     assert_int_equal(wire_group_create(f, 1, 0x0a0b0c0du, "abc", ids, 3), want);
-    const uint8_t exp[] = {0, 0, 0, 1, 0, 0, 0, 0, 0x88, 0, 0, 0, 27,
+    const uint8_t exp[] = {0, 0, 0, 1, 0, 0, 0, 0, FRAME_GROUP, 0, 0, 0, 27,
                            1, 0x0a, 0x0b, 0x0c, 0x0d, 0, 0, 0, 0, /* op, req, group 0 */
                            3, 'a', 'b', 'c', 0, 3,                 /* name, count */
                            0, 0, 0, 2, 1, 0, 0, 3, 0, 0, 0, 4};
@@ -257,7 +257,7 @@ static void test_chat_group_create(void **state) {
 
 /* A server -> client GROUPS frame with `rest` bytes after the fixed part. */
 static size_t groups_frame(uint8_t *out, uint8_t op, uint32_t req, uint32_t group, size_t rest) {
-    frame_put_s2c_hdr(out, 0, 0x89, (uint32_t)(9 + rest));
+    frame_put_s2c_hdr(out, 0, FRAME_GROUPS, (uint32_t)(9 + rest));
     uint8_t *b = out + FRAME_S2C_HDR;
     b[0] = op;
     frame_wr32(b + 1, req);

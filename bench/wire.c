@@ -6,10 +6,7 @@
 
 #include "proto/frame.h"
 
-/* The groups' frame types (docs/PROTOCOL.md, "Groups"), not yet in
- * proto/frame.h. */
-#define CHAT_GROUP 0x88u
-#define CHAT_GROUPS 0x89u
+_Static_assert(WIRE_POST_GROUP == FRAME_MSG_GROUP, "wire.h's GROUP flag is the protocol's");
 
 /* A line (text protocols) longer than this without CRLF is not the
  * protocol (NATS INFO is a few hundred bytes). */
@@ -187,11 +184,8 @@ size_t wire_post_head(uint8_t out[WIRE_HEAD_MAX], uint32_t from, uint32_t to,
     return n + FRAME_POST_PRE;
 }
 
-/* GROUP: op, req, group, then the op's arguments */
-#define GROUP_FIXED 9u
-
 size_t wire_group_create_size(size_t namelen, uint32_t count) {
-    return FRAME_C2S_HDR + GROUP_FIXED + 1 + namelen + 2 + 4 * (size_t)count;
+    return FRAME_C2S_HDR + FRAME_GROUP_PRE + 1 + namelen + 2 + 4 * (size_t)count;
 }
 
 size_t wire_group_create(uint8_t *out, uint32_t from, uint32_t req, const char *name,
@@ -199,7 +193,7 @@ size_t wire_group_create(uint8_t *out, uint32_t from, uint32_t req, const char *
     size_t nl = strlen(name);
     if (nl < 1 || nl > WIRE_GROUP_NAME_MAX || count > WIRE_GROUP_MEMBERS_MAX) return 0;
     size_t total = wire_group_create_size(nl, count);
-    uint8_t *o = out + frame_put_c2s_hdr(out, from, 0, CHAT_GROUP,
+    uint8_t *o = out + frame_put_c2s_hdr(out, from, 0, FRAME_GROUP,
                                          (uint32_t)(total - FRAME_C2S_HDR));
     *o++ = WIRE_GROUP_CREATE;
     frame_wr32(o, req);
@@ -215,12 +209,12 @@ size_t wire_group_create(uint8_t *out, uint32_t from, uint32_t req, const char *
 }
 
 int wire_parse_groups(const uint8_t *body, size_t len, wire_groups *g) {
-    if (len < GROUP_FIXED || body[0] < 1 || body[0] > WIRE_GROUP_EVENT) return -1;
+    if (len < FRAME_GROUP_PRE || body[0] < 1 || body[0] > WIRE_GROUP_EVENT) return -1;
     g->op = body[0];
     g->req = frame_rd32(body + 1);
     g->group = frame_rd32(body + 5);
-    g->rest = body + GROUP_FIXED;
-    g->rest_len = len - GROUP_FIXED;
+    g->rest = body + FRAME_GROUP_PRE;
+    g->rest_len = len - FRAME_GROUP_PRE;
     return 0;
 }
 
@@ -286,7 +280,7 @@ static long decode_chat(const uint8_t *d, size_t n, wire_ev *ev) {
         ev->kind = WEV_READY;
         ev->count = (w.flags & FRAME_FLAG_ACKS ? WIRE_ACKS : 0) |
                     (w.flags & FRAME_FLAG_CONV ? WIRE_CONV : 0);
-    } else if (f.type == CHAT_GROUPS) {
+    } else if (f.type == FRAME_GROUPS) {
         ev->kind = WEV_GROUPS;
     } else if (f.type == FRAME_ACK) {
         if (frame_parse_ack(f.body, f.len, &ev->count)) return -1;
