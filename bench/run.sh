@@ -510,7 +510,9 @@ for sc in "${SCENARIOS[@]}"; do
   done
 done
 plot() { # dat png title ylabel logy ref
-  [ "$(wc -l < "$1")" -gt 1 ] || return 0 # no throughput scenario ran
+  # nothing to draw: no throughput scenario ran, or no figure for it (the
+  # ratio to the floor in a run without the floor)
+  awk -F'\t' 'NR > 1 { for (i = 2; i <= NF; i++) if ($i != "-") f = 1 } END { exit !f }' "$1" || return 0
   gnuplot -e "dat='$1'; out='$2'; ttl='$3'; yl='$4'; logy=$5; ref=$6" bench/plot.gp 2>"$TMP/gnuplot.err" \
     || { echo "bench: gnuplot failed for $2:" >&2; cat "$TMP/gnuplot.err" >&2; }
 }
@@ -857,19 +859,34 @@ busy_list=${busy_list#; }
     echo "list. The 50-user pair rows have 20 times fewer connections, hence many"
     echo "more messages per write on both sides, and would flatter the 1:1 side."
     echo "The offline row has another shape (50 online members, every message"
-    echo "stored, a window bounded by acknowledgements); its ratio is shown for"
-    echo "reference only."
+    echo "stored, a window bounded by acknowledgements: with chat-server's default"
+    echo "\`--fsync full\` its rate is about 8 messages per synced commit, so it"
+    echo "measures the store's commit latency more than the server's CPU); its"
+    echo "ratio is shown for reference only. chat-bench's cost per member delivery"
+    echo "is mostly the kernel's receiving (the headroom table above gives both):"
+    echo "in user space it decodes a 9-byte head and the 16-byte stamp, checks the"
+    echo "member's sequence and counts down the message's counter (one per message"
+    echo "in flight, none per member and message)."
     echo
     g=${TP[chat,group1000]:-}; p=${TP[chat,$vs]:-}
     if [ -n "$g" ] && [ -n "$p" ]; then
-      r=$(ratio "$g" "$p")
-      if ge "$r" "$GROUP_TARGET"; then m=met; else m=missed; fi
+      r=$(ratio "$g" "$p"); re=$(ratio "${EFF[chat,group1000]:-}" "${EFF[chat,$vs]:-}")
+      hg=$(headroom chat group1000); hp=$(headroom chat "$vs")
       echo "- Target: group, 1,000 members online, depth 8: member deliveries/s >= $GROUP_TARGET x"
-      echo "  \`$vs_label\` msgs/s: **$m** ($r x: $g against $p; by server efficiency"
-      echo "  $(dash "$(ratio "${EFF[chat,group1000]:-}" "${EFF[chat,$vs]:-}")") x)"
+      if [ -n "$re" ] && { { [ -n "$hg" ] && ! ge "$hg" 1.5; } || { [ -n "$hp" ] && ! ge "$hp" 1.5; }; }; then
+        # as against the floor: the generator may be the limit, so judge
+        # by what the server does with a CPU-second
+        if ge "$re" "$GROUP_TARGET"; then m=met; else m=missed; fi
+        echo "  \`$vs_label\` msgs/s, by server efficiency (msgs/CPU-s), as chat-bench has"
+        echo "  less than 1.5x headroom here ($(dash "$hg")x in the group, $(dash "$hp")x in the pair):"
+        echo "  **$m** ($re x; msgs/s $r x: $g against $p)"
+      else
+        if ge "$r" "$GROUP_TARGET"; then m=met; else m=missed; fi
+        echo "  \`$vs_label\` msgs/s: **$m** ($r x: $g against $p; by server"
+        echo "  efficiency $(dash "$re") x)"
+      fi
       if busy chat group1000 || busy chat "$vs"; then
-        echo "  († chat-bench was above $BUSY % of its core in a run of one of them: compare"
-        echo "  by msgs/CPU-s.)"
+        echo "  († chat-bench was above $BUSY % of its core in a run of one of them.)"
       fi
     elif [ -n "$g" ]; then
       echo "- Target: group, 1,000 members online, depth 8: member deliveries/s >= $GROUP_TARGET x"
