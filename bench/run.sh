@@ -475,6 +475,21 @@ server_us() { local e=${EFF[$1,$2]:-}; [ -n "$e" ] && awk -v e="$e" 'BEGIN { if 
 # cell: how many times the messages that server can relay with its whole
 # core chat-bench can drive with its own
 headroom() { ratio "$(server_us "$1" "$2")" "$(bench_us "$1" "$2")"; }
+# judge SRV_A ID_A SRV_B ID_B TARGET: cell A against cell B by msgs/s, or by
+# server efficiency (msgs/CPU-s) where chat-bench had under 1.5x headroom in
+# either (it may have been the limit there). Sets J_R and J_RE (the msgs/s
+# and msgs/CPU-s ratios), J_HA and J_HB (the headrooms), J_BY (tp or eff:
+# which ratio judged) and J_M (met or missed).
+judge() {
+  J_R=$(ratio "${TP[$1,$2]:-}" "${TP[$3,$4]:-}"); J_RE=$(ratio "${EFF[$1,$2]:-}" "${EFF[$3,$4]:-}")
+  J_HA=$(headroom "$1" "$2"); J_HB=$(headroom "$3" "$4"); J_BY=tp
+  if [ -n "$J_RE" ] && { { [ -n "$J_HA" ] && ! ge "$J_HA" 1.5; } || { [ -n "$J_HB" ] && ! ge "$J_HB" 1.5; }; }; then
+    J_BY=eff
+  fi
+  local v=$J_R
+  [ "$J_BY" = eff ] && v=$J_RE
+  if ge "$v" "$5"; then J_M=met; else J_M=missed; fi
+}
 most_efficient() { # scenario -> the server with the most msgs/CPU-s, the fastest on a core of its own
   local best="" bv=""
   for s in $SERVERS; do
@@ -870,20 +885,15 @@ busy_list=${busy_list#; }
     echo
     g=${TP[chat,group1000]:-}; p=${TP[chat,$vs]:-}
     if [ -n "$g" ] && [ -n "$p" ]; then
-      r=$(ratio "$g" "$p"); re=$(ratio "${EFF[chat,group1000]:-}" "${EFF[chat,$vs]:-}")
-      hg=$(headroom chat group1000); hp=$(headroom chat "$vs")
+      judge chat group1000 chat "$vs" "$GROUP_TARGET"
       echo "- Target: group, 1,000 members online, depth 8: member deliveries/s >= $GROUP_TARGET x"
-      if [ -n "$re" ] && { { [ -n "$hg" ] && ! ge "$hg" 1.5; } || { [ -n "$hp" ] && ! ge "$hp" 1.5; }; }; then
-        # as against the floor: the generator may be the limit, so judge
-        # by what the server does with a CPU-second
-        if ge "$re" "$GROUP_TARGET"; then m=met; else m=missed; fi
+      if [ "$J_BY" = eff ]; then # as against the floor
         echo "  \`$vs_label\` msgs/s, by server efficiency (msgs/CPU-s), as chat-bench has"
-        echo "  less than 1.5x headroom here ($(dash "$hg")x in the group, $(dash "$hp")x in the pair):"
-        echo "  **$m** ($re x; msgs/s $r x: $g against $p)"
+        echo "  less than 1.5x headroom here ($(dash "$J_HA")x in the group, $(dash "$J_HB")x in the pair):"
+        echo "  **$J_M** ($J_RE x; msgs/s $J_R x: $g against $p)"
       else
-        if ge "$r" "$GROUP_TARGET"; then m=met; else m=missed; fi
-        echo "  \`$vs_label\` msgs/s: **$m** ($r x: $g against $p; by server"
-        echo "  efficiency $(dash "$re") x)"
+        echo "  \`$vs_label\` msgs/s: **$J_M** ($J_R x: $g against $p; by server"
+        echo "  efficiency $(dash "$J_RE") x)"
       fi
       if busy chat group1000 || busy chat "$vs"; then
         echo "  († chat-bench was above $BUSY % of its core in a run of one of them.)"
@@ -942,18 +952,14 @@ busy_list=${busy_list#; }
     miss_floor=0
     if [ -n "$f" ]; then
       t=$(floor_target "$bflags")
-      r=$(ratio "$c" "$f")
-      h=$(headroom floor "$id"); hc=$(headroom chat "$id")
-      re=$(ratio "${EFF[chat,$id]:-}" "${EFF[floor,$id]:-}")
-      if [ -n "$re" ] && { { [ -n "$h" ] && ! ge "$h" 1.5; } || { [ -n "$hc" ] && ! ge "$hc" 1.5; }; }; then
-        # the generator may be the limit: judge by server efficiency
-        if ge "$re" "$t"; then m=met; else m=missed; fi
+      judge chat "$id" floor "$id" "$t"
+      m=$J_M
+      if [ "$J_BY" = eff ]; then # the generator may be the limit
         echo "- $label: msgs/CPU-s >= $t x floor (by server efficiency, as chat-bench has less than"
-        echo "  1.5x headroom here: $(dash "$hc")x against chat-server, $(dash "$h")x against the floor): **$m**"
-        echo "  ($re x; msgs/s $r x: $c against $f)"
+        echo "  1.5x headroom here: $(dash "$J_HA")x against chat-server, $(dash "$J_HB")x against the floor): **$m**"
+        echo "  ($J_RE x; msgs/s $J_R x: $c against $f)"
       else
-        if ge "$r" "$t"; then m=met; else m=missed; fi
-        echo "- $label: msgs/s >= $t x floor: **$m** ($r x: $c against $f)"
+        echo "- $label: msgs/s >= $t x floor: **$m** ($J_R x: $c against $f)"
       fi
       n_all=$((n_all + 1)); [ "$m" = met ] && n_met=$((n_met + 1)); [ "$m" = missed ] && miss_floor=1
       r=$(ratio "${P99[chat,$id]}" "${P99[floor,$id]}")
