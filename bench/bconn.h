@@ -27,7 +27,7 @@
  *
  * Receiving: one read per readable event into a buffer shared by all
  * connections; a streaming decoder (wire_decode) finds each unit's head;
- * of a message only the first 12 payload bytes (the stamp) are kept and the
+ * of a message only the first 16 payload bytes (the stamp) are kept and the
  * rest is skipped: bytes already read are stepped over, and without TLS the
  * rest of a large body is discarded in the kernel with recv(MSG_TRUNC), not
  * copied. No buffer ever grows to a message's size: a connection keeps at
@@ -48,7 +48,8 @@
 #include "outq.h"
 #include "wire.h"
 
-#define BCONN_STAMP 12u            /* send time ns (8) + sender index (4) */
+#define BCONN_STAMP 16u            /* send time ns (8), sender index (4),
+                                      the sender's sequence number (4) */
 #define BCONN_PEND_MAX (64u << 10) /* a non-message unit (and the answer to
                                       the WebSocket upgrade) must fit in this */
 #define BCONN_WS_KEYS 256u         /* mask keys drawn from OpenSSL at a time */
@@ -65,7 +66,7 @@ typedef struct bconn_ops {
     void (*on_event)(bconn *c, const wire_ev *ev);     /* a non-message unit */
     void (*on_msg)(bconn *c, const uint8_t *stamp, uint64_t len); /* a message's
                                         last byte arrived; stamp: its first
-                                        min(len, 12) payload bytes */
+                                        min(len, BCONN_STAMP) payload bytes */
     void (*on_fail)(bconn *c, const char *why);        /* the connection is dead */
 } bconn_ops;
 

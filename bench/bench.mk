@@ -1,8 +1,8 @@
 # Included by the Makefile: the benchmark programs and `make bench`.
 .PHONY: bench bench-progs bench-media bench-tls bench-test
 
-BENCH_OBJ := $(call obj,bench/chat-bench.c bench/bconn.c bench/btls.c bench/bws.c bench/outq.c \
-                        bench/wire.c bench/hist.c)
+BENCH_OBJ := $(call obj,bench/chat-bench.c bench/bconn.c bench/bgroup.c bench/bproc.c bench/btls.c bench/bws.c \
+                        bench/outq.c bench/wire.c bench/hist.c)
 
 $(B)/chat-bench: $(BENCH_OBJ) $(COMMON_OBJ) $(PROTO_OBJ)
 	$(CC) $(LDFLAGS) $(filter %.o,$^) -o $@ $(UV_LIBS) $(TLS_LIBS)
@@ -34,7 +34,8 @@ bench-tls: deps
 	BENCH_ONLY=tls bench/run.sh
 
 # chat-bench's decoders and output queue (cmocka, from scripts/deps.sh test).
-$(B)/tests/test_bench: bench/test_bench.c $(call obj,bench/wire.c bench/outq.c bench/bws.c) $(PROTO_OBJ)
+$(B)/tests/test_bench: bench/test_bench.c bench/test_bgroup.c $(call obj,bench/wire.c bench/outq.c bench/bws.c bench/bgroup.c) \
+                      $(PROTO_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Ibench $(filter %.c %.o,$^) -o $@ $(LDFLAGS) -lcmocka $(TLS_LIBS)
 

@@ -5,13 +5,24 @@
  * every protocol; only the framing differs (wire.h).
  *
  * Scenarios (U users, each keeping D messages in flight; S-byte payloads
- * whose first 8 bytes carry the send time in ns and the next 4 the sender's
- * index; user i's inbox is "u<i>", chat user id i):
+ * whose first 8 bytes carry the send time in ns, the next 4 the sender's
+ * index and the next 4 its sequence number; user i's inbox is "u<i>", chat
+ * user id i):
  *   echo     each user publishes to its own inbox; done when it comes back.
  *   pair     user i sends to user i^1 (both ways); done when the peer got it.
  *   fanin    users 2..U send to user 1; done when user 1 got it.
  *   offline  chat only: U senders that opted in to acknowledgements send to
  *            absent receivers; done when the server acknowledged it.
+ *   group    chat only: U users in groups of M (--members); in each, the
+ *            first member creates the group (HELLO with CONV, GROUP
+ *            CREATE) and keeps D group messages in flight (POST with the
+ *            GROUP flag); the others are plain receivers (no HELLO: bare
+ *            data frames from the author). A delivery is a message at one
+ *            member; a message is done when every online member has it
+ *            (bgroup.h). --offline K: the last K members of each group
+ *            never connect (the server stores every message for them);
+ *            the author then asks for acknowledgements and a message is
+ *            also in flight until acknowledged.
  *   idle     U connections subscribe (chat: bind with HELLO, as libchat
  *            does) and stay idle; reports the server's resident memory
  *            before and after, per connection.
@@ -54,19 +65,21 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 #include <uv.h>
 
 #include "bconn.h"
+#include "bgroup.h"
+#include "bproc.h"
 #include "btls.h"
 #include "hist.h"
 #include "wire.h"
 
-enum scenario { SC_ECHO, SC_PAIR, SC_FANIN, SC_OFFLINE, SC_IDLE };
-static const char *sc_names[] = {"echo", "pair", "fanin", "offline", "idle"};
+enum scenario { SC_ECHO, SC_PAIR, SC_FANIN, SC_OFFLINE, SC_IDLE, SC_GROUP };
+static const char *sc_names[] = {"echo", "pair", "fanin", "offline", "idle", "group"};
+#define SC_COUNT (int)(sizeof sc_names / sizeof *sc_names)
 
 #define PER_SOURCE 20000 /* connections per source address (ports 32768-60999) */
 /* Payloads up to this size are copied with their head into the connection's
@@ -77,6 +90,11 @@ static const char *sc_names[] = {"echo", "pair", "fanin", "offline", "idle"};
  * --splice-min changes it, 0 turns it off. At 64 KiB splicing did not pay
  * (two more system calls per message); from 1 MiB on it saves a fifth. */
 #define SPLICE_MIN (64L << 10)
+/* Members of one group at most: the GROUPS event that tells the author
+ * about its group's creation lists them all (wire.c: 60 KiB of control
+ * frame, 5 bytes a member). The server's own limit, --max-group-members,
+ * is 1,024 by default. */
+#define GROUP_MEMBERS_MAX 12000
 
 typedef struct opts {
     const char *host;
@@ -97,6 +115,7 @@ typedef struct opts {
     const char *congestion;
     int ws;
     const char *ws_path; /* NULL: the protocol's usual one */
+    int members, offline; /* group: members per group, of them never connected */
 } opts;
 
 typedef struct user user;
@@ -111,7 +130,9 @@ struct user { /* what each message touches first, the connections last */
     size_t hl, ml;
     uint64_t sent, acked;
     uint64_t *stamp; /* offline: send time per sequence number, ring of depth */
-    int sub_ready, pub_ready, ready, sends;
+    bgroup *grp;     /* group: the group this user is the author of */
+    uint64_t got;    /* group: messages from its author so far */
+    int sub_ready, pub_ready, ready, sends, absent; /* absent: never connects */
     uint8_t head[WIRE_HEAD_MAX]; /* every message of this user has the same head */
     bconn sub, pubc;      /* pubc only when the protocol splits pub/sub */
 };
@@ -127,6 +148,8 @@ struct bench {
     int measuring, done;
     uint64_t t0, t_start, delivered, bytes, sys0;
     uint64_t sent, received, misrouted, unheard;
+    uint64_t misordered, gdone; /* group: out of sequence; complete while measuring */
+    bgroup *grp;                /* group: one per M users */
     long rss_before;
     double cpu_srv0, cpu_self0, cpu_sys0; /* CPU seconds at the start of the measurement */
     struct sockaddr_in addr;
@@ -158,7 +181,8 @@ static void send_one(user *u) {
     uint64_t t = b->env.now;
     uint32_t size = b->o.size;
     if (!u->hl) {
-        u->hl = wire_msg_head(b->o.proto, u->head, u->id, b->u[u->to].id, size);
+        u->hl = u->grp ? wire_post_head(u->head, u->id, u->grp->id, WIRE_POST_GROUP, 0, size)
+                       : wire_msg_head(b->o.proto, u->head, u->id, b->u[u->to].id, size);
         if (size <= INLINE_MAX) {
             u->ml = u->hl + size + b->tl;
             u->msg = calloc(1, u->ml);
@@ -175,6 +199,8 @@ static void send_one(user *u) {
     else memcpy(p, u->head, hl);
     memcpy(p + hl, &t, 8);
     memcpy(p + hl + 8, &u->idx, 4);
+    uint32_t seq = (uint32_t)u->sent;
+    memcpy(p + hl + 12, &seq, 4);
     bconn_commit(c, stage);
     if (!u->msg && (bconn_ref(c, b->payload + BCONN_STAMP, size - BCONN_STAMP) ||
                     bconn_put(c, b->tail, b->tl)))
@@ -183,7 +209,16 @@ static void send_one(user *u) {
     u->sent++;
     u->inflight++;
     b->sent++;
+    if (u->grp) { /* sent counts deliveries: one per online member */
+        bgroup_posted(u->grp);
+        b->sent += u->grp->receivers - 1;
+    }
     bconn_want_flush(c);
+}
+
+/* group: the author u posts as many messages as its group has room for. */
+static void group_fill(user *u) {
+    for (uint32_t k = bgroup_room(u->grp); k && !u->b->done; k--) send_one(u);
 }
 
 static void done_one(bench *b, uint64_t sent_at, uint64_t len) {
@@ -193,41 +228,6 @@ static void done_one(bench *b, uint64_t sent_at, uint64_t len) {
     hist_add(&b->h, sent_at < t ? t - sent_at : 0);
     b->delivered++;
     b->bytes += len;
-}
-
-static long rss_kib(int pid) {
-    char path[64], line[256];
-    snprintf(path, sizeof path, "/proc/%d/status", pid);
-    FILE *f = fopen(path, "r");
-    long kib = -1;
-    if (!f) return -1;
-    while (fgets(line, sizeof line, f))
-        if (sscanf(line, "VmRSS: %ld kB", &kib) == 1) break;
-    (void)fclose(f); /* read-only: nothing to lose */
-    return kib;
-}
-
-/* CPU seconds (user + system, all threads) a process has used; -1 if unknown. */
-static double cpu_secs(int pid) {
-    char path[64], line[1024];
-    snprintf(path, sizeof path, "/proc/%d/stat", pid);
-    FILE *f = fopen(path, "r");
-    if (!f) return -1;
-    char *ok = fgets(line, sizeof line, f);
-    (void)fclose(f); /* read-only: nothing to lose */
-    char *p = ok ? strrchr(line, ')') : NULL; /* the name may hold spaces */
-    unsigned long ut, st;
-    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
-        return -1;
-    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
-}
-
-/* CPU seconds chat-bench has used, all and in the kernel (*sys); -1 if unknown. */
-static double cpu_self(double *sys) {
-    struct rusage ru;
-    if (getrusage(RUSAGE_SELF, &ru)) return *sys = -1;
-    *sys = (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
-    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 + *sys;
 }
 
 static void finish(void) {
@@ -240,7 +240,7 @@ static void finish(void) {
 
 static void report_idle(uv_timer_t *t) {
     bench *b = t->data;
-    long after = b->o.server_pid ? rss_kib(b->o.server_pid) : -1;
+    long after = b->o.server_pid ? bproc_rss_kib(b->o.server_pid) : -1;
     double per = after >= 0 && b->rss_before >= 0
                      ? (double)(after - b->rss_before) * 1024.0 / b->o.users : -1;
     printf("proto=%s scenario=idle conns=%d sources=%d connect_s=%.2f "
@@ -256,8 +256,8 @@ static void on_timer(uv_timer_t *t) {
     if (!b->measuring) {
         b->measuring = 1;
         b->t0 = bconn_clock();
-        b->cpu_srv0 = b->o.server_pid ? cpu_secs(b->o.server_pid) : -1;
-        b->cpu_self0 = cpu_self(&b->cpu_sys0);
+        b->cpu_srv0 = b->o.server_pid ? bproc_cpu_secs(b->o.server_pid) : -1;
+        b->cpu_self0 = bproc_cpu_self(&b->cpu_sys0);
         b->sys0 = b->env.syscalls;
         if (uv_timer_start(t, on_timer, (uint64_t)(b->o.seconds * 1000), 0)) die("timer", 0);
         /* for scripts that sample the server during the measurement */
@@ -265,13 +265,13 @@ static void on_timer(uv_timer_t *t) {
         return;
     }
     double secs = (double)(bconn_clock() - b->t0) / 1e9;
-    double srv = b->o.server_pid ? cpu_secs(b->o.server_pid) : -1;
+    double srv = b->o.server_pid ? bproc_cpu_secs(b->o.server_pid) : -1;
     double srv_pct = srv >= 0 && b->cpu_srv0 >= 0 ? 100 * (srv - b->cpu_srv0) / secs : -1;
     /* messages per CPU-second of the server: its efficiency, which other
      * processes on the machine disturb less than they disturb msgs/s */
     double per_cpu = srv_pct > 0 ? (double)b->delivered / (srv - b->cpu_srv0) : -1;
     double sys;
-    double self = cpu_self(&sys);
+    double self = bproc_cpu_self(&sys);
     double self_pct = self >= 0 && b->cpu_self0 >= 0 ? 100 * (self - b->cpu_self0) / secs : -1;
     double sys_pct = sys >= 0 && b->cpu_sys0 >= 0 ? 100 * (sys - b->cpu_sys0) / secs : -1;
     double sys_per_msg = b->delivered ? (double)(b->env.syscalls - b->sys0) / (double)b->delivered : 0;
@@ -284,9 +284,22 @@ static void on_timer(uv_timer_t *t) {
            b->o.size, secs, (unsigned long long)b->delivered,
            (double)b->delivered / secs, (double)b->bytes / secs / 1e6,
            hist_pct(&b->h, 0.50) / 1e3, hist_pct(&b->h, 0.99) / 1e3, hist_pct(&b->h, 0.999) / 1e3,
-           b->o.server_pid ? rss_kib(b->o.server_pid) : -1L, srv_pct, self_pct, sys_pct, per_cpu,
+           b->o.server_pid ? bproc_rss_kib(b->o.server_pid) : -1L, srv_pct, self_pct, sys_pct, per_cpu,
            sys_per_msg, (unsigned long long)b->sent, (unsigned long long)b->received,
            (unsigned long long)b->misrouted, (unsigned long long)b->unheard);
+    if (b->o.sc == SC_GROUP) {
+        /* msgs and msgs_per_s above count deliveries (a message at one
+         * member), sent and received too; posted: group messages */
+        uint64_t posted = 0, acked = 0;
+        for (int g = 0; g < b->o.users / b->o.members; g++) {
+            posted += b->grp[g].sent;
+            acked += b->grp[g].acked;
+        }
+        printf(" members=%d offline=%d groups=%d group_msgs_per_s=%.0f misordered=%llu "
+               "posted=%llu acked=%llu", b->o.members, b->o.offline, b->o.users / b->o.members,
+               (double)b->gdone / secs, (unsigned long long)b->misordered,
+               (unsigned long long)posted, (unsigned long long)acked);
+    }
     if (b->o.tls) printf(" tls=%s", b->env.tls_desc[0] ? b->env.tls_desc : "unknown");
     if (b->o.ws) printf(" ws=%s", b->o.ws_path);
     printf("\n");
@@ -304,21 +317,86 @@ static void all_ready(bench *b) {
         return;
     }
     for (int i = 0; i < b->o.users; i++)
-        if (b->u[i].sends)
+        if (b->u[i].grp)
+            group_fill(&b->u[i]);
+        else if (b->u[i].sends)
             for (int k = 0; k < b->o.depth; k++) send_one(&b->u[i]);
     if (uv_timer_start(&b->timer, on_timer, (uint64_t)(b->o.warmup * 1000), 0)) die("timer", 0);
 }
 
 static void user_connect(user *u);
 
+/* Connect the next user that is not absent, if any. */
+static void connect_next(bench *b) {
+    while (b->next_user < b->o.users && b->u[b->next_user].absent) b->next_user++;
+    if (b->next_user < b->o.users) user_connect(&b->u[b->next_user++]);
+}
+
 static void user_check_ready(user *u) {
     bench *b = u->b;
     int need_pub = wire_split_pubsub(b->o.proto) && b->o.sc != SC_IDLE;
     if (u->ready || !u->sub_ready || (need_pub && !u->pub_ready)) return;
     u->ready = 1;
-    b->nready++;
-    if (b->next_user < b->o.users) user_connect(&b->u[b->next_user++]);
+    b->nready++; /* absent users were counted at the start */
+    connect_next(b);
     if (b->nready == b->o.users) all_ready(b);
+}
+
+/* group: the author's WELCOME granted `granted` (WIRE_CONV, WIRE_ACKS):
+ * create its group with the other members (ids after its own), named
+ * "bench <group>"; the answer makes it ready. */
+static void group_create(user *u, uint64_t granted) {
+    bench *b = u->b;
+    uint64_t want = WIRE_CONV | (u->grp->acks ? WIRE_ACKS : 0);
+    if ((granted & want) != want)
+        die("the server did not grant CONV (or ACKS) to the group's author: "
+            "a server without groups, or in --echo mode?", 0);
+    uint32_t n = (uint32_t)b->o.members - 1;
+    char name[32];
+    snprintf(name, sizeof name, "bench %u", u->idx / (uint32_t)b->o.members);
+    uint32_t *ids = malloc(n * sizeof *ids);
+    uint8_t *f = malloc(wire_group_create_size(strlen(name), n));
+    if (!ids || !f) die("out of memory", 0);
+    for (uint32_t k = 0; k < n; k++) ids[k] = u->id + 1 + k;
+    size_t len = wire_group_create(f, u->id, 1, name, ids, n);
+    if (!len) die("a group this large cannot be created in one request", 0);
+    out_put(u->tx, f, len);
+    free(f);
+    free(ids);
+}
+
+/* group: a GROUPS frame at an author; the answer to its CREATE (request
+ * 1) makes it ready; events (the group's creation, told to every CONV
+ * connection of its members) are ignored. */
+static void group_answer(user *u, const wire_ev *ev) {
+    wire_groups g;
+    if (wire_parse_groups(ev->body, ev->len, &g)) die("the server sent a malformed GROUPS frame", 0);
+    if (g.op != WIRE_GROUP_CREATE || g.req != 1 || u->grp->id) return;
+    if (!g.group) die("the server created group 0", 0);
+    u->grp->id = g.group;
+    u->sub_ready = 1;
+    user_check_ready(u);
+}
+
+/* group: member u got a message whose stamp names author s and sequence
+ * number seq: it must be u's group's author's, and the next one u lacks. */
+static void group_msg(user *u, user *s, uint64_t t, uint32_t seq, uint64_t len) {
+    bench *b = u->b;
+    if (!s->grp || u->to != s->idx || u == s) {
+        b->misrouted++;
+        return;
+    }
+    int r = seq == (uint32_t)u->got ? bgroup_delivered(s->grp, u->got) : -1;
+    if (r < 0) { /* lost, repeated or reordered: the account stays as it was */
+        b->misordered++;
+        return;
+    }
+    u->got++;
+    done_one(b, t, len);
+    if (r == 1) {
+        if (b->measuring) b->gdone++;
+        group_fill(s);
+    }
 }
 
 /* --- what the connections report (bconn_ops) */
@@ -336,6 +414,12 @@ static void on_msg(bconn *c, const uint8_t *stamp, uint64_t len) {
         return;
     }
     user *s = &b->u[sidx];
+    if (b->o.sc == SC_GROUP) {
+        uint32_t seq;
+        memcpy(&seq, stamp + 12, 4);
+        group_msg(u, s, t, seq, len);
+        return;
+    }
     if (s->to != u->idx) b->misrouted++;
     done_one(b, t, len);
     s->inflight--;
@@ -348,10 +432,24 @@ static void on_event(bconn *c, const wire_ev *ev) {
     switch (ev->kind) {
     case WEV_READY:
         if (c == &u->pubc) break;
+        if (u->grp) { /* the WELCOME: create the group, ready when it exists */
+            group_create(u, ev->count);
+            break;
+        }
         u->sub_ready = 1;
         user_check_ready(u);
         break;
-    case WEV_ACK: /* offline: the server has stored them */
+    case WEV_GROUPS:
+        if (u->grp) group_answer(u, ev);
+        break;
+    case WEV_ACK: /* offline, group with --offline: the server has stored them */
+        if (u->grp) {
+            if (bgroup_acked(u->grp, ev->count))
+                die("the server acknowledged fewer messages than before, or more "
+                    "than were posted", 0);
+            group_fill(u);
+            break;
+        }
         while (u->acked < ev->count && u->acked < u->sent) {
             done_one(b, u->stamp[u->acked % (uint64_t)b->o.depth], b->o.size);
             u->acked++;
@@ -385,6 +483,7 @@ static void on_open(bconn *c) {
     uint8_t hello[WIRE_HELLO_MAX];
     unsigned flags = pub ? 0 : WIRE_SUB | (b->o.sc == SC_OFFLINE ? WIRE_ACKS : 0) |
                                    (b->o.sc == SC_IDLE ? WIRE_HELLO : 0);
+    if (u->grp) flags = WIRE_CONV | (u->grp->acks ? WIRE_ACKS : 0);
     size_t n = wire_hello(b->o.proto, hello, u->id, flags);
     if (n) out_put(c, hello, n);
     if (pub) {
@@ -425,25 +524,12 @@ static void user_connect(user *u) {
     if (wire_split_pubsub(b->o.proto) && b->o.sc != SC_IDLE) conn_open(b, u, &u->pubc);
 }
 
-/* Raise the soft descriptor limit to the hard one; 0 if `need` fit. */
-static int raise_nofile(unsigned long need, unsigned long *have) {
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl)) return -1;
-    if (rl.rlim_cur < rl.rlim_max) {
-        rl.rlim_cur = rl.rlim_max;
-        /* if refused, the limit read back below is the one that holds */
-        (void)setrlimit(RLIMIT_NOFILE, &rl);
-        if (getrlimit(RLIMIT_NOFILE, &rl)) return -1;
-    }
-    *have = (unsigned long)rl.rlim_cur;
-    return need <= *have ? 0 : -1;
-}
-
 static void usage(FILE *f) {
     fprintf(f,
 "Usage: chat-bench [--proto chat|redis|nats|mqtt|ws] [--host H] [--port P]\n"
-"                  [--scenario echo|pair|fanin|offline|idle] [--users U]\n"
-"                  [--depth D] [--size S] [--seconds T] [--warmup W]\n"
+"                  [--scenario echo|pair|fanin|offline|idle|group] [--users U]\n"
+"                  [--members M [--offline K]] [--depth D] [--size S]\n"
+"                  [--seconds T] [--warmup W]\n"
 "                  [--server-pid PID] [--sources K] [--window N]\n"
 "                  [--tls --ca FILE [--tls-suite S] [--tls-group G]]\n"
 "                  [--splice-min BYTES] [--congestion NAME] [--ws [--ws-path P]]\n"
@@ -451,6 +537,9 @@ static void usage(FILE *f) {
 "after a 1 s warm-up; --sources: 127.0.0.2.. source addresses, automatic\n"
 "(one per %d connections) on loopback; --window 256 users connecting at\n"
 "once. idle: U connections, prints the server's RSS per connection.\n"
+"group (chat): U/M groups of M users (default M = U), each with one author\n"
+"keeping D group messages in flight to the others, of whom K (default 0)\n"
+"never connect; msgs counts deliveries (a message at one member).\n"
 "--tls: TLS 1.3 only, verifying the server's certificate for --host against\n"
 "the CA file --ca; the only suite offered is --tls-suite\n"
 "(TLS_AES_128_GCM_SHA256), the only group --tls-group (X25519).\n"
@@ -466,7 +555,7 @@ static void usage(FILE *f) {
 int main(int argc, char **argv) {
     static bench b;
     b.o = (opts){"127.0.0.1", 8888, WIRE_CHAT, SC_PAIR, 50, 1, 64, 5.0, 1.0, 0, 0, 256,
-                 0, NULL, "TLS_AES_128_GCM_SHA256", "X25519", SPLICE_MIN, NULL, 0, NULL};
+                 0, NULL, "TLS_AES_128_GCM_SHA256", "X25519", SPLICE_MIN, NULL, 0, NULL, 0, 0};
     static const struct option lo[] = {
         {"proto", 1, 0, 'r'}, {"host", 1, 0, 'h'}, {"port", 1, 0, 'p'},
         {"scenario", 1, 0, 's'}, {"users", 1, 0, 'u'}, {"depth", 1, 0, 'd'},
@@ -474,7 +563,8 @@ int main(int argc, char **argv) {
         {"server-pid", 1, 0, 'P'}, {"sources", 1, 0, 'S'}, {"window", 1, 0, 'W'},
         {"tls", 0, 0, 'T'}, {"ca", 1, 0, 'C'}, {"tls-suite", 1, 0, 'X'},
         {"tls-group", 1, 0, 'G'}, {"splice-min", 1, 0, 'M'}, {"congestion", 1, 0, 'c'}, {"help", 0, 0, 'H'},
-        {"ws", 0, 0, 'K'}, {"ws-path", 1, 0, 'k'},
+        {"ws", 0, 0, 'K'}, {"ws-path", 1, 0, 'k'}, {"members", 1, 0, 'm'},
+        {"offline", 1, 0, 'o'},
         {0, 0, 0, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
@@ -492,10 +582,11 @@ int main(int argc, char **argv) {
         case 'p': b.o.port = atoi(optarg); break;
         case 's': {
             int k = -1;
-            for (int i = 0; i < 5; i++)
+            for (int i = 0; i < SC_COUNT; i++)
                 if (!strcmp(optarg, sc_names[i])) k = i;
             if (k < 0) {
-                fprintf(stderr, "chat-bench: --scenario: '%s' is not echo, pair, fanin, offline or idle\n", optarg);
+                fprintf(stderr, "chat-bench: --scenario: '%s' is not echo, pair, fanin, offline, "
+                                "idle or group\n", optarg);
                 return 2;
             }
             b.o.sc = (enum scenario)k;
@@ -517,6 +608,8 @@ int main(int argc, char **argv) {
         case 'c': b.o.congestion = optarg; break;
         case 'K': b.o.ws = 1; break;
         case 'k': b.o.ws_path = optarg; break;
+        case 'm': b.o.members = atoi(optarg); break;
+        case 'o': b.o.offline = atoi(optarg); break;
         case 'H': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -525,11 +618,20 @@ int main(int argc, char **argv) {
     if (o->users < 1 || o->depth < 1 || o->size < BCONN_STAMP || o->seconds <= 0 || o->window < 1 ||
         (o->sc == SC_PAIR && o->users % 2) || (o->sc == SC_FANIN && o->users < 2)) {
         fprintf(stderr, "chat-bench: need users >= 1 (even for pair, >= 2 for fanin), "
-                        "depth >= 1, size >= 12, seconds > 0, window >= 1\n");
+                        "depth >= 1, size >= %u, seconds > 0, window >= 1\n", BCONN_STAMP);
         return 2;
     }
-    if (o->sc == SC_OFFLINE && o->proto != WIRE_CHAT) {
-        fprintf(stderr, "chat-bench: the offline scenario needs --proto chat\n");
+    if ((o->sc == SC_OFFLINE || o->sc == SC_GROUP) && o->proto != WIRE_CHAT) {
+        fprintf(stderr, "chat-bench: the %s scenario needs --proto chat\n", sc_names[o->sc]);
+        return 2;
+    }
+    if (o->sc == SC_GROUP && !o->members) o->members = o->users;
+    if ((o->members || o->offline) &&
+        (o->sc != SC_GROUP || o->members < 2 || o->members > GROUP_MEMBERS_MAX ||
+         o->users % o->members || o->offline < 0 || o->offline > o->members - 2)) {
+        fprintf(stderr, "chat-bench: --members and --offline are for --scenario group: "
+                        "2 <= members <= %d dividing --users, 0 <= offline <= members - 2 "
+                        "(the author and one receiver are online)\n", GROUP_MEMBERS_MAX);
         return 2;
     }
     if (o->ws && o->proto == WIRE_REDIS) {
@@ -548,7 +650,7 @@ int main(int argc, char **argv) {
     unsigned long conns = (unsigned long)o->users *
                           (wire_split_pubsub(o->proto) && o->sc != SC_IDLE ? 2u : 1u);
     unsigned long have = 0;
-    if (raise_nofile(conns + 64, &have)) {
+    if (bproc_raise_nofile(conns + 64, &have)) {
         fprintf(stderr, "chat-bench: %lu connections need %lu descriptors but the limit "
                         "is %lu (ulimit -Hn); nothing measured\n", conns, conns + 64, have);
         return 3;
@@ -601,10 +703,29 @@ int main(int argc, char **argv) {
         case SC_FANIN: u->to = 0; u->sends = i > 0; break;
         case SC_OFFLINE: u->to = u->idx; u->sends = 1; break; /* id replaced below */
         case SC_IDLE: u->to = u->idx; u->sends = 0; break;
+        case SC_GROUP: { /* the first member of each group is its author */
+            uint32_t m = (uint32_t)o->members, k = u->idx % m;
+            u->to = u->idx - k;
+            u->sends = k == 0;
+            u->absent = k >= m - (uint32_t)o->offline;
+            b.nready += u->absent;
+            break;
+        }
         }
         if (o->sc == SC_OFFLINE) {
             u->stamp = calloc((size_t)o->depth, sizeof *u->stamp);
             if (!u->stamp) die("out of memory", 0);
+        }
+    }
+    if (o->sc == SC_GROUP) {
+        int ng = o->users / o->members;
+        b.grp = calloc((size_t)ng, sizeof *b.grp);
+        if (!b.grp) die("out of memory", 0);
+        for (int g = 0; g < ng; g++) {
+            if (bgroup_init(&b.grp[g], (uint32_t)(o->members - 1 - o->offline),
+                            (uint32_t)o->depth, o->offline > 0))
+                die("out of memory", 0);
+            b.u[g * o->members].grp = &b.grp[g];
         }
     }
     if (o->sc == SC_OFFLINE) { /* receivers are absent users, never connected */
@@ -618,12 +739,11 @@ int main(int argc, char **argv) {
             b.u[o->users + i] = (user){.id = 1000000u + (uint32_t)i};
         }
     }
-    b.rss_before = o->server_pid ? rss_kib(o->server_pid) : -1;
+    b.rss_before = o->server_pid ? bproc_rss_kib(o->server_pid) : -1;
     b.t_start = bconn_clock();
     if (uv_timer_init(b.loop, &b.timer)) die("timer", 0);
     b.timer.data = &b;
-    while (b.next_user < o->users && b.next_user < o->window)
-        user_connect(&b.u[b.next_user++]);
+    for (int k = 0; k < o->window; k++) connect_next(&b);
     r = uv_run(b.loop, UV_RUN_DEFAULT);
     (void)r; /* the run ends with exit() from the timer or a failure */
     return 1;

@@ -13,8 +13,9 @@
 # BENCH_SERVERS ("chat floor redis nats mqtt"), BENCH_IDLE ("10000 50000
 # 100000"), BENCH_IDLE_ALL (10000: the N up to which the competitors also
 # get the idle scenario), BENCH_ONLY (scenario ids or groups to run, default
-# all; groups: small, media, tls, ws, idle; e.g. BENCH_ONLY=media or
-# BENCH_ONLY="mib tlsmib"), BENCH_BUDGET (1500: an idle run that would end
+# all; groups: small, media, tls, ws, store, group, idle; e.g. BENCH_ONLY=media
+# or BENCH_ONLY="mib tlsmib"; the group conversations with the 1:1 row they
+# are compared with: BENCH_ONLY="group pair1000" BENCH_SERVERS=chat), BENCH_BUDGET (1500: an idle run that would end
 # past this many seconds is skipped), BENCH_CONGESTION (reno: the TCP
 # congestion control of chat-bench's own sockets, "" for the system's),
 # BENCH_PROFILE (1: one more run of chat-server per scenario under perf),
@@ -234,7 +235,9 @@ stop_server() {
 # id | label | plot label | chat-bench flags | servers | chat-server flags | group
 # Groups: small (64-byte messages), media (64 KiB to 16 MiB), tls (over TLS:
 # every server's TLS listener, chat-bench --tls), ws (over WebSocket: the
-# servers with a WebSocket listener, chat-bench --ws), store (chat-server only).
+# servers with a WebSocket listener, chat-bench --ws), store (chat-server only),
+# group (chat-server only: group conversations, msgs/s counts member
+# deliveries).
 SCENARIOS=(
   "echo1|echo, 50 users, depth 1|echo 50x1|--scenario echo --users 50 --depth 1|all|--echo|small"
   "echo64|echo, 50 users, depth 64|echo 50x64|--scenario echo --users 50 --depth 64|all|--echo|small"
@@ -251,7 +254,13 @@ SCENARIOS=(
   "wspair64|WebSocket: pair, 50 users, depth 64|WS pair 50x64|--scenario pair --users 50 --depth 64|chat nats mqtt||ws"
   "wskib64|WebSocket: pair, 2 users, depth 4, 64 KiB|WS pair 2x4 64KiB|--scenario pair --users 2 --depth 4 --size 65536|chat nats mqtt||ws"
   "offline|offline store, 50 senders, depth 64, --fsync=full|offline fsync|--scenario offline --users 50 --depth 64|chat|--fsync full|store"
+  "group1000|group, 1,000 members online, depth 8|group 1000x8|--scenario group --users 1000 --members 1000 --depth 8|chat||group"
+  "group100off|group, 100 members, 50 offline, depth 8|group 100 (50 off) x8|--scenario group --users 100 --members 100 --offline 50 --depth 8|chat||group"
 )
+# The group scenario judged against a 1:1 one (bench/run.sh's page says why
+# this one) and the share of its member deliveries/s it should reach.
+GROUP_VS=pair1000
+GROUP_TARGET=0.8
 depth_of() { grep -oE -- '--depth [0-9]+' <<<"$1" | cut -d' ' -f2; }
 size_of() { local s; s=$(grep -oE -- '--size [0-9]+' <<<"$1" | cut -d' ' -f2); echo "${s:-64}"; }
 # wanted ID GROUP: selected by BENCH_ONLY (an id or its group), or all
@@ -400,14 +409,31 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b + 0 == 0)
 us_per_msg() { awk -v p="$1" -v r="$2" 'BEGIN { if (p == "" || r == "" || r + 0 == 0 || p < 0) print ""; else printf "%.2f", p * 1e4 / r }'; }
 # Runs in which nothing was lost: at the end, sent - received is exactly what
 # the senders keep in flight (U x D; fan-in (U-1) x D) and nothing reached the
-# wrong user. Prints "sound total".
+# wrong user. Groups (sent and received count deliveries): every member got
+# its author's messages in order (misordered=0: none lost, repeated or
+# overtaken) and what is missing is at most the D messages in flight per
+# group at each online member. Prints "sound total".
 soundness() {
   awk -F'\t' '$4 ~ /sent=/ { n = split($4, f, " "); delete v
       for (i = 1; i <= n; i++) { split(f[i], kv, "="); v[kv[1]] = kv[2] }
       total++
+      if (v["scenario"] == "group") {
+        d = v["sent"] - v["received"]
+        if (d >= 0 && d <= v["groups"] * v["depth"] * (v["members"] - 1 - v["offline"]) &&
+            v["misrouted"] == 0 && v["misordered"] == 0) ok++
+        next
+      }
       senders = v["scenario"] == "fanin" ? v["users"] - 1 : v["users"]
       if (v["sent"] - v["received"] == senders * v["depth"] && v["misrouted"] == 0 && v["unheard"] == 0) ok++ }
     END { print ok + 0, total + 0 }' "$RES"
+}
+label_of() { # scenario id -> its label
+  local sc id label
+  for sc in "${SCENARIOS[@]}"; do
+    IFS='|' read -r id label _ <<<"$sc"
+    [ "$id" = "$1" ] && { echo "$label"; return 0; }
+  done
+  return 1
 }
 ge() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a + 0 >= b + 0) }'; }
 gt() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a + 0 > b + 0) }'; }
@@ -449,6 +475,21 @@ server_us() { local e=${EFF[$1,$2]:-}; [ -n "$e" ] && awk -v e="$e" 'BEGIN { if 
 # cell: how many times the messages that server can relay with its whole
 # core chat-bench can drive with its own
 headroom() { ratio "$(server_us "$1" "$2")" "$(bench_us "$1" "$2")"; }
+# judge SRV_A ID_A SRV_B ID_B TARGET: cell A against cell B by msgs/s, or by
+# server efficiency (msgs/CPU-s) where chat-bench had under 1.5x headroom in
+# either (it may have been the limit there). Sets J_R and J_RE (the msgs/s
+# and msgs/CPU-s ratios), J_HA and J_HB (the headrooms), J_BY (tp or eff:
+# which ratio judged) and J_M (met or missed).
+judge() {
+  J_R=$(ratio "${TP[$1,$2]:-}" "${TP[$3,$4]:-}"); J_RE=$(ratio "${EFF[$1,$2]:-}" "${EFF[$3,$4]:-}")
+  J_HA=$(headroom "$1" "$2"); J_HB=$(headroom "$3" "$4"); J_BY=tp
+  if [ -n "$J_RE" ] && { { [ -n "$J_HA" ] && ! ge "$J_HA" 1.5; } || { [ -n "$J_HB" ] && ! ge "$J_HB" 1.5; }; }; then
+    J_BY=eff
+  fi
+  local v=$J_R
+  [ "$J_BY" = eff ] && v=$J_RE
+  if ge "$v" "$5"; then J_M=met; else J_M=missed; fi
+}
 most_efficient() { # scenario -> the server with the most msgs/CPU-s, the fastest on a core of its own
   local best="" bv=""
   for s in $SERVERS; do
@@ -470,6 +511,7 @@ for sc in "${SCENARIOS[@]}"; do
   wanted "$id" "$group" || continue
   for what in tput p99 rel; do
     [ "$what" = rel ] && [ "$group" = ws ] && continue # no floor speaks WebSocket
+    [ "$what" = rel ] && [ "$group" = group ] && continue # nor groups
     printf '%s' "$plabel" >> "$TMP/$what.dat"
     for s in $SERVERS; do
       case $what in
@@ -483,7 +525,9 @@ for sc in "${SCENARIOS[@]}"; do
   done
 done
 plot() { # dat png title ylabel logy ref
-  [ "$(wc -l < "$1")" -gt 1 ] || return 0 # no throughput scenario ran
+  # nothing to draw: no throughput scenario ran, or no figure for it (the
+  # ratio to the floor in a run without the floor)
+  awk -F'\t' 'NR > 1 { for (i = 2; i <= NF; i++) if ($i != "-") f = 1 } END { exit !f }' "$1" || return 0
   gnuplot -e "dat='$1'; out='$2'; ttl='$3'; yl='$4'; logy=$5; ref=$6" bench/plot.gp 2>"$TMP/gnuplot.err" \
     || { echo "bench: gnuplot failed for $2:" >&2; cat "$TMP/gnuplot.err" >&2; }
 }
@@ -555,23 +599,25 @@ busy_list=${busy_list#; }
   echo
   echo "\`build/chat-bench\` (one libuv loop) runs U users, each keeping D messages of"
   echo "64 bytes (unless said) in flight; the first 8 bytes of a payload carry its"
-  echo "send time, the next 4 the sender, latency is send to delivery of the last"
-  echo "byte. A message is delivered when: *echo*,"
+  echo "send time, the next 4 the sender and 4 more its sequence number, latency"
+  echo "is send to delivery of the last byte. A message is delivered when: *echo*,"
   echo "it came back to its sender (chat-server \`--echo\`; elsewhere a publish to"
   echo "one's own inbox); *pair*, user i's message reached user i^1 (both ways);"
   echo "*fan-in*, users 2..50 send to user 1 and it reached user 1; *offline store*"
   echo "(chat-server only), senders that opted in to acknowledgements send to"
   echo "absent receivers and the server acknowledged it, i.e. committed it to"
-  echo "SQLite and synced it (\`--fsync full\`). No message is sent before every"
-  echo "subscription is confirmed. *TLS:* the same scenario over each server's TLS"
-  echo "listener (below). *WebSocket:* the same scenario over each server's"
-  echo "WebSocket listener, where it has one (below)."
+  echo "SQLite and synced it (\`--fsync full\`); *group* (chat-server only, below),"
+  echo "a group message reached one member (a *member delivery*). No message is"
+  echo "sent before every subscription is confirmed. *TLS:* the same scenario over"
+  echo "each server's TLS listener (below). *WebSocket:* the same scenario over"
+  echo "each server's WebSocket listener, where it has one (below)."
   echo
   read -r s_ok s_all <<<"$(soundness)"
   echo "Soundness, checked on every run: in $s_ok of $s_all runs every message sent was"
-  echo "delivered or still in flight at the end (sent - received = U x D) and none"
-  echo "reached the wrong user. Each column of a row is the median of its own $RUNS"
-  echo "values. MB/s counts payload bytes (10^6 bytes)."
+  echo "delivered or still in flight at the end (sent - received = U x D; in a"
+  echo "group, every member got its author's messages in order and lacks at most"
+  echo "the D in flight) and none reached the wrong user. Each column of a row is"
+  echo "the median of its own $RUNS values. MB/s counts payload bytes (10^6 bytes)."
   echo
   echo "The same scenario loop, clock and histogram serve every server; only the"
   echo "framing differs (bench/wire.c). User i's inbox is channel / subject /"
@@ -772,11 +818,93 @@ busy_list=${busy_list#; }
     IFS='|' read -r id label _ _ _ _ group <<<"$sc"
     wanted "$id" "$group" || continue
     [ -n "${TP[chat,$id]:-}" ] || continue
+    [ "$group" = group ] && continue # chat-server only: below
     read -r bs bv <<<"$(best_comp "$id")"
     echo "| $label | $(dash "$(ratio "${TP[chat,$id]}" "${TP[floor,$id]:-}")") | $(dash "$(ratio "${P99[chat,$id]}" "${P99[floor,$id]:-}")") | $(dash "$(ratio "${MB[chat,$id]}" "${MB[floor,$id]:-}")") | $(dash "$(ratio "${EFF[chat,$id]:-}" "${EFF[floor,$id]:-}")") | $( [ -n "${bs:-}" ] && echo "$(name_of "$bs") ($bv)" || echo -) | $(dash "$(ratio "${TP[chat,$id]}" "${bv:-}")") |"
     bs=""; bv=""
   done
   echo
+  if grep -q "$(printf '\tgroup')" "$RES"; then
+    vs=$GROUP_VS; vs_label=$(label_of "$vs")
+    echo "## Groups"
+    echo
+    echo "chat-server only (the other servers have no groups). Per group of M members,"
+    echo "the first member connects as a device with \`CONV\` (HELLO flags 0x02,"
+    echo "device \`bench\`), creates the group with one GROUP CREATE listing the other"
+    echo "M - 1 and, once the GROUPS answer is in and every other member's connection"
+    echo "is bound, keeps D group messages in flight: POST with the \`GROUP\` flag and"
+    echo "no client id (cid 0; the 1:1 rows send bare data frames, without one). The"
+    echo "other members connect as the article's client does, without HELLO (bound"
+    echo "by a 0-length text to themselves), so the server hands them each group"
+    echo "message as a bare data frame from its author: the cheapest receiving path,"
+    echo "the one the 1:1 rows' receivers take. A *member delivery* is one message"
+    echo "arriving at one member: msgs/s counts them, latency is from the post to"
+    echo "each member's arrival, and *group msgs/s* counts the messages every online"
+    echo "member had. A message is in flight until the last online member has it"
+    echo "(chat-bench keeps one counter per message in flight, not per member, and"
+    echo "checks with the stamp's sequence number that each member gets its author's"
+    echo "messages in order, none lost or repeated). Without offline members the"
+    echo "author does not ask for acknowledgements (\`ACKS\`), so every message takes"
+    echo "the live path; with K offline the last K members never connect, the server"
+    echo "keeps every message for them, and the author asks for \`ACKS\`: a message"
+    echo "is then in flight until the server has acknowledged it too, as a client"
+    echo "with a window of unacknowledged messages keeps them."
+    echo
+    echo "| scenario | member deliveries/s | group msgs/s | p50 µs | p99 µs | server CPU % | bench CPU % | deliveries/CPU-s | ${vs_label}, msgs/s | ratio | ratio by msgs/CPU-s |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    for sc in "${SCENARIOS[@]}"; do
+      IFS='|' read -r id label _ _ _ _ group <<<"$sc"
+      [ "$group" = group ] || continue
+      wanted "$id" "$group" || continue
+      if [ -z "${TP[chat,$id]:-}" ]; then
+        f=$(fail_of chat "$id")
+        [ -n "$f" ] && echo "| $label | failed: \`$f\` | | | | | | | | | |"
+        continue
+      fi
+      echo "| $label | ${TP[chat,$id]}$(mark chat "$id") | $(dash "$(med chat "$id" group_msgs_per_s)") | ${P50[chat,$id]} | ${P99[chat,$id]} | $(dash "${SCPU[chat,$id]}") | $(dash "${BCPU[chat,$id]}")$(mark chat "$id") | $(dash "${EFF[chat,$id]:-}") | $(dash "${TP[chat,$vs]:-}")$(mark chat "$vs") | $(dash "$(ratio "${TP[chat,$id]}" "${TP[chat,$vs]:-}")") | $(dash "$(ratio "${EFF[chat,$id]:-}" "${EFF[chat,$vs]:-}")") |"
+    done
+    echo
+    echo "**Which 1:1 row.** \`$vs_label\` is the fair comparison for the"
+    echo "1,000-member group: the same 1,000 connections at the server and in"
+    echo "chat-bench's one loop, the same number of deliveries in flight (1,000 x 8"
+    echo "there, 8 x 999 here), the same 64-byte messages and the same receiving"
+    echo "path (bare data frames to connections without HELLO). What differs is only"
+    echo "what a group is: the server reads one message per 999 deliveries (less"
+    echo "input per delivery than 1:1) but routes each through the group's member"
+    echo "list. The 50-user pair rows have 20 times fewer connections, hence many"
+    echo "more messages per write on both sides, and would flatter the 1:1 side."
+    echo "The offline row has another shape (50 online members, every message"
+    echo "stored, a window bounded by acknowledgements: with chat-server's default"
+    echo "\`--fsync full\` its rate is about 8 messages per synced commit, so it"
+    echo "measures the store's commit latency more than the server's CPU); its"
+    echo "ratio is shown for reference only. chat-bench's cost per member delivery"
+    echo "is mostly the kernel's receiving (the headroom table above gives both):"
+    echo "in user space it decodes a 9-byte head and the 16-byte stamp, checks the"
+    echo "member's sequence and counts down the message's counter (one per message"
+    echo "in flight, none per member and message)."
+    echo
+    g=${TP[chat,group1000]:-}; p=${TP[chat,$vs]:-}
+    if [ -n "$g" ] && [ -n "$p" ]; then
+      judge chat group1000 chat "$vs" "$GROUP_TARGET"
+      echo "- Target: group, 1,000 members online, depth 8: member deliveries/s >= $GROUP_TARGET x"
+      if [ "$J_BY" = eff ]; then # as against the floor
+        echo "  \`$vs_label\` msgs/s, by server efficiency (msgs/CPU-s), as chat-bench has"
+        echo "  less than 1.5x headroom here ($(dash "$J_HA")x in the group, $(dash "$J_HB")x in the pair):"
+        echo "  **$J_M** ($J_RE x; msgs/s $J_R x: $g against $p)"
+      else
+        echo "  \`$vs_label\` msgs/s: **$J_M** ($J_R x: $g against $p; by server"
+        echo "  efficiency $(dash "$J_RE") x)"
+      fi
+      if busy chat group1000 || busy chat "$vs"; then
+        echo "  († chat-bench was above $BUSY % of its core in a run of one of them.)"
+      fi
+    elif [ -n "$g" ]; then
+      echo "- Target: group, 1,000 members online, depth 8: member deliveries/s >= $GROUP_TARGET x"
+      echo "  \`$vs_label\` msgs/s: **not measured** here, as that row did not run"
+      echo "  (\`BENCH_ONLY=\"group $vs\" BENCH_SERVERS=chat\` runs both)."
+    fi
+    echo
+  fi
   echo "## Idle connections"
   echo
   echo "N connections each subscribe (chat protocol: bind with HELLO, as libchat"
@@ -824,18 +952,14 @@ busy_list=${busy_list#; }
     miss_floor=0
     if [ -n "$f" ]; then
       t=$(floor_target "$bflags")
-      r=$(ratio "$c" "$f")
-      h=$(headroom floor "$id"); hc=$(headroom chat "$id")
-      re=$(ratio "${EFF[chat,$id]:-}" "${EFF[floor,$id]:-}")
-      if [ -n "$re" ] && { { [ -n "$h" ] && ! ge "$h" 1.5; } || { [ -n "$hc" ] && ! ge "$hc" 1.5; }; }; then
-        # the generator may be the limit: judge by server efficiency
-        if ge "$re" "$t"; then m=met; else m=missed; fi
+      judge chat "$id" floor "$id" "$t"
+      m=$J_M
+      if [ "$J_BY" = eff ]; then # the generator may be the limit
         echo "- $label: msgs/CPU-s >= $t x floor (by server efficiency, as chat-bench has less than"
-        echo "  1.5x headroom here: $(dash "$hc")x against chat-server, $(dash "$h")x against the floor): **$m**"
-        echo "  ($re x; msgs/s $r x: $c against $f)"
+        echo "  1.5x headroom here: $(dash "$J_HA")x against chat-server, $(dash "$J_HB")x against the floor): **$m**"
+        echo "  ($J_RE x; msgs/s $J_R x: $c against $f)"
       else
-        if ge "$r" "$t"; then m=met; else m=missed; fi
-        echo "- $label: msgs/s >= $t x floor: **$m** ($r x: $c against $f)"
+        echo "- $label: msgs/s >= $t x floor: **$m** ($J_R x: $c against $f)"
       fi
       n_all=$((n_all + 1)); [ "$m" = met ] && n_met=$((n_met + 1)); [ "$m" = missed ] && miss_floor=1
       r=$(ratio "${P99[chat,$id]}" "${P99[floor,$id]}")

@@ -1,10 +1,12 @@
 /*
  * test_bench.c -- unit tests for chat-bench's pure parts: the protocol
  * decoders (wire.c: a message is decoded as its head, "N bytes follow";
- * other units whole), the output queue (outq.c: gather list, partial
+ * other units whole) and the chat encoders for conversations and groups
+ * (HELLO with CONV, POST, GROUP CREATE, GROUPS, MSG), the output queue (outq.c: gather list, partial
  * writes, compaction) and the WebSocket client (bws.c: handshake, masking,
  * frame headers, in-place unframing, fragments, control frames).
- * `make bench-test`.
+ * With the tests of a group's account of messages in flight
+ * (test_bgroup.c, bgroup.c). `make bench-test`.
  *
  * Every decoder is fed each unit at once and cut at every byte (it must
  * answer "incomplete" until the head, or the whole unit, is there), and
@@ -25,6 +27,8 @@
 #include "outq.h"
 #include "proto/frame.h"
 #include "wire.h"
+
+int test_bgroup_run(void); /* test_bgroup.c: its group, the failures */
 
 static uint8_t *dup_exact(const void *p, size_t n) {
     uint8_t *d = malloc(n ? n : 1);
@@ -163,6 +167,156 @@ static void test_not_the_protocol(void **state) {
     assert_int_equal(wire_decode(WIRE_NATS, (const uint8_t *)"MSG u1 1 x\r\n", 12, &ev), -1);
     const uint8_t mq[] = {0x90, 0xff, 0xff, 0xff, 0x7f}; /* SUBACK of 256 MB */
     assert_int_equal(wire_decode(WIRE_MQTT, mq, sizeof mq, &ev), -1);
+}
+
+/* --- chat: conversations and groups */
+
+static void test_chat_conv_hello(void **state) {
+    (void)state;
+    uint8_t out[WIRE_HELLO_MAX];
+    /* the server's own parser reads what chat-bench sends */
+    size_t n = wire_hello(WIRE_CHAT, out, 42, WIRE_CONV | WIRE_ACKS);
+    frame_c2s f = {0};
+    assert_int_equal(frame_decode_c2s(out, n, 1024, &f), (long)n);
+    assert_int_equal(f.sender, 42);
+    assert_int_equal(f.type, FRAME_HELLO);
+    frame_hello h;
+    assert_int_equal(frame_parse_hello(f.body, f.len, &h), 0);
+    assert_int_equal(h.flags, FRAME_FLAG_CONV | FRAME_FLAG_ACKS);
+    assert_int_equal(h.device_len, strlen(WIRE_DEVICE));
+    assert_memory_equal(h.device, WIRE_DEVICE, h.device_len);
+    assert_null(h.password);
+    n = wire_hello(WIRE_CHAT, out, 42, WIRE_CONV); /* CONV alone: no ACKS */
+    assert_int_equal(frame_decode_c2s(out, n, 1024, &f), (long)n);
+    assert_int_equal(frame_parse_hello(f.body, f.len, &h), 0);
+    assert_int_equal(h.flags, FRAME_FLAG_CONV);
+    /* WELCOME says what was granted, in wire's flags */
+    uint8_t w[FRAME_S2C_HDR + FRAME_WELCOME_SIZE];
+    frame_welcome fw = {FRAME_VERSION, FRAME_FLAG_CONV, 42, 1u << 20};
+    frame_put_s2c_hdr(w, 0, FRAME_WELCOME, FRAME_WELCOME_SIZE);
+    frame_put_welcome(w + FRAME_S2C_HDR, &fw);
+    wire_ev ev;
+    check_cuts(WIRE_CHAT, w, sizeof w, sizeof w, &ev);
+    assert_int_equal(ev.kind, WEV_READY);
+    assert_int_equal(ev.count, WIRE_CONV);
+    w[FRAME_S2C_HDR + 1] = FRAME_FLAG_ACKS | FRAME_FLAG_CONV;
+    check_cuts(WIRE_CHAT, w, sizeof w, sizeof w, &ev);
+    assert_int_equal(ev.count, WIRE_CONV | WIRE_ACKS);
+    w[8] = 9; /* a WELCOME of 9 bytes is not the protocol */
+    assert_int_equal(wire_decode(WIRE_CHAT, w, sizeof w - 1, &ev), -1);
+}
+
+static void test_chat_post_head(void **state) {
+    (void)state;
+    uint8_t h[WIRE_HEAD_MAX];
+    size_t n = wire_post_head(h, 7, 0x01020304u, WIRE_POST_GROUP, 0x1122334455667788ull, 64);
+    assert_int_equal(n, WIRE_POST_HEAD);
+    const uint8_t want[] = {0, 0, 0, 7, 1, 2, 3, 4, FRAME_POST, 0, 0, 0, 74, /* 10 + 64 */
+                            FRAME_TEXT, 0x02, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88};
+    assert_int_equal(sizeof want, WIRE_POST_HEAD);
+    assert_memory_equal(h, want, sizeof want);
+    n = wire_post_head(h, 7, 9, 0, 0, 0); /* to a user, no cid, empty */
+    assert_int_equal(h[12], FRAME_POST_PRE);
+    assert_int_equal(h[14], 0);
+    for (size_t i = 15; i < n; i++) assert_int_equal(h[i], 0);
+}
+
+static void test_chat_group_create(void **state) {
+    (void)state;
+    const uint32_t ids[] = {2, 0x01000003u, 4};
+    uint8_t f[64];
+    size_t want = wire_group_create_size(3, 3);
+    assert_int_equal(want, 13 + 9 + 1 + 3 + 2 + 12);
+    assert_true(want <= sizeof f);
+    assert_int_equal(wire_group_create(f, 1, 0x0a0b0c0du, "abc", ids, 3), want);
+    const uint8_t exp[] = {0, 0, 0, 1, 0, 0, 0, 0, FRAME_GROUP, 0, 0, 0, 27,
+                           1, 0x0a, 0x0b, 0x0c, 0x0d, 0, 0, 0, 0, /* op, req, group 0 */
+                           3, 'a', 'b', 'c', 0, 3,                 /* name, count */
+                           0, 0, 0, 2, 1, 0, 0, 3, 0, 0, 0, 4};
+    assert_int_equal(sizeof exp, want);
+    assert_memory_equal(f, exp, want);
+    /* a name must be 1 to 64 bytes, the count fit a u16 */
+    char name[WIRE_GROUP_NAME_MAX + 2];
+    memset(name, 'n', sizeof name - 1);
+    name[sizeof name - 1] = 0;
+    static uint8_t big[200];
+    assert_int_equal(wire_group_create(big, 1, 1, name, ids, 0), 0);
+    name[WIRE_GROUP_NAME_MAX] = 0;
+    assert_int_equal(wire_group_create(big, 1, 1, name, ids, 0), wire_group_create_size(64, 0));
+    assert_int_equal(wire_group_create(big, 1, 1, "", ids, 0), 0);
+    assert_int_equal(wire_group_create(big, 1, 1, "x", ids, WIRE_GROUP_MEMBERS_MAX + 1), 0);
+    /* the count's high byte */
+    static uint32_t many[300];
+    uint8_t *m = malloc(wire_group_create_size(1, 300));
+    assert_non_null(m);
+    assert_int_equal(wire_group_create(m, 1, 1, "x", many, 300), wire_group_create_size(1, 300));
+    assert_int_equal(m[13 + 9 + 2], 1);
+    assert_int_equal(m[13 + 9 + 3], 300 - 256);
+    free(m);
+}
+
+/* A server -> client GROUPS frame with `rest` bytes after the fixed part. */
+static size_t groups_frame(uint8_t *out, uint8_t op, uint32_t req, uint32_t group, size_t rest) {
+    frame_put_s2c_hdr(out, 0, FRAME_GROUPS, (uint32_t)(9 + rest));
+    uint8_t *b = out + FRAME_S2C_HDR;
+    b[0] = op;
+    frame_wr32(b + 1, req);
+    frame_wr32(b + 5, group);
+    memset(b + 9, 0xee, rest);
+    return FRAME_S2C_HDR + 9 + rest;
+}
+
+static void test_chat_groups_answer(void **state) {
+    (void)state;
+    static uint8_t f[70000];
+    wire_ev ev;
+    wire_groups g;
+    size_t n = groups_frame(f, WIRE_GROUP_CREATE, 1, 77, 0); /* CREATE's answer */
+    check_cuts(WIRE_CHAT, f, n, (long)n, &ev);
+    assert_int_equal(ev.kind, WEV_GROUPS);
+    assert_int_equal(wire_decode(WIRE_CHAT, f, n, &ev), (long)n); /* body into f */
+    assert_int_equal(wire_parse_groups(ev.body, ev.len, &g), 0);
+    assert_int_equal(g.op, WIRE_GROUP_CREATE);
+    assert_int_equal(g.req, 1);
+    assert_int_equal(g.group, 77);
+    assert_int_equal(g.rest_len, 0);
+    /* an EVENT naming 1,024 members is decoded whole */
+    n = groups_frame(f, WIRE_GROUP_EVENT, 0, 77, 1 + 4 + 2 + 4 * 1024 + 1 + 7);
+    check_cuts(WIRE_CHAT, f, n, (long)n, &ev);
+    assert_int_equal(ev.kind, WEV_GROUPS);
+    assert_int_equal(wire_decode(WIRE_CHAT, f, n, &ev), (long)n); /* body into f */
+    assert_int_equal(wire_parse_groups(ev.body, ev.len, &g), 0);
+    assert_int_equal(g.op, WIRE_GROUP_EVENT);
+    assert_int_equal(g.rest_len, n - FRAME_S2C_HDR - 9);
+    assert_ptr_equal(g.rest, ev.body + 9);
+    /* malformed bodies: too short, op 0 or past EVENT */
+    assert_int_equal(wire_parse_groups(ev.body, 8, &g), -1);
+    uint8_t b[9] = {0};
+    assert_int_equal(wire_parse_groups(b, 9, &g), -1);
+    b[0] = WIRE_GROUP_EVENT + 1;
+    assert_int_equal(wire_parse_groups(b, 9, &g), -1);
+    /* one larger than chat-bench keeps is not what it expects */
+    n = groups_frame(f, WIRE_GROUP_EVENT, 0, 77, 61 << 10);
+    assert_int_equal(wire_decode(WIRE_CHAT, f, n, &ev), -1);
+}
+
+static void test_chat_msg_head(void **state) {
+    (void)state;
+    static uint8_t f[FRAME_S2C_HDR + FRAME_MSG_PRE + 70000];
+    const uint32_t sizes[] = {0, 16, 64, 70000};
+    for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
+        frame_put_s2c_hdr(f, 5, FRAME_MSG, FRAME_MSG_PRE + sizes[i]);
+        memset(f + FRAME_S2C_HDR, 0xab, FRAME_MSG_PRE); /* id, kind, flags, to, time */
+        wire_ev ev;
+        long head = FRAME_S2C_HDR + FRAME_MSG_PRE;
+        check_cuts(WIRE_CHAT, f, (size_t)head + sizes[i], head, &ev);
+        assert_int_equal(ev.kind, WEV_MSG);
+        assert_int_equal(ev.len, sizes[i]);
+        assert_int_equal(ev.follow, sizes[i]);
+    }
+    frame_put_s2c_hdr(f, 5, FRAME_MSG, FRAME_MSG_PRE - 1); /* shorter than its prefix */
+    wire_ev ev;
+    assert_int_equal(wire_decode(WIRE_CHAT, f, FRAME_S2C_HDR, &ev), -1);
 }
 
 /* --- outq */
@@ -602,10 +756,16 @@ int main(void) {
         cmocka_unit_test(test_message_heads),
         cmocka_unit_test(test_control_units),
         cmocka_unit_test(test_not_the_protocol),
+        cmocka_unit_test(test_chat_conv_hello),
+        cmocka_unit_test(test_chat_post_head),
+        cmocka_unit_test(test_chat_group_create),
+        cmocka_unit_test(test_chat_groups_answer),
+        cmocka_unit_test(test_chat_msg_head),
         cmocka_unit_test(test_outq_order_and_partial_writes),
         cmocka_unit_test(test_outq_adjacent_stage_bytes_share_a_segment),
         cmocka_unit_test(test_outq_never_drained_stays_small),
         cmocka_unit_test(test_outq_big_segments),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    int failed = cmocka_run_group_tests(tests, NULL, NULL);
+    return failed + test_bgroup_run();
 }

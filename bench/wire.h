@@ -40,11 +40,14 @@ enum wire_ev_kind {
     WEV_NONE,    /* consumed, nothing to do (INFO, +OK, CONNACK 0, ...) */
     WEV_MSG,     /* a message's head: len payload bytes, then `follow`
                     bytes in all (payload and trailer) come after it */
-    WEV_READY,   /* the subscription (chat: the binding) is confirmed */
+    WEV_READY,   /* the subscription (chat: the binding) is confirmed;
+                    chat: count = what WELCOME granted, WIRE_ACKS and
+                    WIRE_CONV (0 for the bind's echo) */
     WEV_ACK,     /* chat: server ACK, count */
     WEV_PUBLISHED, /* redis: PUBLISH reply, count = receivers reached */
     WEV_PING,    /* answer with wire_pong(body, len) */
-    WEV_ERROR    /* body/len: the server's words */
+    WEV_ERROR,   /* body/len: the server's words */
+    WEV_GROUPS   /* chat: a GROUPS frame, body/len (wire_parse_groups) */
 };
 
 typedef struct wire_ev {
@@ -60,6 +63,9 @@ typedef struct wire_ev {
 #define WIRE_SUB  1u /* subscribe to the inbox (chat: bind to the id) */
 #define WIRE_ACKS 2u /* chat only: HELLO asking for acknowledgements */
 #define WIRE_HELLO 4u /* chat: bind with HELLO (as libchat does), not a data frame */
+#define WIRE_CONV 8u  /* chat: HELLO with CONV as device WIRE_DEVICE (MSG, POST,
+                         groups); a HELLO even without WIRE_HELLO */
+#define WIRE_DEVICE "bench"
 
 /* Largest hello / message head / tail / pong. */
 #define WIRE_HELLO_MAX 256u
@@ -68,7 +74,8 @@ typedef struct wire_ev {
 #define WIRE_PONG_MAX 96u
 
 /* What a connection of user `id` sends right after connecting.
- * chat: with WIRE_ACKS or WIRE_HELLO a HELLO (confirmed by WELCOME), else a
+ * chat: with WIRE_ACKS, WIRE_HELLO or WIRE_CONV a HELLO (confirmed by
+ *       WELCOME; with WIRE_CONV the body names the device), else a
  *       0-length text to itself, which binds the connection (confirmed by
  *       its echo);
  * redis: WIRE_SUB: SUBSCRIBE u<id>; otherwise nothing (0 bytes);
@@ -84,12 +91,54 @@ size_t wire_msg_head(wire_proto p, uint8_t out[WIRE_HEAD_MAX], uint32_t from,
                      uint32_t to, uint32_t len);
 size_t wire_msg_tail(wire_proto p, uint8_t out[WIRE_TAIL_MAX]);
 
+/* --- chat only: conversations and groups (docs/PROTOCOL.md, "Devices and
+ * conversations", "Groups"); only on a connection whose WELCOME granted
+ * CONV. */
+
+#define WIRE_POST_HEAD 23u      /* POST: 13-byte header, kind, flags, cid */
+#define WIRE_POST_GROUP 0x02u   /* POST flags: `to` is a group */
+#define WIRE_GROUP_CREATE 1u    /* GROUP / GROUPS ops used here */
+#define WIRE_GROUP_EVENT 8u
+#define WIRE_GROUP_NAME_MAX 64u /* bytes of a group's name */
+#define WIRE_GROUP_MEMBERS_MAX 65535u /* users one CREATE can list (u16) */
+
+/* The head of a POST of a text of len payload bytes from user `from` to
+ * `to` (a user, or with WIRE_POST_GROUP in flags a group), client id cid
+ * (0: none): WIRE_POST_HEAD bytes, the payload follows. */
+size_t wire_post_head(uint8_t out[WIRE_HEAD_MAX], uint32_t from, uint32_t to,
+                      uint8_t flags, uint64_t cid, uint32_t len);
+
+/* Bytes of a GROUP CREATE frame with a name of namelen bytes and count
+ * users. */
+size_t wire_group_create_size(size_t namelen, uint32_t count);
+/* A GROUP CREATE frame from user `from`, request number req, named
+ * name (NUL-terminated, 1 to WIRE_GROUP_NAME_MAX bytes) with the users
+ * ids[0..count) (count <= WIRE_GROUP_MEMBERS_MAX), into out (at least
+ * wire_group_create_size bytes). Returns the bytes written, 0 when the
+ * name or the count is out of range. O(count). */
+size_t wire_group_create(uint8_t *out, uint32_t from, uint32_t req, const char *name,
+                         const uint32_t *ids, uint32_t count);
+
+/* A GROUPS frame's body: what it answers (or EVENT) and the rest, which
+ * depends on op (not decoded here). */
+typedef struct wire_groups {
+    uint8_t op;        /* the request's (1-7), or WIRE_GROUP_EVENT */
+    uint32_t req;      /* the request's number, 0 for an event */
+    uint32_t group;    /* the group (CREATE: the new one's id) */
+    const uint8_t *rest; /* points into the body */
+    size_t rest_len;
+} wire_groups;
+/* Parse a GROUPS body (WEV_GROUPS's body/len): 0, or -1 when it is shorter
+ * than its fixed part or op is not 1-8. */
+int wire_parse_groups(const uint8_t *body, size_t len, wire_groups *g);
+
 /* The answer to a WEV_PING (chat: PONG from user `id` with the same body). */
 size_t wire_pong(wire_proto p, uint8_t out[WIRE_PONG_MAX], uint32_t id,
                  const uint8_t *body, size_t len);
 
 /* Decode one unit from the server at the start of d[0..n). For a message
- * (WEV_MSG) the return value counts its head only (chat: the 9-byte header;
+ * (WEV_MSG) the return value counts its head only (chat: the 9-byte header,
+ * a MSG's with its 22-byte prefix;
  * redis: up to the payload's "$N\r\n"; nats: the MSG line; mqtt: up to the
  * payload), ev->len is the payload's length and ev->follow the bytes that
  * follow the head up to the end of the message (payload, then CRLF for
