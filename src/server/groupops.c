@@ -23,6 +23,7 @@ enum { EV_CREATED = 1, EV_RENAMED, EV_ADDED, EV_REMOVED, EV_LEFT };
 typedef struct gop {
     conn *c;                 /* one reference held */
     uint32_t actor, req, group;
+    uint64_t joined;         /* what the request said (ADD) */
     uint8_t op, namelen;
     char name[GROUPS_NAME_MAX];
     uint16_t n;
@@ -153,15 +154,16 @@ void groupops_request(conn *c, const frame_c2s *f) {
     uint8_t namelen = 0;
     uint16_t n = 0;
     const uint8_t *ids = NULL;
+    int badname = 0; /* a name, but not of 1 to 64 bytes: refused */
     if (op == OP_CREATE || op == OP_RENAME) {
-        if (p >= end || p[0] == 0 || p[0] > GROUPS_NAME_MAX ||
-            p[0] > end - p - 1) {
-            (void)malformed(c, "a name of 1 to 64 bytes is needed");
+        if (p >= end || p[0] > end - p - 1) {
+            (void)malformed(c, "its name's length passes the body");
             return;
         }
-        namelen = p[0];
+        badname = p[0] == 0 || p[0] > GROUPS_NAME_MAX;
+        namelen = badname ? 0 : p[0];
         name = p + 1;
-        p += 1 + namelen;
+        p += 1 + p[0];
     }
     if (op == OP_CREATE || op == OP_ADD || op == OP_REMOVE) {
         if (end - p < 2 ||
@@ -176,6 +178,11 @@ void groupops_request(conn *c, const frame_c2s *f) {
     if (op < OP_CREATE || op > OP_MEMBERS || p != end) {
         (void)malformed(c, op < OP_CREATE || op > OP_MEMBERS
                                ? "unknown op" : "bytes after its arguments");
+        return;
+    }
+    if (badname) {
+        output_error(c, FRAME_ERR_GROUP, req, "a group's name is 1 to 64 "
+                     "bytes of UTF-8");
         return;
     }
     if (op == OP_LIST) {
@@ -194,7 +201,8 @@ void groupops_request(conn *c, const frame_c2s *f) {
         return;
     }
     *t = (gop){.c = c, .actor = c->user, .req = req, .group = group,
-               .op = op, .namelen = namelen, .n = n};
+               .joined = c->hub->next_id - 1, .op = op, .namelen = namelen,
+               .n = n};
     if (namelen) memcpy(t->name, name, namelen);
     for (uint16_t i = 0; i < n; i++)
         t->users[i] = frame_rd32(ids + (size_t)4 * i);
@@ -205,7 +213,7 @@ void groupops_request(conn *c, const frame_c2s *f) {
     store_group_op so = {
         .op = store_op[op], .group = group, .actor = c->user,
         .name = t->name, .namelen = namelen, .users = t->users,
-        .nusers = n, .joined = c->hub->next_id - 1, /* (before the next) */
+        .nusers = n, .joined = t->joined, /* (before the next) */
         .max_members = c->hub->cfg->max_group_members};
     conn_ref(c); /* dropped in groupops_done */
     store_group(c->hub->store, &so, t);
@@ -257,8 +265,19 @@ static void events(hub *h, const gop *t, uint32_t group) {
 
 void groupops_done(void *token, uint32_t group, int status) {
     gop *t = token;
+    if (!t) return; /* a STORE_G_JOINED (nothing waits for it) */
     conn *c = t->c;
     hub *h = c->hub;
+    if (status == STORE_OK && t->op == OP_ADD) {
+        /* The members added are routed to from now on (the loop's copy has
+         * them): their messages start after the last id given, whatever
+         * the request said (messages given while it was committed went to
+         * the others only; none must reach a device of theirs later). */
+        store_group_op so = {.op = STORE_G_JOINED, .group = group,
+                             .users = t->users, .nusers = t->n,
+                             .joined = h->next_id - 1, .was = t->joined};
+        store_group(h->store, &so, NULL);
+    }
     if (status == STORE_OK) {
         if (conn_open(c)) answer(c, t->op, t->req, group, NULL, 0);
         events(h, t, group);

@@ -16,10 +16,10 @@
 #include "server/conn.h"
 #include "server/groups.h"
 
-/* The largest GROUP body: prefix, a name, a count and --max-group-members
- * user ids. */
-#define GROUPOPS_BODY_MAX(members)                                          \
-    (FRAME_GROUP_PRE + 1u + GROUPS_NAME_MAX + 2u + 4u * (members))
+/* The largest GROUP body: prefix, a name (its length is a byte) and as
+ * many user ids as its u16 count can say (a list may repeat ids, or pass
+ * --max-group-members: that is refused with ERROR GROUP, not malformed). */
+#define GROUPOPS_BODY_MAX (FRAME_GROUP_PRE + 1u + 255u + 2u + 4u * 65535u)
 
 /* A GROUP frame from c (CONV, bound; its length was checked against
  * GROUPOPS_BODY_MAX). A malformed one closes c with ERROR PROTO. */

@@ -110,7 +110,7 @@ void history_done(void *token, const store_row *rows, size_t n, int more,
             char why[FRAME_REASON_MAX];
             snprintf(why, sizeof why, "history not read: %s",
                      store_strerror(status));
-            output_error(c, FRAME_ERR_STORE, 0, why);
+            output_error(c, FRAME_ERR_STORE, t->req, why);
         }
     }
     free(t);

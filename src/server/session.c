@@ -94,7 +94,7 @@ static __attribute__((noinline)) int header_slow(conn *c, const frame_c2s *h) {
         return refuse_close(c, FRAME_ERR_PROTO, "malformed HISTORY");
     } else if (h->type == FRAME_GROUP && c->conv) {
         if (h->len >= FRAME_GROUP_PRE &&
-            h->len <= GROUPOPS_BODY_MAX(cfg->max_group_members))
+            h->len <= GROUPOPS_BODY_MAX)
             return FRAMING_BODY;
         CLOG(c, LOG_WARN, "refused: malformed GROUP (%u bytes); closing",
              (unsigned)h->len);

@@ -264,7 +264,9 @@ void store_history(store *s, uint32_t user, uint32_t peer, uint32_t group,
  * store's groups (the authority) and written in the next transaction.
  * group_done answers, exactly once unless the store is stopped first. */
 enum { STORE_G_CREATE = 1, STORE_G_RENAME, STORE_G_ADD, STORE_G_REMOVE,
-       STORE_G_LEAVE };
+       STORE_G_LEAVE,
+       STORE_G_JOINED /* (the loop's) users of the group get messages after
+                         `joined`: set when the loop routes to them */ };
 typedef struct store_group_op {
     uint8_t op;               /* STORE_G_* */
     uint32_t group;           /* 0 for CREATE */
@@ -274,6 +276,8 @@ typedef struct store_group_op {
     const uint32_t *users;    /* CREATE, ADD, REMOVE (copied) */
     size_t nusers;
     uint64_t joined;          /* added members get messages after it */
+    uint64_t was;             /* STORE_G_JOINED: only the members whose
+                                 joined is this (those the ADD added) */
     uint32_t max_members;     /* --max-group-members */
 } store_group_op;
 void store_group(store *s, const store_group_op *op, void *token);

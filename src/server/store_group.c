@@ -29,7 +29,8 @@
 /* -- load, free, read again ----------------------------------------------- */
 
 /* Every group and member from the database into gs (empty). */
-static int load_into(store *s, groups *gs, uint32_t *max_id) {
+static int load_into(store *s, groups *gs, uint32_t *max_id,
+                     int64_t *max_ord) {
     sqlite3_stmt *st;
     int rc = sqlite3_prepare_v2(s->db, "SELECT id, name FROM groups", -1,
                                 &st, NULL);
@@ -43,12 +44,13 @@ static int load_into(store *s, groups *gs, uint32_t *max_id) {
     }
     (void)sqlite3_finalize(st); /* repeats the step's error, in rc */
     if (rc != SQLITE_DONE && rc != SQLITE_OK) return rc;
-    rc = sqlite3_prepare_v2(s->db, "SELECT grp, user, admin, joined FROM "
-                            "members ORDER BY grp, joined, user", -1, &st,
-                            NULL);
+    rc = sqlite3_prepare_v2(s->db, "SELECT grp, user, admin, joined, ord "
+                            "FROM members ORDER BY grp, ord", -1, &st, NULL);
     while (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
         chatgroup *g = groups_get(gs, (uint32_t)sqlite3_column_int64(st, 0));
         rc = SQLITE_OK;
+        if (sqlite3_column_int64(st, 4) > *max_ord)
+            *max_ord = sqlite3_column_int64(st, 4);
         if (g && groups_add(gs, g, (uint32_t)sqlite3_column_int64(st, 1),
                             sqlite3_column_int(st, 2),
                             (uint64_t)sqlite3_column_int64(st, 3)))
@@ -60,9 +62,11 @@ static int load_into(store *s, groups *gs, uint32_t *max_id) {
 
 int store__group_load(store *s) {
     uint32_t max = 0;
-    int rc = load_into(s, &s->groups, &max);
-    if (rc == SQLITE_OK) rc = load_into(s, &s->lgroups, &max);
+    int64_t ord = 0;
+    int rc = load_into(s, &s->groups, &max, &ord);
+    if (rc == SQLITE_OK) rc = load_into(s, &s->lgroups, &max, &ord);
     s->next_gid = max + 1;
+    s->next_ord = ord + 1;
     assert(groups_check(&s->groups));
     return rc;
 }
@@ -79,7 +83,8 @@ int store__group_rollback(store *s) {
     groups_init(&s->groups);
     s->ngchg = 0;
     uint32_t max = 0;
-    int rc = load_into(s, &s->groups, &max);
+    int64_t ord = 0;
+    int rc = load_into(s, &s->groups, &max, &ord);
     if (rc != SQLITE_OK)
         log_error("store: %s: cannot read the groups again after a failed "
                   "transaction (%s); group operations may be refused until "
@@ -133,6 +138,7 @@ static int put_group(store *s, const chatgroup *g, int64_t now) {
     return rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
 
+/* A new member's row (next in the join order). */
 static int put_member(store *s, uint32_t grp, const gmember *m) {
     sqlite3_stmt *st = s->st_member_put;
     int rc = sqlite3_bind_int64(st, 1, grp);
@@ -140,6 +146,7 @@ static int put_member(store *s, uint32_t grp, const gmember *m) {
     if (rc == SQLITE_OK) rc = sqlite3_bind_int(st, 3, m->admin);
     if (rc == SQLITE_OK)
         rc = sqlite3_bind_int64(st, 4, (sqlite3_int64)m->joined);
+    if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 5, s->next_ord++);
     if (rc == SQLITE_OK) rc = sqlite3_step(st);
     (void)sqlite3_reset(st); /* repeats the step's error, in rc */
     return rc == SQLITE_DONE ? SQLITE_OK : rc;
@@ -169,7 +176,7 @@ static int remove_member(store *s, chatgroup *g, uint32_t user) {
     if ((rc = changed(s, id)) != SQLITE_OK) return rc;
     if (!empty) { /* an admin may have been made: its row says so */
         for (uint32_t i = 0; i < g->n && rc == SQLITE_OK; i++)
-            if (g->m[i].admin) rc = put_member(s, id, &g->m[i]);
+            if (g->m[i].admin) rc = exec2(s->st_member_admin, id, g->m[i].user);
         return rc;
     }
     groups_drop(&s->groups, g);
@@ -225,6 +232,22 @@ int store__group_run(store *s, batch *b, grp_req *r, int64_t now) {
         rc = put_group(s, g, now);
         if (rc == SQLITE_OK) rc = put_member(s, id, &g->m[0]);
         return rc == SQLITE_OK ? add_all(s, g, u, r->nusers, r->joined) : rc;
+    }
+    if (r->op == STORE_G_JOINED) { /* (no actor: the loop's own) */
+        for (size_t i = 0; g && i < r->nusers && rc == SQLITE_OK; i++) {
+            long k = groups_member(g, u[i]);
+            if (k < 0 || g->m[k].joined != r->was) continue;
+            g->m[k].joined = r->joined;
+            sqlite3_stmt *st = s->st_member_joined;
+            rc = sqlite3_bind_int64(st, 1, g->id);
+            if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 2, u[i]);
+            if (rc == SQLITE_OK)
+                rc = sqlite3_bind_int64(st, 3, (sqlite3_int64)r->joined);
+            if (rc == SQLITE_OK) rc = sqlite3_step(st);
+            (void)sqlite3_reset(st); /* repeats the step's error, in rc */
+            rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
+        }
+        return rc == SQLITE_OK && g ? changed(s, g->id) : rc;
     }
     long me = g ? groups_member(g, r->actor) : -1;
     int admin = me >= 0 && g->m[me].admin;

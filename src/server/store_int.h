@@ -192,7 +192,7 @@ typedef struct dev_req {
 /* store_group. users: batch.gusers[user0 .. user0 + nusers). */
 typedef struct grp_req {
     void *token;
-    uint64_t joined;
+    uint64_t joined, was;
     uint32_t group, actor, max_members;
     uint8_t op, namelen;
     char name[GROUPS_NAME_MAX];
@@ -328,7 +328,8 @@ struct store {
         *st_dedup_get, *st_dedup_purge, *st_dev_put, *st_dev_del,
         *st_scan_in, *st_scan_own, *st_aged, *st_insert_again, *st_ids,
         *st_group_put, *st_group_del, *st_member_put, *st_member_del,
-        *st_group_floor, *st_hist_user, *st_hist_group;
+        *st_group_floor, *st_hist_user, *st_hist_group, *st_member_admin,
+        *st_member_joined;
 
     uv_thread_t loop_thread; /* store_open's: the checks compare */
 
@@ -369,6 +370,7 @@ struct store {
     uint64_t ids_saved;      /* the reserved-ids mark committed */
     groups groups;           /* the groups (the authority) */
     uint32_t next_gid;       /* the next group id given */
+    int64_t next_ord;        /* the next members.ord (join order) */
     uint32_t *gdirty; size_t ngdirty, cgdirty; /* groups whose members'
                                 cursors moved: their floor is due */
     uint32_t *gchg;  size_t ngchg, cgchg;  /* groups changed, to publish */
@@ -393,7 +395,8 @@ struct store {
      &(s)->st_scan_own, &(s)->st_aged, &(s)->st_insert_again,              \
      &(s)->st_ids, &(s)->st_group_put, &(s)->st_group_del,                 \
      &(s)->st_member_put, &(s)->st_member_del, &(s)->st_group_floor,       \
-     &(s)->st_hist_user, &(s)->st_hist_group}
+     &(s)->st_hist_user, &(s)->st_hist_group, &(s)->st_member_admin,       \
+     &(s)->st_member_joined}
 
 /* -- store_ctr.c: arrays, batches, counters ------------------------------ */
 

@@ -121,7 +121,8 @@ void store_group(store *s, const store_group_op *op, void *token) {
         return;
     }
     grp_req *r = &b->grps[b->ngrp++];
-    *r = (grp_req){.token = token, .joined = op->joined, .group = op->group,
+    *r = (grp_req){.token = token, .joined = op->joined, .was = op->was,
+                   .group = op->group,
                    .actor = op->actor, .max_members = op->max_members,
                    .op = op->op, .namelen = (uint8_t)op->namelen,
                    .user0 = b->nguser, .nusers = op->nusers,

@@ -134,7 +134,7 @@ static const char *const migrations[] = {
     "CREATE TABLE groups(id INTEGER PRIMARY KEY, name TEXT NOT NULL,"
     " created INTEGER NOT NULL);"
     "CREATE TABLE members(grp INTEGER NOT NULL, user INTEGER NOT NULL,"
-    " admin INTEGER NOT NULL, joined INTEGER NOT NULL,"
+    " admin INTEGER NOT NULL, joined INTEGER NOT NULL, ord INTEGER NOT NULL,"
     " PRIMARY KEY(grp, user)) WITHOUT ROWID;"
     "CREATE INDEX members_by_user ON members(user, grp);",
 };
@@ -378,8 +378,10 @@ static int prepare_all(store *s, char *err, size_t errlen) {
         "INSERT OR REPLACE INTO meta(key, value) VALUES('ids', ?1)",
         "INSERT OR REPLACE INTO groups(id, name, created) VALUES(?1, ?2, ?3)",
         "DELETE FROM groups WHERE id = ?1",
-        "INSERT OR REPLACE INTO members(grp, user, admin, joined)"
-        " VALUES(?1, ?2, ?3, ?4)",
+        /* ord: the join order (the longest-standing member is the next
+         * admin), kept across restarts */
+        "INSERT OR REPLACE INTO members(grp, user, admin, joined, ord)"
+        " VALUES(?1, ?2, ?3, ?4, ?5)",
         "DELETE FROM members WHERE grp = ?1 AND user = ?2",
         "DELETE FROM messages WHERE grp = ?1 AND grp != 0 AND receiver = 0"
         " AND id <= ?2 AND ts < ?3 RETURNING receiver, length(body)",
@@ -394,6 +396,8 @@ static int prepare_all(store *s, char *err, size_t errlen) {
         " WHERE m.grp = ?1 AND m.grp != 0 AND m.receiver = 0"
         " AND m.id < ?3 AND m.id > ?2 AND m.ts >= ?4"
         " ORDER BY m.id DESC LIMIT ?5",
+        "UPDATE members SET admin = 1 WHERE grp = ?1 AND user = ?2",
+        "UPDATE members SET joined = ?3 WHERE grp = ?1 AND user = ?2",
     };
     sqlite3_stmt **st[] = STATEMENTS(s);
     _Static_assert(sizeof sql / sizeof *sql == sizeof st / sizeof *st,
