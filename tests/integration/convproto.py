@@ -270,6 +270,14 @@ def marker(sender, to, *receivers):
     the store included). Returns the deliveries."""
     body = b"marker %d" % next(_markers)
     sender.send_data(to, 1, body)
+    return _next_is(sender, body, receivers, lambda r: (to, 0))
+
+
+def _next_is(sender, body, receivers, to_flags):
+    """Wait for `sender`'s ACK (if it asked for them); then the next
+    delivery of each of `receivers` must be `body` from `sender`: a MSG
+    whose (to, flags) are to_flags(receiver) on a CONV connection, else a
+    bare frame. Returns the deliveries."""
     if sender.acks:
         sender.acked()
     out = []
@@ -279,7 +287,7 @@ def marker(sender, to, *receivers):
             f"user {r.user}: expected {body!r} next, got {d}"
         assert isinstance(d, Msg) == r.conv, f"user {r.user}: wrong frame kind {d}"
         if isinstance(d, Msg):
-            assert (d.sender, d.to, d.flags) == (sender.user, to, 0), d
+            assert (d.sender, d.to, d.flags) == (sender.user, *to_flags(r)), d
         else:
             assert d.sender == sender.user, d
         out.append(d)
@@ -455,9 +463,10 @@ _reqs = itertools.count(1000)    # far from any sequence number a test reaches
 
 
 class GroupClient(ConvClient):
-    """A ConvClient that takes group messages (MSG flag GROUP) and GROUPS
-    frames: every read sets answers and events aside, so the reads of
-    deliveries never see them; reply() and next_event() take them."""
+    """A ConvClient that takes group messages (MSG flag GROUP), GROUPS
+    frames and HISTORY pages: every read sets answers and events aside, so
+    the reads of deliveries never see them; reply() and next_event() take
+    them."""
 
     msg_flags = OWN | GROUP_FLAG
 
@@ -467,8 +476,11 @@ class GroupClient(ConvClient):
         self.events = deque()    # GROUPS events not yet taken
 
     def _read(self, timeout):
-        """One frame; a GROUPS is set aside (then None)."""
+        """One frame; a GROUPS or a HISTORY page is set aside (then None)."""
         f = super().read_frame(timeout)
+        if f.type == PAGE_FRAME:
+            self.answers.append(parse_page(f))
+            return None
         if f.type != GROUPS_FRAME:
             return f
         g = parse_groups(f)
@@ -505,8 +517,8 @@ class GroupClient(ConvClient):
         return req
 
     def reply(self, req, timeout=None):
-        """The answer to request `req`: a Groups (done) or the Error of an
-        ERROR GROUP whose ref is `req` (refused)."""
+        """The answer to request `req`: a Groups (done) or a Page (HISTORY),
+        or the Error of an ERROR GROUP whose ref is `req` (refused)."""
         deadline = time.monotonic() + (timeout or self.timeout)
         while True:
             for a in self.answers:
@@ -583,6 +595,34 @@ class GroupClient(ConvClient):
                 self._set_aside(f, "a group event")
         return self.events.popleft()
 
+    def history(self, kind, peer, before=0, limit=200, req=None):
+        """HISTORY: the Page, or the Error of an ERROR GROUP (ref = req)."""
+        req = next(_reqs) if req is None else req
+        self.send_frame(self.user, 0, HISTORY_FRAME, history_body(req, kind, peer, before, limit))
+        page = self.reply(req)
+        assert not isinstance(page, Groups), f"a GROUPS answers HISTORY {req}: {page}"
+        return page
+
+    def whole_history(self, kind, peer, limit):
+        """Every page of a conversation, newest first, asking `limit` at a
+        time as the spec says (before = the last id given); returns the
+        pages (each checked: newest first, at most `limit`, `more` on all
+        but the last)."""
+        pages, before = [], 0
+        while True:
+            page = self.history(kind, peer, before, limit)
+            assert isinstance(page, Page), f"user {self.user}: HISTORY refused: {page}"
+            ids = [e.id for e in page.entries]
+            assert ids == sorted(ids, reverse=True) and len(set(ids)) == len(ids), \
+                f"not newest first: {ids}"
+            assert len(ids) <= limit, f"{len(ids)} entries, limit {limit}"
+            assert not before or all(i < before for i in ids), f"ids {ids} not below {before}"
+            pages.append(page)
+            if not page.more:
+                return pages
+            assert ids, "an empty page says more"
+            before = ids[-1]
+
     # -- group messages ----------------------------------------------------
     def post_group(self, group, kind, body, cid=0):
         self.send_frame(self.user, group, POST, post_body(kind, body, cid, GROUP_FLAG))
@@ -601,17 +641,42 @@ def group_marker(sender, group, *receivers):
     sender's other devices) or, without CONV, a bare frame from the sender."""
     body = b"group marker %d" % next(_markers)
     sender.post_group(group, 1, body)
-    if sender.acks:
-        sender.acked()
-    out = []
-    for r in receivers:
-        d = r.next_delivery()
-        assert payload(d) == body, f"user {r.user}: expected {body!r} next, got {d}"
-        assert isinstance(d, Msg) == r.conv, f"user {r.user}: wrong frame kind {d}"
-        if isinstance(d, Msg):
-            own = OWN if r.user == sender.user else 0
-            assert (d.sender, d.to, d.flags) == (sender.user, group, GROUP_FLAG | own), d
-        else:
-            assert (d.sender, d.type) == (sender.user, 1), d
-        out.append(d)
-    return out
+    return _next_is(sender, body, receivers,
+                    lambda r: (group, GROUP_FLAG | (OWN if r.user == sender.user else 0)))
+
+
+# -- history (docs/PROTOCOL.md, "History") -------------------------------------
+
+HISTORY_FRAME, PAGE_FRAME = 0x8A, 0x8B
+WITH_USER, WITH_GROUP = 1, 2                 # HISTORY's kind
+HISTORY_HEAD = struct.Struct("!IBIQH")       # req, kind, peer, before, limit: 19 bytes
+PAGE_HEAD = struct.Struct("!IBH")            # req, more, count: 7 bytes
+ENTRY_HEAD = struct.Struct("!QIBBIQI")       # id, sender, kind, flags, to, time, len: 30
+
+Page = namedtuple("Page", "req more entries")
+Entry = namedtuple("Entry", "id sender kind flags to time payload")
+
+
+def history_body(req, kind, peer, before=0, limit=200):
+    return HISTORY_HEAD.pack(req, kind, peer, before, limit)
+
+
+def parse_page(f):
+    """A HISTORY page -> Page; checks that the body is exactly its
+    entries."""
+    assert f.type == PAGE_FRAME and f.sender == 0, f"not a page from the server: {f}"
+    assert len(f.body) >= PAGE_HEAD.size, f"page body under 7 bytes: {f.body!r}"
+    req, more, count = PAGE_HEAD.unpack_from(f.body)
+    assert more in (0, 1), f"page `more` {more}"
+    at, entries = PAGE_HEAD.size, []
+    for _ in range(count):
+        assert at + ENTRY_HEAD.size <= len(f.body), f"page ends inside an entry: {f.body[:80]!r}"
+        mid, sender, kind, flags, to, t, n = ENTRY_HEAD.unpack_from(f.body, at)
+        at += ENTRY_HEAD.size
+        assert at + n <= len(f.body), f"entry payload past the page: {n} bytes"
+        assert kind in DATA_TYPES, f"entry kind {kind}"
+        assert flags & ~(OWN | GROUP_FLAG) == 0, f"entry flags {flags:#x}"
+        entries.append(Entry(mid, sender, kind, flags, to, t, f.body[at:at + n]))
+        at += n
+    assert at == len(f.body), f"{len(f.body) - at} bytes after the page's entries"
+    return Page(req, bool(more), entries)

@@ -178,6 +178,33 @@ def drain(senders, server, timeout=10.0):
                 s.handle()
 
 
+def chaos(senders, server, start_store_server, rng):
+    """KILLS runs of load, each ended by SIGKILL and a restart on the same
+    data directory, then a last run whose frames are all ACKed. Returns
+    the last server and the frames ACKed per run."""
+
+    def run():
+        for s in senders:
+            s.connect(server)
+        until = time.monotonic() + rng.uniform(*ROUND_SECONDS)
+        return pump(senders, until, rng.randint(*ROUND_ACKS))
+
+    rounds = []
+    for _ in range(KILLS):
+        rounds.append(run())
+        if rng.random() < 0.5:
+            for s in senders:      # kill with fresh frames on their way in
+                s.fill()
+        status = server.kill()
+        assert status == -signal.SIGKILL, f"exit status {status}:\n{server.log()}"
+        for s in senders:
+            s.drop()
+        server = start_store_server()                   # same data directory
+    rounds.append(run())                                # the last run: no kill
+    drain(senders, server)
+    return server, rounds
+
+
 def receive_all(server):
     """User RECEIVER connects with ACKS and reads until QUIET s of silence,
     acknowledging as it goes. Returns the data frames."""
@@ -203,24 +230,7 @@ def test_no_acked_message_is_lost_across_sigkills(start_store_server, capsys):
     rng = random.Random(SEED)
     senders = [ChaosSender(u) for u in SENDERS]
     server = start_store_server()
-    rounds = []
-    for k in range(KILLS + 1):
-        for s in senders:
-            s.connect(server)
-        until = time.monotonic() + rng.uniform(*ROUND_SECONDS)
-        if k == KILLS:                                  # the last run: no kill
-            rounds.append(pump(senders, until, rng.randint(*ROUND_ACKS)))
-            drain(senders, server)
-            break
-        rounds.append(pump(senders, until, rng.randint(*ROUND_ACKS)))
-        if rng.random() < 0.5:
-            for s in senders:      # kill with fresh frames on their way in
-                s.fill()
-        status = server.kill()
-        assert status == -signal.SIGKILL, f"exit status {status}:\n{server.log()}"
-        for s in senders:
-            s.drop()
-        server = start_store_server()                   # same data directory
+    server, rounds = chaos(senders, server, start_store_server, rng)
 
     frames = receive_all(server)
     delivered, dups, order_errors = set(), 0, []
@@ -300,6 +310,7 @@ class PostSender:
 
     def connect(self, server):
         self.conn = conv_conn(server, self.user, "laptop")
+        server.clients.append(self.conn)   # (closed before the server stops)
         self.seq = self.ack = self.received = 0
         self.inflight = {}       # seq -> n
 
@@ -415,23 +426,7 @@ def test_posts_with_cids_reach_every_device_once_across_sigkills(start_store_ser
     Conn(server, MEMBERS2[1]).close()
 
     senders = [PostSender(u, gid) for u in SENDERS2]
-    rounds = []
-    for k in range(KILLS + 1):
-        for s in senders:
-            s.connect(server)
-        until = time.monotonic() + rng.uniform(*ROUND_SECONDS)
-        rounds.append(pump(senders, until, rng.randint(*ROUND_ACKS)))
-        if k == KILLS:                                  # the last run: no kill
-            drain(senders, server)
-            break
-        if rng.random() < 0.5:
-            for s in senders:      # kill with fresh frames on their way in
-                s.fill()
-        status = server.kill()
-        assert status == -signal.SIGKILL, f"exit status {status}:\n{server.log()}"
-        for s in senders:
-            s.drop()
-        server = start_store_server()                   # same data directory
+    server, rounds = chaos(senders, server, start_store_server, rng)
     assert all(not s.carry for s in senders), "resends left unsent"
 
     # End markers, each after everything acknowledged: "end <u>" from each

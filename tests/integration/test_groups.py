@@ -17,12 +17,12 @@ import threading
 
 import pytest
 
-from convproto import (ADD, ADDED, CONV_FLAG, CREATE, CREATED, DEVICE, E_GROUP, GROUP_FLAG,
-                       GROUP_FRAME, LEAVE, LEFT, LIST, MEMBERS, NO_GROUP, OWN,
-                       POST, REMOVE, REMOVED, RENAME, RENAMED, GroupInfo,
-                       Groups, Member, StoreProbe, article, connect, device, group_body,
-                       group_device, group_marker, marker, now_ms, payload,
-                       plain, post_body, wait_messages)
+from convproto import (ADD, ADDED, CONV_FLAG, CREATE, CREATED, DEVICE, E_GROUP,
+                       GROUP_FLAG, GROUP_FRAME, LEAVE, LEFT, MEMBERS, NO_GROUP,
+                       OWN, POST, REMOVE, REMOVED, RENAME, RENAMED, GroupInfo,
+                       Groups, Member, StoreProbe, article, connect, device,
+                       group_body, group_device, group_marker, marker, now_ms,
+                       payload, plain, post_body, wait_messages)
 from proto import BADTYPE, PICTURE, PROTO, TEXT, VIDEO, VOICE, c2s
 from test_devices import CLOCK_SLACK_MS
 
@@ -57,7 +57,8 @@ def check_event(conn, what, by, group, name, users=None):
 
 
 def no_events(*conns):
-    """Nothing but what the tests read: PING/PONG, then no event set aside."""
+    """Nothing came that the test did not read: after a PING/PONG, no
+    delivery, answer or event is waiting."""
     for c in conns:
         assert c.sync() == [], f"user {c.user}: unexpected deliveries"
         assert not c.events and not c.answers, \
@@ -455,39 +456,36 @@ def test_a_removed_member_gets_nothing_more(srv):
 # answer came) is before (after) the change; one pipelined between the
 # request and its answer may fall on either side.
 
-def pipelined(conn, group, before, change, after):
-    """conn posts `before` to group, sends `change` (op, users) and posts
-    `after`, all in one write; returns the change's req."""
-    op, users = change
-    req = 900000 + len(before)
-    frames = [c2s(conn.user, group, POST, post_body(TEXT, b, i + 1, GROUP_FLAG))
-              for i, b in enumerate(before)]
-    frames.append(c2s(conn.user, 0, GROUP_FRAME, group_body(op, req, group, users=users)))
-    frames += [c2s(conn.user, group, POST, post_body(TEXT, b, 100 + i, GROUP_FLAG))
-               for i, b in enumerate(after)]
-    conn.send_raw(b"".join(frames))
-    conn.sent += len(before) + len(after)
-    return req
-
-
-def test_posts_pipelined_around_an_add_reach_the_new_members_devices_alike(srv):
+def race(srv, members, change):
+    """User 1 makes a group of `members` (3 among them: a member
+    throughout), then, in one write, posts p0-p2, sends `change` (op on
+    user 2, whose phone is connected) and posts q0-q2; after the answer,
+    r0-r2 and "end". Returns (user 2's phone, the group, what 3 got, p, q,
+    r)."""
     a = gdev(srv, 1, "laptop")
-    c3 = gdev(srv, 3)                         # a member throughout
-    live = gdev(srv, 2, "phone")              # the new member, connected
-    gdev(srv, 2, "tablet").close()            # and away
-    gid = a.create("race", [3])
-    p = [b"p%d" % i for i in range(3)]
-    q = [b"q%d" % i for i in range(3)]
-    req = pipelined(a, gid, p, (ADD, [2]), q)
+    c3 = gdev(srv, 3)
+    live = gdev(srv, 2, "phone")
+    gid = a.create("race", members)
+    p, q, r = ([b"%s%d" % (x, i) for i in range(3)] for x in (b"p", b"q", b"r"))
+    req = 900000
+    frames = [c2s(1, gid, POST, post_body(TEXT, b, i + 1, GROUP_FLAG)) for i, b in enumerate(p)]
+    frames.append(c2s(1, 0, GROUP_FRAME, group_body(change, req, gid, users=[2])))
+    frames += [c2s(1, gid, POST, post_body(TEXT, b, 100 + i, GROUP_FLAG)) for i, b in enumerate(q)]
+    a.send_raw(b"".join(frames))
+    a.sent += len(p) + len(q)
     ans = a.reply(req)
-    assert isinstance(ans, Groups) and ans.op == ADD, ans
-    r = [b"r%d" % i for i in range(3)]
-    for i, body in enumerate(r):
+    assert isinstance(ans, Groups) and ans.op == change, ans
+    for i, body in enumerate(r + [b"end"]):
         a.post_group(gid, TEXT, body, cid=200 + i)
-    a.post_group(gid, TEXT, b"end", cid=300)
     a.acked()
     every = msgs_of(c3, gid, b"end")
     assert [m.payload for m in every] == p + q + r + [b"end"]
+    return live, gid, every, p, q, r
+
+
+def test_posts_pipelined_around_an_add_reach_the_new_members_devices_alike(srv):
+    gdev(srv, 2, "tablet").close()            # the new member's other device, away
+    live, gid, every, p, q, r = race(srv, [3], ADD)
     got_live = msgs_of(live, gid, b"end")
     run_of(every, got_live)
     assert not {m.payload for m in got_live} & set(p), \
@@ -501,26 +499,13 @@ def test_posts_pipelined_around_an_add_reach_the_new_members_devices_alike(srv):
 
 
 def test_posts_pipelined_around_a_remove_stop_at_one_point(srv):
-    a = gdev(srv, 1, "laptop")
-    c3 = gdev(srv, 3)
-    live = gdev(srv, 2, "phone")
-    gid = a.create("race", [2, 3])
-    p = [b"p%d" % i for i in range(3)]
-    q = [b"q%d" % i for i in range(3)]
-    req = pipelined(a, gid, p, (REMOVE, [2]), q)
-    ans = a.reply(req)
-    assert isinstance(ans, Groups) and ans.op == REMOVE, ans
-    r = [b"r%d" % i for i in range(3)]
-    for i, body in enumerate(r):
-        a.post_group(gid, TEXT, body, cid=200 + i)
-    a.acked()
-    every = msgs_of(c3, gid, r[-1])
-    assert [m.payload for m in every] == p + q + r
+    live, gid, every, p, q, r = race(srv, [2, 3], REMOVE)
     marker(plain(srv, 8), 2)                  # to the phone, after them all
     got = group_msgs_before_a_marker(live)
     assert run_of(every, got) == 0, f"not from the first message: {got}"
     assert set(p) <= {m.payload for m in got}, "posted before the REMOVE, not delivered"
-    assert not {m.payload for m in got} & set(r), f"posted after the answer, delivered: {got}"
+    assert not {m.payload for m in got} & set(r + [b"end"]), \
+        f"posted after the answer, delivered: {got}"
 
 
 class Stream(threading.Thread):
@@ -592,7 +577,7 @@ def test_a_member_added_and_removed_amid_a_stream_gets_one_unbroken_run(srv):
     assert [m.payload for m in every] == b1 + b2 + b3 + b4
     marker(plain(srv, 8), 2)
     got = group_msgs_before_a_marker(u)
-    i = run_of(every, got)
+    run_of(every, got)
     bodies = {m.payload for m in got}
     assert set(b2) <= bodies, "messages between the ADD's answer and the REMOVE missing"
     assert not bodies & set(b4), "messages after the REMOVE's answer delivered"
