@@ -48,13 +48,14 @@ def post_body(kind, payload, cid=0, flags=0):
     return POST_HEAD.pack(kind, flags, cid) + payload
 
 
-def parse_msg(f):
-    """A MSG frame -> Msg; checks the layout the spec fixes."""
+def parse_msg(f, allowed=OWN):
+    """A MSG frame -> Msg; checks the layout the spec fixes (flags: only
+    the bits of `allowed`)."""
     assert f.type == MSG, f"expected MSG, got type {f.type:#x} {f.body[:80]!r}"
     assert len(f.body) >= MSG_HEAD.size, f"MSG body under 22 bytes: {f.body!r}"
     mid, kind, flags, to, t = MSG_HEAD.unpack_from(f.body)
     assert kind in DATA_TYPES, f"MSG kind {kind} is not 1-4"
-    assert flags & ~OWN == 0, f"MSG flags {flags:#x}: reserved bits set"
+    assert flags & ~allowed == 0, f"MSG flags {flags:#x}: reserved bits set"
     return Msg(f.sender, mid, kind, flags, to, t, f.body[MSG_HEAD.size:])
 
 
@@ -66,6 +67,8 @@ def payload(d):
 class ConvClient(Client):
     """proto.Client with the counts and reads of a device (or of a bare
     client, conv False, which reads data frames)."""
+
+    msg_flags = OWN              # the MSG flags this client accepts
 
     def __init__(self, host, port, **kw):
         super().__init__(host, port, **kw)
@@ -134,7 +137,7 @@ class ConvClient(Client):
             return self.pending.popleft()
         f = self._next(timeout, "a delivery")
         if f.type == MSG:
-            return parse_msg(f)
+            return parse_msg(f, self.msg_flags)
         assert f.type in DATA_TYPES, f"expected a delivery, got {f.type:#x} {f.body[:80]!r}"
         return f
 
@@ -169,7 +172,7 @@ class ConvClient(Client):
             if f.type == ERROR:
                 errors.append(parse_error(f.body))
             elif f.type == MSG:
-                self.pending.append(parse_msg(f))
+                self.pending.append(parse_msg(f, self.msg_flags))
             elif f.type in DATA_TYPES:
                 self.pending.append(f)
             elif f.type != ACK:
@@ -194,7 +197,7 @@ class ConvClient(Client):
             if f.type == PONG:
                 assert f.body == token, f"PONG {f.body!r} does not answer {token!r}"
                 return got
-            got.append(parse_msg(f) if f.type == MSG else f)
+            got.append(parse_msg(f, self.msg_flags) if f.type == MSG else f)
 
     def ack_sync(self, count=None):
         """ACK (as ack()), then sync(): nothing may have come meanwhile."""
@@ -216,16 +219,16 @@ class ConvClient(Client):
 
 # -- connections -------------------------------------------------------------
 
-def connect(srv):
-    c = ConvClient(srv.host, srv.port)
+def connect(srv, cls=ConvClient):
+    c = cls(srv.host, srv.port)
     srv.clients.append(c)
     return c
 
 
-def device(srv, user, name, flags=DEVICE, password=b""):
-    """A connection of device `name` of `user`; CONV (and ACKS if asked)
-    must be granted."""
-    c = connect(srv)
+def device(srv, user, name, flags=DEVICE, password=b"", cls=ConvClient):
+    """A connection of device `name` of `user` (a `cls`); CONV (and ACKS if
+    asked) must be granted."""
+    c = connect(srv, cls)
     w = c.hello_conv(user, name, flags, password)
     assert w.flags & CONV_FLAG, \
         f"CONV not granted to device {name!r} of user {user} (WELCOME flags {w.flags:#x})"
@@ -267,6 +270,14 @@ def marker(sender, to, *receivers):
     the store included). Returns the deliveries."""
     body = b"marker %d" % next(_markers)
     sender.send_data(to, 1, body)
+    return _next_is(sender, body, receivers, lambda r: (to, 0))
+
+
+def _next_is(sender, body, receivers, to_flags):
+    """Wait for `sender`'s ACK (if it asked for them); then the next
+    delivery of each of `receivers` must be `body` from `sender`: a MSG
+    whose (to, flags) are to_flags(receiver) on a CONV connection, else a
+    bare frame. Returns the deliveries."""
     if sender.acks:
         sender.acked()
     out = []
@@ -276,7 +287,7 @@ def marker(sender, to, *receivers):
             f"user {r.user}: expected {body!r} next, got {d}"
         assert isinstance(d, Msg) == r.conv, f"user {r.user}: wrong frame kind {d}"
         if isinstance(d, Msg):
-            assert (d.sender, d.to, d.flags) == (sender.user, to, 0), d
+            assert (d.sender, d.to, d.flags) == (sender.user, *to_flags(r)), d
         else:
             assert d.sender == sender.user, d
         out.append(d)
@@ -360,3 +371,312 @@ def db_state(path):
 
 def user_version(path):
     return db_state(path)[0]
+
+
+# -- groups (docs/PROTOCOL.md, "Groups") ---------------------------------------
+
+GROUP_FRAME, GROUPS_FRAME = 0x88, 0x89
+GROUP_FLAG = 0x02                # MSG and POST flags bit 1: `to` is a group
+E_GROUP = 14                     # ERROR code GROUP
+CREATE, RENAME, ADD, REMOVE, LEAVE, LIST, MEMBERS, EVENT = range(1, 9)
+CREATED, RENAMED, ADDED, REMOVED, LEFT = range(1, 6)   # EVENT's `what`
+NO_GROUP = 4000000000            # a group id no test server gives
+GROUP_PRE = struct.Struct("!BII")    # op, req, group: 9 bytes
+
+Groups = namedtuple("Groups", "op req group data")   # data: by op, below
+GroupInfo = namedtuple("GroupInfo", "id admin members name")  # LIST entries
+Member = namedtuple("Member", "user admin")                    # MEMBERS entries
+Event = namedtuple("Event", "what by users name")              # EVENT's data
+
+
+def name_bytes(name):
+    return name.encode() if isinstance(name, str) else name
+
+
+def group_body(op, req=0, group=0, name=None, users=None):
+    """A GROUP body: the prefix, then the name (`n` u8 + bytes) if given,
+    then the users (`count` u16 + u32 each) if given."""
+    body = GROUP_PRE.pack(op, req, group)
+    if name is not None:
+        nb = name_bytes(name)
+        body += bytes([len(nb)]) + nb
+    if users is not None:
+        body += struct.pack("!H", len(users)) + b"".join(struct.pack("!I", u) for u in users)
+    return body
+
+
+class _Reader:
+    """Reads a GROUPS body field by field; fails on a short body."""
+
+    def __init__(self, body, at):
+        self.body, self.at = body, at
+
+    def take(self, fmt):
+        s = struct.Struct(fmt)
+        assert self.at + s.size <= len(self.body), \
+            f"GROUPS body of {len(self.body)} bytes ends inside a field: {self.body!r}"
+        v = s.unpack_from(self.body, self.at)
+        self.at += s.size
+        return v if len(v) > 1 else v[0]
+
+    def name(self):
+        n = self.take("!B")
+        assert self.at + n <= len(self.body), f"GROUPS name past the body: {self.body!r}"
+        self.at += n
+        return self.body[self.at - n:self.at]
+
+    def flag(self):
+        flags = self.take("!B")
+        assert flags & ~1 == 0, f"GROUPS flags {flags:#x}: reserved bits set"
+        return bool(flags)
+
+
+def parse_groups(f):
+    """A GROUPS frame -> Groups; data is a list of GroupInfo (LIST), of
+    Member (MEMBERS), an Event, or None (the other ops). Checks that the
+    body holds exactly what its op says."""
+    assert f.type == GROUPS_FRAME and f.sender == 0, f"not a GROUPS from the server: {f}"
+    assert len(f.body) >= GROUP_PRE.size, f"GROUPS body under 9 bytes: {f.body!r}"
+    op, req, group = GROUP_PRE.unpack_from(f.body)
+    r = _Reader(f.body, GROUP_PRE.size)
+    if op == LIST:
+        data = []
+        for _ in range(r.take("!H")):
+            gid, admin, members, name = r.take("!I"), r.flag(), r.take("!H"), r.name()
+            data.append(GroupInfo(gid, admin, members, name))
+    elif op == MEMBERS:
+        data = [Member(r.take("!I"), r.flag()) for _ in range(r.take("!H"))]
+    elif op == EVENT:
+        assert req == 0, f"EVENT with req {req}"
+        what, by, count = r.take("!B"), r.take("!I"), r.take("!H")
+        users = [r.take("!I") for _ in range(count)]
+        data = Event(what, by, users, r.name())
+        assert CREATED <= what <= LEFT, f"EVENT what {what}"
+    else:
+        assert CREATE <= op <= LEAVE, f"GROUPS op {op}"
+        data = None
+    assert r.at == len(f.body), f"GROUPS op {op}: {len(f.body) - r.at} bytes left over"
+    return Groups(op, req, group, data)
+
+
+_reqs = itertools.count(1000)    # far from any sequence number a test reaches
+
+
+class GroupClient(ConvClient):
+    """A ConvClient that takes group messages (MSG flag GROUP), GROUPS
+    frames and HISTORY pages: every read sets answers and events aside, so
+    the reads of deliveries never see them; reply() and next_event() take
+    them."""
+
+    msg_flags = OWN | GROUP_FLAG
+
+    def __init__(self, host, port, **kw):
+        super().__init__(host, port, **kw)
+        self.answers = deque()   # GROUPS answers not yet taken
+        self.events = deque()    # GROUPS events not yet taken
+
+    def _read(self, timeout):
+        """One frame; a GROUPS or a HISTORY page is set aside (then None)."""
+        f = super().read_frame(timeout)
+        if f.type == PAGE_FRAME:
+            self.answers.append(parse_page(f))
+            return None
+        if f.type != GROUPS_FRAME:
+            return f
+        g = parse_groups(f)
+        (self.events if g.op == EVENT else self.answers).append(g)
+        return None
+
+    def read_frame(self, timeout=None):
+        """The next frame other than a GROUPS."""
+        deadline = time.monotonic() + (timeout or self.timeout)
+        while True:
+            f = self._read(max(deadline - time.monotonic(), 0.001))
+            if f is not None:
+                return f
+
+    def _set_aside(self, f, what):
+        # (read_frame() would wait past a GROUPS: reply() and next_event()
+        # read with _read(), and look again at what was set aside.)
+        """A frame read while waiting for `what`: deliveries are kept for
+        next_delivery, ACKs were counted; anything else fails."""
+        if f.type == MSG:
+            self.pending.append(parse_msg(f, self.msg_flags))
+        elif f.type in DATA_TYPES:
+            self.pending.append(f)
+        elif f.type == ERROR:
+            pytest.fail(f"user {self.user}: ERROR {parse_error(f.body)} while waiting for {what}")
+        elif f.type != ACK:
+            pytest.fail(f"user {self.user}: unexpected {f.type:#x} while waiting for {what}")
+
+    # -- requests ----------------------------------------------------------
+    def request(self, op, group=0, name=None, users=None, req=None):
+        """Send a GROUP request; returns its req."""
+        req = next(_reqs) if req is None else req
+        self.send_frame(self.user, 0, GROUP_FRAME, group_body(op, req, group, name, users))
+        return req
+
+    def reply(self, req, timeout=None):
+        """The answer to request `req`: a Groups (done) or a Page (HISTORY),
+        or the Error of an ERROR GROUP whose ref is `req` (refused)."""
+        deadline = time.monotonic() + (timeout or self.timeout)
+        while True:
+            for a in self.answers:
+                if a.req == req:
+                    self.answers.remove(a)
+                    return a
+            left = deadline - time.monotonic()
+            if left <= 0:
+                pytest.fail(f"user {self.user}: no answer to GROUP request {req}")
+            f = self._read(left)
+            if f is None:
+                continue
+            if f.type == ERROR:
+                e = parse_error(f.body)
+                assert (e.code, e.ref) == (E_GROUP, req), \
+                    f"user {self.user}: {e} while waiting for the answer to request {req}"
+                return e
+            self._set_aside(f, f"the answer to request {req}")
+
+    def done(self, op, group=0, name=None, users=None):
+        """A request that must be done; returns the answer's group."""
+        req = self.request(op, group, name, users)
+        a = self.reply(req)
+        assert isinstance(a, Groups), f"user {self.user}: op {op} on group {group} refused: {a}"
+        assert (a.op, a.req) == (op, req), f"answer {a} to op {op}, req {req}"
+        if op != CREATE:
+            assert a.group == group, f"answer {a} names another group than {group}"
+        return a.group
+
+    def refused(self, op, group=0, name=None, users=None):
+        """A request that must be refused with ERROR GROUP (ref = its req,
+        a reason given); returns the Error."""
+        req = self.request(op, group, name, users)
+        e = self.reply(req)
+        assert not isinstance(e, Groups), \
+            f"user {self.user}: op {op} on group {group} was done: {e}"
+        assert e.reason, f"ERROR GROUP without a reason: {e}"
+        return e
+
+    def create(self, name, users=()):
+        gid = self.done(CREATE, 0, name, list(users))
+        assert gid != 0, "CREATE answered with group 0"
+        return gid
+
+    def members(self, group):
+        """MEMBERS: the members as a set of Member."""
+        req = self.request(MEMBERS, group)
+        a = self.reply(req)
+        assert isinstance(a, Groups) and (a.op, a.group) == (MEMBERS, group), \
+            f"user {self.user}: MEMBERS of {group}: {a}"
+        out = set(a.data)
+        assert len(out) == len(a.data), f"MEMBERS lists a user twice: {a.data}"
+        return out
+
+    def groups(self):
+        """LIST: the sender's groups as {id: GroupInfo}."""
+        req = self.request(LIST)
+        a = self.reply(req)
+        assert isinstance(a, Groups) and (a.op, a.group) == (LIST, 0), \
+            f"user {self.user}: LIST: {a}"
+        out = {g.id: g for g in a.data}
+        assert len(out) == len(a.data), f"LIST names a group twice: {a.data}"
+        return out
+
+    def next_event(self, timeout=None):
+        """The next GROUPS event (Groups, data an Event)."""
+        deadline = time.monotonic() + (timeout or self.timeout)
+        while not self.events:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                pytest.fail(f"user {self.user}: no group event")
+            f = self._read(left)
+            if f is not None:
+                self._set_aside(f, "a group event")
+        return self.events.popleft()
+
+    def history(self, kind, peer, before=0, limit=200, req=None):
+        """HISTORY: the Page, or the Error of an ERROR GROUP (ref = req)."""
+        req = next(_reqs) if req is None else req
+        self.send_frame(self.user, 0, HISTORY_FRAME, history_body(req, kind, peer, before, limit))
+        page = self.reply(req)
+        assert not isinstance(page, Groups), f"a GROUPS answers HISTORY {req}: {page}"
+        return page
+
+    def whole_history(self, kind, peer, limit):
+        """Every page of a conversation, newest first, asking `limit` at a
+        time as the spec says (before = the last id given); returns the
+        pages (each checked: newest first, at most `limit`, `more` on all
+        but the last)."""
+        pages, before = [], 0
+        while True:
+            page = self.history(kind, peer, before, limit)
+            assert isinstance(page, Page), f"user {self.user}: HISTORY refused: {page}"
+            ids = [e.id for e in page.entries]
+            assert ids == sorted(ids, reverse=True) and len(set(ids)) == len(ids), \
+                f"not newest first: {ids}"
+            assert len(ids) <= limit, f"{len(ids)} entries, limit {limit}"
+            assert not before or all(i < before for i in ids), f"ids {ids} not below {before}"
+            pages.append(page)
+            if not page.more:
+                return pages
+            assert ids, "an empty page says more"
+            before = ids[-1]
+
+    # -- group messages ----------------------------------------------------
+    def post_group(self, group, kind, body, cid=0):
+        self.send_frame(self.user, group, POST, post_body(kind, body, cid, GROUP_FLAG))
+        self.sent += 1
+
+
+def group_device(srv, user, name="phone", flags=DEVICE):
+    """A GroupClient connection of device `name` of `user`."""
+    return device(srv, user, name, flags, cls=GroupClient)
+
+
+def group_marker(sender, group, *receivers):
+    """As marker(), for a group: `sender` (a GroupClient) posts a fresh
+    text to `group`; it must be the next delivery of every one of
+    `receivers` (members' connections): a MSG with GROUP (and OWN on the
+    sender's other devices) or, without CONV, a bare frame from the sender."""
+    body = b"group marker %d" % next(_markers)
+    sender.post_group(group, 1, body)
+    return _next_is(sender, body, receivers,
+                    lambda r: (group, GROUP_FLAG | (OWN if r.user == sender.user else 0)))
+
+
+# -- history (docs/PROTOCOL.md, "History") -------------------------------------
+
+HISTORY_FRAME, PAGE_FRAME = 0x8A, 0x8B
+WITH_USER, WITH_GROUP = 1, 2                 # HISTORY's kind
+HISTORY_HEAD = struct.Struct("!IBIQH")       # req, kind, peer, before, limit: 19 bytes
+PAGE_HEAD = struct.Struct("!IBH")            # req, more, count: 7 bytes
+ENTRY_HEAD = struct.Struct("!QIBBIQI")       # id, sender, kind, flags, to, time, len: 30
+
+Page = namedtuple("Page", "req more entries")
+Entry = namedtuple("Entry", "id sender kind flags to time payload")
+
+
+def history_body(req, kind, peer, before=0, limit=200):
+    return HISTORY_HEAD.pack(req, kind, peer, before, limit)
+
+
+def parse_page(f):
+    """A HISTORY page -> Page; checks that the body is exactly its
+    entries."""
+    assert f.type == PAGE_FRAME and f.sender == 0, f"not a page from the server: {f}"
+    assert len(f.body) >= PAGE_HEAD.size, f"page body under 7 bytes: {f.body!r}"
+    req, more, count = PAGE_HEAD.unpack_from(f.body)
+    assert more in (0, 1), f"page `more` {more}"
+    at, entries = PAGE_HEAD.size, []
+    for _ in range(count):
+        assert at + ENTRY_HEAD.size <= len(f.body), f"page ends inside an entry: {f.body[:80]!r}"
+        mid, sender, kind, flags, to, t, n = ENTRY_HEAD.unpack_from(f.body, at)
+        at += ENTRY_HEAD.size
+        assert at + n <= len(f.body), f"entry payload past the page: {n} bytes"
+        assert kind in DATA_TYPES, f"entry kind {kind}"
+        assert flags & ~(OWN | GROUP_FLAG) == 0, f"entry flags {flags:#x}"
+        entries.append(Entry(mid, sender, kind, flags, to, t, f.body[at:at + n]))
+        at += n
+    assert at == len(f.body), f"{len(f.body) - at} bytes after the page's entries"
+    return Page(req, bool(more), entries)
