@@ -74,6 +74,7 @@ CLIENT_SRC := src/client/client.c src/client/client_send.c src/client/client_req
 LIBCHAT_SRC := $(CLIENT_SRC) src/proto/frame.c src/common/buf.c
 # chat-client: the command-line client, on libchat.
 CLI_SRC    := src/cli/main.c src/cli/common.c src/cli/send.c src/cli/listen.c \
+              src/cli/request.c src/cli/group.c src/cli/history.c \
               src/cli/json.c src/cli/media.c src/cli/interactive.c
 
 obj = $(patsubst tests/%.c,$(B)/obj/tests/%.o,$(patsubst bench/%.c,$(B)/obj/bench/%.o,$(patsubst src/%.c,$(B)/obj/%.o,$(1))))

@@ -208,7 +208,8 @@ typedef struct chat_group_event {
                            the answer came (the operation may or may not
                            have been done; it is not sent again) */
     int code;           /* refused: the server's ERROR code
-                           (CHAT_SERR_GROUP); else 0 */
+                           (CHAT_SERR_GROUP, or e.g. CHAT_SERR_STORE);
+                           else 0 */
     const char *reason; /* refused: reason_len bytes of UTF-8, not
                            NUL-terminated; else "" */
     uint32_t reason_len;
@@ -514,10 +515,12 @@ int chat_send_group_file(chat_client *c, uint32_t group, int type,
  * CONV (CHAT_ESTATE otherwise: call them from on_connected or later), and
  * one that is lost before its answer is reported lost (on_group, err <
  * 0), never sent again (a CREATE may have been done). Request numbers are
- * in 2^31..2^32-1, so that an ERROR GROUP naming a request (ref = its
- * number) is told apart from one naming a refused group message (ref =
- * the message's number on the connection, far below 2^31): the first
- * goes to on_group, the second to on_error. At most CHAT_REQUESTS_MAX
+ * in 2^31..2^32-1, so that an ERROR naming a request (ref = its number;
+ * code GROUP, or another such as STORE) is told apart from one naming a
+ * refused message (ERROR GROUP for a group message whose sender is not a
+ * member, QUOTA, STORE: ref = the message's number on the connection, far
+ * below 2^31): the first goes to on_group / on_history, the second to
+ * on_error with the message's seq. At most CHAT_REQUESTS_MAX
  * group and history requests wait for answers at once (CHAT_EFULL).
  *
  * create: a group named `name` (NUL-terminated, 1-64 bytes), with this

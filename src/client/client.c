@@ -531,6 +531,7 @@ static int handle_frame(chat_client *c, const frame_s2c *f) {
     switch (f->type) {
     case FRAME_MSG: return handle_msg(c, f);
     case FRAME_GROUPS: return chat__handle_groups(c, f);
+    case FRAME_HISTORY_PAGE: return chat__handle_page(c, f);
     case FRAME_WELCOME: return handle_welcome(c, f);
     case FRAME_ACK: return handle_ack(c, f);
     case FRAME_ERROR: return handle_error(c, f);
@@ -544,11 +545,12 @@ static int handle_frame(chat_client *c, const frame_s2c *f) {
     }
 }
 
-/* The largest frame body to accept: a MSG of max_recv payload bytes (each
- * frame's own limit is checked where it is handled). */
+/* The largest frame body to accept: a MSG of max_recv payload bytes, or a
+ * history page whose last message has max_recv (each frame's own limit is
+ * checked where it is handled). */
 static uint32_t recv_limit(const chat_client *c) {
-    return c->max_recv > UINT32_MAX - FRAME_MSG_PRE ? UINT32_MAX
-                                                    : c->max_recv + FRAME_MSG_PRE;
+    return c->max_recv > UINT32_MAX - CHAT__PAGE_SLACK ? UINT32_MAX
+                                                       : c->max_recv + CHAT__PAGE_SLACK;
 }
 
 /* Decode and handle every complete frame in `in`. */

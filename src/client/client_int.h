@@ -22,6 +22,12 @@
 #define CHAT__OUT_LIMIT 65536u /* control frames only: HELLO, ACK, PONG */
 #define CHAT__TLS_CHUNK 16384u /* plaintext per TLS record */
 #define CHAT__CONNECT_TIMEOUT 10000u
+/* A history page may pass max_recv by this much: the server fills a page
+ * while it holds under 256 KiB of payload (so its last message may be one
+ * of max_recv bytes), plus the page's prefix and up to FRAME_HISTORY_MAX
+ * entry headers. Bigger than a MSG's prefix. */
+#define CHAT__PAGE_SLACK (FRAME_PAGE_PRE + FRAME_HISTORY_MAX * FRAME_PAGE_ENTRY + \
+                          256u * 1024)
 
 /* Room before a queued message's body: a POST's 13-byte header and 10-byte
  * prefix. A bare data frame uses the last 13 bytes of it (see msg_format in

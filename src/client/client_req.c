@@ -12,9 +12,11 @@
  *   and chat_disconnect empty the table through chat__reqs_end), so an
  *   answer naming no entry is a server's error (CHAT_EPROTO).
  * - Numbers are CHAT__REQ_BASE + a 31-bit counter, distinct among the
- *   entries: an ERROR GROUP about a group message names that message's
- *   number on the connection (counted from 1), so a ref of 2^31 or more
- *   that names an entry is that request's refusal.
+ *   entries: an ERROR about a message (GROUP: not a member; QUOTA, STORE)
+ *   names that message's number on the connection (counted from 1), so a
+ *   ref of 2^31 or more that names an entry is that request's refusal,
+ *   whatever its code (GROUP today; a server may refuse for other
+ *   reasons).
  * - An entry leaves the table before its callback runs, so the callback may
  *   make new requests (or disconnect).
  * Decoded answers (LIST, MEMBERS, EVENT users, history pages) go into one
@@ -107,8 +109,7 @@ static void req_report(chat_client *c, const chat__req *r, int err, int code,
 }
 
 int chat__req_refused(chat_client *c, const frame_error *e) {
-    if (e->code != FRAME_ERR_GROUP || e->ref < CHAT__REQ_BASE || e->ref > UINT32_MAX)
-        return 0;
+    if (e->ref < CHAT__REQ_BASE || e->ref > UINT32_MAX) return 0;
     long i = req_find(c, (uint32_t)e->ref);
     if (i < 0) return 0;
     chat__req r = req_take(c, i);
@@ -295,5 +296,55 @@ int chat__handle_groups(chat_client *c, const frame_s2c *f) {
     if (rc) return rc;
     if (i >= 0) (void)req_take(c, i); /* (the answer carries what it said) */
     if (c->cb.on_group) c->cb.on_group(c, &e, c->ud);
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* History                                                             */
+/* ------------------------------------------------------------------ */
+
+_Static_assert((int)CHAT_HISTORY_USER == (int)FRAME_HISTORY_USER &&
+                   (int)CHAT_HISTORY_GROUP == (int)FRAME_HISTORY_GROUP &&
+                   CHAT_HISTORY_LIMIT_MAX == FRAME_HISTORY_MAX,
+               "chat.h history values must match the codec");
+
+int chat_history(chat_client *c, int kind, uint32_t peer, uint64_t before,
+                 uint32_t limit, uint32_t *req_out) {
+    if (!c || (kind != CHAT_HISTORY_USER && kind != CHAT_HISTORY_GROUP) ||
+        peer == 0 || limit == 0 || limit > CHAT_HISTORY_LIMIT_MAX)
+        return CHAT_EINVAL;
+    int rc = req_check(c);
+    if (rc) return rc;
+    uint8_t *body;
+    rc = req_frame(c, FRAME_HISTORY, FRAME_HISTORY_SIZE, &body);
+    if (rc) return rc;
+    uint32_t req = req_number(c);
+    frame_put_history(body, req, (uint8_t)kind, peer, before, (uint16_t)limit);
+    req_add(c, req, CHAT__REQ_HISTORY, kind == CHAT_HISTORY_GROUP ? peer : 0,
+            req_out);
+    return 0;
+}
+
+int chat__handle_page(chat_client *c, const frame_s2c *f) {
+    frame_page pg;
+    if (!c->conv_granted || frame_parse_page(f->body, f->len, &pg)) return CHAT_EPROTO;
+    long i = req_find(c, pg.req);
+    if (i < 0 || c->reqs[i].op != CHAT__REQ_HISTORY) return CHAT_EPROTO;
+    chat_msg *msgs = scratch(c, (size_t)pg.count * sizeof *msgs + 1);
+    if (!msgs) return CHAT_ENOMEM;
+    uint32_t off = FRAME_PAGE_PRE;
+    for (uint16_t k = 0; k < pg.count; k++) {
+        frame_page_entry e;
+        frame_page_next(f->body, &off, &e);
+        if (e.len > c->max_recv) return CHAT_EPROTO; /* as for a MSG */
+        msgs[k] = (chat_msg){e.id, e.sender, e.to, e.kind,
+                             (e.flags & FRAME_MSG_OWN) != 0, e.time_ms,
+                             e.payload, e.len,
+                             (e.flags & FRAME_MSG_GROUP) ? e.to : 0};
+    }
+    chat__req r = req_take(c, i);
+    chat_history_page p = {.req = r.req, .reason = "", .msgs = msgs,
+                           .n = pg.count, .more = pg.more};
+    if (c->cb.on_history) c->cb.on_history(c, &p, c->ud);
     return 0;
 }

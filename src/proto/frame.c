@@ -1,7 +1,8 @@
 /*
  * frame.c -- see frame.h. Every function is O(1) except frame_put_error
  * (O(reason length)), the HELLO ones (O(device name + password)),
- * frame_put_group (O(name + users)) and frame_parse_group_list (O(groups)).
+ * frame_put_group (O(name + users)), frame_parse_group_list (O(groups)) and
+ * frame_parse_page (O(entries)).
  * Nothing here allocates or performs I/O.
  */
 #include "frame.h"
@@ -309,4 +310,48 @@ int frame_parse_group_event(const uint8_t *args, uint32_t len,
         len - FRAME_GROUP_EVENT_MIN - users != e->name_len)
         return FRAME_EBADBODY;
     return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* History                                                             */
+/* ------------------------------------------------------------------ */
+
+size_t frame_put_history(uint8_t out[FRAME_HISTORY_SIZE], uint32_t req,
+                         uint8_t kind, uint32_t peer, uint64_t before,
+                         uint16_t limit) {
+    frame_wr32(out, req);
+    out[4] = kind;
+    frame_wr32(out + 5, peer);
+    frame_wr64(out + 9, before);
+    wr16(out + 17, limit);
+    return FRAME_HISTORY_SIZE;
+}
+
+int frame_parse_page(const uint8_t *body, uint32_t len, frame_page *p) {
+    if (len < FRAME_PAGE_PRE || body[4] > 1) return FRAME_EBADBODY;
+    p->req = frame_rd32(body);
+    p->more = body[4];
+    p->count = rd16(body + 5);
+    uint32_t off = FRAME_PAGE_PRE;
+    for (uint16_t i = 0; i < p->count; i++) {
+        if (len - off < FRAME_PAGE_ENTRY || !frame_is_data(body[off + 12]))
+            return FRAME_EBADBODY;
+        uint32_t n = frame_rd32(body + off + 26);
+        if (len - off - FRAME_PAGE_ENTRY < n) return FRAME_EBADBODY;
+        off += FRAME_PAGE_ENTRY + n;
+    }
+    return off == len ? 0 : FRAME_EBADBODY;
+}
+
+void frame_page_next(const uint8_t *body, uint32_t *off, frame_page_entry *e) {
+    const uint8_t *q = body + *off;
+    e->id = frame_rd64(q);
+    e->sender = frame_rd32(q + 8);
+    e->kind = q[12];
+    e->flags = q[13];
+    e->to = frame_rd32(q + 14);
+    e->time_ms = frame_rd64(q + 18);
+    e->len = frame_rd32(q + 26);
+    e->payload = q + FRAME_PAGE_ENTRY;
+    *off += FRAME_PAGE_ENTRY + e->len;
 }

@@ -435,4 +435,46 @@ typedef struct frame_group_event {
 int frame_parse_group_event(const uint8_t *args, uint32_t len,
                             frame_group_event *e);
 
+/* ------------------------------------------------------------------ */
+/* History (CONV): HISTORY (client -> server) and HISTORY_PAGE        */
+/* (server -> client) bodies, docs/PROTOCOL.md "History". libchat's;  */
+/* the server reads and writes them in src/server/history.c.          */
+/* ------------------------------------------------------------------ */
+
+/* HISTORY, FRAME_HISTORY_SIZE bytes:
+ *   0 req u32 | 4 kind u8 | 5 peer u32 | 9 before u64 | 17 limit u16 */
+enum frame_history_kind { FRAME_HISTORY_USER = 1, FRAME_HISTORY_GROUP = 2 };
+/* Write a HISTORY body (the caller checks kind 1-2, peer != 0, limit 1 to
+ * FRAME_HISTORY_MAX). Returns FRAME_HISTORY_SIZE. O(1). */
+size_t frame_put_history(uint8_t out[FRAME_HISTORY_SIZE], uint32_t req,
+                         uint8_t kind, uint32_t peer, uint64_t before,
+                         uint16_t limit);
+
+/* HISTORY_PAGE: 0 req u32 | 4 more u8 (0 or 1) | 5 count u16 | 7 count
+ * entries, newest first, each FRAME_PAGE_ENTRY bytes then its payload:
+ *   0 id u64 | 8 sender u32 | 12 kind u8 | 13 flags u8 (FRAME_MSG_OWN,
+ *   FRAME_MSG_GROUP) | 14 to u32 | 18 time_ms u64 | 26 len u32 | 30 payload */
+typedef struct frame_page {
+    uint32_t req;
+    uint8_t more;
+    uint16_t count;
+} frame_page;
+typedef struct frame_page_entry {
+    uint64_t id;
+    uint32_t sender;
+    uint8_t kind, flags;
+    uint32_t to;
+    uint64_t time_ms;
+    const uint8_t *payload; /* len bytes, into the body */
+    uint32_t len;
+} frame_page_entry;
+/* Check a whole page: 0 with *p, or FRAME_EBADBODY (under FRAME_PAGE_PRE
+ * bytes, `more` other than 0 or 1, an entry or payload past the end, a
+ * kind outside 1-4, bytes after the last entry). O(count). */
+int frame_parse_page(const uint8_t *body, uint32_t len, frame_page *p);
+/* Read the entry at body + *off into *e and move *off past it; start with
+ * *off = FRAME_PAGE_PRE. Only for a body frame_parse_page accepted, at
+ * most `count` times. O(1). */
+void frame_page_next(const uint8_t *body, uint32_t *off, frame_page_entry *e);
+
 #endif

@@ -2,8 +2,8 @@
  * test_frame_conv.c -- unit tests for the codec's CONV bodies
  * (src/proto/frame.{h,c}, docs/PROTOCOL.md "Devices and conversations"):
  * HELLO with a device name, MSG (server -> client) and POST (client ->
- * server), device name validation, GROUP (client -> server) and GROUPS
- * (server -> client).
+ * server), device name validation, GROUP and HISTORY (client -> server),
+ * GROUPS and HISTORY_PAGE (server -> client).
  *
  * Covers: byte-exact layouts (big-endian), round trips, the default device
  * (length 0), a name of exactly FRAME_DEVICE_MAX bytes, and every malformed
@@ -16,6 +16,9 @@
  * (ops 1-8, arguments only where an op has them, an EVENT's req 0); LIST,
  * MEMBERS and EVENT arguments decoded, and refused at every truncation,
  * with a byte too many, a name over 64 bytes, an EVENT kind outside 1-5.
+ * HISTORY byte-exact; HISTORY pages decoded, and refused at every
+ * truncation, with a byte too many, `more` other than 0-1, a kind outside
+ * 1-4, a payload length past the end.
  *
  * Inputs handed to the decoders are exact heap copies, so AddressSanitizer
  * reports any read past the body.
@@ -538,6 +541,89 @@ static void test_group_event(void **state) {
     assert_int_equal(e.name_len, 0);
 }
 
+/* ------------------------------------------------------------------ */
+/* HISTORY and HISTORY_PAGE                                            */
+/* ------------------------------------------------------------------ */
+
+static void test_history_layout(void **state) {
+    (void)state;
+    uint8_t out[FRAME_HISTORY_SIZE + 1];
+    memset(out, 0xEE, sizeof out);
+    static const uint8_t want[FRAME_HISTORY_SIZE] = {
+        0x80, 0, 0, 5, 2, 0, 0, 1, 0, 1, 2, 3, 4, 5, 6, 7, 8, 0, 200};
+    assert_int_equal(frame_put_history(out, 0x80000005u, FRAME_HISTORY_GROUP, 256,
+                                       0x0102030405060708ull, 200),
+                     FRAME_HISTORY_SIZE);
+    assert_memory_equal(out, want, FRAME_HISTORY_SIZE);
+    assert_int_equal(out[FRAME_HISTORY_SIZE], 0xEE);
+}
+
+static void test_page_parse(void **state) {
+    (void)state;
+    static const uint8_t page[] = {
+        0x80, 0, 0, 9, 1, 0, 2,
+        /* id 0x0100, sender 7, text, OWN|GROUP, to 3, time 0x0200, "hi" */
+        0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 7, 1, 3, 0, 0, 0, 3,
+        0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 2, 'h', 'i',
+        /* id 5, sender 8, video, no flags, to 42, time 1, empty */
+        0, 0, 0, 0, 0, 0, 0, 5, 0, 0, 0, 8, 4, 0, 0, 0, 0, 42,
+        0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0};
+    uint8_t *b = copy_exact(page, sizeof page);
+    frame_page p;
+    assert_int_equal(frame_parse_page(b, sizeof page, &p), 0);
+    assert_int_equal(p.req, 0x80000009u);
+    assert_int_equal(p.more, 1);
+    assert_int_equal(p.count, 2);
+    uint32_t off = FRAME_PAGE_PRE;
+    frame_page_entry e;
+    frame_page_next(b, &off, &e);
+    assert_true(e.id == 0x100 && e.time_ms == 0x200);
+    assert_int_equal(e.sender, 7);
+    assert_int_equal(e.kind, FRAME_TEXT);
+    assert_int_equal(e.flags, FRAME_MSG_OWN | FRAME_MSG_GROUP);
+    assert_int_equal(e.to, 3);
+    assert_int_equal(e.len, 2);
+    assert_memory_equal(e.payload, "hi", 2);
+    frame_page_next(b, &off, &e);
+    assert_true(e.id == 5 && e.time_ms == 1);
+    assert_int_equal(e.kind, FRAME_VIDEO);
+    assert_int_equal(e.len, 0);
+    assert_int_equal(off, sizeof page);
+    free(b);
+    /* Every truncation, and a byte too many. */
+    for (uint32_t k = 0; k <= sizeof page; k++) {
+        uint8_t longer[sizeof page + 1];
+        memcpy(longer, page, sizeof page);
+        longer[sizeof page] = 0;
+        uint32_t n = k == sizeof page ? k + 1 : k;
+        b = copy_exact(longer, n);
+        if (frame_parse_page(b, n, &p) != FRAME_EBADBODY)
+            fail_msg("a page of %u bytes parsed", (unsigned)n);
+        free(b);
+    }
+    /* `more` is 0 or 1; kinds are 1-4. */
+    uint8_t x[sizeof page];
+    memcpy(x, page, sizeof page);
+    for (unsigned v = 0; v <= 0xFF; v++) {
+        x[4] = (uint8_t)v;
+        if ((frame_parse_page(x, sizeof x, &p) == 0) != (v <= 1)) fail_msg("more %u", v);
+        x[4] = 0;
+        x[FRAME_PAGE_PRE + 12] = (uint8_t)v;
+        if ((frame_parse_page(x, sizeof x, &p) == 0) != (v >= 1 && v <= 4))
+            fail_msg("kind %u", v);
+        x[FRAME_PAGE_PRE + 12] = FRAME_TEXT;
+    }
+    /* A payload length past the end (and one that would wrap). */
+    x[FRAME_PAGE_PRE + 29] = 3;
+    assert_int_equal(frame_parse_page(x, sizeof x, &p), FRAME_EBADBODY);
+    memset(x + FRAME_PAGE_PRE + 26, 0xFF, 4);
+    assert_int_equal(frame_parse_page(x, sizeof x, &p), FRAME_EBADBODY);
+    /* An empty page. */
+    static const uint8_t empty[] = {0, 0, 0, 1, 0, 0, 0};
+    assert_int_equal(frame_parse_page(empty, sizeof empty, &p), 0);
+    assert_int_equal(p.count, 0);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_device_valid),
@@ -552,6 +638,8 @@ int main(void) {
         cmocka_unit_test(test_groups_prefix),
         cmocka_unit_test(test_group_list_and_members),
         cmocka_unit_test(test_group_event),
+        cmocka_unit_test(test_history_layout),
+        cmocka_unit_test(test_page_parse),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -14,7 +14,8 @@
  * EVENT decoded (split at every byte), answers in another order than the
  * requests; an ERROR GROUP naming a request routed to on_group (not
  * on_error) while one naming a group message goes to on_error with its
- * seq, and to on_error when on_group is NULL; requests reported lost with
+ * seq, another code naming a request refusing it too, a refusal to
+ * on_error when on_group is NULL; requests reported lost with
  * the connection (before on_disconnected), forgotten by chat_disconnect;
  * group POST bytes (flag 0x02, cid) and their resend, refused locally on a
  * connection without CONV, CHAT_ESTATE when CONV cannot be had; a group
@@ -407,12 +408,15 @@ static void test_refusal_goes_to_on_group_not_on_error(void **state) {
     assert_int_equal(t.n, 1);
     assert_int_equal(t.r.errs, 2);
     assert_true(t.r.err_seq[1] == 0);
-    /* Another code naming a waiting request is not its refusal. */
+    /* Another code naming a waiting request refuses it too. */
     assert_int_equal(chat_group_list(c, &req), 0);
     srv_take(&s, c, got, 13 + 9);
-    srv_feed(&s, c, in, s2c_error(in, FRAME_ERR_QUOTA, req, "no"));
-    assert_int_equal(t.n, 1);
-    assert_int_equal(t.r.errs, 3);
+    srv_feed(&s, c, in, s2c_error(in, FRAME_ERR_STORE, req, "store failed"));
+    assert_int_equal(t.n, 2);
+    assert_int_equal(t.r.errs, 2);
+    assert_int_equal(t.ev[1].err, CHAT_EREFUSED);
+    assert_int_equal(t.ev[1].code, CHAT_SERR_STORE);
+    assert_int_equal(t.ev[1].op, CHAT_GROUP_LIST);
     chat_free(c);
     srv_close(&s);
 
