@@ -334,9 +334,14 @@ static void on_error(chat_client *c, int code, uint64_t seq, const char *reason,
     (void)c;
     ia_job *j = ud;
     if (j->progress_seq && seq == j->progress_seq) j->progress_seq = 0;
-    show(stderr, "chat-client: the server refused %s: %.*s (%s)",
-         seq ? "a message" : "the session", reason_len > 200 ? 200 : (int)reason_len,
-         reason, chat_server_strerror(code));
+    if (code == CHAT_SERR_GROUP) /* the reason says it all: "not a member of group 3" */
+        show(stderr, "chat-client: the server refused %s: %.*s",
+             seq ? "a message" : "a request", reason_len > 200 ? 200 : (int)reason_len,
+             reason);
+    else
+        show(stderr, "chat-client: the server refused %s: %.*s (%s)",
+             seq ? "a message" : "the session", reason_len > 200 ? 200 : (int)reason_len,
+             reason, chat_server_strerror(code));
 }
 
 static void on_disconnected(chat_client *c, int err, void *ud) {

@@ -266,7 +266,7 @@ static int decode_event(chat_client *c, const frame_groups *g, chat_group_event 
     uint8_t *out = scratch(c, users + CHAT_GROUP_NAME_MAX + 1);
     if (!out) return CHAT_ENOMEM;
     uint32_t *u = (uint32_t *)(void *)out; /* (realloc's memory: aligned) */
-    for (uint16_t i = 0; i < fe.count; i++) u[i] = frame_rd32(fe.users + 4 * i);
+    for (uint16_t i = 0; i < fe.count; i++) u[i] = frame_rd32(fe.users + (size_t)4 * i);
     char *name = (char *)out + users;
     memcpy(name, fe.name, fe.name_len);
     name[fe.name_len] = '\0';
