@@ -352,9 +352,12 @@ typedef struct chat_options {
     uint32_t max_frame;      /* largest body to send until a WELCOME says
                                 otherwise (default 16 MiB, the server's) */
     uint32_t max_recv;       /* largest message body accepted from the server
-                                (a MSG's payload, a data frame's body); a
-                                larger one closes the connection with
-                                CHAT_EPROTO (default 16 MiB) */
+                                (a MSG's payload, a data frame's body, each
+                                message of a history page); a larger one
+                                closes the connection with CHAT_EPROTO
+                                (default 16 MiB). A history page as a whole
+                                may pass it by about 262 KiB (the server's
+                                page bound), which the input buffer allows */
     size_t max_queue_bytes;  /* bound on bodies queued and not yet handled
                                 (unsent + unacknowledged), default 64 MiB */
     uint32_t max_queue_frames; /* same bound in frames, default 4096 */

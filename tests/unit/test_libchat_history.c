@@ -222,7 +222,7 @@ static void test_page_larger_than_max_recv(void **state) {
     enum { MAX = 1000, SMALL = 999, N_SMALL = 199 };
     chat_client *c = history_client(&s, &t, MAX);
     uint32_t req = ask(&s, c, CHAT_HISTORY_USER, 7);
-    size_t cap = 9 + 7 + (N_SMALL + 1) * (30 + SMALL);
+    size_t cap = 9 + 7 + (size_t)N_SMALL * (30 + SMALL) + 30 + MAX;
     uint8_t *p = malloc(cap), *w = p + 9;
     assert_non_null(p);
     frame_wr32(w, req);
