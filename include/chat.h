@@ -19,9 +19,10 @@
  * - The library never logs, prints, exits or raises signals (writes use
  *   MSG_NOSIGNAL, so a closed peer cannot SIGPIPE the process).
  * - Callbacks run only inside chat_process()/chat_run_once() (never inside
- *   chat_send*, chat_connect or chat_disconnect). From a callback you may
- *   call chat_send*, chat_disconnect, chat_connect and the accessors; you must
- *   NOT call chat_free.
+ *   chat_send*, chat_group_*, chat_history, chat_connect or
+ *   chat_disconnect). From a callback you may call chat_send*,
+ *   chat_group_*, chat_history, chat_disconnect, chat_connect and the
+ *   accessors; you must NOT call chat_free.
  * - Sequence numbers ("seq") are per client, 1-based, assigned by chat_send*
  *   in call order and never reused, across reconnects.
  * - TLS (OpenSSL, TLS 1.2 or newer) is on when chat_options.tls is set. The
@@ -55,6 +56,9 @@
  *   unacknowledged: this client will not show it again. A new chat_client
  *   (a new process) starts from nothing: the server's per-device cursor is
  *   what spares it the old messages.
+ * - Groups and history (CONV): chat_send_group* posts to a group through
+ *   the message queue; chat_group_* and chat_history are requests answered
+ *   through on_group and on_history (see "Groups and history" below).
  */
 #ifndef CHAT_H
 #define CHAT_H
@@ -89,11 +93,13 @@ enum chat_error {
     CHAT_ETLS = -17,      /* TLS handshake or record failure (not a TLS server,
                              no common protocol, client certificate refused,
                              handshake timed out, bad record); chat_tls_error() */
-    CHAT_ETLSVERIFY = -18 /* the server's certificate failed verification
+    CHAT_ETLSVERIFY = -18, /* the server's certificate failed verification
                              (untrusted chain, expired, wrong name or address);
                              chat_tls_error() gives the reason */
+    CHAT_EREFUSED = -19   /* the server refused a request (group operation,
+                             history): its reason comes with the answer */
 };
-#define CHAT_ERROR_MIN CHAT_ETLSVERIFY /* lowest code, for iteration */
+#define CHAT_ERROR_MIN CHAT_EREFUSED /* lowest code, for iteration */
 
 /* Data frame types (the wire values). */
 enum chat_type {
@@ -109,7 +115,7 @@ enum chat_server_error {
     CHAT_SERR_PROTO = 4, CHAT_SERR_AUTH = 5, CHAT_SERR_NOLOGIN = 6,
     CHAT_SERR_QUOTA = 7, CHAT_SERR_STORE = 8, CHAT_SERR_RATE = 9,
     CHAT_SERR_BUSY = 10, CHAT_SERR_SHUTDOWN = 11, CHAT_SERR_BADRCPT = 12,
-    CHAT_SERR_SLOW = 13
+    CHAT_SERR_SLOW = 13, CHAT_SERR_GROUP = 14
 };
 
 /* Connection states, see chat_state(). */
@@ -131,7 +137,8 @@ typedef struct chat_msg {
                           data frame, which has none */
     uint32_t sender;   /* the author's user id (this user when own) */
     uint32_t to;       /* the receiver's user id: this user, or for an own
-                          message whom this user wrote to */
+                          message whom this user wrote to; for a group
+                          message the group's id (== group) */
     int type;          /* 1-4 (chat_type) */
     int own;           /* 1: written by this user on another device (only
                           with CONV); else 0 */
@@ -139,7 +146,118 @@ typedef struct chat_msg {
                           0 for a bare data frame */
     const void *body;  /* len bytes, not NUL-terminated */
     uint32_t len;
+    uint32_t group;    /* a group message (MSG with the GROUP flag): the
+                          group's id, also in `to`; 0 for a message between
+                          two users and for a bare data frame (a client
+                          without CONV cannot tell a group message from one
+                          sent to it alone) */
 } chat_msg;
+
+/* ------------------------------------------------------------------ */
+/* Groups and history (CONV only; docs/PROTOCOL.md "Groups", "History") */
+/* ------------------------------------------------------------------ */
+
+/* Group operations (chat_group_*) and what on_group reports. */
+enum chat_group_op {
+    CHAT_GROUP_CREATE = 1, CHAT_GROUP_RENAME = 2, CHAT_GROUP_ADD = 3,
+    CHAT_GROUP_REMOVE = 4, CHAT_GROUP_LEAVE = 5, CHAT_GROUP_LIST = 6,
+    CHAT_GROUP_MEMBERS = 7,
+    CHAT_GROUP_EVENT = 8 /* not a request: a change the server reports */
+};
+
+/* What a CHAT_GROUP_EVENT says happened. */
+enum chat_group_what {
+    CHAT_GROUP_CREATED = 1, CHAT_GROUP_RENAMED = 2, CHAT_GROUP_ADDED = 3,
+    CHAT_GROUP_REMOVED = 4, CHAT_GROUP_LEFT = 5
+};
+
+#define CHAT_GROUP_NAME_MAX 64u    /* bytes of a group's name (1-64) */
+#define CHAT_GROUP_USERS_MAX 4096u /* users in one create/add/remove call */
+#define CHAT_HISTORY_LIMIT_MAX 200u /* messages in one history page */
+#define CHAT_REQUESTS_MAX 64u      /* requests waiting for answers at once */
+
+/* One of this user's groups, in a LIST answer. */
+typedef struct chat_group_info {
+    uint32_t id;
+    int admin;          /* 1: this user is one of its admins */
+    uint32_t members;   /* how many members it has */
+    uint32_t name_len;  /* bytes of name, 0-64 */
+    char name[CHAT_GROUP_NAME_MAX + 1]; /* UTF-8 as the server has it,
+                                           NUL-terminated */
+} chat_group_info;
+
+/* A member of a group, in a MEMBERS answer. */
+typedef struct chat_group_member {
+    uint32_t user;
+    int admin;          /* 1: one of the group's admins */
+} chat_group_member;
+
+/* What on_group receives: the outcome of a request of this client (op 1-7,
+ * req its number), or a change in a group this user is in, was in or was
+ * just added to (op CHAT_GROUP_EVENT, req 0). The struct and everything it
+ * points to are owned by the library and valid only during the callback. */
+typedef struct chat_group_event {
+    int op;             /* enum chat_group_op */
+    uint32_t req;       /* the request's number (*req_out); 0 for an event */
+    uint32_t group;     /* the group (CREATE: the new group's id; a refused
+                           or lost request: the group it named, 0 for
+                           CREATE and LIST) */
+    int err;            /* 0: done. CHAT_EREFUSED: the server refused it
+                           (code, reason: e.g. "not a member of group 3").
+                           Another CHAT_E*: the connection was lost before
+                           the answer came (the operation may or may not
+                           have been done; it is not sent again) */
+    int code;           /* refused: the server's ERROR code
+                           (CHAT_SERR_GROUP, or e.g. CHAT_SERR_STORE);
+                           else 0 */
+    const char *reason; /* refused: reason_len bytes of UTF-8, not
+                           NUL-terminated; else "" */
+    uint32_t reason_len;
+    /* op CHAT_GROUP_LIST, done: this user's groups */
+    const chat_group_info *groups;
+    size_t n_groups;
+    /* op CHAT_GROUP_MEMBERS, done: the group's members */
+    const chat_group_member *members;
+    size_t n_members;
+    /* op CHAT_GROUP_EVENT: what happened (chat_group_what), who did it,
+     * the users it concerned (CREATED: the members the creator listed;
+     * ADDED, REMOVED: those users; LEFT: the one who left; RENAMED: none),
+     * and the group's name (NUL-terminated; "" when the last member left
+     * and the group is gone) */
+    int what;
+    uint32_t by;
+    const uint32_t *users;
+    size_t n_users;
+    const char *name;
+    uint32_t name_len;
+} chat_group_event;
+
+/* Conversation kinds of chat_history. */
+enum chat_history_kind {
+    CHAT_HISTORY_USER = 1, /* the messages between this user and `peer` */
+    CHAT_HISTORY_GROUP = 2 /* the messages of group `peer` */
+};
+
+/* What on_history receives: a page of the conversation a chat_history
+ * request asked for, or why there is none. Owned by the library, valid
+ * only during the callback (msgs, their bodies, reason). */
+typedef struct chat_history_page {
+    uint32_t req;         /* the request's number (*req_out) */
+    int err;              /* 0: a page. CHAT_EREFUSED: the server refused
+                             it (code, reason; e.g. the history of a group
+                             this user is not in). Another CHAT_E*: the
+                             connection was lost before the answer */
+    int code;             /* refused: the server's ERROR code; else 0 */
+    const char *reason;   /* refused: reason_len bytes, not NUL-terminated;
+                             else "" */
+    uint32_t reason_len;
+    const chat_msg *msgs; /* n messages, NEWEST FIRST, as the server sends
+                             them: every field set as for on_msg (own: sent
+                             by this user, from any device; group) */
+    size_t n;
+    int more;             /* 1: older messages remain; ask again with
+                             before = msgs[n - 1].id */
+} chat_history_page;
 
 /* Callbacks; any may be NULL. `ud` is chat_options.userdata. */
 typedef struct chat_callbacks {
@@ -157,7 +275,10 @@ typedef struct chat_callbacks {
     void (*on_acked)(chat_client *c, uint64_t seq, void *ud);
     /* The server sent an ERROR frame (`code` is a chat_server_error), or the
      * library refused a queued frame locally (code CHAT_SERR_TOOBIG, when it
-     * is larger than the max_frame a WELCOME announced). `seq` is the refused
+     * is larger than the max_frame a WELCOME announced; CHAT_SERR_GROUP, a
+     * group message on a connection without CONV). An ERROR that refuses a
+     * group or history request goes to on_group / on_history instead, when
+     * set (with seq 0 here otherwise). `seq` is the refused
      * frame's seq, which the library has dropped from its queue (it will not
      * be resent), or 0 when the error concerns no frame. `reason` (reason_len
      * bytes, UTF-8, not NUL-terminated) is valid during the callback only. */
@@ -183,6 +304,17 @@ typedef struct chat_callbacks {
      * m->body are valid only until the callback returns. Redelivered MSGs
      * are dropped before it (see "Duplicates" above). */
     void (*on_msg)(chat_client *c, const chat_msg *m, void *ud);
+    /* The answer to a group request of this client (done, refused, or lost
+     * with the connection: e->err), or a group event (e->op
+     * CHAT_GROUP_EVENT). Every request gets exactly one call, unless
+     * chat_disconnect or chat_free came first. When NULL, refusals go to
+     * on_error (seq 0) and the rest is dropped. */
+    void (*on_group)(chat_client *c, const chat_group_event *e, void *ud);
+    /* The answer to a chat_history request: a page, a refusal or the loss
+     * of the connection (p->err); exactly one call per request, unless
+     * chat_disconnect or chat_free came first. When NULL, refusals go to
+     * on_error (seq 0) and pages are dropped. */
+    void (*on_history)(chat_client *c, const chat_history_page *p, void *ud);
 } chat_callbacks;
 
 /* TLS options (chat_options.tls). chat_new() reads every file and copies
@@ -220,9 +352,12 @@ typedef struct chat_options {
     uint32_t max_frame;      /* largest body to send until a WELCOME says
                                 otherwise (default 16 MiB, the server's) */
     uint32_t max_recv;       /* largest message body accepted from the server
-                                (a MSG's payload, a data frame's body); a
-                                larger one closes the connection with
-                                CHAT_EPROTO (default 16 MiB) */
+                                (a MSG's payload, a data frame's body, each
+                                message of a history page); a larger one
+                                closes the connection with CHAT_EPROTO
+                                (default 16 MiB). A history page as a whole
+                                may pass it by about 262 KiB (the server's
+                                page bound), which the input buffer allows */
     size_t max_queue_bytes;  /* bound on bodies queued and not yet handled
                                 (unsent + unacknowledged), default 64 MiB */
     uint32_t max_queue_frames; /* same bound in frames, default 4096 */
@@ -356,6 +491,79 @@ int chat_send_text(chat_client *c, uint32_t to, const char *text,
  * max_frame, which the server's WELCOME sets). O(file size). */
 int chat_send_file(chat_client *c, uint32_t to, int type, const char *path,
                    uint64_t *seq_out);
+
+/* chat_send and chat_send_file to a group (a POST with the GROUP flag:
+ * needs CONV): the same queue, seqs, acknowledgements, client ids and
+ * resend after a reconnect. Every member's devices get it, this user's
+ * other devices too (own). `group` != 0. Queuing while disconnected or
+ * before WELCOME is allowed; when the connection that would carry it does
+ * not grant CONV, the message is refused through on_error (code
+ * CHAT_SERR_GROUP, its seq), never sent as a bare frame (which would reach
+ * the user whose id equals the group's). A sender that is not a member
+ * gets on_error (CHAT_SERR_GROUP, its seq) from the server. Returns like
+ * chat_send / chat_send_file, plus CHAT_ESTATE when CONV cannot be had:
+ * options.control or options.conv 0, or connected without CONV. O(len). */
+int chat_send_group(chat_client *c, uint32_t group, int type, const void *body,
+                    uint32_t len, uint64_t *seq_out);
+int chat_send_group_text(chat_client *c, uint32_t group, const char *text,
+                         uint64_t *seq_out);
+int chat_send_group_file(chat_client *c, uint32_t group, int type,
+                         const char *path, uint64_t *seq_out);
+
+/* Group requests. Each writes one GROUP frame to the connection's control
+ * output (nothing on the socket before chat_process) and returns 0 with
+ * its number in *req_out (if not NULL); the outcome comes to on_group
+ * later, inside chat_process, never inside the call. Requests are not
+ * queued across connections: they need a connection whose WELCOME granted
+ * CONV (CHAT_ESTATE otherwise: call them from on_connected or later), and
+ * one that is lost before its answer is reported lost (on_group, err <
+ * 0), never sent again (a CREATE may have been done). Request numbers are
+ * in 2^31..2^32-1, so that an ERROR naming a request (ref = its number;
+ * code GROUP, or another such as STORE) is told apart from one naming a
+ * refused message (ERROR GROUP for a group message whose sender is not a
+ * member, QUOTA, STORE: ref = the message's number on the connection, far
+ * below 2^31): the first goes to on_group / on_history, the second to
+ * on_error with the message's seq. At most CHAT_REQUESTS_MAX
+ * group and history requests wait for answers at once (CHAT_EFULL).
+ *
+ * create: a group named `name` (NUL-terminated, 1-64 bytes), with this
+ *   user as its admin and members[0..n) (n <= CHAT_GROUP_USERS_MAX, ids !=
+ *   0; duplicates are ignored by the server) as members. The answer's
+ *   group is the new group's id.
+ * rename: its admins only. add / remove: users[0..n) (1 <= n <=
+ *   CHAT_GROUP_USERS_MAX, ids != 0), admins only (removing oneself is
+ *   leaving). leave: members. list: this user's groups (e->groups).
+ *   members: a group's members, to its members (e->members).
+ * Returns 0, CHAT_EINVAL (NULL c, group 0, a bad name, n out of range,
+ * members NULL with n > 0, a user id 0), CHAT_ESTATE (no connection with
+ * CONV), CHAT_EFULL (CHAT_REQUESTS_MAX waiting, or the control output
+ * full: retry after chat_process) or CHAT_ENOMEM. O(n). */
+int chat_group_create(chat_client *c, const char *name, const uint32_t *members,
+                      size_t n, uint32_t *req_out);
+int chat_group_rename(chat_client *c, uint32_t group, const char *name,
+                      uint32_t *req_out);
+int chat_group_add(chat_client *c, uint32_t group, const uint32_t *users,
+                   size_t n, uint32_t *req_out);
+int chat_group_remove(chat_client *c, uint32_t group, const uint32_t *users,
+                      size_t n, uint32_t *req_out);
+int chat_group_leave(chat_client *c, uint32_t group, uint32_t *req_out);
+int chat_group_list(chat_client *c, uint32_t *req_out);
+int chat_group_members(chat_client *c, uint32_t group, uint32_t *req_out);
+
+/* Ask for a page of a conversation's past (a HISTORY frame; the server
+ * keeps history only when run with --history-ttl, else the page is
+ * empty): `kind` CHAT_HISTORY_USER (the messages between this user and
+ * user `peer`, both ways, from any device) or CHAT_HISTORY_GROUP (group
+ * `peer`'s, since this user joined; members only), only messages with an
+ * id below `before` (0: from the newest), at most `limit` (1 to
+ * CHAT_HISTORY_LIMIT_MAX) of them. The page comes to on_history; history
+ * is not acknowledged, moves no cursor and is not checked against the
+ * duplicates filter of on_msg. Same rules as the group requests (CONV
+ * connection, request numbers, no resend, CHAT_REQUESTS_MAX). Returns 0,
+ * CHAT_EINVAL (bad kind, peer 0, limit out of range), CHAT_ESTATE,
+ * CHAT_EFULL or CHAT_ENOMEM. O(1). */
+int chat_history(chat_client *c, int kind, uint32_t peer, uint64_t before,
+                 uint32_t limit, uint32_t *req_out);
 
 /* Frame type for a file name, from its extension (case-insensitive):
  *   picture: .png .jpg .jpeg .gif .webp .bmp .heic .svg

@@ -123,7 +123,15 @@ const char *cli_type_name(int type);
 /* chat_type from a name ("picture", "voice", "video", "text"), or -1. */
 int cli_type_from_name(const char *name);
 
+/* listen.c: print m as one JSON line, listen's format (see listen --help;
+ * with_time adds "time", unix ms), saving a picture, voice or video body
+ * under save_dir. 0, or -1 after printing the sentence (the file could not
+ * be saved, or standard output failed). */
+int cli_print_msg(const chat_msg *m, const char *save_dir, int with_time);
+
 int cli_send_main(int argc, char **argv);
 int cli_listen_main(int argc, char **argv);
+int cli_group_main(int argc, char **argv);
+int cli_history_main(int argc, char **argv);
 
 #endif

@@ -33,11 +33,14 @@ static const char interactive_usage[] =
     "                   [--device NAME]\n"
     "                   " CLI_TLS_USAGE "\n"
     "\n"
-    "Chat interactively as user ID: type a line to send it to the current receiver;\n"
-    "messages arrive while you type, shown as \"[HH:MM] SENDER: text\". Pictures,\n"
-    "voice and video are saved to DIR/TYPE-fromSENDER-NNNN.EXT (see listen --help).\n"
-    "What you send from your other devices (--device, on a server that grants\n"
-    "CONV) shows as \"[HH:MM] me -> RECEIVER: text\".\n"
+    "Chat interactively as user ID: type a line to send it to the current receiver\n"
+    "(a user, or a group: /group G); messages arrive while you type, shown as\n"
+    "\"[HH:MM] SENDER: text\", or \"[HH:MM] SENDER @ NAME(G): text\" in group G.\n"
+    "Pictures, voice and video are saved to DIR/TYPE-fromSENDER-NNNN.EXT (see\n"
+    "listen --help). What you send from your other devices (--device, on a server\n"
+    "that grants CONV) shows as \"[HH:MM] me -> RECEIVER: text\" (\"me @ NAME(G)\" in\n"
+    "a group). Changes in your groups show as one line each, e.g. \"[HH:MM] 1 added\n"
+    "7 to friends(3)\". Groups need a server that grants CONV.\n"
     "\n"
     "  --id ID          your user id (1-4294967295), required\n"
     "  --to ID          the first receiver (change it with /to)\n"
@@ -51,6 +54,8 @@ static const char interactive_usage[] =
 
 static const char commands_help[] =
     "  /to ID                          send the next lines to user ID\n"
+    "  /group G                        send the next lines to group G\n"
+    "  /groups                         list your groups\n"
     "  /send FILE [picture|voice|video]  send a file (type from its extension\n"
     "                                  when omitted)\n"
     "  /help                           show this help\n"
@@ -61,17 +66,28 @@ static const char commands_help[] =
 #define QUIT_FLUSH_MS 5000u          /* how long /quit waits for queued messages */
 #define INTERACTIVE_MAX_RECV (1024u * 1024u * 1024u)
 
+#define IA_GROUPS 256 /* group names remembered for display */
+
+typedef struct ia_group {
+    uint32_t id;
+    char name[CHAT_GROUP_NAME_MAX + 1]; /* control characters shown as '?' */
+} ia_group;
+
 typedef struct ia_job {
     cli_conn cc;
     const char *save_dir;
     uint32_t to;            /* current receiver, 0 = none */
+    int to_group;           /* `to` is a group (/group) */
+    ia_group groups[IA_GROUPS]; /* names for "NAME(G)": from LIST and events */
+    unsigned n_groups;
+    uint32_t quiet_list;    /* the LIST asked at connection: not shown */
     chat_client *c;
     int editing;            /* the libedit callback handler is installed */
     int ever_connected;
     int line_done;          /* the line handler ran during this read */
     int in_handler;         /* inside on_line: the cursor is on a fresh line */
     int quit, failed;
-    char prompt[32];
+    char prompt[96];
     uint64_t progress_seq;  /* seq of a large file being sent, 0 = none */
     uint64_t progress_total;/* its size on the wire (header + body) */
     char progress_name[256];
@@ -118,8 +134,53 @@ static void hhmm(char out[6]) {
     if (strftime(out, 6, "%H:%M", &tm) == 0) strcpy(out, "--:--");
 }
 
+/* Copy n bytes of untrusted text into out (cap bytes, NUL-terminated),
+ * control characters (escape sequences would drive the terminal) as '?';
+ * tabs and newlines too unless keep_space. UTF-8 is kept as it is. */
+static void sanitize(char *out, size_t cap, const void *text, size_t n, int keep_space) {
+    const unsigned char *b = text;
+    size_t i = 0;
+    for (; i < n && i + 1 < cap; i++)
+        out[i] = (char)((b[i] < 0x20 && !(keep_space && (b[i] == '\t' || b[i] == '\n'))) ||
+                                b[i] == 0x7f
+                            ? '?' : b[i]);
+    out[i] = '\0';
+}
+
+static ia_group *group_find(ia_job *j, uint32_t id) {
+    for (unsigned i = 0; i < j->n_groups; i++)
+        if (j->groups[i].id == id) return &j->groups[i];
+    return NULL;
+}
+
+/* Remember (or forget: name NULL) a group's name. */
+static void group_name(ia_job *j, uint32_t id, const char *name, size_t n) {
+    ia_group *g = group_find(j, id);
+    if (!name) {
+        if (g) *g = j->groups[--j->n_groups];
+        return;
+    }
+    if (!g && j->n_groups < IA_GROUPS) g = &j->groups[j->n_groups++];
+    if (g) {
+        g->id = id;
+        sanitize(g->name, sizeof g->name, name, n, 0);
+    }
+}
+
+/* "NAME(G)", or "group G" when the name is not known. */
+static const char *group_label(ia_job *j, uint32_t id, char *out, size_t cap) {
+    const ia_group *g = group_find(j, id);
+    if (g && g->name[0]) snprintf(out, cap, "%s(%" PRIu32 ")", g->name, id);
+    else snprintf(out, cap, "group %" PRIu32, id);
+    return out;
+}
+
 static void set_prompt(ia_job *j) {
-    if (j->to) snprintf(j->prompt, sizeof j->prompt, "to %" PRIu32 "> ", j->to);
+    char label[96];
+    if (j->to && j->to_group)
+        snprintf(j->prompt, sizeof j->prompt, "to %s> ",
+                 group_label(j, j->to, label, sizeof label));
+    else if (j->to) snprintf(j->prompt, sizeof j->prompt, "to %" PRIu32 "> ", j->to);
     else snprintf(j->prompt, sizeof j->prompt, "> ");
     if (j->editing) rl_set_prompt(j->prompt);
 }
@@ -127,8 +188,10 @@ static void set_prompt(ia_job *j) {
 /* -- libchat callbacks ------------------------------------------------------ */
 
 static void on_connected(chat_client *c, void *ud) {
-    (void)c;
     ia_job *j = ud;
+    /* The names of this user's groups, for display (not shown). (void): a
+     * server without CONV has no groups; the prompt shows "group G". */
+    if (chat_conv_granted(c)) (void)chat_group_list(c, &j->quiet_list);
     if (!j->ever_connected)
         show(stdout, "connected to %s:%u as user %" PRIu32 " (type /help for commands)",
              j->cc.host, j->cc.port, j->cc.id);
@@ -137,31 +200,31 @@ static void on_connected(chat_client *c, void *ud) {
 }
 
 /* A message: "[HH:MM] SENDER: text", or for one this user sent from another
- * device "[HH:MM] me -> RECEIVER: text"; media saved, their path shown. */
+ * device "[HH:MM] me -> RECEIVER: text", in a group "[HH:MM] SENDER @
+ * NAME(G): text" ("me @ NAME(G)"); media saved, their path shown. */
 static void on_msg(chat_client *c, const chat_msg *m, void *ud) {
     (void)c;
     ia_job *j = ud;
     uint32_t sender = m->sender, len = m->len;
     int type = m->type;
     const void *body = m->body;
-    char t[6], who[32];
+    char t[6], who[128], label[96];
     hhmm(t);
-    if (m->own) snprintf(who, sizeof who, "me -> %" PRIu32, m->to);
+    if (m->group && m->own)
+        snprintf(who, sizeof who, "me @ %s", group_label(j, m->group, label, sizeof label));
+    else if (m->group)
+        snprintf(who, sizeof who, "%" PRIu32 " @ %s", sender,
+                 group_label(j, m->group, label, sizeof label));
+    else if (m->own) snprintf(who, sizeof who, "me -> %" PRIu32, m->to);
     else snprintf(who, sizeof who, "%" PRIu32, sender);
     if (type == CHAT_TEXT) {
-        /* Control characters (escape sequences) would drive the terminal:
-         * show them as '?'. Everything else, UTF-8 included, as it is. */
         char *s = malloc((size_t)len + 1);
         if (!s) {
             show(stderr, "chat-client: out of memory showing a message of %" PRIu32
                  " bytes from user %" PRIu32, len, sender);
             return;
         }
-        const unsigned char *b = body;
-        for (uint32_t i = 0; i < len; i++)
-            s[i] = (char)((b[i] < 0x20 && b[i] != '\t' && b[i] != '\n') || b[i] == 0x7f
-                              ? '?' : b[i]);
-        s[len] = '\0';
+        sanitize(s, (size_t)len + 1, body, len, 1);
         show(stdout, "[%s] %s: %s", t, who, s);
         free(s);
         return;
@@ -174,12 +237,87 @@ static void on_msg(chat_client *c, const chat_msg *m, void *ud) {
              strerror(errno));
         return;
     }
-    if (m->own)
+    if (m->group)
+        show(stdout, "[%s] %s sent a %s: %s (%" PRIu32 " bytes)", t, who, tn, path, len);
+    else if (m->own)
         show(stdout, "[%s] me sent a %s to %" PRIu32 ": %s (%" PRIu32 " bytes)", t, tn,
              m->to, path, len);
     else
         show(stdout, "[%s] %" PRIu32 " sent a %s: %s (%" PRIu32 " bytes)", t, sender, tn,
              path, len);
+}
+
+/* "1, 2 and 3 more" into out: the first users of a list. */
+static void user_list(char *out, size_t cap, const uint32_t *u, size_t n) {
+    size_t at = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < n && at < cap; i++) {
+        int w = i == 6 && n > 7 ? snprintf(out + at, cap - at, " and %zu more", n - i)
+                                : snprintf(out + at, cap - at, "%s%" PRIu32, i ? ", " : "", u[i]);
+        if (w < 0) return;
+        at += (size_t)w;
+        if (i == 6 && n > 7) return;
+    }
+}
+
+/* A change in a group, as one line: "[HH:MM] 1 added 7, 8 to friends(3)". */
+static void show_event(ia_job *j, const chat_group_event *e) {
+    char t[6], by[16], users[96], label[96];
+    hhmm(t);
+    if (e->by == j->cc.id) snprintf(by, sizeof by, "me");
+    else snprintf(by, sizeof by, "%" PRIu32, e->by);
+    user_list(users, sizeof users, e->users, e->n_users);
+    if (e->what != CHAT_GROUP_LEFT || e->name_len) group_name(j, e->group, e->name, e->name_len);
+    group_label(j, e->group, label, sizeof label);
+    switch (e->what) {
+    case CHAT_GROUP_CREATED:
+        show(stdout, "[%s] %s created %s%s%s", t, by, label, e->n_users ? " with " : "", users);
+        break;
+    case CHAT_GROUP_RENAMED: {
+        const ia_group *g = group_find(j, e->group);
+        show(stdout, "[%s] %s renamed group %" PRIu32 " to %s", t, by, e->group,
+             g ? g->name : "?");
+        break;
+    }
+    case CHAT_GROUP_ADDED: show(stdout, "[%s] %s added %s to %s", t, by, users, label); break;
+    case CHAT_GROUP_REMOVED:
+        show(stdout, "[%s] %s removed %s from %s", t, by, users, label);
+        break;
+    default: show(stdout, "[%s] %s left %s", t, by, label); break;
+    }
+    /* This user is out of it: forget the name (the group may be gone). */
+    for (size_t i = 0; i < e->n_users; i++)
+        if ((e->what == CHAT_GROUP_REMOVED || e->what == CHAT_GROUP_LEFT) &&
+            e->users[i] == j->cc.id)
+            group_name(j, e->group, NULL, 0);
+    set_prompt(j);
+}
+
+/* Answers to this session's group requests, and group events. */
+static void on_group(chat_client *c, const chat_group_event *e, void *ud) {
+    (void)c;
+    ia_job *j = ud;
+    if (e->op == CHAT_GROUP_EVENT) {
+        show_event(j, e);
+        return;
+    }
+    int quiet = e->op == CHAT_GROUP_LIST && e->req == j->quiet_list;
+    if (e->err == CHAT_EREFUSED && !quiet)
+        show(stderr, "chat-client: %.*s", e->reason_len > 200 ? 200 : (int)e->reason_len,
+             e->reason);
+    if (e->err) return; /* (lost with the connection: that is reported) */
+    if (e->op != CHAT_GROUP_LIST) return;
+    j->n_groups = 0;
+    for (size_t i = 0; i < e->n_groups; i++)
+        group_name(j, e->groups[i].id, e->groups[i].name, e->groups[i].name_len);
+    set_prompt(j);
+    if (quiet) return;
+    if (!e->n_groups) show(stdout, "you are in no group");
+    for (size_t i = 0; i < e->n_groups; i++) {
+        char label[96];
+        show(stdout, "%s: %" PRIu32 " members%s", group_label(j, e->groups[i].id, label,
+             sizeof label), e->groups[i].members, e->groups[i].admin ? ", you are an admin" : "");
+    }
 }
 
 static void on_acked(chat_client *c, uint64_t seq, void *ud) {
@@ -196,9 +334,14 @@ static void on_error(chat_client *c, int code, uint64_t seq, const char *reason,
     (void)c;
     ia_job *j = ud;
     if (j->progress_seq && seq == j->progress_seq) j->progress_seq = 0;
-    show(stderr, "chat-client: the server refused %s: %.*s (%s)",
-         seq ? "a message" : "the session", reason_len > 200 ? 200 : (int)reason_len,
-         reason, chat_server_strerror(code));
+    if (code == CHAT_SERR_GROUP) /* the reason says it all: "not a member of group 3" */
+        show(stderr, "chat-client: the server refused %s: %.*s",
+             seq ? "a message" : "a request", reason_len > 200 ? 200 : (int)reason_len,
+             reason);
+    else
+        show(stderr, "chat-client: the server refused %s: %.*s (%s)",
+             seq ? "a message" : "the session", reason_len > 200 ? 200 : (int)reason_len,
+             reason, chat_server_strerror(code));
 }
 
 static void on_disconnected(chat_client *c, int err, void *ud) {
@@ -234,6 +377,10 @@ static void send_err(ia_job *j, const char *what, int err) {
         show(stderr, "chat-client: too many messages are waiting to be delivered: "
              "try again in a moment");
         break;
+    case CHAT_ESTATE: /* (a group message on a session without CONV) */
+        show(stderr, "chat-client: the server does not support groups (it did not "
+             "grant CONV): choose a user with /to ID");
+        break;
     default: show(stderr, "chat-client: cannot send %s: %s", what, chat_strerror(err));
     }
 }
@@ -265,7 +412,7 @@ static void cmd_send(ia_job *j, char *args) {
         return;
     }
     if (!j->to) {
-        show(stderr, "chat-client: no receiver yet: choose one with /to ID");
+        show(stderr, "chat-client: no receiver yet: choose one with /to ID or /group G");
         return;
     }
     int type;
@@ -284,7 +431,8 @@ static void cmd_send(ia_job *j, char *args) {
         }
     }
     uint64_t seq = 0;
-    int err = chat_send_file(j->c, j->to, type, file, &seq);
+    int err = j->to_group ? chat_send_group_file(j->c, j->to, type, file, &seq)
+                          : chat_send_file(j->c, j->to, type, file, &seq);
     if (err < 0) {
         send_err(j, file, err);
         return;
@@ -331,31 +479,52 @@ static void progress_tick(ia_job *j) {
     j->bar_ms = now;
 }
 
-static void cmd_to(ia_job *j, char *args) {
+/* /to ID (group 0) and /group G (group 1): choose the receiver. */
+static void cmd_to(ia_job *j, char *args, int group) {
     char *id = next_word(&args);
+    char label[96];
     if (!id) {
-        if (j->to) show(stdout, "sending to user %" PRIu32, j->to);
-        else show(stdout, "no receiver yet: choose one with /to ID");
+        if (j->to && j->to_group)
+            show(stdout, "sending to %s", group_label(j, j->to, label, sizeof label));
+        else if (j->to) show(stdout, "sending to user %" PRIu32, j->to);
+        else show(stdout, "no receiver yet: choose one with /to ID or /group G");
         return;
     }
     char *end;
     errno = 0;
     unsigned long v = strtoul(id, &end, 10);
     if (*end || errno || id[0] == '-' || v == 0 || v > 0xFFFFFFFFul || next_word(&args)) {
-        show(stderr, "chat-client: /to wants one user id from 1 to 4294967295");
+        show(stderr, "chat-client: /%s wants one %s id from 1 to 4294967295",
+             group ? "group" : "to", group ? "group" : "user");
+        return;
+    }
+    if (group && !chat_conv_granted(j->c)) {
+        show(stderr, "chat-client: the server does not support groups (it did not grant "
+             "CONV), or the session is not ready yet");
         return;
     }
     j->to = (uint32_t)v;
+    j->to_group = group;
     set_prompt(j);
+}
+
+static void cmd_groups(ia_job *j) {
+    int err = chat_group_list(j->c, NULL);
+    if (err == CHAT_ESTATE)
+        show(stderr, "chat-client: the server does not support groups (it did not grant "
+             "CONV), or the session is not ready yet");
+    else if (err < 0)
+        show(stderr, "chat-client: cannot list the groups: %s", chat_strerror(err));
 }
 
 static void send_text(ia_job *j, const char *text) {
     if (!j->to) {
-        show(stderr, "chat-client: no receiver yet: choose one with /to ID "
+        show(stderr, "chat-client: no receiver yet: choose one with /to ID or /group G "
              "(or start with --to ID)");
         return;
     }
-    int err = chat_send_text(j->c, j->to, text, NULL);
+    int err = j->to_group ? chat_send_group_text(j->c, j->to, text, NULL)
+                          : chat_send_text(j->c, j->to, text, NULL);
     if (err < 0) send_err(j, "the message", err);
 }
 
@@ -373,7 +542,9 @@ static void on_line(char *line) {
         char *cmd = next_word(&p);
         if (!cmd) show(stderr, "chat-client: empty command: type /help");
         else if (strcmp(cmd, "quit") == 0 || strcmp(cmd, "exit") == 0) j->quit = 1;
-        else if (strcmp(cmd, "to") == 0) cmd_to(j, p);
+        else if (strcmp(cmd, "to") == 0) cmd_to(j, p, 0);
+        else if (strcmp(cmd, "group") == 0) cmd_to(j, p, 1);
+        else if (strcmp(cmd, "groups") == 0) cmd_groups(j);
         else if (strcmp(cmd, "send") == 0) cmd_send(j, p);
         else if (strcmp(cmd, "help") == 0) show(stdout, "%.*s", (int)strlen(commands_help) - 1,
                                                 commands_help);
@@ -463,6 +634,7 @@ int cli_interactive_main(int argc, char **argv) {
     co.cb.on_acked = on_acked;
     co.cb.on_error = on_error;
     co.cb.on_disconnected = on_disconnected;
+    co.cb.on_group = on_group;
     co.userdata = &j;
     j.c = cli_open(&j.cc, &co);
     if (!j.c) return CLI_EXIT_FAIL;

@@ -41,6 +41,8 @@ static const char listen_usage[] =
     "receiver) and \"id\" (the server's id of the message), and a message user ID\n"
     "sent from another of its devices has \"own\": true (\"from\" is then ID):\n"
     "  {\"from\": 2, \"to\": 9, \"id\": 17, \"own\": true, \"type\": \"text\", \"text\": \"...\"}\n"
+    "A message to a group has \"group\": G (and \"to\": G):\n"
+    "  {\"from\": 5, \"to\": 3, \"group\": 3, \"id\": 18, \"type\": \"text\", \"text\": \"...\"}\n"
     "A message the server delivers again (its acknowledgement was lost) is not\n"
     "printed twice.\n"
     "Text is UTF-8 with JSON escapes; invalid UTF-8 becomes \\ufffd. A picture, voice\n"
@@ -89,49 +91,56 @@ static void on_connected(chat_client *c, void *ud) {
     j->lost_at = 0;
 }
 
-/* "from", and with a server id (CONV) "to", "id" and "own". */
-static int print_head(const chat_msg *m) {
+/* "from", and with a server id (CONV) "to", "group" (a group message),
+ * "id", "own", and "time" when asked for. */
+static int print_head(const chat_msg *m, int with_time) {
     if (printf("{\"from\": %" PRIu32, m->sender) < 0) return -1;
-    if (m->id && printf(", \"to\": %" PRIu32 ", \"id\": %" PRIu64, m->to, m->id) < 0)
-        return -1;
+    if (m->id && printf(", \"to\": %" PRIu32, m->to) < 0) return -1;
+    if (m->group && printf(", \"group\": %" PRIu32, m->group) < 0) return -1;
+    if (m->id && printf(", \"id\": %" PRIu64, m->id) < 0) return -1;
     if (m->own && fputs(", \"own\": true", stdout) == EOF) return -1;
+    if (with_time && printf(", \"time\": %" PRIu64, m->time_ms) < 0) return -1;
+    return 0;
+}
+
+int cli_print_msg(const chat_msg *m, const char *save_dir, int with_time) {
+    uint32_t sender = m->sender, len = m->len;
+    const char *tn = cli_type_name(m->type);
+    int w;
+    if (m->type == CHAT_TEXT) {
+        w = print_head(m, with_time) < 0 ||
+            fputs(", \"type\": \"text\", \"text\": ", stdout) == EOF ||
+            cli_json_string(stdout, m->body, len) < 0;
+    } else {
+        char path[PATH_MAX];
+        if (cli_media_save(save_dir, tn, sender, m->body, len, path, sizeof path) < 0) {
+            cli_err("cannot save a %s of %" PRIu32 " bytes from user %" PRIu32 " in %s: %s",
+                    tn, len, sender, save_dir, strerror(errno));
+            return -1;
+        }
+        w = print_head(m, with_time) < 0 ||
+            printf(", \"type\": \"%s\", \"file\": ", tn) < 0 ||
+            cli_json_string(stdout, path, strlen(path)) < 0 ||
+            printf(", \"bytes\": %" PRIu32, len) < 0;
+    }
+    if (w || fputs("}\n", stdout) == EOF || fflush(stdout) == EOF) {
+        cli_err("cannot write to standard output: %s", strerror(errno));
+        return -1;
+    }
     return 0;
 }
 
 static void on_msg(chat_client *c, const chat_msg *m, void *ud) {
     listen_job *j = ud;
-    uint32_t sender = m->sender, len = m->len;
-    int type = m->type;
-    const void *body = m->body;
     if (j->done || j->failed) {
         /* Past --count (or after a failure): do not let libchat acknowledge
          * it; the server keeps it for the next session. */
         chat_disconnect(c);
         return;
     }
-    const char *tn = cli_type_name(type);
-    int w;
-    if (type == CHAT_TEXT) {
-        w = print_head(m) < 0 ||
-            fputs(", \"type\": \"text\", \"text\": ", stdout) == EOF ||
-            cli_json_string(stdout, body, len) < 0;
-    } else {
-        char path[PATH_MAX];
-        if (cli_media_save(j->save_dir, tn, sender, body, len, path, sizeof path) < 0) {
-            cli_err("cannot save a %s of %" PRIu32 " bytes from user %" PRIu32 " in %s: %s",
-                    tn, len, sender, j->save_dir, strerror(errno));
-            j->failed = 1;
-            chat_disconnect(c); /* not acknowledged: the server keeps it */
-            return;
-        }
-        w = print_head(m) < 0 || printf(", \"type\": \"%s\", \"file\": ", tn) < 0 ||
-            cli_json_string(stdout, path, strlen(path)) < 0 ||
-            printf(", \"bytes\": %" PRIu32, len) < 0;
-    }
-    if (w || fputs("}\n", stdout) == EOF || fflush(stdout) == EOF) {
-        cli_err("cannot write to standard output: %s", strerror(errno));
+    if (cli_print_msg(m, j->save_dir, 0) < 0) {
         j->failed = 1;
-        chat_disconnect(c);
+        chat_disconnect(c); /* not acknowledged: the server keeps it */
         return;
     }
     j->received++;

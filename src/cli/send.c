@@ -24,7 +24,7 @@
 #include "chat.h"
 
 static const char send_usage[] =
-    "usage: chat-client send --id ID --to ID (--text TEXT | --file FILE [--type TYPE])\n"
+    "usage: chat-client send --id ID (--to ID | --group G) (--text TEXT | --file FILE [--type TYPE])\n"
     "                        [--host HOST] [--port PORT] [--no-acks] [--timeout SECONDS]\n"
     "                        [--device NAME]\n"
     "                        " CLI_TLS_USAGE "\n"
@@ -32,7 +32,9 @@ static const char send_usage[] =
     "Send one message and exit 0 once the server acknowledged it.\n"
     "\n"
     "  --id ID          your user id (1-4294967295), required\n"
-    "  --to ID          the receiver's user id, required\n"
+    "  --to ID          the receiver's user id\n"
+    "  --group G        send to group G instead (its members; needs a server that\n"
+    "                   grants CONV, and you must be a member)\n"
     "  --text TEXT      send TEXT (UTF-8) as a text message\n"
     "  --file FILE      send the bytes of FILE as a picture, voice or video message\n"
     "  --type TYPE      picture, voice or video; default: from FILE's extension\n"
@@ -50,7 +52,8 @@ static const char send_usage[] =
 
 typedef struct send_job {
     cli_conn cc;
-    uint32_t to;
+    uint32_t to;      /* the user, or with `group` the group */
+    int group;        /* --group */
     const char *text, *file;
     int type;
     uint64_t seq;     /* our frame's seq once queued, else 0 */
@@ -65,7 +68,12 @@ static void on_connected(chat_client *c, void *ud) {
     send_job *j = ud;
     j->connected = 1;
     if (j->seq || j->failed) return; /* queued once; libchat resends it if needed */
-    int rc = j->text ? chat_send_text(c, j->to, j->text, &j->seq)
+    int rc;
+    if (j->group)
+        rc = j->text ? chat_send_group_text(c, j->to, j->text, &j->seq)
+                     : chat_send_group_file(c, j->to, j->type, j->file, &j->seq);
+    else
+        rc = j->text ? chat_send_text(c, j->to, j->text, &j->seq)
                      : chat_send_file(c, j->to, j->type, j->file, &j->seq);
     if (rc == 0) return;
     j->failed = 1;
@@ -84,6 +92,10 @@ static void on_connected(chat_client *c, void *ud) {
         break;
     case CHAT_EIO:
         cli_err("cannot read %s: %s", j->file, chat_strerror(rc));
+        break;
+    case CHAT_ESTATE: /* (only --group: a session without CONV) */
+        cli_err("the server at %s:%u does not support groups (it did not grant CONV: "
+                "an older or an --echo server)", j->cc.host, j->cc.port);
         break;
     default:
         cli_err("cannot send %s: %s", what, chat_strerror(rc));
@@ -106,6 +118,8 @@ static void on_error(chat_client *c, int code, uint64_t seq, const char *reason,
         if (code == CHAT_SERR_TOOBIG)
             cli_err("the message is too large for the server at %s:%u (at most %" PRIu32
                     " bytes per message)", j->cc.host, j->cc.port, chat_max_frame(c));
+        else if (code == CHAT_SERR_GROUP) /* the reason says it all */
+            cli_err("the server refused the message: %.*s", rl, reason);
         else
             cli_err("the server refused the message: %.*s (%s)", rl, reason,
                     chat_server_strerror(code));
@@ -150,6 +164,7 @@ static int check_file(const char *path) {
 int cli_send_main(int argc, char **argv) {
     static const struct option opts[] = {
         {"id", required_argument, NULL, 'i'},      {"to", required_argument, NULL, 'o'},
+        {"group", required_argument, NULL, 'g'},
         {"text", required_argument, NULL, 't'},    {"file", required_argument, NULL, 'f'},
         {"type", required_argument, NULL, 'y'},    {"host", required_argument, NULL, 'H'},
         {"port", required_argument, NULL, 'p'},    {"no-acks", no_argument, NULL, 'n'},
@@ -167,7 +182,13 @@ int cli_send_main(int argc, char **argv) {
         if (k < 0) return CLI_EXIT_USAGE;
         if (k) continue;
         switch (o) {
-        case 'o': if (cli_parse_id(cmd, "--to", optarg, &j.to)) return CLI_EXIT_USAGE; break;
+        case 'o':
+        case 'g':
+            if (j.to) return cli_usage_err(cmd, "give exactly one of --to and --group");
+            if (cli_parse_id(cmd, o == 'g' ? "--group" : "--to", optarg, &j.to))
+                return CLI_EXIT_USAGE;
+            j.group = o == 'g';
+            break;
         case 't': j.text = optarg; break;
         case 'f': j.file = optarg; break;
         case 'y': type_arg = optarg; break;
@@ -178,7 +199,9 @@ int cli_send_main(int argc, char **argv) {
     }
     if (optind < argc) return cli_usage_err(cmd, "unexpected argument '%s'", argv[optind]);
     if (!j.cc.id) return cli_usage_err(cmd, "--id is required");
-    if (!j.to) return cli_usage_err(cmd, "--to is required");
+    if (!j.to) return cli_usage_err(cmd, "--to (or --group) is required");
+    if (j.group && j.cc.no_acks)
+        return cli_usage_err(cmd, "--group needs control frames (not --no-acks)");
     if (cli_tls_check(cmd, &j.cc)) return CLI_EXIT_USAGE;
     if (!j.text == !j.file) return cli_usage_err(cmd, "give exactly one of --text and --file");
     if (j.text) {

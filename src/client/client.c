@@ -89,19 +89,26 @@ static uint64_t now_ms(const chat_client *c) {
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
+int chat__control_frame(chat_client *c, uint8_t type, uint32_t len,
+                        uint8_t **body) {
+    int r = buf_reserve(&c->out, FRAME_C2S_HDR + (size_t)len, CHAT__OUT_LIMIT);
+    if (r) return r;
+    uint8_t *p = c->out.data + c->out.len;
+    frame_put_c2s_hdr(p, c->user, 0, type, len);
+    c->out.len += FRAME_C2S_HDR + (size_t)len;
+    *body = p + FRAME_C2S_HDR;
+    return 0;
+}
+
 /* Append a whole control frame to `out`. Returns 0 or a BUF_E* code (the
  * frame is then not queued; callers treat control frames as best effort or
  * retry them later). */
 static int put_control(chat_client *c, uint8_t type, const uint8_t *body,
                        uint32_t len) {
-    uint8_t hdr[FRAME_C2S_HDR];
-    frame_put_c2s_hdr(hdr, c->user, 0, type, len);
-    int r = buf_reserve(&c->out, FRAME_C2S_HDR + (size_t)len, CHAT__OUT_LIMIT);
-    if (r) return r;
-    /* (void): the room is reserved above, so these cannot fail */
-    (void)buf_append(&c->out, hdr, FRAME_C2S_HDR, CHAT__OUT_LIMIT);
-    (void)buf_append(&c->out, body, len, CHAT__OUT_LIMIT);
-    return 0;
+    uint8_t *p;
+    int r = chat__control_frame(c, type, len, &p);
+    if (r == 0 && len) memcpy(p, body, len);
+    return r;
 }
 
 void chat__msg_remove(chat_client *c, chat__msg *m) {
@@ -148,7 +155,8 @@ static void schedule_reconnect(chat_client *c) {
     if (c->attempt < 64) c->attempt++;
 }
 
-/* The connection is gone (err < 0): reset, schedule, tell the user. */
+/* The connection is gone (err < 0): reset, schedule, tell the user: first
+ * the requests that will get no answer, then on_disconnected. */
 static void lost(chat_client *c, int err) {
     close_conn(c);
     if (c->auto_reconnect && err != CHAT_EAUTH && err != CHAT_EPROTO &&
@@ -156,6 +164,7 @@ static void lost(chat_client *c, int err) {
         schedule_reconnect(c);
     else
         c->state = CHAT_ST_IDLE;
+    chat__reqs_end(c, err);
     if (c->cb.on_disconnected) c->cb.on_disconnected(c, err, c->ud);
 }
 
@@ -285,6 +294,7 @@ void chat_free(chat_client *c) {
     if (c->fd >= 0) close(c->fd);
     chat__msg *m = c->head;
     while (m) { chat__msg *n = m->next; free(m); m = n; }
+    free(c->scratch);
     buf_free(&c->in);
     buf_free(&c->out);
     free(c->host);
@@ -349,6 +359,7 @@ int chat_disconnect(chat_client *c) {
     if (c->tls && conn_up(c)) ctls_shutdown(c->tls, c->fd);
     close_conn(c);
     c->state = CHAT_ST_IDLE;
+    chat__reqs_end(c, 0); /* forgotten: no callback here */
     return CHAT_OK;
 }
 
@@ -435,15 +446,20 @@ static int handle_welcome(chat_client *c, const frame_s2c *f) {
     for (chat__msg *m = c->head; m; m = m->next) chat__msg_format(c, m);
     c->attempt = 0;
     unsigned gen = c->gen;
-    /* Frames queued under a larger limit can never be sent: refuse them. */
+    /* Frames queued under a larger limit, and group messages when CONV is
+     * not granted, can never be sent: refuse them. */
+    static const char big[] = "larger than the server's max_frame";
+    static const char nogroup[] = "group messages need a server that grants CONV";
     for (chat__msg *m = c->head, *next; m; m = next) {
         next = m->next;
-        if (m->len <= w.max_frame) continue;
+        int group = (m->flags & FRAME_MSG_GROUP) && !c->conv_granted;
+        if (m->len <= w.max_frame && !group) continue;
         uint64_t seq = m->seq;
         chat__msg_remove(c, m);
-        static const char why[] = "larger than the server's max_frame";
         if (c->cb.on_error)
-            c->cb.on_error(c, CHAT_SERR_TOOBIG, seq, why, sizeof why - 1, c->ud);
+            c->cb.on_error(c, group ? CHAT_SERR_GROUP : CHAT_SERR_TOOBIG, seq,
+                           group ? nogroup : big,
+                           (uint32_t)(group ? sizeof nogroup : sizeof big) - 1, c->ud);
         if (c->gen != gen) return 0;
     }
     if (c->cb.on_connected) c->cb.on_connected(c, c->ud);
@@ -463,6 +479,7 @@ static int handle_ack(chat_client *c, const frame_s2c *f) {
 static int handle_error(chat_client *c, const frame_s2c *f) {
     frame_error e;
     if (frame_parse_error(f->body, f->len, &e) != 0) return CHAT_EPROTO;
+    if (chat__req_refused(c, &e)) return 0;
     uint64_t seq = 0;
     if (e.ref) {
         chat__msg *m = msg_by_conn_seq(c, e.ref);
@@ -496,7 +513,8 @@ static int handle_msg(chat_client *c, const frame_s2c *f) {
     if (m.id <= c->msg_id_max) return 0;
     c->msg_id_max = m.id;
     chat_msg cm = {m.id, f->sender, m.to, m.kind, (m.flags & FRAME_MSG_OWN) != 0,
-                   m.time_ms, m.payload, m.payload_len};
+                   m.time_ms, m.payload, m.payload_len,
+                   (m.flags & FRAME_MSG_GROUP) ? m.to : 0};
     deliver(c, &cm);
     return 0;
 }
@@ -505,13 +523,15 @@ static int handle_frame(chat_client *c, const frame_s2c *f) {
     if (frame_is_data(f->type)) {
         if (f->len > c->max_recv) return CHAT_EPROTO;
         c->recv_count++;
-        chat_msg cm = {0, f->sender, c->user, f->type, 0, 0, f->body, f->len};
+        chat_msg cm = {0, f->sender, c->user, f->type, 0, 0, f->body, f->len, 0};
         deliver(c, &cm);
         return 0;
     }
     if (!c->control) return 0; /* the article's server sends none */
     switch (f->type) {
     case FRAME_MSG: return handle_msg(c, f);
+    case FRAME_GROUPS: return chat__handle_groups(c, f);
+    case FRAME_HISTORY_PAGE: return chat__handle_page(c, f);
     case FRAME_WELCOME: return handle_welcome(c, f);
     case FRAME_ACK: return handle_ack(c, f);
     case FRAME_ERROR: return handle_error(c, f);
@@ -525,11 +545,12 @@ static int handle_frame(chat_client *c, const frame_s2c *f) {
     }
 }
 
-/* The largest frame body to accept: a MSG of max_recv payload bytes (each
- * frame's own limit is checked where it is handled). */
+/* The largest frame body to accept: a MSG of max_recv payload bytes, or a
+ * history page whose last message has max_recv (each frame's own limit is
+ * checked where it is handled). */
 static uint32_t recv_limit(const chat_client *c) {
-    return c->max_recv > UINT32_MAX - FRAME_MSG_PRE ? UINT32_MAX
-                                                    : c->max_recv + FRAME_MSG_PRE;
+    return c->max_recv > UINT32_MAX - CHAT__PAGE_SLACK ? UINT32_MAX
+                                                       : c->max_recv + CHAT__PAGE_SLACK;
 }
 
 /* Decode and handle every complete frame in `in`. */

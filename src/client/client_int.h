@@ -22,12 +22,27 @@
 #define CHAT__OUT_LIMIT 65536u /* control frames only: HELLO, ACK, PONG */
 #define CHAT__TLS_CHUNK 16384u /* plaintext per TLS record */
 #define CHAT__CONNECT_TIMEOUT 10000u
+/* A history page may pass max_recv by this much: the server fills a page
+ * while it holds under 256 KiB of payload (so its last message may be one
+ * of max_recv bytes), plus the page's prefix and up to FRAME_HISTORY_MAX
+ * entry headers. Bigger than a MSG's prefix. */
+#define CHAT__PAGE_SLACK (FRAME_PAGE_PRE + FRAME_HISTORY_MAX * FRAME_PAGE_ENTRY + \
+                          256u * 1024)
 
 /* Room before a queued message's body: a POST's 13-byte header and 10-byte
  * prefix. A bare data frame uses the last 13 bytes of it (see msg_format in
  * client_send.c), so switching a message between the two never moves its
  * body. */
 #define CHAT__MSG_PRE (FRAME_C2S_HDR + FRAME_POST_PRE)
+
+/* A request (GROUP or HISTORY) waiting for its answer on this connection. */
+#define CHAT__REQ_HISTORY 0xFFu /* `op` of a HISTORY request */
+#define CHAT__REQ_BASE 0x80000000u /* request numbers: 2^31 .. 2^32-1 */
+typedef struct chat__req {
+    uint32_t req;   /* its number, echoed in the answer or ERROR ref */
+    uint32_t group; /* the group it names (0: none, CREATE, LIST) */
+    uint8_t op;     /* chat_group_op 1-7, or CHAT__REQ_HISTORY */
+} chat__req;
 
 typedef struct chat__msg {
     struct chat__msg *next;
@@ -36,6 +51,7 @@ typedef struct chat__msg {
     uint32_t len;      /* body length */
     uint32_t to;       /* receiver */
     uint8_t type;      /* 1-4 */
+    uint8_t flags;     /* POST flags: FRAME_MSG_GROUP (`to` is a group) */
     uint8_t off;       /* where the frame starts in `frame`: 0 (POST) or
                           FRAME_POST_PRE (bare data frame) */
     uint8_t frame[];   /* CHAT__MSG_PRE bytes of room, then the body */
@@ -103,9 +119,22 @@ struct chat_client {
 
     /* receiving */
     uint64_t msg_id_max;     /* highest MSG id handed to the application */
+
+    /* requests (client_req.c): waiting for an answer on this connection */
+    chat__req reqs[CHAT_REQUESTS_MAX];
+    unsigned n_reqs;
+    uint32_t next_req;       /* low 31 bits of the next request number */
+    void *scratch;           /* decoded answers (lists, pages), reused; */
+    size_t scratch_cap;      /* freed by chat_free */
 };
 
 #define CHAT__HIDDEN __attribute__((visibility("hidden")))
+
+/* client.c: append a control frame of `type` with a body of len bytes to
+ * `out` and point *body at the room for it (to be filled before the next
+ * flush). 0, BUF_ELIMIT (`out` is full) or BUF_ENOMEM. */
+CHAT__HIDDEN int chat__control_frame(chat_client *c, uint8_t type, uint32_t len,
+                                     uint8_t **body);
 
 /* client.c: unlink message m from the queue (O(its position)) and free
  * it: it was delivered or refused. */
@@ -120,5 +149,21 @@ CHAT__HIDDEN void chat__msg_format(chat_client *c, chat__msg *m);
  * the queued frames in order, through TLS when the connection has it. 0,
  * or CHAT_ECLOSED / a TLS error (the connection is lost). */
 CHAT__HIDDEN int chat__flush(chat_client *c);
+
+/* client_req.c: a GROUPS / HISTORY page frame from the server: hand it to
+ * on_group / on_history. 0, CHAT_EPROTO (malformed, not CONV, an answer to
+ * no request) or CHAT_ENOMEM. */
+CHAT__HIDDEN int chat__handle_groups(chat_client *c, const frame_s2c *f);
+CHAT__HIDDEN int chat__handle_page(chat_client *c, const frame_s2c *f);
+
+/* client_req.c: is ERROR e the refusal of a waiting request? Then report
+ * it (on_group / on_history, or on_error when that is NULL) and return 1;
+ * else 0. */
+CHAT__HIDDEN int chat__req_refused(chat_client *c, const frame_error *e);
+
+/* client_req.c: the connection is gone. err < 0: report every waiting
+ * request lost with err (a lost connection); err 0: forget them silently
+ * (chat_disconnect, chat_free). */
+CHAT__HIDDEN void chat__reqs_end(chat_client *c, int err);
 
 #endif

@@ -1,6 +1,6 @@
 /*
  * client_send.c -- libchat's sending: messages into the outgoing queue
- * (chat_send, chat_send_text, chat_send_file) and the queue onto the socket
+ * (chat_send*, to a user or to a group) and the queue onto the socket
  * (chat__flush), plain or through TLS. The queue's invariants are at the top
  * of client.c.
  */
@@ -118,14 +118,16 @@ int chat__flush(chat_client *c) {
 /* The frame m starts with, for the current connection:
  *
  *   POST:  frame[0..13) header (type POST, len 10 + body), frame[13..23)
- *          kind, flags 0, cid; off = 0
+ *          kind, flags (0, or GROUP), cid; off = 0
  *   bare:  frame[10..23) header (type 1-4, len = body); off = 10
  *
  * then the body at frame[23]. The cid is derived from the seq, so a resend
- * after a reconnect carries the cid the first attempt did. */
+ * after a reconnect carries the cid the first attempt did. A group message
+ * is always a POST: as a bare frame it would reach the user whose id is
+ * the group's (handle_welcome refuses it where CONV is not granted). */
 void chat__msg_format(chat_client *c, chat__msg *m) {
-    if (c->conv_granted) {
-        frame_post p = {m->type, 0, c->cid_base + m->seq, NULL, 0};
+    if (c->conv_granted || m->flags) {
+        frame_post p = {m->type, m->flags, c->cid_base + m->seq, NULL, 0};
         frame_put_c2s_hdr(m->frame, c->user, m->to, FRAME_POST,
                           FRAME_POST_PRE + m->len);
         frame_put_post_hdr(m->frame + FRAME_C2S_HDR, &p);
@@ -137,10 +139,16 @@ void chat__msg_format(chat_client *c, chat__msg *m) {
     }
 }
 
-/* Check a send and allocate its message (header and body not written). */
-static int msg_new(chat_client *c, uint32_t to, int type, uint32_t len,
-                   chat__msg **out) {
+/* Check a send and allocate its message (header and body not written).
+ * flags: FRAME_MSG_GROUP for a group message (`to` is the group), else 0. */
+static int msg_new(chat_client *c, uint32_t to, int type, uint8_t flags,
+                   uint32_t len, chat__msg **out) {
     if (type < CHAT_TEXT || type > CHAT_VIDEO || to == 0) return CHAT_EINVAL;
+    /* A group message needs CONV: never with control frames or CONV off,
+     * nor on a session that did not get it. */
+    if (flags && (!c->control || !c->want_conv ||
+                  (c->state == CHAT_ST_READY && !c->conv_granted)))
+        return CHAT_ESTATE;
     if (len > chat_max_frame(c) || len > c->max_q_bytes) return CHAT_ETOOBIG;
     if (c->q_frames >= c->max_q_frames || c->q_bytes + len > c->max_q_bytes)
         return CHAT_EFULL;
@@ -151,6 +159,7 @@ static int msg_new(chat_client *c, uint32_t to, int type, uint32_t len,
     m->len = len;
     m->to = to;
     m->type = (uint8_t)type;
+    m->flags = flags;
     *out = m;
     return 0;
 }
@@ -167,27 +176,48 @@ static void msg_commit(chat_client *c, chat__msg *m, uint64_t *seq_out) {
     if (seq_out) *seq_out = m->seq;
 }
 
-int chat_send(chat_client *c, uint32_t to, int type, const void *body,
-              uint32_t len, uint64_t *seq_out) {
+static int send_bytes(chat_client *c, uint32_t to, uint8_t flags, int type,
+                      const void *body, uint32_t len, uint64_t *seq_out) {
     if (!c || (!body && len)) return CHAT_EINVAL;
     chat__msg *m;
-    int rc = msg_new(c, to, type, len, &m);
+    int rc = msg_new(c, to, type, flags, len, &m);
     if (rc) return rc;
     if (len) memcpy(m->frame + CHAT__MSG_PRE, body, len);
     msg_commit(c, m, seq_out);
     return 0;
 }
 
-int chat_send_text(chat_client *c, uint32_t to, const char *text,
-                   uint64_t *seq_out) {
+static int send_text(chat_client *c, uint32_t to, uint8_t flags,
+                     const char *text, uint64_t *seq_out) {
     if (!text) return CHAT_EINVAL;
     size_t n = strlen(text);
     if (n > UINT32_MAX) return CHAT_ETOOBIG;
-    return chat_send(c, to, CHAT_TEXT, text, (uint32_t)n, seq_out);
+    return send_bytes(c, to, flags, CHAT_TEXT, text, (uint32_t)n, seq_out);
 }
 
-int chat_send_file(chat_client *c, uint32_t to, int type, const char *path,
+int chat_send(chat_client *c, uint32_t to, int type, const void *body,
+              uint32_t len, uint64_t *seq_out) {
+    return send_bytes(c, to, 0, type, body, len, seq_out);
+}
+
+int chat_send_text(chat_client *c, uint32_t to, const char *text,
                    uint64_t *seq_out) {
+    return send_text(c, to, 0, text, seq_out);
+}
+
+int chat_send_group(chat_client *c, uint32_t group, int type, const void *body,
+                    uint32_t len, uint64_t *seq_out) {
+    return send_bytes(c, group, FRAME_MSG_GROUP, type, body, len, seq_out);
+}
+
+int chat_send_group_text(chat_client *c, uint32_t group, const char *text,
+                         uint64_t *seq_out) {
+    return send_text(c, group, FRAME_MSG_GROUP, text, seq_out);
+}
+
+/* Read the file at path into a new message (see chat_send_file). */
+static int send_file(chat_client *c, uint32_t to, uint8_t flags, int type,
+                     const char *path, uint64_t *seq_out) {
     if (!c || !path) return CHAT_EINVAL;
     if (type < CHAT_TEXT || type > CHAT_VIDEO || to == 0) return CHAT_EINVAL;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -198,7 +228,7 @@ int chat_send_file(chat_client *c, uint32_t to, int type, const char *path,
     if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) goto out;
     if ((uint64_t)st.st_size > chat_max_frame(c)) { rc = CHAT_ETOOBIG; goto out; }
     uint32_t len = (uint32_t)st.st_size;
-    rc = msg_new(c, to, type, len, &m);
+    rc = msg_new(c, to, type, flags, len, &m);
     if (rc) goto out;
     size_t got = 0;
     while (got < len) {
@@ -216,4 +246,14 @@ out:
     free(m);
     close(fd);
     return rc;
+}
+
+int chat_send_file(chat_client *c, uint32_t to, int type, const char *path,
+                   uint64_t *seq_out) {
+    return send_file(c, to, 0, type, path, seq_out);
+}
+
+int chat_send_group_file(chat_client *c, uint32_t group, int type,
+                         const char *path, uint64_t *seq_out) {
+    return send_file(c, group, FRAME_MSG_GROUP, type, path, seq_out);
 }

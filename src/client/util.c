@@ -30,6 +30,7 @@ const char *chat_strerror(int err) {
     case CHAT_ETLSCONF: return "TLS set-up failed (CA, certificate or key file)";
     case CHAT_ETLS: return "TLS handshake or connection failed";
     case CHAT_ETLSVERIFY: return "the server's TLS certificate failed verification";
+    case CHAT_EREFUSED: return "the server refused the request";
     default: return "unknown error";
     }
 }

@@ -1,6 +1,8 @@
 /*
  * frame.c -- see frame.h. Every function is O(1) except frame_put_error
- * (O(reason length)) and the HELLO ones (O(device name + password)).
+ * (O(reason length)), the HELLO ones (O(device name + password)),
+ * frame_put_group (O(name + users)), frame_parse_group_list (O(groups)) and
+ * frame_parse_page (O(entries)).
  * Nothing here allocates or performs I/O.
  */
 #include "frame.h"
@@ -209,4 +211,147 @@ size_t frame_put_error(uint8_t out[FRAME_ERROR_MAX], uint16_t code,
     frame_wr64(out + 2, ref);
     if (n) memcpy(out + FRAME_ERROR_FIXED, reason, n);
     return FRAME_ERROR_FIXED + n;
+}
+
+/* ------------------------------------------------------------------ */
+/* Groups                                                              */
+/* ------------------------------------------------------------------ */
+
+static uint16_t rd16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
+
+static void wr16(uint8_t *p, uint16_t v) {
+    p[0] = (uint8_t)(v >> 8);
+    p[1] = (uint8_t)v;
+}
+
+size_t frame_put_group(uint8_t *out, uint8_t op, uint32_t req, uint32_t group,
+                       const uint8_t *name, uint8_t name_len,
+                       const uint32_t *users, uint16_t n) {
+    size_t at = FRAME_GROUP_PRE;
+    out[0] = op;
+    frame_wr32(out + 1, req);
+    frame_wr32(out + 5, group);
+    if (op == FRAME_GOP_CREATE || op == FRAME_GOP_RENAME) {
+        out[at++] = name_len;
+        if (name_len) memcpy(out + at, name, name_len);
+        at += name_len;
+    }
+    if (op == FRAME_GOP_CREATE || op == FRAME_GOP_ADD || op == FRAME_GOP_REMOVE) {
+        wr16(out + at, n);
+        at += 2;
+        for (uint16_t i = 0; i < n; i++, at += 4) frame_wr32(out + at, users[i]);
+    }
+    return at;
+}
+
+int frame_parse_groups(const uint8_t *body, uint32_t len, frame_groups *g) {
+    if (len < FRAME_GROUP_PRE) return FRAME_EBADBODY;
+    g->op = body[0];
+    g->req = frame_rd32(body + 1);
+    g->group = frame_rd32(body + 5);
+    g->args = body + FRAME_GROUP_PRE;
+    g->args_len = len - FRAME_GROUP_PRE;
+    if (g->op < FRAME_GOP_CREATE || g->op > FRAME_GOP_EVENT) return FRAME_EBADBODY;
+    if (g->op <= FRAME_GOP_LEAVE && g->args_len != 0) return FRAME_EBADBODY;
+    if (g->op == FRAME_GOP_EVENT && g->req != 0) return FRAME_EBADBODY;
+    return 0;
+}
+
+int frame_parse_group_list(const uint8_t *args, uint32_t len, uint16_t *count) {
+    if (len < 2) return FRAME_EBADBODY;
+    uint16_t n = rd16(args);
+    uint32_t off = 2;
+    for (uint16_t i = 0; i < n; i++) {
+        if (len - off < FRAME_GROUP_LIST_ENTRY) return FRAME_EBADBODY;
+        uint8_t nl = args[off + FRAME_GROUP_LIST_ENTRY - 1];
+        if (nl > FRAME_GROUP_NAME_MAX || len - off - FRAME_GROUP_LIST_ENTRY < nl)
+            return FRAME_EBADBODY;
+        off += FRAME_GROUP_LIST_ENTRY + nl;
+    }
+    if (off != len) return FRAME_EBADBODY;
+    *count = n;
+    return 0;
+}
+
+void frame_group_list_next(const uint8_t *args, uint32_t *off,
+                           frame_group_info *e) {
+    const uint8_t *p = args + *off;
+    e->id = frame_rd32(p);
+    e->flags = p[4];
+    e->members = rd16(p + 5);
+    e->name_len = p[7];
+    e->name = p + FRAME_GROUP_LIST_ENTRY;
+    *off += FRAME_GROUP_LIST_ENTRY + e->name_len;
+}
+
+int frame_parse_group_members(const uint8_t *args, uint32_t len,
+                              uint16_t *count) {
+    if (len < 2) return FRAME_EBADBODY;
+    uint16_t n = rd16(args);
+    if (len - 2 != (uint32_t)FRAME_GROUP_MEMBER * n) return FRAME_EBADBODY;
+    *count = n;
+    return 0;
+}
+
+int frame_parse_group_event(const uint8_t *args, uint32_t len,
+                            frame_group_event *e) {
+    if (len < FRAME_GROUP_EVENT_MIN) return FRAME_EBADBODY;
+    e->what = args[0];
+    e->by = frame_rd32(args + 1);
+    e->count = rd16(args + 5);
+    /* (len - 8 >= 0: checked above; 4 * count fits in 32 bits) */
+    uint32_t users = 4u * e->count;
+    if (len - FRAME_GROUP_EVENT_MIN < users) return FRAME_EBADBODY;
+    e->users = args + 7;
+    e->name_len = args[7 + users];
+    e->name = args + 8 + users;
+    if (e->what < FRAME_GEV_CREATED || e->what > FRAME_GEV_LEFT ||
+        e->name_len > FRAME_GROUP_NAME_MAX ||
+        len - FRAME_GROUP_EVENT_MIN - users != e->name_len)
+        return FRAME_EBADBODY;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* History                                                             */
+/* ------------------------------------------------------------------ */
+
+size_t frame_put_history(uint8_t out[FRAME_HISTORY_SIZE], uint32_t req,
+                         uint8_t kind, uint32_t peer, uint64_t before,
+                         uint16_t limit) {
+    frame_wr32(out, req);
+    out[4] = kind;
+    frame_wr32(out + 5, peer);
+    frame_wr64(out + 9, before);
+    wr16(out + 17, limit);
+    return FRAME_HISTORY_SIZE;
+}
+
+int frame_parse_page(const uint8_t *body, uint32_t len, frame_page *p) {
+    if (len < FRAME_PAGE_PRE || body[4] > 1) return FRAME_EBADBODY;
+    p->req = frame_rd32(body);
+    p->more = body[4];
+    p->count = rd16(body + 5);
+    uint32_t off = FRAME_PAGE_PRE;
+    for (uint16_t i = 0; i < p->count; i++) {
+        if (len - off < FRAME_PAGE_ENTRY || !frame_is_data(body[off + 12]))
+            return FRAME_EBADBODY;
+        uint32_t n = frame_rd32(body + off + 26);
+        if (len - off - FRAME_PAGE_ENTRY < n) return FRAME_EBADBODY;
+        off += FRAME_PAGE_ENTRY + n;
+    }
+    return off == len ? 0 : FRAME_EBADBODY;
+}
+
+void frame_page_next(const uint8_t *body, uint32_t *off, frame_page_entry *e) {
+    const uint8_t *q = body + *off;
+    e->id = frame_rd64(q);
+    e->sender = frame_rd32(q + 8);
+    e->kind = q[12];
+    e->flags = q[13];
+    e->to = frame_rd32(q + 14);
+    e->time_ms = frame_rd64(q + 18);
+    e->len = frame_rd32(q + 26);
+    e->payload = q + FRAME_PAGE_ENTRY;
+    *off += FRAME_PAGE_ENTRY + e->len;
 }

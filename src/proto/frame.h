@@ -331,4 +331,150 @@ static inline size_t frame_put_s2c_hdr(uint8_t out[FRAME_S2C_HDR],
     return FRAME_S2C_HDR;
 }
 
+/* ------------------------------------------------------------------ */
+/* Groups (CONV): GROUP (client -> server) and GROUPS (server ->       */
+/* client) bodies, docs/PROTOCOL.md "Groups". libchat encodes the      */
+/* requests and decodes the answers with these; the server has its own */
+/* (src/server/groupops.c).                                            */
+/* ------------------------------------------------------------------ */
+
+/* Both start with FRAME_GROUP_PRE bytes: op u8 | req u32 | group u32. */
+enum frame_group_op {
+    FRAME_GOP_CREATE = 1, FRAME_GOP_RENAME = 2, FRAME_GOP_ADD = 3,
+    FRAME_GOP_REMOVE = 4, FRAME_GOP_LEAVE = 5, FRAME_GOP_LIST = 6,
+    FRAME_GOP_MEMBERS = 7,
+    FRAME_GOP_EVENT = 8 /* GROUPS only: a change, not an answer */
+};
+/* What an EVENT says happened. */
+enum frame_group_what {
+    FRAME_GEV_CREATED = 1, FRAME_GEV_RENAMED = 2, FRAME_GEV_ADDED = 3,
+    FRAME_GEV_REMOVED = 4, FRAME_GEV_LEFT = 5
+};
+#define FRAME_GROUP_NAME_MAX 64u  /* a group's name: 1-64 bytes (UTF-8) */
+#define FRAME_GROUP_ADMIN 0x01u   /* LIST and MEMBERS flags: an admin */
+#define FRAME_GROUP_LIST_ENTRY 8u /* a LIST entry before its name */
+#define FRAME_GROUP_MEMBER 5u     /* a MEMBERS entry: user u32, flags u8 */
+#define FRAME_GROUP_EVENT_MIN 8u  /* what, by, count, name length */
+
+/* Bytes of a GROUP body for `op` with a name of name_len bytes and n
+ * users (the arguments an op does not take count 0). */
+static inline size_t frame_group_size(uint8_t op, size_t name_len, size_t n) {
+    size_t s = FRAME_GROUP_PRE;
+    if (op == FRAME_GOP_CREATE || op == FRAME_GOP_RENAME) s += 1 + name_len;
+    if (op == FRAME_GOP_CREATE || op == FRAME_GOP_ADD || op == FRAME_GOP_REMOVE)
+        s += 2 + 4 * n;
+    return s;
+}
+
+/* Write a GROUP body into out (frame_group_size(op, name_len, n) bytes):
+ * the prefix, then what `op` takes: CREATE the name and the users, RENAME
+ * the name, ADD and REMOVE the users, the others nothing (name and users
+ * are then ignored). The caller checks the values (op 1-7, a name of 1-64
+ * bytes). Returns the size. O(name_len + n). */
+size_t frame_put_group(uint8_t *out, uint8_t op, uint32_t req, uint32_t group,
+                       const uint8_t *name, uint8_t name_len,
+                       const uint32_t *users, uint16_t n);
+
+/* A GROUPS body's prefix and the rest (`args`, into the body). */
+typedef struct frame_groups {
+    uint8_t op;          /* 1-8 */
+    uint32_t req, group;
+    const uint8_t *args;
+    uint32_t args_len;
+} frame_groups;
+/* 0, or FRAME_EBADBODY: under FRAME_GROUP_PRE bytes, an op outside 1-8,
+ * an answer to CREATE, RENAME, ADD, REMOVE or LEAVE with bytes after the
+ * prefix, an EVENT with a req other than 0. The arguments of LIST, MEMBERS
+ * and EVENT are checked by their own parsers below. O(1). */
+int frame_parse_groups(const uint8_t *body, uint32_t len, frame_groups *g);
+
+/* A LIST answer's entry: a group of the asking user. */
+typedef struct frame_group_info {
+    uint32_t id;
+    uint8_t flags;        /* FRAME_GROUP_ADMIN: the asking user is an admin */
+    uint16_t members;     /* how many members it has */
+    const uint8_t *name;  /* name_len bytes, into the body */
+    uint8_t name_len;     /* 0-64 */
+} frame_group_info;
+/* Check a LIST answer's args (count u16, then count entries: id u32, flags
+ * u8, members u16, name length u8, name), which must end exactly at the
+ * last entry and hold names of at most FRAME_GROUP_NAME_MAX bytes. 0 with
+ * *count set, or FRAME_EBADBODY. O(count). */
+int frame_parse_group_list(const uint8_t *args, uint32_t len, uint16_t *count);
+/* Read the LIST entry at args + *off into *e and move *off past it; start
+ * with *off = 2. Only for args that frame_parse_group_list accepted, at
+ * most `count` times. O(1). */
+void frame_group_list_next(const uint8_t *args, uint32_t *off,
+                           frame_group_info *e);
+
+/* Check a MEMBERS answer's args: count u16, then count entries of user u32
+ * and flags u8 (FRAME_GROUP_ADMIN), exactly. 0 with *count, or
+ * FRAME_EBADBODY. O(1). */
+int frame_parse_group_members(const uint8_t *args, uint32_t len,
+                              uint16_t *count);
+/* Entry i (< count) of checked MEMBERS args. O(1). */
+static inline void frame_group_member(const uint8_t *args, uint16_t i,
+                                      uint32_t *user, uint8_t *flags) {
+    const uint8_t *p = args + 2 + (size_t)FRAME_GROUP_MEMBER * i;
+    *user = frame_rd32(p);
+    *flags = p[4];
+}
+
+/* An EVENT's args: what u8 (1-5), by u32, count u16, count user ids u32,
+ * name length u8 (0-64), name; exactly. */
+typedef struct frame_group_event {
+    uint8_t what;
+    uint32_t by;
+    uint16_t count;
+    const uint8_t *users; /* count big-endian u32 (frame_rd32), into the body */
+    const uint8_t *name;  /* name_len bytes, into the body */
+    uint8_t name_len;
+} frame_group_event;
+/* 0, or FRAME_EBADBODY (too short, a count or name past the end, bytes
+ * after the name, `what` outside 1-5, a name over 64 bytes). O(1). */
+int frame_parse_group_event(const uint8_t *args, uint32_t len,
+                            frame_group_event *e);
+
+/* ------------------------------------------------------------------ */
+/* History (CONV): HISTORY (client -> server) and HISTORY_PAGE        */
+/* (server -> client) bodies, docs/PROTOCOL.md "History". libchat's;  */
+/* the server reads and writes them in src/server/history.c.          */
+/* ------------------------------------------------------------------ */
+
+/* HISTORY, FRAME_HISTORY_SIZE bytes:
+ *   0 req u32 | 4 kind u8 | 5 peer u32 | 9 before u64 | 17 limit u16 */
+enum frame_history_kind { FRAME_HISTORY_USER = 1, FRAME_HISTORY_GROUP = 2 };
+/* Write a HISTORY body (the caller checks kind 1-2, peer != 0, limit 1 to
+ * FRAME_HISTORY_MAX). Returns FRAME_HISTORY_SIZE. O(1). */
+size_t frame_put_history(uint8_t out[FRAME_HISTORY_SIZE], uint32_t req,
+                         uint8_t kind, uint32_t peer, uint64_t before,
+                         uint16_t limit);
+
+/* HISTORY_PAGE: 0 req u32 | 4 more u8 (0 or 1) | 5 count u16 | 7 count
+ * entries, newest first, each FRAME_PAGE_ENTRY bytes then its payload:
+ *   0 id u64 | 8 sender u32 | 12 kind u8 | 13 flags u8 (FRAME_MSG_OWN,
+ *   FRAME_MSG_GROUP) | 14 to u32 | 18 time_ms u64 | 26 len u32 | 30 payload */
+typedef struct frame_page {
+    uint32_t req;
+    uint8_t more;
+    uint16_t count;
+} frame_page;
+typedef struct frame_page_entry {
+    uint64_t id;
+    uint32_t sender;
+    uint8_t kind, flags;
+    uint32_t to;
+    uint64_t time_ms;
+    const uint8_t *payload; /* len bytes, into the body */
+    uint32_t len;
+} frame_page_entry;
+/* Check a whole page: 0 with *p, or FRAME_EBADBODY (under FRAME_PAGE_PRE
+ * bytes, `more` other than 0 or 1, an entry or payload past the end, a
+ * kind outside 1-4, bytes after the last entry). O(count). */
+int frame_parse_page(const uint8_t *body, uint32_t len, frame_page *p);
+/* Read the entry at body + *off into *e and move *off past it; start with
+ * *off = FRAME_PAGE_PRE. Only for a body frame_parse_page accepted, at
+ * most `count` times. O(1). */
+void frame_page_next(const uint8_t *body, uint32_t *off, frame_page_entry *e);
+
 #endif

@@ -1,9 +1,10 @@
 /*
  * libchat_fake.h -- what the libchat unit tests (test_libchat.c,
- * test_libchat_conv.c) share: callbacks that record what they are given, a
- * fake clock, and a fake server in the test process (a listening socket on
- * 127.0.0.1 port 0, accepted by the test, which reads the exact bytes the
- * client writes and writes frames to it, often one byte at a time). The
+ * test_libchat_conv.c, test_libchat_groups.c) share: callbacks that record
+ * what they are given, a fake clock, and a fake server in the test process
+ * (a listening socket on 127.0.0.1 port 0, accepted by the test, which
+ * reads the exact bytes the client writes and writes frames to it, often
+ * one byte at a time), hand-built frames, and a client with CONV. The
  * client is driven with chat_run_once(); waits are poll(2) on a condition
  * with an iteration cap, never sleeps. Include after <cmocka.h>.
  */
@@ -48,6 +49,7 @@ typedef struct rec {
     uint32_t to[16];
     int own[16];
     uint64_t time[16];
+    uint32_t group[16];
 } rec;
 
 static inline uint64_t fake_clock(void *ud) { return ((rec *)ud)->now; }
@@ -73,6 +75,7 @@ static inline void on_msg(chat_client *c, const chat_msg *m, void *ud) {
     r->to[r->msgs] = m->to;
     r->own[r->msgs] = m->own;
     r->time[r->msgs] = m->time_ms;
+    r->group[r->msgs] = m->group;
     on_message(c, m->sender, m->type, m->body, m->len, ud);
 }
 
@@ -316,6 +319,139 @@ static inline size_t c2s_post(uint8_t *out, uint32_t from, uint32_t to,
     memcpy(out, h, 23);
     memcpy(out + 23, body, len);
     return 23 + len;
+}
+
+/* ------------------------------------------------------------------ */
+/* Hand-built bytes (groups, history): big-endian, no codec            */
+/* ------------------------------------------------------------------ */
+
+typedef struct bb {
+    uint8_t b[8192];
+    size_t n;
+} bb;
+
+static inline void bb_u8(bb *w, unsigned v) {
+    assert_true(w->n < sizeof w->b);
+    w->b[w->n++] = (uint8_t)v;
+}
+static inline void bb_u16(bb *w, unsigned v) { bb_u8(w, v >> 8); bb_u8(w, v); }
+static inline void bb_u32(bb *w, uint32_t v) {
+    for (int i = 3; i >= 0; i--) bb_u8(w, (uint8_t)(v >> (8 * i)));
+}
+static inline void bb_u64(bb *w, uint64_t v) {
+    for (int i = 7; i >= 0; i--) bb_u8(w, (uint8_t)(v >> (8 * i)));
+}
+static inline void bb_bytes(bb *w, const void *p, size_t n) {
+    assert_true(w->n + n <= sizeof w->b);
+    memcpy(w->b + w->n, p, n);
+    w->n += n;
+}
+/* A string with its u8 length first. */
+static inline void bb_name(bb *w, const char *s) {
+    bb_u8(w, (unsigned)strlen(s));
+    bb_bytes(w, s, strlen(s));
+}
+
+/* A c2s frame header (13 bytes) for a body of len bytes. */
+static inline void bb_c2s(bb *w, uint32_t from, uint32_t to, uint8_t type,
+                          uint32_t len) {
+    bb_u32(w, from);
+    bb_u32(w, to);
+    bb_u8(w, type);
+    bb_u32(w, len);
+}
+
+/* The s2c frame of `type` from server (sender 0) around body b. */
+static inline size_t s2c_bb(uint8_t *out, uint8_t type, const bb *b) {
+    return s2c(out, 0, type, b->b, (uint32_t)b->n);
+}
+
+/* The client takes p[0..n) as a breach of the protocol: the connection is
+ * dropped (CHAT_EPROTO, no reconnect) and nothing is handed over. */
+static inline void feed_proto_error(srv *s, chat_client *c, rec *r,
+                                    const uint8_t *p, size_t n) {
+    int msgs = r->msgs;
+    assert_int_equal(write(s->cfd, p, n), (ssize_t)n);
+    assert_int_equal(chat_run_once(c, 1000), CHAT_EPROTO);
+    assert_int_equal(r->disc_err, CHAT_EPROTO);
+    assert_int_equal(chat_state(c), CHAT_ST_IDLE);
+    assert_int_equal(r->msgs, msgs);
+}
+
+/* ------------------------------------------------------------------ */
+/* A client with CONV (test_libchat_conv.c, test_libchat_groups.c)     */
+/* ------------------------------------------------------------------ */
+
+#define CONV_FLAGS (FRAME_FLAG_ACKS | FRAME_FLAG_CONV)
+
+typedef struct conv_opts {
+    const char *device;
+    const char *password;
+    int use_on_msg;    /* register on_msg (else only on_message) */
+    int conv;          /* chat_options.conv */
+    uint32_t max_recv; /* 0 = the default */
+    void (*on_group)(chat_client *, const chat_group_event *, void *);
+    void (*on_history)(chat_client *, const chat_history_page *, void *);
+} conv_opts;
+
+static inline chat_client *conv_client(rec *r, uint16_t port, const conv_opts *co) {
+    chat_options o;
+    chat_options_init(&o);
+    assert_int_equal(o.conv, 1); /* the default */
+    o.host = "127.0.0.1";
+    o.port = port;
+    o.user = 42;
+    o.reconnect = 1;
+    o.device = co->device;
+    o.password = co->password;
+    o.conv = co->conv;
+    if (co->max_recv) o.max_recv = co->max_recv;
+    o.clock_ms = fake_clock;
+    o.userdata = r;
+    o.cb = (chat_callbacks){.on_message = on_message, .on_acked = on_acked,
+                            .on_error = on_error, .on_connected = on_connected,
+                            .on_disconnected = on_disconnected,
+                            .on_msg = co->use_on_msg ? on_msg : NULL,
+                            .on_group = co->on_group, .on_history = co->on_history};
+    int err = 1;
+    chat_client *c = chat_new(&o, &err);
+    assert_non_null(c);
+    assert_int_equal(err, 0);
+    return c;
+}
+
+/* The connection is up: HELLO (the default device, ACKS and CONV), answer
+ * WELCOME with `flags`. */
+static inline void conv_session(srv *s, chat_client *c, rec *r, uint8_t flags) {
+    srv_accept(s, c);
+    srv_expect(s, c, HELLO_ACKS, sizeof HELLO_ACKS);
+    srv_expect_nothing(s, c); /* nothing before WELCOME */
+    uint8_t w[64];
+    int before = r->connected;
+    srv_feed(s, c, w, s2c_welcome(w, flags, 42, 1u << 20));
+    assert_int_equal(r->connected, before + 1);
+    assert_int_equal(chat_conv_granted(c), (flags & FRAME_FLAG_CONV) != 0);
+}
+
+/* A fake server, a client with `co` connected to it, WELCOME with flags. */
+static inline chat_client *connected(srv *s, rec *r, const conv_opts *co, uint8_t flags) {
+    srv_open(s);
+    chat_client *c = conv_client(r, s->port, co);
+    assert_int_equal(chat_connect(c), 0);
+    conv_session(s, c, r, flags);
+    return c;
+}
+
+/* The server drops the connection; the client reconnects on the fake clock
+ * and gets a WELCOME with `flags`. */
+static inline void reconnect(srv *s, chat_client *c, rec *r, uint8_t flags) {
+    int before = r->disconnected;
+    srv_drop(s);
+    for (int i = 0; i < 100 && r->disconnected == before; i++) chat_run_once(c, 100);
+    assert_int_equal(r->disconnected, before + 1);
+    assert_int_equal(chat_conv_granted(c), 0); /* no connection, no CONV */
+    r->now += 10000; /* past any backoff */
+    conv_session(s, c, r, flags);
 }
 
 #endif
