@@ -51,7 +51,9 @@ enum frame_type {
     FRAME_MSG     = 0x86, /* s->c (CONV): a message with its server id */
     FRAME_POST    = 0x87, /* c->s (CONV): a message with a client id */
     FRAME_GROUP   = 0x88, /* c->s (CONV): a group operation */
-    FRAME_GROUPS  = 0x89  /* s->c (CONV): its answer, or a group event */
+    FRAME_GROUPS  = 0x89, /* s->c (CONV): its answer, or a group event */
+    FRAME_HISTORY = 0x8A, /* c->s (CONV): a page of a conversation's past */
+    FRAME_HISTORY_PAGE = 0x8B /* s->c (CONV): that page */
 };
 
 /* Decoder results (negative). */
@@ -138,11 +140,12 @@ static inline size_t frame_put_s2c_hdr(uint8_t out[FRAME_S2C_HDR],
 static inline int frame_is_data(uint8_t type) {
     return type >= FRAME_TEXT && type <= FRAME_VIDEO;
 }
-/* 1 if type is a control type this version knows (HELLO .. GROUPS), else 0.
+/* 1 if type is a control type this version knows (HELLO .. HISTORY_PAGE),
+ * else 0.
  * MSG and POST carry messages but are control types: only a connection
  * whose WELCOME granted CONV sends or receives them. */
 static inline int frame_is_control(uint8_t type) {
-    return type >= FRAME_HELLO && type <= FRAME_GROUPS;
+    return type >= FRAME_HELLO && type <= FRAME_HISTORY_PAGE;
 }
 /* "text", "picture", "voice", "video", or NULL for other types. */
 const char *frame_type_name(uint8_t type);
@@ -261,6 +264,10 @@ size_t frame_put_msg(uint8_t out[FRAME_MSG_PRE], const frame_msg *m);
  * the message, 0 = none. */
 #define FRAME_POST_PRE 10u
 #define FRAME_GROUP_PRE 9u  /* GROUP, GROUPS: op u8, req u32, group u32 */
+#define FRAME_HISTORY_SIZE 19u /* HISTORY: req, kind, peer, before, limit */
+#define FRAME_HISTORY_MAX 200u /* messages per HISTORY page at most */
+#define FRAME_PAGE_PRE 7u      /* HISTORY_PAGE: req u32, more u8, count u16 */
+#define FRAME_PAGE_ENTRY 30u   /* an entry before its payload */
 typedef struct frame_post {
     uint8_t kind, flags;
     uint64_t cid;

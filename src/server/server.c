@@ -16,6 +16,7 @@
 #include "server/conn.h"
 #include "server/io.h"
 #include "server/groupops.h"
+#include "server/history.h"
 #include "server/login.h"
 #include "server/stats.h"
 #include "server/sync.h"
@@ -220,6 +221,12 @@ static void store_devices_changed(void *ctx, uint32_t user, unsigned all,
         login_devices(DLIST_ENTRY(n, conn, node), all, conv);
 }
 
+static void store_history_done(void *ctx, void *token, const store_row *rows,
+                               size_t n, int more, int status) {
+    (void)ctx; /* (the token knows its connection) */
+    history_done(token, rows, n, more, status);
+}
+
 static void store_group_done(void *ctx, void *token, uint32_t group,
                              int status) {
     (void)ctx; /* (the token knows its connection) */
@@ -230,6 +237,7 @@ const store_callbacks server_store_callbacks = {NULL, store_put_done,
                                                 store_fetch_done,
                                                 store_device_done,
                                                 store_devices_changed,
+                                                store_history_done,
                                                 store_group_done};
 
 /* ---- signals and the stop ------------------------------------------- */

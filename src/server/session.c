@@ -7,6 +7,7 @@
 #include "server/close.h"
 #include "server/deliver.h"
 #include "server/groupops.h"
+#include "server/history.h"
 #include "server/login.h"
 #include "server/output.h"
 #include "server/ratelimit.h"
@@ -86,6 +87,11 @@ static __attribute__((noinline)) int header_slow(conn *c, const frame_c2s *h) {
         CLOG(c, LOG_WARN, "refused: malformed HELLO (%u bytes); closing",
              (unsigned)h->len);
         return refuse_close(c, FRAME_ERR_PROTO, "malformed HELLO");
+    } else if (h->type == FRAME_HISTORY && c->conv) {
+        if (h->len == FRAME_HISTORY_SIZE) return FRAMING_BODY;
+        CLOG(c, LOG_WARN, "refused: malformed HISTORY (%u bytes); closing",
+             (unsigned)h->len);
+        return refuse_close(c, FRAME_ERR_PROTO, "malformed HISTORY");
     } else if (h->type == FRAME_GROUP && c->conv) {
         if (h->len >= FRAME_GROUP_PRE &&
             h->len <= GROUPOPS_BODY_MAX(cfg->max_group_members))
@@ -246,6 +252,7 @@ static int on_frame(void *ctx, const frame_c2s *f, blk *b) {
     case FRAME_PONG: break; /* answers our PING (the read touched idle) */
     case FRAME_POST: on_post(c, f, b); break;
     case FRAME_GROUP: groupops_request(c, f); break;
+    case FRAME_HISTORY: history_request(c, f); break;
     default: on_data(c, f, b); break;
     }
     if (c->state == CONN_LOGIN) return FRAMING_PAUSE;

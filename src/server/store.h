@@ -128,6 +128,10 @@ typedef struct store_callbacks {
      * CONV flag): now store_devices says all and conv. Called before the
      * other completions of the same batch. May be NULL. */
     void (*devices)(void *ctx, uint32_t user, unsigned all, unsigned conv);
+    /* A history page (store_history): rows newest first (ids decreasing),
+     * more = 1 when older ones remain. As fetch_done otherwise. */
+    void (*history_done)(void *ctx, void *token, const store_row *rows,
+                         size_t n, int more, int status);
     /* A group operation ran (store_group): status STORE_OK (the loop's
      * copy, store_groups, shows it already: group is the group, the new
      * one's for CREATE), a STORE_G* refusal, or a STORE_E* failure (nothing
@@ -245,6 +249,16 @@ void store_device(store *s, uint32_t user, const char *name, size_t namelen,
  * device is ignored. */
 void store_cursor(store *s, uint32_t user, uint32_t dev, uint64_t cursor,
                   int closed);
+
+/* Queue a history page (docs/PROTOCOL.md, HISTORY) for user: with peer
+ * (group = 0) the messages between the two, or the messages of group
+ * (peer = 0) with an id above min_id (when user joined); each below
+ * `before` (0: any), accepted within --history-ttl (none without it),
+ * newest first, at most max_rows and about max_bytes. history_done
+ * answers as fetch_done does. */
+void store_history(store *s, uint32_t user, uint32_t peer, uint32_t group,
+                   uint64_t min_id, uint64_t before, uint32_t max_rows,
+                   uint32_t max_bytes, void *token);
 
 /* A group operation (docs/PROTOCOL.md, GROUP), checked against the
  * store's groups (the authority) and written in the next transaction.

@@ -155,8 +155,13 @@ int store__check_done(const store *s, const batch *b) {
         assert(f->row0 + f->nrows <= b->nrow);
         for (size_t j = f->row0; j < f->row0 + f->nrows; j++) {
             const store_row *r = &b->rows[j];
-            assert(r->id > f->after_id);
-            assert(j == f->row0 || b->rows[j - 1].id < r->id);
+            if (f->hist) { /* newest first, below `before` */
+                assert(!f->after_id || r->id < f->after_id);
+                assert(j == f->row0 || b->rows[j - 1].id > r->id);
+            } else {
+                assert(r->id > f->after_id);
+                assert(j == f->row0 || b->rows[j - 1].id < r->id);
+            }
             assert(r->len == 0 || (b->out && r->body == b->out + b->roff[j] &&
                                    b->roff[j] + r->len <= b->nout));
         }

@@ -204,7 +204,8 @@ static int add_all(store *s, chatgroup *g, const uint32_t *u, size_t n,
 }
 
 int store__group_run(store *s, batch *b, grp_req *r, int64_t now) {
-    const uint32_t *u = b->gusers + r->user0;
+    /* (gusers is NULL while no request of the batch named a user) */
+    const uint32_t *u = r->nusers ? b->gusers + r->user0 : NULL;
     chatgroup *g = groups_get(&s->groups, r->group);
     int rc = SQLITE_OK;
     r->status = STORE_OK;
@@ -228,7 +229,7 @@ int store__group_run(store *s, batch *b, grp_req *r, int64_t now) {
     long me = g ? groups_member(g, r->actor) : -1;
     int admin = me >= 0 && g->m[me].admin;
     int self_only = r->op == STORE_G_REMOVE && r->nusers == 1 &&
-                    u[0] == r->actor;
+                    u[0] == r->actor; /* (u set: nusers is 1) */
     if (!g) r->status = STORE_GNOGROUP;
     else if (me < 0) r->status = STORE_GNOTMEMBER;
     else if (!admin && r->op != STORE_G_LEAVE && !self_only)

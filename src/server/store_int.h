@@ -77,7 +77,7 @@
  *      every flushed batch was delivered (gen_done == gen_flushed).
  *  (7) A DONE batch: every put has its final status; fetch f's rows are
  *      rows[row0, row0 + nrows), in increasing id order, each above
- *      after_id, at most max(max_rows, 1) of them, each body inside `out`;
+ *      after_id (a history page: decreasing, each below it), at most max(max_rows, 1) of them, each body inside `out`;
  *      a failed fetch has no rows and more == 0.
  *  (8) Batches complete in the order they were flushed: the loop's come
  *      back numbered gen_done + 1, gen_done + 2, ...; a batch the thread
@@ -147,7 +147,8 @@
 #define STATUS_PENDING 1       /* put_req.status before the thread sets it */
 #define FAILQ_MIN 64           /* failed fetches queued without allocating */
 
-enum { KIND_PUT = 0, KIND_FETCH = 1, KIND_DEV = 2, KIND_GROUP = 3 };
+enum { KIND_PUT = 0, KIND_FETCH = 1, KIND_DEV = 2, KIND_GROUP = 3,
+       KIND_HIST = 4 /* (a fetch: only in failq) */ };
 
 /* -- types ------------------------------------------------------------- */
 
@@ -163,10 +164,13 @@ typedef struct put_req {
 } put_req;
 
 typedef struct fetch_req {
-    uint64_t after_id;
+    uint64_t after_id;       /* a history page: the id to stay below */
+    uint64_t min_id;         /* a group's history: above it */
     void *token;
     uint32_t receiver, dev, max_rows, max_bytes;
+    uint32_t peer, group;    /* a history page: with whom, or which group */
     uint8_t conv;
+    uint8_t hist;            /* 0: a device's fetch; 1: a history page */
     size_t row0, nrows; /* result: batch.rows[row0 .. row0 + nrows) */
     int more, status;
 } fetch_req;
@@ -223,7 +227,7 @@ typedef struct dev_upd {
 typedef struct fetch_fail {
     void *token;
     uint64_t gen;
-    uint8_t kind;  /* KIND_FETCH or KIND_DEV */
+    uint8_t kind;  /* KIND_FETCH, KIND_HIST, KIND_DEV or KIND_GROUP */
 } fetch_fail;
 
 typedef struct ctr_upd { /* a committed counter, for the loop's copy */
@@ -324,7 +328,7 @@ struct store {
         *st_dedup_get, *st_dedup_purge, *st_dev_put, *st_dev_del,
         *st_scan_in, *st_scan_own, *st_aged, *st_insert_again, *st_ids,
         *st_group_put, *st_group_del, *st_member_put, *st_member_del,
-        *st_group_floor;
+        *st_group_floor, *st_hist_user, *st_hist_group;
 
     uv_thread_t loop_thread; /* store_open's: the checks compare */
 
@@ -388,7 +392,8 @@ struct store {
      &(s)->st_dev_put, &(s)->st_dev_del, &(s)->st_scan_in,                  \
      &(s)->st_scan_own, &(s)->st_aged, &(s)->st_insert_again,              \
      &(s)->st_ids, &(s)->st_group_put, &(s)->st_group_del,                 \
-     &(s)->st_member_put, &(s)->st_member_del, &(s)->st_group_floor}
+     &(s)->st_member_put, &(s)->st_member_del, &(s)->st_group_floor,       \
+     &(s)->st_hist_user, &(s)->st_hist_group}
 
 /* -- store_ctr.c: arrays, batches, counters ------------------------------ */
 

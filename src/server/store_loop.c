@@ -190,7 +190,7 @@ static void fetch_add(store *s, const fetch_req *f) {
     batch *b = cur_batch(s);
     if (!b || RESERVE(b->fetch, b->cfetch, b->nfetch + 1) ||
         RESERVE(b->kinds, b->ckind, b->nkind + 1)) {
-        fail_fetch(s, f->token, KIND_FETCH);
+        fail_fetch(s, f->token, f->hist ? KIND_HIST : KIND_FETCH);
         return;
     }
     b->fetch[b->nfetch++] = *f;
@@ -203,6 +203,18 @@ void store_fetch(store *s, uint32_t user, uint32_t dev, int conv,
     fetch_req f = {
         .after_id = after_id, .token = token, .receiver = user, .dev = dev,
         .conv = conv != 0, .max_rows = max_rows, .max_bytes = max_bytes,
+    };
+    fetch_add(s, &f);
+    assert(store__check_loop(s));
+}
+
+void store_history(store *s, uint32_t user, uint32_t peer, uint32_t group,
+                   uint64_t min_id, uint64_t before, uint32_t max_rows,
+                   uint32_t max_bytes, void *token) {
+    fetch_req f = {
+        .after_id = before, .min_id = min_id, .token = token,
+        .receiver = user, .max_rows = max_rows, .max_bytes = max_bytes,
+        .peer = peer, .group = group, .hist = 1,
     };
     fetch_add(s, &f);
     assert(store__check_loop(s));
@@ -296,10 +308,11 @@ static void deliver(store *s, batch *b) {
             assert(store__check_loop(s));
         } else {
             const fetch_req *f = &b->fetch[fi++];
-            if (!s->stopped && s->cb.fetch_done)
-                s->cb.fetch_done(s->cb.ctx, f->token,
-                                 f->nrows ? b->rows + f->row0 : NULL,
-                                 f->nrows, f->more, f->status);
+            void (*done)(void *, void *, const store_row *, size_t, int, int) =
+                f->hist ? s->cb.history_done : s->cb.fetch_done;
+            if (!s->stopped && done)
+                done(s->cb.ctx, f->token, f->nrows ? b->rows + f->row0 : NULL,
+                     f->nrows, f->more, f->status);
             assert(store__check_loop(s));
         }
     }
@@ -317,6 +330,8 @@ static void deliver_failed(store *s, size_t *budget) {
         if (s->stopped) continue;
         if (f.kind == KIND_DEV && s->cb.device_done)
             s->cb.device_done(s->cb.ctx, f.token, NULL, STORE_ENOMEM);
+        else if (f.kind == KIND_HIST && s->cb.history_done)
+            s->cb.history_done(s->cb.ctx, f.token, NULL, 0, 0, STORE_ENOMEM);
         else if (f.kind == KIND_GROUP && s->cb.group_done)
             s->cb.group_done(s->cb.ctx, f.token, 0, STORE_ENOMEM);
         else if (f.kind == KIND_FETCH && s->cb.fetch_done)

@@ -304,16 +304,32 @@ static void fetch_one(store *s, batch *b, fetch_req *f, int64_t cutoff) {
     uint32_t max_rows = f->max_rows ? f->max_rows : 1;
     size_t nrow0 = b->nrow, nout0 = b->nout;
     uint64_t bytes = 0;
-    sqlite3_stmt *st = s->st_fetch;
-    int rc = sqlite3_bind_int64(st, 1, f->receiver);
-    if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 5, f->dev);
-    if (rc == SQLITE_OK) rc = sqlite3_bind_int(st, 6, f->conv);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_bind_int64(st, 2, f->after_id > INT64_MAX
-                                           ? INT64_MAX
-                                           : (int64_t)f->after_id);
-    if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 3, cutoff);
-    if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 4, (int64_t)max_rows + 1);
+    sqlite3_stmt *st;
+    int rc;
+    int64_t after = f->after_id > INT64_MAX ? INT64_MAX : (int64_t)f->after_id;
+    if (f->hist) { /* a history page: ?3 below, ?4 since, ?5 rows */
+        st = f->group ? s->st_hist_group : s->st_hist_user;
+        int64_t since = store__wall_ms() - (int64_t)s->cfg.history_ttl_ms;
+        rc = sqlite3_bind_int64(st, 1, f->group ? f->group : f->receiver);
+        if (rc == SQLITE_OK)
+            rc = sqlite3_bind_int64(st, 2, f->group ? (int64_t)f->min_id
+                                                    : (int64_t)f->peer);
+        if (rc == SQLITE_OK)
+            rc = sqlite3_bind_int64(st, 3, after ? after : INT64_MAX);
+        if (rc == SQLITE_OK)
+            rc = sqlite3_bind_int64(st, 4, since > cutoff ? since : cutoff);
+        if (rc == SQLITE_OK)
+            rc = sqlite3_bind_int64(st, 5, (int64_t)max_rows + 1);
+    } else {
+        st = s->st_fetch;
+        rc = sqlite3_bind_int64(st, 1, f->receiver);
+        if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 5, f->dev);
+        if (rc == SQLITE_OK) rc = sqlite3_bind_int(st, 6, f->conv);
+        if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 2, after);
+        if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 3, cutoff);
+        if (rc == SQLITE_OK)
+            rc = sqlite3_bind_int64(st, 4, (int64_t)max_rows + 1);
+    }
     f->row0 = nrow0;
     f->more = 0;
     while (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {

@@ -138,7 +138,7 @@ static void client_decode(client *c) {
             FUZZ_CHECK(c->ctl_ok, "client %s: MSG sent to a client that "
                        "never sent a control frame", c->name);
             FUZZ_CHECK(f.len >= FRAME_MSG_PRE && frame_is_data(f.body[8]) &&
-                       (f.body[9] & ~FRAME_MSG_OWN) == 0,
+                       (f.body[9] & ~(FRAME_MSG_OWN | FRAME_MSG_GROUP)) == 0,
                        "client %s: malformed MSG of %u bytes", c->name,
                        (unsigned)f.len);
             f.type = f.body[8];
@@ -186,6 +186,26 @@ static void client_decode(client *c) {
                 FUZZ_CHECK(f.len <= FRAME_PING_MAX, "client %s: PING/PONG of "
                            "%u bytes", c->name, (unsigned)f.len);
                 break;
+            case FRAME_GROUPS:
+                FUZZ_CHECK(f.len >= FRAME_GROUP_PRE && f.body[0] >= 1 &&
+                           f.body[0] <= 8, "client %s: GROUPS of %u bytes, "
+                           "op %u", c->name, (unsigned)f.len,
+                           f.len ? f.body[0] : 0);
+                break;
+            case FRAME_HISTORY_PAGE: { /* whole entries, as many as said */
+                FUZZ_CHECK(f.len >= FRAME_PAGE_PRE, "client %s: HISTORY page "
+                           "of %u bytes", c->name, (unsigned)f.len);
+                size_t at = FRAME_PAGE_PRE, n = 0;
+                size_t count = (size_t)(f.body[5] << 8 | f.body[6]);
+                while (at + FRAME_PAGE_ENTRY <= f.len) {
+                    at += FRAME_PAGE_ENTRY + frame_rd32(f.body + at + 26);
+                    n++;
+                }
+                FUZZ_CHECK(at == f.len && n == count, "client %s: HISTORY "
+                           "page of %zu entries in %u bytes, said %zu",
+                           c->name, n, (unsigned)f.len, count);
+                break;
+            }
             default:
                 FUZZ_CHECK(0, "client %s: frame type 0x%02x from the server",
                            c->name, f.type);

@@ -20,7 +20,7 @@ import sys
 
 TEXT, PICTURE, VOICE, VIDEO = 1, 2, 3, 4
 HELLO, WELCOME, ACK, ERROR, PING, PONG = 0x80, 0x81, 0x82, 0x83, 0x84, 0x85
-MSG, POST = 0x86, 0x87
+MSG, POST, GROUP, HISTORY = 0x86, 0x87, 0x88, 0x8A
 ACKS, CONV = 0x01, 0x02
 A, B = 2, 1          # receiver, sender (fuzz_conn.c)
 
@@ -156,6 +156,23 @@ def conn_seeds():
         "conv-post-short": b"\x00" + c2s(B, 0, HELLO, hello_conv(0, b"x")) + c2s(B, A, POST, b"\x01"),
         "conv-post-bad-kind": b"\x00" + c2s(B, 0, HELLO, hello_conv(0, b"x")) + c2s(B, A, POST, post(9, 1, b"")),
         "post-without-conv": b"\x01" + c2s(B, A, POST, post(TEXT, 3, b"no conv")),
+        # groups and history
+        "conv-group-life": b"\x00" + c2s(B, 0, HELLO, hello_conv(ACKS, b"g"))
+            + c2s(B, 0, GROUP, struct.pack("!BII", 1, 1, 0) + b"\x04team"
+                  + struct.pack("!HII", 2, A, 9))
+            + c2s(B, 1, POST, post(TEXT, 11, b"to the group", 2))
+            + c2s(B, 0, GROUP, struct.pack("!BII", 6, 2, 0))
+            + c2s(B, 0, GROUP, struct.pack("!BII", 7, 3, 1))
+            + c2s(B, 0, GROUP, struct.pack("!BII", 2, 4, 1) + b"\x03new")
+            + c2s(B, 0, GROUP, struct.pack("!BII", 4, 5, 1) + struct.pack("!HI", 1, 9))
+            + c2s(B, 0, GROUP, struct.pack("!BII", 5, 6, 1)),
+        "conv-group-bad": b"\x00" + c2s(B, 0, HELLO, hello_conv(0, b"g"))
+            + c2s(B, 0, GROUP, struct.pack("!BII", 3, 1, 1) + struct.pack("!H", 5)),
+        "conv-history": b"\x00" + c2s(B, 0, HELLO, hello_conv(ACKS, b"h"))
+            + c2s(B, A, TEXT, b"x")
+            + c2s(B, 0, HISTORY, struct.pack("!IBIQH", 1, 1, A, 0, 10))
+            + c2s(B, 0, HISTORY, struct.pack("!IBIQH", 2, 2, 1, 0, 10))
+            + c2s(B, 0, HISTORY, struct.pack("!IBIQH", 3, 3, 1, 0, 0)),
     }
     return s
 

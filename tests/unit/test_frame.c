@@ -768,7 +768,9 @@ static void test_type_classification(void **state) {
         { 0x87, 0, 1, NULL },
         { 0x88, 0, 1, NULL },
         { 0x89, 0, 1, NULL },
-        { 0x8A, 0, 0, NULL },
+        { 0x8A, 0, 1, NULL },
+        { 0x8B, 0, 1, NULL },
+        { 0x8C, 0, 0, NULL },
         { 0xFF, 0, 0, NULL },
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -783,7 +785,7 @@ static void test_type_classification(void **state) {
         else
             assert_string_equal(name, cases[i].name);
     }
-    /* Exhaustive: data and control are disjoint and cover 1-4, 0x80-0x89. */
+    /* Exhaustive: data and control are disjoint and cover 1-4, 0x80-0x8B. */
     int ndata = 0, nctl = 0;
     for (unsigned t = 0; t <= 0xFF; t++) {
         int d = frame_is_data((uint8_t)t), c = frame_is_control((uint8_t)t);
@@ -793,7 +795,7 @@ static void test_type_classification(void **state) {
         assert_int_equal(frame_type_name((uint8_t)t) != NULL, d);
     }
     assert_int_equal(ndata, 4);
-    assert_int_equal(nctl, 10);
+    assert_int_equal(nctl, 12);
 }
 
 static void test_err_names(void **state) {

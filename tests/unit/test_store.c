@@ -181,7 +181,7 @@ static void on_group(void *ctx, void *token, uint32_t group, int status) {
 }
 
 static const store_callbacks callbacks = {NULL, on_put, on_fetch, on_device,
-                                          NULL, on_group};
+                                          NULL, on_fetch, on_group};
 
 static int setup(void **state) {
     tctx *t = calloc(1, sizeof *t);
@@ -1093,6 +1093,38 @@ static void test_groups(void **state) {
     assert_int_equal(lg->namelen, 4);
 }
 
+/* History pages: a conversation both ways, newest first, below `before`,
+ * `more` when older ones remain; a group's since min_id. */
+static void test_history_pages(void **state) {
+    tctx *t = *state;
+    t->cfg.history_ttl_ms = 3600000;
+    t_open(t);
+    for (uint64_t id = 1; id <= 6; id++) /* 1 -> 2 and 2 -> 1, and 1 -> 3 */
+        put_from(t, id, id % 2 ? 2 : 1, id % 2 ? 1 : 2, 0, 0, 0);
+    put_from(t, 7, 3, 1, 0, 0, 0);
+    store_msg gm = {.id = 8, .sender = 1, .type = 1, .ts = now_ms(),
+                    .body = (const uint8_t *)"g", .len = 1, .grp = 5};
+    assert_int_equal(store_put(t->st, &gm, 0, NULL, 1), STORE_OK);
+    store_history(t->st, 2, 1, 0, 0, 0, 4, 1 << 20, t);
+    store_history(t->st, 1, 2, 0, 0, 3, 10, 1 << 20, t);
+    store_history(t->st, 9, 0, 5, 7, 0, 10, 1 << 20, t);
+    store_history(t->st, 9, 0, 5, 8, 0, 10, 1 << 20, t);
+    store_flush(t->st);
+    wait_fetches(t, 4);
+    fetch_rec *f = &t->fetches[0];
+    assert_int_equal(f->n, 4);
+    assert_int_equal(f->more, 1);
+    for (size_t i = 0; i < 4; i++) assert_int_equal(f->rows[i].id, 6 - i);
+    f = &t->fetches[1];
+    assert_int_equal(f->n, 2);
+    assert_int_equal(f->more, 0);
+    assert_int_equal(f->rows[0].id, 2);
+    assert_int_equal(f->rows[1].id, 1);
+    assert_int_equal(t->fetches[2].n, 1); /* the group's, after 7 */
+    assert_int_equal(t->fetches[2].rows[0].id, 8);
+    assert_int_equal(t->fetches[3].n, 0); /* ... not after 8 */
+}
+
 static void test_strerror(void **state) {
     (void)state;
     const int codes[] = {STORE_OK, STORE_EQUOTA, STORE_ENOMEM, STORE_EIO,
@@ -1141,6 +1173,7 @@ int main(void) {
         T(test_own_copies),
         T(test_history_and_cids),
         T(test_groups),
+        T(test_history_pages),
         T(test_strerror),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
