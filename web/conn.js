@@ -92,10 +92,10 @@ export function backoffMs(attempt, min = BACKOFF_MIN_MS, max = BACKOFF_MAX_MS, r
 
 const FATAL = new Set([P.ERR_AUTH, P.ERR_NOLOGIN, P.ERR_PROTO]);
 
-// Why a request failed: `why` is 'refused' (ERROR GROUP: code, codeName,
-// and the server's reason as the message), 'lost' (the connection went before the answer),
-// 'offline' (no ready CONV connection to send it on) or 'unsupported' (the
-// server does not know the frame).
+// Why a request failed: `why` is 'refused' (an ERROR: code, codeName, and
+// the server's reason as the message), 'lost' (the connection went before
+// the answer), 'offline' (no ready CONV connection to send it on) or
+// 'unsupported' (the server does not know the frame).
 export class RequestError extends Error {
   constructor(why, message, { code = 0, name = '' } = {}) {
     super(message);
@@ -263,6 +263,17 @@ export class ChatConnection extends EventTarget {
     const r = this.take(page.req);
     if (r && r.kind === 'history') r.resolve(page);
     else if (r) r.reject(new RequestError('lost', 'the server answered with the wrong frame'));
+  }
+
+  // ERROR STORE with ref 0 on an open connection: the server could not read
+  // a history page (its answer names no request: the oldest waiting one,
+  // as its store reads them in order). Returns true when one waited.
+  failHistory(e) {
+    const waiting = [...this.requests].find(([, r]) => r.kind === 'history');
+    if (!waiting) return false;
+    this.requests.delete(waiting[0]);
+    waiting[1].reject(new RequestError('refused', e.reason || 'the server could not read its history', e));
+    return true;
   }
 
   // ERROR BADTYPE (ref 0; the server sends one per connection) while
@@ -470,6 +481,7 @@ export class ChatConnection extends EventTarget {
       return;
     }
     if (e.code === P.ERR_BADTYPE && !e.ref && this.onBadType()) return;
+    if (e.code === P.ERR_STORE && !e.ref && this.failHistory(e)) return;
     if (e.ref) {
       const it = this.queue.slice(0, this.next).find((m) => m.connSeq === e.ref);
       if (it) this.refuse(it, e.code, e.name, e.reason);

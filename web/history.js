@@ -16,9 +16,10 @@
 //   POST's answer gives no id), same direction, kind, size and text, above
 //   the point where the previous entry went: that element gets the id;
 // - else shown, just above the previous entry.
-// #messages' data-history says where it stands: idle (nothing asked),
-// loading, more (older ones remain), end, none (no history here: no CONV,
-// a server without HISTORY, or one that refused).
+// #messages' data-history says where it stands: idle (nothing asked yet,
+// or asked again once connected), loading, more (older ones remain), end,
+// none (no history here: no CONV, a server without HISTORY, or one that
+// refused).
 
 import * as P from './proto.js';
 import { keyGroup } from './store.js';
@@ -52,7 +53,9 @@ export class ScrollBack {
   // A conversation was opened (its stored messages rendered): start over.
   // canAsk: false for a group this user is no longer in.
   open(key, canAsk = true) {
-    this.s = { key, more: canAsk, loading: false, before: null, at: undefined, cands: null };
+    // waiting: a page is due but could not be asked (no connection, or it
+    // was lost): the next WELCOME asks it.
+    this.s = { key, more: canAsk, loading: false, waiting: false, before: null, at: undefined, cands: null };
     this.mark(canAsk ? 'idle' : 'none');
     this.load();
   }
@@ -65,7 +68,7 @@ export class ScrollBack {
   // gone; ask what was waiting for the connection.
   onWelcome() {
     this.off = false;
-    this.load();
+    if (this.s && this.s.waiting) this.load();
   }
 
   onUnsupported(kinds) {
@@ -83,11 +86,13 @@ export class ScrollBack {
     const s = this.s;
     const conn = this.app.conn;
     if (!s || s.loading || !s.more) return;
-    if (!conn || conn.state !== 'ready') return; // onWelcome asks again
+    s.waiting = true;
+    if (!conn || conn.state !== 'ready') return;
     if (this.off || !conn.conv) {
       this.mark('none');
       return;
     }
+    s.waiting = false;
     if (s.cands === null) this.begin(s);
     s.loading = true;
     this.mark('loading');
@@ -98,11 +103,11 @@ export class ScrollBack {
     try {
       page = await conn.history(gid ? P.H_GROUP : P.H_USER, gid || s.key, s.before, PAGE);
     } catch (e) {
+      if (e.why === undefined) throw e; // a bug, not an answer
       if (this.s === s && e.why === 'refused') {
         s.more = false;
         this.list().prepend(el('li', { class: 'history-note', text: `Older messages are not available: ${e.message}.` }));
-      } else if (e.why === 'unsupported' && this.s === s) s.more = false;
-      // 'lost', 'offline': asked again at the next WELCOME.
+      } else s.waiting = true; // lost, offline, unsupported: the next connection asks again
     } finally {
       note.remove();
       s.loading = false;
@@ -113,7 +118,8 @@ export class ScrollBack {
       if (page.entries.length) s.before = page.entries.at(-1).id;
       s.more = page.more && page.entries.length > 0;
     }
-    this.mark(s.more ? 'more' : this.off || !page ? 'none' : 'end');
+    if (page) this.mark(s.more ? 'more' : 'end');
+    else this.mark(!s.more || this.off ? 'none' : 'idle');
     // Fill the view: until it scrolls, or while it is at its top.
     const m = this.list();
     if (page && s.more && (m.scrollHeight <= m.clientHeight + TOP_PX || m.scrollTop < TOP_PX)) await this.load();

@@ -66,6 +66,7 @@ export const ERR_BADTYPE = 2;
 export const ERR_PROTO = 4;
 export const ERR_AUTH = 5;
 export const ERR_NOLOGIN = 6;
+export const ERR_STORE = 8;
 export const ERR_GROUP = 14;
 
 export class ProtoError extends Error {}

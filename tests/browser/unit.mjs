@@ -738,3 +738,17 @@ test('unit: requests: ERROR BADTYPE from a server without HISTORY, or without gr
   d.ws.error(2, 0, 'unknown frame type 200');
   assert.equal(named(d.events, 'server-error').length, 1);
 });
+
+test('unit: requests: ERROR STORE without a ref fails the oldest history request (a page the server could not read)', async () => {
+  const { c, events, ws } = convReady();
+  const first = c.history(P.H_USER, 8, 0n, 50);
+  const second = c.history(P.H_USER, 9, 0n, 50);
+  const reqSecond = lastReq(ws);
+  ws.error(8, 0, 'history not read: disk I/O error');
+  await assert.rejects(first, (e) => e.why === 'refused' && /disk I\/O/.test(e.message));
+  ws.frame(0, P.HISTORY_PAGE, bytes(u32(reqSecond), u8(0), u16(0)));
+  assert.deepEqual((await second).entries, []);
+  assert.deepEqual(named(events, 'server-error'), []);
+  ws.error(8, 0, 'another store error'); // nothing waits: the server's error
+  assert.equal(named(events, 'server-error').length, 1);
+});
