@@ -185,7 +185,8 @@ install: libchat
 
 run: deps
 	$(MAKE) --no-print-directory all
-	$(B)/chat-server --bind 127.0.0.1 --port 8888 --http-port 8080 --data-dir ./chat-data
+	$(B)/chat-server --bind 127.0.0.1 --port 8888 --http-port 8080 --data-dir ./chat-data \
+	  --history-ttl 30d
 
 unit: $(UNIT_TESTS) $(B)/tests/test_bench
 	@set -e; for t in $(UNIT_TESTS) $(B)/tests/test_bench; do echo "== $$t"; $$t; done
