@@ -1,13 +1,19 @@
 // app.js -- the page: login, the conversation list, one open conversation,
-// the composer. The session is conn.js's, the history store.js's; this file
-// only turns their events into DOM and the user's actions into calls.
+// the composer. The session is conn.js's, the history store.js's, groups
+// groups.js's and the scroll-back history.js's; this file only turns their
+// events into DOM and the user's actions into calls.
+//
+// A conversation is named by its key (store.js): the other user's id, or
+// 'g' and a group's id.
 
 import * as P from './proto.js';
 import { ChatConnection, newCid } from './conn.js';
-import { openStore } from './store.js';
+import { openStore, groupKey, keyGroup, parseKey } from './store.js';
 import { typeOfFile, sniffMime, formatBytes, TYPE_NAMES } from './media.js';
+import { Groups } from './groups.js';
+import { ScrollBack } from './history.js';
+import { $, el, showAlert, clearAlerts, parseUserId } from './ui.js';
 
-const $ = (id) => document.getElementById(id);
 const utf8 = new TextEncoder();
 const fromUtf8 = new TextDecoder(); // invalid UTF-8 becomes U+FFFD
 
@@ -16,52 +22,27 @@ const LS_MAX_FRAME = 'chat.maxFrame'; // the server's max_frame, from its last W
 const LS_DEVICE = 'chat.device'; // this browser profile's device name (HELLO with CONV)
 const SS_SESSION = 'chat.session'; // this tab is logged in (without password): resume on reload
 const PROGRESS_MIN = 64 << 10; // messages this large show an upload bar
-const ALERTS_MAX = 4; // error lines shown at once
 const LOCK_WAIT_MS = 2000; // how long a login waits for another tab (or the page before a reload) to let go of the user
 
 const app = {
   user: 0,
   store: null,
   conn: null,
-  peer: 0, // the open conversation, 0 = none
+  peer: 0, // the open conversation's key, 0 = none
   urls: [], // Blob URLs of the open conversation, revoked when it closes
   sendChain: Promise.resolve(), // own messages are stored and queued in order
   unlock: null, // releases this tab's hold on the user (lockUser)
   convsDirty: false,
 };
+const groups = new Groups(app, {
+  refresh: () => refreshConvs(),
+  line: (key, text) => addLine(key, text),
+  open: (key) => openConv(key),
+  head: () => showHead(),
+});
+const scrollBack = new ScrollBack(app, (rec) => messageEl(rec));
 
 // ------------------------------------------------------------------ helpers
-
-function parseUserId(s) {
-  const t = String(s).trim();
-  if (!/^[0-9]{1,10}$/.test(t)) return 0;
-  const n = Number(t);
-  return P.isUserId(n) ? n : 0;
-}
-
-function el(tag, props = {}, ...children) {
-  const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(props)) {
-    if (k === 'class') e.className = v;
-    else if (k === 'text') e.textContent = v;
-    else if (k.startsWith('data-') || k.startsWith('aria-')) e.setAttribute(k, v);
-    else e[k] = v;
-  }
-  e.append(...children.filter((c) => c !== null && c !== undefined));
-  return e;
-}
-
-function showAlert(text) {
-  const list = $('alert-list');
-  list.append(el('li', { text }));
-  while (list.children.length > ALERTS_MAX) list.firstElementChild.remove();
-  $('alert').hidden = false;
-}
-
-function clearAlerts() {
-  $('alert-list').replaceChildren();
-  $('alert').hidden = true;
-}
 
 function maxFrame() {
   return (app.conn && app.conn.maxFrame) || Number(localStorage.getItem(LS_MAX_FRAME)) || 0;
@@ -139,6 +120,7 @@ async function login(user, password) {
   const device = deviceName();
   $('device').textContent = `Device ${device}`;
   showMaxFrame();
+  groups.load(await store.conversations());
 
   const conn = new ChatConnection({
     url: `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws`,
@@ -156,6 +138,14 @@ async function login(user, password) {
     // The name matters only where the server keeps devices (CONV).
     $('device').hidden = !ev.detail.conv;
     if (!ev.detail.acks) showAlert('The server does not acknowledge messages: a message may be lost if the connection breaks.');
+    // LIST first (conn.js's onBadType counts on it), then the scroll-back.
+    groups.onWelcome(ev.detail);
+    scrollBack.onWelcome();
+  });
+  conn.addEventListener('group-event', (ev) => groups.onEvent(ev.detail));
+  conn.addEventListener('unsupported', (ev) => {
+    groups.onUnsupported(ev.detail.kinds);
+    scrollBack.onUnsupported(ev.detail.kinds);
   });
   conn.addEventListener('acked', (ev) => settle(store, ev.detail.key, { status: 'sent', pending: undefined }));
   conn.addEventListener('refused', (ev) => {
@@ -176,7 +166,7 @@ async function login(user, password) {
   for (const rec of await store.pending()) queueRecord(rec);
   conn.start();
   await renderConvs();
-  const last = Number(localStorage.getItem(`chat.peer.${user}`));
+  const last = parseKey(localStorage.getItem(`chat.peer.${user}`));
   if (last && !isNarrow()) await openConv(last);
   else $('new-peer').focus();
 }
@@ -186,6 +176,8 @@ function logout(why = '') {
   if (app.store) app.store.close();
   if (app.unlock) app.unlock();
   revokeUrls();
+  groups.hidePanel();
+  scrollBack.close();
   app.conn = app.store = app.unlock = null;
   app.peer = app.user = 0;
   sessionStorage.removeItem(SS_SESSION);
@@ -197,6 +189,10 @@ function logout(why = '') {
   $('retry').hidden = true;
   $('messages').replaceChildren();
   $('conv-list').replaceChildren();
+  $('conv-title').textContent = 'Pick a conversation';
+  $('conv-sub').hidden = $('group-toggle').hidden = $('left-note').hidden = true;
+  $('composer-box').hidden = true;
+  $('new-group').hidden = true;
   setStatus('idle', 'Not connected');
   clearAlerts();
   $('login-error').textContent = why;
@@ -232,13 +228,17 @@ async function renderConvs() {
   list.replaceChildren(
     ...convs.map((c) => {
       const unread = c.peer === app.peer ? 0 : c.unread;
+      const gid = keyGroup(c.peer);
+      const left = gid && groups.get(gid)?.left;
       const b = el(
         'button',
         { type: 'button', class: 'conv-item', 'data-peer': String(c.peer) },
-        el('span', { class: 'conv-name', text: `User ${c.peer}` }),
+        el('span', { class: 'conv-name' }, gid ? groups.label(gid) : `User ${c.peer}`,
+          gid ? el('span', { class: 'tag', text: left ? 'left' : 'group' }) : null),
         el('span', { class: 'conv-preview', text: c.preview || '' }),
         unread ? el('span', { class: 'badge', text: String(unread), 'aria-label': `${unread} unread` }) : null,
       );
+      if (left) b.classList.add('left');
       if (c.peer === app.peer) b.setAttribute('aria-current', 'true');
       b.addEventListener('click', () => openConv(c.peer));
       return el('li', {}, b);
@@ -263,22 +263,41 @@ function revokeUrls() {
   app.urls = [];
 }
 
-async function openConv(peer) {
+// Open the conversation with key (a user id, or groupKey).
+async function openConv(key) {
   const store = app.store;
-  await store.ensureConv(peer);
-  const recs = await store.list(peer);
+  await store.ensureConv(key);
+  const recs = await store.list(key);
   if (store !== app.store) return;
-  app.peer = peer;
-  localStorage.setItem(`chat.peer.${app.user}`, String(peer));
+  if (app.peer !== key) groups.hidePanel();
+  app.peer = key;
+  localStorage.setItem(`chat.peer.${app.user}`, String(key));
   revokeUrls();
-  $('conv-title').textContent = `User ${peer}`;
+  showHead();
   $('messages').replaceChildren(...recs.map(messageEl));
-  $('composer-box').hidden = false;
   $('chat-view').classList.add('show-conv');
   scrollToEnd(true);
-  await store.markRead(peer);
+  const gid = keyGroup(key);
+  scrollBack.open(key, !(gid && groups.get(gid)?.left));
+  await store.markRead(key);
   await renderConvs();
-  $('text').focus();
+  ($('composer-box').hidden ? $('messages') : $('text')).focus();
+}
+
+// The open conversation's header (a group's name, members, its panel's
+// button) and composer (none in a group this user left).
+function showHead() {
+  const key = app.peer;
+  if (!key) return;
+  const gid = keyGroup(key);
+  const g = gid ? groups.get(gid) : null;
+  const left = !!(g && g.left);
+  $('conv-title').textContent = gid ? groups.label(gid) : `User ${key}`;
+  $('conv-sub').hidden = !gid;
+  if (gid) $('conv-sub').textContent = left ? 'You are no longer a member' : g && g.members ? `${g.members} ${g.members === 1 ? 'member' : 'members'}` : 'Group';
+  $('group-toggle').hidden = !gid || left || !groups.supported;
+  $('composer-box').hidden = left;
+  $('left-note').hidden = !left;
 }
 
 function closeConv() {
@@ -304,20 +323,35 @@ function bodyEl(rec) {
   if (rec.type === P.TEXT) return el('p', { class: 'text', text: rec.text });
   const url = URL.createObjectURL(rec.blob);
   app.urls.push(url);
-  const who = rec.dir === 'in' ? `from user ${rec.peer}` : `to user ${rec.peer}`;
+  const who = keyGroup(rec.peer) ? (rec.dir === 'in' ? `from user ${rec.author}` : 'to the group')
+    : rec.dir === 'in' ? `from user ${rec.peer}` : `to user ${rec.peer}`;
   if (rec.type === P.PICTURE) return el('img', { class: 'media picture', src: url, alt: `Picture ${who}` });
   const tag = rec.type === P.VOICE ? 'audio' : 'video';
   return el(tag, { class: `media ${tag}`, src: url, controls: true, preload: 'metadata', 'aria-label': `${TYPE_NAMES[rec.type]} ${who}` });
 }
 
+// A message's element. data-id: its record's id (h and the server id for a
+// page of the server's history: not stored); data-msg-id: its server id.
 function messageEl(rec) {
+  if (rec.dir === 'sys') {
+    return el('li', { class: 'msg sys', 'data-id': String(rec.id) },
+      el('p', { class: 'sys-text', text: rec.text }, ' ',
+        el('time', { dateTime: new Date(rec.ts).toISOString(), text: timeText(rec.ts) })));
+  }
   const li = el('li', {
     class: `msg ${rec.dir}`,
     'data-id': String(rec.id),
     'data-type': String(rec.type),
+    'data-size': String(rec.size),
     'data-status': rec.status,
   });
+  if (rec.msgId) li.dataset.msgId = rec.msgId;
+  if (rec.history) li.dataset.history = '1';
   if (rec.elsewhere) li.dataset.origin = 'elsewhere';
+  if (rec.author) {
+    li.dataset.author = String(rec.author);
+    li.append(el('p', { class: 'author', text: `User ${rec.author}` }));
+  }
   const meta = el('p', { class: 'meta' }, el('time', { dateTime: new Date(rec.ts).toISOString(), text: timeText(rec.ts) }));
   if (rec.type !== P.TEXT) meta.append(` · ${formatBytes(rec.size)}`);
   li.append(el('div', { class: 'bubble' }, bodyEl(rec)), meta);
@@ -390,8 +424,10 @@ function settle(store, key, patch) {
 // resolves once it is stored (the server is told only then). An own
 // message (written on another device of this user) goes to the
 // conversation with its receiver, as sent, and is never unread.
-async function receive(store, { peer, type, body, own, id, time }) {
-  const rec = { peer, dir: own ? 'out' : 'in', type, ts: time || Date.now(), size: body.length, status: own ? 'sent' : 'received' };
+// A group message goes to the group's conversation with its author.
+async function receive(store, { sender, peer, group, type, body, own, id, time }) {
+  const key = group ? groupKey(peer) : peer;
+  const rec = { peer: key, dir: own ? 'out' : 'in', type, ts: time || Date.now(), size: body.length, status: own ? 'sent' : 'received' };
   if (own) rec.elsewhere = true;
   if (id !== null) rec.msgId = String(id);
   if (type === P.TEXT) rec.text = fromUtf8.decode(body);
@@ -399,12 +435,30 @@ async function receive(store, { peer, type, body, own, id, time }) {
     rec.blob = new Blob([body], { type: sniffMime(body.subarray(0, 16), type) });
     rec.preview = `[${TYPE_NAMES[type]}]`;
   }
-  const visible = peer === app.peer && store === app.store && !$('chat-view').hidden &&
+  if (group && !own) {
+    rec.author = sender;
+    rec.preview = `User ${sender}: ${rec.preview ?? rec.text.slice(0, 80)}`;
+  }
+  if (group && !groups.get(peer)) groups.list(); // a group not known yet: its name
+  const visible = key === app.peer && store === app.store && !$('chat-view').hidden &&
     (!isNarrow() || $('chat-view').classList.contains('show-conv'));
   await store.add(rec, !own && !visible, id);
   if (store !== app.store) return;
-  if (peer === app.peer) appendMessage(rec);
+  if (key === app.peer) appendMessage(rec);
   refreshConvs();
+}
+
+// Keep and show a line about a group (an event: a rename, who came, who
+// left); never unread.
+function addLine(key, text) {
+  const store = app.store;
+  store.add({ peer: key, dir: 'sys', type: 0, text, ts: Date.now(), size: 0, status: 'received' })
+    .then((rec) => {
+      if (store !== app.store) return;
+      if (key === app.peer) appendMessage(rec);
+      refreshConvs();
+    })
+    .catch((e) => showAlert(`Cannot keep the history: ${e.message}`));
 }
 
 // Hand a stored own message to the connection, with the cid it was stored
@@ -415,7 +469,8 @@ function queueRecord(rec) {
     rec.cid = String(newCid());
     app.store.update(rec.id, { cid: rec.cid }).catch((e) => showAlert(`Cannot update the history: ${e.message}`));
   }
-  const why = app.conn.enqueue({ key: rec.id, to: rec.peer, type: rec.type, body, cid: BigInt(rec.cid) });
+  const gid = keyGroup(rec.peer);
+  const why = app.conn.enqueue({ key: rec.id, to: gid || rec.peer, group: gid !== 0, type: rec.type, body, cid: BigInt(rec.cid) });
   if (why) settle(app.store, rec.id, { status: 'failed', error: why, pending: undefined });
 }
 
@@ -443,7 +498,7 @@ function tooBig(size, what) {
 function sendText() {
   const ta = $('text');
   const text = ta.value;
-  if (!app.peer || text.trim() === '') return;
+  if (!canSend() || text.trim() === '') return;
   const size = utf8.encode(text).length;
   if (tooBig(size, 'The message')) return;
   ta.value = '';
@@ -451,8 +506,11 @@ function sendText() {
   sendMessage(app.peer, { type: P.TEXT, text, size });
 }
 
+// A conversation is open and this user may write in it (not a group it left).
+const canSend = () => app.peer !== 0 && !$('composer-box').hidden;
+
 function sendFiles(files) {
-  if (!app.peer) return;
+  if (!canSend()) return;
   for (const f of files) {
     const type = typeOfFile(f);
     if (!type) {
@@ -502,6 +560,10 @@ function wire() {
     openConv(peer).catch((e) => showAlert(`Cannot open the conversation: ${e.message}`));
   });
 
+  $('messages').addEventListener('scroll', () => scrollBack.onScroll(), { passive: true });
+  $('group-toggle').addEventListener('click', () => groups.togglePanel(keyGroup(app.peer)));
+  groups.wire();
+
   $('composer').addEventListener('submit', (ev) => {
     ev.preventDefault();
     sendText();
@@ -527,7 +589,7 @@ function wire() {
 
   const conv = $('conv');
   conv.addEventListener('dragover', (ev) => {
-    if (!app.peer || !ev.dataTransfer.types.includes('Files')) return;
+    if (!canSend() || !ev.dataTransfer.types.includes('Files')) return;
     ev.preventDefault();
     $('drop-hint').hidden = false;
     conv.classList.add('dropping');

@@ -45,6 +45,14 @@
 //   ACK was lost): it is counted for the ACK, never handed to onMessage.
 // - `gen` changes whenever a socket is given up; work started for an older
 //   socket (a pending onMessage, a timer) checks it before touching state.
+//
+// Requests (GROUP operations, HISTORY pages; CONV only) are not queued:
+// each is sent at once on a ready connection and its promise settles with
+// the answer that echoes its number (req), an ERROR GROUP whose ref is it,
+// or the loss of the connection (the caller asks again if it still wants
+// to). Request numbers are REQ_BASE and up, so that they never equal the
+// sequence number of a message (an ERROR's ref names either, and ERROR
+// GROUP both): a connection sends fewer than 2^31 messages.
 
 import * as P from './proto.js';
 
@@ -58,6 +66,8 @@ const ACK_EVERY = 64; // acknowledge at least this often while a burst is being 
 export const QUEUE_MAX_ITEMS = 1000; // messages waiting (unsent or unacknowledged)
 export const QUEUE_MAX_BYTES = 256 << 20; // their bodies' bytes
 const U64_MASK = (1n << 64n) - 1n;
+const REQ_BASE = 0x80000000; // request numbers: REQ_BASE + 0 .. 2^31 - 1, cycling
+const REQ_KINDS = ['group', 'history']; // request kinds, as the protocol added them
 
 // A source of client message ids (POST cid): a random 64-bit base plus a
 // counter, wrapping, never 0 (0 = none). The base is drawn once per source;
@@ -82,6 +92,19 @@ export function backoffMs(attempt, min = BACKOFF_MIN_MS, max = BACKOFF_MAX_MS, r
 
 const FATAL = new Set([P.ERR_AUTH, P.ERR_NOLOGIN, P.ERR_PROTO]);
 
+// Why a request failed: `why` is 'refused' (an ERROR: code, codeName, and
+// the server's reason as the message), 'lost' (the connection went before
+// the answer), 'offline' (no ready CONV connection to send it on) or
+// 'unsupported' (the server does not know the frame).
+export class RequestError extends Error {
+  constructor(why, message, { code = 0, name = '' } = {}) {
+    super(message);
+    this.why = why;
+    this.code = code;
+    this.codeName = name;
+  }
+}
+
 export class ChatConnection extends EventTarget {
   // url: ws(s)://host/ws; user: id; password: Uint8Array (may be empty);
   // device: this browser's device name (P.isDeviceName), null = do not ask
@@ -89,8 +112,9 @@ export class ChatConnection extends EventTarget {
   // (BigInt, -1n = none); onMessage(m) -> Promise resolved once the
   // message is kept (it is acknowledged only then), m = {sender, peer,
   // type, body: Uint8Array, own, id: BigInt or null (a bare data frame),
-  // time: unix ms or 0}: peer is the other user of the conversation (the
-  // sender, or for own messages written on another device, `to`).
+  // time: unix ms or 0, group: bool}: peer is the other user of the
+  // conversation (the sender, or for own messages written on another
+  // device, `to`), or with `group` the group's id (the author is sender).
   constructor({ url, user, password, device = null, lastMsgId = -1n, onMessage }) {
     super();
     if (device !== null && !P.isDeviceName(device)) throw new TypeError(`bad device name ${JSON.stringify(device)}`);
@@ -112,6 +136,8 @@ export class ChatConnection extends EventTarget {
     this.maxFrame = 0; // from WELCOME; 0 = not known yet
     this.queue = [];
     this.queueBytes = 0;
+    this.reqNext = 0;
+    this.requests = new Map(); // req -> {kind, resolve, reject}, in the order sent
     this.resetConnection();
   }
 
@@ -123,7 +149,11 @@ export class ChatConnection extends EventTarget {
     this.recvCount = 0; // data frames and MSGs received on this connection
     this.recvDone = 0; // of which onMessage finished
     this.recvAcked = 0; // the count of our last ACK
+    this.groupsKnown = false; // the server answered a GROUP on this connection
+    this.unsupported = new Set(); // request kinds this server does not know
     for (const it of this.queue) it.connSeq = 0;
+    for (const r of this.requests.values()) r.reject(new RequestError('lost', 'the connection was lost before the answer'));
+    this.requests.clear();
   }
 
   emit(name, detail) {
@@ -154,9 +184,11 @@ export class ChatConnection extends EventTarget {
     if (ws) ws.close(1000, 'logged out');
   }
 
-  // Queue a message: {key, to, type, body: Blob or Uint8Array, cid: BigInt
-  // (optional: a new one from newCid when absent)}. Returns null, or why it
-  // cannot be queued (then nothing changed).
+  // Queue a message: {key, to, group (optional: true when `to` is a
+  // group), type, body: Blob or Uint8Array, cid: BigInt (optional: a new
+  // one from newCid when absent)}. Returns null, or why it cannot be queued
+  // (then nothing changed). A group message needs CONV: without it, it is
+  // refused when its turn comes.
   enqueue(msg) {
     const size = msg.body instanceof Blob ? msg.body.size : msg.body.length;
     if (this.maxFrame && size > this.maxFrame)
@@ -174,6 +206,96 @@ export class ChatConnection extends EventTarget {
 
   queued() {
     return this.queue.length;
+  }
+
+  // ---------------------------------------------------------------- requests
+
+  // A GROUP operation: op (P.G_CREATE .. P.G_MEMBERS), group (0 for CREATE
+  // and LIST), args {name, users}. Resolves to the GROUPS answer
+  // (P.parseGroups); rejects with a RequestError (a malformed request
+  // throws P.ProtoError before anything is sent).
+  groupOp(op, group, args) {
+    return this.request('group', (req) => P.encodeGroup(this.user, op, req, group, args));
+  }
+
+  // A HISTORY page: kind P.H_USER (peer: a user) or P.H_GROUP (a group),
+  // messages with ids below `before` (BigInt, 0n: from the newest), at most
+  // limit. Resolves to the page (P.parseHistoryPage); rejects as groupOp.
+  history(kind, peer, before, limit) {
+    return this.request('history', (req) => P.encodeHistory(this.user, req, kind, peer, before, limit));
+  }
+
+  request(kind, frameOf) {
+    if (this.state !== 'ready' || !this.conv)
+      return Promise.reject(new RequestError('offline', this.state === 'ready'
+        ? 'this server does not keep conversations (no CONV)' : 'not connected to the server'));
+    if (this.unsupported.has(kind))
+      return Promise.reject(new RequestError('unsupported', `this server does not know ${kind} requests`));
+    let req;
+    do req = REQ_BASE + (this.reqNext++ & 0x7fffffff);
+    while (this.requests.has(req));
+    const frame = frameOf(req);
+    return new Promise((resolve, reject) => {
+      this.requests.set(req, { kind, resolve, reject });
+      this.send(frame);
+    });
+  }
+
+  // The request `req` is answered (or refused): its entry, now settled by
+  // the caller, or undefined when none waits (an answer to a request of a
+  // lost connection cannot come: those are rejected when it goes).
+  take(req) {
+    const r = this.requests.get(req);
+    this.requests.delete(req);
+    return r;
+  }
+
+  onGroups(g) {
+    this.groupsKnown = true;
+    if (g.op === P.G_EVENT) return this.emit('group-event', g);
+    const r = this.take(g.req);
+    if (r && r.kind === 'group') r.resolve(g);
+    else if (r) r.reject(new RequestError('lost', 'the server answered with the wrong frame'));
+    return undefined;
+  }
+
+  onHistoryPage(page) {
+    const r = this.take(page.req);
+    if (r && r.kind === 'history') r.resolve(page);
+    else if (r) r.reject(new RequestError('lost', 'the server answered with the wrong frame'));
+  }
+
+  // ERROR STORE with ref 0 on an open connection: the server could not read
+  // a history page (its answer names no request: the oldest waiting one,
+  // as its store reads them in order). Returns true when one waited.
+  failHistory(e) {
+    const waiting = [...this.requests].find(([, r]) => r.kind === 'history');
+    if (!waiting) return false;
+    this.requests.delete(waiting[0]);
+    waiting[1].reject(new RequestError('refused', e.reason || 'the server could not read its history', e));
+    return true;
+  }
+
+  // ERROR BADTYPE (ref 0; the server sends one per connection) while
+  // requests wait: it does not know the type of one of them. It handles
+  // frames in order, and answers LIST and MEMBERS at once: once it answered
+  // a GROUP, the frame it does not know is a HISTORY; before, it is the
+  // first request still waiting (the page sends LIST first). A server
+  // without GROUP has no HISTORY either (the later frame). Returns true
+  // when the error was taken as that.
+  onBadType() {
+    const first = this.requests.values().next().value;
+    if (!first) return false;
+    const kind = this.groupsKnown ? 'history' : first.kind;
+    const kinds = REQ_KINDS.slice(REQ_KINDS.indexOf(kind));
+    for (const k of kinds) this.unsupported.add(k);
+    for (const [req, r] of [...this.requests]) {
+      if (!kinds.includes(r.kind)) continue;
+      this.requests.delete(req);
+      r.reject(new RequestError('unsupported', `this server does not know ${r.kind} requests`));
+    }
+    this.emit('unsupported', { kinds });
+    return true;
   }
 
   // ---------------------------------------------------------------- socket
@@ -260,9 +382,15 @@ export class ChatConnection extends EventTarget {
     }
     try {
       if (P.isData(f.type))
-        return this.receiveData({ sender: f.sender, peer: f.sender, type: f.type, body: f.body, own: false, id: null, time: 0 });
+        return this.receiveData({ sender: f.sender, peer: f.sender, group: false, type: f.type, body: f.body, own: false, id: null, time: 0 });
       switch (f.type) {
         case P.MSG: return this.receiveMsg(f);
+        case P.GROUPS:
+          if (!this.conv) throw new P.ProtoError('GROUPS on a connection without CONV');
+          return this.onGroups(P.parseGroups(f.body));
+        case P.HISTORY_PAGE:
+          if (!this.conv) throw new P.ProtoError('HISTORY on a connection without CONV');
+          return this.onHistoryPage(P.parseHistoryPage(f.body));
         case P.WELCOME: return this.onWelcome(P.parseWelcome(f.body));
         case P.ACK: return this.onAck(P.parseAck(f.body));
         case P.ERROR: return this.onError(P.parseError(f.body));
@@ -282,9 +410,12 @@ export class ChatConnection extends EventTarget {
     const m = P.parseMsg(f.body);
     if (!P.isUserId(f.sender)) throw new P.ProtoError('MSG from user 0');
     if (m.own && f.sender !== this.user) throw new P.ProtoError(`own MSG whose author is user ${f.sender}`);
-    if (!m.own && m.to !== this.user) throw new P.ProtoError(`MSG to user ${m.to}`);
-    const peer = m.own ? m.to : f.sender;
-    this.receiveData({ sender: f.sender, peer, type: m.kind, body: m.payload, own: m.own, id: m.id, time: m.time });
+    // A message of this user's always says OWN (it never comes back to the
+    // device that sent it); one to a user is to this user.
+    if (m.group && !m.own && f.sender === this.user) throw new P.ProtoError('group MSG of this user without OWN');
+    if (!m.group && !m.own && m.to !== this.user) throw new P.ProtoError(`MSG to user ${m.to}`);
+    const peer = m.own || m.group ? m.to : f.sender;
+    this.receiveData({ sender: f.sender, peer, group: m.group, type: m.kind, body: m.payload, own: m.own, id: m.id, time: m.time });
   }
 
   // m: as onMessage takes it.
@@ -343,6 +474,14 @@ export class ChatConnection extends EventTarget {
   }
 
   onError(e) {
+    const r = e.code === P.ERR_GROUP && e.ref >= REQ_BASE ? this.take(e.ref) : undefined;
+    if (r) {
+      this.groupsKnown ||= r.kind === 'group';
+      r.reject(new RequestError('refused', e.reason || 'refused by the server', e));
+      return;
+    }
+    if (e.code === P.ERR_BADTYPE && !e.ref && this.onBadType()) return;
+    if (e.code === P.ERR_STORE && !e.ref && this.failHistory(e)) return;
     if (e.ref) {
       const it = this.queue.slice(0, this.next).find((m) => m.connSeq === e.ref);
       if (it) this.refuse(it, e.code, e.name, e.reason);
@@ -375,7 +514,11 @@ export class ChatConnection extends EventTarget {
   pump() {
     while (this.state === 'ready' && this.next < this.queue.length && this.ws.bufferedAmount < HIGH_WATER) {
       const it = this.queue[this.next];
-      const hdr = this.conv ? P.postHeader(this.user, it.to, it.type, it.cid, it.size)
+      if (it.group && !this.conv) {
+        this.refuse(it, P.ERR_GROUP, 'GROUP', 'this server does not keep conversations (no CONV): it takes no group messages');
+        continue;
+      }
+      const hdr = this.conv ? P.postHeader(this.user, it.to, it.type, it.cid, it.size, it.group ? P.MSG_GROUP : 0)
         : P.c2sHeader(this.user, it.to, it.type, it.size);
       this.send(it.body instanceof Blob ? new Blob([hdr, it.body]) : P.joinFrame(hdr, it.body));
       it.hdr = hdr.length;

@@ -17,11 +17,16 @@ export const PING = 0x84;
 export const PONG = 0x85;
 export const MSG = 0x86; // s->c with CONV: a message of the user's log, with its server id
 export const POST = 0x87; // c->s with CONV: a message with a client id (cid)
+export const GROUP = 0x88; // c->s with CONV: a group operation
+export const GROUPS = 0x89; // s->c with CONV: its answer, or a group event
+export const HISTORY = 0x8a; // c->s with CONV: a page of a conversation's history
+export const HISTORY_PAGE = 0x8b; // s->c with CONV: the page
 
 export const VERSION = 1;
 export const FLAG_ACKS = 1; // HELLO/WELCOME: acknowledgements
 export const FLAG_CONV = 2; // HELLO/WELCOME: devices and conversations (MSG, POST)
 export const MSG_OWN = 1; // MSG flags: the author is this user, on another device
+export const MSG_GROUP = 2; // MSG, POST and history flags: `to` (receiver) is a group
 export const MSG_HDR = 22; // MSG body before the payload: id u64, kind u8, flags u8, to u32, time u64
 export const POST_HDR = 10; // POST body before the payload: kind u8, flags u8, cid u64
 export const DEVICE_MAX = 32; // bytes of a device name
@@ -29,17 +34,40 @@ const U64_MAX = (1n << 64n) - 1n;
 export const PASSWORD_MAX = 1024; // bytes of UTF-8 in a HELLO
 export const PING_MAX = 64; // bytes of a PING body
 export const USER_MAX = 0xffffffff;
+export const GROUP_NAME_MAX = 64; // bytes of UTF-8 in a group's name
+export const HISTORY_LIMIT_MAX = 200; // messages a HISTORY may ask for
+
+// GROUP ops (and GROUPS answers: the same numbers, or G_EVENT); events.
+export const G_CREATE = 1;
+export const G_RENAME = 2;
+export const G_ADD = 3;
+export const G_REMOVE = 4;
+export const G_LEAVE = 5;
+export const G_LIST = 6;
+export const G_MEMBERS = 7;
+export const G_EVENT = 8;
+export const EV_CREATED = 1;
+export const EV_RENAMED = 2;
+export const EV_ADDED = 3;
+export const EV_REMOVED = 4;
+export const EV_LEFT = 5;
+export const H_USER = 1; // HISTORY kind: the conversation with a user
+export const H_GROUP = 2; // HISTORY kind: a group's
+const GROUP_PRE = 9; // GROUP and GROUPS: op u8, req u32, group u32
 
 // ERROR codes by number, as docs/PROTOCOL.md names them.
 export const ERROR_NAMES = Object.freeze({
   1: 'TOOBIG', 2: 'BADTYPE', 3: 'SPOOF', 4: 'PROTO', 5: 'AUTH', 6: 'NOLOGIN',
   7: 'QUOTA', 8: 'STORE', 9: 'RATE', 10: 'BUSY', 11: 'SHUTDOWN', 12: 'BADRCPT',
-  13: 'SLOW',
+  13: 'SLOW', 14: 'GROUP',
 });
 export const ERR_TOOBIG = 1;
+export const ERR_BADTYPE = 2;
 export const ERR_PROTO = 4;
 export const ERR_AUTH = 5;
 export const ERR_NOLOGIN = 6;
+export const ERR_STORE = 8;
+export const ERR_GROUP = 14;
 
 export class ProtoError extends Error {}
 
@@ -101,23 +129,25 @@ export function encodeHello(user, flags, password, device = '') {
 }
 
 // The header (13 bytes) and the POST fields (10 bytes) of a POST whose
-// payload is `len` bytes: kind 1-4, flags 0, cid a BigInt 0..2^64-1
-// (0 = none). The payload follows them.
-export function postHeader(sender, receiver, kind, cid, len) {
+// payload is `len` bytes: kind 1-4, cid a BigInt 0..2^64-1 (0 = none),
+// flags 0 or MSG_GROUP (then `receiver` is a group). The payload follows
+// them.
+export function postHeader(sender, receiver, kind, cid, len, flags = 0) {
   if (!isData(kind)) throw new ProtoError(`POST of kind ${kind}`);
   if (typeof cid !== 'bigint' || cid < 0n || cid > U64_MAX) throw new ProtoError(`bad cid ${cid}`);
+  if (flags !== 0 && flags !== MSG_GROUP) throw new ProtoError(`POST flags ${flags}`);
   const h = new Uint8Array(C2S_HDR + POST_HDR);
   h.set(c2sHeader(sender, receiver, POST, POST_HDR + len), 0);
   const v = new DataView(h.buffer);
   v.setUint8(C2S_HDR, kind);
-  v.setUint8(C2S_HDR + 1, 0);
+  v.setUint8(C2S_HDR + 1, flags);
   v.setBigUint64(C2S_HDR + 2, cid);
   return h;
 }
 
 // A whole POST (header, fields, payload) in one new array.
-export function encodePost(sender, receiver, kind, cid, payload) {
-  return joinFrame(postHeader(sender, receiver, kind, cid, payload.length), payload);
+export function encodePost(sender, receiver, kind, cid, payload, flags = 0) {
+  return joinFrame(postHeader(sender, receiver, kind, cid, payload.length, flags), payload);
 }
 
 // ACK: the count of data frames received on this connection, u64.
@@ -173,10 +203,10 @@ export function parseError(body) {
   };
 }
 
-// MSG: {id: BigInt, kind, own, to, time (unix ms), payload (a view)};
-// throws on a body under 22 bytes, a kind outside 1-4 or `to` 0. Flag bits
-// other than OWN are ignored (reserved: a later flag must not break this
-// client).
+// MSG: {id: BigInt, kind, own, group, to, time (unix ms), payload (a
+// view)}; throws on a body under 22 bytes, a kind outside 1-4 or `to` 0.
+// `to` is a group's id when `group`. Flag bits other than OWN and GROUP
+// are ignored (reserved: a later flag must not break this client).
 export function parseMsg(body) {
   if (body.length < MSG_HDR) throw new ProtoError(`MSG of ${body.length} bytes, under ${MSG_HDR}`);
   const v = view(body);
@@ -184,12 +214,166 @@ export function parseMsg(body) {
   if (!isData(kind)) throw new ProtoError(`MSG of kind ${kind}`);
   const to = v.getUint32(10);
   if (!isUserId(to)) throw new ProtoError('MSG to user 0');
+  const flags = v.getUint8(9);
   return {
     id: v.getBigUint64(0),
     kind,
-    own: (v.getUint8(9) & MSG_OWN) !== 0,
+    own: (flags & MSG_OWN) !== 0,
+    group: (flags & MSG_GROUP) !== 0,
     to,
     time: Number(v.getBigUint64(14)),
     payload: body.subarray(MSG_HDR),
   };
+}
+
+// ------------------------------------------------------ groups and history
+
+// A group's name as bytes: 1 to 64 bytes of UTF-8, else ProtoError.
+export function groupName(name) {
+  const b = new TextEncoder().encode(typeof name === 'string' ? name : '');
+  if (b.length < 1 || b.length > GROUP_NAME_MAX)
+    throw new ProtoError(`a group name is 1 to ${GROUP_NAME_MAX} bytes of UTF-8, not ${b.length}`);
+  return b;
+}
+
+function isReq(req) {
+  return Number.isInteger(req) && req >= 0 && req <= USER_MAX;
+}
+
+// GROUP: op (G_CREATE .. G_MEMBERS), req (u32, echoed in the answer),
+// group (0 for CREATE and LIST), and the op's arguments: `name` (CREATE,
+// RENAME), `users` (CREATE, ADD, REMOVE: user ids). Throws ProtoError on
+// anything the server would call malformed or refuse for its form.
+export function encodeGroup(user, op, req, group, { name = '', users = [] } = {}) {
+  if (!Number.isInteger(op) || op < G_CREATE || op > G_MEMBERS) throw new ProtoError(`GROUP op ${op}`);
+  if (!isReq(req)) throw new ProtoError(`bad request number ${req}`);
+  const none = op === G_CREATE || op === G_LIST;
+  if (none ? group !== 0 : !isUserId(group)) throw new ProtoError(`GROUP op ${op} for group ${group}`);
+  const named = op === G_CREATE || op === G_RENAME;
+  const listed = op === G_CREATE || op === G_ADD || op === G_REMOVE;
+  const nb = named ? groupName(name) : new Uint8Array(0);
+  if (listed && (users.length > 0xffff || !users.every(isUserId)))
+    throw new ProtoError('users must be at most 65535 user ids');
+  if ((op === G_ADD || op === G_REMOVE) && users.length === 0) throw new ProtoError('no user to add or remove');
+  const body = new Uint8Array(GROUP_PRE + (named ? 1 + nb.length : 0) + (listed ? 2 + 4 * users.length : 0));
+  const v = view(body);
+  v.setUint8(0, op);
+  v.setUint32(1, req);
+  v.setUint32(5, group);
+  let at = GROUP_PRE;
+  if (named) {
+    v.setUint8(at, nb.length);
+    body.set(nb, at + 1);
+    at += 1 + nb.length;
+  }
+  if (listed) {
+    v.setUint16(at, users.length);
+    at += 2;
+    for (const u of users) {
+      v.setUint32(at, u);
+      at += 4;
+    }
+  }
+  return encodeFrame(user, 0, GROUP, body);
+}
+
+// A reader over a body that throws ProtoError (naming `what`) past its end.
+function reader(body, what) {
+  const v = view(body);
+  let at = 0;
+  const need = (n) => {
+    if (at + n > body.length) throw new ProtoError(`${what} ends inside a field (${body.length} bytes)`);
+    const p = at;
+    at += n;
+    return p;
+  };
+  return {
+    u8: () => v.getUint8(need(1)),
+    u16: () => v.getUint16(need(2)),
+    u32: () => v.getUint32(need(4)),
+    u64: () => v.getBigUint64(need(8)),
+    bytes: (n) => body.subarray(need(n), at),
+    end() {
+      if (at !== body.length) throw new ProtoError(`${what} has ${body.length - at} bytes after its fields`);
+    },
+  };
+}
+
+const fromUtf8 = new TextDecoder(); // invalid UTF-8 becomes U+FFFD
+
+// GROUPS: {op, req, group} and, by op: LIST {groups: [{id, admin, members,
+// name}]}, MEMBERS {members: [{user, admin}]}, EVENT {what (EV_*), by,
+// users, name}; nothing more for the others. Throws ProtoError on a
+// malformed body (unknown op, a field past the end, bytes after them).
+export function parseGroups(body) {
+  const r = reader(body, 'GROUPS');
+  const out = { op: r.u8(), req: r.u32(), group: r.u32() };
+  const adminOf = (f) => (f & 1) === 1;
+  if (out.op < G_CREATE || out.op > G_EVENT) throw new ProtoError(`GROUPS op ${out.op}`);
+  if (out.op === G_LIST) {
+    out.groups = [];
+    for (let n = r.u16(); n > 0; n--) {
+      const id = r.u32();
+      const admin = adminOf(r.u8());
+      const members = r.u16();
+      out.groups.push({ id, admin, members, name: fromUtf8.decode(r.bytes(r.u8())) });
+    }
+  } else if (out.op === G_MEMBERS) {
+    out.members = [];
+    for (let n = r.u16(); n > 0; n--) out.members.push({ user: r.u32(), admin: adminOf(r.u8()) });
+  } else if (out.op === G_EVENT) {
+    out.what = r.u8();
+    if (out.what < EV_CREATED || out.what > EV_LEFT) throw new ProtoError(`GROUPS event ${out.what}`);
+    out.by = r.u32();
+    out.users = [];
+    for (let n = r.u16(); n > 0; n--) out.users.push(r.u32());
+    out.name = fromUtf8.decode(r.bytes(r.u8()));
+  }
+  r.end();
+  if (out.op !== G_LIST && !isUserId(out.group)) throw new ProtoError(`GROUPS op ${out.op} for group 0`);
+  return out;
+}
+
+// HISTORY: req (u32), kind (H_USER with a user's id, H_GROUP with a
+// group's), before (BigInt: only ids below it; 0n = from the newest),
+// limit 1-200. Throws ProtoError on what the server would call malformed.
+export function encodeHistory(user, req, kind, peer, before, limit) {
+  if (!isReq(req)) throw new ProtoError(`bad request number ${req}`);
+  if (kind !== H_USER && kind !== H_GROUP) throw new ProtoError(`HISTORY of kind ${kind}`);
+  if (!isUserId(peer)) throw new ProtoError(`HISTORY of peer ${peer}`);
+  if (typeof before !== 'bigint' || before < 0n || before > U64_MAX) throw new ProtoError(`bad before ${before}`);
+  if (!Number.isInteger(limit) || limit < 1 || limit > HISTORY_LIMIT_MAX)
+    throw new ProtoError(`HISTORY limit ${limit}, not 1-${HISTORY_LIMIT_MAX}`);
+  const body = new Uint8Array(19);
+  const v = view(body);
+  v.setUint32(0, req);
+  v.setUint8(4, kind);
+  v.setUint32(5, peer);
+  v.setBigUint64(9, before);
+  v.setUint16(17, limit);
+  return encodeFrame(user, 0, HISTORY, body);
+}
+
+// A history page: {req, more, entries: [{id: BigInt, sender, kind, own,
+// group, to, time, payload (a view)}]}, newest first. Throws ProtoError on
+// a malformed page: a field past the end, bytes after the entries, a kind
+// outside 1-4, user 0, ids not decreasing.
+export function parseHistoryPage(body) {
+  const r = reader(body, 'HISTORY page');
+  const out = { req: r.u32(), more: r.u8() !== 0, entries: [] };
+  let last = U64_MAX + 1n;
+  for (let n = r.u16(); n > 0; n--) {
+    const e = { id: r.u64(), sender: r.u32() };
+    e.kind = r.u8();
+    const flags = r.u8();
+    Object.assign(e, { own: (flags & MSG_OWN) !== 0, group: (flags & MSG_GROUP) !== 0, to: r.u32(), time: Number(r.u64()) });
+    e.payload = r.bytes(r.u32());
+    if (!isData(e.kind)) throw new ProtoError(`history entry of kind ${e.kind}`);
+    if (!isUserId(e.sender) || !isUserId(e.to)) throw new ProtoError('history entry from or to 0');
+    if (e.id >= last) throw new ProtoError('history entries not newest first');
+    last = e.id;
+    out.entries.push(e);
+  }
+  r.end();
+  return out;
 }

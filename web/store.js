@@ -9,14 +9,23 @@
 // - CONVS_MAX conversations: starting one more forgets the one least
 //   recently used (and its messages) unless messages of it wait to be sent.
 //
+// A conversation's key (`peer` below) is the other user's id (a number)
+// for a conversation with a user, and 'g' and the group's id (a string,
+// groupKey) for a group: group ids are numbers of their own.
+//
 // Records:
-//   messages {id (auto, global order), peer, dir: 'in'|'out', type, ts,
+//   messages {id (auto, global order), peer, dir: 'in'|'out'|'sys', type
+//             (0 for 'sys': a line about the group, e.g. a rename), ts,
 //             text | blob, size, status: 'pending'|'sent'|'failed'|'received',
 //             error?, pending: 1 while it waits to be sent (indexed),
 //             cid?: own message's client id (decimal string, kept for its
 //             resends), msgId?: the server id of a MSG (decimal string),
-//             elsewhere?: true for an own message written on another device}
-//   convs    {peer, lastTs, preview, unread, count, bytes}
+//             elsewhere?: true for an own message written on another device,
+//             author?: the author's user id, in a group}
+//   convs    {peer, lastTs, preview, unread, count, bytes; a group's also
+//             group: its id, name, admin: bool (this user is one),
+//             members: how many, left?: true once this user is no longer
+//             a member}
 //   meta     {key: 'bytes', value}, {key: 'lastMsgId', value: decimal
 //             string}: the highest MSG id kept, written with that message
 
@@ -61,6 +70,23 @@ async function walk(request, visit) {
 
 const peerRange = (peer) => IDBKeyRange.bound([peer, 0], [peer, Infinity]);
 
+// The key of group id's conversation.
+export const groupKey = (id) => `g${id}`;
+
+// The group id of a conversation key, 0 for a conversation with a user.
+export function keyGroup(key) {
+  return typeof key === 'string' && /^g[0-9]+$/.test(key) ? Number(key.slice(1)) : 0;
+}
+
+// A conversation key from its text (a data- attribute, localStorage):
+// the key, or 0 when it is none.
+export function parseKey(s) {
+  const t = String(s ?? '');
+  if (/^g[1-9][0-9]{0,9}$/.test(t) && Number(t.slice(1)) <= 0xffffffff) return t;
+  if (/^[1-9][0-9]{0,9}$/.test(t) && Number(t) <= 0xffffffff) return Number(t);
+  return 0;
+}
+
 export class Store {
   constructor(db) {
     this.db = db;
@@ -86,7 +112,7 @@ export class Store {
     rec.id = await req(s.messages.add(rec));
     if (msgId !== null) await req(s.meta.put({ key: 'lastMsgId', value: String(msgId) }));
     conv.lastTs = rec.ts;
-    conv.preview = rec.type === 1 ? rec.text.slice(0, 80) : rec.preview;
+    conv.preview = rec.preview ?? rec.text.slice(0, 80);
     conv.count++;
     conv.bytes += rec.size;
     if (unread) conv.unread++;
@@ -182,7 +208,18 @@ export class Store {
   // Every conversation, most recent first.
   async conversations() {
     const all = await req(this.tx('readonly').convs.getAll());
-    return all.sort((a, b) => b.lastTs - a.lastTs || a.peer - b.peer);
+    return all.sort((a, b) => b.lastTs - a.lastTs || String(a.peer).localeCompare(String(b.peer)));
+  }
+
+  // Set fields of a conversation (a group's name, admin, members, left),
+  // creating it when new. Resolves to the record once committed.
+  async setConv(peer, fields) {
+    const s = this.tx('readwrite');
+    const done = finished(s.t);
+    const conv = Object.assign(await this.convFor(s, peer), fields);
+    await req(s.convs.put(conv));
+    await done;
+    return conv;
   }
 
   // Make sure a conversation with peer exists (an empty one sorts last).

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
+import { connect as tcpConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -290,6 +291,74 @@ export async function startListener(port, id, extra = []) {
       }
     },
   };
+}
+
+// A member of the chat that is neither a page nor chat-client: a raw TCP
+// connection of user `user`, device `device`, HELLO with CONV (no ACKS: the
+// server counts a message as this device's once written to it). The
+// frames are written and read here byte by byte, from docs/PROTOCOL.md, so
+// that the page's codec is checked against the server, not against itself.
+// Returns {msgs(), events(), errors(), post(to, text, {group}), until(get,
+// pred, what), close()}:
+// msgs are {id, sender, own, group, to, text}, events (GROUPS op 8)
+// {group, what, by, users, name}, errors {code, ref, reason}.
+export async function rawMember(port, user, device = 'raw') {
+  const sock = tcpConnect({ host: '127.0.0.1', port });
+  await once(sock, 'connect');
+  const frames = [];
+  const w = watched(() => JSON.stringify(frames.map((f) => [f.type, f.body.toString('hex').slice(0, 80)])));
+  let buf = Buffer.alloc(0);
+  sock.on('data', (d) => {
+    buf = Buffer.concat([buf, d]);
+    while (buf.length >= 9 && buf.length >= 9 + buf.readUInt32BE(5)) {
+      const len = buf.readUInt32BE(5);
+      frames.push({ sender: buf.readUInt32BE(0), type: buf[4], body: Buffer.from(buf.subarray(9, 9 + len)) });
+      buf = buf.subarray(9 + len);
+    }
+    w.wake();
+  });
+  const send = (receiver, type, body) => {
+    const h = Buffer.alloc(13);
+    h.writeUInt32BE(user, 0);
+    h.writeUInt32BE(receiver, 4);
+    h[8] = type;
+    h.writeUInt32BE(body.length, 9);
+    sock.write(Buffer.concat([h, body]));
+  };
+  const name = Buffer.from(device, 'ascii');
+  send(0, 0x80, Buffer.concat([Buffer.from([1, 0x02, name.length]), name])); // HELLO: version 1, CONV
+  const [welcome] = await w.until(() => frames.filter((f) => f.type === 0x81), (l) => l.length > 0, `WELCOME of user ${user}`);
+  assert.equal(welcome.body[1] & 0x02, 0x02, 'the server grants CONV');
+  const of = (type, decode) => () => frames.filter((f) => f.type === type).map(decode);
+  let cid = BigInt(user) << 32n;
+  return {
+    msgs: of(0x86, (f) => ({ id: f.body.readBigUInt64BE(0), sender: f.sender, own: (f.body[9] & 1) === 1,
+      group: (f.body[9] & 2) === 2, to: f.body.readUInt32BE(10), text: f.body.subarray(22).toString() })),
+    events: () => of(0x89, (f) => groupEvent(f.body))().filter((e) => e !== null),
+    errors: of(0x83, (f) => ({ code: f.body.readUInt16BE(0), ref: Number(f.body.readBigUInt64BE(2)), reason: f.body.subarray(10).toString() })),
+    // A text POST (kind 1) with a new cid; flags GROUP when to is a group.
+    post(to, text, { group = false } = {}) {
+      const b = Buffer.alloc(10);
+      b[0] = 1;
+      b[1] = group ? 0x02 : 0;
+      b.writeBigUInt64BE(++cid, 2);
+      send(to, 0x87, Buffer.concat([b, Buffer.from(text)]));
+    },
+    until: (get, pred, what) => w.until(get, pred, `raw member ${user}: ${what}`),
+    close() {
+      sock.destroy();
+    },
+  };
+}
+
+// A GROUPS event's fields (op 8), read byte by byte: {group, what, by,
+// users, name}; null when the body is another op.
+export function groupEvent(b) {
+  if (b[0] !== 8) return null;
+  const n = b.readUInt16BE(14);
+  const users = Array.from({ length: n }, (_, i) => b.readUInt32BE(16 + 4 * i));
+  const at = 16 + 4 * n;
+  return { group: b.readUInt32BE(5), what: b[9], by: b.readUInt32BE(10), users, name: b.subarray(at + 1, at + 1 + b[at]).toString() };
 }
 
 // A valid PNG of w x h RGB pixels, pixel(x, y) -> [r, g, b], made here.

@@ -337,7 +337,7 @@ test('unit: codec: MSG decodes id, kind, OWN, to, time and payload', () => {
   const body = msgBody({ id: (1n << 63n) + 5n, kind: P.PICTURE, flags: P.MSG_OWN | 0x80, to: 0xfffffffe, time: 1700000000123, payload: text('png') });
   const m = P.parseMsg(body);
   assert.deepEqual({ ...m, payload: untext(m.payload) },
-    { id: (1n << 63n) + 5n, kind: P.PICTURE, own: true, to: 0xfffffffe, time: 1700000000123, payload: 'png' });
+    { id: (1n << 63n) + 5n, kind: P.PICTURE, own: true, group: false, to: 0xfffffffe, time: 1700000000123, payload: 'png' });
   assert.equal(m.payload.buffer, body.buffer, 'the payload is a view, not a copy');
   const empty = P.parseMsg(msgBody({ id: 1, kind: P.TEXT, flags: 0, to: 1, time: 0, payload: new Uint8Array(0) }));
   assert.deepEqual([empty.own, empty.payload.length], [false, 0]);
@@ -408,9 +408,9 @@ test('unit: MSG: incoming and own messages reach onMessage with their conversati
   ws.frame(7, P.TEXT, text('bare')); // a data frame still counts, without an id
   await settle();
   assert.deepEqual(got, [
-    { sender: 5, peer: 5, type: P.TEXT, body: 'from 5', own: false, id: 10n, time: 1700000000001 },
-    { sender: 1, peer: 6, type: P.PICTURE, body: 'mine, to 6', own: true, id: 11n, time: 1700000000000 },
-    { sender: 7, peer: 7, type: P.TEXT, body: 'bare', own: false, id: null, time: 0 },
+    { sender: 5, peer: 5, group: false, type: P.TEXT, body: 'from 5', own: false, id: 10n, time: 1700000000001 },
+    { sender: 1, peer: 6, group: false, type: P.PICTURE, body: 'mine, to 6', own: true, id: 11n, time: 1700000000000 },
+    { sender: 7, peer: 7, group: false, type: P.TEXT, body: 'bare', own: false, id: null, time: 0 },
   ]);
   assert.equal(acks(ws).at(-1), 3);
 });
@@ -472,4 +472,283 @@ test('unit: MSG: malformed, or not this user\'s, drops the connection unacknowle
     assert.equal(c.state, 'backoff', String(send));
     assert.deepEqual([got.length, acks(ws).length], [0, 0], String(send));
   }
+});
+
+// --------------------------------------- groups (GROUP, GROUPS) and history
+
+// Bytes from a list of [size, value] fields and byte arrays, big-endian:
+// the frames below are written here from docs/PROTOCOL.md, not by proto.js.
+function bytes(...parts) {
+  const out = [];
+  for (const p of parts) {
+    if (p instanceof Uint8Array || Array.isArray(p) && typeof p[0] !== 'number') out.push(...p);
+    else {
+      const [size, value] = p;
+      let x = BigInt(value);
+      const b = [];
+      for (let i = 0; i < size; i++, x >>= 8n) b.unshift(Number(x & 255n));
+      out.push(...b);
+    }
+  }
+  return new Uint8Array(out);
+}
+const u8 = (v) => [1, v];
+const u16 = (v) => [2, v];
+const u32 = (v) => [4, v];
+const u64 = (v) => [8, v];
+const name8 = (s) => bytes(u8(text(s).length), text(s));
+
+// A GROUPS body: op, req, group, then the rest.
+const groupsBody = (op, req, group, ...rest) => bytes(u8(op), u32(req), u32(group), ...rest);
+// A history entry: id, sender, kind, flags, to, time, len, payload.
+const entry = ({ id, sender, kind = P.TEXT, flags = 0, to, time = 1700000000000, payload = '' }) =>
+  bytes(u64(id), u32(sender), u8(kind), u8(flags), u32(to), u64(time), u32(text(payload).length), text(payload));
+
+test('unit: codec: GROUP ops byte by byte', () => {
+  const body = (f) => [...f.subarray(P.C2S_HDR)];
+  const create = P.encodeGroup(7, P.G_CREATE, 0x80000001, 0, { name: 'Trip ✈', users: [8, 0xffffffff] });
+  assert.deepEqual([...create.subarray(0, P.C2S_HDR)], [0, 0, 0, 7, 0, 0, 0, 0, P.GROUP, 0, 0, 0, 9 + 1 + 8 + 2 + 8]);
+  assert.deepEqual(body(create), [...bytes(u8(1), u32(0x80000001), u32(0), name8('Trip ✈'), u16(2), u32(8), u32(0xffffffff))]);
+  assert.deepEqual(body(P.encodeGroup(7, P.G_RENAME, 5, 3, { name: 'x' })), [...bytes(u8(2), u32(5), u32(3), name8('x'))]);
+  assert.deepEqual(body(P.encodeGroup(7, P.G_ADD, 5, 3, { users: [9] })), [...bytes(u8(3), u32(5), u32(3), u16(1), u32(9))]);
+  assert.deepEqual(body(P.encodeGroup(7, P.G_REMOVE, 5, 3, { users: [9, 10] })), [...bytes(u8(4), u32(5), u32(3), u16(2), u32(9), u32(10))]);
+  assert.deepEqual(body(P.encodeGroup(7, P.G_LEAVE, 5, 3)), [...bytes(u8(5), u32(5), u32(3))]);
+  assert.deepEqual(body(P.encodeGroup(7, P.G_LIST, 5, 0)), [...bytes(u8(6), u32(5), u32(0))]);
+  assert.deepEqual(body(P.encodeGroup(7, P.G_MEMBERS, 5, 3)), [...bytes(u8(7), u32(5), u32(3))]);
+  // A CREATE with no one else: count 0. A name of exactly 64 bytes.
+  assert.deepEqual(body(P.encodeGroup(7, P.G_CREATE, 1, 0, { name: 'é'.repeat(32) })).slice(9), [64, ...text('é'.repeat(32)), 0, 0]);
+  const bad = [
+    [P.G_CREATE, 0, { name: '' }], // name missing
+    [P.G_CREATE, 0, { name: 'é'.repeat(32) + 'x' }], // 65 bytes
+    [P.G_RENAME, 3, {}],
+    [P.G_CREATE, 0, { name: 'a', users: [0] }], // user 0
+    [P.G_CREATE, 0, { name: 'a', users: [2 ** 32] }],
+    [P.G_ADD, 3, { users: [] }],
+    [P.G_LIST, 3, {}], // LIST names no group
+    [P.G_MEMBERS, 0, {}], // MEMBERS needs one
+    [0, 3, {}],
+    [P.G_EVENT, 3, {}], // EVENT is the server's
+  ];
+  for (const [op, group, args] of bad)
+    assert.throws(() => P.encodeGroup(7, op, 1, group, args), P.ProtoError, JSON.stringify([op, group, args]));
+  assert.throws(() => P.encodeGroup(7, P.G_LIST, 2 ** 32, 0), P.ProtoError, 'req over 32 bits');
+});
+
+test('unit: codec: GROUPS answers and events decode', () => {
+  assert.deepEqual(P.parseGroups(groupsBody(P.G_CREATE, 0x80000002, 42)), { op: P.G_CREATE, req: 0x80000002, group: 42 });
+  const list = P.parseGroups(groupsBody(P.G_LIST, 9, 0, u16(2),
+    u32(42), u8(1), u16(3), name8('Trip ✈'),
+    u32(43), u8(0x80), u16(1024), name8('Ω')));
+  assert.deepEqual(list, { op: P.G_LIST, req: 9, group: 0, groups: [
+    { id: 42, admin: true, members: 3, name: 'Trip ✈' },
+    { id: 43, admin: false, members: 1024, name: 'Ω' }] });
+  assert.deepEqual(P.parseGroups(groupsBody(P.G_LIST, 9, 0, u16(0))).groups, []);
+  const members = P.parseGroups(groupsBody(P.G_MEMBERS, 9, 42, u16(2), u32(7), u8(1), u32(8), u8(0)));
+  assert.deepEqual(members.members, [{ user: 7, admin: true }, { user: 8, admin: false }]);
+  const ev = P.parseGroups(groupsBody(P.G_EVENT, 0, 42, u8(P.EV_ADDED), u32(7), u16(2), u32(8), u32(9), name8('Trip')));
+  assert.deepEqual(ev, { op: P.G_EVENT, req: 0, group: 42, what: P.EV_ADDED, by: 7, users: [8, 9], name: 'Trip' });
+  const renamed = P.parseGroups(groupsBody(P.G_EVENT, 0, 42, u8(P.EV_RENAMED), u32(7), u16(0), name8('New')));
+  assert.deepEqual([renamed.what, renamed.users, renamed.name], [P.EV_RENAMED, [], 'New']);
+});
+
+test('unit: codec: a malformed GROUPS is refused', () => {
+  const bad = {
+    'shorter than its prefix': bytes(u8(P.G_CREATE), u32(1), u16(0)),
+    'unknown op': groupsBody(9, 1, 42),
+    'op 0': groupsBody(0, 1, 42),
+    'bytes after an answer': groupsBody(P.G_RENAME, 1, 42, u8(0)),
+    'LIST count past the end': groupsBody(P.G_LIST, 1, 0, u16(2), u32(42), u8(1), u16(3), name8('a')),
+    'LIST name past the end': groupsBody(P.G_LIST, 1, 0, u16(1), u32(42), u8(1), u16(3), u8(5), text('abc')),
+    'MEMBERS cut in a member': groupsBody(P.G_MEMBERS, 1, 42, u16(1), u32(7)),
+    'MEMBERS of group 0': groupsBody(P.G_MEMBERS, 1, 0, u16(0)),
+    'EVENT of an unknown kind': groupsBody(P.G_EVENT, 0, 42, u8(6), u32(7), u16(0), name8('a')),
+    'EVENT users past the end': groupsBody(P.G_EVENT, 0, 42, u8(P.EV_ADDED), u32(7), u16(3), u32(8), name8('a')),
+    'EVENT without its name': groupsBody(P.G_EVENT, 0, 42, u8(P.EV_LEFT), u32(7), u16(0)),
+  };
+  for (const [why, b] of Object.entries(bad)) assert.throws(() => P.parseGroups(b), P.ProtoError, why);
+});
+
+test('unit: codec: HISTORY byte by byte, and what the server would call malformed', () => {
+  const f = P.encodeHistory(7, 0x80000003, P.H_GROUP, 42, 1000n, 50);
+  assert.deepEqual([...f], [...bytes(u32(7), u32(0), u8(P.HISTORY), u32(19), u32(0x80000003), u8(2), u32(42), u64(1000), u16(50))]);
+  assert.deepEqual([...P.encodeHistory(7, 1, P.H_USER, 8, 0n, 200).subarray(P.C2S_HDR)],
+    [...bytes(u32(1), u8(1), u32(8), u64(0), u16(200))]);
+  const bad = [[3, 8, 0n, 50], [0, 8, 0n, 50], [P.H_USER, 0, 0n, 50], [P.H_USER, 8, 0n, 0], [P.H_USER, 8, 0n, 201],
+    [P.H_USER, 8, 5, 50], [P.H_USER, 8, 1n << 64n, 50], [P.H_USER, 8, -1n, 50]];
+  for (const [kind, peer, before, limit] of bad)
+    assert.throws(() => P.encodeHistory(7, 1, kind, peer, before, limit), P.ProtoError, String([kind, peer, before, limit]));
+});
+
+test('unit: codec: a history page decodes newest first; a malformed one is refused', () => {
+  const page = P.parseHistoryPage(bytes(u32(0x80000004), u8(1), u16(2),
+    entry({ id: 12, sender: 8, kind: P.TEXT, flags: P.MSG_GROUP, to: 42, time: 1700000000123, payload: 'newer 🌙' }),
+    entry({ id: 10, sender: 7, kind: P.PICTURE, flags: P.MSG_OWN | P.MSG_GROUP, to: 42, payload: 'png' })));
+  assert.equal(page.req, 0x80000004);
+  assert.equal(page.more, true);
+  assert.deepEqual(page.entries.map((e) => ({ ...e, payload: untext(e.payload) })), [
+    { id: 12n, sender: 8, kind: P.TEXT, own: false, group: true, to: 42, time: 1700000000123, payload: 'newer 🌙' },
+    { id: 10n, sender: 7, kind: P.PICTURE, own: true, group: true, to: 42, time: 1700000000000, payload: 'png' }]);
+  // The empty page of a server without history (--history-ttl 0).
+  assert.deepEqual(P.parseHistoryPage(bytes(u32(5), u8(0), u16(0))), { req: 5, more: false, entries: [] });
+  const one = (e) => bytes(u32(5), u8(0), u16(1), entry({ id: 3, sender: 8, to: 7, ...e }));
+  const bad = {
+    'under 7 bytes': bytes(u32(5), u8(0), u8(0)),
+    'count past the end': bytes(u32(5), u8(0), u16(2), entry({ id: 3, sender: 8, to: 7 })),
+    'bytes after the entries': bytes(one({}), u8(0)),
+    'payload past the end': one({ payload: 'abc' }).subarray(0, 7 + 30 + 2),
+    'kind 0': one({ kind: 0 }),
+    'kind 5': one({ kind: 5 }),
+    'sender 0': one({ sender: 0 }),
+    'to 0': one({ to: 0 }),
+    'oldest first': bytes(u32(5), u8(0), u16(2), entry({ id: 3, sender: 8, to: 7 }), entry({ id: 4, sender: 8, to: 7 })),
+    'the same id twice': bytes(u32(5), u8(0), u16(2), entry({ id: 3, sender: 8, to: 7 }), entry({ id: 3, sender: 8, to: 7 })),
+  };
+  for (const [why, b] of Object.entries(bad)) assert.throws(() => P.parseHistoryPage(b), P.ProtoError, why);
+});
+
+test('unit: codec: POST and MSG with the GROUP flag', () => {
+  const f = P.encodePost(7, 42, P.TEXT, 5n, text('hi'), P.MSG_GROUP);
+  assert.deepEqual([...f], [...bytes(u32(7), u32(42), u8(P.POST), u32(12), u8(P.TEXT), u8(2), u64(5)), ...text('hi')]);
+  assert.throws(() => P.postHeader(7, 42, P.TEXT, 5n, 0, P.MSG_OWN), P.ProtoError, 'OWN is not for POST');
+  const m = P.parseMsg(msgBody({ id: 9, kind: P.TEXT, flags: P.MSG_GROUP, to: 42, time: 0, payload: text('x') }));
+  assert.deepEqual([m.group, m.own, m.to], [true, false, 42]);
+  assert.equal(P.parseMsg(msgBody({ id: 9, kind: P.TEXT, flags: 0, to: 42, time: 0, payload: text('x') })).group, false);
+});
+
+// A connection of user 1 with CONV granted, and what it emitted.
+function convReady(opts = {}) {
+  const r = connect({ device: 'web-test0001', ...opts });
+  for (const name of ['group-event', 'unsupported']) r.c.addEventListener(name, (ev) => r.events.push({ event: name, ...ev.detail }));
+  r.ws.open();
+  r.ws.welcome(1, P.FLAG_ACKS | P.FLAG_CONV);
+  return r;
+}
+// The request number of the last request sent (GROUP: at 1; HISTORY: at 0).
+const lastReq = (ws) => {
+  const f = ws.frames().at(-1);
+  return new DataView(f.body.buffer, f.body.byteOffset).getUint32(f.type === P.GROUP ? 1 : 0);
+};
+
+test('unit: group messages: POST with the GROUP flag; MSGs reach the page with their group', async () => {
+  const got = [];
+  const { c, ws } = convReady({ onMessage: async (m) => got.push({ ...m, body: untext(m.body) }) });
+  c.enqueue({ key: 1, to: 42, group: true, type: P.TEXT, body: text('to the group'), cid: 9n });
+  c.enqueue({ key: 2, to: 8, type: P.TEXT, body: text('to a user'), cid: 10n });
+  assert.deepEqual(ws.frames().slice(1).map((f) => [f.type, f.receiver, f.flags, f.cid, untext(f.payload)]),
+    [[P.POST, 42, P.MSG_GROUP, 9n, 'to the group'], [P.POST, 8, 0, 10n, 'to a user']]);
+  ws.frame(8, P.MSG, msgBody({ id: 20, kind: P.TEXT, flags: P.MSG_GROUP, to: 42, time: 5, payload: text('from 8') }));
+  ws.frame(1, P.MSG, msgBody({ id: 21, kind: P.TEXT, flags: P.MSG_GROUP | P.MSG_OWN, to: 42, time: 6, payload: text('mine') }));
+  await settle();
+  assert.deepEqual(got, [
+    { sender: 8, peer: 42, group: true, type: P.TEXT, body: 'from 8', own: false, id: 20n, time: 5 },
+    { sender: 1, peer: 42, group: true, type: P.TEXT, body: 'mine', own: true, id: 21n, time: 6 }]);
+  assert.equal(acks(ws).at(-1), 2);
+  // A group MSG by this user without OWN cannot be (a device never gets its
+  // own messages back): the connection is dropped, unacknowledged.
+  ws.frame(1, P.MSG, msgBody({ id: 22, kind: P.TEXT, flags: P.MSG_GROUP, to: 42, time: 7, payload: text('?') }));
+  await settle();
+  assert.equal(c.state, 'backoff');
+  assert.equal(got.length, 2);
+});
+
+test('unit: a group message without CONV is refused, not sent as a bare frame', () => {
+  const { c, events, ws } = connect({ device: 'web-test0001' });
+  ws.open();
+  ws.welcome(1, P.FLAG_ACKS); // no CONV
+  c.enqueue({ key: 1, to: 42, group: true, type: P.TEXT, body: text('to the group') });
+  c.enqueue({ key: 2, to: 8, type: P.TEXT, body: text('to a user') });
+  assert.deepEqual(named(events, 'refused').map((e) => [e.key, e.name]), [[1, 'GROUP']]);
+  assert.deepEqual(ws.frames().slice(1).map((f) => [f.type, f.receiver]), [[P.TEXT, 8]]);
+});
+
+test('unit: requests: a GROUP answer settles its request; events are emitted; ERROR GROUP refuses the right one', async () => {
+  const { c, events, ws } = convReady();
+  const list = c.groupOp(P.G_LIST, 0);
+  const reqList = lastReq(ws);
+  assert.ok(reqList >= 0x80000000, 'request numbers are apart from sequence numbers');
+  const create = c.groupOp(P.G_CREATE, 0, { name: 'Trip', users: [8] });
+  const reqCreate = lastReq(ws);
+  assert.notEqual(reqCreate, reqList);
+  // A message to a group this user is not in: ERROR GROUP whose ref is its
+  // sequence number (1), not a request's.
+  c.enqueue({ key: 'm1', to: 43, group: true, type: P.TEXT, body: text('x') });
+  ws.frame(0, P.GROUPS, groupsBody(P.G_EVENT, 0, 42, u8(P.EV_CREATED), u32(1), u16(1), u32(8), name8('Trip')));
+  ws.frame(0, P.GROUPS, groupsBody(P.G_LIST, reqList, 0, u16(1), u32(42), u8(1), u16(2), name8('Trip')));
+  ws.error(14, reqCreate, 'a group has at most 1 members');
+  ws.error(14, 1, 'not a member of group 43');
+  assert.deepEqual((await list).groups, [{ id: 42, admin: true, members: 2, name: 'Trip' }]);
+  await assert.rejects(create, (e) => e.why === 'refused' && e.code === 14 && e.codeName === 'GROUP' && /at most 1/.test(e.message));
+  assert.deepEqual(named(events, 'group-event').map((e) => [e.group, e.what, e.by, e.users, e.name]), [[42, P.EV_CREATED, 1, [8], 'Trip']]);
+  assert.deepEqual(named(events, 'refused').map((e) => [e.key, e.name, e.reason]), [['m1', 'GROUP', 'not a member of group 43']]);
+  assert.deepEqual(named(events, 'server-error').map((e) => e.ref), [1], 'a refused request is its caller\'s, not a server error');
+  assert.equal(c.requests.size, 0);
+});
+
+test('unit: requests: a history page settles its request; a lost connection rejects what waits', async () => {
+  const { c, ws } = convReady();
+  const h = c.history(P.H_USER, 8, 0n, 50);
+  const f = ws.frames().at(-1);
+  assert.deepEqual([f.type, f.body.length, f.body[4]], [P.HISTORY, 19, P.H_USER]);
+  const req = lastReq(ws);
+  ws.frame(0, P.HISTORY_PAGE, bytes(u32(req), u8(0), u16(1), entry({ id: 3, sender: 8, to: 1, payload: 'old' })));
+  const page = await h;
+  assert.deepEqual([page.more, page.entries.map((e) => untext(e.payload))], [false, ['old']]);
+  const waiting = [c.history(P.H_GROUP, 42, 3n, 50), c.groupOp(P.G_MEMBERS, 42)];
+  ws.lose();
+  for (const p of waiting) await assert.rejects(p, (e) => e.why === 'lost');
+  // Not connected: refused at once, nothing sent.
+  await assert.rejects(c.groupOp(P.G_LIST, 0), (e) => e.why === 'offline');
+  // A page that answers nothing is ignored; a malformed one drops the connection.
+  c.retryNow();
+  const ws2 = FakeSocket.all.at(-1);
+  ws2.open();
+  ws2.welcome(1, P.FLAG_ACKS | P.FLAG_CONV);
+  ws2.frame(0, P.HISTORY_PAGE, bytes(u32(0x80001234), u8(0), u16(0)));
+  assert.equal(c.state, 'ready');
+  ws2.frame(0, P.HISTORY_PAGE, bytes(u32(0x80001234), u8(0), u16(1)));
+  assert.equal(c.state, 'backoff');
+});
+
+test('unit: requests: ERROR BADTYPE from a server without HISTORY, or without groups', async () => {
+  // Groups known (LIST answered): the unknown frame is the HISTORY.
+  const a = convReady();
+  const list = a.c.groupOp(P.G_LIST, 0);
+  a.ws.frame(0, P.GROUPS, groupsBody(P.G_LIST, lastReq(a.ws), 0, u16(0)));
+  await list;
+  const h = a.c.history(P.H_USER, 8, 0n, 50);
+  a.ws.error(2, 0, 'unknown frame type 138');
+  await assert.rejects(h, (e) => e.why === 'unsupported');
+  assert.deepEqual(named(a.events, 'unsupported').map((e) => e.kinds), [['history']]);
+  assert.deepEqual(named(a.events, 'server-error'), [], 'expected of an older server: not shown as an error');
+  await assert.rejects(a.c.history(P.H_USER, 8, 0n, 50), (e) => e.why === 'unsupported', 'not asked again on this connection');
+  assert.equal(a.ws.frames().filter((f) => f.type === P.HISTORY).length, 1);
+  // Groups still work on it.
+  const members = a.c.groupOp(P.G_MEMBERS, 42);
+  assert.equal(a.ws.frames().at(-1).type, P.GROUP);
+  a.ws.frame(0, P.GROUPS, groupsBody(P.G_MEMBERS, lastReq(a.ws), 42, u16(1), u32(1), u8(1)));
+  assert.deepEqual((await members).members, [{ user: 1, admin: true }]);
+  // No groups either: LIST waits first; everything that waits fails.
+  const b = convReady();
+  const waiting = [b.c.groupOp(P.G_LIST, 0), b.c.history(P.H_USER, 8, 0n, 50)];
+  b.ws.error(2, 0, 'unknown frame type 136');
+  for (const p of waiting) await assert.rejects(p, (e) => e.why === 'unsupported');
+  assert.deepEqual(named(b.events, 'unsupported').map((e) => e.kinds), [['group', 'history']]);
+  // A BADTYPE while nothing waits is the server's error, shown as before.
+  const d = convReady();
+  d.ws.error(2, 0, 'unknown frame type 200');
+  assert.equal(named(d.events, 'server-error').length, 1);
+});
+
+test('unit: requests: ERROR STORE without a ref fails the oldest history request (a page the server could not read)', async () => {
+  const { c, events, ws } = convReady();
+  const first = c.history(P.H_USER, 8, 0n, 50);
+  const second = c.history(P.H_USER, 9, 0n, 50);
+  const reqSecond = lastReq(ws);
+  ws.error(8, 0, 'history not read: disk I/O error');
+  await assert.rejects(first, (e) => e.why === 'refused' && /disk I\/O/.test(e.message));
+  ws.frame(0, P.HISTORY_PAGE, bytes(u32(reqSecond), u8(0), u16(0)));
+  assert.deepEqual((await second).entries, []);
+  assert.deepEqual(named(events, 'server-error'), []);
+  ws.error(8, 0, 'another store error'); // nothing waits: the server's error
+  assert.equal(named(events, 'server-error').length, 1);
 });
