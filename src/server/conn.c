@@ -111,7 +111,6 @@ static void conn_free(conn *c) {
     buf_free(&c->tail);
     seqidq_free(&c->ackq);
     cidset_free(c->cids);
-    /* (held messages: freed by h->ops->freed above, the server's) */
     CLOG(c, LOG_DEBUG, "%s", "freed");
     free(c);
 }

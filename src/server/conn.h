@@ -233,10 +233,6 @@ typedef struct conn {
                                 since the fetch was asked for, each as a
                                 CONN_TAIL_HDR entry and its body */
     seqidq ackq;             /* (seq_out, id) awaiting the peer's ACK */
-    struct held *held;       /* its messages that wait for their commit
-                                before any delivery (deliver.h), oldest
-                                first; held_tail: the newest */
-    struct held *held_tail;
     uv_timer_t *timer;       /* linger, or the failed-login delay */
     dlink all;               /* hub->conns */
     dlink plink;             /* hub->pending (NEW) or hub->idle (bound) */

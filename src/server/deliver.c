@@ -1,9 +1,6 @@
 /* deliver.c -- see deliver.h. */
 #include "server/deliver.h"
 
-#include <stdlib.h>
-#include <string.h>
-
 #include "common/log.h"
 #include "proto/frame.h"
 #include "server/close.h"
@@ -100,9 +97,6 @@ static __attribute__((noinline)) unsigned other_devices(const conn *src) {
     return conv - (src->conv && conv);
 }
 
-static int hold(conn *src, uint64_t seq, const msgref *m, int group,
-                unsigned others);
-
 /* Every case but the common one (deliver). */
 static __attribute__((noinline)) int deliver_slow(conn *src, uint64_t seq,
                                                   const frame_c2s *f, blk *b,
@@ -139,46 +133,9 @@ static __attribute__((noinline)) int deliver_slow(conn *src, uint64_t seq,
         if (named) src->puts_pending++;
         if (rr.live == 0) h->stats.frames_stored++;
     }
-    if (named && (cid || src->held) && hold(src, seq, &m, 0, others) == 0)
-        return 1; /* (out of memory: delivered now, as without a cid) */
     hand(h, to, src, 0, &m, keep);
     if (others) hand(h, from, src, 1, &m, keep);
     return named ? 1 : 0;
-}
-
-/* Keep m (src's seq-th) for when its put commits. 0 or -1 (no memory). */
-static int hold(conn *src, uint64_t seq, const msgref *m, int group,
-                unsigned others) {
-    int ref = m->b && m->len;
-    held *h = malloc(sizeof *h + (ref ? 0 : m->len));
-    if (!h) return -1;
-    *h = (held){.seq = seq, .m = *m, .group = (uint8_t)group,
-                .others = others != 0};
-    if (ref) {
-        blk_ref(m->b);
-    } else {
-        if (m->len) memcpy(h->body, m->body, m->len);
-        h->m.body = h->body;
-        h->m.b = NULL;
-    }
-    if (src->held_tail) src->held_tail->next = h;
-    else src->held = h;
-    src->held_tail = h;
-    return 0;
-}
-
-static void held_drop(held *h) {
-    if (h->m.b) blk_unref(h->m.b);
-    free(h);
-}
-
-void deliver_held_free(conn *src) {
-    while (src->held) {
-        held *h = src->held;
-        src->held = h->next;
-        held_drop(h);
-    }
-    src->held_tail = NULL;
 }
 
 int deliver(conn *src, uint64_t seq, const frame_c2s *f, blk *b,
@@ -294,27 +251,6 @@ int deliver_group(conn *src, uint64_t seq, const frame_c2s *f, blk *b,
             output_report(src);
         }
     }
-    if (named && (cid || src->held) && hold(src, seq, &m, 1, others) == 0)
-        return 1; /* (out of memory: delivered now, as without a cid) */
     hand_group(src, g, &m, keep);
     return named ? 1 : 0;
-}
-
-void deliver_held(conn *src, uint64_t seq, int status) {
-    held *h = src->held;
-    if (!h || h->seq != seq) return; /* (a put that was not held) */
-    src->held = h->next;
-    if (!src->held) src->held_tail = NULL;
-    if (status == STORE_OK) {
-        hub *hb = src->hub;
-        if (h->group) {
-            const chatgroup *g = groups_get(store_groups(hb->store), h->m.grp);
-            if (g) hand_group(src, g, &h->m, 1); /* (deleted meanwhile: its
-                                                   rows went with it) */
-        } else {
-            hand(hb, h->m.to, src, 0, &h->m, 1);
-            if (h->others) hand(hb, h->m.from, src, 1, &h->m, 1);
-        }
-    }
-    held_drop(h);
 }

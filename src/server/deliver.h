@@ -23,7 +23,6 @@
 
 #include "server/conn.h"
 #include "server/groups.h"
-#include "server/output.h"
 
 /* Deliver data frame f (for a POST: its payload, as a frame of its kind),
  * the seq-th data frame of src (the sender; b: the block its body lies in,
@@ -32,30 +31,6 @@
  * is handled already, or STORE_ENOMEM (nothing delivered). */
 int deliver(conn *src, uint64_t seq, const frame_c2s *f, blk *b,
             uint64_t cid);
-
-/* A message held until its put commits: a POST with a client id from a
- * sender that wants acknowledgements is delivered to no one before it is
- * stored (else a crash between the two would let the sender's resend
- * deliver it again: the store would not know its client id), and the
- * sender's later messages wait behind it (per-sender order). Owned by its
- * sender's connection (conn.held), freed once delivered or refused. The
- * body is a copy, or a reference to the block it lies in. */
-typedef struct held {
-    struct held *next;
-    uint64_t seq;          /* its put's */
-    msgref m;
-    uint8_t group;         /* 1: m.grp is a group to post to */
-    uint8_t others;        /* own copies go to the author's other devices */
-    uint8_t body[];        /* m.body, when not in a block */
-} held;
-
-/* The put of src's oldest held message (its seq) completed with status:
- * deliver it now (STORE_OK) or drop it. */
-void deliver_held(conn *src, uint64_t seq, int status);
-
-/* Drop src's held messages (its connection is freed: their puts were
- * completed or dropped with the store). */
-void deliver_held_free(conn *src);
 
 /* Deliver f (a POST's payload) to group g, of which src's user is a
  * member: every connection of every member (own copies to the author's

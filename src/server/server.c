@@ -15,7 +15,6 @@
 #include "server/close.h"
 #include "server/conn.h"
 #include "server/io.h"
-#include "server/deliver.h"
 #include "server/groupops.h"
 #include "server/history.h"
 #include "server/login.h"
@@ -116,7 +115,6 @@ static void hub_arm(hub *h, int which) { sweep_arm(&SERVER_OF(h)->sweep, which);
 
 static void hub_freed(hub *h, conn *c) {
     server *s = SERVER_OF(h);
-    deliver_held_free(c); /* (none left: every put of c has completed) */
     if (c->ipkey) {
         uintptr_t n = (uintptr_t)u32map_get(&s->per_ip, c->ipkey);
         if (n <= 1) (void)u32map_del(&s->per_ip, c->ipkey); /* (its value) */
@@ -188,9 +186,6 @@ static void store_put_done(void *ctx, void *token, uint64_t seq, uint64_t id,
     server *s = ctx;
     (void)id; /* (the connection knows which frame by seq) */
     if (token) {
-        /* a message held for its commit goes now (before the completion
-         * drops the put's reference on its sender) */
-        if (!(seq & SYNC_PUT_UNNAMED)) deliver_held(token, seq, status);
         sync_put_done(token, seq & ~SYNC_PUT_UNNAMED,
                       !(seq & SYNC_PUT_UNNAMED), cid, status);
     } else if (status) {
