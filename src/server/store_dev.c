@@ -71,7 +71,7 @@ int store__dev_active(const store *s, const devrec *d, int64_t now) {
 /* Append d (by value) to u. 0 or -1 (out of memory). */
 static int dev_push(devuser *u, const devrec *d) {
     if (u->n == u->cap) {
-        uint32_t cap = u->cap ? u->cap * 2 : 2;
+        uint32_t cap = u->cap ? u->cap * 2 : 1; /* (most users: one) */
         devrec *v = realloc(u->v, cap * sizeof *v);
         if (!v) return -1;
         u->v = v;
