@@ -789,6 +789,10 @@ test('scroll-back: older messages come from the server\'s history, page by page,
     // The short one: "own first" has no server id in the page; its history
     // entry is recognised as it, not shown twice.
     await A.page.click(`#conv-list [data-peer="${q}"]`);
+    // (the conversation of r ended its history too: wait for q's title first)
+    await A.page.waitForSelector(`#conv-title:text-is("User ${q}")`);
+    await A.page.waitForFunction(() => [...document.querySelectorAll(
+      'li.msg:not(.sys) .text')].map((e) => e.textContent).join('|') === 'own first|reply');
     await historyIs(A.page, 'end');
     assert.deepEqual(await texts(A.page), ['own first', 'reply']);
     assert.ok(await A.page.getAttribute('li.msg.out', 'data-msg-id'), 'the entry gave it its server id');
