@@ -97,6 +97,7 @@ static int append(outq *q, uint32_t from, uint8_t type, const uint8_t *pre,
 
 int outq_frame_slow(outq *q, uint32_t from, uint8_t type,
                     const uint8_t *body, uint32_t len, blk *b, uint64_t id) {
+    assert(type != FRAME_MSG);
     return append(q, from, type, NULL, 0, body, len, b, id);
 }
 

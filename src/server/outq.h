@@ -39,6 +39,7 @@
 #ifndef CHAT_SERVER_OUTQ_H
 #define CHAT_SERVER_OUTQ_H
 
+#include <assert.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -83,8 +84,9 @@ typedef struct outq {
 
 /* Append a frame to b[cur]: its 9-byte header, then the body, copied, or
  * referenced when it lies in block `b` (non-NULL) and len >=
- * OUTQ_REF_MIN. `id`: its store id, 0 for none. Returns 0, or -1 when out
- * of memory (nothing appended). O(1) amortised plus the copy; inline for
+ * OUTQ_REF_MIN. `id`: its store id, 0 for none. `type` is never FRAME_MSG
+ * (outq_msg writes those, and the queue reads their prefix back: 4).
+ * Returns 0, or -1 when out of memory (nothing appended). O(1) amortised plus the copy; inline for
  * the common case (a small frame without an id into a buffer with room),
  * which runs once per routed frame. */
 static inline int outq_frame(outq *q, uint32_t from, uint8_t type,
@@ -159,6 +161,7 @@ static inline int outq_frame(outq *q, uint32_t from, uint8_t type,
                              uint64_t id) {
     outbuf *o = &q->b[q->cur];
     size_t need = FRAME_S2C_HDR + (size_t)len;
+    assert(type != FRAME_MSG);
     if (id || o->mode || (b && len >= OUTQ_REF_MIN) ||
         need > o->bytes.cap - o->bytes.len)
         return outq_frame_slow(q, from, type, body, len, b, id);

@@ -97,7 +97,8 @@ static void check_control_body(uint8_t type, const uint8_t *body, uint32_t len) 
     case FRAME_POST: {
         frame_post p;
         int r = frame_parse_post(b, len, &p);
-        if (len < FRAME_POST_PRE || !frame_is_data(b[0]) || b[1] != 0) {
+        if (len < FRAME_POST_PRE || !frame_is_data(b[0]) ||
+            (b[1] & ~FRAME_MSG_GROUP)) {
             FUZZ_CHECK(r == FRAME_EBADBODY);
             break;
         }

@@ -63,7 +63,9 @@ static int on_frame(void *ctx, const frame_c2s *f, blk *b) {
     CHECK(!t->closed);
     CHECK(f->len <= t->max_frame);
     t->frames++;
-    if (outq_frame(&t->out, f->sender, f->type, f->body, f->len, b, 0))
+    /* (echoed as it came, but a MSG frame only comes from outq_msg) */
+    uint8_t type = f->type == FRAME_MSG ? FRAME_TEXT : f->type;
+    if (outq_frame(&t->out, f->sender, type, f->body, f->len, b, 0))
         return FRAMING_STOP; /* (out of memory) */
     return t->pause_hello && f->type == FRAME_HELLO ? FRAMING_PAUSE
                                                     : FRAMING_NEXT;

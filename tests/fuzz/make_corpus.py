@@ -99,6 +99,8 @@ def frame_seeds():
         "body-ack": ack(12345),
         "body-error": error(12, 0, b"invalid receiver: user id 0"),
         "body-error-nul": error(4, 1, b"bad\x00tail"),
+        "body-post": post(TEXT, 9, b"hi"),
+        "body-post-group": post(TEXT, 9, b"", flags=2),
         "empty": b"",
     }
     return s
