@@ -43,7 +43,7 @@ INCLUDEDIR ?= $(PREFIX)/include
 
 PY      := /usr/bin/python3
 
-PROTO_SRC  := src/proto/frame.c src/proto/http.c
+PROTO_SRC  := src/proto/frame.c src/proto/http.c src/proto/signal.c
 COMMON_SRC := src/common/log.c src/common/buf.c src/common/u32map.c src/common/blk.c
 # The connection core, bottom up (docs/ARCHITECTURE.md): pure helpers and
 # the layers below a connection, the connection, then the modules above it.
@@ -71,7 +71,8 @@ TEST_SUPPORT_SRC := tests/support/faultvfs.c
 # libchat: the client library, built from the same codec source as the server.
 CLIENT_SRC := src/client/client.c src/client/client_send.c src/client/client_req.c \
               src/client/util.c src/client/tls.c
-LIBCHAT_SRC := $(CLIENT_SRC) src/proto/frame.c src/common/buf.c
+LIBCHAT_SRC := $(CLIENT_SRC) src/proto/frame.c src/proto/signal.c \
+               src/common/buf.c
 # chat-client: the command-line client, on libchat.
 CLI_SRC    := src/cli/main.c src/cli/common.c src/cli/send.c src/cli/listen.c \
               src/cli/request.c src/cli/group.c src/cli/history.c \

@@ -53,7 +53,10 @@ enum frame_type {
     FRAME_GROUP   = 0x88, /* c->s (CONV): a group operation */
     FRAME_GROUPS  = 0x89, /* s->c (CONV): its answer, or a group event */
     FRAME_HISTORY = 0x8A, /* c->s (CONV): a page of a conversation's past */
-    FRAME_HISTORY_PAGE = 0x8B /* s->c (CONV): that page */
+    FRAME_HISTORY_PAGE = 0x8B, /* s->c (CONV): that page */
+    FRAME_RECEIPT = 0x8C, /* both (SIGNALS): delivered/read marks */
+    FRAME_TYPING  = 0x8D, /* both (SIGNALS): typing, passed through */
+    FRAME_PRESENCE = 0x8E /* both (SIGNALS): subscribe / a user's state */
 };
 
 /* Decoder results (negative). */
@@ -78,6 +81,7 @@ enum frame_err {
     FRAME_ERR_BADRCPT   = 12, /* receiver id is invalid (0) */
     FRAME_ERR_SLOW      = 13, /* output queue over its bound; closed */
     FRAME_ERR_GROUP     = 14, /* a group operation or post refused */
+    FRAME_ERR_DENIED    = 15, /* a presence subscription refused */
     FRAME_ERR_CODES           /* (how many codes, 0 unused) */
 };
 
@@ -87,6 +91,7 @@ enum frame_err {
 /* HELLO / WELCOME flag bits. */
 #define FRAME_FLAG_ACKS 0x01u  /* opt in to acknowledgements */
 #define FRAME_FLAG_CONV 0x02u  /* devices: a device name in HELLO, MSG/POST */
+#define FRAME_FLAG_SIGNALS 0x04u /* (with CONV) receipts, typing, presence */
 
 /* Longest reason text the server puts in an ERROR frame. */
 #define FRAME_REASON_MAX 200u

@@ -137,6 +137,17 @@ typedef struct store_callbacks {
      * one's for CREATE), a STORE_G* refusal, or a STORE_E* failure (nothing
      * changed). */
     void (*group_done)(void *ctx, void *token, uint32_t group, int status);
+    /* The marks of a conversation (store_marks): marks[0..n), see
+     * store_mark; status != STORE_OK: n = 0. */
+    void (*marks_done)(void *ctx, void *token, const struct store_mark *marks,
+                       size_t n, int status);
+    /* A presence check (store_presence): for each users[i] asked, in
+     * order, allowed[i] (1: may be seen) and last_seen[i] (unix ms of the
+     * end of its device's last connection, the latest over its devices; 0:
+     * none known). status != STORE_OK: n = 0. */
+    void (*presence_done)(void *ctx, void *token, const uint32_t *users,
+                          const uint8_t *allowed, const int64_t *last_seen,
+                          size_t n, int status);
 } store_callbacks;
 
 typedef struct store store;
@@ -281,6 +292,46 @@ typedef struct store_group_op {
     uint32_t max_members;     /* --max-group-members */
 } store_group_op;
 void store_group(store *s, const store_group_op *op, void *token);
+
+/* -- Signals (docs/PROTOCOL.md "Receipts, typing and presence") --------- */
+
+/* user has shown the messages of its conversation with peer (group 0), or
+ * of group (peer 0), up to `upto` (at time ts, unix ms): kept as the
+ * highest mark given, one row per user and conversation (table `reads`),
+ * written in the next transaction. No completion: it is a hint, and a
+ * failure costs the mark only (the transaction's other work is not held
+ * back by it). */
+void store_read_mark(store *s, uint32_t user, uint32_t peer, uint32_t group,
+                     uint64_t upto, int64_t ts);
+
+/* One user's marks in a conversation (store_marks). */
+typedef struct store_mark {
+    uint32_t user;
+    uint64_t delivered;   /* the highest cursor of its devices (0: none) */
+    uint64_t read;        /* its read mark (0: none) */
+    int64_t read_ts;      /* when it was set (0: none) */
+} store_mark;
+
+/* The marks of a conversation as user sees it: with peer (group 0): two
+ * entries, peer's then user's own; of group (peer 0): one per member, in
+ * the group's member order (none when user is not a member). marks_done
+ * answers, exactly once unless the store is stopped first. */
+void store_marks(store *s, uint32_t user, uint32_t peer, uint32_t group,
+                 void *token);
+
+/* Note that user a and user b exchanged a message that was delivered
+ * without being stored (a stored one is noted by its put): the contacts
+ * that store_presence checks. Written in the next transaction; no
+ * completion. */
+void store_contact(store *s, uint32_t a, uint32_t b);
+
+/* For users[0..n) (copied; n <= 256): their last-seen times and, when
+ * `check`, whether user may see their presence (shares a group with them,
+ * or a message was stored or noted between them: table `contacts`); else
+ * every one is allowed. presence_done answers, exactly once unless the
+ * store is stopped first. */
+void store_presence(store *s, uint32_t user, const uint32_t *users, size_t n,
+                    int check, void *token);
 
 /* The groups as of the last completed transaction (the loop's copy,
  * updated before the callbacks of each batch run). */
