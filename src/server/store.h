@@ -104,6 +104,8 @@ typedef struct store_device_info {
 /* Longest device name (docs/PROTOCOL.md, HELLO). */
 #define STORE_DEVICE_MAX 32u
 
+struct store_mark; /* below */
+
 /* Completions, called on the loop thread in submission order, each from
  * the store's wake-up handle: never inside the store_* call that queued
  * the request. */
