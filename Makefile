@@ -58,7 +58,7 @@ SERVER_SRC := src/server/config.c src/server/router.c src/server/store_sqlite.c 
               src/server/framing_raw.c src/server/framing_ws.c src/server/conn.c \
               src/server/output.c src/server/close.c src/server/sync.c \
               src/server/deliver.c src/server/groupops.c src/server/history.c \
-              src/server/login.c \
+              src/server/receipts.c src/server/presence.c src/server/login.c \
               src/server/session.c \
               src/server/httpd.c src/server/io.c src/server/sweep.c \
               src/server/server.c src/server/stats.c

@@ -50,7 +50,7 @@ void conn_to(conn *c, conn_state to) {
     hub *h = c->hub;
     if (from == CONN_NEW) dlist_del(&h->pending, &c->plink);          /* (1) */
     if (to >= CONN_CLOSING) {                                        /* (12) */
-        router_del(h->router, &c->node);
+        conn_unroute(c);
         if (dlink_linked(&c->plink)) dlist_del(&h->idle, &c->plink);
     }
     c->state = to;
@@ -98,6 +98,28 @@ static void on_timer_closed(uv_handle_t *t) {
     conn_handle_closed(c);
 }
 
+void conn_unroute(conn *c) {
+    uint32_t user = c->node.user;
+    if (!user) return;
+    hub *h = c->hub;
+    router_del(h->router, &c->node);
+    if (c->sig) h->nsig--;
+    if (!router_first(h->router, user)) h->ops->offline(h, user);
+}
+
+void conn_track_slow(conn *c, uint64_t id, uint32_t author, uint32_t grp) {
+    seqidq *q = &c->track;
+    uint64_t key = (uint64_t)author << 32 | grp;
+    if (q->n > q->head && q->v[q->n - 1].seq == key) {
+        q->v[q->n - 1].id = id; /* (the run goes on: ids increase) */
+        return;
+    }
+    if (q->n - q->head >= CONN_TRACK_MAX) return; /* (conn.h) */
+    if (seqidq_push(q, key, id))
+        return; /* (out of memory: this live receipt is lost, the mark is
+                   not) */
+}
+
 static void conn_free(conn *c) {
     hub *h = c->hub;
     dlist_del(&h->conns, &c->all);
@@ -111,6 +133,7 @@ static void conn_free(conn *c) {
     buf_free(&c->tail);
     seqidq_free(&c->ackq);
     cidset_free(c->cids);
+    seqidq_free(&c->track);
     CLOG(c, LOG_DEBUG, "%s", "freed");
     free(c);
 }
