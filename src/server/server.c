@@ -238,7 +238,10 @@ const store_callbacks server_store_callbacks = {NULL, store_put_done,
                                                 store_device_done,
                                                 store_devices_changed,
                                                 store_history_done,
-                                                store_group_done};
+                                                store_group_done,
+                                                NULL, /* marks_done, */
+                                                NULL}; /* presence_done:
+                                                the signals' server side */
 
 /* ---- signals and the stop ------------------------------------------- */
 
