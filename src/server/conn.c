@@ -108,16 +108,28 @@ void conn_unroute(conn *c) {
 }
 
 void conn_track_slow(conn *c, uint64_t id, uint32_t author, uint32_t grp) {
-    seqidq *q = &c->track;
-    uint64_t key = (uint64_t)author << 32 | grp;
-    if (q->n > q->head && q->v[q->n - 1].seq == key) {
-        q->v[q->n - 1].id = id; /* (the run goes on: ids increase) */
+    rnoteq *q = &c->track;
+    if (q->n > q->head && q->v[q->n - 1].author == author &&
+        q->v[q->n - 1].grp == grp) {
+        assert(id > q->v[q->n - 1].last);
+        q->v[q->n - 1].last = id; /* (the run goes on) */
         return;
     }
     if (q->n - q->head >= CONN_TRACK_MAX) return; /* (conn.h) */
-    if (seqidq_push(q, key, id))
-        return; /* (out of memory: this live receipt is lost, the mark is
-                   not) */
+    if (q->n == q->cap) {
+        if (q->head) { /* reclaim the front */
+            memmove(q->v, q->v + q->head, (q->n - q->head) * sizeof *q->v);
+            q->n -= q->head;
+            q->head = 0;
+        } else {
+            uint32_t cap = q->cap ? q->cap * 2 : 8;
+            rnote *v = realloc(q->v, cap * sizeof *v);
+            if (!v) return; /* (this live receipt is lost, its mark is not) */
+            q->v = v;
+            q->cap = cap;
+        }
+    }
+    q->v[q->n++] = (rnote){id, id, author, grp};
 }
 
 static void conn_free(conn *c) {
@@ -133,7 +145,7 @@ static void conn_free(conn *c) {
     buf_free(&c->tail);
     seqidq_free(&c->ackq);
     cidset_free(c->cids);
-    seqidq_free(&c->track);
+    free(c->track.v);
     CLOG(c, LOG_DEBUG, "%s", "freed");
     free(c);
 }

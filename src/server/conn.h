@@ -159,6 +159,17 @@ enum { CONN_DEV_NONE, CONN_DEV_ASKED, CONN_DEV_READY };
 /* What a connection speaks (conn.kind). CONN_HTTP stays NEW (on the
  * pending list, --login-timeout between requests) until it upgrades to
  * CONN_WS or closes. */
+/* A run of messages of one author (and group, 0: none) queued to a
+ * connection, ids first..last (not every id between is the author's). */
+typedef struct rnote {
+    uint64_t first, last;
+    uint32_t author, grp;
+} rnote;
+typedef struct rnoteq {
+    rnote *v;
+    uint32_t head, n, cap; /* live notes: v[head..n), ids increasing */
+} rnoteq;
+
 typedef enum conn_kind { CONN_CHAT, CONN_HTTP, CONN_WS, CONN_NKINDS } conn_kind;
 
 typedef struct conn {
@@ -236,9 +247,9 @@ typedef struct conn {
                                 since the fetch was asked for, each as a
                                 CONN_TAIL_HDR entry and its body */
     seqidq ackq;             /* (seq_out, id) awaiting the peer's ACK */
-    seqidq track;            /* receipts.h: (author << 32 | group, last id
-                                of a run) queued to the peer, awaiting
-                                `confirmed`; at most RECEIPTS_TRACK_MAX */
+    rnoteq track;            /* receipts: runs of one author's messages
+                                queued to the peer, awaiting `confirmed`
+                                (conn_track) */
     struct psub **subs;      /* presence.h: its subscriptions (SIGNALS),
                                 at most --max-subscriptions */
     uint32_t nsubs, capsubs;
@@ -267,7 +278,7 @@ void conn_to(conn *c, conn_state to);
 void conn_unroute(conn *c);
 
 /* Receipts (receipts.h): the messages queued to c are noted in c->track,
- * (author << 32 | group, the last id of a run of one author's), while
+ * a run of one author's messages (in one conversation) per note, while
  * some SIGNALS connection exists (hub.nsig); at most CONN_TRACK_MAX notes
  * (past it a message is not noted: its live DELIVERED is not sent, its
  * mark still moves). */
@@ -281,7 +292,9 @@ static inline void conn_track(conn *c, uint64_t id, uint32_t author,
 
 /* c->confirmed moved: the notes it passed go out (hub_ops.confirmed). */
 static inline void conn_confirmed(conn *c) {
-    if (c->track.n > c->track.head) c->hub->ops->confirmed(c->hub, c);
+    if (c->track.n > c->track.head && c->track.v[c->track.head].first <=
+                                          c->confirmed)
+        c->hub->ops->confirmed(c->hub, c);
 }
 
 static inline int conn_bound(const conn *c) {

@@ -34,33 +34,44 @@ static void to_user(hub *h, uint32_t user, const conn *skip,
 }
 
 /* Send the DELIVERED marks of the notes c's confirmed passed, at most
- * DUE_MAX (author, conversation) pairs; 1 when notes passed remain. */
+ * DUE_MAX (author, conversation) pairs; 1 when notes passed remain. A run
+ * confirmed in part gives a mark up to `confirmed` (the user has its log
+ * up to there) and stays for the rest. */
 static int confirm_some(conn *c) {
     hub *h = c->hub;
-    seqidq *q = &c->track;
-    struct { uint64_t key, upto; } due[DUE_MAX];
+    rnoteq *q = &c->track;
+    struct { uint32_t author, grp; uint64_t upto; } due[DUE_MAX];
     unsigned nd = 0;
-    while (q->head < q->n && q->v[q->head].id <= c->confirmed) {
-        const seqid *e = &q->v[q->head];
+    int more = 0;
+    while (q->head < q->n && q->v[q->head].first <= c->confirmed) {
+        rnote *e = &q->v[q->head];
         unsigned i = 0;
-        while (i < nd && due[i].key != e->seq) i++;
+        while (i < nd && (due[i].author != e->author || due[i].grp != e->grp))
+            i++;
         if (i == nd) {
-            if (nd == DUE_MAX) break; /* (the rest in the next round) */
-            due[nd++].key = e->seq;
+            if (nd == DUE_MAX) { /* (the rest in the next round) */
+                more = 1;
+                break;
+            }
+            due[nd].author = e->author;
+            due[nd++].grp = e->grp;
         }
-        due[i].upto = e->id; /* (ids increase along the queue) */
+        if (e->last > c->confirmed) { /* in part */
+            due[i].upto = c->confirmed;
+            e->first = c->confirmed + 1;
+            break;
+        }
+        due[i].upto = e->last; /* (ids increase along the queue) */
         q->head++;
     }
-    int more = q->head < q->n && q->v[q->head].id <= c->confirmed;
     if (q->head == q->n) q->head = q->n = 0;
     for (unsigned i = 0; i < nd; i++) {
-        uint32_t author = (uint32_t)(due[i].key >> 32),
-                 grp = (uint32_t)due[i].key;
-        if (grp && !group_live(h, grp)) continue;
-        frame_receipt r = {FRAME_RCPT_DELIVERED, grp ? FRAME_MSG_GROUP : 0,
-                           grp ? grp : c->user, c->user, due[i].upto,
-                           (uint64_t)hub_now_ms(h)};
-        to_user(h, author, NULL, &r);
+        if (due[i].grp && !group_live(h, due[i].grp)) continue;
+        frame_receipt r = {FRAME_RCPT_DELIVERED,
+                           due[i].grp ? FRAME_MSG_GROUP : 0,
+                           due[i].grp ? due[i].grp : c->user, c->user,
+                           due[i].upto, (uint64_t)hub_now_ms(h)};
+        to_user(h, due[i].author, NULL, &r);
     }
     return more;
 }

@@ -18,7 +18,7 @@ from conftest import require_binary
 from convproto import (ACKS_FLAG, CONV_FLAG, DEVICE, E_GROUP, article, connect,
                        device, marker, now_ms, payload, plain)
 from proto import BADTYPE, PROTO, TEXT
-from sigproto import (DELIVERED, E_DENIED, END, GROUP, PRESENCE, READ,
+from sigproto import (DELIVERED, E_DENIED, END, GROUP, PRESENCE, READ, SigClient,
                       RECEIPT, SIG_DEVICE, SIGNALS_FLAG, TYPING, UNSUBSCRIBE,
                       Presence, Rcpt, Typing, presence_body, receipt_body,
                       sig_device, typing_body)
@@ -409,3 +409,36 @@ def test_malformed_signal_frames_close_with_proto(srv, ftype, body):
     assert a.expect_error(PROTO)
     a.expect_eof()
     marker(other, 3, sig_device(srv, 3))   # nobody else paid for it
+
+
+# -- a receiver that does not read ----------------------------------------------
+
+def test_signals_for_a_receiver_that_does_not_read_are_dropped_not_closing_it(
+        start_store_server):
+    """TYPING floods a SIGNALS connection that reads nothing: once its queue
+    is at --max-outbuf the signals are dropped (counted), it is not closed,
+    and when it reads again it has a working connection."""
+    from test_metrics import parse, scrape, value
+    s = start_store_server("--http-port", "auto", "--max-frame", "4096",
+                           "--max-outbuf", "70000", "--rate-msgs", "0")
+    b = device(s, 2, "phone", SIG_DEVICE, cls=SigClientSmall)
+    a = sig_device(s, 1)
+    burst = b"".join(struct_typing(1, 2, i & 1) for i in range(2000))
+    deadline = time.monotonic() + 60
+    while value(parse(scrape(s)), "chat_signals_dropped_total") == 0:
+        assert time.monotonic() < deadline, "no signal was ever dropped"
+        a.send_raw(burst)
+        a.sync()                       # the server has handled the burst
+    # b was not closed: it reads what was queued, then its PING is answered
+    b.sync_signals()
+    marker(a, 2, b)
+
+
+class SigClientSmall(SigClient):
+    def __init__(self, host, port, **kw):
+        super().__init__(host, port, rcvbuf=4096, **kw)
+
+
+def struct_typing(sender, to, state):
+    from proto import c2s
+    return c2s(sender, 0, TYPING, typing_body(to, state))
