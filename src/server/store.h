@@ -17,8 +17,9 @@
  * into it); store_flush() hands the batch to the store thread, once per
  * loop iteration. The store thread takes every batch queued, runs them as
  * ONE transaction (group commit): puts in order, new devices, cursors and
- * the deletions they allow, COMMIT; then the fetches and device lookups,
- * which therefore see every put submitted before them. Results come back
+ * the deletions they allow, read marks and contacts, COMMIT; then the
+ * fetches, device lookups, marks and presence checks, which therefore see
+ * every write submitted before them. Results come back
  * on the loop thread through the callbacks, in submission order.
  *
  * Message ids are chosen by the loop (store_next_id() at open, then +1 per

@@ -83,8 +83,8 @@ int store__check_thread(const store *s) {
     return 1;
 }
 
-/* (17), the part that needs no query: every pair in the slot its hash
- * names (the same hash as store_sig.c's pair_slot), a < b, both non-zero. */
+/* (17), the part that needs no query: every pair in the set its hash
+ * names, once, a < b, both non-zero. */
 int store__check_pairs(const store *s) {
     assert(on_thread(s->thread));
     for (size_t i = 0; i < PAIR_SLOTS; i++) {
@@ -92,8 +92,9 @@ int store__check_pairs(const store *s) {
         if (!p) continue;
         uint32_t a = (uint32_t)(p >> 32), b = (uint32_t)p;
         assert(a != 0 && a < b);
-        assert((size_t)((p * UINT64_C(0x9E3779B97F4A7C15)) >>
-                        (64 - PAIR_BITS)) == i);
+        size_t set = store__pair_set(p);
+        assert(i >= set && i < set + PAIR_WAYS);
+        for (size_t k = set; k < i; k++) assert(s->pairs[k] != p);
     }
     return 1;
 }

@@ -123,15 +123,18 @@
  *      entries are marks[mark0, mark0 + nmarks), nmarks <= STORE_MARKS_MAX;
  *      a failed one has none.
  * (17) The pair cache (store thread): each slot is 0 or a pair a < b (both
- *      non-zero, packed a << 32 | b) in the slot its hash names, whose
- *      contacts row is committed or written by the running transaction.
- *      A transaction that rolls back empties the cache.
+ *      non-zero, packed a << 32 | b) in the set store__pair_set names, at
+ *      most once, whose contacts row is committed or written by the
+ *      running transaction. A transaction that rolls back empties the
+ *      cache.
  *
  * Costs: a put is a memcpy on the loop thread and one INSERT (two b-tree
- * inserts) on the store thread; a transaction is one fsync of the WAL (with
- * fsync_full). Memory: the pending batches, up to 64 MiB of SQLite page
- * cache, ~70 bytes per receiver in each counter table. store_open scans the
- * table once (O(rows)); a purge costs O(rows expired).
+ * inserts) on the store thread, plus, for a 1:1 message whose pair the
+ * pair cache lacks, an INSERT OR IGNORE into contacts; a transaction is
+ * one fsync of the WAL (with fsync_full). Memory: the pending batches, up
+ * to 64 MiB of SQLite page cache, ~70 bytes per receiver in each counter
+ * table, the 32 KiB pair cache. store_open scans the table once
+ * (O(rows)); a purge costs O(rows expired).
  *
  * Names: functions shared between these files are store__*; the rest are
  * static.
@@ -171,11 +174,13 @@ enum { KIND_PUT = 0, KIND_FETCH = 1, KIND_DEV = 2, KIND_GROUP = 3,
        KIND_HIST = 4 /* (a fetch: only in failq) */, KIND_MARKS = 5,
        KIND_PRES = 6 };
 
-/* The pair cache (store_sig.c): direct-mapped, 2^PAIR_BITS slots of 8
- * bytes (32 KiB), so that the put of a 1:1 message runs no INSERT into
- * contacts for a pair written since the cache last lost it. */
-#define PAIR_BITS 12
-#define PAIR_SLOTS (1u << PAIR_BITS)
+/* The pair cache (store_sig.c): PAIR_SLOTS slots of 8 bytes (32 KiB) in
+ * sets of PAIR_WAYS (one 64-byte cache line each), so that the put of a
+ * 1:1 message runs no INSERT into contacts for a pair written since the
+ * cache last lost it. */
+#define PAIR_SET_BITS 10
+#define PAIR_WAYS 4u
+#define PAIR_SLOTS (PAIR_WAYS << PAIR_SET_BITS)
 
 /* -- types ------------------------------------------------------------- */
 
@@ -569,6 +574,18 @@ int store__sig_write(store *s, batch *list);
 void store__sig_rollback(store *s, batch *list, int status);
 /* After the transaction: answer b's marks and presence requests. */
 void store__sig_read(store *s, batch *b);
+
+/* The first slot of pair p's set: the top bits of MurmurHash3's 64-bit
+ * finalizer (a multiplication alone maps the pairs of consecutive user
+ * ids, an arithmetic progression, onto few sets). */
+static inline size_t store__pair_set(uint64_t p) {
+    p ^= p >> 33;
+    p *= UINT64_C(0xff51afd7ed558ccd);
+    p ^= p >> 33;
+    p *= UINT64_C(0xc4ceb9fe1a85ec53);
+    p ^= p >> 33;
+    return (size_t)(p >> (64 - PAIR_SET_BITS)) * PAIR_WAYS;
+}
 
 /* -- store_loop.c --------------------------------------------------------- */
 

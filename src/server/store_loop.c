@@ -186,8 +186,7 @@ void store_marks(store *s, uint32_t user, uint32_t peer, uint32_t group,
 
 void store_presence(store *s, uint32_t user, const uint32_t *users, size_t n,
                     int check, void *token) {
-    assert(n <= STORE_PRESENCE_MAX);
-    if (n > STORE_PRESENCE_MAX) n = STORE_PRESENCE_MAX;
+    if (n > STORE_PRESENCE_MAX) n = STORE_PRESENCE_MAX; /* (store.h) */
     if (s->stopped) return;
     batch *b = cur_batch(s);
     /* the results' room too (16): the thread then needs no memory */

@@ -1,10 +1,10 @@
 /*
  * store_thread.c -- the offline store's own thread (see store_int.h): it
  * takes every batch queued, runs their puts and deletes as one write
- * transaction (group commit), then their fetches, and hands the results
- * back to the loop; between batches it purges expired messages and retries
- * deletes that failed. It owns the SQLite connection once store_open has
- * returned.
+ * transaction (group commit), then their fetches (and the signals' reads:
+ * store_sig.c), and hands the results back to the loop; between batches
+ * it purges expired messages and retries deletes that failed. It owns the
+ * SQLite connection once store_open has returned.
  */
 #include "server/store_int.h"
 
