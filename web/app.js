@@ -698,8 +698,15 @@ function wire() {
   });
 
   window.addEventListener('online', () => app.conn && app.conn.retryNow());
-  // Back on screen: what is shown is read.
-  document.addEventListener('visibilitychange', () => signals.scheduleRead());
+  // Back on screen: what is shown is read (here, and with receipts, for
+  // the other side and this user's other devices).
+  document.addEventListener('visibilitychange', () => {
+    if (!convVisible(app.peer)) return;
+    const store = app.store;
+    store.markRead(app.peer).then(() => store === app.store && refreshConvs())
+      .catch((e) => showAlert(`Cannot update the history: ${e.message}`));
+    signals.scheduleRead();
+  });
   window.addEventListener('focus', () => signals.scheduleRead());
   document.addEventListener('keydown', (ev) => {
     if (ev.key === 'Escape' && $('chat-view').classList.contains('show-conv') && isNarrow()) closeConv();
