@@ -58,6 +58,7 @@ const signals = new Signals(app, {
       .catch((e) => showAlert(`Cannot update the history: ${e.message}`));
   },
   members: (gid) => groups.get(gid)?.members || 0,
+  unread: async () => (app.store ? (await app.store.conversations()).filter((c) => c.unread).map((c) => c.peer) : []),
 });
 
 // ------------------------------------------------------------------ helpers
@@ -207,6 +208,7 @@ function logout(why = '') {
   signals.stopTyping();
   if (app.conn) app.conn.stop();
   signals.reset();
+  delete document.documentElement.dataset.signals;
   if (app.store) app.store.close();
   if (app.unlock) app.unlock();
   revokeUrls();
@@ -525,7 +527,10 @@ async function receive(store, { sender, peer, group, type, body, own, id, time }
   }
   if (group && !groups.get(peer)) groups.list(); // a group not known yet: its name
   const visible = store === app.store && convVisible(key);
-  await store.add(rec, !own && !visible, id);
+  // (not unread either when another device of this user has shown it)
+  const unread = !own && !visible && !signals.readElsewhere(key, id);
+  if (unread) signals.sawUnread(key);
+  await store.add(rec, unread, id);
   if (store !== app.store) return;
   if (!own) signals.stopped(key, sender); // its message ends its typing
   if (key === app.peer) appendMessage(rec);

@@ -24,7 +24,11 @@
 // Read. While a conversation is open and visible the page sends READ up to
 // the newest server id it shows (debounced), when it grows. READ with `by`
 // = this user comes from another device: the unread count keeps only what
-// is above it.
+// is above it. Live ones reach only connected devices, so the page also
+// sends QUERY, once per connection, for each conversation it counts unread
+// (at WELCOME, and when one gets an unread message, as those kept for it
+// come): the answer's own READ mark says what another device showed
+// meanwhile, and a message at or under it does not count as unread.
 //
 // Typing. State 1 at most every TYPING_EVERY_MS while the composer changes
 // and is not empty, 0 when it is sent, cleared, left (blur) or another
@@ -51,7 +55,8 @@ export class Signals {
   // ticks() (redraw the marks of the open conversation's own messages),
   // visible() (the open conversation is on screen), readUpTo(key, upto)
   // (another device read up to upto), members(gid) (a group's member
-  // count, 0 when not known).
+  // count, 0 when not known), unread() (a promise of the keys of the
+  // conversations with unread messages).
   constructor(app, hooks) {
     this.app = app;
     this.hooks = hooks;
@@ -64,6 +69,8 @@ export class Signals {
     this.marks = new Map(); // key -> {delivered: Map(by -> BigInt), read: Map, queried}
     this.maxSeen = 0n; // the highest id any mark named
     this.readSent = new Map(); // key -> BigInt: the highest READ sent
+    this.ownRead = new Map(); // key -> BigInt: the highest READ of this user's other devices
+    this.queriedUnread = new Set(); // keys asked (QUERY) for their unread count on this connection
     clearTimeout(this.readTimer);
     this.readTimer = null;
     this.typingOut = { key: 0, at: 0 }; // whom this user told it types, and when
@@ -82,9 +89,15 @@ export class Signals {
     this.presence.clear(); // the server sends every state again at SUBSCRIBE
     this.typingOut = { key: 0, at: 0 };
     this.clearTypists();
+    document.documentElement.dataset.signals = signals ? 'on' : 'off';
     if (!signals) return;
     this.syncPresence();
     if (this.app.peer) this.opened(this.app.peer);
+    this.queriedUnread = new Set([this.app.peer]);
+    const conn = this.app.conn;
+    this.hooks.unread().then((keys) => {
+      if (conn === this.app.conn) for (const key of keys) this.sawUnread(key);
+    }).catch(() => {}); // only a better unread count was lost
     this.hooks.refresh();
     this.hooks.head();
   }
@@ -145,13 +158,30 @@ export class Signals {
     if (r.upto > this.maxSeen) this.maxSeen = r.upto;
     if (r.by === this.app.user) {
       // Another device of this user (or the QUERY's answer): unread agree.
-      if (r.what === P.R_READ && r.upto > 0n) this.hooks.readUpTo(key, r.upto);
+      if (r.what === P.R_READ && r.upto > (this.ownRead.get(key) ?? 0n)) {
+        this.ownRead.set(key, r.upto);
+        this.hooks.readUpTo(key, r.upto);
+      }
       return;
     }
     const map = r.what === P.R_READ ? m.read : m.delivered;
     if (!map.has(r.by) || r.upto > map.get(r.by)) map.set(r.by, r.upto);
     else if (map.has(r.by)) return; // nothing moved
     if (key === this.app.peer) this.hooks.ticks();
+  }
+
+  // Conversation key got an unread message: ask (once per connection)
+  // whether another device of this user has shown it.
+  sawUnread(key) {
+    if (!this.on || this.queriedUnread.has(key)) return;
+    this.queriedUnread.add(key);
+    const gid = keyGroup(key);
+    this.app.conn.queryReceipts(gid || key, gid !== 0);
+  }
+
+  // Has another device of this user shown message `id` (BigInt) of key?
+  readElsewhere(key, id) {
+    return id !== null && id <= (this.ownRead.get(key) ?? 0n);
   }
 
   // What the marks say of an own message's element: {level: '' |

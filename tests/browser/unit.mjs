@@ -959,6 +959,15 @@ test('unit: own READ from another device, typing expiry, presence texts', async 
   s.onReceipt({ what: P.R_READ, group: false, conv: 8, by: 1, upto: 0n, time: 0 }); // never set
   assert.deepEqual(reads, [[9, 33n], ['g42', 34n]]);
   assert.equal(s.receiptOf(li({ msgId: '1' }), 9).level, '', 'own marks tick nothing');
+  // A message at or under this user's READ of its conversation is not unread.
+  assert.deepEqual([s.readElsewhere(9, 33n), s.readElsewhere(9, 34n), s.readElsewhere(8, 1n), s.readElsewhere(9, null)], [true, false, false, false]);
+  s.onReceipt({ what: P.R_READ, group: false, conv: 9, by: 1, upto: 20n, time: 1 }); // lower: nothing
+  assert.deepEqual(reads.length, 2);
+  // A conversation that gets unread messages is asked (QUERY) once per connection.
+  const asked = [];
+  app.conn = { queryReceipts: (conv, group) => asked.push([conv, group]) };
+  for (const k of [9, 'g42', 9, 'g42']) s.sawUnread(k);
+  assert.deepEqual(asked, [[9, false], [42, true]]);
   // Typing: a 1 from 9 in the 1:1, one from 8 in the group; a 0 ends it.
   s.onTyping({ from: 9, group: false, to: 1, typing: true });
   s.onTyping({ from: 8, group: true, to: 42, typing: true });
