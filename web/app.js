@@ -502,6 +502,7 @@ function settle(store, key, patch) {
       if (!rec || store !== app.store) return;
       const li = msgLi(key);
       if (li) updateStatus(li, rec);
+      if (rec.status === 'sent' && !keyGroup(rec.peer)) signals.shared(rec.peer);
     })
     .catch((e) => showAlert(`Cannot update the history: ${e.message}`));
 }
@@ -533,6 +534,7 @@ async function receive(store, { sender, peer, group, type, body, own, id, time }
   await store.add(rec, unread, id);
   if (store !== app.store) return;
   if (!own) signals.stopped(key, sender); // its message ends its typing
+  if (!group) signals.shared(peer);
   if (key === app.peer) appendMessage(rec);
   refreshConvs();
 }

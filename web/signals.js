@@ -38,8 +38,9 @@
 // Presence. The page subscribes to the peers of the 1:1 conversations of
 // its list (at every WELCOME, and as the list changes): a dot in the list
 // when online, "online" or "last seen HH:MM" (a date when not today) in the
-// open conversation's header. A user the server refuses (ERROR DENIED)
-// shows nothing.
+// open conversation's header. A user the server refuses (ERROR DENIED:
+// with --auth on, one this user shares no conversation with yet) shows
+// nothing, and is asked again once a message between the two was accepted.
 
 import * as P from './proto.js';
 import { groupKey, keyGroup } from './store.js';
@@ -336,6 +337,15 @@ export class Signals {
     this.presence.set(user, { denied: true });
     this.hooks.refresh();
     if (this.app.peer === user) this.hooks.head();
+  }
+
+  // A message between this user and `user` was accepted: a subscription
+  // the server refused (no conversation shared yet) may be granted now.
+  shared(user) {
+    if (!this.presence.get(user)?.denied) return;
+    this.presence.delete(user);
+    this.subscribed.delete(user);
+    this.syncPresence();
   }
 
   // {state: 'online' | 'offline', text} of a user, or null (not known,

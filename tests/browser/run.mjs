@@ -1039,3 +1039,42 @@ test('receipts in a group of three: ✓ once delivered, "read 1/2" while one mem
   await L.shot(A.page, '23-group-read');
   await L.finish([A, B, C]);
 });
+
+test('presence with --auth on: refused (ERROR DENIED) for a user with no conversation shared, nothing shown; granted once a message was', { skip: ownServerOnly }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'chat-browser-auth-'));
+  for (const u of [7, 8]) {
+    const add = spawnSync(L.SERVER, ['user', '--data-dir', dir, 'add', String(u)], { input: `password ${u}\n`, encoding: 'utf8' });
+    assert.equal(add.status, 0, `chat-server user add: ${add.stderr}`);
+  }
+  const s = await L.startServer({ extra: ['--auth', 'on'], dataDir: dir });
+  try {
+    const B = await L.newPerson(browser, s);
+    await L.login(B.page, 8, 'password 8');
+    // A's ERROR frames, as they come (code, ref).
+    const errors = [];
+    const seen = L.watched(() => JSON.stringify(errors));
+    const tap = ({ dir: d, type, frame }) => {
+      if (d === 'down' && type === 0x83) {
+        errors.push([frame.readUInt16BE(9), Number(frame.readBigUInt64BE(11))]);
+        seen.wake();
+      }
+      return true;
+    };
+    const A = await L.newPerson(browser, s, { tap });
+    await L.login(A.page, 7, 'password 7');
+    await L.openConv(A.page, 8);
+    await seen.until(() => errors, (e) => e.some(([code, ref]) => code === 15 && ref === 8), 'ERROR DENIED for user 8');
+    assert.equal(await A.page.locator('#conv-list .presence').count(), 0, 'nothing shown for a refused user');
+    assert.ok(await A.page.isHidden('#conv-sub'));
+    assert.ok(await A.page.isHidden('#alert'), 'not shown as an error');
+    await L.shot(A.page, '24-presence-denied');
+    // A message accepted between the two: asked again, and granted.
+    await L.sendText(A.page, 'now we share a conversation');
+    await A.page.waitForSelector('#conv-list [data-peer="8"] .presence[data-state="online"]');
+    await A.page.waitForSelector('#conv-sub[data-presence="online"]');
+    await L.finish([A, B]);
+  } finally {
+    await s.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -984,6 +984,14 @@ test('unit: own READ from another device, typing expiry, presence texts', async 
   s.onDenied({ user: 11 });
   assert.deepEqual([s.presenceOf(9), s.presenceOf(10), s.presenceOf(11), s.presenceOf(12)],
     [{ state: 'online', text: 'online' }, { state: 'offline', text: '' }, null, null]);
+  // Once a message between the two was accepted, the refused one is asked again.
+  const sent = [];
+  s.app.conn = { presence: (op, users) => sent.push([op, users]) || true, queryReceipts() {} };
+  s.contacts = new Set([9, 10, 11]);
+  s.shared(10); // not refused: nothing
+  s.shared(11);
+  assert.deepEqual(sent, [[P.PRES_SUBSCRIBE, [11]]]);
+  assert.equal(s.presenceOf(11), null, 'nothing shown until the server answers');
   const now = new Date(2026, 11, 1, 23, 0);
   assert.match(lastSeenText(new Date(2026, 11, 1, 9, 5).getTime(), now), /^0?9:05/);
   assert.doesNotMatch(lastSeenText(new Date(2026, 10, 28, 9, 5).getTime(), now), /9:05/);
