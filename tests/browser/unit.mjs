@@ -3,7 +3,7 @@
 // real server does not produce on demand. run.mjs runs these first.
 
 import assert from 'node:assert/strict';
-import { afterEach, test } from 'node:test';
+import { afterEach, mock, test } from 'node:test';
 import * as P from '../../web/proto.js';
 import { ChatConnection, backoffMs, cidSource, newCid, BACKOFF_MAX_MS, BACKOFF_MIN_MS } from '../../web/conn.js';
 import { sniffMime, typeOfFile } from '../../web/media.js';
@@ -996,4 +996,37 @@ test('unit: own READ from another device, typing expiry, presence texts', async 
   assert.match(lastSeenText(new Date(2026, 11, 1, 9, 5).getTime(), now), /^0?9:05/);
   assert.doesNotMatch(lastSeenText(new Date(2026, 10, 28, 9, 5).getTime(), now), /9:05/);
   assert.match(lastSeenText(new Date(2025, 10, 28).getTime(), now), /2025/);
+});
+
+test('unit: typing: state 1 at most every 3 s, 0 once; others\' typing expires 6 s after its last 1', () => {
+  mock.timers.enable({ apis: ['setTimeout', 'Date'], now: 1000000 });
+  try {
+    const app = { user: 1, peer: 9, conn: null };
+    const sent = [];
+    app.conn = { typing: (to, group, state) => sent.push([to, group, state]) || true };
+    const s = new Signals(app, { ticks() {}, refresh() {}, head() {}, readUpTo() {}, members: () => 0 });
+    s.on = true;
+    s.onInput('h');
+    mock.timers.tick(1000);
+    s.onInput('he');
+    mock.timers.tick(2000);
+    s.onInput('hel'); // 3 s after the first: a refresh
+    s.onInput('');
+    s.stopTyping(); // already stopped: nothing more
+    app.peer = 'g42';
+    s.onInput('x');
+    s.stopTyping();
+    assert.deepEqual(sent, [[9, false, 1], [9, false, 1], [9, false, 0], [42, true, 1], [42, true, 0]]);
+    // Incoming: user 5 types to this user; refreshed at 4 s, it lasts to 10 s.
+    app.peer = 0; // (not open: nothing to draw)
+    s.onTyping({ from: 5, group: false, to: 1, typing: true });
+    mock.timers.tick(4000);
+    s.onTyping({ from: 5, group: false, to: 1, typing: true });
+    mock.timers.tick(5999);
+    assert.ok(s.typists.get(5)?.has(5), 'still typing 5.999 s after its refresh');
+    mock.timers.tick(1);
+    assert.equal(s.typists.has(5), false, 'expired 6 s after its last 1');
+  } finally {
+    mock.timers.reset();
+  }
 });
