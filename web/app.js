@@ -1,7 +1,8 @@
 // app.js -- the page: login, the conversation list, one open conversation,
 // the composer. The session is conn.js's, the history store.js's, groups
-// groups.js's and the scroll-back history.js's; this file only turns their
-// events into DOM and the user's actions into calls.
+// groups.js's, the scroll-back history.js's, receipts, typing and presence
+// signals.js's; this file only turns their events into DOM and the user's
+// actions into calls.
 //
 // A conversation is named by its key (store.js): the other user's id, or
 // 'g' and a group's id.
@@ -12,6 +13,7 @@ import { openStore, groupKey, keyGroup, parseKey } from './store.js';
 import { typeOfFile, sniffMime, formatBytes, TYPE_NAMES } from './media.js';
 import { Groups } from './groups.js';
 import { ScrollBack } from './history.js';
+import { Signals } from './signals.js';
 import { $, el, showAlert, clearAlerts, parseUserId } from './ui.js';
 
 const utf8 = new TextEncoder();
@@ -41,6 +43,23 @@ const groups = new Groups(app, {
   head: () => showHead(),
 });
 const scrollBack = new ScrollBack(app, (rec) => messageEl(rec));
+const signals = new Signals(app, {
+  refresh: () => refreshConvs(),
+  head: () => showHead(),
+  ticks: () => {
+    for (const li of $('messages').querySelectorAll('li.msg.out')) showTick(li);
+  },
+  visible: () => convVisible(app.peer),
+  readUpTo: (key, upto) => {
+    const store = app.store;
+    if (key === app.peer && convVisible(key)) return;
+    store.readUpTo(key, upto)
+      .then((changed) => changed && store === app.store && refreshConvs())
+      .catch((e) => showAlert(`Cannot update the history: ${e.message}`));
+  },
+  members: (gid) => groups.get(gid)?.members || 0,
+  unread: async () => (app.store ? (await app.store.conversations()).filter((c) => c.unread).map((c) => c.peer) : []),
+});
 
 // ------------------------------------------------------------------ helpers
 
@@ -55,6 +74,11 @@ function showMaxFrame() {
 }
 
 const isNarrow = () => window.matchMedia('(max-width: 700px)').matches;
+
+// Conversation key is open and on screen (the page is visible; at phone
+// width, the conversation and not the list).
+const convVisible = (key) => key !== 0 && key === app.peer && !!app.store && !$('chat-view').hidden &&
+  document.visibilityState === 'visible' && (!isNarrow() || $('chat-view').classList.contains('show-conv'));
 
 // This browser profile's device name: "web-" and 8 random [a-z0-9], made
 // once and kept in localStorage (shared by the profile's tabs, which the
@@ -111,6 +135,7 @@ async function login(user, password) {
   app.user = user;
   app.store = store;
   app.peer = 0;
+  signals.reset();
   clearAlerts();
   $('login-view').hidden = true;
   $('chat-view').hidden = false;
@@ -131,7 +156,10 @@ async function login(user, password) {
     onMessage: (m) => receive(store, m),
   });
   app.conn = conn;
-  conn.addEventListener('state', (ev) => showState(ev.detail));
+  conn.addEventListener('state', (ev) => {
+    showState(ev.detail);
+    if (ev.detail.state !== 'ready') signals.onLost();
+  });
   conn.addEventListener('welcome', (ev) => {
     localStorage.setItem(LS_MAX_FRAME, String(ev.detail.maxFrame));
     showMaxFrame();
@@ -141,7 +169,12 @@ async function login(user, password) {
     // LIST first (conn.js's onBadType counts on it), then the scroll-back.
     groups.onWelcome(ev.detail);
     scrollBack.onWelcome();
+    signals.onWelcome(ev.detail);
   });
+  conn.addEventListener('receipt', (ev) => signals.onReceipt(ev.detail));
+  conn.addEventListener('typing', (ev) => signals.onTyping(ev.detail));
+  conn.addEventListener('presence', (ev) => signals.onPresence(ev.detail));
+  conn.addEventListener('presence-denied', (ev) => signals.onDenied(ev.detail));
   conn.addEventListener('group-event', (ev) => groups.onEvent(ev.detail));
   conn.addEventListener('unsupported', (ev) => {
     groups.onUnsupported(ev.detail.kinds);
@@ -172,7 +205,10 @@ async function login(user, password) {
 }
 
 function logout(why = '') {
+  signals.stopTyping();
   if (app.conn) app.conn.stop();
+  signals.reset();
+  delete document.documentElement.dataset.signals;
   if (app.store) app.store.close();
   if (app.unlock) app.unlock();
   revokeUrls();
@@ -190,6 +226,7 @@ function logout(why = '') {
   $('messages').replaceChildren();
   $('conv-list').replaceChildren();
   $('conv-title').textContent = 'Pick a conversation';
+  $('typing').hidden = true;
   $('conv-sub').hidden = $('group-toggle').hidden = $('left-note').hidden = true;
   $('composer-box').hidden = true;
   $('new-group').hidden = true;
@@ -230,11 +267,14 @@ async function renderConvs() {
       const unread = c.peer === app.peer ? 0 : c.unread;
       const gid = keyGroup(c.peer);
       const left = gid && groups.get(gid)?.left;
+      const pres = gid ? null : signals.presenceOf(c.peer);
       const b = el(
         'button',
         { type: 'button', class: 'conv-item', 'data-peer': String(c.peer) },
         el('span', { class: 'conv-name' }, gid ? groups.label(gid) : `User ${c.peer}`,
-          gid ? el('span', { class: 'tag', text: left ? 'left' : 'group' }) : null),
+          gid ? el('span', { class: 'tag', text: left ? 'left' : 'group' }) : null,
+          pres ? el('span', { class: 'presence', 'data-state': pres.state, title: pres.text || 'offline',
+            'aria-label': pres.text || 'offline' }) : null),
         el('span', { class: 'conv-preview', text: c.preview || '' }),
         unread ? el('span', { class: 'badge', text: String(unread), 'aria-label': `${unread} unread` }) : null,
       );
@@ -245,6 +285,7 @@ async function renderConvs() {
     }),
   );
   $('conv-empty').hidden = convs.length > 0;
+  signals.setContacts(convs.filter((c) => !keyGroup(c.peer)).map((c) => c.peer));
   if (focused) list.querySelector(`[data-peer="${focused}"]`)?.focus();
 }
 
@@ -269,7 +310,10 @@ async function openConv(key) {
   await store.ensureConv(key);
   const recs = await store.list(key);
   if (store !== app.store) return;
-  if (app.peer !== key) groups.hidePanel();
+  if (app.peer !== key) {
+    groups.hidePanel();
+    signals.stopTyping();
+  }
   app.peer = key;
   localStorage.setItem(`chat.peer.${app.user}`, String(key));
   revokeUrls();
@@ -279,6 +323,8 @@ async function openConv(key) {
   scrollToEnd(true);
   const gid = keyGroup(key);
   scrollBack.open(key, !(gid && groups.get(gid)?.left));
+  signals.showTyping();
+  signals.opened(key);
   await store.markRead(key);
   await renderConvs();
   ($('composer-box').hidden ? $('messages') : $('text')).focus();
@@ -293,8 +339,19 @@ function showHead() {
   const g = gid ? groups.get(gid) : null;
   const left = !!(g && g.left);
   $('conv-title').textContent = gid ? groups.label(gid) : `User ${key}`;
-  $('conv-sub').hidden = !gid;
-  if (gid) $('conv-sub').textContent = left ? 'You are no longer a member' : g && g.members ? `${g.members} ${g.members === 1 ? 'member' : 'members'}` : 'Group';
+  const sub = $('conv-sub');
+  if (gid) {
+    sub.hidden = false;
+    sub.textContent = left ? 'You are no longer a member' : g && g.members ? `${g.members} ${g.members === 1 ? 'member' : 'members'}` : 'Group';
+    delete sub.dataset.presence;
+  } else {
+    // The peer's presence: "online", "last seen …", or nothing.
+    const p = signals.presenceOf(key);
+    sub.hidden = !p || !p.text;
+    sub.textContent = p ? p.text : '';
+    if (p) sub.dataset.presence = p.state;
+    else delete sub.dataset.presence;
+  }
   $('group-toggle').hidden = !gid || left || !groups.supported;
   $('composer-box').hidden = left;
   $('left-note').hidden = !left;
@@ -314,6 +371,11 @@ const STATUS_MARKS = {
   failed: ['!', 'not sent'],
 };
 const ELSEWHERE_LABEL = 'sent from another device';
+// Receipts (SIGNALS): what the marks of the peer (or the group's members) say.
+const RECEIPT_MARKS = {
+  delivered: ['✓', 'delivered'],
+  read: ['✓✓', 'read'],
+};
 
 function timeText(ts) {
   return new Date(ts).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
@@ -346,6 +408,7 @@ function messageEl(rec) {
     'data-status': rec.status,
   });
   if (rec.msgId) li.dataset.msgId = rec.msgId;
+  else if (rec.dir === 'out' && rec.after !== undefined) li.dataset.after = rec.after;
   if (rec.history) li.dataset.history = '1';
   if (rec.elsewhere) li.dataset.origin = 'elsewhere';
   if (rec.author) {
@@ -362,14 +425,7 @@ function messageEl(rec) {
 // The mark, upload bar and error of an own message.
 function updateStatus(li, rec) {
   li.dataset.status = rec.status;
-  const meta = li.querySelector('.meta');
-  const [mark, status] = STATUS_MARKS[rec.status];
-  const label = rec.elsewhere ? ELSEWHERE_LABEL : status;
-  let m = meta.querySelector('.mark');
-  if (!m) meta.append((m = el('span', { class: 'mark' })));
-  m.textContent = mark;
-  m.setAttribute('aria-label', label);
-  m.title = label;
+  showTick(li);
   let bar = li.querySelector('progress');
   if (rec.status === 'pending' && rec.size >= PROGRESS_MIN && !bar)
     li.querySelector('.bubble').append((bar = el('progress', { max: rec.size, value: 0, 'aria-label': 'Upload' })));
@@ -377,6 +433,35 @@ function updateStatus(li, rec) {
   let err = li.querySelector('.msg-error');
   if (rec.error && !err) li.append((err = el('p', { class: 'msg-error' })));
   if (err) err.textContent = rec.error ? `Not sent: ${rec.error}` : '';
+}
+
+// The mark of an own message: its status ('…' sending, '!' failed, '✓'
+// the server has it), and with SIGNALS what the receipts say: '✓'
+// delivered, '✓✓' read (a group: by every other member; "read N/M" beside
+// it while some have). li[data-receipt] is 'delivered' or 'read'.
+function showTick(li) {
+  const meta = li.querySelector('.meta');
+  const status = li.dataset.status;
+  const r = status === 'sent' ? signals.receiptOf(li) : { level: '', readers: 0, total: 0 };
+  let [mark, label] = r.level ? RECEIPT_MARKS[r.level] : STATUS_MARKS[status];
+  const partial = r.readers > 0 && r.readers < r.total;
+  if (partial) label += `, read by ${r.readers} of ${r.total}`;
+  if (li.dataset.origin === 'elsewhere') label = r.level ? `${ELSEWHERE_LABEL}, ${label}` : ELSEWHERE_LABEL;
+  let m = meta.querySelector('.mark');
+  if (!m) meta.append((m = el('span', { class: 'mark' })));
+  m.textContent = mark;
+  m.setAttribute('aria-label', label);
+  m.title = label;
+  m.classList.toggle('only-sent', status === 'sent' && !r.level && signals.on);
+  m.classList.toggle('read', r.level === 'read');
+  if (r.level) li.dataset.receipt = r.level;
+  else delete li.dataset.receipt;
+  let reads = meta.querySelector('.reads');
+  if (partial && !reads) meta.append((reads = el('span', { class: 'reads', 'aria-hidden': 'true' })));
+  if (reads) {
+    reads.hidden = !partial;
+    reads.textContent = partial ? `read ${r.readers}/${r.total}` : '';
+  }
 }
 
 function msgLi(id) {
@@ -406,6 +491,7 @@ function appendMessage(rec) {
   const stick = nearEnd();
   $('messages').append(messageEl(rec));
   scrollToEnd(stick || (rec.dir === 'out' && !rec.elsewhere));
+  if (rec.msgId) signals.scheduleRead();
 }
 
 // An own message was acknowledged or refused: store, then show.
@@ -416,6 +502,7 @@ function settle(store, key, patch) {
       if (!rec || store !== app.store) return;
       const li = msgLi(key);
       if (li) updateStatus(li, rec);
+      if (rec.status === 'sent' && !keyGroup(rec.peer)) signals.shared(rec.peer);
     })
     .catch((e) => showAlert(`Cannot update the history: ${e.message}`));
 }
@@ -440,10 +527,14 @@ async function receive(store, { sender, peer, group, type, body, own, id, time }
     rec.preview = `User ${sender}: ${rec.preview ?? rec.text.slice(0, 80)}`;
   }
   if (group && !groups.get(peer)) groups.list(); // a group not known yet: its name
-  const visible = key === app.peer && store === app.store && !$('chat-view').hidden &&
-    (!isNarrow() || $('chat-view').classList.contains('show-conv'));
-  await store.add(rec, !own && !visible, id);
+  const visible = store === app.store && convVisible(key);
+  // (not unread either when another device of this user has shown it)
+  const unread = !own && !visible && !signals.readElsewhere(key, id);
+  if (unread) signals.sawUnread(key);
+  await store.add(rec, unread, id);
   if (store !== app.store) return;
+  if (!own) signals.stopped(key, sender); // its message ends its typing
+  if (!group) signals.shared(peer);
   if (key === app.peer) appendMessage(rec);
   refreshConvs();
 }
@@ -479,7 +570,9 @@ function sendMessage(peer, fields) {
   const store = app.store;
   app.sendChain = app.sendChain
     .then(async () => {
-      const rec = await store.add({ peer, dir: 'out', ts: Date.now(), status: 'pending', pending: 1, cid: String(newCid()), ...fields });
+      // after: the highest server id known now; this message's will be above it (signals.js).
+      const rec = await store.add({ peer, dir: 'out', ts: Date.now(), status: 'pending', pending: 1, cid: String(newCid()),
+        after: String(signals.known()), ...fields });
       if (store !== app.store) return;
       if (peer === app.peer) appendMessage(rec);
       queueRecord(rec);
@@ -503,6 +596,7 @@ function sendText() {
   if (tooBig(size, 'The message')) return;
   ta.value = '';
   autosize();
+  signals.stopTyping();
   sendMessage(app.peer, { type: P.TEXT, text, size });
 }
 
@@ -574,7 +668,11 @@ function wire() {
       sendText();
     }
   });
-  $('text').addEventListener('input', autosize);
+  $('text').addEventListener('input', () => {
+    autosize();
+    signals.onInput($('text').value);
+  });
+  $('text').addEventListener('blur', () => signals.stopTyping());
   $('text').addEventListener('paste', (ev) => {
     const files = ev.clipboardData && ev.clipboardData.files;
     if (files && files.length) {
@@ -607,6 +705,16 @@ function wire() {
   });
 
   window.addEventListener('online', () => app.conn && app.conn.retryNow());
+  // Back on screen: what is shown is read (here, and with receipts, for
+  // the other side and this user's other devices).
+  document.addEventListener('visibilitychange', () => {
+    if (!convVisible(app.peer)) return;
+    const store = app.store;
+    store.markRead(app.peer).then(() => store === app.store && refreshConvs())
+      .catch((e) => showAlert(`Cannot update the history: ${e.message}`));
+    signals.scheduleRead();
+  });
+  window.addEventListener('focus', () => signals.scheduleRead());
   document.addEventListener('keydown', (ev) => {
     if (ev.key === 'Escape' && $('chat-view').classList.contains('show-conv') && isNarrow()) closeConv();
   });

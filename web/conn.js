@@ -53,6 +53,15 @@
 // to). Request numbers are REQ_BASE and up, so that they never equal the
 // sequence number of a message (an ERROR's ref names either, and ERROR
 // GROUP both): a connection sends fewer than 2^31 messages.
+//
+// Signals (SIGNALS, asked with CONV, granted with it): RECEIPT, TYPING and
+// PRESENCE frames are neither queued nor acknowledged: sent at once on a
+// ready connection that has SIGNALS (else dropped: the page sends them
+// again when it matters), received ones emitted as 'receipt', 'typing'
+// and 'presence' events. ERROR DENIED (a presence refused; ref = the user)
+// is emitted as 'presence-denied', never taken for a message's ref; ERROR
+// GROUP with ref 0 (a TYPING or RECEIPT for a group this user is no longer
+// in) as 'signal-refused'.
 
 import * as P from './proto.js';
 
@@ -133,6 +142,7 @@ export class ChatConnection extends EventTarget {
     this.poller = null; // bufferedAmount poll while writing
     this.acks = false;
     this.conv = false; // WELCOME granted CONV
+    this.signals = false; // WELCOME granted SIGNALS (receipts, typing, presence)
     this.maxFrame = 0; // from WELCOME; 0 = not known yet
     this.queue = [];
     this.queueBytes = 0;
@@ -298,6 +308,42 @@ export class ChatConnection extends EventTarget {
     return true;
   }
 
+  // ----------------------------------------------------------------- signals
+
+  // Send a signal frame (built by frameOf, which may throw P.ProtoError)
+  // now: true when sent, false when there is no ready SIGNALS connection.
+  signal(frameOf) {
+    if (this.state !== 'ready' || !this.signals) return false;
+    this.send(frameOf());
+    return true;
+  }
+
+  // RECEIPT READ: this user has shown conversation conv (a user, or with
+  // group a group) up to message id upto (BigInt).
+  read(conv, group, upto) {
+    return this.signal(() => P.encodeReceipt(this.user, P.R_READ, conv, upto, group));
+  }
+
+  // RECEIPT QUERY: the marks of a conversation, answered by 'receipt'
+  // events, the last one an R_END.
+  queryReceipts(conv, group) {
+    return this.signal(() => P.encodeReceipt(this.user, P.R_QUERY, conv, 0n, group));
+  }
+
+  // TYPING: state 1 typing, 0 stopped, to a user or a group.
+  typing(to, group, state) {
+    return this.signal(() => P.encodeTyping(this.user, to, state, group));
+  }
+
+  // PRESENCE SUBSCRIBE or UNSUBSCRIBE of any number of users (sent 256 at
+  // a time).
+  presence(op, users) {
+    if (this.state !== 'ready' || !this.signals) return false;
+    for (let i = 0; i < users.length; i += P.PRESENCE_USERS_MAX)
+      this.send(P.encodePresence(this.user, op, users.slice(i, i + P.PRESENCE_USERS_MAX)));
+    return true;
+  }
+
   // ---------------------------------------------------------------- socket
 
   connect() {
@@ -317,7 +363,7 @@ export class ChatConnection extends EventTarget {
     }, CONNECT_TIMEOUT_MS);
     ws.onopen = () => {
       if (ws !== this.ws) return;
-      const flags = P.FLAG_ACKS | (this.device !== null ? P.FLAG_CONV : 0);
+      const flags = P.FLAG_ACKS | (this.device !== null ? P.FLAG_CONV | P.FLAG_SIGNALS : 0);
       ws.send(P.encodeHello(this.user, flags, this.password, this.device || ''));
       this.setState('hello');
     };
@@ -339,7 +385,7 @@ export class ChatConnection extends EventTarget {
     this.timer = this.poller = null;
     if (this.ws) this.ws.onopen = this.ws.onmessage = this.ws.onclose = null;
     this.ws = null;
-    this.acks = this.conv = false;
+    this.acks = this.conv = this.signals = false;
     this.resetConnection();
   }
 
@@ -391,6 +437,16 @@ export class ChatConnection extends EventTarget {
         case P.HISTORY_PAGE:
           if (!this.conv) throw new P.ProtoError('HISTORY on a connection without CONV');
           return this.onHistoryPage(P.parseHistoryPage(f.body));
+        case P.RECEIPT:
+          if (!this.signals) throw new P.ProtoError('RECEIPT on a connection without SIGNALS');
+          return this.emit('receipt', P.parseReceipt(f.body));
+        case P.TYPING:
+          if (!this.signals) throw new P.ProtoError('TYPING on a connection without SIGNALS');
+          if (!P.isUserId(f.sender)) throw new P.ProtoError('TYPING from user 0');
+          return this.emit('typing', { from: f.sender, ...P.parseTyping(f.body) });
+        case P.PRESENCE:
+          if (!this.signals) throw new P.ProtoError('PRESENCE on a connection without SIGNALS');
+          return this.emit('presence', P.parsePresence(f.body));
         case P.WELCOME: return this.onWelcome(P.parseWelcome(f.body));
         case P.ACK: return this.onAck(P.parseAck(f.body));
         case P.ERROR: return this.onError(P.parseError(f.body));
@@ -456,13 +512,14 @@ export class ChatConnection extends EventTarget {
     this.timer = null;
     this.acks = (w.flags & P.FLAG_ACKS) !== 0;
     this.conv = this.device !== null && (w.flags & P.FLAG_CONV) !== 0;
+    this.signals = this.conv && (w.flags & P.FLAG_SIGNALS) !== 0;
     this.maxFrame = w.maxFrame;
     this.attempt = 0;
     // Messages queued before the limit was known can never be sent.
     for (const it of this.queue.filter((m) => m.size > w.maxFrame))
       this.refuse(it, P.ERR_TOOBIG, 'TOOBIG', `it is ${it.size} bytes; the server takes at most ${w.maxFrame}`);
     this.setState('ready');
-    this.emit('welcome', { acks: this.acks, conv: this.conv, maxFrame: w.maxFrame, user: w.user });
+    this.emit('welcome', { acks: this.acks, conv: this.conv, signals: this.signals, maxFrame: w.maxFrame, user: w.user });
     this.pump();
     this.sendAck(); // frames stored before WELCOME was handled
   }
@@ -478,6 +535,14 @@ export class ChatConnection extends EventTarget {
     if (r) {
       this.groupsKnown ||= r.kind === 'group';
       r.reject(new RequestError('refused', e.reason || 'refused by the server', e));
+      return;
+    }
+    if (e.code === P.ERR_DENIED && this.signals) {
+      this.emit('presence-denied', { user: e.ref, reason: e.reason });
+      return;
+    }
+    if (e.code === P.ERR_GROUP && !e.ref && this.signals) {
+      this.emit('signal-refused', e);
       return;
     }
     if (e.code === P.ERR_BADTYPE && !e.ref && this.onBadType()) return;

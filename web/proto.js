@@ -21,10 +21,14 @@ export const GROUP = 0x88; // c->s with CONV: a group operation
 export const GROUPS = 0x89; // s->c with CONV: its answer, or a group event
 export const HISTORY = 0x8a; // c->s with CONV: a page of a conversation's history
 export const HISTORY_PAGE = 0x8b; // s->c with CONV: the page
+export const RECEIPT = 0x8c; // both with SIGNALS: delivered and read marks
+export const TYPING = 0x8d; // both with SIGNALS: someone is typing
+export const PRESENCE = 0x8e; // c->s with SIGNALS: (un)subscribe; s->c: a user's state
 
 export const VERSION = 1;
 export const FLAG_ACKS = 1; // HELLO/WELCOME: acknowledgements
 export const FLAG_CONV = 2; // HELLO/WELCOME: devices and conversations (MSG, POST)
+export const FLAG_SIGNALS = 4; // HELLO/WELCOME: receipts, typing, presence (with CONV only)
 export const MSG_OWN = 1; // MSG flags: the author is this user, on another device
 export const MSG_GROUP = 2; // MSG, POST and history flags: `to` (receiver) is a group
 export const MSG_HDR = 22; // MSG body before the payload: id u64, kind u8, flags u8, to u32, time u64
@@ -55,11 +59,23 @@ export const H_USER = 1; // HISTORY kind: the conversation with a user
 export const H_GROUP = 2; // HISTORY kind: a group's
 const GROUP_PRE = 9; // GROUP and GROUPS: op u8, req u32, group u32
 
+// RECEIPT what; TYPING states; PRESENCE ops; sizes.
+export const R_DELIVERED = 1; // s->c: user `by` has the messages up to `upto`
+export const R_READ = 2; // both: shown up to `upto`
+export const R_QUERY = 3; // c->s: send me the marks of a conversation
+export const R_END = 4; // s->c: the end of a QUERY's answer
+export const RECEIPT_SIZE = 26; // what u8, flags u8, conv u32, by u32, upto u64, time u64
+export const TYPING_SIZE = 6; // flags u8, to u32, state u8
+export const PRES_SUBSCRIBE = 1;
+export const PRES_UNSUBSCRIBE = 2;
+export const PRESENCE_USERS_MAX = 256; // user ids in one PRESENCE request
+export const PRESENCE_SIZE = 13; // s->c: user u32, state u8, last seen u64
+
 // ERROR codes by number, as docs/PROTOCOL.md names them.
 export const ERROR_NAMES = Object.freeze({
   1: 'TOOBIG', 2: 'BADTYPE', 3: 'SPOOF', 4: 'PROTO', 5: 'AUTH', 6: 'NOLOGIN',
   7: 'QUOTA', 8: 'STORE', 9: 'RATE', 10: 'BUSY', 11: 'SHUTDOWN', 12: 'BADRCPT',
-  13: 'SLOW', 14: 'GROUP',
+  13: 'SLOW', 14: 'GROUP', 15: 'DENIED',
 });
 export const ERR_TOOBIG = 1;
 export const ERR_BADTYPE = 2;
@@ -68,6 +84,7 @@ export const ERR_AUTH = 5;
 export const ERR_NOLOGIN = 6;
 export const ERR_STORE = 8;
 export const ERR_GROUP = 14;
+export const ERR_DENIED = 15;
 
 export class ProtoError extends Error {}
 
@@ -376,4 +393,101 @@ export function parseHistoryPage(body) {
   }
   r.end();
   return out;
+}
+
+// ------------------------------------------- receipts, typing and presence
+
+// RECEIPT, client -> server: what R_READ ("shown up to `upto`", a BigInt
+// message id) or R_QUERY (upto must be 0n); conv a user or, with `group`,
+// a group; by and time 0. Throws ProtoError on what the server would call
+// malformed (or a DELIVERED / END, which only the server sends).
+export function encodeReceipt(user, what, conv, upto = 0n, group = false) {
+  if (what !== R_READ && what !== R_QUERY) throw new ProtoError(`a client sends no RECEIPT ${what}`);
+  if (!isUserId(conv)) throw new ProtoError(`RECEIPT of conversation ${conv}`);
+  if (typeof upto !== 'bigint' || upto < 0n || upto > U64_MAX) throw new ProtoError(`bad upto ${upto}`);
+  if (what === R_QUERY && upto !== 0n) throw new ProtoError('a QUERY has upto 0');
+  const body = new Uint8Array(RECEIPT_SIZE);
+  const v = view(body);
+  v.setUint8(0, what);
+  v.setUint8(1, group ? MSG_GROUP : 0);
+  v.setUint32(2, conv);
+  v.setUint32(6, 0);
+  v.setBigUint64(10, upto);
+  v.setBigUint64(18, 0n);
+  return encodeFrame(user, 0, RECEIPT, body);
+}
+
+// RECEIPT, server -> client: {what (R_DELIVERED, R_READ or R_END), group,
+// conv, by, upto: BigInt, time (unix ms, 0 = not known)}. Throws
+// ProtoError on another size, a `what` the server does not send, conv 0,
+// or by 0 in a mark. Flag bits other than GROUP are ignored (reserved).
+export function parseReceipt(body) {
+  if (body.length !== RECEIPT_SIZE) throw new ProtoError(`RECEIPT of ${body.length} bytes, not ${RECEIPT_SIZE}`);
+  const v = view(body);
+  const what = v.getUint8(0);
+  if (what !== R_DELIVERED && what !== R_READ && what !== R_END) throw new ProtoError(`RECEIPT ${what} from the server`);
+  const out = {
+    what,
+    group: (v.getUint8(1) & MSG_GROUP) !== 0,
+    conv: v.getUint32(2),
+    by: v.getUint32(6),
+    upto: v.getBigUint64(10),
+    time: Number(v.getBigUint64(18)),
+  };
+  if (!isUserId(out.conv)) throw new ProtoError('RECEIPT of conversation 0');
+  if (what !== R_END && !isUserId(out.by)) throw new ProtoError('RECEIPT mark by user 0');
+  return out;
+}
+
+// TYPING, client -> server: to a user or, with `group`, a group; state 1
+// typing, 0 stopped.
+export function encodeTyping(user, to, state, group = false) {
+  if (!isUserId(to)) throw new ProtoError(`TYPING to ${to}`);
+  if (state !== 0 && state !== 1) throw new ProtoError(`TYPING state ${state}`);
+  const body = new Uint8Array(TYPING_SIZE);
+  const v = view(body);
+  v.setUint8(0, group ? MSG_GROUP : 0);
+  v.setUint32(1, to);
+  v.setUint8(5, state);
+  return encodeFrame(user, 0, TYPING, body);
+}
+
+// TYPING, server -> client (the typist is the header's sender): {group,
+// to (this user, or the group), typing: bool}. Throws ProtoError on
+// another size, to 0, a state over 1; reserved flag bits are ignored.
+export function parseTyping(body) {
+  if (body.length !== TYPING_SIZE) throw new ProtoError(`TYPING of ${body.length} bytes, not ${TYPING_SIZE}`);
+  const v = view(body);
+  const state = v.getUint8(5);
+  const to = v.getUint32(1);
+  if (state > 1) throw new ProtoError(`TYPING state ${state}`);
+  if (!isUserId(to)) throw new ProtoError('TYPING to 0');
+  return { group: (v.getUint8(0) & MSG_GROUP) !== 0, to, typing: state === 1 };
+}
+
+// PRESENCE, client -> server: op PRES_SUBSCRIBE or PRES_UNSUBSCRIBE, 1 to
+// 256 user ids (none 0).
+export function encodePresence(user, op, users) {
+  if (op !== PRES_SUBSCRIBE && op !== PRES_UNSUBSCRIBE) throw new ProtoError(`PRESENCE op ${op}`);
+  if (!Array.isArray(users) || users.length < 1 || users.length > PRESENCE_USERS_MAX || !users.every(isUserId))
+    throw new ProtoError(`PRESENCE of 1 to ${PRESENCE_USERS_MAX} user ids`);
+  const body = new Uint8Array(3 + 4 * users.length);
+  const v = view(body);
+  v.setUint8(0, op);
+  v.setUint16(1, users.length);
+  users.forEach((u, i) => v.setUint32(3 + 4 * i, u));
+  return encodeFrame(user, 0, PRESENCE, body);
+}
+
+// PRESENCE, server -> client: {user, online: bool, lastSeen (unix ms when
+// its last connection ended, 0 = not known)}. Throws ProtoError on another
+// size, user 0 or a state over 1.
+export function parsePresence(body) {
+  if (body.length !== PRESENCE_SIZE) throw new ProtoError(`PRESENCE of ${body.length} bytes, not ${PRESENCE_SIZE}`);
+  const v = view(body);
+  const user = v.getUint32(0);
+  const state = v.getUint8(4);
+  if (!isUserId(user)) throw new ProtoError('PRESENCE of user 0');
+  if (state > 1) throw new ProtoError(`PRESENCE state ${state}`);
+  return { user, online: state === 1, lastSeen: Number(v.getBigUint64(5)) };
 }

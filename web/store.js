@@ -241,6 +241,35 @@ export class Store {
     await done;
   }
 
+  // Another device of this user has shown peer's messages up to id upto
+  // (BigInt, a RECEIPT READ by this user): the unread count keeps only the
+  // incoming messages above it. Resolves true when it changed.
+  async readUpTo(peer, upto) {
+    const s = this.tx('readwrite');
+    const done = finished(s.t);
+    const conv = await req(s.convs.get(peer));
+    let changed = false;
+    if (conv && conv.unread) {
+      // The unread ones are the newest incoming messages: count those above
+      // upto, newest first, until one is not (or all unread are seen).
+      let above = 0, seen = 0;
+      await walk(s.messages.index('peer').openCursor(peerRange(peer), 'prev'), (cur) => {
+        const m = cur.value;
+        if (m.dir !== 'in') return true;
+        if (!m.msgId || BigInt(m.msgId) <= upto) return false;
+        above++;
+        return ++seen < conv.unread;
+      });
+      if (above < conv.unread) {
+        conv.unread = above;
+        await req(s.convs.put(conv));
+        changed = true;
+      }
+    }
+    await done;
+    return changed;
+  }
+
   // The highest MSG id kept (BigInt), -1n when none.
   async lastMsgId() {
     const m = await req(this.tx('readonly').meta.get('lastMsgId'));

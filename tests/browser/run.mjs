@@ -64,8 +64,9 @@ test('two pages log in and chat both ways', async () => {
   await L.msgText(B.page, 'in', hello).waitFor();
   // Read once opened (the badge goes when the page has marked it read).
   await B.page.locator(`#conv-list [data-peer="${a}"] .badge`).waitFor({ state: 'detached' });
-  // A's message carries the mark once the server acknowledged it.
-  await A.page.waitForSelector(`${SENT} .mark:text-is("✓")`);
+  // A's message carries the mark once the server acknowledged it (✓; with
+  // receipts ✓ delivered, ✓✓ once B has shown it).
+  await A.page.waitForSelector(`${SENT} .mark:text-matches("^✓✓?$")`);
 
   // A is typing when B's answer arrives: it is shown, the draft stays.
   await A.page.fill('#text', 'half-typed draft');
@@ -459,7 +460,8 @@ test('devices: a message written in one browser appears as own in the other', as
   const li = B.page.locator('li.msg.out', { has: B.page.locator('.text:text-is("written on A ✍️")') });
   assert.equal(await li.getAttribute('data-origin'), 'elsewhere');
   assert.equal(await li.getAttribute('data-status'), 'sent');
-  assert.equal(await li.locator('.mark').getAttribute('aria-label'), 'sent from another device');
+  // (with receipts: ", delivered" or ", read" once V has it, or has shown it)
+  assert.match(await li.locator('.mark').getAttribute('aria-label'), /^sent from another device(, delivered|, read)?$/);
 
   await L.sendText(B.page, 'and this on B');
   await L.msgText(A.page, 'out', 'and this on B').waitFor();
@@ -493,13 +495,26 @@ test('devices: what arrives while one browser is closed appears when it comes ba
   L.watchPage(page);
   await page.goto(server.webUrl);
   await L.login(page, u);
-  await page.waitForSelector(badge(v, 1)); // V's message is unread, A's answer is not
+  await page.waitForSelector(`#conv-list [data-peer="${v}"] .conv-preview:text-is("answered on A")`);
+  if (await signalsOn(page)) {
+    // A has shown V's message: with receipts the page learns it (its QUERY
+    // at login gives this user's READ mark), so it is not unread here either.
+    await page.locator(`#conv-list [data-peer="${v}"] .badge`).waitFor({ state: 'detached' });
+  } else {
+    await page.waitForSelector(badge(v, 1)); // V's message is unread, A's answer is not
+  }
   await page.click(`#conv-list [data-peer="${v}"]`);
   await L.msgText(page, 'out', 'answered on A').waitFor();
   assert.deepEqual(await shown(page), [['in', 'while B was closed 🌙'], ['out', 'answered on A']]);
   await L.shot(page, '13-device-back');
   await L.finish([A, B, V]);
 });
+
+// The page's connection has SIGNALS (receipts, typing, presence).
+async function signalsOn(page) {
+  await page.waitForFunction(() => document.documentElement.dataset.signals !== undefined);
+  return (await page.getAttribute('html', 'data-signals')) === 'on';
+}
 
 // A tap (L.tapChat) that records the frames going `rec.dir` of type
 // rec.type (rec.fields(frame) of each), and, once armed, drops the first
@@ -783,7 +798,7 @@ test('scroll-back: older messages come from the server\'s history, page by page,
     assert.deepEqual(await texts(A.page), all, 'every message once, in order');
     assert.equal(await A.page.locator('li.msg[data-history="1"]').count(), 122, 'those beyond the 200 came from the server');
     assert.equal(await A.page.getAttribute('li.msg:first-child', 'class'), 'msg out', 'a-early is A\'s own, on the right');
-    assert.equal(await A.page.locator('li.msg.out .text:text-is("a-early") >> xpath=../../p[@class="meta"]/span[@class="mark"]').textContent(), '✓');
+    assert.equal(await A.page.locator('li.msg.out .text:text-is("a-early") >> xpath=../../p[@class="meta"]/span[contains(@class, "mark")]').textContent(), '✓');
     await L.shot(A.page, '17-scroll-back-start');
 
     // The short one: "own first" has no server id in the page; its history
@@ -871,4 +886,195 @@ test('groups at phone width (360 px), by keyboard: create one, its members, back
   await page.keyboard.press('Escape');
   await page.waitForSelector('#sidebar:visible');
   await L.finish([A]);
+});
+
+// ------------------------------------------- receipts, typing, presence
+
+// Wait until the own message `text` of the open conversation has the
+// receipt `level` ('' none yet, 'delivered', 'read') and shows `mark`.
+async function tickIs(page, text, level, mark) {
+  await page.waitForFunction(([t, l, m]) => {
+    const li = [...document.querySelectorAll('li.msg.out')].find((e) => e.querySelector('.text')?.textContent === t);
+    return !!li && (li.dataset.receipt || '') === l && li.querySelector('.mark').textContent === m;
+  }, [text, level, mark]);
+}
+
+// From now on, record every receipt level an own message takes: levels()
+// gives them, in order, for the message whose text is t.
+async function recordLevels(page) {
+  await page.evaluate(() => {
+    window.chatLevels = [];
+    new MutationObserver((rs) => {
+      for (const r of rs) window.chatLevels.push([r.target.querySelector('.text')?.textContent, r.target.dataset.receipt || '']);
+    }).observe(document.getElementById('messages'), { subtree: true, attributes: true, attributeFilter: ['data-receipt'] });
+  });
+  return (t) => page.evaluate((x) => window.chatLevels.filter(([text]) => text === x).map(([, l]) => l), t);
+}
+
+// The open conversation's receipts are known (its QUERY answered: END).
+const receiptsReady = (page) => page.waitForSelector('#messages[data-receipts="ready"]');
+
+test('receipts: ✓ once delivered, ✓✓ once read; read on one device is read on the other; marks again after a reload', async () => {
+  const [a, b, x] = ids(3);
+  const A = await L.loggedIn(browser, server, a, b);
+  const B = await L.loggedIn(browser, server, b, x); // B looks at another conversation
+  const B2 = await L.loggedIn(browser, server, b); // B's other device (browser)
+  await receiptsReady(A.page); // SIGNALS granted, the QUERY answered
+
+  await L.sendText(A.page, 'are you there?');
+  await B.page.waitForSelector(badge(a, 1));
+  await B2.page.waitForSelector(badge(a, 1));
+  // B's devices have it, neither shows it: one tick.
+  await tickIs(A.page, 'are you there?', 'delivered', '✓');
+  assert.equal(await A.page.getAttribute('li.msg.out .mark', 'aria-label'), 'delivered');
+  await L.shot(A.page, '20-receipt-delivered');
+
+  // B opens it: two ticks at A; B's other device no longer counts it unread.
+  await B.page.click(`#conv-list [data-peer="${a}"]`);
+  await L.msgText(B.page, 'in', 'are you there?').waitFor();
+  await tickIs(A.page, 'are you there?', 'read', '✓✓');
+  await B2.page.locator(`#conv-list [data-peer="${a}"] .badge`).waitFor({ state: 'detached' });
+  await L.shot(A.page, '20-receipt-read');
+  await L.shot(B2.page, '20-receipt-read-elsewhere');
+
+  // B has it open: the next message goes to ✓✓ at once (possibly through
+  // ✓), never back.
+  const levels = await recordLevels(A.page);
+  await L.sendText(A.page, 'and now?');
+  await L.msgText(B.page, 'in', 'and now?').waitFor();
+  await tickIs(A.page, 'and now?', 'read', '✓✓');
+  const seen = await levels('and now?');
+  const order = ['', 'delivered', 'read'];
+  assert.ok(seen.every((l, i) => i === 0 || order.indexOf(l) >= order.indexOf(seen[i - 1])), `levels only move forward: ${seen}`);
+  assert.equal(await B.page.locator(`#conv-list [data-peer="${a}"] .badge`).count(), 0);
+
+  // After a reload A asks the marks again (QUERY): both still ✓✓.
+  await A.page.reload();
+  await A.page.waitForSelector('#status[data-state=online]');
+  await A.page.waitForSelector(`#conv-title:text-is("User ${b}")`);
+  await receiptsReady(A.page);
+  await tickIs(A.page, 'are you there?', 'read', '✓✓');
+  await tickIs(A.page, 'and now?', 'read', '✓✓');
+  await L.finish([A, B, B2]);
+});
+
+test('typing: shown at the other page while the other types, gone once sent or cleared', async () => {
+  const [a, b] = ids(2);
+  const A = await L.loggedIn(browser, server, a, b);
+  const B = await L.loggedIn(browser, server, b, a);
+  await receiptsReady(B.page);
+  await B.page.fill('#text', 'I am writ');
+  await A.page.waitForSelector(`#typing:text-is("User ${b} is typing…")`);
+  await L.shot(A.page, '21-typing');
+  await L.sendText(B.page, 'I am writing back');
+  await L.msgText(A.page, 'in', 'I am writing back').waitFor();
+  await A.page.waitForSelector('#typing', { state: 'hidden' });
+  // Typing again, then the draft is cleared: gone too.
+  await B.page.fill('#text', 'hm');
+  await A.page.waitForSelector(`#typing:text-is("User ${b} is typing…")`);
+  await B.page.fill('#text', '');
+  await A.page.waitForSelector('#typing', { state: 'hidden' });
+  // A looking at another conversation does not show B's typing there.
+  await L.openConv(A.page, b + 1000000);
+  await B.page.fill('#text', 'still there?');
+  await L.openConv(A.page, b);
+  await A.page.waitForSelector(`#typing:text-is("User ${b} is typing…")`);
+  await L.finish([A, B]);
+});
+
+test('presence: the other user online while its page is open, "last seen" once it is closed', async () => {
+  const [a, b] = ids(2);
+  const B = await L.loggedIn(browser, server, b, a);
+  const A = await L.loggedIn(browser, server, a, b);
+  const dot = (state) => `#conv-list [data-peer="${b}"] .presence[data-state="${state}"]`;
+  await A.page.waitForSelector(dot('online'));
+  await A.page.waitForSelector('#conv-sub[data-presence="online"]:text-is("online")');
+  await L.shot(A.page, '22-presence-online');
+  // B types, then its page goes away without a word: A's typing line goes
+  // (by itself within 6 s, if nothing says so), B is offline, last seen now.
+  await B.page.fill('#text', 'gone in a moment');
+  await A.page.waitForSelector(`#typing:text-is("User ${b} is typing…")`);
+  const errors = B.context.chatErrors;
+  await B.context.close();
+  assert.deepEqual(errors, [], 'errors in B\'s page');
+  await A.page.waitForSelector(dot('offline'));
+  await A.page.waitForSelector('#conv-sub[data-presence="offline"]:text-matches("^last seen [0-9]")');
+  await A.page.waitForSelector('#typing', { state: 'hidden' });
+  await L.shot(A.page, '22-presence-last-seen');
+  // B back: online again.
+  const B2 = await L.loggedIn(browser, server, b);
+  await A.page.waitForSelector(dot('online'));
+  await L.finish([A, B2]);
+});
+
+test('receipts in a group of three: ✓ once delivered, "read 1/2" while one member has read it, ✓✓ once both have', async () => {
+  const [a, b, c] = ids(3);
+  const A = await L.loggedIn(browser, server, a);
+  const B = await L.loggedIn(browser, server, b);
+  const C = await L.loggedIn(browser, server, c);
+  for (const p of [A, B, C]) await assertConv(p.page);
+  await A.page.waitForSelector('#new-group:not([hidden])');
+  const gid = await createGroup(A.page, 'Ticks', [b, c]);
+  await A.page.waitForSelector('#conv-sub:text-is("3 members")');
+  await receiptsReady(A.page);
+  await B.page.click(groupItem(gid));
+  await B.page.waitForSelector('#conv-title:text-is("Ticks")');
+  await C.page.waitForSelector(groupItem(gid));
+
+  await L.sendText(A.page, 'hello both');
+  await byAuthor(B.page, a, 'hello both').waitFor();
+  await C.page.waitForSelector(`${groupItem(gid)} .badge:text-is("1")`);
+  // Both have it, B has shown it, C not yet.
+  await tickIs(A.page, 'hello both', 'delivered', '✓');
+  await A.page.waitForSelector('li.msg.out .reads:text-is("read 1/2")');
+  assert.equal(await A.page.getAttribute('li.msg.out .mark', 'aria-label'), 'delivered, read by 1 of 2');
+  await L.shot(A.page, '23-group-read-1-of-2');
+  await C.page.click(groupItem(gid));
+  await byAuthor(C.page, a, 'hello both').waitFor();
+  await tickIs(A.page, 'hello both', 'read', '✓✓');
+  assert.ok(await A.page.isHidden('li.msg.out .reads'));
+  // B types in the group: A and C see it, named.
+  await B.page.fill('#text', 'typing in the group');
+  for (const p of [A, C]) await p.page.waitForSelector(`#typing:text-is("User ${b} is typing…")`);
+  await L.shot(A.page, '23-group-read');
+  await L.finish([A, B, C]);
+});
+
+test('presence with --auth on: refused (ERROR DENIED) for a user with no conversation shared, nothing shown; granted once a message was', { skip: ownServerOnly }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'chat-browser-auth-'));
+  for (const u of [7, 8]) {
+    const add = spawnSync(L.SERVER, ['user', '--data-dir', dir, 'add', String(u)], { input: `password ${u}\n`, encoding: 'utf8' });
+    assert.equal(add.status, 0, `chat-server user add: ${add.stderr}`);
+  }
+  const s = await L.startServer({ extra: ['--auth', 'on'], dataDir: dir });
+  try {
+    const B = await L.newPerson(browser, s);
+    await L.login(B.page, 8, 'password 8');
+    // A's ERROR frames, as they come (code, ref).
+    const errors = [];
+    const seen = L.watched(() => JSON.stringify(errors));
+    const tap = ({ dir: d, type, frame }) => {
+      if (d === 'down' && type === 0x83) {
+        errors.push([frame.readUInt16BE(9), Number(frame.readBigUInt64BE(11))]);
+        seen.wake();
+      }
+      return true;
+    };
+    const A = await L.newPerson(browser, s, { tap });
+    await L.login(A.page, 7, 'password 7');
+    await L.openConv(A.page, 8);
+    await seen.until(() => errors, (e) => e.some(([code, ref]) => code === 15 && ref === 8), 'ERROR DENIED for user 8');
+    assert.equal(await A.page.locator('#conv-list .presence').count(), 0, 'nothing shown for a refused user');
+    assert.ok(await A.page.isHidden('#conv-sub'));
+    assert.ok(await A.page.isHidden('#alert'), 'not shown as an error');
+    await L.shot(A.page, '24-presence-denied');
+    // A message accepted between the two: asked again, and granted.
+    await L.sendText(A.page, 'now we share a conversation');
+    await A.page.waitForSelector('#conv-list [data-peer="8"] .presence[data-state="online"]');
+    await A.page.waitForSelector('#conv-sub[data-presence="online"]');
+    await L.finish([A, B]);
+  } finally {
+    await s.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -3,10 +3,11 @@
 // real server does not produce on demand. run.mjs runs these first.
 
 import assert from 'node:assert/strict';
-import { afterEach, test } from 'node:test';
+import { afterEach, mock, test } from 'node:test';
 import * as P from '../../web/proto.js';
 import { ChatConnection, backoffMs, cidSource, newCid, BACKOFF_MAX_MS, BACKOFF_MIN_MS } from '../../web/conn.js';
 import { sniffMime, typeOfFile } from '../../web/media.js';
+import { Signals, lastSeenText } from '../../web/signals.js';
 
 // A WebSocket the test plays the server of.
 class FakeSocket {
@@ -363,7 +364,9 @@ test('unit: CONV granted: HELLO names the device; messages go as POST, a resend 
   const { c, events, ws } = connect({ device: 'web-test0001' });
   ws.open();
   const hello = ws.frames()[0];
-  assert.deepEqual([...hello.body], [1, P.FLAG_ACKS | P.FLAG_CONV, 12, ...text('web-test0001')]);
+  // CONV and, with it, SIGNALS (receipts, typing, presence).
+  assert.deepEqual([...hello.body], [1, P.FLAG_ACKS | P.FLAG_CONV | P.FLAG_SIGNALS, 12, ...text('web-test0001')]);
+  assert.equal(P.FLAG_SIGNALS, 0x04);
   ws.welcome(1, P.FLAG_ACKS | P.FLAG_CONV);
   assert.equal(c.conv, true);
   c.enqueue({ key: 1, to: 2, type: P.TEXT, body: text('m1'), cid: 41n });
@@ -751,4 +754,279 @@ test('unit: requests: ERROR STORE without a ref fails the oldest history request
   assert.deepEqual(named(events, 'server-error'), []);
   ws.error(8, 0, 'another store error'); // nothing waits: the server's error
   assert.equal(named(events, 'server-error').length, 1);
+});
+
+// ------------------------------------------- receipts, typing, presence
+
+// A RECEIPT body as docs/PROTOCOL.md lays it out: what, flags, conv, by, upto, time.
+const receiptBody = (what, flags, conv, by, upto, time = 0) => bytes(u8(what), u8(flags), u32(conv), u32(by), u64(upto), u64(time));
+
+test('unit: codec: RECEIPT from the client, byte by byte (READ, QUERY), and what it may not send', () => {
+  assert.deepEqual([P.RECEIPT, P.TYPING, P.PRESENCE, P.RECEIPT_SIZE, P.TYPING_SIZE], [0x8c, 0x8d, 0x8e, 26, 6]);
+  const read = P.encodeReceipt(7, P.R_READ, 9, 0x0102030405060708n);
+  assert.deepEqual([...read], [...bytes(u32(7), u32(0), u8(0x8c), u32(26),
+    u8(2), u8(0), u32(9), u32(0), u64(0x0102030405060708n), u64(0))]);
+  const query = P.encodeReceipt(7, P.R_QUERY, 42, 0n, true);
+  assert.deepEqual([...query.subarray(P.C2S_HDR)], [...receiptBody(3, 0x02, 42, 0, 0)]);
+  assert.equal(query.length, P.C2S_HDR + 26);
+  const bad = [
+    [P.R_DELIVERED, 9, 1n], [P.R_END, 9, 0n], [0, 9, 0n], [5, 9, 0n], // not the client's
+    [P.R_READ, 0, 1n], // conv 0
+    [P.R_READ, 9, 1], // upto not a BigInt
+    [P.R_READ, 9, 1n << 64n], [P.R_READ, 9, -1n],
+    [P.R_QUERY, 9, 5n], // a QUERY has upto 0
+  ];
+  for (const [what, conv, upto] of bad)
+    assert.throws(() => P.encodeReceipt(7, what, conv, upto), P.ProtoError, String([what, conv, upto]));
+});
+
+test('unit: codec: RECEIPT from the server decodes; malformed ones are refused', () => {
+  assert.deepEqual(P.parseReceipt(receiptBody(1, 0, 9, 9, (1n << 63n) + 1n, 1700000000123)),
+    { what: P.R_DELIVERED, group: false, conv: 9, by: 9, upto: (1n << 63n) + 1n, time: 1700000000123 });
+  assert.deepEqual(P.parseReceipt(receiptBody(2, 0x02, 42, 8, 77, 5)),
+    { what: P.R_READ, group: true, conv: 42, by: 8, upto: 77n, time: 5 });
+  // A mark never set (upto 0), END (by 0), a reserved flag bit ignored.
+  assert.equal(P.parseReceipt(receiptBody(2, 0, 9, 9, 0)).upto, 0n);
+  assert.deepEqual(P.parseReceipt(receiptBody(4, 0x82, 42, 0, 0)), { what: P.R_END, group: true, conv: 42, by: 0, upto: 0n, time: 0 });
+  const good = receiptBody(1, 0, 9, 9, 1);
+  const bad = {
+    '25 bytes': good.subarray(0, 25),
+    '27 bytes': bytes(good, u8(0)),
+    'empty': new Uint8Array(0),
+    'what 0': receiptBody(0, 0, 9, 9, 1),
+    'QUERY (the client\'s)': receiptBody(3, 0, 9, 0, 0),
+    'what 5': receiptBody(5, 0, 9, 9, 1),
+    'conv 0': receiptBody(1, 0, 0, 9, 1),
+    'a mark by user 0': receiptBody(2, 0, 9, 0, 1),
+  };
+  for (const [why, b] of Object.entries(bad)) assert.throws(() => P.parseReceipt(b), P.ProtoError, why);
+});
+
+test('unit: codec: TYPING both ways', () => {
+  assert.deepEqual([...P.encodeTyping(7, 9, 1)], [...bytes(u32(7), u32(0), u8(0x8d), u32(6), u8(0), u32(9), u8(1))]);
+  assert.deepEqual([...P.encodeTyping(7, 42, 0, true).subarray(P.C2S_HDR)], [...bytes(u8(2), u32(42), u8(0))]);
+  for (const [to, state] of [[0, 1], [9, 2], [9, true], [2 ** 32, 1]])
+    assert.throws(() => P.encodeTyping(7, to, state), P.ProtoError, String([to, state]));
+  assert.deepEqual(P.parseTyping(bytes(u8(0), u32(7), u8(1))), { group: false, to: 7, typing: true });
+  assert.deepEqual(P.parseTyping(bytes(u8(2), u32(42), u8(0))), { group: true, to: 42, typing: false });
+  const bad = {
+    '5 bytes': bytes(u8(0), u32(7)),
+    '7 bytes': bytes(u8(0), u32(7), u8(1), u8(0)),
+    'state 2': bytes(u8(0), u32(7), u8(2)),
+    'to 0': bytes(u8(0), u32(0), u8(1)),
+  };
+  for (const [why, b] of Object.entries(bad)) assert.throws(() => P.parseTyping(b), P.ProtoError, why);
+});
+
+test('unit: codec: PRESENCE requests byte by byte; states decode; malformed ones are refused', () => {
+  assert.deepEqual([...P.encodePresence(7, P.PRES_SUBSCRIBE, [9, 0xffffffff])],
+    [...bytes(u32(7), u32(0), u8(0x8e), u32(11), u8(1), u16(2), u32(9), u32(0xffffffff))]);
+  assert.deepEqual([...P.encodePresence(7, P.PRES_UNSUBSCRIBE, [9]).subarray(P.C2S_HDR)], [...bytes(u8(2), u16(1), u32(9))]);
+  const many = Array.from({ length: 256 }, (_, i) => i + 1);
+  assert.equal(P.encodePresence(7, P.PRES_SUBSCRIBE, many).length, P.C2S_HDR + 3 + 4 * 256);
+  for (const [op, users] of [[0, [9]], [3, [9]], [1, []], [1, [...many, 257]], [1, [9, 0]], [1, 9]])
+    assert.throws(() => P.encodePresence(7, op, users), P.ProtoError, String([op, users]));
+  assert.deepEqual(P.parsePresence(bytes(u32(9), u8(1), u64(0))), { user: 9, online: true, lastSeen: 0 });
+  assert.deepEqual(P.parsePresence(bytes(u32(9), u8(0), u64(1700000000123))), { user: 9, online: false, lastSeen: 1700000000123 });
+  const bad = {
+    '12 bytes': bytes(u32(9), u8(0), u32(0), u8(0), u16(0)),
+    '14 bytes': bytes(u32(9), u8(0), u64(0), u8(0)),
+    'user 0': bytes(u32(0), u8(1), u64(0)),
+    'state 2': bytes(u32(9), u8(2), u64(0)),
+  };
+  for (const [why, b] of Object.entries(bad)) assert.throws(() => P.parsePresence(b), P.ProtoError, why);
+  assert.equal(P.ERROR_NAMES[15], 'DENIED');
+});
+
+// A connection of user 1 with CONV and SIGNALS granted, its signal events recorded.
+function signalsReady(flags = P.FLAG_ACKS | P.FLAG_CONV | P.FLAG_SIGNALS) {
+  const r = connect({ device: 'web-test0001' });
+  for (const name of ['receipt', 'typing', 'presence', 'presence-denied', 'signal-refused', 'welcome'])
+    r.c.addEventListener(name, (ev) => r.events.push({ event: name, ...ev.detail }));
+  r.ws.open();
+  r.ws.welcome(1, flags);
+  return r;
+}
+
+test('unit: SIGNALS granted: receipts, typing and presence go out at once and come in as events', () => {
+  const { c, events, ws } = signalsReady();
+  assert.equal(c.signals, true);
+  assert.equal(named(events, 'welcome')[0].signals, true);
+  assert.equal(c.read(9, false, 50n), true);
+  assert.equal(c.queryReceipts(42, true), true);
+  assert.equal(c.typing(9, false, 1), true);
+  assert.equal(c.presence(P.PRES_SUBSCRIBE, Array.from({ length: 300 }, (_, i) => i + 2)), true);
+  const out = ws.frames().slice(1);
+  assert.deepEqual(out.map((f) => [f.type, f.receiver, f.body.length]),
+    [[P.RECEIPT, 0, 26], [P.RECEIPT, 0, 26], [P.TYPING, 0, 6], [P.PRESENCE, 0, 3 + 4 * 256], [P.PRESENCE, 0, 3 + 4 * 44]]);
+  assert.deepEqual([...out[0].body], [...receiptBody(2, 0, 9, 0, 50)]);
+  assert.deepEqual([...out[1].body], [...receiptBody(3, 2, 42, 0, 0)]);
+  assert.deepEqual([...out[4].body.subarray(0, 7)], [...bytes(u8(1), u16(44), u32(258))]);
+  // Not messages: nothing queued, nothing to acknowledge.
+  assert.equal(c.queued(), 0);
+  ws.frame(0, P.RECEIPT, receiptBody(1, 0, 9, 9, 40, 123));
+  ws.frame(9, P.TYPING, bytes(u8(0), u32(1), u8(1)));
+  ws.frame(8, P.TYPING, bytes(u8(2), u32(42), u8(0)));
+  ws.frame(0, P.PRESENCE, bytes(u32(9), u8(0), u64(1700000000000)));
+  assert.deepEqual(named(events, 'receipt').map(({ event, ...r }) => r), [{ what: 1, group: false, conv: 9, by: 9, upto: 40n, time: 123 }]);
+  assert.deepEqual(named(events, 'typing').map(({ event, ...t }) => t),
+    [{ from: 9, group: false, to: 1, typing: true }, { from: 8, group: true, to: 42, typing: false }]);
+  assert.deepEqual(named(events, 'presence').map(({ event, ...p }) => p), [{ user: 9, online: false, lastSeen: 1700000000000 }]);
+  assert.deepEqual(acks(ws), [], 'signal frames are not acknowledged');
+  assert.equal(c.state, 'ready');
+  // A malformed one drops the connection.
+  ws.frame(0, P.RECEIPT, receiptBody(1, 0, 9, 9, 40).subarray(0, 25));
+  assert.equal(c.state, 'backoff');
+});
+
+test('unit: ERROR DENIED names a user, not a message; ERROR GROUP without a ref is a refused signal', () => {
+  const { c, events, ws } = signalsReady();
+  // Message 9 on this connection: a DENIED whose ref is 9 (user 9) must not refuse it.
+  for (let k = 1; k <= 9; k++) c.enqueue({ key: k, to: 2, type: P.TEXT, body: text(`m${k}`) });
+  ws.error(15, 9, 'you share no conversation with user 9');
+  ws.error(14, 0, 'not a member of group 42');
+  assert.deepEqual(named(events, 'presence-denied').map((e) => e.user), [9]);
+  assert.equal(named(events, 'signal-refused').length, 1);
+  assert.deepEqual(named(events, 'refused'), []);
+  assert.deepEqual(named(events, 'server-error'), [], 'expected answers, not shown as errors');
+  assert.equal(c.queued(), 9);
+});
+
+test('unit: SIGNALS not granted: nothing is sent, and a signal frame from the server is an error', () => {
+  const { c, ws } = signalsReady(P.FLAG_ACKS | P.FLAG_CONV);
+  assert.equal(c.signals, false);
+  assert.deepEqual([c.read(9, false, 1n), c.queryReceipts(9, false), c.typing(9, false, 1), c.presence(1, [9])], [false, false, false, false]);
+  assert.equal(ws.frames().length, 1, 'only the HELLO');
+  ws.frame(9, P.TYPING, bytes(u8(0), u32(1), u8(1)));
+  assert.equal(c.state, 'backoff');
+  // SIGNALS is never taken without CONV (a server may not grant one alone).
+  const r = signalsReady(P.FLAG_ACKS | P.FLAG_SIGNALS);
+  assert.equal(r.c.signals, false);
+  // No device (no CONV asked): HELLO asks for neither.
+  const { ws: ws3 } = connect();
+  ws3.open();
+  assert.equal(ws3.frames()[0].body[1], P.FLAG_ACKS);
+});
+
+// An element of an own message as signals.js reads it: data-msg-id, or data-after.
+const li = (d) => ({ dataset: { ...d } });
+
+test('unit: ticks: a mark covers an own message by its id, or by the id known when it was written', () => {
+  const app = { user: 1, conn: null, peer: 9 };
+  const members = new Map([[42, 4]]);
+  const s = new Signals(app, { ticks() {}, refresh() {}, head() {}, readUpTo() {}, members: (g) => members.get(g) || 0 });
+  s.on = true;
+  const level = (d, key = 9) => s.receiptOf(li(d), key).level;
+  const mark = (what, conv, by, upto, group = false) => s.onReceipt({ what, group, conv, by, upto: BigInt(upto), time: 0 });
+  assert.equal(level({ msgId: '10' }), '', 'no mark yet');
+  mark(P.R_DELIVERED, 9, 9, 0); // never set: covers nothing
+  assert.equal(level({ after: '0' }), '');
+  mark(P.R_DELIVERED, 9, 9, 12);
+  assert.deepEqual([level({ msgId: '10' }), level({ msgId: '12' }), level({ msgId: '13' })], ['delivered', 'delivered', '']);
+  assert.deepEqual([level({ after: '11' }), level({ after: '12' })], ['delivered', ''], 'written when 11 (12) was known: its id is above');
+  mark(P.R_READ, 9, 9, 11);
+  assert.deepEqual([level({ msgId: '11' }), level({ msgId: '12' })], ['read', 'delivered']);
+  mark(P.R_DELIVERED, 9, 9, 5); // marks only move forward
+  assert.equal(level({ msgId: '12' }), 'delivered');
+  assert.equal(level({}), '', 'neither id nor after: nothing');
+  // A mark by another user of a 1:1 conversation counts for nothing there.
+  mark(P.R_READ, 9, 5, 100);
+  assert.equal(level({ msgId: '12' }), 'delivered');
+  // A group of 4: ✓ once one other member has it, ✓✓ once all three read it.
+  const g = (d) => s.receiptOf(li(d), 'g42');
+  mark(P.R_DELIVERED, 42, 1, 50, true); // this user's own: not counted
+  mark(P.R_READ, 42, 1, 50, true);
+  assert.deepEqual(g({ msgId: '20' }), { level: '', readers: 0, total: 3 });
+  mark(P.R_DELIVERED, 42, 5, 20, true);
+  assert.deepEqual(g({ msgId: '20' }), { level: 'delivered', readers: 0, total: 3 });
+  mark(P.R_READ, 42, 5, 20, true);
+  mark(P.R_READ, 42, 6, 30, true);
+  assert.deepEqual(g({ msgId: '20' }), { level: 'delivered', readers: 2, total: 3 });
+  assert.deepEqual(g({ msgId: '25' }), { level: 'delivered', readers: 1, total: 3 });
+  mark(P.R_READ, 42, 7, 20, true);
+  assert.deepEqual(g({ msgId: '20' }), { level: 'read', readers: 3, total: 3 });
+  // The highest id any mark named is a lower bound for the next message's.
+  assert.equal(s.known(), 100n);
+});
+
+test('unit: own READ from another device, typing expiry, presence texts', async () => {
+  const app = { user: 1, conn: null, peer: 0 };
+  const reads = [];
+  const s = new Signals(app, { ticks() {}, refresh() {}, head() {}, readUpTo: (k, u) => reads.push([k, u]), members: () => 0 });
+  s.on = true;
+  s.onReceipt({ what: P.R_READ, group: false, conv: 9, by: 1, upto: 33n, time: 1 });
+  s.onReceipt({ what: P.R_READ, group: true, conv: 42, by: 1, upto: 34n, time: 1 });
+  s.onReceipt({ what: P.R_READ, group: false, conv: 8, by: 1, upto: 0n, time: 0 }); // never set
+  assert.deepEqual(reads, [[9, 33n], ['g42', 34n]]);
+  assert.equal(s.receiptOf(li({ msgId: '1' }), 9).level, '', 'own marks tick nothing');
+  // A message at or under this user's READ of its conversation is not unread.
+  assert.deepEqual([s.readElsewhere(9, 33n), s.readElsewhere(9, 34n), s.readElsewhere(8, 1n), s.readElsewhere(9, null)], [true, false, false, false]);
+  s.onReceipt({ what: P.R_READ, group: false, conv: 9, by: 1, upto: 20n, time: 1 }); // lower: nothing
+  assert.deepEqual(reads.length, 2);
+  // A conversation that gets unread messages is asked (QUERY) once per connection.
+  const asked = [];
+  app.conn = { queryReceipts: (conv, group) => asked.push([conv, group]) };
+  for (const k of [9, 'g42', 9, 'g42']) s.sawUnread(k);
+  assert.deepEqual(asked, [[9, false], [42, true]]);
+  // Typing: a 1 from 9 in the 1:1, one from 8 in the group; a 0 ends it.
+  s.onTyping({ from: 9, group: false, to: 1, typing: true });
+  s.onTyping({ from: 8, group: true, to: 42, typing: true });
+  assert.deepEqual([...s.typists.keys()], [9, 'g42']);
+  s.onTyping({ from: 8, group: true, to: 42, typing: false });
+  assert.deepEqual([...s.typists.keys()], [9]);
+  s.stopped(9, 9);
+  assert.equal(s.typists.size, 0);
+  // Presence texts; a refused user shows nothing.
+  s.subscribed = new Set([9, 10, 11]);
+  s.onPresence({ user: 9, online: true, lastSeen: 0 });
+  s.onPresence({ user: 10, online: false, lastSeen: 0 });
+  s.onPresence({ user: 12, online: true, lastSeen: 0 }); // not subscribed: ignored
+  s.onDenied({ user: 11 });
+  assert.deepEqual([s.presenceOf(9), s.presenceOf(10), s.presenceOf(11), s.presenceOf(12)],
+    [{ state: 'online', text: 'online' }, { state: 'offline', text: '' }, null, null]);
+  // Once a message between the two was accepted, the refused one is asked again.
+  const sent = [];
+  s.app.conn = { presence: (op, users) => sent.push([op, users]) || true, queryReceipts() {} };
+  s.contacts = new Set([9, 10, 11]);
+  s.shared(10); // not refused: nothing
+  s.shared(11);
+  assert.deepEqual(sent, [[P.PRES_SUBSCRIBE, [11]]]);
+  assert.equal(s.presenceOf(11), null, 'nothing shown until the server answers');
+  const now = new Date(2026, 11, 1, 23, 0);
+  assert.match(lastSeenText(new Date(2026, 11, 1, 9, 5).getTime(), now), /^0?9:05/);
+  assert.doesNotMatch(lastSeenText(new Date(2026, 10, 28, 9, 5).getTime(), now), /9:05/);
+  assert.match(lastSeenText(new Date(2025, 10, 28).getTime(), now), /2025/);
+});
+
+test('unit: typing: state 1 at most every 3 s, 0 once; others\' typing expires 6 s after its last 1', () => {
+  mock.timers.enable({ apis: ['setTimeout', 'Date'], now: 1000000 });
+  try {
+    const app = { user: 1, peer: 9, conn: null };
+    const sent = [];
+    app.conn = { typing: (to, group, state) => sent.push([to, group, state]) || true };
+    const s = new Signals(app, { ticks() {}, refresh() {}, head() {}, readUpTo() {}, members: () => 0 });
+    s.on = true;
+    s.onInput('h');
+    mock.timers.tick(1000);
+    s.onInput('he');
+    mock.timers.tick(2000);
+    s.onInput('hel'); // 3 s after the first: a refresh
+    s.onInput('');
+    s.stopTyping(); // already stopped: nothing more
+    app.peer = 'g42';
+    s.onInput('x');
+    s.stopTyping();
+    assert.deepEqual(sent, [[9, false, 1], [9, false, 1], [9, false, 0], [42, true, 1], [42, true, 0]]);
+    // Incoming: user 5 types to this user; refreshed at 4 s, it lasts to 10 s.
+    app.peer = 0; // (not open: nothing to draw)
+    s.onTyping({ from: 5, group: false, to: 1, typing: true });
+    mock.timers.tick(4000);
+    s.onTyping({ from: 5, group: false, to: 1, typing: true });
+    mock.timers.tick(5999);
+    assert.ok(s.typists.get(5)?.has(5), 'still typing 5.999 s after its refresh');
+    mock.timers.tick(1);
+    assert.equal(s.typists.has(5), false, 'expired 6 s after its last 1');
+  } finally {
+    mock.timers.reset();
+  }
 });
