@@ -70,7 +70,7 @@ SERVER_MAIN := src/server/main.c
 TEST_SUPPORT_SRC := tests/support/faultvfs.c
 # libchat: the client library, built from the same codec source as the server.
 CLIENT_SRC := src/client/client.c src/client/client_send.c src/client/client_req.c \
-              src/client/util.c src/client/tls.c
+              src/client/client_signal.c src/client/util.c src/client/tls.c
 LIBCHAT_SRC := $(CLIENT_SRC) src/proto/frame.c src/proto/signal.c \
                src/common/buf.c
 # chat-client: the command-line client, on libchat.
