@@ -391,7 +391,10 @@ static void on_typing(chat_client *c, uint32_t from, int flags, uint32_t to, int
  * receiver changes. `typed`: the terminal had input this round. */
 static void typing_tick(ia_job *j, int typed) {
     uint64_t now = cli_mono_ms();
-    int has_text = j->editing && rl_line_buffer && rl_end > 0 && rl_line_buffer[0] != '/';
+    /* (after a line, libedit's rl_end still counts the old text until the
+     * next key: line_done says the line is gone) */
+    int has_text = j->editing && !j->line_done && rl_line_buffer && rl_end > 0 &&
+                   rl_line_buffer[0] != '/';
     if (typed && has_text) j->last_key = now;
     int retarget = j->typing_to && (j->typing_to != j->to || j->typing_group != j->to_group);
     if (j->typing_to && (retarget || !has_text || now - j->last_key >= TYPING_PAUSE_MS)) {
