@@ -49,10 +49,10 @@ static const char interactive_usage[] =
     "sent when it is delivered (\"[HH:MM] ✓ delivered to 2: text\") and read\n"
     "(\"[HH:MM] ✓✓ read by 2: text\"; in a group, by its first member to do so).\n"
     "The protocol does not tell a client the ids of the messages it sends, so\n"
-    "a mark ticks the messages the server had acknowledged when it came whose\n"
-    "id may be at or below it (above every id seen before they were sent): a\n"
-    "mark that moves while a later message is still on its way may tick that\n"
-    "one early. The last 64 messages sent are followed.\n"
+    "a mark ticks the messages sent before it came whose id may be at or below\n"
+    "it (it is above every id seen before they were sent): a mark that moves\n"
+    "while a later message is still on its way may tick that one early. The\n"
+    "last 64 messages sent are followed.\n"
     "\n"
     "  --id ID          your user id (1-4294967295), required\n"
     "  --to ID          the first receiver (change it with /to)\n"
@@ -320,15 +320,17 @@ static void sent_add(ia_job *j, uint64_t seq, const char *what) {
     }
 }
 
-/* A receipt: tick the messages it covers (see the help text: the ones the
- * server had acknowledged whose id may be at or below the mark). */
+/* A receipt: tick the messages it covers (see the help text: the ones sent
+ * before it whose id may be at or below the mark). Not only those the
+ * server acknowledged: it delivers a message before its commit, and so
+ * before its ACK, which a DELIVERED may overtake. */
 static void on_receipt(chat_client *c, int what, int flags, uint32_t conv, uint32_t by,
                        uint64_t upto, uint64_t time_ms, void *ud) {
     (void)time_ms;
     ia_job *j = ud;
     if (what == CHAT_RECEIPT_END) return;
+    (void)c;
     int group = (flags & CHAT_SIGNAL_GROUP) != 0;
-    uint64_t acked = chat_acked(c);
     if (by != j->cc.id) { /* (by this user: another of its devices read them) */
         char t[6], label[96], where[128] = "";
         hhmm(t);
@@ -336,7 +338,7 @@ static void on_receipt(chat_client *c, int what, int flags, uint32_t conv, uint3
             snprintf(where, sizeof where, " @ %s", group_label(j, conv, label, sizeof label));
         for (unsigned k = 0; k < IA_SENT; k++) {
             ia_sent *e = &j->sent[(j->sent_next + k) % IA_SENT]; /* oldest first */
-            if (!e->seq || e->seq > acked || e->to != conv || e->group != group ||
+            if (!e->seq || e->to != conv || e->group != group ||
                 upto <= e->floor || e->read)
                 continue;
             if (what == CHAT_RECEIPT_READ) {
