@@ -50,6 +50,7 @@ COMMON_SRC := src/common/log.c src/common/buf.c src/common/u32map.c src/common/b
 SERVER_SRC := src/server/config.c src/server/router.c src/server/store_sqlite.c \
               src/server/store_loop.c src/server/store_thread.c src/server/store_ctr.c \
               src/server/store_check.c src/server/store_dev.c src/server/store_group.c \
+              src/server/store_sig.c \
               src/server/groups.c src/server/cidset.c \
               src/server/accounts.c src/server/admin.c \
               src/server/auth.c src/server/tls.c src/server/netaddr.c \
@@ -58,7 +59,7 @@ SERVER_SRC := src/server/config.c src/server/router.c src/server/store_sqlite.c 
               src/server/framing_raw.c src/server/framing_ws.c src/server/conn.c \
               src/server/output.c src/server/close.c src/server/sync.c \
               src/server/deliver.c src/server/groupops.c src/server/history.c \
-              src/server/login.c \
+              src/server/receipts.c src/server/presence.c src/server/login.c \
               src/server/session.c \
               src/server/httpd.c src/server/io.c src/server/sweep.c \
               src/server/server.c src/server/stats.c
@@ -141,7 +142,7 @@ $(B)/tests/%: tests/unit/%.c $(SERVER_OBJ) $(COMMON_OBJ) $(PROTO_OBJ) $(CLIENT_O
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(filter %.c %.o,$^) -o $@ $(LDFLAGS) $(TEST_WRAP) -lcmocka $(SERVER_LIBS)
 
-$(B)/tests/test_store: TEST_WRAP := -Wl,--wrap=realloc,--wrap=calloc
+$(B)/tests/test_store $(B)/tests/test_store_sig: TEST_WRAP := -Wl,--wrap=realloc,--wrap=calloc
 $(B)/tests/test_auth: TEST_WRAP := -Wl,--wrap=uv_queue_work,--wrap=accounts_hash
 
 # libchat: static and shared library (only chat_* exported) and chat.pc.

@@ -67,6 +67,7 @@ const char *frame_err_name(unsigned code) {
     case FRAME_ERR_BADRCPT: return "invalid receiver";
     case FRAME_ERR_SLOW: return "output queue full";
     case FRAME_ERR_GROUP: return "group operation refused";
+    case FRAME_ERR_DENIED: return "presence subscription refused";
     default: return "unknown error";
     }
 }

@@ -49,7 +49,7 @@ static void hand_off(conn *c) {
     int closing = c->state == CONN_CLOSING || c->state == CONN_SHUTDOWN;
     if (!c->user || hb->cfg->echo || !(conn_bound(c) || closing))
         return;
-    router_del(hb->router, &c->node);
+    conn_unroute(c);
     handoff h = {c, 0, 0, 0};
     outbuf *o = outq_other(&c->out);
     if (o->total) { /* the write in flight: from the first byte not taken */
@@ -70,6 +70,7 @@ static void hand_off(conn *c) {
      * of the router now), and that it was seen now */
     if (c->devstate == CONN_DEV_READY) {
         if (!c->acks && h.sent > c->confirmed) c->confirmed = h.sent;
+        conn_confirmed(c);
         uint64_t low = output_device_has(c);
         if (low > c->reported) c->reported = low;
         store_cursor(hb->store, c->user, c->dev, low, 1);

@@ -25,6 +25,8 @@ void config_defaults(config *c) {
     c->history_ttl_ms = CONFIG_DEFAULT_HISTORY_TTL_MS;
     c->dedup_ms = CONFIG_DEFAULT_DEDUP_MS;
     c->max_group_members = CONFIG_DEFAULT_MAX_GROUP_MEMBERS;
+    c->receipt_group_max = CONFIG_DEFAULT_RECEIPT_GROUP_MAX;
+    c->max_subscriptions = CONFIG_DEFAULT_MAX_SUBSCRIPTIONS;
     c->fsync_full = 1;
     c->store_max_pending = CONFIG_DEFAULT_STORE_MAX_PENDING;
     c->log_level = LOG_INFO;
@@ -91,6 +93,11 @@ void config_usage(FILE *out) {
 "                               at least 1s)\n"
 "  --max-group-members N        members of a group at most, 1 to 4096\n"
 "                               (default 1024)\n"
+"  --receipt-group-max N        live receipts only in groups of at most N\n"
+"                               members (default 100; larger groups: on\n"
+"                               QUERY; 0: none live)\n"
+"  --max-subscriptions N        presence subscriptions per connection at\n"
+"                               most, 0 to 65535 (default 1024)\n"
 "  --fsync full|normal          full: every acknowledged message is on disk\n"
 "                               (survives power loss); normal: survives a\n"
 "                               crash of the server, a power loss may lose\n"
@@ -203,7 +210,7 @@ enum {
     OPT_RATE_MSGS, OPT_RATE_BYTES, OPT_TLS_PORT, OPT_TLS_CERT, OPT_TLS_KEY,
     OPT_TLS_CA, OPT_RATE_GRACE, OPT_IDLE_TIMEOUT, OPT_MAX_UNACKED,
     OPT_HTTP_PORT, OPT_HTTPS_PORT, OPT_HTTP_ORIGIN, OPT_DEVICE_TTL,
-    OPT_HISTORY_TTL, OPT_DEDUP, OPT_MAX_GROUP
+    OPT_HISTORY_TTL, OPT_DEDUP, OPT_MAX_GROUP, OPT_RCPT_GROUP, OPT_MAX_SUBS
 };
 
 static const struct option options[] = {
@@ -242,6 +249,8 @@ static const struct option options[] = {
     {"history-ttl", required_argument, NULL, OPT_HISTORY_TTL},
     {"dedup-window", required_argument, NULL, OPT_DEDUP},
     {"max-group-members", required_argument, NULL, OPT_MAX_GROUP},
+    {"receipt-group-max", required_argument, NULL, OPT_RCPT_GROUP},
+    {"max-subscriptions", required_argument, NULL, OPT_MAX_SUBS},
     {NULL, 0, NULL, 0},
 };
 
@@ -343,6 +352,19 @@ int config_parse(config *c, int argc, char **argv, char *err, size_t errlen) {
                 FAIL("--max-group-members: '%s' is not a number from 1 to "
                      "%u", optarg, CONFIG_MAX_GROUP_MEMBERS_LIMIT);
             c->max_group_members = (uint32_t)v;
+            break;
+        case OPT_RCPT_GROUP:
+            if (parse_count(optarg, &v) ||
+                v > CONFIG_MAX_GROUP_MEMBERS_LIMIT)
+                FAIL("--receipt-group-max: '%s' is not a number from 0 to "
+                     "%u", optarg, CONFIG_MAX_GROUP_MEMBERS_LIMIT);
+            c->receipt_group_max = (uint32_t)v;
+            break;
+        case OPT_MAX_SUBS:
+            if (parse_count(optarg, &v) || v > CONFIG_MAX_SUBSCRIPTIONS_LIMIT)
+                FAIL("--max-subscriptions: '%s' is not a number from 0 to "
+                     "%u", optarg, CONFIG_MAX_SUBSCRIPTIONS_LIMIT);
+            c->max_subscriptions = (uint32_t)v;
             break;
         case OPT_FSYNC:
             if (strcmp(optarg, "full") == 0) c->fsync_full = 1;

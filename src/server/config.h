@@ -41,6 +41,9 @@
 #define CONFIG_DEFAULT_DEDUP_MS ((uint64_t)24 * 3600 * 1000) /* 24 h */
 #define CONFIG_DEFAULT_MAX_GROUP_MEMBERS 1024u
 #define CONFIG_MAX_GROUP_MEMBERS_LIMIT 4096u /* a MEMBERS answer: 20 KiB */
+#define CONFIG_DEFAULT_RECEIPT_GROUP_MAX 100u
+#define CONFIG_DEFAULT_MAX_SUBSCRIPTIONS 1024u
+#define CONFIG_MAX_SUBSCRIPTIONS_LIMIT 65535u
 
 typedef struct config {
     char bind[64];
@@ -59,6 +62,9 @@ typedef struct config {
     uint64_t history_ttl_ms;       /* messages kept at least this; 0: no */
     uint64_t dedup_ms;             /* client ids remembered (>= 1 s) */
     uint32_t max_group_members;    /* 1..CONFIG_MAX_GROUP_MEMBERS_LIMIT */
+    uint32_t receipt_group_max;    /* live receipts in groups of at most
+                                      this many members (0: none) */
+    uint32_t max_subscriptions;    /* presence, per connection, 0..65535 */
     int fsync_full;                /* 1: synchronous=FULL, 0: NORMAL */
     size_t store_max_pending;      /* store work in flight before reads pause */
     int log_level;

@@ -50,7 +50,7 @@ void conn_to(conn *c, conn_state to) {
     hub *h = c->hub;
     if (from == CONN_NEW) dlist_del(&h->pending, &c->plink);          /* (1) */
     if (to >= CONN_CLOSING) {                                        /* (12) */
-        router_del(h->router, &c->node);
+        conn_unroute(c);
         if (dlink_linked(&c->plink)) dlist_del(&h->idle, &c->plink);
     }
     c->state = to;
@@ -98,6 +98,40 @@ static void on_timer_closed(uv_handle_t *t) {
     conn_handle_closed(c);
 }
 
+void conn_unroute(conn *c) {
+    uint32_t user = c->node.user;
+    if (!user) return;
+    hub *h = c->hub;
+    router_del(h->router, &c->node);
+    if (c->sig) h->nsig--;
+    if (!router_first(h->router, user)) h->ops->offline(h, user);
+}
+
+void conn_track_slow(conn *c, uint64_t id, uint32_t author, uint32_t grp) {
+    rnoteq *q = &c->track;
+    if (q->n > q->head && q->v[q->n - 1].author == author &&
+        q->v[q->n - 1].grp == grp) {
+        assert(id > q->v[q->n - 1].last);
+        q->v[q->n - 1].last = id; /* (the run goes on) */
+        return;
+    }
+    if (q->n - q->head >= CONN_TRACK_MAX) return; /* (conn.h) */
+    if (q->n == q->cap) {
+        if (q->head) { /* reclaim the front */
+            memmove(q->v, q->v + q->head, (q->n - q->head) * sizeof *q->v);
+            q->n -= q->head;
+            q->head = 0;
+        } else {
+            uint32_t cap = q->cap ? q->cap * 2 : 8;
+            rnote *v = realloc(q->v, cap * sizeof *v);
+            if (!v) return; /* (this live receipt is lost, its mark is not) */
+            q->v = v;
+            q->cap = cap;
+        }
+    }
+    q->v[q->n++] = (rnote){id, id, author, grp};
+}
+
 static void conn_free(conn *c) {
     hub *h = c->hub;
     dlist_del(&h->conns, &c->all);
@@ -111,6 +145,7 @@ static void conn_free(conn *c) {
     buf_free(&c->tail);
     seqidq_free(&c->ackq);
     cidset_free(c->cids);
+    free(c->track.v);
     CLOG(c, LOG_DEBUG, "%s", "freed");
     free(c);
 }

@@ -159,6 +159,17 @@ enum { CONN_DEV_NONE, CONN_DEV_ASKED, CONN_DEV_READY };
 /* What a connection speaks (conn.kind). CONN_HTTP stays NEW (on the
  * pending list, --login-timeout between requests) until it upgrades to
  * CONN_WS or closes. */
+/* A run of messages of one author (and group, 0: none) queued to a
+ * connection, ids first..last (not every id between is the author's). */
+typedef struct rnote {
+    uint64_t first, last;
+    uint32_t author, grp;
+} rnote;
+typedef struct rnoteq {
+    rnote *v;
+    uint32_t head, n, cap; /* live notes: v[head..n), ids increasing */
+} rnoteq;
+
 typedef enum conn_kind { CONN_CHAT, CONN_HTTP, CONN_WS, CONN_NKINDS } conn_kind;
 
 typedef struct conn {
@@ -204,6 +215,9 @@ typedef struct conn {
     uint64_t reported;       /* ... as last told to the store */
     uint32_t dev;            /* its device's number (store_device_info) */
     uint8_t conv;            /* CONV granted: MSG frames, POST, own copies */
+    uint8_t sig;             /* SIGNALS granted (with CONV): receipts,
+                                typing, presence; counted in hub.nsig
+                                while bound */
     uint8_t devstate;        /* CONN_DEV_*: the device is looked up */
     uint8_t devnamelen;
     uint16_t udevs, uconv;   /* its user's devices (and CONV ones among
@@ -233,6 +247,14 @@ typedef struct conn {
                                 since the fetch was asked for, each as a
                                 CONN_TAIL_HDR entry and its body */
     seqidq ackq;             /* (seq_out, id) awaiting the peer's ACK */
+    rnoteq track;            /* receipts: runs of one author's messages
+                                queued to the peer, awaiting `confirmed`
+                                (conn_track) */
+    struct psub **subs;      /* presence.h: its subscriptions (SIGNALS),
+                                at most --max-subscriptions */
+    uint32_t nsubs, capsubs;
+    uint32_t last_contact;   /* the last receiver store_contact was told of
+                                (a message delivered without being stored) */
     uv_timer_t *timer;       /* linger, or the failed-login delay */
     dlink all;               /* hub->conns */
     dlink plink;             /* hub->pending (NEW) or hub->idle (bound) */
@@ -250,6 +272,30 @@ int conn_edge(conn_state from, conn_state to);
 /* The one function that changes c->state: asserts the edge, keeps the
  * pending list in step (1), logs the change at debug level. */
 void conn_to(conn *c, conn_state to);
+
+/* Take c out of the router (a no-op when it is not there): hub.nsig and,
+ * for the user's last connection, hub_ops.offline. */
+void conn_unroute(conn *c);
+
+/* Receipts (receipts.h): the messages queued to c are noted in c->track,
+ * a run of one author's messages (in one conversation) per note, while
+ * some SIGNALS connection exists (hub.nsig); at most CONN_TRACK_MAX notes
+ * (past it a message is not noted: its live DELIVERED is not sent, its
+ * mark still moves). */
+#define CONN_TRACK_MAX 65536u
+void conn_track_slow(conn *c, uint64_t id, uint32_t author, uint32_t grp);
+static inline void conn_track(conn *c, uint64_t id, uint32_t author,
+                              uint32_t grp) {
+    if (c->hub->nsig && id && author != c->user)
+        conn_track_slow(c, id, author, grp);
+}
+
+/* c->confirmed moved: the notes it passed go out (hub_ops.confirmed). */
+static inline void conn_confirmed(conn *c) {
+    if (c->track.n > c->track.head && c->track.v[c->track.head].first <=
+                                          c->confirmed)
+        c->hub->ops->confirmed(c->hub, c);
+}
 
 static inline int conn_bound(const conn *c) {
     return c->state >= CONN_SYNC && c->state <= CONN_ECHO;

@@ -132,6 +132,9 @@ static __attribute__((noinline)) int deliver_slow(conn *src, uint64_t seq,
         conn_ref(src); /* dropped in sync_put_done */
         if (named) src->puts_pending++;
         if (rr.live == 0) h->stats.frames_stored++;
+    } else if (src->last_contact != to) { /* (a put notes its own pair) */
+        store_contact(h->store, from, to);
+        src->last_contact = to;
     }
     hand(h, to, src, 0, &m, keep);
     if (others) hand(h, from, src, 1, &m, keep);
@@ -148,10 +151,10 @@ int deliver(conn *src, uint64_t seq, const frame_c2s *f, blk *b,
     /* The common case first: one device, LIVE, that does not acknowledge
      * or speak CONV, the only one of its user, a sender that does not
      * acknowledge and has no other device to copy, no history kept, room
-     * in its queue. No id: a bare frame does not carry it, and nothing is
-     * stored. */
+     * in its queue, no receipts wanted. No id: a bare frame does not carry
+     * it, and nothing is stored. */
     router_node *head;
-    if (!src->acks && !others && !h->cfg->history_ttl_ms &&
+    if (!src->acks && !others && !src->sig && !h->cfg->history_ttl_ms &&
         (head = router_first(h->router, f->receiver)) && !head->next) {
         conn *c = CONN_OF(head);
         uint32_t len = f->len;

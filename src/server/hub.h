@@ -25,6 +25,7 @@
 #include "common/buf.h"
 #include "common/list.h"
 #include "common/log.h"
+#include "common/u32map.h"
 #include "server/auth.h"
 #include "proto/frame.h"
 #include "server/config.h"
@@ -43,6 +44,9 @@ typedef struct hub_stats {
     uint64_t frames_routed; /* data frames queued to a live connection */
     uint64_t frames_stored; /* data frames held in the store for later */
     uint64_t refused;       /* frames refused (any reason) */
+    uint64_t signals;       /* receipts, TYPING and PRESENCE frames sent
+                               because of another user */
+    uint64_t signals_dropped; /* ... dropped: their receiver's queue full */
     uint64_t refused_conns; /* connections refused at accept */
     uint64_t deduplicated;  /* POSTs dropped as resends (their cid) */
     uint64_t logins, login_failures;
@@ -72,6 +76,10 @@ typedef struct hub_ops {
     void (*arm)(hub *h, int which);
     /* c is about to be freed: its handles are closed, nothing names it. */
     void (*freed)(hub *h, struct conn *c);
+    /* user's last connection left the router (conn_unroute). */
+    void (*offline)(hub *h, uint32_t user);
+    /* c->confirmed passed some of its track notes (conn_confirmed). */
+    void (*confirmed)(hub *h, struct conn *c);
     /* GET /metrics: append the Prometheus text exposition to out. 0, or -1
      * when out of memory. */
     int (*metrics)(hub *h, buf *out);
@@ -112,6 +120,8 @@ struct hub {
     uint64_t mono0_us;
     int64_t now_ms;         /* the wall clock at t_read_us (hub_clock) */
     uint64_t id_reserved;   /* ids below it are reserved in the store */
+    uint32_t nsig;          /* bound SIGNALS connections (receipts.h) */
+    u32map watchers;        /* watched user -> first psub (presence.h) */
     const hub_ops *ops;
 };
 
@@ -148,6 +158,7 @@ static inline uint64_t hub_msg_id(hub *h) {
 static inline void hub_init(hub *h) {
     *h = (hub){0};
     dlist_init(&h->conns);
+    u32map_init(&h->watchers);
     dlist_init(&h->pending);
     dlist_init(&h->idle);
     dlist_init(&h->throttled);

@@ -9,6 +9,7 @@
 #include "server/cidset.h"
 #include "server/close.h"
 #include "server/output.h"
+#include "server/presence.h"
 #include "server/sync.h"
 
 /* Look c's device up in the store (login_device_done answers). */
@@ -33,6 +34,8 @@ int login_bind(conn *c, uint32_t user) {
         return -1;
     }
     c->user = user;
+    if (c->sig) h->nsig++; /* (conn_unroute: --) */
+    if (!c->node.next) presence_changed(h, user, 1); /* its first one */
     conn_to(c, h->cfg->echo ? CONN_ECHO : CONN_SYNC);
     if (c->state == CONN_SYNC && c->devstate == CONN_DEV_NONE)
         ask_device(c); /* the default device: SYNC fetches once it is known */
@@ -42,7 +45,8 @@ int login_bind(conn *c, uint32_t user) {
 /* WELCOME, then the stored frames (SYNC). */
 static void welcome(conn *c) {
     uint8_t flags = (uint8_t)((c->acks ? FRAME_FLAG_ACKS : 0) |
-                              (c->conv ? FRAME_FLAG_CONV : 0));
+                              (c->conv ? FRAME_FLAG_CONV : 0) |
+                              (c->sig ? FRAME_FLAG_SIGNALS : 0));
     frame_welcome w = {FRAME_VERSION, flags, c->user,
                        c->hub->cfg->max_frame};
     uint8_t body[FRAME_WELCOME_SIZE];
@@ -157,6 +161,7 @@ void login_hello(conn *c, const frame_c2s *f) {
     }
     c->acks = (h.flags & FRAME_FLAG_ACKS) != 0;
     c->conv = (h.flags & FRAME_FLAG_CONV) && !c->hub->cfg->echo;
+    c->sig = c->conv && (h.flags & FRAME_FLAG_SIGNALS);
     c->devnamelen = h.device_len;
     if (h.device_len) memcpy(c->devname, h.device, h.device_len);
     if (c->hub->auth) {

@@ -43,8 +43,13 @@ int output_data_slow(conn *c, uint32_t from, uint8_t type,
 
 int output_msg(conn *c, const msgref *m, int stored) {
     uint64_t id = stored ? m->id : 0;
-    if (!c->conv) /* (a bare frame carries no id: its stored one counts) */
-        return queue(c, m->from, m->type, NULL, m->body, m->len, m->b, id, id);
+    int r;
+    if (!c->conv) { /* (a bare frame carries no id; the peer has it once
+                       written all the same: m->id moves `confirmed`) */
+        r = queue(c, m->from, m->type, NULL, m->body, m->len, m->b, id, m->id);
+        if (r == 0) conn_track(c, m->id, m->from, m->grp);
+        return r;
+    }
     uint8_t pre[FRAME_MSG_PRE];
     int own = m->from == c->user && (m->grp || m->to != c->user);
     frame_wr64(pre, m->id);
@@ -53,7 +58,9 @@ int output_msg(conn *c, const msgref *m, int stored) {
                        (m->grp ? FRAME_MSG_GROUP : 0));
     frame_wr32(pre + 10, m->grp ? m->grp : m->to);
     frame_wr64(pre + 14, (uint64_t)m->ts);
-    return queue(c, m->from, FRAME_MSG, pre, m->body, m->len, m->b, id, m->id);
+    r = queue(c, m->from, FRAME_MSG, pre, m->body, m->len, m->b, id, m->id);
+    if (r == 0 && !own) conn_track(c, m->id, m->from, m->grp);
+    return r;
 }
 
 uint64_t output_device_has(const conn *c) {
@@ -79,6 +86,11 @@ void output_report(conn *c) {
 }
 
 void output_control(conn *c, uint8_t type, const uint8_t *body, uint32_t len) {
+    output_control_from(c, 0, type, body, len);
+}
+
+void output_control_from(conn *c, uint32_t from, uint8_t type,
+                         const uint8_t *body, uint32_t len) {
     if (c->state >= CONN_SHUTDOWN || c->fail) return;
     if (c->ws && framing_ws_close_sent(c->ws)) return; /* nothing after it */
     size_t max = c->hub->cfg->max_outbuf + OUTPUT_CONTROL_SLACK;
@@ -89,11 +101,22 @@ void output_control(conn *c, uint8_t type, const uint8_t *body, uint32_t len) {
         conn_queue_flush(c);
         return;
     }
-    if (outq_frame(&c->out, 0, type, body, len, NULL, 0)) {
+    if (outq_frame(&c->out, from, type, body, len, NULL, 0)) {
         (void)failed(c); /* (closed at the flush; nothing else to undo) */
         return;
     }
     conn_queue_flush(c);
+}
+
+int output_signal(conn *c, uint32_t from, uint8_t type, const uint8_t *body,
+                  uint32_t len) {
+    if (output_queued(c) + FRAME_S2C_HDR + len > c->hub->cfg->max_outbuf) {
+        c->hub->stats.signals_dropped++;
+        return 0;
+    }
+    output_control_from(c, from, type, body, len);
+    c->hub->stats.signals++;
+    return 1;
 }
 
 void output_error(conn *c, unsigned code, uint64_t ref, const char *reason) {
@@ -134,6 +157,7 @@ static void written(conn *c, outbuf *o) {
     if (!c->acks && o->max_id > c->confirmed) {
         c->confirmed = o->max_id;
         if (o->ids.n > o->ids.head) output_report(c);
+        conn_confirmed(c);
     }
     outq_reset(o); /* the memory stays for the next frames (cron frees it) */
 }

@@ -64,6 +64,16 @@ void output_report(conn *c);
  * OUTPUT_CONTROL_SLACK; past that the peer does not read its answers, and
  * the connection is closed at the flush, with a log line). */
 void output_control(conn *c, uint8_t type, const uint8_t *body, uint32_t len);
+/* The same with a sender in the header (TYPING: the typist). */
+void output_control_from(conn *c, uint32_t from, uint8_t type,
+                         const uint8_t *body, uint32_t len);
+
+/* A signal caused by another user (a live receipt, TYPING, a presence
+ * change): dropped, not queued, while c's queue is at --max-outbuf (a peer
+ * that does not read is not closed for what others do; it can QUERY or
+ * SUBSCRIBE again). 1 when queued. */
+int output_signal(conn *c, uint32_t from, uint8_t type, const uint8_t *body,
+                  uint32_t len);
 
 /* ERROR code/ref/reason, to a peer that speaks control frames only (the
  * article's client never gets one). */

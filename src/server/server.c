@@ -17,6 +17,8 @@
 #include "server/io.h"
 #include "server/groupops.h"
 #include "server/history.h"
+#include "server/presence.h"
+#include "server/receipts.h"
 #include "server/login.h"
 #include "server/stats.h"
 #include "server/sync.h"
@@ -115,6 +117,7 @@ static void hub_arm(hub *h, int which) { sweep_arm(&SERVER_OF(h)->sweep, which);
 
 static void hub_freed(hub *h, conn *c) {
     server *s = SERVER_OF(h);
+    presence_conn_free(c);
     if (c->ipkey) {
         uintptr_t n = (uintptr_t)u32map_get(&s->per_ip, c->ipkey);
         if (n <= 1) (void)u32map_del(&s->per_ip, c->ipkey); /* (its value) */
@@ -122,6 +125,15 @@ static void hub_freed(hub *h, conn *c) {
         /* (a replace never allocates, so it cannot fail) */
     }
     if (s->stopping && server_nconns(s) == 0) finish_stop(s);
+}
+
+static void hub_offline(hub *h, uint32_t user) {
+    presence_changed(h, user, 0);
+}
+
+static void hub_confirmed(hub *h, conn *c) {
+    (void)h; /* (c knows its hub) */
+    receipts_confirmed(c);
 }
 
 static int hub_metrics(hub *h, buf *out) {
@@ -132,7 +144,8 @@ static int hub_health(hub *h, char *why, size_t n) {
     return stats_health(h, why, n);
 }
 
-static const hub_ops server_hub_ops = {hub_arm, hub_freed, hub_metrics,
+static const hub_ops server_hub_ops = {hub_arm, hub_freed, hub_offline,
+                                       hub_confirmed, hub_metrics,
                                        hub_health};
 
 /* ---- once per iteration --------------------------------------------- */
@@ -233,12 +246,28 @@ static void store_group_done(void *ctx, void *token, uint32_t group,
     groupops_done(token, group, status);
 }
 
+static void store_marks_done(void *ctx, void *token, const store_mark *marks,
+                             size_t n, int status) {
+    (void)ctx; /* (the token knows its connection) */
+    receipts_marks_done(token, marks, n, status);
+}
+
+static void store_presence_done(void *ctx, void *token, const uint32_t *users,
+                                const uint8_t *allowed,
+                                const int64_t *last_seen, size_t n,
+                                int status) {
+    (void)ctx; /* (the token knows its connection) */
+    presence_done(token, users, allowed, last_seen, n, status);
+}
+
 const store_callbacks server_store_callbacks = {NULL, store_put_done,
                                                 store_fetch_done,
                                                 store_device_done,
                                                 store_devices_changed,
                                                 store_history_done,
-                                                store_group_done};
+                                                store_group_done,
+                                                store_marks_done,
+                                                store_presence_done};
 
 /* ---- signals and the stop ------------------------------------------- */
 
@@ -361,6 +390,7 @@ int server_listen(server *s, int which, int want, int *port) {
 
 void server_free(server *s) {
     router_free(&s->router);
+    u32map_free(&s->hub.watchers); /* (empty: every connection is freed) */
     u32map_free(&s->per_ip);
     (void)blkpool_free(&s->hub.pool); /* (the byte count is not needed) */
 }

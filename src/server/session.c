@@ -3,11 +3,14 @@
 
 #include "common/log.h"
 #include "proto/frame.h"
+#include "proto/signal.h"
 #include "server/cidset.h"
 #include "server/close.h"
 #include "server/deliver.h"
 #include "server/groupops.h"
 #include "server/history.h"
+#include "server/presence.h"
+#include "server/receipts.h"
 #include "server/login.h"
 #include "server/output.h"
 #include "server/ratelimit.h"
@@ -92,6 +95,21 @@ static __attribute__((noinline)) int header_slow(conn *c, const frame_c2s *h) {
         CLOG(c, LOG_WARN, "refused: malformed HISTORY (%u bytes); closing",
              (unsigned)h->len);
         return refuse_close(c, FRAME_ERR_PROTO, "malformed HISTORY");
+    } else if ((h->type == FRAME_RECEIPT || h->type == FRAME_TYPING ||
+                h->type == FRAME_PRESENCE) && c->sig) {
+        uint32_t want = h->type == FRAME_RECEIPT ? FRAME_RECEIPT_SIZE
+                        : h->type == FRAME_TYPING ? FRAME_TYPING_SIZE
+                        : 0;
+        if (want ? h->len == want
+                 : h->len >= FRAME_PRESENCE_PRE + 4 &&
+                       h->len <= FRAME_PRESENCE_PRE +
+                                     4 * FRAME_PRESENCE_USERS_MAX)
+            return FRAMING_BODY;
+        CLOG(c, LOG_WARN, "refused: malformed signal frame 0x%02x (%u bytes); "
+             "closing", h->type, (unsigned)h->len);
+        return refuse_close(c, FRAME_ERR_PROTO, "malformed signal frame: "
+                            "RECEIPT 26 bytes, TYPING 6, PRESENCE 3 + 4 per "
+                            "user (1 to 256)");
     } else if (h->type == FRAME_GROUP && c->conv) {
         if (h->len >= FRAME_GROUP_PRE &&
             h->len <= GROUPOPS_BODY_MAX)
@@ -253,6 +271,9 @@ static int on_frame(void *ctx, const frame_c2s *f, blk *b) {
     case FRAME_POST: on_post(c, f, b); break;
     case FRAME_GROUP: groupops_request(c, f); break;
     case FRAME_HISTORY: history_request(c, f); break;
+    case FRAME_RECEIPT: receipts_request(c, f); break;
+    case FRAME_TYPING: presence_typing(c, f); break;
+    case FRAME_PRESENCE: presence_request(c, f); break;
     default: on_data(c, f, b); break;
     }
     if (c->state == CONN_LOGIN) return FRAMING_PAUSE;

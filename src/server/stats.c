@@ -128,6 +128,12 @@ int stats_metrics(hub *h, buf *out) {
     counter(&o, "chat_frames_deduplicated_total",
             "POSTs dropped because their device had sent their client id "
             "within --dedup-window.", s->deduplicated);
+    counter(&o, "chat_signals_sent_total",
+            "Receipts, TYPING and presence changes sent to connections "
+            "because of another user.", s->signals);
+    counter(&o, "chat_signals_dropped_total",
+            "... dropped instead: their connection's queue was at "
+            "--max-outbuf.", s->signals_dropped);
     counter(&o, "chat_received_bytes_total",
             "Bytes read from client sockets (TLS: ciphertext).", s->bytes_in);
     counter(&o, "chat_sent_bytes_total",

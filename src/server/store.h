@@ -59,7 +59,7 @@ enum {
 };
 
 /* The database schema this release writes (PRAGMA user_version). */
-#define STORE_SCHEMA_VERSION 3
+#define STORE_SCHEMA_VERSION 4
 
 /* "quota full", "disk full", ... */
 const char *store_strerror(int status);
@@ -316,22 +316,32 @@ typedef struct store_mark {
 
 /* The marks of a conversation as user sees it: with peer (group 0): two
  * entries, peer's then user's own; of group (peer 0): one per member, in
- * the group's member order (none when user is not a member). marks_done
- * answers, exactly once unless the store is stopped first. */
+ * the group's member order (none when user is not a member; at most
+ * STORE_MARKS_MAX). marks_done answers, exactly once unless the store is
+ * stopped first (a request that cannot be queued, or whose transaction
+ * failed, completes with a STORE_E* status and no marks); its marks belong
+ * to the store and are valid during the callback only. Cost on the store
+ * thread: one primary-key lookup of `reads` per entry. */
+#define STORE_MARKS_MAX 4096u /* the largest --max-group-members */
 void store_marks(store *s, uint32_t user, uint32_t peer, uint32_t group,
                  void *token);
 
 /* Note that user a and user b exchanged a message that was delivered
  * without being stored (a stored one is noted by its put): the contacts
- * that store_presence checks. Written in the next transaction; no
- * completion. */
+ * that store_presence checks. Written in the next transaction (a pair the
+ * store thread wrote recently costs no write); no completion; lost if that
+ * transaction fails (as the put of a message would be). a == b, or either
+ * 0, is ignored. */
 void store_contact(store *s, uint32_t a, uint32_t b);
 
-/* For users[0..n) (copied; n <= 256): their last-seen times and, when
- * `check`, whether user may see their presence (shares a group with them,
- * or a message was stored or noted between them: table `contacts`); else
- * every one is allowed. presence_done answers, exactly once unless the
- * store is stopped first. */
+/* For users[0..n) (copied; n <= STORE_PRESENCE_MAX, more are not
+ * asked): their last-seen times and, when `check`, whether user may see
+ * their presence (is that user, shares a group with them, or a message was
+ * stored or noted between them: table `contacts`); else every one is
+ * allowed. presence_done answers, exactly once unless the store is stopped
+ * first, in submission order (as store_marks for failures); its arrays
+ * belong to the store and are valid during the callback only. */
+#define STORE_PRESENCE_MAX 256u
 void store_presence(store *s, uint32_t user, const uint32_t *users, size_t n,
                     int check, void *token);
 

@@ -24,9 +24,10 @@ int store__check_loop(const store *s) {
     const batch *c = s->cur;
     if (c) { /* (4), its O(1) part: the whole at store_flush */
         assert(c->next == NULL && c->gen == 0);
-        assert(c->nkind == c->nput + c->nfetch + c->ndev + c->ngrp);
+        assert(c->nkind == c->nput + c->nfetch + c->ndev + c->ngrp +
+                           c->nmreq + c->npres);
         assert(c->nrow == 0 && c->nout == 0 && c->nupd == 0 &&
-               c->ncid == 0 && c->ndupd == 0);
+               c->ncid == 0 && c->ndupd == 0 && c->nmark == 0);
         assert(c->nput == 0 || c->puts[0].off == 0);
         assert(c->nput == 0 ||
                c->puts[c->nput - 1].off + c->puts[c->nput - 1].len == c->nin);
@@ -39,7 +40,9 @@ int store__check_loop(const store *s) {
                b->nkind == 0 && b->nin == 0 && b->nrow == 0 &&
                b->nout == 0 && b->nupd == 0 && b->gen == 0 &&
                b->ndev == 0 && b->ncur == 0 && b->ncid == 0 &&
-               b->ndupd == 0 && b->ngrp == 0 && b->ngsnap == 0);
+               b->ndupd == 0 && b->ngrp == 0 && b->ngsnap == 0 &&
+               b->nread == 0 && b->ncontact == 0 && b->nmreq == 0 &&
+               b->nmark == 0 && b->npres == 0 && b->npuser == 0);
     }
     assert(n == s->nspare);
     size_t nin = c ? c->nin : 0; /* (6) */
@@ -58,9 +61,12 @@ int store__check_loop(const store *s) {
 int store__check_thread(const store *s) {
     assert(on_thread(s->thread));
     /* (3) */
-    sqlite3_stmt *const *st[] = STATEMENTS(s);
+    sqlite3_stmt *const *st[] = STATEMENTS(s), *const *sig[] =
+        SIG_STATEMENTS(s);
     for (size_t i = 0; i < sizeof st / sizeof *st; i++)
         assert(!sqlite3_stmt_busy(*st[i]));
+    for (size_t i = 0; i < sizeof sig / sizeof *sig; i++)
+        assert(!sqlite3_stmt_busy(*sig[i]));
     assert(sqlite3_get_autocommit(s->db) || s->rollback_failed);
     assert(s->ntouched == 0); /* (10) */
     assert(s->nretry <= s->cretry); /* (12) */
@@ -73,6 +79,21 @@ int store__check_thread(const store *s) {
         for (uint32_t k = 0; k < u->n; k++)
             if (u->v[k].dev == s->dirty[i].dev) found += u->v[k].dirty;
         assert(found == 1);
+    }
+    return 1;
+}
+
+/* (17), the part that needs no query: every pair in the slot its hash
+ * names (the same hash as store_sig.c's pair_slot), a < b, both non-zero. */
+int store__check_pairs(const store *s) {
+    assert(on_thread(s->thread));
+    for (size_t i = 0; i < PAIR_SLOTS; i++) {
+        uint64_t p = s->pairs[i];
+        if (!p) continue;
+        uint32_t a = (uint32_t)(p >> 32), b = (uint32_t)p;
+        assert(a != 0 && a < b);
+        assert((size_t)((p * UINT64_C(0x9E3779B97F4A7C15)) >>
+                        (64 - PAIR_BITS)) == i);
     }
     return 1;
 }
@@ -100,10 +121,19 @@ int store__check_queues(const store *s) {
 }
 
 int store__check_filled(const batch *b) {
-    assert(b->nkind == b->nput + b->nfetch + b->ndev + b->ngrp); /* (4) */
-    size_t off = 0, np = 0, nf = 0, nd = 0, ng = 0;
+    assert(b->nkind == b->nput + b->nfetch + b->ndev + b->ngrp + b->nmreq +
+                       b->npres); /* (4) */
+    size_t off = 0, np = 0, nf = 0, nd = 0, ng = 0, nm = 0, nr = 0;
+    size_t users = 0;
     for (size_t k = 0; k < b->nkind; k++) {
-        if (b->kinds[k] == KIND_PUT) {
+        if (b->kinds[k] == KIND_MARKS) {
+            assert(b->mreqs[nm++].status == STATUS_PENDING);
+        } else if (b->kinds[k] == KIND_PRES) { /* (16) */
+            const pres_req *r = &b->preqs[nr++];
+            assert(r->status == STATUS_PENDING && r->user0 == users &&
+                   r->n <= STORE_PRESENCE_MAX);
+            users += r->n;
+        } else if (b->kinds[k] == KIND_PUT) {
             const put_req *p = &b->puts[np++];
             assert(p->off == off && p->status == STATUS_PENDING);
             assert(p->id < UINT64_C(1) << 63); /* (13) */
@@ -122,9 +152,12 @@ int store__check_filled(const batch *b) {
         }
     }
     assert(np == b->nput && nf == b->nfetch && nd == b->ndev &&
-           ng == b->ngrp && off == b->nin);
+           ng == b->ngrp && nm == b->nmreq && nr == b->npres &&
+           off == b->nin);
+    assert(users == b->npuser && users <= b->cpallow && /* (16) */
+           users <= b->cpseen);
     assert(b->nrow == 0 && b->nout == 0 && b->nupd == 0 && b->gen == 0 &&
-           b->ncid == 0 && b->ndupd == 0);
+           b->ncid == 0 && b->ndupd == 0 && b->nmark == 0);
     return 1;
 }
 
@@ -132,11 +165,30 @@ int store__check_done(const store *s, const batch *b) {
     if (b->gen == 0) { /* (8): made by the thread, counters only */
         assert(b->nkind == 0 && b->nput == 0 && b->nfetch == 0 &&
                b->ndel == 0 && b->nrow == 0 && b->ndev == 0 && b->ncur == 0 &&
-               b->ngrp == 0);
+               b->ngrp == 0 && b->nmreq == 0 && b->npres == 0);
         return 1;
     }
     assert(b->gen == s->gen_done + 1);
-    assert(b->nkind == b->nput + b->nfetch + b->ndev + b->ngrp);
+    assert(b->nkind == b->nput + b->nfetch + b->ndev + b->ngrp + b->nmreq +
+                       b->npres);
+    size_t marks = 0; /* (16) */
+    for (size_t i = 0; i < b->nmreq; i++) {
+        const mark_req *r = &b->mreqs[i];
+        assert(r->status <= 0);
+        assert(r->status == STORE_OK || r->nmarks == 0);
+        assert(r->nmarks <= STORE_MARKS_MAX);
+        assert(r->nmarks == 0 || (r->mark0 == marks &&
+                                  r->mark0 + r->nmarks <= b->nmark));
+        marks += r->nmarks;
+    }
+    assert(marks == b->nmark);
+    for (size_t i = 0; i < b->npres; i++) {
+        const pres_req *r = &b->preqs[i];
+        assert(r->status <= 0 && r->user0 + r->n <= b->npuser);
+        for (size_t j = r->user0; r->status == STORE_OK && j < r->user0 + r->n;
+             j++)
+            assert(b->pallow[j] <= 1);
+    }
     for (size_t i = 0; i < b->ngrp; i++) /* (7) */
         assert(b->grps[i].status <= 0);
     for (size_t i = 0; i < b->ndev; i++) { /* (7) */

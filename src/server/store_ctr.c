@@ -61,6 +61,14 @@ void store__batch_free(batch *b) {
     free(b->gusers);
     free(b->gsnap);
     free(b->gmem);
+    free(b->reads);
+    free(b->contacts);
+    free(b->mreqs);
+    free(b->marks);
+    free(b->preqs);
+    free(b->pusers);
+    free(b->pallow);
+    free(b->pseen);
     free(b);
 }
 

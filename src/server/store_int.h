@@ -18,6 +18,8 @@
  *                     prepared statements, close (store_open, store_free)
  *     store_dev.c     devices and their cursors, the deletions a cursor
  *                     allows, forgotten devices, client ids
+ *     store_sig.c     signals: read marks, contacts (and their cache), the
+ *                     answers to store_marks and store_presence
  *     store_ctr.c     per-receiver counters, growable arrays, batch memory
  *     store_check.c   the invariants below, asserted (debug builds only)
  *
@@ -32,6 +34,11 @@
  *     dedup_by_device ON dedup(user, dev, id)
  *     meta(key PRIMARY KEY, value): 'ids' = the ids the loop may have
  *         given (store_ids_reserve)
+ *     reads(user, kind, peer, upto, ts) PRIMARY KEY(user, kind, peer):
+ *         user's read mark of a conversation (kind 1: with user peer;
+ *         2: of group peer), the highest given (version 4)
+ *     contacts(a, b) PRIMARY KEY(a, b), a < b: the two exchanged a
+ *         message (version 4)
  *
  * where ts is the unix time in ms when the loop accepted the message (ids
  * and ts grow together), sdev the device that sent it, own = 1 when its
@@ -68,9 +75,11 @@
  *      NOMUTEX connection). Between two jobs of that thread no statement is
  *      busy (each was reset) and no transaction is open, unless a ROLLBACK
  *      failed (s->rollback_failed: retried before the next BEGIN).
- *  (4) The FILLING batch: nkind == nput + nfetch; the put bodies lie end to
- *      end in `in` in put order, so nin is the sum of their lengths; every
- *      put is STATUS_PENDING; nothing of the results is set; gen == 0.
+ *  (4) The FILLING batch: nkind == nput + nfetch + ndev + ngrp + nmreq +
+ *      npres (the requests that complete, in `kinds` order); the put
+ *      bodies lie end to end in `in` in put order, so nin is the sum of
+ *      their lengths; every put, marks and presence request is
+ *      STATUS_PENDING; nothing of the results is set; gen == 0.
  *  (5) At most SPARE_MAX spare batches, each empty (every count 0, gen 0).
  *  (6) s->pending is the sum of the body lengths of the puts queued or in
  *      flight (not yet completed): at least cur's nin, and equal to it once
@@ -106,6 +115,17 @@
  *      `saved` is its row's cursor (UINT64_MAX before its row exists) and
  *      saved <= cursor. A user has at most DEVICES_MAX devices, each
  *      number once, and device 0 is the one named "".
+ * (16) Signals in a batch: a presence request's users are
+ *      pusers[user0, user0 + n), n <= STORE_PRESENCE_MAX, and its results
+ *      pallow[] and pseen[] at the same indexes (reserved with the users on
+ *      the loop, so the thread never allocates for them). In a DONE batch
+ *      every marks and presence request has its final status; marks m's
+ *      entries are marks[mark0, mark0 + nmarks), nmarks <= STORE_MARKS_MAX;
+ *      a failed one has none.
+ * (17) The pair cache (store thread): each slot is 0 or a pair a < b (both
+ *      non-zero, packed a << 32 | b) in the slot its hash names, whose
+ *      contacts row is committed or written by the running transaction.
+ *      A transaction that rolls back empties the cache.
  *
  * Costs: a put is a memcpy on the loop thread and one INSERT (two b-tree
  * inserts) on the store thread; a transaction is one fsync of the WAL (with
@@ -148,7 +168,14 @@
 #define FAILQ_MIN 64           /* failed fetches queued without allocating */
 
 enum { KIND_PUT = 0, KIND_FETCH = 1, KIND_DEV = 2, KIND_GROUP = 3,
-       KIND_HIST = 4 /* (a fetch: only in failq) */ };
+       KIND_HIST = 4 /* (a fetch: only in failq) */, KIND_MARKS = 5,
+       KIND_PRES = 6 };
+
+/* The pair cache (store_sig.c): direct-mapped, 2^PAIR_BITS slots of 8
+ * bytes (32 KiB), so that the put of a 1:1 message runs no INSERT into
+ * contacts for a pair written since the cache last lost it. */
+#define PAIR_BITS 12
+#define PAIR_SLOTS (1u << PAIR_BITS)
 
 /* -- types ------------------------------------------------------------- */
 
@@ -216,6 +243,32 @@ typedef struct cur_req {
     uint8_t closed;    /* a connection of it closed */
 } cur_req;
 
+/* store_read_mark: kind 1 (peer: a user) or 2 (peer: a group). */
+typedef struct read_req {
+    uint64_t upto;
+    int64_t ts;
+    uint32_t user, peer;
+    uint8_t kind;
+} read_req;
+
+/* store_marks. Results: batch.marks[mark0 .. mark0 + nmarks). */
+typedef struct mark_req {
+    void *token;
+    uint32_t user, peer, group;
+    size_t mark0, nmarks;
+    int status;   /* STATUS_PENDING, then a STORE_* code */
+} mark_req;
+
+/* store_presence. users: batch.pusers[user0 .. user0 + n); results at the
+ * same indexes of batch.pallow and batch.pseen. */
+typedef struct pres_req {
+    void *token;
+    uint32_t user;
+    uint8_t check;
+    size_t user0, n;
+    int status;   /* STATUS_PENDING, then a STORE_* code */
+} pres_req;
+
 /* The devices of a user seen within --device-ttl, for the loop's copy. */
 typedef struct dev_upd {
     uint32_t user;
@@ -227,7 +280,8 @@ typedef struct dev_upd {
 typedef struct fetch_fail {
     void *token;
     uint64_t gen;
-    uint8_t kind;  /* KIND_FETCH, KIND_HIST, KIND_DEV or KIND_GROUP */
+    uint8_t kind;  /* KIND_FETCH, KIND_HIST, KIND_DEV, KIND_GROUP,
+                      KIND_MARKS or KIND_PRES */
 } fetch_fail;
 
 typedef struct ctr_upd { /* a committed counter, for the loop's copy */
@@ -261,6 +315,14 @@ typedef struct batch {
     uint32_t *gusers;  size_t nguser, cguser; /* their users */
     grp_snap *gsnap;   size_t ngsnap, cgsnap; /* groups changed (results) */
     gmember *gmem;     size_t ngmem, cgmem; /* their members */
+    read_req *reads;   size_t nread, cread; /* store_read_mark */
+    uint64_t *contacts; size_t ncontact, ccontact; /* store_contact (a<<32|b) */
+    mark_req *mreqs;   size_t nmreq, cmreq; /* store_marks, in order */
+    store_mark *marks; size_t nmark, cmark; /* their results */
+    pres_req *preqs;   size_t npres, cpres; /* store_presence, in order */
+    uint32_t *pusers;  size_t npuser, cpuser; /* their users, */
+    uint8_t *pallow;   size_t cpallow;      /* ... results (npuser each) */
+    int64_t *pseen;    size_t cpseen;
     /* the write transaction that carried this batch (first of its list) */
     uint8_t txn;                            /* 1: the fields below are set */
     int txn_status;                         /* STORE_OK or why it failed */
@@ -330,6 +392,8 @@ struct store {
         *st_group_put, *st_group_del, *st_member_put, *st_member_del,
         *st_group_floor, *st_hist_user, *st_hist_group, *st_member_admin,
         *st_member_joined;
+    sqlite3_stmt *st_read_put, *st_read_get, *st_contact_put,
+        *st_contact_get;     /* store_sig.c prepares them */
 
     uv_thread_t loop_thread; /* store_open's: the checks compare */
 
@@ -383,6 +447,8 @@ struct store {
     unsigned fails;                   /* failed transactions in a row */
     unsigned fetch_fails;             /* failed fetches in a row */
     int rollback_failed;              /* a ROLLBACK failed: still in a txn */
+    unsigned mark_fails;              /* read marks lost in a row */
+    uint64_t pairs[PAIR_SLOTS];       /* the pair cache: (17) */
 };
 
 /* Pointers to every prepared statement (store_sqlite.c prepares them in
@@ -397,6 +463,10 @@ struct store {
      &(s)->st_member_put, &(s)->st_member_del, &(s)->st_group_floor,       \
      &(s)->st_hist_user, &(s)->st_hist_group, &(s)->st_member_admin,       \
      &(s)->st_member_joined}
+/* ... and those of store_sig.c (prepared by store__sig_prepare). */
+#define SIG_STATEMENTS(s)                                                   \
+    {&(s)->st_read_put, &(s)->st_read_get, &(s)->st_contact_put,           \
+     &(s)->st_contact_get}
 
 /* -- store_ctr.c: arrays, batches, counters ------------------------------ */
 
@@ -485,6 +555,21 @@ int store__dev_cids(store *s, batch *b, dev_req *r, int64_t now);
 /* Move the changed counts onto b. 0 or -1 (out of memory: kept). */
 int store__dev_publish(store *s, batch *b);
 
+/* -- store_sig.c: signals ------------------------------------------------- */
+
+/* At open, after the other statements: prepare SIG_STATEMENTS. */
+int store__sig_prepare(store *s);
+/* Store thread, inside the write transaction: note the pair of a stored
+ * 1:1 message (its sender and receiver), unless the cache has it. */
+int store__sig_pair(store *s, uint32_t a, uint32_t b);
+/* ... the read marks and contacts of list. */
+int store__sig_write(store *s, batch *list);
+/* The transaction failed with status: empty the cache; the marks and
+ * presence requests of list fail with it. */
+void store__sig_rollback(store *s, batch *list, int status);
+/* After the transaction: answer b's marks and presence requests. */
+void store__sig_read(store *s, batch *b);
+
 /* -- store_loop.c --------------------------------------------------------- */
 
 void store__on_async(uv_async_t *h);
@@ -507,5 +592,7 @@ int store__check_filled(const batch *b);
 int store__check_done(const store *s, const batch *b);
 /* One user's devices: (15). */
 int store__check_devuser(const devuser *u);
+/* Store thread, O(PAIR_SLOTS): the pair cache's shape, (17). */
+int store__check_pairs(const store *s);
 
 #endif

@@ -26,6 +26,7 @@ static void batch_recycle(store *s, batch *b) {
     b->nrow = b->nout = b->nupd = 0;
     b->ndev = b->ncur = b->ncid = b->ndupd = 0;
     b->ngrp = b->nguser = b->ngsnap = b->ngmem = 0;
+    b->nread = b->ncontact = b->nmreq = b->nmark = b->npres = b->npuser = 0;
     b->ids_upto = 0;
     b->gen = 0;
     b->txn = 0;
@@ -135,6 +136,79 @@ void store_group(store *s, const store_group_op *op, void *token) {
     assert(store__check_loop(s));
 }
 
+/* -- signals ------------------------------------------------------------- */
+
+void store_read_mark(store *s, uint32_t user, uint32_t peer, uint32_t group,
+                     uint64_t upto, int64_t ts) {
+    if (s->stopped || !user || (!peer && !group)) return;
+    batch *b = cur_batch(s);
+    if (!b || RESERVE(b->reads, b->cread, b->nread + 1)) {
+        log_error("store: out of memory: a read mark of user %" PRIu32
+                  " is lost", user);
+        return;
+    }
+    /* (13): ids are below 2^63, and a mark above every id means as much */
+    if (upto > INT64_MAX) upto = INT64_MAX;
+    b->reads[b->nread++] = (read_req){upto, ts, user, group ? group : peer,
+                                      (uint8_t)(group ? 2 : 1)};
+    assert(store__check_loop(s));
+}
+
+void store_contact(store *s, uint32_t a, uint32_t b) {
+    if (s->stopped || !a || !b || a == b) return;
+    batch *bt = cur_batch(s);
+    if (!bt || RESERVE(bt->contacts, bt->ccontact, bt->ncontact + 1)) {
+        log_error("store: out of memory: the contact of users %" PRIu32
+                  " and %" PRIu32 " is not noted", a, b);
+        return;
+    }
+    uint32_t lo = a < b ? a : b, hi = a < b ? b : a;
+    bt->contacts[bt->ncontact++] = (uint64_t)lo << 32 | hi;
+    assert(store__check_loop(s));
+}
+
+void store_marks(store *s, uint32_t user, uint32_t peer, uint32_t group,
+                 void *token) {
+    if (s->stopped) return;
+    batch *b = cur_batch(s);
+    if (!b || RESERVE(b->mreqs, b->cmreq, b->nmreq + 1) ||
+        RESERVE(b->kinds, b->ckind, b->nkind + 1)) {
+        fail_fetch(s, token, KIND_MARKS);
+        return;
+    }
+    b->mreqs[b->nmreq++] = (mark_req){.token = token, .user = user,
+                                      .peer = group ? 0 : peer,
+                                      .group = group,
+                                      .status = STATUS_PENDING};
+    b->kinds[b->nkind++] = KIND_MARKS;
+    assert(store__check_loop(s));
+}
+
+void store_presence(store *s, uint32_t user, const uint32_t *users, size_t n,
+                    int check, void *token) {
+    assert(n <= STORE_PRESENCE_MAX);
+    if (n > STORE_PRESENCE_MAX) n = STORE_PRESENCE_MAX;
+    if (s->stopped) return;
+    batch *b = cur_batch(s);
+    /* the results' room too (16): the thread then needs no memory */
+    if (!b || RESERVE(b->preqs, b->cpres, b->npres + 1) ||
+        RESERVE(b->kinds, b->ckind, b->nkind + 1) ||
+        RESERVE(b->pusers, b->cpuser, b->npuser + n) ||
+        RESERVE(b->pallow, b->cpallow, b->npuser + n) ||
+        RESERVE(b->pseen, b->cpseen, b->npuser + n)) {
+        fail_fetch(s, token, KIND_PRES);
+        return;
+    }
+    b->preqs[b->npres++] = (pres_req){.token = token, .user = user,
+                                      .check = check != 0,
+                                      .user0 = b->npuser, .n = n,
+                                      .status = STATUS_PENDING};
+    if (n) memcpy(b->pusers + b->npuser, users, n * sizeof *users);
+    b->npuser += n;
+    b->kinds[b->nkind++] = KIND_PRES;
+    assert(store__check_loop(s));
+}
+
 void store_ids_reserve(store *s, uint64_t upto) {
     if (s->stopped) return;
     batch *b = cur_batch(s);
@@ -241,7 +315,8 @@ void store_device(store *s, uint32_t user, const char *name, size_t namelen,
 
 void store_flush(store *s) {
     batch *b = s->cur;
-    if (!b || (b->nkind == 0 && b->ndel == 0 && b->ncur == 0 && !b->ids_upto))
+    if (!b || (b->nkind == 0 && b->ndel == 0 && b->ncur == 0 &&
+               b->nread == 0 && b->ncontact == 0 && !b->ids_upto))
         return;
     assert(store__check_filled(b));
     s->cur = NULL;
@@ -282,9 +357,26 @@ static void deliver(store *s, batch *b) {
         if (b->txn_status) st->txn_failures++;
         st->health = b->txn_status;
     }
-    size_t pi = 0, fi = 0, di = 0, gi = 0;
+    size_t pi = 0, fi = 0, di = 0, gi = 0, mi = 0, ri = 0;
     for (size_t k = 0; k < b->nkind; k++) {
-        if (b->kinds[k] == KIND_GROUP) {
+        if (b->kinds[k] == KIND_MARKS) {
+            const mark_req *r = &b->mreqs[mi++];
+            if (!s->stopped && s->cb.marks_done)
+                s->cb.marks_done(s->cb.ctx, r->token,
+                                 r->nmarks ? b->marks + r->mark0 : NULL,
+                                 r->nmarks, r->status);
+            assert(store__check_loop(s));
+        } else if (b->kinds[k] == KIND_PRES) {
+            const pres_req *r = &b->preqs[ri++];
+            size_t n = r->status == STORE_OK ? r->n : 0;
+            if (!s->stopped && s->cb.presence_done)
+                s->cb.presence_done(s->cb.ctx, r->token,
+                                    n ? b->pusers + r->user0 : NULL,
+                                    n ? b->pallow + r->user0 : NULL,
+                                    n ? b->pseen + r->user0 : NULL, n,
+                                    r->status);
+            assert(store__check_loop(s));
+        } else if (b->kinds[k] == KIND_GROUP) {
             const grp_req *r = &b->grps[gi++];
             if (!s->stopped && s->cb.group_done)
                 s->cb.group_done(s->cb.ctx, r->token, r->group, r->status);
@@ -335,6 +427,11 @@ static void deliver_failed(store *s, size_t *budget) {
             s->cb.history_done(s->cb.ctx, f.token, NULL, 0, 0, STORE_ENOMEM);
         else if (f.kind == KIND_GROUP && s->cb.group_done)
             s->cb.group_done(s->cb.ctx, f.token, 0, STORE_ENOMEM);
+        else if (f.kind == KIND_MARKS && s->cb.marks_done)
+            s->cb.marks_done(s->cb.ctx, f.token, NULL, 0, STORE_ENOMEM);
+        else if (f.kind == KIND_PRES && s->cb.presence_done)
+            s->cb.presence_done(s->cb.ctx, f.token, NULL, NULL, NULL, 0,
+                                STORE_ENOMEM);
         else if (f.kind == KIND_FETCH && s->cb.fetch_done)
             s->cb.fetch_done(s->cb.ctx, f.token, NULL, 0, 0, STORE_ENOMEM);
         assert(store__check_loop(s));

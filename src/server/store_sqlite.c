@@ -137,6 +137,15 @@ static const char *const migrations[] = {
     " admin INTEGER NOT NULL, joined INTEGER NOT NULL, ord INTEGER NOT NULL,"
     " PRIMARY KEY(grp, user)) WITHOUT ROWID;"
     "CREATE INDEX members_by_user ON members(user, grp);",
+    /* 4: signals (store_sig.c): read marks, and the contacts that allow
+     * presence. Only new tables: every row of version 3 stays. IF NOT
+     * EXISTS: a version-3 file that has them already (made by a
+     * development build of this step) upgrades too. */
+    "CREATE TABLE IF NOT EXISTS reads(user INTEGER NOT NULL,"
+    " kind INTEGER NOT NULL, peer INTEGER NOT NULL, upto INTEGER NOT NULL,"
+    " ts INTEGER NOT NULL, PRIMARY KEY(user, kind, peer)) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS contacts(a INTEGER NOT NULL,"
+    " b INTEGER NOT NULL, PRIMARY KEY(a, b)) WITHOUT ROWID;",
 };
 #define SCHEMA_VERSION ((int64_t)(sizeof migrations / sizeof *migrations))
 _Static_assert(sizeof migrations / sizeof *migrations == STORE_SCHEMA_VERSION,
@@ -408,18 +417,23 @@ static int prepare_all(store *s, char *err, size_t errlen) {
         if (rc != SQLITE_OK)
             return db_error(s, rc, "prepare the statements", err, errlen);
     }
-    return STORE_OK;
+    int rc = store__sig_prepare(s);
+    return rc == SQLITE_OK ? STORE_OK
+                           : db_error(s, rc, "prepare the statements", err,
+                                      errlen);
 }
 
 /* -- open / close -------------------------------------------------------- */
 
 /* Everything store_open may have set up; s may be partly built. */
 static void destroy(store *s) {
-    sqlite3_stmt **st[] = STATEMENTS(s);
+    sqlite3_stmt **st[] = STATEMENTS(s), **sig[] = SIG_STATEMENTS(s);
     /* (void): finalize repeats the statement's last error, which was
      * handled when it ran */
     for (size_t i = 0; i < sizeof st / sizeof *st; i++)
         (void)sqlite3_finalize(*st[i]);
+    for (size_t i = 0; i < sizeof sig / sizeof *sig; i++)
+        (void)sqlite3_finalize(*sig[i]);
     if (s->db && sqlite3_close(s->db) != SQLITE_OK)
         log_error("store: %s: closing the database failed (%s)", s->path,
                   sqlite3_errmsg(s->db));

@@ -190,6 +190,7 @@ static void txn_fail(store *s, batch *list, int rc) {
                 b->grps[i].status = status;
         retry_add(s, b->dels, b->ndel);
     }
+    store__sig_rollback(s, list, status);
     /* (void): it logs; the copy is then what the file holds, or empty */
     (void)store__group_rollback(s);
     s->next_retry = store__mono_ms() + RETRY_MS;
@@ -242,16 +243,24 @@ static void txn_run(store *s, batch *list) {
     uint64_t mark = ids_mark(s, list);
     size_t writes = s->nretry + s->ndirty + (mark != 0);
     for (batch *b = list; b; b = b->next)
-        writes += b->nput + b->ndel + b->ndev + b->ncur + b->ngrp;
+        writes += b->nput + b->ndel + b->ndev + b->ncur + b->ngrp +
+                  b->nread + b->ncontact;
     if (writes == 0) return;
     store__ctrs_begin(s);
     int64_t now = store__wall_ms();
     uint64_t t0 = uv_hrtime();
     int rc = begin(s);
     for (batch *b = list; b && rc == SQLITE_OK; b = b->next)
-        for (size_t i = 0; i < b->nput && rc == SQLITE_OK; i++)
-            rc = put_one(s, b, &b->puts[i]);
+        for (size_t i = 0; i < b->nput && rc == SQLITE_OK; i++) {
+            put_req *p = &b->puts[i];
+            rc = put_one(s, b, p);
+            /* a stored 1:1 message makes its two contacts (store_sig.c;
+             * a pair in its cache costs nothing more) */
+            if (rc == SQLITE_OK && p->status == STORE_OK && p->grp == 0)
+                rc = store__sig_pair(s, p->sender, p->receiver);
+        }
     if (rc == SQLITE_OK) rc = devices_run(s, list, now);
+    if (rc == SQLITE_OK) rc = store__sig_write(s, list);
     if (rc == SQLITE_OK && mark) rc = ids_write(s, mark);
     if (rc == SQLITE_OK) rc = store__del_ids(s, s->retry, s->nretry);
     for (batch *b = list; b && rc == SQLITE_OK; b = b->next)
@@ -268,6 +277,7 @@ static void txn_run(store *s, batch *list) {
         return;
     }
     store__dev_committed(s);
+    assert(store__check_pairs(s));
     if (mark) s->ids_saved = mark;
     writes_ok(s);
     s->nretry = 0;
@@ -381,6 +391,7 @@ static void fetch_all(store *s, batch *list) {
     int64_t cutoff = s->cfg.ttl_ms ? now - (int64_t)s->cfg.ttl_ms : INT64_MIN;
     for (batch *b = list; b; b = b->next) {
         devices_read(s, b, now);
+        store__sig_read(s, b);
         for (size_t i = 0; i < b->nfetch; i++)
             fetch_one(s, b, &b->fetch[i], cutoff);
         for (size_t i = 0; i < b->nrow; i++)

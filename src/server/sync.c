@@ -149,6 +149,7 @@ void sync_acked(conn *c, uint64_t count) {
     if (upto > c->confirmed) { /* (ids increase along the queue) */
         c->confirmed = upto;
         output_report(c);
+        conn_confirmed(c);
     }
     sync_fetch(c); /* the window may have room again */
 }

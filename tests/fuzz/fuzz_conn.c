@@ -56,6 +56,7 @@
 
 #include "common/log.h"
 #include "proto/frame.h"
+#include "proto/signal.h"
 #include "server/config.h"
 #include "server/server.h"
 #include "server/store.h"
@@ -154,8 +155,10 @@ static void client_decode(client *c) {
         } else {
             FUZZ_CHECK(c->ctl_ok, "client %s: control frame 0x%02x sent to "
                        "a client that never sent one", c->name, f.type);
-            FUZZ_CHECK(f.sender == 0, "client %s: control frame 0x%02x from "
-                       "user %u", c->name, f.type, (unsigned)f.sender);
+            FUZZ_CHECK((f.sender == 0) == (f.type != FRAME_TYPING),
+                       "client %s: control frame 0x%02x from user %u "
+                       "(only TYPING names one)", c->name, f.type,
+                       (unsigned)f.sender);
             switch (f.type) {
             case FRAME_WELCOME: {
                 frame_welcome w;
@@ -204,6 +207,29 @@ static void client_decode(client *c) {
                 FUZZ_CHECK(at == f.len && n == count, "client %s: HISTORY "
                            "page of %zu entries in %u bytes, said %zu",
                            c->name, n, (unsigned)f.len, count);
+                break;
+            }
+            case FRAME_RECEIPT: {
+                frame_receipt rc;
+                FUZZ_CHECK(frame_parse_receipt(f.body, f.len, &rc) == 0,
+                           "client %s: RECEIPT of %u bytes", c->name,
+                           (unsigned)f.len);
+                FUZZ_CHECK(rc.what != FRAME_RCPT_QUERY, "client %s: a QUERY "
+                           "from the server", c->name);
+                break;
+            }
+            case FRAME_TYPING: {
+                frame_typing t;
+                FUZZ_CHECK(frame_parse_typing(f.body, f.len, &t) == 0,
+                           "client %s: TYPING of %u bytes", c->name,
+                           (unsigned)f.len);
+                break;
+            }
+            case FRAME_PRESENCE: {
+                frame_presence p;
+                FUZZ_CHECK(frame_parse_presence(f.body, f.len, &p) == 0,
+                           "client %s: PRESENCE of %u bytes", c->name,
+                           (unsigned)f.len);
                 break;
             }
             default:

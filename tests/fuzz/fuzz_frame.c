@@ -7,8 +7,8 @@
  *      the input), every decoded header re-encoded and compared;
  *   2. the same for server -> client frames;
  *   3. a control frame body of each kind (HELLO, with and without a device
- *      name, WELCOME, ACK, ERROR, MSG, POST), parsed and re-encoded,
- *      compared with the input.
+ *      name, WELCOME, ACK, ERROR, MSG, POST, RECEIPT, TYPING, PRESENCE
+ *      both ways), parsed and re-encoded, compared with the input.
  *
  * Every buffer handed to the codec is an exactly sized heap copy, so a read
  * one byte past its end is an AddressSanitizer report, not a silent success.
@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "proto/frame.h"
+#include "proto/signal.h"
 
 #define FUZZ_CHECK(cond)                                                     \
     do {                                                                     \
@@ -182,6 +183,53 @@ static void check_control_body(uint8_t type, const uint8_t *body, uint32_t len) 
         free(reason);
         break;
     }
+    case FRAME_RECEIPT: {
+        frame_receipt r;
+        int rc = frame_parse_receipt(b, len, &r);
+        int ok = len == FRAME_RECEIPT_SIZE && b[0] >= 1 && b[0] <= 4 &&
+                 (b[1] & ~FRAME_MSG_GROUP) == 0 && frame_rd32(b + 2) != 0;
+        FUZZ_CHECK(rc == (ok ? 0 : FRAME_EBADBODY));
+        if (!ok) break;
+        uint8_t out[FRAME_RECEIPT_SIZE];
+        FUZZ_CHECK(frame_put_receipt(out, &r) == FRAME_RECEIPT_SIZE);
+        FUZZ_CHECK(memcmp(out, b, FRAME_RECEIPT_SIZE) == 0);
+        break;
+    }
+    case FRAME_TYPING: {
+        frame_typing t;
+        int rc = frame_parse_typing(b, len, &t);
+        int ok = len == FRAME_TYPING_SIZE && (b[0] & ~FRAME_MSG_GROUP) == 0 &&
+                 frame_rd32(b + 1) != 0 && b[5] <= 1;
+        FUZZ_CHECK(rc == (ok ? 0 : FRAME_EBADBODY));
+        if (!ok) break;
+        uint8_t out[FRAME_TYPING_SIZE];
+        FUZZ_CHECK(frame_put_typing(out, &t) == FRAME_TYPING_SIZE);
+        FUZZ_CHECK(memcmp(out, b, FRAME_TYPING_SIZE) == 0);
+        break;
+    }
+    case FRAME_PRESENCE: { /* the request, then the state */
+        uint8_t op;
+        uint16_t count;
+        int rc = frame_parse_presence_req(b, len, &op, &count);
+        if (rc == 0) {
+            FUZZ_CHECK(count >= 1 && count <= FRAME_PRESENCE_USERS_MAX &&
+                       len == FRAME_PRESENCE_PRE + 4u * count);
+            uint8_t out[FRAME_PRESENCE_PRE];
+            frame_put_presence_req(out, op, count);
+            FUZZ_CHECK(memcmp(out, b, FRAME_PRESENCE_PRE) == 0);
+            for (uint16_t i = 0; i < count; i++)
+                FUZZ_CHECK(frame_rd32(b + FRAME_PRESENCE_PRE + 4u * i) != 0);
+        }
+        frame_presence p;
+        rc = frame_parse_presence(b, len, &p);
+        int ok = len == FRAME_PRESENCE_SIZE && frame_rd32(b) != 0 && b[4] <= 1;
+        FUZZ_CHECK(rc == (ok ? 0 : FRAME_EBADBODY));
+        if (!ok) break;
+        uint8_t out[FRAME_PRESENCE_SIZE];
+        FUZZ_CHECK(frame_put_presence(out, &p) == FRAME_PRESENCE_SIZE);
+        FUZZ_CHECK(memcmp(out, b, FRAME_PRESENCE_SIZE) == 0);
+        break;
+    }
     default:
         break;
     }
@@ -290,7 +338,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     /* The whole input as each control body (bodies are u32-sized). */
     if (size <= UINT32_MAX) {
         static const uint8_t types[] = {FRAME_HELLO, FRAME_WELCOME, FRAME_ACK,
-                                        FRAME_ERROR, FRAME_MSG, FRAME_POST};
+                                        FRAME_ERROR, FRAME_MSG, FRAME_POST,
+                                        FRAME_RECEIPT, FRAME_TYPING,
+                                        FRAME_PRESENCE};
         for (size_t i = 0; i < sizeof types; i++)
             check_control_body(types[i], buf, (uint32_t)size);
     }

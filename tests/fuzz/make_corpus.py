@@ -21,6 +21,8 @@ import sys
 TEXT, PICTURE, VOICE, VIDEO = 1, 2, 3, 4
 HELLO, WELCOME, ACK, ERROR, PING, PONG = 0x80, 0x81, 0x82, 0x83, 0x84, 0x85
 MSG, POST, GROUP, HISTORY = 0x86, 0x87, 0x88, 0x8A
+RECEIPT, TYPING, PRESENCE = 0x8C, 0x8D, 0x8E
+SIGNALS = 0x04
 ACKS, CONV = 0x01, 0x02
 A, B = 2, 1          # receiver, sender (fuzz_conn.c)
 
@@ -100,6 +102,10 @@ def frame_seeds():
         "body-error": error(12, 0, b"invalid receiver: user id 0"),
         "body-error-nul": error(4, 1, b"bad\x00tail"),
         "body-post": post(TEXT, 9, b"hi"),
+        "body-receipt": struct.pack("!BBIIQQ", 2, 2, 7, 0, 99, 0),
+        "body-typing": struct.pack("!BIB", 0, 7, 1),
+        "body-presence-req": struct.pack("!BHII", 1, 2, 7, 8),
+        "body-presence": struct.pack("!IBQ", 7, 0, 1700000000000),
         "body-post-group": post(TEXT, 9, b"", flags=2),
         "empty": b"",
     }
@@ -175,6 +181,22 @@ def conn_seeds():
             + c2s(B, 0, HISTORY, struct.pack("!IBIQH", 1, 1, A, 0, 10))
             + c2s(B, 0, HISTORY, struct.pack("!IBIQH", 2, 2, 1, 0, 10))
             + c2s(B, 0, HISTORY, struct.pack("!IBIQH", 3, 3, 1, 0, 0)),
+        # receipts, typing, presence (SIGNALS)
+        "conv-signals": b"\x00" + c2s(B, 0, HELLO, hello_conv(ACKS | SIGNALS, b"s"))
+            + c2s(B, A, POST, post(TEXT, 5, b"tick me"))
+            + c2s(B, 0, PRESENCE, struct.pack("!BHII", 1, 2, A, 9))
+            + c2s(B, 0, RECEIPT, struct.pack("!BBIIQQ", 2, 0, A, 0, 1 << 40, 0))
+            + c2s(B, 0, RECEIPT, struct.pack("!BBIIQQ", 3, 0, A, 0, 0, 0))
+            + c2s(B, 0, TYPING, struct.pack("!BIB", 0, A, 1))
+            + c2s(B, 0, GROUP, struct.pack("!BII", 1, 1, 0) + b"\x01g"
+                  + struct.pack("!HI", 1, A))
+            + c2s(B, 0, TYPING, struct.pack("!BIB", 2, 1, 1))
+            + c2s(B, 0, RECEIPT, struct.pack("!BBIIQQ", 3, 2, 1, 0, 0, 0))
+            + c2s(B, 0, PRESENCE, struct.pack("!BHI", 2, 1, 9))
+            + c2s(B, 0, ACK, ack(1)),
+        "conv-signals-bad": b"\x00" + c2s(B, 0, HELLO, hello_conv(0, b"s"))
+            + c2s(B, 0, TYPING, struct.pack("!BIB", 0, A, 1))
+            + c2s(B, 0, RECEIPT, struct.pack("!BBIIQQ", 1, 0, A, 0, 0, 0)),
     }
     return s
 

@@ -807,7 +807,9 @@ static void test_err_names(void **state) {
     assert_string_equal(frame_err_name(FRAME_ERR_SLOW), "output queue full");
     assert_string_equal(frame_err_name(FRAME_ERR_GROUP),
                         "group operation refused");
-    assert_string_equal(frame_err_name(15), "unknown error");
+    assert_string_equal(frame_err_name(FRAME_ERR_DENIED),
+                        "presence subscription refused");
+    assert_string_equal(frame_err_name(16), "unknown error");
     assert_string_equal(frame_err_name(0x80), "unknown error");
     assert_string_equal(frame_err_name(0xFFFF), "unknown error");
     assert_string_equal(frame_err_name(0x10001), "unknown error");

@@ -1,0 +1,222 @@
+/* presence.c -- see presence.h. */
+#include "server/presence.h"
+
+#include <stdlib.h>
+
+#include "common/log.h"
+#include "proto/signal.h"
+#include "server/close.h"
+#include "server/groupops.h"
+#include "server/output.h"
+
+#define CONN_OF(n) DLIST_ENTRY(n, conn, node)
+
+/* A SUBSCRIBE waiting for the store. */
+typedef struct preq {
+    conn *c; /* one reference held */
+} preq;
+
+static void refuse(conn *c, const char *what, const char *why) {
+    CLOG(c, LOG_WARN, "refused: malformed %s; closing", what);
+    c->hub->stats.refused++;
+    close_finish(c, FRAME_ERR_PROTO, why);
+}
+
+static void state(conn *c, uint32_t user, int online, int64_t last_seen,
+                  int own) {
+    frame_presence p = {user, online ? FRAME_PRES_ONLINE : FRAME_PRES_OFFLINE,
+                        online || last_seen < 0 ? 0 : (uint64_t)last_seen};
+    uint8_t body[FRAME_PRESENCE_SIZE];
+    frame_put_presence(body, &p);
+    if (own) /* (an answer to its own SUBSCRIBE) */
+        output_control(c, FRAME_PRESENCE, body, sizeof body);
+    else
+        (void)output_signal(c, 0, FRAME_PRESENCE, body, sizeof body);
+}
+
+/* Link s at the head of its user's watchers. 0, or -1 (out of memory). */
+static int watch(hub *h, psub *s) {
+    psub *head = u32map_get(&h->watchers, s->user);
+    if (u32map_put(&h->watchers, s->user, s)) return -1;
+    s->prev = NULL;
+    s->next = head;
+    if (head) head->prev = s;
+    s->live = 1;
+    return 0;
+}
+
+static void unwatch(hub *h, psub *s) {
+    if (!s->live) return;
+    if (s->next) s->next->prev = s->prev;
+    if (s->prev) {
+        s->prev->next = s->next;
+    } else if (s->next) {
+        (void)u32map_put(&h->watchers, s->user, s->next); /* (a present key:
+                                                             cannot fail) */
+    } else {
+        (void)u32map_del(&h->watchers, s->user); /* (the value: s) */
+    }
+    s->live = 0;
+}
+
+/* Remove c's subscription at index i (order is not kept). */
+static void drop(conn *c, uint32_t i) {
+    psub *s = c->subs[i];
+    unwatch(c->hub, s);
+    free(s);
+    c->subs[i] = c->subs[--c->nsubs];
+}
+
+static long find(const conn *c, uint32_t user) {
+    for (uint32_t i = 0; i < c->nsubs; i++)
+        if (c->subs[i]->user == user) return (long)i;
+    return -1;
+}
+
+static int add(conn *c, uint32_t user) {
+    if (c->nsubs == c->capsubs) {
+        uint32_t cap = c->capsubs ? c->capsubs * 2 : 8;
+        psub **p = realloc(c->subs, cap * sizeof *p);
+        if (!p) return -1;
+        c->subs = p;
+        c->capsubs = cap;
+    }
+    psub *s = malloc(sizeof *s);
+    if (!s) return -1;
+    *s = (psub){NULL, NULL, c, user, 0};
+    c->subs[c->nsubs++] = s;
+    return 0;
+}
+
+void presence_request(conn *c, const frame_c2s *f) {
+    uint8_t op;
+    uint16_t n;
+    if (frame_parse_presence_req(f->body, f->len, &op, &n)) {
+        refuse(c, "PRESENCE", "malformed PRESENCE: op 1 or 2, 1 to 256 user "
+               "ids, none 0");
+        return;
+    }
+    hub *h = c->hub;
+    const uint8_t *ids = f->body + FRAME_PRESENCE_PRE;
+    uint32_t users[FRAME_PRESENCE_USERS_MAX];
+    size_t ask = 0;
+    for (uint16_t i = 0; i < n; i++) {
+        uint32_t u = frame_rd32(ids + 4u * i);
+        long at = find(c, u);
+        if (op == FRAME_PRES_UNSUBSCRIBE) {
+            if (at >= 0) drop(c, (uint32_t)at);
+            continue;
+        }
+        if (at >= 0) continue; /* (already subscribed, or being) */
+        if (c->nsubs >= h->cfg->max_subscriptions) {
+            char why[FRAME_REASON_MAX];
+            snprintf(why, sizeof why, "presence of user %u not subscribed: "
+                     "%u subscriptions at most (--max-subscriptions)",
+                     (unsigned)u, (unsigned)h->cfg->max_subscriptions);
+            output_error(c, FRAME_ERR_DENIED, u, why);
+            continue;
+        }
+        if (add(c, u)) {
+            CLOG(c, LOG_ERROR, "%s", "out of memory subscribing; closing");
+            close_abort(c);
+            return;
+        }
+        users[ask++] = u;
+    }
+    if (!ask) return;
+    preq *t = malloc(sizeof *t);
+    if (!t) {
+        CLOG(c, LOG_ERROR, "%s", "out of memory subscribing; closing");
+        close_abort(c);
+        return;
+    }
+    t->c = c;
+    conn_ref(c); /* dropped in presence_done */
+    store_presence(h->store, c->user, users, ask, h->auth != NULL, t);
+}
+
+void presence_done(void *token, const uint32_t *users, const uint8_t *allowed,
+                   const int64_t *last_seen, size_t n, int status) {
+    preq *t = token;
+    conn *c = t->c;
+    free(t);
+    if (!conn_open(c) || !c->sig) {
+        conn_unref(c);
+        return;
+    }
+    hub *h = c->hub;
+    if (status != STORE_OK) {
+        char why[FRAME_REASON_MAX];
+        snprintf(why, sizeof why, "presence not subscribed: %s",
+                 store_strerror(status));
+        output_error(c, FRAME_ERR_STORE, 0, why);
+        /* (the subscriptions the store did not confirm are dropped) */
+        for (uint32_t i = c->nsubs; i-- > 0;)
+            if (!c->subs[i]->live) drop(c, i);
+    }
+    for (size_t i = 0; i < n; i++) {
+        long at = find(c, users[i]);
+        if (at < 0 || c->subs[at]->live) continue; /* (unsubscribed since) */
+        if (!allowed[i]) {
+            drop(c, (uint32_t)at);
+            char why[FRAME_REASON_MAX];
+            snprintf(why, sizeof why, "presence of user %u not subscribed: "
+                     "you share no conversation with it", (unsigned)users[i]);
+            output_error(c, FRAME_ERR_DENIED, users[i], why);
+            continue;
+        }
+        if (watch(h, c->subs[at])) {
+            CLOG(c, LOG_ERROR, "%s", "out of memory subscribing; closing");
+            close_abort(c);
+            break;
+        }
+        state(c, users[i], router_first(h->router, users[i]) != NULL,
+              last_seen[i], 1);
+    }
+    conn_unref(c);
+}
+
+void presence_changed_slow(hub *h, uint32_t user, int online) {
+    for (psub *s = u32map_get(&h->watchers, user); s; s = s->next)
+        if (conn_bound(s->c))
+            state(s->c, user, online, hub_now_ms(h), 0);
+}
+
+void presence_conn_free(conn *c) {
+    while (c->nsubs) drop(c, c->nsubs - 1);
+    free(c->subs);
+    c->subs = NULL;
+    c->capsubs = 0;
+}
+
+void presence_typing(conn *c, const frame_c2s *f) {
+    frame_typing t;
+    if (frame_parse_typing(f->body, f->len, &t)) {
+        refuse(c, "TYPING", "malformed TYPING: flags 0 or GROUP, a receiver, "
+               "state 0 or 1");
+        return;
+    }
+    hub *h = c->hub;
+    const chatgroup *g = NULL;
+    if (t.flags & FRAME_MSG_GROUP) {
+        g = groups_get(store_groups(h->store), t.to);
+        if (!g || groups_member(g, c->user) < 0) {
+            char why[FRAME_REASON_MAX];
+            groupops_reason(g ? STORE_GNOTMEMBER : STORE_GNOGROUP, t.to,
+                            h->cfg, why, sizeof why);
+            output_error(c, FRAME_ERR_GROUP, 0, why);
+            return;
+        }
+    }
+    uint32_t n = g ? g->n : 1;
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t to = g ? g->m[i].user : t.to;
+        if (to == c->user) continue; /* (not to the typist) */
+        for (router_node *r = router_first(h->router, to); r; r = r->next) {
+            conn *o = CONN_OF(r);
+            if (o->sig && conn_bound(o))
+                (void)output_signal(o, c->user, FRAME_TYPING, f->body,
+                                    f->len);
+        }
+    }
+}
