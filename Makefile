@@ -71,13 +71,13 @@ SERVER_MAIN := src/server/main.c
 TEST_SUPPORT_SRC := tests/support/faultvfs.c
 # libchat: the client library, built from the same codec source as the server.
 CLIENT_SRC := src/client/client.c src/client/client_send.c src/client/client_req.c \
-              src/client/util.c src/client/tls.c
+              src/client/client_signal.c src/client/util.c src/client/tls.c
 LIBCHAT_SRC := $(CLIENT_SRC) src/proto/frame.c src/proto/signal.c \
                src/common/buf.c
 # chat-client: the command-line client, on libchat.
 CLI_SRC    := src/cli/main.c src/cli/common.c src/cli/send.c src/cli/listen.c \
               src/cli/request.c src/cli/group.c src/cli/history.c \
-              src/cli/json.c src/cli/media.c src/cli/interactive.c
+              src/cli/json.c src/cli/media.c src/cli/interactive.c src/cli/signals.c
 
 obj = $(patsubst tests/%.c,$(B)/obj/tests/%.o,$(patsubst bench/%.c,$(B)/obj/bench/%.o,$(patsubst src/%.c,$(B)/obj/%.o,$(1))))
 

@@ -19,10 +19,11 @@
  * - The library never logs, prints, exits or raises signals (writes use
  *   MSG_NOSIGNAL, so a closed peer cannot SIGPIPE the process).
  * - Callbacks run only inside chat_process()/chat_run_once() (never inside
- *   chat_send*, chat_group_*, chat_history, chat_connect or
+ *   chat_send*, chat_group_*, chat_history, the signal calls (chat_read,
+ *   chat_receipts_query, chat_typing, chat_presence_*), chat_connect or
  *   chat_disconnect). From a callback you may call chat_send*,
- *   chat_group_*, chat_history, chat_disconnect, chat_connect and the
- *   accessors; you must NOT call chat_free.
+ *   chat_group_*, chat_history, the signal calls, chat_disconnect,
+ *   chat_connect and the accessors; you must NOT call chat_free.
  * - Sequence numbers ("seq") are per client, 1-based, assigned by chat_send*
  *   in call order and never reused, across reconnects.
  * - TLS (OpenSSL, TLS 1.2 or newer) is on when chat_options.tls is set. The
@@ -59,6 +60,11 @@
  * - Groups and history (CONV): chat_send_group* posts to a group through
  *   the message queue; chat_group_* and chat_history are requests answered
  *   through on_group and on_history (see "Groups and history" below).
+ * - Receipts, typing and presence (SIGNALS, with CONV): options.signals asks
+ *   for them; chat_signals_granted says whether the server agreed. Then
+ *   chat_read, chat_receipts_query, chat_typing and chat_presence_* write
+ *   signal frames, and on_receipt, on_typing and on_presence report the
+ *   server's (see "Receipts, typing and presence" below).
  */
 #ifndef CHAT_H
 #define CHAT_H
@@ -87,7 +93,9 @@ enum chat_error {
     CHAT_EAUTH = -12,     /* login refused (ERROR AUTH or NOLOGIN) */
     CHAT_ESTATE = -13,    /* call not valid in the current state */
     CHAT_ESYS = -14,      /* other operating-system error (socket, poll) */
-    CHAT_ENOTSUP = -15,   /* feature not supported (not used at the moment) */
+    CHAT_ENOTSUP = -15,   /* the connection does not have the feature: the
+                             server did not grant SIGNALS (or
+                             options.signals is 0) */
     CHAT_ETLSCONF = -16,  /* TLS set-up: CA, certificate or key file unusable
                              (chat_new; the sentence comes from chat_new_ex) */
     CHAT_ETLS = -17,      /* TLS handshake or record failure (not a TLS server,
@@ -115,7 +123,9 @@ enum chat_server_error {
     CHAT_SERR_PROTO = 4, CHAT_SERR_AUTH = 5, CHAT_SERR_NOLOGIN = 6,
     CHAT_SERR_QUOTA = 7, CHAT_SERR_STORE = 8, CHAT_SERR_RATE = 9,
     CHAT_SERR_BUSY = 10, CHAT_SERR_SHUTDOWN = 11, CHAT_SERR_BADRCPT = 12,
-    CHAT_SERR_SLOW = 13, CHAT_SERR_GROUP = 14
+    CHAT_SERR_SLOW = 13, CHAT_SERR_GROUP = 14,
+    CHAT_SERR_DENIED = 15 /* a presence subscription refused; on_error's
+                             `seq` is then the user id refused */
 };
 
 /* Connection states, see chat_state(). */
@@ -259,6 +269,31 @@ typedef struct chat_history_page {
                              before = msgs[n - 1].id */
 } chat_history_page;
 
+/* ------------------------------------------------------------------ */
+/* Receipts, typing and presence (SIGNALS, with CONV; docs/PROTOCOL.md */
+/* "Receipts, typing and presence")                                    */
+/* ------------------------------------------------------------------ */
+
+/* What on_receipt reports (the wire values). A mark is cumulative: user
+ * `by` has received (DELIVERED) or shown (READ) every message of the
+ * conversation up to id `upto`. */
+enum chat_receipt_what {
+    CHAT_RECEIPT_DELIVERED = 1,
+    CHAT_RECEIPT_READ = 2,
+    CHAT_RECEIPT_END = 4 /* the end of a chat_receipts_query answer */
+};
+
+/* on_receipt's and on_typing's `flags`: the conversation is a group
+ * (`conv` / `to` is a group id), else a user. */
+#define CHAT_SIGNAL_GROUP 0x02u
+
+/* A user's state in on_presence. */
+enum chat_presence_state { CHAT_PRESENCE_OFFLINE = 0, CHAT_PRESENCE_ONLINE = 1 };
+
+#define CHAT_PRESENCE_FRAME_USERS 256u /* ids in one PRESENCE frame */
+#define CHAT_PRESENCE_USERS_MAX 4096u  /* ids in one subscribe/unsubscribe
+                                          call (16 frames) */
+
 /* Callbacks; any may be NULL. `ud` is chat_options.userdata. */
 typedef struct chat_callbacks {
     /* A message arrived (a bare data frame or a MSG) and on_msg is NULL.
@@ -280,7 +315,9 @@ typedef struct chat_callbacks {
      * group or history request goes to on_group / on_history instead, when
      * set (with seq 0 here otherwise). `seq` is the refused
      * frame's seq, which the library has dropped from its queue (it will not
-     * be resent), or 0 when the error concerns no frame. `reason` (reason_len
+     * be resent), or 0 when the error concerns no frame; for
+     * CHAT_SERR_DENIED (a refused presence subscription) it is the user id
+     * refused, not a seq. `reason` (reason_len
      * bytes, UTF-8, not NUL-terminated) is valid during the callback only. */
     void (*on_error)(chat_client *c, int code, uint64_t seq,
                      const char *reason, uint32_t reason_len, void *ud);
@@ -315,6 +352,31 @@ typedef struct chat_callbacks {
      * chat_disconnect or chat_free came first. When NULL, refusals go to
      * on_error (seq 0) and pages are dropped. */
     void (*on_history)(chat_client *c, const chat_history_page *p, void *ud);
+    /* SIGNALS: a RECEIPT from the server. `what` is CHAT_RECEIPT_DELIVERED
+     * (a device of user `by` has the messages of conversation `conv` up
+     * to id `upto`), CHAT_RECEIPT_READ (user `by` has shown them; `by` is
+     * this user when another of its devices did) or CHAT_RECEIPT_END (the
+     * last call of a chat_receipts_query answer: `conv` and `flags` as
+     * asked, by, upto and time 0). `flags`: CHAT_SIGNAL_GROUP when `conv`
+     * is a group, else 0 (`conv` is then the other user). `time_ms`: when
+     * the mark moved, unix ms, 0 when not known; `upto` 0 in a query's
+     * answer: a mark never set. Marks only move forward, but the same one
+     * may come more than once (keep the highest). */
+    void (*on_receipt)(chat_client *c, int what, int flags, uint32_t conv,
+                       uint32_t by, uint64_t upto, uint64_t time_ms, void *ud);
+    /* SIGNALS: user `from` is typing (state 1) or stopped (state 0), to
+     * this user (`to` is this user, flags 0) or in group `to` (flags
+     * CHAT_SIGNAL_GROUP). Not stored by the server: treat a state 1 older
+     * than about 6 s as stopped. */
+    void (*on_typing)(chat_client *c, uint32_t from, int flags, uint32_t to,
+                      int state, void *ud);
+    /* SIGNALS: the state of a user this connection subscribed to
+     * (chat_presence_subscribe): CHAT_PRESENCE_ONLINE (last_seen_ms 0) or
+     * CHAT_PRESENCE_OFFLINE (last_seen_ms: unix ms when its last
+     * connection ended, 0 when not known). Once at subscription, then at
+     * each change. */
+    void (*on_presence)(chat_client *c, uint32_t user, int state,
+                        uint64_t last_seen_ms, void *ud);
 } chat_callbacks;
 
 /* TLS options (chat_options.tls). chat_new() reads every file and copies
@@ -383,6 +445,10 @@ typedef struct chat_options {
                                 Each device has its own cursor on the user's
                                 messages; several clients with one name share
                                 it */
+    int signals;             /* 1: ask for SIGNALS (receipts, typing,
+                                presence) in HELLO, which needs CONV (conv 1,
+                                control 1); 0 (default): never, and the
+                                server sends none of those frames */
 } chat_options;
 
 /* Fill `o` with the defaults above (host NULL, port 0, user 0, device
@@ -565,6 +631,48 @@ int chat_group_members(chat_client *c, uint32_t group, uint32_t *req_out);
 int chat_history(chat_client *c, int kind, uint32_t peer, uint64_t before,
                  uint32_t limit, uint32_t *req_out);
 
+/* Receipts, typing and presence (SIGNALS). Each call writes its frame(s)
+ * to the connection's control output (nothing reaches the socket before
+ * chat_process) and returns; what the server sends back comes to
+ * on_receipt, on_typing, on_presence or on_error, inside chat_process,
+ * never inside the call. They need a session whose WELCOME granted
+ * SIGNALS: CHAT_ESTATE when no session is ready (call them from
+ * on_connected or later), CHAT_ENOTSUP when it is but SIGNALS was not
+ * granted (options.signals 0, an older server, no CONV). Nothing is
+ * queued across connections: a frame written to a connection that is lost
+ * before it went out is not sent again. Other returns: CHAT_EINVAL (NULL c,
+ * a bad argument), CHAT_EFULL (the control output is full: retry after
+ * chat_process), CHAT_ENOMEM. `group`: 1 when `conv` / `to` is a group id,
+ * 0 when it is a user id. A frame about a group this user is not in is
+ * refused by the server with on_error (CHAT_SERR_GROUP, seq 0).
+ *
+ * chat_read: "this user has shown the messages of conversation `conv` up
+ *   to id `upto`" (a RECEIPT READ; upto != 0). The server keeps the
+ *   highest mark and passes it on to the other user (or the group's
+ *   members) and to this user's other devices. O(1).
+ * chat_receipts_query: ask for the marks of `conv` now (a RECEIPT QUERY):
+ *   the answer comes as on_receipt calls (for a user: that user's
+ *   DELIVERED and READ marks, then this user's own READ mark; for a group,
+ *   a DELIVERED and a READ per member), then one with CHAT_RECEIPT_END.
+ *   O(1).
+ * chat_typing: tell `to` (a user or a group) that this user is typing
+ *   (typing 1) or stopped (0). Send 1 at most every few seconds while the
+ *   user types, and 0 when they stop or send. O(1).
+ * chat_presence_subscribe / chat_presence_unsubscribe: users[0..n)
+ *   (1 <= n <= CHAT_PRESENCE_USERS_MAX, ids != 0), in PRESENCE frames of at
+ *   most CHAT_PRESENCE_FRAME_USERS ids each, all or none written. After a
+ *   subscription each user's state comes to on_presence at once, then at
+ *   each change. A refused id (a user this one shares no conversation with
+ *   on a server with --auth on, or past the server's --max-subscriptions)
+ *   comes to on_error: code CHAT_SERR_DENIED with `seq` = that user id.
+ *   Subscriptions belong to the connection: after a reconnect, subscribe
+ *   again (from on_connected). O(n). */
+int chat_read(chat_client *c, uint32_t conv, int group, uint64_t upto);
+int chat_receipts_query(chat_client *c, uint32_t conv, int group);
+int chat_typing(chat_client *c, uint32_t to, int group, int typing);
+int chat_presence_subscribe(chat_client *c, const uint32_t *users, size_t n);
+int chat_presence_unsubscribe(chat_client *c, const uint32_t *users, size_t n);
+
 /* Frame type for a file name, from its extension (case-insensitive):
  *   picture: .png .jpg .jpeg .gif .webp .bmp .heic .svg
  *   voice:   .mp3 .wav .ogg .oga .opus .m4a .aac .flac
@@ -630,6 +738,11 @@ int chat_acks_granted(const chat_client *c);
  * connected, before WELCOME, an older or an echo server, control or conv
  * 0. O(1). */
 int chat_conv_granted(const chat_client *c);
+
+/* 1 when the current connection's WELCOME granted SIGNALS (receipts,
+ * typing, presence: options.signals asked for them, with CONV), else 0.
+ * O(1). */
+int chat_signals_granted(const chat_client *c);
 
 /* Largest body chat_send accepts now: the last WELCOME's max_frame, else
  * options.max_frame. */

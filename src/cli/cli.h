@@ -129,9 +129,20 @@ int cli_type_from_name(const char *name);
  * be saved, or standard output failed). */
 int cli_print_msg(const chat_msg *m, const char *save_dir, int with_time);
 
+/* signals.c: one JSON line for a receipt mark (nothing for END), a
+ * typing state, a presence state (see listen --help). 0, or -1 after
+ * printing the sentence (standard output failed). */
+int cli_print_receipt(int what, int flags, uint32_t conv, uint32_t by, uint64_t upto,
+                      uint64_t time_ms);
+int cli_print_typing(uint32_t from, int flags, uint32_t to, int state);
+int cli_print_presence(uint32_t user, int state, uint64_t last_seen_ms);
+
 int cli_send_main(int argc, char **argv);
 int cli_listen_main(int argc, char **argv);
 int cli_group_main(int argc, char **argv);
 int cli_history_main(int argc, char **argv);
+int cli_read_main(int argc, char **argv);
+int cli_receipts_main(int argc, char **argv);
+int cli_typing_main(int argc, char **argv);
 
 #endif

@@ -41,6 +41,18 @@ static const char interactive_usage[] =
     "that grants CONV) shows as \"[HH:MM] me -> RECEIVER: text\" (\"me @ NAME(G)\" in\n"
     "a group). Changes in your groups show as one line each, e.g. \"[HH:MM] 1 added\n"
     "7 to friends(3)\". Groups need a server that grants CONV.\n"
+    "On a server that grants SIGNALS: \"[HH:MM] 3 is typing\" shows when someone\n"
+    "starts typing to you (\"3 is typing @ NAME(G)\" in a group), others are told\n"
+    "when you type (at most every 3 s while your line has text, and that you\n"
+    "stopped when you send it, empty it or pause for 5 s), the messages shown\n"
+    "are marked read for their senders, and a line follows each message you\n"
+    "sent when it is delivered (\"[HH:MM] ✓ delivered to 2: text\") and read\n"
+    "(\"[HH:MM] ✓✓ read by 2: text\"; in a group, by its first member to do so).\n"
+    "The protocol does not tell a client the ids of the messages it sends, so\n"
+    "a mark ticks the messages sent before it came whose id may be at or below\n"
+    "it (it is above every id seen before they were sent): a mark that moves\n"
+    "while a later message is still on its way may tick that one early. The\n"
+    "last 64 messages sent are followed.\n"
     "\n"
     "  --id ID          your user id (1-4294967295), required\n"
     "  --to ID          the first receiver (change it with /to)\n"
@@ -67,6 +79,36 @@ static const char commands_help[] =
 #define INTERACTIVE_MAX_RECV (1024u * 1024u * 1024u)
 
 #define IA_GROUPS 256 /* group names remembered for display */
+#define IA_SENT 64    /* messages sent followed for their receipts */
+#define IA_READS 16   /* conversations with a READ waiting to be sent */
+#define IA_TYPISTS 16 /* people shown typing */
+#define TYPING_EVERY_MS 3000u /* resend "typing" while the line has text */
+#define TYPING_PAUSE_MS 5000u /* no key for this long: "stopped" */
+#define TYPING_SHOWN_MS 6000u /* a typing state older than this is stopped */
+
+/* A message sent, followed until it is read. Its server id is not known
+ * (the protocol does not tell the sending device): it is above `floor`,
+ * the highest id this client had seen when it was sent. */
+typedef struct ia_sent {
+    uint64_t seq;        /* 0: a free slot */
+    uint64_t floor;
+    uint32_t to;         /* the user, or the group */
+    int group;
+    int delivered, read; /* ticks shown */
+    char text[48];       /* its start, for the tick's line */
+} ia_sent;
+
+/* The highest message shown per conversation, to mark read. */
+typedef struct ia_read {
+    uint32_t conv;
+    int group;
+    uint64_t upto;
+} ia_read;
+
+typedef struct ia_typist {
+    uint32_t from, group; /* group 0: typing to this user */
+    uint64_t at;          /* when "is typing" was shown (mono ms); 0 = stopped */
+} ia_typist;
 
 typedef struct ia_group {
     uint32_t id;
@@ -94,6 +136,17 @@ typedef struct ia_job {
     int bar_shown;          /* a progress bar is on the input line */
     int bar_pct;            /* the percentage it shows */
     uint64_t bar_ms;        /* when it was drawn */
+    /* signals */
+    uint64_t id_seen;       /* highest message id seen (messages, receipts) */
+    ia_sent sent[IA_SENT];  /* a ring */
+    unsigned sent_next;
+    ia_read reads[IA_READS];
+    unsigned n_reads;
+    ia_typist typists[IA_TYPISTS];
+    uint32_t typing_to;     /* "typing" sent to it (0: none, or stopped) */
+    int typing_group;
+    uint64_t typing_at;     /* when "typing" was last sent (mono ms) */
+    uint64_t last_key;      /* when a key last changed the line */
 } ia_job;
 
 static ia_job *g_job; /* for the libedit line handler, which takes no userdata */
@@ -199,12 +252,174 @@ static void on_connected(chat_client *c, void *ud) {
     j->ever_connected = 1;
 }
 
+/* -- signals: what was shown is read, who is typing ----------------------- */
+
+static ia_typist *typist_find(ia_job *j, uint32_t from, uint32_t group) {
+    for (unsigned i = 0; i < IA_TYPISTS; i++)
+        if (j->typists[i].at && j->typists[i].from == from && j->typists[i].group == group)
+            return &j->typists[i];
+    return NULL;
+}
+
+/* A message from `from` was shown: remember to mark it read (after this
+ * chat_process: one READ per conversation, the highest id), and `from` is
+ * no longer typing there. */
+static void shown(ia_job *j, const chat_msg *m) {
+    ia_typist *t = typist_find(j, m->sender, m->group);
+    if (t) t->at = 0;
+    if (!m->id || m->own) return;
+    uint32_t conv = m->group ? m->group : m->sender;
+    int group = m->group != 0;
+    for (unsigned i = 0; i < j->n_reads; i++) {
+        if (j->reads[i].conv == conv && j->reads[i].group == group) {
+            if (m->id > j->reads[i].upto) j->reads[i].upto = m->id;
+            return;
+        }
+    }
+    if (j->n_reads == IA_READS) {
+        /* full (16 conversations in one batch): the oldest goes now */
+        /* (void): READ is a courtesy; a lost one is covered by the next */
+        (void)chat_read(j->c, j->reads[0].conv, j->reads[0].group, j->reads[0].upto);
+        j->reads[0] = j->reads[--j->n_reads];
+    }
+    j->reads[j->n_reads++] = (ia_read){conv, group, m->id};
+}
+
+/* Send the READs of what was shown (after chat_process). A full control
+ * output keeps them for the next round; without SIGNALS they are dropped. */
+static void flush_reads(ia_job *j) {
+    if (!chat_signals_granted(j->c)) {
+        j->n_reads = 0;
+        return;
+    }
+    while (j->n_reads) {
+        ia_read *r = &j->reads[j->n_reads - 1];
+        int rc = chat_read(j->c, r->conv, r->group, r->upto);
+        if (rc == CHAT_EFULL) return; /* again after the next chat_process */
+        j->n_reads--;
+    }
+}
+
+/* A message this client sent, followed for its receipts. */
+static void sent_add(ia_job *j, uint64_t seq, const char *what) {
+    ia_sent *e = &j->sent[j->sent_next];
+    j->sent_next = (j->sent_next + 1) % IA_SENT;
+    memset(e, 0, sizeof *e);
+    e->seq = seq;
+    e->floor = j->id_seen;
+    e->to = j->to;
+    e->group = j->to_group;
+    size_t n = strlen(what);
+    if (n > sizeof e->text - 4) {
+        n = sizeof e->text - 4;
+        while (n > 0 && ((unsigned char)what[n] & 0xC0) == 0x80) n--; /* UTF-8 boundary */
+        sanitize(e->text, sizeof e->text, what, n, 0);
+        strcat(e->text, "...");
+    } else {
+        sanitize(e->text, sizeof e->text, what, n, 0);
+    }
+}
+
+/* A receipt: tick the messages it covers (see the help text: the ones sent
+ * before it whose id may be at or below the mark). Not only those the
+ * server acknowledged: it delivers a message before its commit, and so
+ * before its ACK, which a DELIVERED may overtake. */
+static void on_receipt(chat_client *c, int what, int flags, uint32_t conv, uint32_t by,
+                       uint64_t upto, uint64_t time_ms, void *ud) {
+    (void)time_ms;
+    ia_job *j = ud;
+    if (what == CHAT_RECEIPT_END) return;
+    (void)c;
+    int group = (flags & CHAT_SIGNAL_GROUP) != 0;
+    if (by != j->cc.id) { /* (by this user: another of its devices read them) */
+        char t[6], label[96], where[128] = "";
+        hhmm(t);
+        if (group)
+            snprintf(where, sizeof where, " @ %s", group_label(j, conv, label, sizeof label));
+        for (unsigned k = 0; k < IA_SENT; k++) {
+            ia_sent *e = &j->sent[(j->sent_next + k) % IA_SENT]; /* oldest first */
+            if (!e->seq || e->to != conv || e->group != group ||
+                upto <= e->floor || e->read)
+                continue;
+            if (what == CHAT_RECEIPT_READ) {
+                e->read = e->delivered = 1;
+                show(stdout, "[%s] ✓✓ read by %" PRIu32 "%s: %s", t, by, where,
+                     e->text);
+            } else if (!e->delivered) {
+                e->delivered = 1;
+                show(stdout, "[%s] ✓ delivered to %" PRIu32 "%s: %s", t, by, where,
+                     e->text);
+            }
+        }
+    }
+    if (upto > j->id_seen) j->id_seen = upto;
+}
+
+/* "[HH:MM] 3 is typing" when someone starts (again after a pause). */
+static void on_typing(chat_client *c, uint32_t from, int flags, uint32_t to, int state,
+                      void *ud) {
+    (void)c;
+    ia_job *j = ud;
+    uint32_t group = (flags & CHAT_SIGNAL_GROUP) ? to : 0;
+    if (from == j->cc.id) return;
+    uint64_t now = cli_mono_ms();
+    ia_typist *t = typist_find(j, from, group);
+    if (!state) {
+        if (t) t->at = 0;
+        return;
+    }
+    if (t && now - t->at < TYPING_SHOWN_MS) {
+        t->at = now; /* still typing: shown already */
+        return;
+    }
+    if (!t) { /* a free slot, or the oldest */
+        t = &j->typists[0];
+        for (unsigned i = 0; i < IA_TYPISTS && t->at; i++)
+            if (!j->typists[i].at || j->typists[i].at < t->at) t = &j->typists[i];
+    }
+    *t = (ia_typist){from, group, now};
+    char tm[6], label[96];
+    hhmm(tm);
+    if (group)
+        show(stdout, "[%s] %" PRIu32 " is typing @ %s", tm, from,
+             group_label(j, group, label, sizeof label));
+    else
+        show(stdout, "[%s] %" PRIu32 " is typing", tm, from);
+}
+
+/* Tell the receiver this user types: "typing" at most every
+ * TYPING_EVERY_MS while the line has text (not a command), "stopped" when
+ * it is sent or emptied, after TYPING_PAUSE_MS without a key, or when the
+ * receiver changes. `typed`: the terminal had input this round. */
+static void typing_tick(ia_job *j, int typed) {
+    uint64_t now = cli_mono_ms();
+    /* (after a line, libedit's rl_end still counts the old text until the
+     * next key: line_done says the line is gone) */
+    int has_text = j->editing && !j->line_done && rl_line_buffer && rl_end > 0 &&
+                   rl_line_buffer[0] != '/';
+    if (typed && has_text) j->last_key = now;
+    int retarget = j->typing_to && (j->typing_to != j->to || j->typing_group != j->to_group);
+    if (j->typing_to && (retarget || !has_text || now - j->last_key >= TYPING_PAUSE_MS)) {
+        /* (void): a lost "stopped" is covered by the receiver's 6 s rule */
+        (void)chat_typing(j->c, j->typing_to, j->typing_group, 0);
+        j->typing_to = 0;
+    }
+    if (!typed || !has_text || !j->to || !chat_signals_granted(j->c)) return;
+    if (j->typing_to && now - j->typing_at < TYPING_EVERY_MS) return;
+    if (chat_typing(j->c, j->to, j->to_group, 1) == 0) {
+        j->typing_to = j->to;
+        j->typing_group = j->to_group;
+        j->typing_at = now;
+    }
+}
+
 /* A message: "[HH:MM] SENDER: text", or for one this user sent from another
  * device "[HH:MM] me -> RECEIVER: text", in a group "[HH:MM] SENDER @
  * NAME(G): text" ("me @ NAME(G)"); media saved, their path shown. */
 static void on_msg(chat_client *c, const chat_msg *m, void *ud) {
     (void)c;
     ia_job *j = ud;
+    if (m->id > j->id_seen) j->id_seen = m->id;
     uint32_t sender = m->sender, len = m->len;
     int type = m->type;
     const void *body = m->body;
@@ -227,6 +442,7 @@ static void on_msg(chat_client *c, const chat_msg *m, void *ud) {
         sanitize(s, (size_t)len + 1, body, len, 1);
         show(stdout, "[%s] %s: %s", t, who, s);
         free(s);
+        shown(j, m);
         return;
     }
     const char *tn = cli_type_name(type);
@@ -245,6 +461,7 @@ static void on_msg(chat_client *c, const chat_msg *m, void *ud) {
     else
         show(stdout, "[%s] %" PRIu32 " sent a %s: %s (%" PRIu32 " bytes)", t, sender, tn,
              path, len);
+    shown(j, m);
 }
 
 /* "1, 2 and 3 more" into out: the first users of a list. */
@@ -437,6 +654,7 @@ static void cmd_send(ia_job *j, char *args) {
         send_err(j, file, err);
         return;
     }
+    sent_add(j, seq, file);
     struct stat st;
     if (stat(file, &st) == 0 && st.st_size > (off_t)PROGRESS_MIN) {
         snprintf(j->progress_name, sizeof j->progress_name, "%s", file);
@@ -523,9 +741,11 @@ static void send_text(ia_job *j, const char *text) {
              "(or start with --to ID)");
         return;
     }
-    int err = j->to_group ? chat_send_group_text(j->c, j->to, text, NULL)
-                          : chat_send_text(j->c, j->to, text, NULL);
+    uint64_t seq = 0;
+    int err = j->to_group ? chat_send_group_text(j->c, j->to, text, &seq)
+                          : chat_send_text(j->c, j->to, text, &seq);
     if (err < 0) send_err(j, "the message", err);
+    else sent_add(j, seq, text);
 }
 
 static void on_line(char *line) {
@@ -635,6 +855,9 @@ int cli_interactive_main(int argc, char **argv) {
     co.cb.on_error = on_error;
     co.cb.on_disconnected = on_disconnected;
     co.cb.on_group = on_group;
+    co.signals = 1; /* receipts, typing: when the server grants them */
+    co.cb.on_receipt = on_receipt;
+    co.cb.on_typing = on_typing;
     co.userdata = &j;
     j.c = cli_open(&j.cc, &co);
     if (!j.c) return CLI_EXIT_FAIL;
@@ -659,6 +882,11 @@ int cli_interactive_main(int argc, char **argv) {
             n = 2;
         }
         int64_t t = chat_next_timeout_ms(j.c);
+        if (j.typing_to) { /* wake up to say "stopped" after a pause */
+            uint64_t now = cli_mono_ms(), end = j.last_key + TYPING_PAUSE_MS;
+            int64_t left = end > now ? (int64_t)(end - now) : 0;
+            if (t < 0 || left < t) t = left;
+        }
         int timeout = t < 0 ? -1 : t > INT_MAX ? INT_MAX : (int)t;
         int r = poll(p, n, timeout);
         if (r < 0) {
@@ -676,11 +904,13 @@ int cli_interactive_main(int argc, char **argv) {
              * (possibly new) prompt now. */
             if (j.line_done && !j.quit) rl_callback_handler_install(j.prompt, on_line);
         }
+        if (!j.quit) typing_tick(&j, (p[0].revents & POLLIN) != 0);
         if (!j.quit && (p[0].revents & (POLLHUP | POLLERR | POLLNVAL))) j.quit = 1;
         int readable = n == 2 && (p[1].revents & (POLLIN | POLLHUP | POLLERR));
         int writable = n == 2 && (p[1].revents & POLLOUT);
         /* (void): a lost connection is handled by on_disconnected */
         (void)chat_process(j.c, readable, writable);
+        flush_reads(&j);
         progress_tick(&j);
     }
     rl_callback_handler_remove();

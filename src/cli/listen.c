@@ -30,6 +30,7 @@
 
 static const char listen_usage[] =
     "usage: chat-client listen --id ID [--count N] [--save-dir DIR]\n"
+    "                          [--signals] [--presence ID]...\n"
     "                          [--host HOST] [--port PORT] [--no-acks] [--timeout SECONDS]\n"
     "                          [--device NAME]\n"
     "                          " CLI_TLS_USAGE "\n"
@@ -49,12 +50,29 @@ static const char listen_usage[] =
     "or video body is saved to DIR/TYPE-fromSENDER-NNNN.EXT: NNNN counts up from 0001\n"
     "to the first free name (no file is overwritten); EXT comes from the body's first\n"
     "bytes (png jpg gif webp bmp mp3 wav ogg flac mp4 webm), else bin.\n"
+    "With --signals (or --presence), on a server that grants SIGNALS, receipts,\n"
+    "typing and presence come as their own objects, one a line, among the messages:\n"
+    "  {\"receipt\": \"delivered\", \"conv\": 2, \"group\": false, \"by\": 2, \"upto\": 17, \"time\": 1700000000123}\n"
+    "  {\"typing\": true, \"from\": 3, \"to\": 1, \"group\": false}\n"
+    "  {\"presence\": \"online\", \"user\": 3, \"last_seen\": 0}\n"
+    "A receipt is a mark: user \"by\" has received (\"delivered\") or shown (\"read\")\n"
+    "every message of the conversation up to id \"upto\" (\"conv\": the other user, or\n"
+    "the group with \"group\": true; \"by\" is ID when another of your devices read\n"
+    "them); \"time\" is when it moved (unix ms). Typing: \"to\" is ID, or the group;\n"
+    "\"typing\": false when they stopped (treat true as stopped after about 6 s).\n"
+    "Presence, for the --presence users: at once, then at each change;\n"
+    "\"last_seen\": unix ms when an offline user's last connection ended (0: not\n"
+    "known). --count counts messages only.\n"
     "\"chat-client: listening as ID\" goes to stderr once the session is ready.\n"
     "\n"
     "  --id ID          your user id (1-4294967295), required\n"
     "  --count N        exit 0 after N messages, once they are acknowledged\n"
     "                   (default 0: run until interrupted)\n"
     "  --save-dir DIR   where media files go (default .)\n"
+    "  --signals        also print receipts, typing and presence (needs a server\n"
+    "                   that grants SIGNALS)\n"
+    "  --presence ID    print user ID's presence (implies --signals); once per\n"
+    "                   user, at most 4096; subscribed again after a reconnect\n"
     "  --host HOST      server address (default " CLI_DEFAULT_HOST ")\n"
     "  --port PORT      server port (default 8888)\n"
     "  --no-acks        speak the article's protocol: no HELLO, no acknowledgements\n"
@@ -71,9 +89,14 @@ static const char listen_usage[] =
 
 #define LISTEN_MAX_RECV (1024u * 1024u * 1024u) /* the server's max_frame bounds it */
 
+#define LISTEN_PRESENCE_MAX CHAT_PRESENCE_USERS_MAX
+
 typedef struct listen_job {
     cli_conn cc;
     const char *save_dir;
+    int signals;            /* --signals, or --presence */
+    uint32_t *presence;     /* the --presence users */
+    size_t n_presence;
     unsigned long count;    /* 0 = no limit */
     unsigned long received; /* messages printed */
     int ever_connected, connected;
@@ -83,8 +106,23 @@ typedef struct listen_job {
 } listen_job;
 
 static void on_connected(chat_client *c, void *ud) {
-    (void)c;
     listen_job *j = ud;
+    if (j->signals && !chat_signals_granted(c)) {
+        cli_err("the server at %s:%u does not support receipts, typing and presence "
+                "(it did not grant SIGNALS: an older or an --echo server)", j->cc.host,
+                j->cc.port);
+        j->failed = 1;
+        chat_disconnect(c);
+        return;
+    }
+    /* Subscriptions belong to the connection: again after a reconnect. */
+    int rc = j->n_presence ? chat_presence_subscribe(c, j->presence, j->n_presence) : 0;
+    if (rc < 0) {
+        cli_err("cannot subscribe to presence: %s", chat_strerror(rc));
+        j->failed = 1;
+        chat_disconnect(c);
+        return;
+    }
     if (!j->ever_connected) cli_err("listening as %" PRIu32, j->cc.id);
     else cli_err("reconnected to %s:%u", j->cc.host, j->cc.port);
     j->ever_connected = j->connected = 1;
@@ -150,9 +188,44 @@ static void on_msg(chat_client *c, const chat_msg *m, void *ud) {
     }
 }
 
+static void on_receipt(chat_client *c, int what, int flags, uint32_t conv, uint32_t by,
+                       uint64_t upto, uint64_t time_ms, void *ud) {
+    listen_job *j = ud;
+    if (j->done || j->failed) return;
+    if (cli_print_receipt(what, flags, conv, by, upto, time_ms) < 0) {
+        j->failed = 1;
+        chat_disconnect(c);
+    }
+}
+
+static void on_typing(chat_client *c, uint32_t from, int flags, uint32_t to, int state,
+                      void *ud) {
+    listen_job *j = ud;
+    if (j->done || j->failed) return;
+    if (cli_print_typing(from, flags, to, state) < 0) {
+        j->failed = 1;
+        chat_disconnect(c);
+    }
+}
+
+static void on_presence(chat_client *c, uint32_t user, int state, uint64_t last_seen_ms,
+                        void *ud) {
+    listen_job *j = ud;
+    if (j->done || j->failed) return;
+    if (cli_print_presence(user, state, last_seen_ms) < 0) {
+        j->failed = 1;
+        chat_disconnect(c);
+    }
+}
+
 static void on_error(chat_client *c, int code, uint64_t seq, const char *reason,
                      uint32_t reason_len, void *ud) {
-    (void)c; (void)seq; (void)ud;
+    (void)c; (void)ud;
+    if (code == CHAT_SERR_DENIED) { /* seq: the user refused */
+        cli_err("the server refused the presence of user %" PRIu64 ": %.*s", seq,
+                reason_len > 200 ? 200 : (int)reason_len, reason);
+        return;
+    }
     cli_err("the server reported an error: %.*s (%s)", reason_len > 200 ? 200 : (int)reason_len,
             reason, chat_server_strerror(code));
 }
@@ -180,12 +253,15 @@ int cli_listen_main(int argc, char **argv) {
         {"save-dir", required_argument, NULL, 'd'}, {"host", required_argument, NULL, 'H'},
         {"port", required_argument, NULL, 'p'},     {"no-acks", no_argument, NULL, 'n'},
         {"timeout", required_argument, NULL, 'T'},  {"help", no_argument, NULL, 'h'},
+        {"signals", no_argument, NULL, 'S'},        {"presence", required_argument, NULL, 'P'},
         CLI_TLS_LONGOPTS,                           {NULL, 0, NULL, 0}};
+    static uint32_t presence[LISTEN_PRESENCE_MAX];
     const char *cmd = "listen";
     listen_job j;
     memset(&j, 0, sizeof j);
     cli_conn_init(&j.cc);
     j.save_dir = ".";
+    j.presence = presence;
     int o;
     optind = 1;
     opterr = 0;
@@ -196,6 +272,20 @@ int cli_listen_main(int argc, char **argv) {
         switch (o) {
         case 'c': if (cli_parse_uint(cmd, "--count", optarg, ULONG_MAX, &j.count)) return CLI_EXIT_USAGE; break;
         case 'd': j.save_dir = optarg; break;
+        case 'S': j.signals = 1; break;
+        case 'P': {
+            uint32_t u;
+            if (cli_parse_id(cmd, "--presence", optarg, &u)) return CLI_EXIT_USAGE;
+            size_t i = 0;
+            while (i < j.n_presence && presence[i] != u) i++;
+            if (i < j.n_presence) break; /* once is enough */
+            if (j.n_presence == LISTEN_PRESENCE_MAX)
+                return cli_usage_err(cmd, "at most %u --presence users",
+                                     (unsigned)LISTEN_PRESENCE_MAX);
+            presence[j.n_presence++] = u;
+            j.signals = 1;
+            break;
+        }
         case 'h': fputs(listen_usage, stdout); return CLI_EXIT_OK;
         case ':': return cli_usage_err(cmd, "%s needs a value", argv[optind - 1]);
         default: return cli_usage_err(cmd, "unknown option '%s'", argv[optind - 1]);
@@ -203,6 +293,9 @@ int cli_listen_main(int argc, char **argv) {
     }
     if (optind < argc) return cli_usage_err(cmd, "unexpected argument '%s'", argv[optind]);
     if (!j.cc.id) return cli_usage_err(cmd, "--id is required");
+    if (j.signals && j.cc.no_acks)
+        return cli_usage_err(cmd, "--%s needs control frames (not --no-acks)",
+                             j.n_presence ? "presence" : "signals");
     if (cli_tls_check(cmd, &j.cc)) return CLI_EXIT_USAGE;
     if (cli_check_dir(cmd, "--save-dir", j.save_dir)) return CLI_EXIT_USAGE;
     /* A closed stdout is then reported by fflush. (void): signal() fails
@@ -217,6 +310,12 @@ int cli_listen_main(int argc, char **argv) {
     co.cb.on_msg = on_msg;
     co.cb.on_error = on_error;
     co.cb.on_disconnected = on_disconnected;
+    if (j.signals) {
+        co.signals = 1;
+        co.cb.on_receipt = on_receipt;
+        co.cb.on_typing = on_typing;
+        co.cb.on_presence = on_presence;
+    }
     co.userdata = &j;
     chat_client *c = cli_open(&j.cc, &co);
     if (!c) return CLI_EXIT_FAIL;

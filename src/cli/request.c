@@ -16,6 +16,9 @@ void cli_req_fail(cli_req *r, const char *what, int rc) {
     if (rc == CHAT_ESTATE)
         cli_err("the server at %s:%u does not support %s (it did not grant CONV: "
                 "an older or an --echo server)", r->cc.host, r->cc.port, r->what);
+    else if (rc == CHAT_ENOTSUP)
+        cli_err("the server at %s:%u does not support %s (it did not grant "
+                "SIGNALS: an older server)", r->cc.host, r->cc.port, r->what);
     else
         cli_err("cannot %s: %s", what, chat_strerror(rc));
 }
@@ -56,6 +59,8 @@ static void on_error(chat_client *c, int code, uint64_t seq, const char *reason,
     if (code == CHAT_SERR_BADTYPE)
         cli_err("the server at %s:%u does not support %s (%.*s)", r->cc.host,
                 r->cc.port, r->what, rl, reason);
+    else if (code == CHAT_SERR_GROUP) /* the reason says it: "not a member of group 3" */
+        cli_err("%.*s", rl, reason);
     else
         cli_err("the server reported an error: %.*s (%s)", rl, reason,
                 chat_server_strerror(code));

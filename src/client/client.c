@@ -142,7 +142,7 @@ static void close_conn(chat_client *c) {
     c->gen++;
     c->in.len = 0;
     c->out.len = 0;
-    c->acks_granted = c->conv_granted = 0;
+    c->acks_granted = c->conv_granted = c->signals_granted = 0;
     c->sent_count = c->recv_count = c->recv_acked = 0;
     for (chat__msg *m = c->head; m; m = m->next) m->conn_seq = 0;
     c->stage = c->head;
@@ -256,6 +256,7 @@ chat_client *chat_new_ex(const chat_options *o, int *err, char *msg,
     c->control = o->control != 0;
     c->want_acks = o->acks != 0;
     c->want_conv = o->conv != 0;
+    c->want_signals = o->conv != 0 && o->signals != 0;
     c->auto_reconnect = o->reconnect != 0;
     c->bo_min = o->backoff_min_ms;
     c->bo_max = o->backoff_max_ms;
@@ -377,7 +378,8 @@ static int session_start(chat_client *c) {
     if (c->control) {
         uint8_t body[FRAME_HELLO_CONV_MIN + FRAME_DEVICE_MAX + CHAT__PASSWORD_MAX];
         uint8_t flags = (uint8_t)((c->want_acks ? FRAME_FLAG_ACKS : 0) |
-                                  (c->want_conv ? FRAME_FLAG_CONV : 0));
+                                  (c->want_conv ? FRAME_FLAG_CONV : 0) |
+                                  (c->want_signals ? FRAME_FLAG_SIGNALS : 0));
         size_t n = frame_put_hello(body, FRAME_VERSION, flags,
                                    (const uint8_t *)c->device, c->device_len,
                                    c->password, c->password_len);
@@ -440,6 +442,8 @@ static int handle_welcome(chat_client *c, const frame_s2c *f) {
     c->state = CHAT_ST_READY;
     c->acks_granted = c->want_acks && (w.flags & FRAME_FLAG_ACKS);
     c->conv_granted = c->want_conv && (w.flags & FRAME_FLAG_CONV);
+    c->signals_granted = c->want_signals && c->conv_granted &&
+                         (w.flags & FRAME_FLAG_SIGNALS);
     c->server_max_frame = w.max_frame;
     /* Nothing is written before WELCOME: every queued message is unsent and
      * takes the form this connection speaks (POST or bare). */
@@ -479,9 +483,10 @@ static int handle_ack(chat_client *c, const frame_s2c *f) {
 static int handle_error(chat_client *c, const frame_s2c *f) {
     frame_error e;
     if (frame_parse_error(f->body, f->len, &e) != 0) return CHAT_EPROTO;
-    if (chat__req_refused(c, &e)) return 0;
-    uint64_t seq = 0;
-    if (e.ref) {
+    /* DENIED names a user id, neither a request nor a message */
+    if (e.code != FRAME_ERR_DENIED && chat__req_refused(c, &e)) return 0;
+    uint64_t seq = e.code == FRAME_ERR_DENIED ? e.ref : 0;
+    if (e.ref && e.code != FRAME_ERR_DENIED) {
         chat__msg *m = msg_by_conn_seq(c, e.ref);
         if (m) { seq = m->seq; chat__msg_remove(c, m); }
     }
@@ -532,6 +537,9 @@ static int handle_frame(chat_client *c, const frame_s2c *f) {
     case FRAME_MSG: return handle_msg(c, f);
     case FRAME_GROUPS: return chat__handle_groups(c, f);
     case FRAME_HISTORY_PAGE: return chat__handle_page(c, f);
+    case FRAME_RECEIPT:
+    case FRAME_TYPING:
+    case FRAME_PRESENCE: return chat__handle_signal(c, f);
     case FRAME_WELCOME: return handle_welcome(c, f);
     case FRAME_ACK: return handle_ack(c, f);
     case FRAME_ERROR: return handle_error(c, f);
@@ -715,6 +723,7 @@ uint64_t chat_acked(const chat_client *c) {
 int chat_state(const chat_client *c) { return c ? c->state : CHAT_ST_IDLE; }
 int chat_acks_granted(const chat_client *c) { return c ? c->acks_granted : 0; }
 int chat_conv_granted(const chat_client *c) { return c ? c->conv_granted : 0; }
+int chat_signals_granted(const chat_client *c) { return c ? c->signals_granted : 0; }
 
 uint32_t chat_max_frame(const chat_client *c) {
     if (!c) return 0;

@@ -74,7 +74,7 @@ struct chat_client {
     uint32_t password_len;
     char device[FRAME_DEVICE_MAX + 1]; /* "" = the default device */
     uint8_t device_len;
-    int control, want_acks, want_conv, auto_reconnect;
+    int control, want_acks, want_conv, want_signals, auto_reconnect;
     uint32_t bo_min, bo_max, max_frame_opt, max_recv;
     size_t max_q_bytes;
     uint32_t max_q_frames;
@@ -92,6 +92,7 @@ struct chat_client {
     buf out;
     int acks_granted;
     int conv_granted;          /* queued messages go out as POST, MSG come in */
+    int signals_granted;       /* RECEIPT, TYPING, PRESENCE both ways */
     uint32_t server_max_frame; /* from the last WELCOME; 0 = none yet */
     uint64_t sent_count;       /* data frames fully written on this connection */
     uint64_t recv_count;       /* data frames received on this connection */
@@ -155,6 +156,11 @@ CHAT__HIDDEN int chat__flush(chat_client *c);
  * no request) or CHAT_ENOMEM. */
 CHAT__HIDDEN int chat__handle_groups(chat_client *c, const frame_s2c *f);
 CHAT__HIDDEN int chat__handle_page(chat_client *c, const frame_s2c *f);
+
+/* client_signal.c: a RECEIPT, TYPING or PRESENCE frame from the server:
+ * hand it to on_receipt / on_typing / on_presence. 0, or CHAT_EPROTO
+ * (malformed, not one the server sends, SIGNALS not granted). */
+CHAT__HIDDEN int chat__handle_signal(chat_client *c, const frame_s2c *f);
 
 /* client_req.c: is ERROR e the refusal of a waiting request? Then report
  * it (on_group / on_history, or on_error when that is NULL) and return 1;

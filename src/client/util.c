@@ -36,6 +36,7 @@ const char *chat_strerror(int err) {
 }
 
 const char *chat_server_strerror(int code) {
+    if (code == CHAT_SERR_DENIED) return "presence subscription refused";
     return code < 0 ? "unknown error" : frame_err_name((unsigned)code);
 }
 

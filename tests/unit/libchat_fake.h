@@ -1,6 +1,7 @@
 /*
  * libchat_fake.h -- what the libchat unit tests (test_libchat.c,
- * test_libchat_conv.c, test_libchat_groups.c) share: callbacks that record
+ * test_libchat_conv.c, test_libchat_groups.c, test_libchat_history.c,
+ * test_libchat_signals.c) share: callbacks that record
  * what they are given, a fake clock, and a fake server in the test process
  * (a listening socket on 127.0.0.1 port 0, accepted by the test, which
  * reads the exact bytes the client writes and writes frames to it, often
