@@ -54,7 +54,7 @@ int frame_parse_presence_req(const uint8_t *body, uint32_t len, uint8_t *op,
         len != FRAME_PRESENCE_PRE + 4u * n)
         return FRAME_EBADBODY;
     for (uint16_t i = 0; i < n; i++)
-        if (frame_rd32(body + FRAME_PRESENCE_PRE + 4u * i) == 0)
+        if (frame_rd32(body + FRAME_PRESENCE_PRE + (size_t)4 * i) == 0)
             return FRAME_EBADBODY;
     *op = body[0];
     *count = n;

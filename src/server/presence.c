@@ -101,7 +101,7 @@ void presence_request(conn *c, const frame_c2s *f) {
     uint32_t users[FRAME_PRESENCE_USERS_MAX];
     size_t ask = 0;
     for (uint16_t i = 0; i < n; i++) {
-        uint32_t u = frame_rd32(ids + 4u * i);
+        uint32_t u = frame_rd32(ids + (size_t)4 * i);
         long at = find(c, u);
         if (op == FRAME_PRES_UNSUBSCRIBE) {
             if (at >= 0) drop(c, (uint32_t)at);
