@@ -56,7 +56,8 @@ enum frame_type {
     FRAME_HISTORY_PAGE = 0x8B, /* s->c (CONV): that page */
     FRAME_RECEIPT = 0x8C, /* both (SIGNALS): delivered/read marks */
     FRAME_TYPING  = 0x8D, /* both (SIGNALS): typing, passed through */
-    FRAME_PRESENCE = 0x8E /* both (SIGNALS): subscribe / a user's state */
+    FRAME_PRESENCE = 0x8E, /* both (SIGNALS): subscribe / a user's state */
+    FRAME_POSTED  = 0x8F  /* s->c (SIGNALS): a POST's server id */
 };
 
 /* Decoder results (negative). */

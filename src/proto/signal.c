@@ -44,6 +44,22 @@ size_t frame_put_typing(uint8_t out[FRAME_TYPING_SIZE],
     return FRAME_TYPING_SIZE;
 }
 
+int frame_parse_posted(const uint8_t *body, uint32_t len, uint64_t *cid,
+                       uint64_t *id) {
+    if (len != FRAME_POSTED_SIZE || frame_rd64(body) == 0)
+        return FRAME_EBADBODY;
+    *cid = frame_rd64(body);
+    *id = frame_rd64(body + 8);
+    return 0;
+}
+
+size_t frame_put_posted(uint8_t out[FRAME_POSTED_SIZE], uint64_t cid,
+                        uint64_t id) {
+    frame_wr64(out, cid);
+    frame_wr64(out + 8, id);
+    return FRAME_POSTED_SIZE;
+}
+
 int frame_parse_presence_req(const uint8_t *body, uint32_t len, uint8_t *op,
                              uint16_t *count) {
     if (len < FRAME_PRESENCE_PRE) return FRAME_EBADBODY;

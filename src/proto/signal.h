@@ -55,6 +55,16 @@ typedef struct frame_typing {
 int frame_parse_typing(const uint8_t *body, uint32_t len, frame_typing *t);
 size_t frame_put_typing(uint8_t out[FRAME_TYPING_SIZE], const frame_typing *t);
 
+/* POSTED, server -> client, FRAME_POSTED_SIZE bytes:
+ *   0 cid u64 (non-zero) | 8 id u64
+ * "the POST with client id `cid` is message `id`". */
+#define FRAME_POSTED_SIZE 16u
+/* 0, or FRAME_EBADBODY: another size, cid 0. O(1). */
+int frame_parse_posted(const uint8_t *body, uint32_t len, uint64_t *cid,
+                       uint64_t *id);
+size_t frame_put_posted(uint8_t out[FRAME_POSTED_SIZE], uint64_t cid,
+                        uint64_t id);
+
 /* PRESENCE, client -> server: 0 op u8 (1 SUBSCRIBE, 2 UNSUBSCRIBE) |
  * 1 count u16 (1 to FRAME_PRESENCE_USERS_MAX) | 3 count user ids u32. */
 enum frame_presence_op { FRAME_PRES_SUBSCRIBE = 1, FRAME_PRES_UNSUBSCRIBE = 2 };
