@@ -64,7 +64,9 @@
  *   for them; chat_signals_granted says whether the server agreed. Then
  *   chat_read, chat_receipts_query, chat_typing and chat_presence_* write
  *   signal frames, and on_receipt, on_typing and on_presence report the
- *   server's (see "Receipts, typing and presence" below).
+ *   server's (see "Receipts, typing and presence" below). on_posted tells
+ *   the server id each message sent got, so that a program can tell which
+ *   of its messages a receipt covers.
  */
 #ifndef CHAT_H
 #define CHAT_H
@@ -377,6 +379,19 @@ typedef struct chat_callbacks {
      * each change. */
     void (*on_presence)(chat_client *c, uint32_t user, int state,
                         uint64_t last_seen_ms, void *ud);
+    /* SIGNALS: the server accepted message `seq` of this client (a
+     * chat_send* to a user or a group) as message `id`, its server id: the
+     * id other devices see in chat_msg.id and that receipts' `upto` counts
+     * (a mark with upto >= id covers it). From a POSTED frame, which the
+     * server sends before the ACK that covers the message and before any
+     * receipt about it. A resend of a message the server already had
+     * (after a lost ACK) gets its original id: the same seq may come more
+     * than once, always with the same id. Not called without SIGNALS (the
+     * server does not say; nor for bare data frames, which have no id),
+     * nor for a POSTED whose cid is not one of this client's (ignored).
+     * If the message is then refused (on_error with its seq: STORE,
+     * QUOTA), the id names no message. */
+    void (*on_posted)(chat_client *c, uint64_t seq, uint64_t id, void *ud);
 } chat_callbacks;
 
 /* TLS options (chat_options.tls). chat_new() reads every file and copies

@@ -48,11 +48,9 @@ static const char interactive_usage[] =
     "are marked read for their senders, and a line follows each message you\n"
     "sent when it is delivered (\"[HH:MM] ✓ delivered to 2: text\") and read\n"
     "(\"[HH:MM] ✓✓ read by 2: text\"; in a group, by its first member to do so).\n"
-    "The protocol does not tell a client the ids of the messages it sends, so\n"
-    "a mark ticks the messages sent before it came whose id may be at or below\n"
-    "it (it is above every id seen before they were sent): a mark that moves\n"
-    "while a later message is still on its way may tick that one early. The\n"
-    "last 64 messages sent are followed.\n"
+    "Ticks are exact: the server tells you the id each message you send gets\n"
+    "(POSTED), and a receipt ticks the messages whose id is at or below its\n"
+    "mark, never one sent after them. The last 64 messages sent are followed.\n"
     "\n"
     "  --id ID          your user id (1-4294967295), required\n"
     "  --to ID          the first receiver (change it with /to)\n"
@@ -86,12 +84,12 @@ static const char commands_help[] =
 #define TYPING_PAUSE_MS 5000u /* no key for this long: "stopped" */
 #define TYPING_SHOWN_MS 6000u /* a typing state older than this is stopped */
 
-/* A message sent, followed until it is read. Its server id is not known
- * (the protocol does not tell the sending device): it is above `floor`,
- * the highest id this client had seen when it was sent. */
+/* A message sent, followed until it is read. Its server id comes in a
+ * POSTED frame (on_posted), before the ACK that covers the message and
+ * before any receipt about it. */
 typedef struct ia_sent {
     uint64_t seq;        /* 0: a free slot */
-    uint64_t floor;
+    uint64_t id;         /* its server id; 0 until POSTED came */
     uint32_t to;         /* the user, or the group */
     int group;
     int delivered, read; /* ticks shown */
@@ -137,7 +135,6 @@ typedef struct ia_job {
     int bar_pct;            /* the percentage it shows */
     uint64_t bar_ms;        /* when it was drawn */
     /* signals */
-    uint64_t id_seen;       /* highest message id seen (messages, receipts) */
     ia_sent sent[IA_SENT];  /* a ring */
     unsigned sent_next;
     ia_read reads[IA_READS];
@@ -306,7 +303,6 @@ static void sent_add(ia_job *j, uint64_t seq, const char *what) {
     j->sent_next = (j->sent_next + 1) % IA_SENT;
     memset(e, 0, sizeof *e);
     e->seq = seq;
-    e->floor = j->id_seen;
     e->to = j->to;
     e->group = j->to_group;
     size_t n = strlen(what);
@@ -320,10 +316,29 @@ static void sent_add(ia_job *j, uint64_t seq, const char *what) {
     }
 }
 
-/* A receipt: tick the messages it covers (see the help text: the ones sent
- * before it whose id may be at or below the mark). Not only those the
- * server acknowledged: it delivers a message before its commit, and so
- * before its ACK, which a DELIVERED may overtake. */
+static ia_sent *sent_find(ia_job *j, uint64_t seq) {
+    for (unsigned k = 0; k < IA_SENT; k++)
+        if (j->sent[k].seq == seq) return &j->sent[k];
+    return NULL;
+}
+
+/* POSTED: the server id of message `seq` (again, the same, after a resend). */
+static void on_posted(chat_client *c, uint64_t seq, uint64_t id, void *ud) {
+    (void)c;
+    ia_sent *e = sent_find(ud, seq);
+    if (e) e->id = id;
+}
+
+/* A receipt: tick exactly the messages it covers, those whose server id
+ * (from POSTED) is at or below the mark; not only those the server
+ * acknowledged: it delivers a message before its commit, and so before its
+ * ACK, which a DELIVERED may overtake (POSTED may not: the server sends it
+ * before routing the message). A message whose POSTED has not come is not
+ * ticked: no fallback. The server sends POSTED before any receipt that
+ * can cover the message, so such a message is one the server has not
+ * accepted yet, which no mark covers; the old guess (every message sent
+ * before the mark came whose id might be at or below it) ticked exactly
+ * those early, and is gone. */
 static void on_receipt(chat_client *c, int what, int flags, uint32_t conv, uint32_t by,
                        uint64_t upto, uint64_t time_ms, void *ud) {
     (void)time_ms;
@@ -338,8 +353,8 @@ static void on_receipt(chat_client *c, int what, int flags, uint32_t conv, uint3
             snprintf(where, sizeof where, " @ %s", group_label(j, conv, label, sizeof label));
         for (unsigned k = 0; k < IA_SENT; k++) {
             ia_sent *e = &j->sent[(j->sent_next + k) % IA_SENT]; /* oldest first */
-            if (!e->seq || e->to != conv || e->group != group ||
-                upto <= e->floor || e->read)
+            if (!e->seq || !e->id || e->to != conv || e->group != group ||
+                upto < e->id || e->read)
                 continue;
             if (what == CHAT_RECEIPT_READ) {
                 e->read = e->delivered = 1;
@@ -352,7 +367,6 @@ static void on_receipt(chat_client *c, int what, int flags, uint32_t conv, uint3
             }
         }
     }
-    if (upto > j->id_seen) j->id_seen = upto;
 }
 
 /* "[HH:MM] 3 is typing" when someone starts (again after a pause). */
@@ -419,7 +433,6 @@ static void typing_tick(ia_job *j, int typed) {
 static void on_msg(chat_client *c, const chat_msg *m, void *ud) {
     (void)c;
     ia_job *j = ud;
-    if (m->id > j->id_seen) j->id_seen = m->id;
     uint32_t sender = m->sender, len = m->len;
     int type = m->type;
     const void *body = m->body;
@@ -551,6 +564,10 @@ static void on_error(chat_client *c, int code, uint64_t seq, const char *reason,
     (void)c;
     ia_job *j = ud;
     if (j->progress_seq && seq == j->progress_seq) j->progress_seq = 0;
+    /* A refused message is never delivered: no tick for it (its POSTED id,
+     * if one came, names no message). (A DENIED's `seq` is a user id.) */
+    ia_sent *e = seq && code != CHAT_SERR_DENIED ? sent_find(j, seq) : NULL;
+    if (e) e->seq = 0;
     if (code == CHAT_SERR_GROUP) /* the reason says it all: "not a member of group 3" */
         show(stderr, "chat-client: the server refused %s: %.*s",
              seq ? "a message" : "a request", reason_len > 200 ? 200 : (int)reason_len,
@@ -858,6 +875,7 @@ int cli_interactive_main(int argc, char **argv) {
     co.signals = 1; /* receipts, typing: when the server grants them */
     co.cb.on_receipt = on_receipt;
     co.cb.on_typing = on_typing;
+    co.cb.on_posted = on_posted;
     co.userdata = &j;
     j.c = cli_open(&j.cc, &co);
     if (!j.c) return CLI_EXIT_FAIL;

@@ -539,7 +539,8 @@ static int handle_frame(chat_client *c, const frame_s2c *f) {
     case FRAME_HISTORY_PAGE: return chat__handle_page(c, f);
     case FRAME_RECEIPT:
     case FRAME_TYPING:
-    case FRAME_PRESENCE: return chat__handle_signal(c, f);
+    case FRAME_PRESENCE:
+    case FRAME_POSTED: return chat__handle_signal(c, f);
     case FRAME_WELCOME: return handle_welcome(c, f);
     case FRAME_ACK: return handle_ack(c, f);
     case FRAME_ERROR: return handle_error(c, f);

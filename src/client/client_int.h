@@ -157,9 +157,10 @@ CHAT__HIDDEN int chat__flush(chat_client *c);
 CHAT__HIDDEN int chat__handle_groups(chat_client *c, const frame_s2c *f);
 CHAT__HIDDEN int chat__handle_page(chat_client *c, const frame_s2c *f);
 
-/* client_signal.c: a RECEIPT, TYPING or PRESENCE frame from the server:
- * hand it to on_receipt / on_typing / on_presence. 0, or CHAT_EPROTO
- * (malformed, not one the server sends, SIGNALS not granted). */
+/* client_signal.c: a RECEIPT, TYPING, PRESENCE or POSTED frame from the
+ * server: hand it to on_receipt / on_typing / on_presence / on_posted. 0,
+ * or CHAT_EPROTO (malformed, not one the server sends, SIGNALS not
+ * granted). */
 CHAT__HIDDEN int chat__handle_signal(chat_client *c, const frame_s2c *f);
 
 /* client_req.c: is ERROR e the refusal of a waiting request? Then report

@@ -1,14 +1,15 @@
 /*
  * client_signal.c -- libchat's signals (docs/PROTOCOL.md "Receipts, typing
  * and presence"): RECEIPT, TYPING and PRESENCE frames written to the
- * control output, and the server's decoded for on_receipt, on_typing and
- * on_presence. The public contract is in include/chat.h. The bodies come
- * from src/proto/signal.c, the codec the server uses.
+ * control output, and the server's decoded for on_receipt, on_typing,
+ * on_presence and, for POSTED (the server id of a message this client
+ * posted), on_posted. The public contract is in include/chat.h. The bodies
+ * come from src/proto/signal.c, the codec the server uses.
  *
  * Signal frames are not data frames: no seq, no acknowledgement, no
  * resend. They are written only on a connection whose WELCOME granted
  * SIGNALS (signals_granted implies conv_granted), and a server that sends
- * one on another connection breaks the protocol.
+ * one (POSTED included) on another connection breaks the protocol.
  */
 #include "chat.h"
 
@@ -138,6 +139,18 @@ int chat__handle_signal(chat_client *c, const frame_s2c *f) {
         frame_typing t;
         if (frame_parse_typing(f->body, f->len, &t) || f->sender == 0) return CHAT_EPROTO;
         if (c->cb.on_typing) c->cb.on_typing(c, f->sender, t.flags, t.to, t.state, c->ud);
+        return 0;
+    }
+    if (f->type == FRAME_POSTED) {
+        uint64_t cid, id;
+        if (frame_parse_posted(f->body, f->len, &cid, &id)) return CHAT_EPROTO;
+        /* A message's cid is cid_base + seq (client_send.c); cid_base is in
+         * 1..2^63 and seqs stay far below 2^63, so the difference names one
+         * of our seqs only when it is in 1..last_seq (a cid below cid_base
+         * wraps to a huge value). Any other cid is not ours: ignored. */
+        uint64_t seq = cid - c->cid_base;
+        if (seq >= 1 && seq <= c->last_seq && c->cb.on_posted)
+            c->cb.on_posted(c, seq, id, c->ud);
         return 0;
     }
     frame_presence p;

@@ -2,7 +2,8 @@
 presence", the SIGNALS flag), black-box against the real server: `listen
 --signals` and `--presence ID` printing receipts, typing and presence as
 their own JSON lines, `read`, `receipts`, `typing`, ERROR DENIED, and the
-interactive mode's ticks, "is typing" lines, TYPING and READ.
+interactive mode's ticks (exact: by the ids POSTED gives), "is typing"
+lines, TYPING and READ.
 
 The tests marked by the `signals_server` fixture need a server that grants
 SIGNALS; they fail at once, saying so, against one that does not. The
@@ -19,7 +20,8 @@ import time
 
 import pytest
 
-from proto import HELLO, WELCOME, Client, parse_welcome
+from convproto import GroupClient, device
+from proto import HELLO, TEXT, WELCOME, Client, parse_welcome
 # (listeners and terms are fixtures: imported, they serve here too)
 from test_cli_client import (DEADLINE, assert_one_sentence, listen,  # noqa: F401
                              listeners, run, send)
@@ -368,5 +370,71 @@ def test_interactive_ticks_typing_and_read(signals_server, terms, listeners):
     t.expect("2: did you see this?")
     r = next_line(other, "receipt", receipt="read", by=1)
     assert r["conv"] == 1 and r["upto"] > m["id"], r
+    t.type("/quit\r")
+    assert t.wait_exit() == 0
+
+
+def test_interactive_ticks_are_exact(signals_server, terms):
+    """A mark ticks the messages whose id (from POSTED) is at or below it,
+    never one sent after them: two lines sent at once, a receiver (a raw
+    device) that acknowledges only the first, then reads only the first.
+    The guess the client made before POSTED (every message sent before the
+    mark came) ticked both. Absence is shown by a marker: user 2 writes to
+    user 1 after the tick came, and nothing but that message may show
+    before it (a wrong tick would come from the same receipt, before the
+    marker was even sent)."""
+    s = signals_server
+    two = device(s, 2, "raw")  # ACKS and CONV: it acknowledges when told
+    t = term(terms, s, 1, "--to", 2)
+    t.type("first\r")
+    t.type("second\r")
+    m1, m2 = two.read_msgs(2)
+    assert (m1.payload, m2.payload) == (b"first", b"second")
+    assert m1.id < m2.id
+
+    def marker(text):
+        """user 2 writes `text` to user 1; the terminal until it shows."""
+        two.send_data(1, TEXT, text.encode())
+        return t.expect(f"2: {text}")
+
+    two.ack(1)  # the first only: user 2's DELIVERED mark moves to m1.id
+    t.expect("\u2713 delivered to 2: first")
+    seen = marker("after the first delivered")
+    assert b"second" not in seen, seen
+    two.ack(2)
+    seen = t.expect("\u2713 delivered to 2: second")
+    assert b"delivered to 2: first" not in seen, seen  # ticked once
+    # READ up to the first only.
+    assert ok(cmd(s, "read", 2, "--with", 1, "--upto", m1.id)) == []
+    t.expect("\u2713\u2713 read by 2: first")
+    seen = marker("after the first read")
+    assert b"second" not in seen, seen
+    assert ok(cmd(s, "read", 2, "--with", 1, "--upto", m2.id)) == []
+    seen = t.expect("\u2713\u2713 read by 2: second")
+    assert b"read by 2: first" not in seen, seen
+    t.type("/quit\r")
+    assert t.wait_exit() == 0
+
+
+def test_interactive_ticks_in_a_group_are_exact(signals_server, terms):
+    """The same in a group: member 2's marks tick the group's messages by
+    their ids; member 3 never acknowledges."""
+    s = signals_server
+    gid = create(s, 1, "ticks", 2, 3)["group"]
+    two = device(s, 2, "raw", cls=GroupClient)  # takes group messages
+    t = term(terms, s, 1, "--to", 2)
+    t.type(f"/group {gid}\r")
+    t.expect("ticks(%d)> " % gid)
+    t.type("one\r")
+    t.type("two\r")
+    m1, m2 = two.read_msgs(2)
+    assert (m1.payload, m2.payload) == (b"one", b"two")
+    two.ack(1)
+    t.expect("\u2713 delivered to 2 @ ticks(%d): one" % gid)
+    two.send_data(1, TEXT, b"group marker")
+    seen = t.expect("2: group marker")
+    assert b"delivered to 2 @ ticks(%d): two" % gid not in seen, seen
+    two.ack(2)
+    t.expect("\u2713 delivered to 2 @ ticks(%d): two" % gid)
     t.type("/quit\r")
     assert t.wait_exit() == 0

@@ -16,9 +16,11 @@
  * checks; no callback inside a call; RECEIPT (DELIVERED, READ, END),
  * TYPING and PRESENCE decoded, split at every byte; ERROR DENIED to
  * on_error with the user id, touching neither queued messages nor
- * requests; ERROR GROUP (ref 0) to on_error; every malformed signal frame
- * and a signal frame on a connection without SIGNALS refused with
- * CHAT_EPROTO.
+ * requests; ERROR GROUP (ref 0) to on_error; POSTED to on_posted with the
+ * seq its cid names (a user's and a group's message, again for a resend
+ * after a reconnect, cids that are not this client's ignored, no ACK for
+ * it); every malformed signal frame (POSTED too) and a signal frame on a
+ * connection without SIGNALS refused with CHAT_EPROTO.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -40,10 +42,11 @@
 /* ------------------------------------------------------------------ */
 
 typedef struct sig {
-    int kind; /* 'r' receipt, 't' typing, 'p' presence */
+    int kind; /* 'r' receipt, 't' typing, 'p' presence, 'x' posted */
     int what, flags, state;
     uint32_t conv, by, from, to, user;
     uint64_t upto, time, last_seen;
+    uint64_t seq, id; /* posted */
 } sig;
 
 typedef struct st {
@@ -92,6 +95,13 @@ static void on_presence(chat_client *c, uint32_t user, int state, uint64_t last_
     s->last_seen = last_seen;
 }
 
+static void on_posted(chat_client *c, uint64_t seq, uint64_t id, void *ud) {
+    (void)c;
+    sig *s = next_sig(ud, 'x');
+    s->seq = seq;
+    s->id = id;
+}
+
 #define SIG_FLAGS (FRAME_FLAG_ACKS | FRAME_FLAG_CONV | FRAME_FLAG_SIGNALS)
 
 static chat_client *sig_client(st *t, uint16_t port, int signals, int conv) {
@@ -110,7 +120,7 @@ static chat_client *sig_client(st *t, uint16_t port, int signals, int conv) {
                             .on_error = on_error, .on_connected = on_connected,
                             .on_disconnected = on_disconnected, .on_msg = on_msg,
                             .on_receipt = on_receipt, .on_typing = on_typing,
-                            .on_presence = on_presence};
+                            .on_presence = on_presence, .on_posted = on_posted};
     int err = 1;
     chat_client *c = chat_new(&o, &err);
     assert_non_null(c);
@@ -192,6 +202,12 @@ static void s_presence(bb *w, uint32_t user, unsigned state, uint64_t last) {
     bb_u32(w, user);
     bb_u8(w, state);
     bb_u64(w, last);
+}
+
+static void s_posted(bb *w, uint64_t cid, uint64_t id) {
+    w->n = 0;
+    bb_u64(w, cid);
+    bb_u64(w, id);
 }
 
 /* Every signal call returns `want` and writes nothing. */
@@ -455,6 +471,8 @@ static void test_callbacks(void **state) {
     srv_feed(&s, c, in, s2c(in, 7, 0x8D, b.b, (uint32_t)b.n));
     s_presence(&b, 7, 1, 0);
     srv_feed(&s, c, in, s2c_bb(in, 0x8E, &b));
+    s_posted(&b, 5, 6);
+    srv_feed(&s, c, in, s2c_bb(in, 0x8F, &b));
     assert_int_equal(r.disconnected, 0);
     assert_int_equal(r.errs, 0);
     chat_free(c);
@@ -514,9 +532,102 @@ static void test_errors(void **state) {
     srv_close(&s);
 }
 
+/* Take a POST of `body` (sender 42) to `to` from the fake server, check
+ * it (flags: 0, or 2 for a group), and return its cid. */
+static uint64_t take_post(srv *s, chat_client *c, uint32_t to, uint8_t flags,
+                          const char *body) {
+    uint8_t want[64], got[64];
+    size_t n = c2s_post(want, 42, to, 1, 0, body);
+    want[14] = flags;
+    srv_take(s, c, got, n);
+    assert_memory_equal(got, want, 15);            /* header, kind, flags */
+    assert_memory_equal(got + 23, want + 23, n - 23); /* body */
+    return frame_rd64(got + 15);
+}
+
+/* POSTED: the server id of each message sent, to on_posted with its seq. */
+static void test_posted(void **state) {
+    (void)state;
+    srv s;
+    st t = {0};
+    chat_client *c = sig_connected(&s, &t, SIG_FLAGS);
+    uint64_t seq1 = 0, seq2 = 0;
+    assert_int_equal(chat_send_text(c, 7, "hi", &seq1), 0);
+    assert_int_equal(chat_send_group_text(c, 3, "all", &seq2), 0);
+    assert_true(seq1 == 1 && seq2 == 2);
+    uint64_t cid1 = take_post(&s, c, 7, 0, "hi");
+    uint64_t cid2 = take_post(&s, c, 3, 2, "all");
+    assert_true(cid1 != 0 && cid2 == cid1 + 1);
+    srv_expect_nothing(&s, c);
+    assert_int_equal(t.n, 0);
+    uint8_t in[256];
+    bb b = {0};
+    /* Queued (written, not acknowledged) messages: their seqs, split at
+     * every byte. */
+    s_posted(&b, cid1, 0x0102030405060708ull);
+    srv_feed_bytewise(&s, c, in, s2c_bb(in, 0x8F, &b));
+    s_posted(&b, cid2, 1002);
+    srv_feed(&s, c, in, s2c_bb(in, 0x8F, &b));
+    assert_int_equal(t.n, 2);
+    assert_int_equal(t.s[0].kind, 'x');
+    assert_true(t.s[0].seq == seq1 && t.s[0].id == 0x0102030405060708ull);
+    assert_int_equal(t.s[1].kind, 'x');
+    assert_true(t.s[1].seq == seq2 && t.s[1].id == 1002);
+    /* cids that are not this client's: the one before its first (seq 0),
+     * the one after its last (seq 3, not handed out yet), one far away,
+     * the largest: ignored, the connection stays. */
+    s_posted(&b, cid1 - 1, 1);
+    srv_feed(&s, c, in, s2c_bb(in, 0x8F, &b));
+    s_posted(&b, cid2 + 1, 2);
+    srv_feed(&s, c, in, s2c_bb(in, 0x8F, &b));
+    s_posted(&b, cid1 ^ 0x4000000000000000ull, 3);
+    srv_feed(&s, c, in, s2c_bb(in, 0x8F, &b));
+    s_posted(&b, UINT64_MAX, 4);
+    srv_feed(&s, c, in, s2c_bb(in, 0x8F, &b));
+    assert_int_equal(t.n, 2);
+    assert_int_equal(t.r.disconnected, 0);
+    /* POSTED is not a data frame: no ACK for it. */
+    srv_expect_nothing(&s, c);
+    assert_int_equal(chat_queued_frames(c), 2);
+
+    /* The connection is lost before the ACK: both are resent with their
+     * cids, and the server, which has them, names their ids again. */
+    srv_drop(&s);
+    for (int i = 0; i < 100 && t.r.disconnected == 0; i++) chat_run_once(c, 100);
+    assert_int_equal(t.r.disconnected, 1);
+    t.r.now += 10000;
+    sig_session(&s, c, &t, SIG_FLAGS);
+    assert_true(take_post(&s, c, 7, 0, "hi") == cid1);
+    assert_true(take_post(&s, c, 3, 2, "all") == cid2);
+    s_posted(&b, cid1, 0x0102030405060708ull);
+    srv_feed(&s, c, in, s2c_bb(in, 0x8F, &b));
+    s_posted(&b, cid2, 1002);
+    srv_feed_bytewise(&s, c, in, s2c_bb(in, 0x8F, &b));
+    assert_int_equal(t.n, 4);
+    assert_true(t.s[2].kind == 'x' && t.s[2].seq == seq1 &&
+                t.s[2].id == 0x0102030405060708ull);
+    assert_true(t.s[3].kind == 'x' && t.s[3].seq == seq2 && t.s[3].id == 1002);
+    /* Then the ACK, as usual. */
+    srv_feed(&s, c, in, s2c_ack(in, 2));
+    assert_int_equal(chat_queued_frames(c), 0);
+    assert_true(t.r.acked == seq2);
+    /* A later message: the next cid, the next seq. */
+    uint64_t seq3 = 0;
+    assert_int_equal(chat_send_text(c, 7, "more", &seq3), 0);
+    assert_true(take_post(&s, c, 7, 0, "more") == cid1 + 2);
+    s_posted(&b, cid1 + 2, 1010);
+    srv_feed(&s, c, in, s2c_bb(in, 0x8F, &b));
+    assert_int_equal(t.n, 5);
+    assert_true(t.s[4].seq == seq3 && seq3 == 3 && t.s[4].id == 1010);
+    assert_int_equal(t.r.disconnected, 1); /* (the drop above only) */
+    chat_free(c);
+    srv_close(&s);
+}
+
 enum { BAD_R_SHORT, BAD_R_LONG, BAD_R_WHAT0, BAD_R_QUERY, BAD_R_WHAT5, BAD_R_FLAGS,
        BAD_R_CONV0, BAD_T_SHORT, BAD_T_FLAGS, BAD_T_TO0, BAD_T_STATE, BAD_T_SENDER0,
-       BAD_P_SHORT, BAD_P_LONG, BAD_P_USER0, BAD_P_STATE, BAD_N };
+       BAD_P_SHORT, BAD_P_LONG, BAD_P_USER0, BAD_P_STATE, BAD_X_SHORT, BAD_X_LONG,
+       BAD_X_CID0, BAD_N };
 
 /* The server frame for malformed case k. */
 static size_t bad_frame(uint8_t *out, int k) {
@@ -543,6 +654,14 @@ static size_t bad_frame(uint8_t *out, int k) {
         case BAD_T_STATE: s_typing(&b, 0, 42, 2); break;
         default: s_typing(&b, 0, 42, 1); sender = 0; break;
         }
+    }
+    if (k >= BAD_X_SHORT) {
+        switch (k) {
+        case BAD_X_SHORT: s_posted(&b, 5, 6); b.n--; break;
+        case BAD_X_LONG: s_posted(&b, 5, 6); bb_u8(&b, 0); break;
+        default: s_posted(&b, 0, 6); break; /* BAD_X_CID0 */
+        }
+        return s2c(out, 0, 0x8F, b.b, (uint32_t)b.n);
     }
     if (k >= BAD_P_SHORT) {
         type = 0x8E;
@@ -582,7 +701,7 @@ static void test_malformed_rejected(void **state) {
     srv_drop(&s);
     for (int i = 0; i < 100 && t.r.disconnected == before; i++) chat_run_once(c, 100);
     t.r.now += 10000;
-    for (int k = 0; k < 3; k++) {
+    for (int k = 0; k < 4; k++) {
         if (k) {
             assert_int_equal(chat_connect(c), 0);
             srv_drop(&s);
@@ -591,7 +710,8 @@ static void test_malformed_rejected(void **state) {
         size_t n;
         if (k == 0) { s_receipt(&b, 1, 0, 7, 7, 1, 1); n = s2c_bb(in, 0x8C, &b); }
         else if (k == 1) { s_typing(&b, 0, 42, 1); n = s2c(in, 7, 0x8D, b.b, (uint32_t)b.n); }
-        else { s_presence(&b, 7, 1, 0); n = s2c_bb(in, 0x8E, &b); }
+        else if (k == 2) { s_presence(&b, 7, 1, 0); n = s2c_bb(in, 0x8E, &b); }
+        else { s_posted(&b, 5, 6); n = s2c_bb(in, 0x8F, &b); }
         feed_proto_error(&s, c, &t.r, in, n);
         assert_int_equal(t.n, 0);
     }
@@ -606,6 +726,7 @@ int main(void) {
         cmocka_unit_test(test_presence_split_and_full),
         cmocka_unit_test(test_callbacks),
         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_posted),
         cmocka_unit_test(test_malformed_rejected),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
