@@ -7,6 +7,7 @@
 typedef struct entry {
     uint64_t cid;      /* 0: deleted (cidset_del), its slot gone */
     int64_t t;
+    uint64_t id;       /* the message's server id, 0: not known */
 } entry;
 
 struct cidset {
@@ -32,6 +33,18 @@ int cidset_has(const cidset *s, uint64_t cid, int64_t since) {
     if (!s || !cid) return 0;
     uint32_t i = find(s, cid);
     return s->slot[i] && s->ring[s->slot[i] - 1].t >= since;
+}
+
+uint64_t cidset_id(const cidset *s, uint64_t cid) {
+    if (!s || !cid) return 0;
+    uint32_t i = find(s, cid);
+    return s->slot[i] ? s->ring[s->slot[i] - 1].id : 0;
+}
+
+void cidset_set_id(cidset *s, uint64_t cid, uint64_t id) {
+    if (!s || !cid) return;
+    uint32_t i = find(s, cid);
+    if (s->slot[i]) s->ring[s->slot[i] - 1].id = id;
 }
 
 /* Remove slot i, shifting back the run after it (no tombstones). */
@@ -99,7 +112,7 @@ int cidset_add(cidset **sp, uint64_t cid, int64_t t) {
         i = find(s, cid);
     }
     uint32_t at = (s->head + s->n) % s->cap;
-    s->ring[at] = (entry){cid, t};
+    s->ring[at] = (entry){cid, t, 0};
     s->slot[i] = at + 1;
     s->n++;
     return 0;

@@ -215,15 +215,17 @@ void login_device_done(conn *c, const store_device_info *d, int status) {
     c->cursor = c->confirmed = c->reported = d->cursor;
     login_devices(c, d->all, d->conv);
     int64_t since = hub_now_ms(c->hub) - (int64_t)c->hub->cfg->dedup_ms;
-    for (size_t i = 0; c->conv && i < d->ncid; i++) /* (only CONV POSTs) */
-        if (d->cid_ts[i] >= since &&
-            cidset_add(&c->cids, d->cids[i], d->cid_ts[i])) {
+    for (size_t i = 0; c->conv && i < d->ncid; i++) { /* (CONV POSTs) */
+        if (d->cid_ts[i] < since) continue;
+        if (cidset_add(&c->cids, d->cids[i], d->cid_ts[i])) {
             CLOG(c, LOG_ERROR, "%s", "out of memory loading its client ids; "
                  "closing");
             close_abort(c);
             conn_unref(c);
             return;
         }
+        cidset_set_id(c->cids, d->cids[i], d->cid_ids[i]);
+    }
     if (c->state == CONN_LOGIN) { /* CONV: now it is bound */
         if (login_bind(c, c->user) == 0) {
             welcome(c);

@@ -191,6 +191,14 @@ static void on_data(conn *c, const frame_c2s *f, blk *b) {
 
 /* POST (CONV): a data frame with a client id; one the device sent within
  * --dedup-window is acknowledged and dropped. */
+/* POSTED: the POST with client id cid is message id (SIGNALS only). */
+static void posted(conn *c, uint64_t cid, uint64_t id) {
+    if (!c->sig) return;
+    uint8_t body[FRAME_POSTED_SIZE];
+    frame_put_posted(body, cid, id);
+    output_control(c, FRAME_POSTED, body, sizeof body);
+}
+
 static void on_post(conn *c, const frame_c2s *f, blk *b) {
     hub *h = c->hub;
     const uint8_t *p = f->body;
@@ -218,6 +226,8 @@ static void on_post(conn *c, const frame_c2s *f, blk *b) {
     int64_t now = hub_now_ms(h);
     if (cid && cidset_has(c->cids, cid, now - (int64_t)h->cfg->dedup_ms)) {
         h->stats.deduplicated++;
+        uint64_t id = cidset_id(c->cids, cid);
+        if (id) posted(c, cid, id);
         if (!c->puts_pending) output_ack(c, c->seq_in);
         return;
     }
@@ -230,13 +240,20 @@ static void on_post(conn *c, const frame_c2s *f, blk *b) {
     h->stats.in_type[(kind - 1) & (HUB_TYPES - 1)]++;
     frame_c2s m = {f->sender, f->receiver, kind, f->len - FRAME_POST_PRE,
                    p + FRAME_POST_PRE};
+    uint64_t next = h->next_id; /* (delivering gives the message the next
+                                   id, and no other: hub_msg_id) */
     if (!g) {
         route(c, &m, b, cid);
-        return;
+    } else {
+        int r = deliver_group(c, c->seq_in, &m, b, cid, g);
+        if (r < 0) not_routed(c, &m, cid, r);
+        else if (r == 0 && !c->puts_pending) output_ack(c, c->seq_in);
     }
-    int r = deliver_group(c, c->seq_in, &m, b, cid, g);
-    if (r < 0) not_routed(c, &m, cid, r);
-    else if (r == 0 && !c->puts_pending) output_ack(c, c->seq_in);
+    if (cid && h->next_id == next + 1 && conn_open(c) &&
+        cidset_has(c->cids, cid, INT64_MIN)) { /* (not refused at once) */
+        cidset_set_id(c->cids, cid, next);
+        posted(c, cid, next);
+    }
 }
 
 static void on_ack(conn *c, const frame_c2s *f) {

@@ -60,7 +60,7 @@ enum {
 };
 
 /* The database schema this release writes (PRAGMA user_version). */
-#define STORE_SCHEMA_VERSION 4
+#define STORE_SCHEMA_VERSION 5
 
 /* "quota full", "disk full", ... */
 const char *store_strerror(int status);
@@ -96,6 +96,8 @@ typedef struct store_device_info {
     uint64_t cursor;       /* the last message id it has */
     const uint64_t *cids;  /* client ids it sent within the dedup window, */
     const int64_t *cid_ts; /* ... and when (unix ms), oldest first */
+    const uint64_t *cid_ids; /* ... and the ids of their messages (0: not
+                              known, kept by an older version) */
     size_t ncid;           /* at most STORE_DEDUP_MAX */
     unsigned all, conv;    /* the user's devices now (store_devices) */
 } store_device_info;

@@ -56,6 +56,7 @@ void store__batch_free(batch *b) {
     free(b->curs);
     free(b->cids);
     free(b->cidts);
+    free(b->cidmsg);
     free(b->dupd);
     free(b->grps);
     free(b->gusers);

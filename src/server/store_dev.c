@@ -464,12 +464,14 @@ int store__dev_cids(store *s, batch *b, dev_req *r, int64_t now) {
     r->cid0 = b->ncid;
     while (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
         if (RESERVE(b->cids, b->ccid, b->ncid + 1) ||
-            RESERVE(b->cidts, b->ccidts, b->ncid + 1)) {
+            RESERVE(b->cidts, b->ccidts, b->ncid + 1) ||
+            RESERVE(b->cidmsg, b->ccidmsg, b->ncid + 1)) {
             rc = SQLITE_NOMEM;
             break;
         }
         b->cids[b->ncid] = (uint64_t)sqlite3_column_int64(st, 0);
-        b->cidts[b->ncid++] = sqlite3_column_int64(st, 1);
+        b->cidts[b->ncid] = sqlite3_column_int64(st, 1);
+        b->cidmsg[b->ncid++] = (uint64_t)sqlite3_column_int64(st, 2);
         rc = SQLITE_OK;
     }
     (void)sqlite3_reset(st); /* repeats the step's error, in rc */
@@ -480,12 +482,14 @@ int store__dev_cids(store *s, batch *b, dev_req *r, int64_t now) {
     r->ncid = b->ncid - r->cid0;
     /* newest first from the index: oldest first for the loop */
     for (size_t i = r->cid0, j = b->ncid; i + 1 < j; i++, j--) {
-        uint64_t c = b->cids[i];
+        uint64_t c = b->cids[i], m = b->cidmsg[i];
         int64_t t = b->cidts[i];
         b->cids[i] = b->cids[j - 1];
         b->cidts[i] = b->cidts[j - 1];
+        b->cidmsg[i] = b->cidmsg[j - 1];
         b->cids[j - 1] = c;
         b->cidts[j - 1] = t;
+        b->cidmsg[j - 1] = m;
     }
     return SQLITE_OK;
 }

@@ -30,7 +30,7 @@
  *     messages_by_receiver ON messages(receiver, id)
  *     messages_own ON messages(sender, id) WHERE own = 1
  *     devices(user, dev, name, conv, cursor, seen) PRIMARY KEY(user, dev)
- *     dedup(id INTEGER PRIMARY KEY, user, dev, cid, ts)
+ *     dedup(id INTEGER PRIMARY KEY, user, dev, cid, ts, msg)
  *     dedup_by_device ON dedup(user, dev, id)
  *     meta(key PRIMARY KEY, value): 'ids' = the ids the loop may have
  *         given (store_ids_reserve)
@@ -314,6 +314,7 @@ typedef struct batch {
     cur_req *curs;     size_t ncur, ccur;   /* store_cursor */
     uint64_t *cids;    size_t ncid, ccid;   /* results of devs */
     int64_t *cidts;    size_t ccidts;       /* (ncid of them) */
+    uint64_t *cidmsg;  size_t ccidmsg;      /* (ncid of them) */
     dev_upd *dupd;     size_t ndupd, cdupd; /* device counts committed */
     uint64_t ids_upto;                      /* store_ids_reserve, 0: none */
     grp_req *grps;     size_t ngrp, cgrp;   /* store_group, in order */

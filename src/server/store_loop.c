@@ -384,7 +384,8 @@ static void deliver(store *s, batch *b) {
             const dev_req *r = &b->devs[di++];
             store_device_info d = {
                 r->dev, r->cursor, r->ncid ? b->cids + r->cid0 : NULL,
-                r->ncid ? b->cidts + r->cid0 : NULL, r->ncid, 0, 0};
+                r->ncid ? b->cidts + r->cid0 : NULL,
+                r->ncid ? b->cidmsg + r->cid0 : NULL, r->ncid, 0, 0};
             store_devices(s, r->user, &d.all, &d.conv);
             if (!s->stopped && s->cb.device_done)
                 s->cb.device_done(s->cb.ctx, r->token,

@@ -146,6 +146,9 @@ static const char *const migrations[] = {
     " ts INTEGER NOT NULL, PRIMARY KEY(user, kind, peer)) WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS contacts(a INTEGER NOT NULL,"
     " b INTEGER NOT NULL, PRIMARY KEY(a, b)) WITHOUT ROWID;",
+    /* 5: the server id of the message a client id named (POSTED answers a
+     * resend with it); 0 for the client ids version 4 kept */
+    "ALTER TABLE dedup ADD COLUMN msg INTEGER NOT NULL DEFAULT 0;",
 };
 #define SCHEMA_VERSION ((int64_t)(sizeof migrations / sizeof *migrations))
 _Static_assert(sizeof migrations / sizeof *migrations == STORE_SCHEMA_VERSION,
@@ -364,9 +367,9 @@ static int prepare_all(store *s, char *err, size_t errlen) {
         " coalesce((SELECT id FROM messages WHERE ts >= ?1 ORDER BY id"
         " LIMIT 1), 9223372036854775807) ORDER BY id LIMIT ?2)"
         " RETURNING receiver, length(body)",
-        "INSERT OR ROLLBACK INTO dedup(user, dev, cid, ts)"
-        " VALUES(?1, ?2, ?3, ?4)",
-        "SELECT cid, ts FROM dedup WHERE user = ?1 AND dev = ?2"
+        "INSERT OR ROLLBACK INTO dedup(user, dev, cid, ts, msg)"
+        " VALUES(?1, ?2, ?3, ?4, ?5)",
+        "SELECT cid, ts, msg FROM dedup WHERE user = ?1 AND dev = ?2"
         " AND ts >= ?3 ORDER BY id DESC LIMIT ?4",
         /* ts never decreases with id, as for messages (purge_step) */
         "DELETE FROM dedup WHERE id IN (SELECT id FROM dedup WHERE id <"

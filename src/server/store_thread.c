@@ -125,6 +125,8 @@ static int put_one(store *s, batch *b, put_req *p) {
         if (rc == SQLITE_OK)
             rc = sqlite3_bind_int64(st, 3, (sqlite3_int64)p->cid);
         if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 4, p->ts);
+        if (rc == SQLITE_OK)
+            rc = sqlite3_bind_int64(st, 5, (sqlite3_int64)p->id);
         if (rc == SQLITE_OK) rc = exec_stmt(st);
     }
     if (rc != SQLITE_OK) return rc;

@@ -225,6 +225,13 @@ static void client_decode(client *c) {
                            (unsigned)f.len);
                 break;
             }
+            case FRAME_POSTED: {
+                uint64_t cid, id;
+                FUZZ_CHECK(frame_parse_posted(f.body, f.len, &cid, &id) == 0 &&
+                           id != 0, "client %s: POSTED of %u bytes", c->name,
+                           (unsigned)f.len);
+                break;
+            }
             case FRAME_PRESENCE: {
                 frame_presence p;
                 FUZZ_CHECK(frame_parse_presence(f.body, f.len, &p) == 0,

@@ -8,7 +8,7 @@
  *   2. the same for server -> client frames;
  *   3. a control frame body of each kind (HELLO, with and without a device
  *      name, WELCOME, ACK, ERROR, MSG, POST, RECEIPT, TYPING, PRESENCE
- *      both ways), parsed and re-encoded, compared with the input.
+ *      both ways, POSTED), parsed and re-encoded, compared with the input.
  *
  * Every buffer handed to the codec is an exactly sized heap copy, so a read
  * one byte past its end is an AddressSanitizer report, not a silent success.
@@ -207,6 +207,17 @@ static void check_control_body(uint8_t type, const uint8_t *body, uint32_t len) 
         FUZZ_CHECK(memcmp(out, b, FRAME_TYPING_SIZE) == 0);
         break;
     }
+    case FRAME_POSTED: {
+        uint64_t cid, id;
+        int rc = frame_parse_posted(b, len, &cid, &id);
+        int ok = len == FRAME_POSTED_SIZE && frame_rd64(b) != 0;
+        FUZZ_CHECK(rc == (ok ? 0 : FRAME_EBADBODY));
+        if (!ok) break;
+        uint8_t out[FRAME_POSTED_SIZE];
+        FUZZ_CHECK(frame_put_posted(out, cid, id) == FRAME_POSTED_SIZE);
+        FUZZ_CHECK(memcmp(out, b, FRAME_POSTED_SIZE) == 0);
+        break;
+    }
     case FRAME_PRESENCE: { /* the request, then the state */
         uint8_t op;
         uint16_t count;
@@ -340,7 +351,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         static const uint8_t types[] = {FRAME_HELLO, FRAME_WELCOME, FRAME_ACK,
                                         FRAME_ERROR, FRAME_MSG, FRAME_POST,
                                         FRAME_RECEIPT, FRAME_TYPING,
-                                        FRAME_PRESENCE};
+                                        FRAME_PRESENCE, FRAME_POSTED};
         for (size_t i = 0; i < sizeof types; i++)
             check_control_body(types[i], buf, (uint32_t)size);
     }

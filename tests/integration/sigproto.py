@@ -1,5 +1,6 @@
 """Raw-socket helpers for signals (docs/PROTOCOL.md, "Receipts, typing and
-presence"): the SIGNALS flag, RECEIPT 0x8C, TYPING 0x8D, PRESENCE 0x8E.
+presence"): the SIGNALS flag, RECEIPT 0x8C, TYPING 0x8D, PRESENCE 0x8E,
+POSTED 0x8F.
 
 A SigClient is a GroupClient whose reads set every signal frame aside (in
 `signals`, in arrival order), so that reads of deliveries, answers and
@@ -19,7 +20,7 @@ from proto import ERROR, PING, PONG, parse_error
 
 SIGNALS_FLAG = 0x04
 SIG_DEVICE = DEVICE | SIGNALS_FLAG
-RECEIPT, TYPING, PRESENCE = 0x8C, 0x8D, 0x8E
+RECEIPT, TYPING, PRESENCE, POSTED = 0x8C, 0x8D, 0x8E, 0x8F
 DELIVERED, READ, QUERY, END = 1, 2, 3, 4
 SUBSCRIBE, UNSUBSCRIBE = 1, 2
 E_DENIED = 15
@@ -32,6 +33,8 @@ PRESENCE_BODY = struct.Struct("!IBQ")       # user, state, last_seen: 13
 Rcpt = namedtuple("Rcpt", "what flags conv by upto time")
 Typing = namedtuple("Typing", "sender flags to state")
 Presence = namedtuple("Presence", "user state last_seen")
+Posted = namedtuple("Posted", "cid id")
+POSTED_BODY = struct.Struct("!QQ")
 
 
 def receipt_body(what, conv, upto=0, flags=0, by=0, t=0):
@@ -53,6 +56,11 @@ def parse_signal(f):
     if f.type == TYPING:
         assert len(f.body) == TYPING_BODY.size, f
         return Typing(f.sender, *TYPING_BODY.unpack(f.body))
+    if f.type == POSTED:
+        assert len(f.body) == POSTED_BODY.size and f.sender == 0, f
+        p = Posted(*POSTED_BODY.unpack(f.body))
+        assert p.cid != 0 and p.id != 0, p
+        return p
     assert len(f.body) == PRESENCE_BODY.size and f.sender == 0, f
     return Presence(*PRESENCE_BODY.unpack(f.body))
 
@@ -64,7 +72,7 @@ class SigClient(GroupClient):
 
     def _read(self, timeout):
         f = super()._read(timeout)
-        if f is not None and f.type in (RECEIPT, TYPING, PRESENCE):
+        if f is not None and f.type in (RECEIPT, TYPING, PRESENCE, POSTED):
             self.signals.append(parse_signal(f))
             return None
         return f

@@ -20,7 +20,7 @@ from convproto import (ACKS_FLAG, CONV_FLAG, DEVICE, E_GROUP, article, connect,
 from proto import BADTYPE, PROTO, TEXT
 from sigproto import (DELIVERED, E_DENIED, END, GROUP, PRESENCE, READ, SigClient,
                       RECEIPT, SIG_DEVICE, SIGNALS_FLAG, TYPING, UNSUBSCRIBE,
-                      Presence, Rcpt, Typing, presence_body, receipt_body,
+                      Posted, Presence, Rcpt, Typing, presence_body, receipt_body,
                       sig_device, typing_body)
 
 
@@ -442,3 +442,56 @@ class SigClientSmall(SigClient):
 def struct_typing(sender, to, state):
     from proto import c2s
     return c2s(sender, 0, TYPING, typing_body(to, state))
+
+
+# -- POSTED: the id of one's own message -----------------------------------------
+
+def test_posted_gives_the_id_the_receiver_sees_before_the_ack(srv):
+    a = sig_device(srv, 1)
+    b = device(srv, 2, "phone")
+    a.post(2, TEXT, b"one", cid=501)
+    a.post(2, TEXT, b"two", cid=502)
+    a.post(2, TEXT, b"no cid")               # cid 0: no POSTED
+    a.acked()
+    m1, m2, m3 = b.read_msgs(3)
+    assert [a.next_signal(Posted) for _ in range(2)] == [Posted(501, m1.id), Posted(502, m2.id)]
+    assert a.sync_signals() == [], "POSTED for a POST without a cid"
+
+
+def test_posted_for_a_group_post(srv):
+    a, b, c, g = group_of_three(srv)
+    a.post_group(g, TEXT, b"to all", cid=77)
+    a.acked()
+    m = b.read_msg()
+    assert a.next_signal(Posted) == Posted(77, m.id)
+
+
+def test_a_resend_gets_posted_with_the_original_id(start_store_server):
+    s = start_store_server()
+    a = sig_device(s, 1, "laptop")
+    a.post(2, TEXT, b"once", cid=900)         # user 2 offline: stored
+    a.acked()
+    first = a.next_signal(Posted)
+    a.close()
+    a = sig_device(s, 1, "laptop")            # the same device, a new connection
+    a.post(2, TEXT, b"once", cid=900)         # a resend: acknowledged, dropped
+    a.acked()
+    assert a.next_signal(Posted) == first
+    s.terminate()
+    s = start_store_server()                  # the id outlives a restart
+    a = sig_device(s, 1, "laptop")
+    a.post(2, TEXT, b"once", cid=900)
+    a.acked()
+    assert a.next_signal(Posted) == first
+    b = device(s, 2, "phone")
+    assert b.read_msg().id == first.id
+    marker(a, 2, b)                           # delivered once
+
+
+def test_no_posted_without_signals(srv):
+    a = device(srv, 1, "laptop", DEVICE)      # a ConvClient: POSTED would fail it
+    b = device(srv, 2, "phone")
+    a.post(2, TEXT, b"x", cid=5)
+    a.acked()
+    b.read_msg()
+    marker(b, 1, a)

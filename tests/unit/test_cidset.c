@@ -87,6 +87,32 @@ static void test_delete(void **state) {
 
 /* Random ids (many colliding in the low bits), some deleted, checked
  * against the last CIDSET_MAX ids added. */
+/* Ids kept with client ids: set, kept when the cid is renewed and when
+ * the set grows, gone with the cid. */
+static void test_ids(void **state) {
+    (void)state;
+    cidset *s = NULL;
+    assert_int_equal(cidset_id(NULL, 1), 0);
+    cidset_set_id(NULL, 1, 9); /* (nothing) */
+    assert_int_equal(cidset_add(&s, 7, 10), 0);
+    assert_int_equal(cidset_id(s, 7), 0);
+    cidset_set_id(s, 7, 1234);
+    cidset_set_id(s, 8, 99); /* absent: nothing */
+    assert_int_equal(cidset_id(s, 7), 1234);
+    assert_int_equal(cidset_id(s, 8), 0);
+    assert_int_equal(cidset_add(&s, 7, 11), 0); /* renewed */
+    assert_int_equal(cidset_id(s, 7), 1234);
+    for (uint64_t c = 100; c < 200; c++) { /* grows from 16 */
+        assert_int_equal(cidset_add(&s, c, 20), 0);
+        cidset_set_id(s, c, c * 10);
+    }
+    assert_int_equal(cidset_id(s, 7), 1234);
+    for (uint64_t c = 100; c < 200; c++) assert_int_equal(cidset_id(s, c), c * 10);
+    cidset_del(s, 7);
+    assert_int_equal(cidset_id(s, 7), 0);
+    cidset_free(s);
+}
+
 static void test_random_against_reference(void **state) {
     (void)state;
     enum { N = 5 * CIDSET_MAX };
@@ -123,6 +149,7 @@ int main(void) {
         cmocka_unit_test(test_add_has_window),
         cmocka_unit_test(test_grow_then_drop_oldest),
         cmocka_unit_test(test_delete),
+        cmocka_unit_test(test_ids),
         cmocka_unit_test(test_random_against_reference),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

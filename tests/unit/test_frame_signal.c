@@ -1,7 +1,7 @@
 /*
  * test_frame_signal.c -- unit tests for the signal bodies (src/proto/
  * signal.{h,c}, docs/PROTOCOL.md "Receipts, typing and presence"):
- * RECEIPT, TYPING and PRESENCE (both directions).
+ * RECEIPT, TYPING and PRESENCE (both directions), POSTED.
  *
  * Covers: byte-exact layouts (big-endian) and round trips; every length
  * other than the fixed one refused; each field's out-of-range values
@@ -183,6 +183,26 @@ static void test_presence_state(void **state) {
     assert_int_equal(pres_of(out, 13, &back), FRAME_EBADBODY);
 }
 
+static void test_posted(void **state) {
+    (void)state;
+    uint8_t out[FRAME_POSTED_SIZE + 1] = {0};
+    assert_int_equal(frame_put_posted(out, 0x0102030405060708ull,
+                                      0x1112131415161718ull), 16);
+    const uint8_t want[16] = {1, 2, 3, 4, 5, 6, 7, 8,
+                              0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x18};
+    assert_memory_equal(out, want, 16);
+    uint64_t cid, id;
+    for (size_t n = 0; n <= sizeof out; n++) {
+        uint8_t *b = copy_exact(out, n);
+        int rc = frame_parse_posted(b, (uint32_t)n, &cid, &id);
+        free(b);
+        assert_int_equal(rc, n == FRAME_POSTED_SIZE ? 0 : FRAME_EBADBODY);
+    }
+    assert_true(cid == 0x0102030405060708ull && id == 0x1112131415161718ull);
+    memset(out, 0, 8); /* cid 0 */
+    assert_int_equal(frame_parse_posted(out, 16, &cid, &id), FRAME_EBADBODY);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_receipt_layout_and_roundtrip),
@@ -190,6 +210,7 @@ int main(void) {
         cmocka_unit_test(test_typing),
         cmocka_unit_test(test_presence_request),
         cmocka_unit_test(test_presence_state),
+        cmocka_unit_test(test_posted),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -147,6 +147,7 @@ typedef struct dev_rec {
     uint64_t cursor;
     size_t ncid;
     uint64_t cids[8];
+    uint64_t cid_ids[8];
 } dev_rec;
 static dev_rec last_dev;
 
@@ -160,7 +161,10 @@ static void on_device(void *ctx, void *token, const store_device_info *d,
     last_dev.dev = d->dev;
     last_dev.cursor = d->cursor;
     last_dev.ncid = d->ncid;
-    for (size_t i = 0; i < d->ncid && i < 8; i++) last_dev.cids[i] = d->cids[i];
+    for (size_t i = 0; i < d->ncid && i < 8; i++) {
+        last_dev.cids[i] = d->cids[i];
+        last_dev.cid_ids[i] = d->cid_ids[i];
+    }
 }
 
 static int64_t now_ms(void) {
@@ -1013,7 +1017,7 @@ static void test_own_copies(void **state) {
 }
 
 /* --history-ttl keeps what every device has; client ids come back with
- * their device. */
+ * their device, and with the ids of their messages. */
 static void test_history_and_cids(void **state) {
     tctx *t = *state;
     t->cfg.history_ttl_ms = 3600000;
@@ -1027,6 +1031,7 @@ static void test_history_and_cids(void **state) {
     dev_rec again = device(t, 5, "pc", 1);
     assert_int_equal(again.ncid, 1);
     assert_int_equal(again.cids[0], 777);
+    assert_int_equal(again.cid_ids[0], 10); /* its message's id (POSTED) */
     assert_int_equal(device(t, 5, "other", 1).ncid, 0); /* per device */
 }
 

@@ -537,7 +537,8 @@ static void test_stop_drops_completions(void **state) {
 }
 
 /* A version-3 database (the schema before signals) opens: it gets the
- * two tables, keeps its rows, and the signals work on it. */
+ * two tables (4) and dedup's msg column (5), keeps its rows, and the
+ * signals work on it. */
 static void test_migration_from_v3(void **state) {
     tctx *t = *state;
     t_open(t);
@@ -547,8 +548,10 @@ static void test_migration_from_v3(void **state) {
     wait_for(t, &t->nput, 2);
     store_cursor(t->st, 2, d, 1, 1);
     t_close(t);
-    /* back to what version 3 wrote: no reads, no contacts */
+    /* back to what version 3 wrote: no reads, no contacts, no dedup.msg
+     * (version 5) */
     sql_exec(t->path, "DROP TABLE reads; DROP TABLE contacts;"
+                      "ALTER TABLE dedup DROP COLUMN msg;"
                       "PRAGMA user_version=3;");
     assert_int_equal(sql_int(t->path, "SELECT count(*) FROM sqlite_schema"
                              " WHERE name IN ('reads', 'contacts')"), 0);
@@ -564,7 +567,10 @@ static void test_migration_from_v3(void **state) {
     t_close(t);
     assert_int_equal(sql_int(t->path, "PRAGMA user_version"),
                      STORE_SCHEMA_VERSION);
-    assert_int_equal(STORE_SCHEMA_VERSION, 4);
+    assert_int_equal(STORE_SCHEMA_VERSION, 5);
+    assert_int_equal(sql_int(t->path, "SELECT count(*) FROM"
+                             " pragma_table_info('dedup') WHERE name = 'msg'"),
+                     1);
     assert_int_equal(sql_int(t->path, "SELECT count(*) FROM sqlite_schema"),
                      objects + 2);
     assert_int_equal(sql_int(t->path, "SELECT count(*) FROM messages"), 1);
