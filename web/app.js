@@ -180,10 +180,12 @@ async function login(user, password) {
     groups.onUnsupported(ev.detail.kinds);
     scrollBack.onUnsupported(ev.detail.kinds);
   });
+  conn.addEventListener('posted', (ev) => posted(store, ev.detail));
   conn.addEventListener('acked', (ev) => settle(store, ev.detail.key, { status: 'sent', pending: undefined }));
   conn.addEventListener('refused', (ev) => {
     const { key, name, reason } = ev.detail;
-    settle(store, key, { status: 'failed', error: `${name}: ${reason}`, pending: undefined });
+    // (an id POSTED gave it names no message now)
+    settle(store, key, { status: 'failed', error: `${name}: ${reason}`, pending: undefined, msgId: undefined });
   });
   conn.addEventListener('progress', (ev) => showProgress(ev.detail));
   conn.addEventListener('server-error', (ev) => {
@@ -408,7 +410,8 @@ function messageEl(rec) {
     'data-status': rec.status,
   });
   if (rec.msgId) li.dataset.msgId = rec.msgId;
-  else if (rec.dir === 'out' && rec.after !== undefined) li.dataset.after = rec.after;
+  // (the tick rule's fallback, used only while the id is not known: signals.js)
+  if (rec.dir === 'out' && rec.after !== undefined) li.dataset.after = rec.after;
   if (rec.history) li.dataset.history = '1';
   if (rec.elsewhere) li.dataset.origin = 'elsewhere';
   if (rec.author) {
@@ -425,6 +428,8 @@ function messageEl(rec) {
 // The mark, upload bar and error of an own message.
 function updateStatus(li, rec) {
   li.dataset.status = rec.status;
+  if (rec.msgId) li.dataset.msgId = rec.msgId;
+  else if (rec.status === 'failed') delete li.dataset.msgId;
   showTick(li);
   let bar = li.querySelector('progress');
   if (rec.status === 'pending' && rec.size >= PROGRESS_MIN && !bar)
@@ -507,6 +512,19 @@ function settle(store, key, patch) {
     .catch((e) => showAlert(`Cannot update the history: ${e.message}`));
 }
 
+// An own message got its server id (POSTED, before its ACK): ticks
+// compare it with the marks from now on, also after a reload (stored).
+function posted(store, { key, id }) {
+  if (store !== app.store) return;
+  signals.sawId(id);
+  const li = msgLi(key);
+  if (li) {
+    li.dataset.msgId = String(id);
+    showTick(li);
+  }
+  store.update(key, { msgId: String(id) }).catch((e) => showAlert(`Cannot update the history: ${e.message}`));
+}
+
 // conn.js's onMessage: keep the message, then show it. The returned promise
 // resolves once it is stored (the server is told only then). An own
 // message (written on another device of this user) goes to the
@@ -570,7 +588,8 @@ function sendMessage(peer, fields) {
   const store = app.store;
   app.sendChain = app.sendChain
     .then(async () => {
-      // after: the highest server id known now; this message's will be above it (signals.js).
+      // after: the highest server id known now; this message's will be above it (signals.js: the
+      // tick rule's fallback until POSTED gives its id).
       const rec = await store.add({ peer, dir: 'out', ts: Date.now(), status: 'pending', pending: 1, cid: String(newCid()),
         after: String(signals.known()), ...fields });
       if (store !== app.store) return;

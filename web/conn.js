@@ -61,7 +61,11 @@
 // and 'presence' events. ERROR DENIED (a presence refused; ref = the user)
 // is emitted as 'presence-denied', never taken for a message's ref; ERROR
 // GROUP with ref 0 (a TYPING or RECEIPT for a group this user is no longer
-// in) as 'signal-refused'.
+// in) as 'signal-refused'. POSTED (the server id a POST of this connection
+// got, sent before the ACK that covers it, and again with the same id for
+// a resend the server recognised) is emitted as 'posted' {key, cid, id}
+// for the queued message with that cid; one naming no message sent on this
+// connection is skipped.
 
 import * as P from './proto.js';
 
@@ -447,6 +451,9 @@ export class ChatConnection extends EventTarget {
         case P.PRESENCE:
           if (!this.signals) throw new P.ProtoError('PRESENCE on a connection without SIGNALS');
           return this.emit('presence', P.parsePresence(f.body));
+        case P.POSTED:
+          if (!this.signals) throw new P.ProtoError('POSTED on a connection without SIGNALS');
+          return this.onPosted(P.parsePosted(f.body));
         case P.WELCOME: return this.onWelcome(P.parseWelcome(f.body));
         case P.ACK: return this.onAck(P.parseAck(f.body));
         case P.ERROR: return this.onError(P.parseError(f.body));
@@ -522,6 +529,15 @@ export class ChatConnection extends EventTarget {
     this.emit('welcome', { acks: this.acks, conv: this.conv, signals: this.signals, maxFrame: w.maxFrame, user: w.user });
     this.pump();
     this.sendAck(); // frames stored before WELCOME was handled
+  }
+
+  // POSTED: the message sent on this connection with that cid got server
+  // id `id`. Id 0 names no message: skipped.
+  onPosted({ cid, id }) {
+    const it = this.queue.slice(0, this.next).find((m) => m.cid === cid);
+    if (!it || id === 0n) return;
+    it.id = id;
+    this.emit('posted', { key: it.key, cid, id });
   }
 
   onAck(count) {

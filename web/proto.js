@@ -24,6 +24,7 @@ export const HISTORY_PAGE = 0x8b; // s->c with CONV: the page
 export const RECEIPT = 0x8c; // both with SIGNALS: delivered and read marks
 export const TYPING = 0x8d; // both with SIGNALS: someone is typing
 export const PRESENCE = 0x8e; // c->s with SIGNALS: (un)subscribe; s->c: a user's state
+export const POSTED = 0x8f; // s->c with SIGNALS: the server id a POST of this connection got
 
 export const VERSION = 1;
 export const FLAG_ACKS = 1; // HELLO/WELCOME: acknowledgements
@@ -70,6 +71,7 @@ export const PRES_SUBSCRIBE = 1;
 export const PRES_UNSUBSCRIBE = 2;
 export const PRESENCE_USERS_MAX = 256; // user ids in one PRESENCE request
 export const PRESENCE_SIZE = 13; // s->c: user u32, state u8, last seen u64
+export const POSTED_SIZE = 16; // cid u64, id u64
 
 // ERROR codes by number, as docs/PROTOCOL.md names them.
 export const ERROR_NAMES = Object.freeze({
@@ -490,4 +492,15 @@ export function parsePresence(body) {
   if (!isUserId(user)) throw new ProtoError('PRESENCE of user 0');
   if (state > 1) throw new ProtoError(`PRESENCE state ${state}`);
   return { user, online: state === 1, lastSeen: Number(v.getBigUint64(5)) };
+}
+
+// POSTED, server -> client: {cid, id} (BigInts): the POST of this
+// connection with client id `cid` got server id `id`. Throws ProtoError on
+// another size or cid 0 (a POST without a cid gets no POSTED).
+export function parsePosted(body) {
+  if (body.length !== POSTED_SIZE) throw new ProtoError(`POSTED of ${body.length} bytes, not ${POSTED_SIZE}`);
+  const v = view(body);
+  const cid = v.getBigUint64(0);
+  if (cid === 0n) throw new ProtoError('POSTED of cid 0');
+  return { cid, id: v.getBigUint64(8) };
 }

@@ -6,15 +6,19 @@
 // Receipts. Marks are cumulative: per conversation and member, the highest
 // DELIVERED and READ id this page was sent (live, or in the answer to the
 // QUERY it sends when a conversation opens; marks then END). An own
-// message is covered by a mark U when
-// - its server id is known (a message written on another device, or one
-//   the scroll-back matched): id <= U;
-// - it was written on this device (a POST's ACK gives no id): the page
-//   keeps with it `after`, the highest server id it knew when it was
-//   written (ids increase in the order the server accepts messages, so its
-//   own id is above that), and U > after. A mark moved by a message that
-//   the server accepted between the two (written at the same moment by
-//   someone else) can tick it early; it never ticks late.
+// message is covered by a mark U iff U >= its server id. That id is
+// - for a message written on this device, the one POSTED gave it (the
+//   server sends it before the ACK, so a message is 'sent' with its id;
+//   app.js stores it with the message, so it outlives a reload);
+// - for one written on another device, its MSG's; or the one the
+//   scroll-back matched.
+// Fallback, only for an own message with no id (written by an older
+// version of this page, or sent on a connection without SIGNALS or to a
+// server without POSTED): the page keeps with it `after`, the highest
+// server id it knew when it was written (ids increase in the order the
+// server accepts messages, so its own id is above that), and U > after
+// covers it. That can tick early (a mark moved by a message accepted
+// between the two); it never ticks late.
 // A mark of 0 is "never set" and covers nothing.
 // 1:1: ✓ when the peer's DELIVERED (or READ) covers it, ✓✓ when its READ
 // does. A group: ✓ when any other member's DELIVERED or READ covers it,
@@ -22,9 +26,9 @@
 // server's LIST); in between, "read N/M" beside the tick.
 //
 // Read. While a conversation is open and visible the page sends READ up to
-// the newest server id it shows (debounced), when it grows. READ with `by`
-// = this user comes from another device: the unread count keeps only what
-// is above it. Live ones reach only connected devices, so the page also
+// the newest server id of an incoming message it shows (debounced), when
+// it grows. READ with `by` = this user comes from another device: the
+// unread count keeps only what is above it. Live ones reach only connected devices, so the page also
 // sends QUERY, once per connection, for each conversation it counts unread
 // (at WELCOME, and when one gets an unread message, as those kept for it
 // come): the answer's own READ mark says what another device showed
@@ -68,7 +72,7 @@ export class Signals {
   // A new login: forget everything.
   reset() {
     this.marks = new Map(); // key -> {delivered: Map(by -> BigInt), read: Map, queried}
-    this.maxSeen = 0n; // the highest id any mark named
+    this.maxSeen = 0n; // the highest id any mark or POSTED named
     this.readSent = new Map(); // key -> BigInt: the highest READ sent
     this.ownRead = new Map(); // key -> BigInt: the highest READ of this user's other devices
     this.queriedUnread = new Set(); // keys asked (QUERY) for their unread count on this connection
@@ -120,6 +124,12 @@ export class Signals {
     const last = this.app.conn ? this.app.conn.lastId : -1n;
     const m = last > this.maxSeen ? last : this.maxSeen;
     return m > 0n ? m : 0n;
+  }
+
+  // A message this page wrote got server id `id` (POSTED): the next one's
+  // will be above it.
+  sawId(id) {
+    if (id > this.maxSeen) this.maxSeen = id;
   }
 
   // ----------------------------------------------------------- receipts
@@ -229,7 +239,9 @@ export class Signals {
     const key = this.app.peer;
     if (!this.on || !key || !this.hooks.visible()) return;
     let newest = 0n;
-    for (const li of $('messages').querySelectorAll('li.msg[data-msg-id]')) {
+    // Incoming ones only: an own message's id (POSTED) may be above one
+    // still on its way here, which a READ up to it would call shown.
+    for (const li of $('messages').querySelectorAll('li.msg.in[data-msg-id]')) {
       const id = BigInt(li.dataset.msgId);
       if (id > newest) newest = id;
     }

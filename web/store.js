@@ -19,7 +19,11 @@
 //             text | blob, size, status: 'pending'|'sent'|'failed'|'received',
 //             error?, pending: 1 while it waits to be sent (indexed),
 //             cid?: own message's client id (decimal string, kept for its
-//             resends), msgId?: the server id of a MSG (decimal string),
+//             resends), msgId?: the server id (decimal string) of a
+//             MSG, or of an own message written here (POSTED gave it),
+//             after?: an own message's highest server id known when it
+//             was written (decimal string; the tick rule's fallback while
+//             msgId is not known, signals.js),
 //             elsewhere?: true for an own message written on another device,
 //             author?: the author's user id, in a group}
 //   convs    {peer, lastTs, preview, unread, count, bytes; a group's also

@@ -295,14 +295,17 @@ export async function startListener(port, id, extra = []) {
 
 // A member of the chat that is neither a page nor chat-client: a raw TCP
 // connection of user `user`, device `device`, HELLO with CONV (no ACKS: the
-// server counts a message as this device's once written to it). The
-// frames are written and read here byte by byte, from docs/PROTOCOL.md, so
-// that the page's codec is checked against the server, not against itself.
-// Returns {msgs(), events(), errors(), post(to, text, {group}), until(get,
-// pred, what), close()}:
+// server counts a message as this device's once written to it), and with
+// `signals` SIGNALS too. The frames are written and read here byte by byte,
+// from docs/PROTOCOL.md, so that the page's codec is checked against the
+// server, not against itself.
+// Returns {msgs(), events(), errors(), receipts(), post(to, text, {group}),
+// read(conv, upto, {group}), typing(to, state, {group}), until(get, pred,
+// what), close()}:
 // msgs are {id, sender, own, group, to, text}, events (GROUPS op 8)
-// {group, what, by, users, name}, errors {code, ref, reason}.
-export async function rawMember(port, user, device = 'raw') {
+// {group, what, by, users, name}, errors {code, ref, reason}, receipts
+// (RECEIPT, with SIGNALS) {what, group, conv, by, upto, time}.
+export async function rawMember(port, user, device = 'raw', { signals = false } = {}) {
   const sock = tcpConnect({ host: '127.0.0.1', port });
   await once(sock, 'connect');
   const frames = [];
@@ -326,9 +329,10 @@ export async function rawMember(port, user, device = 'raw') {
     sock.write(Buffer.concat([h, body]));
   };
   const name = Buffer.from(device, 'ascii');
-  send(0, 0x80, Buffer.concat([Buffer.from([1, 0x02, name.length]), name])); // HELLO: version 1, CONV
+  const flags = 0x02 | (signals ? 0x04 : 0); // CONV, SIGNALS
+  send(0, 0x80, Buffer.concat([Buffer.from([1, flags, name.length]), name])); // HELLO: version 1
   const [welcome] = await w.until(() => frames.filter((f) => f.type === 0x81), (l) => l.length > 0, `WELCOME of user ${user}`);
-  assert.equal(welcome.body[1] & 0x02, 0x02, 'the server grants CONV');
+  assert.equal(welcome.body[1] & flags, flags, `the server grants ${signals ? 'CONV and SIGNALS' : 'CONV'}`);
   const of = (type, decode) => () => frames.filter((f) => f.type === type).map(decode);
   let cid = BigInt(user) << 32n;
   return {
@@ -343,6 +347,25 @@ export async function rawMember(port, user, device = 'raw') {
       b[1] = group ? 0x02 : 0;
       b.writeBigUInt64BE(++cid, 2);
       send(to, 0x87, Buffer.concat([b, Buffer.from(text)]));
+    },
+    receipts: of(0x8c, (f) => ({ what: f.body[0], group: (f.body[1] & 2) === 2, conv: f.body.readUInt32BE(2),
+      by: f.body.readUInt32BE(6), upto: f.body.readBigUInt64BE(10), time: Number(f.body.readBigUInt64BE(18)) })),
+    // RECEIPT READ (what 2): shown conv up to upto (by 0, time 0).
+    read(conv, upto, { group = false } = {}) {
+      const b = Buffer.alloc(26);
+      b[0] = 2;
+      b[1] = group ? 0x02 : 0;
+      b.writeUInt32BE(conv, 2);
+      b.writeBigUInt64BE(BigInt(upto), 10);
+      send(0, 0x8c, b);
+    },
+    // TYPING: state 1 typing, 0 stopped.
+    typing(to, state, { group = false } = {}) {
+      const b = Buffer.alloc(6);
+      b[0] = group ? 0x02 : 0;
+      b.writeUInt32BE(to, 1);
+      b[5] = state;
+      send(0, 0x8d, b);
     },
     until: (get, pred, what) => w.until(get, pred, `raw member ${user}: ${what}`),
     close() {

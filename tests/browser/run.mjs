@@ -1078,3 +1078,77 @@ test('presence with --auth on: refused (ERROR DENIED) for a user with no convers
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('receipts are exact: of two messages written at once, a READ of the first never ticks the second, also after a reload', async () => {
+  const [a, b] = ids(2);
+  // B: a device with SIGNALS whose frames the test writes: it reads
+  // (RECEIPT READ) exactly up to the id the test says.
+  const B = await L.rawMember(server.tcpPort, b, 'raw', { signals: true });
+  const A = await L.loggedIn(browser, server, a, b);
+  await receiptsReady(A.page);
+  // Every value data-receipt takes on A's messages (each change's old
+  // value, and the value now): a ✓✓ shown for a moment counts.
+  await A.page.evaluate(() => {
+    window.chatHeld = [];
+    new MutationObserver((rs) => {
+      for (const r of rs) window.chatHeld.push([r.target.querySelector('.text')?.textContent, r.oldValue || '']);
+    }).observe(document.getElementById('messages'), { subtree: true, attributes: true, attributeOldValue: true, attributeFilter: ['data-receipt'] });
+  });
+  const held = (t) => A.page.evaluate((x) => {
+    const li = [...document.querySelectorAll('li.msg.out')].find((e) => e.querySelector('.text')?.textContent === x);
+    return [...window.chatHeld.filter(([text]) => text === x).map(([, v]) => v), li?.dataset.receipt || ''];
+  }, t);
+  const shown = (t) => A.page.evaluate((x) => {
+    const li = [...document.querySelectorAll('li.msg.out')].find((e) => e.querySelector('.text')?.textContent === x);
+    return { msgId: li?.dataset.msgId, after: li?.dataset.after, receipt: li?.dataset.receipt || '' };
+  }, t);
+
+  // Both written in one task of the page: the second is stored (with the
+  // highest id known then) before anything comes back for the first, so
+  // both have the same `after`. A mark between their ids is above it: the
+  // rule of before POSTED ("a mark above `after` covers it") ticks both.
+  const texts = ['first of two', 'second of two'];
+  await A.page.evaluate((ts) => {
+    const ta = document.getElementById('text');
+    for (const t of ts) {
+      ta.value = t;
+      ta.dispatchEvent(new KeyboardEvent('keydown', { key: 'Enter', bubbles: true, cancelable: true }));
+    }
+  }, texts);
+  const [m1, m2] = await B.until(B.msgs, (l) => l.length === 2, 'both messages');
+  assert.deepEqual([m1.text, m2.text, m1.sender, m2.sender], [...texts, a, a]);
+  assert.ok(m1.id < m2.id);
+  // B's device has both (without ACKS, once written to it): ✓ on each.
+  await tickIs(A.page, texts[0], 'delivered', '✓');
+  await tickIs(A.page, texts[1], 'delivered', '✓');
+  // Each shows the id the server gave it (POSTED), the same as B's MSGs.
+  const [s1, s2] = [await shown(texts[0]), await shown(texts[1])];
+  assert.deepEqual([s1.msgId, s2.msgId], [String(m1.id), String(m2.id)], 'the ids POSTED gave');
+  assert.equal(s1.after, s2.after, 'written at once: the same id known');
+  assert.ok(BigInt(s2.after) < m1.id, 'a READ of the first alone would tick the second by `after`');
+
+  // B shows the first only, then types: A ticks the first ✓✓, and shows
+  // the typing, which B sent after its READ: everything before it came.
+  B.read(a, m1.id);
+  B.typing(a, 1);
+  await tickIs(A.page, texts[0], 'read', '✓✓');
+  await A.page.waitForSelector(`#typing:text-is("User ${b} is typing…")`);
+  assert.deepEqual(await held(texts[1]), ['', 'delivered'], 'the second: ✓, never ✓✓');
+  assert.equal(await A.page.getAttribute(`li.msg.out[data-msg-id="${m2.id}"] .mark`, 'aria-label'), 'delivered');
+  await L.shot(A.page, '25-receipts-exact');
+
+  // After a reload the ids come from the page's store, the marks again
+  // from the server (QUERY, END): still exact.
+  await A.page.reload();
+  await A.page.waitForSelector('#status[data-state=online]');
+  await A.page.waitForSelector(`#conv-title:text-is("User ${b}")`);
+  await receiptsReady(A.page);
+  await tickIs(A.page, texts[0], 'read', '✓✓');
+  assert.deepEqual(await shown(texts[1]), { msgId: String(m2.id), after: s2.after, receipt: 'delivered' }, 'after a reload');
+
+  // B shows the second too: ✓✓.
+  B.read(a, m2.id);
+  await tickIs(A.page, texts[1], 'read', '✓✓');
+  B.close();
+  await L.finish([A]);
+});

@@ -908,6 +908,73 @@ test('unit: SIGNALS not granted: nothing is sent, and a signal frame from the se
   assert.equal(ws3.frames()[0].body[1], P.FLAG_ACKS);
 });
 
+test('unit: codec: POSTED decodes cid and id byte by byte; another size or cid 0 is refused', () => {
+  assert.deepEqual([P.POSTED, P.POSTED_SIZE], [0x8f, 16]);
+  assert.deepEqual(P.parsePosted(bytes(u64(0x0102030405060708n), u64(0x1112131415161718n))),
+    { cid: 0x0102030405060708n, id: 0x1112131415161718n });
+  // Both fields are u64: the top bit is a value bit, not a sign.
+  assert.deepEqual(P.parsePosted(bytes(u64((1n << 64n) - 1n), u64((1n << 63n) + 5n))),
+    { cid: (1n << 64n) - 1n, id: (1n << 63n) + 5n });
+  // A view into a larger buffer (as decodeS2C gives it) decodes the same.
+  const framed = bytes(u32(0), u8(0x8f), u32(16), u64(7), u64(99));
+  const f = P.decodeS2C(framed.buffer);
+  assert.deepEqual([f.sender, f.type, P.parsePosted(f.body)], [0, P.POSTED, { cid: 7n, id: 99n }]);
+  const good = bytes(u64(7), u64(99));
+  const bad = {
+    'empty': new Uint8Array(0),
+    '8 bytes': good.subarray(0, 8),
+    '15 bytes': good.subarray(0, 15),
+    '17 bytes': bytes(good, u8(0)),
+    '24 bytes': bytes(good, u64(1)),
+    'cid 0': bytes(u64(0), u64(99)),
+  };
+  for (const [why, b] of Object.entries(bad)) assert.throws(() => P.parsePosted(b), P.ProtoError, why);
+});
+
+test('unit: POSTED names the queued message by its cid: \'posted\' with its key and server id, also for a resend', () => {
+  const { c, events, ws } = signalsReady();
+  c.addEventListener('posted', (ev) => events.push({ event: 'posted', ...ev.detail }));
+  const posted = () => named(events, 'posted').map(({ key, cid, id }) => [key, cid, id]);
+  c.enqueue({ key: 11, to: 2, type: P.TEXT, body: text('first'), cid: 501n });
+  c.enqueue({ key: 12, to: 2, type: P.TEXT, body: text('second'), cid: 502n });
+  c.enqueue({ key: 13, to: 2, type: P.TEXT, body: text('third'), cid: 503n });
+  const postedFrame = (w, cid, id) => w.frame(0, P.POSTED, bytes(u64(cid), u64(id)));
+  postedFrame(ws, 501n, 70n);
+  postedFrame(ws, 999n, 71n); // no message of this connection: skipped
+  postedFrame(ws, 502n, 0n); // id 0 names no message: skipped
+  postedFrame(ws, 502n, 72n);
+  assert.deepEqual(posted(), [[11, 501n, 70n], [12, 502n, 72n]]);
+  assert.deepEqual(acks(ws), [], 'not a data frame: not acknowledged');
+  assert.equal(c.queued(), 3, 'POSTED settles nothing: the ACK does');
+  ws.ack(1);
+  assert.deepEqual(named(events, 'acked').map((e) => e.key), [11]);
+  postedFrame(ws, 501n, 70n); // acknowledged already: no longer queued
+  assert.equal(posted().length, 2);
+  // The connection is lost before the ACK of 12 and 13; the resends get
+  // POSTED again (12 with the id it got before: the server recognised it).
+  ws.lose();
+  c.retryNow();
+  const ws2 = FakeSocket.all.at(-1);
+  ws2.open();
+  ws2.welcome(1, P.FLAG_ACKS | P.FLAG_CONV | P.FLAG_SIGNALS);
+  assert.deepEqual(ws2.frames().slice(1).map((f) => f.cid), [502n, 503n]);
+  postedFrame(ws2, 502n, 72n);
+  postedFrame(ws2, 503n, 74n);
+  assert.deepEqual(posted().slice(2), [[12, 502n, 72n], [13, 503n, 74n]]);
+  assert.equal(c.state, 'ready');
+  // Malformed: dropped, nothing acknowledged.
+  ws2.frame(0, P.POSTED, bytes(u64(503n), u64(74n)).subarray(0, 15));
+  assert.equal(c.state, 'backoff');
+  const r = signalsReady();
+  r.ws.frame(0, P.POSTED, bytes(u64(0), u64(74n)));
+  assert.equal(r.c.state, 'backoff', 'cid 0');
+  // Without SIGNALS no POSTED may come.
+  const r2 = signalsReady(P.FLAG_ACKS | P.FLAG_CONV);
+  r2.c.enqueue({ key: 1, to: 2, type: P.TEXT, body: text('x'), cid: 9n });
+  r2.ws.frame(0, P.POSTED, bytes(u64(9n), u64(1n)));
+  assert.equal(r2.c.state, 'backoff');
+});
+
 // An element of an own message as signals.js reads it: data-msg-id, or data-after.
 const li = (d) => ({ dataset: { ...d } });
 
@@ -947,6 +1014,27 @@ test('unit: ticks: a mark covers an own message by its id, or by the id known wh
   assert.deepEqual(g({ msgId: '20' }), { level: 'read', readers: 3, total: 3 });
   // The highest id any mark named is a lower bound for the next message's.
   assert.equal(s.known(), 100n);
+  s.sawId(140n); // and any id POSTED gave
+  s.sawId(120n);
+  assert.equal(s.known(), 140n);
+});
+
+test('unit: ticks are exact with the ids POSTED gave: a mark between two messages written at once ticks only the first', () => {
+  const app = { user: 1, conn: null, peer: 9 };
+  const s = new Signals(app, { ticks() {}, refresh() {}, head() {}, readUpTo() {}, members: () => 0 });
+  s.on = true;
+  const mark = (what, upto) => s.onReceipt({ what, group: false, conv: 9, by: 9, upto: BigInt(upto), time: 0 });
+  // Two messages written when 40 was the highest id known (both after 40);
+  // POSTED gave them 41 and 42. The peer has both, and read only 41.
+  const first = li({ after: '40', msgId: '41' }), second = li({ after: '40', msgId: '42' });
+  mark(P.R_DELIVERED, 42);
+  mark(P.R_READ, 41);
+  assert.equal(s.receiptOf(first).level, 'read');
+  assert.equal(s.receiptOf(second).level, 'delivered', 'READ 41 does not cover 42');
+  // The fallback alone (no id) would have called both read: why ids matter.
+  assert.equal(s.receiptOf(li({ after: '40' })).level, 'read');
+  mark(P.R_READ, 42);
+  assert.equal(s.receiptOf(second).level, 'read');
 });
 
 test('unit: own READ from another device, typing expiry, presence texts', async () => {
