@@ -492,9 +492,15 @@ function scrollToEnd(force) {
   if (force || nearEnd()) m.scrollTop = m.scrollHeight;
 }
 
+// A message the scroll-back already showed from the server's history (the
+// page of history came while this one was being stored): shown once, in
+// the place the history gave it.
 function appendMessage(rec) {
   const stick = nearEnd();
-  $('messages').append(messageEl(rec));
+  const li = messageEl(rec);
+  const shown = rec.msgId && $('messages').querySelector(`li[data-msg-id="${rec.msgId}"]`);
+  if (shown) shown.replaceWith(li);
+  else $('messages').append(li);
   scrollToEnd(stick || (rec.dir === 'out' && !rec.elsewhere));
   if (rec.msgId) signals.scheduleRead();
 }
