@@ -267,7 +267,8 @@ test('phone width (360 px), keyboard only', async () => {
   await page.keyboard.type(String(b));
   await page.keyboard.press('Enter');
   await page.waitForSelector('#conv:visible');
-  assert.equal(await focused(), 'text');
+  // (the composer takes the focus once the conversation list is redrawn)
+  await page.waitForFunction(() => document.activeElement.id === 'text');
   await page.keyboard.type('Typed at 360 px, sent with Enter ⌨️');
   await page.keyboard.press('Enter');
   await page.waitForSelector(SENT);
@@ -1133,7 +1134,10 @@ test('receipts are exact: of two messages written at once, a READ of the first n
   B.typing(a, 1);
   await tickIs(A.page, texts[0], 'read', '✓✓');
   await A.page.waitForSelector(`#typing:text-is("User ${b} is typing…")`);
-  assert.deepEqual(await held(texts[1]), ['', 'delivered'], 'the second: ✓, never ✓✓');
+  // (a value may be set again unchanged: a record per set)
+  const second = await held(texts[1]);
+  assert.deepEqual([second[0], second.at(-1)], ['', 'delivered'], 'the second: ✓ now');
+  assert.ok(!second.includes('read'), `the second: never ✓✓ (${second})`);
   assert.equal(await A.page.getAttribute(`li.msg.out[data-msg-id="${m2.id}"] .mark`, 'aria-label'), 'delivered');
   await L.shot(A.page, '25-receipts-exact');
 
