@@ -116,6 +116,7 @@ typedef struct opts {
     int ws;
     const char *ws_path; /* NULL: the protocol's usual one */
     int members, offline; /* group: members per group, of them never connected */
+    int cids;    /* group: each POST carries a client id (held until committed) */
 } opts;
 
 typedef struct user user;
@@ -197,6 +198,10 @@ static void send_one(user *u) {
     if (!p) die("out of memory", 0);
     if (u->msg) memcpy(p, u->msg, stage);
     else memcpy(p, u->head, hl);
+    if (b->o.cids && u->grp) { /* the POST's cid, its last 8 head bytes: big endian */
+        uint64_t cid = ((uint64_t)u->id << 32) | (u->sent + 1);
+        for (int i = 0; i < 8; i++) p[hl - 1 - i] = (uint8_t)(cid >> (8 * i));
+    }
     memcpy(p + hl, &t, 8);
     memcpy(p + hl + 8, &u->idx, 4);
     uint32_t seq = (uint32_t)u->sent;
@@ -295,8 +300,9 @@ static void on_timer(uv_timer_t *t) {
             posted += b->grp[g].sent;
             acked += b->grp[g].acked;
         }
-        printf(" members=%d offline=%d groups=%d group_msgs_per_s=%.0f misordered=%llu "
-               "posted=%llu acked=%llu", b->o.members, b->o.offline, b->o.users / b->o.members,
+        printf(" members=%d offline=%d cids=%d groups=%d group_msgs_per_s=%.0f misordered=%llu "
+               "posted=%llu acked=%llu", b->o.members, b->o.offline, b->o.cids,
+               b->o.users / b->o.members,
                (double)b->gdone / secs, (unsigned long long)b->misordered,
                (unsigned long long)posted, (unsigned long long)acked);
     }
@@ -528,7 +534,7 @@ static void usage(FILE *f) {
     fprintf(f,
 "Usage: chat-bench [--proto chat|redis|nats|mqtt|ws] [--host H] [--port P]\n"
 "                  [--scenario echo|pair|fanin|offline|idle|group] [--users U]\n"
-"                  [--members M [--offline K]] [--depth D] [--size S]\n"
+"                  [--members M [--offline K] [--cids]] [--depth D] [--size S]\n"
 "                  [--seconds T] [--warmup W]\n"
 "                  [--server-pid PID] [--sources K] [--window N]\n"
 "                  [--tls --ca FILE [--tls-suite S] [--tls-group G]]\n"
@@ -539,7 +545,9 @@ static void usage(FILE *f) {
 "once. idle: U connections, prints the server's RSS per connection.\n"
 "group (chat): U/M groups of M users (default M = U), each with one author\n"
 "keeping D group messages in flight to the others, of whom K (default 0)\n"
-"never connect; msgs counts deliveries (a message at one member).\n"
+"never connect; msgs counts deliveries (a message at one member); --cids:\n"
+"each POST carries a client id (the server delivers a stored one only once\n"
+"committed).\n"
 "--tls: TLS 1.3 only, verifying the server's certificate for --host against\n"
 "the CA file --ca; the only suite offered is --tls-suite\n"
 "(TLS_AES_128_GCM_SHA256), the only group --tls-group (X25519).\n"
@@ -555,7 +563,7 @@ static void usage(FILE *f) {
 int main(int argc, char **argv) {
     static bench b;
     b.o = (opts){"127.0.0.1", 8888, WIRE_CHAT, SC_PAIR, 50, 1, 64, 5.0, 1.0, 0, 0, 256,
-                 0, NULL, "TLS_AES_128_GCM_SHA256", "X25519", SPLICE_MIN, NULL, 0, NULL, 0, 0};
+                 0, NULL, "TLS_AES_128_GCM_SHA256", "X25519", SPLICE_MIN, NULL, 0, NULL, 0, 0, 0};
     static const struct option lo[] = {
         {"proto", 1, 0, 'r'}, {"host", 1, 0, 'h'}, {"port", 1, 0, 'p'},
         {"scenario", 1, 0, 's'}, {"users", 1, 0, 'u'}, {"depth", 1, 0, 'd'},
@@ -564,7 +572,7 @@ int main(int argc, char **argv) {
         {"tls", 0, 0, 'T'}, {"ca", 1, 0, 'C'}, {"tls-suite", 1, 0, 'X'},
         {"tls-group", 1, 0, 'G'}, {"splice-min", 1, 0, 'M'}, {"congestion", 1, 0, 'c'}, {"help", 0, 0, 'H'},
         {"ws", 0, 0, 'K'}, {"ws-path", 1, 0, 'k'}, {"members", 1, 0, 'm'},
-        {"offline", 1, 0, 'o'},
+        {"offline", 1, 0, 'o'}, {"cids", 0, 0, 'I'},
         {0, 0, 0, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
@@ -610,6 +618,7 @@ int main(int argc, char **argv) {
         case 'k': b.o.ws_path = optarg; break;
         case 'm': b.o.members = atoi(optarg); break;
         case 'o': b.o.offline = atoi(optarg); break;
+        case 'I': b.o.cids = 1; break;
         case 'H': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -626,10 +635,10 @@ int main(int argc, char **argv) {
         return 2;
     }
     if (o->sc == SC_GROUP && !o->members) o->members = o->users;
-    if ((o->members || o->offline) &&
+    if ((o->members || o->offline || o->cids) &&
         (o->sc != SC_GROUP || o->members < 2 || o->members > GROUP_MEMBERS_MAX ||
          o->users % o->members || o->offline < 0 || o->offline > o->members - 2)) {
-        fprintf(stderr, "chat-bench: --members and --offline are for --scenario group: "
+        fprintf(stderr, "chat-bench: --members, --offline and --cids are for --scenario group: "
                         "2 <= members <= %d dividing --users, 0 <= offline <= members - 2 "
                         "(the author and one receiver are online)\n", GROUP_MEMBERS_MAX);
         return 2;

@@ -256,6 +256,7 @@ SCENARIOS=(
   "offline|offline store, 50 senders, depth 64, --fsync=full|offline fsync|--scenario offline --users 50 --depth 64|chat|--fsync full|store"
   "group1000|group, 1,000 members online, depth 8|group 1000x8|--scenario group --users 1000 --members 1000 --depth 8|chat||group"
   "group100off|group, 100 members, 50 offline, depth 8|group 100 (50 off) x8|--scenario group --users 100 --members 100 --offline 50 --depth 8|chat||group"
+  "group100cid|group, 100 members, 50 offline, depth 8, POSTs with client ids|group 100 (50 off) cids x8|--scenario group --users 100 --members 100 --offline 50 --depth 8 --cids|chat||group"
 )
 # The group scenario judged against a 1:1 one (bench/run.sh's page says why
 # this one) and the share of its member deliveries/s it should reach.
@@ -877,7 +878,11 @@ busy_list=${busy_list#; }
     echo "stored, a window bounded by acknowledgements: with chat-server's default"
     echo "\`--fsync full\` its rate is about 8 messages per synced commit, so it"
     echo "measures the store's commit latency more than the server's CPU); its"
-    echo "ratio is shown for reference only. chat-bench's cost per member delivery"
+    echo "ratio is shown for reference only. The client-ids row is the offline row"
+    echo "with a client id on every POST: the server then gives each message to the"
+    echo "online members only once it is committed (docs/PROTOCOL.md, \"Effectively"
+    echo "once\"), so its latency holds the commit; compare it with the row above"
+    echo "it. chat-bench's cost per member delivery"
     echo "is mostly the kernel's receiving (the headroom table above gives both):"
     echo "in user space it decodes a 9-byte head and the 16-byte stamp, checks the"
     echo "member's sequence and counts down the message's counter (one per message"

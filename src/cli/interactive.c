@@ -226,13 +226,25 @@ static const char *group_label(ia_job *j, uint32_t id, char *out, size_t cap) {
 }
 
 static void set_prompt(ia_job *j) {
-    char label[96];
+    char label[96], was[sizeof j->prompt];
+    memcpy(was, j->prompt, sizeof was);
     if (j->to && j->to_group)
         snprintf(j->prompt, sizeof j->prompt, "to %s> ",
                  group_label(j, j->to, label, sizeof label));
     else if (j->to) snprintf(j->prompt, sizeof j->prompt, "to %" PRIu32 "> ", j->to);
     else snprintf(j->prompt, sizeof j->prompt, "> ");
-    if (j->editing) rl_set_prompt(j->prompt);
+    if (!j->editing) return;
+    rl_set_prompt(j->prompt);
+    /* Drawn at once when it changed outside the line handler (a group's
+     * name that came after "/group G" was shown; the handler's own change
+     * is drawn when it reinstalls). */
+    if (!j->in_handler && strcmp(was, j->prompt) != 0) {
+        (void)fflush(stdout);
+        fputs("\r\033[K", stdout);
+        (void)fflush(stdout);
+        rl_on_new_line();
+        rl_forced_update_display();
+    }
 }
 
 /* -- libchat callbacks ------------------------------------------------------ */

@@ -13,7 +13,7 @@
 #include "server/cidset.h"
 
 static const char *const state_names[CONN_NSTATES] = {
-    "NEW", "LOGIN", "DENIED", "SYNC", "FETCHING", "LIVE", "ECHO",
+    "NEW", "LOGIN", "DENIED", "SYNC", "FETCHING", "LIVE", "HELD", "ECHO",
     "CLOSING", "SHUTDOWN", "CLOSED"};
 
 #define BIT(s) (1u << (s))
@@ -25,8 +25,9 @@ static const unsigned edges[CONN_NSTATES] = {
     [CONN_LOGIN] = BIT(CONN_DENIED) | BIT(CONN_SYNC) | BIT(CONN_ECHO) | LEAVING,
     [CONN_DENIED] = LEAVING,
     [CONN_SYNC] = BIT(CONN_FETCHING) | LEAVING,
-    [CONN_FETCHING] = BIT(CONN_SYNC) | BIT(CONN_LIVE) | LEAVING,
-    [CONN_LIVE] = BIT(CONN_SYNC) | LEAVING,
+    [CONN_FETCHING] = BIT(CONN_SYNC) | BIT(CONN_LIVE) | BIT(CONN_HELD) | LEAVING,
+    [CONN_LIVE] = BIT(CONN_SYNC) | BIT(CONN_HELD) | LEAVING,
+    [CONN_HELD] = BIT(CONN_LIVE) | BIT(CONN_SYNC) | LEAVING,
     [CONN_ECHO] = LEAVING,
     [CONN_CLOSING] = BIT(CONN_SHUTDOWN) | BIT(CONN_CLOSED),
     [CONN_SHUTDOWN] = BIT(CONN_CLOSED),
@@ -49,6 +50,8 @@ void conn_to(conn *c, conn_state to) {
     assert(conn_edge(from, to));
     hub *h = c->hub;
     if (from == CONN_NEW) dlist_del(&h->pending, &c->plink);          /* (1) */
+    if (from == CONN_HELD) /* (8): sent, or stored (fetched again) */
+        c->tail.len = c->tail_at = 0;
     if (to >= CONN_CLOSING) {                                        /* (12) */
         conn_unroute(c);
         if (dlink_linked(&c->plink)) dlist_del(&h->idle, &c->plink);
@@ -271,11 +274,23 @@ void conn_check(const conn *c) {
     assert(transport_writing(&c->io) || c->out.b[c->out.cur ^ 1].total == 0);
     /* (8) */
     assert(c->tail.len == 0 || c->state == CONN_FETCHING ||
-           c->state >= CONN_CLOSING);
+           c->state == CONN_HELD || c->state >= CONN_CLOSING);
     size_t off = 0;
-    while (off + CONN_TAIL_HDR <= c->tail.len)
+    int at_entry = c->tail_at == 0;
+    while (off + CONN_TAIL_HDR <= c->tail.len) {
         off += CONN_TAIL_HDR + frame_rd32(c->tail.data + off + CONN_TAIL_HDR - 4);
+        at_entry |= off == c->tail_at;
+    }
     assert(off == c->tail.len);
+    assert(at_entry && c->tail_at <= c->tail.len);
+    if (c->state == CONN_HELD) {
+        const uint8_t *e = c->tail.data + c->tail_at;
+        assert(c->tail_at < c->tail.len);
+        assert((e[28] & CONN_TAIL_HELD) && frame_rd64(e) > h->committed);
+    } else {
+        assert(c->tail_at == 0);
+    }
+
     /* (9) */
     assert(c->ackq.n - c->ackq.head <= cfg->max_unacked);
     assert(c->acks || c->ackq.n == c->ackq.head);

@@ -28,8 +28,13 @@
  *   SYNC --fetch asked (sync_fetch)--> FETCHING
  *   FETCHING --page back, more to fetch (sync_fetch_done)--> SYNC
  *   FETCHING --page back, nothing further (sync_fetch_done)--> LIVE
- *   LIVE --output would pass --max-outbuf (sync_spill)--> SYNC
- *   NEW|LOGIN|DENIED|SYNC|FETCHING|LIVE|ECHO --refusal that closes, EOF,
+ *   FETCHING --page back, nothing further, a message of the tail waits
+ *         for its commit (sync_fetch_done)--> HELD
+ *   LIVE --a message for it waits for its commit (sync_hold)--> HELD
+ *   HELD --every held message committed and queued (sync_committed)--> LIVE
+ *   LIVE|HELD --output would pass --max-outbuf, or (HELD) the held
+ *         messages would (sync_spill)--> SYNC
+ *   NEW|LOGIN|DENIED|SYNC|FETCHING|LIVE|HELD|ECHO --refusal that closes, EOF,
  *         timeout, rate limit, stop (close_finish)--> CLOSING
  *   CLOSING --output flushed, FIN sent (close.c)--> SHUTDOWN
  *   any but CLOSED --write error, linger over, EOF after FIN, out of
@@ -47,7 +52,14 @@
  * to the store and are fetched in id order, a page at a time, as the
  * output drains (FETCHING while a page is asked for; frames stored
  * meanwhile are kept in `tail`, up to --max-outbuf). LIVE: caught up,
- * frames are appended directly. ECHO (--echo): frames come back. CLOSING:
+ * frames are appended directly. HELD: LIVE, but a message for it that
+ * carries a client id is not committed yet: it, and every message after
+ * it, wait in `tail` until its put completes (sync_committed), so that a
+ * message is never delivered before it is durable (a resend after a crash
+ * would deliver it twice: docs/PROTOCOL.md, "Effectively once"), and the
+ * peer still gets its messages in id order (its device's cursor says "has
+ * everything up to here"). Every message to a HELD connection is stored.
+ * ECHO (--echo): frames come back. CLOSING:
  * out of the router; input read and discarded (so the peer gets our last
  * frames, not a reset); output flushed; closed after CONN_LINGER_MS at the
  * latest. SHUTDOWN: FIN sent; closed at the peer's EOF or the linger
@@ -65,8 +77,12 @@
  *      and (not hub->paused, or CLOSING/SHUTDOWN); on hub->throttled =>
  *      not reading.
  *  (7) no write in flight => out's other buffer is empty.
- *  (8) tail non-empty => FETCHING (or closing: dropped with the
- *      connection), and it is a whole number of entries (CONN_TAIL_HDR).
+ *  (8) tail non-empty => FETCHING or HELD (or closing: dropped with the
+ *      connection), and it is a whole number of entries (CONN_TAIL_HDR);
+ *      tail_at <= tail.len, at an entry; HELD => tail_at < tail.len and
+ *      the entry at tail_at waits for its commit (CONN_TAIL_HELD, id above
+ *      hub.committed: hub.heldq names c with that id, holding a
+ *      reference); else tail_at == 0.
  *  (9) ackq holds at most --max-unacked entries; acks == 0 => ackq empty;
  *      its seqs increase and are <= seq_out.
  * (10) ack_out <= seq_in; puts_pending == 0 unless acks.
@@ -121,8 +137,11 @@
 #define CONN_HELLO_MAX (FRAME_HELLO_MIN + 1 + FRAME_DEVICE_MAX + 1024u)
                                /* version, flags, device, password */
 /* An entry of conn.tail: id u64, ts u64, from u32, to u32, grp u32, type
- * u8, len u32 (last), then the body. */
+ * u8 (| CONN_TAIL_HELD), len u32 (last), then the body. */
 #define CONN_TAIL_HDR 33u
+/* In an entry's type: it carries a client id and is delivered only once
+ * committed (msgref.held). */
+#define CONN_TAIL_HELD 0x80u
 
 typedef enum conn_state {
     CONN_NEW,
@@ -131,6 +150,7 @@ typedef enum conn_state {
     CONN_SYNC,
     CONN_FETCHING,
     CONN_LIVE,
+    CONN_HELD,
     CONN_ECHO,
     CONN_CLOSING,
     CONN_SHUTDOWN,
@@ -244,8 +264,11 @@ typedef struct conn {
                                 waiting for the socket */
     outq out;
     buf tail;                /* FETCHING: messages stored for the user
-                                since the fetch was asked for, each as a
-                                CONN_TAIL_HDR entry and its body */
+                                since the fetch was asked for; HELD: from
+                                tail_at, messages waiting behind one that
+                                waits for its commit; each as a
+                                CONN_TAIL_HDR entry and its body (8) */
+    size_t tail_at;          /* HELD: the first entry not yet queued */
     seqidq ackq;             /* (seq_out, id) awaiting the peer's ACK */
     rnoteq track;            /* receipts: runs of one author's messages
                                 queued to the peer, awaiting `confirmed`
@@ -305,6 +328,10 @@ static inline int conn_open(const conn *c) { return c->state < CONN_CLOSING; }
 /* Frames are parsed (NEW or bound; not while a login is checked). */
 static inline int conn_parsing(const conn *c) {
     return c->state == CONN_NEW || conn_bound(c);
+}
+/* LIVE or HELD: caught up with the store; new frames come directly. */
+static inline int conn_takes_live(const conn *c) {
+    return c->state == CONN_LIVE || c->state == CONN_HELD;
 }
 /* The SYNC family: the store may hold this connection's frames. */
 static inline int conn_syncing(const conn *c) {

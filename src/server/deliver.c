@@ -66,6 +66,11 @@ static void survey(hub *h, uint32_t user, const conn *src, int own,
             r->store = 1;
             continue;
         }
+        if (c->state == CONN_HELD) { /* it gets it once what waits went */
+            r->live++;
+            r->store = 1;
+            continue;
+        }
         if (c->state != CONN_LIVE) continue;
         r->live++;
         if (c->acks) r->store = 1;
@@ -81,6 +86,9 @@ static void hand(hub *h, uint32_t user, const conn *src, int own,
         if (!takes(c, src, own)) continue;
         if (conn_syncing(c)) {
             if (stored) sync_stored(c, m);
+        } else if (conn_takes_live(c) && sync_holds(c, m)) {
+            assert(stored); /* (survey: a HELD connection's are stored) */
+            sync_hold(c, m);
         } else if (c->state == CONN_LIVE && output_msg(c, m, stored) == 0) {
             conn_live_sent(c, m->type);
         }
@@ -119,7 +127,8 @@ static __attribute__((noinline)) int deliver_slow(conn *src, uint64_t seq,
      * not LIVE here or not known yet. */
     int keep = named || h->cfg->history_ttl_ms || others || rr.store ||
                 rr.live == 0 || rr.devs < r_all || rr.devs > DEV_SEEN_MAX;
-    msgref m = {id, hub_now_ms(h), from, to, f->type, len, f->body, b, 0};
+    msgref m = {id, hub_now_ms(h), from, to, f->type, len, f->body, b, 0,
+                keep && cid};
     if (keep) {
         /* Quota applies to frames held for a receiver that cannot take
          * them now; a durable copy of a live delivery is not held. The put
@@ -194,7 +203,9 @@ static int member_live(hub *h, uint32_t user, const conn *src, uint32_t len) {
         }
         if (c->state == CONN_LIVE && !output_room(c, len)) sync_spill(c);
         if (c->fail) continue;
-        if (conn_syncing(c) || (c->state == CONN_LIVE && c->acks)) r.store = 1;
+        if (conn_syncing(c) || c->state == CONN_HELD ||
+            (c->state == CONN_LIVE && c->acks))
+            r.store = 1;
         else if (c->state == CONN_LIVE) reach_dev(&r, c->dev);
     }
     if (user == src->user) /* (its other devices: own copies are stored) */
@@ -213,6 +224,9 @@ static void hand_group(const conn *src, const chatgroup *g, const msgref *m,
             if (!takes_group(c, src)) continue;
             if (conn_syncing(c)) {
                 if (stored) sync_stored(c, m);
+            } else if (conn_takes_live(c) && sync_holds(c, m)) {
+                assert(stored);
+                sync_hold(c, m);
             } else if (c->state == CONN_LIVE &&
                        output_msg(c, m, stored) == 0) {
                 conn_live_sent(c, m->type);
@@ -231,7 +245,7 @@ int deliver_group(conn *src, uint64_t seq, const frame_c2s *f, blk *b,
         if (!member_live(h, g->m[i].user, src, len)) keep = 1;
     uint64_t id = hub_msg_id(h);
     msgref m = {id, hub_now_ms(h), src->user, 0, f->type, len, f->body, b,
-                g->id};
+                g->id, keep && cid};
     if (keep) {
         /* one row for every member; not held against a receiver's quota
          * (--offline-ttl bounds it) */

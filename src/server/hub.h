@@ -109,6 +109,17 @@ struct hub {
     dlist idle;             /* bound control-frame speakers, quietest first
                                (--idle-timeout: PING, then close) */
     dlist throttled;        /* over a rate limit, not reading */
+    struct heldq {          /* (id, connection) for each held message in a
+                               connection's tail, in id order: popped by
+                               that id's commit (sync.c); a reference on
+                               the connection each; bounded by the puts in
+                               flight times their receivers' connections */
+        struct heldwait {
+            uint64_t id;
+            struct conn *c;
+        } *v;
+        uint32_t head, n, cap;
+    } heldq;
     dlist flush;            /* output queued during this iteration, or
                                (conn.resume) logged in: the input kept
                                during the login check to parse first */
@@ -116,6 +127,8 @@ struct hub {
     uint64_t t_read_us;     /* uv_hrtime() / 1000 at the read callback
                                running (for stats.delivery) */
     uint64_t next_id;       /* the next message id (hub_msg_id) */
+    uint64_t committed;     /* the last message id whose put completed
+                               (puts complete in id order: sync.h) */
     int64_t wall0;          /* unix ms when uv_hrtime() / 1000 read mono0_us */
     uint64_t mono0_us;
     int64_t now_ms;         /* the wall clock at t_read_us (hub_clock) */

@@ -39,6 +39,8 @@ typedef struct msgref {
     const uint8_t *body;
     blk *b;               /* the block body lies in, or NULL */
     uint32_t grp;         /* its group (then `to` is unused), 0: none */
+    uint8_t held;         /* stored, with a client id: a connection gets it
+                             only once committed (sync.h: HELD) */
 } msgref;
 
 /* Queue message m for the peer; `stored`: the store holds it (the peer's

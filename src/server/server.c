@@ -197,8 +197,10 @@ static void on_check(uv_check_t *hd) {
 static void store_put_done(void *ctx, void *token, uint64_t seq, uint64_t id,
                            uint64_t cid, int status) {
     server *s = ctx;
-    (void)id; /* (the connection knows which frame by seq) */
     if (token) {
+        /* (first: an ACK to the sender never overtakes its message's
+         * delivery to the HELD receivers) */
+        sync_committed(&s->hub, id, status);
         sync_put_done(token, seq & ~SYNC_PUT_UNNAMED,
                       !(seq & SYNC_PUT_UNNAMED), cid, status);
     } else if (status) {
@@ -391,6 +393,7 @@ int server_listen(server *s, int which, int want, int *port) {
 void server_free(server *s) {
     router_free(&s->router);
     u32map_free(&s->hub.watchers); /* (empty: every connection is freed) */
+    free(s->hub.heldq.v); /* (empty: each entry held a connection) */
     u32map_free(&s->per_ip);
     (void)blkpool_free(&s->hub.pool); /* (the byte count is not needed) */
 }

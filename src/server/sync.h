@@ -1,5 +1,6 @@
 /*
- * sync.h -- SYNC and LIVE: a bound connection's frames from the store.
+ * sync.h -- SYNC, LIVE and HELD: a bound connection's frames from the
+ * store.
  *
  * Every routing connection binds SYNC (its stored frames come first) and
  * fetches them in id order, a page at a time (FETCHING while one is asked
@@ -9,6 +10,18 @@
  * the connection is LIVE: frames are appended directly. A LIVE connection
  * whose output would pass --max-outbuf spills back to SYNC (the sender is
  * never slowed down by a slow receiver).
+ *
+ * A message that carries a client id and is stored (msgref.held) is
+ * queued to no one before its put completed: a LIVE connection it is for
+ * turns HELD, and it and every message after it wait in the tail, in id
+ * order, until the store says it is committed (sync_committed: then
+ * queued) or refused (then dropped: it goes to no one). A kill before the
+ * commit therefore loses it everywhere, and the sender's resend delivers
+ * it once (docs/PROTOCOL.md, "Effectively once"). Puts that name a
+ * connection complete in id order (ids are taken and puts queued in one
+ * step, and the store answers in request order), so one id, hub.committed,
+ * says what is committed. The held messages of one connection are bounded
+ * by --max-outbuf, past which it spills to SYNC (they are stored).
  *
  * A peer that acknowledges holds each stored frame it was sent until its
  * ACK; at most --max-unacked of them: pages are sized to the room left,
@@ -42,11 +55,27 @@ void sync_start(conn *c);
  * acknowledgement window has room. */
 void sync_fetch(conn *c);
 
-/* LIVE -> SYNC: frames for this user now wait in the store. */
+/* LIVE or HELD -> SYNC: frames for this user now wait in the store (a
+ * held message too: the next fetch comes after its commit). */
 void sync_spill(conn *c);
 
 /* Message m was stored for this SYNC connection's device. */
 void sync_stored(conn *c, const msgref *m);
+
+/* Does LIVE or HELD connection c have to hold message m (rather than queue
+ * it now)? */
+static inline int sync_holds(const conn *c, const msgref *m) {
+    return c->state == CONN_HELD || (m->held && m->id > c->hub->committed);
+}
+
+/* Hold stored message m for LIVE or HELD connection c (sync_holds): LIVE
+ * -> HELD; past --max-outbuf of held messages, -> SYNC. */
+void sync_hold(conn *c, const msgref *m);
+
+/* The put of message `id` that named a connection completed; status 0:
+ * committed, else refused (it was queued to no one and never will be).
+ * Every HELD connection queues what waited for it. */
+void sync_committed(hub *h, uint64_t id, int status);
 
 /* The peer acknowledged its first `count` frames (handled: count <=
  * seq_out): their stored copies go, and a waiting fetch may go on. */

@@ -561,6 +561,26 @@ def test_the_same_cid_twice_on_one_connection_is_delivered_once(srv):
     assert [payload(f) for f in b.read_bare(2)] == [b"once", b"next"]
 
 
+def test_posts_with_cids_past_max_outbuf_reach_a_live_device_in_order_once(
+        start_store_server):
+    """A live device gets a POST with a cid only once it is committed, and
+    what comes after it waits with it (docs/PROTOCOL.md, "Effectively
+    once"); past --max-outbuf of waiting messages its connection reads them
+    from the store instead. Either way: every one, in order, once."""
+    s = start_store_server("--max-frame", "4K", "--max-outbuf", "72K")
+    phone = device(s, 2, "phone")
+    laptop = device(s, 1, "laptop")
+    bodies = [b"%04d" % i + bytes(2044) for i in range(200)]
+    laptop.sock.sendall(b"".join(c2s(1, 2, POST, post_body(TEXT, b, 1000 + i))
+                                 for i, b in enumerate(bodies)))
+    laptop.sent += len(bodies)
+    laptop.acked()
+    got = phone.read_msgs(len(bodies))
+    check_msgs(got, 1, 2, texts(*bodies))
+    phone.ack()
+    marker(laptop, 2, phone)
+
+
 def test_a_resend_after_a_broken_connection_is_delivered_once(srv):
     b = device(srv, 2, "phone")
     laptop = device(srv, 1, "laptop")

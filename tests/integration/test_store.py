@@ -19,6 +19,7 @@ import pytest
 
 import conftest
 from conftest import REPO, require_binary
+from convproto import device, payload, plain
 from proto import (ACKS_FLAG, PICTURE, PROTO, QUOTA, SLOW, STORE, TEXT,
                    ConnectionClosed, Sender, c2s, ping_sync, read_data,
                    send_ack, wait_for_ack)
@@ -287,6 +288,33 @@ def test_disk_full_refuses_with_store_error_and_recovers(faults_binary, start_st
     c.hello(3)
     assert bodies_of(read_data(c, 2)) == [b"one", b"three"]
     c.expect_no_frame()
+
+
+def test_a_post_the_store_refuses_reaches_no_device(faults_binary, start_store_server,
+                                                  tmp_path):
+    """A message with a client id is delivered only once committed (docs/
+    PROTOCOL.md, "Effectively once"; a kill before the commit must not
+    leave it delivered and then resent): one the store refuses (disk
+    full) reaches none of its receiver's devices, live as they are, nor the
+    author's other device; the next one reaches each of them first."""
+    fault = tmp_path / "diskfull"
+    s = start_store_server(env={"CHAT_FAULT_DISKFULL": str(fault)})
+    s.wait_for_log(re.compile(r" WARN .*fault", re.I))
+    phone = device(s, 2, "phone")                 # CONV and ACKS
+    bare = plain(s, 2, flags=0)                   # the default device, no ACKS
+    tablet = device(s, 1, "tablet")               # the author's other device
+    laptop = device(s, 1, "laptop")
+
+    fault.touch()
+    laptop.post(2, TEXT, b"refused", cid=41)
+    errors = laptop.wait_acked()
+    assert [(e.code, e.ref) for e in errors] == [(STORE, 1)], errors
+    fault.unlink()
+    laptop.post(2, TEXT, b"after", cid=42)
+    laptop.acked()
+    for who, r in (("phone", phone), ("default device", bare), ("tablet", tablet)):
+        d = r.next_delivery()
+        assert payload(d) == b"after", f"{who}: got {d} first"
 
 
 # -- damaged database ------------------------------------------------------
