@@ -77,7 +77,8 @@ LIBCHAT_SRC := $(CLIENT_SRC) src/proto/frame.c src/proto/signal.c \
 # chat-client: the command-line client, on libchat.
 CLI_SRC    := src/cli/main.c src/cli/common.c src/cli/send.c src/cli/listen.c \
               src/cli/request.c src/cli/group.c src/cli/history.c \
-              src/cli/json.c src/cli/media.c src/cli/interactive.c src/cli/signals.c
+              src/cli/json.c src/cli/media.c src/cli/interactive.c src/cli/ia_signals.c \
+              src/cli/ia_groups.c src/cli/signals.c
 
 obj = $(patsubst tests/%.c,$(B)/obj/tests/%.o,$(patsubst bench/%.c,$(B)/obj/bench/%.o,$(patsubst src/%.c,$(B)/obj/%.o,$(1))))
 

@@ -3,7 +3,10 @@
 # file of src/ with the checks chosen in .clang-tidy. Prints one line per
 # finding, `file:line:col: check: message`, and exits 1 if there is any (2 if
 # the tools are missing or a file does not compile). bench/ and tests/ are
-# not linted yet.
+# not linted yet. Before that, one concern per file: a C file of src/ over
+# MAX_LINES (800) lines fails it at once (exit 1), one line naming the file
+# and its count (split it by concern, as src/cli/interactive.c and ia_*.c
+# are).
 #
 # The compile database is made here, from the Makefile's own compile
 # commands (`make -n`, so the flags cannot drift): those of the debug build
@@ -29,6 +32,16 @@ done
 
 rm -rf "$OUT"
 mkdir -p "$OUT/log"
+
+# 0. No C file of src/ over MAX_LINES lines (it costs nothing: first).
+MAX_LINES=800
+too_long=$(find src -name '*.c' | sort | xargs wc -l |
+  awk -v max="$MAX_LINES" '$2 != "total" && $1 > max {
+    printf "lint: %s has %d lines, over %d: split it by concern (one concern per file)\n", $2, $1, max }')
+if [ -n "$too_long" ]; then
+  echo "$too_long" >&2
+  exit 1
+fi
 
 # 1. The compile database. A clean environment for the inner make, so that
 # the flags of an outer `make SANITIZE=1 ...` do not leak in.

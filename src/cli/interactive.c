@@ -4,6 +4,11 @@
  * input line is edited with libedit's readline-compatible callback interface,
  * so messages that arrive while the user types are printed above the input
  * line, which is then redrawn with its prompt and half-typed text.
+ *
+ * This file: the loop, libedit, the prompt, the commands, the messages
+ * shown and the connection's callbacks. The signals (ticks, typing, read
+ * marks) are in ia_signals.c, the groups shown in ia_groups.c; what they
+ * share is in interactive_int.h.
  */
 #include "cli/interactive.h"
 
@@ -26,6 +31,7 @@
 
 #include "chat.h"
 #include "cli/cli.h"
+#include "cli/interactive_int.h"
 #include "cli/media.h"
 
 static const char interactive_usage[] =
@@ -76,85 +82,12 @@ static const char commands_help[] =
 #define QUIT_FLUSH_MS 5000u          /* how long /quit waits for queued messages */
 #define INTERACTIVE_MAX_RECV (1024u * 1024u * 1024u)
 
-#define IA_GROUPS 256 /* group names remembered for display */
-#define IA_SENT 64    /* messages sent followed for their receipts */
-#define IA_READS 16   /* conversations with a READ waiting to be sent */
-#define IA_TYPISTS 16 /* people shown typing */
-#define TYPING_EVERY_MS 3000u /* resend "typing" while the line has text */
-#define TYPING_PAUSE_MS 5000u /* no key for this long: "stopped" */
-#define TYPING_SHOWN_MS 6000u /* a typing state older than this is stopped */
-
-/* A message sent, followed until it is read. Its server id comes in a
- * POSTED frame (on_posted), before the ACK that covers the message and
- * before any receipt about it. */
-typedef struct ia_sent {
-    uint64_t seq;        /* 0: a free slot */
-    uint64_t id;         /* its server id; 0 until POSTED came */
-    uint32_t to;         /* the user, or the group */
-    int group;
-    int delivered, read; /* ticks shown */
-    char text[48];       /* its start, for the tick's line */
-} ia_sent;
-
-/* The highest message shown per conversation, to mark read. */
-typedef struct ia_read {
-    uint32_t conv;
-    int group;
-    uint64_t upto;
-} ia_read;
-
-typedef struct ia_typist {
-    uint32_t from, group; /* group 0: typing to this user */
-    uint64_t at;          /* when "is typing" was shown (mono ms); 0 = stopped */
-} ia_typist;
-
-typedef struct ia_group {
-    uint32_t id;
-    char name[CHAT_GROUP_NAME_MAX + 1]; /* control characters shown as '?' */
-} ia_group;
-
-typedef struct ia_job {
-    cli_conn cc;
-    const char *save_dir;
-    uint32_t to;            /* current receiver, 0 = none */
-    int to_group;           /* `to` is a group (/group) */
-    ia_group groups[IA_GROUPS]; /* names for "NAME(G)": from LIST and events */
-    unsigned n_groups;
-    uint32_t quiet_list;    /* the LIST asked at connection: not shown */
-    chat_client *c;
-    int editing;            /* the libedit callback handler is installed */
-    int ever_connected;
-    int line_done;          /* the line handler ran during this read */
-    int in_handler;         /* inside on_line: the cursor is on a fresh line */
-    int quit, failed;
-    char prompt[96];
-    uint64_t progress_seq;  /* seq of a large file being sent, 0 = none */
-    uint64_t progress_total;/* its size on the wire (header + body) */
-    char progress_name[256];
-    int bar_shown;          /* a progress bar is on the input line */
-    int bar_pct;            /* the percentage it shows */
-    uint64_t bar_ms;        /* when it was drawn */
-    /* signals */
-    ia_sent sent[IA_SENT];  /* a ring */
-    unsigned sent_next;
-    ia_read reads[IA_READS];
-    unsigned n_reads;
-    ia_typist typists[IA_TYPISTS];
-    uint32_t typing_to;     /* "typing" sent to it (0: none, or stopped) */
-    int typing_group;
-    uint64_t typing_at;     /* when "typing" was last sent (mono ms) */
-    uint64_t last_key;      /* when a key last changed the line */
-} ia_job;
-
 static ia_job *g_job; /* for the libedit line handler, which takes no userdata */
 
-/* Print one line on `f` above the input line without garbling it: clear the
- * line being edited, print, then let libedit redraw prompt and text. */
-static void show(FILE *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Writes to the terminal are not checked (here and below): a terminal that
  * fails them has nowhere better to hear about it, and a closed one ends
  * the session through stdin (POLLHUP). */
-static void show(FILE *f, const char *fmt, ...) {
+void ia_show(FILE *f, const char *fmt, ...) {
     va_list ap;
     int editing = g_job && g_job->editing && !g_job->in_handler;
     if (editing || (g_job && g_job->bar_shown)) {
@@ -174,7 +107,7 @@ static void show(FILE *f, const char *fmt, ...) {
     }
 }
 
-static void hhmm(char out[6]) {
+void ia_hhmm(char out[6]) {
     time_t now = time(NULL);
     struct tm tm;
     if (!localtime_r(&now, &tm)) {
@@ -187,7 +120,7 @@ static void hhmm(char out[6]) {
 /* Copy n bytes of untrusted text into out (cap bytes, NUL-terminated),
  * control characters (escape sequences would drive the terminal) as '?';
  * tabs and newlines too unless keep_space. UTF-8 is kept as it is. */
-static void sanitize(char *out, size_t cap, const void *text, size_t n, int keep_space) {
+void ia_sanitize(char *out, size_t cap, const void *text, size_t n, int keep_space) {
     const unsigned char *b = text;
     size_t i = 0;
     for (; i < n && i + 1 < cap; i++)
@@ -197,40 +130,12 @@ static void sanitize(char *out, size_t cap, const void *text, size_t n, int keep
     out[i] = '\0';
 }
 
-static ia_group *group_find(ia_job *j, uint32_t id) {
-    for (unsigned i = 0; i < j->n_groups; i++)
-        if (j->groups[i].id == id) return &j->groups[i];
-    return NULL;
-}
-
-/* Remember (or forget: name NULL) a group's name. */
-static void group_name(ia_job *j, uint32_t id, const char *name, size_t n) {
-    ia_group *g = group_find(j, id);
-    if (!name) {
-        if (g) *g = j->groups[--j->n_groups];
-        return;
-    }
-    if (!g && j->n_groups < IA_GROUPS) g = &j->groups[j->n_groups++];
-    if (g) {
-        g->id = id;
-        sanitize(g->name, sizeof g->name, name, n, 0);
-    }
-}
-
-/* "NAME(G)", or "group G" when the name is not known. */
-static const char *group_label(ia_job *j, uint32_t id, char *out, size_t cap) {
-    const ia_group *g = group_find(j, id);
-    if (g && g->name[0]) snprintf(out, cap, "%s(%" PRIu32 ")", g->name, id);
-    else snprintf(out, cap, "group %" PRIu32, id);
-    return out;
-}
-
-static void set_prompt(ia_job *j) {
+void ia_set_prompt(ia_job *j) {
     char label[96], was[sizeof j->prompt];
     memcpy(was, j->prompt, sizeof was);
     if (j->to && j->to_group)
         snprintf(j->prompt, sizeof j->prompt, "to %s> ",
-                 group_label(j, j->to, label, sizeof label));
+                 ia_group_label(j, j->to, label, sizeof label));
     else if (j->to) snprintf(j->prompt, sizeof j->prompt, "to %" PRIu32 "> ", j->to);
     else snprintf(j->prompt, sizeof j->prompt, "> ");
     if (!j->editing) return;
@@ -255,188 +160,10 @@ static void on_connected(chat_client *c, void *ud) {
      * server without CONV has no groups; the prompt shows "group G". */
     if (chat_conv_granted(c)) (void)chat_group_list(c, &j->quiet_list);
     if (!j->ever_connected)
-        show(stdout, "connected to %s:%u as user %" PRIu32 " (type /help for commands)",
-             j->cc.host, j->cc.port, j->cc.id);
-    else show(stdout, "reconnected to %s:%u", j->cc.host, j->cc.port);
+        ia_show(stdout, "connected to %s:%u as user %" PRIu32 " (type /help for commands)",
+                j->cc.host, j->cc.port, j->cc.id);
+    else ia_show(stdout, "reconnected to %s:%u", j->cc.host, j->cc.port);
     j->ever_connected = 1;
-}
-
-/* -- signals: what was shown is read, who is typing ----------------------- */
-
-static ia_typist *typist_find(ia_job *j, uint32_t from, uint32_t group) {
-    for (unsigned i = 0; i < IA_TYPISTS; i++)
-        if (j->typists[i].at && j->typists[i].from == from && j->typists[i].group == group)
-            return &j->typists[i];
-    return NULL;
-}
-
-/* A message from `from` was shown: remember to mark it read (after this
- * chat_process: one READ per conversation, the highest id), and `from` is
- * no longer typing there. */
-static void shown(ia_job *j, const chat_msg *m) {
-    ia_typist *t = typist_find(j, m->sender, m->group);
-    if (t) t->at = 0;
-    if (!m->id || m->own) return;
-    uint32_t conv = m->group ? m->group : m->sender;
-    int group = m->group != 0;
-    for (unsigned i = 0; i < j->n_reads; i++) {
-        if (j->reads[i].conv == conv && j->reads[i].group == group) {
-            if (m->id > j->reads[i].upto) j->reads[i].upto = m->id;
-            return;
-        }
-    }
-    if (j->n_reads == IA_READS) {
-        /* full (16 conversations in one batch): the oldest goes now */
-        /* (void): READ is a courtesy; a lost one is covered by the next */
-        (void)chat_read(j->c, j->reads[0].conv, j->reads[0].group, j->reads[0].upto);
-        j->reads[0] = j->reads[--j->n_reads];
-    }
-    j->reads[j->n_reads++] = (ia_read){conv, group, m->id};
-}
-
-/* Send the READs of what was shown (after chat_process). A full control
- * output keeps them for the next round; without SIGNALS they are dropped. */
-static void flush_reads(ia_job *j) {
-    if (!chat_signals_granted(j->c)) {
-        j->n_reads = 0;
-        return;
-    }
-    while (j->n_reads) {
-        ia_read *r = &j->reads[j->n_reads - 1];
-        int rc = chat_read(j->c, r->conv, r->group, r->upto);
-        if (rc == CHAT_EFULL) return; /* again after the next chat_process */
-        j->n_reads--;
-    }
-}
-
-/* A message this client sent, followed for its receipts. */
-static void sent_add(ia_job *j, uint64_t seq, const char *what) {
-    ia_sent *e = &j->sent[j->sent_next];
-    j->sent_next = (j->sent_next + 1) % IA_SENT;
-    memset(e, 0, sizeof *e);
-    e->seq = seq;
-    e->to = j->to;
-    e->group = j->to_group;
-    size_t n = strlen(what);
-    if (n > sizeof e->text - 4) {
-        n = sizeof e->text - 4;
-        while (n > 0 && ((unsigned char)what[n] & 0xC0) == 0x80) n--; /* UTF-8 boundary */
-        sanitize(e->text, sizeof e->text, what, n, 0);
-        strcat(e->text, "...");
-    } else {
-        sanitize(e->text, sizeof e->text, what, n, 0);
-    }
-}
-
-static ia_sent *sent_find(ia_job *j, uint64_t seq) {
-    for (unsigned k = 0; k < IA_SENT; k++)
-        if (j->sent[k].seq == seq) return &j->sent[k];
-    return NULL;
-}
-
-/* POSTED: the server id of message `seq` (again, the same, after a resend). */
-static void on_posted(chat_client *c, uint64_t seq, uint64_t id, void *ud) {
-    (void)c;
-    ia_sent *e = sent_find(ud, seq);
-    if (e) e->id = id;
-}
-
-/* A receipt: tick exactly the messages it covers, those whose server id
- * (from POSTED) is at or below the mark; not only those the server
- * acknowledged: it delivers a message before its commit, and so before its
- * ACK, which a DELIVERED may overtake (POSTED may not: the server sends it
- * before routing the message). A message whose POSTED has not come is not
- * ticked: no fallback. The server sends POSTED before any receipt that
- * can cover the message, so such a message is one the server has not
- * accepted yet, which no mark covers; the old guess (every message sent
- * before the mark came whose id might be at or below it) ticked exactly
- * those early, and is gone. */
-static void on_receipt(chat_client *c, int what, int flags, uint32_t conv, uint32_t by,
-                       uint64_t upto, uint64_t time_ms, void *ud) {
-    (void)time_ms;
-    ia_job *j = ud;
-    if (what == CHAT_RECEIPT_END) return;
-    (void)c;
-    int group = (flags & CHAT_SIGNAL_GROUP) != 0;
-    if (by != j->cc.id) { /* (by this user: another of its devices read them) */
-        char t[6], label[96], where[128] = "";
-        hhmm(t);
-        if (group)
-            snprintf(where, sizeof where, " @ %s", group_label(j, conv, label, sizeof label));
-        for (unsigned k = 0; k < IA_SENT; k++) {
-            ia_sent *e = &j->sent[(j->sent_next + k) % IA_SENT]; /* oldest first */
-            if (!e->seq || !e->id || e->to != conv || e->group != group ||
-                upto < e->id || e->read)
-                continue;
-            if (what == CHAT_RECEIPT_READ) {
-                e->read = e->delivered = 1;
-                show(stdout, "[%s] ✓✓ read by %" PRIu32 "%s: %s", t, by, where,
-                     e->text);
-            } else if (!e->delivered) {
-                e->delivered = 1;
-                show(stdout, "[%s] ✓ delivered to %" PRIu32 "%s: %s", t, by, where,
-                     e->text);
-            }
-        }
-    }
-}
-
-/* "[HH:MM] 3 is typing" when someone starts (again after a pause). */
-static void on_typing(chat_client *c, uint32_t from, int flags, uint32_t to, int state,
-                      void *ud) {
-    (void)c;
-    ia_job *j = ud;
-    uint32_t group = (flags & CHAT_SIGNAL_GROUP) ? to : 0;
-    if (from == j->cc.id) return;
-    uint64_t now = cli_mono_ms();
-    ia_typist *t = typist_find(j, from, group);
-    if (!state) {
-        if (t) t->at = 0;
-        return;
-    }
-    if (t && now - t->at < TYPING_SHOWN_MS) {
-        t->at = now; /* still typing: shown already */
-        return;
-    }
-    if (!t) { /* a free slot, or the oldest */
-        t = &j->typists[0];
-        for (unsigned i = 0; i < IA_TYPISTS && t->at; i++)
-            if (!j->typists[i].at || j->typists[i].at < t->at) t = &j->typists[i];
-    }
-    *t = (ia_typist){from, group, now};
-    char tm[6], label[96];
-    hhmm(tm);
-    if (group)
-        show(stdout, "[%s] %" PRIu32 " is typing @ %s", tm, from,
-             group_label(j, group, label, sizeof label));
-    else
-        show(stdout, "[%s] %" PRIu32 " is typing", tm, from);
-}
-
-/* Tell the receiver this user types: "typing" at most every
- * TYPING_EVERY_MS while the line has text (not a command), "stopped" when
- * it is sent or emptied, after TYPING_PAUSE_MS without a key, or when the
- * receiver changes. `typed`: the terminal had input this round. */
-static void typing_tick(ia_job *j, int typed) {
-    uint64_t now = cli_mono_ms();
-    /* (after a line, libedit's rl_end still counts the old text until the
-     * next key: line_done says the line is gone) */
-    int has_text = j->editing && !j->line_done && rl_line_buffer && rl_end > 0 &&
-                   rl_line_buffer[0] != '/';
-    if (typed && has_text) j->last_key = now;
-    int retarget = j->typing_to && (j->typing_to != j->to || j->typing_group != j->to_group);
-    if (j->typing_to && (retarget || !has_text || now - j->last_key >= TYPING_PAUSE_MS)) {
-        /* (void): a lost "stopped" is covered by the receiver's 6 s rule */
-        (void)chat_typing(j->c, j->typing_to, j->typing_group, 0);
-        j->typing_to = 0;
-    }
-    if (!typed || !has_text || !j->to || !chat_signals_granted(j->c)) return;
-    if (j->typing_to && now - j->typing_at < TYPING_EVERY_MS) return;
-    if (chat_typing(j->c, j->to, j->to_group, 1) == 0) {
-        j->typing_to = j->to;
-        j->typing_group = j->to_group;
-        j->typing_at = now;
-    }
 }
 
 /* A message: "[HH:MM] SENDER: text", or for one this user sent from another
@@ -449,124 +176,51 @@ static void on_msg(chat_client *c, const chat_msg *m, void *ud) {
     int type = m->type;
     const void *body = m->body;
     char t[6], who[128], label[96];
-    hhmm(t);
+    ia_hhmm(t);
     if (m->group && m->own)
-        snprintf(who, sizeof who, "me @ %s", group_label(j, m->group, label, sizeof label));
+        snprintf(who, sizeof who, "me @ %s", ia_group_label(j, m->group, label, sizeof label));
     else if (m->group)
         snprintf(who, sizeof who, "%" PRIu32 " @ %s", sender,
-                 group_label(j, m->group, label, sizeof label));
+                 ia_group_label(j, m->group, label, sizeof label));
     else if (m->own) snprintf(who, sizeof who, "me -> %" PRIu32, m->to);
     else snprintf(who, sizeof who, "%" PRIu32, sender);
     if (type == CHAT_TEXT) {
         char *s = malloc((size_t)len + 1);
         if (!s) {
-            show(stderr, "chat-client: out of memory showing a message of %" PRIu32
-                 " bytes from user %" PRIu32, len, sender);
+            ia_show(stderr, "chat-client: out of memory showing a message of %" PRIu32
+                    " bytes from user %" PRIu32, len, sender);
             return;
         }
-        sanitize(s, (size_t)len + 1, body, len, 1);
-        show(stdout, "[%s] %s: %s", t, who, s);
+        ia_sanitize(s, (size_t)len + 1, body, len, 1);
+        ia_show(stdout, "[%s] %s: %s", t, who, s);
         free(s);
-        shown(j, m);
+        ia_shown(j, m);
         return;
     }
     const char *tn = cli_type_name(type);
     char path[PATH_MAX];
     if (cli_media_save(j->save_dir, tn, sender, body, len, path, sizeof path) < 0) {
-        show(stderr, "chat-client: a %s of %" PRIu32 " bytes from user %" PRIu32
-             " is lost: it could not be saved in %s: %s", tn, len, sender, j->save_dir,
-             strerror(errno));
+        ia_show(stderr, "chat-client: a %s of %" PRIu32 " bytes from user %" PRIu32
+                " is lost: it could not be saved in %s: %s", tn, len, sender, j->save_dir,
+                strerror(errno));
         return;
     }
     if (m->group)
-        show(stdout, "[%s] %s sent a %s: %s (%" PRIu32 " bytes)", t, who, tn, path, len);
+        ia_show(stdout, "[%s] %s sent a %s: %s (%" PRIu32 " bytes)", t, who, tn, path, len);
     else if (m->own)
-        show(stdout, "[%s] me sent a %s to %" PRIu32 ": %s (%" PRIu32 " bytes)", t, tn,
-             m->to, path, len);
+        ia_show(stdout, "[%s] me sent a %s to %" PRIu32 ": %s (%" PRIu32 " bytes)", t, tn,
+                m->to, path, len);
     else
-        show(stdout, "[%s] %" PRIu32 " sent a %s: %s (%" PRIu32 " bytes)", t, sender, tn,
-             path, len);
-    shown(j, m);
-}
-
-/* "1, 2 and 3 more" into out: the first users of a list. */
-static void user_list(char *out, size_t cap, const uint32_t *u, size_t n) {
-    size_t at = 0;
-    out[0] = '\0';
-    for (size_t i = 0; i < n && at < cap; i++) {
-        int w = i == 6 && n > 7 ? snprintf(out + at, cap - at, " and %zu more", n - i)
-                                : snprintf(out + at, cap - at, "%s%" PRIu32, i ? ", " : "", u[i]);
-        if (w < 0) return;
-        at += (size_t)w;
-        if (i == 6 && n > 7) return;
-    }
-}
-
-/* A change in a group, as one line: "[HH:MM] 1 added 7, 8 to friends(3)". */
-static void show_event(ia_job *j, const chat_group_event *e) {
-    char t[6], by[16], users[96], label[96];
-    hhmm(t);
-    if (e->by == j->cc.id) snprintf(by, sizeof by, "me");
-    else snprintf(by, sizeof by, "%" PRIu32, e->by);
-    user_list(users, sizeof users, e->users, e->n_users);
-    if (e->what != CHAT_GROUP_LEFT || e->name_len) group_name(j, e->group, e->name, e->name_len);
-    group_label(j, e->group, label, sizeof label);
-    switch (e->what) {
-    case CHAT_GROUP_CREATED:
-        show(stdout, "[%s] %s created %s%s%s", t, by, label, e->n_users ? " with " : "", users);
-        break;
-    case CHAT_GROUP_RENAMED: {
-        const ia_group *g = group_find(j, e->group);
-        show(stdout, "[%s] %s renamed group %" PRIu32 " to %s", t, by, e->group,
-             g ? g->name : "?");
-        break;
-    }
-    case CHAT_GROUP_ADDED: show(stdout, "[%s] %s added %s to %s", t, by, users, label); break;
-    case CHAT_GROUP_REMOVED:
-        show(stdout, "[%s] %s removed %s from %s", t, by, users, label);
-        break;
-    default: show(stdout, "[%s] %s left %s", t, by, label); break;
-    }
-    /* This user is out of it: forget the name (the group may be gone). */
-    for (size_t i = 0; i < e->n_users; i++)
-        if ((e->what == CHAT_GROUP_REMOVED || e->what == CHAT_GROUP_LEFT) &&
-            e->users[i] == j->cc.id)
-            group_name(j, e->group, NULL, 0);
-    set_prompt(j);
-}
-
-/* Answers to this session's group requests, and group events. */
-static void on_group(chat_client *c, const chat_group_event *e, void *ud) {
-    (void)c;
-    ia_job *j = ud;
-    if (e->op == CHAT_GROUP_EVENT) {
-        show_event(j, e);
-        return;
-    }
-    int quiet = e->op == CHAT_GROUP_LIST && e->req == j->quiet_list;
-    if (e->err == CHAT_EREFUSED && !quiet)
-        show(stderr, "chat-client: %.*s", e->reason_len > 200 ? 200 : (int)e->reason_len,
-             e->reason);
-    if (e->err) return; /* (lost with the connection: that is reported) */
-    if (e->op != CHAT_GROUP_LIST) return;
-    j->n_groups = 0;
-    for (size_t i = 0; i < e->n_groups; i++)
-        group_name(j, e->groups[i].id, e->groups[i].name, e->groups[i].name_len);
-    set_prompt(j);
-    if (quiet) return;
-    if (!e->n_groups) show(stdout, "you are in no group");
-    for (size_t i = 0; i < e->n_groups; i++) {
-        char label[96];
-        show(stdout, "%s: %" PRIu32 " members%s", group_label(j, e->groups[i].id, label,
-             sizeof label), e->groups[i].members, e->groups[i].admin ? ", you are an admin" : "");
-    }
+        ia_show(stdout, "[%s] %" PRIu32 " sent a %s: %s (%" PRIu32 " bytes)", t, sender, tn,
+                path, len);
+    ia_shown(j, m);
 }
 
 static void on_acked(chat_client *c, uint64_t seq, void *ud) {
     (void)c;
     ia_job *j = ud;
     if (j->progress_seq && seq >= j->progress_seq) {
-        show(stderr, "sent %s", j->progress_name);
+        ia_show(stderr, "sent %s", j->progress_name);
         j->progress_seq = 0;
     }
 }
@@ -578,16 +232,16 @@ static void on_error(chat_client *c, int code, uint64_t seq, const char *reason,
     if (j->progress_seq && seq == j->progress_seq) j->progress_seq = 0;
     /* A refused message is never delivered: no tick for it (its POSTED id,
      * if one came, names no message). (A DENIED's `seq` is a user id.) */
-    ia_sent *e = seq && code != CHAT_SERR_DENIED ? sent_find(j, seq) : NULL;
+    ia_sent *e = seq && code != CHAT_SERR_DENIED ? ia_sent_find(j, seq) : NULL;
     if (e) e->seq = 0;
     if (code == CHAT_SERR_GROUP) /* the reason says it all: "not a member of group 3" */
-        show(stderr, "chat-client: the server refused %s: %.*s",
-             seq ? "a message" : "a request", reason_len > 200 ? 200 : (int)reason_len,
-             reason);
+        ia_show(stderr, "chat-client: the server refused %s: %.*s",
+                seq ? "a message" : "a request", reason_len > 200 ? 200 : (int)reason_len,
+                reason);
     else
-        show(stderr, "chat-client: the server refused %s: %.*s (%s)",
-             seq ? "a message" : "the session", reason_len > 200 ? 200 : (int)reason_len,
-             reason, chat_server_strerror(code));
+        ia_show(stderr, "chat-client: the server refused %s: %.*s (%s)",
+                seq ? "a message" : "the session", reason_len > 200 ? 200 : (int)reason_len,
+                reason, chat_server_strerror(code));
 }
 
 static void on_disconnected(chat_client *c, int err, void *ud) {
@@ -603,31 +257,31 @@ static void on_disconnected(chat_client *c, int err, void *ud) {
         j->quit = 1;
         return;
     }
-    show(stderr, "chat-client: lost the connection to %s:%u (%s); reconnecting",
-         j->cc.host, j->cc.port, chat_strerror(err));
+    ia_show(stderr, "chat-client: lost the connection to %s:%u (%s); reconnecting",
+            j->cc.host, j->cc.port, chat_strerror(err));
 }
 
 /* -- commands --------------------------------------------------------------- */
 
 static void send_err(ia_job *j, const char *what, int err) {
     switch (err) {
-    case CHAT_ENOENT: show(stderr, "chat-client: %s: no such file", what); break;
+    case CHAT_ENOENT: ia_show(stderr, "chat-client: %s: no such file", what); break;
     case CHAT_EIO:
-        show(stderr, "chat-client: cannot read %s (not a readable regular file)", what);
+        ia_show(stderr, "chat-client: cannot read %s (not a readable regular file)", what);
         break;
     case CHAT_ETOOBIG:
-        show(stderr, "chat-client: %s is too large: the server takes at most %" PRIu32
-             " bytes", what, chat_max_frame(j->c));
+        ia_show(stderr, "chat-client: %s is too large: the server takes at most %" PRIu32
+                " bytes", what, chat_max_frame(j->c));
         break;
     case CHAT_EFULL:
-        show(stderr, "chat-client: too many messages are waiting to be delivered: "
-             "try again in a moment");
+        ia_show(stderr, "chat-client: too many messages are waiting to be delivered: "
+                "try again in a moment");
         break;
     case CHAT_ESTATE: /* (a group message on a session without CONV) */
-        show(stderr, "chat-client: the server does not support groups (it did not "
-             "grant CONV): choose a user with /to ID");
+        ia_show(stderr, "chat-client: the server does not support groups (it did not "
+                "grant CONV): choose a user with /to ID");
         break;
-    default: show(stderr, "chat-client: cannot send %s: %s", what, chat_strerror(err));
+    default: ia_show(stderr, "chat-client: cannot send %s: %s", what, chat_strerror(err));
     }
 }
 
@@ -649,30 +303,30 @@ static void cmd_send(ia_job *j, char *args) {
     char *file = next_word(&args);
     char *tname = next_word(&args);
     if (!file) {
-        show(stderr, "chat-client: /send needs a file: /send FILE [picture|voice|video]");
+        ia_show(stderr, "chat-client: /send needs a file: /send FILE [picture|voice|video]");
         return;
     }
     if (next_word(&args)) {
-        show(stderr, "chat-client: /send takes a file and an optional type, nothing more "
-             "(file names with spaces are not supported)");
+        ia_show(stderr, "chat-client: /send takes a file and an optional type, nothing more "
+                "(file names with spaces are not supported)");
         return;
     }
     if (!j->to) {
-        show(stderr, "chat-client: no receiver yet: choose one with /to ID or /group G");
+        ia_show(stderr, "chat-client: no receiver yet: choose one with /to ID or /group G");
         return;
     }
     int type;
     if (tname) {
         type = cli_type_from_name(tname);
         if (type < CHAT_PICTURE) {
-            show(stderr, "chat-client: unknown type '%s': use picture, voice or video", tname);
+            ia_show(stderr, "chat-client: unknown type '%s': use picture, voice or video", tname);
             return;
         }
     } else {
         type = chat_type_from_path(file);
         if (type < 0) {
-            show(stderr, "chat-client: cannot tell the type of %s from its name: add "
-                 "picture, voice or video after it", file);
+            ia_show(stderr, "chat-client: cannot tell the type of %s from its name: add "
+                    "picture, voice or video after it", file);
             return;
         }
     }
@@ -683,21 +337,21 @@ static void cmd_send(ia_job *j, char *args) {
         send_err(j, file, err);
         return;
     }
-    sent_add(j, seq, file);
+    ia_sent_add(j, seq, file);
     struct stat st;
     if (stat(file, &st) == 0 && st.st_size > (off_t)PROGRESS_MIN) {
         snprintf(j->progress_name, sizeof j->progress_name, "%s", file);
         j->progress_seq = seq;
         /* + the c2s header, and a POST's prefix with CONV */
         j->progress_total = (uint64_t)st.st_size + 13 + (chat_conv_granted(j->c) ? 10 : 0);
-        show(stderr, "sending %s (%.1f MiB)...", file, (double)st.st_size / (1024.0 * 1024.0));
+        ia_show(stderr, "sending %s (%.1f MiB)...", file, (double)st.st_size / (1024.0 * 1024.0));
     }
 }
 
 /* A transfer over PROGRESS_MIN (a file we send, or a frame arriving) shows
  * "[#########.........]  45% sending NAME" on stderr in place of the input
  * line, redrawn when the percentage moves, at most every 100 ms; the next
- * show() (e.g. "sent NAME", or the saved file) clears it and brings the
+ * ia_show() (e.g. "sent NAME", or the saved file) clears it and brings the
  * input line back. */
 static void progress_tick(ia_job *j) {
     uint64_t have = 0, total = 0;
@@ -732,49 +386,49 @@ static void cmd_to(ia_job *j, char *args, int group) {
     char label[96];
     if (!id) {
         if (j->to && j->to_group)
-            show(stdout, "sending to %s", group_label(j, j->to, label, sizeof label));
-        else if (j->to) show(stdout, "sending to user %" PRIu32, j->to);
-        else show(stdout, "no receiver yet: choose one with /to ID or /group G");
+            ia_show(stdout, "sending to %s", ia_group_label(j, j->to, label, sizeof label));
+        else if (j->to) ia_show(stdout, "sending to user %" PRIu32, j->to);
+        else ia_show(stdout, "no receiver yet: choose one with /to ID or /group G");
         return;
     }
     char *end;
     errno = 0;
     unsigned long v = strtoul(id, &end, 10);
     if (*end || errno || id[0] == '-' || v == 0 || v > 0xFFFFFFFFul || next_word(&args)) {
-        show(stderr, "chat-client: /%s wants one %s id from 1 to 4294967295",
-             group ? "group" : "to", group ? "group" : "user");
+        ia_show(stderr, "chat-client: /%s wants one %s id from 1 to 4294967295",
+                group ? "group" : "to", group ? "group" : "user");
         return;
     }
     if (group && !chat_conv_granted(j->c)) {
-        show(stderr, "chat-client: the server does not support groups (it did not grant "
-             "CONV), or the session is not ready yet");
+        ia_show(stderr, "chat-client: the server does not support groups (it did not grant "
+                "CONV), or the session is not ready yet");
         return;
     }
     j->to = (uint32_t)v;
     j->to_group = group;
-    set_prompt(j);
+    ia_set_prompt(j);
 }
 
 static void cmd_groups(ia_job *j) {
     int err = chat_group_list(j->c, NULL);
     if (err == CHAT_ESTATE)
-        show(stderr, "chat-client: the server does not support groups (it did not grant "
-             "CONV), or the session is not ready yet");
+        ia_show(stderr, "chat-client: the server does not support groups (it did not grant "
+                "CONV), or the session is not ready yet");
     else if (err < 0)
-        show(stderr, "chat-client: cannot list the groups: %s", chat_strerror(err));
+        ia_show(stderr, "chat-client: cannot list the groups: %s", chat_strerror(err));
 }
 
 static void send_text(ia_job *j, const char *text) {
     if (!j->to) {
-        show(stderr, "chat-client: no receiver yet: choose one with /to ID or /group G "
-             "(or start with --to ID)");
+        ia_show(stderr, "chat-client: no receiver yet: choose one with /to ID or /group G "
+                "(or start with --to ID)");
         return;
     }
     uint64_t seq = 0;
     int err = j->to_group ? chat_send_group_text(j->c, j->to, text, &seq)
                           : chat_send_text(j->c, j->to, text, &seq);
     if (err < 0) send_err(j, "the message", err);
-    else sent_add(j, seq, text);
+    else ia_sent_add(j, seq, text);
 }
 
 static void on_line(char *line) {
@@ -789,15 +443,15 @@ static void on_line(char *line) {
     if (line[0] == '/' && line[1] != '/') {
         char *p = line + 1;
         char *cmd = next_word(&p);
-        if (!cmd) show(stderr, "chat-client: empty command: type /help");
+        if (!cmd) ia_show(stderr, "chat-client: empty command: type /help");
         else if (strcmp(cmd, "quit") == 0 || strcmp(cmd, "exit") == 0) j->quit = 1;
         else if (strcmp(cmd, "to") == 0) cmd_to(j, p, 0);
         else if (strcmp(cmd, "group") == 0) cmd_to(j, p, 1);
         else if (strcmp(cmd, "groups") == 0) cmd_groups(j);
         else if (strcmp(cmd, "send") == 0) cmd_send(j, p);
-        else if (strcmp(cmd, "help") == 0) show(stdout, "%.*s", (int)strlen(commands_help) - 1,
-                                                commands_help);
-        else show(stderr, "chat-client: unknown command /%s: type /help", cmd);
+        else if (strcmp(cmd, "help") == 0) ia_show(stdout, "%.*s", (int)strlen(commands_help) - 1,
+                                                   commands_help);
+        else ia_show(stderr, "chat-client: unknown command /%s: type /help", cmd);
     } else if (*line) {
         send_text(j, line[0] == '/' ? line + 1 : line);
     }
@@ -883,16 +537,16 @@ int cli_interactive_main(int argc, char **argv) {
     co.cb.on_acked = on_acked;
     co.cb.on_error = on_error;
     co.cb.on_disconnected = on_disconnected;
-    co.cb.on_group = on_group;
+    co.cb.on_group = ia_on_group;
     co.signals = 1; /* receipts, typing: when the server grants them */
-    co.cb.on_receipt = on_receipt;
-    co.cb.on_typing = on_typing;
-    co.cb.on_posted = on_posted;
+    co.cb.on_receipt = ia_on_receipt;
+    co.cb.on_typing = ia_on_typing;
+    co.cb.on_posted = ia_on_posted;
     co.userdata = &j;
     j.c = cli_open(&j.cc, &co);
     if (!j.c) return CLI_EXIT_FAIL;
     g_job = &j;
-    set_prompt(&j);
+    ia_set_prompt(&j);
     rl_callback_handler_install(j.prompt, on_line);
     /* (void): fails only for a key outside 0-255; 4 is Ctrl-D */
     (void)rl_add_defun("chat-eof", on_ctrl_d, 4);
@@ -921,7 +575,7 @@ int cli_interactive_main(int argc, char **argv) {
         int r = poll(p, n, timeout);
         if (r < 0) {
             if (errno == EINTR) continue;
-            show(stderr, "chat-client: waiting for input failed: %s", strerror(errno));
+            ia_show(stderr, "chat-client: waiting for input failed: %s", strerror(errno));
             j.failed = 1;
             break;
         }
@@ -934,13 +588,13 @@ int cli_interactive_main(int argc, char **argv) {
              * (possibly new) prompt now. */
             if (j.line_done && !j.quit) rl_callback_handler_install(j.prompt, on_line);
         }
-        if (!j.quit) typing_tick(&j, (p[0].revents & POLLIN) != 0);
+        if (!j.quit) ia_typing_tick(&j, (p[0].revents & POLLIN) != 0);
         if (!j.quit && (p[0].revents & (POLLHUP | POLLERR | POLLNVAL))) j.quit = 1;
         int readable = n == 2 && (p[1].revents & (POLLIN | POLLHUP | POLLERR));
         int writable = n == 2 && (p[1].revents & POLLOUT);
         /* (void): a lost connection is handled by on_disconnected */
         (void)chat_process(j.c, readable, writable);
-        flush_reads(&j);
+        ia_flush_reads(&j);
         progress_tick(&j);
     }
     rl_callback_handler_remove();
