@@ -6,6 +6,7 @@ Users: 1 and 2 talk; 3 and up are others. Every CONV connection is a
 GroupClient (convproto), which sets pages aside from the deliveries.
 """
 
+import sqlite3
 import time
 
 import pytest
@@ -267,6 +268,53 @@ def test_messages_older_than_history_ttl_are_not_given(start_store_server):
         pytest.fail("the old message was always given")
     assert time.monotonic() - sent >= 1.0, "gone before --history-ttl passed"
     assert old.id not in [e.id for e in b.history(WITH_USER, 1).entries]
+
+
+def test_with_history_ttl_messages_of_clients_without_acks_are_kept(start_store_server):
+    """With --history-ttl every message is written to the store, even one
+    between connections that would need none (no ACKS, no CONV, both
+    live): the conversation's history has it."""
+    s = start_store_server("--history-ttl", "1h")
+    one, two = plain(s, 1, flags=0), plain(s, 2, flags=0)
+    marker(plain(s, 5), 2, two)              # two is live: what follows goes to it live
+    marker(plain(s, 5), 1, one)
+    one.send_data(2, TEXT, b"bare to bare")
+    assert payload(two.next_delivery()) == b"bare to bare"
+    two.send_data(1, TEXT, b"and back")
+    assert payload(one.next_delivery()) == b"and back"
+    page = gdev(s, 1).history(WITH_USER, 2)
+    assert [(e.sender, e.to, e.flags, e.payload) for e in page.entries] == \
+        [(2, 1, 0, b"and back"), (1, 2, OWN, b"bare to bare")]
+
+
+def _indexes(path):
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        return {n for (n,) in db.execute("SELECT name FROM sqlite_schema WHERE type = 'index'")}
+    finally:
+        db.close()
+
+
+def test_the_history_index_is_made_with_history_ttl_and_dropped_without(start_store_server):
+    """docs/OPERATIONS.md, --history-ttl: the index messages_conv is made
+    at the first start with it set, and dropped at the first start
+    without it; the history it serves is the same after a restart."""
+    s = start_store_server()
+    assert s.terminate() == 0, s.log()
+    assert "messages_conv" not in _indexes(s.db_path)
+    s = start_store_server("--history-ttl", "1h")
+    a = gdev(s, 1)
+    a.post(2, TEXT, b"indexed", cid=1)
+    a.acked()
+    assert s.terminate() == 0, s.log()
+    assert "messages_conv" in _indexes(s.db_path)
+    s = start_store_server("--history-ttl", "1h")   # made once: still there
+    assert [e.payload for e in gdev(s, 1).history(WITH_USER, 2).entries] == [b"indexed"]
+    assert s.terminate() == 0, s.log()
+    assert "messages_conv" in _indexes(s.db_path)
+    s = start_store_server()
+    assert s.terminate() == 0, s.log()
+    assert "messages_conv" not in _indexes(s.db_path)
 
 
 # -- malformed and misplaced requests ------------------------------------------------
