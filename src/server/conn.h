@@ -233,6 +233,8 @@ typedef struct conn {
     uint64_t confirmed;      /* highest message id the peer has: ACKed,
                                 or (without ACKS) taken by the kernel */
     uint64_t reported;       /* ... as last told to the store */
+    uint64_t own_upto;       /* the last group message it posted that is
+                                stored (output_own) */
     uint32_t dev;            /* its device's number (store_device_info) */
     uint8_t conv;            /* CONV granted: MSG frames, POST, own copies */
     uint8_t sig;             /* SIGNALS granted (with CONV): receipts,

@@ -257,16 +257,11 @@ int deliver_group(conn *src, uint64_t seq, const frame_c2s *f, blk *b,
         conn_ref(src); /* dropped in sync_put_done */
         if (named) src->puts_pending++;
         h->stats.frames_stored++;
-        /* The author's device has its own message; when it also has
-         * everything before it (LIVE, nothing queued or unacknowledged),
-         * its cursor may pass it, or it would hold the group's floor (and
-         * so every member's copy) back until a message came to it. */
-        if (src->state == CONN_LIVE && outq_total(&src->out) == 0 &&
-            !transport_writing(&src->io) && sync_unacked(src) == 0 &&
-            id > src->confirmed) {
-            src->confirmed = id;
-            output_report(src);
-        }
+        /* The author's device has its own message: its cursor passes it
+         * as soon as it has everything before it (now, or once what is
+         * queued to it is taken or acknowledged: output_own). */
+        if (id > src->own_upto) src->own_upto = id;
+        output_own(src);
     }
     hand_group(src, g, &m, keep);
     return named ? 1 : 0;

@@ -160,6 +160,16 @@ static void written(conn *c, outbuf *o) {
         conn_confirmed(c);
     }
     outq_reset(o); /* the memory stays for the next frames (cron frees it) */
+    output_own(c);
+}
+
+void output_own(conn *c) {
+    if (c->own_upto <= c->confirmed || c->state != CONN_LIVE ||
+        outq_total(&c->out) || transport_writing(&c->io) ||
+        c->ackq.n != c->ackq.head)
+        return;
+    c->confirmed = c->own_upto; /* (own messages: no receipts to note) */
+    output_report(c);
 }
 
 void output_written(conn *c) {

@@ -58,6 +58,12 @@ uint64_t output_device_has(const conn *c);
 /* Tell the store how far the peer's device got, when that moved. */
 void output_report(conn *c);
 
+/* The peer's own group messages (conn.own_upto) are its device's once it
+ * has everything before them: LIVE, nothing queued, in flight or
+ * unacknowledged. Then `confirmed` passes them (else a group's floor, and
+ * so every member's copy, would wait for a message to come to it). */
+void output_own(conn *c);
+
 /* Control frames may pass --max-outbuf by this much (the last ERROR
  * before a close, the WELCOME after a full queue of stored frames). */
 #define OUTPUT_CONTROL_SLACK ((size_t)64 << 10)

@@ -107,7 +107,13 @@ void presence_request(conn *c, const frame_c2s *f) {
             if (at >= 0) drop(c, (uint32_t)at);
             continue;
         }
-        if (at >= 0) continue; /* (already subscribed, or being) */
+        if (at >= 0) {
+            /* Subscribed already: its state again, once the store answers
+             * (a client that lost signals SUBSCRIBEs again); one still
+             * being subscribed gets it with that answer. */
+            if (c->subs[at]->live) users[ask++] = u;
+            continue;
+        }
         if (c->nsubs >= h->cfg->max_subscriptions) {
             char why[FRAME_REASON_MAX];
             snprintf(why, sizeof why, "presence of user %u not subscribed: "
@@ -156,8 +162,8 @@ void presence_done(void *token, const uint32_t *users, const uint8_t *allowed,
     }
     for (size_t i = 0; i < n; i++) {
         long at = find(c, users[i]);
-        if (at < 0 || c->subs[at]->live) continue; /* (unsubscribed since) */
-        if (!allowed[i]) {
+        if (at < 0) continue; /* (unsubscribed since) */
+        if (!allowed[i]) { /* (also one subscribed before: no longer) */
             drop(c, (uint32_t)at);
             char why[FRAME_REASON_MAX];
             snprintf(why, sizeof why, "presence of user %u not subscribed: "
@@ -165,7 +171,7 @@ void presence_done(void *token, const uint32_t *users, const uint8_t *allowed,
             output_error(c, FRAME_ERR_DENIED, users[i], why);
             continue;
         }
-        if (watch(h, c->subs[at])) {
+        if (!c->subs[at]->live && watch(h, c->subs[at])) {
             CLOG(c, LOG_ERROR, "%s", "out of memory subscribing; closing");
             close_abort(c);
             break;

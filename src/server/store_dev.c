@@ -282,21 +282,28 @@ int store__dev_scan(store *s, uint32_t user, const devrec *d, uint64_t lo,
 /* --history-ttl: the rows after s->aged_from whose history time is over
  * (at most chunk of them) are checked once; those every device has go.
  * Those a device still needs go when it passes them (store__dev_scan), as
- * they are old enough by then. *n: rows deleted. */
+ * they are old enough by then. A group's rows go by its floor: their
+ * groups' floors are checked now (store__group_floors), and again when a
+ * member's cursor moves. *n: 1:1 rows deleted. */
 int store__dev_aged(store *s, int64_t now, unsigned chunk, uint64_t *n) {
     int64_t cut = now - (int64_t)s->cfg.history_ttl_ms;
     sqlite3_stmt *st = s->st_aged;
     uint64_t from = s->aged_from;
     int rc = sqlite3_bind_int64(st, 1, (sqlite3_int64)from);
     if (rc == SQLITE_OK) rc = sqlite3_bind_int(st, 2, (int)chunk);
-    /* columns: id, receiver, sender, sdev, own, ts */
+    /* columns: id, receiver, sender, sdev, own, ts, grp */
+    int grows = 0; /* (group rows seen) */
     while (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
         int64_t ts = sqlite3_column_int64(st, 5);
         rc = SQLITE_OK;
         if (ts >= cut) break; /* (ts grows with id: the rest is younger) */
         uint64_t id = (uint64_t)sqlite3_column_int64(st, 0);
+        uint32_t grp = (uint32_t)sqlite3_column_int64(st, 6);
         from = id;
-        if (deletable(s, id, (uint32_t)sqlite3_column_int64(st, 1),
+        if (grp && sqlite3_column_int64(st, 1) == 0) { /* a group's row */
+            rc = store__group_dirty(s, grp);
+            grows = 1;
+        } else if (deletable(s, id, (uint32_t)sqlite3_column_int64(st, 1),
                       (uint32_t)sqlite3_column_int64(st, 2),
                       (uint32_t)sqlite3_column_int64(st, 3),
                       sqlite3_column_int(st, 4), ts, now))
@@ -309,6 +316,7 @@ int store__dev_aged(store *s, int64_t now, unsigned chunk, uint64_t *n) {
     }
     *n = s->nscratch;
     rc = delete_collected(s);
+    if (rc == SQLITE_OK && grows) rc = store__group_floors(s, now);
     if (rc == SQLITE_OK) s->aged_from = from; /* (kept when rolled back) */
     return rc;
 }

@@ -110,6 +110,11 @@ void store__group_touch(store *s, uint32_t user) {
                       "deleted later than they could be");
 }
 
+int store__group_dirty(store *s, uint32_t grp) {
+    return push_id(&s->gdirty, &s->ngdirty, &s->cgdirty, grp) ? SQLITE_NOMEM
+                                                               : SQLITE_OK;
+}
+
 /* Changed: publish it, and its floor may have moved. */
 static int changed(store *s, uint32_t id) {
     return push_id(&s->gchg, &s->ngchg, &s->cgchg, id) ||

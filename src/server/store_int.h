@@ -526,6 +526,9 @@ void store__group_free(store *s);
 int store__group_run(store *s, batch *b, grp_req *r, int64_t now);
 /* ... delete the messages of the dirty groups that every member has. */
 int store__group_floors(store *s, int64_t now);
+/* Group grp's floor is to be checked at the next store__group_floors (a
+ * row of it passed --history-ttl). SQLITE_OK or SQLITE_NOMEM. */
+int store__group_dirty(store *s, uint32_t grp);
 /* user's cursor moved: its groups' floors are due. */
 void store__group_touch(store *s, uint32_t user);
 /* After a commit: the changed groups onto b for the loop's copy; after a

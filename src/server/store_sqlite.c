@@ -383,7 +383,7 @@ static int prepare_all(store *s, char *err, size_t errlen) {
         "SELECT id, receiver, sdev, ts FROM messages"
         " WHERE sender = ?1 AND own = 1 AND receiver != ?1"
         " AND id > ?2 AND id <= ?3",
-        "SELECT id, receiver, sender, sdev, own, ts FROM messages"
+        "SELECT id, receiver, sender, sdev, own, ts, grp FROM messages"
         " WHERE id > ?1 ORDER BY id LIMIT ?2",
         "INSERT OR IGNORE INTO messages(id, receiver, sender, type, ts,"
         " body, sdev, own, grp) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",

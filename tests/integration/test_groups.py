@@ -306,6 +306,8 @@ def test_remove_of_oneself_is_leave_for_any_member(srv):
     a, b = gdev(srv, 1), gdev(srv, 2)
     gid = a.create("team", [2, 3])
     b.done(REMOVE, gid, users=[2])            # not an admin: allowed for itself
+    check_event(a, CREATED, 1, gid, "team")
+    check_event(a, REMOVED, 2, gid, "team", [2])   # told as a removal
     assert a.members(gid) == {Member(1, True), Member(3, False)}
     assert b.groups() == {}
 
@@ -536,7 +538,10 @@ def test_a_client_id_is_delivered_once_in_a_group(srv):
     group_marker(a, gid, b)
 
 
-def test_a_removed_member_gets_nothing_more(srv):
+def team_with_an_away_tablet(srv):
+    """Group "team" of 1 (laptop), 2 (a live phone, a tablet seen and away)
+    and 3; "before" posted and read by the phone and 3. Returns (a, live,
+    gid, c3)."""
     a = gdev(srv, 1, "laptop")
     live = gdev(srv, 2, "phone")
     gdev(srv, 2, "tablet").close()            # seen, away
@@ -546,6 +551,11 @@ def test_a_removed_member_gets_nothing_more(srv):
     a.acked()
     assert payload(live.read_msg()) == b"before"
     assert payload(c3.read_msg()) == b"before"
+    return a, live, gid, c3
+
+
+def test_a_removed_member_gets_nothing_more(srv):
+    a, live, gid, c3 = team_with_an_away_tablet(srv)
     a.done(REMOVE, gid, users=[2])
     check_event(live, CREATED, 1, gid, "team", [2, 3])
     check_event(live, REMOVED, 1, gid, "team", [2])
@@ -567,15 +577,7 @@ def test_a_removed_member_gets_nothing_more(srv):
 def test_a_member_that_leaves_gets_nothing_more(srv):
     """As for a removed member: nothing posted after it left, on any
     device, nor what its away device had not fetched."""
-    a = gdev(srv, 1, "laptop")
-    live = gdev(srv, 2, "phone")
-    gdev(srv, 2, "tablet").close()            # seen, away
-    gid = a.create("team", [2, 3])
-    c3 = gdev(srv, 3)
-    a.post_group(gid, TEXT, b"before", cid=1)
-    a.acked()
-    assert payload(live.read_msg()) == b"before"
-    assert payload(c3.read_msg()) == b"before"
+    a, live, gid, c3 = team_with_an_away_tablet(srv)
     live.done(LEAVE, gid)
     a.post_group(gid, TEXT, b"after", cid=2)
     a.acked()
@@ -797,12 +799,6 @@ def test_group_messages_do_not_count_against_the_offline_quota(start_store_serve
     assert [payload(m) for m in b.read_msgs(5)] == [b"q%d" % i for i in range(5)]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "server bug: a group message past --history-ttl that every device has is "
-    "deleted only when the group's floor is computed again (a cursor moves "
-    "in the group); the periodic --history-ttl pass skips group rows "
-    "(receiver 0: 'offline, kept'), so without later activity it stays "
-    "until --offline-ttl"))
 def test_group_messages_are_kept_for_history_ttl(start_store_server):
     """Kept until every device of every member has it and --history-ttl
     has passed: then deleted, as a 1:1 message is (test_devices.py:
@@ -831,11 +827,6 @@ def test_offline_ttl_purges_group_messages(start_store_server):
     group_marker(a, gid, b)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "server bug: the author's device is counted as having its group message "
-    "only if it had everything before it when it posted (deliver.c); one "
-    "that lacked an earlier message holds the group message back, after "
-    "acknowledging that message, until another message reaches it"))
 def test_the_authors_device_has_its_group_message_once_it_has_what_came_before(msrv):
     """The author's device is counted as having its own group message once
     it has everything before it: here it lacked m0 when it posted; once it
