@@ -270,14 +270,28 @@ class Client:
         self.sock.close()
 
 
+def remember(table, key, value):
+    """The value table had for key (None: none; then it is `value`)."""
+    first = table.get(key)
+    if first is None:
+        table[key] = value
+    return first
+
+
+def pick_size(rng, tiers):
+    """A size from tiers [(up to this cumulative probability, low, high),
+    ...]: one rng.random(), then one rng.randint in the tier it falls in."""
+    x = rng.random()
+    for p, lo, hi in tiers:
+        if x < p:
+            return rng.randint(lo, hi)
+    _, lo, hi = tiers[-1]
+    return rng.randint(lo, hi)
+
+
 def body_of(rng, seq):
-    r = rng.random()
-    if r < 0.90:
-        n = rng.randint(1, 1024)
-    elif r < 0.99:
-        n = rng.randint(1024, 64 << 10)
-    else:
-        n = rng.randint(64 << 10, 384 << 10)
+    n = pick_size(rng, [(0.90, 1, 1024), (0.99, 1024, 64 << 10),
+                        (1.0, 64 << 10, 384 << 10)])
     head = b"soak %d " % seq
     start = rng.randrange(0, len(FILLER) - n)
     return (head + FILLER[start:start + n])[:max(n, len(head))]
@@ -290,13 +304,8 @@ def dev_payload(user, name, cid, target):
     Mostly under 512 bytes, some up to 16 KiB, a few up to 64 KiB."""
     head = b"dev %d %s %d %s " % (user, name, cid, target)
     r = random.Random(zlib.crc32(head))
-    x = r.random()
-    if x < 0.85:
-        n = r.randint(1, 512)
-    elif x < 0.99:
-        n = r.randint(512, 16 << 10)
-    else:
-        n = r.randint(16 << 10, 64 << 10)
+    n = pick_size(r, [(0.85, 1, 512), (0.99, 512, 16 << 10),
+                      (1.0, 16 << 10, 64 << 10)])
     start = r.randrange(len(TEXT_FILLER) - n)
     return head + TEXT_FILLER[start:start + n]
 
@@ -414,10 +423,8 @@ class DeviceClient(Client):
                 return 0
             ds.posted += 1
             self.posted_here.add(cid)
-            first = self.dev.posted.get(cid)
-            if first is None:
-                self.dev.posted[cid] = mid
-            elif first != mid:
+            first = remember(self.dev.posted, cid, mid)
+            if first not in (None, mid):
                 self.fail(f"cid {cid} POSTED as id {mid}, earlier as id {first}"
                           f": stored twice")
             if cid in self.resent:
@@ -537,9 +544,9 @@ class DeviceClient(Client):
         ds.own += own
         ds.group_msgs += group
         key = (author, name, cid)
-        first = self.dev.got.get(key)
+        first = remember(self.dev.got, key, mid)
         if first is None:
-            self.dev.got[key] = mid
+            pass
         elif first != mid:
             self.fail(f"device {author}/{name.decode()}'s cid {cid} delivered "
                       f"twice: as id {first} and as id {mid}")
