@@ -93,6 +93,9 @@ int cli_usage_err(const char *cmd, const char *fmt, ...)
 
 /* Parse a user id (1..2^32-1) from `s` for flag `flag`. 0 or -1 (printed). */
 int cli_parse_id(const char *cmd, const char *flag, const char *s, uint32_t *out);
+/* Parse a server message id (1..2^64-1) from `s` for flag `flag`. 0 or -1
+ * (printed). */
+int cli_parse_msg_id(const char *cmd, const char *flag, const char *s, uint64_t *out);
 int cli_parse_port(const char *cmd, const char *s, uint16_t *out);
 int cli_parse_uint(const char *cmd, const char *flag, const char *s,
                    unsigned long max, unsigned long *out);

@@ -158,6 +158,18 @@ int cli_parse_id(const char *cmd, const char *flag, const char *s, uint32_t *out
     return 0;
 }
 
+int cli_parse_msg_id(const char *cmd, const char *flag, const char *s, uint64_t *out) {
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (!s[0] || *end || errno || s[0] == '-' || v == 0) {
+        cli_usage_err(cmd, "%s wants a message id (1 or more), not '%s'", flag, s);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
 int cli_parse_port(const char *cmd, const char *s, uint16_t *out) {
     unsigned long v;
     if (cli_parse_uint(cmd, "--port", s, 65535, &v) < 0) return -1;

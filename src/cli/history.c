@@ -100,16 +100,9 @@ int cli_history_main(int argc, char **argv) {
         switch (o) {
         case 'w': if (cli_parse_id(cmd, "--with", optarg, &with)) return CLI_EXIT_USAGE; break;
         case 'g': if (cli_parse_id(cmd, "--group", optarg, &group)) return CLI_EXIT_USAGE; break;
-        case 'b': {
-            char *end;
-            errno = 0;
-            unsigned long long b = strtoull(optarg, &end, 10);
-            if (!optarg[0] || *end || errno || optarg[0] == '-' || b == 0)
-                return cli_usage_err(cmd, "--before wants a message id (1 or more), not '%s'",
-                                     optarg);
-            j.before = b;
+        case 'b':
+            if (cli_parse_msg_id(cmd, "--before", optarg, &j.before)) return CLI_EXIT_USAGE;
             break;
-        }
         case 'l':
             if (cli_parse_uint(cmd, "--limit", optarg, CHAT_HISTORY_LIMIT_MAX, &v))
                 return CLI_EXIT_USAGE;

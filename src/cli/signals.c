@@ -188,17 +188,10 @@ static int sig_main(int op, int argc, char **argv) {
         switch (o) {
         case 'w': if (cli_parse_id(cmd, "--with", optarg, &with)) return CLI_EXIT_USAGE; break;
         case 'g': if (cli_parse_id(cmd, "--group", optarg, &group)) return CLI_EXIT_USAGE; break;
-        case 'u': {
+        case 'u':
             if (op != SIG_READ) return cli_usage_err(cmd, "--upto goes with read");
-            char *end;
-            errno = 0;
-            unsigned long long v = strtoull(optarg, &end, 10);
-            if (!optarg[0] || *end || errno || optarg[0] == '-' || v == 0)
-                return cli_usage_err(cmd, "--upto wants a message id (1 or more), not '%s'",
-                                     optarg);
-            j.upto = v;
+            if (cli_parse_msg_id(cmd, "--upto", optarg, &j.upto)) return CLI_EXIT_USAGE;
             break;
-        }
         case 's':
             if (op != SIG_TYPING) return cli_usage_err(cmd, "--stop goes with typing");
             j.stop = 1;
