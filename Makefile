@@ -47,7 +47,8 @@ PROTO_SRC  := src/proto/frame.c src/proto/http.c src/proto/signal.c
 COMMON_SRC := src/common/log.c src/common/buf.c src/common/u32map.c src/common/blk.c
 # The connection core, bottom up (docs/ARCHITECTURE.md): pure helpers and
 # the layers below a connection, the connection, then the modules above it.
-SERVER_SRC := src/server/config.c src/server/router.c src/server/store_sqlite.c \
+SERVER_SRC := src/server/config.c src/server/config_file.c src/server/config_doc.c \
+              src/server/reload.c src/server/router.c src/server/store_sqlite.c \
               src/server/store_loop.c src/server/store_thread.c src/server/store_ctr.c \
               src/server/store_check.c src/server/store_dev.c src/server/store_group.c \
               src/server/store_sig.c \
@@ -94,10 +95,10 @@ LIBCHAT_SO  := libchat.so.$(VERSION)
 
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(B)/tests/%,$(wildcard tests/unit/test_*.c))
 
-.PHONY: all deps run test check unit integration browser install-check valgrind clean libchat install lint FORCE
+.PHONY: all deps run test check unit integration browser install-check valgrind clean libchat install lint docs-settings FORCE
 .DEFAULT_GOAL := all
 
-all: $(B)/chat-server $(B)/chat-bench $(B)/chat-client libchat
+all: $(B)/chat-server $(B)/chat-bench $(B)/chat-client libchat $(B)/settings-doc
 
 # Every Debian package the build, the tests and the benchmarks need, when
 # missing (apt-get update at most once). Nothing else installs anything.
@@ -118,6 +119,17 @@ $(B)/obj/gen/web_assets.o: $(WEB_GEN)
 
 $(B)/chat-server: $(call obj,$(SERVER_MAIN)) $(SERVER_OBJ) $(COMMON_OBJ) $(PROTO_OBJ)
 	$(CC) $(LDFLAGS) $(filter %.o,$^) -o $@ $(SERVER_LIBS)
+
+# The texts made from the settings table (config.h): manual pages, the
+# table of docs/OPERATIONS.md, the example chat-server.conf.
+$(B)/settings-doc: $(B)/obj/server/settings_doc.o $(B)/obj/server/config.o \
+    $(B)/obj/server/config_doc.o $(B)/obj/server/config_file.o $(COMMON_OBJ)
+	$(CC) $(LDFLAGS) $(filter %.o,$^) -o $@
+
+# Rewrite the settings table of docs/OPERATIONS.md from the source
+# (test_config.py checks that it is current).
+docs-settings: $(B)/settings-doc
+	$(PY) scripts/settings_table.py $(B)/settings-doc docs/OPERATIONS.md --write
 
 # chat-server with the disk-full VFS shim (tests/support/faultvfs.c), for
 # the black-box tests that fill the disk (CHAT_FAULT_DISKFULL=<flag file>).
@@ -196,7 +208,7 @@ run: deps
 unit: $(UNIT_TESTS) $(B)/tests/test_bench
 	@set -e; for t in $(UNIT_TESTS) $(B)/tests/test_bench; do echo "== $$t"; $$t; done
 
-integration: $(B)/chat-server $(B)/chat-client $(B)/tests/chat-server-faults
+integration: $(B)/chat-server $(B)/chat-client $(B)/tests/chat-server-faults $(B)/settings-doc
 	CHAT_SERVER=$(CURDIR)/$(B)/chat-server CHAT_CLIENT=$(CURDIR)/$(B)/chat-client \
 	CHAT_SERVER_FAULTS=$(CURDIR)/$(B)/tests/chat-server-faults \
 	CHAT_SANITIZED=$(SANITIZE) $(PY) -m pytest -q -p no:cacheprovider tests/integration

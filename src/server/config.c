@@ -2,11 +2,14 @@
 
 #include "server/store.h"
 
-#include <errno.h>
 #include <arpa/inet.h>
+#include <assert.h>
+#include <errno.h>
 #include <getopt.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "common/log.h"
 
@@ -52,116 +55,6 @@ int config_is_loopback(const char *addr) {
     return memcmp(a, v4mapped, 12) == 0 && a[12] == 127;
 }
 
-void config_usage(FILE *out) {
-    fprintf(out,
-"Usage: chat-server [OPTIONS]\n"
-"       chat-server user add|passwd|del ID | user list   (accounts; see\n"
-"                               `chat-server user --help`)\n"
-"A chat server for the article's binary frame protocol (docs/PROTOCOL.md).\n"
-"\n"
-"  --bind ADDR                  address to listen on (default %s)\n"
-"  --port N                     TCP port, 0 for any free port (default %d)\n"
-"  --echo                       send every frame back to its sender instead\n"
-"                               of routing it (the article's server)\n"
-"  --data-dir DIR               where the store keeps its files (default %s)\n"
-"  --max-frame BYTES            largest frame body accepted (default %u = 16M)\n"
-"  --max-outbuf BYTES           per-connection output queue bound; frames for\n"
-"                               a receiver past it wait in the store until it\n"
-"                               catches up; at least max-frame + 64K (default\n"
-"                               4 x max-frame + 64K, at least 64 MiB + 64 KiB\n"
-"                               = %zu: four frames of the largest size)\n"
-"  --max-unacked N              frames sent to a receiver that acknowledges\n"
-"                               and not yet acknowledged; stored frames wait\n"
-"                               for its ACKs past it, and a live receiver\n"
-"                               that would pass it is a slow consumer:\n"
-"                               ERROR SLOW and closed, its frames kept in\n"
-"                               the store (default %u)\n"
-"  --offline-max-messages N     stored messages per receiver, 0 = no limit\n"
-"                               (default %u)\n"
-"  --offline-max-bytes BYTES    stored bytes per receiver, 0 = no limit\n"
-"                               (default %llu = 256M)\n"
-"  --offline-ttl DURATION       stored messages expire after this, 0 = never\n"
-"                               (default 7d; units ms, s, m, h, d)\n"
-"  --device-ttl DURATION        a device not seen for this is forgotten: it\n"
-"                               no longer holds messages back (default 30d;\n"
-"                               0 = never)\n"
-"  --history-ttl DURATION       keep every message at least this long, even\n"
-"                               once every device has it (default 0: kept\n"
-"                               only until then)\n"
-"  --dedup-window DURATION      how long a device's client message ids are\n"
-"                               remembered to drop resends (default 24h;\n"
-"                               at least 1s)\n"
-"  --max-group-members N        members of a group at most, 1 to 4096\n"
-"                               (default 1024)\n"
-"  --receipt-group-max N        live receipts only in groups of at most N\n"
-"                               members (default 100; larger groups: on\n"
-"                               QUERY; 0: none live)\n"
-"  --max-subscriptions N        presence subscriptions per connection at\n"
-"                               most, 0 to 65535 (default 1024)\n"
-"  --fsync full|normal          full: every acknowledged message is on disk\n"
-"                               (survives power loss); normal: survives a\n"
-"                               crash of the server, a power loss may lose\n"
-"                               the last moments (default full)\n"
-"  --store-max-pending BYTES    message bytes on their way to the disk before\n"
-"                               the server stops reading from clients\n"
-"                               (default %zu = 64M)\n"
-"  --log-level LEVEL            error, warn, info or debug (default info)\n"
-"\n"
-"Security (docs/OPERATIONS.md):\n"
-"  --auth on|off                on: every connection logs in first (HELLO\n"
-"                               with its account's password); off: anyone\n"
-"                               may claim any id, so only loopback peers are\n"
-"                               accepted (default off)\n"
-"  --insecure-open              with --auth off, accept non-loopback peers\n"
-"                               and non-loopback --bind anyway\n"
-"  --login-timeout DURATION     a new connection must send its first frame\n"
-"                               (with --auth on: its HELLO) within this\n"
-"                               (default 10s)\n"
-"  --idle-timeout DURATION      a client that speaks control frames and sends\n"
-"                               nothing for half of this gets a PING, and is\n"
-"                               closed when this passes without a byte; others\n"
-"                               get TCP keepalive probes from half of it;\n"
-"                               0 = never (default 5m)\n"
-"  --max-connections N          connections at once, 0 = no limit; more are\n"
-"                               refused with ERROR BUSY (default %u)\n"
-"  --max-conns-per-ip N         connections from one non-loopback address,\n"
-"                               0 = no limit (default %u)\n"
-"  --rate-msgs N                data frames per second per connection, 0 = no\n"
-"                               limit; over it reading pauses (ERROR RATE),\n"
-"                               over it for --rate-grace closes (default %u)\n"
-"  --rate-bytes BYTES           bytes per second per connection, likewise\n"
-"                               (default %llu = 64M)\n"
-"  --rate-grace DURATION        how long a connection may stay over a rate\n"
-"                               before it is closed (default 10s)\n"
-"  --tls-port N                 also listen for TLS (1.2+) on this port of\n"
-"                               --bind (default: no TLS listener)\n"
-"  --tls-cert FILE              PEM certificate chain for --tls-port\n"
-"  --tls-key FILE               PEM private key for --tls-cert\n"
-"  --tls-ca FILE                PEM CA certificates: TLS clients must present\n"
-"                               a certificate signed by one of them\n"
-"  --http-port N                also listen for HTTP on this port of --bind:\n"
-"                               the web client at /, WebSocket at /ws,\n"
-"                               /metrics, /healthz; 0 = off (the default, so\n"
-"                               that servers on one host never collide),\n"
-"                               auto = any free port (logged)\n"
-"  --https-port N               the same over TLS (needs --tls-cert and\n"
-"                               --tls-key); 0 = off, auto = any free port\n"
-"  --http-allow-origin LIST     browser pages allowed to open /ws: origins\n"
-"                               separated by commas (https://chat.example.com)\n"
-"                               or *; default: the page's own host only\n"
-"  --help                       show this help and exit\n"
-"  --version                    show the version and exit\n"
-"\n"
-"BYTES accepts a K, M or G suffix (powers of 1024).\n",
-            CONFIG_DEFAULT_BIND, CONFIG_DEFAULT_PORT, CONFIG_DEFAULT_DATA_DIR,
-            CONFIG_DEFAULT_MAX_FRAME, CONFIG_DEFAULT_MAX_OUTBUF + 65536,
-            CONFIG_DEFAULT_MAX_UNACKED, CONFIG_DEFAULT_OFFLINE_MAX_MESSAGES,
-            (unsigned long long)CONFIG_DEFAULT_OFFLINE_MAX_BYTES,
-            CONFIG_DEFAULT_STORE_MAX_PENDING, CONFIG_DEFAULT_MAX_CONNECTIONS,
-            CONFIG_DEFAULT_MAX_CONNS_PER_IP, CONFIG_DEFAULT_RATE_MSGS,
-            (unsigned long long)CONFIG_DEFAULT_RATE_BYTES);
-}
-
 int config_parse_size(const char *s, uint64_t *out) {
     if (!s || *s < '0' || *s > '9') return -1; /* no sign, no blanks */
     errno = 0;
@@ -202,59 +95,286 @@ int config_parse_duration(const char *s, uint64_t *ms) {
     return 0;
 }
 
-enum {
-    OPT_BIND = 256, OPT_PORT, OPT_ECHO, OPT_DATA_DIR, OPT_MAX_FRAME,
-    OPT_MAX_OUTBUF, OPT_OFF_MSGS, OPT_OFF_BYTES, OPT_LOG_LEVEL, OPT_HELP,
-    OPT_VERSION, OPT_OFF_TTL, OPT_FSYNC, OPT_STORE_PENDING, OPT_AUTH,
-    OPT_INSECURE_OPEN, OPT_LOGIN_TIMEOUT, OPT_MAX_CONNS, OPT_MAX_CONNS_IP,
-    OPT_RATE_MSGS, OPT_RATE_BYTES, OPT_TLS_PORT, OPT_TLS_CERT, OPT_TLS_KEY,
-    OPT_TLS_CA, OPT_RATE_GRACE, OPT_IDLE_TIMEOUT, OPT_MAX_UNACKED,
-    OPT_HTTP_PORT, OPT_HTTPS_PORT, OPT_HTTP_ORIGIN, OPT_DEVICE_TTL,
-    OPT_HISTORY_TTL, OPT_DEDUP, OPT_MAX_GROUP, OPT_RCPT_GROUP, OPT_MAX_SUBS
-};
+/* ---- the table --------------------------------------------------------- */
 
-static const struct option options[] = {
-    {"bind", required_argument, NULL, OPT_BIND},
-    {"port", required_argument, NULL, OPT_PORT},
-    {"echo", no_argument, NULL, OPT_ECHO},
-    {"data-dir", required_argument, NULL, OPT_DATA_DIR},
-    {"max-frame", required_argument, NULL, OPT_MAX_FRAME},
-    {"max-outbuf", required_argument, NULL, OPT_MAX_OUTBUF},
-    {"offline-max-messages", required_argument, NULL, OPT_OFF_MSGS},
-    {"offline-max-bytes", required_argument, NULL, OPT_OFF_BYTES},
-    {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
-    {"help", no_argument, NULL, OPT_HELP},
-    {"version", no_argument, NULL, OPT_VERSION},
-    {"offline-ttl", required_argument, NULL, OPT_OFF_TTL},
-    {"fsync", required_argument, NULL, OPT_FSYNC},
-    {"store-max-pending", required_argument, NULL, OPT_STORE_PENDING},
-    {"auth", required_argument, NULL, OPT_AUTH},
-    {"insecure-open", no_argument, NULL, OPT_INSECURE_OPEN},
-    {"login-timeout", required_argument, NULL, OPT_LOGIN_TIMEOUT},
-    {"max-connections", required_argument, NULL, OPT_MAX_CONNS},
-    {"max-conns-per-ip", required_argument, NULL, OPT_MAX_CONNS_IP},
-    {"rate-msgs", required_argument, NULL, OPT_RATE_MSGS},
-    {"rate-bytes", required_argument, NULL, OPT_RATE_BYTES},
-    {"tls-port", required_argument, NULL, OPT_TLS_PORT},
-    {"tls-cert", required_argument, NULL, OPT_TLS_CERT},
-    {"tls-key", required_argument, NULL, OPT_TLS_KEY},
-    {"tls-ca", required_argument, NULL, OPT_TLS_CA},
-    {"rate-grace", required_argument, NULL, OPT_RATE_GRACE},
-    {"idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT},
-    {"max-unacked", required_argument, NULL, OPT_MAX_UNACKED},
-    {"http-port", required_argument, NULL, OPT_HTTP_PORT},
-    {"https-port", required_argument, NULL, OPT_HTTPS_PORT},
-    {"http-allow-origin", required_argument, NULL, OPT_HTTP_ORIGIN},
-    {"device-ttl", required_argument, NULL, OPT_DEVICE_TTL},
-    {"history-ttl", required_argument, NULL, OPT_HISTORY_TTL},
-    {"dedup-window", required_argument, NULL, OPT_DEDUP},
-    {"max-group-members", required_argument, NULL, OPT_MAX_GROUP},
-    {"receipt-group-max", required_argument, NULL, OPT_RCPT_GROUP},
-    {"max-subscriptions", required_argument, NULL, OPT_MAX_SUBS},
-    {NULL, 0, NULL, 0},
-};
+#define FIELD(f) offsetof(config, f), sizeof(((config *)0)->f)
+#define NOFIELD 0, 0
+#define U32 UINT32_MAX
 
-#define FAIL(...) do { snprintf(err, errlen, __VA_ARGS__); return CONFIG_ERROR; } while (0)
+static const char *const onoff[] = {"off", "on", NULL};
+static const char *const fsyncs[] = {"normal", "full", NULL};
+static const char *const formats[] = {"text", "json", NULL};
+
+/* Order: as --help, the manual and docs/OPERATIONS.md show them. */
+const setting config_settings[] = {
+    {"bind", "ADDR", "Listening", "address to listen on; with --auth off "
+     "only a loopback address, unless --insecure-open", NULL,
+     SET_STRING, 0, FIELD(bind), 0, 0, NULL},
+    {"port", "N", NULL, "TCP port of the article's binary protocol; 0: any "
+     "free port (logged)", NULL, SET_PORT, 0, FIELD(port), 0, 65535, NULL},
+    {"echo", NULL, NULL, "send every frame back to its sender instead of "
+     "routing it (the article's server)", NULL, SET_FLAG, 0, FIELD(echo),
+     0, 1, NULL},
+    {"tls-port", "N", NULL, "also listen for TLS (1.2 and later) on this "
+     "port of --bind; needs --tls-cert and --tls-key; 0: any free port",
+     "none", SET_OPT_PORT, 0, FIELD(tls_port), 0, 65535, NULL},
+    {"http-port", "N", NULL, "also listen for HTTP on this port of --bind: "
+     "the web client at /, WebSocket at /ws, /metrics, /healthz; 0: off (so "
+     "that servers on one host never collide), auto: any free port (logged)",
+     NULL, SET_HTTP_PORT, 0, FIELD(http_port), 0, 65535, NULL},
+    {"https-port", "N", NULL, "the same over TLS (needs --tls-cert and "
+     "--tls-key); 0: off, auto: any free port", NULL, SET_HTTP_PORT, 0,
+     FIELD(https_port), 0, 65535, NULL},
+
+    {"data-dir", "DIR", "Store", "where the store keeps its files (chat.db; "
+     "created if missing)", NULL, SET_PATH, 0, FIELD(data_dir), 0, 0, NULL},
+    {"fsync", "full|normal", NULL, "full: every acknowledged message is on "
+     "disk and survives a power loss; normal: it survives a crash of the "
+     "server, a power loss may lose the last moments", NULL, SET_CHOICE, 0,
+     FIELD(fsync_full), 0, 1, fsyncs},
+    {"store-max-pending", "BYTES", NULL, "message bytes on their way to the "
+     "disk before the server stops reading from clients", NULL, SET_SIZE, 0,
+     FIELD(store_max_pending), 65536, SIZE_MAX / 2, NULL},
+    {"offline-max-messages", "N", NULL, "stored messages per receiver; 0: "
+     "no limit", NULL, SET_COUNT, SET_LIVE, FIELD(offline_max_messages), 0,
+     UINT64_MAX, NULL},
+    {"offline-max-bytes", "BYTES", NULL, "stored bytes per receiver; 0: no "
+     "limit", NULL, SET_SIZE, SET_LIVE, FIELD(offline_max_bytes), 0,
+     UINT64_MAX, NULL},
+    {"offline-ttl", "DURATION", NULL, "stored messages expire after this; "
+     "0: never", NULL, SET_DURATION, 0, FIELD(offline_ttl_ms), 0, UINT64_MAX,
+     NULL},
+    {"device-ttl", "DURATION", NULL, "a device not seen for this is "
+     "forgotten: it no longer holds messages back; 0: never", NULL,
+     SET_DURATION, 0, FIELD(device_ttl_ms), 0, UINT64_MAX, NULL},
+    {"history-ttl", "DURATION", NULL, "keep every message at least this "
+     "long, even once every device has it (history); 0: only until then",
+     NULL, SET_DURATION, 0, FIELD(history_ttl_ms), 0, UINT64_MAX, NULL},
+    {"dedup-window", "DURATION", NULL, "how long a device's client message "
+     "ids are remembered to drop resends; at least 1s", NULL, SET_DURATION,
+     0, FIELD(dedup_ms), 1000, UINT64_MAX, NULL},
+
+    {"max-frame", "BYTES", "Frames and queues", "largest frame body "
+     "accepted, up to 512M", NULL, SET_SIZE, 0, FIELD(max_frame), 0,
+     CONFIG_MAX_FRAME_LIMIT, NULL},
+    {"max-outbuf", "BYTES", NULL, "per-connection output queue bound: frames "
+     "for a receiver past it wait in the store until it catches up; at least "
+     "max-frame + 64K", "4 x max-frame + 64K, at least 64M + 64K (67174400)",
+     SET_SIZE, 0, FIELD(max_outbuf), 0, SIZE_MAX / 2, NULL},
+    {"max-unacked", "N", NULL, "frames sent to a receiver that acknowledges "
+     "and not yet acknowledged: stored frames wait for its ACKs past it, a "
+     "live receiver that would pass it gets ERROR SLOW and is closed (its "
+     "frames stay stored)", NULL, SET_COUNT, 0, FIELD(max_unacked), 1,
+     (uint64_t)1 << 32, NULL},
+
+    {"max-group-members", "N", "Conversations", "members of a group at most "
+     "(1 to 4096)", NULL, SET_COUNT, SET_LIVE, FIELD(max_group_members), 1,
+     CONFIG_MAX_GROUP_MEMBERS_LIMIT, NULL},
+    {"receipt-group-max", "N", NULL, "live receipts only in groups of at "
+     "most this many members (larger groups: on QUERY); 0: none live", NULL,
+     SET_COUNT, SET_LIVE, FIELD(receipt_group_max), 0,
+     CONFIG_MAX_GROUP_MEMBERS_LIMIT, NULL},
+    {"max-subscriptions", "N", NULL, "presence subscriptions per connection "
+     "at most (0 to 65535)", NULL, SET_COUNT, SET_LIVE,
+     FIELD(max_subscriptions), 0, CONFIG_MAX_SUBSCRIPTIONS_LIMIT, NULL},
+
+    {"auth", "on|off", "Security and limits", "on: every connection logs in "
+     "first (HELLO with its account's password; accounts: chat-server user "
+     "add ID); off: anyone may claim any id, so only loopback peers are "
+     "accepted", NULL, SET_CHOICE, 0, FIELD(auth), 0, 1, onoff},
+    {"insecure-open", NULL, NULL, "with --auth off, accept non-loopback peers "
+     "and a non-loopback --bind anyway", NULL, SET_FLAG, 0,
+     FIELD(insecure_open), 0, 1, NULL},
+    {"login-timeout", "DURATION", NULL, "a new connection must send its "
+     "first frame (with --auth on: its HELLO) within this", NULL,
+     SET_DURATION, 0, FIELD(login_timeout_ms), 1, UINT64_MAX, NULL},
+    {"idle-timeout", "DURATION", NULL, "a client that speaks control frames "
+     "and sends nothing for half of this gets a PING and is closed when this "
+     "passes without a byte; others get TCP keepalive probes from half of "
+     "it; 0: never", NULL, SET_DURATION, 0, FIELD(idle_timeout_ms), 0,
+     UINT64_MAX, NULL},
+    {"max-connections", "N", NULL, "connections at once; more are refused "
+     "with ERROR BUSY; 0: no limit", NULL, SET_COUNT, SET_LIVE,
+     FIELD(max_connections), 0, UINT64_MAX, NULL},
+    {"max-conns-per-ip", "N", NULL, "connections from one non-loopback "
+     "address; 0: no limit", NULL, SET_COUNT, SET_LIVE,
+     FIELD(max_conns_per_ip), 0, UINT64_MAX, NULL},
+    {"rate-msgs", "N", NULL, "data frames per second per connection: over "
+     "it reading pauses (ERROR RATE), over it for --rate-grace the "
+     "connection is closed; 0: no limit", NULL, SET_COUNT, SET_LIVE,
+     FIELD(rate_msgs), 0, UINT64_MAX, NULL},
+    {"rate-bytes", "BYTES", NULL, "bytes per second per connection, "
+     "likewise; 0: no limit", NULL, SET_SIZE, SET_LIVE, FIELD(rate_bytes), 0,
+     (uint64_t)1 << 40, NULL},
+    {"rate-grace", "DURATION", NULL, "how long a connection may stay over a "
+     "rate before it is closed", NULL, SET_DURATION, SET_LIVE,
+     FIELD(rate_grace_ms), 0, UINT64_MAX, NULL},
+
+    {"tls-cert", "FILE", "TLS", "PEM certificate chain for --tls-port and "
+     "--https-port; a reload reads it again: new connections get the new "
+     "one, open ones keep theirs", "none", SET_PATH, SET_LIVE,
+     FIELD(tls_cert), 0, 0, NULL},
+    {"tls-key", "FILE", NULL, "PEM private key of --tls-cert", "none",
+     SET_PATH, SET_LIVE, FIELD(tls_key), 0, 0, NULL},
+    {"tls-ca", "FILE", NULL, "PEM CA certificates: TLS clients must present "
+     "a certificate signed by one of them", "none (no client certificates "
+     "asked)", SET_PATH, SET_LIVE, FIELD(tls_ca), 0, 0, NULL},
+
+    {"http-allow-origin", "LIST", "HTTP", "browser pages allowed to open "
+     "/ws: origins separated by commas (https://chat.example.com), or *",
+     "the page's own host only", SET_STRING, SET_LIVE,
+     FIELD(http_allow_origin), 0, 0, NULL},
+
+    {"log-level", "LEVEL", "Logging", "error, warn, info or debug (nothing "
+     "per frame is logged above debug)", NULL, SET_LEVEL, SET_LIVE,
+     FIELD(log_level), 0, 3, NULL},
+    {"log-format", "text|json", NULL, "text: one line per event; json: one "
+     "JSON object per line (time, level, event, peer, user, msg); both to "
+     "stderr, which systemd's journal keeps", NULL, SET_CHOICE, SET_LIVE,
+     FIELD(log_format), 0, 1, formats},
+
+    {"config", "FILE", "Command line only", "read settings from FILE first "
+     "(one `name value` per line, see chat-server.conf(5)); flags given "
+     "here win; a reload (SIGHUP) reads it again", "none", SET_PATH, SET_CLI,
+     FIELD(config_file), 0, 0, NULL},
+    {"check-config", NULL, NULL, "check the settings of --config and the "
+     "flags, print the effective ones (secrets masked) and exit: 0 when "
+     "they are valid, 2 with the file, line and what is wrong when not",
+     NULL, SET_FLAG, SET_CLI, NOFIELD, 0, 1, NULL},
+    {"help", NULL, NULL, "show this help and exit", NULL, SET_FLAG, SET_CLI,
+     NOFIELD, 0, 1, NULL},
+    {"version", NULL, NULL, "show the version and exit", NULL, SET_FLAG,
+     SET_CLI, NOFIELD, 0, 1, NULL},
+};
+const size_t config_nsettings = sizeof config_settings / sizeof *config_settings;
+_Static_assert(sizeof config_settings / sizeof *config_settings <=
+                   sizeof ((config *)0)->origin,
+               "config.origin has a byte per setting");
+
+const setting *config_find(const char *name) {
+    for (size_t i = 0; i < config_nsettings; i++)
+        if (strcmp(config_settings[i].name, name) == 0)
+            return &config_settings[i];
+    return NULL;
+}
+
+/* ---- one value ----------------------------------------------------------- */
+
+static uint64_t get_uint(const config *c, const setting *s) {
+    const char *p = (const char *)c + s->off;
+    if (s->width == sizeof(uint64_t)) {
+        uint64_t v;
+        memcpy(&v, p, sizeof v);
+        return v;
+    }
+    uint32_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+static void put_uint(config *c, const setting *s, uint64_t v) {
+    char *p = (char *)c + s->off;
+    if (s->width == sizeof(uint64_t)) {
+        memcpy(p, &v, sizeof v);
+    } else {
+        assert(s->width == sizeof(uint32_t) && v <= U32);
+        uint32_t w = (uint32_t)v;
+        memcpy(p, &w, sizeof w);
+    }
+}
+
+static int *int_field(config *c, const setting *s) {
+    assert(s->width == sizeof(int));
+    return (int *)(void *)((char *)c + s->off);
+}
+
+/* "1K" for 1024: the largest binary suffix that divides v. */
+static void show_size(uint64_t v, char *out, size_t cap) {
+    static const char sfx[] = "GMK";
+    for (int i = 0; i < 3; i++) {
+        unsigned shift = (unsigned)(30 - 10 * i);
+        if (v && v % ((uint64_t)1 << shift) == 0) {
+            snprintf(out, cap, "%llu%c", (unsigned long long)(v >> shift),
+                     sfx[i]);
+            return;
+        }
+    }
+    snprintf(out, cap, "%llu", (unsigned long long)v);
+}
+
+static void show_duration(uint64_t ms, char *out, size_t cap) {
+    static const struct { uint64_t ms; const char *unit; } u[] = {
+        {UINT64_C(86400000), "d"}, {UINT64_C(3600000), "h"},
+        {UINT64_C(60000), "m"}, {UINT64_C(1000), "s"}};
+    for (size_t i = 0; i < sizeof u / sizeof *u; i++)
+        if (ms && ms % u[i].ms == 0) {
+            snprintf(out, cap, "%llu%s", (unsigned long long)(ms / u[i].ms),
+                     u[i].unit);
+            return;
+        }
+    snprintf(out, cap, ms ? "%llums" : "%llu", (unsigned long long)ms);
+}
+
+void config_value(const config *c, const setting *s, char *out, size_t cap) {
+    config *w = (config *)(uintptr_t)c; /* int_field reads only */
+    if (cap) *out = '\0';
+    if (s->width == 0) return;
+    switch (s->kind) {
+    case SET_FLAG: snprintf(out, cap, "%s", *int_field(w, s) ? "on" : "off");
+        break;
+    case SET_STRING: case SET_PATH:
+        snprintf(out, cap, "%s", (const char *)c + s->off);
+        break;
+    case SET_PORT: snprintf(out, cap, "%d", *int_field(w, s)); break;
+    case SET_OPT_PORT:
+        if (*int_field(w, s) >= 0) snprintf(out, cap, "%d", *int_field(w, s));
+        break;
+    case SET_HTTP_PORT: {
+        int p = *int_field(w, s);
+        if (p < 0) snprintf(out, cap, "0");
+        else if (p == 0) snprintf(out, cap, "auto");
+        else snprintf(out, cap, "%d", p);
+        break;
+    }
+    case SET_COUNT:
+        snprintf(out, cap, "%llu", (unsigned long long)get_uint(c, s));
+        break;
+    case SET_SIZE: show_size(get_uint(c, s), out, cap); break;
+    case SET_DURATION: show_duration(get_uint(c, s), out, cap); break;
+    case SET_CHOICE: snprintf(out, cap, "%s", s->choices[*int_field(w, s)]);
+        break;
+    case SET_LEVEL:
+        snprintf(out, cap, "%s", log_level_name(*int_field(w, s)));
+        break;
+    default: assert(!"a kind config_value does not know");
+    }
+}
+
+/* "a count from 1 to 4096", "a size of at least 64K", "a duration": what a
+ * value of s must be, for the error. */
+static void describe(const setting *s, char *out, size_t cap) {
+    char lo[24], hi[24];
+    const char *what = s->kind == SET_COUNT ? "a count"
+                     : s->kind == SET_SIZE ? "a size (e.g. 64K, 16M)"
+                                           : "a duration (e.g. 500ms, 30s, "
+                                             "15m, 12h, 7d)";
+    if (s->kind == SET_SIZE) {
+        show_size(s->min, lo, sizeof lo);
+        show_size(s->max, hi, sizeof hi);
+    } else if (s->kind == SET_DURATION) {
+        show_duration(s->min, lo, sizeof lo);
+        show_duration(s->max, hi, sizeof hi);
+    } else {
+        snprintf(lo, sizeof lo, "%llu", (unsigned long long)s->min);
+        snprintf(hi, sizeof hi, "%llu", (unsigned long long)s->max);
+    }
+    int top = s->max == UINT64_MAX || (s->kind == SET_SIZE &&
+                                       s->max == SIZE_MAX / 2);
+    if (s->min && !top) snprintf(out, cap, "%s from %s to %s", what, lo, hi);
+    else if (s->min) snprintf(out, cap, "%s of at least %s", what, lo);
+    else if (!top) snprintf(out, cap, "%s from 0 to %s", what, hi);
+    else snprintf(out, cap, "%s", what);
+}
 
 /* A count: digits only (no suffix). 0 or -1. */
 static int parse_count(const char *s, uint64_t *v) {
@@ -262,216 +382,162 @@ static int parse_count(const char *s, uint64_t *v) {
     return config_parse_size(s, v);
 }
 
-static int set_path(char *dst, size_t cap, const char *src) {
-    if (!*src || strlen(src) >= cap) return -1;
-    snprintf(dst, cap, "%s", src);
+static int parse_port(const char *t, int *port) {
+    uint64_t v;
+    if (parse_count(t, &v) || v > 65535) return -1;
+    *port = (int)v;
     return 0;
 }
 
-int config_parse(config *c, int argc, char **argv, char *err, size_t errlen) {
-    int outbuf_set = 0, opt;
-    uint64_t v;
+static int parse_choice(const char *t, const char *const *choices) {
+    for (int i = 0; choices[i]; i++)
+        if (strcasecmp(t, choices[i]) == 0) return i;
+    return -1;
+}
+
+#define BAD(...) do { snprintf(err, errlen, __VA_ARGS__); return -1; } while (0)
+
+int config_set(config *c, const setting *s, const char *t, int origin,
+               char *err, size_t errlen) {
+    uint64_t v = 0;
+    int n;
+    char want[160];
+    switch (s->kind) {
+    case SET_FLAG: /* a bare flag (t NULL) is "on" */
+        if (t && (n = parse_choice(t, onoff)) < 0) {
+            static const char *const yes[] = {"no", "yes", NULL};
+            static const char *const tru[] = {"false", "true", NULL};
+            if ((n = parse_choice(t, yes)) < 0 &&
+                (n = parse_choice(t, tru)) < 0)
+                BAD("'%s' is not on or off", t);
+        }
+        if (s->width) *int_field(c, s) = t ? n : 1;
+        break;
+    case SET_STRING: case SET_PATH:
+        if (!*t || strlen(t) >= s->width)
+            BAD("'%s' is not %s (empty, or %u bytes or more)", t,
+                s->kind == SET_PATH ? "a usable path" : "usable",
+                (unsigned)s->width);
+        memcpy((char *)c + s->off, t, strlen(t) + 1);
+        break;
+    case SET_PORT: case SET_OPT_PORT:
+        if (parse_port(t, int_field(c, s)))
+            BAD("'%s' is not a port number (0-65535)", t);
+        break;
+    case SET_HTTP_PORT:
+        if (strcmp(t, "auto") == 0) {
+            *int_field(c, s) = 0;
+        } else if (parse_port(t, &n)) {
+            BAD("'%s' is not a port number (1-65535), 0 (off) or auto", t);
+        } else {
+            *int_field(c, s) = n ? n : -1;
+        }
+        break;
+    case SET_COUNT: case SET_SIZE: case SET_DURATION:
+        n = s->kind == SET_COUNT ? parse_count(t, &v)
+          : s->kind == SET_SIZE  ? config_parse_size(t, &v)
+                                 : config_parse_duration(t, &v);
+        if (n || v < s->min || v > s->max) {
+            describe(s, want, sizeof want);
+            BAD("'%s' is not %s", t, want);
+        }
+        put_uint(c, s, v);
+        break;
+    case SET_CHOICE:
+        if ((n = parse_choice(t, s->choices)) < 0) {
+            if (s->choices[2]) BAD("'%s' is not one of the choices", t);
+            BAD("'%s' is not %s or %s", t, s->choices[0], s->choices[1]);
+        }
+        *int_field(c, s) = n;
+        break;
+    case SET_LEVEL:
+        if ((n = log_level_parse(t)) < 0)
+            BAD("'%s' is not one of error, warn, info, debug", t);
+        *int_field(c, s) = n;
+        break;
+    default: assert(!"a kind config_set does not know");
+    }
+    c->origin[s - config_settings] = (unsigned char)origin;
+    return 0;
+}
+
+/* ---- the command line ------------------------------------------------- */
+
+#define FAIL(...) do { snprintf(err, errlen, __VA_ARGS__); return CONFIG_ERROR; } while (0)
+#define OPT_BASE 256 /* getopt's val of config_settings[i]: OPT_BASE + i */
+
+/* getopt_long's table, made from config_settings once. */
+static const struct option *options(void) {
+    static struct option o[sizeof config_settings / sizeof *config_settings + 1];
+    if (o[0].name) return o;
+    for (size_t i = 0; i < config_nsettings; i++)
+        o[i] = (struct option){config_settings[i].name,
+                               config_settings[i].kind == SET_FLAG
+                                   ? no_argument : required_argument,
+                               NULL, OPT_BASE + (int)i};
+    return o;
+}
+
+/* Apply argv's flags to c. *want: CONFIG_HELP / CONFIG_VERSION at the first
+ * of them (what follows is not read), CONFIG_CHECK for --check-config. */
+static int apply_argv(config *c, int argc, char **argv, int *want, char *err,
+                      size_t errlen) {
+    const struct option *o = options();
+    char why[256];
+    int opt;
     optind = 0; /* 0, not 1: also resets glibc's state inside a cluster */
     opterr = 0; /* we word the errors ourselves */
-    while ((opt = getopt_long(argc, argv, ":", options, NULL)) != -1) {
-        switch (opt) {
-        case OPT_BIND:
-            if (!*optarg || strlen(optarg) >= sizeof c->bind)
-                FAIL("--bind: '%s' is not an address", optarg);
-            snprintf(c->bind, sizeof c->bind, "%s", optarg);
-            break;
-        case OPT_PORT:
-            if (config_parse_size(optarg, &v) || v > 65535 ||
-                strspn(optarg, "0123456789") != strlen(optarg))
-                FAIL("--port: '%s' is not a port number (0-65535)", optarg);
-            c->port = (int)v;
-            break;
-        case OPT_ECHO: c->echo = 1; break;
-        case OPT_DATA_DIR:
-            if (!*optarg || strlen(optarg) >= sizeof c->data_dir)
-                FAIL("--data-dir: '%s' is not a usable path", optarg);
-            snprintf(c->data_dir, sizeof c->data_dir, "%s", optarg);
-            break;
-        case OPT_MAX_FRAME:
-            if (config_parse_size(optarg, &v) || v > CONFIG_MAX_FRAME_LIMIT)
-                FAIL("--max-frame: '%s' is not a size from 0 to 512M", optarg);
-            c->max_frame = (uint32_t)v;
-            break;
-        case OPT_MAX_OUTBUF:
-            if (config_parse_size(optarg, &v) || v > SIZE_MAX / 2)
-                FAIL("--max-outbuf: '%s' is not a size", optarg);
-            c->max_outbuf = (size_t)v;
-            outbuf_set = 1;
-            break;
-        case OPT_MAX_UNACKED:
-            if (parse_count(optarg, &v) || v == 0 || v > ((uint64_t)1 << 32))
-                FAIL("--max-unacked: '%s' is not a count from 1 to 2^32",
-                     optarg);
-            c->max_unacked = v;
-            break;
-        case OPT_OFF_MSGS:
-            if (config_parse_size(optarg, &v) ||
-                strspn(optarg, "0123456789") != strlen(optarg))
-                FAIL("--offline-max-messages: '%s' is not a count", optarg);
-            c->offline_max_messages = v;
-            break;
-        case OPT_OFF_BYTES:
-            if (config_parse_size(optarg, &v))
-                FAIL("--offline-max-bytes: '%s' is not a size", optarg);
-            c->offline_max_bytes = v;
-            break;
-        case OPT_LOG_LEVEL:
-            if ((c->log_level = log_level_parse(optarg)) < 0)
-                FAIL("--log-level: '%s' is not one of error, warn, info, debug",
-                     optarg);
-            break;
-        case OPT_OFF_TTL:
-            if (config_parse_duration(optarg, &c->offline_ttl_ms))
-                FAIL("--offline-ttl: '%s' is not a duration (e.g. 7d, 12h, "
-                     "30s, 0 for never)", optarg);
-            break;
-        case OPT_DEVICE_TTL:
-            if (config_parse_duration(optarg, &c->device_ttl_ms))
-                FAIL("--device-ttl: '%s' is not a duration (e.g. 30d, 12h, "
-                     "0 for never)", optarg);
-            break;
-        case OPT_HISTORY_TTL:
-            if (config_parse_duration(optarg, &c->history_ttl_ms))
-                FAIL("--history-ttl: '%s' is not a duration (e.g. 30d, 12h, "
-                     "0 for none)", optarg);
-            break;
-        case OPT_DEDUP:
-            if (config_parse_duration(optarg, &c->dedup_ms) ||
-                c->dedup_ms < 1000)
-                FAIL("--dedup-window: '%s' is not a duration of at least 1s "
-                     "(e.g. 24h, 10m)", optarg);
-            break;
-        case OPT_MAX_GROUP:
-            if (parse_count(optarg, &v) || v < 1 ||
-                v > CONFIG_MAX_GROUP_MEMBERS_LIMIT)
-                FAIL("--max-group-members: '%s' is not a number from 1 to "
-                     "%u", optarg, CONFIG_MAX_GROUP_MEMBERS_LIMIT);
-            c->max_group_members = (uint32_t)v;
-            break;
-        case OPT_RCPT_GROUP:
-            if (parse_count(optarg, &v) ||
-                v > CONFIG_MAX_GROUP_MEMBERS_LIMIT)
-                FAIL("--receipt-group-max: '%s' is not a number from 0 to "
-                     "%u", optarg, CONFIG_MAX_GROUP_MEMBERS_LIMIT);
-            c->receipt_group_max = (uint32_t)v;
-            break;
-        case OPT_MAX_SUBS:
-            if (parse_count(optarg, &v) || v > CONFIG_MAX_SUBSCRIPTIONS_LIMIT)
-                FAIL("--max-subscriptions: '%s' is not a number from 0 to "
-                     "%u", optarg, CONFIG_MAX_SUBSCRIPTIONS_LIMIT);
-            c->max_subscriptions = (uint32_t)v;
-            break;
-        case OPT_FSYNC:
-            if (strcmp(optarg, "full") == 0) c->fsync_full = 1;
-            else if (strcmp(optarg, "normal") == 0) c->fsync_full = 0;
-            else FAIL("--fsync: '%s' is not full or normal", optarg);
-            break;
-        case OPT_STORE_PENDING:
-            if (config_parse_size(optarg, &v) || v < 65536 || v > SIZE_MAX / 2)
-                FAIL("--store-max-pending: '%s' is not a size of at least 64K",
-                     optarg);
-            c->store_max_pending = (size_t)v;
-            break;
-        case OPT_AUTH:
-            if (strcmp(optarg, "on") == 0) c->auth = 1;
-            else if (strcmp(optarg, "off") == 0) c->auth = 0;
-            else FAIL("--auth: '%s' is not on or off", optarg);
-            break;
-        case OPT_INSECURE_OPEN: c->insecure_open = 1; break;
-        case OPT_LOGIN_TIMEOUT:
-            if (config_parse_duration(optarg, &c->login_timeout_ms) ||
-                c->login_timeout_ms == 0)
-                FAIL("--login-timeout: '%s' is not a duration above 0 (e.g. "
-                     "10s, 500ms)", optarg);
-            break;
-        case OPT_MAX_CONNS:
-            if (parse_count(optarg, &c->max_connections))
-                FAIL("--max-connections: '%s' is not a count", optarg);
-            break;
-        case OPT_MAX_CONNS_IP:
-            if (parse_count(optarg, &c->max_conns_per_ip))
-                FAIL("--max-conns-per-ip: '%s' is not a count", optarg);
-            break;
-        case OPT_RATE_MSGS:
-            if (parse_count(optarg, &c->rate_msgs))
-                FAIL("--rate-msgs: '%s' is not a count per second", optarg);
-            break;
-        case OPT_RATE_BYTES:
-            if (config_parse_size(optarg, &c->rate_bytes) ||
-                c->rate_bytes > ((uint64_t)1 << 40))
-                FAIL("--rate-bytes: '%s' is not a size per second", optarg);
-            break;
-        case OPT_IDLE_TIMEOUT:
-            if (config_parse_duration(optarg, &c->idle_timeout_ms))
-                FAIL("--idle-timeout: '%s' is not a duration (e.g. 5m, 0 for "
-                     "never)", optarg);
-            break;
-        case OPT_RATE_GRACE:
-            if (config_parse_duration(optarg, &c->rate_grace_ms))
-                FAIL("--rate-grace: '%s' is not a duration (e.g. 10s)", optarg);
-            break;
-        case OPT_TLS_PORT:
-            if (parse_count(optarg, &v) || v > 65535)
-                FAIL("--tls-port: '%s' is not a port number (0-65535)", optarg);
-            c->tls_port = (int)v;
-            break;
-        case OPT_HTTP_PORT:
-        case OPT_HTTPS_PORT: {
-            int *port = opt == OPT_HTTP_PORT ? &c->http_port : &c->https_port;
-            if (strcmp(optarg, "auto") == 0) {
-                *port = 0;
-                break;
-            }
-            if (parse_count(optarg, &v) || v > 65535)
-                FAIL("--%s: '%s' is not a port number (1-65535), 0 (off) or "
-                     "auto", opt == OPT_HTTP_PORT ? "http-port" : "https-port",
-                     optarg);
-            *port = v ? (int)v : -1;
-            break;
+    while ((opt = getopt_long(argc, argv, ":", o, NULL)) != -1) {
+        if (opt >= OPT_BASE) {
+            const setting *s = &config_settings[opt - OPT_BASE];
+            if (strcmp(s->name, "help") == 0) return *want = CONFIG_HELP;
+            if (strcmp(s->name, "version") == 0)
+                return *want = CONFIG_VERSION;
+            if (strcmp(s->name, "check-config") == 0) *want = CONFIG_CHECK;
+            if (config_set(c, s, s->kind == SET_FLAG ? NULL : optarg,
+                           ORIGIN_ARGV, why, sizeof why))
+                FAIL("--%s: %s", s->name, why);
+            continue;
         }
-        case OPT_HTTP_ORIGIN:
-            if (strlen(optarg) >= sizeof c->http_allow_origin ||
-                !*optarg)
-                FAIL("--http-allow-origin: '%s' is not a list of origins",
-                     optarg);
-            strcpy(c->http_allow_origin, optarg);
-            break;
-        case OPT_TLS_CERT:
-            if (set_path(c->tls_cert, sizeof c->tls_cert, optarg))
-                FAIL("--tls-cert: '%s' is not a usable path", optarg);
-            break;
-        case OPT_TLS_KEY:
-            if (set_path(c->tls_key, sizeof c->tls_key, optarg))
-                FAIL("--tls-key: '%s' is not a usable path", optarg);
-            break;
-        case OPT_TLS_CA:
-            if (set_path(c->tls_ca, sizeof c->tls_ca, optarg))
-                FAIL("--tls-ca: '%s' is not a usable path", optarg);
-            break;
-        case OPT_HELP: return CONFIG_HELP;
-        case OPT_VERSION: return CONFIG_VERSION;
-        case ':':
-            if (optopt >= OPT_BIND)
+        if (opt == ':') {
+            if (optopt >= OPT_BASE)
                 FAIL("--%s: needs a value (see --help)",
-                     options[optopt - OPT_BIND].name);
+                     o[optopt - OPT_BASE].name);
             FAIL("-%c: needs a value (see --help)", optopt);
-        default:
-            if (optopt >= OPT_BIND)
-                FAIL("--%s: takes no value (see --help)",
-                     options[optopt - OPT_BIND].name);
-            if (optopt) FAIL("-%c: unknown option (see --help)", optopt);
-            FAIL("%s: unknown option (see --help)", argv[optind - 1]);
         }
+        if (optopt >= OPT_BASE)
+            FAIL("--%s: takes no value (see --help)",
+                 o[optopt - OPT_BASE].name);
+        if (optopt) FAIL("-%c: unknown option (see --help)", optopt);
+        FAIL("%s: unknown option (see --help)", argv[optind - 1]);
     }
     if (optind < argc)
         FAIL("%s: unexpected argument (see --help)", argv[optind]);
+    return CONFIG_OK;
+}
+
+int config_parse(config *c, int argc, char **argv, char *err, size_t errlen) {
+    /* First every flag into a scratch copy: a bad flag is an error even
+     * before --help, and --config is known before the file is read. The
+     * file's settings then go under the flags', which are applied again. */
+    static config scratch; /* ~6 KiB: off the stack (main thread only) */
+    scratch = *c;
+    int want = CONFIG_OK;
+    int r = apply_argv(&scratch, argc, argv, &want, err, errlen);
+    if (r != CONFIG_OK || want == CONFIG_HELP || want == CONFIG_VERSION)
+        return r != CONFIG_OK ? r : want;
+    if (*scratch.config_file &&
+        (r = config_file_apply(c, scratch.config_file, err, errlen)))
+        return r;
+    if ((r = apply_argv(c, argc, argv, &want, err, errlen))) return r;
+    if ((r = config_finish(c, err, errlen))) return r;
+    return want;
+}
+
+int config_finish(config *c, char *err, size_t errlen) {
     size_t floor = (size_t)c->max_frame + 65536;
-    if (!outbuf_set) {
+    if (c->origin[config_find("max-outbuf") - config_settings] ==
+        ORIGIN_DEFAULT) {
         size_t four = (size_t)CONFIG_OUTBUF_FRAMES * c->max_frame;
         c->max_outbuf = (four > CONFIG_DEFAULT_MAX_OUTBUF
                              ? four : CONFIG_DEFAULT_MAX_OUTBUF) + 65536;

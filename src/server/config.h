@@ -1,10 +1,18 @@
 /*
- * config.h -- chat-server's settings and their command-line flags.
+ * config.h -- chat-server's settings: one table (config_settings) of every
+ * setting -- name, kind, default, range, whether a reload may change it, one
+ * line of help -- from which the option parser, the config file reader,
+ * --help, --check-config, the manual pages and the table of
+ * docs/OPERATIONS.md are all made (config_doc.c, settings_doc.c), so none of
+ * them can name a setting the others do not know.
  *
- * config_parse() fills a config from argv with getopt_long. It never exits
- * and never prints: it returns CONFIG_OK, CONFIG_HELP / CONFIG_VERSION (the
- * caller prints config_usage() or the version and exits 0), or CONFIG_ERROR
- * with a one-line message naming the flag in `err` (the caller exits 2).
+ * config_parse() fills a config from the defaults, then the file of
+ * --config (config_file.c), then argv (flags on the command line win). It
+ * never exits and never prints: it returns CONFIG_OK, CONFIG_HELP /
+ * CONFIG_VERSION / CONFIG_CHECK (the caller prints config_usage(), the
+ * version or config_print() and exits 0), or CONFIG_ERROR with a one-line
+ * message in `err` naming the flag, or the file and line, and what is wrong
+ * (the caller exits 2).
  */
 #ifndef CHAT_SERVER_CONFIG_H
 #define CHAT_SERVER_CONFIG_H
@@ -44,6 +52,8 @@
 #define CONFIG_DEFAULT_RECEIPT_GROUP_MAX 100u
 #define CONFIG_DEFAULT_MAX_SUBSCRIPTIONS 1024u
 #define CONFIG_MAX_SUBSCRIPTIONS_LIMIT 65535u
+#define CONFIG_INCLUDE_DEPTH 8  /* include nesting at most (a loop ends) */
+#define CONFIG_LINE_MAX 4096    /* bytes of one line of a config file */
 
 typedef struct config {
     char bind[64];
@@ -68,6 +78,7 @@ typedef struct config {
     int fsync_full;                /* 1: synchronous=FULL, 0: NORMAL */
     size_t store_max_pending;      /* store work in flight before reads pause */
     int log_level;
+    int log_format;                /* 0 text, 1 json (log.h) */
     /* Security (docs/OPERATIONS.md, "Security"). */
     int auth;                      /* --auth on: HELLO with a password first */
     int insecure_open;             /* auth off, yet accept any peer */
@@ -87,13 +98,89 @@ typedef struct config {
                                       separated list of origins, or "*";
                                       "" (default): the request's own host */
     char tls_cert[1024], tls_key[1024], tls_ca[1024]; /* "" when unset */
+    char config_file[1024];        /* --config; "" when none */
+    unsigned char origin[64];      /* per setting: ORIGIN_* (where its
+                                      value came from) */
 } config;
 
-enum { CONFIG_OK = 0, CONFIG_HELP = 1, CONFIG_VERSION = 2, CONFIG_ERROR = 3 };
+enum { CONFIG_OK = 0, CONFIG_HELP = 1, CONFIG_VERSION = 2, CONFIG_ERROR = 3,
+       CONFIG_CHECK = 4 };
+
+/* The kinds of value a setting holds (how its text is read and shown). */
+enum setting_kind {
+    SET_FLAG,      /* int 0/1; a bare flag, or on|off|yes|no|true|false */
+    SET_STRING,    /* char[]: non-empty, shorter than the array */
+    SET_PATH,      /* likewise, a file or directory */
+    SET_PORT,      /* int 0..65535 (0: any free port) */
+    SET_OPT_PORT,  /* int -1 (no listener, the default) or 0..65535 */
+    SET_HTTP_PORT, /* int: "0" -> -1 (off), "auto" -> 0, or 1..65535 */
+    SET_COUNT,     /* unsigned, digits only, min..max */
+    SET_SIZE,      /* unsigned bytes with K/M/G, min..max */
+    SET_DURATION,  /* milliseconds from 500ms/30s/15m/12h/7d, min..max */
+    SET_CHOICE,    /* int: the index of one of `choices` */
+    SET_LEVEL      /* int: a log level (log_level_parse) */
+};
+
+/* setting.flags */
+enum {
+    SET_LIVE = 1,   /* a reload (SIGHUP) applies a new value */
+    SET_SECRET = 2, /* masked by --check-config */
+    SET_CLI = 4     /* command line only (no field, not in a file) */
+};
+
+/* Where a setting's value came from (config.origin). */
+enum { ORIGIN_DEFAULT = 0, ORIGIN_FILE = 1, ORIGIN_ARGV = 2 };
+
+typedef struct setting {
+    const char *name;     /* the long flag without "--", and the file key */
+    const char *arg;      /* the value's placeholder in help: N, BYTES... */
+    const char *section;  /* a heading, on the first setting of a group */
+    const char *help;     /* one line: what it does, and what 0 means */
+    const char *def_text; /* the default as shown, when it is not simply
+                             the value config_defaults sets (NULL) */
+    unsigned char kind, flags;
+    unsigned short off, width; /* the field in struct config */
+    uint64_t min, max;         /* COUNT, SIZE, DURATION: inclusive */
+    const char *const *choices;/* CHOICE: NULL-terminated */
+} setting;
+
+extern const setting config_settings[];
+extern const size_t config_nsettings;
 
 void config_defaults(config *c);
 int config_parse(config *c, int argc, char **argv, char *err, size_t errlen);
-void config_usage(FILE *out);
+
+/* The setting called name (exact), or NULL. */
+const setting *config_find(const char *name);
+
+/* Set s from text (as given in a file or after --name=), marking its origin.
+ * 0, or -1 with "'text' is not ..." in err (the caller names the setting
+ * and where it came from). */
+int config_set(config *c, const setting *s, const char *text, int origin,
+               char *err, size_t errlen);
+
+/* The checks across settings, after every value is in (e.g. --tls-port
+ * needs --tls-cert). CONFIG_OK or CONFIG_ERROR with err. */
+int config_finish(config *c, char *err, size_t errlen);
+
+/* s's value in c as config_set reads it back ("16M", "7d", "auto"); "" for
+ * an unset path or optional port. */
+void config_value(const config *c, const setting *s, char *out, size_t cap);
+
+/* Apply the settings of a config file (config_file.c): "name value" per
+ * line, '#' comments, "include FILE" (relative to the including file's
+ * directory, CONFIG_INCLUDE_DEPTH deep at most). CONFIG_OK, or
+ * CONFIG_ERROR with "FILE:LINE: what is wrong" (or "FILE: ..." when it
+ * cannot be read). */
+int config_file_apply(config *c, const char *path, char *err, size_t errlen);
+
+/* config_doc.c: the texts made from the table. */
+void config_usage(FILE *out);            /* --help */
+void config_print(const config *c, FILE *out); /* --check-config */
+/* what: "man-flags", "man-conf", "markdown" or "conf"; for "conf", set[]
+ * are NAME=VALUE pairs printed uncommented. 0, or -1 for an unknown what
+ * or a bad pair (a sentence on stderr). */
+int config_doc(const char *what, int nset, char **set, FILE *out);
 
 /* 1 when addr is an IPv4 or IPv6 loopback literal (127.0.0.0/8, ::1,
  * ::ffff:127.0.0.0/104), else 0. */

@@ -19,6 +19,7 @@
 #include "common/log.h"
 #include "admin.h"
 #include "config.h"
+#include "reload.h"
 #include "server.h"
 #include "store.h"
 
@@ -86,6 +87,27 @@ static int make_dirs(const char *path) {
     return 0;
 }
 
+/* --check-config: the settings parsed; the TLS files load too. Prints the
+ * effective settings; 0, or 2 with a sentence. */
+static int check_config(const config *cfg) {
+    if (*cfg->tls_cert) {
+        char terr[512];
+        tls_server *t = tls_server_new(cfg->tls_cert, cfg->tls_key,
+                                       *cfg->tls_ca ? cfg->tls_ca : NULL,
+                                       terr, sizeof terr);
+        if (!t) {
+            fprintf(stderr, "chat-server: %s\n", terr);
+            return 2;
+        }
+        tls_server_free(t);
+    }
+    printf("# chat-server %s: the settings are valid\n", CHAT_VERSION);
+    if (*cfg->config_file) printf("# from %s and the command line\n",
+                                  cfg->config_file);
+    config_print(cfg, stdout);
+    return fflush(stdout) == 0 ? 0 : 2;
+}
+
 int main(int argc, char **argv) {
     if (argc > 1 && strcmp(argv[1], "user") == 0)
         return admin_main(argc - 1, argv + 1);
@@ -96,6 +118,7 @@ int main(int argc, char **argv) {
     case CONFIG_HELP: config_usage(stdout); return 0;
     case CONFIG_VERSION: printf("chat-server %s\n", CHAT_VERSION); return 0;
     case CONFIG_ERROR: fprintf(stderr, "chat-server: %s\n", err); return 2;
+    case CONFIG_CHECK: return check_config(&cfg);
     default: break;
     }
     log_threshold = cfg.log_level;
@@ -194,6 +217,11 @@ int main(int argc, char **argv) {
     else
         log_info("%s", "protected mode: --auth off, so only loopback clients "
                  "are accepted");
+    static reloader rl;
+    rl = (reloader){.cfg = &cfg, .argc = argc, .argv = argv, .tls = tls,
+                    .st = st};
+    if ((r = reload_start(&rl, loop)))
+        log_warn("cannot listen for SIGHUP (%s): no reloads", uv_strerror(r));
     log_info("store: sqlite %s/chat.db (fsync %s, next message id %llu, "
              "offline ttl %llu s)", cfg.data_dir,
              cfg.fsync_full ? "full" : "normal",
@@ -203,6 +231,12 @@ int main(int argc, char **argv) {
      * active, and nothing calls uv_stop(); uv_loop_close() below reports
      * any handle left open. */
     (void)uv_run(loop, UV_RUN_DEFAULT);
+    if (rl.open) {
+        reload_close(&rl);
+        /* (void): returns once the close callback ran: nothing else is
+         * left to keep the loop alive */
+        (void)uv_run(loop, UV_RUN_DEFAULT);
+    }
     const hub_stats *st_ = server_stats(&srv);
     log_info("stopped: %llu connections served, %llu frames in, %llu routed, "
              "%llu stored, %llu refused, %llu writes",

@@ -360,6 +360,11 @@ void store_devices(const store *s, uint32_t user, unsigned *all,
 /* Hand the pending batch to the store thread (no-op when empty). */
 void store_flush(store *s);
 
+/* New quotas per receiver (store_config's max_messages and max_bytes; a
+ * reload): the puts of every batch flushed from now on are checked against
+ * them. Stored messages over a lowered quota stay. */
+void store_set_quota(store *s, uint64_t max_messages, uint64_t max_bytes);
+
 /* Body bytes of puts queued or in flight, not yet completed: the loop stops
  * reading from clients when this passes its bound. */
 size_t store_pending_bytes(const store *s);

@@ -388,7 +388,9 @@ struct store {
     /* set by store_open, then read-only */
     uv_loop_t *loop;
     store_callbacks cb;
-    store_config cfg;        /* cfg.dir is not kept (NULL) */
+    store_config cfg;        /* cfg.dir is not kept (NULL); the store
+                                thread alone writes (store_set_quota) and
+                                reads cfg.max_messages and cfg.max_bytes */
     char *path;              /* dir/chat.db, owned */
     sqlite3 *db;
     sqlite3_stmt *st_begin, *st_commit, *st_rollback, *st_insert,
@@ -426,6 +428,8 @@ struct store {
     uv_cond_t cv;            /* inq got a batch, or quit was set */
     batch *inq, *inq_tail, *outq, *outq_tail;
     int quit;
+    int quota_new;           /* quota_* are for the store thread to take */
+    uint64_t quota_msgs, quota_bytes;
 
     /* store thread */
     uv_thread_t thread;

@@ -312,6 +312,14 @@ void store_device(store *s, uint32_t user, const char *name, size_t namelen,
     assert(store__check_loop(s));
 }
 
+void store_set_quota(store *s, uint64_t max_messages, uint64_t max_bytes) {
+    uv_mutex_lock(&s->mu);
+    s->quota_msgs = max_messages;
+    s->quota_bytes = max_bytes;
+    s->quota_new = 1; /* taken with the next batch, before its puts */
+    uv_mutex_unlock(&s->mu);
+}
+
 void store_flush(store *s) {
     batch *b = s->cur;
     if (!b || (b->nkind == 0 && b->ndel == 0 && b->ncur == 0 &&

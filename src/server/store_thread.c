@@ -553,6 +553,11 @@ void store__thread_main(void *arg) {
         batch *work = s->inq;
         s->inq = s->inq_tail = NULL;
         int quit = s->quit;
+        if (s->quota_new) { /* store_set_quota: from the next put on */
+            s->cfg.max_messages = s->quota_msgs;
+            s->cfg.max_bytes = s->quota_bytes;
+            s->quota_new = 0;
+        }
         uv_mutex_unlock(&s->mu);
         if (work) {
             txn_run(s, work);

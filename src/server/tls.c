@@ -336,15 +336,15 @@ static int load_client_cas(SSL_CTX *ctx, const char *ca_file, char *err,
     return 0;
 }
 
-tls_server *tls_server_new(const char *cert_file, const char *key_file,
-                           const char *ca_file, char *err, size_t errlen) {
-    ERR_clear_error();
-    tls_server *s = calloc(1, sizeof *s);
-    if (!s || !(s->ctx = SSL_CTX_new(TLS_server_method()))) {
+/* A server context with the identity of cert_file/key_file (and client
+ * CAs), or NULL with err. */
+static SSL_CTX *ctx_new(const char *cert_file, const char *key_file,
+                        const char *ca_file, char *err, size_t errlen) {
+    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    if (!ctx) {
         snprintf(err, errlen, "cannot set up TLS: out of memory");
-        goto fail;
+        return NULL;
     }
-    SSL_CTX *ctx = s->ctx;
     SSL_CTX_set_default_passwd_cb(ctx, no_password);
     if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1 ||
         SSL_CTX_set_cipher_list(ctx, TLS_CIPHERS12) != 1 ||
@@ -363,6 +363,22 @@ tls_server *tls_server_new(const char *cert_file, const char *key_file,
     (void)SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
     if (load_identity(ctx, cert_file, key_file, err, errlen)) goto fail;
     if (ca_file && load_client_cas(ctx, ca_file, err, errlen)) goto fail;
+    return ctx;
+fail:
+    SSL_CTX_free(ctx);
+    return NULL;
+}
+
+tls_server *tls_server_new(const char *cert_file, const char *key_file,
+                           const char *ca_file, char *err, size_t errlen) {
+    ERR_clear_error();
+    tls_server *s = calloc(1, sizeof *s);
+    if (!s) {
+        snprintf(err, errlen, "cannot set up TLS: out of memory");
+        goto fail;
+    }
+    if (!(s->ctx = ctx_new(cert_file, key_file, ca_file, err, errlen)))
+        goto fail;
     s->meth = BIO_meth_new(BIO_TYPE_SOURCE_SINK, "chat-tls");
     if (!s->meth || !BIO_meth_set_read_ex(s->meth, bio_read) ||
         !BIO_meth_set_write_ex(s->meth, bio_write) ||
@@ -376,6 +392,21 @@ fail:
     ERR_clear_error();
     tls_server_free(s);
     return NULL;
+}
+
+int tls_server_reload(tls_server *s, const char *cert_file,
+                      const char *key_file, const char *ca_file, char *err,
+                      size_t errlen) {
+    ERR_clear_error();
+    SSL_CTX *ctx = ctx_new(cert_file, key_file, ca_file, err, errlen);
+    ERR_clear_error();
+    if (!ctx) return -1;
+    /* Every SSL made from the old context holds a reference to it
+     * (SSL_new), so open connections keep their certificate; this drops
+     * only ours. */
+    SSL_CTX_free(s->ctx);
+    s->ctx = ctx;
+    return 0;
 }
 
 void tls_server_free(tls_server *s) {

@@ -98,6 +98,13 @@ tls_server *tls_server_new(const char *cert_file, const char *key_file,
                            const char *ca_file, char *err, size_t errlen);
 void tls_server_free(tls_server *s);
 
+/* Load the identity (and client CAs) again, e.g. a renewed certificate:
+ * connections accepted from now on get it, open ones keep theirs. 0, or -1
+ * with err and s unchanged (a bad new file keeps the old identity). */
+int tls_server_reload(tls_server *s, const char *cert_file,
+                      const char *key_file, const char *ca_file, char *err,
+                      size_t errlen);
+
 /* ---- one connection ------------------------------------------------------- */
 
 typedef struct tls_conn tls_conn;

@@ -575,15 +575,33 @@ static void test_usage(void **state) {
     config_usage(f);
     assert_int_equal(fclose(f), 0);
     assert_non_null(text);
-    static const char *const words[] = {
-        "Usage:", "--bind", "--port", "--echo", "--data-dir", "--max-frame",
-        "--max-outbuf", "--offline-max-messages", "--offline-max-bytes",
-        "--log-level", "--help", "--version", "127.0.0.1", "8888",
-        "./chat-data", "16777216", "67108864", "100000", "268435456",
-        "--auth", "--insecure-open", "--login-timeout", "--max-connections",
-        "--max-conns-per-ip", "--rate-msgs", "--rate-bytes", "--tls-port",
-        "--tls-cert", "--tls-key", "--tls-ca", "256", "20000",
-    };
+    /* Every setting of the table, with its default. */
+    for (size_t i = 0; i < config_nsettings; i++) {
+        char flag[64], def[128];
+        const setting *st = &config_settings[i];
+        snprintf(flag, sizeof flag, "--%s", st->name);
+        if (!strstr(text, flag)) fail_msg("usage lacks '%s'", flag);
+        if (st->flags & SET_CLI) continue;
+        config d;
+        config_defaults(&d);
+        config_value(&d, st, def, sizeof def);
+        if (st->def_text) snprintf(def, sizeof def, "%s", st->def_text);
+        char want[160];
+        snprintf(want, sizeof want, "(default %s", def);
+        /* the help wraps: compare with the blanks squeezed out */
+        char *flat = strdup(text), *w = flat;
+        for (const char *r = text; *r; r++)
+            if (*r != ' ' && *r != '\n') *w++ = *r;
+        *w = '\0';
+        w = want;
+        for (const char *r = want; *r; r++)
+            if (*r != ' ') *w++ = *r;
+        *w = '\0';
+        if (!strstr(flat, want)) fail_msg("usage lacks '%s' of --%s", want, st->name);
+        free(flat);
+    }
+    static const char *const words[] = {"Usage:", "127.0.0.1", "8888",
+                                        "./chat-data", "16M", "[reload]"};
     for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
         if (!strstr(text, words[i])) fail_msg("usage lacks '%s'", words[i]);
     free(text);
