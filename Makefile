@@ -40,6 +40,13 @@ CFLAGS  += -Iinclude
 PREFIX     ?= /usr/local
 LIBDIR     ?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
+# The server's install locations (make install, make deb; docs/OPERATIONS.md,
+# "Installing"): /usr puts the config in /etc and the unit in /lib.
+BINDIR     ?= $(PREFIX)/bin
+DATADIR    ?= $(PREFIX)/share
+MANDIR     ?= $(DATADIR)/man
+SYSCONFDIR ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
+UNITDIR    ?= $(if $(filter /usr,$(PREFIX)),/lib/systemd/system,$(PREFIX)/lib/systemd/system)
 
 PY      := /usr/bin/python3
 
@@ -96,6 +103,7 @@ LIBCHAT_SO  := libchat.so.$(VERSION)
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(B)/tests/%,$(wildcard tests/unit/test_*.c))
 
 .PHONY: all deps run test check unit integration browser install-check valgrind clean libchat install lint docs-settings FORCE
+.PHONY: man install-server deb package-check
 .DEFAULT_GOAL := all
 
 all: $(B)/chat-server $(B)/chat-bench $(B)/chat-client libchat $(B)/settings-doc
@@ -199,6 +207,71 @@ install: libchat
 	ln -sf $(LIBCHAT_SO) $(DESTDIR)$(LIBDIR)/libchat.so.0
 	ln -sf $(LIBCHAT_SO) $(DESTDIR)$(LIBDIR)/libchat.so
 	install -m 644 $(B)/chat.pc $(DESTDIR)$(LIBDIR)/pkgconfig/chat.pc
+	install -d $(DESTDIR)$(MANDIR)/man3
+	install -m 644 $(B)/man/libchat.3 $(DESTDIR)$(MANDIR)/man3/libchat.3
+install: install-server $(B)/man/libchat.3
+
+# Manual pages, from man/*.in into $(B)/man/: @VERSION@ replaced, and the
+# marker lines of chat-server(8) and chat-server.conf(5) replaced by what
+# the settings table prints (settings-doc man-flags, man-conf: the same
+# source as chat-server --help).
+MAN_PAGES := $(patsubst man/%.in,$(B)/man/%,$(wildcard man/*.in))
+man: $(MAN_PAGES)
+
+$(B)/man/%: man/%.in
+	@mkdir -p $(dir $@)
+	awk -v v='$(VERSION)' -v sd='$(B)/settings-doc' \
+	  '/^\.\\" @OPTIONS@$$/ { fflush(); if (system(sd " man-flags")) exit 1; next } \
+	   /^\.\\" @SETTINGS@$$/ { fflush(); if (system(sd " man-conf")) exit 1; next } \
+	   { gsub(/@VERSION@/, v); print }' $< > $@.tmp
+	mv $@.tmp $@
+
+$(B)/man/chat-server.8 $(B)/man/chat-server.conf.5: $(B)/settings-doc
+
+# The example config: every setting commented out with its default, and
+# the two the package sets.
+$(B)/chat-server.conf: $(B)/settings-doc
+	$(B)/settings-doc conf bind=127.0.0.1 data-dir=/var/lib/chat-server > $@.tmp
+	mv $@.tmp $@
+
+# The server, the client, the web client's files (the server serves its
+# own copy, built in), the example config (never over an edited one: a
+# reinstall puts it beside as chat-server.conf.example), manual pages
+# 1, 5, 8 and the systemd unit with this install's paths.
+install-server: $(B)/chat-server $(B)/chat-client $(B)/chat-server.conf man
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR)/chat-server/web \
+	  $(DESTDIR)$(SYSCONFDIR)/chat-server $(DESTDIR)$(UNITDIR) \
+	  $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8
+	install -m 755 $(B)/chat-server $(B)/chat-client $(DESTDIR)$(BINDIR)/
+	install -m 644 $(WEB_FILES) $(DESTDIR)$(DATADIR)/chat-server/web/
+	conf=$(DESTDIR)$(SYSCONFDIR)/chat-server/chat-server.conf; \
+	  if [ -e "$$conf" ]; then conf="$$conf.example"; echo "install: keeping $(SYSCONFDIR)/chat-server/chat-server.conf; the new one is $$conf"; fi; \
+	  install -m 644 $(B)/chat-server.conf "$$conf"
+	install -m 644 $(B)/man/chat-client.1 $(DESTDIR)$(MANDIR)/man1/
+	install -m 644 $(B)/man/chat-server.conf.5 $(DESTDIR)$(MANDIR)/man5/
+	install -m 644 $(B)/man/chat-server.8 $(DESTDIR)$(MANDIR)/man8/
+	sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+	  packaging/chat-server.service.in > $(DESTDIR)$(UNITDIR)/chat-server.service
+	chmod 644 $(DESTDIR)$(UNITDIR)/chat-server.service
+
+# The Debian package (docs/OPERATIONS.md, "The Debian package"):
+# install-server into a staging root, then packaging/mkdeb.sh.
+DEB_ARCH := $(shell dpkg --print-architecture 2>/dev/null || echo amd64)
+DEB      := $(B)/chat-server_$(VERSION)-1_$(DEB_ARCH).deb
+DEB_ROOT := $(B)/deb/debian/chat-server
+deb: $(DEB)
+
+$(DEB): $(B)/chat-server $(B)/chat-client $(B)/chat-server.conf $(MAN_PAGES) $(WEB_FILES) \
+        $(wildcard packaging/* packaging/debian/*)
+	rm -rf $(DEB_ROOT)
+	$(MAKE) --no-print-directory -s install-server DESTDIR=$(CURDIR)/$(DEB_ROOT) \
+	  PREFIX=/usr SYSCONFDIR=/etc UNITDIR=/lib/systemd/system >/dev/null
+	packaging/mkdeb.sh $(DEB_ROOT) $(VERSION)-1 $@
+
+# The package checked without installing it (tests/install/package.sh):
+# lintian, its files, the manual pages, the unit, the binaries it holds.
+package-check: $(DEB) $(MAN_PAGES) libchat
+	+B=$(B) tests/install/package.sh $(DEB)
 
 run: deps
 	$(MAKE) --no-print-directory all
@@ -260,6 +333,7 @@ test: deps
 	$(MAKE) --no-print-directory check
 	$(MAKE) --no-print-directory lint
 	$(MAKE) --no-print-directory install-check
+	$(MAKE) --no-print-directory package-check
 	$(MAKE) --no-print-directory SANITIZE=1 check
 	$(MAKE) --no-print-directory fuzz-ci
 

@@ -9,17 +9,21 @@
 #   prometheus, chromium for the browser tests, openssl(1) for throwaway
 #   certificates,
 #   iproute2 for the network-namespace test, clang for the fuzz targets,
-#   clang-tidy for `make lint`, Node.js and tests/browser's npm packages);
+#   clang-tidy for `make lint`, Node.js and tests/browser's npm packages;
+#   for `make package-check`: lintian, man-db (man -l), systemd
+#   (systemd-analyze verify; not run as init) and procps (the unit's
+#   /bin/kill));
 #   bench: also the servers `make bench` compares against, gnuplot, and
 #   openssl(1) for the TLS scenarios' throwaway certificates.
 set -eu
 
 want="build-essential pkg-config libuv1-dev libsqlite3-dev libedit-dev libsodium-dev libssl-dev python3"
 fuzz="clang libclang-rt-14-dev"
+pkg="lintian man-db systemd procps"
 case "${1:-all}" in
-  all) want="$want libcmocka-dev python3 python3-pytest python3-tornado python3-websockets prometheus chromium openssl iproute2 clang-tidy $fuzz redis-server nats-server mosquitto gnuplot-nox util-linux procps" ;;
+  all) want="$want libcmocka-dev python3 python3-pytest python3-tornado python3-websockets prometheus chromium openssl iproute2 clang-tidy $pkg $fuzz redis-server nats-server mosquitto gnuplot-nox util-linux procps" ;;
   build) ;;
-  test) want="$want libcmocka-dev python3 python3-pytest python3-tornado python3-websockets prometheus chromium openssl iproute2 clang-tidy $fuzz" ;;
+  test) want="$want libcmocka-dev python3 python3-pytest python3-tornado python3-websockets prometheus chromium openssl iproute2 clang-tidy $pkg $fuzz" ;;
   fuzz) want="$want $fuzz" ;;
   bench) want="$want redis-server nats-server mosquitto gnuplot-nox util-linux procps openssl" ;;
   *) echo "usage: scripts/deps.sh [all|build|test|bench|fuzz]" >&2; exit 2 ;;
