@@ -232,3 +232,37 @@ def test_the_settings_table_of_the_docs_is_the_source_s(tmp_path):
     out = run("--help").stdout
     for n in names:
         assert "--" + n in out, n
+
+
+def test_reload_of_origins_max_connections_and_log_level(start_server, tmp_path):
+    from test_security import expect_error_then_eof
+    from test_ws import handshake
+    from proto import BUSY
+    conf = tmp_path / "c.conf"
+    write(conf, "http-port auto\nlog-level info\n")
+    srv = start_server("--config", str(conf))
+    c, r = handshake(srv, extra={"Origin": "https://chat.example.com"})
+    assert r.status == 403, r
+    c.close()
+    held = srv.client()
+    held.hello(1)
+    write(conf, "http-port auto\nhttp-allow-origin https://chat.example.com\n"
+          "max-connections 1\nlog-level debug\n")
+    m = reload(srv, 1)
+    assert m.group(1) == "3", srv.log()
+    for line in ("http-allow-origin (none) -> https://chat.example.com",
+                 "max-connections 100000 -> 1", "log-level info -> debug"):
+        assert srv.log_lines("reload: " + line), line
+    # the held connection stays; a second is over the new limit
+    e = expect_error_then_eof(srv.client(), BUSY)
+    assert "--max-connections" in e.reason
+    held.close()
+    srv.clients.remove(held)
+    write(conf, "http-port auto\nhttp-allow-origin https://chat.example.com\n"
+          "log-level debug\n")
+    reload(srv, 2)
+    c, r = handshake(srv, extra={"Origin": "https://chat.example.com"})
+    assert r.status == 101, r
+    c.close()
+    # at debug the server logs what it logs only at debug (a close)
+    srv.wait_for_log(re.compile(r"DEBUG .*clos", re.I))
