@@ -14,8 +14,9 @@
  *                     completions (on_async)
  *     store_thread.c  the store thread: write transactions, fetches, purges,
  *                     retried deletes
- *     store_sqlite.c  the database: open, file checks, schema migrations,
- *                     prepared statements, close (store_open, store_free)
+ *     store_sqlite.c  the database: the data directory's lock, open,
+ *                     file checks, schema migrations, prepared statements,
+ *                     close (store_open, store_free)
  *     store_dev.c     devices and their cursors, the deletions a cursor
  *                     allows, forgotten devices, client ids
  *     store_sig.c     signals: read marks, contacts (and their cache), the
@@ -390,6 +391,7 @@ struct store {
     store_callbacks cb;
     store_config cfg;        /* cfg.dir is not kept (NULL) */
     char *path;              /* dir/chat.db, owned */
+    int lock_fd;             /* dir/chat.lock, held until destroy (-1) */
     sqlite3 *db;
     sqlite3_stmt *st_begin, *st_commit, *st_rollback, *st_insert,
         *st_delete, *st_fetch, *st_purge, *st_dedup_ins,
