@@ -61,6 +61,7 @@ SERVER_SRC := src/server/config.c src/server/config_file.c src/server/config_doc
               src/server/store_sig.c \
               src/server/groups.c src/server/cidset.c \
               src/server/accounts.c src/server/admin.c \
+              src/server/backup.c \
               src/server/auth.c src/server/tls.c src/server/netaddr.c \
               src/server/ratelimit.c src/server/metrics.c src/server/procstat.c \
               src/server/transport.c src/server/outq.c \

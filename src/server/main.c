@@ -3,7 +3,8 @@
  * store (SQLite, on its own thread), then one event loop until SIGINT or
  * SIGTERM.
  *
- * `chat-server user ...` is account administration instead (admin.h).
+ * `chat-server user ...` is account administration instead (admin.h);
+ * `backup` and `restore` copy the store's database (backup.h).
  *
  * Exit status: 0 after a clean stop, 1 when it cannot start (the reason is
  * logged), 2 for a bad command line.
@@ -18,6 +19,7 @@
 
 #include "common/log.h"
 #include "admin.h"
+#include "backup.h"
 #include "config.h"
 #include "reload.h"
 #include "server.h"
@@ -111,6 +113,10 @@ static int check_config(const config *cfg) {
 int main(int argc, char **argv) {
     if (argc > 1 && strcmp(argv[1], "user") == 0)
         return admin_main(argc - 1, argv + 1);
+    if (argc > 1 && strcmp(argv[1], "backup") == 0)
+        return backup_main(argc - 1, argv + 1);
+    if (argc > 1 && strcmp(argv[1], "restore") == 0)
+        return restore_main(argc - 1, argv + 1);
     config cfg;
     char err[512];
     config_defaults(&cfg);

@@ -52,6 +52,7 @@ enum {
     STORE_EIO = -3,     /* the database could not be written (I/O error) */
     STORE_EFULL = -4,   /* the disk is full */
     STORE_ECORRUPT = -5, /* the database file is damaged or not a database */
+    STORE_EBUSY = -6,   /* another process holds the data directory's lock */
     /* group operations refused (store_group) */
     STORE_GNOGROUP = -10,   /* no such group */
     STORE_GNOTMEMBER = -11, /* the actor is not a member */
@@ -163,7 +164,20 @@ typedef struct store store;
  * 0, or an SQLite error code (then the defaults stay; nothing is wrong). */
 int store_global_init(void);
 
-/* Open (or create) dir/chat.db, run the schema migrations, load the
+/* The data directory's lock: dir/chat.lock (created 0600), taken with
+ * flock(LOCK_EX | LOCK_NB). store_open holds it while the store is open,
+ * and `chat-server restore` while it replaces the database, so that a
+ * second server on the same directory, or a restore under a running
+ * server, is refused instead of sharing (or swapping) its files. The
+ * kernel lets go when the process ends, a SIGKILL too: a crash never
+ * leaves a stale lock. `chat-server backup` and `user` do not take it (they
+ * run beside a server). Returns the descriptor (>= 0; close it to let go;
+ * close-on-exec), or STORE_EBUSY (another process holds it) or STORE_EIO
+ * with a sentence in err naming the directory. */
+int store_lock_dir(const char *dir, char *err, size_t errlen);
+
+/* Take dir's lock (store_lock_dir: STORE_EBUSY when another server uses
+ * dir), open (or create) dir/chat.db, run the schema migrations, load the
  * per-receiver counters, start the store thread and register its wake-up
  * handle on loop. Synchronous: call before the loop runs. Returns 0, or a
  * STORE_E* code with a sentence in err naming the file and what to do (a

@@ -14,8 +14,9 @@
  *                     completions (on_async)
  *     store_thread.c  the store thread: write transactions, fetches, purges,
  *                     retried deletes
- *     store_sqlite.c  the database: open, file checks, schema migrations,
- *                     prepared statements, close (store_open, store_free)
+ *     store_sqlite.c  the database: the data directory's lock, open,
+ *                     file checks, schema migrations, prepared statements,
+ *                     close (store_open, store_free)
  *     store_dev.c     devices and their cursors, the deletions a cursor
  *                     allows, forgotten devices, client ids
  *     store_sig.c     signals: read marks, contacts (and their cache), the
@@ -392,6 +393,7 @@ struct store {
                                 thread alone writes (store_set_quota) and
                                 reads cfg.max_messages and cfg.max_bytes */
     char *path;              /* dir/chat.db, owned */
+    int lock_fd;             /* dir/chat.lock, held until destroy (-1) */
     sqlite3 *db;
     sqlite3_stmt *st_begin, *st_commit, *st_rollback, *st_insert,
         *st_delete, *st_fetch, *st_purge, *st_dedup_ins,

@@ -1,5 +1,6 @@
 /*
- * store_sqlite.c -- the offline store's database (see store_int.h): open
+ * store_sqlite.c -- the offline store's database (see store_int.h): take
+ * the data directory's lock (<dir>/chat.lock), open
  * <dir>/chat.db, check that it is ours, migrate its schema, prepare the
  * statements the store thread runs, start that thread; and the reverse.
  *
@@ -11,11 +12,15 @@
 #include "server/store_int.h"
 
 #include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "common/log.h"
 
@@ -56,6 +61,7 @@ const char *store_strerror(int status) {
     case STORE_EIO: return "the message database could not be written";
     case STORE_EFULL: return "the disk is full";
     case STORE_ECORRUPT: return "the message database is damaged";
+    case STORE_EBUSY: return "another chat-server uses the data directory";
     default: return "unknown store error";
     }
 }
@@ -63,6 +69,45 @@ const char *store_strerror(int status) {
 int store_global_init(void) {
     int rc = sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
     return rc == SQLITE_OK ? 0 : rc;
+}
+
+/* -- the data directory's lock ------------------------------------------- */
+
+/* flock rather than an fcntl lock: an fcntl lock belongs to the process
+ * and is lost when any descriptor of that file in the process closes,
+ * while flock belongs to this open file description only. A file of its
+ * own rather than chat.db: SQLite's locking on chat.db is fcntl byte
+ * ranges, and a restore renames chat.db (a lock on it would go with the
+ * old file). */
+int store_lock_dir(const char *dir, char *err, size_t errlen) {
+    char path[4096];
+    int n = snprintf(path, sizeof path, "%s/chat.lock", dir);
+    if (n < 0 || (size_t)n >= sizeof path) {
+        snprintf(err, errlen, "%s: the data directory's path is too long",
+                 dir);
+        return STORE_EIO;
+    }
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0) {
+        snprintf(err, errlen, "%s: cannot open the lock file (%s). Check "
+                 "that the data directory exists and that this user may "
+                 "write to it.", path, strerror(errno));
+        return STORE_EIO;
+    }
+    int r;
+    while ((r = flock(fd, LOCK_EX | LOCK_NB)) != 0 && errno == EINTR) {}
+    if (r == 0) return fd;
+    int e = errno;
+    (void)close(fd); /* only opened: closing it loses nothing */
+    if (e == EWOULDBLOCK) {
+        snprintf(err, errlen, "another chat-server uses %s (it holds the "
+                 "lock %s). Stop it first, or give this one another "
+                 "--data-dir.", dir, path);
+        return STORE_EBUSY;
+    }
+    snprintf(err, errlen, "%s: cannot lock the data directory (%s). Use a "
+             "local file system.", path, strerror(e));
+    return STORE_EIO;
 }
 
 /* -- opening ----------------------------------------------------------- */
@@ -440,6 +485,9 @@ static void destroy(store *s) {
     if (s->db && sqlite3_close(s->db) != SQLITE_OK)
         log_error("store: %s: closing the database failed (%s)", s->path,
                   sqlite3_errmsg(s->db));
+    /* (void): the lock goes with the descriptor, after the database (a
+     * restore may then move the files); the lock file was never written */
+    if (s->lock_fd >= 0) (void)close(s->lock_fd);
     store__batch_free_list(s->inq);
     store__batch_free_list(s->outq);
     store__batch_free_list(s->spare);
@@ -511,6 +559,7 @@ int store_open(store **out, uv_loop_t *loop, const store_config *cfg,
         free(s);
         return STORE_ENOMEM;
     }
+    s->lock_fd = -1;
     memcpy(s->path, cfg->dir, n);
     memcpy(s->path + n, "/chat.db", sizeof "/chat.db");
     s->loop = loop;
@@ -530,6 +579,10 @@ int store_open(store **out, uv_loop_t *loop, const store_config *cfg,
     if (RESERVE(s->failq, s->cfailq, FAILQ_MIN)) {
         snprintf(err, errlen, "out of memory opening the store");
         rc = STORE_ENOMEM;
+    }
+    if (rc == STORE_OK) { /* before the file is opened, let alone migrated */
+        s->lock_fd = store_lock_dir(cfg->dir, err, errlen);
+        if (s->lock_fd < 0) rc = s->lock_fd;
     }
     if (rc == STORE_OK) rc = db_open(s, err, errlen);
     if (rc == STORE_OK) rc = conv_index(s, err, errlen);
