@@ -68,8 +68,18 @@ int backup_parse_args(int argc, char **argv, int force_ok, backup_args *a,
                 return -1;
             }
             a->dir = argv[i];
+            a->dir_set = 1;
         } else if (opt && !strncmp(s, "--data-dir=", 11)) {
             a->dir = s + 11;
+            a->dir_set = 1;
+        } else if (opt && !strcmp(s, "--config")) {
+            if (++i == argc) {
+                snprintf(err, errlen, "--config needs a file");
+                return -1;
+            }
+            a->config = argv[i];
+        } else if (opt && !strncmp(s, "--config=", 9)) {
+            a->config = s + 9;
         } else if (opt && force_ok && !strcmp(s, "--force")) {
             a->force = 1;
         } else if (opt) {
@@ -113,7 +123,7 @@ int backup_aside_name(char *out, size_t n, const char *db, time_t t,
 static void usage(FILE *out, int restore) {
     if (restore)
         fprintf(out,
-"Usage: chat-server restore [--data-dir DIR] FILE\n"
+"Usage: chat-server restore [--data-dir DIR | --config CONF] FILE\n"
 "Put the copy FILE (made by `chat-server backup`) in place as DIR/chat.db\n"
 "(default DIR %s; created if missing). FILE is checked first (a\n"
 "chat-server database of schema version 1 to %d, PRAGMA quick_check ok);\n"
@@ -122,12 +132,14 @@ static void usage(FILE *out, int restore) {
 "upgrades an older schema.\n", CONFIG_DEFAULT_DATA_DIR, STORE_SCHEMA_VERSION);
     else
         fprintf(out,
-"Usage: chat-server backup [--data-dir DIR] [--force] FILE\n"
+"Usage: chat-server backup [--data-dir DIR | --config CONF] [--force] FILE\n"
 "Copy DIR/chat.db (default DIR %s) to FILE, consistently, while a server\n"
 "runs on DIR and takes messages: every message acknowledged before the\n"
 "backup began is in the copy. The copy is checked (PRAGMA quick_check) and\n"
 "synced before it gets its name; FILE.tmp is used meanwhile.\n"
-"  --force   replace FILE if it exists (refused otherwise)\n",
+"  --force   replace FILE if it exists (refused otherwise)\n"
+"With --config, DIR is the data-dir of the server's config file (as\n"
+"`chat-server --config CONF` reads it); --data-dir wins over it.\n",
             CONFIG_DEFAULT_DATA_DIR);
 }
 
@@ -144,6 +156,16 @@ static int command_line(int argc, char **argv, int restore, backup_args *a) {
     if (a->help) {
         usage(stdout, restore);
         return 0;
+    }
+    if (a->config && !a->dir_set) { /* the server's data-dir */
+        static config c;
+        config_defaults(&c);
+        if (config_file_apply(&c, a->config, err, sizeof err)) {
+            fprintf(stderr, "chat-server %s: %s\n",
+                    restore ? "restore" : "backup", err);
+            return 2;
+        }
+        a->dir = c.data_dir;
     }
     return -1;
 }

@@ -3,8 +3,8 @@
  * copy of the store's database while a server runs on it, and the way back
  * to such a copy (docs/OPERATIONS.md, "Backup and restore").
  *
- *     chat-server backup [--data-dir DIR] [--force] FILE
- *     chat-server restore [--data-dir DIR] FILE
+ *     chat-server backup [--data-dir DIR | --config CONF] [--force] FILE
+ *     chat-server restore [--data-dir DIR | --config CONF] FILE
  *
  * Everything the server keeps is in DIR/chat.db (messages, devices,
  * groups, accounts, read marks), so a copy of that one database is the
@@ -28,6 +28,9 @@ int restore_main(int argc, char **argv);
 /* The command line of either, parsed (pure; the strings are argv's). */
 typedef struct backup_args {
     const char *dir;   /* --data-dir, default CONFIG_DEFAULT_DATA_DIR */
+    int dir_set;       /* --data-dir was given (it wins over --config's) */
+    const char *config;/* --config: the data-dir of that file (read by
+                          backup_main / restore_main, not by the parser) */
     const char *file;  /* the copy */
     int force;         /* --force (backup only): replace an existing file */
     int help;          /* --help / -h: print the usage, nothing else */

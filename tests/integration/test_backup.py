@@ -318,3 +318,27 @@ def test_help(cmd, tmp_path):
     r = subprocess.run([require_binary(), cmd, "--help"], capture_output=True,
                        text=True, timeout=10, cwd=tmp_path)
     assert r.returncode == 0 and r.stdout.startswith(f"Usage: chat-server {cmd}"), r
+
+
+def test_backup_and_restore_find_the_data_dir_in_the_config_file(
+        start_store_server, store_dir, tmp_path):
+    conf = tmp_path / "chat-server.conf"
+    conf.write_text(f"# as the package's\ndata-dir {store_dir}\n")
+    s = start_store_server("--config", conf)
+    a = s.client()
+    assert a.hello(1, flags=ACKS_FLAG).flags & ACKS_FLAG
+    a.send_frame(1, RECEIVER, TEXT, body(0))
+    assert wait_for_ack(a, 1).errors == []
+    copy = tmp_path / "copy.db"
+    r = ok(run("backup", "--config", conf, copy))
+    assert "1 messages" in r.stdout or "1 message" in r.stdout, r.stdout
+    refused(run("restore", "--config", conf, copy), "runs on", store_dir)
+    # --data-dir wins over the file's
+    other = tmp_path / "other"
+    ok(run("restore", "--config", conf, "--data-dir", other, copy))
+    assert (other / "chat.db").exists()
+    # a bad file: exit 2 with the file and line
+    bad = tmp_path / "bad.conf"
+    bad.write_text("data-dir\n")
+    r = run("backup", "--config", bad, tmp_path / "x.db")
+    assert r.returncode == 2 and "bad.conf:1: data-dir: needs a value" in r.stderr
