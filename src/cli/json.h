@@ -19,10 +19,4 @@
  * O(len). */
 int cli_json_string(FILE *f, const void *s, size_t len);
 
-/* Length of the valid UTF-8 sequence starting at s[0] (1-4), or 0 when it
- * is invalid; then *skip receives the length of its maximal invalid
- * subpart (>= 1) to replace with one U+FFFD. `n` >= 1 bytes are available.
- * Pure. */
-size_t cli_utf8_seq(const unsigned char *s, size_t n, size_t *skip);
-
 #endif

@@ -61,10 +61,12 @@ static void hand_off(conn *c) {
     if (outq_total(&c->out)) outq_walk(outq_cur(&c->out), 0, handoff_frame, &h);
     hb->stats.frames_stored += h.stored;
     if (h.stored)
-        CLOG(c, LOG_INFO, "%llu undelivered frames handed to the store",
+        CLOG(c, LOG_INFO, "handoff_stored",
+             "%llu undelivered frames handed to the store",
              (unsigned long long)h.stored);
     if (h.lost)
-        CLOG(c, LOG_ERROR, "%llu undelivered frames lost: out of memory",
+        CLOG(c, LOG_ERROR, "handoff_lost",
+             "%llu undelivered frames lost: out of memory",
              (unsigned long long)h.lost);
     /* where its device got to (with its other connections, c being out
      * of the router now), and that it was seen now */
@@ -80,7 +82,8 @@ static void hand_off(conn *c) {
 int close_if_unread(conn *c, const char *what) {
     size_t max = c->hub->cfg->max_outbuf;
     if (output_queued(c) <= max) return 0;
-    CLOG(c, LOG_WARN, "%s while its answers pile up unread (over %zu bytes, "
+    CLOG(c, LOG_WARN, "answers_unread",
+         "%s while its answers pile up unread (over %zu bytes, "
          "--max-outbuf); closing", what, max);
     close_abort(c);
     return 1;
@@ -95,7 +98,7 @@ void close_abort(conn *c) {
 static void on_linger(uv_timer_t *t) {
     conn *c = t->data;
     conn_ref(c);
-    CLOG(c, LOG_DEBUG, "%s", "closing: linger time over");
+    CLOG(c, LOG_DEBUG, "linger_over", "closing: linger time over");
     close_abort(c);
     conn_unref(c);
 }
@@ -117,7 +120,8 @@ void close_finish(conn *c, unsigned code, const char *reason) {
     if (r == 0) r = conn_timer(c, on_linger, CONN_LINGER_MS);
     if (r == 0) r = output_flush(c);
     if (r < 0) {
-        CLOG(c, LOG_DEBUG, "closing at once: %s", uv_strerror(r));
+        CLOG(c, LOG_DEBUG, "close_abrupt",
+             "closing at once: %s", uv_strerror(r));
         close_abort(c);
     } else if (r == 1) {
         close_drained(c);

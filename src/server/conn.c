@@ -63,7 +63,8 @@ void conn_to(conn *c, conn_state to) {
         if (c->timer) uv_close((uv_handle_t *)c->timer, on_timer_closed);
     }
     if (log_enabled(LOG_DEBUG) && to != CONN_FETCHING && from != CONN_FETCHING)
-        CLOG(c, LOG_DEBUG, "%s -> %s", state_names[from], state_names[to]);
+        CLOG(c, LOG_DEBUG, "conn_state",
+             "%s -> %s", state_names[from], state_names[to]);
 }
 
 conn *conn_new(hub *h, const transport_ops *ops, int *err) {
@@ -149,7 +150,7 @@ static void conn_free(conn *c) {
     seqidq_free(&c->ackq);
     cidset_free(c->cids);
     free(c->track.v);
-    CLOG(c, LOG_DEBUG, "%s", "freed");
+    CLOG(c, LOG_DEBUG, "conn_freed", "freed");
     free(c);
 }
 

@@ -398,11 +398,15 @@ static inline void conn_queue_flush(conn *c) {
         dlist_push_tail(&c->hub->flush, &c->flink);
 }
 
-#define CLOG(c, level, fmt, ...)                                              \
+/* A log line about connection c: its peer, and its user (the one it is
+ * bound to, or during a login the one its HELLO claims; 0: none yet).
+ * event: a literal from docs/OPERATIONS.md's table. conn_peer() runs only
+ * when the level is on; level and c are evaluated twice (no side effects). */
+#define CLOG(c, level, event, ...)                                            \
     do {                                                                      \
         if (log_enabled(level))                                               \
-            log_msg(level, "peer=%s user=%u: " fmt, conn_peer(c),             \
-                    (unsigned)(c)->user, __VA_ARGS__);                        \
+            log_emit(level, event, conn_peer(c), (long long)(c)->user,        \
+                     __VA_ARGS__);                                            \
     } while (0)
 
 #endif

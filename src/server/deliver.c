@@ -18,7 +18,7 @@ static void slow_consumer(conn *c) {
     snprintf(why, sizeof why, "%zu frames sent and not acknowledged "
              "(--max-unacked): slow consumer, closing; they stay stored",
              sync_unacked(c));
-    CLOG(c, LOG_WARN, "%s", why);
+    CLOG(c, LOG_WARN, "slow_consumer", "%s", why);
     c->hub->stats.refused++;
     close_finish(c, FRAME_ERR_SLOW, why);
 }

@@ -53,7 +53,8 @@ void groupops_reason(int status, uint32_t group, const config *cfg,
 }
 
 static int malformed(conn *c, const char *why) {
-    CLOG(c, LOG_WARN, "refused: malformed GROUP (%s); closing", why);
+    CLOG(c, LOG_WARN, "group_malformed",
+         "refused: malformed GROUP (%s); closing", why);
     c->hub->stats.refused++;
     close_finish(c, FRAME_ERR_PROTO, "malformed GROUP");
     return -1;
@@ -89,7 +90,7 @@ static void list(conn *c, uint32_t req) {
     o->len = 0;
     size_t need = FRAME_GROUP_PRE + 2 + (u ? u->n : 0) * (9u + GROUPS_NAME_MAX);
     if (buf_reserve(o, need, SIZE_MAX / 2)) {
-        CLOG(c, LOG_ERROR, "%s", "out of memory answering LIST; closing");
+        CLOG(c, LOG_ERROR, "conn_oom", "out of memory answering LIST; closing");
         close_abort(c);
         return;
     }
@@ -125,7 +126,8 @@ static void members(conn *c, uint32_t req, uint32_t group) {
     buf *o = &c->hub->scratch;
     o->len = 0;
     if (buf_reserve(o, FRAME_GROUP_PRE + 2 + 5u * g->n, SIZE_MAX / 2)) {
-        CLOG(c, LOG_ERROR, "%s", "out of memory answering MEMBERS; closing");
+        CLOG(c, LOG_ERROR, "conn_oom",
+             "out of memory answering MEMBERS; closing");
         close_abort(c);
         return;
     }
@@ -195,7 +197,7 @@ void groupops_request(conn *c, const frame_c2s *f) {
     }
     gop *t = malloc(sizeof *t + (size_t)n * sizeof t->users[0]);
     if (!t) {
-        CLOG(c, LOG_ERROR, "%s", "out of memory for a group operation; "
+        CLOG(c, LOG_ERROR, "conn_oom", "out of memory for a group operation; "
              "closing");
         close_abort(c);
         return;
@@ -241,7 +243,8 @@ static void events(hub *h, const gop *t, uint32_t group) {
     o->len = 0;
     if (buf_reserve(o, FRAME_GROUP_PRE + 8u + 4u * n + GROUPS_NAME_MAX,
                     SIZE_MAX / 2)) {
-        log_error("%s", "out of memory: a group event is not sent");
+        log_error("group_event_lost",
+                  "out of memory: a group event is not sent");
         return;
     }
     uint8_t *w = o->data;
@@ -281,7 +284,8 @@ void groupops_done(void *token, uint32_t group, int status) {
     if (status == STORE_OK) {
         if (conn_open(c)) answer(c, t->op, t->req, group, NULL, 0);
         events(h, t, group);
-        CLOG(c, LOG_DEBUG, "group %u: operation %u done", (unsigned)group,
+        CLOG(c, LOG_DEBUG, "group_op_done",
+             "group %u: operation %u done", (unsigned)group,
              (unsigned)t->op);
     } else if (conn_open(c)) {
         refuse(c, t->req, t->group, status);

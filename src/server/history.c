@@ -26,7 +26,8 @@ static void page(conn *c, uint32_t req, const store_row *rows, size_t n,
     buf *o = &c->hub->scratch;
     o->len = 0;
     if (need > UINT32_MAX || buf_reserve(o, need, SIZE_MAX / 2)) {
-        CLOG(c, LOG_ERROR, "%s", "out of memory answering HISTORY; closing");
+        CLOG(c, LOG_ERROR, "conn_oom",
+             "out of memory answering HISTORY; closing");
         close_abort(c);
         return;
     }
@@ -61,7 +62,8 @@ void history_request(conn *c, const frame_c2s *f) {
     uint16_t limit = (uint16_t)((p[17] << 8) | p[18]);
     if ((kind != KIND_USER && kind != KIND_GROUP) || peer == 0 ||
         limit == 0 || limit > FRAME_HISTORY_MAX) {
-        CLOG(c, LOG_WARN, "refused: malformed HISTORY (kind %u, peer %u, "
+        CLOG(c, LOG_WARN, "history_malformed",
+             "refused: malformed HISTORY (kind %u, peer %u, "
              "limit %u); closing", kind, (unsigned)peer, limit);
         c->hub->stats.refused++;
         close_finish(c, FRAME_ERR_PROTO, "malformed HISTORY: kind 1 or 2, a "
@@ -88,7 +90,7 @@ void history_request(conn *c, const frame_c2s *f) {
     }
     hreq *t = malloc(sizeof *t);
     if (!t) {
-        CLOG(c, LOG_ERROR, "%s", "out of memory for a HISTORY; closing");
+        CLOG(c, LOG_ERROR, "conn_oom", "out of memory for a HISTORY; closing");
         close_abort(c);
         return;
     }

@@ -62,7 +62,7 @@ static int fail(conn *c, int status, const char *why, const char *extra) {
     char body[256];
     int n = snprintf(body, sizeof body, "%d %s: %s\n", status,
                      http_status_reason(status), why);
-    CLOG(c, LOG_INFO, "HTTP %d: %s", status, why);
+    CLOG(c, LOG_INFO, "http_refused", "HTTP %d: %s", status, why);
     response r = {status, "text/plain; charset=utf-8", (const uint8_t *)body,
                   n > 0 ? (size_t)n : 0, extra, 1, 0};
     if (respond(c, &r)) return -1;
@@ -181,7 +181,7 @@ static int upgrade(conn *c, const http_request *q) {
     c->hub->stats.ws_upgrades++;
     conn_pending_renew(c); /* --login-timeout from the upgrade */
     conn_queue_flush(c);
-    CLOG(c, LOG_DEBUG, "%s", "WebSocket upgrade");
+    CLOG(c, LOG_DEBUG, "ws_upgrade", "WebSocket upgrade");
     return 1;
 }
 

@@ -48,7 +48,8 @@ static int input(conn *c, uint8_t *p, size_t n) {
     if (outq_total(&c->out)) conn_queue_flush(c); /* a response, a pong */
     if (r == FRAMING_WS_CLOSE && conn_open(c)) {
         uint16_t code = framing_ws_code_received(c->ws);
-        CLOG(c, code ? LOG_DEBUG : LOG_INFO, "WebSocket closed: %s (code %u)",
+        CLOG(c, code ? LOG_DEBUG : LOG_INFO, "ws_closed",
+             "WebSocket closed: %s (code %u)",
              framing_ws_why(c->ws), (unsigned)code);
         close_finish(c, 0, NULL);
     }
@@ -81,23 +82,25 @@ static void tls_drain(conn *c) {
     if (c->state == CONN_CLOSED) return;
     if (!was_up && tls_conn_handshake_done(c->tls)) {
         const char *cn = tls_conn_peer_cn(c->tls);
-        CLOG(c, LOG_DEBUG, "TLS %s established%s%s", tls_conn_version(c->tls),
+        CLOG(c, LOG_DEBUG, "tls_established",
+             "TLS %s established%s%s", tls_conn_version(c->tls),
              cn ? ", client certificate CN=" : "", cn ? cn : "");
         if (outq_total(&c->out)) conn_queue_flush(c);
     }
     if (r == TLS_ENOMEM) {
-        CLOG(c, LOG_ERROR, "%s", "out of memory for input; closing");
+        CLOG(c, LOG_ERROR, "conn_oom", "out of memory for input; closing");
         close_abort(c);
         return;
     }
     if (r == TLS_FATAL && conn_open(c)) {
-        CLOG(c, LOG_WARN, "TLS failed: %s; closing", tls_conn_reason(c->tls));
+        CLOG(c, LOG_WARN, "tls_failed",
+             "TLS failed: %s; closing", tls_conn_reason(c->tls));
         c->hub->stats.refused++;
         close_finish(c, 0, NULL); /* sends the alert, if any */
         return;
     }
     if (r == TLS_CLOSED && conn_open(c)) {
-        CLOG(c, LOG_DEBUG, "%s", "TLS close_notify from peer");
+        CLOG(c, LOG_DEBUG, "tls_close_notify", "TLS close_notify from peer");
         close_finish(c, 0, NULL);
         return;
     }
@@ -111,8 +114,9 @@ static void on_eof(conn *c) {
         return;
     }
     if (c->kind == CONN_CHAT && framing_raw_partial(&c->raw))
-        CLOG(c, LOG_INFO, "%s", "closed by peer in the middle of a frame");
-    CLOG(c, LOG_DEBUG, "%s", "closed by peer");
+        CLOG(c, LOG_INFO, "peer_closed_midframe",
+             "closed by peer in the middle of a frame");
+    CLOG(c, LOG_DEBUG, "peer_closed", "closed by peer");
     close_finish(c, 0, NULL);
 }
 
@@ -128,9 +132,11 @@ static void io_read(transport *t, ssize_t n, const uv_buf_t *b) {
             on_eof(c);
         } else {
             if (n == UV_ENOBUFS)
-                CLOG(c, LOG_ERROR, "%s", "out of memory for input; closing");
+                CLOG(c, LOG_ERROR, "conn_oom",
+                     "out of memory for input; closing");
             else
-                CLOG(c, LOG_DEBUG, "read error: %s", uv_strerror((int)n));
+                CLOG(c, LOG_DEBUG, "read_error",
+                     "read error: %s", uv_strerror((int)n));
             close_abort(c);
         }
     } else if (conn_open(c)) { /* (closing: read and discarded) */
@@ -141,11 +147,12 @@ static void io_read(transport *t, ssize_t n, const uv_buf_t *b) {
             tls_conn_lend(c->tls, (const uint8_t *)b->base, (size_t)n);
             tls_drain(c);
             if (tls_conn_settle(c->tls) && c->state != CONN_CLOSED) {
-                CLOG(c, LOG_ERROR, "%s", "out of memory for input; closing");
+                CLOG(c, LOG_ERROR, "conn_oom",
+                     "out of memory for input; closing");
                 close_abort(c);
             }
         } else if (input(c, (uint8_t *)b->base, (size_t)n)) {
-            CLOG(c, LOG_ERROR, "%s", "out of memory for input; closing");
+            CLOG(c, LOG_ERROR, "conn_oom", "out of memory for input; closing");
             close_abort(c);
         }
         if (conn_open(c)) session_after_read(c, (size_t)n);
@@ -158,9 +165,10 @@ void io_flush(conn *c) {
     int r = c->fail ? c->fail : output_flush(c);
     if (r < 0) {
         if (r == UV_ENOMEM)
-            CLOG(c, LOG_ERROR, "%s", "out of memory for output; closing");
+            CLOG(c, LOG_ERROR, "conn_oom", "out of memory for output; closing");
         else
-            CLOG(c, LOG_DEBUG, "write failed: %s", uv_strerror(r));
+            CLOG(c, LOG_DEBUG, "write_failed",
+                 "write failed: %s", uv_strerror(r));
         close_abort(c);
         return;
     }
@@ -173,7 +181,8 @@ static void io_written(transport *t, int status) {
     conn_ref(c);
     if (c->state != CONN_CLOSED) { /* (closed: the write was cancelled) */
         if (status < 0) {
-            CLOG(c, LOG_DEBUG, "write failed: %s", uv_strerror(status));
+            CLOG(c, LOG_DEBUG, "write_failed",
+                 "write failed: %s", uv_strerror(status));
             c->wfailed = 1; /* all of the buffer in flight is unsent */
             close_abort(c);
         } else {
@@ -231,11 +240,12 @@ conn *io_accept(hub *h, uv_stream_t *listener, tls_server *tls, int http,
 void io_start(conn *c) {
     int r = conn_reading(c);
     if (r) {
-        CLOG(c, LOG_ERROR, "cannot read: %s; closing", uv_strerror(r));
+        CLOG(c, LOG_ERROR, "conn_reading_failed",
+             "cannot read: %s; closing", uv_strerror(r));
         close_abort(c);
         return;
     }
-    CLOG(c, LOG_DEBUG, "%s", "connected");
+    CLOG(c, LOG_DEBUG, "connected", "connected");
 }
 
 void io_refuse(conn *c, unsigned code, const char *why) {
@@ -255,7 +265,7 @@ void io_refuse(conn *c, unsigned code, const char *why) {
 void io_resume(conn *c) {
     if (!conn_bound(c)) return;
     if (framing_raw_resume(&c->raw)) {
-        CLOG(c, LOG_ERROR, "%s", "out of memory for input; closing");
+        CLOG(c, LOG_ERROR, "conn_oom", "out of memory for input; closing");
         close_abort(c);
         return;
     }
@@ -263,7 +273,8 @@ void io_resume(conn *c) {
     if (!conn_bound(c)) return;
     int r = conn_reading(c);
     if (r) {
-        CLOG(c, LOG_ERROR, "cannot read: %s; closing", uv_strerror(r));
+        CLOG(c, LOG_ERROR, "conn_reading_failed",
+             "cannot read: %s; closing", uv_strerror(r));
         close_abort(c);
     }
 }

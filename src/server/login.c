@@ -23,13 +23,14 @@ static void ask_device(conn *c) {
 int login_bind(conn *c, uint32_t user) {
     hub *h = c->hub;
     if (user == 0) {
-        CLOG(c, LOG_WARN, "%s", "refused: user id 0 is reserved; closing");
+        CLOG(c, LOG_WARN, "login_reserved_user",
+             "refused: user id 0 is reserved; closing");
         h->stats.refused++;
         close_finish(c, FRAME_ERR_PROTO, "user id 0 is reserved");
         return -1;
     }
     if (router_add(h->router, &c->node, user)) {
-        CLOG(c, LOG_ERROR, "%s", "out of memory binding; closing");
+        CLOG(c, LOG_ERROR, "conn_oom", "out of memory binding; closing");
         close_abort(c);
         return -1;
     }
@@ -73,7 +74,7 @@ static void auth_done(void *token, int result) {
     }
     if (result == ACCOUNTS_OK) {
         h->stats.logins++;
-        CLOG(c, LOG_INFO, "%s", "logged in");
+        CLOG(c, LOG_INFO, "logged_in", "logged in");
         if (c->conv) {
             ask_device(c); /* still LOGIN: bound once the device is known */
         } else if (login_bind(c, c->user) == 0) {
@@ -82,13 +83,15 @@ static void auth_done(void *token, int result) {
         }
     } else if (result != ACCOUNTS_EBADPW && result != ACCOUNTS_ENOENT) {
         h->stats.login_failures++;
-        CLOG(c, LOG_ERROR, "login failed: cannot check the password (%s); "
+        CLOG(c, LOG_ERROR, "login_check_failed",
+             "login failed: cannot check the password (%s); "
              "closing", accounts_strerror(result));
         close_finish(c, FRAME_ERR_BUSY, "cannot check passwords now; try "
                      "again later");
     } else {
         h->stats.login_failures++;
-        CLOG(c, LOG_WARN, "login failed: %s; answering after %d ms, then "
+        CLOG(c, LOG_WARN, "login_failed",
+             "login failed: %s; answering after %d ms, then "
              "closing", result == ACCOUNTS_EBADPW ? "wrong password"
                                                   : "no such account",
              CONN_AUTH_FAIL_MS);
@@ -98,7 +101,8 @@ static void auth_done(void *token, int result) {
         conn_to(c, CONN_DENIED);
         int r = conn_timer(c, on_denied, due > now ? due - now : 0);
         if (r) {
-            CLOG(c, LOG_ERROR, "cannot start a timer: %s; closing",
+            CLOG(c, LOG_ERROR, "timer_failed",
+                 "cannot start a timer: %s; closing",
                  uv_strerror(r));
             close_abort(c);
         }
@@ -110,7 +114,7 @@ static void auth_done(void *token, int result) {
 static void start(conn *c, uint32_t user, const frame_hello *hello) {
     hub *h = c->hub;
     if (user == 0 || hello->password_len == 0) {
-        CLOG(c, LOG_WARN, "refused: HELLO %s; closing",
+        CLOG(c, LOG_WARN, "login_refused", "refused: HELLO %s; closing",
              user ? "without a password" : "as user 0");
         h->stats.refused++;
         close_finish(c, user ? FRAME_ERR_AUTH : FRAME_ERR_PROTO,
@@ -123,7 +127,8 @@ static void start(conn *c, uint32_t user, const frame_hello *hello) {
                        auth_done, c);
     if (r) {
         conn_unref(c);
-        CLOG(c, LOG_WARN, "refused: too many logins in progress (%s); "
+        CLOG(c, LOG_WARN, "login_busy",
+             "refused: too many logins in progress (%s); "
              "closing", r == AUTH_EBUSY ? "queue full" : "out of memory");
         h->stats.refused++;
         close_finish(c, FRAME_ERR_BUSY, "too many logins in progress; try "
@@ -136,7 +141,8 @@ static void start(conn *c, uint32_t user, const frame_hello *hello) {
                                the server's, not the client's */
     r = conn_reading(c);    /* stops: what follows waits for the verdict */
     if (r) {
-        CLOG(c, LOG_ERROR, "cannot stop reading: %s; closing", uv_strerror(r));
+        CLOG(c, LOG_ERROR, "conn_reading_failed",
+             "cannot stop reading: %s; closing", uv_strerror(r));
         close_abort(c);
     }
 }
@@ -144,7 +150,8 @@ static void start(conn *c, uint32_t user, const frame_hello *hello) {
 void login_hello(conn *c, const frame_c2s *f) {
     frame_hello h;
     if (f->len && f->body[0] != FRAME_VERSION) {
-        CLOG(c, LOG_WARN, "refused: HELLO version %u unsupported; closing",
+        CLOG(c, LOG_WARN, "hello_version_unsupported",
+             "refused: HELLO version %u unsupported; closing",
              f->body[0]);
         c->hub->stats.refused++;
         close_finish(c, FRAME_ERR_PROTO,
@@ -152,7 +159,8 @@ void login_hello(conn *c, const frame_c2s *f) {
         return;
     }
     if (frame_parse_hello(f->body, f->len, &h)) {
-        CLOG(c, LOG_WARN, "%s", "refused: malformed HELLO (its device name: "
+        CLOG(c, LOG_WARN, "hello_malformed",
+             "refused: malformed HELLO (its device name: "
              "at most 32 bytes of A-Z a-z 0-9 . _ -); closing");
         c->hub->stats.refused++;
         close_finish(c, FRAME_ERR_PROTO, "malformed HELLO: a device name is "
@@ -183,7 +191,8 @@ void login_hello(conn *c, const frame_c2s *f) {
     c->t_accept = uv_now(c->hub->loop);
     int r = conn_reading(c); /* stops: what follows waits for the device */
     if (r) {
-        CLOG(c, LOG_ERROR, "cannot stop reading: %s; closing", uv_strerror(r));
+        CLOG(c, LOG_ERROR, "conn_reading_failed",
+             "cannot stop reading: %s; closing", uv_strerror(r));
         close_abort(c);
         return;
     }
@@ -204,7 +213,8 @@ void login_device_done(conn *c, const store_device_info *d, int status) {
         return;
     }
     if (status) {
-        CLOG(c, LOG_ERROR, "cannot look up its device: %s; closing",
+        CLOG(c, LOG_ERROR, "device_lookup_failed",
+             "cannot look up its device: %s; closing",
              store_strerror(status));
         close_finish(c, FRAME_ERR_STORE, "the server cannot look up your "
                      "device now; try again later");
@@ -218,7 +228,8 @@ void login_device_done(conn *c, const store_device_info *d, int status) {
     for (size_t i = 0; c->conv && i < d->ncid; i++) { /* (CONV POSTs) */
         if (d->cid_ts[i] < since) continue;
         if (cidset_add(&c->cids, d->cids[i], d->cid_ts[i])) {
-            CLOG(c, LOG_ERROR, "%s", "out of memory loading its client ids; "
+            CLOG(c, LOG_ERROR, "conn_oom",
+                 "out of memory loading its client ids; "
                  "closing");
             close_abort(c);
             conn_unref(c);

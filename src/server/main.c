@@ -48,13 +48,15 @@ static uint64_t raise_nofile(const config *cfg) {
     if (was < want) {
         rl.rlim_cur = want;
         if (setrlimit(RLIMIT_NOFILE, &rl) == 0)
-            log_info("open file limit raised from %llu to %llu",
+            log_info("nofile_raised",
+                     "open file limit raised from %llu to %llu",
                      (unsigned long long)was, (unsigned long long)want);
         else
             rl.rlim_cur = was;
     }
     if (rl.rlim_cur < need)
-        log_warn("open file limit is %llu (the system caps it): at most "
+        log_warn("nofile_capped",
+                 "open file limit is %llu (the system caps it): at most "
                  "about %llu connections, below --max-connections %llu; "
                  "past it new connections wait in the listen queue or fail",
                  (unsigned long long)rl.rlim_cur,
@@ -128,14 +130,17 @@ int main(int argc, char **argv) {
     default: break;
     }
     log_threshold = cfg.log_level;
+    log_format = cfg.log_format;
     if (store_global_init()) /* (nothing opened SQLite yet: cannot happen) */
-        log_warn("%s", "SQLite keeps its memory statistics (slower store)");
+        log_warn("sqlite_memstatus",
+                 "SQLite keeps its memory statistics (slower store)");
     /* (void): signal() fails only for an invalid signal number */
     (void)signal(SIGPIPE, SIG_IGN);
     uint64_t conn_cap = raise_nofile(&cfg);
 
     if (make_dirs(cfg.data_dir)) {
-        log_error("cannot use data directory %s: %s (choose another with "
+        log_error("data_dir_failed",
+                  "cannot use data directory %s: %s (choose another with "
                   "--data-dir)", cfg.data_dir, strerror(errno));
         return 1;
     }
@@ -148,7 +153,7 @@ int main(int argc, char **argv) {
     store *st = NULL;
     char serr[512];
     if (store_open(&st, loop, &scfg, &cb, serr, sizeof serr)) {
-        log_error("cannot open the store: %s", serr);
+        log_error("store_open_failed", "cannot open the store: %s", serr);
         return 1;
     }
     auth *au = NULL;
@@ -156,7 +161,8 @@ int main(int argc, char **argv) {
         char aerr[512];
         if (auth_open(&au, loop, cfg.data_dir, AUTH_MAX_RUNNING,
                       AUTH_MAX_QUEUED, aerr, sizeof aerr)) {
-            log_error("cannot open the accounts: %s", aerr);
+            log_error("accounts_open_failed",
+                      "cannot open the accounts: %s", aerr);
             return 1;
         }
     }
@@ -166,7 +172,7 @@ int main(int argc, char **argv) {
         tls = tls_server_new(cfg.tls_cert, cfg.tls_key,
                              *cfg.tls_ca ? cfg.tls_ca : NULL, terr, sizeof terr);
         if (!tls) {
-            log_error("cannot set up TLS: %s", terr);
+            log_error("tls_setup_failed", "cannot set up TLS: %s", terr);
             return 1;
         }
     }
@@ -177,22 +183,26 @@ int main(int argc, char **argv) {
     int port = 0;
     if (r == 0) r = server_listen(&srv, LISTEN_CHAT, cfg.port, &port);
     if (r) {
-        log_error("cannot listen on %s:%d: %s", cfg.bind, cfg.port,
+        log_error("listen_failed",
+                  "cannot listen on %s:%d: %s", cfg.bind, cfg.port,
                   uv_strerror(r));
         return 1;
     }
-    log_info("chat-server %s listening on %s:%d (%s mode, max frame %u bytes, "
+    log_info("listening",
+             "chat-server %s listening on %s:%d (%s mode, max frame %u bytes, "
              "output queue %zu bytes per connection)", CHAT_VERSION, cfg.bind,
              port, cfg.echo ? "echo" : "routing", (unsigned)cfg.max_frame,
              cfg.max_outbuf);
     if (cfg.tls_port >= 0) {
         int tport = 0;
         if ((r = server_listen(&srv, LISTEN_TLS, cfg.tls_port, &tport))) {
-            log_error("cannot listen for TLS on %s:%d: %s", cfg.bind,
+            log_error("listen_failed",
+                      "cannot listen for TLS on %s:%d: %s", cfg.bind,
                       cfg.tls_port, uv_strerror(r));
             return 1;
         }
-        log_info("TLS listening on %s:%d (TLS 1.2 and later, certificate %s%s%s)",
+        log_info("tls_listening",
+                 "TLS listening on %s:%d (TLS 1.2 and later, certificate %s%s%s)",
                  cfg.bind, tport, cfg.tls_cert,
                  *cfg.tls_ca ? "; client certificates required, from CAs in "
                              : "; no client certificates asked",
@@ -204,31 +214,37 @@ int main(int argc, char **argv) {
         r = server_listen(&srv, https ? LISTEN_HTTPS : LISTEN_HTTP, want,
                           &hport);
         if (r) {
-            log_error("cannot listen for %s on %s:%d: %s",
+            log_error("listen_failed", "cannot listen for %s on %s:%d: %s",
                       https ? "HTTPS" : "HTTP", cfg.bind, want,
                       uv_strerror(r));
             return 1;
         }
-        log_info("listening on %s:%d (%s: web client %s://%s:%d/, WebSocket "
+        log_info("http_listening",
+                 "listening on %s:%d (%s: web client %s://%s:%d/, WebSocket "
                  "/ws, /metrics, /healthz)", cfg.bind, hport,
                  https ? "https" : "http", https ? "https" : "http",
                  cfg.bind, hport);
     }
     if (cfg.auth)
-        log_info("%s", "logins required (--auth on): accounts in the store's "
+        log_info("auth_on",
+                 "logins required (--auth on): accounts in the store's "
                  "database, `chat-server user add ID` creates one");
     else if (cfg.insecure_open)
-        log_warn("%s", "--auth off with --insecure-open: any client that can "
+        log_warn("insecure_open",
+                 "--auth off with --insecure-open: any client that can "
                  "reach the port may read and send as any user");
     else
-        log_info("%s", "protected mode: --auth off, so only loopback clients "
+        log_info("protected_mode",
+                 "protected mode: --auth off, so only loopback clients "
                  "are accepted");
     static reloader rl;
     rl = (reloader){.cfg = &cfg, .argc = argc, .argv = argv, .tls = tls,
                     .st = st};
     if ((r = reload_start(&rl, loop)))
-        log_warn("cannot listen for SIGHUP (%s): no reloads", uv_strerror(r));
-    log_info("store: sqlite %s/chat.db (fsync %s, next message id %llu, "
+        log_warn("reload_unavailable",
+                 "cannot listen for SIGHUP (%s): no reloads", uv_strerror(r));
+    log_info("store_opened",
+             "store: sqlite %s/chat.db (fsync %s, next message id %llu, "
              "offline ttl %llu s)", cfg.data_dir,
              cfg.fsync_full ? "full" : "normal",
              (unsigned long long)store_next_id(st),
@@ -244,7 +260,8 @@ int main(int argc, char **argv) {
         (void)uv_run(loop, UV_RUN_DEFAULT);
     }
     const hub_stats *st_ = server_stats(&srv);
-    log_info("stopped: %llu connections served, %llu frames in, %llu routed, "
+    log_info("stopped",
+             "stopped: %llu connections served, %llu frames in, %llu routed, "
              "%llu stored, %llu refused, %llu writes",
              (unsigned long long)st_->accepted,
              (unsigned long long)st_->frames_in,
@@ -259,7 +276,8 @@ int main(int argc, char **argv) {
     /* UV_EBUSY: a handle was left open, a bug the stop sequence must not
      * have; say so (the process exits anyway, so nothing leaks). */
     if ((r = uv_loop_close(loop)))
-        log_warn("the event loop still had open handles at exit (%s)",
+        log_warn("loop_handles_left",
+                 "the event loop still had open handles at exit (%s)",
                  uv_strerror(r));
     return 0;
 }

@@ -95,7 +95,8 @@ void output_control_from(conn *c, uint32_t from, uint8_t type,
     if (c->ws && framing_ws_close_sent(c->ws)) return; /* nothing after it */
     size_t max = c->hub->cfg->max_outbuf + OUTPUT_CONTROL_SLACK;
     if (output_queued(c) > max) { /* (ERRORs for a flood of bad frames) */
-        CLOG(c, LOG_WARN, "control frames pile up unread (over %zu bytes); "
+        CLOG(c, LOG_WARN, "control_backlog",
+             "control frames pile up unread (over %zu bytes); "
              "closing", max);
         c->fail = UV_ENOBUFS; /* closed at the flush */
         conn_queue_flush(c);

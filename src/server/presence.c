@@ -17,7 +17,8 @@ typedef struct preq {
 } preq;
 
 static void refuse(conn *c, const char *what, const char *why) {
-    CLOG(c, LOG_WARN, "refused: malformed %s; closing", what);
+    CLOG(c, LOG_WARN, "signal_malformed",
+         "refused: malformed %s; closing", what);
     c->hub->stats.refused++;
     close_finish(c, FRAME_ERR_PROTO, why);
 }
@@ -123,7 +124,8 @@ void presence_request(conn *c, const frame_c2s *f) {
             continue;
         }
         if (add(c, u)) {
-            CLOG(c, LOG_ERROR, "%s", "out of memory subscribing; closing");
+            CLOG(c, LOG_ERROR, "conn_oom",
+                 "out of memory subscribing; closing");
             close_abort(c);
             return;
         }
@@ -132,7 +134,7 @@ void presence_request(conn *c, const frame_c2s *f) {
     if (!ask) return;
     preq *t = malloc(sizeof *t);
     if (!t) {
-        CLOG(c, LOG_ERROR, "%s", "out of memory subscribing; closing");
+        CLOG(c, LOG_ERROR, "conn_oom", "out of memory subscribing; closing");
         close_abort(c);
         return;
     }
@@ -172,7 +174,8 @@ void presence_done(void *token, const uint32_t *users, const uint8_t *allowed,
             continue;
         }
         if (!c->subs[at]->live && watch(h, c->subs[at])) {
-            CLOG(c, LOG_ERROR, "%s", "out of memory subscribing; closing");
+            CLOG(c, LOG_ERROR, "conn_oom",
+                 "out of memory subscribing; closing");
             close_abort(c);
             break;
         }

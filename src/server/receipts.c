@@ -88,7 +88,8 @@ typedef struct mreq {
 } mreq;
 
 static int refuse(conn *c, const char *why) {
-    CLOG(c, LOG_WARN, "refused: malformed RECEIPT (%s); closing", why);
+    CLOG(c, LOG_WARN, "signal_malformed",
+         "refused: malformed RECEIPT (%s); closing", why);
     c->hub->stats.refused++;
     close_finish(c, FRAME_ERR_PROTO, "malformed RECEIPT: a client sends READ "
                  "or QUERY, by 0, about a conversation");
@@ -134,7 +135,8 @@ static void on_query(conn *c, const frame_receipt *r) {
     if (grp && !member_of(c, r->conv)) return;
     mreq *t = malloc(sizeof *t);
     if (!t) {
-        CLOG(c, LOG_ERROR, "%s", "out of memory for a receipts QUERY; closing");
+        CLOG(c, LOG_ERROR, "conn_oom",
+             "out of memory for a receipts QUERY; closing");
         close_abort(c);
         return;
     }

@@ -36,14 +36,14 @@ static int reload_tls(reloader *r, const config *next) {
     if (tls_server_reload(r->tls, next->tls_cert, next->tls_key,
                           *next->tls_ca ? next->tls_ca : NULL, err,
                           sizeof err)) {
-        log_error("reload: %s; TLS keeps the certificate it had (%s)", err,
+        log_error("reload_tls_failed", "reload: %s; TLS keeps the certificate it had (%s)", err,
                   r->cfg->tls_cert);
         return -1;
     }
     memcpy(r->cfg->tls_cert, next->tls_cert, sizeof next->tls_cert);
     memcpy(r->cfg->tls_key, next->tls_key, sizeof next->tls_key);
     memcpy(r->cfg->tls_ca, next->tls_ca, sizeof next->tls_ca);
-    log_info("reload: TLS certificate %s loaded: new connections get it, "
+    log_info("reload_tls", "reload: TLS certificate %s loaded: new connections get it, "
              "open ones keep theirs", next->tls_cert);
     return 0;
 }
@@ -54,7 +54,7 @@ void reload_run(reloader *r) {
     config_defaults(&next);
     int rc = config_parse(&next, r->argc, r->argv, err, sizeof err);
     if (rc != CONFIG_OK && rc != CONFIG_CHECK) {
-        log_error("reload: %s; nothing changed", rc == CONFIG_ERROR ? err
+        log_error("reload_failed", "reload: %s; nothing changed", rc == CONFIG_ERROR ? err
                   : "the command line asks for help or the version");
         return;
     }
@@ -67,29 +67,30 @@ void reload_run(reloader *r) {
         config_value(&next, s, now, sizeof now);
         if (strcmp(was, now) == 0) continue;
         if (!(s->flags & SET_LIVE)) {
-            log_warn("reload: %s cannot change while the server runs: it "
+            log_warn("reload_kept", "reload: %s cannot change while the server runs: it "
                      "keeps %s (restart to apply %s)", s->name,
                      *was ? was : "(none)", *now ? now : "(none)");
             kept++;
             continue;
         }
         memcpy((char *)cur + s->off, (const char *)&next + s->off, s->width);
-        log_info("reload: %s %s -> %s", s->name, *was ? was : "(none)",
+        log_info("reload_changed", "reload: %s %s -> %s", s->name, *was ? was : "(none)",
                  *now ? now : "(none)");
         changed++;
     }
     log_threshold = cur->log_level;
+    log_format = cur->log_format;
     store_set_quota(r->st, cur->offline_max_messages, cur->offline_max_bytes);
     if (r->tls) {
         if (reload_tls(r, &next) == 0) changed++;
     } else if (strcmp(cur->tls_cert, next.tls_cert) != 0 ||
                strcmp(cur->tls_key, next.tls_key) != 0 ||
                strcmp(cur->tls_ca, next.tls_ca) != 0) {
-        log_warn("%s", "reload: the TLS files changed but no TLS port was "
+        log_warn("reload_kept", "%s", "reload: the TLS files changed but no TLS port was "
                  "open at the start: restart to apply them");
         kept++;
     }
     r->done++;
-    log_info("reload %llu: %u settings changed, %u kept until a restart",
+    log_info("reloaded", "reload %llu: %u settings changed, %u kept until a restart",
              (unsigned long long)r->done, changed, kept);
 }

@@ -35,10 +35,11 @@ static void accept_failed(server *s, int err) {
     unsigned long long quiet;
     if (!log_limit_pass(&s->accept_log, uv_now(s->loop), &quiet)) return;
     if (quiet)
-        log_warn("accept failed: %s (and %llu more not logged)",
+        log_warn("accept_failed",
+                 "accept failed: %s (and %llu more not logged)",
                  uv_strerror(err), quiet);
     else
-        log_warn("accept failed: %s", uv_strerror(err));
+        log_warn("accept_failed", "accept failed: %s", uv_strerror(err));
 }
 
 /* Refuse c: one log line a second for all refusals (a flood must not
@@ -48,10 +49,12 @@ static void refuse(server *s, conn *c, unsigned code, const char *why) {
     unsigned long long quiet;
     if (log_limit_pass(&s->refuse_log, uv_now(s->loop), &quiet)) {
         if (quiet)
-            log_warn("peer=%s: connection refused: %s (and %llu more "
-                     "refusals not logged)", conn_peer(c), why, quiet);
+            log_peer(LOG_WARN, "conn_refused", conn_peer(c),
+                     "connection refused: %s (and %llu more refusals "
+                     "not logged)", why, quiet);
         else
-            log_warn("peer=%s: connection refused: %s", conn_peer(c), why);
+            log_peer(LOG_WARN, "conn_refused", conn_peer(c),
+                     "connection refused: %s", why);
     }
     io_refuse(c, code, why);
 }
@@ -159,7 +162,8 @@ static void reading_all(server *s) {
         int r = conn_reading(c);
         if (r) {
             conn_ref(c);
-            CLOG(c, LOG_ERROR, "cannot change reading: %s; closing",
+            CLOG(c, LOG_ERROR, "conn_reading_failed",
+                 "cannot change reading: %s; closing",
                  uv_strerror(r));
             close_abort(c);
             conn_unref(c);
@@ -173,12 +177,13 @@ static void check_backpressure(server *s) {
     size_t pending = store_pending_bytes(s->hub.store);
     if (!s->hub.paused && pending > s->cfg->store_max_pending) {
         s->hub.paused = 1;
-        log_warn("store is behind (%zu bytes in flight): pausing reads",
+        log_warn("store_behind",
+                 "store is behind (%zu bytes in flight): pausing reads",
                  pending);
         reading_all(s);
     } else if (s->hub.paused && pending <= s->cfg->store_max_pending / 2) {
         s->hub.paused = 0;
-        log_info("%s", "store caught up: reading again");
+        log_info("store_caught_up", "store caught up: reading again");
         reading_all(s); /* (throttled and LOGIN connections stay stopped) */
     }
 }
@@ -208,7 +213,8 @@ static void store_put_done(void *ctx, void *token, uint64_t seq, uint64_t id,
         s->handoff_refused++;
         unsigned long long quiet;
         if (log_limit_pass(&s->handoff_log, uv_now(s->loop), &quiet))
-            log_warn("store refused %llu undelivered frame(s) handed back at "
+            log_warn("store_handoff_refused",
+                     "store refused %llu undelivered frame(s) handed back at "
                      "close so far: %s",
                      (unsigned long long)s->handoff_refused,
                      store_strerror(status));
@@ -277,12 +283,12 @@ static void on_signal(uv_signal_t *hd, int signum) {
     server *s = hd->data;
     const char *name = signum == SIGINT ? "SIGINT" : "SIGTERM";
     if (!s->stopping) {
-        log_info("%s: shutting down (%llu connections)", name,
+        log_info("shutting_down", "%s: shutting down (%llu connections)", name,
                  (unsigned long long)server_nconns(s));
         server_stop(s);
         return;
     }
-    log_warn("%s again: closing every connection now", name);
+    log_warn("shutdown_forced", "%s again: closing every connection now", name);
     dlink *k, *next;
     for (k = dlist_first(&s->hub.conns); k; k = next) {
         next = dlist_next(&s->hub.conns, k);

@@ -16,15 +16,16 @@
 #include "server/ratelimit.h"
 #include "server/sync.h"
 
-/* Refuse a frame without closing: log once per kind, ERROR to a peer that
- * speaks control frames; a data frame (ref != 0) counts as handled. */
-static void refuse_once(conn *c, unsigned flag, unsigned code, uint64_t ref,
-                        const char *reason) {
+/* Refuse a frame without closing: log once per kind (event names the
+ * kind), ERROR to a peer that speaks control frames; a data frame
+ * (ref != 0) counts as handled. */
+static void refuse_once(conn *c, unsigned flag, const char *event,
+                        unsigned code, uint64_t ref, const char *reason) {
     c->hub->stats.refused++;
     if (!(c->logged & flag)) {
         c->logged |= (uint16_t)flag;
-        CLOG(c, LOG_WARN, "refused frame: %s (logged once per connection)",
-             reason);
+        CLOG(c, LOG_WARN, event,
+             "refused frame: %s (logged once per connection)", reason);
     }
     output_error(c, code, ref, reason);
     if (ref && !c->puts_pending) output_ack(c, ref);
@@ -48,7 +49,8 @@ static __attribute__((noinline)) int header_slow(conn *c, const frame_c2s *h) {
     int data = frame_is_data(h->type) || post, verdict = FRAMING_SKIP;
     if (h->len > cfg->max_frame + (post ? FRAME_POST_PRE : 0)) {
         if (data) c->seq_in++;
-        CLOG(c, LOG_WARN, "refused: frame too large (%u bytes, limit %u); "
+        CLOG(c, LOG_WARN, "frame_too_large",
+             "refused: frame too large (%u bytes, limit %u); "
              "closing", (unsigned)h->len, (unsigned)cfg->max_frame);
         snprintf(why, sizeof why, "frame too large: %u bytes, limit %u",
                  (unsigned)h->len, (unsigned)cfg->max_frame);
@@ -56,7 +58,8 @@ static __attribute__((noinline)) int header_slow(conn *c, const frame_c2s *h) {
     }
     if (c->hub->auth && c->state == CONN_NEW && h->type != FRAME_HELLO) {
         if (data) c->seq_in++;
-        CLOG(c, LOG_WARN, "refused: frame type %u before login; closing",
+        CLOG(c, LOG_WARN, "frame_before_login",
+             "refused: frame type %u before login; closing",
              (unsigned)h->type);
         c->ctl = 1; /* a server with logins speaks control frames */
         return refuse_close(c, FRAME_ERR_NOLOGIN, "log in first: this server "
@@ -64,35 +67,39 @@ static __attribute__((noinline)) int header_slow(conn *c, const frame_c2s *h) {
     }
     if (h->type == FRAME_HELLO && c->state != CONN_NEW) {
         c->ctl = 1;
-        refuse_once(c, CONN_LOGGED_HELLO, FRAME_ERR_PROTO, 0,
+        refuse_once(c, CONN_LOGGED_HELLO, "hello_repeated", FRAME_ERR_PROTO, 0,
                     "HELLO must be the first frame; ignored");
     } else if (c->user && h->sender != c->user) {
         if (data) c->seq_in++;
         snprintf(why, sizeof why,
                  "spoofed sender: frame claims sender %u, connection is user %u",
                  (unsigned)h->sender, (unsigned)c->user);
-        refuse_once(c, CONN_LOGGED_SPOOF, FRAME_ERR_SPOOF,
+        refuse_once(c, CONN_LOGGED_SPOOF, "frame_spoofed", FRAME_ERR_SPOOF,
                     data ? c->seq_in : 0, why);
     } else if (post && h->len < FRAME_POST_PRE) {
         c->seq_in++;
-        CLOG(c, LOG_WARN, "refused: malformed POST (%u bytes); closing",
+        CLOG(c, LOG_WARN, "post_malformed",
+             "refused: malformed POST (%u bytes); closing",
              (unsigned)h->len);
         return refuse_close(c, FRAME_ERR_PROTO, "malformed POST");
     } else if (data) {
         if (cfg->echo || h->receiver != 0) return FRAMING_BODY;
         c->seq_in++;
-        refuse_once(c, CONN_LOGGED_BADRCPT, FRAME_ERR_BADRCPT, c->seq_in,
+        refuse_once(c, CONN_LOGGED_BADRCPT, "frame_bad_receiver",
+                    FRAME_ERR_BADRCPT, c->seq_in,
                     "invalid receiver: user id 0");
     } else if (h->type == FRAME_HELLO) {
         c->ctl = 1;
         if (h->len >= FRAME_HELLO_MIN && h->len <= CONN_HELLO_MAX)
             return FRAMING_BODY;
-        CLOG(c, LOG_WARN, "refused: malformed HELLO (%u bytes); closing",
+        CLOG(c, LOG_WARN, "hello_malformed",
+             "refused: malformed HELLO (%u bytes); closing",
              (unsigned)h->len);
         return refuse_close(c, FRAME_ERR_PROTO, "malformed HELLO");
     } else if (h->type == FRAME_HISTORY && c->conv) {
         if (h->len == FRAME_HISTORY_SIZE) return FRAMING_BODY;
-        CLOG(c, LOG_WARN, "refused: malformed HISTORY (%u bytes); closing",
+        CLOG(c, LOG_WARN, "history_malformed",
+             "refused: malformed HISTORY (%u bytes); closing",
              (unsigned)h->len);
         return refuse_close(c, FRAME_ERR_PROTO, "malformed HISTORY");
     } else if ((h->type == FRAME_RECEIPT || h->type == FRAME_TYPING ||
@@ -105,7 +112,8 @@ static __attribute__((noinline)) int header_slow(conn *c, const frame_c2s *h) {
                        h->len <= FRAME_PRESENCE_PRE +
                                      4 * FRAME_PRESENCE_USERS_MAX)
             return FRAMING_BODY;
-        CLOG(c, LOG_WARN, "refused: malformed signal frame 0x%02x (%u bytes); "
+        CLOG(c, LOG_WARN, "signal_malformed",
+             "refused: malformed signal frame 0x%02x (%u bytes); "
              "closing", h->type, (unsigned)h->len);
         return refuse_close(c, FRAME_ERR_PROTO, "malformed signal frame: "
                             "RECEIPT 26 bytes, TYPING 6, PRESENCE 3 + 4 per "
@@ -114,7 +122,8 @@ static __attribute__((noinline)) int header_slow(conn *c, const frame_c2s *h) {
         if (h->len >= FRAME_GROUP_PRE &&
             h->len <= GROUPOPS_BODY_MAX)
             return FRAMING_BODY;
-        CLOG(c, LOG_WARN, "refused: malformed GROUP (%u bytes); closing",
+        CLOG(c, LOG_WARN, "group_malformed",
+             "refused: malformed GROUP (%u bytes); closing",
              (unsigned)h->len);
         return refuse_close(c, FRAME_ERR_PROTO, "malformed GROUP");
     } else if (h->type == FRAME_PING || h->type == FRAME_PONG ||
@@ -123,12 +132,14 @@ static __attribute__((noinline)) int header_slow(conn *c, const frame_c2s *h) {
         if (h->type == FRAME_ACK ? h->len == FRAME_ACK_SIZE
                                  : h->len <= FRAME_PING_MAX)
             return FRAMING_BODY;
-        CLOG(c, LOG_WARN, "refused: malformed control frame 0x%02x (%u "
+        CLOG(c, LOG_WARN, "control_malformed",
+             "refused: malformed control frame 0x%02x (%u "
              "bytes); closing", h->type, (unsigned)h->len);
         return refuse_close(c, FRAME_ERR_PROTO, "malformed control frame");
     } else {
         snprintf(why, sizeof why, "unknown frame type %u", (unsigned)h->type);
-        refuse_once(c, CONN_LOGGED_BADTYPE, FRAME_ERR_BADTYPE, 0, why);
+        refuse_once(c, CONN_LOGGED_BADTYPE, "frame_unknown_type",
+                    FRAME_ERR_BADTYPE, 0, why);
     }
     c->frames_seen++; /* a skipped frame costs its rate all the same */
     return conn_parsing(c) ? verdict : FRAMING_STOP;
@@ -153,7 +164,8 @@ static __attribute__((noinline)) void not_routed(conn *c, const frame_c2s *f,
     snprintf(why, sizeof why, "message to %u not accepted: %s",
              (unsigned)f->receiver, store_strerror(r));
     if (cid) cidset_del(c->cids, cid);
-    refuse_once(c, CONN_LOGGED_STORE, FRAME_ERR_STORE, c->seq_in, why);
+    refuse_once(c, CONN_LOGGED_STORE, "message_not_stored", FRAME_ERR_STORE,
+                c->seq_in, why);
 }
 
 /* Route data frame f, the connection's seq_in-th (counted already). */
@@ -176,7 +188,8 @@ static void on_data(conn *c, const frame_c2s *f, blk *b) {
         if (!output_room(c, f->len)) {
             /* Echo frames have no other home: a sender that does not read
              * its echoes is closed. */
-            CLOG(c, LOG_WARN, "output queue over %zu bytes (not reading its "
+            CLOG(c, LOG_WARN, "echo_backlog",
+                 "output queue over %zu bytes (not reading its "
                  "echoes); closing", h->cfg->max_outbuf);
             close_abort(c);
             return;
@@ -206,7 +219,8 @@ static void on_post(conn *c, const frame_c2s *f, blk *b) {
     uint64_t cid = frame_rd64(p + 2);
     c->seq_in++;
     if (!frame_is_data(kind) || (flags & ~FRAME_MSG_GROUP)) {
-        CLOG(c, LOG_WARN, "refused: POST of kind %u, flags %u; closing",
+        CLOG(c, LOG_WARN, "post_malformed",
+             "refused: POST of kind %u, flags %u; closing",
              (unsigned)kind, (unsigned)flags);
         (void)refuse_close(c, FRAME_ERR_PROTO, /* (the verdict is ours) */
                            "malformed POST: kind must be 1-4, flags 0 or 2");
@@ -219,7 +233,8 @@ static void on_post(conn *c, const frame_c2s *f, blk *b) {
             char why[FRAME_REASON_MAX];
             groupops_reason(g ? STORE_GNOTMEMBER : STORE_GNOGROUP,
                             f->receiver, h->cfg, why, sizeof why);
-            refuse_once(c, CONN_LOGGED_GROUP, FRAME_ERR_GROUP, c->seq_in, why);
+            refuse_once(c, CONN_LOGGED_GROUP, "group_post_refused",
+                        FRAME_ERR_GROUP, c->seq_in, why);
             return;
         }
     }
@@ -232,7 +247,8 @@ static void on_post(conn *c, const frame_c2s *f, blk *b) {
         return;
     }
     if (cid && cidset_add(&c->cids, cid, now)) {
-        CLOG(c, LOG_ERROR, "%s", "out of memory keeping a client id; closing");
+        CLOG(c, LOG_ERROR, "conn_oom",
+             "out of memory keeping a client id; closing");
         close_abort(c);
         return;
     }
@@ -260,7 +276,8 @@ static void on_ack(conn *c, const frame_c2s *f) {
     uint64_t n;
     if (!c->acks || frame_parse_ack(f->body, f->len, &n)) return;
     if (n > c->seq_out) {
-        CLOG(c, LOG_WARN, "refused: ACK of %llu frames, only %llu sent; "
+        CLOG(c, LOG_WARN, "ack_invalid",
+             "refused: ACK of %llu frames, only %llu sent; "
              "closing", (unsigned long long)n, (unsigned long long)c->seq_out);
         (void)refuse_close(c, FRAME_ERR_PROTO, /* (the verdict is ours) */
                            "ACK counts more frames than were sent");
@@ -312,7 +329,7 @@ static void rate_close(conn *c) {
              (unsigned long long)cfg->rate_msgs,
              (unsigned long long)cfg->rate_bytes,
              (unsigned long long)cfg->rate_grace_ms);
-    CLOG(c, LOG_WARN, "%s", why);
+    CLOG(c, LOG_WARN, "rate_limit_closed", "%s", why);
     (void)refuse_close(c, FRAME_ERR_RATE, why); /* (no framing to tell) */
 }
 
@@ -337,7 +354,8 @@ void session_after_read(conn *c, size_t n) {
                  (unsigned long long)rc.grace_ms);
         if (!(c->logged & CONN_LOGGED_RATE)) {
             c->logged |= CONN_LOGGED_RATE;
-            CLOG(c, LOG_WARN, "%s (logged once per connection)", why);
+            CLOG(c, LOG_WARN, "rate_limited",
+                 "%s (logged once per connection)", why);
         }
         output_error(c, FRAME_ERR_RATE, 0, why);
     }
@@ -355,7 +373,8 @@ void session_rate_poll(conn *c) {
     }
     int r = conn_reading(c);
     if (r) {
-        CLOG(c, LOG_ERROR, "cannot read again: %s; closing", uv_strerror(r));
+        CLOG(c, LOG_ERROR, "conn_reading_failed",
+             "cannot read again: %s; closing", uv_strerror(r));
         close_abort(c);
     }
 }

@@ -141,7 +141,8 @@ void store__dev_seen_upd(store *s, const dev_upd *d) {
     if (u32map_put(&s->devseen, d->user, dev_pack(d->all, d->conv)))
         /* The loop then counts no device for this user: every message to
          * it is stored, which is safe, only slower. */
-        log_error("store: out of memory: the devices of user %" PRIu32
+        log_error("store_oom_device_count",
+                  "store: out of memory: the devices of user %" PRIu32
                   " are not counted", d->user);
 }
 
@@ -352,7 +353,8 @@ int store__dev_register(store *s, dev_req *r, int64_t now) {
             uint32_t old = 0;
             for (uint32_t i = 1; i < u->n; i++)
                 if (u->v[i].seen < u->v[old].seen) old = i;
-            log_info("store: user %" PRIu32 " has %u devices: forgetting "
+            log_info("device_replaced",
+                     "store: user %" PRIu32 " has %u devices: forgetting "
                      "the least recently seen one to add another", r->user,
                      DEVICES_MAX);
             int rc = forget(s, u, old, now);
@@ -398,7 +400,8 @@ void store__dev_cursor(store *s, const cur_req *c, int64_t now) {
     if (c->closed && d->conns) d->conns--;
     assert(store__check_devuser(store__dev_user(s, c->user)));
     if (mark_dirty(s, c->user, d))
-        log_error("store: out of memory: the cursor of a device of user %"
+        log_error("store_oom_device_cursor",
+                  "store: out of memory: the cursor of a device of user %"
                   PRIu32 " is not saved yet", c->user);
 }
 

@@ -86,7 +86,8 @@ int store__group_rollback(store *s) {
     int64_t ord = 0;
     int rc = load_into(s, &s->groups, &max, &ord);
     if (rc != SQLITE_OK)
-        log_error("store: %s: cannot read the groups again after a failed "
+        log_error("store_groups_reload_failed",
+                  "store: %s: cannot read the groups again after a failed "
                   "transaction (%s); group operations may be refused until "
                   "a restart", s->path, store__why(s, rc));
     return rc;
@@ -106,7 +107,8 @@ void store__group_touch(store *s, uint32_t user) {
     const ugroups *u = groups_of(&s->groups, user);
     for (uint32_t i = 0; u && i < u->n; i++)
         if (push_id(&s->gdirty, &s->ngdirty, &s->cgdirty, u->ids[i]))
-            log_error("%s", "store: out of memory: a group's messages are "
+            log_error("store_oom_group_delete",
+                      "store: out of memory: a group's messages are "
                       "deleted later than they could be");
 }
 
@@ -358,7 +360,8 @@ void store__group_apply(store *s, const batch *b) {
     assert(groups_check(&s->lgroups));
     return;
 nomem: /* the loop then misses (part of) a group: it routes less */
-    log_error("%s", "store: out of memory: the loop's copy of a group is "
+    log_error("store_oom_group_copy",
+              "store: out of memory: the loop's copy of a group is "
               "incomplete until it changes again");
 }
 

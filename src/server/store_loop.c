@@ -97,7 +97,8 @@ static void del_add(store *s, uint64_t id) {
     if (s->stopped) return;
     batch *b = cur_batch(s);
     if (!b || RESERVE(b->dels, b->cdel, b->ndel + 1)) {
-        log_error("store: out of memory: the delete of message %" PRIu64
+        log_error("store_oom_delete_lost",
+                  "store: out of memory: the delete of message %" PRIu64
                   " is lost (it stays stored and may be delivered again)", id);
         return;
     }
@@ -143,7 +144,8 @@ void store_read_mark(store *s, uint32_t user, uint32_t peer, uint32_t group,
     if (s->stopped || !user || (!peer && !group)) return;
     batch *b = cur_batch(s);
     if (!b || RESERVE(b->reads, b->cread, b->nread + 1)) {
-        log_error("store: out of memory: a read mark of user %" PRIu32
+        log_error("store_oom_read_mark",
+                  "store: out of memory: a read mark of user %" PRIu32
                   " is lost", user);
         return;
     }
@@ -158,7 +160,8 @@ void store_contact(store *s, uint32_t a, uint32_t b) {
     if (s->stopped || !a || !b || a == b) return;
     batch *bt = cur_batch(s);
     if (!bt || RESERVE(bt->contacts, bt->ccontact, bt->ncontact + 1)) {
-        log_error("store: out of memory: the contact of users %" PRIu32
+        log_error("store_oom_contact",
+                  "store: out of memory: the contact of users %" PRIu32
                   " and %" PRIu32 " is not noted", a, b);
         return;
     }
@@ -212,7 +215,8 @@ void store_ids_reserve(store *s, uint64_t upto) {
     if (s->stopped) return;
     batch *b = cur_batch(s);
     if (!b) {
-        log_error("store: out of memory: message ids up to %" PRIu64 " are "
+        log_error("store_oom_ids",
+                  "store: out of memory: message ids up to %" PRIu64 " are "
                   "not reserved yet", upto);
         return;
     }
@@ -224,7 +228,8 @@ void store_cursor(store *s, uint32_t user, uint32_t dev, uint64_t cursor,
     if (s->stopped) return;
     batch *b = cur_batch(s);
     if (!b || RESERVE(b->curs, b->ccur, b->ncur + 1)) {
-        log_error("store: out of memory: a cursor of user %" PRIu32 " is not "
+        log_error("store_oom_cursor",
+                  "store: out of memory: a cursor of user %" PRIu32 " is not "
                   "saved (its messages may be delivered again)", user);
         return;
     }
@@ -248,7 +253,8 @@ static void fail_fetch(store *s, void *token, uint8_t kind) {
         s->failq0 = 0;
     }
     if (RESERVE(s->failq, s->cfailq, s->nfailq + 1)) {
-        log_error("store: out of memory with %zu failed fetches waiting to "
+        log_error("store_oom_abort",
+                  "store: out of memory with %zu failed fetches waiting to "
                   "be answered; aborting (nothing acknowledged is lost)",
                   s->nfailq);
         abort();

@@ -156,7 +156,8 @@ static int mark_write(store *s, const read_req *r) {
     (void)sqlite3_reset(st); /* repeats the step's error, in rc */
     if (rc == SQLITE_DONE) {
         if (s->mark_fails) {
-            log_info("store: %s: read marks are written again after %u "
+            log_info("store_marks_recovered",
+                     "store: %s: read marks are written again after %u "
                      "lost", s->path, s->mark_fails);
             s->mark_fails = 0;
         }
@@ -164,7 +165,8 @@ static int mark_write(store *s, const read_req *r) {
     }
     if (sqlite3_get_autocommit(s->db)) return rc; /* the transaction is over */
     if (s->mark_fails++ == 0)
-        log_error("store: %s: a read mark of user %" PRIu32 " is lost (%s); "
+        log_error("store_read_mark_lost",
+                  "store: %s: a read mark of user %" PRIu32 " is lost (%s); "
                   "logged once until marks are written again", s->path,
                   r->user, store__why(s, rc));
     return SQLITE_OK;
@@ -291,14 +293,16 @@ static int presence_one(store *s, batch *b, pres_req *r) {
 static int read_status(store *s, int rc) {
     if (rc == SQLITE_OK) {
         if (s->fetch_fails) {
-            log_info("store: %s: reads succeed again after %u failed",
+            log_info("store_reads_recovered",
+                     "store: %s: reads succeed again after %u failed",
                      s->path, s->fetch_fails);
             s->fetch_fails = 0;
         }
         return STORE_OK;
     }
     if (s->fetch_fails++ == 0)
-        log_error("store: %s: reading marks or contacts failed (%s); logged "
+        log_error("store_read_failed",
+                  "store: %s: reading marks or contacts failed (%s); logged "
                   "once until reads succeed again", s->path,
                   store__why(s, rc));
     return store__status_of(rc);

@@ -252,7 +252,8 @@ static int migrate(store *s, int64_t v, char *err, size_t errlen) {
                 (void)sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
             return code;
         }
-        log_info("store: %s: schema upgraded to version %" PRId64, s->path,
+        log_info("store_schema_upgraded",
+                 "store: %s: schema upgraded to version %" PRId64, s->path,
                  v + 1);
     }
     return STORE_OK;
@@ -483,7 +484,8 @@ static void destroy(store *s) {
     for (size_t i = 0; i < sizeof sig / sizeof *sig; i++)
         (void)sqlite3_finalize(*sig[i]);
     if (s->db && sqlite3_close(s->db) != SQLITE_OK)
-        log_error("store: %s: closing the database failed (%s)", s->path,
+        log_error("store_close_failed",
+                  "store: %s: closing the database failed (%s)", s->path,
                   sqlite3_errmsg(s->db));
     /* (void): the lock goes with the descriptor, after the database (a
      * restore may then move the files); the lock file was never written */

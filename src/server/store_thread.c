@@ -53,7 +53,8 @@ nomem:
     store__batch_free(own);
     s->ntouched = 0;
     s->ngchg = 0;
-    log_error("store: out of memory: store_count(), the device counts or "
+    log_error("store_oom_counts",
+              "store: out of memory: store_count(), the device counts or "
               "the loop's groups may lag behind");
 }
 
@@ -74,7 +75,8 @@ static void rollback(store *s) {
     int rc = exec_stmt(s->st_rollback);
     int failed = rc != SQLITE_OK && !sqlite3_get_autocommit(s->db);
     if (failed && !s->rollback_failed)
-        log_error("store: %s: ROLLBACK failed (%s); trying again before the "
+        log_error("store_rollback_failed",
+                  "store: %s: ROLLBACK failed (%s); trying again before the "
                   "next transaction", s->path, store__why(s, rc));
     s->rollback_failed = failed;
 }
@@ -156,7 +158,8 @@ int store__del_ids(store *s, const uint64_t *ids, size_t n) {
 static void retry_add(store *s, const uint64_t *ids, size_t n) {
     if (n == 0) return;
     if (RESERVE(s->retry, s->cretry, s->nretry + n)) {
-        log_error("store: out of memory: %zu deletes are lost (those "
+        log_error("store_oom_delete_lost",
+                  "store: out of memory: %zu deletes are lost (those "
                   "messages stay stored and may be delivered again)", n);
         return;
     }
@@ -167,7 +170,8 @@ static void retry_add(store *s, const uint64_t *ids, size_t n) {
 /* A transaction that wrote something committed: end a failure streak. */
 static void writes_ok(store *s) {
     if (!s->fails) return;
-    log_info("store: %s: writes succeed again after %u failed transactions",
+    log_info("store_writes_recovered",
+             "store: %s: writes succeed again after %u failed transactions",
              s->path, s->fails);
     s->fails = 0;
 }
@@ -197,7 +201,8 @@ static void txn_fail(store *s, batch *list, int rc) {
     (void)store__group_rollback(s);
     s->next_retry = store__mono_ms() + RETRY_MS;
     if (s->fails++ == 0)
-        log_error("store: %s: a write transaction failed (%s): %zu messages "
+        log_error("store_txn_failed",
+                  "store: %s: a write transaction failed (%s): %zu messages "
                   "refused, %zu deletes kept for the next transaction; "
                   "logged once until writes succeed again", s->path, msg,
                   refused, s->nretry);
@@ -358,13 +363,15 @@ static void fetch_one(store *s, batch *b, fetch_req *f, int64_t cutoff) {
     f->status = rc == SQLITE_DONE ? STORE_OK : store__status_of(rc);
     if (f->status != STORE_OK) {
         if (s->fetch_fails++ == 0)
-            log_error("store: %s: a fetch failed (%s); logged once until "
+            log_error("store_fetch_failed",
+                      "store: %s: a fetch failed (%s); logged once until "
                       "fetches succeed again", s->path, store__why(s, rc));
         b->nrow = nrow0;
         b->nout = nout0;
         f->more = 0;
     } else if (s->fetch_fails) {
-        log_info("store: %s: fetches succeed again after %u failed", s->path,
+        log_info("store_fetches_recovered",
+                 "store: %s: fetches succeed again after %u failed", s->path,
                  s->fetch_fails);
         s->fetch_fails = 0;
     }
@@ -379,7 +386,8 @@ static void devices_read(store *s, batch *b, int64_t now) {
         if (r->status != STORE_OK) continue;
         int rc = store__dev_cids(s, b, r, now);
         if (rc != SQLITE_OK) {
-            log_error("store: %s: reading the client ids of a device of user "
+            log_error("store_cids_read_failed",
+                      "store: %s: reading the client ids of a device of user "
                       "%" PRIu32 " failed (%s)", s->path, r->user,
                       store__why(s, rc));
             r->status = store__status_of(rc);
@@ -439,7 +447,8 @@ static void purge_step(store *s) {
     }
     if (rc != SQLITE_OK) {
         if (s->fails++ == 0)
-            log_error("store: %s: purging expired messages failed (%s); "
+            log_error("store_purge_failed",
+                      "store: %s: purging expired messages failed (%s); "
                       "trying again later; logged once until writes succeed "
                       "again", s->path, store__why(s, rc));
         rollback(s);
@@ -453,7 +462,8 @@ static void purge_step(store *s) {
     s->purge_more = n == PURGE_CHUNK;
     if (s->purge_more) return;
     if (s->purged)
-        log_info("store: purged %" PRIu64 " expired messages (older than %"
+        log_info("store_purged",
+                 "store: purged %" PRIu64 " expired messages (older than %"
                  PRIu64 " ms)", s->purged, s->cfg.ttl_ms);
     s->purged = 0;
     s->next_purge = store__mono_ms() + purge_every(s);
@@ -494,7 +504,8 @@ static void maint_step(store *s) {
     if (rc == SQLITE_OK) rc = exec_stmt(s->st_commit);
     if (rc != SQLITE_OK) {
         if (s->fails++ == 0)
-            log_error("store: %s: forgetting old devices and client ids "
+            log_error("store_forget_failed",
+                      "store: %s: forgetting old devices and client ids "
                       "failed (%s); trying again later; logged once until "
                       "writes succeed again", s->path, store__why(s, rc));
         rollback(s);
@@ -504,10 +515,12 @@ static void maint_step(store *s) {
     } else {
         publish_ctrs(s, NULL);
         if (forgotten)
-            log_info("store: forgot %" PRIu64 " devices not seen for %" PRIu64
+            log_info("store_devices_forgotten",
+                     "store: forgot %" PRIu64 " devices not seen for %" PRIu64
                      " ms (--device-ttl)", forgotten, s->cfg.device_ttl_ms);
         if (aged)
-            log_info("store: deleted %" PRIu64 " messages past --history-ttl "
+            log_info("store_history_aged",
+                     "store: deleted %" PRIu64 " messages past --history-ttl "
                      "that every device has", aged);
     }
     s->next_forget = store__mono_ms() + (full ? 0 : maint_every(s));

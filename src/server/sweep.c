@@ -20,13 +20,15 @@ static void arm(uv_timer_t *t, uv_timer_cb cb, uint64_t ms) {
     if (uv_is_active((uv_handle_t *)t) || uv_is_closing((uv_handle_t *)t))
         return;
     int r = uv_timer_start(t, cb, ms, 0);
-    if (r) log_error("cannot start a timer: %s", uv_strerror(r));
+    if (r) log_error("timer_failed",
+                     "cannot start a timer: %s", uv_strerror(r));
 }
 
 static void rearm(uv_timer_t *t, uv_timer_cb cb, uint64_t ms) {
     if (ms == 0 || uv_is_closing((uv_handle_t *)t)) return;
     int r = uv_timer_start(t, cb, ms, 0);
-    if (r) log_error("cannot start a timer: %s", uv_strerror(r));
+    if (r) log_error("timer_failed",
+                     "cannot start a timer: %s", uv_strerror(r));
 }
 
 /* Close the NEW connections past --login-timeout. Returns the ms until the
@@ -48,8 +50,10 @@ static uint64_t sweep_pending(hub *h) {
         if (due > now) return due - now;
         if (closed == SWEEP_BATCH) return 1; /* the rest after other work */
         const char *what = c->kind == CONN_HTTP ? http_why : why;
-        if (closed++ == 0) CLOG(c, LOG_INFO, "%s; closing", what);
-        else CLOG(c, LOG_DEBUG, "%s; closing", what);
+        /* the first at info, the rest of the batch at debug (a flood of
+         * silent connections is one info line, then the count) */
+        int level = closed++ == 0 ? LOG_INFO : LOG_DEBUG;
+        CLOG(c, level, "login_timeout", "%s; closing", what);
         conn_ref(c);
         /* One that never spoke gets no goodbye: just the close. */
         if (c->kind == CONN_HTTP)
@@ -60,7 +64,8 @@ static uint64_t sweep_pending(hub *h) {
             close_abort(c);
         conn_unref(c);
     }
-    if (closed > 1) log_info("closed %u connections: %s", closed, why);
+    if (closed > 1) log_info("login_timeouts",
+                             "closed %u connections: %s", closed, why);
     return 0;
 }
 
@@ -81,7 +86,8 @@ static uint64_t sweep_idle(hub *h) {
         if (c->t_rx + idle / 2 > now) break; /* the rest spoke later */
         conn_ref(c);
         if (c->t_rx + idle <= now) {
-            CLOG(c, LOG_INFO, "silent for %llu ms (no answer to PING); "
+            CLOG(c, LOG_INFO, "idle_timeout",
+                 "silent for %llu ms (no answer to PING); "
                  "closing", (unsigned long long)idle);
             close_finish(c, 0, NULL);
         } else if (!c->pinged) {

@@ -45,7 +45,8 @@ void sync_spill(conn *c) {
     c->hub->stats.spilled++;
     if (!(c->logged & CONN_LOGGED_SPILL)) {
         c->logged |= CONN_LOGGED_SPILL;
-        CLOG(c, LOG_INFO, "%s at %zu bytes (--max-outbuf): its frames wait in "
+        CLOG(c, LOG_INFO, "spilled",
+             "%s at %zu bytes (--max-outbuf): its frames wait in "
              "the store until it catches up (logged once per connection)",
              held ? "messages waiting for their commit"
                   : "output queue (receiver reads slowly)",
@@ -179,7 +180,8 @@ void sync_fetch_done(conn *c, const store_row *rows, size_t n, int more,
     if (status) {
         if (!(c->logged & CONN_LOGGED_FETCH)) {
             c->logged |= CONN_LOGGED_FETCH;
-            CLOG(c, LOG_ERROR, "cannot read stored messages: %s (retried as "
+            CLOG(c, LOG_ERROR, "stored_read_failed",
+                 "cannot read stored messages: %s (retried as "
                  "frames arrive; logged once per connection)",
                  store_strerror(status));
         }
@@ -292,7 +294,8 @@ void sync_put_done(conn *c, uint64_t seq, int named, uint64_t cid,
         c->hub->stats.refused++;
         if (!(c->logged & CONN_LOGGED_STORE)) {
             c->logged |= CONN_LOGGED_STORE;
-            CLOG(c, LOG_WARN, "refused frame: %s (logged once per connection)",
+            CLOG(c, LOG_WARN, "message_not_stored",
+                 "refused frame: %s (logged once per connection)",
                  why);
         }
         output_error(c, status == STORE_EQUOTA ? FRAME_ERR_QUOTA

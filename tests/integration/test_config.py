@@ -28,6 +28,13 @@ def write(path, text):
     return str(path)
 
 
+def server_on(start_server, tmp_path, text):
+    """A server started on a config file holding text; (server, its path)."""
+    conf = tmp_path / "c.conf"
+    write(conf, text)
+    return start_server("--config", str(conf)), conf
+
+
 def reload(srv, n):
     """SIGHUP, then wait until the server logged that reload n is done."""
     srv.proc.send_signal(signal.SIGHUP)
@@ -144,9 +151,7 @@ def test_reload_of_a_quota(start_store_server, tmp_path):
 
 
 def test_a_bad_file_on_reload_changes_nothing(start_server, tmp_path):
-    conf = tmp_path / "c.conf"
-    write(conf, "rate-msgs 0\n")
-    srv = start_server("--config", str(conf))
+    srv, conf = server_on(start_server, tmp_path, "rate-msgs 0\n")
     write(conf, "rate-msgs 5\nrate-grace soon\n")
     srv.proc.send_signal(signal.SIGHUP)
     srv.wait_for_log("reload: " + str(conf) + ":2: rate-grace: 'soon' is not a "
@@ -226,8 +231,9 @@ def test_the_settings_table_of_the_docs_is_the_source_s(tmp_path):
                        capture_output=True, text=True, timeout=10)
     assert r.returncode == 0, r.stderr
     # and --help names every setting the table has
-    names = re.findall(r"^\| `([a-z-]+)` \|", (root / "docs/OPERATIONS.md")
-                       .read_text(), re.M)
+    doc = (root / "docs/OPERATIONS.md").read_text()
+    block = doc.split("<!-- settings: made by")[1].split("<!-- settings: end")[0]
+    names = re.findall(r"^\| `([a-z-]+)` \|", block, re.M)
     assert len(names) >= 30
     out = run("--help").stdout
     for n in names:
@@ -266,3 +272,14 @@ def test_reload_of_origins_max_connections_and_log_level(start_server, tmp_path)
     c.close()
     # at debug the server logs what it logs only at debug (a close)
     srv.wait_for_log(re.compile(r"DEBUG .*clos", re.I))
+
+
+def test_reload_switches_the_log_format(start_server, tmp_path):
+    import json
+    srv, conf = server_on(start_server, tmp_path, "log-format text\n")
+    write(conf, "log-format json\n")
+    srv.proc.send_signal(signal.SIGHUP)
+    line = srv.wait_for_log(re.compile(r'^\{.*"event":"reloaded".*\}$', re.M)).group(0)
+    ev = json.loads(line)
+    assert ev["level"] == "info" and ev["msg"].startswith("reload 1: 1 settings")
+    assert srv.log_lines("reload: log-format text -> json")   # the last text line

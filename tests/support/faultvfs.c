@@ -213,6 +213,7 @@ __attribute__((constructor)) static void faultvfs_from_env(void) {
                 "(CHAT_FAULT_DISKFULL=%s)\n", flag);
         exit(1);
     }
-    log_warn("store: fault injection is on: the disk is full while %s "
+    log_warn("fault_injection_on",
+             "store: fault injection is on: the disk is full while %s "
              "exists (CHAT_FAULT_DISKFULL; a test binary)", flag);
 }
