@@ -28,7 +28,7 @@ for r in $(seq "$ROUNDS"); do
   echo "round $r alone:       $(bench 4)"
   rm -f "$TMP/copy.db"
   ( sleep 1.5  # (a point inside the measured window, not a wait for a condition)
-    /usr/bin/time -f "  %e s wall, %U s user, %S s sys" taskset -c 1 \
+    /usr/bin/time -f "  %e s wall, %U s user, %S s sys, %M KiB max RSS" taskset -c 1 \
       "$B/chat-server" backup --data-dir "$TMP/data" "$TMP/copy.db" 2>&1 ) > "$TMP/backup.out" &
   BK=$!
   echo "round $r with backup: $(bench 4)"
