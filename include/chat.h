@@ -456,10 +456,14 @@ typedef struct chat_options {
                                 1.2+ with these options (read by chat_new,
                                 not kept) */
     uint32_t connect_timeout_ms; /* bound on one connection attempt's TCP
-                                connect plus TLS handshake (default 10000;
-                                0 = none). On expiry: CHAT_ECONNECT with
-                                chat_last_errno() ETIMEDOUT during the TCP
-                                connect, CHAT_ETLS during the handshake */
+                                connect plus TLS handshake plus, with
+                                control frames, the wait for WELCOME
+                                (default 10000; 0 = none). On expiry:
+                                CHAT_ECONNECT with chat_last_errno()
+                                ETIMEDOUT during the TCP connect or while
+                                waiting for WELCOME (a frozen server still
+                                completes TCP handshakes), CHAT_ETLS during
+                                the TLS handshake */
     int conv;                /* 1 (default): ask for CONV in HELLO (needs
                                 control = 1); 0: never (bare data frames
                                 only, as before CONV) */

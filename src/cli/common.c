@@ -214,21 +214,25 @@ void cli_conn_err(const cli_conn *cc, int err) {
      * say that the others failed too. */
     char others[64] = "";
     if (cc->n_servers == 2)
-        snprintf(others, sizeof others, " (nor to the other server)");
+        snprintf(others, sizeof others, "; the other server failed too");
     else if (cc->n_servers > 2)
-        snprintf(others, sizeof others, " (nor to the %u other servers)", cc->n_servers - 1);
+        snprintf(others, sizeof others, "; the %u other servers failed too",
+                 cc->n_servers - 1);
     switch (err) {
     case CHAT_ECONNECT: {
         int e = cc->client ? chat_last_errno(cc->client) : 0;
         if (e == 0 || e == ECONNREFUSED)
-            cli_err("cannot connect to %s%s: connection refused (is chat-server "
-                    "running?)", cli_where(cc), others);
+            cli_err("cannot connect to %s: connection refused (is chat-server "
+                    "running?)%s", cli_where(cc), others);
+        else if (e == ETIMEDOUT) /* the TCP connect, or the wait for WELCOME */
+            cli_err("timed out after %u s waiting for the server at %s to accept the "
+                    "connection%s", cc->timeout, cli_where(cc), others);
         else
-            cli_err("cannot connect to %s%s: %s", cli_where(cc), others, strerror(e));
+            cli_err("cannot connect to %s: %s%s", cli_where(cc), strerror(e), others);
         break;
     }
     case CHAT_ERESOLVE:
-        cli_err("cannot connect to %s%s: the host name could not be resolved",
+        cli_err("cannot connect to %s: the host name could not be resolved%s",
                 cli_where(cc), others);
         break;
     case CHAT_ECLOSED:

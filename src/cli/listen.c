@@ -82,7 +82,8 @@ static const char listen_usage[] =
     "                   with --no-acks nothing is received until one is sent)\n"
     "  --timeout SECONDS  after a lost connection, give up when no reconnection\n"
     "                   succeeded within this long (default 10); also bounds\n"
-    "                   each connection attempt (TCP connect and TLS handshake)\n"
+    "                   each connection attempt (TCP connect, TLS handshake and\n"
+    "                   the server's answer to the login)\n"
     CLI_TLS_HELP
     "  --help           show this help\n"
     "\n"

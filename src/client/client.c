@@ -11,7 +11,7 @@
  *                queued in `out`)
  *   CONNECTING --check_connect/session_start, control=0--> READY
  *   HANDSHAKE --tls_step, handshake done--> HELLO or READY (session_start)
- *   CONNECTING, HANDSHAKE --check_conn_timeout--> lost()
+ *   CONNECTING, HANDSHAKE, HELLO --check_conn_timeout--> lost()
  *   HELLO --handle_welcome--> READY
  *   any connected --lost()--> BACKOFF (reconnect=1, or a failover to the
  *                next server before the session was ready) or IDLE
@@ -389,8 +389,7 @@ int chat_reconnect(chat_client *c) {
 /* The byte stream is up (TCP connected, TLS handshake done): start the
  * session. 0 or CHAT_ENOMEM. */
 static int session_start(chat_client *c) {
-    c->conn_deadline = 0;
-    if (c->control) {
+    if (c->control) { /* conn_deadline runs on until WELCOME */
         uint8_t body[FRAME_HELLO_CONV_MIN + FRAME_DEVICE_MAX + CHAT__PASSWORD_MAX];
         uint8_t flags = (uint8_t)((c->want_acks ? FRAME_FLAG_ACKS : 0) |
                                   (c->want_conv ? FRAME_FLAG_CONV : 0) |
@@ -402,6 +401,7 @@ static int session_start(chat_client *c) {
         c->state = CHAT_ST_HELLO;
     } else {
         c->state = CHAT_ST_READY;
+        c->conn_deadline = 0;
         c->fails = 0;
         if (c->cb.on_connected) c->cb.on_connected(c, c->ud);
     }
@@ -433,12 +433,16 @@ static int check_connect(chat_client *c) {
     return tls_step(c);
 }
 
-/* CONNECTING/HANDSHAKE past the connect timeout: the error to report, or 0. */
+/* CONNECTING/HANDSHAKE/HELLO past the connect timeout: the error to
+ * report, or 0. HELLO counts: a frozen server's kernel still completes TCP
+ * handshakes from its listen queue, and only a missing WELCOME shows it
+ * (with several servers, the next one is then tried). */
 static int check_conn_timeout(chat_client *c) {
-    if ((c->state != CHAT_ST_CONNECTING && c->state != CHAT_ST_HANDSHAKE) ||
+    if ((c->state != CHAT_ST_CONNECTING && c->state != CHAT_ST_HANDSHAKE &&
+         c->state != CHAT_ST_HELLO) ||
         !c->conn_deadline || now_ms(c) < c->conn_deadline)
         return 0;
-    if (c->state == CHAT_ST_CONNECTING) {
+    if (c->state != CHAT_ST_HANDSHAKE) {
         c->last_errno = ETIMEDOUT;
         return CHAT_ECONNECT;
     }
@@ -456,6 +460,7 @@ static int handle_welcome(chat_client *c, const frame_s2c *f) {
     if (frame_parse_welcome(f->body, f->len, &w) != 0) return CHAT_EPROTO;
     if (c->state != CHAT_ST_HELLO) return 0; /* duplicate: ignore */
     c->state = CHAT_ST_READY;
+    c->conn_deadline = 0;
     c->acks_granted = c->want_acks && (w.flags & FRAME_FLAG_ACKS);
     c->conv_granted = c->want_conv && (w.flags & FRAME_FLAG_CONV);
     c->signals_granted = c->want_signals && c->conv_granted &&
@@ -723,8 +728,8 @@ int64_t chat_next_timeout_ms(const chat_client *c) {
     uint64_t deadline;
     if (c->state == CHAT_ST_BACKOFF)
         deadline = c->deadline;
-    else if ((c->state == CHAT_ST_CONNECTING || c->state == CHAT_ST_HANDSHAKE) &&
-             c->conn_deadline)
+    else if ((c->state == CHAT_ST_CONNECTING || c->state == CHAT_ST_HANDSHAKE ||
+              c->state == CHAT_ST_HELLO) && c->conn_deadline)
         deadline = c->conn_deadline;
     else
         return -1;

@@ -107,7 +107,8 @@ struct chat_client {
     uint64_t deadline;         /* BACKOFF: when to reconnect */
     int last_errno;            /* errno behind the last ECONNECT / ESYS */
     int held;                  /* chat_hold: hand over no more frames */
-    uint64_t conn_deadline;    /* CONNECTING/HANDSHAKE: give up then; 0 = none */
+    uint64_t conn_deadline;    /* CONNECTING/HANDSHAKE/HELLO: give up then;
+                                  0 = none */
     ctls_conn *tls;            /* this connection's TLS session, or NULL */
     size_t tls_fl_out;         /* bytes of `out` encrypted, not yet sent */
     size_t tls_fl_data;        /* bytes of queued frames encrypted, not yet sent */

@@ -17,7 +17,9 @@
  * resent there with the cid its first attempt had; the backoff only after
  * a whole round failed (0, 100, 0, 200 ms with two servers);
  * chat_failures and chat_server_index; reconnect 0: each server tried once
- * before the first session, no retry after a ready session is lost.
+ * before the first session, no retry after a ready session is lost; a
+ * server that accepts TCP but never sends WELCOME (frozen) timed out by
+ * connect_timeout_ms and skipped; CHAT_EAUTH stopping the rotation.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -25,6 +27,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,6 +55,20 @@ static void set_two(chat_client *c, uint16_t p0, uint16_t p1) {
     const char *hosts[] = {"127.0.0.1", "127.0.0.1"};
     uint16_t ports[] = {p0, p1};
     assert_int_equal(chat_set_servers(c, hosts, ports, 2), 0);
+}
+
+/* Two fake servers and a client (reconnect 1) on both, its HELLO read by
+ * the first: the session waits for WELCOME. */
+static chat_client *hello_on_first(srv *s0, srv *s1, rec *r) {
+    srv_open(s0);
+    srv_open(s1);
+    chat_client *c = client_new(r, s0->port, 1, 1);
+    set_two(c, s0->port, s1->port);
+    assert_int_equal(chat_connect(c), 0);
+    srv_accept(s0, c);
+    srv_expect(s0, c, HELLO_ACKS, sizeof HELLO_ACKS);
+    assert_int_equal(chat_state(c), CHAT_ST_HELLO);
+    return c;
 }
 
 /* A client (reconnect or not) on two closed ports, connect started. */
@@ -245,18 +262,37 @@ static void test_no_reconnect_tries_each_server_once(void **state) {
     srv_close(&s1);
 }
 
+/* A frozen server: its kernel completes the TCP handshake but no WELCOME
+ * ever comes. The connect timeout covers the wait for WELCOME too, and the
+ * next server is tried at once when it expires. */
+static void test_no_welcome_times_out_and_fails_over(void **state) {
+    (void)state;
+    srv s0, s1;
+    rec r = {.now = 1000};
+    chat_client *c = hello_on_first(&s0, &s1, &r);
+    assert_int_equal(chat_next_timeout_ms(c), 10000); /* the default bound */
+    r.now += 9999;
+    assert_int_equal(chat_process(c, 0, 0), 0);
+    assert_int_equal(chat_state(c), CHAT_ST_HELLO);
+    r.now += 1;
+    assert_int_equal(chat_process(c, 0, 0), CHAT_ECONNECT);
+    assert_int_equal(r.disc_err, CHAT_ECONNECT);
+    assert_int_equal(chat_last_errno(c), ETIMEDOUT);
+    assert_int_equal(chat_next_timeout_ms(c), 0);
+    handshake(&s1, c, &r); /* (chat_connect in BACKOFF: now, to server 1) */
+    assert_int_equal(chat_server_index(c), 1);
+    assert_int_equal(chat_next_timeout_ms(c), -1); /* READY: no bound */
+    chat_free(c);
+    srv_close(&s0);
+    srv_close(&s1);
+}
+
 /* A refused login stops the rotation: servers of one store answer alike. */
 static void test_auth_error_stops_the_rotation(void **state) {
     (void)state;
     srv s0, s1;
-    srv_open(&s0);
-    srv_open(&s1);
     rec r = {.now = 1000};
-    chat_client *c = client_new(&r, s0.port, 1, 1);
-    set_two(c, s0.port, s1.port);
-    assert_int_equal(chat_connect(c), 0);
-    srv_accept(&s0, c);
-    srv_expect(&s0, c, HELLO_ACKS, sizeof HELLO_ACKS);
+    chat_client *c = hello_on_first(&s0, &s1, &r);
     uint8_t in[64];
     size_t n = s2c_error(in, FRAME_ERR_AUTH, 0, "bad password");
     assert_int_equal(write(s0.cfd, in, n), (ssize_t)n);
@@ -276,6 +312,7 @@ int main(void) {
         cmocka_unit_test(test_lost_session_moves_on_and_resends_same_cid),
         cmocka_unit_test(test_backoff_only_after_a_whole_round),
         cmocka_unit_test(test_no_reconnect_tries_each_server_once),
+        cmocka_unit_test(test_no_welcome_times_out_and_fails_over),
         cmocka_unit_test(test_auth_error_stops_the_rotation),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
