@@ -80,11 +80,12 @@ SERVER_MAIN := src/server/main.c
 TEST_SUPPORT_SRC := tests/support/faultvfs.c
 # libchat: the client library, built from the same codec source as the server.
 CLIENT_SRC := src/client/client.c src/client/client_send.c src/client/client_req.c \
-              src/client/client_signal.c src/client/util.c src/client/tls.c
+              src/client/client_signal.c src/client/servers.c src/client/util.c \
+              src/client/tls.c
 LIBCHAT_SRC := $(CLIENT_SRC) src/proto/frame.c src/proto/signal.c \
                src/common/buf.c
 # chat-client: the command-line client, on libchat.
-CLI_SRC    := src/cli/main.c src/cli/common.c src/cli/send.c src/cli/listen.c \
+CLI_SRC    := src/cli/main.c src/cli/common.c src/cli/addr.c src/cli/send.c src/cli/listen.c \
               src/cli/request.c src/cli/group.c src/cli/history.c \
               src/cli/json.c src/cli/media.c src/cli/interactive.c src/cli/ia_signals.c \
               src/cli/ia_groups.c src/cli/signals.c
@@ -165,6 +166,8 @@ $(B)/tests/%: tests/unit/%.c $(SERVER_OBJ) $(COMMON_OBJ) $(PROTO_OBJ) $(CLIENT_O
 	$(CC) $(CFLAGS) $(filter %.c %.o,$^) -o $@ $(LDFLAGS) $(TEST_WRAP) -lcmocka $(SERVER_LIBS)
 
 $(B)/tests/test_store $(B)/tests/test_store_sig: TEST_WRAP := -Wl,--wrap=realloc,--wrap=calloc
+# chat-client's --host parsing (pure, no libchat state) is unit-tested too.
+$(B)/tests/test_cli_addr: $(call obj,src/cli/addr.c)
 $(B)/tests/test_auth: TEST_WRAP := -Wl,--wrap=uv_queue_work,--wrap=accounts_hash
 
 # libchat: static and shared library (only chat_* exported) and chat.pc.

@@ -1,9 +1,11 @@
 /*
  * chat.h -- libchat, the client library of chat-server (docs/PROTOCOL.md).
  *
- * One chat_client is one logical session with one server: a non-blocking
- * TCP socket, a bounded queue of outgoing data frames, the acknowledgement
- * bookkeeping and the reconnect timer. It fits any event loop:
+ * One chat_client is one logical session with one server at a time: a
+ * non-blocking TCP socket, a bounded queue of outgoing data frames, the
+ * acknowledgement bookkeeping and the reconnect timer; with a list of
+ * servers (chat_set_servers) it moves to the next one when one fails, and
+ * resends there what was not acknowledged. It fits any event loop:
  *
  *     watch chat_fd(c) for reading, and for writing while chat_want_write(c);
  *     wake up after chat_next_timeout_ms(c) at the latest;
@@ -23,7 +25,8 @@
  *   chat_receipts_query, chat_typing, chat_presence_*), chat_connect or
  *   chat_disconnect). From a callback you may call chat_send*,
  *   chat_group_*, chat_history, the signal calls, chat_disconnect,
- *   chat_connect and the accessors; you must NOT call chat_free.
+ *   chat_connect, chat_set_servers and the accessors; you must NOT call
+ *   chat_free.
  * - Sequence numbers ("seq") are per client, 1-based, assigned by chat_send*
  *   in call order and never reused, across reconnects.
  * - TLS (OpenSSL, TLS 1.2 or newer) is on when chat_options.tls is set. The
@@ -335,7 +338,11 @@ typedef struct chat_callbacks {
      * CHAT_ST_BACKOFF; after those three it is CHAT_ST_IDLE: retrying cannot
      * help until someone acts (a certificate that does not verify may mean
      * an attacker; it is reported, not retried), and the caller may call
-     * chat_connect() again. */
+     * chat_connect() again. With several servers (chat_set_servers) it is
+     * called for each server that fails, the state then says whether
+     * another is tried (CHAT_ST_BACKOFF, also without options.reconnect
+     * before the first session), and chat_server_index() names the server
+     * that failed. */
     void (*on_disconnected)(chat_client *c, int err, void *ud);
     /* A message arrived; when set, on_message is never called: every
      * message comes here, one call each. A MSG fills every field; a bare
@@ -403,7 +410,9 @@ typedef struct chat_tls_options {
                                 verify paths (e.g. /etc/ssl/certs) */
     const char *server_name; /* name (or IP address) the server's certificate
                                 must carry, sent as SNI when it is a name;
-                                NULL = chat_options.host */
+                                NULL = the host of each attempt
+                                (chat_options.host, or the host of the
+                                server list that attempt goes to) */
     const char *cert_file;   /* PEM client certificate (chain) for servers that
                                 require one; NULL = none. Needs key_file. */
     const char *key_file;    /* PEM private key of cert_file (unencrypted);
@@ -447,10 +456,14 @@ typedef struct chat_options {
                                 1.2+ with these options (read by chat_new,
                                 not kept) */
     uint32_t connect_timeout_ms; /* bound on one connection attempt's TCP
-                                connect plus TLS handshake (default 10000;
-                                0 = none). On expiry: CHAT_ECONNECT with
-                                chat_last_errno() ETIMEDOUT during the TCP
-                                connect, CHAT_ETLS during the handshake */
+                                connect plus TLS handshake plus, with
+                                control frames, the wait for WELCOME
+                                (default 10000; 0 = none). On expiry:
+                                CHAT_ECONNECT with chat_last_errno()
+                                ETIMEDOUT during the TCP connect or while
+                                waiting for WELCOME (a frozen server still
+                                completes TCP handshakes), CHAT_ETLS during
+                                the TLS handshake */
     int conv;                /* 1 (default): ask for CONV in HELLO (needs
                                 control = 1); 0: never (bare data frames
                                 only, as before CONV) */
@@ -498,10 +511,14 @@ void chat_free(chat_client *c);
 /* Start connecting (state IDLE or BACKOFF; in BACKOFF it connects now).
  * Resolves host with getaddrinfo(3), which may block on a DNS query (use a
  * numeric address to avoid it), then starts a non-blocking connect; the
- * outcome is learned in chat_process(). Returns 0, CHAT_ESTATE when already
- * connected or connecting, CHAT_ERESOLVE, CHAT_ECONNECT (immediate failure)
- * or CHAT_ESYS. On failure with options.reconnect set, a retry is scheduled
- * (state BACKOFF). */
+ * outcome is learned in chat_process(). With several servers
+ * (chat_set_servers), a server whose attempt fails at once (not resolved,
+ * refused on the spot) is counted and the next one is tried within this
+ * call, until an attempt is under way or the round is complete; no
+ * callback runs. Returns 0, CHAT_ESTATE when already connected or
+ * connecting, CHAT_ERESOLVE, CHAT_ECONNECT (immediate failure: the last
+ * server's, with several) or CHAT_ESYS. On failure with options.reconnect
+ * set, a retry is scheduled (state BACKOFF). */
 int chat_connect(chat_client *c);
 
 /* Close the connection now (state IDLE; no automatic reconnect). Queued and
@@ -511,6 +528,75 @@ int chat_disconnect(chat_client *c);
 
 /* chat_disconnect() then chat_connect(), and reset the backoff delay. */
 int chat_reconnect(chat_client *c);
+
+/* ------------------------------------------------------------------ */
+/* Several servers (failover)                                          */
+/* ------------------------------------------------------------------ */
+
+#define CHAT_SERVERS_MAX 16u /* servers in one list */
+#define CHAT_HOST_MAX 255u   /* bytes of one host name or address */
+
+/* Give the client a list of servers to use instead of options.host and
+ * options.port (server 0 until this is called): hosts[0..n) with
+ * ports[0..n). A port of 0, or ports NULL, means options.port. Several
+ * servers are for servers that share one store: the nodes of a cluster,
+ * or a standby server started on the data directory of one that died.
+ * Two independent servers do not share stored messages: a message stored
+ * by one is not delivered by the other, and a resend to the other after a
+ * lost ACK is not recognised as a duplicate there.
+ *
+ * Policy: the first attempt goes to hosts[0]. When an attempt fails or a
+ * session is lost, the next attempt goes to the next server (round robin,
+ * after hosts[n-1] hosts[0] again), at once; the backoff of
+ * options.backoff_min_ms / backoff_max_ms applies only once a whole round
+ * failed (every server failed in a row: chat_failures() reached a
+ * multiple of n), so a dead server costs one quick failover, not a
+ * backoff. A session that becomes ready resets the count. The next
+ * attempt is still made by chat_process, never inside the call that saw
+ * the failure: on_disconnected runs first, with the state
+ * CHAT_ST_BACKOFF and chat_next_timeout_ms() 0. Without
+ * options.reconnect, an attempt that fails before its session is ready
+ * still moves on to the next server, until every server failed once since
+ * chat_connect (then the state is CHAT_ST_IDLE); a ready session that is
+ * lost is not retried. CHAT_EAUTH, CHAT_EPROTO and CHAT_ETLSVERIFY stop
+ * the rotation as they stop the reconnects (CHAT_ST_IDLE): servers of one
+ * store answer a login alike, and a certificate that does not verify is
+ * reported, never worked around by trying another server.
+ *
+ * Everything the client has queued and not had acknowledged is resent to
+ * whichever server the next session is on, exactly as after a reconnect
+ * to one server: messages keep their client ids (CONV), so a server of the
+ * same store that already stored one acknowledges it without delivering it
+ * twice.
+ *
+ * Each host is resolved with getaddrinfo(3) when an attempt goes to it
+ * (which may block on a DNS query: prefer numeric addresses), never here.
+ * TLS: the certificate of each server must carry that server's host name
+ * (or address), unless chat_tls_options.server_name was set, which is then
+ * verified for every server.
+ *
+ * The strings are copied: the arrays and strings may go once this
+ * returns. All or nothing. Only while CHAT_ST_IDLE (before chat_connect, or
+ * after chat_disconnect). Returns 0, CHAT_EINVAL (NULL c or hosts, n 0 or
+ * over CHAT_SERVERS_MAX, a host NULL, empty or over CHAT_HOST_MAX bytes),
+ * CHAT_ESTATE (not idle) or CHAT_ENOMEM. O(n). */
+int chat_set_servers(chat_client *c, const char *const *hosts,
+                     const uint16_t *ports, size_t n);
+
+/* The index in the server list (0 with one server) of the server of the
+ * current connection or attempt in progress; when there is none, of the
+ * last attempt: in on_connected the server the session is on, in
+ * on_disconnected the one that failed or was lost. CHAT_EINVAL for NULL.
+ * O(1). */
+int chat_server_index(const chat_client *c);
+
+/* Connection attempts that failed and sessions lost in a row since the
+ * last session became ready (or chat_connect from CHAT_ST_IDLE, or
+ * chat_reconnect); 0 for NULL. With n servers, a value >= n means that
+ * every server failed at least once: e.g. a program that wants to give up
+ * when no server can be reached checks chat_failures(c) >=
+ * number of servers in on_disconnected. O(1). */
+unsigned chat_failures(const chat_client *c);
 
 /* The socket to watch, or -1 when there is none. Owned by the library: do
  * not close or read it. It changes across reconnects: re-read it after every

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "chat.h"
+#include "cli/addr.h"
 
 #define CLI_EXIT_OK 0
 #define CLI_EXIT_FAIL 1
@@ -23,8 +24,13 @@
 
 /* Flags every subcommand takes. */
 typedef struct cli_conn {
-    const char *host;  /* --host, default CLI_DEFAULT_HOST */
-    uint16_t port;     /* --port, default CLI_DEFAULT_PORT */
+    const char *host_args[CHAT_SERVERS_MAX]; /* the --host values, in order */
+    unsigned n_host_args;
+    cli_addr servers[CHAT_SERVERS_MAX]; /* parsed by cli_conn_check; one
+                                           (CLI_DEFAULT_HOST) without --host */
+    unsigned n_servers;
+    uint16_t port;     /* --port, default CLI_DEFAULT_PORT: the port of a
+                          --host without one */
     uint32_t id;       /* --id, required, != 0 */
     int no_acks;       /* --no-acks: control frames off (article's protocol) */
     unsigned timeout;  /* --timeout seconds, default CLI_DEFAULT_TIMEOUT;
@@ -42,7 +48,7 @@ void cli_conn_init(cli_conn *cc);
 
 /* The TLS, password and device flags, the same for every subcommand: put
  * CLI_TLS_LONGOPTS in the getopt_long table, give every option code to
- * cli_conn_flag first, and call cli_tls_check once parsing is done. */
+ * cli_conn_flag first, and call cli_conn_check once parsing is done. */
 enum { CLI_OPT_TLS = 0x100, CLI_OPT_CA, CLI_OPT_CERT, CLI_OPT_KEY, CLI_OPT_SERVER_NAME,
        CLI_OPT_PASSWORD_FILE, CLI_OPT_DEVICE };
 #define CLI_TLS_LONGOPTS                                                      \
@@ -71,17 +77,38 @@ enum { CLI_OPT_TLS = 0x100, CLI_OPT_CA, CLI_OPT_CERT, CLI_OPT_KEY, CLI_OPT_SERVE
     "  --cert FILE      PEM client certificate, for servers that require one\n"      \
     "  --key FILE       PEM private key of --cert (unencrypted)\n"
 
+/* The help lines of --host and --port, the same for every subcommand. */
+#define CLI_HOST_HELP                                                              \
+    "  --host HOST[:PORT]  server address (default " CLI_DEFAULT_HOST "); IPv6 in\n"   \
+    "                   brackets with a port ([::1]:8888). Repeat it (at most 16)\n" \
+    "                   for servers that share one store (a cluster, or a standby\n" \
+    "                   on the same data directory): the first is tried first;\n"   \
+    "                   when one fails or is lost the next is tried at once, and\n"  \
+    "                   what was not acknowledged is sent again there\n"           \
+    "  --port PORT      server port for a --host without one (default 8888)\n"
+
 /* The connection flags every subcommand shares, by option code: 'i' --id,
- * 'H' --host, 'p' --port, 'n' --no-acks, 'T' --timeout, and the device, TLS
+ * 'H' --host (repeatable, at most CHAT_SERVERS_MAX), 'p' --port, 'n' --no-acks, 'T' --timeout, and the device, TLS
  * and password flags. 1 when `opt` was one (recorded in cc), 0 when not, -1
  * after printing a usage sentence for a bad value. */
 int cli_conn_flag(const char *cmd, cli_conn *cc, int opt, const char *arg);
 
-/* After parsing: --ca/--cert/--key/--server-name need --tls, --cert and
- * --key go together, --device needs control frames (not --no-acks); reads
- * the password (--password-file, else $CHAT_PASSWORD). 0, or prints the
- * usage sentence and returns CLI_EXIT_USAGE. */
-int cli_tls_check(const char *cmd, cli_conn *cc);
+/* After parsing: parses the --host values (cli_addr_parse, --port for
+ * those without a port), --ca/--cert/--key/--server-name need --tls, --cert
+ * and --key go together, --device needs control frames (not --no-acks);
+ * reads the password (--password-file, else $CHAT_PASSWORD). 0, or prints
+ * the usage sentence and returns CLI_EXIT_USAGE. */
+int cli_conn_check(const char *cmd, cli_conn *cc);
+
+/* The server the session is on, or was last tried ("HOST:PORT", for
+ * messages): the first before cli_open. Valid as long as cc. O(1). */
+const char *cli_where(const cli_conn *cc);
+
+/* In on_disconnected: 1 when libchat tries again and the command should
+ * wait for it: a retry is scheduled (state BACKOFF) and either a session
+ * was ready before (`ever_connected`) or some server was not tried yet in
+ * the first round. 0: give up (print the sentence). O(1). */
+int cli_retrying(const cli_conn *cc, const chat_client *c, int ever_connected);
 
 /* Print "chat-client: <fmt>" and a newline on stderr. */
 void cli_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -103,14 +130,15 @@ int cli_parse_uint(const char *cmd, const char *flag, const char *s,
 /* The sentence for a connection failure `err` (CHAT_E*) with cc's address. */
 void cli_conn_err(const cli_conn *cc, int err);
 
-/* chat_options for cc: host, port, user, control frames unless --no-acks,
+/* chat_options for cc: the first server's host and port, user, control frames unless --no-acks,
  * acknowledgements and CONV asked for, the device, TLS options (pointing
  * into cc, which must outlive chat_new), connect timeout. The caller adds
  * callbacks and the rest. */
 void cli_options(const cli_conn *cc, chat_options *co);
 
-/* chat_new, then chat_connect. On failure prints one sentence and returns
- * NULL (nothing to free). Sets cc->client, so later sentences can name the
+/* chat_new, chat_set_servers (with several --host), then chat_connect. On
+ * failure prints one sentence and returns NULL (nothing to free). Sets
+ * cc->client, so later sentences can name the server and the
  * operating-system error. */
 chat_client *cli_open(cli_conn *cc, const chat_options *co);
 

@@ -14,7 +14,8 @@
 #include "chat.h"
 
 void cli_conn_init(cli_conn *cc) {
-    cc->host = CLI_DEFAULT_HOST;
+    cc->n_host_args = 0;
+    cc->n_servers = 0;
     cc->port = CLI_DEFAULT_PORT;
     cc->id = 0;
     cc->no_acks = 0;
@@ -29,7 +30,15 @@ int cli_conn_flag(const char *cmd, cli_conn *cc, int opt, const char *arg) {
     unsigned long v;
     switch (opt) {
     case 'i': return cli_parse_id(cmd, "--id", arg, &cc->id) ? -1 : 1;
-    case 'H': cc->host = arg; return 1;
+    case 'H':
+        /* Parsed once every flag is in (cli_conn_check): --port may come
+         * after the --host values it completes. */
+        if (cc->n_host_args == CHAT_SERVERS_MAX) {
+            cli_usage_err(cmd, "at most %u --host values", (unsigned)CHAT_SERVERS_MAX);
+            return -1;
+        }
+        cc->host_args[cc->n_host_args++] = arg;
+        return 1;
     case 'p': return cli_parse_port(cmd, arg, &cc->port) ? -1 : 1;
     case 'n': cc->no_acks = 1; return 1;
     case 'T':
@@ -98,7 +107,26 @@ static int read_password(const char *cmd, cli_conn *cc) {
     return 0;
 }
 
-int cli_tls_check(const char *cmd, cli_conn *cc) {
+/* The --host values into cc->servers, or the default server. */
+static int parse_servers(const char *cmd, cli_conn *cc) {
+    if (cc->n_host_args == 0) {
+        char why[64];
+        /* (void): the default is a valid address */
+        (void)cli_addr_parse(CLI_DEFAULT_HOST, cc->port, &cc->servers[0], why, sizeof why);
+        cc->n_servers = 1;
+        return 0;
+    }
+    for (unsigned i = 0; i < cc->n_host_args; i++) {
+        char why[128];
+        if (cli_addr_parse(cc->host_args[i], cc->port, &cc->servers[i], why, sizeof why) < 0)
+            return cli_usage_err(cmd, "--host '%.300s': %s", cc->host_args[i], why);
+    }
+    cc->n_servers = cc->n_host_args;
+    return 0;
+}
+
+int cli_conn_check(const char *cmd, cli_conn *cc) {
+    if (parse_servers(cmd, cc)) return CLI_EXIT_USAGE;
     const chat_tls_options *t = &cc->tls_opts;
     const char *flag = t->ca_file ? "--ca" : t->cert_file ? "--cert"
                      : t->key_file ? "--key" : t->server_name ? "--server-name" : NULL;
@@ -182,45 +210,53 @@ int cli_parse_port(const char *cmd, const char *s, uint16_t *out) {
 }
 
 void cli_conn_err(const cli_conn *cc, int err) {
+    /* With several servers a connection failure is the last of a round:
+     * say that the others failed too. */
+    char others[64] = "";
+    if (cc->n_servers == 2)
+        snprintf(others, sizeof others, "; the other server failed too");
+    else if (cc->n_servers > 2)
+        snprintf(others, sizeof others, "; the %u other servers failed too",
+                 cc->n_servers - 1);
     switch (err) {
     case CHAT_ECONNECT: {
         int e = cc->client ? chat_last_errno(cc->client) : 0;
         if (e == 0 || e == ECONNREFUSED)
-            cli_err("cannot connect to %s:%u: connection refused (is chat-server "
-                    "running?)", cc->host, cc->port);
+            cli_err("cannot connect to %s: connection refused (is chat-server "
+                    "running?)%s", cli_where(cc), others);
+        else if (e == ETIMEDOUT) /* the TCP connect, or the wait for WELCOME */
+            cli_err("timed out after %u s waiting for the server at %s to accept the "
+                    "connection%s", cc->timeout, cli_where(cc), others);
         else
-            cli_err("cannot connect to %s:%u: %s", cc->host, cc->port,
-                    strerror(e));
+            cli_err("cannot connect to %s: %s%s", cli_where(cc), strerror(e), others);
         break;
     }
     case CHAT_ERESOLVE:
-        cli_err("cannot connect to %s:%u: the host name could not be resolved",
-                cc->host, cc->port);
+        cli_err("cannot connect to %s: the host name could not be resolved%s",
+                cli_where(cc), others);
         break;
     case CHAT_ECLOSED:
         if (cc->tls)
-            cli_err("the server at %s:%u closed the connection", cc->host, cc->port);
+            cli_err("the server at %s closed the connection", cli_where(cc));
         else /* a TLS port drops a plaintext HELLO this way */
-            cli_err("the server at %s:%u closed the connection (if it is a TLS port, "
-                    "add --tls)", cc->host, cc->port);
+            cli_err("the server at %s closed the connection (if it is a TLS port, "
+                    "add --tls)", cli_where(cc));
         break;
     case CHAT_EAUTH:
-        cli_err("the server at %s:%u refused the login of user %u", cc->host,
-                cc->port, cc->id);
+        cli_err("the server at %s refused the login of user %u", cli_where(cc), cc->id);
         break;
     case CHAT_EPROTO:
-        cli_err("the server at %s:%u broke the protocol or refused ours "
-                "(try --no-acks for a server without control frames)", cc->host, cc->port);
+        cli_err("the server at %s broke the protocol or refused ours "
+                "(try --no-acks for a server without control frames)", cli_where(cc));
         break;
     case CHAT_ETLSVERIFY:
     case CHAT_ETLS: {
         const char *why = cc->client ? chat_tls_error(cc->client) : "";
-        cli_err("TLS: %s (server %s:%u)", why[0] ? why : chat_strerror(err), cc->host,
-                cc->port);
+        cli_err("TLS: %s (server %s)", why[0] ? why : chat_strerror(err), cli_where(cc));
         break;
     }
     default:
-        cli_err("connection to %s:%u failed: %s", cc->host, cc->port, chat_strerror(err));
+        cli_err("connection to %s failed: %s", cli_where(cc), chat_strerror(err));
     }
 }
 
@@ -238,8 +274,8 @@ int cli_type_from_name(const char *name) {
 
 void cli_options(const cli_conn *cc, chat_options *co) {
     chat_options_init(co);
-    co->host = cc->host;
-    co->port = cc->port;
+    co->host = cc->servers[0].host;
+    co->port = cc->servers[0].port;
     co->user = cc->id;
     co->control = !cc->no_acks;
     co->acks = 1;
@@ -259,6 +295,20 @@ chat_client *cli_open(cli_conn *cc, const chat_options *co) {
         else cli_err("cannot start the client: %s", why[0] ? why : chat_strerror(err));
         return NULL;
     }
+    if (cc->n_servers > 1) {
+        const char *hosts[CHAT_SERVERS_MAX];
+        uint16_t ports[CHAT_SERVERS_MAX];
+        for (unsigned i = 0; i < cc->n_servers; i++) {
+            hosts[i] = cc->servers[i].host;
+            ports[i] = cc->servers[i].port;
+        }
+        err = chat_set_servers(c, hosts, ports, cc->n_servers);
+        if (err < 0) { /* only CHAT_ENOMEM: the list was checked */
+            cli_err("cannot start the client: %s", chat_strerror(err));
+            chat_free(c);
+            return NULL;
+        }
+    }
     cc->client = c;
     err = chat_connect(c);
     if (err < 0) {
@@ -268,6 +318,16 @@ chat_client *cli_open(cli_conn *cc, const chat_options *co) {
         return NULL;
     }
     return c;
+}
+
+const char *cli_where(const cli_conn *cc) {
+    int i = cc->client ? chat_server_index(cc->client) : 0;
+    return cc->servers[i >= 0 && (unsigned)i < cc->n_servers ? i : 0].label;
+}
+
+int cli_retrying(const cli_conn *cc, const chat_client *c, int ever_connected) {
+    return chat_state(c) == CHAT_ST_BACKOFF &&
+           (ever_connected || chat_failures(c) < cc->n_servers);
 }
 
 int cli_check_dir(const char *cmd, const char *flag, const char *dir) {

@@ -191,7 +191,7 @@ int cli_group_main(int argc, char **argv) {
     }
     if (optind < argc - 1) return cli_usage_err(cmd, "unexpected argument '%s'", argv[optind + 1]);
     if (check_args(cmd, &j, has_group)) return CLI_EXIT_USAGE;
-    if (cli_tls_check(cmd, &j.r.cc)) return CLI_EXIT_USAGE;
+    if (cli_conn_check(cmd, &j.r.cc)) return CLI_EXIT_USAGE;
     chat_options co;
     cli_options(&j.r.cc, &co);
     co.cb.on_group = on_group;

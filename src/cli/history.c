@@ -120,7 +120,7 @@ int cli_history_main(int argc, char **argv) {
     if (!with == !group) return cli_usage_err(cmd, "give exactly one of --with and --group");
     j.kind = with ? CHAT_HISTORY_USER : CHAT_HISTORY_GROUP;
     j.peer = with ? with : group;
-    if (cli_tls_check(cmd, &j.r.cc)) return CLI_EXIT_USAGE;
+    if (cli_conn_check(cmd, &j.r.cc)) return CLI_EXIT_USAGE;
     if (cli_check_dir(cmd, "--save-dir", j.save_dir)) return CLI_EXIT_USAGE;
     chat_options co;
     cli_options(&j.r.cc, &co);

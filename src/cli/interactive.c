@@ -35,7 +35,8 @@
 #include "cli/media.h"
 
 static const char interactive_usage[] =
-    "usage: chat-client --id ID [--to ID] [--save-dir DIR] [--host HOST] [--port PORT]\n"
+    "usage: chat-client --id ID [--to ID] [--save-dir DIR]\n"
+    "                   [--host HOST[:PORT]]... [--port PORT]\n"
     "                   [--device NAME]\n"
     "                   " CLI_TLS_USAGE "\n"
     "\n"
@@ -61,8 +62,7 @@ static const char interactive_usage[] =
     "  --id ID          your user id (1-4294967295), required\n"
     "  --to ID          the first receiver (change it with /to)\n"
     "  --save-dir DIR   where received media files go (default .)\n"
-    "  --host HOST      server address (default " CLI_DEFAULT_HOST ")\n"
-    "  --port PORT      server port (default 8888)\n"
+    CLI_HOST_HELP
     CLI_TLS_HELP
     "  --help           show this help\n"
     "\n"
@@ -160,9 +160,9 @@ static void on_connected(chat_client *c, void *ud) {
      * server without CONV has no groups; the prompt shows "group G". */
     if (chat_conv_granted(c)) (void)chat_group_list(c, &j->quiet_list);
     if (!j->ever_connected)
-        ia_show(stdout, "connected to %s:%u as user %" PRIu32 " (type /help for commands)",
-                j->cc.host, j->cc.port, j->cc.id);
-    else ia_show(stdout, "reconnected to %s:%u", j->cc.host, j->cc.port);
+        ia_show(stdout, "connected to %s as user %" PRIu32 " (type /help for commands)",
+                cli_where(&j->cc), j->cc.id);
+    else ia_show(stdout, "reconnected to %s", cli_where(&j->cc));
     j->ever_connected = 1;
 }
 
@@ -247,7 +247,7 @@ static void on_error(chat_client *c, int code, uint64_t seq, const char *reason,
 static void on_disconnected(chat_client *c, int err, void *ud) {
     ia_job *j = ud;
     if (j->quit) return;
-    if (!j->ever_connected || chat_state(c) != CHAT_ST_BACKOFF) {
+    if (!cli_retrying(&j->cc, c, j->ever_connected)) {
         if (j->editing) {
             fputs("\r\033[K", stdout);
             (void)fflush(stdout);
@@ -257,8 +257,9 @@ static void on_disconnected(chat_client *c, int err, void *ud) {
         j->quit = 1;
         return;
     }
-    ia_show(stderr, "chat-client: lost the connection to %s:%u (%s); reconnecting",
-            j->cc.host, j->cc.port, chat_strerror(err));
+    if (!j->ever_connected) return; /* the next server of the first round */
+    ia_show(stderr, "chat-client: lost the connection to %s (%s); reconnecting",
+            cli_where(&j->cc), chat_strerror(err));
 }
 
 /* -- commands --------------------------------------------------------------- */
@@ -514,7 +515,7 @@ int cli_interactive_main(int argc, char **argv) {
     }
     if (optind < argc) return cli_usage_err(cmd, "unexpected argument '%s'", argv[optind]);
     if (!j.cc.id) return cli_usage_err(cmd, "--id is required");
-    if (cli_tls_check(cmd, &j.cc)) return CLI_EXIT_USAGE;
+    if (cli_conn_check(cmd, &j.cc)) return CLI_EXIT_USAGE;
     if (cli_check_dir(cmd, "--save-dir", j.save_dir)) return CLI_EXIT_USAGE;
     if (!isatty(STDIN_FILENO))
         return cli_usage_err(cmd, "the interactive mode needs a terminal on standard input: "

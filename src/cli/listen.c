@@ -31,7 +31,7 @@
 static const char listen_usage[] =
     "usage: chat-client listen --id ID [--count N] [--save-dir DIR]\n"
     "                          [--signals] [--presence ID]...\n"
-    "                          [--host HOST] [--port PORT] [--no-acks] [--timeout SECONDS]\n"
+    "                          [--host HOST[:PORT]]... [--port PORT] [--no-acks] [--timeout SECONDS]\n"
     "                          [--device NAME]\n"
     "                          " CLI_TLS_USAGE "\n"
     "\n"
@@ -63,6 +63,9 @@ static const char listen_usage[] =
     "Presence, for the --presence users: at once, then at each change;\n"
     "\"last_seen\": unix ms when an offline user's last connection ended (0: not\n"
     "known). --count counts messages only.\n"
+    "With several --host, a line names the server each session is on, when it\n"
+    "starts (the first, and each after a reconnect or a switch to another server):\n"
+    "  {\"server\": \"127.0.0.1:8001\", \"event\": \"connected\"}\n"
     "\"chat-client: listening as ID\" goes to stderr once the session is ready.\n"
     "\n"
     "  --id ID          your user id (1-4294967295), required\n"
@@ -73,14 +76,14 @@ static const char listen_usage[] =
     "                   that grants SIGNALS)\n"
     "  --presence ID    print user ID's presence (implies --signals); once per\n"
     "                   user, at most 4096; subscribed again after a reconnect\n"
-    "  --host HOST      server address (default " CLI_DEFAULT_HOST ")\n"
-    "  --port PORT      server port (default 8888)\n"
+    CLI_HOST_HELP
     "  --no-acks        speak the article's protocol: no HELLO, no acknowledgements\n"
     "                   (the server then binds the connection on its first frame:\n"
     "                   with --no-acks nothing is received until one is sent)\n"
     "  --timeout SECONDS  after a lost connection, give up when no reconnection\n"
     "                   succeeded within this long (default 10); also bounds\n"
-    "                   each connection attempt (TCP connect and TLS handshake)\n"
+    "                   each connection attempt (TCP connect, TLS handshake and\n"
+    "                   the server's answer to the login)\n"
     CLI_TLS_HELP
     "  --help           show this help\n"
     "\n"
@@ -105,12 +108,24 @@ typedef struct listen_job {
     int done, failed;       /* failed: the sentence was printed */
 } listen_job;
 
+/* With several --host: which server each session is on, as a JSON line
+ * among the messages (a script sees the switch where it happened in the
+ * stream). 0, or -1 after printing the sentence. */
+static int print_server(const char *label) {
+    if (fputs("{\"server\": ", stdout) == EOF ||
+        cli_json_string(stdout, label, strlen(label)) < 0 ||
+        fputs(", \"event\": \"connected\"}\n", stdout) == EOF || fflush(stdout) == EOF) {
+        cli_err("cannot write to standard output: %s", strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
 static void on_connected(chat_client *c, void *ud) {
     listen_job *j = ud;
     if (j->signals && !chat_signals_granted(c)) {
-        cli_err("the server at %s:%u does not support receipts, typing and presence "
-                "(it did not grant SIGNALS: an older or an --echo server)", j->cc.host,
-                j->cc.port);
+        cli_err("the server at %s does not support receipts, typing and presence "
+                "(it did not grant SIGNALS: an older or an --echo server)", cli_where(&j->cc));
         j->failed = 1;
         chat_disconnect(c);
         return;
@@ -123,8 +138,13 @@ static void on_connected(chat_client *c, void *ud) {
         chat_disconnect(c);
         return;
     }
+    if (j->cc.n_servers > 1 && print_server(cli_where(&j->cc)) < 0) {
+        j->failed = 1;
+        chat_disconnect(c);
+        return;
+    }
     if (!j->ever_connected) cli_err("listening as %" PRIu32, j->cc.id);
-    else cli_err("reconnected to %s:%u", j->cc.host, j->cc.port);
+    else cli_err("reconnected to %s", cli_where(&j->cc));
     j->ever_connected = j->connected = 1;
     j->lost_at = 0;
 }
@@ -234,15 +254,18 @@ static void on_disconnected(chat_client *c, int err, void *ud) {
     listen_job *j = ud;
     j->connected = 0;
     if (j->done || j->failed) return;
-    if (!j->ever_connected || chat_state(c) != CHAT_ST_BACKOFF) {
-        cli_conn_err(&j->cc, err); /* first connection, or login/protocol refused */
+    if (!cli_retrying(&j->cc, c, j->ever_connected)) {
+        /* the first connection (every server failed once), or
+         * login/protocol refused */
+        cli_conn_err(&j->cc, err);
         j->failed = 1;
         return;
     }
+    if (!j->ever_connected) return; /* the next server of the first round */
     if (!j->lost_at) {
         j->lost_at = cli_mono_ms();
         j->lost_err = err;
-        cli_err("lost the connection to %s:%u (%s); reconnecting", j->cc.host, j->cc.port,
+        cli_err("lost the connection to %s (%s); reconnecting", cli_where(&j->cc),
                 chat_strerror(err));
     }
 }
@@ -296,7 +319,7 @@ int cli_listen_main(int argc, char **argv) {
     if (j.signals && j.cc.no_acks)
         return cli_usage_err(cmd, "--%s needs control frames (not --no-acks)",
                              j.n_presence ? "presence" : "signals");
-    if (cli_tls_check(cmd, &j.cc)) return CLI_EXIT_USAGE;
+    if (cli_conn_check(cmd, &j.cc)) return CLI_EXIT_USAGE;
     if (cli_check_dir(cmd, "--save-dir", j.save_dir)) return CLI_EXIT_USAGE;
     /* A closed stdout is then reported by fflush. (void): signal() fails
      * only for an invalid signal number. */
@@ -329,8 +352,8 @@ int cli_listen_main(int argc, char **argv) {
             if (chat_fd(c) < 0 || !chat_want_write(c)) break;
             if (!flush_deadline) flush_deadline = cli_mono_ms() + limit_ms;
             if (cli_mono_ms() >= flush_deadline) {
-                cli_err("timed out after %u s writing the acknowledgement to %s:%u",
-                        j.cc.timeout, j.cc.host, j.cc.port);
+                cli_err("timed out after %u s writing the acknowledgement to %s",
+                        j.cc.timeout, cli_where(&j.cc));
                 j.failed = 1;
                 break;
             }
@@ -339,8 +362,8 @@ int cli_listen_main(int argc, char **argv) {
         if (j.lost_at) {
             uint64_t now = cli_mono_ms();
             if (now - j.lost_at >= limit_ms) {
-                cli_err("lost the connection to %s:%u and could not reconnect within %u s: %s",
-                        j.cc.host, j.cc.port, j.cc.timeout, chat_strerror(j.lost_err));
+                cli_err("lost the connection to %s and could not reconnect within %u s: %s",
+                        cli_where(&j.cc), j.cc.timeout, chat_strerror(j.lost_err));
                 j.failed = 1;
                 break;
             }

@@ -14,11 +14,11 @@ void cli_req_fail(cli_req *r, const char *what, int rc) {
     if (r->failed) return;
     r->failed = 1;
     if (rc == CHAT_ESTATE)
-        cli_err("the server at %s:%u does not support %s (it did not grant CONV: "
-                "an older or an --echo server)", r->cc.host, r->cc.port, r->what);
+        cli_err("the server at %s does not support %s (it did not grant CONV: "
+                "an older or an --echo server)", cli_where(&r->cc), r->what);
     else if (rc == CHAT_ENOTSUP)
-        cli_err("the server at %s:%u does not support %s (it did not grant "
-                "SIGNALS: an older server)", r->cc.host, r->cc.port, r->what);
+        cli_err("the server at %s does not support %s (it did not grant "
+                "SIGNALS: an older server)", cli_where(&r->cc), r->what);
     else
         cli_err("cannot %s: %s", what, chat_strerror(rc));
 }
@@ -29,8 +29,8 @@ void cli_req_refused(cli_req *r, int err, const char *reason, uint32_t reason_le
     if (err == CHAT_EREFUSED)
         cli_err("%.*s", reason_len > 200 ? 200 : (int)reason_len, reason);
     else if (err == CHAT_ECLOSED)
-        cli_err("the server at %s:%u closed the connection before answering",
-                r->cc.host, r->cc.port);
+        cli_err("the server at %s closed the connection before answering",
+                cli_where(&r->cc));
     else
         cli_conn_err(&r->cc, err);
 }
@@ -57,8 +57,7 @@ static void on_error(chat_client *c, int code, uint64_t seq, const char *reason,
     int rl = reason_len > 200 ? 200 : (int)reason_len;
     r->failed = 1;
     if (code == CHAT_SERR_BADTYPE)
-        cli_err("the server at %s:%u does not support %s (%.*s)", r->cc.host,
-                r->cc.port, r->what, rl, reason);
+        cli_err("the server at %s does not support %s (%.*s)", cli_where(&r->cc), r->what, rl, reason);
     else if (code == CHAT_SERR_GROUP) /* the reason says it: "not a member of group 3" */
         cli_err("%.*s", rl, reason);
     else
@@ -67,13 +66,16 @@ static void on_error(chat_client *c, int code, uint64_t seq, const char *reason,
 }
 
 static void on_disconnected(chat_client *c, int err, void *ud) {
-    (void)c;
     cli_req *r = ud;
     if (r->done || r->failed) return;
+    /* Several servers: before a session was ready libchat tries the next
+     * one (reconnect 0 still fails over). A request lost with its session
+     * is not sent again: that is the end. */
+    if (cli_retrying(&r->cc, c, r->connected)) return;
     r->failed = 1;
     if (err == CHAT_ECLOSED && r->connected)
-        cli_err("the server at %s:%u closed the connection before answering",
-                r->cc.host, r->cc.port);
+        cli_err("the server at %s closed the connection before answering",
+                cli_where(&r->cc));
     else
         cli_conn_err(&r->cc, err);
 }
@@ -90,8 +92,8 @@ int cli_req_run(cli_req *r, chat_options *co) {
     while (!r->done && !r->failed) {
         uint64_t now = cli_mono_ms();
         if (now >= deadline) {
-            cli_err("timed out after %u s waiting for the server at %s:%u to %s",
-                    r->cc.timeout, r->cc.host, r->cc.port,
+            cli_err("timed out after %u s waiting for the server at %s to %s",
+                    r->cc.timeout, cli_where(&r->cc),
                     r->connected ? "answer" : "accept the connection");
             r->failed = 1;
             break;

@@ -38,11 +38,10 @@ struct cli_req {
     {"timeout", required_argument, NULL, 'T'},                                \
     {"help", no_argument, NULL, 'h'},                                         \
     CLI_TLS_LONGOPTS
-#define CLI_REQ_USAGE "[--host HOST] [--port PORT] [--timeout SECONDS] [--device NAME]"
+#define CLI_REQ_USAGE "[--host HOST[:PORT]]... [--port PORT] [--timeout SECONDS] [--device NAME]"
 #define CLI_REQ_HELP                                                          \
     "  --id ID          your user id (1-4294967295), required\n"             \
-    "  --host HOST      server address (default " CLI_DEFAULT_HOST ")\n"       \
-    "  --port PORT      server port (default 8888)\n"                         \
+    CLI_HOST_HELP                                                             \
     "  --timeout SECONDS  give up after this long (default 10)\n"             \
     CLI_TLS_HELP                                                              \
     "  --help           show this help\n"

@@ -6,7 +6,9 @@
  * reported even when no server runs) -> connect -> on_connected (WELCOME
  * known, so the server's max_frame applies) queue the message -> on_acked
  * covering its seq: success; on_error naming its seq, on_disconnected or the
- * deadline: failure with one sentence.
+ * deadline: failure with one sentence. With several --host, a failed or lost
+ * server is not the end: libchat goes on to the next one and resends the
+ * message there (its client id spares a duplicate), within --timeout.
  */
 #include "cli/cli.h"
 
@@ -25,7 +27,7 @@
 
 static const char send_usage[] =
     "usage: chat-client send --id ID (--to ID | --group G) (--text TEXT | --file FILE [--type TYPE])\n"
-    "                        [--host HOST] [--port PORT] [--no-acks] [--timeout SECONDS]\n"
+    "                        [--host HOST[:PORT]]... [--port PORT] [--no-acks] [--timeout SECONDS]\n"
     "                        [--device NAME]\n"
     "                        " CLI_TLS_USAGE "\n"
     "\n"
@@ -40,8 +42,7 @@ static const char send_usage[] =
     "  --type TYPE      picture, voice or video; default: from FILE's extension\n"
     "                   (picture: png jpg jpeg gif webp bmp heic svg; voice: mp3 wav\n"
     "                   ogg oga opus m4a aac flac; video: mp4 webm mkv mov avi m4v)\n"
-    "  --host HOST      server address (default " CLI_DEFAULT_HOST ")\n"
-    "  --port PORT      server port (default 8888)\n"
+    CLI_HOST_HELP
     "  --no-acks        speak the article's protocol: no HELLO, no acknowledgements;\n"
     "                   success means the message was written to the socket\n"
     "  --timeout SECONDS  give up after this long (default 10)\n"
@@ -83,8 +84,8 @@ static void on_connected(chat_client *c, void *ud) {
         struct stat st;
         unsigned long long size = j->text ? (unsigned long long)strlen(j->text)
                                 : stat(j->file, &st) == 0 ? (unsigned long long)st.st_size : 0;
-        cli_err("%s is too large: %llu bytes, the server at %s:%u accepts at most %" PRIu32
-                " bytes per message", what, size, j->cc.host, j->cc.port, chat_max_frame(c));
+        cli_err("%s is too large: %llu bytes, the server at %s accepts at most %" PRIu32
+                " bytes per message", what, size, cli_where(&j->cc), chat_max_frame(c));
         break;
     }
     case CHAT_ENOENT:
@@ -94,8 +95,8 @@ static void on_connected(chat_client *c, void *ud) {
         cli_err("cannot read %s: %s", j->file, chat_strerror(rc));
         break;
     case CHAT_ESTATE: /* (only --group: a session without CONV) */
-        cli_err("the server at %s:%u does not support groups (it did not grant CONV: "
-                "an older or an --echo server)", j->cc.host, j->cc.port);
+        cli_err("the server at %s does not support groups (it did not grant CONV: "
+                "an older or an --echo server)", cli_where(&j->cc));
         break;
     default:
         cli_err("cannot send %s: %s", what, chat_strerror(rc));
@@ -116,8 +117,8 @@ static void on_error(chat_client *c, int code, uint64_t seq, const char *reason,
     if (seq != 0 && seq == j->seq && !j->done && !j->failed) {
         j->failed = 1;
         if (code == CHAT_SERR_TOOBIG)
-            cli_err("the message is too large for the server at %s:%u (at most %" PRIu32
-                    " bytes per message)", j->cc.host, j->cc.port, chat_max_frame(c));
+            cli_err("the message is too large for the server at %s (at most %" PRIu32
+                    " bytes per message)", cli_where(&j->cc), chat_max_frame(c));
         else if (code == CHAT_SERR_GROUP) /* the reason says it all */
             cli_err("the server refused the message: %.*s", rl, reason);
         else
@@ -130,16 +131,21 @@ static void on_error(chat_client *c, int code, uint64_t seq, const char *reason,
 }
 
 static void on_disconnected(chat_client *c, int err, void *ud) {
-    (void)c;
     send_job *j = ud;
     if (j->done || j->failed) return;
+    if (cli_retrying(&j->cc, c, j->connected)) {
+        /* Several servers: libchat tries the next one and resends the
+         * message there if it was not acknowledged. */
+        j->srv_reason[0] = '\0';
+        return;
+    }
     j->failed = 1;
     if (j->srv_reason[0])
-        cli_err("the server at %s:%u closed the connection: %s", j->cc.host, j->cc.port,
+        cli_err("the server at %s closed the connection: %s", cli_where(&j->cc),
                 j->srv_reason);
     else if (err == CHAT_ECLOSED && j->connected)
-        cli_err("the server at %s:%u closed the connection before acknowledging the message",
-                j->cc.host, j->cc.port);
+        cli_err("the server at %s closed the connection before acknowledging the message",
+                cli_where(&j->cc));
     else
         cli_conn_err(&j->cc, err);
 }
@@ -202,7 +208,7 @@ int cli_send_main(int argc, char **argv) {
     if (!j.to) return cli_usage_err(cmd, "--to (or --group) is required");
     if (j.group && j.cc.no_acks)
         return cli_usage_err(cmd, "--group needs control frames (not --no-acks)");
-    if (cli_tls_check(cmd, &j.cc)) return CLI_EXIT_USAGE;
+    if (cli_conn_check(cmd, &j.cc)) return CLI_EXIT_USAGE;
     if (!j.text == !j.file) return cli_usage_err(cmd, "give exactly one of --text and --file");
     if (j.text) {
         if (type_arg) return cli_usage_err(cmd, "--type goes with --file, not --text");
@@ -222,7 +228,10 @@ int cli_send_main(int argc, char **argv) {
 
     chat_options co;
     cli_options(&j.cc, &co);
-    co.reconnect = 0;
+    /* One server: a lost connection is the end (the sentence says why).
+     * Several: libchat fails over, and after a session was lost retries
+     * (with its backoff between whole rounds) until --timeout. */
+    co.reconnect = j.cc.n_servers > 1;
     co.cb.on_connected = on_connected;
     co.cb.on_acked = on_acked;
     co.cb.on_error = on_error;
@@ -235,11 +244,11 @@ int cli_send_main(int argc, char **argv) {
         uint64_t now = cli_mono_ms();
         if (now >= deadline) {
             if (!j.connected)
-                cli_err("timed out after %u s waiting for the server at %s:%u to accept "
-                        "the connection", j.cc.timeout, j.cc.host, j.cc.port);
+                cli_err("timed out after %u s waiting for the server at %s to accept "
+                        "the connection", j.cc.timeout, cli_where(&j.cc));
             else
-                cli_err("timed out after %u s waiting for the server at %s:%u to "
-                        "acknowledge the message", j.cc.timeout, j.cc.host, j.cc.port);
+                cli_err("timed out after %u s waiting for the server at %s to "
+                        "acknowledge the message", j.cc.timeout, cli_where(&j.cc));
             j.failed = 1;
             break;
         }

@@ -207,7 +207,7 @@ static int sig_main(int op, int argc, char **argv) {
     if (op == SIG_READ && !j.upto) return cli_usage_err(cmd, "--upto is required");
     j.conv = with ? with : group;
     j.group = group != 0;
-    if (cli_tls_check(cmd, &j.r.cc)) return CLI_EXIT_USAGE;
+    if (cli_conn_check(cmd, &j.r.cc)) return CLI_EXIT_USAGE;
     chat_options co;
     cli_options(&j.r.cc, &co);
     co.signals = 1;

@@ -11,11 +11,15 @@
  *                queued in `out`)
  *   CONNECTING --check_connect/session_start, control=0--> READY
  *   HANDSHAKE --tls_step, handshake done--> HELLO or READY (session_start)
- *   CONNECTING, HANDSHAKE --check_conn_timeout--> lost()
+ *   CONNECTING, HANDSHAKE, HELLO --check_conn_timeout--> lost()
  *   HELLO --handle_welcome--> READY
- *   any connected --lost()--> BACKOFF (reconnect=1) or IDLE
+ *   any connected --lost()--> BACKOFF (reconnect=1, or a failover to the
+ *                next server before the session was ready) or IDLE
  *   BACKOFF --chat_process when the deadline passed--> CONNECTING
  *   any --chat_disconnect--> IDLE
+ *
+ * Which server an attempt goes to, and the delay before it, are servers.c's
+ * (round robin; the backoff only after a whole round failed).
  *
  * The outgoing queue is one singly linked list of messages, oldest first:
  *
@@ -149,18 +153,23 @@ static void close_conn(chat_client *c) {
     c->stage_off = 0;
 }
 
+/* After chat__server_failed: the next attempt, now (the next server of a
+ * round) or after the backoff (a whole round failed). */
 static void schedule_reconnect(chat_client *c) {
     c->state = CHAT_ST_BACKOFF;
-    c->deadline = now_ms(c) + chat_backoff_ms(c->attempt, c->bo_min, c->bo_max);
-    if (c->attempt < 64) c->attempt++;
+    c->deadline = now_ms(c) + chat__retry_delay(c);
 }
 
 /* The connection is gone (err < 0): reset, schedule, tell the user: first
- * the requests that will get no answer, then on_disconnected. */
+ * the requests that will get no answer, then on_disconnected. Without
+ * options.reconnect, an attempt that never got its session ready still
+ * fails over to the next server until each failed once (chat.h). */
 static void lost(chat_client *c, int err) {
+    int was_ready = c->state == CHAT_ST_READY;
     close_conn(c);
-    if (c->auto_reconnect && err != CHAT_EAUTH && err != CHAT_EPROTO &&
-        err != CHAT_ETLSVERIFY)
+    chat__server_failed(c);
+    int retry = c->auto_reconnect || (!was_ready && c->fails < c->n_servers);
+    if (retry && err != CHAT_EAUTH && err != CHAT_EPROTO && err != CHAT_ETLSVERIFY)
         schedule_reconnect(c);
     else
         c->state = CHAT_ST_IDLE;
@@ -243,15 +252,13 @@ chat_client *chat_new_ex(const chat_options *o, int *err, char *msg,
         memcpy(c->device, o->device, c->device_len);
     }
     c->fd = -1;
-    c->host = strdup(o->host);
-    if (!c->host) goto fail;
+    if (chat__servers_init(c, o->host, o->port)) goto fail;
     if (o->password) {
         c->password_len = (uint32_t)strlen(o->password);
         c->password = malloc(c->password_len + 1u);
         if (!c->password) goto fail;
         memcpy(c->password, o->password, c->password_len + 1u);
     }
-    c->port = o->port;
     c->user = o->user;
     c->control = o->control != 0;
     c->want_acks = o->acks != 0;
@@ -270,13 +277,13 @@ chat_client *chat_new_ex(const chat_options *o, int *err, char *msg,
     c->connect_timeout = o->connect_timeout_ms;
     c->state = CHAT_ST_IDLE;
     if (o->tls) {
-        e = ctls_ctx_new(&c->tls_ctx, o->tls, o->host, msg, msg_len);
+        e = ctls_ctx_new(&c->tls_ctx, o->tls, msg, msg_len);
         if (e) goto fail;
     }
     if (err) *err = CHAT_OK;
     return c;
 fail:
-    if (c) { free(c->host); free(c->password); free(c); }
+    if (c) { chat__servers_free(c); free(c->password); free(c); }
     if (e == CHAT_ENOMEM && msg && msg_len && !msg[0]) snprintf(msg, msg_len, "out of memory");
     if (err) *err = e;
     return NULL;
@@ -298,7 +305,7 @@ void chat_free(chat_client *c) {
     free(c->scratch);
     buf_free(&c->in);
     buf_free(&c->out);
-    free(c->host);
+    chat__servers_free(c);
     free(c->password);
     free(c);
 }
@@ -307,18 +314,20 @@ void chat_free(chat_client *c) {
 /* Connecting                                                          */
 /* ------------------------------------------------------------------ */
 
-/* Resolve and start a non-blocking connect. Even an immediate success
- * leaves the state CONNECTING so that callbacks only run in chat_process. */
+/* Resolve the next server (chat__server_next) and start a non-blocking
+ * connect. Even an immediate success leaves the state CONNECTING so that
+ * callbacks only run in chat_process. */
 static int start_connect(chat_client *c) {
+    const chat__server *sv = chat__server_next(c);
     char port[8];
-    snprintf(port, sizeof port, "%u", (unsigned)c->port);
+    snprintf(port, sizeof port, "%u", (unsigned)sv->port);
     struct addrinfo hints, *res = NULL;
     memset(&hints, 0, sizeof hints);
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
     hints.ai_flags = AI_NUMERICSERV;
     c->tls_err[0] = 0;
-    if (getaddrinfo(c->host, port, &hints, &res) != 0 || !res)
+    if (getaddrinfo(sv->host, port, &hints, &res) != 0 || !res)
         return CHAT_ERESOLVE;
     int rc = CHAT_ECONNECT;
     for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
@@ -344,14 +353,21 @@ static int start_connect(chat_client *c) {
     return rc;
 }
 
+/* An immediate failure moves on to the next server inside the call (no
+ * callback: nothing to report yet), until the round is complete. */
 int chat_connect(chat_client *c) {
     if (!c) return CHAT_EINVAL;
     if (c->state != CHAT_ST_IDLE && c->state != CHAT_ST_BACKOFF) return CHAT_ESTATE;
-    int rc = start_connect(c);
-    if (rc < 0) {
-        if (c->auto_reconnect) schedule_reconnect(c);
-        else c->state = CHAT_ST_IDLE;
+    if (c->state == CHAT_ST_IDLE) c->fails = 0; /* a new start: a new round */
+    int rc;
+    for (;;) {
+        rc = start_connect(c);
+        if (rc == 0) return 0;
+        chat__server_failed(c);
+        if (c->fails % c->n_servers == 0) break; /* every server failed */
     }
+    if (c->auto_reconnect) schedule_reconnect(c);
+    else c->state = CHAT_ST_IDLE;
     return rc;
 }
 
@@ -366,16 +382,14 @@ int chat_disconnect(chat_client *c) {
 
 int chat_reconnect(chat_client *c) {
     if (!c) return CHAT_EINVAL;
-    chat_disconnect(c);
-    c->attempt = 0;
-    return chat_connect(c);
+    (void)chat_disconnect(c); /* cannot fail for a non-NULL client */
+    return chat_connect(c); /* from IDLE: resets the failure count */
 }
 
 /* The byte stream is up (TCP connected, TLS handshake done): start the
  * session. 0 or CHAT_ENOMEM. */
 static int session_start(chat_client *c) {
-    c->conn_deadline = 0;
-    if (c->control) {
+    if (c->control) { /* conn_deadline runs on until WELCOME */
         uint8_t body[FRAME_HELLO_CONV_MIN + FRAME_DEVICE_MAX + CHAT__PASSWORD_MAX];
         uint8_t flags = (uint8_t)((c->want_acks ? FRAME_FLAG_ACKS : 0) |
                                   (c->want_conv ? FRAME_FLAG_CONV : 0) |
@@ -387,7 +401,8 @@ static int session_start(chat_client *c) {
         c->state = CHAT_ST_HELLO;
     } else {
         c->state = CHAT_ST_READY;
-        c->attempt = 0;
+        c->conn_deadline = 0;
+        c->fails = 0;
         if (c->cb.on_connected) c->cb.on_connected(c, c->ud);
     }
     return 0;
@@ -411,18 +426,23 @@ static int check_connect(chat_client *c) {
         return CHAT_ECONNECT;
     }
     if (!c->tls_ctx) return session_start(c);
-    int rc = ctls_conn_new(c->tls_ctx, &c->tls, c->tls_err, sizeof c->tls_err);
+    int rc = ctls_conn_new(c->tls_ctx, c->servers[c->cur].host, &c->tls, c->tls_err,
+                           sizeof c->tls_err);
     if (rc < 0) return rc;
     c->state = CHAT_ST_HANDSHAKE;
     return tls_step(c);
 }
 
-/* CONNECTING/HANDSHAKE past the connect timeout: the error to report, or 0. */
+/* CONNECTING/HANDSHAKE/HELLO past the connect timeout: the error to
+ * report, or 0. HELLO counts: a frozen server's kernel still completes TCP
+ * handshakes from its listen queue, and only a missing WELCOME shows it
+ * (with several servers, the next one is then tried). */
 static int check_conn_timeout(chat_client *c) {
-    if ((c->state != CHAT_ST_CONNECTING && c->state != CHAT_ST_HANDSHAKE) ||
+    if ((c->state != CHAT_ST_CONNECTING && c->state != CHAT_ST_HANDSHAKE &&
+         c->state != CHAT_ST_HELLO) ||
         !c->conn_deadline || now_ms(c) < c->conn_deadline)
         return 0;
-    if (c->state == CHAT_ST_CONNECTING) {
+    if (c->state != CHAT_ST_HANDSHAKE) {
         c->last_errno = ETIMEDOUT;
         return CHAT_ECONNECT;
     }
@@ -440,6 +460,7 @@ static int handle_welcome(chat_client *c, const frame_s2c *f) {
     if (frame_parse_welcome(f->body, f->len, &w) != 0) return CHAT_EPROTO;
     if (c->state != CHAT_ST_HELLO) return 0; /* duplicate: ignore */
     c->state = CHAT_ST_READY;
+    c->conn_deadline = 0;
     c->acks_granted = c->want_acks && (w.flags & FRAME_FLAG_ACKS);
     c->conv_granted = c->want_conv && (w.flags & FRAME_FLAG_CONV);
     c->signals_granted = c->want_signals && c->conv_granted &&
@@ -448,7 +469,7 @@ static int handle_welcome(chat_client *c, const frame_s2c *f) {
     /* Nothing is written before WELCOME: every queued message is unsent and
      * takes the form this connection speaks (POST or bare). */
     for (chat__msg *m = c->head; m; m = m->next) chat__msg_format(c, m);
-    c->attempt = 0;
+    c->fails = 0;
     unsigned gen = c->gen;
     /* Frames queued under a larger limit, and group messages when CONV is
      * not granted, can never be sent: refuse them. */
@@ -707,8 +728,8 @@ int64_t chat_next_timeout_ms(const chat_client *c) {
     uint64_t deadline;
     if (c->state == CHAT_ST_BACKOFF)
         deadline = c->deadline;
-    else if ((c->state == CHAT_ST_CONNECTING || c->state == CHAT_ST_HANDSHAKE) &&
-             c->conn_deadline)
+    else if ((c->state == CHAT_ST_CONNECTING || c->state == CHAT_ST_HANDSHAKE ||
+              c->state == CHAT_ST_HELLO) && c->conn_deadline)
         deadline = c->conn_deadline;
     else
         return -1;

@@ -65,10 +65,14 @@ static inline size_t chat__msg_wire_len(const chat__msg *m) {
     return CHAT__MSG_PRE - m->off + (size_t)m->len;
 }
 
+/* One server of the list (chat_set_servers; servers.c). */
+typedef struct chat__server {
+    char *host;    /* owned copy, 1-CHAT_HOST_MAX bytes */
+    uint16_t port; /* != 0 */
+} chat__server;
+
 struct chat_client {
     /* copied options */
-    char *host;
-    uint16_t port;
     uint32_t user;
     uint8_t *password;
     uint32_t password_len;
@@ -97,16 +101,28 @@ struct chat_client {
     uint64_t sent_count;       /* data frames fully written on this connection */
     uint64_t recv_count;       /* data frames received on this connection */
     uint64_t recv_acked;       /* the count of our last ACK */
-    unsigned attempt;          /* reconnect attempts since the last success */
+    unsigned fails;            /* attempts failed or sessions lost in a row
+                                  since the last ready session (or chat_connect
+                                  from IDLE); fails / n_servers whole rounds */
     uint64_t deadline;         /* BACKOFF: when to reconnect */
     int last_errno;            /* errno behind the last ECONNECT / ESYS */
     int held;                  /* chat_hold: hand over no more frames */
-    uint64_t conn_deadline;    /* CONNECTING/HANDSHAKE: give up then; 0 = none */
+    uint64_t conn_deadline;    /* CONNECTING/HANDSHAKE/HELLO: give up then;
+                                  0 = none */
     ctls_conn *tls;            /* this connection's TLS session, or NULL */
     size_t tls_fl_out;         /* bytes of `out` encrypted, not yet sent */
     size_t tls_fl_data;        /* bytes of queued frames encrypted, not yet sent */
     int tls_more;              /* the last TLS read stopped at the read cap */
     char tls_err[256];         /* why the last CHAT_ETLS/ETLSVERIFY */
+
+    /* servers (servers.c): the list, and where the next attempt goes */
+    chat__server servers[CHAT_SERVERS_MAX];
+    unsigned n_servers;        /* 1..CHAT_SERVERS_MAX */
+    unsigned cur;              /* index of the server of the connection, of
+                                  the attempt in progress or of the last one */
+    int advance;               /* the last attempt on `cur` failed or its
+                                  session was lost: the next goes to cur + 1 */
+    uint16_t default_port;     /* chat_options.port: for ports[i] == 0 */
 
     /* outgoing queue */
     chat__msg *head, *tail, *stage;
@@ -150,6 +166,26 @@ CHAT__HIDDEN void chat__msg_format(chat_client *c, chat__msg *m);
  * the queued frames in order, through TLS when the connection has it. 0,
  * or CHAT_ECLOSED / a TLS error (the connection is lost). */
 CHAT__HIDDEN int chat__flush(chat_client *c);
+
+/* servers.c: the list holds options.host:port alone (chat_new). 0 or
+ * CHAT_ENOMEM. chat__servers_free frees the copies (any state). */
+CHAT__HIDDEN int chat__servers_init(chat_client *c, const char *host, uint16_t port);
+CHAT__HIDDEN void chat__servers_free(chat_client *c);
+
+/* servers.c: the server the next attempt goes to: the one after the last
+ * when that failed (round robin), else the same. O(1). */
+CHAT__HIDDEN const chat__server *chat__server_next(chat_client *c);
+
+/* servers.c: an attempt failed or a session was lost: count it and move
+ * the next attempt on to the next server. O(1). */
+CHAT__HIDDEN void chat__server_failed(chat_client *c);
+
+/* servers.c: the delay before the next attempt after chat__server_failed:
+ * 0 inside a round (a dead server costs one quick failover), the
+ * exponential backoff once every server failed in a row (the k-th whole
+ * round waits chat_backoff_ms(k - 1)). With one server: the backoff after
+ * every failure, as before the list existed. O(1). */
+CHAT__HIDDEN uint32_t chat__retry_delay(const chat_client *c);
 
 /* client_req.c: a GROUPS / HISTORY page frame from the server: hand it to
  * on_group / on_history. 0, CHAT_EPROTO (malformed, not CONV, an answer to

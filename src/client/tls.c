@@ -28,8 +28,8 @@
 
 struct ctls_ctx {
     SSL_CTX *ctx;
-    char *name; /* verified against the certificate */
-    int is_ip;  /* name is an IPv4/IPv6 literal: no SNI, IP check */
+    char *name; /* server_name, verified against every server's
+                   certificate; NULL: each attempt's host is */
 };
 
 struct ctls_conn {
@@ -75,22 +75,21 @@ static int load_err(const char *what, const char *path, char *msg, size_t len) {
     return CHAT_ETLSCONF;
 }
 
-int ctls_ctx_new(ctls_ctx **out, const chat_tls_options *o,
-                 const char *host, char *msg, size_t msg_len) {
+int ctls_ctx_new(ctls_ctx **out, const chat_tls_options *o, char *msg,
+                 size_t msg_len) {
     *out = NULL;
     if (!o->cert_file != !o->key_file) {
         set_err(msg, msg_len, "a TLS client certificate needs its key: give both "
                 "cert_file and key_file, or neither");
         return CHAT_EINVAL;
     }
-    const char *name = o->server_name && o->server_name[0] ? o->server_name : host;
+    const char *name = o->server_name && o->server_name[0] ? o->server_name : NULL;
     ctls_ctx *x = calloc(1, sizeof *x);
-    if (!x || !(x->name = strdup(name))) {
+    if (!x || (name && !(x->name = strdup(name)))) {
         free(x);
         set_err(msg, msg_len, "out of memory");
         return CHAT_ENOMEM;
     }
-    x->is_ip = is_ip_literal(name);
     ERR_clear_error();
     int rc = CHAT_ENOMEM;
     x->ctx = SSL_CTX_new(TLS_client_method());
@@ -148,8 +147,9 @@ void ctls_ctx_free(ctls_ctx *x) {
     free(x);
 }
 
-int ctls_conn_new(ctls_ctx *x, ctls_conn **out, char *err,
+int ctls_conn_new(ctls_ctx *x, const char *host, ctls_conn **out, char *err,
                   size_t err_len) {
+    const char *name = x->name ? x->name : host;
     *out = NULL;
     ctls_conn *t = calloc(1, sizeof *t);
     if (!t) return CHAT_ENOMEM;
@@ -172,15 +172,15 @@ int ctls_conn_new(ctls_ctx *x, ctls_conn **out, char *err,
     SSL_set_bio(t->ssl, t->rbio, t->wbio);
     SSL_set_connect_state(t->ssl);
     int ok;
-    if (x->is_ip) {
-        ok = X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(t->ssl), x->name) == 1;
+    if (is_ip_literal(name)) { /* an address: no SNI, the IP is checked */
+        ok = X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(t->ssl), name) == 1;
     } else {
         SSL_set_hostflags(t->ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
-        ok = SSL_set1_host(t->ssl, x->name) == 1 &&
-             SSL_set_tlsext_host_name(t->ssl, x->name) == 1;
+        ok = SSL_set1_host(t->ssl, name) == 1 &&
+             SSL_set_tlsext_host_name(t->ssl, name) == 1;
     }
     if (!ok) {
-        set_err(err, err_len, "cannot set the name to verify (%s): %s", x->name,
+        set_err(err, err_len, "cannot set the name to verify (%s): %s", name,
                 ssl_reason("invalid name"));
         ctls_conn_free(t);
         ERR_clear_error();

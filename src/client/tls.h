@@ -37,18 +37,22 @@ typedef struct ctls_ctx ctls_ctx;
 typedef struct ctls_conn ctls_conn;
 
 /* Build the context from `o`: TLS 1.2 minimum, peer verification, the CA
- * file (or the system default paths), the client certificate and key. The
- * name verified is o->server_name, else `host`. Returns 0 with *out set
+ * file (or the system default paths), the client certificate and key, and
+ * o->server_name when set (the name every server's certificate must
+ * carry). Returns 0 with *out set
  * (owned by the caller, freed with ctls_ctx_free), CHAT_EINVAL
  * (cert_file without key_file or the reverse), CHAT_ETLSCONF (a file is
  * unusable; `msg` says which and why) or CHAT_ENOMEM. */
-int ctls_ctx_new(ctls_ctx **out, const chat_tls_options *o,
-                 const char *host, char *msg, size_t msg_len);
+int ctls_ctx_new(ctls_ctx **out, const chat_tls_options *o, char *msg,
+                 size_t msg_len);
 void ctls_ctx_free(ctls_ctx *x);
 
-/* A new client session for one connection. 0, CHAT_ENOMEM or CHAT_ETLS
- * (err says why). Freed with ctls_conn_free (NULL accepted). */
-int ctls_conn_new(ctls_ctx *x, ctls_conn **out, char *err,
+/* A new client session for one connection to `host` (the server this
+ * attempt goes to): the certificate must carry the context's server_name,
+ * or else `host` (a name: also sent as SNI; an IP literal: its address).
+ * 0, CHAT_ENOMEM or CHAT_ETLS (err says why). Freed with ctls_conn_free
+ * (NULL accepted). */
+int ctls_conn_new(ctls_ctx *x, const char *host, ctls_conn **out, char *err,
                   size_t err_len);
 void ctls_conn_free(ctls_conn *t);
 

@@ -229,7 +229,11 @@ class CuttingProxy:
                 c, _ = self._lsock.accept()
             except OSError:
                 return
-            u = socket.create_connection(self._upstream)
+            try:
+                u = socket.create_connection(self._upstream)
+            except OSError:  # the server is gone: so is this end
+                c.close()
+                continue
             conn = {"socks": (c, u), "sent": bytearray(), "mute": False}
             with self._lock:
                 self.conns.append(conn)
@@ -288,6 +292,10 @@ class CuttingProxy:
         return out
 
     def close(self):
+        try:  # wakes the accepting thread up (close alone would not)
+            self._lsock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
         self._lsock.close()
         self.cut()
 
