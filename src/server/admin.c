@@ -23,9 +23,10 @@
 
 static void usage(FILE *out) {
     fprintf(out,
-"Usage: chat-server user [--data-dir DIR] add|passwd|del ID\n"
-"       chat-server user [--data-dir DIR] list\n"
-"Manage the accounts in DIR/chat.db (default DIR %s).\n"
+"Usage: chat-server user [--data-dir DIR | --config CONF] add|passwd|del ID\n"
+"       chat-server user [--data-dir DIR | --config CONF] list\n"
+"Manage the accounts in DIR/chat.db (default DIR %s; with --config, the\n"
+"data-dir of the server's config file; --data-dir wins over it).\n"
 "  add ID      create account ID (a number from 1 to 4294967295)\n"
 "  passwd ID   set a new password for account ID\n"
 "  del ID      delete account ID\n"
@@ -179,8 +180,9 @@ static int run(accounts *a, const char *cmd, uint32_t id) {
 }
 
 int admin_main(int argc, char **argv) {
-    const char *dir = CONFIG_DEFAULT_DATA_DIR, *cmd = NULL, *idarg = NULL;
-    int extra = 0;
+    const char *dir = CONFIG_DEFAULT_DATA_DIR, *cmd = NULL, *idarg = NULL,
+               *conf = NULL;
+    int extra = 0, dir_set = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -193,8 +195,18 @@ int admin_main(int argc, char **argv) {
                 return 2;
             }
             dir = argv[i];
+            dir_set = 1;
         } else if (!strncmp(a, "--data-dir=", 11)) {
             dir = a + 11;
+            dir_set = 1;
+        } else if (!strcmp(a, "--config")) {
+            if (++i == argc) {
+                fprintf(stderr, "chat-server user: --config needs a file.\n");
+                return 2;
+            }
+            conf = argv[i];
+        } else if (!strncmp(a, "--config=", 9)) {
+            conf = a + 9;
         } else if (a[0] == '-' && a[1]) {
             fprintf(stderr, "chat-server user: unknown option %s.\n", a);
             usage(stderr);
@@ -205,6 +217,13 @@ int admin_main(int argc, char **argv) {
             idarg = a;
         } else {
             extra = 1;
+        }
+    }
+    if (conf && !dir_set) {
+        char err[768];
+        if (!(dir = config_file_data_dir(conf, err, sizeof err))) {
+            fprintf(stderr, "chat-server user: %s\n", err);
+            return 2;
         }
     }
     int needs_id = cmd && (!strcmp(cmd, "add") || !strcmp(cmd, "passwd") ||

@@ -157,15 +157,11 @@ static int command_line(int argc, char **argv, int restore, backup_args *a) {
         usage(stdout, restore);
         return 0;
     }
-    if (a->config && !a->dir_set) { /* the server's data-dir */
-        static config c;
-        config_defaults(&c);
-        if (config_file_apply(&c, a->config, err, sizeof err)) {
-            fprintf(stderr, "chat-server %s: %s\n",
-                    restore ? "restore" : "backup", err);
-            return 2;
-        }
-        a->dir = c.data_dir;
+    if (a->config && !a->dir_set && /* the server's data-dir */
+        !(a->dir = config_file_data_dir(a->config, err, sizeof err))) {
+        fprintf(stderr, "chat-server %s: %s\n",
+                restore ? "restore" : "backup", err);
+        return 2;
     }
     return -1;
 }

@@ -174,6 +174,11 @@ void config_value(const config *c, const setting *s, char *out, size_t cap);
  * cannot be read). */
 int config_file_apply(config *c, const char *path, char *err, size_t errlen);
 
+/* The data-dir of the config file at path (the default when it sets
+ * none), for `chat-server user|backup|restore --config FILE`: a static
+ * copy, valid until the next call; NULL with "FILE:LINE: ..." in err. */
+const char *config_file_data_dir(const char *path, char *err, size_t errlen);
+
 /* config_doc.c: the texts made from the table. */
 void config_usage(FILE *out);            /* --help */
 void config_print(const config *c, FILE *out); /* --check-config */

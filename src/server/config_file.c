@@ -135,3 +135,10 @@ out:
 int config_file_apply(config *c, const char *path, char *err, size_t errlen) {
     return apply(c, path, 0, err, errlen);
 }
+
+const char *config_file_data_dir(const char *path, char *err, size_t errlen) {
+    static config c; /* ~6 KiB, off the stack; the tools' main thread only */
+    config_defaults(&c);
+    if (config_file_apply(&c, path, err, errlen) != CONFIG_OK) return NULL;
+    return c.data_dir;
+}

@@ -342,3 +342,16 @@ def test_backup_and_restore_find_the_data_dir_in_the_config_file(
     bad.write_text("data-dir\n")
     r = run("backup", "--config", bad, tmp_path / "x.db")
     assert r.returncode == 2 and "bad.conf:1: data-dir: needs a value" in r.stderr
+
+
+def test_user_finds_the_data_dir_in_the_config_file(store_dir, tmp_path):
+    conf = tmp_path / "chat-server.conf"
+    conf.write_text(f"data-dir {store_dir}\n")
+    ok(subprocess.run([require_binary(), "user", "--config", str(conf), "add", "7"],
+                      input="pw7\n", capture_output=True, text=True, timeout=30))
+    assert ok(run("user", "--data-dir", store_dir, "list")).stdout.split() == ["7"]
+    assert ok(run("user", "--config", conf, "list")).stdout.split() == ["7"]
+    bad = tmp_path / "bad.conf"
+    bad.write_text("data-dir\n")
+    r = run("user", "--config", bad, "list")
+    assert r.returncode == 2 and "bad.conf:1: data-dir: needs a value" in r.stderr
