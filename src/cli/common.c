@@ -283,7 +283,16 @@ void cli_options(const cli_conn *cc, chat_options *co) {
     co->device = cc->device;
     co->tls = cc->tls ? &cc->tls_opts : NULL;
     co->password = cc->password[0] ? cc->password : NULL;
-    co->connect_timeout_ms = cc->timeout * 1000u;
+    /* One attempt may take --timeout; with several servers each gets its
+     * share (at least 1 s), so that a server that accepts but never
+     * answers (stopped, overloaded) leaves time for the others before a
+     * command's own --timeout runs out. */
+    unsigned ms = cc->timeout * 1000u;
+    if (cc->n_servers > 1) {
+        ms /= (unsigned)cc->n_servers;
+        if (ms < 1000u) ms = 1000u;
+    }
+    co->connect_timeout_ms = ms;
 }
 
 chat_client *cli_open(cli_conn *cc, const chat_options *co) {

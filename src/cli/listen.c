@@ -83,7 +83,8 @@ static const char listen_usage[] =
     "  --timeout SECONDS  after a lost connection, give up when no reconnection\n"
     "                   succeeded within this long (default 10); also bounds\n"
     "                   each connection attempt (TCP connect, TLS handshake and\n"
-    "                   the server's answer to the login)\n"
+    "                   the server's answer to the login; with several --host,\n"
+    "                   each attempt gets its share of it, at least 1 s)\n"
     CLI_TLS_HELP
     "  --help           show this help\n"
     "\n"

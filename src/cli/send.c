@@ -45,7 +45,8 @@ static const char send_usage[] =
     CLI_HOST_HELP
     "  --no-acks        speak the article's protocol: no HELLO, no acknowledgements;\n"
     "                   success means the message was written to the socket\n"
-    "  --timeout SECONDS  give up after this long (default 10)\n"
+    "  --timeout SECONDS  give up after this long (default 10); with several\n"
+    "                     --host, one attempt waits at most its share of it\n"
     CLI_TLS_HELP
     "  --help           show this help\n"
     "\n"

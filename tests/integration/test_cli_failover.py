@@ -211,6 +211,23 @@ def test_listen_skips_a_frozen_server(start_server, procs):
         a.proc.send_signal(signal.SIGCONT)
 
 
+def test_send_past_a_frozen_first_server_within_its_timeout(start_server, procs):
+    """With several --host, one attempt waits only its share of --timeout,
+    so a frozen first server leaves time for the next within the command's
+    own --timeout (4 s here: 2 s each)."""
+    a, b = start_server(), start_server()
+    l = procs("listen", "--id", 9, "--host", addr(b.port))
+    l.wait_line(l.err, lambda s: s == "chat-client: listening as 9", "listening")
+    a.proc.send_signal(signal.SIGSTOP)
+    try:
+        r = run("send", "--id", 1, "--to", 9, "--text", "past it", "--timeout", 4,
+                "--host", addr(a.port), "--host", addr(b.port))
+        assert r.returncode == 0, r.stderr.decode()
+    finally:
+        a.proc.send_signal(signal.SIGCONT)
+    assert l.wait_json(lambda m: "text" in m, "the message")["text"] == "past it"
+
+
 # -- (c) a lost ACK, a standby on the same data directory, no duplicate ----
 
 class AckEater(CuttingProxy):
