@@ -381,6 +381,26 @@ static int load_state(store *s, char *err, size_t errlen) {
 /* Every statement the thread runs, prepared once. */
 #define FETCH_COLS "m.id, m.sender, m.type, m.body, m.receiver, m.ts, m.grp"
 
+/* The INSERT of STORE_PUT_ROWS puts at once (store_thread.c), the same
+ * columns and conflict clause as st_insert. */
+static int prepare_rows(store *s) {
+    static const char head[] =
+        "INSERT OR ROLLBACK INTO messages(id, receiver, sender, type, ts,"
+        " body, sdev, own, grp) VALUES";
+    static const char row[] = "(?,?,?,?,?,?,?,?,?)";
+    char sql[sizeof head + STORE_PUT_ROWS * sizeof row];
+    size_t n = sizeof head - 1;
+    memcpy(sql, head, n);
+    for (int i = 0; i < STORE_PUT_ROWS; i++) {
+        if (i) sql[n++] = ',';
+        memcpy(sql + n, row, sizeof row - 1);
+        n += sizeof row - 1;
+    }
+    sql[n] = '\0';
+    return sqlite3_prepare_v3(s->db, sql, (int)n, SQLITE_PREPARE_PERSISTENT,
+                              &s->st_insert_rows, NULL);
+}
+
 static int prepare_all(store *s, char *err, size_t errlen) {
     static const char *const sql[] = {
         "BEGIN IMMEDIATE",
@@ -467,6 +487,7 @@ static int prepare_all(store *s, char *err, size_t errlen) {
             return db_error(s, rc, "prepare the statements", err, errlen);
     }
     int rc = store__sig_prepare(s);
+    if (rc == SQLITE_OK) rc = prepare_rows(s);
     return rc == SQLITE_OK ? STORE_OK
                            : db_error(s, rc, "prepare the statements", err,
                                       errlen);
@@ -483,6 +504,7 @@ static void destroy(store *s) {
         (void)sqlite3_finalize(*st[i]);
     for (size_t i = 0; i < sizeof sig / sizeof *sig; i++)
         (void)sqlite3_finalize(*sig[i]);
+    (void)sqlite3_finalize(s->st_insert_rows);
     if (s->db && sqlite3_close(s->db) != SQLITE_OK)
         log_error("store_close_failed",
                   "store: %s: closing the database failed (%s)", s->path,

@@ -92,36 +92,53 @@ static int over_quota(const store *s, const ctr *c, uint32_t len) {
            (s->cfg.max_bytes && c->bytes + len > s->cfg.max_bytes);
 }
 
-/* Quota check and INSERT of one put. The body is bound in place (STATIC):
- * the batch does not move while the statement runs. */
-static int put_one(store *s, batch *b, put_req *p) {
+/* Bind put p's nine values (the columns of st_insert) at parameters
+ * base + 1 .. base + 9 of st. The body is bound in place (STATIC): the
+ * batch does not move while the statement runs. */
+static int bind_put(sqlite3_stmt *st, int base, const batch *b,
+                    const put_req *p) {
     static const uint8_t empty[1];
+    int rc = sqlite3_bind_int64(st, base + 1, (sqlite3_int64)p->id);
+    if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, base + 2, p->receiver);
+    if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, base + 3, p->sender);
+    if (rc == SQLITE_OK) rc = sqlite3_bind_int(st, base + 4, p->type);
+    if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, base + 5, p->ts);
+    /* a NULL pointer would bind SQL NULL: an empty body needs a non-NULL */
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_blob(st, base + 6, p->len ? b->in + p->off : empty,
+                               (int)p->len, SQLITE_STATIC);
+    if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, base + 7, p->sdev);
+    if (rc == SQLITE_OK) rc = sqlite3_bind_int(st, base + 8, p->own);
+    if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, base + 9, p->grp);
+    return rc;
+}
+
+/* The quota check of put p: STORE_EQUOTA, or its receiver's counters
+ * charged now, before its row is written, so that the next put to the same
+ * receiver in this transaction sees it (a failed transaction rolls the
+ * counters back: store__ctrs_rollback). *write: the row is to be written.
+ * SQLITE_OK or SQLITE_NOMEM. */
+static int put_charge(store *s, put_req *p, int *write) {
+    *write = 0;
     ctr *c = store__ctr_get(&s->ctrs, p->receiver);
     if (!c || store__ctr_touch(s, c)) return SQLITE_NOMEM;
     if (p->quota && over_quota(s, c, p->len)) {
         p->status = STORE_EQUOTA;
         return SQLITE_OK;
     }
-    sqlite3_stmt *st = p->again ? s->st_insert_again : s->st_insert;
-    int rc = sqlite3_bind_int64(st, 1, (sqlite3_int64)p->id);
-    if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 2, p->receiver);
-    if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 3, p->sender);
-    if (rc == SQLITE_OK) rc = sqlite3_bind_int(st, 4, p->type);
-    if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 5, p->ts);
-    /* a NULL pointer would bind SQL NULL: an empty body needs a non-NULL */
-    if (rc == SQLITE_OK)
-        rc = sqlite3_bind_blob(st, 6, p->len ? b->in + p->off : empty,
-                               (int)p->len, SQLITE_STATIC);
-    if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 7, p->sdev);
-    if (rc == SQLITE_OK) rc = sqlite3_bind_int(st, 8, p->own);
-    if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 9, p->grp);
-    if (rc == SQLITE_OK) rc = exec_stmt(st);
-    if (rc == SQLITE_OK && p->again && sqlite3_changes(s->db) == 0) {
-        p->status = STORE_OK; /* there already */
-        return SQLITE_OK;
-    }
-    if (rc == SQLITE_OK && p->cid) {
-        st = s->st_dedup_ins;
+    c->count++;
+    c->bytes += p->len;
+    *write = 1;
+    return SQLITE_OK;
+}
+
+/* What follows the row of put p: its client id, its status, and (a 1:1
+ * message) its two contacts (store_sig.c; a pair in its cache costs
+ * nothing more). */
+static int put_done(store *s, put_req *p) {
+    int rc = SQLITE_OK;
+    if (p->cid) {
+        sqlite3_stmt *st = s->st_dedup_ins;
         rc = sqlite3_bind_int64(st, 1, p->sender);
         if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 2, p->sdev);
         if (rc == SQLITE_OK)
@@ -132,10 +149,82 @@ static int put_one(store *s, batch *b, put_req *p) {
         if (rc == SQLITE_OK) rc = exec_stmt(st);
     }
     if (rc != SQLITE_OK) return rc;
-    c->count++;
-    c->bytes += p->len;
     p->status = STORE_OK;
-    return SQLITE_OK;
+    return p->grp == 0 ? store__sig_pair(s, p->sender, p->receiver)
+                       : SQLITE_OK;
+}
+
+/* Puts whose rows are yet to be written, in order; at most
+ * STORE_PUT_ROWS. */
+typedef struct put_run {
+    put_req *p[STORE_PUT_ROWS];
+    const batch *b[STORE_PUT_ROWS];
+    size_t n;
+} put_run;
+
+/* Write the rows of r: one INSERT of STORE_PUT_ROWS rows when it is full,
+ * else one row at a time (the end of a transaction). */
+static int run_flush(store *s, put_run *r) {
+    int rc = SQLITE_OK;
+    if (r->n == STORE_PUT_ROWS) {
+        sqlite3_stmt *st = s->st_insert_rows;
+        for (size_t i = 0; i < r->n && rc == SQLITE_OK; i++)
+            rc = bind_put(st, (int)(9 * i), r->b[i], r->p[i]);
+        if (rc == SQLITE_OK) rc = exec_stmt(st);
+    } else {
+        for (size_t i = 0; i < r->n && rc == SQLITE_OK; i++) {
+            rc = bind_put(s->st_insert, 0, r->b[i], r->p[i]);
+            if (rc == SQLITE_OK) rc = exec_stmt(s->st_insert);
+        }
+    }
+    for (size_t i = 0; i < r->n && rc == SQLITE_OK; i++)
+        rc = put_done(s, r->p[i]);
+    r->n = 0;
+    return rc;
+}
+
+/* A resent put (again: the message may be stored already, INSERT OR
+ * IGNORE) alone: whether its row was new decides the rest. */
+static int put_again(store *s, const batch *b, put_req *p) {
+    int write, rc = put_charge(s, p, &write);
+    if (rc != SQLITE_OK || !write) return rc;
+    rc = bind_put(s->st_insert_again, 0, b, p);
+    if (rc == SQLITE_OK) rc = exec_stmt(s->st_insert_again);
+    if (rc != SQLITE_OK) return rc;
+    if (sqlite3_changes(s->db) == 0) { /* there already: not charged */
+        ctr *c = store__ctr_get(&s->ctrs, p->receiver);
+        if (!c) return SQLITE_NOMEM;
+        c->count--;
+        c->bytes -= p->len;
+        p->status = STORE_OK;
+        return SQLITE_OK;
+    }
+    return put_done(s, p);
+}
+
+/* Every put of list, in order: quota, row, client id, contacts. */
+static int puts_run(store *s, batch *list) {
+    static put_run run; /* the store thread's alone */
+    int rc = SQLITE_OK;
+    run.n = 0;
+    for (batch *b = list; b && rc == SQLITE_OK; b = b->next)
+        for (size_t i = 0; i < b->nput && rc == SQLITE_OK; i++) {
+            put_req *p = &b->puts[i];
+            int write;
+            if (p->again) {
+                rc = run_flush(s, &run);
+                if (rc == SQLITE_OK) rc = put_again(s, b, p);
+                continue;
+            }
+            rc = put_charge(s, p, &write);
+            if (rc != SQLITE_OK || !write) continue;
+            run.p[run.n] = p;
+            run.b[run.n] = b;
+            if (++run.n == STORE_PUT_ROWS) rc = run_flush(s, &run);
+        }
+    if (rc == SQLITE_OK) rc = run_flush(s, &run);
+    run.n = 0;
+    return rc;
 }
 
 int store__del_ids(store *s, const uint64_t *ids, size_t n) {
@@ -257,15 +346,7 @@ static void txn_run(store *s, batch *list) {
     int64_t now = store__wall_ms();
     uint64_t t0 = uv_hrtime();
     int rc = begin(s);
-    for (batch *b = list; b && rc == SQLITE_OK; b = b->next)
-        for (size_t i = 0; i < b->nput && rc == SQLITE_OK; i++) {
-            put_req *p = &b->puts[i];
-            rc = put_one(s, b, p);
-            /* a stored 1:1 message makes its two contacts (store_sig.c;
-             * a pair in its cache costs nothing more) */
-            if (rc == SQLITE_OK && p->status == STORE_OK && p->grp == 0)
-                rc = store__sig_pair(s, p->sender, p->receiver);
-        }
+    if (rc == SQLITE_OK) rc = puts_run(s, list);
     if (rc == SQLITE_OK) rc = devices_run(s, list, now);
     if (rc == SQLITE_OK) rc = store__sig_write(s, list);
     if (rc == SQLITE_OK && mark) rc = ids_write(s, mark);

@@ -52,6 +52,7 @@
 
 #include "common/log.h"
 #include "server/store.h"
+#include "server/store_int.h" /* STORE_PUT_ROWS */
 #include "../support/faultvfs.h"
 #include "testutil.h"
 
@@ -532,6 +533,28 @@ static void test_quota_messages(void **state) {
     assert_int_equal(f->n, 3);
     assert_int_equal(sql_int(t->path, "SELECT count(*) FROM messages WHERE "
                              "id IN (4, 5, 8)"), 0);
+}
+
+/* Puts written STORE_PUT_ROWS to an INSERT: the quota still counts each
+ * put in order, within one transaction and across the statements. */
+static void test_quota_across_multi_row_inserts(void **state) {
+    tctx *t = *state;
+    t->cfg.max_messages = 40;
+    t_open(t);
+    enum { N = 3 * STORE_PUT_ROWS + 7 };
+    for (uint64_t id = 1; id <= N; id++)
+        put(t, id, id % 3 ? 4 : 5, (uint32_t)(id % 5), 1);
+    fetch_rec *f = fetch_now(t, 4, 0, 1000, 1 << 20, N);
+    unsigned to4 = 0, to5 = 0;
+    for (uint64_t id = 1; id <= N; id++) {
+        unsigned *k = id % 3 ? &to4 : &to5;
+        check_put(&t->puts[id - 1], id, ++*k > 40 ? STORE_EQUOTA : STORE_OK);
+    }
+    assert_int_equal(f->n, 40);
+    for (size_t i = 0; i < f->n; i++)
+        check_row(&f->rows[i], f->rows[i].id, (uint32_t)(f->rows[i].id % 5));
+    assert_int_equal(store_count(t->st, 4), 40);
+    assert_int_equal(store_count(t->st, 5), to5 > 40 ? 40 : to5);
 }
 
 static void test_quota_bytes(void **state) {
@@ -1160,6 +1183,7 @@ int main(void) {
         T(test_delete),
         T(test_submission_order),
         T(test_quota_messages),
+        T(test_quota_across_multi_row_inserts),
         T(test_quota_bytes),
         T(test_reopen),
         T(test_ids_after_restart),
