@@ -283,6 +283,14 @@ static void put_uint(config *c, const setting *s, uint64_t v) {
     }
 }
 
+/* An int setting's value (a read that needs no writable config). */
+static int get_int(const config *c, const setting *s) {
+    int v;
+    assert(s->width == sizeof v);
+    memcpy(&v, (const char *)c + s->off, sizeof v);
+    return v;
+}
+
 static int *int_field(config *c, const setting *s) {
     assert(s->width == sizeof(int));
     return (int *)(void *)((char *)c + s->off);
@@ -316,21 +324,20 @@ static void show_duration(uint64_t ms, char *out, size_t cap) {
 }
 
 void config_value(const config *c, const setting *s, char *out, size_t cap) {
-    config *w = (config *)(uintptr_t)c; /* int_field reads only */
     if (cap) *out = '\0';
     if (s->width == 0) return;
     switch (s->kind) {
-    case SET_FLAG: snprintf(out, cap, "%s", *int_field(w, s) ? "on" : "off");
+    case SET_FLAG: snprintf(out, cap, "%s", get_int(c, s) ? "on" : "off");
         break;
     case SET_STRING: case SET_PATH:
         snprintf(out, cap, "%s", (const char *)c + s->off);
         break;
-    case SET_PORT: snprintf(out, cap, "%d", *int_field(w, s)); break;
+    case SET_PORT: snprintf(out, cap, "%d", get_int(c, s)); break;
     case SET_OPT_PORT:
-        if (*int_field(w, s) >= 0) snprintf(out, cap, "%d", *int_field(w, s));
+        if (get_int(c, s) >= 0) snprintf(out, cap, "%d", get_int(c, s));
         break;
     case SET_HTTP_PORT: {
-        int p = *int_field(w, s);
+        int p = get_int(c, s);
         if (p < 0) snprintf(out, cap, "0");
         else if (p == 0) snprintf(out, cap, "auto");
         else snprintf(out, cap, "%d", p);
@@ -341,10 +348,10 @@ void config_value(const config *c, const setting *s, char *out, size_t cap) {
         break;
     case SET_SIZE: show_size(get_uint(c, s), out, cap); break;
     case SET_DURATION: show_duration(get_uint(c, s), out, cap); break;
-    case SET_CHOICE: snprintf(out, cap, "%s", s->choices[*int_field(w, s)]);
+    case SET_CHOICE: snprintf(out, cap, "%s", s->choices[get_int(c, s)]);
         break;
     case SET_LEVEL:
-        snprintf(out, cap, "%s", log_level_name(*int_field(w, s)));
+        snprintf(out, cap, "%s", log_level_name(get_int(c, s)));
         break;
     default: assert(!"a kind config_value does not know");
     }
