@@ -75,6 +75,10 @@ SERVER_SRC := src/server/config.c src/server/config_file.c src/server/config_doc
 # The web client's files (web/), built into the server (scripts/embed_web.py).
 WEB_FILES  := $(sort $(wildcard web/*))
 WEB_GEN    := $(B)/gen/web_assets.c
+# The cluster store's Lua scripts (src/server/redis/, docs/CLUSTER.md 2.7),
+# built into the server with their SHA1s (scripts/embed_lua.py).
+REDIS_LUA  := $(sort $(wildcard src/server/redis/*.lua src/server/redis/lib/*.lua))
+REDIS_GEN  := $(B)/gen/redis_scripts.c
 SERVER_MAIN := src/server/main.c
 # Linked into test binaries only: the unit tests and chat-server-faults.
 TEST_SUPPORT_SRC := tests/support/faultvfs.c
@@ -94,7 +98,8 @@ obj = $(patsubst tests/%.c,$(B)/obj/tests/%.o,$(patsubst bench/%.c,$(B)/obj/benc
 
 PROTO_OBJ  := $(call obj,$(PROTO_SRC))
 COMMON_OBJ := $(call obj,$(COMMON_SRC))
-SERVER_OBJ := $(call obj,$(SERVER_SRC)) $(B)/obj/gen/web_assets.o
+SERVER_OBJ := $(call obj,$(SERVER_SRC)) $(B)/obj/gen/web_assets.o \
+              $(B)/obj/gen/redis_scripts.o
 TEST_SUPPORT_OBJ := $(call obj,$(TEST_SUPPORT_SRC))
 CLIENT_OBJ := $(call obj,$(CLIENT_SRC))
 LIBCHAT_OBJ := $(call obj,$(LIBCHAT_SRC))
@@ -124,6 +129,14 @@ $(WEB_GEN): $(WEB_FILES) scripts/embed_web.py
 	$(PY) scripts/embed_web.py web $@
 
 $(B)/obj/gen/web_assets.o: $(WEB_GEN)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(REDIS_GEN): $(REDIS_LUA) scripts/embed_lua.py src/server/redis_scripts.h
+	@mkdir -p $(dir $@)
+	$(PY) scripts/embed_lua.py src/server/redis src/server/redis_scripts.h $@
+
+$(B)/obj/gen/redis_scripts.o: $(REDIS_GEN)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 
