@@ -55,10 +55,10 @@ COMMON_SRC := src/common/log.c src/common/buf.c src/common/u32map.c src/common/b
 # The connection core, bottom up (docs/ARCHITECTURE.md): pure helpers and
 # the layers below a connection, the connection, then the modules above it.
 SERVER_SRC := src/server/config.c src/server/config_file.c src/server/config_doc.c \
-              src/server/reload.c src/server/router.c src/server/store_sqlite.c \
-              src/server/store_loop.c src/server/store_thread.c src/server/store_ctr.c \
-              src/server/store_check.c src/server/store_dev.c src/server/store_group.c \
-              src/server/store_sig.c \
+              src/server/reload.c src/server/router.c src/server/store.c \
+              src/server/store_sqlite.c src/server/store_loop.c src/server/store_thread.c \
+              src/server/store_ctr.c src/server/store_check.c src/server/store_dev.c \
+              src/server/store_group.c src/server/store_sig.c \
               src/server/groups.c src/server/cidset.c \
               src/server/accounts.c src/server/admin.c \
               src/server/backup.c \

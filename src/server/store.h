@@ -14,25 +14,32 @@
  *
  * Model: asynchronous and batched. On the loop thread, store_put, fetch,
  * device and cursor append requests to a pending batch (bodies are copied
- * into it); store_flush() hands the batch to the store thread, once per
- * loop iteration. The store thread takes every batch queued, runs them as
- * ONE transaction (group commit): puts in order, new devices, cursors and
- * the deletions they allow, read marks and contacts, COMMIT; then the
- * fetches, device lookups, marks and presence checks, which therefore see
- * every write submitted before them. Results come back
- * on the loop thread through the callbacks, in submission order.
+ * into it); store_flush() hands the batch to the backend, once per loop
+ * iteration. Reads (fetches, device lookups, marks and presence checks)
+ * see every write submitted before them. Results come back on the loop
+ * thread through the callbacks, in submission order. The SQLite backend:
+ * its store thread takes every batch queued, runs them as ONE transaction
+ * (group commit): puts in order, new devices, cursors and the deletions
+ * they allow, read marks and contacts, COMMIT; then the reads.
  *
  * Message ids are chosen by the loop (store_next_id() at open, then +1 per
  * message), so a frame can carry its id before it is committed. Ids
  * increase in the order frames were accepted, across all users (one
  * counter, so an id names a message everywhere and a user's log and each
- * conversation in it are in id order; docs/ARCHITECTURE.md says why).
+ * conversation in it are in id order; docs/ARCHITECTURE.md says why). A
+ * backend may instead give the ids itself, in put_done: store_ids_local.
  *
- * Backend: src/server/store_*.c, described in store_int.h (SQLite in WAL
- * mode under the data directory, on its own thread). Threads: every
- * function here is called on the loop thread, except where said. The
- * store logs the events of its own thread (failures once per streak,
- * purges): see store_int.h.
+ * An interface, with backends: a store is opened by a backend's
+ * constructor, which fills its operations table (store_backend.h, for the
+ * backends only); every function declared after store_open dispatches to
+ * it (store.c: an assert and a call), with the contract written here for
+ * every backend. Backends: SQLite, opened by store_open (src/server/
+ * store_*.c, described in store_int.h: WAL mode under the data directory,
+ * on its own thread); docs/CLUSTER.md 6.1 plans Redis (--cluster).
+ * store_global_init and store_lock_dir are the SQLite backend's, called
+ * directly. Threads: every function here is called on the loop thread,
+ * except where said. The SQLite store logs the events of its own thread
+ * (failures once per streak, purges): see store_int.h.
  */
 #ifndef CHAT_SERVER_STORE_H
 #define CHAT_SERVER_STORE_H
@@ -156,7 +163,12 @@ typedef struct store_callbacks {
                           size_t n, int status);
 } store_callbacks;
 
+/* A store, whichever its backend (it starts with its operations table,
+ * store_backend.h; opaque to callers). */
 typedef struct store store;
+typedef struct store_ops store_ops;
+
+/* -- The SQLite backend: called directly, not through a store ----------- */
 
 /* Process-wide SQLite settings, before any database is opened (main):
  * no memory statistics (their global mutex is taken on every SQLite
@@ -176,14 +188,18 @@ int store_global_init(void);
  * with a sentence in err naming the directory. */
 int store_lock_dir(const char *dir, char *err, size_t errlen);
 
-/* Take dir's lock (store_lock_dir: STORE_EBUSY when another server uses
- * dir), open (or create) dir/chat.db, run the schema migrations, load the
- * per-receiver counters, start the store thread and register its wake-up
- * handle on loop. Synchronous: call before the loop runs. Returns 0, or a
- * STORE_E* code with a sentence in err naming the file and what to do (a
- * damaged database is never replaced or emptied). */
+/* The SQLite backend's constructor: *out is a store whose operations are
+ * SQLite's. Take dir's lock (store_lock_dir: STORE_EBUSY when another
+ * server uses dir), open (or create) dir/chat.db, run the schema
+ * migrations, load the per-receiver counters, start the store thread and
+ * register its wake-up handle on loop. Synchronous: call before the loop
+ * runs. Returns 0, or a STORE_E* code with a sentence in err naming the
+ * file and what to do (a damaged database is never replaced or emptied).
+ * The caller frees it with store_free (after store_stop). */
 int store_open(store **out, uv_loop_t *loop, const store_config *cfg,
                const store_callbacks *cb, char *err, size_t errlen);
+
+/* -- Every backend (dispatched through the store's operations) ---------- */
 
 /* What the loop knows of the store, for /metrics and /healthz: updated as
  * batches complete (loop thread; reading it costs nothing). */
@@ -199,6 +215,13 @@ typedef struct store_stats {
 } store_stats;
 
 const store_stats *store_stats_of(const store *s);
+
+/* 1 when the loop gives message ids (store_next_id, store_ids_reserve:
+ * the SQLite store); 0 when the backend gives each stored message its id
+ * in put_done (its table has no next_id and ids_reserve: optional,
+ * store_backend.h), and then store_next_id returns 0 and
+ * store_ids_reserve does nothing. O(1). */
+int store_ids_local(const store *s);
 
 /* The first message id the loop may give: above every id stored or
  * reserved (store_ids_reserve) before, and at least the milliseconds since
@@ -244,9 +267,12 @@ int store_put(store *s, const store_msg *m, int quota, void *token,
               uint64_t seq);
 
 /* Queue the deletion of message id whoever still needs it (no
- * completion; an unknown id is ignored). A delete that fails with the
- * transaction is retried with the next one. */
-void store_del(store *s, uint64_t id);
+ * completion; an unknown id is ignored). user: the receiver it was put
+ * for (store_msg.receiver), whose log holds it (a backend that keeps a log
+ * per user finds it there; SQLite finds the row by its id alone and
+ * ignores user). A delete that fails with the transaction is retried with
+ * the next one. */
+void store_del(store *s, uint32_t user, uint64_t id);
 
 /* Queue a fetch of the oldest messages of `user`'s log after after_id, for
  * its device `dev`: those sent to the user, and with `conv` also those the
@@ -388,7 +414,8 @@ size_t store_pending_bytes(const store *s);
  * Completions that arrive later are dropped. */
 void store_stop(store *s);
 
-/* After uv_run() returned: join the thread, close the database, free. */
+/* After uv_run() returned: join the thread, close the database, free
+ * (SQLite; every backend: free everything of s). NULL: nothing. */
 void store_free(store *s);
 
 #endif

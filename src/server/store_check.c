@@ -19,7 +19,7 @@ static int on_thread(uv_thread_t t) {
     return uv_thread_equal(&self, &t);
 }
 
-int store__check_loop(const store *s) {
+int store__check_loop(const store_sqlite *s) {
     assert(on_thread(s->loop_thread));
     const batch *c = s->cur;
     if (c) { /* (4), its O(1) part: the whole at store_flush */
@@ -58,7 +58,7 @@ int store__check_loop(const store *s) {
     return 1;
 }
 
-int store__check_thread(const store *s) {
+int store__check_thread(const store_sqlite *s) {
     assert(on_thread(s->thread));
     /* (3) */
     sqlite3_stmt *const *st[] = STATEMENTS(s), *const *sig[] =
@@ -85,7 +85,7 @@ int store__check_thread(const store *s) {
 
 /* (17), the part that needs no query: every pair in the set its hash
  * names, once, a < b, both non-zero. */
-int store__check_pairs(const store *s) {
+int store__check_pairs(const store_sqlite *s) {
     assert(on_thread(s->thread));
     for (size_t i = 0; i < PAIR_SLOTS; i++) {
         uint64_t p = s->pairs[i];
@@ -115,7 +115,7 @@ static int queue_ok(const batch *head, const batch *tail) {
     return (head == NULL) == (tail == NULL) && (!tail || !tail->next);
 }
 
-int store__check_queues(const store *s) {
+int store__check_queues(const store_sqlite *s) {
     assert(queue_ok(s->inq, s->inq_tail)); /* (2) */
     assert(queue_ok(s->outq, s->outq_tail));
     return 1;
@@ -162,7 +162,7 @@ int store__check_filled(const batch *b) {
     return 1;
 }
 
-int store__check_done(const store *s, const batch *b) {
+int store__check_done(const store_sqlite *s, const batch *b) {
     if (b->gen == 0) { /* (8): made by the thread, counters only */
         assert(b->nkind == 0 && b->nput == 0 && b->nfetch == 0 &&
                b->ndel == 0 && b->nrow == 0 && b->ndev == 0 && b->ncur == 0 &&

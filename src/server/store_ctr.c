@@ -122,7 +122,7 @@ ctr *store__ctr_get(ctr_table *t, uint32_t receiver) {
     return c;
 }
 
-int store__ctr_touch(store *s, ctr *c) {
+int store__ctr_touch(store_sqlite *s, ctr *c) {
     if (c->epoch == s->epoch) return 0;
     if (RESERVE(s->touched, s->ctouched, s->ntouched + 1)) return -1;
     c->epoch = s->epoch;
@@ -132,12 +132,12 @@ int store__ctr_touch(store *s, ctr *c) {
     return 0;
 }
 
-void store__ctrs_begin(store *s) {
+void store__ctrs_begin(store_sqlite *s) {
     if (++s->epoch == 0) s->epoch = 1;
     s->ntouched = 0;
 }
 
-void store__ctrs_rollback(store *s) {
+void store__ctrs_rollback(store_sqlite *s) {
     for (size_t i = 0; i < s->ntouched; i++) {
         s->touched[i]->count = s->touched[i]->save_count;
         s->touched[i]->bytes = s->touched[i]->save_bytes;
@@ -145,7 +145,7 @@ void store__ctrs_rollback(store *s) {
     s->ntouched = 0;
 }
 
-int store__ctrs_removed(store *s, uint32_t receiver, uint64_t len) {
+int store__ctrs_removed(store_sqlite *s, uint32_t receiver, uint64_t len) {
     ctr *c = store__ctr_get(&s->ctrs, receiver);
     if (!c || store__ctr_touch(s, c)) return SQLITE_NOMEM;
     if (c->count) c->count--;

@@ -33,11 +33,11 @@
 
 /* -- the table in memory -------------------------------------------------- */
 
-devuser *store__dev_user(const store *s, uint32_t user) {
+devuser *store__dev_user(const store_sqlite *s, uint32_t user) {
     return user ? u32map_get(&s->devusers, user) : NULL;
 }
 
-static devuser *user_get(store *s, uint32_t user) {
+static devuser *user_get(store_sqlite *s, uint32_t user) {
     devuser *u = store__dev_user(s, user);
     if (u || !user) return u;
     if (!(u = calloc(1, sizeof *u))) return NULL;
@@ -62,7 +62,7 @@ static devrec *dev_named(const devuser *u, const char *name, size_t n) {
     return NULL;
 }
 
-int store__dev_active(const store *s, const devrec *d, int64_t now) {
+int store__dev_active(const store_sqlite *s, const devrec *d, int64_t now) {
     return !s->cfg.device_ttl_ms || d->conns > 0 ||
            d->seen >= now - (int64_t)s->cfg.device_ttl_ms;
 }
@@ -82,7 +82,7 @@ static int dev_push(devuser *u, const devrec *d) {
 }
 
 /* Record that u's device counts changed, for the loop's copy. */
-static int counts_changed(store *s, const devuser *u) {
+static int counts_changed(store_sqlite *s, const devuser *u) {
     dev_upd d = {u->user, 0, 0};
     for (uint32_t i = 0; i < u->n; i++) {
         d.all++;
@@ -98,7 +98,7 @@ static int counts_changed(store *s, const devuser *u) {
     return 0;
 }
 
-static int mark_dirty(store *s, uint32_t user, devrec *d) {
+static int mark_dirty(store_sqlite *s, uint32_t user, devrec *d) {
     if (d->dirty) return 0;
     if (RESERVE(s->dirty, s->cdirty, s->ndirty + 1)) return -1;
     s->dirty[s->ndirty++] = (devkey){user, d->dev};
@@ -106,7 +106,7 @@ static int mark_dirty(store *s, uint32_t user, devrec *d) {
     return 0;
 }
 
-void store__dev_free(store *s) {
+void store__dev_free(store_sqlite *s) {
     for (size_t i = 0; i <= s->devusers.mask && s->devusers.slots; i++) {
         devuser *u = s->devusers.slots[i].val;
         if (!s->devusers.slots[i].key || !u) continue;
@@ -126,14 +126,14 @@ static void *dev_pack(unsigned all, unsigned conv) {
     return (void *)(((uintptr_t)all << 17) | ((uintptr_t)conv << 1) | 1u);
 }
 
-void store_devices(const store *s, uint32_t user, unsigned *all,
-                   unsigned *conv) {
+void store__dev_counts(const store_sqlite *s, uint32_t user, unsigned *all,
+                       unsigned *conv) {
     uintptr_t v = (uintptr_t)u32map_get(&s->devseen, user);
     *all = (unsigned)(v >> 17);
     *conv = (unsigned)((v >> 1) & 0xFFFFu);
 }
 
-void store__dev_seen_upd(store *s, const dev_upd *d) {
+void store__dev_seen_upd(store_sqlite *s, const dev_upd *d) {
     if (d->all == 0) {
         (void)u32map_del(&s->devseen, d->user); /* (absent is fine) */
         return;
@@ -148,7 +148,7 @@ void store__dev_seen_upd(store *s, const dev_upd *d) {
 
 /* -- open ----------------------------------------------------------------- */
 
-int store__dev_load(store *s) {
+int store__dev_load(store_sqlite *s) {
     sqlite3_stmt *st;
     int rc = sqlite3_prepare_v2(s->db, "SELECT user, dev, name, conv, "
                                 "cursor, seen FROM devices", -1, &st, NULL);
@@ -194,7 +194,7 @@ int store__dev_load(store *s) {
 
 /* 1 when no device needs message (id, receiver, sender, sdev, own, ts)
  * any more and its history time is over. */
-static int deletable(const store *s, uint64_t id, uint32_t receiver,
+static int deletable(const store_sqlite *s, uint64_t id, uint32_t receiver,
                      uint32_t sender, uint32_t sdev, int own, int64_t ts,
                      int64_t now) {
     if (s->cfg.history_ttl_ms && now - ts < (int64_t)s->cfg.history_ttl_ms)
@@ -218,13 +218,13 @@ static int deletable(const store *s, uint64_t id, uint32_t receiver,
 }
 
 /* Delete the ids collected in s->scratch. */
-static int delete_collected(store *s) {
+static int delete_collected(store_sqlite *s) {
     int rc = store__del_ids(s, s->scratch, s->nscratch);
     s->nscratch = 0;
     return rc;
 }
 
-static int collect(store *s, uint64_t id) {
+static int collect(store_sqlite *s, uint64_t id) {
     if (RESERVE(s->scratch, s->cscratch, s->nscratch + 1)) return SQLITE_NOMEM;
     s->scratch[s->nscratch++] = id;
     return SQLITE_OK;
@@ -244,8 +244,8 @@ static int bind3(sqlite3_stmt *st, uint32_t user, uint64_t lo, uint64_t hi) {
 /* Check user's log in (lo, hi] for messages that device d of user was the
  * last to need (d NULL: any device, after one was forgotten), and delete
  * them. */
-int store__dev_scan(store *s, uint32_t user, const devrec *d, uint64_t lo,
-                    uint64_t hi, int64_t now) {
+int store__dev_scan(store_sqlite *s, uint32_t user, const devrec *d,
+                    uint64_t lo, uint64_t hi, int64_t now) {
     if (hi <= lo) return SQLITE_OK;
     /* sent to the user: columns id, sender, sdev, own, ts */
     sqlite3_stmt *st = s->st_scan_in;
@@ -286,7 +286,7 @@ int store__dev_scan(store *s, uint32_t user, const devrec *d, uint64_t lo,
  * they are old enough by then. A group's rows go by its floor: their
  * groups' floors are checked now (store__group_floors), and again when a
  * member's cursor moves. *n: 1:1 rows deleted. */
-int store__dev_aged(store *s, int64_t now, unsigned chunk, uint64_t *n) {
+int store__dev_aged(store_sqlite *s, int64_t now, unsigned chunk, uint64_t *n) {
     int64_t cut = now - (int64_t)s->cfg.history_ttl_ms;
     sqlite3_stmt *st = s->st_aged;
     uint64_t from = s->aged_from;
@@ -325,7 +325,7 @@ int store__dev_aged(store *s, int64_t now, unsigned chunk, uint64_t *n) {
 /* -- registration and cursors (in the write transaction) ------------------ */
 
 /* Forget device index i of u (its row goes, its messages may). */
-static int forget(store *s, devuser *u, uint32_t i, int64_t now) {
+static int forget(store_sqlite *s, devuser *u, uint32_t i, int64_t now) {
     devrec d = u->v[i];
     sqlite3_stmt *st = s->st_dev_del;
     int rc = sqlite3_bind_int64(st, 1, u->user);
@@ -344,7 +344,7 @@ static int forget(store *s, devuser *u, uint32_t i, int64_t now) {
     return store__dev_scan(s, u->user, NULL, d.cursor, INT64_MAX, now);
 }
 
-int store__dev_register(store *s, dev_req *r, int64_t now) {
+int store__dev_register(store_sqlite *s, dev_req *r, int64_t now) {
     devuser *u = user_get(s, r->user);
     if (!u) return SQLITE_NOMEM;
     devrec *d = dev_named(u, r->name, r->namelen);
@@ -392,7 +392,7 @@ int store__dev_register(store *s, dev_req *r, int64_t now) {
     return rc;
 }
 
-void store__dev_cursor(store *s, const cur_req *c, int64_t now) {
+void store__dev_cursor(store_sqlite *s, const cur_req *c, int64_t now) {
     devrec *d = dev_find(store__dev_user(s, c->user), c->dev);
     if (!d) return; /* forgotten meanwhile */
     if (c->cursor > d->cursor) d->cursor = c->cursor;
@@ -406,7 +406,7 @@ void store__dev_cursor(store *s, const cur_req *c, int64_t now) {
 }
 
 /* Write every dirty device and delete what its cursor allows. */
-int store__dev_write(store *s, int64_t now) {
+int store__dev_write(store_sqlite *s, int64_t now) {
     for (size_t i = 0; i < s->ndirty; i++) {
         devuser *u = store__dev_user(s, s->dirty[i].user);
         devrec *d = dev_find(u, s->dirty[i].dev);
@@ -434,7 +434,7 @@ int store__dev_write(store *s, int64_t now) {
 }
 
 /* The transaction committed: the rows say what memory says. */
-void store__dev_committed(store *s) {
+void store__dev_committed(store_sqlite *s) {
     for (size_t i = 0; i < s->ndirty; i++) {
         devrec *d = dev_find(store__dev_user(s, s->dirty[i].user),
                              s->dirty[i].dev);
@@ -446,7 +446,7 @@ void store__dev_committed(store *s) {
 }
 
 /* Forget every device not seen for --device-ttl (one transaction). */
-int store__dev_forget_stale(store *s, int64_t now, uint64_t *forgotten) {
+int store__dev_forget_stale(store_sqlite *s, int64_t now, uint64_t *forgotten) {
     if (!s->cfg.device_ttl_ms) return SQLITE_OK;
     for (size_t i = 0; s->devusers.slots && i <= s->devusers.mask; i++) {
         devuser *u = s->devusers.slots[i].val;
@@ -465,7 +465,7 @@ int store__dev_forget_stale(store *s, int64_t now, uint64_t *forgotten) {
 }
 
 /* Client ids of device (user, dev) within the window, into r's results. */
-int store__dev_cids(store *s, batch *b, dev_req *r, int64_t now) {
+int store__dev_cids(store_sqlite *s, batch *b, dev_req *r, int64_t now) {
     sqlite3_stmt *st = s->st_dedup_get;
     int64_t cut = now - (int64_t)s->cfg.dedup_ms;
     int rc = sqlite3_bind_int64(st, 1, r->user);
@@ -507,7 +507,7 @@ int store__dev_cids(store *s, batch *b, dev_req *r, int64_t now) {
 
 /* The counts changed since the last call, onto b (or a batch of its own
  * pushed by the caller when b is NULL): see publish_ctrs. */
-int store__dev_publish(store *s, batch *b) {
+int store__dev_publish(store_sqlite *s, batch *b) {
     if (s->ndchg == 0) return 0;
     if (RESERVE(b->dupd, b->cdupd, b->ndupd + s->ndchg)) return -1;
     memcpy(b->dupd + b->ndupd, s->dchg, s->ndchg * sizeof *s->dchg);

@@ -29,7 +29,7 @@
 /* -- load, free, read again ----------------------------------------------- */
 
 /* Every group and member from the database into gs (empty). */
-static int load_into(store *s, groups *gs, uint32_t *max_id,
+static int load_into(store_sqlite *s, groups *gs, uint32_t *max_id,
                      int64_t *max_ord) {
     sqlite3_stmt *st;
     int rc = sqlite3_prepare_v2(s->db, "SELECT id, name FROM groups", -1,
@@ -60,7 +60,7 @@ static int load_into(store *s, groups *gs, uint32_t *max_id,
     return rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
 
-int store__group_load(store *s) {
+int store__group_load(store_sqlite *s) {
     uint32_t max = 0;
     int64_t ord = 0;
     int rc = load_into(s, &s->groups, &max, &ord);
@@ -71,14 +71,14 @@ int store__group_load(store *s) {
     return rc;
 }
 
-void store__group_free(store *s) {
+void store__group_free(store_sqlite *s) {
     groups_free(&s->groups);
     groups_free(&s->lgroups);
     free(s->gdirty);
     free(s->gchg);
 }
 
-int store__group_rollback(store *s) {
+int store__group_rollback(store_sqlite *s) {
     groups_free(&s->groups);
     groups_init(&s->groups);
     s->ngchg = 0;
@@ -103,7 +103,7 @@ static int push_id(uint32_t **arr, size_t *n, size_t *cap, uint32_t id) {
     return 0;
 }
 
-void store__group_touch(store *s, uint32_t user) {
+void store__group_touch(store_sqlite *s, uint32_t user) {
     const ugroups *u = groups_of(&s->groups, user);
     for (uint32_t i = 0; u && i < u->n; i++)
         if (push_id(&s->gdirty, &s->ngdirty, &s->cgdirty, u->ids[i]))
@@ -112,13 +112,13 @@ void store__group_touch(store *s, uint32_t user) {
                       "deleted later than they could be");
 }
 
-int store__group_dirty(store *s, uint32_t grp) {
+int store__group_dirty(store_sqlite *s, uint32_t grp) {
     return push_id(&s->gdirty, &s->ngdirty, &s->cgdirty, grp) ? SQLITE_NOMEM
                                                                : SQLITE_OK;
 }
 
 /* Changed: publish it, and its floor may have moved. */
-static int changed(store *s, uint32_t id) {
+static int changed(store_sqlite *s, uint32_t id) {
     return push_id(&s->gchg, &s->ngchg, &s->cgchg, id) ||
                    push_id(&s->gdirty, &s->ngdirty, &s->cgdirty, id)
                ? SQLITE_NOMEM : SQLITE_OK;
@@ -134,7 +134,7 @@ static int exec2(sqlite3_stmt *st, int64_t a, int64_t b) {
     return rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
 
-static int put_group(store *s, const chatgroup *g, int64_t now) {
+static int put_group(store_sqlite *s, const chatgroup *g, int64_t now) {
     sqlite3_stmt *st = s->st_group_put;
     int rc = sqlite3_bind_int64(st, 1, g->id);
     if (rc == SQLITE_OK)
@@ -146,7 +146,7 @@ static int put_group(store *s, const chatgroup *g, int64_t now) {
 }
 
 /* A new member's row (next in the join order). */
-static int put_member(store *s, uint32_t grp, const gmember *m) {
+static int put_member(store_sqlite *s, uint32_t grp, const gmember *m) {
     sqlite3_stmt *st = s->st_member_put;
     int rc = sqlite3_bind_int64(st, 1, grp);
     if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 2, m->user);
@@ -160,7 +160,8 @@ static int put_member(store *s, uint32_t grp, const gmember *m) {
 }
 
 /* Delete a group's messages with id <= floor older than cut. */
-static int delete_upto(store *s, uint32_t grp, uint64_t floor, int64_t cut) {
+static int delete_upto(store_sqlite *s, uint32_t grp, uint64_t floor,
+                       int64_t cut) {
     sqlite3_stmt *st = s->st_group_floor;
     int rc = sqlite3_bind_int64(st, 1, grp);
     if (rc == SQLITE_OK)
@@ -175,7 +176,7 @@ static int delete_upto(store *s, uint32_t grp, uint64_t floor, int64_t cut) {
 }
 
 /* Remove user from g (it is a member); the group goes with its last. */
-static int remove_member(store *s, chatgroup *g, uint32_t user) {
+static int remove_member(store_sqlite *s, chatgroup *g, uint32_t user) {
     int rc = exec2(s->st_member_del, g->id, user);
     if (rc != SQLITE_OK) return rc;
     uint32_t id = g->id;
@@ -206,7 +207,7 @@ static size_t newcomers(const chatgroup *g, const uint32_t *u, size_t n,
 }
 
 /* Add each user of u (not 0) to g. */
-static int add_all(store *s, chatgroup *g, const uint32_t *u, size_t n,
+static int add_all(store_sqlite *s, chatgroup *g, const uint32_t *u, size_t n,
                    uint64_t joined) {
     for (size_t i = 0; i < n; i++) {
         if (!u[i] || groups_member(g, u[i]) >= 0) continue;
@@ -217,7 +218,7 @@ static int add_all(store *s, chatgroup *g, const uint32_t *u, size_t n,
     return changed(s, g->id);
 }
 
-int store__group_run(store *s, batch *b, grp_req *r, int64_t now) {
+int store__group_run(store_sqlite *s, batch *b, grp_req *r, int64_t now) {
     /* (gusers is NULL while no request of the batch named a user) */
     const uint32_t *u = r->nusers ? b->gusers + r->user0 : NULL;
     chatgroup *g = groups_get(&s->groups, r->group);
@@ -290,7 +291,8 @@ int store__group_run(store *s, batch *b, grp_req *r, int64_t now) {
 /* -- deletions ---------------------------------------------------------------- */
 
 /* The id up to which every member of g has g's messages. */
-static uint64_t floor_of(const store *s, const chatgroup *g, int64_t now) {
+static uint64_t floor_of(const store_sqlite *s, const chatgroup *g,
+                         int64_t now) {
     uint64_t floor = UINT64_MAX;
     for (uint32_t i = 0; i < g->n; i++) {
         const gmember *m = &g->m[i];
@@ -306,7 +308,7 @@ static uint64_t floor_of(const store *s, const chatgroup *g, int64_t now) {
     return floor;
 }
 
-int store__group_floors(store *s, int64_t now) {
+int store__group_floors(store_sqlite *s, int64_t now) {
     int64_t cut = s->cfg.history_ttl_ms ? now - (int64_t)s->cfg.history_ttl_ms
                                         : INT64_MAX;
     for (size_t i = 0; i < s->ngdirty; i++) {
@@ -321,7 +323,7 @@ int store__group_floors(store *s, int64_t now) {
 
 /* -- the loop's copy ------------------------------------------------------------ */
 
-int store__group_publish(store *s, batch *b) {
+int store__group_publish(store_sqlite *s, batch *b) {
     for (size_t i = 0; i < s->ngchg; i++) {
         const chatgroup *g = groups_get(&s->groups, s->gchg[i]);
         if (RESERVE(b->gsnap, b->cgsnap, b->ngsnap + 1) ||
@@ -342,7 +344,7 @@ int store__group_publish(store *s, batch *b) {
     return 0;
 }
 
-void store__group_apply(store *s, const batch *b) {
+void store__group_apply(store_sqlite *s, const batch *b) {
     for (size_t i = 0; i < b->ngsnap; i++) {
         const grp_snap *sn = &b->gsnap[i];
         chatgroup *g = groups_get(&s->lgroups, sn->id);
@@ -365,4 +367,3 @@ nomem: /* the loop then misses (part of) a group: it routes less */
               "incomplete until it changes again");
 }
 
-const groups *store_groups(const store *s) { return &s->lgroups; }

@@ -1,6 +1,8 @@
 /*
- * store_int.h -- what the files of the offline store share (store.h is the
- * public interface). Nothing outside src/server/store_*.c includes this.
+ * store_int.h -- what the files of the SQLite store share: the backend of
+ * store.h (the interface; store_backend.h its operations table, store.c
+ * the dispatchers) that store_open opens. Nothing outside the SQLite
+ * backend's files (src/server/store_*.c but store.c) includes this.
  *
  * What it is for: the loop must never wait for a disk. It appends requests
  * to a batch in memory; once per loop iteration store_flush() hands the
@@ -10,13 +12,14 @@
  *
  * The files, one concern each:
  *
- *     store_loop.c    the loop side: store_put/del/fetch/flush, batches,
- *                     completions (on_async)
+ *     store_loop.c    the loop side: the operations table
+ *                     (store__sqlite_ops: store_sqlite_put/del/fetch/
+ *                     flush...), batches, completions (on_async)
  *     store_thread.c  the store thread: write transactions, fetches, purges,
  *                     retried deletes
  *     store_sqlite.c  the database: the data directory's lock, open,
  *                     file checks, schema migrations, prepared statements,
- *                     close (store_open, store_free)
+ *                     close (store_open, store__close)
  *     store_dev.c     devices and their cursors, the deletions a cursor
  *                     allows, forgotten devices, client ids
  *     store_sig.c     signals: read marks, contacts (and their cache), the
@@ -138,7 +141,7 @@
  * (O(rows)); a purge costs O(rows expired).
  *
  * Names: functions shared between these files are store__*; the rest are
- * static.
+ * static, the operations (store_loop.c) named store_sqlite_<op>.
  *
  * Logging: unlike the other library-style modules, the store logs (through
  * common/log.h, one line per event) the events no caller waits for, on the
@@ -152,13 +155,14 @@
 #ifndef CHAT_SERVER_STORE_INT_H
 #define CHAT_SERVER_STORE_INT_H
 
+#include <assert.h>
 #include <sqlite3.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
 
 #include "common/u32map.h"
-#include "server/store.h"
+#include "server/store_backend.h"
 
 #define PURGE_CHUNK 10000      /* rows per purge transaction */
 #define PURGE_MAX_MS 60000     /* purge at least this often when ttl > 0 */
@@ -184,6 +188,8 @@ enum { KIND_PUT = 0, KIND_FETCH = 1, KIND_DEV = 2, KIND_GROUP = 3,
 #define PAIR_SLOTS (PAIR_WAYS << PAIR_SET_BITS)
 
 /* -- types ------------------------------------------------------------- */
+
+typedef struct store_sqlite store_sqlite; /* the handle, below */
 
 typedef struct put_req {
     uint64_t id, seq, cid;
@@ -385,7 +391,10 @@ typedef struct devkey {
     uint32_t user, dev;
 } devkey;
 
-struct store {
+/* The SQLite store's handle: store_open gives the callers &s->base. */
+struct store_sqlite {
+    store base;              /* first (store_backend.h): ops =
+                                &store__sqlite_ops */
     /* set by store_open, then read-only */
     uv_loop_t *loop;
     store_callbacks cb;
@@ -464,6 +473,22 @@ struct store {
     uint64_t pairs[PAIR_SLOTS];       /* the pair cache: (17) */
 };
 
+/* The SQLite backend's operations (store_loop.c). */
+extern const store_ops store__sqlite_ops;
+
+_Static_assert(offsetof(store_sqlite, base) == 0,
+               "a store_sqlite is a store (store_backend.h)");
+
+/* The SQLite handle of st, which store_open made (asserted). */
+static inline store_sqlite *store__sqlite(store *st) {
+    assert(st && st->ops == &store__sqlite_ops);
+    return (store_sqlite *)st;
+}
+static inline const store_sqlite *store__sqlite_c(const store *st) {
+    assert(st && st->ops == &store__sqlite_ops);
+    return (const store_sqlite *)st;
+}
+
 /* Puts stored by one INSERT of that many rows (store_thread.c): the
  * statement's per-execution work (a cursor on the table and on each of its
  * indexes, the partial ones too) is then paid once per 32 rows, not per
@@ -510,90 +535,96 @@ ctr *store__ctr_find(const ctr_table *t, uint32_t receiver);
 ctr *store__ctr_get(ctr_table *t, uint32_t receiver);
 /* Save c's committed values the first time this transaction changes it
  * (store thread). 0 or -1 when out of memory. */
-int store__ctr_touch(store *s, ctr *c);
+int store__ctr_touch(store_sqlite *s, ctr *c);
 /* Start a transaction's bookkeeping (epoch 0 is never current). */
-void store__ctrs_begin(store *s);
+void store__ctrs_begin(store_sqlite *s);
 /* Restore every counter the failed transaction touched. */
-void store__ctrs_rollback(store *s);
+void store__ctrs_rollback(store_sqlite *s);
 /* A row of receiver with len body bytes is gone. SQLITE_NOMEM or OK. */
-int store__ctrs_removed(store *s, uint32_t receiver, uint64_t len);
+int store__ctrs_removed(store_sqlite *s, uint32_t receiver, uint64_t len);
 
 /* -- store_sqlite.c: the database ---------------------------------------- */
 
 int64_t store__wall_ms(void);
 int64_t store__mono_ms(void);
 /* What went wrong, for a log line (SQLITE_NOMEM may be ours). */
-const char *store__why(const store *s, int rc);
+const char *store__why(const store_sqlite *s, int rc);
 /* The STORE_* status for a failed transaction's SQLite code. */
 int store__status_of(int rc);
+/* store_free: join the thread (stopping the store first if the caller did
+ * not), close the database, let go of the lock, free s. */
+void store__close(store_sqlite *s);
 
 /* -- store_thread.c ------------------------------------------------------- */
 
 void store__thread_main(void *arg);
 /* DELETE each id (unknown ids do nothing), keeping the counters. */
-int store__del_ids(store *s, const uint64_t *ids, size_t n);
+int store__del_ids(store_sqlite *s, const uint64_t *ids, size_t n);
 
 /* -- store_group.c: groups ------------------------------------------------ */
 
 /* At open (before the thread starts): every group, in both copies. */
-int store__group_load(store *s);
-void store__group_free(store *s);
+int store__group_load(store_sqlite *s);
+void store__group_free(store_sqlite *s);
 /* Store thread, inside the write transaction: run r (its status set). */
-int store__group_run(store *s, batch *b, grp_req *r, int64_t now);
+int store__group_run(store_sqlite *s, batch *b, grp_req *r, int64_t now);
 /* ... delete the messages of the dirty groups that every member has. */
-int store__group_floors(store *s, int64_t now);
+int store__group_floors(store_sqlite *s, int64_t now);
 /* Group grp's floor is to be checked at the next store__group_floors (a
  * row of it passed --history-ttl). SQLITE_OK or SQLITE_NOMEM. */
-int store__group_dirty(store *s, uint32_t grp);
+int store__group_dirty(store_sqlite *s, uint32_t grp);
 /* user's cursor moved: its groups' floors are due. */
-void store__group_touch(store *s, uint32_t user);
+void store__group_touch(store_sqlite *s, uint32_t user);
 /* After a commit: the changed groups onto b for the loop's copy; after a
  * rollback: the groups read again from the database. */
-int store__group_publish(store *s, batch *b);
-int store__group_rollback(store *s);
+int store__group_publish(store_sqlite *s, batch *b);
+int store__group_rollback(store_sqlite *s);
 /* Loop thread: apply b's snapshots to the loop's copy. */
-void store__group_apply(store *s, const batch *b);
+void store__group_apply(store_sqlite *s, const batch *b);
 
 /* -- store_dev.c: devices, cursors, the deletions they allow --------------- */
 
-devuser *store__dev_user(const store *s, uint32_t user);
+devuser *store__dev_user(const store_sqlite *s, uint32_t user);
 /* d was seen within --device-ttl (it holds its user's messages back). */
-int store__dev_active(const store *s, const devrec *d, int64_t now);
+int store__dev_active(const store_sqlite *s, const devrec *d, int64_t now);
 /* At open (before the thread starts): every device, and the loop's copy
  * of the counts. SQLITE_OK or an SQLite code. */
-int store__dev_load(store *s);
-void store__dev_free(store *s);
+int store__dev_load(store_sqlite *s);
+void store__dev_free(store_sqlite *s);
+/* Loop thread: store_devices, from s->devseen. O(1). */
+void store__dev_counts(const store_sqlite *s, uint32_t user, unsigned *all,
+                       unsigned *conv);
 /* Loop thread: apply one published count to s->devseen. */
-void store__dev_seen_upd(store *s, const dev_upd *d);
+void store__dev_seen_upd(store_sqlite *s, const dev_upd *d);
 /* Store thread, inside the write transaction: */
-int store__dev_register(store *s, dev_req *r, int64_t now);
-void store__dev_cursor(store *s, const cur_req *c, int64_t now);
-int store__dev_write(store *s, int64_t now);
-int store__dev_forget_stale(store *s, int64_t now, uint64_t *forgotten);
-int store__dev_scan(store *s, uint32_t user, const devrec *d, uint64_t lo,
-                    uint64_t hi, int64_t now);
-int store__dev_aged(store *s, int64_t now, unsigned chunk, uint64_t *n);
+int store__dev_register(store_sqlite *s, dev_req *r, int64_t now);
+void store__dev_cursor(store_sqlite *s, const cur_req *c, int64_t now);
+int store__dev_write(store_sqlite *s, int64_t now);
+int store__dev_forget_stale(store_sqlite *s, int64_t now, uint64_t *forgotten);
+int store__dev_scan(store_sqlite *s, uint32_t user, const devrec *d,
+                    uint64_t lo, uint64_t hi, int64_t now);
+int store__dev_aged(store_sqlite *s, int64_t now, unsigned chunk, uint64_t *n);
 /* ... after it committed: */
-void store__dev_committed(store *s);
+void store__dev_committed(store_sqlite *s);
 /* After the transaction: the client ids of r's device into b. */
-int store__dev_cids(store *s, batch *b, dev_req *r, int64_t now);
+int store__dev_cids(store_sqlite *s, batch *b, dev_req *r, int64_t now);
 /* Move the changed counts onto b. 0 or -1 (out of memory: kept). */
-int store__dev_publish(store *s, batch *b);
+int store__dev_publish(store_sqlite *s, batch *b);
 
 /* -- store_sig.c: signals ------------------------------------------------- */
 
 /* At open, after the other statements: prepare SIG_STATEMENTS. */
-int store__sig_prepare(store *s);
+int store__sig_prepare(store_sqlite *s);
 /* Store thread, inside the write transaction: note the pair of a stored
  * 1:1 message (its sender and receiver), unless the cache has it. */
-int store__sig_pair(store *s, uint32_t a, uint32_t b);
+int store__sig_pair(store_sqlite *s, uint32_t a, uint32_t b);
 /* ... the read marks and contacts of list. */
-int store__sig_write(store *s, batch *list);
+int store__sig_write(store_sqlite *s, batch *list);
 /* The transaction failed with status: empty the cache; the marks and
  * presence requests of list fail with it. */
-void store__sig_rollback(store *s, batch *list, int status);
+void store__sig_rollback(store_sqlite *s, batch *list, int status);
 /* After the transaction: answer b's marks and presence requests. */
-void store__sig_read(store *s, batch *b);
+void store__sig_read(store_sqlite *s, batch *b);
 
 /* The first slot of pair p's set: the top bits of MurmurHash3's 64-bit
  * finalizer (a multiplication alone maps the pairs of consecutive user
@@ -610,6 +641,8 @@ static inline size_t store__pair_set(uint64_t p) {
 /* -- store_loop.c --------------------------------------------------------- */
 
 void store__on_async(uv_async_t *h);
+/* store_stop (store__close calls it when the caller did not). */
+void store__stop(store_sqlite *s);
 
 /* -- store_check.c: the invariants above, asserted ------------------------- */
 
@@ -617,19 +650,19 @@ void store__on_async(uv_async_t *h);
  * asserting what it checks; defined only without NDEBUG. */
 /* Loop thread, O(spare + failq): (4) on cur's ends, (5), (6), (8), (9),
  * (14), and that it runs on the loop thread. */
-int store__check_loop(const store *s);
+int store__check_loop(const store_sqlite *s);
 /* Store thread, O(1): (3), (10) between transactions, (12), and that it
  * runs on the store thread. */
-int store__check_thread(const store *s);
+int store__check_thread(const store_sqlite *s);
 /* Under s->mu: (2). */
-int store__check_queues(const store *s);
+int store__check_queues(const store_sqlite *s);
 /* A batch being flushed, O(its size): (4) in full. */
 int store__check_filled(const batch *b);
 /* A batch about to be delivered, O(its size): (7), (8). */
-int store__check_done(const store *s, const batch *b);
+int store__check_done(const store_sqlite *s, const batch *b);
 /* One user's devices: (15). */
 int store__check_devuser(const devuser *u);
 /* Store thread, O(PAIR_SLOTS): the pair cache's shape, (17). */
-int store__check_pairs(const store *s);
+int store__check_pairs(const store_sqlite *s);
 
 #endif

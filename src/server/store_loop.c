@@ -1,8 +1,10 @@
 /*
- * store_loop.c -- the offline store as the loop thread runs it (see
- * store_int.h): requests appended to the FILLING batch, store_flush handing
- * it to the store thread, and the completions of the results it sends
- * back, in submission order.
+ * store_loop.c -- the SQLite store as the loop thread runs it (see
+ * store_int.h): its operations table (store__sqlite_ops, at the end: the
+ * store.h functions store.c dispatches to, named store_sqlite_<op>),
+ * requests appended to the FILLING batch, flush handing it to the store
+ * thread, and the completions of the results it sends back, in submission
+ * order.
  */
 #include "server/store_int.h"
 
@@ -16,7 +18,7 @@
 /* -- batches ------------------------------------------------------------- */
 
 /* Loop thread: keep b for reuse (emptied) or free it. */
-static void batch_recycle(store *s, batch *b) {
+static void batch_recycle(store_sqlite *s, batch *b) {
     if (s->nspare >= SPARE_MAX || b->cin > SPARE_BYTES ||
         b->cout > SPARE_BYTES) {
         store__batch_free(b);
@@ -36,7 +38,7 @@ static void batch_recycle(store *s, batch *b) {
 }
 
 /* Loop thread: the FILLING batch, or NULL when out of memory. */
-static batch *cur_batch(store *s) {
+static batch *cur_batch(store_sqlite *s) {
     if (s->cur) return s->cur;
     if (s->spare) {
         s->cur = s->spare;
@@ -51,18 +53,33 @@ static batch *cur_batch(store *s) {
 
 /* -- requests ------------------------------------------------------------ */
 
-uint64_t store_next_id(const store *s) { return s->next_id; }
+static uint64_t store_sqlite_next_id(const store *st) {
+    return store__sqlite_c(st)->next_id;
+}
 
-uint64_t store_count(const store *s, uint32_t receiver) {
-    const ctr *c = store__ctr_find(&s->seen, receiver);
+static uint64_t store_sqlite_count(const store *st, uint32_t receiver) {
+    const ctr *c = store__ctr_find(&store__sqlite_c(st)->seen, receiver);
     return c ? c->count : 0;
 }
 
-size_t store_pending_bytes(const store *s) { return s->pending; }
+static size_t store_sqlite_pending_bytes(const store *st) {
+    return store__sqlite_c(st)->pending;
+}
 
-const store_stats *store_stats_of(const store *s) { return &s->stats; }
+static const store_stats *store_sqlite_stats_of(const store *st) {
+    return &store__sqlite_c(st)->stats;
+}
 
-static int put_add(store *s, const store_msg *m, int quota, void *token,
+static const groups *store_sqlite_groups(const store *st) {
+    return &store__sqlite_c(st)->lgroups;
+}
+
+static void store_sqlite_devices(const store *st, uint32_t user,
+                                 unsigned *all, unsigned *conv) {
+    store__dev_counts(store__sqlite_c(st), user, all, conv);
+}
+
+static int put_add(store_sqlite *s, const store_msg *m, int quota, void *token,
                    uint64_t seq) {
     if (s->stopped || m->len > s->max_body) return STORE_EIO; /* never fits */
     batch *b = cur_batch(s);
@@ -86,14 +103,15 @@ static int put_add(store *s, const store_msg *m, int quota, void *token,
     return STORE_OK;
 }
 
-int store_put(store *s, const store_msg *m, int quota, void *token,
-              uint64_t seq) {
+static int store_sqlite_put(store *st, const store_msg *m, int quota,
+                            void *token, uint64_t seq) {
+    store_sqlite *s = store__sqlite(st);
     int r = put_add(s, m, quota, token, seq);
     assert(store__check_loop(s));
     return r;
 }
 
-static void del_add(store *s, uint64_t id) {
+static void del_add(store_sqlite *s, uint64_t id) {
     if (s->stopped) return;
     batch *b = cur_batch(s);
     if (!b || RESERVE(b->dels, b->cdel, b->ndel + 1)) {
@@ -105,14 +123,20 @@ static void del_add(store *s, uint64_t id) {
     b->dels[b->ndel++] = id;
 }
 
-void store_del(store *s, uint64_t id) {
+/* user: the row is found by its id alone (store.h). */
+static void store_sqlite_del(store *st, uint32_t user, uint64_t id) {
+    store_sqlite *s = store__sqlite(st);
+    (void)user;
     del_add(s, id);
     assert(store__check_loop(s));
 }
 
-static void fail_fetch(store *s, void *token, uint8_t kind);
+static void fail_fetch(store_sqlite *s, void *token, uint8_t kind);
+static void flush(store_sqlite *s);
 
-void store_group(store *s, const store_group_op *op, void *token) {
+static void store_sqlite_group(store *st, const store_group_op *op,
+                               void *token) {
+    store_sqlite *s = store__sqlite(st);
     assert(op->namelen <= GROUPS_NAME_MAX);
     if (s->stopped) return;
     batch *b = cur_batch(s);
@@ -139,8 +163,9 @@ void store_group(store *s, const store_group_op *op, void *token) {
 
 /* -- signals ------------------------------------------------------------- */
 
-void store_read_mark(store *s, uint32_t user, uint32_t peer, uint32_t group,
-                     uint64_t upto, int64_t ts) {
+static void store_sqlite_read_mark(store *st, uint32_t user, uint32_t peer,
+                                   uint32_t group, uint64_t upto, int64_t ts) {
+    store_sqlite *s = store__sqlite(st);
     if (s->stopped || !user || (!peer && !group)) return;
     batch *b = cur_batch(s);
     if (!b || RESERVE(b->reads, b->cread, b->nread + 1)) {
@@ -156,7 +181,8 @@ void store_read_mark(store *s, uint32_t user, uint32_t peer, uint32_t group,
     assert(store__check_loop(s));
 }
 
-void store_contact(store *s, uint32_t a, uint32_t b) {
+static void store_sqlite_contact(store *st, uint32_t a, uint32_t b) {
+    store_sqlite *s = store__sqlite(st);
     if (s->stopped || !a || !b || a == b) return;
     batch *bt = cur_batch(s);
     if (!bt || RESERVE(bt->contacts, bt->ccontact, bt->ncontact + 1)) {
@@ -170,8 +196,9 @@ void store_contact(store *s, uint32_t a, uint32_t b) {
     assert(store__check_loop(s));
 }
 
-void store_marks(store *s, uint32_t user, uint32_t peer, uint32_t group,
-                 void *token) {
+static void store_sqlite_marks(store *st, uint32_t user, uint32_t peer,
+                               uint32_t group, void *token) {
+    store_sqlite *s = store__sqlite(st);
     if (s->stopped) return;
     batch *b = cur_batch(s);
     if (!b || RESERVE(b->mreqs, b->cmreq, b->nmreq + 1) ||
@@ -187,8 +214,10 @@ void store_marks(store *s, uint32_t user, uint32_t peer, uint32_t group,
     assert(store__check_loop(s));
 }
 
-void store_presence(store *s, uint32_t user, const uint32_t *users, size_t n,
-                    int check, void *token) {
+static void store_sqlite_presence(store *st, uint32_t user,
+                                  const uint32_t *users, size_t n, int check,
+                                  void *token) {
+    store_sqlite *s = store__sqlite(st);
     if (n > STORE_PRESENCE_MAX) n = STORE_PRESENCE_MAX; /* (store.h) */
     if (s->stopped) return;
     batch *b = cur_batch(s);
@@ -211,7 +240,8 @@ void store_presence(store *s, uint32_t user, const uint32_t *users, size_t n,
     assert(store__check_loop(s));
 }
 
-void store_ids_reserve(store *s, uint64_t upto) {
+static void store_sqlite_ids_reserve(store *st, uint64_t upto) {
+    store_sqlite *s = store__sqlite(st);
     if (s->stopped) return;
     batch *b = cur_batch(s);
     if (!b) {
@@ -223,8 +253,9 @@ void store_ids_reserve(store *s, uint64_t upto) {
     if (upto > b->ids_upto) b->ids_upto = upto;
 }
 
-void store_cursor(store *s, uint32_t user, uint32_t dev, uint64_t cursor,
-                  int closed) {
+static void store_sqlite_cursor(store *st, uint32_t user, uint32_t dev,
+                                uint64_t cursor, int closed) {
+    store_sqlite *s = store__sqlite(st);
     if (s->stopped) return;
     batch *b = cur_batch(s);
     if (!b || RESERVE(b->curs, b->ccur, b->ncur + 1)) {
@@ -244,8 +275,8 @@ void store_cursor(store *s, uint32_t user, uint32_t dev, uint64_t cursor,
  * once on its next run if that one was already), never inside
  * store_fetch. FAILQ_MIN entries exist from store_open; past that the
  * queue grows, and when even that fails the process aborts (see store.h). */
-static void fail_fetch(store *s, void *token, uint8_t kind) {
-    store_flush(s);
+static void fail_fetch(store_sqlite *s, void *token, uint8_t kind) {
+    flush(s);
     if (s->failq0 == s->nfailq) s->failq0 = s->nfailq = 0;
     if (s->nfailq == s->cfailq && s->failq0 > 0) {
         s->nfailq -= s->failq0;
@@ -265,7 +296,7 @@ static void fail_fetch(store *s, void *token, uint8_t kind) {
     (void)uv_async_send(&s->async);
 }
 
-static void fetch_add(store *s, const fetch_req *f) {
+static void fetch_add(store_sqlite *s, const fetch_req *f) {
     if (s->stopped) return;
     batch *b = cur_batch(s);
     if (!b || RESERVE(b->fetch, b->cfetch, b->nfetch + 1) ||
@@ -277,9 +308,10 @@ static void fetch_add(store *s, const fetch_req *f) {
     b->kinds[b->nkind++] = KIND_FETCH;
 }
 
-void store_fetch(store *s, uint32_t user, uint32_t dev, int conv,
-                 uint64_t after_id, uint32_t max_rows, uint32_t max_bytes,
-                 void *token) {
+static void store_sqlite_fetch(store *st, uint32_t user, uint32_t dev,
+                               int conv, uint64_t after_id, uint32_t max_rows,
+                               uint32_t max_bytes, void *token) {
+    store_sqlite *s = store__sqlite(st);
     fetch_req f = {
         .after_id = after_id, .token = token, .receiver = user, .dev = dev,
         .conv = conv != 0, .max_rows = max_rows, .max_bytes = max_bytes,
@@ -288,9 +320,11 @@ void store_fetch(store *s, uint32_t user, uint32_t dev, int conv,
     assert(store__check_loop(s));
 }
 
-void store_history(store *s, uint32_t user, uint32_t peer, uint32_t group,
-                   uint64_t min_id, uint64_t before, uint32_t max_rows,
-                   uint32_t max_bytes, void *token) {
+static void store_sqlite_history(store *st, uint32_t user, uint32_t peer,
+                                 uint32_t group, uint64_t min_id,
+                                 uint64_t before, uint32_t max_rows,
+                                 uint32_t max_bytes, void *token) {
+    store_sqlite *s = store__sqlite(st);
     fetch_req f = {
         .after_id = before, .min_id = min_id, .token = token,
         .receiver = user, .max_rows = max_rows, .max_bytes = max_bytes,
@@ -300,8 +334,9 @@ void store_history(store *s, uint32_t user, uint32_t peer, uint32_t group,
     assert(store__check_loop(s));
 }
 
-void store_device(store *s, uint32_t user, const char *name, size_t namelen,
-                  int conv, void *token) {
+static void store_sqlite_device(store *st, uint32_t user, const char *name,
+                                size_t namelen, int conv, void *token) {
+    store_sqlite *s = store__sqlite(st);
     assert(namelen <= STORE_DEVICE_MAX);
     if (s->stopped) return;
     batch *b = cur_batch(s);
@@ -318,7 +353,9 @@ void store_device(store *s, uint32_t user, const char *name, size_t namelen,
     assert(store__check_loop(s));
 }
 
-void store_set_quota(store *s, uint64_t max_messages, uint64_t max_bytes) {
+static void store_sqlite_set_quota(store *st, uint64_t max_messages,
+                                   uint64_t max_bytes) {
+    store_sqlite *s = store__sqlite(st);
     uv_mutex_lock(&s->mu);
     s->quota_msgs = max_messages;
     s->quota_bytes = max_bytes;
@@ -326,7 +363,8 @@ void store_set_quota(store *s, uint64_t max_messages, uint64_t max_bytes) {
     uv_mutex_unlock(&s->mu);
 }
 
-void store_flush(store *s) {
+/* Hand the FILLING batch to the store thread (store_flush). */
+static void flush(store_sqlite *s) {
     batch *b = s->cur;
     if (!b || (b->nkind == 0 && b->ndel == 0 && b->ncur == 0 &&
                b->nread == 0 && b->ncontact == 0 && !b->ids_upto))
@@ -346,7 +384,7 @@ void store_flush(store *s) {
 
 /* Apply b's counters, then its callbacks in submission order (none once
  * stopped: a callback may stop the store). */
-static void deliver(store *s, batch *b) {
+static void deliver(store_sqlite *s, batch *b) {
     store_stats *st = &s->stats;
     for (size_t i = 0; i < b->nupd; i++) {
         ctr *c = store__ctr_get(&s->seen, b->upd[i].receiver);
@@ -400,7 +438,7 @@ static void deliver(store *s, batch *b) {
                 r->dev, r->cursor, r->ncid ? b->cids + r->cid0 : NULL,
                 r->ncid ? b->cidts + r->cid0 : NULL,
                 r->ncid ? b->cidmsg + r->cid0 : NULL, r->ncid, 0, 0};
-            store_devices(s, r->user, &d.all, &d.conv);
+            store__dev_counts(s, r->user, &d.all, &d.conv);
             if (!s->stopped && s->cb.device_done)
                 s->cb.device_done(s->cb.ctx, r->token,
                                   r->status == STORE_OK ? &d : NULL,
@@ -429,7 +467,7 @@ static void deliver(store *s, batch *b) {
 
 /* The failed fetches whose turn has come (every batch flushed before them
  * delivered), at most *budget of them. */
-static void deliver_failed(store *s, size_t *budget) {
+static void deliver_failed(store_sqlite *s, size_t *budget) {
     while (*budget && s->failq0 < s->nfailq &&
            s->failq[s->failq0].gen <= s->gen_done) {
         fetch_fail f = s->failq[s->failq0++]; /* the callback may append */
@@ -457,7 +495,7 @@ static void deliver_failed(store *s, size_t *budget) {
  * next run (their store_fetch sent the handle again), so a caller that
  * fetches again from its completion cannot keep this loop going. */
 void store__on_async(uv_async_t *h) {
-    store *s = h->data;
+    store_sqlite *s = h->data;
     uv_mutex_lock(&s->mu);
     assert(store__check_queues(s));
     batch *list = s->outq;
@@ -477,9 +515,9 @@ void store__on_async(uv_async_t *h) {
     assert(store__check_loop(s));
 }
 
-void store_stop(store *s) {
+void store__stop(store_sqlite *s) {
     if (s->stopped) return;
-    store_flush(s);
+    flush(s);
     s->stopped = 1;
     uv_mutex_lock(&s->mu);
     s->quit = 1;
@@ -488,3 +526,35 @@ void store_stop(store *s) {
     uv_close((uv_handle_t *)&s->async, NULL);
     assert(store__check_loop(s));
 }
+
+/* -- the operations table -------------------------------------------------- */
+
+static void store_sqlite_flush(store *st) { flush(store__sqlite(st)); }
+static void store_sqlite_stop(store *st) { store__stop(store__sqlite(st)); }
+static void store_sqlite_free(store *st) { store__close(store__sqlite(st)); }
+
+/* store_open sets it; store__sqlite asserts it. Every op, ids included. */
+const store_ops store__sqlite_ops = {
+    .put = store_sqlite_put,
+    .del = store_sqlite_del,
+    .fetch = store_sqlite_fetch,
+    .device = store_sqlite_device,
+    .cursor = store_sqlite_cursor,
+    .history = store_sqlite_history,
+    .group = store_sqlite_group,
+    .read_mark = store_sqlite_read_mark,
+    .marks = store_sqlite_marks,
+    .contact = store_sqlite_contact,
+    .presence = store_sqlite_presence,
+    .groups = store_sqlite_groups,
+    .devices = store_sqlite_devices,
+    .flush = store_sqlite_flush,
+    .set_quota = store_sqlite_set_quota,
+    .pending_bytes = store_sqlite_pending_bytes,
+    .stats_of = store_sqlite_stats_of,
+    .count = store_sqlite_count,
+    .next_id = store_sqlite_next_id,
+    .ids_reserve = store_sqlite_ids_reserve,
+    .stop = store_sqlite_stop,
+    .free = store_sqlite_free,
+};

@@ -43,7 +43,7 @@
 
 /* -- statements ------------------------------------------------------------ */
 
-int store__sig_prepare(store *s) {
+int store__sig_prepare(store_sqlite *s) {
     static const char *const sql[] = {
         /* the highest mark wins; its time comes with it. Default conflict
          * handling (ABORT), not OR ROLLBACK: a failed mark must not take
@@ -82,7 +82,7 @@ static uint64_t pair_of(uint32_t a, uint32_t b) {
 /* 1 when the cache has p; it becomes the most recently used of its set
  * (least recently used last: a set keeps the pairs in use even when more
  * than PAIR_WAYS map onto it now and then). */
-static int pair_cached(store *s, uint64_t p) {
+static int pair_cached(store_sqlite *s, uint64_t p) {
     uint64_t *w = s->pairs + store__pair_set(p);
     if (w[0] == p) return 1; /* (the common case: no write) */
     for (size_t i = 1; i < PAIR_WAYS; i++)
@@ -95,14 +95,14 @@ static int pair_cached(store *s, uint64_t p) {
 }
 
 /* Cache p (not there) first in its set; the least recently used goes. */
-static void pair_cache(store *s, uint64_t p) {
+static void pair_cache(store_sqlite *s, uint64_t p) {
     uint64_t *w = s->pairs + store__pair_set(p);
     memmove(w + 1, w, (PAIR_WAYS - 1) * sizeof *w);
     w[0] = p;
 }
 
 /* INSERT OR IGNORE the pair, then cache it. */
-static int pair_write(store *s, uint64_t p) {
+static int pair_write(store_sqlite *s, uint64_t p) {
     if (pair_cached(s, p)) return SQLITE_OK; /* written: nothing to do */
     sqlite3_stmt *st = s->st_contact_put;
     int rc = sqlite3_bind_int64(st, 1, (sqlite3_int64)(p >> 32));
@@ -115,13 +115,13 @@ static int pair_write(store *s, uint64_t p) {
     return SQLITE_OK;
 }
 
-int store__sig_pair(store *s, uint32_t a, uint32_t b) {
+int store__sig_pair(store_sqlite *s, uint32_t a, uint32_t b) {
     if (!a || !b || a == b) return SQLITE_OK;
     return pair_write(s, pair_of(a, b));
 }
 
 /* 1 when the contacts row of pair p exists: the cache, else the table. */
-static int pair_known(store *s, uint64_t p, int *rc) {
+static int pair_known(store_sqlite *s, uint64_t p, int *rc) {
     if (pair_cached(s, p)) return 1;
     sqlite3_stmt *st = s->st_contact_get;
     *rc = sqlite3_bind_int64(st, 1, (sqlite3_int64)(p >> 32));
@@ -144,7 +144,7 @@ static int pair_known(store *s, uint64_t p, int *rc) {
 
 /* Upsert one read mark. SQLITE_OK also when it failed but the transaction
  * goes on (logged once per streak); else the error that ended it. */
-static int mark_write(store *s, const read_req *r) {
+static int mark_write(store_sqlite *s, const read_req *r) {
     sqlite3_stmt *st = s->st_read_put;
     int rc = sqlite3_bind_int64(st, 1, r->user);
     if (rc == SQLITE_OK) rc = sqlite3_bind_int(st, 2, r->kind);
@@ -172,7 +172,7 @@ static int mark_write(store *s, const read_req *r) {
     return SQLITE_OK;
 }
 
-int store__sig_write(store *s, batch *list) {
+int store__sig_write(store_sqlite *s, batch *list) {
     for (batch *b = list; b; b = b->next) {
         for (size_t i = 0; i < b->nread; i++) {
             int rc = mark_write(s, &b->reads[i]);
@@ -186,7 +186,7 @@ int store__sig_write(store *s, batch *list) {
     return SQLITE_OK;
 }
 
-void store__sig_rollback(store *s, batch *list, int status) {
+void store__sig_rollback(store_sqlite *s, batch *list, int status) {
     /* the pairs this transaction wrote are gone with it; which slots they
      * took is not kept, so the cache starts again (32 KiB: rare enough) */
     memset(s->pairs, 0, sizeof s->pairs);
@@ -199,7 +199,7 @@ void store__sig_rollback(store *s, batch *list, int status) {
 /* -- answers ----------------------------------------------------------------- */
 
 /* user's mark of conversation (kind, peer) into m (zero when none). */
-static int mark_read(store *s, uint32_t user, int kind, uint32_t peer,
+static int mark_read(store_sqlite *s, uint32_t user, int kind, uint32_t peer,
                      store_mark *m) {
     sqlite3_stmt *st = s->st_read_get;
     int rc = sqlite3_bind_int64(st, 1, user);
@@ -217,7 +217,7 @@ static int mark_read(store *s, uint32_t user, int kind, uint32_t peer,
 
 /* The highest cursor of user's devices (all the store knows: the mark
  * says what some device has), and the latest time one was seen. */
-static void dev_marks(const store *s, uint32_t user, uint64_t *cursor,
+static void dev_marks(const store_sqlite *s, uint32_t user, uint64_t *cursor,
                       int64_t *seen) {
     const devuser *u = store__dev_user(s, user);
     *cursor = 0;
@@ -229,7 +229,7 @@ static void dev_marks(const store *s, uint32_t user, uint64_t *cursor,
 }
 
 /* One entry: user's delivered mark and its read mark of (kind, peer). */
-static int mark_entry(store *s, uint32_t user, int kind, uint32_t peer,
+static int mark_entry(store_sqlite *s, uint32_t user, int kind, uint32_t peer,
                       store_mark *m) {
     int64_t seen;
     m->user = user;
@@ -237,7 +237,7 @@ static int mark_entry(store *s, uint32_t user, int kind, uint32_t peer,
     return mark_read(s, user, kind, peer, m);
 }
 
-static int marks_one(store *s, batch *b, mark_req *r) {
+static int marks_one(store_sqlite *s, batch *b, mark_req *r) {
     r->mark0 = b->nmark;
     r->nmarks = 0;
     if (r->group) {
@@ -266,7 +266,7 @@ static int marks_one(store *s, batch *b, mark_req *r) {
 
 /* 1 when users a and b are members of a common group (the authority
  * copy): O(groups of a x groups of b), both short lists. */
-static int share_group(const store *s, uint32_t a, uint32_t b) {
+static int share_group(const store_sqlite *s, uint32_t a, uint32_t b) {
     const ugroups *ga = groups_of(&s->groups, a), *gb = groups_of(&s->groups, b);
     for (uint32_t i = 0; ga && gb && i < ga->n; i++)
         for (uint32_t k = 0; k < gb->n; k++)
@@ -274,7 +274,7 @@ static int share_group(const store *s, uint32_t a, uint32_t b) {
     return 0;
 }
 
-static int presence_one(store *s, batch *b, pres_req *r) {
+static int presence_one(store_sqlite *s, batch *b, pres_req *r) {
     for (size_t i = r->user0; i < r->user0 + r->n; i++) {
         uint32_t other = b->pusers[i];
         uint64_t cursor;
@@ -290,7 +290,7 @@ static int presence_one(store *s, batch *b, pres_req *r) {
 }
 
 /* A failed read: log once per streak, as fetches do (fetch_fails). */
-static int read_status(store *s, int rc) {
+static int read_status(store_sqlite *s, int rc) {
     if (rc == SQLITE_OK) {
         if (s->fetch_fails) {
             log_info("store_reads_recovered",
@@ -308,7 +308,7 @@ static int read_status(store *s, int rc) {
     return store__status_of(rc);
 }
 
-void store__sig_read(store *s, batch *b) {
+void store__sig_read(store_sqlite *s, batch *b) {
     for (size_t i = 0; i < b->nmreq; i++) {
         mark_req *r = &b->mreqs[i];
         if (r->status != STATUS_PENDING) continue; /* its transaction failed */

@@ -1,8 +1,10 @@
 /*
- * store_sqlite.c -- the offline store's database (see store_int.h): take
- * the data directory's lock (<dir>/chat.lock), open
- * <dir>/chat.db, check that it is ours, migrate its schema, prepare the
- * statements the store thread runs, start that thread; and the reverse.
+ * store_sqlite.c -- the SQLite store's database (see store_int.h): its
+ * constructor store_open (the handle, with the operations table of
+ * store_loop.c), which takes the data directory's lock (<dir>/chat.lock),
+ * opens <dir>/chat.db, checks that it is ours, migrates its schema,
+ * prepares the statements the store thread runs and starts that thread;
+ * and the reverse (store__close: store_free).
  *
  * Its schema version is PRAGMA user_version; migrations[] below upgrades an
  * older file one step per transaction. A file that is damaged, is not a
@@ -40,7 +42,7 @@ static int is_corrupt(int rc) {
 
 /* What went wrong, for a log line: SQLITE_NOMEM may be ours (a counter or
  * a result array), so it does not come from sqlite3_errmsg. */
-const char *store__why(const store *s, int rc) {
+const char *store__why(const store_sqlite *s, int rc) {
     return rc == SQLITE_NOMEM ? "out of memory" : sqlite3_errmsg(s->db);
 }
 
@@ -50,19 +52,6 @@ int store__status_of(int rc) {
     case SQLITE_FULL: return STORE_EFULL;
     case SQLITE_NOMEM: return STORE_ENOMEM;
     default: return STORE_EIO;
-    }
-}
-
-const char *store_strerror(int status) {
-    switch (status) {
-    case STORE_OK: return "ok";
-    case STORE_EQUOTA: return "the receiver's offline quota is full";
-    case STORE_ENOMEM: return "out of memory";
-    case STORE_EIO: return "the message database could not be written";
-    case STORE_EFULL: return "the disk is full";
-    case STORE_ECORRUPT: return "the message database is damaged";
-    case STORE_EBUSY: return "another chat-server uses the data directory";
-    default: return "unknown store error";
     }
 }
 
@@ -114,7 +103,7 @@ int store_lock_dir(const char *dir, char *err, size_t errlen) {
 
 /* Fill err for a failed SQLite call rc while doing `what`; return the
  * STORE_* code. */
-static int db_error(store *s, int rc, const char *what, char *err,
+static int db_error(store_sqlite *s, int rc, const char *what, char *err,
                     size_t errlen) {
     const char *msg = s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc);
     if (is_corrupt(rc)) {
@@ -202,7 +191,8 @@ _Static_assert(sizeof migrations / sizeof *migrations == STORE_SCHEMA_VERSION,
 /* Refuse, without writing, a file of a newer version or of another
  * program. Reading user_version is the first read of the file, so this is
  * also where a file that is not a database is found. */
-static int check_file(store *s, int64_t *version, char *err, size_t errlen) {
+static int check_file(store_sqlite *s, int64_t *version, char *err,
+                      size_t errlen) {
     int rc = query_int(s->db, "PRAGMA user_version", version);
     if (rc != SQLITE_OK)
         return db_error(s, rc, "read the database", err, errlen);
@@ -233,7 +223,7 @@ static int check_file(store *s, int64_t *version, char *err, size_t errlen) {
 
 /* Bring the schema from version v to SCHEMA_VERSION, one transaction per
  * step (a crash leaves a whole version). */
-static int migrate(store *s, int64_t v, char *err, size_t errlen) {
+static int migrate(store_sqlite *s, int64_t v, char *err, size_t errlen) {
     for (; v < SCHEMA_VERSION; v++) {
         char bump[64];
         snprintf(bump, sizeof bump, "PRAGMA user_version=%" PRId64, v + 1);
@@ -260,7 +250,7 @@ static int migrate(store *s, int64_t v, char *err, size_t errlen) {
 }
 
 /* PRAGMA journal_mode=WAL, checking that it took. */
-static int set_wal(store *s, char *err, size_t errlen) {
+static int set_wal(store_sqlite *s, char *err, size_t errlen) {
     char mode[16] = "";
     sqlite3_stmt *st;
     int rc = sqlite3_prepare_v2(s->db, "PRAGMA journal_mode=WAL", -1, &st,
@@ -283,7 +273,7 @@ static int set_wal(store *s, char *err, size_t errlen) {
 }
 
 /* Open the file, check it (read only), then WAL, pragmas, migrations. */
-static int db_open(store *s, char *err, size_t errlen) {
+static int db_open(store_sqlite *s, char *err, size_t errlen) {
     int rc = sqlite3_open_v2(s->path, &s->db, SQLITE_OPEN_READWRITE |
                              SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc != SQLITE_OK)
@@ -323,7 +313,7 @@ static int db_open(store *s, char *err, size_t errlen) {
 /* The index of a conversation's history: one more entry per message, so
  * it exists only while --history-ttl is set (made at the first start with
  * it, O(rows) once; dropped at the first start without it). */
-static int conv_index(store *s, char *err, size_t errlen) {
+static int conv_index(store_sqlite *s, char *err, size_t errlen) {
     const char *sql = s->cfg.history_ttl_ms
         ? "CREATE INDEX IF NOT EXISTS messages_conv ON messages("
           "min(sender, receiver), max(sender, receiver), id)"
@@ -337,7 +327,7 @@ static int conv_index(store *s, char *err, size_t errlen) {
 /* next_id and the per-receiver counters. O(rows): one scan of the table
  * at open (NOT INDEXED: reading the table in order and sorting by receiver
  * is 3x faster than walking the index, ~0.6 s per million rows here). */
-static int load_state(store *s, char *err, size_t errlen) {
+static int load_state(store_sqlite *s, char *err, size_t errlen) {
     int64_t max;
     int rc = query_int(s->db, "SELECT MAX(id) FROM messages", &max);
     if (rc != SQLITE_OK)
@@ -383,7 +373,7 @@ static int load_state(store *s, char *err, size_t errlen) {
 
 /* The INSERT of STORE_PUT_ROWS puts at once (store_thread.c), the same
  * columns and conflict clause as st_insert. */
-static int prepare_rows(store *s) {
+static int prepare_rows(store_sqlite *s) {
     static const char head[] =
         "INSERT OR ROLLBACK INTO messages(id, receiver, sender, type, ts,"
         " body, sdev, own, grp) VALUES";
@@ -401,7 +391,7 @@ static int prepare_rows(store *s) {
                               &s->st_insert_rows, NULL);
 }
 
-static int prepare_all(store *s, char *err, size_t errlen) {
+static int prepare_all(store_sqlite *s, char *err, size_t errlen) {
     static const char *const sql[] = {
         "BEGIN IMMEDIATE",
         "COMMIT",
@@ -496,7 +486,7 @@ static int prepare_all(store *s, char *err, size_t errlen) {
 /* -- open / close -------------------------------------------------------- */
 
 /* Everything store_open may have set up; s may be partly built. */
-static void destroy(store *s) {
+static void destroy(store_sqlite *s) {
     sqlite3_stmt **st[] = STATEMENTS(s), **sig[] = SIG_STATEMENTS(s);
     /* (void): finalize repeats the statement's last error, which was
      * handled when it ran */
@@ -532,7 +522,7 @@ static void destroy(store *s) {
 
 /* The mutex and the condition variable (libuv's waits on the monotonic
  * clock). 0 or -1. */
-static int sync_init(store *s) {
+static int sync_init(store_sqlite *s) {
     if (uv_mutex_init(&s->mu)) return -1;
     if (uv_cond_init(&s->cv)) {
         uv_mutex_destroy(&s->mu);
@@ -543,13 +533,13 @@ static int sync_init(store *s) {
 
 /* (void): the thread is ours, joinable, not this one and joined once, so
  * uv_thread_join cannot fail. */
-static void join(store *s) { (void)uv_thread_join(&s->thread); }
+static void join(store_sqlite *s) { (void)uv_thread_join(&s->thread); }
 
 /* The thread first, then the async handle: a failure before the handle
  * exists needs no loop iteration to clean up. mu is held across both, and
  * the thread sends on the handle only under mu, so never before it is
  * initialised. */
-static int start(store *s, uv_loop_t *loop, char *err, size_t errlen) {
+static int start(store_sqlite *s, uv_loop_t *loop, char *err, size_t errlen) {
     uv_mutex_lock(&s->mu);
     int r = uv_thread_create(&s->thread, store__thread_main, s);
     if (r) {
@@ -575,7 +565,7 @@ int store_open(store **out, uv_loop_t *loop, const store_config *cfg,
                const store_callbacks *cb, char *err, size_t errlen) {
     *out = NULL;
     if (errlen) err[0] = '\0';
-    store *s = calloc(1, sizeof *s);
+    store_sqlite *s = calloc(1, sizeof *s);
     size_t n = strlen(cfg->dir);
     if (!s || !(s->path = malloc(n + sizeof "/chat.db")) || sync_init(s)) {
         snprintf(err, errlen, "out of memory opening the store");
@@ -583,6 +573,7 @@ int store_open(store **out, uv_loop_t *loop, const store_config *cfg,
         free(s);
         return STORE_ENOMEM;
     }
+    s->base.ops = &store__sqlite_ops;
     s->lock_fd = -1;
     memcpy(s->path, cfg->dir, n);
     memcpy(s->path + n, "/chat.db", sizeof "/chat.db");
@@ -617,15 +608,14 @@ int store_open(store **out, uv_loop_t *loop, const store_config *cfg,
         destroy(s);
         return rc;
     }
-    *out = s;
+    *out = &s->base;
     assert(store__check_loop(s));
     return STORE_OK;
 }
 
-void store_free(store *s) {
-    if (!s) return;
+void store__close(store_sqlite *s) {
     if (!s->stopped) { /* misuse, but do not leave a thread or a handle */
-        store_stop(s);
+        store__stop(s);
         /* (void): the count of handles still active is not ours to judge */
         (void)uv_run(s->loop, UV_RUN_NOWAIT);
     }

@@ -19,7 +19,7 @@
 
 /* Store thread: append b..tail to outq and wake the loop (unless it has
  * stopped listening: then store_free frees them). */
-static void push_results(store *s, batch *b) {
+static void push_results(store_sqlite *s, batch *b) {
     if (!b) return;
     batch *tail = b;
     while (tail->next) tail = tail->next;
@@ -36,7 +36,7 @@ static void push_results(store *s, batch *b) {
 
 /* Store thread: record the counters the last transaction committed, on b
  * (or on a new batch pushed at once when b is NULL). */
-static void publish_ctrs(store *s, batch *b) {
+static void publish_ctrs(store_sqlite *s, batch *b) {
     if (s->ntouched == 0 && s->ndchg == 0 && s->ngchg == 0) return;
     batch *own = NULL;
     if (!b && !(b = own = calloc(1, sizeof *own))) goto nomem;
@@ -70,7 +70,7 @@ static int exec_stmt(sqlite3_stmt *st) {
 /* End the open transaction, if any. A ROLLBACK that fails (it writes
  * nothing in WAL mode, so it should not) leaves the connection inside the
  * transaction: logged once, and tried again before the next BEGIN. */
-static void rollback(store *s) {
+static void rollback(store_sqlite *s) {
     if (sqlite3_get_autocommit(s->db)) return;
     int rc = exec_stmt(s->st_rollback);
     int failed = rc != SQLITE_OK && !sqlite3_get_autocommit(s->db);
@@ -82,12 +82,12 @@ static void rollback(store *s) {
 }
 
 /* BEGIN, after a ROLLBACK that failed is retried. */
-static int begin(store *s) {
+static int begin(store_sqlite *s) {
     if (s->rollback_failed) rollback(s);
     return exec_stmt(s->st_begin);
 }
 
-static int over_quota(const store *s, const ctr *c, uint32_t len) {
+static int over_quota(const store_sqlite *s, const ctr *c, uint32_t len) {
     return (s->cfg.max_messages && c->count + 1 > s->cfg.max_messages) ||
            (s->cfg.max_bytes && c->bytes + len > s->cfg.max_bytes);
 }
@@ -118,7 +118,7 @@ static int bind_put(sqlite3_stmt *st, int base, const batch *b,
  * receiver in this transaction sees it (a failed transaction rolls the
  * counters back: store__ctrs_rollback). *write: the row is to be written.
  * SQLITE_OK or SQLITE_NOMEM. */
-static int put_charge(store *s, put_req *p, int *write) {
+static int put_charge(store_sqlite *s, put_req *p, int *write) {
     *write = 0;
     ctr *c = store__ctr_get(&s->ctrs, p->receiver);
     if (!c || store__ctr_touch(s, c)) return SQLITE_NOMEM;
@@ -135,7 +135,7 @@ static int put_charge(store *s, put_req *p, int *write) {
 /* What follows the row of put p: its client id, its status, and (a 1:1
  * message) its two contacts (store_sig.c; a pair in its cache costs
  * nothing more). */
-static int put_done(store *s, put_req *p) {
+static int put_done(store_sqlite *s, put_req *p) {
     int rc = SQLITE_OK;
     if (p->cid) {
         sqlite3_stmt *st = s->st_dedup_ins;
@@ -164,7 +164,7 @@ typedef struct put_run {
 
 /* Write the rows of r: one INSERT of STORE_PUT_ROWS rows when it is full,
  * else one row at a time (the end of a transaction). */
-static int run_flush(store *s, put_run *r) {
+static int run_flush(store_sqlite *s, put_run *r) {
     int rc = SQLITE_OK;
     if (r->n == STORE_PUT_ROWS) {
         sqlite3_stmt *st = s->st_insert_rows;
@@ -185,7 +185,7 @@ static int run_flush(store *s, put_run *r) {
 
 /* A resent put (again: the message may be stored already, INSERT OR
  * IGNORE) alone: whether its row was new decides the rest. */
-static int put_again(store *s, const batch *b, put_req *p) {
+static int put_again(store_sqlite *s, const batch *b, put_req *p) {
     int write, rc = put_charge(s, p, &write);
     if (rc != SQLITE_OK || !write) return rc;
     rc = bind_put(s->st_insert_again, 0, b, p);
@@ -203,7 +203,7 @@ static int put_again(store *s, const batch *b, put_req *p) {
 }
 
 /* Every put of list, in order: quota, row, client id, contacts. */
-static int puts_run(store *s, batch *list) {
+static int puts_run(store_sqlite *s, batch *list) {
     static put_run run; /* the store thread's alone */
     int rc = SQLITE_OK;
     run.n = 0;
@@ -227,7 +227,7 @@ static int puts_run(store *s, batch *list) {
     return rc;
 }
 
-int store__del_ids(store *s, const uint64_t *ids, size_t n) {
+int store__del_ids(store_sqlite *s, const uint64_t *ids, size_t n) {
     sqlite3_stmt *st = s->st_delete;
     for (size_t i = 0; i < n; i++) {
         int rc = sqlite3_bind_int64(st, 1, (sqlite3_int64)ids[i]);
@@ -244,7 +244,7 @@ int store__del_ids(store *s, const uint64_t *ids, size_t n) {
 }
 
 /* Append n ids to the retry list. */
-static void retry_add(store *s, const uint64_t *ids, size_t n) {
+static void retry_add(store_sqlite *s, const uint64_t *ids, size_t n) {
     if (n == 0) return;
     if (RESERVE(s->retry, s->cretry, s->nretry + n)) {
         log_error("store_oom_delete_lost",
@@ -257,7 +257,7 @@ static void retry_add(store *s, const uint64_t *ids, size_t n) {
 }
 
 /* A transaction that wrote something committed: end a failure streak. */
-static void writes_ok(store *s) {
+static void writes_ok(store_sqlite *s) {
     if (!s->fails) return;
     log_info("store_writes_recovered",
              "store: %s: writes succeed again after %u failed transactions",
@@ -266,7 +266,7 @@ static void writes_ok(store *s) {
 }
 
 /* The transaction failed with rc: roll back, report, keep the deletes. */
-static void txn_fail(store *s, batch *list, int rc) {
+static void txn_fail(store_sqlite *s, batch *list, int rc) {
     char msg[200]; /* before ROLLBACK replaces it */
     snprintf(msg, sizeof msg, "%s", store__why(s, rc));
     rollback(s);
@@ -299,7 +299,7 @@ static void txn_fail(store *s, batch *list, int rc) {
 
 /* Devices registered and cursors moved by list, then every device to
  * write (and the deletions its cursor allows). */
-static int devices_run(store *s, batch *list, int64_t now) {
+static int devices_run(store_sqlite *s, batch *list, int64_t now) {
     for (batch *b = list; b; b = b->next)
         for (size_t i = 0; i < b->ngrp; i++) {
             int rc = store__group_run(s, b, &b->grps[i], now);
@@ -323,19 +323,19 @@ static int devices_run(store *s, batch *list, int64_t now) {
  * (may be NULL: the retried deletes and device writes only). Puts get
  * their status. */
 /* The highest id mark of list above the committed one, or 0. */
-static uint64_t ids_mark(const store *s, const batch *list) {
+static uint64_t ids_mark(const store_sqlite *s, const batch *list) {
     uint64_t m = 0;
     for (const batch *b = list; b; b = b->next)
         if (b->ids_upto > m) m = b->ids_upto;
     return m > s->ids_saved ? m : 0;
 }
 
-static int ids_write(store *s, uint64_t mark) {
+static int ids_write(store_sqlite *s, uint64_t mark) {
     int rc = sqlite3_bind_int64(s->st_ids, 1, (sqlite3_int64)mark);
     return rc == SQLITE_OK ? exec_stmt(s->st_ids) : rc;
 }
 
-static void txn_run(store *s, batch *list) {
+static void txn_run(store_sqlite *s, batch *list) {
     uint64_t mark = ids_mark(s, list);
     size_t writes = s->nretry + s->ndirty + (mark != 0);
     for (batch *b = list; b; b = b->next)
@@ -398,7 +398,7 @@ static int add_row(batch *b, sqlite3_stmt *st) {
 }
 
 /* Run fetch f into b's rows (cutoff: oldest ts still alive). */
-static void fetch_one(store *s, batch *b, fetch_req *f, int64_t cutoff) {
+static void fetch_one(store_sqlite *s, batch *b, fetch_req *f, int64_t cutoff) {
     uint32_t max_rows = f->max_rows ? f->max_rows : 1;
     size_t nrow0 = b->nrow, nout0 = b->nout;
     uint64_t bytes = 0;
@@ -461,7 +461,7 @@ static void fetch_one(store *s, batch *b, fetch_req *f, int64_t cutoff) {
 
 /* The client ids of each device looked up (after the transaction that
  * created it, so a failure there leaves it known, without its ids). */
-static void devices_read(store *s, batch *b, int64_t now) {
+static void devices_read(store_sqlite *s, batch *b, int64_t now) {
     for (size_t i = 0; i < b->ndev; i++) {
         dev_req *r = &b->devs[i];
         if (r->status != STORE_OK) continue;
@@ -477,7 +477,7 @@ static void devices_read(store *s, batch *b, int64_t now) {
 }
 
 /* Every fetch of list, in order; then point the rows at their bodies. */
-static void fetch_all(store *s, batch *list) {
+static void fetch_all(store_sqlite *s, batch *list) {
     int64_t now = store__wall_ms();
     int64_t cutoff = s->cfg.ttl_ms ? now - (int64_t)s->cfg.ttl_ms : INT64_MIN;
     for (batch *b = list; b; b = b->next) {
@@ -491,7 +491,7 @@ static void fetch_all(store *s, batch *list) {
     }
 }
 
-static int64_t purge_every(const store *s) {
+static int64_t purge_every(const store_sqlite *s) {
     uint64_t ms = s->cfg.ttl_ms / 2;
     if (ms > PURGE_MAX_MS) ms = PURGE_MAX_MS;
     if (ms < PURGE_MIN_MS) ms = PURGE_MIN_MS;
@@ -508,7 +508,7 @@ static int64_t purge_every(const store *s) {
  * scanning from the smallest id and delete below it, O(rows expired). If
  * the clock stepped back, a few expired rows may sit after a live one;
  * they are never fetched (fetch filters on ts) and go once it expires. */
-static void purge_step(store *s) {
+static void purge_step(store_sqlite *s) {
     int64_t cutoff = store__wall_ms() - (int64_t)s->cfg.ttl_ms;
     uint64_t n = 0;
     store__ctrs_begin(s);
@@ -551,7 +551,7 @@ static void purge_step(store *s) {
 }
 
 /* How often the maintenance pass runs: devices, client ids, history. */
-static int64_t maint_every(const store *s) {
+static int64_t maint_every(const store_sqlite *s) {
     uint64_t ms = PURGE_MAX_MS;
     const uint64_t t[] = {s->cfg.device_ttl_ms, s->cfg.dedup_ms,
                           s->cfg.history_ttl_ms};
@@ -565,7 +565,7 @@ static int64_t maint_every(const store *s) {
  * client ids older than --dedup-window, and check a chunk of messages
  * whose --history-ttl is over (each limited to PURGE_CHUNK rows, and run
  * again at once while a chunk came back full). */
-static void maint_step(store *s) {
+static void maint_step(store_sqlite *s) {
     int64_t now = store__wall_ms();
     uint64_t forgotten = 0, aged = 0, from = s->aged_from;
     store__ctrs_begin(s);
@@ -610,7 +610,7 @@ static void maint_step(store *s) {
 /* -- the thread's loop ---------------------------------------------------- */
 
 /* Monotonic ms of the next timed job, or -1 for none. */
-static int64_t next_due(const store *s) {
+static int64_t next_due(const store_sqlite *s) {
     int64_t t = s->next_forget;
     if (s->cfg.ttl_ms) t = s->purge_more ? 0 : s->next_purge;
     if (s->next_forget < t) t = s->next_forget;
@@ -619,7 +619,7 @@ static int64_t next_due(const store *s) {
 }
 
 /* Under mu: wait for a batch, quit, or the next timed job. */
-static void wait_work(store *s) {
+static void wait_work(store_sqlite *s) {
     while (!s->inq && !s->quit) {
         int64_t due = next_due(s);
         if (due < 0) {
@@ -636,7 +636,7 @@ static void wait_work(store *s) {
 }
 
 void store__thread_main(void *arg) {
-    store *s = arg;
+    store_sqlite *s = arg;
     s->next_purge = store__mono_ms(); /* purge what expired while we were down */
     s->next_forget = s->next_purge;
     for (;;) {

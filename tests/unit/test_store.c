@@ -453,10 +453,10 @@ static void test_delete(void **state) {
     for (uint64_t id = 1; id <= 5; id++) put(t, id, 3, 10, 0);
     fetch_now(t, 3, 0, 100, 1 << 20, 5);
     assert_int_equal(store_count(t->st, 3), 5);
-    store_del(t->st, 2);
-    store_del(t->st, 999999); /* unknown: ignored */
-    store_del(t->st, 4);
-    store_del(t->st, 4);      /* twice: the second is unknown */
+    store_del(t->st, 3, 2);
+    store_del(t->st, 3, 999999); /* unknown: ignored */
+    store_del(t->st, 3, 4);
+    store_del(t->st, 3, 4);   /* twice: the second is unknown */
     fetch_rec *f = fetch_now(t, 3, 0, 100, 1 << 20, 5);
     assert_int_equal(f->n, 3);
     check_row(&f->rows[0], 1, 10);
@@ -518,13 +518,14 @@ static void test_quota_messages(void **state) {
     assert_int_equal(store_count(t->st, 4), 4);
     assert_int_equal(store_count(t->st, 5), 1);
     /* still full after one delete (4 -> 3); room after two */
-    store_del(t->st, 1);
+    store_del(t->st, 4, 1);
     put(t, 8, 4, 10, 1);
     store_flush(t->st);
     wait_puts(t, 8);
     check_put(&t->puts[7], 8, STORE_EQUOTA);
-    store_del(t->st, 2); /* committed before the next put is queued: within
-                          * one transaction, puts run before deletes */
+    store_del(t->st, 4, 2); /* committed before the next put is queued:
+                             * within one transaction, puts run before
+                             * deletes */
     fetch_now(t, 4, 0, 1, 1, 8);
     assert_int_equal(store_count(t->st, 4), 2);
     put(t, 9, 4, 10, 1);
@@ -586,8 +587,8 @@ static void test_reopen(void **state) {
     t->cfg.fsync_full = 1;
     t_open(t);
     for (uint64_t id = 1; id <= 20; id++) put(t, id, (uint32_t)(1 + id % 3), (uint32_t)(id * 13), 0);
-    store_del(t->st, 20);
-    store_del(t->st, 3);
+    store_del(t->st, 3, 20); /* (receivers: 1 + id % 3) */
+    store_del(t->st, 1, 3);
     fetch_now(t, 1, 0, 1, 1, 20);
     uint64_t c1 = store_count(t->st, 1), c2 = store_count(t->st, 2);
     assert_int_equal(c1 + c2 + store_count(t->st, 3), 18);
@@ -805,7 +806,7 @@ static void test_disk_full_and_recovery(void **state) {
     check_put(&t->puts[0], 1, STORE_OK);
 
     write_file(flag, (const uint8_t *)"x", 1); /* the disk is full */
-    store_del(t->st, 1);
+    store_del(t->st, 2, 1);
     put(t, 3, 2, 100, 0);
     put(t, 4, 2, 100, 1);
     fetch_rec *f = fetch_now(t, 2, 0, 100, 1 << 20, 4);
@@ -840,6 +841,7 @@ static void test_disk_full_and_recovery(void **state) {
 static void test_ids_after_restart(void **state) {
     tctx *t = *state;
     t_open(t);
+    assert_int_equal(store_ids_local(t->st), 1); /* SQLite: the loop's */
     uint64_t big = store_next_id(t->st) + 5000000000ull;
     put(t, big, 2, 10, 0);
     assert_int_equal(store_next_id(t->st), big + 1);
