@@ -275,7 +275,8 @@ const store_callbacks server_store_callbacks = {NULL, store_put_done,
                                                 store_history_done,
                                                 store_group_done,
                                                 store_marks_done,
-                                                store_presence_done};
+                                                store_presence_done,
+                                                NULL, NULL};
 
 /* ---- signals and the stop ------------------------------------------- */
 

@@ -20,6 +20,8 @@ const char *store_strerror(int status) {
     case STORE_EFULL: return "the disk is full";
     case STORE_ECORRUPT: return "the message database is damaged";
     case STORE_EBUSY: return "another chat-server uses the data directory";
+    case STORE_EWEAK:
+        return "the store's persistence is too weak for an acknowledgement";
     default: return "unknown store error";
     }
 }
@@ -153,4 +155,9 @@ void store_free(store *s) {
     if (!s) return; /* as free(NULL) */
     assert(s->ops && s->ops->free);
     s->ops->free(s);
+}
+
+void store_online(store *s, uint32_t user, int on) {
+    assert(s && s->ops);
+    if (s->ops->online) s->ops->online(s, user, on);
 }

@@ -60,6 +60,9 @@ enum {
     STORE_EFULL = -4,   /* the disk is full */
     STORE_ECORRUPT = -5, /* the database file is damaged or not a database */
     STORE_EBUSY = -6,   /* another process holds the data directory's lock */
+    STORE_EWEAK = -7,   /* the cluster's Redis persists more weakly than an
+                           acknowledgement needs (docs/CLUSTER.md 4.2):
+                           sends that ask for one are refused */
     /* group operations refused (store_group) */
     STORE_GNOGROUP = -10,   /* no such group */
     STORE_GNOTMEMBER = -11, /* the actor is not a member */
@@ -95,6 +98,8 @@ typedef struct store_row {
     uint32_t len;
     int64_t ts;           /* accepted at, unix ms */
     const uint8_t *body;
+    uint32_t sdev;        /* the device that sent it (0: not known; the
+                             SQLite store fills it for live rows only) */
 } store_row;
 
 /* What store_device learned of a device (valid during the callback). */
@@ -161,6 +166,21 @@ typedef struct store_callbacks {
     void (*presence_done)(void *ctx, void *token, const uint32_t *users,
                           const uint8_t *allowed, const int64_t *last_seen,
                           size_t n, int status);
+    /* -- Backends that give ids themselves (store_ids_local() == 0: the
+     * cluster store, docs/CLUSTER.md 3.3). May be NULL for the others. --
+     *
+     * A stored message for `user`, a user this process holds (store_online),
+     * arrived on this process's feed: for each user, in id order, after
+     * every message a fetch issued before store_online(user, 1) completed
+     * could miss. user is the receiver, or the author for an own copy
+     * (row->sender == user: its devices but row->sdev take it), or 0 for a
+     * group message (row->grp: every member this process holds). row and
+     * its body belong to the store, valid during the callback only. */
+    void (*live)(void *ctx, uint32_t user, const store_row *row);
+    /* The feed was interrupted (its connection to the store broke and came
+     * back): messages may have been missed, so every connection that took
+     * them live must fetch from its device's cursor again. */
+    void (*resync)(void *ctx);
 } store_callbacks;
 
 /* A store, whichever its backend (it starts with its operations table,
@@ -396,6 +416,13 @@ const groups *store_groups(const store *s);
  * transaction: *all of them, *conv of which take own copies. O(1). */
 void store_devices(const store *s, uint32_t user, unsigned *all,
                    unsigned *conv);
+
+/* This process holds a connection of user (on = 1: the first one came;
+ * 0: the last one left). A backend shared by several processes (the
+ * cluster) routes user's stored messages here from now on (the `live`
+ * callback), before any fetch queued after this call runs; the SQLite store
+ * ignores it (OPTIONAL in the table). No completion. */
+void store_online(store *s, uint32_t user, int on);
 
 /* Hand the pending batch to the store thread (no-op when empty). */
 void store_flush(store *s);
