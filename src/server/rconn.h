@@ -22,9 +22,9 @@
  *   DOWN --backoff timer--> CONNECTING (a round over the addresses begins
  *        at the first address)
  *   CONNECTING --TCP connected, tls on--> TLS
- *   CONNECTING|TLS --connected (and handshake done), AUTH or ROLE to
- *        send--> HELLO
- *   CONNECTING|TLS|HELLO --nothing (more) to check--> READY (on_ready)
+ *   CONNECTING|TLS --connected (and handshake done): AUTH, ROLE or, when
+ *        neither is asked for, PING sent--> HELLO
+ *   HELLO --every answer fine--> READY (on_ready)
  *   CONNECTING|TLS|HELLO --this address failed (refused, deadline, TLS
  *        verify, wrong password, not master), more addresses in the
  *        round--> CONNECTING (the next address)
@@ -36,9 +36,13 @@
  *   CLOSING --every completion ran, every handle closed--> CLOSED
  *        (`closed` callback, then the memory is freed by rconn itself)
  *
- * "HELLO" covers the AUTH and ROLE replies (both pipelined in one write);
- * it is not Redis' HELLO command (RESP2 only here). The connect deadline
- * (connect_timeout_ms) covers one address's CONNECTING + TLS + HELLO.
+ * "HELLO" waits for the replies to AUTH and ROLE (pipelined in one write),
+ * or to a PING when neither is asked for: READY always means that Redis
+ * answered on this connection (a frozen server accepts TCP connections in
+ * its backlog, and a server that wants a password answers PING with
+ * NOAUTH, a reason on_down reports). It is not Redis' HELLO command (RESP2
+ * only here). The connect deadline (connect_timeout_ms) covers one
+ * address's CONNECTING + TLS + HELLO.
  *
  * Callbacks. Everything runs on the loop thread, from libuv callbacks, never
  * inside the rconn_* call that caused it:
@@ -219,6 +223,7 @@ typedef struct rconn_stats {
     uint64_t attempts_failed; /* addresses that failed an attempt */
     uint64_t downs;         /* READY -> DOWN (connection lost) */
     uint64_t deadlines;     /* of those, by the command deadline */
+    uint64_t writes;        /* socket writes (one per batch of commands) */
     uint64_t bytes_out, bytes_in; /* on the socket (ciphertext with TLS) */
     metrics_hist rtt;       /* METRICS_LATENCY_US: write of a batch -> the
                                read that completed each command */
@@ -256,10 +261,11 @@ int rconn_command_ex(rconn *c, unsigned flags, int argc, const char **argv,
 void rconn_flush(rconn *c);
 
 /* Close: every command queued, waiting or in flight completes later with
- * RCONN_ECLOSED; then the handles close; then closed(ud) runs (NULL: not
- * called) and rconn frees c (do not touch c after closed, nor after this
- * call if closed is NULL and the loop ran). Idempotent: a second call
- * changes nothing. */
+ * RCONN_ECLOSED (never inside this call); then the handles close; then
+ * rconn frees c and calls closed(ud) (NULL: nothing is called). c must not
+ * be used once closed runs (nor, with closed NULL, once the loop ran on).
+ * The loop can be closed after that. Idempotent: a second call changes
+ * nothing (its `closed` is ignored). */
 void rconn_close(rconn *c, void (*closed)(void *ud), void *ud);
 
 rconn_state rconn_get_state(const rconn *c);
