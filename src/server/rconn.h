@@ -89,7 +89,7 @@
  * Not READY: a command queued while the state is not READY completes with
  * RCONN_EUNSENT on the next iteration (fail fast: what the store wants for
  * puts), unless queued with RCONN_WAIT: then it waits (in order) until
- * READY, or until it has waited command_timeout_ms (then RCONN_EUNSENT).
+ * READY, or until it has waited wait_timeout_ms (then RCONN_EUNSENT).
  * When READY breaks, queued commands not yet written fail with
  * RCONN_EUNSENT, except RCONN_WAIT ones, which keep waiting.
  *
@@ -128,7 +128,7 @@
 #define RCONN_MAX_ADDRS 8
 #define RCONN_HOST_MAX 255             /* bytes of a host name or address */
 #define RCONN_CMD_OVERHEAD 64u         /* bytes charged per command */
-#define RCONN_READ_CHUNK (64u * 1024)  /* bytes read per read callback */
+#define RCONN_READ_CHUNK ((size_t)64 * 1024) /* bytes read per read callback */
 #define RCONN_REASON_MAX 256           /* bytes of rconn_last_error */
 
 /* Defaults (an option left 0 takes its default). */
@@ -200,6 +200,8 @@ typedef struct rconn_options {
                                     else the next address is tried */
     unsigned connect_timeout_ms; /* per address: TCP + TLS + AUTH + ROLE */
     unsigned command_timeout_ms; /* the oldest command in flight */
+    unsigned wait_timeout_ms;    /* an RCONN_WAIT command not READY;
+                                    0: command_timeout_ms */
     unsigned backoff_min_ms;     /* first wait after a failed round, doubled
                                     per failed round up to backoff_max_ms,
                                     each wait drawn in [w/2, w] */

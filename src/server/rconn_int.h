@@ -7,6 +7,7 @@
  *   rconn_net.c  one connection's socket: resolving, connecting, TLS,
  *                reading into the reply parser, writing
  *   rconn_reply.c replies: the FIFO, pub/sub pushes, AUTH and ROLE
+ *   rconn_new.c  options checked and copied, the struct made and freed
  *   rconn_tls.c  the TLS engine (no I/O; rconn_tls.h)
  *
  * Internal names start with rconn__.
@@ -159,8 +160,6 @@ void rconn__say(rconn *c, const char *fmt, ...)
 /* Start the prepare handle: queued bytes go out before the loop polls. */
 void rconn__wake(rconn *c);
 
-/* Free c's memory (rconn_new's failure path, and at the end of CLOSING). */
-void rconn__free(rconn *c);
 
 /* CLOSING with every handle, sock and resolution gone: CLOSED, free,
  * then the owner's `closed`. */
@@ -178,6 +177,11 @@ void rconn__complete(rconn *c, rconn_cmd *cmd, const redisReply *r, int status);
 /* Queue primitives. */
 void rconn__push(rconn_cmdq *q, rconn_cmd *cmd);
 rconn_cmd *rconn__pop(rconn_cmdq *q);
+
+/* ---- rconn_new.c ---- */
+
+/* Free c's memory (rconn_new's failure path, and at the end of CLOSING). */
+void rconn__free(rconn *c);
 
 /* ---- rconn_net.c ---- */
 

@@ -424,6 +424,47 @@ static void test_frozen(void **state) {
     close_conn(&x->loop, &idle);
 }
 
+/* A write stays in flight (a frozen server's socket buffers are full):
+ * commands queued behind it are not written; at the deadline the one in
+ * flight fails with EDOWN, the unwritten fail-fast one with EUNSENT, the
+ * RCONN_WAIT one waits and goes out after the reconnect. */
+static void test_frozen_write(void **state) {
+    fx *x = *state;
+    start(x, NULL);
+    owner o;
+    rconn_options opt = {.command_timeout_ms = 500, .connect_timeout_ms = 300,
+                         .wait_timeout_ms = 5000, .backoff_min_ms = 20,
+                         .backoff_max_ms = 100};
+    rconn *c = open_conn(&x->loop, &o, &opt, x->f.port);
+    WAIT_FOR(&x->loop, o.ready == 1, 5000);
+    assert_int_equal(redisfix_stop(&x->f), 0);
+    size_t big = 32u << 20; /* more than both sockets' buffers take */
+    char *v = malloc(big);
+    assert_non_null(v);
+    memset(v, 'v', big);
+    const char *argv[3] = {"SET", "big", v};
+    size_t lens[3] = {3, 3, big};
+    res set = {0}, fast = {0}, waiting = {0};
+    int rc;
+    CALL(rc = rconn_command(c, 3, argv, lens, on_res, &set));
+    assert_int_equal(rc, 0);
+    free(v);
+    CALL(rconn_flush(c)); /* written now (the loop would block in poll) */
+    assert_int_equal(rconn_stats_get(c)->commands, 1);
+    assert_int_equal(CMD(c, &fast, "PING"), 0);
+    assert_int_equal(CMDW(c, &waiting, "ECHO", "waited"), 0);
+    WAIT_FOR(&x->loop, set.done == 1 && fast.done == 1, 3000);
+    assert_int_equal(set.status, RCONN_EDOWN);
+    assert_int_equal(fast.status, RCONN_EUNSENT);
+    assert_int_equal(rconn_stats_get(c)->commands, 1); /* never written */
+    assert_int_equal(waiting.done, 0);
+    assert_int_equal(redisfix_cont(&x->f), 0);
+    WAIT_FOR(&x->loop, waiting.done == 1, 5000);
+    assert_int_equal(waiting.status, RCONN_OK);
+    assert_string_equal(waiting.str, "waited");
+    close_conn(&x->loop, &o);
+}
+
 /* on_ready's setup after a restart: must go before the waiting command. */
 static res setup_res;
 static void setup_get(owner *o) {
@@ -576,7 +617,8 @@ static void test_close_pending(void **state) {
     assert_int_equal(redisfix_stop(&x->f), 0);
     res r[20] = {{0}};
     for (int i = 0; i < 10; i++) assert_int_equal(CMD(c, &r[i], "PING"), 0);
-    WAIT_FOR(&x->loop, rconn_stats_get(c)->commands == 10, 2000);
+    CALL(rconn_flush(c));
+    assert_int_equal(rconn_stats_get(c)->commands, 10);
     /* Queued: not written yet. */
     for (int i = 10; i < 20; i++) assert_int_equal(CMD(c, &r[i], "PING"), 0);
     CALL(rconn_close(c, on_closed, &o));
@@ -661,6 +703,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_tls, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_frozen, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_frozen_write, setup, teardown),
         cmocka_unit_test_setup_teardown(test_kill_restart, setup, teardown),
         cmocka_unit_test_setup_teardown(test_role, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pubsub, setup, teardown),
