@@ -951,3 +951,20 @@ def test_acknowledged_puts_survive_sigkill(redis_path, tmp_path):
         c.close()
     finally:
         srv.terminate()
+
+
+def test_group_joined_zero_is_the_last_id(st):
+    # The cluster's nodes give no ids: joined 0 on CREATE and ADD means
+    # "every message accepted after this change" (the last id given).
+    st.put(7, 8, b"before")
+    last = int(st.cmd("GET", "chat:ids"))
+    _, g, snap = st.group(1, actor=1, name=b"z", users=[2])
+    assert snap_unpack(snap)["members"] == [(1, 1, last), (2, 0, last)]
+    st.put(7, 8, b"between")
+    now = int(st.cmd("GET", "chat:ids"))
+    assert now > last
+    _, _, snap = st.group(3, g=g, actor=1, users=[3])
+    assert snap_unpack(snap)["members"][-1] == (3, 0, now)
+    # an explicit joined is kept as given
+    _, _, snap = st.group(3, g=g, actor=1, users=[4], joined=5)
+    assert snap_unpack(snap)["members"][-1] == (4, 0, 5)

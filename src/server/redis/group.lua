@@ -11,7 +11,9 @@
 --       (STORE_G_*)   2 group G u32 (0 for CREATE)   3 actor u32 (who
 --       asks; not 0 but for JOINED)   4 name (CREATE, RENAME: 1-64 bytes;
 --       else "")   5 joined (id: members added get messages after it; for
---       JOINED the new value)   6 was (JOINED: only members whose joined is
+--       JOINED the new value; 0 for CREATE or ADD: the last id given,
+--       GET chat:ids, i.e. every message accepted after this change: the
+--       cluster's nodes give no ids)   6 was (JOINED: only members whose joined is
 --       this)   7 max_members (--max-group-members)   8.. users u32 each
 --       (CREATE, ADD, REMOVE, JOINED; ids 0 and repeats are ignored)
 -- Reply {status, group, snapshot}: status 0, or -10 STORE_GNOGROUP, -11
@@ -54,6 +56,9 @@ if (op == OP_CREATE or op == OP_RENAME) and (#name < 1 or #name > 64) then
   fail('name: 1-64 bytes')
 end
 if #KEYS ~= 3 then fail('3 keys expected') end
+if joined == 0 and (op == OP_CREATE or op == OP_ADD) then
+  joined = tonumber(redis.call('GET', 'chat:ids') or '0')
+end
 
 local function gkey(g) return 'g:{' .. S(g) .. '}' end
 
