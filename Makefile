@@ -54,7 +54,7 @@ PROTO_SRC  := src/proto/frame.c src/proto/http.c src/proto/signal.c
 COMMON_SRC := src/common/log.c src/common/buf.c src/common/u32map.c src/common/blk.c
 # The connection core, bottom up (docs/ARCHITECTURE.md): pure helpers and
 # the layers below a connection, the connection, then the modules above it.
-SERVER_SRC := src/server/config.c src/server/config_file.c src/server/config_doc.c \
+SERVER_SRC := src/server/cluster_url.c src/server/config.c src/server/config_file.c src/server/config_doc.c \
               src/server/reload.c src/server/router.c src/server/store.c \
               src/server/store_sqlite.c src/server/store_loop.c src/server/store_thread.c \
               src/server/store_ctr.c src/server/store_check.c src/server/store_dev.c \
@@ -71,7 +71,7 @@ SERVER_SRC := src/server/config.c src/server/config_file.c src/server/config_doc
               src/server/receipts.c src/server/presence.c src/server/login.c \
               src/server/session.c \
               src/server/httpd.c src/server/io.c src/server/sweep.c \
-              src/server/server.c src/server/stats.c \
+              src/server/server.c src/server/stats.c src/server/workers.c \
               src/server/rconn.c src/server/rconn_new.c src/server/rconn_net.c \
               src/server/rconn_reply.c src/server/rconn_tls.c
 # The web client's files (web/), built into the server (scripts/embed_web.py).
@@ -148,7 +148,7 @@ $(B)/chat-server: $(call obj,$(SERVER_MAIN)) $(SERVER_OBJ) $(COMMON_OBJ) $(PROTO
 # The texts made from the settings table (config.h): manual pages, the
 # table of docs/OPERATIONS.md, the example chat-server.conf.
 $(B)/settings-doc: $(B)/obj/server/settings_doc.o $(B)/obj/server/config.o \
-    $(B)/obj/server/config_doc.o $(B)/obj/server/config_file.o $(COMMON_OBJ)
+    $(B)/obj/server/config_doc.o $(B)/obj/server/cluster_url.o $(B)/obj/server/config_file.o $(COMMON_OBJ)
 	$(CC) $(LDFLAGS) $(filter %.o,$^) -o $@
 
 # Rewrite the settings table of docs/OPERATIONS.md from the source

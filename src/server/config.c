@@ -1,5 +1,6 @@
 #include "config.h"
 
+#include "server/cluster_url.h"
 #include "server/store.h"
 
 #include <arpa/inet.h>
@@ -17,6 +18,7 @@ void config_defaults(config *c) {
     memset(c, 0, sizeof *c);
     snprintf(c->bind, sizeof c->bind, "%s", CONFIG_DEFAULT_BIND);
     c->port = CONFIG_DEFAULT_PORT;
+    c->workers = 1;
     snprintf(c->data_dir, sizeof c->data_dir, "%s", CONFIG_DEFAULT_DATA_DIR);
     c->max_frame = CONFIG_DEFAULT_MAX_FRAME;
     c->max_outbuf = CONFIG_DEFAULT_MAX_OUTBUF + 65536; /* (see config_parse) */
@@ -225,6 +227,36 @@ const setting config_settings[] = {
      "the page's own host only", SET_STRING, SET_LIVE,
      FIELD(http_allow_origin), 0, 0, NULL},
 
+    {"cluster", "URL", "Cluster", "keep messages, devices, groups and "
+     "presence in Redis, so that several chat-server nodes serve one "
+     "service (docs/CLUSTER.md): redis://[USER@]HOST:PORT, or rediss:// for "
+     "TLS; several HOST:PORT separated by commas are candidates for the "
+     "primary, tried in order; --data-dir is then not used for messages",
+     "none (the embedded SQLite store in --data-dir)", SET_STRING, 0,
+     FIELD(cluster), 0, 0, NULL},
+    {"cluster-password-file", "FILE", NULL, "the Redis password (AUTH; "
+     "with USER@ in --cluster, that ACL user's): the first line of FILE, "
+     "never on a command line where ps shows it", "none (no AUTH)",
+     SET_PATH, 0, FIELD(cluster_password_file), 0, 0, NULL},
+    {"cluster-tls-ca", "FILE", NULL, "rediss://: PEM CA certificates that "
+     "sign Redis's certificate (its chain and name are always verified)",
+     "the system's", SET_PATH, 0, FIELD(cluster_tls_ca), 0, 0, NULL},
+    {"cluster-tls-cert", "FILE", NULL, "rediss://: a PEM client certificate "
+     "for Redis's tls-auth-clients (with --cluster-tls-key)", "none",
+     SET_PATH, 0, FIELD(cluster_tls_cert), 0, 0, NULL},
+    {"cluster-tls-key", "FILE", NULL, "rediss://: the PEM key of "
+     "--cluster-tls-cert", "none", SET_PATH, 0, FIELD(cluster_tls_key), 0,
+     0, NULL},
+    {"cluster-tls-name", "NAME", NULL, "rediss://: the name Redis's "
+     "certificate must carry", "each HOST of --cluster", SET_STRING, 0,
+     FIELD(cluster_tls_name), 0, 0, NULL},
+
+    {"workers", "N|auto", NULL, "run N processes of the server on this host, "
+     "sharing its ports (SO_REUSEPORT: the kernel spreads new connections), "
+     "each a node of the cluster; auto: one per CPU this process may use; "
+     "needs --cluster (one SQLite store has one writer)", NULL, SET_WORKERS,
+     0, FIELD(workers), 1, 256, NULL},
+
     {"log-level", "LEVEL", "Logging", "error, warn, info or debug (nothing "
      "per frame is logged above debug)", NULL, SET_LEVEL, SET_LIVE,
      FIELD(log_level), 0, 3, NULL},
@@ -343,6 +375,10 @@ void config_value(const config *c, const setting *s, char *out, size_t cap) {
         else snprintf(out, cap, "%d", p);
         break;
     }
+    case SET_WORKERS:
+        if (get_int(c, s) == 0) snprintf(out, cap, "auto");
+        else snprintf(out, cap, "%d", get_int(c, s));
+        break;
     case SET_COUNT:
         snprintf(out, cap, "%llu", (unsigned long long)get_uint(c, s));
         break;
@@ -438,6 +474,20 @@ int config_set(config *c, const setting *s, const char *t, int origin,
             BAD("'%s' is not a port number (1-65535), 0 (off) or auto", t);
         } else {
             *int_field(c, s) = n ? n : -1;
+        }
+        break;
+    case SET_WORKERS:
+        if (strcmp(t, "auto") == 0) {
+            *int_field(c, s) = 0;
+        } else {
+            char *end;
+            errno = 0;
+            long w = strtol(t, &end, 10);
+            if (errno || end == t || *end || w < (long)s->min ||
+                w > (long)s->max)
+                BAD("'%s' is not a number of workers (%llu-%llu) or auto", t,
+                    (unsigned long long)s->min, (unsigned long long)s->max);
+            *int_field(c, s) = (int)w;
         }
         break;
     case SET_COUNT: case SET_SIZE: case SET_DURATION:
@@ -556,6 +606,41 @@ int config_finish(config *c, char *err, size_t errlen) {
         FAIL("--tls-port: needs --tls-cert and --tls-key");
     if (c->https_port >= 0 && (!*c->tls_cert || !*c->tls_key))
         FAIL("--https-port: needs --tls-cert and --tls-key");
+    if (!*c->cluster &&
+        (*c->cluster_password_file || *c->cluster_tls_ca ||
+         *c->cluster_tls_cert || *c->cluster_tls_key || *c->cluster_tls_name))
+        FAIL("--%s: needs --cluster",
+             *c->cluster_password_file ? "cluster-password-file"
+             : *c->cluster_tls_ca      ? "cluster-tls-ca"
+             : *c->cluster_tls_cert    ? "cluster-tls-cert"
+             : *c->cluster_tls_key     ? "cluster-tls-key"
+                                       : "cluster-tls-name");
+    if (*c->cluster) {
+        static cluster_url u; /* (~2 KiB: off the stack; main thread) */
+        char why[320];
+        if (cluster_url_parse(c->cluster, &u, why, sizeof why))
+            FAIL("--cluster: %s", why);
+        if (!u.tls && (*c->cluster_tls_ca || *c->cluster_tls_cert ||
+                       *c->cluster_tls_name))
+            FAIL("--cluster-tls-*: need rediss:// in --cluster");
+    }
+    if (c->workers != 1 && !*c->cluster)
+        FAIL("--workers: needs --cluster: each worker is a node that "
+             "shares the store and routes through Redis; the SQLite store "
+             "has one writer (%s/chat.lock) and no way to reach another "
+             "process's connections. Run one process, or start "
+             "redis-server and give --cluster redis://127.0.0.1:6379",
+             c->data_dir);
+    if (c->workers != 1 && c->echo)
+        FAIL("--workers: not with --echo (an echo server has nothing to "
+             "share)");
+    if (*c->cluster && c->auth)
+        FAIL("--cluster: --auth on is not supported with the cluster yet "
+             "(the accounts are in --data-dir's database, which one node "
+             "alone sees): run the cluster with --auth off behind a "
+             "loopback or private address (--insecure-open)");
+    if (!*c->cluster_tls_cert != !*c->cluster_tls_key)
+        FAIL("--cluster-tls-cert and --cluster-tls-key go together");
     if (c->tls_port < 0 && c->https_port < 0 &&
         (*c->tls_cert || *c->tls_key || *c->tls_ca))
         FAIL("--%s: needs --tls-port or --https-port (a port that speaks "

@@ -99,6 +99,17 @@ typedef struct config {
                                       "" (default): the request's own host */
     char tls_cert[1024], tls_key[1024], tls_ca[1024]; /* "" when unset */
     char config_file[1024];        /* --config; "" when none */
+    /* The cluster (docs/CLUSTER.md; "" when unset: the SQLite store). */
+    char cluster[1024];            /* redis://[USER@]HOST:PORT[,...] or
+                                      rediss:// (cluster_url.h) */
+    char cluster_password_file[1024];
+    char cluster_tls_ca[1024], cluster_tls_cert[1024], cluster_tls_key[1024];
+    char cluster_tls_name[256];
+    int workers;                   /* --workers: processes sharing the
+                                      ports (workers.h); 0: one per CPU */
+    int worker;                    /* set by the supervisor in each worker
+                                      (1..N), 0 in a single process: its
+                                      listeners use SO_REUSEPORT */
     unsigned char origin[64];      /* per setting: ORIGIN_* (where its
                                       value came from) */
 } config;
@@ -114,6 +125,7 @@ enum setting_kind {
     SET_PORT,      /* int 0..65535 (0: any free port) */
     SET_OPT_PORT,  /* int -1 (no listener, the default) or 0..65535 */
     SET_HTTP_PORT, /* int: "0" -> -1 (off), "auto" -> 0, or 1..65535 */
+    SET_WORKERS,   /* int: "auto" -> 0 (one per CPU), or min..max */
     SET_COUNT,     /* unsigned, digits only, min..max */
     SET_SIZE,      /* unsigned bytes with K/M/G, min..max */
     SET_DURATION,  /* milliseconds from 500ms/30s/15m/12h/7d, min..max */

@@ -26,6 +26,8 @@ static void slow_consumer(conn *c) {
 /* What the connections of one user in this process can take now. */
 typedef struct reach {
     int live;           /* LIVE connections that will get it now */
+    int ids;            /* one of them shows ids or reports receipts
+                           (CONV, SIGNALS) */
     int store;          /* one of them needs a stored copy (it
                            acknowledges, or is catching up) */
     unsigned devs;      /* distinct devices LIVE without acknowledgements */
@@ -73,6 +75,7 @@ static void survey(hub *h, uint32_t user, const conn *src, int own,
         }
         if (c->state != CONN_LIVE) continue;
         r->live++;
+        if (c->conv || c->sig) r->ids = 1;
         if (c->acks) r->store = 1;
         else reach_dev(r, c->dev);
     }
@@ -127,6 +130,9 @@ static __attribute__((noinline)) int deliver_slow(conn *src, uint64_t seq,
      * not LIVE here or not known yet. */
     int keep = named || h->cfg->history_ttl_ms || others || rr.store ||
                 rr.live == 0 || rr.devs < r_all || rr.devs > DEV_SEEN_MAX;
+    /* The cluster (the store gives ids): a receiver that shows ids, or a
+     * sender or receiver that reports receipts, needs the store's id. */
+    if (!h->ids_local && (rr.ids || src->sig)) keep = 1;
     msgref m = {id, hub_now_ms(h), from, to, f->type, len, f->body, b, 0,
                 keep && cid};
     if (keep) {
@@ -141,6 +147,9 @@ static __attribute__((noinline)) int deliver_slow(conn *src, uint64_t seq,
         conn_ref(src); /* dropped in sync_put_done */
         if (named) src->puts_pending++;
         if (rr.live == 0) h->stats.frames_stored++;
+        /* The cluster: it reaches every connection, these included, from
+         * the store's feed in id order (deliver_live). */
+        if (!h->ids_local) return named ? 1 : 0;
     } else if (src->last_contact != to) { /* (a put notes its own pair) */
         store_contact(h->store, from, to);
         src->last_contact = to;
@@ -240,8 +249,8 @@ int deliver_group(conn *src, uint64_t seq, const frame_c2s *f, blk *b,
     int named = src->acks;
     uint32_t len = f->len;
     unsigned others = other_devices(src);
-    int keep = named || h->cfg->history_ttl_ms || others;
-    for (uint32_t i = 0; i < g->n; i++)
+    int keep = named || h->cfg->history_ttl_ms || others || !h->ids_local;
+    for (uint32_t i = 0; !keep && i < g->n; i++)
         if (!member_live(h, g->m[i].user, src, len)) keep = 1;
     uint64_t id = hub_msg_id(h);
     msgref m = {id, hub_now_ms(h), src->user, 0, f->type, len, f->body, b,
@@ -260,9 +269,75 @@ int deliver_group(conn *src, uint64_t seq, const frame_c2s *f, blk *b,
         /* The author's device has its own message: its cursor passes it
          * as soon as it has everything before it (now, or once what is
          * queued to it is taken or acknowledged: output_own). */
+        if (!h->ids_local) return named ? 1 : 0; /* (deliver_live) */
         if (id > src->own_upto) src->own_upto = id;
         output_own(src);
     }
     hand_group(src, g, &m, keep);
     return named ? 1 : 0;
+}
+
+/* One connection c of a user that takes stored message m from the feed. */
+static void live_to(hub *h, conn *c, const msgref *m) {
+    if (conn_syncing(c)) { /* (its fetch may hold it too: dropped by id) */
+        sync_stored(c, m);
+        return;
+    }
+    if (c->state != CONN_LIVE || c->fail) return; /* (it fetches later) */
+    if (m->id <= c->cursor) return; /* its fetch had it */
+    if (c->acks && sync_unacked(c) >= h->cfg->max_unacked) {
+        slow_consumer(c);
+        return;
+    }
+    if (!output_room(c, m->len)) {
+        sync_spill(c); /* (stored: its next fetch brings it) */
+        return;
+    }
+    if (output_msg(c, m, 1) == 0) {
+        conn_live_sent(c, m->type);
+        h->stats.frames_routed++;
+    }
+}
+
+void deliver_live(hub *h, uint32_t user, const store_row *row) {
+    assert(!h->ids_local);
+    msgref m = {row->id, row->ts, row->sender, row->receiver, row->type,
+                row->len, row->body, NULL, row->grp, 0};
+    if (row->grp) {
+        if (user) return; /* (a group's messages come once, for all) */
+        const chatgroup *g = groups_get(store_groups(h->store), row->grp);
+        if (!g) return; /* (deleted meanwhile: no one to tell) */
+        for (uint32_t i = 0; i < g->n; i++)
+            for (router_node *n = router_first(h->router, g->m[i].user),
+                             *next; n; n = next) {
+                next = n->next; /* (n may leave the router in live_to) */
+                conn *c = CONN_OF(n);
+                if (g->m[i].user == row->sender &&
+                    !(c->conv && c->dev != row->sdev))
+                    continue; /* (its author: own copies to other CONV
+                                 devices only) */
+                if (row->id > g->m[i].joined) live_to(h, c, &m);
+            }
+        return;
+    }
+    int own = row->sender == user && row->receiver != user;
+    for (router_node *n = router_first(h->router, user), *next; n;
+         n = next) {
+        next = n->next; /* (n may leave the router in live_to) */
+        conn *c = CONN_OF(n);
+        if (own && !(c->conv && c->dev != row->sdev)) continue;
+        live_to(h, c, &m);
+    }
+}
+
+void deliver_resync(hub *h) {
+    for (dlink *k = dlist_first(&h->conns), *next; k; k = next) {
+        next = dlist_next(&h->conns, k); /* (sync_spill never frees c) */
+        conn *c = DLIST_ENTRY(k, conn, all);
+        if ((c->state == CONN_LIVE || c->state == CONN_HELD) && !c->fail) {
+            sync_spill(c); /* (from its device's cursor: what it has is
+                              dropped by id) */
+            sync_fetch(c);
+        }
+    }
 }

@@ -38,6 +38,19 @@ int deliver(conn *src, uint64_t seq, const frame_c2s *f, blk *b,
  * devices are LIVE here without acknowledging, the sender does not want
  * an acknowledgement, the author has no other CONV device and
  * --history-ttl is off. Returns as deliver(). O(members). */
+/* The cluster (hub.ids_local 0): stored message `row` for user (0: a
+ * group message, for every member here; the author: an own copy, for its
+ * other CONV devices), from the store's feed in id order: queued to each
+ * LIVE connection that takes it and has not had it (its fetch may have),
+ * kept in the tail of the SYNC ones; a LIVE connection without room
+ * spills (its next fetch brings it), one whose acknowledgement window is
+ * full is closed with ERROR SLOW, as for a live delivery. */
+void deliver_live(hub *h, uint32_t user, const store_row *row);
+
+/* The cluster: the store's feed was interrupted: every LIVE and HELD
+ * connection goes back to SYNC and fetches from its device's cursor. */
+void deliver_resync(hub *h);
+
 int deliver_group(conn *src, uint64_t seq, const frame_c2s *f, blk *b,
                   uint64_t cid, const chatgroup *g);
 

@@ -203,7 +203,7 @@ void groupops_request(conn *c, const frame_c2s *f) {
         return;
     }
     *t = (gop){.c = c, .actor = c->user, .req = req, .group = group,
-               .joined = c->hub->next_id - 1, .op = op, .namelen = namelen,
+               .joined = hub_last_id(c->hub), .op = op, .namelen = namelen,
                .n = n};
     if (namelen) memcpy(t->name, name, namelen);
     for (uint16_t i = 0; i < n; i++)
@@ -271,14 +271,17 @@ void groupops_done(void *token, uint32_t group, int status) {
     if (!t) return; /* a STORE_G_JOINED (nothing waits for it) */
     conn *c = t->c;
     hub *h = c->hub;
-    if (status == STORE_OK && t->op == OP_ADD) {
+    /* (the cluster: the store took the last id when the ADD ran, and
+     * stored messages reach members only through it, in id order: no
+     * message routed meanwhile to catch up with) */
+    if (status == STORE_OK && t->op == OP_ADD && h->ids_local) {
         /* The members added are routed to from now on (the loop's copy has
          * them): their messages start after the last id given, whatever
          * the request said (messages given while it was committed went to
          * the others only; none must reach a device of theirs later). */
         store_group_op so = {.op = STORE_G_JOINED, .group = group,
                              .users = t->users, .nusers = t->n,
-                             .joined = h->next_id - 1, .was = t->joined};
+                             .joined = hub_last_id(h), .was = t->joined};
         store_group(h->store, &so, NULL);
     }
     if (status == STORE_OK) {

@@ -127,6 +127,10 @@ struct hub {
     uint64_t t_read_us;     /* uv_hrtime() / 1000 at the read callback
                                running (for stats.delivery) */
     uint64_t next_id;       /* the next message id (hub_msg_id) */
+    int ids_local;          /* store_ids_local(): 1, the loop gives ids;
+                               0 (the cluster), the store does in put_done,
+                               and stored messages reach connections only
+                               through its `live` callback (deliver_live) */
     uint64_t committed;     /* the last message id whose put completed
                                (puts complete in id order: sync.h) */
     int64_t wall0;          /* unix ms when uv_hrtime() / 1000 read mono0_us */
@@ -159,11 +163,19 @@ static inline void hub_clock(hub *h, uint64_t t_us) {
 static inline int64_t hub_now_ms(const hub *h) { return h->now_ms; }
 
 static inline uint64_t hub_msg_id(hub *h) {
+    if (!h->ids_local) return 0; /* (the store gives ids: put_done) */
     if (h->next_id + HUB_ID_RESERVE / 2 >= h->id_reserved) {
         h->id_reserved = h->next_id + HUB_ID_RESERVE;
         store_ids_reserve(h->store, h->id_reserved);
     }
     return h->next_id++;
+}
+
+/* The last id given (messages accepted after now get higher ones), or 0
+ * when the store gives ids (it knows the last itself: a group change
+ * with joined 0 asks it). */
+static inline uint64_t hub_last_id(const hub *h) {
+    return h->ids_local ? h->next_id - 1 : 0;
 }
 
 /* Empty lists, zero counters, an empty pool; the pointers are the

@@ -36,7 +36,12 @@ int login_bind(conn *c, uint32_t user) {
     }
     c->user = user;
     if (c->sig) h->nsig++; /* (conn_unroute: --) */
-    if (!c->node.next) presence_changed(h, user, 1); /* its first one */
+    if (!c->node.next) { /* its first one */
+        /* (before its device lookup and fetch are queued: a store shared
+         * by several nodes routes the user's messages here from then on) */
+        store_online(h->store, user, 1);
+        presence_changed(h, user, 1);
+    }
     conn_to(c, h->cfg->echo ? CONN_ECHO : CONN_SYNC);
     if (c->state == CONN_SYNC && c->devstate == CONN_DEV_NONE)
         ask_device(c); /* the default device: SYNC fetches once it is known */
@@ -167,7 +172,13 @@ void login_hello(conn *c, const frame_c2s *f) {
                      "at most 32 bytes of A-Z a-z 0-9 . _ -");
         return;
     }
-    c->acks = (h.flags & FRAME_FLAG_ACKS) != 0;
+    /* (not granted while the store could not keep the promise: WELCOME
+     * tells the client, store_acks) */
+    c->acks = (h.flags & FRAME_FLAG_ACKS) && store_acks(c->hub->store);
+    if ((h.flags & FRAME_FLAG_ACKS) && !c->acks)
+        CLOG(c, LOG_INFO, "acks_not_granted",
+             "ACKS asked for and not granted: the store's persistence is "
+             "too weak for an acknowledgement now");
     c->conv = (h.flags & FRAME_FLAG_CONV) && !c->hub->cfg->echo;
     c->sig = c->conv && (h.flags & FRAME_FLAG_SIGNALS);
     c->devnamelen = h.device_len;

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include "common/log.h"
@@ -24,6 +25,7 @@
 #include "reload.h"
 #include "server.h"
 #include "store.h"
+#include "workers.h"
 
 #ifndef CHAT_VERSION
 #define CHAT_VERSION "0.1.0"
@@ -131,6 +133,11 @@ int main(int argc, char **argv) {
     }
     log_threshold = cfg.log_level;
     log_format = cfg.log_format;
+    int wr = workers_run(&cfg); /* (--workers: the supervisor stays there) */
+    if (wr >= 0) return wr;
+    if (cfg.worker)
+        log_info("worker_started", "worker %d: pid %ld (supervisor %ld)",
+                 cfg.worker, (long)getpid(), (long)getppid());
     if (store_global_init()) /* (nothing opened SQLite yet: cannot happen) */
         log_warn("sqlite_memstatus",
                  "SQLite keeps its memory statistics (slower store)");

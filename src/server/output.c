@@ -6,6 +6,7 @@
 
 #include "common/log.h"
 #include "proto/frame.h"
+#include "proto/signal.h"
 
 static int failed(conn *c) {
     if (!c->fail) c->fail = UV_ENOMEM;
@@ -280,4 +281,11 @@ size_t output_shrink(conn *c) {
         seqidq_free(&c->ackq);
     }
     return freed;
+}
+
+void output_posted(conn *c, uint64_t cid, uint64_t id) {
+    if (!c->sig) return;
+    uint8_t body[FRAME_POSTED_SIZE];
+    frame_put_posted(body, cid, id);
+    output_control(c, FRAME_POSTED, body, sizeof body);
 }

@@ -91,6 +91,10 @@ void output_error(conn *c, unsigned code, uint64_t ref, const char *reason);
  * one ACK at the flush. */
 void output_ack(conn *c, uint64_t upto);
 
+/* POSTED (SIGNALS connections only; else nothing): the POST with client
+ * id cid is message id. */
+void output_posted(conn *c, uint64_t cid, uint64_t id);
+
 /* The bytes queued for the peer that the kernel has not taken: the buffer
  * taking appends, and what is left of the write in flight (its frames
  * already taken are the peer's, not a backlog). This is what --max-outbuf

@@ -112,7 +112,8 @@ static void on_read(conn *c, frame_receipt *r) {
     int grp = (r->flags & FRAME_MSG_GROUP) != 0;
     const chatgroup *g = NULL;
     if (grp && !(g = member_of(c, r->conv))) return;
-    if (r->upto >= h->next_id) r->upto = h->next_id - 1; /* (no id above) */
+    if (h->ids_local && r->upto >= h->next_id)
+        r->upto = h->next_id - 1; /* (no id above) */
     int64_t now = hub_now_ms(h);
     store_read_mark(h->store, c->user, grp ? 0 : r->conv, grp ? r->conv : 0,
                     r->upto, now);

@@ -7,13 +7,18 @@
 #include "server/server.h"
 
 #include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <time.h>
 
 #include "common/log.h"
 #include "proto/frame.h"
 #include "server/close.h"
 #include "server/conn.h"
+#include "server/deliver.h"
 #include "server/io.h"
 #include "server/groupops.h"
 #include "server/history.h"
@@ -131,6 +136,7 @@ static void hub_freed(hub *h, conn *c) {
 }
 
 static void hub_offline(hub *h, uint32_t user) {
+    store_online(h->store, user, 0);
     presence_changed(h, user, 0);
 }
 
@@ -205,9 +211,9 @@ static void store_put_done(void *ctx, void *token, uint64_t seq, uint64_t id,
     if (token) {
         /* (first: an ACK to the sender never overtakes its message's
          * delivery to the HELD receivers) */
-        sync_committed(&s->hub, id, status);
+        if (s->hub.ids_local) sync_committed(&s->hub, id, status);
         sync_put_done(token, seq & ~SYNC_PUT_UNNAMED,
-                      !(seq & SYNC_PUT_UNNAMED), cid, status);
+                      !(seq & SYNC_PUT_UNNAMED), id, cid, status);
     } else if (status) {
         /* Frames handed back from a closed connection: no one to tell. */
         s->handoff_refused++;
@@ -268,6 +274,19 @@ static void store_presence_done(void *ctx, void *token, const uint32_t *users,
     presence_done(token, users, allowed, last_seen, n, status);
 }
 
+static void store_live(void *ctx, uint32_t user, const store_row *row) {
+    server *s = ctx;
+    deliver_live(&s->hub, user, row);
+}
+
+static void store_resync(void *ctx) {
+    server *s = ctx;
+    log_info("store_resync", "the store's feed was interrupted: %zu "
+             "connection(s) fetch from their cursors again",
+             s->hub.conns.n);
+    deliver_resync(&s->hub);
+}
+
 const store_callbacks server_store_callbacks = {NULL, store_put_done,
                                                 store_fetch_done,
                                                 store_device_done,
@@ -276,7 +295,8 @@ const store_callbacks server_store_callbacks = {NULL, store_put_done,
                                                 store_group_done,
                                                 store_marks_done,
                                                 store_presence_done,
-                                                NULL, NULL};
+                                                store_live,
+                                                store_resync};
 
 /* ---- signals and the stop ------------------------------------------- */
 
@@ -353,7 +373,8 @@ int server_init(server *s, uv_loop_t *loop, const config *cfg, store *st) {
     h->rbuf_len = sizeof s->rbuf;
     h->pbuf = s->pbuf;
     h->pbuf_len = sizeof s->pbuf;
-    h->next_id = store_next_id(st);
+    h->ids_local = store_ids_local(st);
+    h->next_id = h->ids_local ? store_next_id(st) : 1;
     struct timespec ts = {0, 0};
     (void)clock_gettime(CLOCK_REALTIME, &ts); /* (always exists on Linux) */
     h->wall0 = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
@@ -372,6 +393,27 @@ int server_init(server *s, uv_loop_t *loop, const config *cfg, store *st) {
     return uv_signal_start(&s->sigterm, on_signal, SIGTERM);
 }
 
+/* A socket with SO_REUSEPORT bound to sa, handed to l (libuv 1.44 has no
+ * flag for it). 0 or a libuv error code. */
+static int listen_reuseport(uv_tcp_t *l, const struct sockaddr *sa) {
+    int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                    0);
+    if (fd < 0) return uv_translate_sys_error(errno);
+    int one = 1;
+    socklen_t len = sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                              : sizeof(struct sockaddr_in);
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) ||
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) ||
+        bind(fd, sa, len)) {
+        int r = uv_translate_sys_error(errno);
+        (void)close(fd); /* (a failed socket: nothing to flush) */
+        return r;
+    }
+    int r = uv_tcp_open(l, fd); /* (l owns fd from here, closed with it) */
+    if (r) (void)close(fd); /* (uv_tcp_open failed: fd is still ours) */
+    return r;
+}
+
 int server_listen(server *s, int which, int want, int *port) {
     assert(which >= 0 && which < LISTEN_N && !s->listeners[which].on);
     listener *li = &s->listeners[which];
@@ -387,7 +429,12 @@ int server_listen(server *s, int which, int want, int *port) {
     r = uv_ip4_addr(s->cfg->bind, want, (struct sockaddr_in *)&ss);
     if (r) r = uv_ip6_addr(s->cfg->bind, want, (struct sockaddr_in6 *)&ss);
     if (r) return r;
-    if ((r = uv_tcp_bind(l, (struct sockaddr *)&ss, 0))) return r;
+    if (s->cfg->worker) {
+        /* --workers: the supervisor's port, shared (workers.h) */
+        if ((r = listen_reuseport(l, (struct sockaddr *)&ss))) return r;
+    } else if ((r = uv_tcp_bind(l, (struct sockaddr *)&ss, 0))) {
+        return r;
+    }
     if ((r = uv_listen((uv_stream_t *)l, 1024, on_connection))) return r;
     int len = sizeof ss;
     if ((r = uv_tcp_getsockname(l, (struct sockaddr *)&ss, &len))) return r;

@@ -204,14 +204,6 @@ static void on_data(conn *c, const frame_c2s *f, blk *b) {
 
 /* POST (CONV): a data frame with a client id; one the device sent within
  * --dedup-window is acknowledged and dropped. */
-/* POSTED: the POST with client id cid is message id (SIGNALS only). */
-static void posted(conn *c, uint64_t cid, uint64_t id) {
-    if (!c->sig) return;
-    uint8_t body[FRAME_POSTED_SIZE];
-    frame_put_posted(body, cid, id);
-    output_control(c, FRAME_POSTED, body, sizeof body);
-}
-
 static void on_post(conn *c, const frame_c2s *f, blk *b) {
     hub *h = c->hub;
     const uint8_t *p = f->body;
@@ -242,7 +234,7 @@ static void on_post(conn *c, const frame_c2s *f, blk *b) {
     if (cid && cidset_has(c->cids, cid, now - (int64_t)h->cfg->dedup_ms)) {
         h->stats.deduplicated++;
         uint64_t id = cidset_id(c->cids, cid);
-        if (id) posted(c, cid, id);
+        if (id) output_posted(c, cid, id);
         if (!c->puts_pending) output_ack(c, c->seq_in);
         return;
     }
@@ -265,10 +257,12 @@ static void on_post(conn *c, const frame_c2s *f, blk *b) {
         if (r < 0) not_routed(c, &m, cid, r);
         else if (r == 0 && !c->puts_pending) output_ack(c, c->seq_in);
     }
-    if (cid && h->next_id == next + 1 && conn_open(c) &&
+    /* (the cluster's store gives the id: POSTED then comes with the put's
+     * completion, sync_put_done) */
+    if (cid && h->ids_local && h->next_id == next + 1 && conn_open(c) &&
         cidset_has(c->cids, cid, INT64_MIN)) { /* (not refused at once) */
         cidset_set_id(c->cids, cid, next);
-        posted(c, cid, next);
+        output_posted(c, cid, next);
     }
 }
 

@@ -161,3 +161,8 @@ void store_online(store *s, uint32_t user, int on) {
     assert(s && s->ops);
     if (s->ops->online) s->ops->online(s, user, on);
 }
+
+int store_acks(const store *s) {
+    assert(s && s->ops);
+    return s->ops->acks ? s->ops->acks(s) : 1;
+}

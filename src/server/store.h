@@ -424,6 +424,13 @@ void store_devices(const store *s, uint32_t user, unsigned *all,
  * ignores it (OPTIONAL in the table). No completion. */
 void store_online(store *s, uint32_t user, int on);
 
+/* 1 when the store can keep the promise of an acknowledgement now (a
+ * message acknowledged survives any process killed): the SQLite store
+ * always; the cluster's only while Redis persists every write before it
+ * answers (docs/CLUSTER.md 4.2). A HELLO asking for ACKS while it is 0 is
+ * not granted them (WELCOME says so). O(1). */
+int store_acks(const store *s);
+
 /* Hand the pending batch to the store thread (no-op when empty). */
 void store_flush(store *s);
 

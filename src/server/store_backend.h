@@ -77,6 +77,9 @@ struct store_ops {
      * is 0 and store_ids_reserve() does nothing. */
     uint64_t (*next_id)(const store *s);
     void (*ids_reserve)(store *s, uint64_t upto);
+    /* OPTIONAL: NULL when acknowledgements are always kept (store_acks()
+     * is then 1). */
+    int (*acks)(const store *s);
     /* OPTIONAL: NULL when every message goes through this process (the
      * SQLite store): store_online() then does nothing. */
     void (*online)(store *s, uint32_t user, int on);

@@ -280,7 +280,7 @@ void sync_acked(conn *c, uint64_t count) {
     sync_fetch(c); /* the window may have room again */
 }
 
-void sync_put_done(conn *c, uint64_t seq, int named, uint64_t cid,
+void sync_put_done(conn *c, uint64_t seq, int named, uint64_t id, uint64_t cid,
                    int status) {
     if (named) {
         assert(c->puts_pending > 0);
@@ -302,6 +302,12 @@ void sync_put_done(conn *c, uint64_t seq, int named, uint64_t cid,
                                                : FRAME_ERR_STORE, seq, why);
     }
     if (status && cid) cidset_del(c->cids, cid); /* a resend must go in */
+    if (!status && cid && id && !c->hub->ids_local && talk &&
+        cidset_has(c->cids, cid, INT64_MIN)) {
+        /* the store gave the id (a resend it knew: the first one's) */
+        cidset_set_id(c->cids, cid, id);
+        output_posted(c, cid, id);
+    }
     if (named && talk) output_ack(c, c->puts_pending ? seq : c->seq_in);
     conn_unref(c);
 }

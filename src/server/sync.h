@@ -85,7 +85,7 @@ void sync_acked(conn *c, uint64_t count);
  * put: `named` when the sender wants acknowledgements (counted in
  * puts_pending); cid: the message's client id (0: none), forgotten when
  * it was refused. */
-void sync_put_done(conn *c, uint64_t seq, int named, uint64_t cid,
+void sync_put_done(conn *c, uint64_t seq, int named, uint64_t id, uint64_t cid,
                    int status);
 void sync_fetch_done(conn *c, const store_row *rows, size_t n, int more,
                      int status);
