@@ -33,7 +33,7 @@ CFLAGS  += -std=c11 -D_GNU_SOURCE -g $(OPT) -Wall -Wextra -Werror -Wshadow \
 LDFLAGS += $(SANFLAGS)
 UV_LIBS := -luv -lsqlite3 -lpthread
 TLS_LIBS := -lssl -lcrypto
-SERVER_LIBS := $(UV_LIBS) -lsodium $(TLS_LIBS)
+SERVER_LIBS := $(UV_LIBS) -lsodium $(TLS_LIBS) -lhiredis
 CFLAGS  += -Iinclude
 
 # libchat install locations (make install PREFIX=... DESTDIR=...).
@@ -71,7 +71,9 @@ SERVER_SRC := src/server/config.c src/server/config_file.c src/server/config_doc
               src/server/receipts.c src/server/presence.c src/server/login.c \
               src/server/session.c \
               src/server/httpd.c src/server/io.c src/server/sweep.c \
-              src/server/server.c src/server/stats.c
+              src/server/server.c src/server/stats.c \
+              src/server/rconn.c src/server/rconn_new.c src/server/rconn_net.c \
+              src/server/rconn_reply.c src/server/rconn_tls.c
 # The web client's files (web/), built into the server (scripts/embed_web.py).
 WEB_FILES  := $(sort $(wildcard web/*))
 WEB_GEN    := $(B)/gen/web_assets.c
@@ -81,7 +83,7 @@ REDIS_LUA  := $(sort $(wildcard src/server/redis/*.lua src/server/redis/lib/*.lu
 REDIS_GEN  := $(B)/gen/redis_scripts.c
 SERVER_MAIN := src/server/main.c
 # Linked into test binaries only: the unit tests and chat-server-faults.
-TEST_SUPPORT_SRC := tests/support/faultvfs.c
+TEST_SUPPORT_SRC := tests/support/faultvfs.c tests/support/redisfix.c
 # libchat: the client library, built from the same codec source as the server.
 CLIENT_SRC := src/client/client.c src/client/client_send.c src/client/client_req.c \
               src/client/client_signal.c src/client/servers.c src/client/util.c \

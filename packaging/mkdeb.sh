@@ -28,7 +28,7 @@ chmod 644 "$doc/changelog.Debian.gz"
 
 install -d -m 755 "$root/DEBIAN" # dpkg-shlibdeps finds the package's root by it
 # Depends: the packages of the shared libraries the binaries link (libuv1,
-# libsqlite3-0, libsodium23, libssl3, libedit2, libc6) with the versions
+# libsqlite3-0, libsodium23, libssl3, libedit2, libhiredis0.14, libc6) with the versions
 # their symbols need, and adduser for postinst.
 pkgdir=$(dirname "$(dirname "$root")")
 printf 'Source: chat-server\n\nPackage: chat-server\nArchitecture: any\n' > "$pkgdir/debian/control"

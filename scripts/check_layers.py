@@ -3,7 +3,8 @@
 dependencies"): no module of src/server/ may include, directly or through
 other modules, the header of a module that includes its own. A module is a
 pair x.c / x.h (or either alone); store_* files form one module (the store),
-as do framing.h and framing_raw.* (the framing layer).
+as do framing.h and framing_raw.* (the framing layer) and rconn* (one
+Redis connection: rconn.h, its internal rconn_int.h and their files).
 
 Prints the modules bottom up and exits 0, or names every cycle and exits 1.
 Usage: scripts/check_layers.py [src/server]
@@ -20,6 +21,8 @@ def module_of(stem):
         return "store"
     if stem.startswith("framing"):
         return "framing"
+    if stem.startswith("rconn"):
+        return "rconn"
     return stem
 
 

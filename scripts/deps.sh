@@ -4,10 +4,12 @@
 # `apt-get update` at most once.
 # Usage: scripts/deps.sh [all|build|test|bench|fuzz]   (`make deps`: all)
 #   build: compile everything (python3 builds the web
-#   client's files into the server); test: also run `make test` (cmocka,
+#   client's files into the server; libhiredis-dev: the Redis reply parser
+#   and command encoder of src/server/rconn*.c); test: also run `make test` (cmocka,
 #   pytest, the article's tornado client, python3-websockets, promtool from
 #   prometheus, chromium for the browser tests, openssl(1) for throwaway
-#   certificates,
+#   certificates, redis-server for the Redis connection's tests
+#   (tests/support/redisfix.c),
 #   iproute2 for the network-namespace test, clang for the fuzz targets,
 #   clang-tidy for `make lint`, Node.js and tests/browser's npm packages;
 #   for `make package-check`: lintian, man-db (man -l), systemd
@@ -17,13 +19,13 @@
 #   openssl(1) for the TLS scenarios' throwaway certificates.
 set -eu
 
-want="build-essential pkg-config libuv1-dev libsqlite3-dev libedit-dev libsodium-dev libssl-dev python3"
+want="build-essential pkg-config libuv1-dev libsqlite3-dev libedit-dev libsodium-dev libssl-dev libhiredis-dev python3"
 fuzz="clang libclang-rt-14-dev"
 pkg="lintian man-db systemd procps"
 case "${1:-all}" in
   all) want="$want libcmocka-dev python3 python3-pytest python3-tornado python3-websockets prometheus chromium openssl iproute2 clang-tidy $pkg $fuzz redis-server nats-server mosquitto gnuplot-nox util-linux procps" ;;
   build) ;;
-  test) want="$want libcmocka-dev python3 python3-pytest python3-tornado python3-websockets prometheus chromium openssl iproute2 clang-tidy $pkg $fuzz" ;;
+  test) want="$want libcmocka-dev python3 python3-pytest python3-tornado python3-websockets prometheus chromium openssl iproute2 clang-tidy $pkg $fuzz redis-server" ;;
   fuzz) want="$want $fuzz" ;;
   bench) want="$want redis-server nats-server mosquitto gnuplot-nox util-linux procps openssl" ;;
   *) echo "usage: scripts/deps.sh [all|build|test|bench|fuzz]" >&2; exit 2 ;;

@@ -54,7 +54,7 @@ else
 fi
 depends=$(sed -n 's/^Depends: //p' "$tmp/DEBIAN/control")
 missing=""
-for p in adduser libc6 libuv1 libsqlite3-0 libsodium23 libssl3 libedit2; do
+for p in adduser libc6 libuv1 libsqlite3-0 libsodium23 libssl3 libedit2 libhiredis0.14; do
   case ", $depends," in *", $p "*|*", $p,"*) ;; *) missing="$missing $p" ;; esac
 done
 if [ -z "$missing" ]; then ok "Depends: $depends"; else fail "Depends lacks$missing: $depends"; fi
