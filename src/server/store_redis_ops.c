@@ -1,0 +1,774 @@
+/*
+ * store_redis_ops.c -- the cluster store's operations (store.h's contract,
+ * store_redis.h's differences): each builds its script call as
+ * docs/CLUSTER.md 2.7 says (KEYS, then ARGV) and submits it; each reply's
+ * handler turns it into the store.h completion. The operations table is at
+ * the end.
+ *
+ * Integers bound for a script are clamped to what it accepts (ids, times
+ * and limits below 2^53: Lua numbers are doubles), so a caller's extreme
+ * value is never a CHATARG error.
+ */
+#include "server/store_redis_int.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_ID UINT64_C(9007199254740991) /* 2^53 - 1 */
+
+static uint64_t c53(uint64_t v) { return v > MAX_ID ? MAX_ID : v; }
+static uint64_t c53s(int64_t v) { return v < 0 ? 0 : c53((uint64_t)v); }
+
+/* -- put ---------------------------------------------------------------------- */
+
+static int sr_put(store *st, const store_msg *m, int quota, void *token,
+                  uint64_t seq) {
+    store_redis *s = sr_of(st);
+    if (!sr_active(s)) return STORE_EIO;
+    uint32_t A = m->sender, B = m->receiver;
+    uint64_t again = m->again ? c53(m->id) : 0;
+    uint64_t again_ts = m->again ? c53s(m->ts) : 0;
+    sr_req *r;
+    if (B == 0) { /* a group message: gput.lua */
+        if (!(r = sr_new(s, SR_PUT, REDIS_SCRIPT_GPUT, 6))) return STORE_ENOMEM;
+        sr_argf(r, "g:{%" PRIu32 "}:m", m->grp);
+        sr_argf(r, "g:{%" PRIu32 "}:log", m->grp);
+        sr_argf(r, "u:{%" PRIu32 "}:cid:%" PRIu32, A, m->sdev);
+        sr_args(r, "chat:ids");
+        sr_args(r, "chat:alive");
+        sr_args(r, "chat:gdirty");
+        sr_argu(r, A);
+        sr_argu(r, m->grp);
+        sr_argu(r, m->sdev);
+        sr_argu(r, m->type);
+        sr_argu(r, m->cid);
+        sr_arg(r, m->body, m->len);
+        sr_argu(r, s->cfg.dedup_ms);
+        sr_argu(r, again);
+        sr_argu(r, again_ts);
+    } else { /* put.lua */
+        if (!(r = sr_new(s, SR_PUT, REDIS_SCRIPT_PUT, 11))) return STORE_ENOMEM;
+        uint32_t lo = A < B ? A : B, hi = A < B ? B : A;
+        sr_argf(r, "u:{%" PRIu32 "}:log", B);
+        sr_argf(r, "u:{%" PRIu32 "}", B);
+        sr_argf(r, "u:{%" PRIu32 "}:log", A);
+        sr_argf(r, "u:{%" PRIu32 "}:cid:%" PRIu32, A, m->sdev);
+        sr_argf(r, "u:{%" PRIu32 "}:on", B);
+        sr_argf(r, "u:{%" PRIu32 "}:on", A);
+        sr_args(r, "chat:ids");
+        sr_args(r, "chat:alive");
+        sr_argf(r, "u:{%" PRIu32 "}:ct", A);
+        sr_argf(r, "u:{%" PRIu32 "}:ct", B);
+        sr_argf(r, "cv:{%" PRIu32 "}:{%" PRIu32 "}", lo, hi);
+        sr_argu(r, A);
+        sr_argu(r, B);
+        sr_argu(r, m->sdev);
+        sr_argu(r, m->type);
+        sr_argu(r, m->cid);
+        sr_arg(r, m->body, m->len);
+        sr_argu(r, quota != 0);
+        sr_argu(r, c53(s->max_messages));
+        sr_argu(r, c53(s->max_bytes));
+        sr_argu(r, m->own != 0);
+        sr_argu(r, s->cfg.dedup_ms);
+        sr_argu(r, s->cfg.contacts != 0);
+        sr_argu(r, s->cfg.history_ttl_ms != 0);
+        sr_argu(r, m->grp);
+        sr_argu(r, again);
+        sr_argu(r, again_ts);
+    }
+    if (r->oom) {
+        sr_discard(s, r);
+        return STORE_ENOMEM;
+    }
+    r->token = token;
+    r->u.put.seq = seq;
+    r->u.put.cid = m->cid;
+    r->u.put.len = m->len;
+    s->pending += m->len;
+    sr_submit(s, r);
+    SR_CHECK(s);
+    return STORE_OK;
+}
+
+/* {status, id, how}: 0 stored (how 0), a known client id (1) or again and
+ * there (2); -1 quota; -10, -11 a group put refused. */
+int sr_h_put(store_redis *s, sr_req *r, const redisReply *rep, int st) {
+    assert(s->pending >= r->u.put.len);
+    s->pending -= r->u.put.len;
+    r->u.put.len = 0;
+    uint64_t id = 0;
+    if (st == STORE_OK) {
+        long long code = sr_int(rep, 0), v = sr_int(rep, 1);
+        if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 3) {
+            st = STORE_EIO;
+        } else if (code == 0 && v > 0) {
+            id = (uint64_t)v;
+            st = s->persist == SR_P_OK ? STORE_OK : STORE_EWEAK;
+        } else if (code == STORE_EQUOTA || code == STORE_GNOGROUP ||
+                   code == STORE_GNOTMEMBER) {
+            st = (int)code;
+        } else {
+            st = STORE_EIO;
+        }
+    }
+    s->stats.txns++;
+    if (st == STORE_EIO || st == STORE_ENOMEM) s->stats.txn_failures++;
+    metrics_hist_observe(&s->stats.txn_us, uv_hrtime() / 1000 - r->t_us);
+    metrics_hist_observe(&s->stats.txn_writes, 1);
+    if (sr_active(s) && s->cb.put_done)
+        s->cb.put_done(s->cb.ctx, r->token, r->u.put.seq, id, r->u.put.cid,
+                       st);
+    return SR_DONE;
+}
+
+/* -- del, cursor, read marks, contacts: no completion ----------------------- */
+
+int sr_h_quiet(store_redis *s, sr_req *r, const redisReply *rep, int st) {
+    (void)s;
+    (void)r;
+    (void)rep;
+    (void)st; /* (an error reply was logged; a lost one is as a failed
+                 transaction's: SQLite retries a delete, Redis's janitor
+                 and the next cursor do the same work) */
+    return SR_DONE;
+}
+
+static void sr_del(store *st, uint32_t user, uint64_t id) {
+    store_redis *s = sr_of(st);
+    if (!sr_active(s) || !user) return; /* (a group's log: the janitor) */
+    sr_req *r = sr_new(s, SR_DEL, REDIS_SCRIPT_DEL, 2);
+    if (!r) {
+        log_error("store_oom_delete_lost",
+                  "store: out of memory: the delete of message %" PRIu64
+                  " is lost (it stays stored and may be delivered again)", id);
+        return;
+    }
+    sr_argf(r, "u:{%" PRIu32 "}:log", user);
+    sr_argf(r, "u:{%" PRIu32 "}", user);
+    sr_argu(r, user);
+    sr_argu(r, c53(id));
+    sr_submit(s, r);
+    SR_CHECK(s);
+}
+
+static void cursor_send(store_redis *s, uint32_t user, uint32_t dev,
+                        uint64_t cursor, int closed) {
+    sr_req *r = sr_new(s, SR_CURSOR, REDIS_SCRIPT_CURSOR, 4);
+    if (!r) {
+        log_error("store_oom_cursor",
+                  "store: out of memory: a cursor of user %" PRIu32 " is not "
+                  "saved (its messages may be delivered again)", user);
+        return;
+    }
+    sr_argf(r, "u:{%" PRIu32 "}", user);
+    sr_argf(r, "u:{%" PRIu32 "}:log", user);
+    sr_argf(r, "u:{%" PRIu32 "}:g", user);
+    sr_args(r, "chat:gdirty");
+    sr_argu(r, user);
+    sr_argu(r, dev);
+    sr_argu(r, c53(cursor));
+    sr_argu(r, closed != 0);
+    sr_argu(r, s->cfg.device_ttl_ms);
+    r->u.cursor.user = user;
+    r->u.cursor.dev = dev;
+    r->u.cursor.cursor = cursor;
+    sr_submit(s, r);
+}
+
+static void sr_cursor(store *st, uint32_t user, uint32_t dev,
+                      uint64_t cursor, int closed) {
+    store_redis *s = sr_of(st);
+    if (!sr_active(s)) return;
+    cursor_send(s, user, dev, cursor, closed);
+    SR_CHECK(s);
+}
+
+/* {known, removed, more}: more 1 -> again (as a new request at the tail:
+ * nothing waits for it). */
+int sr_h_cursor(store_redis *s, sr_req *r, const redisReply *rep, int st) {
+    if (st == STORE_OK && sr_int(rep, 2) == 1 && sr_active(s))
+        cursor_send(s, r->u.cursor.user, r->u.cursor.dev,
+                    r->u.cursor.cursor, 0);
+    return SR_DONE;
+}
+
+static void sr_read_mark(store *st, uint32_t user, uint32_t peer,
+                         uint32_t group, uint64_t upto, int64_t ts) {
+    store_redis *s = sr_of(st);
+    if (!sr_active(s) || !user || (!peer && !group)) return;
+    sr_req *r = sr_new(s, SR_READ_MARK, REDIS_SCRIPT_READ_MARK, 1);
+    if (!r) {
+        log_error("store_oom_read_mark",
+                  "store: out of memory: a read mark of user %" PRIu32
+                  " is lost", user);
+        return;
+    }
+    sr_argf(r, "u:{%" PRIu32 "}:rd", user);
+    sr_argu(r, group ? 0 : peer);
+    sr_argu(r, group);
+    sr_argu(r, c53(upto));
+    sr_argu(r, c53s(ts));
+    sr_submit(s, r);
+    SR_CHECK(s);
+}
+
+static void sr_contact(store *st, uint32_t a, uint32_t b) {
+    store_redis *s = sr_of(st);
+    /* contacts matter to presence checks, which --auth on makes */
+    if (!sr_active(s) || !s->cfg.contacts || !a || !b || a == b) return;
+    for (int i = 0; i < 2; i++) {
+        uint32_t x = i ? b : a, y = i ? a : b;
+        sr_req *r = sr_new(s, SR_CONTACT, -1, 0);
+        if (!r) {
+            log_error("store_oom_contact",
+                      "store: out of memory: the contact of users %" PRIu32
+                      " and %" PRIu32 " is not noted", a, b);
+            return;
+        }
+        sr_args(r, "SADD");
+        sr_argf(r, "u:{%" PRIu32 "}:ct", x);
+        sr_argu(r, y);
+        sr_submit(s, r);
+    }
+    SR_CHECK(s);
+}
+
+/* -- fetch, history --------------------------------------------------------- */
+
+static void fetch_args(store_redis *s, sr_req *r) {
+    uint32_t u = r->u.fetch.user;
+    sr_argf(r, "u:{%" PRIu32 "}:log", u);
+    sr_argf(r, "u:{%" PRIu32 "}:g", u);
+    sr_argu(r, u);
+    sr_argu(r, r->u.fetch.dev);
+    sr_argu(r, r->u.fetch.conv);
+    sr_argu(r, c53(r->u.fetch.after));
+    sr_argu(r, r->u.fetch.rows);
+    sr_argu(r, r->u.fetch.bytes);
+    sr_argu(r, s->cfg.ttl_ms);
+}
+
+static void sr_fetch(store *st, uint32_t user, uint32_t dev, int conv,
+                     uint64_t after_id, uint32_t max_rows, uint32_t max_bytes,
+                     void *token) {
+    store_redis *s = sr_of(st);
+    if (!sr_active(s)) return;
+    sr_req *r = sr_new(s, SR_FETCH, REDIS_SCRIPT_FETCH, 2);
+    if (!r) {
+        sr_fail(s, SR_FETCH, token, STORE_ENOMEM);
+        return;
+    }
+    r->token = token;
+    r->u.fetch.user = user;
+    r->u.fetch.dev = dev;
+    r->u.fetch.conv = conv != 0;
+    r->u.fetch.after = after_id;
+    r->u.fetch.rows = max_rows;
+    r->u.fetch.bytes = max_bytes;
+    fetch_args(s, r);
+    sr_submit(s, r);
+    SR_CHECK(s);
+}
+
+/* rep's elements [from..) as rows into s->rows: their count, or -1 (a
+ * malformed entry), -2 (out of memory). */
+static long rows_of(store_redis *s, const redisReply *rep, size_t from) {
+    size_t n = rep->elements - from;
+    if (n > s->crows) {
+        store_row *x = realloc(s->rows, n * sizeof *x);
+        if (!x) return -2;
+        s->rows = x;
+        s->crows = n;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const redisReply *e = rep->element[from + i];
+        if (e->type != REDIS_REPLY_STRING ||
+            sr_entry(e->str, e->len, &s->rows[i]))
+            return -1;
+    }
+    return (long)n;
+}
+
+/* {more, next, entry...}; more 1 with no entry: the scan stopped on its
+ * budget, go on after next (in place: the completion keeps its turn). */
+int sr_h_fetch(store_redis *s, sr_req *r, const redisReply *rep, int st) {
+    long n = 0;
+    int more = 0;
+    if (st == STORE_OK) {
+        if (rep->type != REDIS_REPLY_ARRAY || rep->elements < 2) {
+            st = STORE_EIO;
+        } else {
+            more = sr_int(rep, 0) != 0;
+            uint64_t next = (uint64_t)sr_int(rep, 1);
+            n = rows_of(s, rep, 2);
+            if (n < 0) {
+                st = n == -2 ? STORE_ENOMEM : STORE_EIO;
+                n = 0;
+            } else if (more && n == 0 && sr_active(s)) {
+                if (next <= r->u.fetch.after) {
+                    st = STORE_EIO; /* (no progress: a broken reply) */
+                } else {
+                    r->u.fetch.after = next;
+                    sr_reset_args(r, 2);
+                    fetch_args(s, r);
+                    return sr_resend(s, r);
+                }
+            }
+        }
+    }
+    if (st != STORE_OK) n = 0, more = 0;
+    if (sr_active(s) && s->cb.fetch_done)
+        s->cb.fetch_done(s->cb.ctx, r->token, n ? s->rows : NULL, (size_t)n,
+                         more, st);
+    return SR_DONE;
+}
+
+static void sr_history(store *st, uint32_t user, uint32_t peer,
+                       uint32_t group, uint64_t min_id, uint64_t before,
+                       uint32_t max_rows, uint32_t max_bytes, void *token) {
+    store_redis *s = sr_of(st);
+    if (!sr_active(s)) return;
+    sr_req *r = sr_new(s, SR_HISTORY, REDIS_SCRIPT_HISTORY, 1);
+    if (!r) {
+        sr_fail(s, SR_HISTORY, token, STORE_ENOMEM);
+        return;
+    }
+    r->token = token;
+    if (group) {
+        sr_argf(r, "g:{%" PRIu32 "}:log", group);
+    } else {
+        uint32_t lo = user < peer ? user : peer, hi = user < peer ? peer : user;
+        sr_argf(r, "cv:{%" PRIu32 "}:{%" PRIu32 "}", lo, hi);
+    }
+    sr_argu(r, c53(min_id));
+    sr_argu(r, c53(before));
+    sr_argu(r, max_rows);
+    sr_argu(r, max_bytes);
+    sr_argu(r, s->cfg.history_ttl_ms);
+    sr_argu(r, s->cfg.ttl_ms);
+    sr_submit(s, r);
+    SR_CHECK(s);
+}
+
+/* {more, entry...} newest first. */
+int sr_h_history(store_redis *s, sr_req *r, const redisReply *rep, int st) {
+    long n = 0;
+    int more = 0;
+    if (st == STORE_OK) {
+        if (rep->type != REDIS_REPLY_ARRAY || rep->elements < 1 ||
+            (n = rows_of(s, rep, 1)) < 0)
+            st = STORE_EIO;
+        else
+            more = sr_int(rep, 0) != 0;
+    }
+    if (st != STORE_OK) n = 0, more = 0;
+    if (sr_active(s) && s->cb.history_done)
+        s->cb.history_done(s->cb.ctx, r->token, n ? s->rows : NULL,
+                           (size_t)n, more, st);
+    return SR_DONE;
+}
+
+/* -- devices ------------------------------------------------------------------- */
+
+static void sr_device(store *st, uint32_t user, const char *name,
+                      size_t namelen, int conv, void *token) {
+    store_redis *s = sr_of(st);
+    assert(namelen <= STORE_DEVICE_MAX);
+    if (!sr_active(s)) return;
+    sr_req *r = sr_new(s, SR_DEVICE, REDIS_SCRIPT_DEVICE, 5);
+    if (!r) {
+        sr_fail(s, SR_DEVICE, token, STORE_ENOMEM);
+        return;
+    }
+    r->token = token;
+    r->u.user.user = user;
+    sr_argf(r, "u:{%" PRIu32 "}", user);
+    sr_argf(r, "u:{%" PRIu32 "}:log", user);
+    sr_argf(r, "u:{%" PRIu32 "}:on", user);
+    sr_args(r, "chat:devno");
+    sr_args(r, "chat:alive");
+    sr_argu(r, user);
+    sr_arg(r, name, namelen);
+    sr_argu(r, conv != 0);
+    sr_argu(r, s->cfg.device_ttl_ms);
+    sr_argu(r, s->cfg.dedup_ms);
+    sr_submit(s, r);
+    SR_CHECK(s);
+}
+
+static int cids_room(store_redis *s, size_t n) {
+    if (n <= s->ccids) return 0;
+    uint64_t *a = realloc(s->cids, n * sizeof *a);
+    if (a) s->cids = a;
+    uint64_t *b = realloc(s->cidids, n * sizeof *b);
+    if (b) s->cidids = b;
+    int64_t *c = realloc(s->cidts, n * sizeof *c);
+    if (c) s->cidts = c;
+    if (!a || !b || !c) return -1;
+    s->ccids = n;
+    return 0;
+}
+
+/* {dev, cursor, all, conv, created, cid1, id1, ...}. */
+int sr_h_device(store_redis *s, sr_req *r, const redisReply *rep, int st) {
+    store_device_info d = {0};
+    if (st == STORE_OK) {
+        size_t ncid = rep->type == REDIS_REPLY_ARRAY && rep->elements >= 5
+                          ? (rep->elements - 5) / 2 : 0;
+        if (rep->type != REDIS_REPLY_ARRAY || rep->elements < 5 ||
+            (rep->elements - 5) % 2 || ncid > STORE_DEDUP_MAX) {
+            st = STORE_EIO;
+        } else if (cids_room(s, ncid)) {
+            st = STORE_ENOMEM;
+        } else {
+            d.dev = (uint32_t)sr_int(rep, 0);
+            d.cursor = (uint64_t)sr_int(rep, 1);
+            d.all = (unsigned)sr_int(rep, 2);
+            d.conv = (unsigned)sr_int(rep, 3);
+            for (size_t i = 0; i < ncid; i++) {
+                const redisReply *c = rep->element[5 + 2 * i];
+                uint64_t id = (uint64_t)sr_int(rep, 6 + 2 * i);
+                s->cids[i] = c->type == REDIS_REPLY_STRING
+                                 ? strtoull(c->str, NULL, 10) : 0;
+                s->cidids[i] = id;
+                s->cidts[i] = (int64_t)(id / 1000) + STORE_ID_EPOCH_MS;
+            }
+            d.ncid = ncid;
+            d.cids = ncid ? s->cids : NULL;
+            d.cid_ts = ncid ? s->cidts : NULL;
+            d.cid_ids = ncid ? s->cidids : NULL;
+            sr_devices_set(s, r->u.user.user, d.all, d.conv);
+        }
+    }
+    if (sr_active(s) && s->cb.device_done)
+        s->cb.device_done(s->cb.ctx, r->token, st == STORE_OK ? &d : NULL,
+                          st);
+    return SR_DONE;
+}
+
+static void sr_devices(const store *st, uint32_t user, unsigned *all,
+                       unsigned *conv) {
+    const store_redis *s = sr_cof(st);
+    const sr_user *u = u32map_get(&s->users, user);
+    if (u && u->known) {
+        *all = u->all;
+        *conv = u->conv;
+    } else {
+        *all = *conv = STORE_REDIS_DEVICES_UNKNOWN;
+    }
+}
+
+/* -- groups --------------------------------------------------------------------- */
+
+static void sr_group(store *st, const store_group_op *op, void *token) {
+    store_redis *s = sr_of(st);
+    assert(op->namelen <= GROUPS_NAME_MAX);
+    if (!sr_active(s)) return;
+    sr_req *r = sr_new(s, SR_GROUP, REDIS_SCRIPT_GROUP, 3);
+    if (!r) {
+        sr_fail(s, SR_GROUP, token, STORE_ENOMEM);
+        return;
+    }
+    r->token = token;
+    sr_args(r, "chat:gids");
+    sr_args(r, "chat:groups:all");
+    sr_args(r, "chat:gdirty");
+    sr_argu(r, op->op);
+    sr_argu(r, op->op == STORE_G_CREATE ? 0 : op->group);
+    sr_argu(r, op->actor);
+    sr_arg(r, op->name ? op->name : "", op->name ? op->namelen : 0);
+    sr_argu(r, c53(op->joined));
+    sr_argu(r, c53(op->was));
+    sr_argu(r, op->max_members > 65535 ? 65535 : op->max_members);
+    for (size_t i = 0; i < op->nusers; i++) sr_argu(r, op->users[i]);
+    sr_submit(s, r);
+    SR_CHECK(s);
+}
+
+/* {status, group, snapshot}: the copy takes the snapshot before the
+ * completion (store.h: "the loop's copy shows it already"). */
+int sr_h_group(store_redis *s, sr_req *r, const redisReply *rep, int st) {
+    uint32_t group = 0;
+    if (st == STORE_OK) {
+        long long code = sr_int(rep, 0);
+        if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 3 ||
+            rep->element[2]->type != REDIS_REPLY_STRING) {
+            st = STORE_EIO;
+        } else if (code == 0 || (code <= STORE_GNOGROUP &&
+                                 code >= STORE_GFULL)) {
+            st = (int)code;
+            group = (uint32_t)sr_int(rep, 1);
+            const redisReply *sn = rep->element[2];
+            if (code == 0 && sn->len &&
+                sr_group_snapshot(s, (const uint8_t *)sn->str, sn->len))
+                st = STORE_EIO;
+        } else {
+            st = STORE_EIO;
+        }
+    }
+    if (sr_active(s) && s->cb.group_done)
+        s->cb.group_done(s->cb.ctx, r->token, group, st);
+    return SR_DONE;
+}
+
+static const groups *sr_groups(const store *st) { return &sr_cof(st)->grp; }
+
+/* -- marks, presence ----------------------------------------------------------- */
+
+static void sr_marks(store *st, uint32_t user, uint32_t peer, uint32_t group,
+                     void *token) {
+    store_redis *s = sr_of(st);
+    if (!sr_active(s)) return;
+    const chatgroup *g = group ? groups_get(&s->grp, group) : NULL;
+    if (group && (!g || groups_member(g, user) < 0)) { /* not a member */
+        sr_fail(s, SR_MARKS, token, STORE_OK);
+        return;
+    }
+    size_t n = group ? g->n : 2;
+    if (n > STORE_MARKS_MAX) n = STORE_MARKS_MAX;
+    unsigned chunks = (unsigned)((n + 255) / 256);
+    sr_macc *acc = calloc(1, sizeof *acc);
+    store_mark *m = acc ? calloc(n, sizeof *m) : NULL;
+    sr_req *rs[STORE_MARKS_MAX / 256];
+    unsigned made = 0;
+    while (m && made < chunks &&
+           (rs[made] = sr_new(s, SR_MARKS, REDIS_SCRIPT_MARKS,
+                              (int)(2 * (made + 1 < chunks
+                                             ? 256 : n - 256 * made)))))
+        made++;
+    if (made < chunks) {
+        for (unsigned i = 0; i < made; i++) sr_discard(s, rs[i]);
+        free(m);
+        free(acc);
+        sr_fail(s, SR_MARKS, token, STORE_ENOMEM);
+        return;
+    }
+    *acc = (sr_macc){.m = m, .n = n, .left = chunks, .status = STORE_OK};
+    char field[16];
+    if (group) (void)snprintf(field, sizeof field, "g%" PRIu32, group);
+    for (size_t i = 0; i < n; i++)
+        m[i].user = group ? g->m[i].user : i == 0 ? peer : user;
+    for (unsigned c = 0; c < chunks; c++) {
+        sr_req *r = rs[c];
+        size_t first = 256 * (size_t)c, k = c + 1 < chunks ? 256 : n - first;
+        r->token = token;
+        r->u.marks.acc = acc;
+        r->u.marks.first = (uint32_t)first;
+        r->u.marks.n = (uint32_t)k;
+        for (size_t i = 0; i < k; i++) {
+            sr_argf(r, "u:{%" PRIu32 "}", m[first + i].user);
+            sr_argf(r, "u:{%" PRIu32 "}:rd", m[first + i].user);
+        }
+        for (size_t i = 0; i < k; i++) {
+            if (!group)
+                sr_argf(r, "u%" PRIu32, i + first == 0 ? user : peer);
+            else
+                sr_args(r, field);
+        }
+        sr_submit(s, r);
+    }
+    SR_CHECK(s);
+}
+
+/* {d1, r1, t1, ...} for one chunk; the last one completes. */
+int sr_h_marks(store_redis *s, sr_req *r, const redisReply *rep, int st) {
+    sr_macc *acc = r->u.marks.acc;
+    if (!acc) { /* answered here (not a member) or out of memory */
+        if (sr_active(s) && s->cb.marks_done)
+            s->cb.marks_done(s->cb.ctx, r->token, NULL, 0, st);
+        return SR_DONE;
+    }
+    r->u.marks.acc = NULL;
+    size_t k = r->u.marks.n;
+    if (st == STORE_OK &&
+        (rep->type != REDIS_REPLY_ARRAY || rep->elements != 3 * k))
+        st = STORE_EIO;
+    if (st != STORE_OK) {
+        if (acc->status == STORE_OK) acc->status = st;
+    } else {
+        for (size_t i = 0; i < k; i++) {
+            store_mark *m = &acc->m[r->u.marks.first + i];
+            m->delivered = (uint64_t)sr_int(rep, 3 * i);
+            m->read = (uint64_t)sr_int(rep, 3 * i + 1);
+            m->read_ts = (int64_t)sr_int(rep, 3 * i + 2);
+        }
+    }
+    assert(acc->left > 0);
+    if (--acc->left == 0) {
+        int ok = acc->status == STORE_OK;
+        if (sr_active(s) && s->cb.marks_done)
+            s->cb.marks_done(s->cb.ctx, r->token, ok ? acc->m : NULL,
+                             ok ? acc->n : 0, acc->status);
+        free(acc->m);
+        free(acc);
+    }
+    return SR_DONE;
+}
+
+static void sr_presence(store *st, uint32_t user, const uint32_t *users,
+                        size_t n, int check, void *token) {
+    store_redis *s = sr_of(st);
+    if (n > STORE_PRESENCE_MAX) n = STORE_PRESENCE_MAX; /* (store.h) */
+    if (!sr_active(s)) return;
+    sr_req *r = sr_new(s, SR_PRESENCE, REDIS_SCRIPT_PRESENCE, 2 + 2 * (int)n);
+    uint32_t *copy = n ? malloc(n * sizeof *copy) : NULL;
+    if (!r || (n && !copy)) {
+        if (r) sr_discard(s, r);
+        free(copy);
+        sr_fail(s, SR_PRESENCE, token, STORE_ENOMEM);
+        return;
+    }
+    if (n) memcpy(copy, users, n * sizeof *copy);
+    r->token = token;
+    r->u.pres.users = copy;
+    r->u.pres.n = (uint32_t)n;
+    sr_argf(r, "u:{%" PRIu32 "}:ct", user);
+    sr_argf(r, "u:{%" PRIu32 "}:g", user);
+    for (size_t i = 0; i < n; i++) {
+        sr_argf(r, "u:{%" PRIu32 "}", users[i]);
+        sr_argf(r, "u:{%" PRIu32 "}:g", users[i]);
+    }
+    sr_argu(r, user);
+    sr_argu(r, check != 0);
+    for (size_t i = 0; i < n; i++) sr_argu(r, users[i]);
+    sr_submit(s, r);
+    SR_CHECK(s);
+}
+
+/* {a1, s1, a2, s2, ...}. */
+int sr_h_presence(store_redis *s, sr_req *r, const redisReply *rep, int st) {
+    size_t n = r->u.pres.n;
+    if (st == STORE_OK && (rep->type != REDIS_REPLY_ARRAY ||
+                           rep->elements != 2 * n))
+        st = STORE_EIO;
+    if (st == STORE_OK && n && !s->pallow) {
+        s->pallow = malloc(STORE_PRESENCE_MAX * sizeof *s->pallow);
+        s->pseen = malloc(STORE_PRESENCE_MAX * sizeof *s->pseen);
+        if (!s->pallow || !s->pseen) {
+            free(s->pallow);
+            free(s->pseen);
+            s->pallow = NULL;
+            s->pseen = NULL;
+            st = STORE_ENOMEM;
+        }
+    }
+    if (st == STORE_OK) {
+        for (size_t i = 0; i < n; i++) {
+            s->pallow[i] = sr_int(rep, 2 * i) != 0;
+            s->pseen[i] = (int64_t)sr_int(rep, 2 * i + 1);
+        }
+    }
+    int ok = st == STORE_OK && n;
+    if (sr_active(s) && s->cb.presence_done)
+        s->cb.presence_done(s->cb.ctx, r->token,
+                            ok ? r->u.pres.users : NULL,
+                            ok ? s->pallow : NULL, ok ? s->pseen : NULL,
+                            st == STORE_OK ? n : 0, st);
+    return SR_DONE;
+}
+
+/* -- presence registration --------------------------------------------------- */
+
+void sr_online_send(store_redis *s, uint32_t user, int on) {
+    sr_req *r = sr_new(s, SR_ONLINE, REDIS_SCRIPT_ONLINE, 2);
+    if (!r) {
+        if (on) s->reg_dirty = 1; /* (the next tick registers it) */
+        else if (u32map_put(&s->unreg, user, (void *)1))
+            log_error("store_oom_unregister",
+                      "cluster: out of memory: user %" PRIu32 " stays "
+                      "registered on node %" PRIu32 " until it stops", user,
+                      s->node);
+        return;
+    }
+    sr_argf(r, "u:{%" PRIu32 "}:on", user);
+    sr_args(r, "chat:alive");
+    sr_argu(r, user);
+    sr_argu(r, s->node);
+    sr_argu(r, on != 0);
+    r->u.user.user = user;
+    r->u.user.on = on != 0;
+    sr_submit(s, r);
+}
+
+/* On the command connection, so it precedes every fetch queued after it
+ * (store.h). The cache entry lives while the user is held. */
+static void sr_online(store *st, uint32_t user, int on) {
+    store_redis *s = sr_of(st);
+    if (!sr_active(s) || !user) return;
+    if (on) {
+        if (!u32map_get(&s->users, user)) {
+            sr_user *u = calloc(1, sizeof *u);
+            if (!u || u32map_put(&s->users, user, u)) {
+                free(u);
+                log_error("store_oom_register",
+                          "cluster: out of memory: user %" PRIu32 " is not "
+                          "registered on this node: its messages come only "
+                          "by fetches", user);
+                return;
+            }
+        }
+        (void)u32map_del(&s->unreg, user); /* (its value is no memory) */
+    } else {
+        free(u32map_del(&s->users, user));
+    }
+    sr_online_send(s, user, on);
+    SR_CHECK(s);
+}
+
+/* -- the rest of the table ----------------------------------------------------- */
+
+static void sr_flush(store *st) {
+    store_redis *s = sr_of(st);
+    if (s->cmd) rconn_flush(s->cmd);
+}
+
+static void sr_set_quota(store *st, uint64_t max_messages,
+                         uint64_t max_bytes) {
+    store_redis *s = sr_of(st);
+    s->max_messages = max_messages;
+    s->max_bytes = max_bytes;
+}
+
+static size_t sr_pending_bytes(const store *st) {
+    return sr_cof(st)->pending;
+}
+
+static const store_stats *sr_stats_of(const store *st) {
+    return &sr_cof(st)->stats;
+}
+
+/* The counts live in Redis (u:{U} qn/qb): not worth a round trip for the
+ * logs and tests store_count serves (store_redis.h). */
+static uint64_t sr_count(const store *st, uint32_t receiver) {
+    (void)st;
+    (void)receiver;
+    return 0;
+}
+
+const store_ops store__redis_ops = {
+    .put = sr_put,
+    .del = sr_del,
+    .fetch = sr_fetch,
+    .device = sr_device,
+    .cursor = sr_cursor,
+    .history = sr_history,
+    .group = sr_group,
+    .read_mark = sr_read_mark,
+    .marks = sr_marks,
+    .contact = sr_contact,
+    .presence = sr_presence,
+    .groups = sr_groups,
+    .devices = sr_devices,
+    .flush = sr_flush,
+    .set_quota = sr_set_quota,
+    .pending_bytes = sr_pending_bytes,
+    .stats_of = sr_stats_of,
+    .count = sr_count,
+    .next_id = NULL, /* ids are Redis's: put_done's */
+    .ids_reserve = NULL,
+    .online = sr_online,
+    .stop = sr_stop,
+    .free = sr_free,
+};
