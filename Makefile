@@ -71,7 +71,7 @@ SERVER_SRC := src/server/cluster_url.c src/server/config.c src/server/config_fil
               src/server/receipts.c src/server/presence.c src/server/login.c \
               src/server/session.c \
               src/server/httpd.c src/server/io.c src/server/sweep.c \
-              src/server/server.c src/server/stats.c src/server/workers.c \
+              src/server/server.c src/server/stats.c src/server/workers.c src/server/cluster_store.c \
               src/server/rconn.c src/server/rconn_new.c src/server/rconn_net.c \
               src/server/rconn_reply.c src/server/rconn_tls.c \
               src/server/store_redis.c src/server/store_redis_q.c \

@@ -334,10 +334,7 @@ void deliver_resync(hub *h) {
     for (dlink *k = dlist_first(&h->conns), *next; k; k = next) {
         next = dlist_next(&h->conns, k); /* (sync_spill never frees c) */
         conn *c = DLIST_ENTRY(k, conn, all);
-        if ((c->state == CONN_LIVE || c->state == CONN_HELD) && !c->fail) {
-            sync_spill(c); /* (from its device's cursor: what it has is
-                              dropped by id) */
-            sync_fetch(c);
-        }
+        if ((c->state == CONN_LIVE || c->state == CONN_HELD) && !c->fail)
+            sync_resync(c);
     }
 }

@@ -24,6 +24,7 @@
 #include "config.h"
 #include "reload.h"
 #include "server.h"
+#include "cluster_store.h"
 #include "store.h"
 #include "workers.h"
 
@@ -159,7 +160,13 @@ int main(int argc, char **argv) {
     store_config scfg = config_store(&cfg);
     store *st = NULL;
     char serr[512];
-    if (store_open(&st, loop, &scfg, &cb, serr, sizeof serr)) {
+    if (*cfg.cluster) {
+        if (cluster_store_open(&st, loop, &cfg, &cb, serr, sizeof serr)) {
+            log_error("cluster_open_failed", "cannot join the cluster: %s",
+                      serr);
+            return 1;
+        }
+    } else if (store_open(&st, loop, &scfg, &cb, serr, sizeof serr)) {
         log_error("store_open_failed", "cannot open the store: %s", serr);
         return 1;
     }
@@ -250,12 +257,17 @@ int main(int argc, char **argv) {
     if ((r = reload_start(&rl, loop)))
         log_warn("reload_unavailable",
                  "cannot listen for SIGHUP (%s): no reloads", uv_strerror(r));
-    log_info("store_opened",
-             "store: sqlite %s/chat.db (fsync %s, next message id %llu, "
-             "offline ttl %llu s)", cfg.data_dir,
-             cfg.fsync_full ? "full" : "normal",
-             (unsigned long long)store_next_id(st),
-             (unsigned long long)(cfg.offline_ttl_ms / 1000));
+    if (*cfg.cluster)
+        log_info("store_opened", "store: the cluster's Redis at %s "
+                 "(offline ttl %llu s)", cfg.cluster,
+                 (unsigned long long)(cfg.offline_ttl_ms / 1000));
+    else
+        log_info("store_opened",
+                 "store: sqlite %s/chat.db (fsync %s, next message id %llu, "
+                 "offline ttl %llu s)", cfg.data_dir,
+                 cfg.fsync_full ? "full" : "normal",
+                 (unsigned long long)store_next_id(st),
+                 (unsigned long long)(cfg.offline_ttl_ms / 1000));
     /* (void): non-zero only if uv_stop() ended it with handles still
      * active, and nothing calls uv_stop(); uv_loop_close() below reports
      * any handle left open. */

@@ -16,7 +16,7 @@ const char *store_strerror(int status) {
     case STORE_OK: return "ok";
     case STORE_EQUOTA: return "the receiver's offline quota is full";
     case STORE_ENOMEM: return "out of memory";
-    case STORE_EIO: return "the message database could not be written";
+    case STORE_EIO: return "the message store could not be written";
     case STORE_EFULL: return "the disk is full";
     case STORE_ECORRUPT: return "the message database is damaged";
     case STORE_EBUSY: return "another chat-server uses the data directory";

@@ -37,6 +37,7 @@
 /* -- phases ----------------------------------------------------------------- */
 
 #define BIT(p) (1u << (p))
+#ifndef NDEBUG /* (read by the assert of sr_to only) */
 static const unsigned edges[SR_NPHASES] = {
     [SR_OPENING] = BIT(SR_RUNNING) | BIT(SR_CLOSING),
     [SR_RUNNING] = BIT(SR_STOPPING),
@@ -44,6 +45,7 @@ static const unsigned edges[SR_NPHASES] = {
     [SR_CLOSING] = BIT(SR_CLOSED),
     [SR_CLOSED] = 0,
 };
+#endif
 
 void sr_to(store_redis *s, int phase) {
     assert(phase < SR_NPHASES && (edges[s->phase] & BIT(phase)));

@@ -38,6 +38,13 @@ void sync_fetch(conn *c) {
                 CONN_PULL_BYTES, c);
 }
 
+void sync_resync(conn *c) {
+    if (c->state != CONN_LIVE && c->state != CONN_HELD) return;
+    conn_to(c, CONN_SYNC); /* (its fetch starts after c->cursor: what it
+                              has is never sent again) */
+    sync_fetch(c);
+}
+
 void sync_spill(conn *c) {
     if (c->state != CONN_LIVE && c->state != CONN_HELD) return;
     int held = c->state == CONN_HELD;

@@ -59,6 +59,10 @@ void sync_fetch(conn *c);
  * held message too: the next fetch comes after its commit). */
 void sync_spill(conn *c);
 
+/* LIVE or HELD -> SYNC, and fetch: the store's feed was interrupted
+ * (deliver_resync), so what it brought meanwhile is fetched instead. */
+void sync_resync(conn *c);
+
 /* Message m was stored for this SYNC connection's device. */
 void sync_stored(conn *c, const msgref *m);
 

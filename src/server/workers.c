@@ -180,7 +180,7 @@ int workers_run(config *cfg) {
              cfg->http_port >= 0 ? " and the HTTP ports" : "");
     int stopping = running(w, n) < n, killed = 0, ever_up = 0;
     int64_t stop_deadline = 0, t0 = mono_ms();
-    if (stopping) stop_deadline = t0 + WORKERS_STOP_S * 1000;
+    if (stopping) stop_deadline = t0 + (int64_t)WORKERS_STOP_S * 1000;
     for (;;) {
         int64_t now = mono_ms(), wake = now + 1000;
         /* (re)start the workers whose wait is over */
@@ -207,7 +207,7 @@ int workers_run(config *cfg) {
                      "s: killed", running(w, n), WORKERS_STOP_S);
             signal_all(w, n, SIGKILL);
             killed = 1;
-            stop_deadline = now + 3600 * 1000; /* (reaped below) */
+            stop_deadline = now + INT64_C(3600000); /* (reaped below) */
         }
         if (stopping && stop_deadline < wake) wake = stop_deadline;
         int64_t wait = wake > now ? wake - now : 0;
@@ -221,7 +221,7 @@ int workers_run(config *cfg) {
                          sig == SIGTERM ? "SIGTERM" : "SIGINT",
                          running(w, n));
                 stopping = 1;
-                stop_deadline = mono_ms() + WORKERS_STOP_S * 1000;
+                stop_deadline = mono_ms() + (int64_t)WORKERS_STOP_S * 1000;
             }
             signal_all(w, n, sig);
         } else if (sig == SIGHUP) {
@@ -242,7 +242,7 @@ int workers_run(config *cfg) {
             describe(status, how, sizeof how);
             if (up >= HEALTHY_MS) w[i].backoff = BACKOFF_MIN_MS;
             if (up >= FIRST_FAIL_MS) ever_up = 1;
-            if (!ever_up && now - t0 < 2 * FIRST_FAIL_MS &&
+            if (!ever_up && now - t0 < 2 * (int64_t)FIRST_FAIL_MS &&
                 running(w, n) == 0) {
                 log_error("workers_failed_at_start",
                           "every worker stopped within a second of its "

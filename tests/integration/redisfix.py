@@ -164,6 +164,9 @@ class RedisServer:
         os.makedirs(self.dir, exist_ok=True)
         self.binary = binary
         self.extra = list(extra)
+        # (a --requirepass in extra: the fixture's own connections AUTH)
+        self.password = (self.extra[self.extra.index("--requirepass") + 1]
+                         if "--requirepass" in self.extra else None)
         self.log_path = os.path.join(self.dir, "redis.log")
         self.proc = None
         for _ in range(PORT_TRIES):
@@ -212,6 +215,8 @@ class RedisServer:
         except OSError:
             return False
         try:
+            if self.password is not None:
+                c.cmd("AUTH", self.password)
             return c.cmd("PING") == "PONG"
         except (OSError, RespError):  # LOADING while it reads the AOF
             return False
@@ -219,7 +224,10 @@ class RedisServer:
             c.close()
 
     def client(self):
-        return Resp(self.port)
+        c = Resp(self.port)
+        if self.password is not None:
+            c.cmd("AUTH", self.password)
+        return c
 
     def kill(self):
         """SIGKILL, and wait for the process to go."""

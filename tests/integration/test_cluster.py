@@ -1,0 +1,285 @@
+"""Several chat-server nodes on one Redis (--cluster; docs/CLUSTER.md,
+issue 15): users on different nodes chat both ways, a user's devices on
+two nodes get everything, groups span nodes, messages stored through one
+node are fetched through another, a node that loses Redis refuses what it
+cannot store (ERROR, never an ACK) and recovers, a node SIGKILLed loses
+nothing acknowledged.
+
+Each test starts its own redis-server (tests/integration/redisfix.py) on a
+free loopback port, with the persistence the cluster requires, and nodes
+with --cluster redis://127.0.0.1:PORT."""
+
+import itertools
+import os
+import re
+import signal
+import subprocess
+import time
+
+import pytest
+
+from conftest import Server, require_binary
+from convproto import connect, device, group_device, payload, plain
+from proto import ACKS_FLAG, ERROR, TEXT, parse_error, wait_for_ack
+from redisfix import RedisServer, redis_path  # noqa: F401 (a fixture)
+
+from proto import STORE as E_STORE  # noqa: E402 (ERROR code STORE)
+
+
+@pytest.fixture
+def redis(redis_path, tmp_path):  # noqa: F811 (the fixture above)
+    r = RedisServer(tmp_path / "redis", redis_path)
+    yield r
+    r.terminate()
+
+
+@pytest.fixture
+def node(tmp_path, redis):
+    """Factory: node(*extra_args, redis=None) -> a Server with --cluster on
+    `redis` (default: the test's). All are stopped at teardown."""
+    started = []
+    n = itertools.count()
+
+    def start(*args, redis=redis):
+        s = Server(tmp_path / f"node{next(n)}",
+                   ["--cluster", f"redis://127.0.0.1:{redis.port}", *args])
+        started.append(s)
+        return s
+
+    yield start
+    for s in started:
+        s.teardown()
+
+
+def bodies(frames):
+    return [payload(f) for f in frames]
+
+
+# -- chatting across nodes -----------------------------------------------------
+
+def test_users_on_two_nodes_chat_both_ways(node):
+    n1, n2 = node(), node()
+    a, b = plain(n1, 1, flags=0), plain(n2, 2, flags=0)
+    for i in range(20):
+        a.send_data(2, TEXT, b"a->b %d" % i)
+        b.send_data(1, TEXT, b"b->a %d" % i)
+    assert bodies(b.read_bare(20)) == [b"a->b %d" % i for i in range(20)]
+    assert bodies(a.read_bare(20)) == [b"b->a %d" % i for i in range(20)]
+
+
+def test_acknowledged_sends_across_nodes_arrive_in_order(node):
+    n1, n2 = node(), node()
+    a, b = plain(n1, 1), plain(n2, 2)
+    for i in range(200):
+        a.send_data(2, TEXT, b"m%d" % i)
+    r = wait_for_ack(a, 200)
+    assert r.errors == []
+    got = bodies(b.read_bare(200))
+    assert got == [b"m%d" % i for i in range(200)]
+    b.ack()
+
+
+def test_users_on_one_node_still_chat(node):
+    n1, _ = node(), node()
+    a, b = plain(n1, 1, flags=0), plain(n1, 2, flags=0)
+    a.send_data(2, TEXT, b"same node")
+    assert bodies(b.read_bare(1)) == [b"same node"]
+
+
+def test_stored_through_one_node_fetched_through_another(node):
+    n1, n2 = node(), node()
+    a = plain(n1, 1)
+    for i in range(30):
+        a.send_data(3, TEXT, b"offline %d" % i)
+    assert wait_for_ack(a, 30).errors == []
+    c = plain(n2, 3)
+    assert bodies(c.read_bare(30)) == [b"offline %d" % i for i in range(30)]
+    c.ack()
+
+
+def test_a_user_with_devices_on_two_nodes_gets_everything_on_both(node):
+    n1, n2 = node(), node()
+    phone, laptop = device(n1, 5, "phone"), device(n2, 5, "laptop")
+    sender = device(n1, 6, "desk")
+    for i in range(10):
+        sender.post(5, TEXT, b"to 5: %d" % i, cid=i + 1)
+    sender.wait_acked()
+    p, l = phone.read_msgs(10), laptop.read_msgs(10)
+    assert [m.payload for m in p] == [b"to 5: %d" % i for i in range(10)]
+    assert [m.id for m in p] == [m.id for m in l]  # one id everywhere
+    assert all(p[i].id < p[i + 1].id for i in range(9))
+    # an own copy: what the phone posts reaches the laptop (not the phone)
+    phone.post(6, TEXT, b"from the phone", cid=99)
+    own = laptop.read_msg()
+    assert (own.payload, own.to, own.sender) == (b"from the phone", 6, 5)
+    assert sender.read_msg().payload == b"from the phone"
+
+
+def test_a_group_spread_over_three_nodes(node):
+    n1, n2, n3 = node(), node(), node()
+    a = group_device(n1, 11, "a")
+    b = group_device(n2, 12, "b")
+    c = group_device(n3, 13, "c")
+    gid = a.create("three", [12, 13])
+    for i in range(10):
+        a.post_group(gid, TEXT, b"g%d" % i, cid=i + 1)
+    a.wait_acked()
+    for conn in (b, c):
+        got = conn.read_msgs(10)
+        assert [m.payload for m in got] == [b"g%d" % i for i in range(10)]
+        assert all(m.to == gid for m in got)
+
+
+# -- Redis unreachable ------------------------------------------------------------
+
+def errors_until_acked(client, total, deadline_s=30.0):
+    """Read until the server acknowledged `total` frames; return the ERRORs
+    seen meanwhile."""
+    r = wait_for_ack(client, total, timeout=deadline_s)
+    return [e for e, _ in r.errors]
+
+
+def test_redis_down_refuses_sends_and_recovers(node, redis):
+    n1, n2 = node(), node()
+    a, b = plain(n1, 1), plain(n2, 2)
+    a.send_data(2, TEXT, b"before")
+    assert wait_for_ack(a, 1).errors == []
+    assert bodies(b.read_bare(1)) == [b"before"]
+    b.ack()
+    redis.kill()
+    # a send while Redis is down: ERROR STORE, never an ACK for it
+    a.send_data(2, TEXT, b"while down")
+    f = a.read_frame(timeout=15)
+    assert f.type == ERROR, f"expected ERROR STORE, got {f}"
+    e = parse_error(f.body)
+    assert e.code == E_STORE and e.ref == 2, e
+    n1.wait_for_log("refusing sends until it is back", timeout=5)
+    redis.restart()
+    # recovered (both nodes say so): the next send is acknowledged and
+    # delivered; the one refused is not
+    for n in (n1, n2):
+        n.wait_for_log(re.compile(r"cluster: redis \S+ is back after"), timeout=20)
+        n.wait_for_log(re.compile(r"the feed from redis \S+ is back after"), timeout=20)
+    a.send_data(2, TEXT, b"after")
+    r = wait_for_ack(a, 3, timeout=20)
+    assert r.errors == [], r.errors
+    try:
+        assert bodies(b.read_bare(1, timeout=20)) == [b"after"]
+    except BaseException:
+        print(n1.log(), n2.log(), sep="\n-----\n")
+        raise
+
+
+def test_weak_redis_persistence_grants_no_acknowledgement(node, redis_path, tmp_path):  # noqa: F811
+    weak = RedisServer(tmp_path / "weak", redis_path, extra=("--appendfsync", "everysec"))
+    try:
+        n1 = node(redis=weak)
+        n1.wait_for_log("appendfsync")
+        a = connect(n1)
+        a.send_hello(1, ACKS_FLAG)
+        w = a.welcome(1)
+        assert not w.flags & ACKS_FLAG, f"ACKS granted on a weak Redis: {w}"
+        n1.wait_for_log("ACKS asked for and not granted")
+        # messages still flow (without the promise)
+        b = plain(n1, 2, flags=0)
+        a.send_data(2, TEXT, b"not acknowledged")
+        assert bodies(b.read_bare(1)) == [b"not acknowledged"]
+    finally:
+        weak.terminate()
+
+
+def test_a_wrong_password_stops_the_node_with_a_sentence(redis_path, tmp_path):  # noqa: F811
+    r = RedisServer(tmp_path / "pw", redis_path, extra=("--requirepass", "s3cret"))
+    try:
+        pw = tmp_path / "pw.txt"
+        pw.write_text("wrong\n")
+        p = subprocess.run([require_binary(), "--port", "0", "--data-dir",
+                            str(tmp_path / "d"), "--cluster",
+                            f"redis://127.0.0.1:{r.port}",
+                            "--cluster-password-file", str(pw)],
+                           capture_output=True, timeout=60)
+        assert p.returncode != 0
+        err = p.stderr.decode()
+        assert f"127.0.0.1:{r.port}" in err and "pass" in err.lower(), err
+        pw.write_text("s3cret\n")
+        # the right one works
+        s = Server(tmp_path / "ok", ["--cluster", f"redis://127.0.0.1:{r.port}",
+                                     "--cluster-password-file", str(pw)])
+        try:
+            a, b = plain(s, 1), plain(s, 2, flags=0)
+            a.send_data(2, TEXT, b"with a password")
+            assert wait_for_ack(a, 1).errors == []
+            assert bodies(b.read_bare(1)) == [b"with a password"]
+        finally:
+            s.teardown()
+    finally:
+        r.terminate()
+
+
+def test_cluster_settings_are_checked():
+    cases = [
+        (["--cluster", "redis://h"], "the port is missing"),
+        (["--cluster-tls-ca", "/x"], "needs --cluster"),
+        (["--cluster", "redis://u:pw@h:1"], "no password in the URL"),
+        (["--cluster", "redis://h:1", "--cluster-tls-name", "x"], "rediss://"),
+    ]
+    for args, says in cases:
+        p = subprocess.run([require_binary(), *args], capture_output=True, timeout=10)
+        assert p.returncode == 2 and says in p.stderr.decode(), (args, p.stderr)
+
+
+# -- a node killed ------------------------------------------------------------------
+
+def test_a_node_killed_under_load_loses_nothing_acknowledged(node):
+    n1, n2 = node(), node()
+    b = plain(n2, 2)
+    a = plain(n1, 1)
+    acked_upto = 0
+    for i in range(300):
+        a.send_data(2, TEXT, b"k%d" % i)
+    r = wait_for_ack(a, 100, sent=300)
+    acked_upto = r.count
+    n1.proc.kill()
+    n1.wait_exit()
+    # every acknowledged message reaches b (through n2), in order
+    got = bodies(b.read_bare(acked_upto, timeout=20))
+    assert got == [b"k%d" % i for i in range(acked_upto)]
+    b.ack()
+
+
+# -- --workers ----------------------------------------------------------------------
+
+def test_workers_share_the_port_and_are_restarted(node, redis):
+    sup = node("--workers", "2")
+    pids = [int(m) for m in re.findall(r"worker \d+: pid (\d+)",
+                                       sup.wait_for_log(re.compile(
+                                           r"(?s)worker \d+: pid \d+.*worker \d+: pid \d+")).group(0))]
+    assert len(set(pids)) == 2 and sup.proc.pid not in pids
+    # two nodes registered in Redis, one per worker
+    assert int(redis.client().cmd("GET", "chat:nodes")) == 2
+    # clients on whichever worker the kernel picked chat with each other
+    clients = [plain(sup, 100 + i, flags=0) for i in range(8)]
+    for i, c in enumerate(clients):
+        c.send_data(100 + (i + 1) % 8, TEXT, b"ring %d" % i)
+    for i, c in enumerate(clients):
+        assert bodies(c.read_bare(1)) == [b"ring %d" % ((i - 1) % 8)]
+    # a worker killed is restarted by the supervisor
+    os.kill(pids[0], signal.SIGKILL)
+    sup.wait_for_log(re.compile(r"(?s)restarted \(pid \d+\).*listening on"), timeout=10)
+    a, b = plain(sup, 201, flags=0), plain(sup, 202, flags=0)
+    a.send_data(202, TEXT, b"after the restart")
+    assert bodies(b.read_bare(1)) == [b"after the restart"]
+    # SIGTERM to the supervisor stops every worker, exit 0
+    assert sup.terminate() == 0
+    for p in pids[1:]:
+        try:
+            os.kill(p, 0)
+            alive = True
+        except ProcessLookupError:
+            alive = False
+        assert not alive, f"worker {p} outlived its supervisor"
+
+
+def test_workers_need_the_cluster():
+    p = subprocess.run([require_binary(), "--workers", "2"], capture_output=True, timeout=10)
+    assert p.returncode == 2 and b"--workers: needs --cluster" in p.stderr, p.stderr
