@@ -111,7 +111,7 @@ typedef struct sr_req {
     uint8_t state;                /* SR_SENT, SR_READY */
     uint8_t retried;              /* NOSCRIPT: reloaded and resent once */
     uint8_t reserve;              /* of the reserve (sr_fail): goes back */
-    int8_t script;                /* REDIS_SCRIPT_*, -1: a plain command */
+    int16_t script;               /* REDIS_SCRIPT_*, -1: a plain command */
     int status;                   /* SR_READY without parked: the outcome
                                      (STORE_E*, or STORE_OK: answered here) */
     redisReply *parked;           /* a reply that came before its turn */

@@ -699,8 +699,7 @@ static void test_noscript(void **state) {
     /* three puts in one write: each NOSCRIPT, reloaded, resent, in order */
     int n0 = a->nputs, r;
     for (int i = 0; i < 3; i++) {
-        char body[8];
-        (void)snprintf(body, sizeof body, "ns%d", i);
+        char body[4] = {'n', 's', (char)('0' + i), '\0'};
         store_msg m = {.receiver = 40, .sender = 1, .type = 1,
                        .body = (const uint8_t *)body, .len = 3};
         CALL(r = store_put(a->s, &m, 0, NULL, 10 + (uint64_t)i));
