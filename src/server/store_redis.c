@@ -292,7 +292,8 @@ void sr_stop(store *st) {
      * the others they left), then out of chat:alive; its answer closes. */
     for (size_t i = 0; s->users.slots && i <= s->users.mask; i++)
         if (s->users.slots[i].key)
-            sr_online_send(s, s->users.slots[i].key, 0);
+            (void)sr_online_send(s, s->users.slots[i].key, 0, 0); /* (a
+                                 node that stopped is dead in 5 s anyway) */
     sr_req *r = sr_new(s, SR_GOODBYE, -1, 0);
     if (!r) {
         close_all(s);

@@ -337,8 +337,10 @@ int sr_h_marks(store_redis *s, sr_req *r, const redisReply *rep, int st);
 int sr_h_presence(store_redis *s, sr_req *r, const redisReply *rep, int st);
 int sr_h_quiet(store_redis *s, sr_req *r, const redisReply *rep, int st);
 int sr_h_cursor(store_redis *s, sr_req *r, const redisReply *rep, int st);
-/* The online.lua request for user (op 1 add, 0 remove), submitted. */
-void sr_online_send(store_redis *s, uint32_t user, int on);
+/* The online.lua request for user (op 1 add, 0 remove; reg: one of
+ * sr_register_all's), submitted: 0, or -1 when it could not be made (then
+ * reg_dirty is set, or the user is put in unreg). */
+int sr_online_send(store_redis *s, uint32_t user, int on, int reg);
 
 /* -- store_redis_feed.c -------------------------------------------------- */
 void sr_feed_on_ready(void *ud);
@@ -357,6 +359,8 @@ void sr_devices_set(store_redis *s, uint32_t user, unsigned all,
                     unsigned conv);
 /* HGETALL u:{U} for every online user: their counts after a feed gap. */
 void sr_devices_refresh(store_redis *s);
+/* Every cached count unknown (count events may have been missed). */
+void sr_devices_forget(store_redis *s);
 int sr_h_groups_all(store_redis *s, sr_req *r, const redisReply *rep, int st);
 int sr_h_group_hash(store_redis *s, sr_req *r, const redisReply *rep, int st);
 int sr_h_group_members(store_redis *s, sr_req *r, const redisReply *rep,

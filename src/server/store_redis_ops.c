@@ -673,16 +673,17 @@ int sr_h_presence(store_redis *s, sr_req *r, const redisReply *rep, int st) {
 
 /* -- presence registration --------------------------------------------------- */
 
-void sr_online_send(store_redis *s, uint32_t user, int on) {
+int sr_online_send(store_redis *s, uint32_t user, int on, int reg) {
     sr_req *r = sr_new(s, SR_ONLINE, REDIS_SCRIPT_ONLINE, 2);
     if (!r) {
         if (on) s->reg_dirty = 1; /* (the next tick registers it) */
-        else if (u32map_put(&s->unreg, user, (void *)1))
+        else if (s->phase == SR_RUNNING &&
+                 u32map_put(&s->unreg, user, (void *)1))
             log_error("store_oom_unregister",
                       "cluster: out of memory: user %" PRIu32 " stays "
                       "registered on node %" PRIu32 " until it stops", user,
                       s->node);
-        return;
+        return -1;
     }
     sr_argf(r, "u:{%" PRIu32 "}:on", user);
     sr_args(r, "chat:alive");
@@ -691,7 +692,9 @@ void sr_online_send(store_redis *s, uint32_t user, int on) {
     sr_argu(r, on != 0);
     r->u.user.user = user;
     r->u.user.on = on != 0;
+    r->u.user.reg = reg != 0;
     sr_submit(s, r);
+    return 0;
 }
 
 /* On the command connection, so it precedes every fetch queued after it
@@ -715,7 +718,7 @@ static void sr_online(store *st, uint32_t user, int on) {
     } else {
         free(u32map_del(&s->users, user));
     }
-    sr_online_send(s, user, on);
+    (void)sr_online_send(s, user, on, 0); /* (a failure is remembered) */
     SR_CHECK(s);
 }
 
