@@ -45,8 +45,13 @@ static const unsigned edges[SR_NPHASES] = {
     [SR_CLOSED] = 0,
 };
 
+int sr_edge(int from, int to) {
+    return from >= 0 && from < SR_NPHASES && to >= 0 && to < SR_NPHASES &&
+           (edges[from] & BIT(to)) != 0;
+}
+
 void sr_to(store_redis *s, int phase) {
-    assert(phase < SR_NPHASES && (edges[s->phase] & BIT(phase)));
+    assert(sr_edge(s->phase, phase));
     s->phase = (uint8_t)phase;
 }
 
@@ -156,6 +161,7 @@ static void cmd_on_ready(void *ud) {
     /* First on the connection (rconn.h: on_ready's commands go before the
      * ones that waited): the check, the scripts, then the node. */
     sr_persist_check(s);
+    if (s->phase == SR_OPENING) s->scripts_ok = 0; /* (this connection's) */
     load_scripts(s);
     if (!s->node) {
         sr_req *r = sr_new(s, SR_NODE_ID, -1, 0);
@@ -216,12 +222,14 @@ static void cmd_closed(void *ud) {
     store_redis *s = ud;
     s->cmd = NULL;
     if (!s->feed) close_handles(s);
+    SR_CHECK(s);
 }
 
 static void feed_closed(void *ud) {
     store_redis *s = ud;
     s->feed = NULL;
     if (!s->cmd) close_handles(s);
+    SR_CHECK(s);
 }
 
 /* -> CLOSING: both connections closed (their requests fail, ECLOSED, and

@@ -254,7 +254,8 @@ static inline const store_redis *sr_cof(const store *st) {
 #endif
 
 /* -- store_redis.c ------------------------------------------------------- */
-void sr_to(store_redis *s, int phase);
+int sr_edge(int from, int to);          /* 1: the diagram has it */
+void sr_to(store_redis *s, int phase);  /* asserts sr_edge */
 int sr_active(const store_redis *s);    /* callbacks to the loop may run */
 void sr_open_fail(store_redis *s, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

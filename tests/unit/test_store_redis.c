@@ -711,21 +711,25 @@ static raw raw_cmd(fx *x, const char **argv) {
 }
 #define RAW(x, ...) raw_cmd((x), (const char *[]){__VA_ARGS__, NULL})
 
-/* For WAIT_FOR: ZCARD key answered 0 (asked again at each answer). */
-static int zcard_zero(fx *x, raw *res, const char *key) {
+/* For WAIT_FOR: the command argv (two arguments after the name at most)
+ * answered the integer want (asked again at each other answer). */
+static int poll_int(fx *x, raw *res, const char *const *argv,
+                    long long want) {
     if (res->done) {
         if (res->status == RCONN_OK && res->type == REDIS_REPLY_INTEGER &&
-            res->integer == 0)
+            res->integer == want)
             return 1;
         res->sent = 0;
     }
     if (!res->sent) {
-        const char *argv[] = {"ZCARD", key, NULL};
-        raw_send(x, res, argv);
+        const char *a[4] = {argv[0], argv[1], argv[2], NULL};
+        raw_send(x, res, a);
         res->sent = 1;
     }
     return 0;
 }
+#define POLL(x, res, want, ...) \
+    poll_int((x), (res), (const char *const[]){__VA_ARGS__, NULL}, (want))
 
 static void test_noscript(void **state) {
     fx *x = *state;
@@ -795,13 +799,42 @@ static void test_janitor(void **state) {
     raw z = RAW(x, "ZCARD", "u:{70}:log");
     assert_int_equal(z.integer, 1);
     raw poll = {0};
-    WAIT_FOR(&x->loop, zcard_zero(x, &poll, "u:{70}:log"), 5000);
+    WAIT_FOR(&x->loop, POLL(x, &poll, 0, "ZCARD", "u:{70}:log", NULL), 5000);
     raw qn = RAW(x, "HGET", "u:{70}", "qn");
     assert_int_equal(qn.type, REDIS_REPLY_NIL); /* (its count went too) */
     raw holder = RAW(x, "GET", "chat:janitor");
     char n[16];
     (void)snprintf(n, sizeof n, "%u", (unsigned)store_redis_node(x->a.s));
     assert_string_equal(holder.str, n);
+}
+
+static void test_stop_goodbye(void **state) {
+    fx *x = *state;
+    start(x, NULL);
+    open_ok(x, &x->a);
+    node *a = &x->a;
+    CALL(store_online(a->s, 80, 1));
+    fetch(x, a, 80, 0, 0); /* (registered) */
+    char n[16];
+    (void)snprintf(n, sizeof n, "%u", (unsigned)store_redis_node(a->s));
+    raw r = RAW(x, "SISMEMBER", "u:{80}:on", n);
+    assert_int_equal(r.integer, 1);
+    r = RAW(x, "HEXISTS", "chat:alive", n);
+    assert_int_equal(r.integer, 1);
+    int n0 = a->nputs;
+    store_msg m = {.receiver = 81, .sender = 80, .type = 1,
+                   .body = (const uint8_t *)"late", .len = 4};
+    int rc;
+    CALL(rc = store_put(a->s, &m, 0, NULL, 1));
+    assert_int_equal(rc, 0);
+    CALL(store_stop(a->s)); /* its completion is dropped */
+    CALL(rc = store_put(a->s, &m, 0, NULL, 2));
+    assert_int_equal(rc, STORE_EIO); /* stopped: nothing queued */
+    raw poll = {0};
+    WAIT_FOR(&x->loop, POLL(x, &poll, 0, "HEXISTS", "chat:alive", n), 5000);
+    r = RAW(x, "SISMEMBER", "u:{80}:on", n);
+    assert_int_equal(r.integer, 0);
+    assert_int_equal(a->nputs, n0);
 }
 
 /* Run fn with the process's stderr in a file; the file's text in out. */
@@ -866,6 +899,7 @@ static void test_wrong_password(void **state) {
     int r = open_node(x, &x->a, &c, err, sizeof err);
     assert_int_equal(r, STORE_EIO);
     assert_null(x->a.s);
+    print_message("open: %s\n", err);
     assert_non_null(strstr(err, "password"));
     assert_non_null(strstr(err, "WRONGPASS"));
     uv_update_time(&x->loop);
@@ -885,6 +919,7 @@ static void test_unreachable(void **state) {
     char err[512];
     int r = open_node(x, &x->a, &c, err, sizeof err);
     assert_int_equal(r, STORE_EIO);
+    print_message("open: %s\n", err);
     assert_non_null(strstr(err, "cannot reach redis"));
     assert_non_null(strstr(err, "600 ms"));
 }
@@ -904,6 +939,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_noscript, setup, teardown),
         cmocka_unit_test_setup_teardown(test_node_expired, setup, teardown),
         cmocka_unit_test_setup_teardown(test_janitor, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stop_goodbye, setup, teardown),
         cmocka_unit_test_setup_teardown(test_weak_persistence, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_wrong_password, setup, teardown),
