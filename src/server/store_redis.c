@@ -47,8 +47,13 @@ static const unsigned edges[SR_NPHASES] = {
 };
 #endif
 
+int sr_edge(int from, int to) {
+    return from >= 0 && from < SR_NPHASES && to >= 0 && to < SR_NPHASES &&
+           (edges[from] & BIT(to)) != 0;
+}
+
 void sr_to(store_redis *s, int phase) {
-    assert(phase < SR_NPHASES && (edges[s->phase] & BIT(phase)));
+    assert(sr_edge(s->phase, phase));
     s->phase = (uint8_t)phase;
 }
 
@@ -158,6 +163,7 @@ static void cmd_on_ready(void *ud) {
     /* First on the connection (rconn.h: on_ready's commands go before the
      * ones that waited): the check, the scripts, then the node. */
     sr_persist_check(s);
+    if (s->phase == SR_OPENING) s->scripts_ok = 0; /* (this connection's) */
     load_scripts(s);
     if (!s->node) {
         sr_req *r = sr_new(s, SR_NODE_ID, -1, 0);
@@ -218,12 +224,14 @@ static void cmd_closed(void *ud) {
     store_redis *s = ud;
     s->cmd = NULL;
     if (!s->feed) close_handles(s);
+    SR_CHECK(s);
 }
 
 static void feed_closed(void *ud) {
     store_redis *s = ud;
     s->feed = NULL;
     if (!s->cmd) close_handles(s);
+    SR_CHECK(s);
 }
 
 /* -> CLOSING: both connections closed (their requests fail, ECLOSED, and
@@ -294,7 +302,8 @@ void sr_stop(store *st) {
      * the others they left), then out of chat:alive; its answer closes. */
     for (size_t i = 0; s->users.slots && i <= s->users.mask; i++)
         if (s->users.slots[i].key)
-            sr_online_send(s, s->users.slots[i].key, 0);
+            (void)sr_online_send(s, s->users.slots[i].key, 0, 0); /* (a
+                                 node that stopped is dead in 5 s anyway) */
     sr_req *r = sr_new(s, SR_GOODBYE, -1, 0);
     if (!r) {
         close_all(s);

@@ -24,16 +24,30 @@
  *    answered STORE_EWEAK with the first id again while the check fails.
  *    put_done with STORE_EIO: Redis was unreachable or answered an error
  *    (the message may have been stored: a put whose reply was lost).
+ *  - a group put (receiver 0) may complete STORE_GNOGROUP or
+ *    STORE_GNOTMEMBER (gput.lua checks the sender's membership).
+ *  - store_stop says goodbye first: every held user unregistered
+ *    (online.lua), HDEL chat:alive N; the connections close when that is
+ *    answered, or after STORE_REDIS_STOP_MS.
  *  - store_count is 0 (the counts live in Redis, u:{U} qn/qb; not worth a
  *    round trip for a log line); store_stats' messages and bytes stay 0,
  *    txns counts completed puts, txn_us their round trips, health is
  *    STORE_EIO while the command connection is down.
  *  - store_devices answers from the node's cache for the users it holds
- *    (store_online(user, 1)), kept by device_done and the feed's count
- *    events; for any other user, or before the first count is known, it
- *    answers all = conv = STORE_REDIS_DEVICES_UNKNOWN (see there).
- *  - store_group for a group message's history and marks use the node's
- *    copy of the groups (store_groups), kept by the chat:groups events.
+ *    (store_online(user, 1)), kept by device_done, the feed's count
+ *    events and a re-read after every feed gap; for any other user, or
+ *    before its first count is known, it answers all = conv =
+ *    STORE_REDIS_DEVICES_UNKNOWN (see there). Call store_online(user, 1)
+ *    before store_device for its first connection: a count that changes
+ *    between the two is not published to this node.
+ *  - store_online(user, 1) routes user's messages here before any request
+ *    queued after it on THIS node runs; a put on another node may still
+ *    run before it (that is what the fetch after it is for).
+ *  - store_marks of a group lists the members from the node's copy of the
+ *    groups (store_groups), which the chat:groups events keep.
+ *  - memory: a put's body is held twice until its reply: its arguments
+ *    (kept for one retry after NOSCRIPT) and the connection's encoded copy
+ *    (until written). store_pending_bytes counts it once.
  *
  * Persistence (docs/CLUSTER.md 4.2): at open, at every reconnect of the
  * command connection and every persist_check_ms, CONFIG GET appendonly,

@@ -341,6 +341,12 @@ void sr_devices_set(store_redis *s, uint32_t user, unsigned all,
         s->cb.devices(s->cb.ctx, user, all, conv);
 }
 
+void sr_devices_forget(store_redis *s) {
+    for (size_t i = 0; s->users.slots && i <= s->users.mask; i++)
+        if (s->users.slots[i].key)
+            ((sr_user *)s->users.slots[i].val)->known = 0;
+}
+
 void sr_devices_refresh(store_redis *s) {
     for (size_t i = 0; s->users.slots && i <= s->users.mask; i++) {
         uint32_t u = s->users.slots[i].key;
@@ -421,10 +427,7 @@ void sr_feed_on_down(void *ud, const char *reason) {
     store_redis *s = ud;
     if (s->phase != SR_OPENING && s->phase != SR_RUNNING) return;
     s->feed_up = 0;
-    /* counts may change unseen now: unknown (stored) until refreshed */
-    for (size_t i = 0; s->users.slots && i <= s->users.mask; i++)
-        if (s->users.slots[i].key)
-            ((sr_user *)s->users.slots[i].val)->known = 0;
+    sr_devices_forget(s); /* (unseen changes now: stored until refreshed) */
     if (s->phase == SR_RUNNING) {
         s->resync_due = 1;
         s->feed_down_ms = uv_now(s->loop);

@@ -111,7 +111,7 @@ typedef struct sr_req {
     uint8_t state;                /* SR_SENT, SR_READY */
     uint8_t retried;              /* NOSCRIPT: reloaded and resent once */
     uint8_t reserve;              /* of the reserve (sr_fail): goes back */
-    int8_t script;                /* REDIS_SCRIPT_*, -1: a plain command */
+    int16_t script;               /* REDIS_SCRIPT_*, -1: a plain command */
     int status;                   /* SR_READY without parked: the outcome
                                      (STORE_E*, or STORE_OK: answered here) */
     redisReply *parked;           /* a reply that came before its turn */
@@ -254,7 +254,8 @@ static inline const store_redis *sr_cof(const store *st) {
 #endif
 
 /* -- store_redis.c ------------------------------------------------------- */
-void sr_to(store_redis *s, int phase);
+int sr_edge(int from, int to);          /* 1: the diagram has it */
+void sr_to(store_redis *s, int phase);  /* asserts sr_edge */
 int sr_active(const store_redis *s);    /* callbacks to the loop may run */
 void sr_open_fail(store_redis *s, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -337,8 +338,10 @@ int sr_h_marks(store_redis *s, sr_req *r, const redisReply *rep, int st);
 int sr_h_presence(store_redis *s, sr_req *r, const redisReply *rep, int st);
 int sr_h_quiet(store_redis *s, sr_req *r, const redisReply *rep, int st);
 int sr_h_cursor(store_redis *s, sr_req *r, const redisReply *rep, int st);
-/* The online.lua request for user (op 1 add, 0 remove), submitted. */
-void sr_online_send(store_redis *s, uint32_t user, int on);
+/* The online.lua request for user (op 1 add, 0 remove; reg: one of
+ * sr_register_all's), submitted: 0, or -1 when it could not be made (then
+ * reg_dirty is set, or the user is put in unreg). */
+int sr_online_send(store_redis *s, uint32_t user, int on, int reg);
 
 /* -- store_redis_feed.c -------------------------------------------------- */
 void sr_feed_on_ready(void *ud);
@@ -357,6 +360,8 @@ void sr_devices_set(store_redis *s, uint32_t user, unsigned all,
                     unsigned conv);
 /* HGETALL u:{U} for every online user: their counts after a feed gap. */
 void sr_devices_refresh(store_redis *s);
+/* Every cached count unknown (count events may have been missed). */
+void sr_devices_forget(store_redis *s);
 int sr_h_groups_all(store_redis *s, sr_req *r, const redisReply *rep, int st);
 int sr_h_group_hash(store_redis *s, sr_req *r, const redisReply *rep, int st);
 int sr_h_group_members(store_redis *s, sr_req *r, const redisReply *rep,

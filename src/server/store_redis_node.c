@@ -163,6 +163,10 @@ int sr_h_heartbeat(store_redis *s, sr_req *r, const redisReply *rep,
         s->resync_due = 1;
         if (s->reg_pending == 0) sr_register_all(s);
         else sr_maybe_resync(s);
+        /* count changes were not published to it either: read them again,
+         * after the registrations (later ones come by the feed) */
+        sr_devices_forget(s);
+        sr_devices_refresh(s);
     }
     return SR_DONE;
 }
@@ -172,10 +176,8 @@ void sr_register_all(store_redis *s) {
     for (size_t i = 0; s->users.slots && i <= s->users.mask; i++) {
         uint32_t u = s->users.slots[i].key;
         if (!u) continue;
-        s->reg_pending++;
-        sr_online_send(s, u, 1);
-        if (s->tail && s->tail->kind == SR_ONLINE) s->tail->u.user.reg = 1;
-        else s->reg_pending--; /* (not made: reg_dirty is set) */
+        if (sr_online_send(s, u, 1, 1) == 0) s->reg_pending++;
+        /* (else reg_dirty is set: the next tick) */
     }
     uint32_t *drop = NULL;
     size_t n = 0;
@@ -185,7 +187,8 @@ void sr_register_all(store_redis *s) {
         for (size_t i = 0; i < n; i++) {
             (void)u32map_del(&s->unreg, drop[i]); /* (its value is no
                                                       memory of ours) */
-            sr_online_send(s, drop[i], 0);
+            (void)sr_online_send(s, drop[i], 0, 0); /* (a failure puts it
+                                                       back in unreg) */
         }
     } else if (s->unreg.count) {
         s->reg_dirty = 1; /* (out of memory: the next tick) */

@@ -100,16 +100,15 @@ int sr_h_put(store_redis *s, sr_req *r, const redisReply *rep, int st) {
     r->u.put.len = 0;
     uint64_t id = 0;
     if (st == STORE_OK) {
-        long long code = sr_int(rep, 0), v = sr_int(rep, 1);
-        if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 3) {
-            st = STORE_EIO;
-        } else if (code == 0 && v > 0) {
+        int ok = rep->type == REDIS_REPLY_ARRAY && rep->elements == 3;
+        long long code = ok ? sr_int(rep, 0) : 1, v = sr_int(rep, 1);
+        if (code == 0 && v > 0) {
             id = (uint64_t)v;
             st = s->persist == SR_P_OK ? STORE_OK : STORE_EWEAK;
         } else if (code == STORE_EQUOTA || code == STORE_GNOGROUP ||
                    code == STORE_GNOTMEMBER) {
             st = (int)code;
-        } else {
+        } else { /* (a malformed reply) */
             st = STORE_EIO;
         }
     }
@@ -492,19 +491,17 @@ static void sr_group(store *st, const store_group_op *op, void *token) {
 int sr_h_group(store_redis *s, sr_req *r, const redisReply *rep, int st) {
     uint32_t group = 0;
     if (st == STORE_OK) {
-        long long code = sr_int(rep, 0);
-        if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 3 ||
-            rep->element[2]->type != REDIS_REPLY_STRING) {
-            st = STORE_EIO;
-        } else if (code == 0 || (code <= STORE_GNOGROUP &&
-                                 code >= STORE_GFULL)) {
+        int ok = rep->type == REDIS_REPLY_ARRAY && rep->elements == 3 &&
+                 rep->element[2]->type == REDIS_REPLY_STRING;
+        long long code = ok ? sr_int(rep, 0) : 1;
+        if (code == 0 || (code <= STORE_GNOGROUP && code >= STORE_GFULL)) {
             st = (int)code;
             group = (uint32_t)sr_int(rep, 1);
             const redisReply *sn = rep->element[2];
             if (code == 0 && sn->len &&
                 sr_group_snapshot(s, (const uint8_t *)sn->str, sn->len))
                 st = STORE_EIO;
-        } else {
+        } else { /* (a malformed reply) */
             st = STORE_EIO;
         }
     }
@@ -528,17 +525,22 @@ static void sr_marks(store *st, uint32_t user, uint32_t peer, uint32_t group,
     }
     size_t n = group ? g->n : 2;
     if (n > STORE_MARKS_MAX) n = STORE_MARKS_MAX;
+    if (n == 0) { /* (a member makes it 1 at least: never) */
+        sr_fail(s, SR_MARKS, token, STORE_OK);
+        return;
+    }
     unsigned chunks = (unsigned)((n + 255) / 256);
+    assert(chunks >= 1 && chunks <= STORE_MARKS_MAX / 256);
     sr_macc *acc = calloc(1, sizeof *acc);
-    store_mark *m = acc ? calloc(n, sizeof *m) : NULL;
+    store_mark *m = calloc(n, sizeof *m);
     sr_req *rs[STORE_MARKS_MAX / 256];
     unsigned made = 0;
-    while (m && made < chunks &&
+    while (acc && m && made < chunks &&
            (rs[made] = sr_new(s, SR_MARKS, REDIS_SCRIPT_MARKS,
                               (int)(2 * (made + 1 < chunks
-                                             ? 256 : n - 256 * made)))))
+                                             ? 256 : n - (size_t)256 * made)))))
         made++;
-    if (made < chunks) {
+    if (!acc || !m || made < chunks) {
         for (unsigned i = 0; i < made; i++) sr_discard(s, rs[i]);
         free(m);
         free(acc);
@@ -671,16 +673,17 @@ int sr_h_presence(store_redis *s, sr_req *r, const redisReply *rep, int st) {
 
 /* -- presence registration --------------------------------------------------- */
 
-void sr_online_send(store_redis *s, uint32_t user, int on) {
+int sr_online_send(store_redis *s, uint32_t user, int on, int reg) {
     sr_req *r = sr_new(s, SR_ONLINE, REDIS_SCRIPT_ONLINE, 2);
     if (!r) {
         if (on) s->reg_dirty = 1; /* (the next tick registers it) */
-        else if (u32map_put(&s->unreg, user, (void *)1))
+        else if (s->phase == SR_RUNNING &&
+                 u32map_put(&s->unreg, user, (void *)1))
             log_error("store_oom_unregister",
                       "cluster: out of memory: user %" PRIu32 " stays "
                       "registered on node %" PRIu32 " until it stops", user,
                       s->node);
-        return;
+        return -1;
     }
     sr_argf(r, "u:{%" PRIu32 "}:on", user);
     sr_args(r, "chat:alive");
@@ -689,7 +692,9 @@ void sr_online_send(store_redis *s, uint32_t user, int on) {
     sr_argu(r, on != 0);
     r->u.user.user = user;
     r->u.user.on = on != 0;
+    r->u.user.reg = reg != 0;
     sr_submit(s, r);
+    return 0;
 }
 
 /* On the command connection, so it precedes every fetch queued after it
@@ -713,7 +718,7 @@ static void sr_online(store *st, uint32_t user, int on) {
     } else {
         free(u32map_del(&s->users, user));
     }
-    sr_online_send(s, user, on);
+    (void)sr_online_send(s, user, on, 0); /* (a failure is remembered) */
     SR_CHECK(s);
 }
 

@@ -112,7 +112,7 @@ sr_req *sr_new(store_redis *s, int kind, int script, int nkeys) {
     size_t cb = r->cbuf;
     size_t *lens = r->lens;
     int clens = r->clens;
-    *r = (sr_req){.s = s, .kind = (uint8_t)kind, .script = (int8_t)script,
+    *r = (sr_req){.s = s, .kind = (uint8_t)kind, .script = (int16_t)script,
                   .buf = b, .cbuf = cb, .lens = lens, .clens = clens};
     if (script >= 0) {
         const redis_script *sc = &redis_scripts[script];

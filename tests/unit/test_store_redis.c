@@ -216,6 +216,8 @@ typedef struct fx {
     uv_loop_t loop;
     redisfix f;
     node a, b;
+    rconn *raw;       /* the test's own connection (raw_cmd) */
+    int raw_closed;
 } fx;
 
 static int setup(void **state) {
@@ -230,8 +232,11 @@ static void stop_node(node *n) {
     CALL(store_stop(n->s));
 }
 
+static void on_raw_closed(void *ud) { ((fx *)ud)->raw_closed = 1; }
+
 static int teardown(void **state) {
     fx *x = *state;
+    if (x->raw) rconn_close(x->raw, on_raw_closed, x);
     stop_node(&x->a);
     stop_node(&x->b);
     (void)uv_run(&x->loop, UV_RUN_DEFAULT); /* (ends: every handle closed) */
@@ -663,44 +668,80 @@ static void test_restart(void **state) {
     assert_string_equal(a->bodies[0], "kept");
 }
 
-/* A plain connection of the test's own, for SCRIPT FLUSH. */
-static int flushed;
-static void on_flush(void *ud, const redisReply *r, int status) {
-    (void)ud;
-    flushed = status == RCONN_OK && r && r->type == REDIS_REPLY_STATUS ? 1
-                                                                       : -1;
+/* One command on the test's own connection (made at the first call):
+ * its reply, the integer or the status/string, once it came. */
+typedef struct raw {
+    int sent, done, status, type;
+    long long integer;
+    char str[64];
+} raw;
+
+static void on_raw(void *ud, const redisReply *r, int status) {
+    raw *x = ud;
+    x->done = 1;
+    x->status = status;
+    if (!r) return;
+    x->type = r->type;
+    x->integer = r->integer;
+    if (r->str)
+        (void)snprintf(x->str, sizeof x->str, "%.*s", (int)r->len, r->str);
 }
-static int raw_closed;
-static void on_raw_closed(void *ud) {
-    (void)ud;
-    raw_closed = 1;
+
+static void raw_send(fx *x, raw *res, const char **argv) {
+    if (!x->raw) {
+        rconn_options o = {.naddrs = 1};
+        o.addrs[0].host = "127.0.0.1";
+        o.addrs[0].port = (uint16_t)x->f.port;
+        assert_int_equal(rconn_new(&x->raw, &x->loop, &o, NULL, 0), 0);
+        assert_int_equal(rconn_start(x->raw), 0);
+    }
+    int argc = 0;
+    while (argv[argc]) argc++;
+    memset(res, 0, sizeof *res);
+    assert_int_equal(rconn_command_ex(x->raw, RCONN_WAIT, argc, argv, NULL,
+                                      on_raw, res), 0);
 }
+
+static raw raw_cmd(fx *x, const char **argv) {
+    raw res;
+    raw_send(x, &res, argv);
+    WAIT_FOR(&x->loop, res.done, 5000);
+    assert_int_equal(res.status, RCONN_OK);
+    return res;
+}
+#define RAW(x, ...) raw_cmd((x), (const char *[]){__VA_ARGS__, NULL})
+
+/* For WAIT_FOR: the command argv (two arguments after the name at most)
+ * answered the integer want (asked again at each other answer). */
+static int poll_int(fx *x, raw *res, const char *const *argv,
+                    long long want) {
+    if (res->done) {
+        if (res->status == RCONN_OK && res->type == REDIS_REPLY_INTEGER &&
+            res->integer == want)
+            return 1;
+        res->sent = 0;
+    }
+    if (!res->sent) {
+        const char *a[4] = {argv[0], argv[1], argv[2], NULL};
+        raw_send(x, res, a);
+        res->sent = 1;
+    }
+    return 0;
+}
+#define POLL(x, res, want, ...) \
+    poll_int((x), (res), (const char *const[]){__VA_ARGS__, NULL}, (want))
 
 static void test_noscript(void **state) {
     fx *x = *state;
     start(x, NULL);
     open_ok(x, &x->a);
     node *a = &x->a;
-    rconn_options o = {.naddrs = 1};
-    o.addrs[0].host = "127.0.0.1";
-    o.addrs[0].port = (uint16_t)x->f.port;
-    rconn *c;
-    assert_int_equal(rconn_new(&c, &x->loop, &o, NULL, 0), 0);
-    assert_int_equal(rconn_start(c), 0);
-    const char *argv[] = {"SCRIPT", "FLUSH"};
-    flushed = 0;
-    assert_int_equal(rconn_command_ex(c, RCONN_WAIT, 2, argv, NULL, on_flush,
-                                      NULL), 0);
-    WAIT_FOR(&x->loop, flushed != 0, 5000);
-    assert_int_equal(flushed, 1);
-    raw_closed = 0;
-    rconn_close(c, on_raw_closed, NULL);
-    WAIT_FOR(&x->loop, raw_closed, 5000);
+    raw fl = RAW(x, "SCRIPT", "FLUSH");
+    assert_string_equal(fl.str, "OK");
     /* three puts in one write: each NOSCRIPT, reloaded, resent, in order */
     int n0 = a->nputs, r;
     for (int i = 0; i < 3; i++) {
-        char body[8];
-        (void)snprintf(body, sizeof body, "ns%d", i);
+        char body[4] = {'n', 's', (char)('0' + i), '\0'};
         store_msg m = {.receiver = 40, .sender = 1, .type = 1,
                        .body = (const uint8_t *)body, .len = 3};
         CALL(r = store_put(a->s, &m, 0, NULL, 10 + (uint64_t)i));
@@ -712,6 +753,88 @@ static void test_noscript(void **state) {
         assert_int_equal(a->puts[n0 + i].seq, 10 + (uint64_t)i);
         if (i) assert_true(a->puts[n0 + i].id > a->puts[n0 + i - 1].id);
     }
+}
+
+static void test_node_expired(void **state) {
+    fx *x = *state;
+    start(x, NULL);
+    open_ok(x, &x->a);
+    node *a = &x->a;
+    CALL(store_online(a->s, 60, 1));
+    device(x, a, 60, "", 1);
+    unsigned all, conv;
+    store_devices(a->s, 60, &all, &conv);
+    assert_int_equal(all, 1);
+    /* what scripts do to a node they take for dead */
+    char n[16], on[24];
+    (void)snprintf(n, sizeof n, "%u", (unsigned)store_redis_node(a->s));
+    (void)snprintf(on, sizeof on, "u:{60}:on");
+    (void)RAW(x, "HDEL", "chat:alive", n);
+    raw rm = RAW(x, "SREM", on, n);
+    assert_int_equal(rm.integer, 1);
+    /* the next heartbeat says so: registered again, resync, counts read */
+    WAIT_FOR(&x->loop, a->resyncs == 1, 5000);
+    raw is = RAW(x, "SISMEMBER", on, n);
+    assert_int_equal(is.integer, 1);
+    putrec p = put(x, a, 1, 60, 0, "back", 0);
+    assert_int_equal(p.status, STORE_OK);
+    WAIT_FOR(&x->loop, live_count(a, 60, "back") == 1, 5000);
+    store_devices(a->s, 60, &all, &conv);
+    assert_int_equal(all, 1);
+    assert_int_equal(conv, 1);
+}
+
+static void test_janitor(void **state) {
+    fx *x = *state;
+    start(x, NULL);
+    store_redis_config c = config(x);
+    c.no_janitor = 0;
+    c.janitor_ms = 50;
+    c.ttl_ms = 300; /* --offline-ttl */
+    char err[512];
+    int r = open_node(x, &x->a, &c, err, sizeof err);
+    if (r) fail_msg("store_redis_open: %s", err);
+    putrec p = put(x, &x->a, 1, 70, 0, "expires", 1);
+    assert_int_equal(p.status, STORE_OK);
+    raw z = RAW(x, "ZCARD", "u:{70}:log");
+    assert_int_equal(z.integer, 1);
+    raw poll = {0};
+    WAIT_FOR(&x->loop, POLL(x, &poll, 0, "ZCARD", "u:{70}:log", NULL), 5000);
+    raw qn = RAW(x, "HGET", "u:{70}", "qn");
+    assert_int_equal(qn.type, REDIS_REPLY_NIL); /* (its count went too) */
+    raw holder = RAW(x, "GET", "chat:janitor");
+    char n[16];
+    (void)snprintf(n, sizeof n, "%u", (unsigned)store_redis_node(x->a.s));
+    assert_string_equal(holder.str, n);
+}
+
+static void test_stop_goodbye(void **state) {
+    fx *x = *state;
+    start(x, NULL);
+    open_ok(x, &x->a);
+    node *a = &x->a;
+    CALL(store_online(a->s, 80, 1));
+    fetch(x, a, 80, 0, 0); /* (registered) */
+    char n[16];
+    (void)snprintf(n, sizeof n, "%u", (unsigned)store_redis_node(a->s));
+    raw r = RAW(x, "SISMEMBER", "u:{80}:on", n);
+    assert_int_equal(r.integer, 1);
+    r = RAW(x, "HEXISTS", "chat:alive", n);
+    assert_int_equal(r.integer, 1);
+    int n0 = a->nputs;
+    store_msg m = {.receiver = 81, .sender = 80, .type = 1,
+                   .body = (const uint8_t *)"late", .len = 4};
+    int rc;
+    CALL(rc = store_put(a->s, &m, 0, NULL, 1));
+    assert_int_equal(rc, 0);
+    CALL(store_stop(a->s)); /* its completion is dropped */
+    CALL(rc = store_put(a->s, &m, 0, NULL, 2));
+    assert_int_equal(rc, STORE_EIO); /* stopped: nothing queued */
+    raw poll = {0};
+    WAIT_FOR(&x->loop, POLL(x, &poll, 0, "HEXISTS", "chat:alive", n), 5000);
+    r = RAW(x, "SISMEMBER", "u:{80}:on", n);
+    assert_int_equal(r.integer, 0);
+    assert_int_equal(a->nputs, n0);
 }
 
 /* Run fn with the process's stderr in a file; the file's text in out. */
@@ -776,6 +899,7 @@ static void test_wrong_password(void **state) {
     int r = open_node(x, &x->a, &c, err, sizeof err);
     assert_int_equal(r, STORE_EIO);
     assert_null(x->a.s);
+    print_message("open: %s\n", err);
     assert_non_null(strstr(err, "password"));
     assert_non_null(strstr(err, "WRONGPASS"));
     uv_update_time(&x->loop);
@@ -795,6 +919,7 @@ static void test_unreachable(void **state) {
     char err[512];
     int r = open_node(x, &x->a, &c, err, sizeof err);
     assert_int_equal(r, STORE_EIO);
+    print_message("open: %s\n", err);
     assert_non_null(strstr(err, "cannot reach redis"));
     assert_non_null(strstr(err, "600 ms"));
 }
@@ -812,6 +937,9 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_frozen, setup, teardown),
         cmocka_unit_test_setup_teardown(test_restart, setup, teardown),
         cmocka_unit_test_setup_teardown(test_noscript, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_node_expired, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_janitor, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stop_goodbye, setup, teardown),
         cmocka_unit_test_setup_teardown(test_weak_persistence, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_wrong_password, setup, teardown),
