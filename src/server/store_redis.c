@@ -37,7 +37,6 @@
 /* -- phases ----------------------------------------------------------------- */
 
 #define BIT(p) (1u << (p))
-#ifndef NDEBUG /* (read by the assert of sr_to only) */
 static const unsigned edges[SR_NPHASES] = {
     [SR_OPENING] = BIT(SR_RUNNING) | BIT(SR_CLOSING),
     [SR_RUNNING] = BIT(SR_STOPPING),
@@ -45,7 +44,6 @@ static const unsigned edges[SR_NPHASES] = {
     [SR_CLOSING] = BIT(SR_CLOSED),
     [SR_CLOSED] = 0,
 };
-#endif
 
 int sr_edge(int from, int to) {
     return from >= 0 && from < SR_NPHASES && to >= 0 && to < SR_NPHASES &&

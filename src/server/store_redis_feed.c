@@ -347,16 +347,20 @@ void sr_devices_forget(store_redis *s) {
             ((sr_user *)s->users.slots[i].val)->known = 0;
 }
 
+int sr_devcount_send(store_redis *s, uint32_t user) {
+    sr_req *r = sr_new(s, SR_DEVCOUNT, -1, 0);
+    if (!r) return -1; /* (stays unknown: its messages are stored) */
+    sr_args(r, "HGETALL");
+    sr_argf(r, "u:{%" PRIu32 "}", user);
+    r->u.user.user = user;
+    sr_submit(s, r);
+    return 0;
+}
+
 void sr_devices_refresh(store_redis *s) {
     for (size_t i = 0; s->users.slots && i <= s->users.mask; i++) {
         uint32_t u = s->users.slots[i].key;
-        if (!u) continue;
-        sr_req *r = sr_new(s, SR_DEVCOUNT, -1, 0);
-        if (!r) return; /* (stays unknown: its messages are stored) */
-        sr_args(r, "HGETALL");
-        sr_argf(r, "u:{%" PRIu32 "}", u);
-        r->u.user.user = u;
-        sr_submit(s, r);
+        if (u && sr_devcount_send(s, u)) return;
     }
 }
 

@@ -359,6 +359,9 @@ int sr_group_snapshot(store_redis *s, const uint8_t *p, size_t n);
 void sr_devices_set(store_redis *s, uint32_t user, unsigned all,
                     unsigned conv);
 /* HGETALL u:{U} for every online user: their counts after a feed gap. */
+/* Ask Redis for user's device counts (HGETALL u:{U}; sr_h_devcount sets
+ * them). 0, or -1 out of memory (they stay as they are). */
+int sr_devcount_send(store_redis *s, uint32_t user);
 void sr_devices_refresh(store_redis *s);
 /* Every cached count unknown (count events may have been missed). */
 void sr_devices_forget(store_redis *s);

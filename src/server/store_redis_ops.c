@@ -702,8 +702,10 @@ int sr_online_send(store_redis *s, uint32_t user, int on, int reg) {
 static void sr_online(store *st, uint32_t user, int on) {
     store_redis *s = sr_of(st);
     if (!sr_active(s) || !user) return;
+    int fresh = 0;
     if (on) {
         if (!u32map_get(&s->users, user)) {
+            fresh = 1;
             sr_user *u = calloc(1, sizeof *u);
             if (!u || u32map_put(&s->users, user, u)) {
                 free(u);
@@ -719,6 +721,11 @@ static void sr_online(store *st, uint32_t user, int on) {
         free(u32map_del(&s->users, user));
     }
     (void)sr_online_send(s, user, on, 0); /* (a failure is remembered) */
+    /* The counts again, after the registration: a device created by
+     * another node between this user's device lookup (which a CONV login
+     * queues before) and its registration told only the nodes registered
+     * then; from now on the feed tells this one. */
+    if (fresh) (void)sr_devcount_send(s, user); /* (-1: stays as it is) */
     SR_CHECK(s);
 }
 
