@@ -77,6 +77,7 @@ int cluster_store_open(store **out, uv_loop_t *loop, const config *cfg,
     rc.history_ttl_ms = cfg->history_ttl_ms;
     rc.dedup_ms = cfg->dedup_ms;
     rc.contacts = cfg->auth;
+    rc.trust_persistence = cfg->cluster_trust_persistence;
     int r = store_redis_open(out, loop, &rc, cb, err, errlen);
     explicit_bzero(password, sizeof password); /* (store_redis copied it) */
     return r;

@@ -251,6 +251,11 @@ const setting config_settings[] = {
      "certificate must carry", "each HOST of --cluster", SET_STRING, 0,
      FIELD(cluster_tls_name), 0, 0, NULL},
 
+    {"cluster-trust-persistence", NULL, NULL, "grant acknowledgements when "
+     "Redis refuses CONFIG GET (a renamed command, an ACL), so that the node "
+     "cannot check appendonly yes and appendfsync always itself: you vouch "
+     "for them", NULL, SET_FLAG, 0, FIELD(cluster_trust_persistence), 0, 1,
+     NULL},
     {"workers", "N|auto", NULL, "run N processes of the server on this host, "
      "sharing its ports (SO_REUSEPORT: the kernel spreads new connections), "
      "each a node of the cluster; auto: one per CPU this process may use; "
@@ -608,13 +613,15 @@ int config_finish(config *c, char *err, size_t errlen) {
         FAIL("--https-port: needs --tls-cert and --tls-key");
     if (!*c->cluster &&
         (*c->cluster_password_file || *c->cluster_tls_ca ||
+         c->cluster_trust_persistence ||
          *c->cluster_tls_cert || *c->cluster_tls_key || *c->cluster_tls_name))
         FAIL("--%s: needs --cluster",
              *c->cluster_password_file ? "cluster-password-file"
              : *c->cluster_tls_ca      ? "cluster-tls-ca"
              : *c->cluster_tls_cert    ? "cluster-tls-cert"
              : *c->cluster_tls_key     ? "cluster-tls-key"
-                                       : "cluster-tls-name");
+             : *c->cluster_tls_name    ? "cluster-tls-name"
+                                       : "cluster-trust-persistence");
     if (*c->cluster) {
         static cluster_url u; /* (~2 KiB: off the stack; main thread) */
         char why[320];

@@ -105,6 +105,7 @@ typedef struct config {
     char cluster_password_file[1024];
     char cluster_tls_ca[1024], cluster_tls_cert[1024], cluster_tls_key[1024];
     char cluster_tls_name[256];
+    int cluster_trust_persistence; /* CONFIG GET refused: grant ACKS */
     int workers;                   /* --workers: processes sharing the
                                       ports (workers.h); 0: one per CPU */
     int worker;                    /* set by the supervisor in each worker

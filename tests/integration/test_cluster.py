@@ -22,6 +22,7 @@ from conftest import Server, require_binary
 from convproto import connect, device, group_device, payload, plain
 from proto import ACKS_FLAG, ERROR, TEXT, parse_error, wait_for_ack
 from redisfix import RedisServer, redis_path  # noqa: F401 (a fixture)
+from wsproto import WSClient
 
 from proto import STORE as E_STORE  # noqa: E402 (ERROR code STORE)
 
@@ -77,6 +78,19 @@ def test_acknowledged_sends_across_nodes_arrive_in_order(node):
     got = bodies(b.read_bare(200))
     assert got == [b"m%d" % i for i in range(200)]
     b.ack()
+
+
+def test_a_websocket_user_and_a_tcp_user_on_two_nodes(node):
+    n1, n2 = node(), node("--http-port", "auto")
+    tcp = plain(n1, 1)
+    ws = WSClient(n2)
+    ws.hello(2, ACKS_FLAG)
+    tcp.send_data(2, TEXT, b"tcp -> ws")
+    assert wait_for_ack(tcp, 1).errors == []
+    f = ws.read_frame()
+    assert (f.sender, f.type, f.body) == (1, TEXT, b"tcp -> ws")
+    ws.send_frame(2, 1, TEXT, b"ws -> tcp")
+    assert bodies(tcp.read_bare(1)) == [b"ws -> tcp"]
 
 
 def test_users_on_one_node_still_chat(node):
