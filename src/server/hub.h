@@ -130,7 +130,10 @@ struct hub {
     int ids_local;          /* store_ids_local(): 1, the loop gives ids;
                                0 (the cluster), the store does in put_done,
                                and stored messages reach connections only
-                               through its `live` callback (deliver_live) */
+                               through its `live` callback (deliver_live);
+                               such a store is shared by several processes,
+                               so presence changes come from it too
+                               (presence_event), this process's included */
     uint64_t committed;     /* the last message id whose put completed
                                (puts complete in id order: sync.h) */
     int64_t wall0;          /* unix ms when uv_hrtime() / 1000 read mono0_us */

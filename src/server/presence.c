@@ -144,7 +144,8 @@ void presence_request(conn *c, const frame_c2s *f) {
 }
 
 void presence_done(void *token, const uint32_t *users, const uint8_t *allowed,
-                   const int64_t *last_seen, size_t n, int status) {
+                   const int64_t *last_seen, const uint8_t *online, size_t n,
+                   int status) {
     preq *t = token;
     conn *c = t->c;
     free(t);
@@ -179,7 +180,9 @@ void presence_done(void *token, const uint32_t *users, const uint8_t *allowed,
             close_abort(c);
             break;
         }
-        state(c, users[i], router_first(h->router, users[i]) != NULL,
+        state(c, users[i],
+              online ? online[i] != 0
+                     : router_first(h->router, users[i]) != NULL,
               last_seen[i], 1);
     }
     conn_unref(c);

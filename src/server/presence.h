@@ -46,8 +46,10 @@ static inline void presence_changed(hub *h, uint32_t user, int online) {
 /* c ends: drop its subscriptions. */
 void presence_conn_free(conn *c);
 
-/* The store answered a SUBSCRIBE (store_callbacks.presence_done). */
+/* The store answered a SUBSCRIBE (store_callbacks.presence_done); online
+ * NULL: this process's router says who is online. */
 void presence_done(void *token, const uint32_t *users, const uint8_t *allowed,
-                   const int64_t *last_seen, size_t n, int status);
+                   const int64_t *last_seen, const uint8_t *online, size_t n,
+                   int status);
 
 #endif

@@ -137,7 +137,10 @@ static void hub_freed(hub *h, conn *c) {
 
 static void hub_offline(hub *h, uint32_t user) {
     store_online(h->store, user, 0);
-    presence_changed(h, user, 0);
+    /* (a store shared by several processes tells every one, this one
+     * too, when the user's last connection anywhere left:
+     * presence_event) */
+    if (h->ids_local) presence_changed(h, user, 0);
 }
 
 static void hub_confirmed(hub *h, conn *c) {
@@ -266,12 +269,20 @@ static void store_marks_done(void *ctx, void *token, const store_mark *marks,
     receipts_marks_done(token, marks, n, status);
 }
 
+static void store_presence_event(void *ctx, uint32_t user, int online,
+                                 int64_t ts) {
+    server *s = ctx;
+    (void)ts; /* (watchers are told the loop's time, as for local ones) */
+    presence_changed(&s->hub, user, online);
+}
+
 static void store_presence_done(void *ctx, void *token, const uint32_t *users,
                                 const uint8_t *allowed,
-                                const int64_t *last_seen, size_t n,
+                                const int64_t *last_seen,
+                                const uint8_t *online, size_t n,
                                 int status) {
     (void)ctx; /* (the token knows its connection) */
-    presence_done(token, users, allowed, last_seen, n, status);
+    presence_done(token, users, allowed, last_seen, online, n, status);
 }
 
 static void store_live(void *ctx, uint32_t user, const store_row *row) {
@@ -296,7 +307,8 @@ const store_callbacks server_store_callbacks = {NULL, store_put_done,
                                                 store_marks_done,
                                                 store_presence_done,
                                                 store_live,
-                                                store_resync};
+                                                store_resync,
+                                                store_presence_event};
 
 /* ---- signals and the stop ------------------------------------------- */
 

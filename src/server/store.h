@@ -160,12 +160,14 @@ typedef struct store_callbacks {
     void (*marks_done)(void *ctx, void *token, const struct store_mark *marks,
                        size_t n, int status);
     /* A presence check (store_presence): for each users[i] asked, in
-     * order, allowed[i] (1: may be seen) and last_seen[i] (unix ms of the
+     * order, allowed[i] (1: may be seen), last_seen[i] (unix ms of the
      * end of its device's last connection, the latest over its devices; 0:
-     * none known). status != STORE_OK: n = 0. */
+     * none known) and online[i] (1: some process of a store shared by
+     * several holds a connection of it; online NULL: this process alone
+     * knows, its router says). status != STORE_OK: n = 0. */
     void (*presence_done)(void *ctx, void *token, const uint32_t *users,
                           const uint8_t *allowed, const int64_t *last_seen,
-                          size_t n, int status);
+                          const uint8_t *online, size_t n, int status);
     /* -- Backends that give ids themselves (store_ids_local() == 0: the
      * cluster store, docs/CLUSTER.md 3.3). May be NULL for the others. --
      *
@@ -181,6 +183,10 @@ typedef struct store_callbacks {
      * back): messages may have been missed, so every connection that took
      * them live must fetch from its device's cursor again. */
     void (*resync)(void *ctx);
+    /* user's first connection anywhere in the cluster opened (online 1),
+     * or its last one closed or its node died (0), at ts (unix ms): this
+     * process's own users' changes come this way too. May be NULL. */
+    void (*presence_event)(void *ctx, uint32_t user, int online, int64_t ts);
 } store_callbacks;
 
 /* A store, whichever its backend (it starts with its operations table,

@@ -424,7 +424,8 @@ static void deliver(store_sqlite *s, batch *b) {
                 s->cb.presence_done(s->cb.ctx, r->token,
                                     n ? b->pusers + r->user0 : NULL,
                                     n ? b->pallow + r->user0 : NULL,
-                                    n ? b->pseen + r->user0 : NULL, n,
+                                    n ? b->pseen + r->user0 : NULL,
+                                    NULL /* (the router knows) */, n,
                                     r->status);
             assert(store__check_loop(s));
         } else if (b->kinds[k] == KIND_GROUP) {
@@ -482,7 +483,7 @@ static void deliver_failed(store_sqlite *s, size_t *budget) {
         else if (f.kind == KIND_MARKS && s->cb.marks_done)
             s->cb.marks_done(s->cb.ctx, f.token, NULL, 0, STORE_ENOMEM);
         else if (f.kind == KIND_PRES && s->cb.presence_done)
-            s->cb.presence_done(s->cb.ctx, f.token, NULL, NULL, NULL, 0,
+            s->cb.presence_done(s->cb.ctx, f.token, NULL, NULL, NULL, NULL, 0,
                                 STORE_ENOMEM);
         else if (f.kind == KIND_FETCH && s->cb.fetch_done)
             s->cb.fetch_done(s->cb.ctx, f.token, NULL, 0, 0, STORE_ENOMEM);

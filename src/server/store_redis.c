@@ -337,6 +337,7 @@ static void sr_destroy(store_redis *s) {
     free(s->cidts);
     free(s->pallow);
     free(s->pseen);
+    free(s->ponline);
     if (s->strs) {
         memset(s->strs, 0, s->strslen); /* (the password) */
         free(s->strs);

@@ -1,7 +1,8 @@
 /*
  * store_redis_feed.c -- the cluster store's feed (store_redis_int.h): the
  * second connection, subscribed to chat:node:<N> (this node's messages and
- * device counts) and chat:groups (group snapshots), decoded and handed to
+ * device counts), chat:groups (group snapshots) and chat:presence (a
+ * user's first or last connection in the cluster), decoded and handed to
  * the loop; the node's copy of the groups (loaded at open and after every
  * feed gap, kept by the snapshots); the device-count cache of the users
  * this node holds.
@@ -12,7 +13,8 @@
  *   \3 group u32, entry    a group message -> live(0)
  * and on chat:groups a group's snapshot: version u64, group u32, namelen
  * u8, name, count u16, per member user u32, flags u8 (bit 0 admin),
- * joined u64; a deleted group has namelen 0 and count 0.
+ * joined u64; a deleted group has namelen 0 and count 0; on
+ * chat:presence state u8 (1 online), user u32, ts i64 -> presence_event.
  *
  * Versions: a snapshot (or a loaded group) replaces the copy of its group
  * only when its version is higher; it is the whole group, so a version gap
@@ -413,10 +415,11 @@ void sr_feed_subscribe(store_redis *s) {
     if (s->feed_sub || s->feed_up) return;
     char chan[32];
     int n = snprintf(chan, sizeof chan, "chat:node:%" PRIu32, s->node);
-    const char *argv[3] = {"SUBSCRIBE", chan, "chat:groups"};
-    size_t lens[3] = {9, (size_t)n, 11};
+    const char *argv[4] = {"SUBSCRIBE", chan, "chat:groups",
+                           "chat:presence"};
+    size_t lens[4] = {9, (size_t)n, 11, 13};
     /* refused (out of memory): the heartbeat's tick tries again */
-    if (rconn_command(s->feed, 3, argv, lens, on_subscribed, s) == 0)
+    if (rconn_command(s->feed, 4, argv, lens, on_subscribed, s) == 0)
         s->feed_sub = 1;
 }
 
@@ -458,6 +461,12 @@ void sr_feed_on_push(void *ud, const redisReply *rep) {
     int bad = 0;
     if (ch->len == 11 && memcmp(ch->str, "chat:groups", 11) == 0) {
         bad = sr_group_snapshot(s, p, n);
+    } else if (ch->len == 13 && memcmp(ch->str, "chat:presence", 13) == 0) {
+        /* state u8 (1 online, 0 offline), user u32, ts i64 */
+        bad = n != 13 || p[0] > 1;
+        if (!bad && sr_active(s) && s->cb.presence_event)
+            s->cb.presence_event(s->cb.ctx, be32(p + 1), p[0],
+                                 (int64_t)be64(p + 5));
     } else if (n >= 9 && p[0] == 2) {
         sr_devices_set(s, be32(p + 1), (unsigned)p[5] << 8 | p[6],
                        (unsigned)p[7] << 8 | p[8]);

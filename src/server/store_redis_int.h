@@ -211,6 +211,7 @@ typedef struct store_redis {
     size_t ccids;
     uint8_t *pallow;
     int64_t *pseen;
+    uint8_t *ponline;
 
     /* The node's state for the loop. */
     u32map users;                 /* online users -> sr_user (owned) */

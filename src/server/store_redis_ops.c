@@ -643,23 +643,27 @@ static void sr_presence(store *st, uint32_t user, const uint32_t *users,
 int sr_h_presence(store_redis *s, sr_req *r, const redisReply *rep, int st) {
     size_t n = r->u.pres.n;
     if (st == STORE_OK && (rep->type != REDIS_REPLY_ARRAY ||
-                           rep->elements != 2 * n))
+                           rep->elements != 3 * n))
         st = STORE_EIO;
     if (st == STORE_OK && n && !s->pallow) {
         s->pallow = malloc(STORE_PRESENCE_MAX * sizeof *s->pallow);
         s->pseen = malloc(STORE_PRESENCE_MAX * sizeof *s->pseen);
-        if (!s->pallow || !s->pseen) {
+        s->ponline = malloc(STORE_PRESENCE_MAX * sizeof *s->ponline);
+        if (!s->pallow || !s->pseen || !s->ponline) {
             free(s->pallow);
             free(s->pseen);
+            free(s->ponline);
             s->pallow = NULL;
             s->pseen = NULL;
+            s->ponline = NULL;
             st = STORE_ENOMEM;
         }
     }
     if (st == STORE_OK) {
         for (size_t i = 0; i < n; i++) {
-            s->pallow[i] = sr_int(rep, 2 * i) != 0;
-            s->pseen[i] = (int64_t)sr_int(rep, 2 * i + 1);
+            s->pallow[i] = sr_int(rep, 3 * i) != 0;
+            s->pseen[i] = (int64_t)sr_int(rep, 3 * i + 1);
+            s->ponline[i] = sr_int(rep, 3 * i + 2) != 0;
         }
     }
     int ok = st == STORE_OK && n;
@@ -667,7 +671,8 @@ int sr_h_presence(store_redis *s, sr_req *r, const redisReply *rep, int st) {
         s->cb.presence_done(s->cb.ctx, r->token,
                             ok ? r->u.pres.users : NULL,
                             ok ? s->pallow : NULL, ok ? s->pseen : NULL,
-                            st == STORE_OK ? n : 0, st);
+                            ok ? s->ponline : NULL, st == STORE_OK ? n : 0,
+                            st);
     return SR_DONE;
 }
 

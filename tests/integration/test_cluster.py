@@ -22,6 +22,7 @@ from conftest import Server, require_binary
 from convproto import connect, device, group_device, payload, plain
 from proto import ACKS_FLAG, ERROR, TEXT, parse_error, wait_for_ack
 from redisfix import RedisServer, redis_path  # noqa: F401 (a fixture)
+from sigproto import Presence, sig_device
 from wsproto import WSClient
 
 from proto import STORE as E_STORE  # noqa: E402 (ERROR code STORE)
@@ -142,6 +143,41 @@ def test_a_group_spread_over_three_nodes(node):
         got = conn.read_msgs(10)
         assert [m.payload for m in got] == [b"g%d" % i for i in range(10)]
         assert all(m.to == gid for m in got)
+
+
+def test_presence_across_nodes(node):
+    n1, n2 = node(), node()
+    a = sig_device(n1, 1)
+    a.subscribe(2)
+    assert a.next_signal(Presence) == Presence(2, 0, 0)     # never seen
+    b = sig_device(n2, 2)                                   # on the other node
+    assert a.next_signal(Presence) == Presence(2, 1, 0)
+    b2 = plain(n1, 2)                                       # a second one, here
+    assert a.sync_signals() == [], "a second connection is no change"
+    # a subscription made now says online (the cluster knows, not this node)
+    c = sig_device(n1, 3)
+    b2.close()
+    c.subscribe(2)
+    assert c.next_signal(Presence) == Presence(2, 1, 0)
+    b.close()
+    p = a.next_signal(Presence)
+    assert (p.user, p.state) == (2, 0), p
+    assert c.next_signal(Presence).state == 0
+    assert a.sync_signals() == []
+
+
+def test_a_node_killed_makes_its_users_offline_elsewhere(node):
+    n1, n2 = node(), node()
+    a = sig_device(n1, 1)
+    a.subscribe(2)
+    assert a.next_signal(Presence).state == 0
+    sig_device(n2, 2)
+    assert a.next_signal(Presence).state == 1
+    n2.proc.kill()
+    n2.wait_exit()
+    # within the node's expiry (5 s) and a janitor pass, 2 is offline
+    p = a.next_signal(Presence, timeout=20)
+    assert (p.user, p.state) == (2, 0), p
 
 
 # -- Redis unreachable ------------------------------------------------------------

@@ -152,7 +152,7 @@ class Store:
         for x in users:
             keys += [f"u:{{{x}}}", f"u:{{{x}}}:g"]
         r = self.run("presence", keys, [u, check, *users], ro=True)
-        return [tuple(r[i:i + 2]) for i in range(0, len(r), 2)]
+        return [tuple(r[i:i + 3]) for i in range(0, len(r), 3)]
 
     def history(self, key, min_id=0, before=0, rows=100, nbytes=1 << 20, hist=DAY, ttl=0):
         r = self.run("history", [key], [min_id, before, rows, nbytes, hist, ttl], ro=True)
@@ -820,9 +820,16 @@ def test_presence_permission_and_last_seen(st):
     st.put(1, 3, contacts=1)
     _, g, _ = st.group(1, actor=1, name=b"g", users=[4])
     res = st.presence(1, [1, 2, 3, 4, 5])
-    assert [a for a, _ in res] == [1, 0, 1, 1, 0]
+    assert [a for a, _, _ in res] == [1, 0, 1, 1, 0]
     assert res[1][1] >= t0 and res[2][1] == 0
-    assert [a for a, _ in st.presence(1, [2, 5], check=0)] == [1, 1]
+    assert [a for a, _, _ in st.presence(1, [2, 5], check=0)] == [1, 1]
+    # online: a live node holds a connection; a dead node's entry does not count
+    assert [o for _, _, o in res] == [0, 0, 0, 0, 0]
+    st.heartbeat(7)
+    st.online(2, 7)
+    st.cmd("HSET", "chat:alive", 8, st.now() - 1)
+    st.cmd("SADD", "u:{3}:on", 8)
+    assert [o for _, _, o in st.presence(1, [2, 3], check=0)] == [1, 0]
 
 
 def test_history_pages(st):

@@ -96,6 +96,8 @@ typedef struct node {
     int npres, pstatus;
     uint8_t allowed[8];
     int64_t seen[8];
+    int online_given;   /* presence_done's online was not NULL */
+    uint8_t online[8];
     size_t pn;
     int ndevcb;
     uint32_t devcb_user;
@@ -178,7 +180,7 @@ static void cb_marks(void *ctx, void *token, const store_mark *m, size_t k,
 
 static void cb_presence(void *ctx, void *token, const uint32_t *users,
                         const uint8_t *allowed, const int64_t *seen,
-                        size_t k, int status) {
+                        const uint8_t *online, size_t k, int status) {
     node *n = ctx;
     (void)token;
     (void)users;
@@ -189,7 +191,9 @@ static void cb_presence(void *ctx, void *token, const uint32_t *users,
     for (size_t i = 0; i < k && i < 8; i++) {
         n->allowed[i] = allowed[i];
         n->seen[i] = seen[i];
+        n->online[i] = online ? online[i] : 0xff;
     }
+    n->online_given = online != NULL;
 }
 
 static void cb_live(void *ctx, uint32_t user, const store_row *row) {
@@ -585,6 +589,9 @@ static void test_signals(void **state) {
     assert_int_equal(a->allowed[1], 0);
     assert_int_equal(a->allowed[2], 1);
     assert_true(a->seen[2] > 0);
+    /* the cluster says who is online: 12 never connected anywhere */
+    assert_true(a->online_given);
+    assert_int_equal(a->online[1], 0);
     /* history: newest first */
     int before = a->fetches;
     CALL(store_history(a->s, 10, 11, 0, 0, 0, 10, 1u << 20, NULL));

@@ -133,8 +133,9 @@ static void on_marks(void *ctx, void *token, const store_mark *marks,
 
 static void on_presence(void *ctx, void *token, const uint32_t *users,
                         const uint8_t *allowed, const int64_t *last_seen,
-                        size_t n, int status) {
+                        const uint8_t *online, size_t n, int status) {
     tctx *t = ctx;
+    assert_null(online); /* (one process: its router knows) */
     assert_ptr_equal(token, t);
     assert_true(n <= STORE_PRESENCE_MAX);
     assert_true(status == STORE_OK || n == 0);
@@ -171,7 +172,7 @@ static void tick_cb(uv_timer_t *h) { (void)h; }
 
 static void t_open(tctx *t) {
     store_callbacks cb = {t, on_put, NULL, on_device, NULL, NULL, on_group,
-                          on_marks, on_presence, NULL, NULL};
+                          on_marks, on_presence, NULL, NULL, NULL};
     char err[512];
     int r = store_open(&t->st, &t->loop, &t->cfg, &cb, err, sizeof err);
     if (r) fail_msg("store_open: %d %s", r, err);
