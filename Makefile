@@ -75,7 +75,7 @@ SERVER_SRC := src/server/cluster_url.c src/server/config.c src/server/config_fil
               src/server/rconn.c src/server/rconn_new.c src/server/rconn_net.c \
               src/server/rconn_reply.c src/server/rconn_tls.c \
               src/server/store_redis.c src/server/store_redis_q.c \
-              src/server/store_redis_ops.c src/server/store_redis_feed.c \
+              src/server/store_redis_ops.c src/server/store_redis_sig.c src/server/store_redis_feed.c \
               src/server/store_redis_node.c
 # The web client's files (web/), built into the server (scripts/embed_web.py).
 WEB_FILES  := $(sort $(wildcard web/*))

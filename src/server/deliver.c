@@ -338,3 +338,18 @@ void deliver_resync(hub *h) {
             sync_resync(c);
     }
 }
+
+void deliver_relayed(hub *h, uint32_t user, uint32_t sender, uint8_t type,
+                     const uint8_t *body, size_t len) {
+    if (len > UINT32_MAX) return; /* (no frame is this big: not ours) */
+    for (router_node *n = router_first(h->router, user); n; n = n->next) {
+        conn *c = CONN_OF(n);
+        if (type == FRAME_GROUPS) { /* (as groupops.c tells them) */
+            if (c->conv && conn_open(c))
+                output_control(c, FRAME_GROUPS, body, (uint32_t)len);
+        } else if (c->sig && conn_bound(c)) { /* TYPING, RECEIPT */
+            (void)output_signal(c, sender, type, body, (uint32_t)len);
+            /* (-1: its queue is full: a hint dropped, counted there) */
+        }
+    }
+}

@@ -47,6 +47,13 @@ int deliver(conn *src, uint64_t seq, const frame_c2s *f, blk *b,
  * full is closed with ERROR SLOW, as for a live delivery. */
 void deliver_live(hub *h, uint32_t user, const store_row *row);
 
+/* The cluster: a control frame another node relayed (store_relay) for
+ * user's connections here: a GROUPS event to its CONV connections, a
+ * TYPING or RECEIPT to its SIGNALS ones, as the node that made it tells
+ * its own. */
+void deliver_relayed(hub *h, uint32_t user, uint32_t sender, uint8_t type,
+                     const uint8_t *body, size_t len);
+
 /* The cluster: the store's feed was interrupted: every LIVE and HELD
  * connection goes back to SYNC and fetches from its device's cursor. */
 void deliver_resync(hub *h);

@@ -228,6 +228,8 @@ static void tell(hub *h, uint32_t user, const uint8_t *body, size_t n) {
         if (c->conv && conn_open(c))
             output_control(c, FRAME_GROUPS, body, (uint32_t)n);
     }
+    /* (the cluster: its connections on other nodes) */
+    store_relay(h->store, user, 0, FRAME_GROUPS, body, n);
 }
 
 /* The event of a done operation, to the group's members and the users it

@@ -230,5 +230,7 @@ void presence_typing(conn *c, const frame_c2s *f) {
                 (void)output_signal(o, c->user, FRAME_TYPING, f->body,
                                     f->len);
         }
+        /* (the cluster: its connections on other nodes) */
+        store_relay(h->store, to, c->user, FRAME_TYPING, f->body, f->len);
     }
 }

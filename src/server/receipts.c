@@ -31,6 +31,8 @@ static void to_user(hub *h, uint32_t user, const conn *skip,
         if (o != skip && o->sig && conn_bound(o))
             (void)output_signal(o, 0, FRAME_RECEIPT, body, sizeof body);
     }
+    /* (the cluster: its connections on other nodes) */
+    store_relay(h->store, user, 0, FRAME_RECEIPT, body, sizeof body);
 }
 
 /* Send the DELIVERED marks of the notes c's confirmed passed, at most

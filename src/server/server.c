@@ -276,6 +276,12 @@ static void store_presence_event(void *ctx, uint32_t user, int online,
     presence_changed(&s->hub, user, online);
 }
 
+static void store_relayed(void *ctx, uint32_t user, uint32_t sender,
+                          uint8_t type, const uint8_t *body, size_t len) {
+    server *s = ctx;
+    deliver_relayed(&s->hub, user, sender, type, body, len);
+}
+
 static void store_presence_done(void *ctx, void *token, const uint32_t *users,
                                 const uint8_t *allowed,
                                 const int64_t *last_seen,
@@ -308,7 +314,8 @@ const store_callbacks server_store_callbacks = {NULL, store_put_done,
                                                 store_presence_done,
                                                 store_live,
                                                 store_resync,
-                                                store_presence_event};
+                                                store_presence_event,
+                                                store_relayed};
 
 /* ---- signals and the stop ------------------------------------------- */
 

@@ -166,3 +166,9 @@ int store_acks(const store *s) {
     assert(s && s->ops);
     return s->ops->acks ? s->ops->acks(s) : 1;
 }
+
+void store_relay(store *s, uint32_t user, uint32_t sender, uint8_t type,
+                 const uint8_t *body, size_t len) {
+    assert(s && s->ops);
+    if (s->ops->relay) s->ops->relay(s, user, sender, type, body, len);
+}

@@ -187,6 +187,11 @@ typedef struct store_callbacks {
      * or its last one closed or its node died (0), at ts (unix ms): this
      * process's own users' changes come this way too. May be NULL. */
     void (*presence_event)(void *ctx, uint32_t user, int online, int64_t ts);
+    /* Another process relayed a control frame (store_relay) for user's
+     * connections here: type and body[0..len) as given there (valid during
+     * the callback), from sender. May be NULL. */
+    void (*relay)(void *ctx, uint32_t user, uint32_t sender, uint8_t type,
+                  const uint8_t *body, size_t len);
 } store_callbacks;
 
 /* A store, whichever its backend (it starts with its operations table,
@@ -422,6 +427,14 @@ const groups *store_groups(const store *s);
  * transaction: *all of them, *conv of which take own copies. O(1). */
 void store_devices(const store *s, uint32_t user, unsigned *all,
                    unsigned *conv);
+
+/* A control frame (TYPING, RECEIPT, a GROUPS event) for user's connections
+ * in the OTHER processes sharing the store (the cluster's nodes that hold
+ * user): their `relay` callback gets it. Not stored: a hint, lost if a
+ * node cannot be reached. The SQLite store has no others: nothing
+ * (OPTIONAL in the table). No completion. */
+void store_relay(store *s, uint32_t user, uint32_t sender, uint8_t type,
+                 const uint8_t *body, size_t len);
 
 /* This process holds a connection of user (on = 1: the first one came;
  * 0: the last one left). A backend shared by several processes (the

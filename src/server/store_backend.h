@@ -83,6 +83,9 @@ struct store_ops {
     /* OPTIONAL: NULL when every message goes through this process (the
      * SQLite store): store_online() then does nothing. */
     void (*online)(store *s, uint32_t user, int on);
+    /* OPTIONAL: NULL when no other process shares the store. */
+    void (*relay)(store *s, uint32_t user, uint32_t sender, uint8_t type,
+                  const uint8_t *body, size_t len);
     void (*stop)(store *s);
     /* After uv_run() returned: everything of the handle is freed. */
     void (*free)(store *s);

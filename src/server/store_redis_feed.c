@@ -11,6 +11,7 @@
  *   \1 user u32, entry     a stored message for user's log -> live(user)
  *   \2 user u32, all u16, conv u16   user's device counts -> devices
  *   \3 group u32, entry    a group message -> live(0)
+ *   \4 user u32, sender u32, type u8, body   a control frame -> relay
  * and on chat:groups a group's snapshot: version u64, group u32, namelen
  * u8, name, count u16, per member user u32, flags u8 (bit 0 admin),
  * joined u64; a deleted group has namelen 0 and count 0; on
@@ -470,6 +471,10 @@ void sr_feed_on_push(void *ud, const redisReply *rep) {
     } else if (n >= 9 && p[0] == 2) {
         sr_devices_set(s, be32(p + 1), (unsigned)p[5] << 8 | p[6],
                        (unsigned)p[7] << 8 | p[8]);
+    } else if (n >= 10 && p[0] == 4) { /* user, sender, type, body */
+        if (sr_active(s) && s->cb.relay && u32map_get(&s->users, be32(p + 1)))
+            s->cb.relay(s->cb.ctx, be32(p + 1), be32(p + 5), p[9], p + 10,
+                        n - 10);
     } else if (n >= 5 && (p[0] == 1 || p[0] == 3)) {
         store_row row;
         uint32_t who = be32(p + 1);

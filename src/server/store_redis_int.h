@@ -66,7 +66,7 @@ enum sr_kind {
     SR_PUT = 0, SR_FETCH, SR_DEVICE, SR_HISTORY, SR_GROUP, SR_MARKS,
     SR_PRESENCE,
     /* the loop's, without */
-    SR_DEL, SR_CURSOR, SR_READ_MARK, SR_CONTACT, SR_ONLINE,
+    SR_DEL, SR_CURSOR, SR_READ_MARK, SR_CONTACT, SR_ONLINE, SR_RELAY,
     /* the node's own */
     SR_CONFIG, SR_LOAD, SR_NODE_ID, SR_HEARTBEAT, SR_GROUPS_ALL,
     SR_GROUP_HASH, SR_GROUP_MEMBERS, SR_DEVCOUNT, SR_JANITOR_LOCK,
@@ -363,6 +363,15 @@ void sr_devices_set(store_redis *s, uint32_t user, unsigned all,
 /* Ask Redis for user's device counts (HGETALL u:{U}; sr_h_devcount sets
  * them). 0, or -1 out of memory (they stay as they are). */
 int sr_devcount_send(store_redis *s, uint32_t user);
+
+/* store_redis_sig.c: the operations of the table that live there. */
+void sr_marks(store *st, uint32_t user, uint32_t peer, uint32_t group,
+              void *token);
+void sr_presence(store *st, uint32_t user, const uint32_t *users, size_t n,
+                 int check, void *token);
+void sr_online(store *st, uint32_t user, int on);
+void sr_relay(store *st, uint32_t user, uint32_t sender, uint8_t type,
+              const uint8_t *body, size_t len);
 void sr_devices_refresh(store_redis *s);
 /* Every cached count unknown (count events may have been missed). */
 void sr_devices_forget(store_redis *s);

@@ -22,7 +22,7 @@ from conftest import Server, require_binary
 from convproto import connect, device, group_device, payload, plain
 from proto import ACKS_FLAG, ERROR, TEXT, parse_error, wait_for_ack
 from redisfix import RedisServer, redis_path  # noqa: F401 (a fixture)
-from sigproto import Presence, sig_device
+from sigproto import DELIVERED, Presence, Rcpt, Typing, sig_device
 from wsproto import WSClient
 
 from proto import STORE as E_STORE  # noqa: E402 (ERROR code STORE)
@@ -178,6 +178,34 @@ def test_a_node_killed_makes_its_users_offline_elsewhere(node):
     # within the node's expiry (5 s) and a janitor pass, 2 is offline
     p = a.next_signal(Presence, timeout=20)
     assert (p.user, p.state) == (2, 0), p
+
+
+def test_typing_receipts_and_group_events_across_nodes(node):
+    n1, n2 = node(), node()
+    a = sig_device(n1, 1)
+    b = sig_device(n2, 2)
+    c = group_device(n2, 3, "c")
+    # hints reach a node from the moment its user's registration is in
+    # Redis (queued before anything the user sends there): a message from
+    # each proves it
+    for x in (b, c):
+        x.post(1, TEXT, b"registered", cid=100 + x.user)
+        assert a.read_msg().payload == b"registered"
+    a.typing(2)
+    assert b.next_signal(Typing) == Typing(1, 0, 2, 1)
+    b.typing(1, 0)
+    assert a.next_signal(Typing) == Typing(2, 0, 1, 0)
+    # DELIVERED reaches the author on another node when the receiver ACKs
+    a.post(2, TEXT, b"m0", cid=1)
+    a.acked()
+    m = b.read_msg()
+    b.ack(1)
+    r = a.next_signal(Rcpt)
+    assert (r.what, r.conv, r.by, r.upto) == (DELIVERED, 2, 2, m.id), r
+    # a group created on node 1 is told to a member on node 2
+    g = a.create("relayed", [3])
+    ev = c.next_event()
+    assert (ev.group, ev.data.by) == (g, 1), ev
 
 
 # -- Redis unreachable ------------------------------------------------------------

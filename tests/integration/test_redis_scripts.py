@@ -975,3 +975,21 @@ def test_group_joined_zero_is_the_last_id(st):
     # an explicit joined is kept as given
     _, _, snap = st.group(3, g=g, actor=1, users=[4], joined=5)
     assert snap_unpack(snap)["members"][-1] == (4, 0, 5)
+
+
+def test_relay_reaches_the_users_other_live_nodes_only(st, sub):
+    st.heartbeat(1)
+    st.heartbeat(2)
+    st.online(9, 1)
+    st.online(9, 2)
+    st.cmd("HSET", "chat:alive", 3, st.now() - 1)  # node 3: dead
+    st.cmd("SADD", "u:{9}:on", 3)
+    n1, n2, n3 = sub("chat:node:1"), sub("chat:node:2"), sub("chat:node:3")
+    n = st.run("relay", ["u:{9}:on", "chat:alive"], [9, 1, 4, 0x8D, b"\x00body"])
+    assert n == 1
+    assert n2.get()[1] == struct.pack(">BIIB", 4, 9, 4, 0x8D) + b"\x00body"
+    assert n1.get(0.3) is None  # the origin told its own
+    assert n3.get(0.1) is None  # dead: skipped, and removed
+    assert sorted(st.cmd("SMEMBERS", "u:{9}:on")) == [b"1", b"2"]
+    with pytest.raises(RespError):
+        st.run("relay", ["u:{9}:on", "chat:alive"], [0, 1, 4, 0x8D, b""])
