@@ -449,7 +449,10 @@ int sr_q_check(const store_redis *s) {
         n++;
         last = r;
         assert(r->s == s && r->kind < SR_NKINDS);                     /* (3) */
-        assert(r->state == SR_SENT || r->state == SR_READY);
+        /* (0: the head, whose handler runs now and may call back into the
+         * store through the loop's callbacks, which check) */
+        assert(r->state == SR_SENT || r->state == SR_READY ||
+               (r->state == 0 && r == s->head));
         assert(!r->parked || r->state == SR_READY);
         assert(r->argc <= r->clens && r->nbuf <= r->cbuf);
         if (r->kind == SR_PUT) pending += r->u.put.len;
