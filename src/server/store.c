@@ -166,3 +166,13 @@ int store_acks(const store *s) {
     assert(s && s->ops);
     return s->ops->acks ? s->ops->acks(s) : 1;
 }
+
+int store_accounts(const store *s) {
+    assert(s && s->ops);
+    return s->ops->account != NULL;
+}
+
+void store_account(store *s, uint32_t user, void *token) {
+    assert(s && s->ops && s->ops->account); /* (store_accounts() is 1) */
+    s->ops->account(s, user, token);
+}

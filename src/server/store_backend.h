@@ -22,7 +22,7 @@
  * call, in submission order; exactly once unless stopped first; failures
  * as STORE_E* statuses.
  *
- * Required: every operation but the two marked OPTIONAL. store.c asserts
+ * Required: every operation but those marked OPTIONAL. store.c asserts
  * that an operation it calls is there; a table's ops are never changed
  * after its constructor returned.
  *
@@ -83,6 +83,10 @@ struct store_ops {
     /* OPTIONAL: NULL when every message goes through this process (the
      * SQLite store): store_online() then does nothing. */
     void (*online)(store *s, uint32_t user, int on);
+    /* OPTIONAL: NULL when the backend does not keep the accounts (the
+     * SQLite store: accounts.h reads chat.db itself); store_accounts() is
+     * then 0, and store_account must not be called. */
+    void (*account)(store *s, uint32_t user, void *token);
     void (*stop)(store *s);
     /* After uv_run() returned: everything of the handle is freed. */
     void (*free)(store *s);

@@ -781,6 +781,7 @@ const store_ops store__redis_ops = {
     .next_id = NULL, /* ids are Redis's: put_done's */
     .ids_reserve = NULL,
     .online = sr_online,
+    .account = sr_account, /* store_redis_acct.c */
     .acks = store_redis_acks,
     .stop = sr_stop,
     .free = sr_free,
