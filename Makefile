@@ -60,7 +60,8 @@ SERVER_SRC := src/server/cluster_url.c src/server/config.c src/server/config_fil
               src/server/store_ctr.c src/server/store_check.c src/server/store_dev.c \
               src/server/store_group.c src/server/store_sig.c \
               src/server/groups.c src/server/cidset.c \
-              src/server/accounts.c src/server/admin.c \
+              src/server/accounts.c src/server/accounts_redis.c src/server/rblock.c \
+              src/server/admin.c \
               src/server/backup.c \
               src/server/auth.c src/server/tls.c src/server/netaddr.c \
               src/server/ratelimit.c src/server/metrics.c src/server/procstat.c \
@@ -76,7 +77,7 @@ SERVER_SRC := src/server/cluster_url.c src/server/config.c src/server/config_fil
               src/server/rconn_reply.c src/server/rconn_tls.c \
               src/server/store_redis.c src/server/store_redis_q.c \
               src/server/store_redis_ops.c src/server/store_redis_sig.c src/server/store_redis_feed.c \
-              src/server/store_redis_node.c
+              src/server/store_redis_node.c src/server/store_redis_acct.c
 # The web client's files (web/), built into the server (scripts/embed_web.py).
 WEB_FILES  := $(sort $(wildcard web/*))
 WEB_GEN    := $(B)/gen/web_assets.c
@@ -187,6 +188,7 @@ $(B)/tests/test_store $(B)/tests/test_store_sig: TEST_WRAP := -Wl,--wrap=realloc
 # chat-client's --host parsing (pure, no libchat state) is unit-tested too.
 $(B)/tests/test_cli_addr: $(call obj,src/cli/addr.c)
 $(B)/tests/test_auth: TEST_WRAP := -Wl,--wrap=uv_queue_work,--wrap=accounts_hash
+$(B)/tests/test_auth_store: TEST_WRAP := -Wl,--wrap=uv_queue_work
 
 # libchat: static and shared library (only chat_* exported) and chat.pc.
 libchat: $(B)/libchat.a $(B)/libchat.so $(B)/chat.pc

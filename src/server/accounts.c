@@ -204,6 +204,12 @@ static int hash_pw(const char *pw, size_t len, char out[crypto_pwhash_STRBYTES])
     return ACCOUNTS_OK;
 }
 
+int accounts_make_hash(const char *pw, size_t len,
+                       char out[ACCOUNTS_HASH_MAX]) {
+    if (len == 0) return ACCOUNTS_EINVAL;
+    return hash_pw(pw, len, out);
+}
+
 int accounts_add(accounts *a, uint32_t id, const char *pw, size_t len) {
     if (id == 0 || len == 0) return ACCOUNTS_EINVAL;
     char h[crypto_pwhash_STRBYTES];

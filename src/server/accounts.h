@@ -73,6 +73,14 @@ int accounts_verify(accounts *a, uint32_t id, const char *pw, size_t len);
 int accounts_hash(accounts *a, uint32_t id, char out[ACCOUNTS_HASH_MAX]);
 int accounts_check(const char *hash, const char *pw, size_t len);
 
+/* The hash accounts_add stores for pw (libsodium's crypto_pwhash_str:
+ * Argon2id, OPSLIMIT and MEMLIMIT _INTERACTIVE, a random salt), a
+ * NUL-terminated string, for a caller that keeps accounts elsewhere (the
+ * cluster's Redis: accounts_redis.h). Pure, thread-safe, ~0.1 s and 64 MiB.
+ * ACCOUNTS_OK, ACCOUNTS_EINVAL (empty) or ACCOUNTS_ENOMEM. */
+int accounts_make_hash(const char *pw, size_t len,
+                       char out[ACCOUNTS_HASH_MAX]);
+
 /* Every id, ascending, in *ids (malloc'd, the caller frees it; NULL when
  * *n is 0). O(accounts). */
 int accounts_list(accounts *a, uint32_t **ids, size_t *n);

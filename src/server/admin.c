@@ -1,7 +1,10 @@
 /*
  * admin.c -- the `user` subcommand of chat-server (admin.h): parses its
- * arguments, reads the password, calls accounts.c and prints the result.
- * The password buffer is wiped with sodium_memzero before returning.
+ * arguments, reads the password, calls accounts.c (the SQLite store's
+ * accounts, DIR/chat.db) or accounts_redis.c (the cluster's, in Redis,
+ * when --cluster is given here or in the config file) and prints the
+ * result: the same messages and exit codes for both. The password buffer
+ * is wiped with sodium_memzero before returning.
  */
 #include "server/admin.h"
 
@@ -17,20 +20,28 @@
 
 #include "common/log.h"
 #include "server/accounts.h"
+#include "server/accounts_redis.h"
 #include "server/config.h"
 
 #define PW_BUF (ACCOUNTS_MAX_PASSWORD + 2) /* a line, its newline, one more */
 
 static void usage(FILE *out) {
     fprintf(out,
-"Usage: chat-server user [--data-dir DIR | --config CONF] add|passwd|del ID\n"
-"       chat-server user [--data-dir DIR | --config CONF] list\n"
-"Manage the accounts in DIR/chat.db (default DIR %s; with --config, the\n"
-"data-dir of the server's config file; --data-dir wins over it).\n"
+"Usage: chat-server user [OPTIONS] add|passwd|del ID\n"
+"       chat-server user [OPTIONS] list\n"
+"Manage the accounts in DIR/chat.db, or, with --cluster, in the cluster's\n"
+"Redis (docs/CLUSTER.md), where every node reads them.\n"
 "  add ID      create account ID (a number from 1 to 4294967295)\n"
 "  passwd ID   set a new password for account ID\n"
 "  del ID      delete account ID\n"
 "  list        print every account id, one per line, ascending\n"
+"Options (as the server takes them; given here, they win over --config):\n"
+"  --data-dir DIR        the SQLite store's directory (default %s)\n"
+"  --config CONF         the settings of the server's config file: its\n"
+"                        data-dir, cluster and cluster-* settings\n"
+"  --cluster URL         redis://[USER@]HOST:PORT[,...] or rediss:// (TLS)\n"
+"  --cluster-password-file FILE, --cluster-tls-ca FILE,\n"
+"  --cluster-tls-cert FILE, --cluster-tls-key FILE, --cluster-tls-name NAME\n"
 "The password is read from the terminal without echo, or as one line from\n"
 "standard input when it is not a terminal (at most %d bytes).\n",
             CONFIG_DEFAULT_DATA_DIR, ACCOUNTS_MAX_PASSWORD);
@@ -120,23 +131,56 @@ static long get_password(char *buf, uint32_t id) {
     return n;
 }
 
-static int fail_db(accounts *a, int r) {
-    fprintf(stderr, "chat-server: %s (%s).\n", accounts_strerror(r),
-            accounts_errmsg(a));
+/* The accounts: one of the two is open. */
+typedef struct adm {
+    accounts *db;          /* SQLite: DIR/chat.db */
+    accounts_redis *rd;    /* the cluster's Redis */
+} adm;
+
+static int a_exists(adm *d, uint32_t id) {
+    return d->rd ? accounts_redis_exists(d->rd, id)
+                 : accounts_exists(d->db, id);
+}
+
+static int a_set(adm *d, int add, uint32_t id, const char *pw, size_t n) {
+    if (d->rd)
+        return add ? accounts_redis_add(d->rd, id, pw, n)
+                   : accounts_redis_passwd(d->rd, id, pw, n);
+    return add ? accounts_add(d->db, id, pw, n)
+               : accounts_passwd(d->db, id, pw, n);
+}
+
+static int a_del(adm *d, uint32_t id) {
+    return d->rd ? accounts_redis_del(d->rd, id) : accounts_del(d->db, id);
+}
+
+static int a_list(adm *d, uint32_t **ids, size_t *n) {
+    return d->rd ? accounts_redis_list(d->rd, ids, n)
+                 : accounts_list(d->db, ids, n);
+}
+
+static int fail_db(adm *d, int r) {
+    if (d->rd && r == ACCOUNTS_EDB)
+        fprintf(stderr, "chat-server: the cluster's Redis failed (%s).\n",
+                accounts_redis_errmsg(d->rd));
+    else
+        fprintf(stderr, "chat-server: %s (%s).\n", accounts_strerror(r),
+                d->rd ? accounts_redis_errmsg(d->rd)
+                      : accounts_errmsg(d->db));
     return 1;
 }
 
-static int run(accounts *a, const char *cmd, uint32_t id) {
+static int run(adm *a, const char *cmd, uint32_t id) {
     if (!strcmp(cmd, "list")) {
         uint32_t *ids;
         size_t n;
-        int r = accounts_list(a, &ids, &n);
+        int r = a_list(a, &ids, &n);
         if (r) return fail_db(a, r);
         for (size_t i = 0; i < n; i++) printf("%" PRIu32 "\n", ids[i]);
         free(ids);
         return 0;
     }
-    int e = accounts_exists(a, id);
+    int e = a_exists(a, id);
     if (e < 0) return fail_db(a, e);
     if (!strcmp(cmd, "add") && e) {
         fprintf(stderr, "chat-server: user %" PRIu32 " already exists.\n", id);
@@ -147,7 +191,7 @@ static int run(accounts *a, const char *cmd, uint32_t id) {
         return 1;
     }
     if (!strcmp(cmd, "del")) {
-        int r = accounts_del(a, id);
+        int r = a_del(a, id);
         if (r == ACCOUNTS_ENOENT) {
             fprintf(stderr, "chat-server: user %" PRIu32 " does not exist.\n",
                     id);
@@ -162,8 +206,7 @@ static int run(accounts *a, const char *cmd, uint32_t id) {
     int r = n < 0 ? 1 : 0;
     if (!r) {
         int add = !strcmp(cmd, "add");
-        int q = add ? accounts_add(a, id, pw, (size_t)n)
-                    : accounts_passwd(a, id, pw, (size_t)n);
+        int q = a_set(a, add, id, pw, (size_t)n);
         if (q == ACCOUNTS_EEXIST || q == ACCOUNTS_ENOENT) {
             fprintf(stderr, "chat-server: user %" PRIu32 " %s.\n", id,
                     q == ACCOUNTS_EEXIST ? "already exists" : "does not exist");
@@ -179,34 +222,116 @@ static int run(accounts *a, const char *cmd, uint32_t id) {
     return r;
 }
 
+/* The settings `user` takes from its command line (as the server's flags
+ * of the same names). */
+static const char *const opt_names[] = {
+    "data-dir", "cluster", "cluster-password-file", "cluster-tls-ca",
+    "cluster-tls-cert", "cluster-tls-key", "cluster-tls-name", NULL};
+#define MAX_OPTS 16
+
+typedef struct opt_val {
+    const char *name, *value;
+} opt_val;
+
+/* argv[*i] is --NAME or --NAME=VALUE of opt_names (or --config): its name
+ * and value (the next argument for --NAME); 1 taken, 0 not one of them,
+ * -1 its value is missing (a sentence printed). */
+static int take_opt(int argc, char **argv, int *i, const char **name,
+                    const char **value) {
+    static const char *const cfgname[] = {"config", NULL};
+    const char *a = argv[*i];
+    if (strncmp(a, "--", 2) != 0) return 0;
+    for (int pass = 0; pass < 2; pass++) {
+        const char *const *names = pass ? cfgname : opt_names;
+        for (int k = 0; names[k]; k++) {
+            size_t n = strlen(names[k]);
+            if (strncmp(a + 2, names[k], n) != 0) continue;
+            if (a[2 + n] == '=') {
+                *name = names[k];
+                *value = a + 3 + n;
+                return 1;
+            }
+            if (a[2 + n] != '\0') continue;
+            if (++*i == argc) {
+                fprintf(stderr, "chat-server user: --%s needs a value.\n",
+                        names[k]);
+                return -1;
+            }
+            *name = names[k];
+            *value = argv[*i];
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* The settings: defaults, then conf's file, then the options given. 0, or
+ * 2 after printing why (the exit status of a bad command line). */
+static int settings(config *c, const char *conf, const opt_val *v, int nv) {
+    char err[768];
+    config_defaults(c);
+    if (conf && config_file_apply(c, conf, err, sizeof err) != CONFIG_OK) {
+        fprintf(stderr, "chat-server user: %s\n", err);
+        return 2;
+    }
+    for (int k = 0; k < nv; k++) {
+        char why[256];
+        if (config_set(c, config_find(v[k].name), v[k].value, ORIGIN_ARGV,
+                       why, sizeof why)) {
+            fprintf(stderr, "chat-server user: --%s: %s\n", v[k].name, why);
+            return 2;
+        }
+    }
+    /* (the server's own checks: a bad URL, --cluster-tls-* without
+     * rediss://, a TLS file without the other) */
+    if (config_finish(c, err, sizeof err) != CONFIG_OK) {
+        fprintf(stderr, "chat-server user: %s\n", err);
+        return 2;
+    }
+    return 0;
+}
+
+/* DIR/chat.db, DIR created for `add`. */
+static int open_sqlite(adm *d, const char *dir, const char *cmd) {
+    struct stat st;
+    errno = 0;
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        if (strcmp(cmd, "add") != 0 || mkdir(dir, 0700) != 0) {
+            fprintf(stderr, "chat-server: cannot use data directory %s: %s "
+                    "(choose another with --data-dir).\n", dir,
+                    strerror(errno ? errno : ENOTDIR));
+            return 1;
+        }
+    }
+    log_threshold = LOG_WARN; /* the store's "schema upgraded" is noise here */
+    char err[512];
+    if (accounts_open(&d->db, dir, err, sizeof err)) {
+        fprintf(stderr, "chat-server: %s.\n", err);
+        return 1;
+    }
+    return 0;
+}
+
 int admin_main(int argc, char **argv) {
-    const char *dir = CONFIG_DEFAULT_DATA_DIR, *cmd = NULL, *idarg = NULL,
-               *conf = NULL;
-    int extra = 0, dir_set = 0;
+    const char *cmd = NULL, *idarg = NULL, *conf = NULL;
+    opt_val v[MAX_OPTS];
+    int nv = 0, extra = 0;
     for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
+        const char *a = argv[i], *name, *value;
+        int t;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             usage(stdout);
             return 0;
-        } else if (!strcmp(a, "--data-dir")) {
-            if (++i == argc) {
-                fprintf(stderr, "chat-server user: --data-dir needs a "
-                        "directory.\n");
+        } else if ((t = take_opt(argc, argv, &i, &name, &value)) < 0) {
+            return 2;
+        } else if (t && !strcmp(name, "config")) {
+            conf = value;
+        } else if (t) {
+            if (nv == MAX_OPTS) {
+                fprintf(stderr, "chat-server user: too many options.\n");
                 return 2;
             }
-            dir = argv[i];
-            dir_set = 1;
-        } else if (!strncmp(a, "--data-dir=", 11)) {
-            dir = a + 11;
-            dir_set = 1;
-        } else if (!strcmp(a, "--config")) {
-            if (++i == argc) {
-                fprintf(stderr, "chat-server user: --config needs a file.\n");
-                return 2;
-            }
-            conf = argv[i];
-        } else if (!strncmp(a, "--config=", 9)) {
-            conf = a + 9;
+            v[nv++] = (opt_val){name, value};
         } else if (a[0] == '-' && a[1]) {
             fprintf(stderr, "chat-server user: unknown option %s.\n", a);
             usage(stderr);
@@ -219,16 +344,12 @@ int admin_main(int argc, char **argv) {
             extra = 1;
         }
     }
-    if (conf && !dir_set) {
-        char err[768];
-        if (!(dir = config_file_data_dir(conf, err, sizeof err))) {
-            fprintf(stderr, "chat-server user: %s\n", err);
-            return 2;
-        }
-    }
+    static config c; /* ~6 KiB, off the stack */
+    int bad = settings(&c, conf, v, nv);
+    if (bad) return bad;
     int needs_id = cmd && (!strcmp(cmd, "add") || !strcmp(cmd, "passwd") ||
                            !strcmp(cmd, "del"));
-    int ok = cmd && !extra && *dir != '\0' &&
+    int ok = cmd && !extra && *c.data_dir != '\0' &&
              (needs_id ? idarg != NULL : !strcmp(cmd, "list") && !idarg);
     uint32_t id = needs_id && idarg ? parse_id(idarg) : 0;
     if (!ok || (needs_id && id == 0)) {
@@ -238,26 +359,19 @@ int admin_main(int argc, char **argv) {
         usage(stderr);
         return 2;
     }
-    struct stat st;
-    errno = 0;
-    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
-        if (strcmp(cmd, "add") != 0 || mkdir(dir, 0700) != 0) {
-            fprintf(stderr, "chat-server: cannot use data directory %s: %s "
-                    "(choose another with --data-dir).\n", dir,
-                    strerror(errno ? errno : ENOTDIR));
+    adm d = {0};
+    if (*c.cluster) {
+        char err[768];
+        if (accounts_redis_open(&d.rd, &c, err, sizeof err)) {
+            fprintf(stderr, "chat-server: %s.\n", err);
             return 1;
         }
-    }
-    log_threshold = LOG_WARN; /* the store's "schema upgraded" is noise here */
-    accounts *a;
-    char err[512];
-    int r = accounts_open(&a, dir, err, sizeof err);
-    if (r) {
-        fprintf(stderr, "chat-server: %s.\n", err);
+    } else if (open_sqlite(&d, c.data_dir, cmd)) {
         return 1;
     }
-    int status = run(a, cmd, id);
-    accounts_close(a);
+    int status = run(&d, cmd, id);
+    accounts_close(d.db);
+    accounts_redis_close(d.rd);
     /* What was printed (the list) must have reached its file or pipe. */
     if (fflush(stdout) != 0 || ferror(stdout)) {
         fprintf(stderr, "chat-server: cannot write to standard output: %s.\n",

@@ -5,8 +5,12 @@
  *
  *     WAITING   on a->head..tail (FIFO): every slot is busy
  *        | pump: a slot came free
- *     RUNNING   on the pool, holding a slot (an accounts connection):
- *               work_cb reads the hash and runs Argon2id there
+ *        |   (a store that keeps the accounts: READING, holding the slot,
+ *        |    while store_account runs; auth_store_done ends it: on to
+ *        |    RUNNING, or answered when the store failed)
+ *     RUNNING   on the pool, holding a slot (SQLite: an accounts
+ *               connection): work_cb reads the hash (SQLite) and runs
+ *               Argon2id there
  *        | after_cb (loop thread)
  *     answered  done(token, result), then freed
  *
@@ -15,15 +19,18 @@
  *
  * Invariants (auth_invariants asserts them after every entry point and
  * callback, in builds without NDEBUG):
- *  (1) running + nidle == max_running: each running check holds one slot,
- *      a->acc[nidle..max_running) lent out, which no other thread uses.
+ *  (1) running + nidle == max_running: each check READING or RUNNING
+ *      holds one slot; with SQLite, a->acc[nidle..max_running) lent out,
+ *      which no other thread uses; reading <= running, and reading is 0
+ *      without a store.
  *  (2) queued is the length of the waiting list; checks wait only while no
  *      slot is free (queued > 0 => nidle == 0); queued <= max_queued.
  *  (3) a->failed is not empty only while the defer timer is started or
  *      closing (defer_state != DEFER_IDLE); the timer handle exists only
  *      then, so nothing of ours is left on the loop when it ends.
- *  (4) done() runs on the loop thread, from after_cb or the defer timer,
- *      never inside auth_check.
+ *  (4) done() runs on the loop thread, from after_cb, auth_store_done or
+ *      the defer timer, never inside auth_check.
+ *  (5) exactly one of a->acc (SQLite) and a->st (a store) is set.
  */
 #include "server/auth.h"
 
@@ -39,21 +46,28 @@ enum { DEFER_IDLE, DEFER_ARMED, DEFER_CLOSING };
 typedef struct auth_req {
     uv_work_t work;          /* work.data == this */
     auth *a;
-    accounts *acc;           /* the slot's connection, while running */
+    accounts *acc;           /* SQLite: the slot's connection, while running */
     auth_done_fn done;
     void *token;
     uint32_t id;
     int result;              /* set by work_cb, or ACCOUNTS_ENOMEM */
+    int found;               /* a store's answer: ACCOUNTS_OK (hash holds
+                                it) or ACCOUNTS_ENOENT */
+    int reading;             /* READING: store_account in flight */
     size_t len;
     struct auth_req *next;   /* waiting or failed list */
+    char hash[ACCOUNTS_HASH_MAX]; /* the account's hash, NUL-terminated */
     char pw[ACCOUNTS_MAX_PASSWORD];
 } auth_req;
 
 struct auth {
     uv_loop_t *loop;
-    accounts **acc;          /* max_running connections; [0, nidle) free */
+    accounts **acc;          /* SQLite: max_running connections; [0, nidle)
+                                free; NULL with a store */
+    store *st;               /* a store that keeps the accounts, or NULL */
     size_t nidle;
     size_t running, queued, max_running, max_queued;
+    size_t reading;          /* of the running: READING */
     auth_req *head, *tail;   /* waiting, FIFO */
     auth_req *failed, *failed_tail; /* refused by uv_queue_work */
     uv_timer_t defer;        /* answers the failed ones (see (3)) */
@@ -64,6 +78,8 @@ struct auth {
 #ifndef NDEBUG
 static int auth_invariants(const auth *a) {
     assert(a->running + a->nidle == a->max_running); /* (1) */
+    assert(a->reading <= a->running && (a->st || a->reading == 0));
+    assert(!a->acc != !a->st); /* (5) */
     size_t n = 0; /* (2) */
     for (const auth_req *q = a->head; q; q = q->next) n++;
     assert(n == a->queued && (a->head == NULL) == (a->tail == NULL));
@@ -75,12 +91,31 @@ static int auth_invariants(const auth *a) {
 }
 #endif
 
-/* Close the connections of acc[0..n), then free everything. */
+/* Close the connections of acc[0..n) (SQLite), then free everything. */
 static void destroy(auth *a, size_t n) {
-    for (size_t i = 0; i < n; i++) accounts_close(a->acc[i]);
+    for (size_t i = 0; a->acc && i < n; i++) accounts_close(a->acc[i]);
     free(a->acc);
     sodium_memzero(a->dummy, sizeof a->dummy);
     free(a);
+}
+
+/* What both opens share, once a->acc or a->st is set: the dummy hash (of a
+ * random password, for ids without an account) and the counts. */
+static int open_finish(auth *a, uv_loop_t *loop, size_t max_running,
+                       size_t max_queued, char *err, size_t errlen) {
+    unsigned char rnd[32];
+    randombytes_buf(rnd, sizeof rnd);
+    if (crypto_pwhash_str(a->dummy, (const char *)rnd, sizeof rnd,
+                          crypto_pwhash_OPSLIMIT_INTERACTIVE,
+                          crypto_pwhash_MEMLIMIT_INTERACTIVE)) {
+        snprintf(err, errlen, "out of memory for Argon2id");
+        return ACCOUNTS_ENOMEM;
+    }
+    a->loop = loop;
+    a->nidle = a->max_running = max_running;
+    a->max_queued = max_queued;
+    assert(auth_invariants(a));
+    return 0;
 }
 
 int auth_open(auth **out, uv_loop_t *loop, const char *dir,
@@ -94,7 +129,8 @@ int auth_open(auth **out, uv_loop_t *loop, const char *dir,
         snprintf(err, errlen, "out of memory");
         return ACCOUNTS_ENOMEM;
     }
-    /* One connection per slot: the first brings the schema up to date. */
+    /* One connection per slot: the first brings the schema up to date
+     * (and calls sodium_init). */
     for (size_t i = 0; i < max_running; i++) {
         int r = accounts_open(&a->acc[i], dir, err, errlen);
         if (r) {
@@ -102,34 +138,49 @@ int auth_open(auth **out, uv_loop_t *loop, const char *dir,
             return r;
         }
     }
-    /* A hash of a random password, for ids without an account. */
-    unsigned char rnd[32];
-    randombytes_buf(rnd, sizeof rnd);
-    if (crypto_pwhash_str(a->dummy, (const char *)rnd, sizeof rnd,
-                          crypto_pwhash_OPSLIMIT_INTERACTIVE,
-                          crypto_pwhash_MEMLIMIT_INTERACTIVE)) {
-        snprintf(err, errlen, "out of memory for Argon2id");
+    int r = open_finish(a, loop, max_running, max_queued, err, errlen);
+    if (r) {
         destroy(a, max_running);
-        return ACCOUNTS_ENOMEM;
+        return r;
     }
-    a->loop = loop;
-    a->nidle = a->max_running = max_running;
-    a->max_queued = max_queued;
-    assert(auth_invariants(a));
     *out = a;
     return 0;
 }
 
-/* Pool thread: the hash read and the comparison. An id without a hash
- * (ENOENT, or EDB when the read failed) is compared against the dummy, only
- * to take as long. Touches q, q->acc (this slot's alone) and a->dummy
- * (read-only after auth_open). */
+int auth_open_store(auth **out, uv_loop_t *loop, store *st,
+                    size_t max_running, size_t max_queued, char *err,
+                    size_t errlen) {
+    *out = NULL;
+    assert(st && store_accounts(st));
+    if (max_running == 0) max_running = 1;
+    if (sodium_init() < 0) {
+        snprintf(err, errlen, "libsodium cannot be initialised");
+        return ACCOUNTS_ECRYPTO;
+    }
+    auth *a = calloc(1, sizeof *a);
+    if (!a) {
+        snprintf(err, errlen, "out of memory");
+        return ACCOUNTS_ENOMEM;
+    }
+    a->st = st;
+    int r = open_finish(a, loop, max_running, max_queued, err, errlen);
+    if (r) {
+        destroy(a, 0);
+        return r;
+    }
+    *out = a;
+    return 0;
+}
+
+/* Pool thread: the hash read (SQLite; a store's was read before) and the
+ * comparison. An id without a hash (ENOENT, or EDB when the read failed)
+ * is compared against the dummy, only to take as long. Touches q, q->acc
+ * (this slot's alone) and a->dummy (read-only after open). */
 static void work_cb(uv_work_t *w) {
     auth_req *q = w->data;
-    char hash[ACCOUNTS_HASH_MAX];
-    int found = accounts_hash(q->acc, q->id, hash);
-    int r = accounts_check(found == ACCOUNTS_OK ? hash : q->a->dummy, q->pw,
-                           q->len);
+    int found = q->acc ? accounts_hash(q->acc, q->id, q->hash) : q->found;
+    int r = accounts_check(found == ACCOUNTS_OK ? q->hash : q->a->dummy,
+                           q->pw, q->len);
     q->result = found == ACCOUNTS_OK ? r : found;
 }
 
@@ -138,8 +189,25 @@ static void answer(auth_req *q, int result) {
     auth_done_fn done = q->done;
     void *token = q->token;
     sodium_memzero(q->pw, sizeof q->pw);
+    sodium_memzero(q->hash, sizeof q->hash);
     free(q);
     done(token, result);
+}
+
+/* A slot for q (one is free), and back. */
+static void slot_take(auth *a, auth_req *q) {
+    assert(a->nidle > 0);
+    a->nidle--;
+    q->acc = a->acc ? a->acc[a->nidle] : NULL;
+    a->running++;
+}
+
+static void slot_give(auth *a, auth_req *q) {
+    assert(a->running > 0);
+    a->running--;
+    if (a->acc) a->acc[a->nidle] = q->acc;
+    a->nidle++;
+    q->acc = NULL;
 }
 
 static void on_defer(uv_timer_t *t);
@@ -193,32 +261,65 @@ static void on_defer(uv_timer_t *t) {
 
 static void after_cb(uv_work_t *w, int status);
 
-/* Start waiting checks while a slot is free, in arrival order. */
+/* q holds a slot: to the pool. */
+static void run(auth *a, auth_req *q) {
+    int r = uv_queue_work(a->loop, &q->work, work_cb, after_cb);
+    if (r == 0) return;
+    /* libuv refuses only a NULL work_cb; whatever the cause, the slot is
+     * free again and the check is answered later (never here: this may run
+     * inside auth_check). */
+    slot_give(a, q);
+    q->result = ACCOUNTS_ENOMEM;
+    defer_fail(a, q);
+}
+
+/* Start waiting checks while a slot is free, in arrival order: to the pool
+ * (SQLite), or the store's read first (its answer never comes inside
+ * store_account, so never inside auth_check). */
 static void pump(auth *a) {
     while (a->head && a->nidle > 0) {
         auth_req *q = a->head;
         a->head = q->next;
         if (!a->head) a->tail = NULL;
         a->queued--;
-        q->acc = a->acc[--a->nidle];
-        a->running++;
-        int r = uv_queue_work(a->loop, &q->work, work_cb, after_cb);
-        if (r == 0) continue;
-        /* libuv refuses only a NULL work_cb; whatever the cause, the slot
-         * is free again and the check is answered later (never here: this
-         * may run inside auth_check). */
-        a->running--;
-        a->acc[a->nidle++] = q->acc;
-        q->result = ACCOUNTS_ENOMEM;
-        defer_fail(a, q);
+        slot_take(a, q);
+        if (a->st) {
+            q->reading = 1;
+            a->reading++;
+            store_account(a->st, q->id, q);
+        } else {
+            run(a, q);
+        }
     }
+}
+
+void auth_store_done(void *token, const char *hash, size_t len, int status) {
+    auth_req *q = token;
+    auth *a = q->a;
+    assert(a->st && q->reading && a->reading > 0);
+    q->reading = 0;
+    a->reading--;
+    int fail = status == STORE_OK ? 0
+             : status == STORE_ENOMEM ? ACCOUNTS_ENOMEM : AUTH_ESTORE;
+    if (!fail && hash && len >= sizeof q->hash) fail = ACCOUNTS_EDB;
+    if (fail) {
+        slot_give(a, q);
+        pump(a); /* the next waiting check takes the free slot */
+        answer(q, fail);
+        assert(auth_invariants(a));
+        return;
+    }
+    q->found = hash ? ACCOUNTS_OK : ACCOUNTS_ENOENT;
+    if (hash) memcpy(q->hash, hash, len);
+    q->hash[hash ? len : 0] = '\0';
+    run(a, q);
+    assert(auth_invariants(a));
 }
 
 static void after_cb(uv_work_t *w, int status) {
     auth_req *q = w->data;
     auth *a = q->a;
-    a->running--;
-    a->acc[a->nidle++] = q->acc;
+    slot_give(a, q);
     pump(a); /* the next waiting check takes the free slot */
     answer(q, status ? ACCOUNTS_ENOMEM : q->result);
     assert(auth_invariants(a));
@@ -237,6 +338,8 @@ int auth_check(auth *a, uint32_t id, const uint8_t *pw, size_t len,
     q->token = token;
     q->id = id;
     q->result = ACCOUNTS_ENOMEM;
+    q->found = ACCOUNTS_ENOENT;
+    q->reading = 0;
     q->next = NULL;
     q->len = len;
     memcpy(q->pw, pw, len);
@@ -256,6 +359,7 @@ static void free_list(auth_req *q) {
     while (q) {
         auth_req *next = q->next;
         sodium_memzero(q->pw, sizeof q->pw);
+        sodium_memzero(q->hash, sizeof q->hash);
         free(q);
         q = next;
     }
@@ -263,7 +367,9 @@ static void free_list(auth_req *q) {
 
 void auth_close(auth *a) {
     if (!a) return;
-    /* After uv_run returned: nothing runs and the defer timer is closed. */
+    /* After uv_run returned: nothing runs (no store read either: the
+     * server stops its store only once every connection, each holding its
+     * check, is gone) and the defer timer is closed. */
     assert(a->running == 0 && a->defer_state == DEFER_IDLE);
     free_list(a->head);   /* only if the loop stopped with checks waiting */
     free_list(a->failed); /* ... or failed, unanswered */

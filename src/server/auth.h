@@ -1,16 +1,26 @@
 /*
  * auth.h -- password checks for logins, off the loop thread.
  *
- * auth_check queues the check; a libuv thread-pool thread reads the
- * account's hash (accounts_hash: one indexed SQLite read, which WAL lets
- * run beside the store's writer, but which may wait up to the 5 s busy
- * timeout while another process holds a lock) and runs the Argon2id
- * comparison, then the answer comes back on the loop thread. Each
- * comparison takes about 0.1 s of a core and 64 MiB of memory (libsodium's
- * _INTERACTIVE limits, chosen when the password was set), so:
- *  - at most AUTH_MAX_RUNNING run at once: 64 MiB each, and a login storm
- *    cannot take every core from routing;
- *  - at most AUTH_MAX_QUEUED more wait (each holds about 1.1 KiB, its
+ * auth_check queues the check; the account's hash is read, then a libuv
+ * thread-pool thread runs the Argon2id comparison, then the answer comes
+ * back on the loop thread. Where the hash comes from depends on the store
+ * (store_accounts()):
+ *  - the SQLite store (auth_open): dir/chat.db, read on the pool thread
+ *    (accounts_hash: one indexed SQLite read, which WAL lets run beside
+ *    the store's writer, but which may wait up to the 5 s busy timeout
+ *    while another process holds a lock);
+ *  - a store that keeps the accounts (auth_open_store: the cluster's
+ *    Redis, u:{U} field pw): store_account on the loop thread, a round
+ *    trip, and the server hands its answer (account_done) to
+ *    auth_store_done; then the comparison on the pool as above. A store
+ *    that cannot answer (Redis down) makes the check AUTH_ESTORE at once,
+ *    without a comparison.
+ * Each comparison takes about 0.1 s of a core and 64 MiB of memory
+ * (libsodium's _INTERACTIVE limits, chosen when the password was set), so:
+ *  - at most AUTH_MAX_RUNNING run at once (a check holds its slot from the
+ *    hash read to the answer): 64 MiB each, and a login storm cannot take
+ *    every core from routing;
+ *  - at most AUTH_MAX_QUEUED more wait (each holds about 1.3 KiB, its
  *    password wiped when done); past that auth_check answers AUTH_EBUSY.
  * So logins are throttled to roughly AUTH_MAX_RUNNING / 0.1 s per second.
  *
@@ -19,11 +29,11 @@
  * its connection; no two threads ever use the same connection, and no
  * mutex is needed.
  *
- * An unknown id is compared against a dummy hash made at auth_open, so it
+ * An unknown id is compared against a dummy hash made at open, so it
  * costs what a wrong password costs and timing does not tell them apart.
  *
  * Threads: every function and callback runs on the loop thread; only the
- * hash read and the comparison run on the pool. Nothing here logs.
+ * SQLite hash read and the comparison run on the pool. Nothing here logs.
  */
 #ifndef CHAT_SERVER_AUTH_H
 #define CHAT_SERVER_AUTH_H
@@ -32,15 +42,22 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "server/store.h"
+
 #define AUTH_MAX_RUNNING 2
 #define AUTH_MAX_QUEUED 1024
 
-enum { AUTH_EBUSY = -100 }; /* auth_check: too many logins waiting */
+enum {
+    AUTH_EBUSY = -100, /* auth_check: too many logins waiting */
+    AUTH_ESTORE = -101 /* a result: the store could not read the account
+                          (the cluster's Redis unreachable or failing) */
+};
 
 typedef struct auth auth;
 
 /* result: ACCOUNTS_OK, ACCOUNTS_EBADPW (wrong password), ACCOUNTS_ENOENT
- * (no such account), ACCOUNTS_EDB or ACCOUNTS_ENOMEM. */
+ * (no such account), ACCOUNTS_EDB (the database failed, or the stored hash
+ * is malformed), ACCOUNTS_ENOMEM, or AUTH_ESTORE (auth_open_store only). */
 typedef void (*auth_done_fn)(void *token, int result);
 
 /* Open the accounts of dir/chat.db for checking, with at most max_running
@@ -51,6 +68,22 @@ typedef void (*auth_done_fn)(void *token, int result);
 int auth_open(auth **out, uv_loop_t *loop, const char *dir,
               size_t max_running, size_t max_queued, char *err,
               size_t errlen);
+
+/* The same for a store that keeps the accounts (store_accounts(st) is
+ * 1): no database is opened; every check asks st (store_account, with
+ * the check as its token), and the server passes each account_done
+ * completion of st to auth_store_done. st must outlive every check. 0, or
+ * ACCOUNTS_ENOMEM / ACCOUNTS_ECRYPTO with one sentence in err. */
+int auth_open_store(auth **out, uv_loop_t *loop, store *st,
+                    size_t max_running, size_t max_queued, char *err,
+                    size_t errlen);
+
+/* store_callbacks.account_done of an auth_open_store check (token: the
+ * check's, as given to store_account; hash, len, status: as store.h says
+ * there). Loop thread, from the store's completion; the check goes on to
+ * the comparison, or is answered (AUTH_ESTORE, ACCOUNTS_ENOMEM,
+ * ACCOUNTS_EDB for a hash too long to be one). */
+void auth_store_done(void *token, const char *hash, size_t len, int status);
 
 /* Check pw (len <= ACCOUNTS_MAX_PASSWORD bytes, copied) for id; done(token,
  * result) is called later on the loop thread (never inside this call),

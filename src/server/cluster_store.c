@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "server/cluster_url.h"
 #include "server/store_redis.h"
 
 int cluster_read_password(const char *path, char *out, size_t cap,
@@ -41,35 +40,56 @@ int cluster_read_password(const char *path, char *out, size_t cap,
     return 0;
 }
 
-int cluster_store_open(store **out, uv_loop_t *loop, const config *cfg,
-                       const store_callbacks *cb, char *err, size_t errlen) {
-    static cluster_url u; /* (~2 KiB: off the stack; main thread) */
+int cluster_conn_init(cluster_conn *cc, const config *cfg, char *err,
+                      size_t errlen) {
+    memset(cc, 0, sizeof *cc);
     char why[320];
-    if (cluster_url_parse(cfg->cluster, &u, why, sizeof why)) {
-        /* (config_finish checked it: cannot happen) */
+    if (cluster_url_parse(cfg->cluster, &cc->url, why, sizeof why)) {
         snprintf(err, errlen, "--cluster: %s", why);
-        return STORE_EIO;
+        return -1;
     }
-    char password[CLUSTER_PASSWORD_MAX + 2];
     int have_pw = *cfg->cluster_password_file != 0;
     if (have_pw && cluster_read_password(cfg->cluster_password_file,
-                                         password, sizeof password, err,
-                                         errlen))
-        return STORE_EIO;
-    store_redis_config rc = {0};
-    for (unsigned i = 0; i < u.n; i++) {
-        rc.addrs[i].host = u.host[i];
-        rc.addrs[i].port = u.port[i];
+                                         cc->password, sizeof cc->password,
+                                         err, errlen))
+        return -1;
+    rconn_options *o = &cc->o;
+    for (unsigned i = 0; i < cc->url.n; i++) {
+        o->addrs[i].host = cc->url.host[i];
+        o->addrs[i].port = cc->url.port[i];
     }
-    rc.naddrs = u.n;
-    rc.user = *u.user ? u.user : NULL;
-    rc.password = have_pw ? password : NULL;
-    rc.tls = u.tls;
-    rc.tls_ca_file = *cfg->cluster_tls_ca ? cfg->cluster_tls_ca : NULL;
-    rc.tls_cert_file = *cfg->cluster_tls_cert ? cfg->cluster_tls_cert : NULL;
-    rc.tls_key_file = *cfg->cluster_tls_key ? cfg->cluster_tls_key : NULL;
-    rc.tls_server_name = *cfg->cluster_tls_name ? cfg->cluster_tls_name
+    o->naddrs = cc->url.n;
+    o->user = *cc->url.user ? cc->url.user : NULL;
+    o->password = have_pw ? cc->password : NULL;
+    o->tls = cc->url.tls;
+    o->tls_ca_file = *cfg->cluster_tls_ca ? cfg->cluster_tls_ca : NULL;
+    o->tls_cert_file = *cfg->cluster_tls_cert ? cfg->cluster_tls_cert : NULL;
+    o->tls_key_file = *cfg->cluster_tls_key ? cfg->cluster_tls_key : NULL;
+    o->tls_server_name = *cfg->cluster_tls_name ? cfg->cluster_tls_name
                                                 : NULL;
+    return 0;
+}
+
+void cluster_conn_wipe(cluster_conn *cc) {
+    explicit_bzero(cc->password, sizeof cc->password);
+}
+
+int cluster_store_open(store **out, uv_loop_t *loop, const config *cfg,
+                       const store_callbacks *cb, char *err, size_t errlen) {
+    static cluster_conn cc; /* (~2.6 KiB: off the stack; main thread) */
+    /* (config_finish checked the URL: a failure here is the password
+     * file's) */
+    if (cluster_conn_init(&cc, cfg, err, errlen)) return STORE_EIO;
+    store_redis_config rc = {0};
+    for (unsigned i = 0; i < cc.o.naddrs; i++) rc.addrs[i] = cc.o.addrs[i];
+    rc.naddrs = cc.o.naddrs;
+    rc.user = cc.o.user;
+    rc.password = cc.o.password;
+    rc.tls = cc.o.tls;
+    rc.tls_ca_file = cc.o.tls_ca_file;
+    rc.tls_cert_file = cc.o.tls_cert_file;
+    rc.tls_key_file = cc.o.tls_key_file;
+    rc.tls_server_name = cc.o.tls_server_name;
     rc.max_messages = cfg->offline_max_messages;
     rc.max_bytes = cfg->offline_max_bytes;
     rc.ttl_ms = cfg->offline_ttl_ms;
@@ -79,6 +99,6 @@ int cluster_store_open(store **out, uv_loop_t *loop, const config *cfg,
     rc.contacts = cfg->auth;
     rc.trust_persistence = cfg->cluster_trust_persistence;
     int r = store_redis_open(out, loop, &rc, cb, err, errlen);
-    explicit_bzero(password, sizeof password); /* (store_redis copied it) */
+    cluster_conn_wipe(&cc); /* (store_redis copied it) */
     return r;
 }

@@ -227,11 +227,12 @@ const setting config_settings[] = {
      "the page's own host only", SET_STRING, SET_LIVE,
      FIELD(http_allow_origin), 0, 0, NULL},
 
-    {"cluster", "URL", "Cluster", "keep messages, devices, groups and "
-     "presence in Redis, so that several chat-server nodes serve one "
-     "service (docs/CLUSTER.md): redis://[USER@]HOST:PORT, or rediss:// for "
-     "TLS; several HOST:PORT separated by commas are candidates for the "
-     "primary, tried in order; --data-dir is then not used for messages",
+    {"cluster", "URL", "Cluster", "keep accounts, messages, devices, "
+     "groups and presence in Redis, so that several chat-server nodes serve "
+     "one service (docs/CLUSTER.md; accounts: chat-server user --cluster URL "
+     "add ID): redis://[USER@]HOST:PORT, or rediss:// for TLS; several "
+     "HOST:PORT separated by commas are candidates for the primary, tried "
+     "in order; --data-dir is then not used for messages or accounts",
      "none (the embedded SQLite store in --data-dir)", SET_STRING, 0,
      FIELD(cluster), 0, 0, NULL},
     {"cluster-password-file", "FILE", NULL, "the Redis password (AUTH; "
@@ -641,11 +642,6 @@ int config_finish(config *c, char *err, size_t errlen) {
     if (c->workers != 1 && c->echo)
         FAIL("--workers: not with --echo (an echo server has nothing to "
              "share)");
-    if (*c->cluster && c->auth)
-        FAIL("--cluster: --auth on is not supported with the cluster yet "
-             "(the accounts are in --data-dir's database, which one node "
-             "alone sees): run the cluster with --auth off behind a "
-             "loopback or private address (--insecure-open)");
     if (!*c->cluster_tls_cert != !*c->cluster_tls_key)
         FAIL("--cluster-tls-cert and --cluster-tls-key go together");
     if (c->tls_port < 0 && c->https_port < 0 &&

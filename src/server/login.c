@@ -87,6 +87,14 @@ static void auth_done(void *token, int result) {
             welcome(c);
             conn_queue_resume(c); /* what followed the HELLO, then reading */
         }
+    } else if (result == AUTH_ESTORE) {
+        h->stats.login_failures++;
+        CLOG(c, LOG_WARN, "login_store_unreachable",
+             "login failed: the store cannot read the account now (the "
+             "cluster's Redis is unreachable or failing); closing");
+        close_finish(c, FRAME_ERR_STORE, "the server cannot read your "
+                     "account now (its store is unreachable); try again "
+                     "later");
     } else if (result != ACCOUNTS_EBADPW && result != ACCOUNTS_ENOENT) {
         h->stats.login_failures++;
         CLOG(c, LOG_ERROR, "login_check_failed",

@@ -173,8 +173,13 @@ int main(int argc, char **argv) {
     auth *au = NULL;
     if (cfg.auth) {
         char aerr[512];
-        if (auth_open(&au, loop, cfg.data_dir, AUTH_MAX_RUNNING,
-                      AUTH_MAX_QUEUED, aerr, sizeof aerr)) {
+        /* (the cluster's store keeps the accounts: Redis, u:{U} pw) */
+        int ar = store_accounts(st)
+                     ? auth_open_store(&au, loop, st, AUTH_MAX_RUNNING,
+                                       AUTH_MAX_QUEUED, aerr, sizeof aerr)
+                     : auth_open(&au, loop, cfg.data_dir, AUTH_MAX_RUNNING,
+                                 AUTH_MAX_QUEUED, aerr, sizeof aerr);
+        if (ar) {
             log_error("accounts_open_failed",
                       "cannot open the accounts: %s", aerr);
             return 1;
@@ -239,7 +244,12 @@ int main(int argc, char **argv) {
                  https ? "https" : "http", https ? "https" : "http",
                  cfg.bind, hport);
     }
-    if (cfg.auth)
+    if (cfg.auth && *cfg.cluster)
+        log_info("auth_on",
+                 "logins required (--auth on): accounts in the cluster's "
+                 "Redis, `chat-server user --cluster URL add ID` creates "
+                 "one");
+    else if (cfg.auth)
         log_info("auth_on",
                  "logins required (--auth on): accounts in the store's "
                  "database, `chat-server user add ID` creates one");

@@ -23,6 +23,7 @@ typedef struct redis_script {
 /* One per script, in the sorted order of their names (embed_lua.py checks
  * this list against the directory and stops the build when they differ). */
 enum redis_script_id {
+    REDIS_SCRIPT_ACCOUNT,
     REDIS_SCRIPT_CURSOR,
     REDIS_SCRIPT_DEL,
     REDIS_SCRIPT_DEVICE,

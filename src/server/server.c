@@ -304,6 +304,14 @@ static void store_resync(void *ctx) {
     deliver_resync(&s->hub);
 }
 
+/* An account read for a login (--auth on with a store that keeps the
+ * accounts): the token is the check's (auth.h). */
+static void store_account_done(void *ctx, void *token, const char *hash,
+                               size_t len, int status) {
+    (void)ctx;
+    auth_store_done(token, hash, len, status);
+}
+
 const store_callbacks server_store_callbacks = {NULL, store_put_done,
                                                 store_fetch_done,
                                                 store_device_done,
@@ -315,7 +323,8 @@ const store_callbacks server_store_callbacks = {NULL, store_put_done,
                                                 store_live,
                                                 store_resync,
                                                 store_presence_event,
-                                                store_relayed};
+                                                store_relayed,
+                                                store_account_done};
 
 /* ---- signals and the stop ------------------------------------------- */
 

@@ -172,3 +172,13 @@ void store_relay(store *s, uint32_t user, uint32_t sender, uint8_t type,
     assert(s && s->ops);
     if (s->ops->relay) s->ops->relay(s, user, sender, type, body, len);
 }
+
+int store_accounts(const store *s) {
+    assert(s && s->ops);
+    return s->ops->account != NULL;
+}
+
+void store_account(store *s, uint32_t user, void *token) {
+    assert(s && s->ops && s->ops->account); /* (store_accounts() is 1) */
+    s->ops->account(s, user, token);
+}

@@ -192,6 +192,17 @@ typedef struct store_callbacks {
      * the callback), from sender. May be NULL. */
     void (*relay)(void *ctx, uint32_t user, uint32_t sender, uint8_t type,
                   const uint8_t *body, size_t len);
+    /* -- Backends that keep the accounts (store_accounts() == 1: the
+     * cluster store, docs/CLUSTER.md 2.3). May be NULL for the others. --
+     *
+     * An account was read (store_account): status STORE_OK with
+     * hash[0..len) the user's password hash (libsodium's crypto_pwhash_str
+     * text, not NUL-terminated; it belongs to the store, valid during the
+     * callback only), or hash NULL and len 0 when the user has no account;
+     * any other status (STORE_EIO: the store is unreachable or failed;
+     * STORE_ENOMEM): hash NULL, nothing is known. */
+    void (*account_done)(void *ctx, void *token, const char *hash,
+                         size_t len, int status);
 } store_callbacks;
 
 /* A store, whichever its backend (it starts with its operations table,
@@ -449,6 +460,23 @@ void store_online(store *s, uint32_t user, int on);
  * answers (docs/CLUSTER.md 4.2). A HELLO asking for ACKS while it is 0 is
  * not granted them (WELCOME says so). O(1). */
 int store_acks(const store *s);
+
+/* -- Accounts (OPTIONAL: a backend that keeps them) -------------------- */
+
+/* 1 when the store keeps the user accounts, so that --auth on reads each
+ * password hash through store_account (the cluster store: u:{U} field pw
+ * in Redis, docs/CLUSTER.md 2.3); 0 when they live elsewhere (the SQLite
+ * store: accounts.h reads dir/chat.db directly, off the loop: auth.h).
+ * O(1). */
+int store_accounts(const store *s);
+
+/* Queue the read of user's password hash (only when store_accounts() is
+ * 1). account_done answers later on the loop thread, never inside this
+ * call, in submission order, exactly once unless the store is stopped
+ * first (a request that cannot be queued completes with STORE_ENOMEM, and
+ * one the store cannot send, Redis down, with STORE_EIO). The cluster
+ * store: one HGET, a round trip. */
+void store_account(store *s, uint32_t user, void *token);
 
 /* Hand the pending batch to the store thread (no-op when empty). */
 void store_flush(store *s);

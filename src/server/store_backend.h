@@ -22,7 +22,7 @@
  * call, in submission order; exactly once unless stopped first; failures
  * as STORE_E* statuses.
  *
- * Required: every operation but the two marked OPTIONAL. store.c asserts
+ * Required: every operation but those marked OPTIONAL. store.c asserts
  * that an operation it calls is there; a table's ops are never changed
  * after its constructor returned.
  *
@@ -86,6 +86,10 @@ struct store_ops {
     /* OPTIONAL: NULL when no other process shares the store. */
     void (*relay)(store *s, uint32_t user, uint32_t sender, uint8_t type,
                   const uint8_t *body, size_t len);
+    /* OPTIONAL: NULL when the backend does not keep the accounts (the
+     * SQLite store: accounts.h reads chat.db itself); store_accounts() is
+     * then 0, and store_account must not be called. */
+    void (*account)(store *s, uint32_t user, void *token);
     void (*stop)(store *s);
     /* After uv_run() returned: everything of the handle is freed. */
     void (*free)(store *s);

@@ -9,8 +9,9 @@
  *      STOPPING the command connection (the feed closes first); CLOSED
  *      => neither does, and every handle is closed.
  *  (2) the requests: nreq is the list's length and tail its last.
- *  (3) each request has a known kind and is SENT or READY; only a READY
- *      one holds a parked reply.
+ *  (3) each request has a known kind and is SENT or READY, or HANDLING
+ *      for the head while its handler runs (the callbacks to the loop it
+ *      calls may check these); only a READY one holds a parked reply.
  *  (4) pending == the body bytes of the puts in the list.
  *  (5) the head is READY => the idle handle is on (it completes it).
  *  (6) cmd_up => the command connection is READY; feed_up => the feed is.

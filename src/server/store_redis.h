@@ -45,6 +45,9 @@
  *    run before it (that is what the fetch after it is for).
  *  - store_marks of a group lists the members from the node's copy of the
  *    groups (store_groups), which the chat:groups events keep.
+ *  - it keeps the accounts (store_accounts() is 1): store_account is
+ *    HGET u:{U} pw (store_redis_acct.c), written by `chat-server user
+ *    --cluster` (accounts_redis.h).
  *  - memory: a put's body is held twice until its reply: its arguments
  *    (kept for one retry after NOSCRIPT) and the connection's encoded copy
  *    (until written). store_pending_bytes counts it once.

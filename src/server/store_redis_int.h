@@ -15,6 +15,8 @@
  *   store_redis_feed.c  the feed connection (live messages, device counts,
  *                       group snapshots), the node's copy of the groups and
  *                       its device-count cache
+ *   store_redis_acct.c  the accounts: store_account (a password hash read
+ *                       for a login, --auth on)
  *
  * Phases of a node (sr_to() asserts the edge):
  *
@@ -64,7 +66,7 @@ enum sr_persist {
 enum sr_kind {
     /* the loop's, with a completion */
     SR_PUT = 0, SR_FETCH, SR_DEVICE, SR_HISTORY, SR_GROUP, SR_MARKS,
-    SR_PRESENCE,
+    SR_PRESENCE, SR_ACCOUNT,
     /* the loop's, without */
     SR_DEL, SR_CURSOR, SR_READ_MARK, SR_CONTACT, SR_ONLINE, SR_RELAY,
     /* the node's own */
@@ -77,8 +79,10 @@ enum sr_kind {
 /* A request's state in the ordered list. */
 enum {
     SR_SENT = 1, /* its reply is awaited from rconn */
-    SR_READY     /* its outcome is known (parked reply, or status): it
+    SR_READY,    /* its outcome is known (parked reply, or status): it
                     completes when it reaches the head */
+    SR_HANDLING  /* the head, while its handler runs: the loop's callbacks
+                    it calls may queue requests and check the invariants */
 };
 
 struct store_redis;
@@ -108,7 +112,7 @@ typedef struct sr_req {
     struct sr_req *next;          /* the ordered list, or the spares */
     struct store_redis *s;
     uint8_t kind;                 /* enum sr_kind */
-    uint8_t state;                /* SR_SENT, SR_READY */
+    uint8_t state;                /* SR_SENT, SR_READY, SR_HANDLING */
     uint8_t retried;              /* NOSCRIPT: reloaded and resent once */
     uint8_t reserve;              /* of the reserve (sr_fail): goes back */
     int16_t script;               /* REDIS_SCRIPT_*, -1: a plain command */
@@ -343,6 +347,10 @@ int sr_h_cursor(store_redis *s, sr_req *r, const redisReply *rep, int st);
  * sr_register_all's), submitted: 0, or -1 when it could not be made (then
  * reg_dirty is set, or the user is put in unreg). */
 int sr_online_send(store_redis *s, uint32_t user, int on, int reg);
+
+/* -- store_redis_acct.c -------------------------------------------------- */
+void sr_account(store *st, uint32_t user, void *token);
+int sr_h_account(store_redis *s, sr_req *r, const redisReply *rep, int st);
 
 /* -- store_redis_feed.c -------------------------------------------------- */
 void sr_feed_on_ready(void *ud);

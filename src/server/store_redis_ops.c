@@ -565,6 +565,7 @@ const store_ops store__redis_ops = {
     .ids_reserve = NULL,
     .online = sr_online,
     .relay = sr_relay,
+    .account = sr_account, /* store_redis_acct.c */
     .acks = store_redis_acks,
     .stop = sr_stop,
     .free = sr_free,

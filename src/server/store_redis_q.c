@@ -30,7 +30,7 @@
 static const char *const kind_names[SR_NKINDS] = {
     [SR_PUT] = "put", [SR_FETCH] = "fetch", [SR_DEVICE] = "device",
     [SR_HISTORY] = "history", [SR_GROUP] = "group", [SR_MARKS] = "marks",
-    [SR_PRESENCE] = "presence", [SR_DEL] = "del", [SR_CURSOR] = "cursor",
+    [SR_PRESENCE] = "presence", [SR_ACCOUNT] = "HGET pw", [SR_DEL] = "del", [SR_CURSOR] = "cursor",
     [SR_READ_MARK] = "read_mark", [SR_CONTACT] = "contact",
     [SR_ONLINE] = "online", [SR_RELAY] = "relay",
     [SR_CONFIG] = "CONFIG GET",
@@ -45,6 +45,7 @@ static const sr_handler handlers[SR_NKINDS] = {
     [SR_PUT] = sr_h_put, [SR_FETCH] = sr_h_fetch, [SR_DEVICE] = sr_h_device,
     [SR_HISTORY] = sr_h_history, [SR_GROUP] = sr_h_group,
     [SR_MARKS] = sr_h_marks, [SR_PRESENCE] = sr_h_presence,
+    [SR_ACCOUNT] = sr_h_account,
     [SR_DEL] = sr_h_quiet, [SR_CURSOR] = sr_h_cursor,
     [SR_READ_MARK] = sr_h_quiet, [SR_CONTACT] = sr_h_quiet,
     [SR_ONLINE] = sr_h_online, [SR_RELAY] = sr_h_quiet,
@@ -352,7 +353,7 @@ static void log_error_reply(store_redis *s, const sr_req *r,
  * list unless its handler sent it again. */
 static void run(store_redis *s, sr_req *r, const redisReply *rep, int st) {
     assert(s->head == r);
-    r->state = 0;
+    r->state = SR_HANDLING;
     if (st == STORE_OK && rep && rep->type == REDIS_REPLY_ERROR) {
         if (noscript(s, r, rep)) {
             (void)sr_resend(s, r); /* (always SR_AGAIN) */
@@ -449,10 +450,8 @@ int sr_q_check(const store_redis *s) {
         n++;
         last = r;
         assert(r->s == s && r->kind < SR_NKINDS);                     /* (3) */
-        /* (0: the head, whose handler runs now and may call back into the
-         * store through the loop's callbacks, which check) */
         assert(r->state == SR_SENT || r->state == SR_READY ||
-               (r->state == 0 && r == s->head));
+               (r->state == SR_HANDLING && r == s->head));
         assert(!r->parked || r->state == SR_READY);
         assert(r->argc <= r->clens && r->nbuf <= r->cbuf);
         if (r->kind == SR_PUT) pending += r->u.put.len;

@@ -3,7 +3,8 @@ issue 15): users on different nodes chat both ways, a user's devices on
 two nodes get everything, groups span nodes, messages stored through one
 node are fetched through another, a node that loses Redis refuses what it
 cannot store (ERROR, never an ACK) and recovers, a node SIGKILLed loses
-nothing acknowledged.
+nothing acknowledged, accounts made with `chat-server user --cluster`
+log in on every node.
 
 Each test starts its own redis-server (tests/integration/redisfix.py) on a
 free loopback port, with the persistence the cluster requires, and nodes
@@ -20,9 +21,10 @@ import pytest
 
 from conftest import Server, require_binary
 from convproto import connect, device, group_device, payload, plain
-from proto import ACKS_FLAG, ERROR, TEXT, parse_error, wait_for_ack
+from proto import (ACKS_FLAG, AUTH, ERROR, TEXT, WELCOME, parse_error,
+                   parse_welcome, read_data, wait_for_ack)
 from redisfix import RedisServer, redis_path  # noqa: F401 (a fixture)
-from sigproto import DELIVERED, Presence, Rcpt, Typing, sig_device
+from sigproto import DELIVERED, E_DENIED, Presence, Rcpt, Typing, sig_device
 from wsproto import WSClient
 
 from proto import STORE as E_STORE  # noqa: E402 (ERROR code STORE)
@@ -361,3 +363,168 @@ def test_workers_share_the_port_and_are_restarted(node, redis):
 def test_workers_need_the_cluster():
     p = subprocess.run([require_binary(), "--workers", "2"], capture_output=True, timeout=10)
     assert p.returncode == 2 and b"--workers: needs --cluster" in p.stderr, p.stderr
+
+
+# -- accounts in Redis (--auth on) ----------------------------------------------------
+
+def cluster_user(redis, *args, password="secret\n", opts=None):
+    """`chat-server user --cluster redis://...:P ARGS` with the password on
+    standard input (as the SQLite variant, test_accounts.py)."""
+    if opts is None:
+        opts = ["--cluster", f"redis://127.0.0.1:{redis.port}"]
+    return subprocess.run([require_binary(), "user", *opts, *args],
+                          input=password, capture_output=True, text=True,
+                          timeout=30)
+
+
+def one_sentence(r):
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].endswith("."), r.stderr
+    return lines[0]
+
+
+def login(srv, uid, password):
+    c = srv.client()
+    c.send_hello(uid, password=password.encode())
+    f = c.read_frame()
+    assert f.type == WELCOME, f"expected WELCOME, got {f.type:#x} {f.body!r}"
+    assert parse_welcome(f.body).user == uid
+    return c
+
+
+def refused(srv, uid, password, code=AUTH, timeout=10.0):
+    """A login refused with ERROR `code`, then the connection closed (not
+    left hanging); the ERROR."""
+    c = srv.client()
+    c.send_hello(uid, password=password.encode())
+    f = c.read_frame(timeout=timeout)
+    assert f.type == ERROR, f"expected ERROR {code}, got {f.type:#x} {f.body!r}"
+    e = parse_error(f.body)
+    assert e.code == code, e
+    c.expect_eof()
+    return e
+
+
+def test_accounts_in_redis_log_in_on_every_node(node, redis):
+    r = cluster_user(redis, "add", "7", password="seven\n")
+    assert r.returncode == 0 and r.stdout == "added user 7\n", r.stderr
+    assert cluster_user(redis, "add", "8", password="eight\n").returncode == 0
+    r = cluster_user(redis, "add", "7", password="other\n")
+    assert r.returncode == 1 and "already exists" in one_sentence(r)
+    # the hash is where docs/CLUSTER.md 2.3 says, never the password
+    rc = redis.client()
+    h = rc.cmd("HGET", "u:{7}", "pw")
+    assert h.startswith(b"$argon2id$") and b"seven" not in h
+    assert sorted(rc.cmd("SMEMBERS", "chat:accounts")) == [b"7", b"8"]
+    n1, n2 = node("--auth", "on"), node("--auth", "on")
+    n2.wait_for_log("accounts in the cluster's Redis")
+    # an account made through the CLI logs in on node 2, and chats with one
+    # on node 1
+    a = login(n2, 7, "seven")
+    b = login(n1, 8, "eight")
+    a.send_frame(7, 8, TEXT, b"from node 2")
+    f = read_data(b, 1)[0]
+    assert (f.sender, f.body) == (7, b"from node 2")
+    # a wrong password, and an id without an account: refused on both
+    # nodes, the same answer after the same delay
+    for n in (n1, n2):
+        t0 = time.monotonic()
+        e = refused(n, 7, "wrong")
+        assert e.reason == "wrong user id or password"
+        assert time.monotonic() - t0 >= 0.95
+        assert refused(n, 99, "seven").reason == "wrong user id or password"
+        assert n.log_lines("login failed: wrong password")
+    # del: refused from then on, everywhere; a connection logged in before
+    # keeps its session
+    r = cluster_user(redis, "del", "7")
+    assert r.returncode == 0 and r.stdout == "deleted user 7\n", r.stderr
+    for n in (n1, n2):
+        refused(n, 7, "seven")
+    a.send_frame(7, 8, TEXT, b"still here")
+    assert read_data(b, 1)[0].body == b"still here"
+    r = cluster_user(redis, "del", "7")
+    assert r.returncode == 1 and "does not exist" in one_sentence(r)
+    assert rc.cmd("HGET", "u:{7}", "pw") is None
+    # passwd: the new password on either node, the old one no more
+    r = cluster_user(redis, "passwd", "8", password="new eight\n")
+    assert r.returncode == 0 and r.stdout == "changed the password of user 8\n"
+    login(n2, 8, "new eight")
+    refused(n1, 8, "eight")
+    r = cluster_user(redis, "passwd", "9")
+    assert r.returncode == 1 and "does not exist" in one_sentence(r)
+    # list: the accounts left
+    r = cluster_user(redis, "list")
+    assert r.returncode == 0 and r.stdout == "8\n", (r.stdout, r.stderr)
+    assert rc.cmd("SMEMBERS", "chat:accounts") == [b"8"]
+
+
+def test_user_list_and_settings_from_a_config_file(redis, tmp_path):
+    pw = tmp_path / "redis.pw"
+    pw.write_text("s3cret\n")
+    rc = redis.client()
+    rc.cmd("CONFIG", "SET", "requirepass", "s3cret")
+    conf = tmp_path / "chat-server.conf"
+    conf.write_text(f"cluster redis://127.0.0.1:{redis.port}\n"
+                    f"cluster-password-file {pw}\n"
+                    f"data-dir {tmp_path / 'unused'}\n")
+    for i in ("12", "3", "100"):
+        r = cluster_user(redis, "add", i, opts=["--config", str(conf)])
+        assert r.returncode == 0, r.stderr
+    r = cluster_user(redis, "list", opts=["--config", str(conf)])
+    assert r.returncode == 0 and r.stdout.split() == ["3", "12", "100"], r.stderr
+    assert not (tmp_path / "unused").exists()  # Redis, not --data-dir
+    # the command line wins over the file: a wrong password file there
+    bad = tmp_path / "bad.pw"
+    bad.write_text("wrong\n")
+    r = cluster_user(redis, "list", opts=["--config", str(conf),
+                                          "--cluster-password-file", str(bad)])
+    assert r.returncode == 1
+    err = one_sentence(r)
+    assert f"127.0.0.1:{redis.port}" in err, err
+    # a bad URL is a bad command line, as for the server
+    r = cluster_user(redis, "list", opts=["--cluster", "redis://h"])
+    assert r.returncode == 2 and "the port is missing" in r.stderr, r.stderr
+
+
+def test_login_while_redis_is_down_is_refused_with_a_reason(node, redis):
+    assert cluster_user(redis, "add", "7", password="seven\n").returncode == 0
+    n1 = node("--auth", "on")
+    login(n1, 7, "seven")
+    redis.kill()
+    n1.wait_for_log("refusing sends until it is back", timeout=10)
+    e = refused(n1, 7, "seven", code=E_STORE)
+    assert "cannot read your account" in e.reason, e
+    assert n1.log_lines("the store cannot read the account now")
+    # the CLI says so too, in one sentence, exit 1
+    r = cluster_user(redis, "list")
+    assert r.returncode == 1 and f"127.0.0.1:{redis.port}" in one_sentence(r)
+    redis.restart()
+    n1.wait_for_log(re.compile(r"cluster: redis \S+ is back after"), timeout=20)
+    login(n1, 7, "seven")
+
+
+def test_with_auth_presence_only_of_contacts_across_nodes(node, redis):
+    for i in (1, 2, 3, 4, 5):
+        assert cluster_user(redis, "add", str(i), password="pw\n").returncode == 0
+    n1, n2 = node("--auth", "on"), node("--auth", "on")
+    a = sig_device(n1, 1, password=b"pw")
+    b = sig_device(n2, 2, password=b"pw")
+    c = sig_device(n1, 3, password=b"pw")  # (group events stay on a node)
+    a.post(2, TEXT, b"hello 2")          # a message: a conversation with 2
+    a.acked()
+    b.read_msg()
+    b.ack()
+    g = a.create("with 3", [3])          # a group: a conversation with 3
+    c.next_event()
+    c.post(5, TEXT, b"5 is 3's contact, not 1's")
+    c.acked()
+    rc = redis.client()
+    assert rc.cmd("SMEMBERS", "u:{1}:ct") == [b"2"]
+    a.subscribe(2, 3, 4, 5)
+    denied = {a.expect_error_ref(E_DENIED, u).ref for u in (4, 5)}
+    assert denied == {4, 5}
+    states = {a.next_signal(Presence).user for _ in range(2)}
+    assert states == {2, 3}
+    b.subscribe(1)                        # the other way round too
+    assert b.next_signal(Presence).user == 1
+    assert g

@@ -134,6 +134,9 @@ class Store:
         return self.run("janitor", ["chat:janitor:scan", "chat:alive", "chat:gdirty"],
                         [ttl, hist, dttl, count, groups])
 
+    def account(self, u, op, hash_=b""):
+        return self.run("account", [f"u:{{{u}}}", "chat:accounts"], [u, op, hash_])
+
     # -- reads (EVALSHA_RO) ----------------------------------------------------
     def fetch(self, u, dev=0, conv=0, after=0, rows=100, nbytes=1 << 20, ttl=0):
         r = self.run("fetch", [f"u:{{{u}}}:log", f"u:{{{u}}}:g"],
@@ -993,3 +996,37 @@ def test_relay_reaches_the_users_other_live_nodes_only(st, sub):
     assert sorted(st.cmd("SMEMBERS", "u:{9}:on")) == [b"1", b"2"]
     with pytest.raises(RespError):
         st.run("relay", ["u:{9}:on", "chat:alive"], [0, 1, 4, 0x8D, b""])
+
+
+# -- account (chat-server user --cluster) -------------------------------------------
+
+H1 = b"$argon2id$v=19$m=65536,t=2,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaGhhc2g"
+H2 = H1[:-4] + b"AAAA"
+
+
+def test_account_add_passwd_del(st):
+    st.cmd("HSET", "u:{7}", "qn", 1)             # the user has other fields
+    assert st.account(7, 1, H1) == 1              # add
+    assert st.cmd("HGET", "u:{7}", "pw") == H1
+    assert st.cmd("SMEMBERS", "chat:accounts") == [b"7"]
+    assert st.account(7, 1, H2) == 0              # add again: refused
+    assert st.cmd("HGET", "u:{7}", "pw") == H1
+    assert st.account(8, 2, H2) == 0              # passwd without an account
+    assert st.cmd("EXISTS", "u:{8}") == 0
+    assert st.account(7, 2, H2) == 1              # passwd
+    assert st.cmd("HGET", "u:{7}", "pw") == H2
+    assert st.account(7, 3) == 1                  # del: pw and the member
+    assert st.cmd("HGET", "u:{7}", "pw") is None
+    assert st.cmd("SMEMBERS", "chat:accounts") == []
+    assert st.cmd("HGET", "u:{7}", "qn") == b"1"  # the rest stays
+    assert st.account(7, 3) == 0                  # del again: refused
+
+
+def test_account_bad_arguments_write_nothing(st):
+    for u, op, h in ((0, 1, H1), (7, 0, H1), (7, 4, H1), (7, 1, b""),
+                     (7, 1, b"plain password"), (7, 2, b"$argon2" + b"x" * 121),
+                     (7, 3, H1)):
+        with pytest.raises(RespError) as e:
+            st.account(u, op, h)
+        assert e.value.text.startswith("CHATARG "), e.value.text
+    assert st.cmd("DBSIZE") == 0

@@ -187,7 +187,7 @@ static void on_group(void *ctx, void *token, uint32_t group, int status) {
 
 static const store_callbacks callbacks = {NULL, on_put, on_fetch, on_device,
                                           NULL, on_fetch, on_group, NULL,
-                                          NULL, NULL, NULL, NULL, NULL}; /* (test_store_sig.c) */
+                                          NULL, NULL, NULL, NULL, NULL, NULL}; /* (test_store_sig.c) */
 
 static int setup(void **state) {
     tctx *t = calloc(1, sizeof *t);

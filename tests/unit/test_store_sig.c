@@ -172,7 +172,7 @@ static void tick_cb(uv_timer_t *h) { (void)h; }
 
 static void t_open(tctx *t) {
     store_callbacks cb = {t, on_put, NULL, on_device, NULL, NULL, on_group,
-                          on_marks, on_presence, NULL, NULL, NULL, NULL};
+                          on_marks, on_presence, NULL, NULL, NULL, NULL, NULL};
     char err[512];
     int r = store_open(&t->st, &t->loop, &t->cfg, &cb, err, sizeof err);
     if (r) fail_msg("store_open: %d %s", r, err);
