@@ -381,6 +381,15 @@ int sr_h_devcount(store_redis *s, sr_req *r, const redisReply *rep, int st) {
         all++;
         if ((uint8_t)v->str[16] & 1) conv++;
     }
+    /* A count read here may be older than a count event the feed (another
+     * connection) already applied: a known count is only raised by it (a
+     * device forgotten meanwhile costs stored own copies until the next
+     * gap resets the counts, never a lost one). */
+    sr_user *u = u32map_get(&s->users, r->u.user.user);
+    if (u && u->known) {
+        if (all < u->all) all = u->all;
+        if (conv < u->conv) conv = u->conv;
+    }
     sr_devices_set(s, r->u.user.user, all, conv);
     return SR_DONE;
 }
@@ -479,7 +488,11 @@ void sr_feed_on_push(void *ud, const redisReply *rep) {
         store_row row;
         uint32_t who = be32(p + 1);
         bad = sr_entry(pl->str + 5, n - 5, &row);
-        if (!bad && sr_active(s)) {
+        /* While a resync is due (a gap in the feed, or this node taken for
+         * dead), a message is not handed on: a connection still LIVE would
+         * move its cursor past what the gap hid, and the resync's fetch
+         * (queued after this message was committed) brings it anyway. */
+        if (!bad && sr_active(s) && !s->resync_due) {
             if (p[0] == 3) s->cb.live(s->cb.ctx, 0, &row);
             else if (u32map_get(&s->users, who))
                 s->cb.live(s->cb.ctx, who, &row);
