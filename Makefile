@@ -323,7 +323,7 @@ check: unit integration browser
 # The black-box tests with chat-server and chat-client under valgrind
 # memcheck: any memory error or definite leak makes the program exit 99 and
 # its test fail. Slow (minutes), so not part of `make test`. Left out: the
-# crash test (it measures what SIGKILL loses, not memory) and the abuse
+# crash tests (they measure what SIGKILL loses, not memory) and the abuse
 # tests (load with time bounds, 1 GiB through the store, 5,000 sockets: under
 # memcheck's slowdown they measure valgrind; they run under ASan in `make
 # test`).
@@ -338,6 +338,7 @@ valgrind: all build/tests/chat-server-faults
 	CHAT_SERVER_FAULTS=$(CURDIR)/build/valgrind/chat-server-faults \
 	  $(PY) -m pytest -q -p no:cacheprovider tests/integration \
 	  --ignore=tests/integration/test_crash.py \
+	  --ignore=tests/integration/test_cluster_crash.py \
 	  --ignore=tests/integration/test_abuse.py
 
 # libchat installed with PREFIX and DESTDIR, used through pkg-config.
