@@ -8,11 +8,6 @@ message a sender got the acknowledgement of must be in the output of both
 of the receiver's devices, no message with a client id twice, and the
 acknowledged ones of each sender in order.
 
-Known server bugs (see REDIS_BUG and KNOWN_ABORT below): the Redis kills
-lose acknowledged messages for a device now and then (that test is an
-xfail); and with the invariant checks on (DEBUG=1, SANITIZE=1) a node
-aborts at its first login (both tests xfail when its log says so).
-
 The clients:
 - the receiver: user RECEIVER with two devices (CONV), each a
   `chat-client listen --device NAME` with the three addresses, starting on
@@ -83,28 +78,6 @@ REDIS_EVENT = 60.0           # every node saw Redis go, and come back
 FINAL = 180.0                # the devices have everything, and the end marks
 SEND_TIMEOUT = 30            # chat-client send --timeout (10 s per address)
 LISTEN_TIMEOUT = 300         # chat-client listen --timeout (reconnecting)
-
-# The server bug the Redis kills find (docs/CLUSTER.md 6.4 says a feed that
-# was down makes every LIVE connection fetch from its cursor; it is not yet
-# so): the reason of the xfail below.
-REDIS_BUG = (
-    "server bug: after redis-server restarts, a node's feed is back (SUBSCRIBE "
-    "confirmed) before its resync runs (sr_maybe_resync waits for the groups "
-    "reload and the registrations), and meanwhile sr_feed_on_push delivers new "
-    "messages to the still-LIVE connections; their cursor passes the messages "
-    "stored while the feed was down, so the resync's fetch (after the cursor) "
-    "never sends those: a device misses acknowledged messages for good")
-
-# A server bug of the builds with the invariant checks on (DEBUG=1,
-# SANITIZE=1; not the release build): a node aborts at its first login.
-KNOWN_ABORT = ("sr_q_check: Assertion `r->state == SR_SENT || "
-               "r->state == SR_READY' failed")
-KNOWN_ABORT_REASON = (
-    "server bug in builds with the checks on: run() (store_redis_q.c) sets the "
-    "head request's state to 0 while its handler runs; sr_h_device -> "
-    "login_bind -> store_online -> sr_online ends with SR_CHECK, whose "
-    "sr_q_check walks the list and aborts on that head: every node dies at "
-    "its first login")
 
 CID_TEXT = re.compile(r"c(\d+)-(\d+)")
 BARE_TEXT = re.compile(r"b(\d+)-(\d+)")
@@ -511,15 +484,8 @@ def free_ports(n):
 
 
 def chaos(redis_path, tmp_path, capsys, what, node_kills, redis_kills, seed):  # noqa: F811
-    """One run (run_chaos); a failure with KNOWN_ABORT in a node's log is
-    that known bug (an xfail), any other a failure."""
-    try:
-        run_chaos(redis_path, tmp_path, capsys, what, node_kills, redis_kills, seed)
-    except (AssertionError, pytest.fail.Exception):
-        for log in sorted(tmp_path.glob("node*/node*.log")):
-            if KNOWN_ABORT in log.read_text(errors="replace"):
-                pytest.xfail(f"{KNOWN_ABORT_REASON} (in {log})")
-        raise
+    """One run (run_chaos)."""
+    run_chaos(redis_path, tmp_path, capsys, what, node_kills, redis_kills, seed)
 
 
 def run_chaos(redis_path, tmp_path, capsys, what, node_kills, redis_kills, seed):  # noqa: F811
@@ -770,6 +736,5 @@ def test_node_kills_lose_nothing_acknowledged(redis_path, tmp_path, capsys):  # 
     chaos(redis_path, tmp_path, capsys, "node kills", KILLS, 0, SEED)
 
 
-@pytest.mark.xfail(reason=REDIS_BUG, strict=False)
 def test_redis_kills_lose_nothing_acknowledged(redis_path, tmp_path, capsys):  # noqa: F811
     chaos(redis_path, tmp_path, capsys, "redis kills", 0, REDIS_KILLS, SEED + 1)
