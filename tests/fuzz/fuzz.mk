@@ -37,7 +37,7 @@ FUZZ_LDFLAGS  := $(FUZZ_SANFLAGS) -fsanitize=fuzzer
 fuzz_obj = $(patsubst src/%.c,$(FUZZ_DIR)/obj/%.o,$(1))
 FUZZ_FRAME_OBJ := $(call fuzz_obj,$(PROTO_SRC))
 FUZZ_CONN_OBJ  := $(call fuzz_obj,$(SERVER_SRC) $(COMMON_SRC) $(PROTO_SRC)) \
-                  $(FUZZ_DIR)/obj/gen/web_assets.o
+                  $(FUZZ_DIR)/obj/gen/web_assets.o $(FUZZ_DIR)/obj/gen/redis_scripts.o
 FUZZ_HTTP_OBJ  := $(call fuzz_obj,src/proto/http.c)
 FUZZ_WS_OBJ    := $(call fuzz_obj,src/server/framing_ws.c \
                   src/server/framing_raw.c src/server/outq.c src/common/blk.c \
@@ -52,6 +52,10 @@ $(FUZZ_DIR)/obj/%.o: src/%.c
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -c $< -o $@
 
 $(FUZZ_DIR)/obj/gen/web_assets.o: $(WEB_GEN)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -c $< -o $@
+
+$(FUZZ_DIR)/obj/gen/redis_scripts.o: $(REDIS_GEN)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -c $< -o $@
 
