@@ -213,7 +213,15 @@ cl_per_redis() {
   tp=$(cl_med "$1" "$2" msgs_per_s)
   rc=$(cl_med "$1" "$2" redis_cpu_pct)
   case $1 in redis*) rc=$(cl_med "$1" "$2" server_cpu_pct) ;; esac
-  awk -v t="$tp" -v c="$rc" 'BEGIN { if (t == "" || c == "" || c + 0 <= 0) print ""; else printf "%.0f", t * 100 / c }'
+  # (below 5 % Redis did not carry the messages: the fast path)
+  awk -v t="$tp" -v c="$rc" 'BEGIN { if (t == "" || c == "" || c + 0 < 5) print ""; else printf "%.0f", t * 100 / c }'
+}
+# Redis's µs per EVALSHA in a cell, when the scripts carried the messages
+# (at least 1,000 calls a run; else only the logins' few)
+cl_evalsha_us() {
+  local calls
+  calls=$(cl_med "$1" "$2" redis_evalsha_calls)
+  [ -n "$calls" ] && ge "$calls" 1000 && cl_med "$1" "$2" redis_evalsha_us
 }
 
 cluster_page() {
@@ -266,6 +274,9 @@ cluster_page() {
   echo "must be stored (a sender or receiver with ACKS, a receiver on another node)"
   echo "is one put.lua on Redis and reaches every receiver from the nodes' feeds"
   echo "after Redis's fsync. So *split* pairs are stored even without ACKs."
+  echo "Why the stored path stops near the put.lua row with Redis below 100 % of"
+  echo "its core (it waits for fsync, with at most one read of about 20 KB of"
+  echo "commands per connection between two fsyncs): docs/SCALING.md, section 1.3."
   echo
   echo "| setup | scenario | msgs/s | p50 µs | p99 µs | ACKs/s | ACK p99 µs | node CPU % | Redis CPU % | bench CPU % | msgs/server-side CPU-s | msgs/Redis CPU-s | Redis µs/EVALSHA | / Redis pub/sub | / chat-server alone |"
   echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
@@ -301,7 +312,7 @@ cluster_page() {
     [ "$sc" = coff ] && [ -n "$rr" ] && rr="$rr (of put.lua)"
     case $setup in redis|put) rr="-" ;; esac
     case $setup in chat|redis*|put) rc="-" ;; esac
-    echo "| $lbl | $tp$m | $(dash "$(cl_med "$setup" "$sc" p50_us)") | $(dash "$(cl_med "$setup" "$sc" p99_us)") | $(dash "$(cl_med "$setup" "$sc" acked_per_s)") | $(dash "$(cl_med "$setup" "$sc" ack_p99_us)") | $(dash "$nodes") | $(dash "$redis_c") | $(dash "$(cl_med "$setup" "$sc" bench_cpu_pct)")$m | $(dash "$all") | $(dash "$(cl_per_redis "$setup" "$sc")") | $(dash "$(cl_med "$setup" "$sc" redis_evalsha_us)") | $(dash "$rr") | $(dash "$rc") |"
+    echo "| $lbl | $tp$m | $(dash "$(cl_med "$setup" "$sc" p50_us)") | $(dash "$(cl_med "$setup" "$sc" p99_us)") | $(dash "$(cl_med "$setup" "$sc" acked_per_s)") | $(dash "$(cl_med "$setup" "$sc" ack_p99_us)") | $(dash "$nodes") | $(dash "$redis_c") | $(dash "$(cl_med "$setup" "$sc" bench_cpu_pct)")$m | $(dash "$all") | $(dash "$(cl_per_redis "$setup" "$sc")") | $(dash "$(cl_evalsha_us "$setup" "$sc")") | $(dash "$rr") | $(dash "$rc") |"
   done
   echo
   echo "† chat-bench above $BUSY % of its core in a run: the figure may be its limit."
@@ -309,7 +320,9 @@ cluster_page() {
   echo "processes of the row (nodes and Redis). msgs/Redis CPU-s: per CPU-second of"
   echo "redis-server alone. Redis µs/EVALSHA: Redis's own \`usec_per_call\` of"
   echo "EVALSHA (\`INFO commandstats\`, the whole run: mostly put.lua, also the"
-  echo "logins' device and fetch scripts). ACKs/s, ACK p99: with ACKs, the"
+  echo "logins' device and fetch scripts; shown where there were 1,000 calls or"
+  echo "more, and msgs/Redis CPU-s where Redis used 5 % of its core or more:"
+  echo "otherwise Redis did not carry the messages). ACKs/s, ACK p99: with ACKs, the"
   echo "server's acknowledgements (send to ACK) during the measurement; a sender"
   echo "then keeps at most D messages not yet delivered or not yet acknowledged."
   echo "*/ Redis pub/sub*: msgs/s against Redis pub/sub (no"
