@@ -131,7 +131,7 @@ cl_put_sha() { grep -oE '\{"put", [a-z0-9_]+, [0-9]+, "[0-9a-f]{40}"' "$B/gen/re
 # what a node's put for a bare data frame carries), the Redis's CPU from
 # /proc and redis-benchmark's from time(1), as chat-bench prints them.
 cl_put_run() {
-  local sha n=60000 c0 c1 body
+  local sha n=20000 c0 c1 body
   sha=$(cl_put_sha) || { LINE="error=no_put_sha"; return; }
   body=$(printf 'x%.0s' $(seq 64))
   c0=$(awk '{print $14 + $15}' "/proc/$SPID/stat")
@@ -167,10 +167,13 @@ cluster_measure() {
   CL_FSYNC_START=$(cl_fsync_probe)
   log "cluster: ${RUNS} runs of ${SECS} s per cell; load average $CL_LOAD_START;" \
       "a synced 512-byte append (dd oflag=dsync) takes $CL_FSYNC_START ms"
-  for cell in $CL_CELLS; do
-    setup=${cell%%:*}; sc=${cell#*:}
-    bflags=$(cl_field CL_SCENS "$sc" 3)
-    for r in $(seq "$RUNS"); do
+  # Round by round (every cell once, then again): on a machine shared with
+  # other work, each cell's runs meet the disk and the cores at several
+  # moments, so the cells' medians stay comparable.
+  for r in $(seq "$RUNS"); do
+    for cell in $CL_CELLS; do
+      setup=${cell%%:*}; sc=${cell#*:}
+      bflags=$(cl_field CL_SCENS "$sc" 3)
       if ! cl_up "$setup"; then
         cl_down; stop_server
         printf 'cl_%s\t%s\t%s\t%s\n' "$setup" "$sc" "$r" "error=start" >> "$RES"; continue
@@ -240,7 +243,9 @@ cluster_page() {
     echo "**Under contention**: other processes used the machine meanwhile (the load"
     echo "average above); msgs/s is disturbed more than the CPU-based columns."
   fi
-  echo "Each figure is the median of $RUNS runs of $SECS s after a $WARM s warm-up; every run"
+  echo "Each figure is the median of $RUNS runs of $SECS s after a $WARM s warm-up, taken in"
+  echo "$RUNS rounds (every cell once per round, so that each cell meets the machine's"
+  echo "other load at several moments); every run"
   echo "starts a fresh redis-server (empty, its own directory) and fresh nodes."
   echo
   echo "Every server-side process (redis-server, each chat-server node) is pinned to"
@@ -263,7 +268,7 @@ cluster_page() {
   echo "- *offline store*: 50 senders with ACKS send to users who never connect;"
   echo "  a message counts when acknowledged (stored: in the cluster, put.lua"
   echo "  answered after Redis's fsync)."
-  echo "- *put.lua from redis-benchmark*: \`redis-benchmark -c 4 -P 16 -n 60000 -r"
+  echo "- *put.lua from redis-benchmark*: \`redis-benchmark -c 4 -P 16 -n 20000 -r"
   echo "  100000 EVALSHA <put> 11 ...\` (64-byte body, random receivers, no client"
   echo "  id; receivers have no live node, so no PUBLISH): what the Redis engine"
   echo "  itself does with the cluster's durable write, fed by a client that"
