@@ -1,5 +1,5 @@
 # Included by the Makefile: the benchmark programs and `make bench`.
-.PHONY: bench bench-progs bench-media bench-tls bench-test
+.PHONY: bench bench-progs bench-media bench-tls bench-cluster bench-test
 
 BENCH_OBJ := $(call obj,bench/chat-bench.c bench/bconn.c bench/bgroup.c bench/bproc.c bench/btls.c bench/bws.c \
                         bench/outq.c bench/wire.c bench/hist.c)
@@ -20,7 +20,8 @@ bench-progs: $(B)/chat-server $(B)/chat-bench $(B)/floor
 # Measurements (figures, not pass/fail): installs the servers it compares
 # (make deps), writes docs/BENCHMARKS.md and docs/bench/*.png.
 # A part (BENCH_ONLY=..., see bench/run.sh) writes build/bench/BENCHMARKS.md:
-# bench-media (64 KiB, 1 MiB, 16 MiB pairs) and bench-tls are two of them.
+# bench-media (64 KiB, 1 MiB, 16 MiB pairs) and bench-tls are two of them;
+# bench-cluster rewrites only docs/BENCHMARKS.md's cluster section.
 bench: deps
 	$(MAKE) --no-print-directory all
 	bench/run.sh
@@ -32,6 +33,13 @@ bench-media: deps
 bench-tls: deps
 	$(MAKE) --no-print-directory all
 	BENCH_ONLY=tls bench/run.sh
+
+# The cluster's cells (bench/run_cluster.sh: two nodes on one Redis, Redis
+# pub/sub, one node alone): only the cluster section of docs/BENCHMARKS.md
+# is replaced.
+bench-cluster: deps
+	$(MAKE) --no-print-directory all
+	BENCH_ONLY=cluster BENCH_SPLICE=docs/BENCHMARKS.md bench/run.sh
 
 # chat-bench's decoders and output queue (cmocka, from scripts/deps.sh test).
 $(B)/tests/test_bench: bench/test_bench.c bench/test_bgroup.c $(call obj,bench/wire.c bench/outq.c bench/bws.c bench/bgroup.c) \

@@ -58,6 +58,26 @@
  * binary message, masked with a fresh key (so the payload is copied and
  * masked, never referenced); the server's frames are stripped in place
  * before the protocol's decoder. With --tls as well: wss. Printed as ws=PATH.
+ *
+ * Two servers (--port2, for a cluster of two nodes): user i connects to
+ * --port2 instead of --port when i is odd (--place split: in pair, every
+ * user's peer is on the other server) or when i / 2 is odd (--place
+ * together: each pair on one server, the pairs alternating).
+ *
+ * --acks (chat; echo, pair, fanin): every connection binds with a HELLO
+ * asking for acknowledgements (refused if the server does not grant them)
+ * and acknowledges the data frames it received once per loop iteration, as
+ * libchat does. A sender keeps at most D messages in flight counting both
+ * ways: not yet at the receiver, or not yet acknowledged by the server (a
+ * client's window of unacknowledged messages, as libchat's queue). msgs/s
+ * and p50/p99 are still deliveries (send to the receiver); the server's
+ * ACKs are printed as acked= (all), acked_per_s and ack_p50_us/ack_p99_us
+ * (send to acknowledgement, during the measurement).
+ *
+ * --also-pid NAME=PID (up to 4): more processes whose CPU is measured like
+ * the server's (a cluster's other node, its Redis): printed as
+ * NAME_cpu_pct and NAME_rss_kib, with all_cpu_pct (the server's and
+ * theirs) and msgs_per_all_cpu_s.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -95,6 +115,8 @@ static const char *sc_names[] = {"echo", "pair", "fanin", "offline", "idle", "gr
  * frame, 5 bytes a member). The server's own limit, --max-group-members,
  * is 1,024 by default. */
 #define GROUP_MEMBERS_MAX 12000
+/* --also-pid: processes measured besides --server-pid. */
+#define ALSO_MAX 4
 
 typedef struct opts {
     const char *host;
@@ -117,6 +139,12 @@ typedef struct opts {
     const char *ws_path; /* NULL: the protocol's usual one */
     int members, offline; /* group: members per group, of them never connected */
     int cids;    /* group: each POST carries a client id (held until committed) */
+    int port2;   /* 0, or a second server (see --place) */
+    int place_pairs; /* --place together: by pair, not by user */
+    int acks;    /* echo, pair, fanin: HELLO with ACKS, acknowledge what arrives */
+    int nalso;   /* --also-pid */
+    const char *also_name[ALSO_MAX];
+    int also_pid[ALSO_MAX];
 } opts;
 
 typedef struct user user;
@@ -134,6 +162,9 @@ struct user { /* what each message touches first, the connections last */
     bgroup *grp;     /* group: the group this user is the author of */
     uint64_t got;    /* group: messages from its author so far */
     int sub_ready, pub_ready, ready, sends, absent; /* absent: never connects */
+    int srv2;        /* connects to --port2 */
+    uint64_t rcvd, rcvd_acked; /* --acks: data frames received, acknowledged */
+    user *next_ack;  /* --acks: in b->ack_head's list (rcvd > rcvd_acked) */
     uint8_t head[WIRE_HEAD_MAX]; /* every message of this user has the same head */
     bconn sub, pubc;      /* pubc only when the protocol splits pub/sub */
 };
@@ -153,7 +184,13 @@ struct bench {
     bgroup *grp;                /* group: one per M users */
     long rss_before;
     double cpu_srv0, cpu_self0, cpu_sys0; /* CPU seconds at the start of the measurement */
-    struct sockaddr_in addr;
+    double cpu_also0[ALSO_MAX];
+    struct sockaddr_in addr, addr2;
+    uv_check_t ackcheck; /* --acks: the ACKs of this iteration, before bconn's flush */
+    user *ack_head;
+    uint64_t acked;      /* --acks: messages the server acknowledged */
+    uint64_t acked_m;    /* --acks: of them during the measurement */
+    hist hack;           /* --acks: send to acknowledgement */
     hist h;
     uint8_t *payload; /* the constant payload every large message is written from */
     uint8_t tail[WIRE_TAIL_MAX];
@@ -263,6 +300,7 @@ static void on_timer(uv_timer_t *t) {
         b->t0 = bconn_clock();
         b->cpu_srv0 = b->o.server_pid ? bproc_cpu_secs(b->o.server_pid) : -1;
         b->cpu_self0 = bproc_cpu_self(&b->cpu_sys0);
+        for (int i = 0; i < b->o.nalso; i++) b->cpu_also0[i] = bproc_cpu_secs(b->o.also_pid[i]);
         b->sys0 = b->env.syscalls;
         if (uv_timer_start(t, on_timer, (uint64_t)(b->o.seconds * 1000), 0)) die("timer", 0);
         /* for scripts that sample the server during the measurement */
@@ -305,6 +343,23 @@ static void on_timer(uv_timer_t *t) {
                b->o.users / b->o.members,
                (double)b->gdone / secs, (unsigned long long)b->misordered,
                (unsigned long long)posted, (unsigned long long)acked);
+    }
+    if (b->o.acks)
+        printf(" acks=1 acked=%llu acked_per_s=%.0f ack_p50_us=%.0f ack_p99_us=%.0f",
+               (unsigned long long)b->acked, (double)b->acked_m / secs,
+               hist_pct(&b->hack, 0.50) / 1e3, hist_pct(&b->hack, 0.99) / 1e3);
+    if (b->o.nalso) { /* the other processes, and all of them with the server */
+        double all = srv_pct >= 0 ? srv - b->cpu_srv0 : -1;
+        for (int i = 0; i < b->o.nalso; i++) {
+            double c = bproc_cpu_secs(b->o.also_pid[i]);
+            double d = c >= 0 && b->cpu_also0[i] >= 0 ? c - b->cpu_also0[i] : -1;
+            printf(" %s_cpu_pct=%.0f %s_rss_kib=%ld", b->o.also_name[i],
+                   d >= 0 ? 100 * d / secs : -1.0, b->o.also_name[i],
+                   bproc_rss_kib(b->o.also_pid[i]));
+            all = all >= 0 && d >= 0 ? all + d : -1;
+        }
+        printf(" all_cpu_pct=%.0f msgs_per_all_cpu_s=%.0f", all >= 0 ? 100 * all / secs : -1.0,
+               all > 0 ? (double)b->delivered / all : -1.0);
     }
     if (b->o.tls) printf(" tls=%s", b->env.tls_desc[0] ? b->env.tls_desc : "unknown");
     if (b->o.ws) printf(" ws=%s", b->o.ws_path);
@@ -410,6 +465,12 @@ static void group_msg(user *u, user *s, uint64_t t, uint32_t seq, uint64_t len) 
 static void on_msg(bconn *c, const uint8_t *stamp, uint64_t len) {
     user *u = user_of(c);
     bench *b = u->b;
+    if (b->o.acks) { /* acknowledged at the end of this loop iteration */
+        if (u->rcvd++ == u->rcvd_acked) {
+            u->next_ack = b->ack_head;
+            b->ack_head = u;
+        }
+    }
     if (len < BCONN_STAMP) return;
     uint64_t t;
     uint32_t sidx;
@@ -429,7 +490,8 @@ static void on_msg(bconn *c, const uint8_t *stamp, uint64_t len) {
     if (s->to != u->idx) b->misrouted++;
     done_one(b, t, len);
     s->inflight--;
-    if (!b->done) send_one(s);
+    /* --acks: and while fewer than D await the server's ACK */
+    if (!b->done && (!b->o.acks || s->sent - s->acked < (uint64_t)b->o.depth)) send_one(s);
 }
 
 static void on_event(bconn *c, const wire_ev *ev) {
@@ -438,6 +500,9 @@ static void on_event(bconn *c, const wire_ev *ev) {
     switch (ev->kind) {
     case WEV_READY:
         if (c == &u->pubc) break;
+        if (b->o.acks && !(ev->count & WIRE_ACKS))
+            die("the server did not grant ACKS (--acks): a store that cannot keep an "
+                "acknowledgement's promise, e.g. a cluster's Redis without appendfsync always?", 0);
         if (u->grp) { /* the WELCOME: create the group, ready when it exists */
             group_create(u, ev->count);
             break;
@@ -454,6 +519,21 @@ static void on_event(bconn *c, const wire_ev *ev) {
                 die("the server acknowledged fewer messages than before, or more "
                     "than were posted", 0);
             group_fill(u);
+            break;
+        }
+        if (b->o.acks) { /* --acks: the window moves; the message is done at its receiver */
+            if (ev->count > u->sent) die("the server acknowledged more than was sent", 0);
+            uint64_t now = b->env.now;
+            for (; u->acked < ev->count; u->acked++) {
+                b->acked++;
+                if (!b->measuring) continue;
+                uint64_t at = u->stamp[u->acked % (uint64_t)b->o.depth];
+                hist_add(&b->hack, at < now ? now - at : 0);
+                b->acked_m++;
+            }
+            while (!b->done && u->sends && u->inflight < b->o.depth &&
+                   u->sent - u->acked < (uint64_t)b->o.depth)
+                send_one(u);
             break;
         }
         while (u->acked < ev->count && u->acked < u->sent) {
@@ -487,7 +567,7 @@ static void on_open(bconn *c) {
     bench *b = u->b;
     int pub = c == &u->pubc;
     uint8_t hello[WIRE_HELLO_MAX];
-    unsigned flags = pub ? 0 : WIRE_SUB | (b->o.sc == SC_OFFLINE ? WIRE_ACKS : 0) |
+    unsigned flags = pub ? 0 : WIRE_SUB | (b->o.sc == SC_OFFLINE || b->o.acks ? WIRE_ACKS : 0) |
                                    (b->o.sc == SC_IDLE ? WIRE_HELLO : 0);
     if (u->grp) flags = WIRE_CONV | (u->grp->acks ? WIRE_ACKS : 0);
     size_t n = wire_hello(b->o.proto, hello, u->id, flags);
@@ -503,11 +583,28 @@ static void on_fail(bconn *c, const char *why) {
     bench *b = u->b;
     if (b->done) return;
     fprintf(stderr, "chat-bench: user %u (connection to %s:%d%s%s): %s\n", u->id, b->o.host,
-            b->o.port, b->o.tls ? ", TLS" : "", b->o.ws ? ", WebSocket" : "", why);
+            u->srv2 ? b->o.port2 : b->o.port, b->o.tls ? ", TLS" : "", b->o.ws ? ", WebSocket" : "", why);
     exit(1);
 }
 
 static const bconn_ops ops = {on_open, on_event, on_msg, on_fail};
+
+/* --acks: each connection that received data frames in this loop iteration
+ * acknowledges them all with one ACK (libchat's rhythm). Runs before
+ * bconn's flush: libuv runs check handles started later first, and this
+ * one starts after bconn_env_init's. */
+static void ack_check(uv_check_t *h) {
+    bench *b = h->data;
+    uint8_t f[WIRE_ACK_MAX];
+    for (user *u = b->ack_head, *next; u; u = next) {
+        next = u->next_ack;
+        u->next_ack = NULL;
+        size_t n = wire_ack(b->o.proto, f, u->id, u->rcvd);
+        if (n) out_put(&u->sub, f, n);
+        u->rcvd_acked = u->rcvd;
+    }
+    b->ack_head = NULL;
+}
 
 /* Open one connection, from source address 127.0.0.(2 + k % sources) when
  * there are several (each address has its own ephemeral ports). */
@@ -515,10 +612,11 @@ static void conn_open(bench *b, user *u, bconn *c) {
     c->data = u;
     struct sockaddr_in src = {.sin_family = AF_INET};
     src.sin_addr.s_addr = htonl(0x7f000002u + (uint32_t)(b->nconn % (unsigned long)b->nsources));
-    int r = bconn_open(&b->env, c, &b->addr, b->nsources > 1 ? &src : NULL);
+    int r = bconn_open(&b->env, c, u->srv2 ? &b->addr2 : &b->addr,
+                       b->nsources > 1 ? &src : NULL);
     if (r) {
         fprintf(stderr, "chat-bench: connect %s:%d (connection %lu): %s\n", b->o.host,
-                b->o.port, b->nconn, uv_strerror(r));
+                u->srv2 ? b->o.port2 : b->o.port, b->nconn, uv_strerror(r));
         exit(1);
     }
     b->nconn++;
@@ -539,6 +637,8 @@ static void usage(FILE *f) {
 "                  [--server-pid PID] [--sources K] [--window N]\n"
 "                  [--tls --ca FILE [--tls-suite S] [--tls-group G]]\n"
 "                  [--splice-min BYTES] [--congestion NAME] [--ws [--ws-path P]]\n"
+"                  [--port2 P [--place split|together]] [--acks]\n"
+"                  [--also-pid NAME=PID]...\n"
 "Defaults: chat, 127.0.0.1:8888, pair, 50 users, depth 1, 64 bytes, 5 s\n"
 "after a 1 s warm-up; --sources: 127.0.0.2.. source addresses, automatic\n"
 "(one per %d connections) on loopback; --window 256 users connecting at\n"
@@ -557,13 +657,21 @@ static void usage(FILE *f) {
 "--ws: over a WebSocket (RFC 6455; with --tls, wss) at --ws-path: chat\n"
 "/ws (subprotocol chat.v1), nats / , mqtt /mqtt (subprotocol mqtt); not\n"
 "redis. --proto ws is --proto chat --ws.\n"
+"--port2: a second server (a cluster's other node); odd users connect to it\n"
+"(--place split: in pair, every pair spans both) or odd pairs (--place\n"
+"together: every pair on one of them). --acks (chat; echo, pair, fanin):\n"
+"HELLO asking for ACKS, received frames acknowledged once per iteration,\n"
+"the server's ACKs counted (acked=). --also-pid NAME=PID: also measure that\n"
+"process's CPU and RSS (NAME_cpu_pct, NAME_rss_kib; all_cpu_pct with the\n"
+"server's), up to 4.\n"
 "Prints one line of key=value figures.\n", PER_SOURCE, SPLICE_MIN);
 }
 
 int main(int argc, char **argv) {
     static bench b;
     b.o = (opts){"127.0.0.1", 8888, WIRE_CHAT, SC_PAIR, 50, 1, 64, 5.0, 1.0, 0, 0, 256,
-                 0, NULL, "TLS_AES_128_GCM_SHA256", "X25519", SPLICE_MIN, NULL, 0, NULL, 0, 0, 0};
+                 0, NULL, "TLS_AES_128_GCM_SHA256", "X25519", SPLICE_MIN, NULL, 0, NULL, 0, 0, 0,
+                 0, 0, 0, 0, {0}, {0}};
     static const struct option lo[] = {
         {"proto", 1, 0, 'r'}, {"host", 1, 0, 'h'}, {"port", 1, 0, 'p'},
         {"scenario", 1, 0, 's'}, {"users", 1, 0, 'u'}, {"depth", 1, 0, 'd'},
@@ -572,7 +680,8 @@ int main(int argc, char **argv) {
         {"tls", 0, 0, 'T'}, {"ca", 1, 0, 'C'}, {"tls-suite", 1, 0, 'X'},
         {"tls-group", 1, 0, 'G'}, {"splice-min", 1, 0, 'M'}, {"congestion", 1, 0, 'c'}, {"help", 0, 0, 'H'},
         {"ws", 0, 0, 'K'}, {"ws-path", 1, 0, 'k'}, {"members", 1, 0, 'm'},
-        {"offline", 1, 0, 'o'}, {"cids", 0, 0, 'I'},
+        {"offline", 1, 0, 'o'}, {"cids", 0, 0, 'I'}, {"port2", 1, 0, '2'},
+        {"place", 1, 0, 'L'}, {"acks", 0, 0, 'A'}, {"also-pid", 1, 0, 'a'},
         {0, 0, 0, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
@@ -619,6 +728,27 @@ int main(int argc, char **argv) {
         case 'm': b.o.members = atoi(optarg); break;
         case 'o': b.o.offline = atoi(optarg); break;
         case 'I': b.o.cids = 1; break;
+        case '2': b.o.port2 = atoi(optarg); break;
+        case 'L':
+            if (!strcmp(optarg, "together")) b.o.place_pairs = 1;
+            else if (!strcmp(optarg, "split")) b.o.place_pairs = 0;
+            else {
+                fprintf(stderr, "chat-bench: --place: '%s' is not split or together\n", optarg);
+                return 2;
+            }
+            break;
+        case 'A': b.o.acks = 1; break;
+        case 'a': {
+            char *eq = strchr(optarg, '=');
+            if (!eq || eq == optarg || b.o.nalso == ALSO_MAX || atoi(eq + 1) <= 0) {
+                fprintf(stderr, "chat-bench: --also-pid NAME=PID (at most %d)\n", ALSO_MAX);
+                return 2;
+            }
+            *eq = '\0';
+            b.o.also_name[b.o.nalso] = optarg;
+            b.o.also_pid[b.o.nalso++] = atoi(eq + 1);
+            break;
+        }
         case 'H': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -641,6 +771,16 @@ int main(int argc, char **argv) {
         fprintf(stderr, "chat-bench: --members, --offline and --cids are for --scenario group: "
                         "2 <= members <= %d dividing --users, 0 <= offline <= members - 2 "
                         "(the author and one receiver are online)\n", GROUP_MEMBERS_MAX);
+        return 2;
+    }
+    if (o->acks && (o->proto != WIRE_CHAT ||
+                    (o->sc != SC_ECHO && o->sc != SC_PAIR && o->sc != SC_FANIN))) {
+        fprintf(stderr, "chat-bench: --acks is for --proto chat and the echo, pair and fanin "
+                        "scenarios\n");
+        return 2;
+    }
+    if (o->port2 && (o->port2 < 1 || o->port2 > 65535 || o->ws)) {
+        fprintf(stderr, "chat-bench: --port2 needs a port (1-65535), not with --ws\n");
         return 2;
     }
     if (o->ws && o->proto == WIRE_REDIS) {
@@ -700,12 +840,19 @@ int main(int argc, char **argv) {
     if (!b.payload || !b.u) die("out of memory", 0);
     b.tl = wire_msg_tail(o->proto, b.tail);
     if (uv_ip4_addr(o->host, o->port, &b.addr)) die("--host is not an IPv4 address", 0);
+    if (uv_ip4_addr(o->host, o->port2, &b.addr2)) die("--host is not an IPv4 address", 0);
+    if (o->acks) { /* after bconn_env_init's check: runs before it (ack_check) */
+        if (uv_check_init(b.loop, &b.ackcheck) || uv_check_start(&b.ackcheck, ack_check))
+            die("check handle", 0);
+        b.ackcheck.data = &b;
+    }
     for (int i = 0; i < o->users; i++) {
         user *u = &b.u[i];
         u->b = &b;
         u->idx = (uint32_t)i;
         u->id = (uint32_t)i + 1;
         u->tx = wire_split_pubsub(o->proto) ? &u->pubc : &u->sub;
+        u->srv2 = o->port2 && ((o->place_pairs ? (uint32_t)i >> 1 : (uint32_t)i) & 1u);
         switch (o->sc) {
         case SC_ECHO: u->to = u->idx; u->sends = 1; break;
         case SC_PAIR: u->to = u->idx ^ 1u; u->sends = 1; break;
@@ -721,7 +868,7 @@ int main(int argc, char **argv) {
             break;
         }
         }
-        if (o->sc == SC_OFFLINE) {
+        if (o->sc == SC_OFFLINE || o->acks) { /* send times of the unacknowledged */
             u->stamp = calloc((size_t)o->depth, sizeof *u->stamp);
             if (!u->stamp) die("out of memory", 0);
         }

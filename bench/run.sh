@@ -13,7 +13,7 @@
 # BENCH_SERVERS ("chat floor redis nats mqtt"), BENCH_IDLE ("10000 50000
 # 100000"), BENCH_IDLE_ALL (10000: the N up to which the competitors also
 # get the idle scenario), BENCH_ONLY (scenario ids or groups to run, default
-# all; groups: small, media, tls, ws, store, group, idle; e.g. BENCH_ONLY=media
+# all; groups: small, media, tls, ws, store, group, idle, cluster; e.g. BENCH_ONLY=media
 # or BENCH_ONLY="mib tlsmib"; the group conversations with the 1:1 row they
 # are compared with: BENCH_ONLY="group pair1000" BENCH_SERVERS=chat), BENCH_BUDGET (1500: an idle run that would end
 # past this many seconds is skipped), BENCH_CONGESTION (reno: the TCP
@@ -23,7 +23,13 @@
 # build/bench/BENCHMARKS.md when BENCH_ONLY or BENCH_SERVERS select a part,
 # so that a partial run never replaces the published page), BENCH_FROM (a
 # results file a run left in build/bench/results.tsv: write the page from
-# it without measuring; no profiles then).
+# it without measuring; no profiles then), BENCH_DEPS (1: check the servers
+# are installed with scripts/deps.sh bench first; 0: skip it), BENCH_SPLICE
+# (a page, e.g. docs/BENCHMARKS.md: its cluster section is replaced by this
+# run's, so that BENCH_ONLY=cluster BENCH_SPLICE=docs/BENCHMARKS.md updates
+# the published page's cluster part only). The cluster cells (group
+# cluster: two chat-server nodes on one Redis, against Redis pub/sub and one
+# node alone) are in bench/run_cluster.sh.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 T_START=$(date +%s)
@@ -57,12 +63,13 @@ fi
 PID=""
 cleanup() {
   [ -n "$PID" ] && kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null
+  [ -n "${CL_PIDS:-}" ] && cl_down
   rm -rf "$TMP"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-scripts/deps.sh bench || { echo "bench: could not install the servers to compare (scripts/deps.sh bench)" >&2; exit 1; }
+[ "${BENCH_DEPS:-1}" = 0 ] || scripts/deps.sh bench || { echo "bench: could not install the servers to compare (scripts/deps.sh bench)" >&2; exit 1; }
 for p in "$B/chat-server" "$B/chat-bench" "$B/floor"; do
   [ -x "$p" ] || { echo "bench: $p is missing: run make first" >&2; exit 1; }
 done
@@ -291,6 +298,10 @@ bench_run() {
   fi
 }
 
+# The cluster scenarios (group cluster): their cells, runs and page section.
+# shellcheck source=bench/run_cluster.sh
+. bench/run_cluster.sh
+
 # chat-server's WebSocket endpoint (--http-port): without it, the ws
 # scenarios are skipped for chat-server.
 CHAT_WS=1
@@ -383,6 +394,9 @@ for n in $IDLE_NS; do
     done
   done
 done
+if [ -z "$FROM" ] && wanted cluster cluster; then
+  cluster_measure
+fi
 LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
 mkdir -p "$B/bench"
 cp "$RES" "$B/bench/results.tsv" # BENCH_FROM=build/bench/results.tsv rewrites the page
@@ -425,7 +439,10 @@ soundness() {
         next
       }
       senders = v["scenario"] == "fanin" ? v["users"] - 1 : v["users"]
-      if (v["sent"] - v["received"] == senders * v["depth"] && v["misrouted"] == 0 && v["unheard"] == 0) ok++ }
+      d = v["sent"] - v["received"]
+      # --acks: a sender waits for the ACKs too, so at most U x D are missing
+      if ((d == senders * v["depth"] || (v["acks"] == 1 && d >= 0 && d <= senders * v["depth"])) &&
+          v["misrouted"] == 0 && v["unheard"] == 0) ok++ }
     END { print ok + 0, total + 0 }' "$RES"
 }
 label_of() { # scenario id -> its label
@@ -910,6 +927,7 @@ busy_list=${busy_list#; }
     fi
     echo
   fi
+  cluster_page
   echo "## Idle connections"
   echo
   echo "N connections each subscribe (chat protocol: bind with HELLO, as libchat"
@@ -1040,3 +1058,6 @@ busy_list=${busy_list#; }
 } > "$OUT"
 log "bench: wrote $OUT and $PNG/{headline,throughput,p99}.png"
 log "bench: total elapsed $T_TOTAL s ($(( T_TOTAL / 60 )) min $(( T_TOTAL % 60 )) s)"
+if [ -n "${BENCH_SPLICE:-}" ]; then
+  cluster_splice "$OUT" "$BENCH_SPLICE" && log "bench: the cluster section of $BENCH_SPLICE replaced by this run's"
+fi

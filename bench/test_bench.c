@@ -2,7 +2,7 @@
  * test_bench.c -- unit tests for chat-bench's pure parts: the protocol
  * decoders (wire.c: a message is decoded as its head, "N bytes follow";
  * other units whole) and the chat encoders for conversations and groups
- * (HELLO with CONV, POST, GROUP CREATE, GROUPS, MSG), the output queue (outq.c: gather list, partial
+ * (HELLO with CONV, the client ACK, POST, GROUP CREATE, GROUPS, MSG), the output queue (outq.c: gather list, partial
  * writes, compaction) and the WebSocket client (bws.c: handshake, masking,
  * frame headers, in-place unframing, fragments, control frames).
  * With the tests of a group's account of messages in flight
@@ -204,6 +204,23 @@ static void test_chat_conv_hello(void **state) {
     assert_int_equal(ev.count, WIRE_CONV | WIRE_ACKS);
     w[8] = 9; /* a WELCOME of 9 bytes is not the protocol */
     assert_int_equal(wire_decode(WIRE_CHAT, w, sizeof w - 1, &ev), -1);
+}
+
+/* --acks: the client ACK chat-bench sends is what the server parses. */
+static void test_chat_client_ack(void **state) {
+    (void)state;
+    uint8_t out[WIRE_ACK_MAX];
+    size_t n = wire_ack(WIRE_CHAT, out, 7, 123456789012ull);
+    assert_int_equal(n, WIRE_ACK_MAX);
+    frame_c2s f = {0};
+    assert_int_equal(frame_decode_c2s(out, n, 1024, &f), (long)n);
+    assert_int_equal(f.sender, 7);
+    assert_int_equal(f.receiver, 0);
+    assert_int_equal(f.type, FRAME_ACK);
+    uint64_t count = 0;
+    assert_int_equal(frame_parse_ack(f.body, f.len, &count), 0);
+    assert_true(count == 123456789012ull);
+    assert_int_equal(wire_ack(WIRE_REDIS, out, 7, 1), 0); /* chat only */
 }
 
 static void test_chat_post_head(void **state) {
@@ -757,6 +774,7 @@ int main(void) {
         cmocka_unit_test(test_control_units),
         cmocka_unit_test(test_not_the_protocol),
         cmocka_unit_test(test_chat_conv_hello),
+        cmocka_unit_test(test_chat_client_ack),
         cmocka_unit_test(test_chat_post_head),
         cmocka_unit_test(test_chat_group_create),
         cmocka_unit_test(test_chat_groups_answer),

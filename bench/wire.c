@@ -215,6 +215,13 @@ int wire_parse_groups(const uint8_t *body, size_t len, wire_groups *g) {
     return 0;
 }
 
+size_t wire_ack(wire_proto p, uint8_t out[WIRE_ACK_MAX], uint32_t id, uint64_t count) {
+    if (p != WIRE_CHAT) return 0;
+    frame_put_c2s_hdr(out, id, 0, FRAME_ACK, FRAME_ACK_SIZE);
+    frame_put_ack(out + FRAME_C2S_HDR, count);
+    return FRAME_C2S_HDR + FRAME_ACK_SIZE;
+}
+
 size_t wire_pong(wire_proto p, uint8_t out[WIRE_PONG_MAX], uint32_t id,
                  const uint8_t *body, size_t len) {
     switch (p) {

@@ -132,6 +132,11 @@ typedef struct wire_groups {
  * than its fixed part or op is not 1-8. */
 int wire_parse_groups(const uint8_t *body, size_t len, wire_groups *g);
 
+/* chat: a client ACK from user `id`: the first `count` data frames the
+ * server sent on this connection arrived. 0 bytes for other protocols. */
+#define WIRE_ACK_MAX 21u
+size_t wire_ack(wire_proto p, uint8_t out[WIRE_ACK_MAX], uint32_t id, uint64_t count);
+
 /* The answer to a WEV_PING (chat: PONG from user `id` with the same body). */
 size_t wire_pong(wire_proto p, uint8_t out[WIRE_PONG_MAX], uint32_t id,
                  const uint8_t *body, size_t len);
