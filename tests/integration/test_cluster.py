@@ -51,8 +51,17 @@ def node(tmp_path, redis):
         return s
 
     yield start
+    # every node is stopped, even after one failed its exit check (a node
+    # that crashed must not leave the others running); then the first
+    # failure is reported
+    failures = []
     for s in started:
-        s.teardown()
+        try:
+            s.teardown()
+        except BaseException as e:  # noqa: BLE001 (reported below)
+            failures.append(e)
+    if failures:
+        raise failures[0]
 
 
 def bodies(frames):
