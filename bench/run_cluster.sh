@@ -15,6 +15,9 @@
 #          alternating: chat-bench --port2 --place together)
 #   c2s    the same Redis + two nodes; every pair split across the nodes
 #          (chat-bench --port2 --place split)
+#   c1r    c1 with a replica (redis-server --replicaof, also on core 0)
+#   c1w    c1r with the node's --cluster-wait 1: ACKs wait for the replica
+#          (docs/CLUSTER.md 4.4); c1r beside it is the cost of WAIT alone
 #   put    the same Redis alone running the put script (put.lua, the
 #          cluster's durable write) from redis-benchmark on core 1: the
 #          engine's own ceiling for stored messages
@@ -26,6 +29,8 @@ CL_SETUPS=(
   "redis_aof|Redis pub/sub, appendfsync always"
   "chat|chat-server alone, SQLite (--fsync full)"
   "c1|1 node --cluster + Redis (always)"
+  "c1r|1 node + Redis + a replica"
+  "c1w|1 node + Redis + a replica, --cluster-wait 1"
   "c2t|2 nodes + Redis, each pair on one node"
   "c2s|2 nodes + Redis, pairs split across nodes"
   "put|Redis alone, put.lua from redis-benchmark"
@@ -39,12 +44,14 @@ CL_SCENS=(
   "coff|offline store, 50 senders, depth 64|--scenario offline --users 50 --depth 64"
   "cput|put.lua, redis-benchmark -c 4 -P 16|"
 )
-CL_CELLS="redis:cp64 redis_es:cp64 redis_aof:cp64 redis:cp1
+# (BENCH_CLUSTER_CELLS: a subset, e.g. "c1:cp64a c1r:cp64a c1w:cp64a")
+CL_CELLS="${BENCH_CLUSTER_CELLS:-redis:cp64 redis_es:cp64 redis_aof:cp64 redis:cp1
   chat:cp64 chat:cp64a chat:cp1 chat:cp1a chat:coff
   c1:cp64 c1:cp64a c1:cp1 c1:cp1a c1:coff
+  c1r:cp64a c1w:cp64a c1r:cp1a c1w:cp1a
   c2t:cp64 c2t:cp64a c2t:cp1 c2t:cp1a
   c2s:cp64 c2s:cp64a c2s:cp1 c2s:cp1a c2s:coff
-  put:cput"
+  put:cput}"
 CL_PIDS=""   # every process a cluster run started, for cleanup
 CL_N=0
 
@@ -77,13 +84,31 @@ cl_redis() {
   wait_port "$RPID" "$RPORT" || { echo "bench: redis-server did not start:" >&2; cat "$log" >&2; return 1; }
 }
 
-# cl_node -> NPID NPORT: one chat-server --cluster on core 0 on the Redis
-# at RPORT.
+# cl_replica -> REPID: a replica of the Redis at RPORT (core 0, its own
+# directory, the same persistence), once its link to the primary is up.
+cl_replica() {
+  local dir="$TMP/redis.$CL_N.replica" port i
+  mkdir -p "$dir"
+  port=$(free_port) || return 1
+  taskset -c 0 redis-server --port "$port" --bind 127.0.0.1 --dir "$dir" --save "" \
+    --appendonly yes --appendfsync always --loglevel warning \
+    --zset-max-listpack-value 2048 --replicaof 127.0.0.1 "$RPORT" >"$dir/log" 2>&1 &
+  REPID=$!
+  CL_PIDS="$CL_PIDS $REPID"
+  for i in $(seq 200); do
+    redis-cli -p "$port" info replication 2>/dev/null | grep -q 'master_link_status:up' && return 0
+    sleep 0.05
+  done
+  echo "bench: the replica did not link to its primary:" >&2; cat "$dir/log" >&2; return 1
+}
+
+# cl_node [ARGS...] -> NPID NPORT: one chat-server --cluster on core 0 on
+# the Redis at RPORT, with ARGS.
 cl_node() {
   local log="$TMP/node.$CL_N.$RANDOM.log"
   taskset -c 0 "$B/chat-server" --port 0 --data-dir "$TMP/ndata.$RANDOM$RANDOM" \
     --offline-max-messages 0 --offline-max-bytes 0 --rate-msgs 0 --rate-bytes 0 \
-    --cluster "redis://127.0.0.1:$RPORT" 2>"$log" &
+    --cluster "redis://127.0.0.1:$RPORT" "$@" 2>"$log" &
   NPID=$!
   CL_PIDS="$CL_PIDS $NPID"
   wait_log_port "$NPID" "$log" "listening on" || { echo "bench: a cluster node did not start:" >&2; cat "$log" >&2; return 1; }
@@ -109,6 +134,13 @@ cl_up() {
     chat)
       start_server chat "--fsync full" 0 || return 1
       SPID=$PID; SPORT=$PORT ;;
+    c1r|c1w)
+      cl_redis always || return 1
+      cl_replica || return 1
+      if [ "$1" = c1w ]; then cl_node --cluster-wait 1 || return 1
+      else cl_node || return 1; fi
+      SPID=$NPID; SPORT=$NPORT
+      CL_EXTRA="--also-pid redis=$RPID --also-pid replica=$REPID" ;;
     c1|c2t|c2s|put)
       cl_redis always || return 1
       cl_node || return 1 # (put: loads the scripts, then idles: a heartbeat a second)
@@ -191,7 +223,7 @@ cluster_measure() {
           LINE="error=rc$rc $(grep -v '^chat-bench: measuring' "$TMP/bench.err" | tr '\n ' ' _' | cut -c1-160)"
         fi
       fi
-      case $setup in c1|c2t|c2s|put) # Redis's own account of the scripts (all of the run)
+      case $setup in c1|c1r|c1w|c2t|c2s|put) # Redis's own account of the scripts (all of the run)
         LINE="$LINE $(redis-cli -p "$RPORT" info commandstats 2>/dev/null |
           awk -F'[:,=]' '/^cmdstat_evalsha:/ { printf "redis_evalsha_calls=%s redis_evalsha_us=%s", $3, $7 }')" ;;
       esac
@@ -268,6 +300,12 @@ cluster_page() {
   echo "- *offline store*: 50 senders with ACKS send to users who never connect;"
   echo "  a message counts when acknowledged (stored: in the cluster, put.lua"
   echo "  answered after Redis's fsync)."
+  echo "- *a replica*: a second redis-server (\`--replicaof\`, same persistence,"
+  echo "  also on core 0); Redis CPU % is the primary's, msgs/server-side CPU-s"
+  echo "  counts the replica too. *--cluster-wait 1*: the node acknowledges only"
+  echo "  after \`WAIT 1\` counted the replica (one WAIT in flight, covering every"
+  echo "  put sent before it; docs/CLUSTER.md 4.4); the row above it, same"
+  echo "  processes without WAIT, is what WAIT itself costs."
   echo "- *put.lua from redis-benchmark*: \`redis-benchmark -c 4 -P 16 -n 20000 -r"
   echo "  100000 EVALSHA <put> 11 ...\` (64-byte body, random receivers, no client"
   echo "  id; receivers have no live node, so no PUBLISH): what the Redis engine"
@@ -298,7 +336,7 @@ cluster_page() {
       redis*) nodes="-"; redis_c=$(cl_med "$setup" "$sc" server_cpu_pct); all=$(cl_med "$setup" "$sc" msgs_per_server_cpu_s) ;;
       chat) nodes=$(cl_med "$setup" "$sc" server_cpu_pct); redis_c="-"; all=$(cl_med "$setup" "$sc" msgs_per_server_cpu_s) ;;
       put) nodes="-"; redis_c=$(cl_med "$setup" "$sc" redis_cpu_pct); all=$(cl_per_redis "$setup" "$sc") ;;
-      c1) nodes=$(cl_med "$setup" "$sc" server_cpu_pct); redis_c=$(cl_med "$setup" "$sc" redis_cpu_pct); all=$(cl_med "$setup" "$sc" msgs_per_all_cpu_s) ;;
+      c1|c1r|c1w) nodes=$(cl_med "$setup" "$sc" server_cpu_pct); redis_c=$(cl_med "$setup" "$sc" redis_cpu_pct); all=$(cl_med "$setup" "$sc" msgs_per_all_cpu_s) ;;
       *) nodes="$(cl_med "$setup" "$sc" server_cpu_pct) + $(cl_med "$setup" "$sc" node2_cpu_pct)"
          redis_c=$(cl_med "$setup" "$sc" redis_cpu_pct); all=$(cl_med "$setup" "$sc" msgs_per_all_cpu_s) ;;
     esac

@@ -29,6 +29,7 @@ void config_defaults(config *c) {
     c->device_ttl_ms = CONFIG_DEFAULT_DEVICE_TTL_MS;
     c->history_ttl_ms = CONFIG_DEFAULT_HISTORY_TTL_MS;
     c->dedup_ms = CONFIG_DEFAULT_DEDUP_MS;
+    c->cluster_wait_ms = CONFIG_DEFAULT_CLUSTER_WAIT_MS;
     c->max_group_members = CONFIG_DEFAULT_MAX_GROUP_MEMBERS;
     c->receipt_group_max = CONFIG_DEFAULT_RECEIPT_GROUP_MAX;
     c->max_subscriptions = CONFIG_DEFAULT_MAX_SUBSCRIPTIONS;
@@ -257,6 +258,17 @@ const setting config_settings[] = {
      "cannot check appendonly yes and appendfsync always itself: you vouch "
      "for them", NULL, SET_FLAG, 0, FIELD(cluster_trust_persistence), 0, 1,
      NULL},
+    {"cluster-wait", "N", NULL, "acknowledge a send only once N Redis "
+     "replicas have it as well as the primary (WAIT N, one per batch of "
+     "sends); fewer within --cluster-wait-timeout: ERROR STORE, the message "
+     "stays stored on the primary and a resend with the same client id is "
+     "acknowledged once they caught up (docs/CLUSTER.md 4.4)",
+     "0 (the primary's appendfsync always only)", SET_COUNT, 0,
+     FIELD(cluster_wait), 0, 16, NULL},
+    {"cluster-wait-timeout", "DURATION", NULL, "how long --cluster-wait "
+     "waits for the replicas; the node's other Redis commands wait behind "
+     "it, so at most 3s (a node's heartbeat must get through)", NULL,
+     SET_DURATION, 0, FIELD(cluster_wait_ms), 10, 3000, NULL},
     {"workers", "N|auto", NULL, "run N processes of the server on this host, "
      "sharing its ports (SO_REUSEPORT: the kernel spreads new connections), "
      "each a node of the cluster; auto: one per CPU this process may use; "
@@ -614,7 +626,7 @@ int config_finish(config *c, char *err, size_t errlen) {
         FAIL("--https-port: needs --tls-cert and --tls-key");
     if (!*c->cluster &&
         (*c->cluster_password_file || *c->cluster_tls_ca ||
-         c->cluster_trust_persistence ||
+         c->cluster_trust_persistence || c->cluster_wait ||
          *c->cluster_tls_cert || *c->cluster_tls_key || *c->cluster_tls_name))
         FAIL("--%s: needs --cluster",
              *c->cluster_password_file ? "cluster-password-file"
@@ -622,6 +634,7 @@ int config_finish(config *c, char *err, size_t errlen) {
              : *c->cluster_tls_cert    ? "cluster-tls-cert"
              : *c->cluster_tls_key     ? "cluster-tls-key"
              : *c->cluster_tls_name    ? "cluster-tls-name"
+             : c->cluster_wait         ? "cluster-wait"
                                        : "cluster-trust-persistence");
     if (*c->cluster) {
         static cluster_url u; /* (~2 KiB: off the stack; main thread) */
@@ -642,6 +655,9 @@ int config_finish(config *c, char *err, size_t errlen) {
     if (c->workers != 1 && c->echo)
         FAIL("--workers: not with --echo (an echo server has nothing to "
              "share)");
+    if (!c->cluster_wait &&
+        c->cluster_wait_ms != CONFIG_DEFAULT_CLUSTER_WAIT_MS)
+        FAIL("--cluster-wait-timeout: needs --cluster-wait");
     if (!*c->cluster_tls_cert != !*c->cluster_tls_key)
         FAIL("--cluster-tls-cert and --cluster-tls-key go together");
     if (c->tls_port < 0 && c->https_port < 0 &&

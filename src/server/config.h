@@ -47,6 +47,7 @@
 #define CONFIG_DEFAULT_DEVICE_TTL_MS ((uint64_t)30 * 24 * 3600 * 1000) /* 30 d */
 #define CONFIG_DEFAULT_HISTORY_TTL_MS 0u       /* no history kept */
 #define CONFIG_DEFAULT_DEDUP_MS ((uint64_t)24 * 3600 * 1000) /* 24 h */
+#define CONFIG_DEFAULT_CLUSTER_WAIT_MS 1000u /* --cluster-wait-timeout */
 #define CONFIG_DEFAULT_MAX_GROUP_MEMBERS 1024u
 #define CONFIG_MAX_GROUP_MEMBERS_LIMIT 4096u /* a MEMBERS answer: 20 KiB */
 #define CONFIG_DEFAULT_RECEIPT_GROUP_MAX 100u
@@ -106,6 +107,9 @@ typedef struct config {
     char cluster_tls_ca[1024], cluster_tls_cert[1024], cluster_tls_key[1024];
     char cluster_tls_name[256];
     int cluster_trust_persistence; /* CONFIG GET refused: grant ACKS */
+    uint32_t cluster_wait;         /* WAIT for this many replicas before
+                                      acknowledging (0: off; 0..16) */
+    uint64_t cluster_wait_ms;      /* WAIT's timeout (10 ms .. 3 s) */
     int workers;                   /* --workers: processes sharing the
                                       ports (workers.h); 0: one per CPU */
     int worker;                    /* set by the supervisor in each worker

@@ -166,6 +166,14 @@ int stats_metrics(hub *h, buf *out) {
                 st->txns - st->txn_failures);
     metrics_u64(&o, "chat_store_transactions_total",
                 (const char *[]){"result", "failed", NULL}, st->txn_failures);
+    metrics_family(&o, "chat_store_replica_waits_total", METRICS_COUNTER,
+                   "WAITs for Redis replicas (--cluster-wait), by result: "
+                   "short refused the sends they covered.");
+    metrics_u64(&o, "chat_store_replica_waits_total",
+                (const char *[]){"result", "ok", NULL},
+                st->waits - st->waits_short);
+    metrics_u64(&o, "chat_store_replica_waits_total",
+                (const char *[]){"result", "short", NULL}, st->waits_short);
     metrics_family(&o, "chat_store_transaction_seconds", METRICS_HISTOGRAM,
                    "Duration of a write transaction (BEGIN to COMMIT, fsync "
                    "included).");

@@ -22,6 +22,9 @@ const char *store_strerror(int status) {
     case STORE_EBUSY: return "another chat-server uses the data directory";
     case STORE_EWEAK:
         return "the store's persistence is too weak for an acknowledgement";
+    case STORE_EREPLICAS:
+        return "fewer Redis replicas than --cluster-wait have it yet "
+               "(stored on the primary; resend with the same client id)";
     default: return "unknown store error";
     }
 }

@@ -63,6 +63,9 @@ enum {
     STORE_EWEAK = -7,   /* the cluster's Redis persists more weakly than an
                            acknowledgement needs (docs/CLUSTER.md 4.2):
                            sends that ask for one are refused */
+    STORE_EREPLICAS = -8, /* stored on the cluster's Redis primary, but
+                             fewer replicas than --cluster-wait had it in
+                             time: not acknowledged (docs/CLUSTER.md 4.4) */
     /* group operations refused (store_group) */
     STORE_GNOGROUP = -10,   /* no such group */
     STORE_GNOTMEMBER = -11, /* the actor is not a member */
@@ -249,6 +252,9 @@ typedef struct store_stats {
     uint64_t messages, bytes;   /* stored now (committed) */
     uint64_t txns;              /* write transactions completed */
     uint64_t txn_failures;      /* of which rolled back */
+    uint64_t waits, waits_short; /* the cluster's WAITs for replicas
+                                   (--cluster-wait), and those that got
+                                   fewer than asked (0 otherwise) */
     metrics_hist txn_us;        /* their durations, microseconds */
     metrics_hist txn_writes;    /* their puts and deletes */
     int health;                 /* STORE_OK, or the status of the last

@@ -26,6 +26,7 @@
  *      (unreg); a held user's known counts have conv <= all.
  * (11) config_left <= 3; hb_inflight, jan_inflight are 0 or 1;
  *      reg_pending >= 0.
+ * (12) --cluster-wait: store_redis_wait.c lists its part.
  */
 #include "server/store_redis_int.h"
 
@@ -217,6 +218,7 @@ static void close_handles(store_redis *s) {
     uv_close((uv_handle_t *)&s->jan, on_handle_closed);
     uv_close((uv_handle_t *)&s->pers, on_handle_closed);
     uv_close((uv_handle_t *)&s->stop_t, on_handle_closed);
+    uv_close((uv_handle_t *)&s->wchk, on_handle_closed);
 }
 
 static void cmd_closed(void *ud) {
@@ -328,6 +330,7 @@ static void free_users(u32map *m) {
 
 static void sr_destroy(store_redis *s) {
     sr_q_free(s);
+    sr_wait_free(s);
     free_users(&s->users);
     u32map_free(&s->unreg);
     sr_groups_free(s);
@@ -390,6 +393,7 @@ static void defaults(store_redis_config *c) {
     if (!c->persist_check_ms) c->persist_check_ms = STORE_REDIS_PERSIST_CHECK_MS;
     if (!c->janitor_ms) c->janitor_ms = STORE_REDIS_JANITOR_MS;
     if (!c->dedup_ms) c->dedup_ms = STORE_REDIS_DEDUP_MS;
+    if (!c->wait_ms) c->wait_ms = STORE_REDIS_WAIT_MS;
 }
 
 static int make_conn(store_redis *s, rconn **out, int feed, char *err,
@@ -428,15 +432,15 @@ static int open_ready(const store_redis *s) {
 }
 
 static int init_handles(store_redis *s) {
-    uv_handle_t *hs[5] = {(uv_handle_t *)&s->idle, (uv_handle_t *)&s->hb,
+    uv_handle_t *hs[6] = {(uv_handle_t *)&s->idle, (uv_handle_t *)&s->hb,
                           (uv_handle_t *)&s->jan, (uv_handle_t *)&s->pers,
-                          (uv_handle_t *)&s->stop_t};
+                          (uv_handle_t *)&s->stop_t, (uv_handle_t *)&s->wchk};
     if (uv_idle_init(s->loop, &s->idle) || uv_timer_init(s->loop, &s->hb) ||
         uv_timer_init(s->loop, &s->jan) || uv_timer_init(s->loop, &s->pers) ||
-        uv_timer_init(s->loop, &s->stop_t))
+        uv_timer_init(s->loop, &s->stop_t) || uv_check_init(s->loop, &s->wchk))
         return -1; /* (never on an initialised loop: they only fill in) */
-    for (int i = 0; i < 5; i++) hs[i]->data = s;
-    s->nhandles = 5;
+    for (int i = 0; i < 6; i++) hs[i]->data = s;
+    s->nhandles = 6;
     /* the periodic ones never keep the loop alive after store_stop */
     uv_unref((uv_handle_t *)&s->hb);
     uv_unref((uv_handle_t *)&s->jan);
@@ -449,6 +453,13 @@ int store_redis_open(store **out, uv_loop_t *loop,
                      char *err, size_t errlen) {
     *out = NULL;
     if (err && errlen) err[0] = '\0';
+    if (cfg && cfg->wait_ms > STORE_REDIS_WAIT_MS_MAX) {
+        if (err) (void)snprintf(err, errlen, "the cluster's WAIT timeout "
+                                "%u ms is above %u ms (the heartbeat waits "
+                                "behind it)", cfg->wait_ms,
+                                STORE_REDIS_WAIT_MS_MAX);
+        return STORE_EIO;
+    }
     if (!cfg || cfg->naddrs < 1 || cfg->naddrs > RCONN_MAX_ADDRS || !cb ||
         !cb->live || !cb->resync) {
         if (err) (void)snprintf(err, errlen, "the cluster store needs 1 to "
@@ -546,5 +557,6 @@ int store_redis_check(const store *st) {
     assert(s->hb_inflight == 0 || s->hb_inflight == 1);
     assert(s->jan_inflight == 0 || s->jan_inflight == 1);
     assert(s->reg_pending >= 0);
+    assert(sr_wait_check(s));                                         /* (12) */
     return 1;
 }

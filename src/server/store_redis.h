@@ -48,6 +48,16 @@
  *  - it keeps the accounts (store_accounts() is 1): store_account is
  *    HGET u:{U} pw (store_redis_acct.c), written by `chat-server user
  *    --cluster` (accounts_redis.h).
+ *  - with wait_replicas > 0 (docs/CLUSTER.md 4.4): after the puts sent in
+ *    a loop iteration the node sends WAIT wait_replicas wait_ms (one per
+ *    batch, from a check handle), and holds each put's completion until
+ *    the first WAIT sent after that put answered. Fewer replicas (or the
+ *    WAIT failed): the puts that stored complete STORE_EREPLICAS with
+ *    their id (stored on the primary, handed off, not to be acknowledged;
+ *    a resend with the same client id is deduplicated and acknowledged by
+ *    a later WAIT that is satisfied). Completions keep the order of the
+ *    other requests except that a held put completes after the requests
+ *    between it and its WAIT.
  *  - memory: a put's body is held twice until its reply: its arguments
  *    (kept for one retry after NOSCRIPT) and the connection's encoded copy
  *    (until written). store_pending_bytes counts it once.
@@ -93,6 +103,10 @@
 #define STORE_REDIS_JANITOR_MS 1000u        /* a janitor slice */
 #define STORE_REDIS_STOP_MS 1000u           /* store_stop's goodbye, at most */
 #define STORE_REDIS_DEDUP_MS 86400000u      /* when dedup_ms is 0 */
+#define STORE_REDIS_WAIT_MS 1000u           /* when wait_ms is 0 */
+#define STORE_REDIS_WAIT_MS_MAX 3000u       /* WAIT blocks the command
+                                               connection: the heartbeat
+                                               (alive_ttl_ms) must pass */
 
 typedef struct store_redis_config {
     /* The Redis primary (rconn_options' fields of the same names; the
@@ -124,6 +138,10 @@ typedef struct store_redis_config {
     int no_janitor;                    /* 1: this node never runs it */
     int trust_persistence;             /* CONFIG refused: 1 grants
                                           acknowledgements anyway */
+    unsigned wait_replicas;            /* > 0: a put completes only after
+                                          a WAIT wait_replicas wait_ms
+                                          sent after it answered (below) */
+    unsigned wait_ms;                  /* 1..STORE_REDIS_WAIT_MS_MAX */
 } store_redis_config;
 
 /* Open a node on loop: make the two connections and RUN THE LOOP itself

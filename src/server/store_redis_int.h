@@ -17,6 +17,8 @@
  *                       its device-count cache
  *   store_redis_acct.c  the accounts: store_account (a password hash read
  *                       for a login, --auth on)
+ *   store_redis_wait.c  --cluster-wait: WAIT after the puts, their
+ *                       completions held until it answered
  *
  * Phases of a node (sr_to() asserts the edge):
  *
@@ -72,7 +74,7 @@ enum sr_kind {
     /* the node's own */
     SR_CONFIG, SR_LOAD, SR_NODE_ID, SR_HEARTBEAT, SR_GROUPS_ALL,
     SR_GROUP_HASH, SR_GROUP_MEMBERS, SR_DEVCOUNT, SR_JANITOR_LOCK,
-    SR_JANITOR, SR_GOODBYE,
+    SR_JANITOR, SR_GOODBYE, SR_WAIT,
     SR_NKINDS
 };
 
@@ -122,7 +124,10 @@ typedef struct sr_req {
     void *token;                  /* the loop's */
     uint64_t t_us;                /* first sent at (uv_hrtime / 1000) */
     union {
-        struct { uint64_t seq, cid; uint32_t len; } put;
+        struct { uint64_t seq, cid, wgen; uint32_t len; } put; /* wgen:
+                                     the WAIT that vouches for it is the
+                                     first numbered above (wait.c) */
+        struct { uint64_t k; } wait;  /* its number, 1, 2, ... */
         struct { uint64_t after; uint32_t user, dev, rows, bytes;
                  uint8_t conv; } fetch;
         struct { uint32_t user; uint8_t on, reg; } user; /* DEVICE,
@@ -158,6 +163,15 @@ typedef struct sr_gver {
     uint32_t gen;                 /* the reload that last saw it */
     uint8_t dead;
 } sr_gver;
+
+/* A put's completion held until its WAIT answered (store_redis_wait.c). */
+typedef struct sr_held {
+    void *token;
+    uint64_t seq, id, cid;
+    uint64_t wgen;                /* the put's (sr_req.u.put.wgen) */
+    int status;                   /* the put's outcome */
+    uint8_t done;                 /* being completed (sr_h_wait) */
+} sr_held;
 
 typedef struct store_redis {
     store base;                   /* first (store_backend.h) */
@@ -228,11 +242,21 @@ typedef struct store_redis {
     store_stats stats;
     log_limit err_limit;          /* Redis error replies logged */
 
+    /* --cluster-wait (store_redis_wait.c). */
+    sr_held *held;                /* nheld of cheld (owned) */
+    size_t nheld, cheld;
+    uint64_t wait_seq;            /* WAITs sent (the last one's number) */
+    uint64_t wait_done;           /* WAITs handled */
+    int wait_owed;                /* a put was sent since the last WAIT */
+    int wait_inflight;            /* wait_seq > wait_done */
+    log_limit wait_limit;         /* cluster_wait_short lines */
+
     /* Handles (all closed by CLOSED). */
     uv_idle_t idle;               /* deferred completions */
+    uv_check_t wchk;              /* sends the owed WAIT (after the I/O) */
     uv_timer_t hb, jan, pers;     /* heartbeat, janitor, persistence */
     uv_timer_t stop_t;            /* STOPPING's bound; open's deadline */
-    unsigned nhandles;            /* open handles of the five */
+    unsigned nhandles;            /* open handles of the six */
     int handles_closing;          /* uv_close called on them */
 
     /* store_redis_open's wait. */
@@ -318,7 +342,7 @@ void sr_discard(store_redis *s, sr_req *r);
  * than SR_RESERVE such failures waiting) the process aborts, as the SQLite
  * store does (store.h, store_fetch). */
 #define SR_RESERVE 64
-void sr_fail(store_redis *s, int kind, void *token, int status);
+sr_req *sr_fail(store_redis *s, int kind, void *token, int status);
 int sr_reserve_init(store_redis *s);
 /* A request of kind that needs no reply handling, or fails at once with
  * status: READY now, completed in order from the idle handle. */
@@ -351,6 +375,19 @@ int sr_online_send(store_redis *s, uint32_t user, int on, int reg);
 /* -- store_redis_acct.c -------------------------------------------------- */
 void sr_account(store *st, uint32_t user, void *token);
 int sr_h_account(store_redis *s, sr_req *r, const redisReply *rep, int st);
+
+/* -- store_redis_wait.c ------------------------------------------------- */
+int sr_waiting(const store_redis *s);  /* --cluster-wait is on */
+/* A put appended or sent again: the next WAIT vouches for it (one owed). */
+void sr_wait_note(store_redis *s, sr_req *r);
+/* The put r's outcome: held until its WAIT answered (1), or 0 when it is
+ * to complete now (--cluster-wait off; no memory to hold it: then it
+ * completes unvouched, with STORE_EREPLICAS if it stored). */
+int sr_wait_hold(store_redis *s, const sr_req *r, uint64_t id, int st);
+void sr_on_wait_check(uv_check_t *h);
+int sr_h_wait(store_redis *s, sr_req *r, const redisReply *rep, int st);
+void sr_wait_free(store_redis *s);
+int sr_wait_check(const store_redis *s);
 
 /* -- store_redis_feed.c -------------------------------------------------- */
 void sr_feed_on_ready(void *ud);

@@ -116,6 +116,9 @@ int sr_h_put(store_redis *s, sr_req *r, const redisReply *rep, int st) {
     if (st == STORE_EIO || st == STORE_ENOMEM) s->stats.txn_failures++;
     metrics_hist_observe(&s->stats.txn_us, uv_hrtime() / 1000 - r->t_us);
     metrics_hist_observe(&s->stats.txn_writes, 1);
+    if (sr_wait_hold(s, r, id, st)) return SR_DONE;
+    if (sr_waiting(s) && st == STORE_OK) st = STORE_EREPLICAS; /* (no
+                                     memory to hold it: never vouched) */
     if (sr_active(s) && s->cb.put_done)
         s->cb.put_done(s->cb.ctx, r->token, r->u.put.seq, id, r->u.put.cid,
                        st);

@@ -38,7 +38,7 @@ static const char *const kind_names[SR_NKINDS] = {
     [SR_HEARTBEAT] = "heartbeat", [SR_GROUPS_ALL] = "SMEMBERS",
     [SR_GROUP_HASH] = "HGETALL", [SR_GROUP_MEMBERS] = "ZRANGE",
     [SR_DEVCOUNT] = "HGETALL", [SR_JANITOR_LOCK] = "SET chat:janitor",
-    [SR_JANITOR] = "janitor", [SR_GOODBYE] = "goodbye",
+    [SR_JANITOR] = "janitor", [SR_GOODBYE] = "goodbye", [SR_WAIT] = "WAIT",
 };
 
 static const sr_handler handlers[SR_NKINDS] = {
@@ -55,7 +55,7 @@ static const sr_handler handlers[SR_NKINDS] = {
     [SR_GROUP_HASH] = sr_h_group_hash,
     [SR_GROUP_MEMBERS] = sr_h_group_members, [SR_DEVCOUNT] = sr_h_devcount,
     [SR_JANITOR_LOCK] = sr_h_janitor_lock, [SR_JANITOR] = sr_h_janitor,
-    [SR_GOODBYE] = sr_h_goodbye,
+    [SR_GOODBYE] = sr_h_goodbye, [SR_WAIT] = sr_h_wait,
 };
 
 /* -- replies ---------------------------------------------------------------- */
@@ -264,6 +264,7 @@ static void append(store_redis *s, sr_req *r) {
     s->tail = r;
     s->nreq++;
     r->t_us = uv_hrtime() / 1000;
+    if (r->kind == SR_PUT) sr_wait_note(s, r);
 }
 
 void sr_submit(store_redis *s, sr_req *r) {
@@ -295,7 +296,7 @@ int sr_reserve_init(store_redis *s) {
     return 0;
 }
 
-void sr_fail(store_redis *s, int kind, void *token, int status) {
+sr_req *sr_fail(store_redis *s, int kind, void *token, int status) {
     sr_req *r = sr_new(s, kind, -1, 0);
     if (!r && (r = s->reserve)) {
         s->reserve = r->next;
@@ -311,9 +312,12 @@ void sr_fail(store_redis *s, int kind, void *token, int status) {
     }
     r->token = token;
     sr_submit_ready(s, r, status);
+    return r;
 }
 
 int sr_resend(store_redis *s, sr_req *r) {
+    if (r->kind == SR_PUT) sr_wait_note(s, r); /* (sent after the WAIT
+                                                   it had: the next one) */
     int rc = r->oom ? RCONN_ENOMEM : send_req(s, r);
     if (rc) make_ready(s, r, status_of(rc));
     else r->state = SR_SENT;

@@ -114,6 +114,20 @@ class Server:
         assert rc == 0, f"server exited with {rc} after SIGTERM:\n{self.log()}"
 
 
+def teardown_all(servers):
+    """Stop every server, even after one failed its exit check (a server
+    that crashed must not leave the others running); then raise the first
+    failure."""
+    failures = []
+    for s in servers:
+        try:
+            s.teardown()
+        except BaseException as e:  # noqa: BLE001 (raised below)
+            failures.append(e)
+    if failures:
+        raise failures[0]
+
+
 def flood(srv, send, chunk, phrase, times=300):
     """send(chunk) up to `times` times, until the server's log has phrase
     (or the server closed the connection); then wait for that line."""

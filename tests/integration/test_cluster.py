@@ -19,7 +19,7 @@ import time
 
 import pytest
 
-from conftest import Server, require_binary
+from conftest import Server, require_binary, teardown_all
 from convproto import connect, device, group_device, payload, plain
 from proto import (ACKS_FLAG, AUTH, ERROR, TEXT, WELCOME, parse_error,
                    parse_welcome, read_data, wait_for_ack)
@@ -51,17 +51,7 @@ def node(tmp_path, redis):
         return s
 
     yield start
-    # every node is stopped, even after one failed its exit check (a node
-    # that crashed must not leave the others running); then the first
-    # failure is reported
-    failures = []
-    for s in started:
-        try:
-            s.teardown()
-        except BaseException as e:  # noqa: BLE001 (reported below)
-            failures.append(e)
-    if failures:
-        raise failures[0]
+    teardown_all(started)
 
 
 def bodies(frames):
