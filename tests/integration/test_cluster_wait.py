@@ -94,6 +94,25 @@ def test_acknowledged_only_once_the_replica_has_it(pair, waiting_node):
     assert [m.id for m in got] == [p.id for p in posted]
     w = waits(n)
     assert w["ok"] >= 1 and w["short"] == 0, w
+    # Redis forgets the scripts: the next puts are answered NOSCRIPT,
+    # reloaded and sent again after the WAIT that followed them; a later
+    # WAIT vouches for them, and they are acknowledged as before
+    c = Resp(primary.port)
+    try:
+        c.cmd("SCRIPT", "FLUSH")
+    finally:
+        c.close()
+    for i in range(20, 30):
+        a.post(2, TEXT, b"w%d" % i, cid=i + 1)
+    a.acked()
+    got = b.read_msgs(10)
+    assert [m.payload for m in got] == [b"w%d" % i for i in range(20, 30)]
+    c = Resp(replica.port)
+    try:
+        assert c.cmd("ZCARD", "u:{2}:log") == 30
+    finally:
+        c.close()
+    assert waits(n)["short"] == 0
 
 
 def test_a_replica_behind_refuses_the_ack_and_a_resend_is_acknowledged(pair, waiting_node):
