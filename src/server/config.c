@@ -46,6 +46,7 @@ void config_defaults(config *c) {
     c->tls_port = -1;
     c->http_port = -1;
     c->https_port = -1;
+    c->metrics_port = -1;
 }
 
 int config_is_loopback(const char *addr) {
@@ -128,6 +129,11 @@ const setting config_settings[] = {
     {"https-port", "N", NULL, "the same over TLS (needs --tls-cert and "
      "--tls-key); 0: off, auto: any free port", NULL, SET_HTTP_PORT, 0,
      FIELD(https_port), 0, 65535, NULL},
+    {"metrics-port", "N", NULL, "also listen for plain HTTP on this port of "
+     "--bind serving only /metrics and /healthz (a Prometheus target); with "
+     "--workers N, worker K listens on this port + K - 1, one target each; "
+     "0: off, auto: any free port (logged; not with --workers)", NULL,
+     SET_HTTP_PORT, 0, FIELD(metrics_port), 0, 65535, NULL},
 
     {"data-dir", "DIR", "Store", "where the store keeps its files (chat.db; "
      "created if missing)", NULL, SET_PATH, 0, FIELD(data_dir), 0, 0, NULL},
@@ -652,6 +658,10 @@ int config_finish(config *c, char *err, size_t errlen) {
              "process's connections. Run one process, or start "
              "redis-server and give --cluster redis://127.0.0.1:6379",
              c->data_dir);
+    if (c->workers != 1 && c->metrics_port == 0)
+        FAIL("--metrics-port: auto is not for --workers: worker K listens "
+             "on the port + K - 1, which a scraper must know; give a port "
+             "(e.g. 9100: the workers then use 9100, 9101, ...)");
     if (c->workers != 1 && c->echo)
         FAIL("--workers: not with --echo (an echo server has nothing to "
              "share)");
@@ -668,10 +678,10 @@ int config_finish(config *c, char *err, size_t errlen) {
     {
         /* Every listener needs a port of its own (0: any free port). */
         const int ports[] = {c->port, c->tls_port, c->http_port,
-                             c->https_port};
+                             c->https_port, c->metrics_port};
         static const char *const names[] = {"port", "tls-port", "http-port",
-                                            "https-port"};
-        for (int i = 1; i < 4; i++)
+                                            "https-port", "metrics-port"};
+        for (int i = 1; i < 5; i++)
             for (int j = 0; j < i; j++)
                 if (ports[i] > 0 && ports[i] == ports[j])
                     FAIL("--%s: %d is also --%s; each listener needs a port "

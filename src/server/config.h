@@ -95,6 +95,9 @@ typedef struct config {
                                       the default); 0: any free port
                                       (--http-port auto) */
     int https_port;                /* likewise, HTTP over TLS */
+    int metrics_port;              /* likewise, /metrics and /healthz only;
+                                      with --workers, worker K's is this
+                                      + K - 1 (workers_metrics_port) */
     char http_allow_origin[1024];  /* WebSocket Origins allowed: a comma-
                                       separated list of origins, or "*";
                                       "" (default): the request's own host */

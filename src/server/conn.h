@@ -215,6 +215,8 @@ typedef struct conn {
     uint8_t handles;         /* libuv handles not yet closed */
     uint8_t resume;          /* on hub->flush to parse the input kept
                                 during a login first */
+    uint8_t metrics_only;    /* CONN_HTTP of --metrics-port (httpd.h:
+                                HTTPD_METRICS) */
     int fail;                /* an output failure (a libuv error: out of
                                 memory, a failed write): closed at the
                                 next flush (io_flush) */

@@ -245,6 +245,12 @@ static int handle(conn *c, const http_request *q) {
                                                    "close"))
                    : co && http_header_has_token(co->value, co->value_len,
                                                  "keep-alive");
+    /* (the metrics port: what a scraper asks, nothing a browser could
+     * use, so that opening it to a monitoring network opens no more) */
+    if (c->metrics_only && !eq(q->path, q->path_len, "/metrics") &&
+        !eq(q->path, q->path_len, "/healthz"))
+        return fail(c, 404, "this port (--metrics-port) serves /metrics "
+                    "and /healthz only", NULL) ? -1 : 0;
     if (eq(q->path, q->path_len, "/ws")) {
         if (!get)
             return fail(c, 405, "/ws takes GET only", "Allow: GET\r\n") ? -1
@@ -264,8 +270,10 @@ static int handle(conn *c, const http_request *q) {
     return 1;
 }
 
-void httpd_start(conn *c) {
+void httpd_start(conn *c, int serves) {
+    assert(serves == HTTPD_SITE || serves == HTTPD_METRICS);
     c->kind = CONN_HTTP;
+    c->metrics_only = serves == HTTPD_METRICS;
     outq_set_mode(&c->out, OUTQ_HTTP);
 }
 

@@ -15,6 +15,8 @@
  * over HTTPD_HEAD_MAX), 505 (not HTTP/1.x). Errors close the connection
  * after the response; successes keep it open (HTTP/1.1 keep-alive, unless
  * the request says Connection: close or is HTTP/1.0 without keep-alive).
+ * The --metrics-port listener (HTTPD_METRICS) has /metrics and /healthz
+ * only: every other path is 404, /ws included.
  * Pipelined requests are answered in order.
  *
  * A client that sends requests while more than --max-outbuf bytes of
@@ -42,9 +44,16 @@
 /* The WebSocket subprotocol of the chat (docs/PROTOCOL.md). */
 #define HTTPD_WS_PROTOCOL "chat.v1"
 
-/* Make c, just accepted on the HTTP listener, an HTTP connection (nothing
- * is allocated before its first bytes). */
-void httpd_start(conn *c);
+/* What an HTTP listener serves (httpd_start, io_accept). */
+enum {
+    HTTPD_SITE = 1,    /* --http-port, --https-port: every route above */
+    HTTPD_METRICS = 2  /* --metrics-port: GET|HEAD /metrics and /healthz;
+                          any other path 404 (no web client, no /ws) */
+};
+
+/* Make c, just accepted on an HTTP listener serving `serves` (HTTPD_*),
+ * an HTTP connection (nothing is allocated before its first bytes). */
+void httpd_start(conn *c, int serves);
 
 /* n bytes arrived at p (valid during the call only): answer the requests
  * they complete. May close c, or upgrade it to CONN_WS (the bytes after

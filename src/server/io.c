@@ -220,7 +220,7 @@ conn *io_accept(hub *h, uv_stream_t *listener, tls_server *tls, int http,
     uint64_t idle = h->cfg->idle_timeout_ms, ka = idle / 2000;
     if (r == 0) r = transport_tune(&c->io, idle ? (ka ? (unsigned)ka : 1) : 0);
     if (r == 0 && tls && !(c->tls = tls_conn_new(tls))) r = UV_ENOMEM;
-    if (r == 0 && http) httpd_start(c);
+    if (r == 0 && http) httpd_start(c, http);
     if (r) {
         *err = r;
         close_abort(c);

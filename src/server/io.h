@@ -20,7 +20,8 @@
 #include "server/tls.h"
 
 /* Accept a pending connection of listener (tls: a TLS engine for it, or
- * NULL; http: 1 for the HTTP listeners, httpd.h). Returns the connection
+ * NULL; http: what an HTTP listener serves, HTTPD_SITE or HTTPD_METRICS
+ * (httpd.h), 0 for the chat listeners). Returns the connection
  * (NEW, its peer known, not reading yet, holding one reference for the
  * caller) or NULL with *err set. */
 conn *io_accept(hub *h, uv_stream_t *listener, tls_server *tls, int http,

@@ -244,6 +244,20 @@ int main(int argc, char **argv) {
                  https ? "https" : "http", https ? "https" : "http",
                  cfg.bind, hport);
     }
+    int mwant = workers_metrics_port(&cfg), mport = 0;
+    if (mwant >= 0) {
+        if ((r = server_listen(&srv, LISTEN_METRICS, mwant, &mport))) {
+            log_error("listen_failed", "cannot listen for metrics "
+                      "(--metrics-port) on %s:%d: %s", cfg.bind, mwant,
+                      uv_strerror(r));
+            return 1;
+        }
+        char whose[32] = "";
+        if (cfg.worker) snprintf(whose, sizeof whose, "worker %d's ",
+                                 cfg.worker);
+        log_info("metrics_listening", "%smetrics on %s:%d (plain HTTP: "
+                 "/metrics and /healthz only)", whose, cfg.bind, mport);
+    }
     if (cfg.auth && *cfg.cluster)
         log_info("auth_on",
                  "logins required (--auth on): accounts in the cluster's "

@@ -22,6 +22,7 @@
 #include "server/io.h"
 #include "server/groupops.h"
 #include "server/history.h"
+#include "server/httpd.h"
 #include "server/presence.h"
 #include "server/receipts.h"
 #include "server/login.h"
@@ -446,7 +447,9 @@ int server_listen(server *s, int which, int want, int *port) {
     assert(which >= 0 && which < LISTEN_N && !s->listeners[which].on);
     listener *li = &s->listeners[which];
     li->tls = which == LISTEN_TLS || which == LISTEN_HTTPS;
-    li->http = which == LISTEN_HTTP || which == LISTEN_HTTPS;
+    li->http = which == LISTEN_METRICS ? HTTPD_METRICS
+             : which == LISTEN_HTTP || which == LISTEN_HTTPS ? HTTPD_SITE
+                                                             : 0;
     if (li->tls && !s->tls) return UV_EINVAL;
     uv_tcp_t *l = &li->tcp;
     int r = uv_tcp_init(s->loop, l);
@@ -458,7 +461,8 @@ int server_listen(server *s, int which, int want, int *port) {
     if (r) r = uv_ip6_addr(s->cfg->bind, want, (struct sockaddr_in6 *)&ss);
     if (r) return r;
     if (s->cfg->worker) {
-        /* --workers: the supervisor's port, shared (workers.h) */
+        /* --workers: the supervisor's port, shared (workers.h; the
+         * metrics port is this worker's alone, reserved all the same) */
         if ((r = listen_reuseport(l, (struct sockaddr *)&ss))) return r;
     } else if ((r = uv_tcp_bind(l, (struct sockaddr *)&ss, 0))) {
         return r;

@@ -37,12 +37,15 @@
 #define SERVER_READ_BUF (64u * 1024)
 
 /* The listeners (server.listeners[]). */
-enum { LISTEN_CHAT, LISTEN_TLS, LISTEN_HTTP, LISTEN_HTTPS, LISTEN_N };
+enum { LISTEN_CHAT, LISTEN_TLS, LISTEN_HTTP, LISTEN_HTTPS, LISTEN_METRICS,
+       LISTEN_N };
 
 typedef struct listener {
     uv_tcp_t tcp;           /* (first: a handle maps back to its listener) */
     uint8_t on;             /* initialised: closed by server_stop */
-    uint8_t tls, http;      /* what its connections speak */
+    uint8_t tls;            /* what its connections speak */
+    uint8_t http;           /* 0, or what it serves: HTTPD_SITE,
+                               HTTPD_METRICS (httpd.h) */
 } listener;
 
 typedef struct server {
@@ -52,7 +55,7 @@ typedef struct server {
     router router;
     sweep sweep;
     listener listeners[LISTEN_N]; /* --port, --tls-port, --http-port,
-                                     --https-port */
+                                     --https-port, --metrics-port */
     tls_server *tls;        /* borrowed (server_set_tls); NULL: no TLS */
     uv_check_t flusher;
     uv_signal_t sigint, sigterm;

@@ -82,6 +82,19 @@ int stats_metrics(hub *h, buf *out) {
                    "Always 1; the version of this chat-server.");
     metrics_u64(&o, "chat_build_info",
                 (const char *[]){"version", CHAT_VERSION, NULL}, 1);
+    if (h->cfg->worker) {
+        /* --workers: which worker answered (each has its own
+         * --metrics-port), and which node of the cluster it is */
+        char worker[16], node[16];
+        snprintf(worker, sizeof worker, "%d", h->cfg->worker);
+        snprintf(node, sizeof node, "%u", (unsigned)st->node);
+        metrics_family(&o, "chat_worker_info", METRICS_GAUGE,
+                       "Always 1; this worker's number (--workers, 1 to N) "
+                       "and its node number in the cluster.");
+        metrics_u64(&o, "chat_worker_info",
+                    (const char *[]){"worker", worker, "node", node, NULL},
+                    1);
+    }
     connections(&o, h);
     gauge(&o, "chat_users_online", "Users with at least one bound connection.",
           h->router->users.count);

@@ -260,6 +260,9 @@ typedef struct store_stats {
     int health;                 /* STORE_OK, or the status of the last
                                    write transaction when it failed (until
                                    one succeeds again) */
+    uint32_t node;              /* the cluster's number for this node
+                                   (INCR chat:nodes); 0: no cluster, or
+                                   not known yet */
 } store_stats;
 
 const store_stats *store_stats_of(const store *s);

@@ -134,6 +134,7 @@ int sr_h_node_id(store_redis *s, sr_req *r, const redisReply *rep, int st) {
         return SR_DONE; /* (lost: asked again at the reconnect) */
     }
     s->node = (uint32_t)rep->integer;
+    s->stats.node = s->node; /* (for /metrics: chat_worker_info) */
     sr_heartbeat_send(s);
     int rc = uv_timer_start(&s->hb, sr_on_hb, s->cfg.heartbeat_ms,
                             s->cfg.heartbeat_ms);

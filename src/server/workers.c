@@ -2,6 +2,7 @@
 #include "server/workers.h"
 
 #include <arpa/inet.h>
+#include <assert.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <sched.h>
@@ -79,7 +80,9 @@ static int reserve(const char *bind_addr, int *port) {
     return fd;
 }
 
-static int held[4];   /* the reserved ports' sockets */
+/* the reserved ports' sockets: the four shared ones, then the workers'
+ * metrics ports */
+static int held[4 + WORKERS_MAX];
 static int nheld;
 
 static void close_held(void) {
@@ -130,6 +133,49 @@ static void describe(int status, char *out, size_t cap) {
         snprintf(out, cap, "status %d", status);
 }
 
+int workers_metrics_port(const config *cfg) {
+    if (cfg->metrics_port < 0) return -1;
+    assert(cfg->worker == 0 || cfg->metrics_port > 0); /* (config.c) */
+    return cfg->metrics_port + (cfg->worker ? cfg->worker - 1 : 0);
+}
+
+/* --metrics-port M: M .. M+n-1 reserved, one per worker, like the shared
+ * ports (so that a taken one stops the start here, naming it, rather than
+ * a worker failing over and over). 0, or 1 after the error is logged. */
+static int reserve_metrics(const config *cfg, int n) {
+    int first = cfg->metrics_port, last = first + n - 1;
+    if (first < 0) return 0;
+    if (last > 65535) {
+        log_error("workers_port_failed", "--metrics-port %d: %d workers "
+                  "need the ports %d to %d, past 65535", first, n, first,
+                  last);
+        return 1;
+    }
+    /* (the shared ports are known now, auto ones too: none may be among
+     * these, or a worker's metrics port would share their connections) */
+    const int shared[] = {cfg->port, cfg->tls_port, cfg->http_port,
+                          cfg->https_port};
+    for (int i = 0; i < 4; i++)
+        if (shared[i] >= first && shared[i] <= last) {
+            log_error("workers_port_failed", "--metrics-port %d: the "
+                      "workers' metrics ports %d to %d include %d, a port "
+                      "they share for clients", first, first, last,
+                      shared[i]);
+            return 1;
+        }
+    for (int i = 0; i < n; i++) {
+        int port = first + i, fd = reserve(cfg->bind, &port);
+        if (fd < 0) {
+            log_error("workers_port_failed", "--metrics-port: cannot bind "
+                      "%s:%d for worker %d's metrics: %s", cfg->bind,
+                      first + i, i + 1, strerror(errno));
+            return 1;
+        }
+        held[nheld++] = fd;
+    }
+    return 0;
+}
+
 int workers_run(config *cfg) {
     int n = workers_count(cfg);
     if (n <= 1) return -1; /* (1, or auto on one CPU: a single process) */
@@ -149,6 +195,10 @@ int workers_run(config *cfg) {
             return 1;
         }
         held[nheld++] = fd;
+    }
+    if (reserve_metrics(cfg, n)) {
+        close_held();
+        return 1;
     }
     sigset_t set, old;
     sigemptyset(&set);
@@ -174,10 +224,15 @@ int workers_run(config *cfg) {
             break;
         }
     }
+    char metrics[96] = "";
+    if (cfg->metrics_port > 0)
+        snprintf(metrics, sizeof metrics, "; /metrics of worker 1 to %d on "
+                 "ports %d to %d", n, cfg->metrics_port,
+                 cfg->metrics_port + n - 1);
     log_info("workers_started",
              "supervisor %ld: %d workers sharing port %d%s (each a node of "
-             "the cluster)", (long)getpid(), running(w, n), cfg->port,
-             cfg->http_port >= 0 ? " and the HTTP ports" : "");
+             "the cluster)%s", (long)getpid(), running(w, n), cfg->port,
+             cfg->http_port >= 0 ? " and the HTTP ports" : "", metrics);
     int stopping = running(w, n) < n, killed = 0, ever_up = 0;
     int64_t stop_deadline = 0, t0 = mono_ms();
     if (stopping) stop_deadline = t0 + (int64_t)WORKERS_STOP_S * 1000;

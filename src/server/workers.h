@@ -10,6 +10,9 @@
  * the socket, then uv_tcp_open: libuv 1.44 has no flag for it) on those
  * ports, so the kernel spreads new connections over the workers. Each
  * worker is a node of the cluster (--cluster is required: config.c).
+ * With --metrics-port M, worker K (1..N) listens for /metrics alone on
+ * M + K - 1 (workers_metrics_port), reserved the same way: one Prometheus
+ * target per worker, where the shared HTTP port reaches any of them.
  *
  * The supervisor restarts a worker that died (after 100 ms, doubling to
  * 5 s while they keep dying within 10 s of their start), passes SIGTERM,
@@ -34,6 +37,12 @@
  * single process) and its ports chosen; or, in the supervisor, the exit
  * status once every worker stopped. */
 int workers_run(config *cfg);
+
+/* The port of this process's --metrics-port listener, or -1 for none:
+ * --metrics-port itself in a single process (0: any free port), that +
+ * K - 1 in worker K (each worker is its own scrape target; the supervisor
+ * reserves them all, as it does the shared ports). */
+int workers_metrics_port(const config *cfg);
 
 /* The number of workers cfg asks for (auto: the CPUs this process may run
  * on, sched_getaffinity; at least 1, at most WORKERS_MAX). */

@@ -256,6 +256,32 @@ static void test_port(void **state) {
     EXPECT_ERROR("'65536'", "--port", "65536");
 }
 
+/* --metrics-port: off by default, 0 off, auto any free port (not with
+ * --workers: worker K's is the port + K - 1, which a scraper must know),
+ * a port of its own. */
+static void test_metrics_port(void **state) {
+    (void)state;
+    config c;
+    EXPECT_OK(&c, "--port", "9000");
+    assert_int_equal(c.metrics_port, -1);
+    EXPECT_OK(&c, "--metrics-port", "0");
+    assert_int_equal(c.metrics_port, -1);
+    EXPECT_OK(&c, "--metrics-port", "auto");
+    assert_int_equal(c.metrics_port, 0);
+    EXPECT_OK(&c, "--metrics-port", "9100", "--cluster",
+              "redis://127.0.0.1:6379", "--workers", "4");
+    assert_int_equal(c.metrics_port, 9100);
+    assert_int_equal(c.workers, 4);
+    EXPECT_ERROR("--metrics-port: auto is not for --workers",
+                 "--metrics-port", "auto", "--cluster",
+                 "redis://127.0.0.1:6379", "--workers", "2");
+    EXPECT_ERROR("--metrics-port: 9000 is also --port", "--port", "9000",
+                 "--metrics-port", "9000");
+    EXPECT_ERROR("--metrics-port: 8080 is also --http-port", "--http-port",
+                 "8080", "--metrics-port", "8080");
+    EXPECT_ERROR("'65536'", "--metrics-port", "65536");
+}
+
 /* Protected mode: --auth off refuses a non-loopback --bind unless
  * --insecure-open; loopback literals of both families pass. */
 static void test_protected_mode(void **state) {
@@ -628,6 +654,7 @@ int main(void) {
         cmocka_unit_test(test_all_flags),
         cmocka_unit_test(test_parse_size),
         cmocka_unit_test(test_port),
+        cmocka_unit_test(test_metrics_port),
         cmocka_unit_test(test_bind_and_data_dir),
         cmocka_unit_test(test_protected_mode),
         cmocka_unit_test(test_security_flags),
