@@ -281,17 +281,23 @@ int main(int argc, char **argv) {
     if ((r = reload_start(&rl, loop)))
         log_warn("reload_unavailable",
                  "cannot listen for SIGHUP (%s): no reloads", uv_strerror(r));
-    if (*cfg.cluster)
+    if (*cfg.cluster) {
+        char acks[96] = "after the primary's fsync";
+        if (cfg.cluster_wait)
+            (void)snprintf(acks, sizeof acks, "after %u replica(s) too, "
+                           "within %llu ms", (unsigned)cfg.cluster_wait,
+                           (unsigned long long)cfg.cluster_wait_ms);
         log_info("store_opened", "store: the cluster's Redis at %s "
-                 "(offline ttl %llu s)", cfg.cluster,
-                 (unsigned long long)(cfg.offline_ttl_ms / 1000));
-    else
+                 "(offline ttl %llu s; acknowledgements %s)", cfg.cluster,
+                 (unsigned long long)(cfg.offline_ttl_ms / 1000), acks);
+    } else {
         log_info("store_opened",
                  "store: sqlite %s/chat.db (fsync %s, next message id %llu, "
                  "offline ttl %llu s)", cfg.data_dir,
                  cfg.fsync_full ? "full" : "normal",
                  (unsigned long long)store_next_id(st),
                  (unsigned long long)(cfg.offline_ttl_ms / 1000));
+    }
     /* (void): non-zero only if uv_stop() ended it with handles still
      * active, and nothing calls uv_stop(); uv_loop_close() below reports
      * any handle left open. */

@@ -128,6 +128,7 @@ def test_a_replica_behind_refuses_the_ack_and_a_resend_is_acknowledged(pair, wai
     errors = a.wait_acked()
     assert [e.code for e in errors] == [E_STORE], errors
     assert errors[0].ref == 2 and "cluster-wait" in errors[0].reason, errors
+    n.wait_for_log("acknowledgements after 1 replica(s) too, within 300 ms")
     n.wait_for_log("cluster: WAIT 1 300 got 0 replicas")
     # stored on the primary (it may be delivered: at least once)
     held = b.read_msg()
