@@ -91,7 +91,8 @@ REDIS_LUA  := $(sort $(wildcard src/server/redis/*.lua src/server/redis/lib/*.lu
 REDIS_GEN  := $(B)/gen/redis_scripts.c
 SERVER_MAIN := src/server/main.c
 # Linked into test binaries only: the unit tests and chat-server-faults.
-TEST_SUPPORT_SRC := tests/support/faultvfs.c tests/support/redisfix.c
+TEST_SUPPORT_SRC := tests/support/faultvfs.c tests/support/redisfix.c \
+                    tests/support/looputil.c
 # libchat: the client library, built from the same codec source as the server.
 CLIENT_SRC := src/client/client.c src/client/client_send.c src/client/client_req.c \
               src/client/client_signal.c src/client/servers.c src/client/util.c \
