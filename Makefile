@@ -52,6 +52,10 @@ PY      := /usr/bin/python3
 
 PROTO_SRC  := src/proto/frame.c src/proto/http.c src/proto/signal.c
 COMMON_SRC := src/common/log.c src/common/buf.c src/common/u32map.c src/common/blk.c
+# The TLS client engine (OpenSSL), shared by libchat and the server's Redis
+# connection; apart from COMMON_SRC, which chat-bench and settings-doc link
+# without OpenSSL.
+TLSC_SRC   := src/common/tlsc.c
 # The connection core, bottom up (docs/ARCHITECTURE.md): pure helpers and
 # the layers below a connection, the connection, then the modules above it.
 SERVER_SRC := src/server/cluster_url.c src/server/config.c src/server/config_file.c src/server/config_doc.c \
@@ -74,7 +78,7 @@ SERVER_SRC := src/server/cluster_url.c src/server/config.c src/server/config_fil
               src/server/httpd.c src/server/io.c src/server/sweep.c \
               src/server/server.c src/server/stats.c src/server/workers.c src/server/cluster_store.c \
               src/server/rconn.c src/server/rconn_new.c src/server/rconn_net.c \
-              src/server/rconn_reply.c src/server/rconn_tls.c \
+              src/server/rconn_reply.c $(TLSC_SRC) \
               src/server/store_redis.c src/server/store_redis_q.c \
               src/server/store_redis_ops.c src/server/store_redis_sig.c src/server/store_redis_feed.c \
               src/server/store_redis_node.c src/server/store_redis_acct.c src/server/store_redis_wait.c
@@ -87,13 +91,14 @@ REDIS_LUA  := $(sort $(wildcard src/server/redis/*.lua src/server/redis/lib/*.lu
 REDIS_GEN  := $(B)/gen/redis_scripts.c
 SERVER_MAIN := src/server/main.c
 # Linked into test binaries only: the unit tests and chat-server-faults.
-TEST_SUPPORT_SRC := tests/support/faultvfs.c tests/support/redisfix.c
+TEST_SUPPORT_SRC := tests/support/faultvfs.c tests/support/redisfix.c \
+                    tests/support/looputil.c
 # libchat: the client library, built from the same codec source as the server.
 CLIENT_SRC := src/client/client.c src/client/client_send.c src/client/client_req.c \
               src/client/client_signal.c src/client/servers.c src/client/util.c \
               src/client/tls.c
 LIBCHAT_SRC := $(CLIENT_SRC) src/proto/frame.c src/proto/signal.c \
-               src/common/buf.c
+               src/common/buf.c $(TLSC_SRC)
 # chat-client: the command-line client, on libchat.
 CLI_SRC    := src/cli/main.c src/cli/common.c src/cli/addr.c src/cli/send.c src/cli/listen.c \
               src/cli/request.c src/cli/group.c src/cli/history.c \

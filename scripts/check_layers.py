@@ -6,7 +6,12 @@ pair x.c / x.h (or either alone); store_* files form one module (the store),
 as do framing.h and framing_raw.* (the framing layer) and rconn* (one
 Redis connection: rconn.h, its internal rconn_int.h and their files).
 
-Prints the modules bottom up and exits 0, or names every cycle and exits 1.
+Below them all, src/common/ (beside src/server/) is shared by the server,
+libchat and the tools: none of its files may include a header of
+src/server/, src/client/ or src/cli/.
+
+Prints the modules bottom up and exits 0, or names every cycle and every
+such include and exits 1.
 Usage: scripts/check_layers.py [src/server]
 """
 import re
@@ -14,6 +19,7 @@ import sys
 from pathlib import Path
 
 INCLUDE = re.compile(r'^\s*#\s*include\s+"(?:server/)?([a-z0-9_]+)\.h"', re.M)
+UPWARD = re.compile(r'^\s*#\s*include\s+"((?:server|client|cli)/[^"]+)"', re.M)
 
 
 def module_of(stem):
@@ -26,8 +32,21 @@ def module_of(stem):
     return stem
 
 
+def common_upward(common):
+    """Every include of a server, client or cli header from src/common/."""
+    bad = []
+    for f in sorted(common.glob("*.[ch]")):
+        for inc in UPWARD.findall(f.read_text()):
+            bad.append("%s includes %s" % (f, inc))
+    return bad
+
+
 def main():
     root = Path(sys.argv[1] if len(sys.argv) > 1 else "src/server")
+    upward = common_upward(root.parent / "common")
+    for b in upward:
+        print("check_layers: src/common must not depend upward: " + b,
+              file=sys.stderr)
     deps = {}
     for f in sorted(root.glob("*.[ch]")):
         m = module_of(f.stem)
@@ -53,9 +72,9 @@ def main():
     for m in sorted(deps):
         if m not in state:
             visit(m, [m])
-    if cycles:
-        for c in cycles:
-            print("check_layers: include cycle: " + " -> ".join(c), file=sys.stderr)
+    for c in cycles:
+        print("check_layers: include cycle: " + " -> ".join(c), file=sys.stderr)
+    if cycles or upward:
         return 1
     print("check_layers: %d modules, no cycle; bottom up: %s"
           % (len(order), " ".join(order)))

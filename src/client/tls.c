@@ -1,190 +1,59 @@
 /*
- * tls.c -- libchat's TLS layer: OpenSSL over memory BIOs, the socket driven
- * here with recv/send. Contract and invariants: tls.h.
- *
- * No global state: OpenSSL 1.1+ initialises itself; each client owns its
- * SSL_CTX and each connection its SSL.
+ * tls.c -- libchat's TLS layer: the shared engine (src/common/tlsc.h)
+ * driven from the socket with recv/send. Contract and invariants: tls.h.
  */
 #include "client/tls.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 
-#include <openssl/err.h>
-#include <openssl/ssl.h>
-#include <openssl/x509v3.h>
-
 #include "common/buf.h"
+#include "common/tlsc.h"
 
 #define TLS__RECORD 16384u           /* largest plaintext record */
 #define TLS__OUT_LIMIT (1u << 20)    /* ciphertext waiting: about one record */
 #define TLS__RECV_CHUNK (TLS__RECORD + 512u)
 
-struct ctls_ctx {
-    SSL_CTX *ctx;
-    char *name; /* server_name, verified against every server's
-                   certificate; NULL: each attempt's host is */
-};
-
 struct ctls_conn {
-    SSL *ssl;
-    BIO *rbio, *wbio; /* owned by ssl */
-    buf out;          /* ciphertext not yet accepted by the socket */
-    int done;         /* handshake complete */
-    int fatal;        /* a fatal error happened: no close_notify */
+    tlsc *t;
+    buf out; /* ciphertext not yet accepted by the socket */
 };
 
-__attribute__((format(printf, 3, 4)))
-static void set_err(char *err, size_t len, const char *fmt, ...) {
-    if (!err || !len) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, len, fmt, ap);
-    va_end(ap);
-}
-
-/* The reason of OpenSSL's last queued error, or `dflt`. */
-static const char *ssl_reason(const char *dflt) {
-    unsigned long e = ERR_peek_last_error();
-    const char *r = e ? ERR_reason_error_string(e) : NULL;
-    return r ? r : dflt;
-}
-
-static int is_ip_literal(const char *s) {
-    unsigned char a[16];
-    return inet_pton(AF_INET, s, a) == 1 || inet_pton(AF_INET6, s, a) == 1;
-}
-
-/* A file the user named: say "No such file" before OpenSSL's vaguer words. */
-static int load_err(const char *what, const char *path, char *msg, size_t len) {
-    FILE *f = fopen(path, "r");
-    char why[160];
-    if (!f)
-        snprintf(why, sizeof why, "%s", strerror(errno));
-    else {
-        (void)fclose(f); /* opened read-only, only to tell the causes apart */
-        snprintf(why, sizeof why, "%s", ssl_reason("not a usable PEM file"));
+/* The engine's failure codes as libchat's. */
+static int chat_code(int rc) {
+    switch (rc) {
+    case TLSC_ENOMEM: return CHAT_ENOMEM;
+    case TLSC_EINVAL: return CHAT_EINVAL;
+    case TLSC_ECONF: return CHAT_ETLSCONF;
+    case TLSC_EVERIFY: return CHAT_ETLSVERIFY;
+    case TLSC_ECLOSED: return CHAT_ECLOSED;
+    default: return CHAT_ETLS;
     }
-    if (msg && len) snprintf(msg, len, "cannot load the %s %s: %s", what, path, why);
-    return CHAT_ETLSCONF;
 }
 
 int ctls_ctx_new(ctls_ctx **out, const chat_tls_options *o, char *msg,
                  size_t msg_len) {
-    *out = NULL;
-    if (!o->cert_file != !o->key_file) {
-        set_err(msg, msg_len, "a TLS client certificate needs its key: give both "
-                "cert_file and key_file, or neither");
-        return CHAT_EINVAL;
-    }
-    const char *name = o->server_name && o->server_name[0] ? o->server_name : NULL;
-    ctls_ctx *x = calloc(1, sizeof *x);
-    if (!x || (name && !(x->name = strdup(name)))) {
-        free(x);
-        set_err(msg, msg_len, "out of memory");
-        return CHAT_ENOMEM;
-    }
-    ERR_clear_error();
-    int rc = CHAT_ENOMEM;
-    x->ctx = SSL_CTX_new(TLS_client_method());
-    if (!x->ctx) {
-        set_err(msg, msg_len, "cannot create the TLS context: %s",
-                ssl_reason("out of memory"));
-        goto fail;
-    }
-    rc = CHAT_ETLSCONF;
-    if (!SSL_CTX_set_min_proto_version(x->ctx, TLS1_2_VERSION)) {
-        set_err(msg, msg_len, "cannot require TLS 1.2: %s", ssl_reason("?"));
-        goto fail;
-    }
-    SSL_CTX_set_verify(x->ctx, SSL_VERIFY_PEER, NULL);
-    if (o->ca_file) {
-        if (SSL_CTX_load_verify_locations(x->ctx, o->ca_file, NULL) != 1) {
-            rc = load_err("CA file", o->ca_file, msg, msg_len);
-            goto fail;
-        }
-    } else if (SSL_CTX_set_default_verify_paths(x->ctx) != 1) {
-        set_err(msg, msg_len, "cannot load the system's trusted CAs: %s",
-                ssl_reason("?"));
-        goto fail;
-    }
-    if (o->cert_file) {
-        if (SSL_CTX_use_certificate_chain_file(x->ctx, o->cert_file) != 1) {
-            rc = load_err("certificate file", o->cert_file, msg, msg_len);
-            goto fail;
-        }
-        if (SSL_CTX_use_PrivateKey_file(x->ctx, o->key_file, SSL_FILETYPE_PEM) != 1 &&
-            ERR_GET_REASON(ERR_peek_last_error()) != X509_R_KEY_VALUES_MISMATCH) {
-            rc = load_err("key file", o->key_file, msg, msg_len);
-            goto fail;
-        }
-        if (SSL_CTX_check_private_key(x->ctx) != 1) {
-            set_err(msg, msg_len, "the key file %s does not match the certificate %s",
-                    o->key_file, o->cert_file);
-            goto fail;
-        }
-    }
-    ERR_clear_error();
-    if (msg && msg_len) msg[0] = 0;
-    *out = x;
-    return CHAT_OK;
-fail:
-    ERR_clear_error();
-    ctls_ctx_free(x);
-    return rc;
+    tlsc_options to = {.ca_file = o->ca_file, .cert_file = o->cert_file,
+                       .key_file = o->key_file, .server_name = o->server_name};
+    int rc = tlsc_ctx_new(out, &to, msg, msg_len);
+    return rc ? chat_code(rc) : CHAT_OK;
 }
 
-void ctls_ctx_free(ctls_ctx *x) {
-    if (!x) return;
-    SSL_CTX_free(x->ctx);
-    free(x->name);
-    free(x);
-}
+void ctls_ctx_free(ctls_ctx *x) { tlsc_ctx_free(x); }
 
 int ctls_conn_new(ctls_ctx *x, const char *host, ctls_conn **out, char *err,
                   size_t err_len) {
-    const char *name = x->name ? x->name : host;
     *out = NULL;
     ctls_conn *t = calloc(1, sizeof *t);
     if (!t) return CHAT_ENOMEM;
-    ERR_clear_error();
-    t->ssl = SSL_new(x->ctx);
-    t->rbio = BIO_new(BIO_s_mem());
-    t->wbio = BIO_new(BIO_s_mem());
-    if (!t->ssl || !t->rbio || !t->wbio) {
-        /* (void): unused memory BIOs (or NULL, a no-op): nothing to lose */
-        (void)BIO_free(t->rbio);
-        (void)BIO_free(t->wbio);
-        SSL_free(t->ssl);
+    int rc = tlsc_new(&t->t, x, host, err, err_len);
+    if (rc) {
         free(t);
-        ERR_clear_error();
-        return CHAT_ENOMEM;
-    }
-    /* Empty = "retry", not end of file. (void): on a memory BIO this
-     * control only stores the value and returns 1. */
-    (void)BIO_set_mem_eof_return(t->rbio, -1);
-    SSL_set_bio(t->ssl, t->rbio, t->wbio);
-    SSL_set_connect_state(t->ssl);
-    int ok;
-    if (is_ip_literal(name)) { /* an address: no SNI, the IP is checked */
-        ok = X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(t->ssl), name) == 1;
-    } else {
-        SSL_set_hostflags(t->ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
-        ok = SSL_set1_host(t->ssl, name) == 1 &&
-             SSL_set_tlsext_host_name(t->ssl, name) == 1;
-    }
-    if (!ok) {
-        set_err(err, err_len, "cannot set the name to verify (%s): %s", name,
-                ssl_reason("invalid name"));
-        ctls_conn_free(t);
-        ERR_clear_error();
-        return CHAT_ETLS;
+        return chat_code(rc);
     }
     *out = t;
     return CHAT_OK;
@@ -192,21 +61,14 @@ int ctls_conn_new(ctls_ctx *x, const char *host, ctls_conn **out, char *err,
 
 void ctls_conn_free(ctls_conn *t) {
     if (!t) return;
-    SSL_free(t->ssl); /* frees both BIOs */
+    tlsc_free(t->t);
     buf_free(&t->out);
     free(t);
 }
 
-/* Move everything OpenSSL wrote into `out`. 0 or CHAT_ENOMEM. */
-static int drain_wbio(ctls_conn *t) {
-    size_t n;
-    while ((n = (size_t)BIO_ctrl_pending(t->wbio)) > 0) {
-        if (buf_reserve(&t->out, n, TLS__OUT_LIMIT)) return CHAT_ENOMEM;
-        int r = BIO_read(t->wbio, t->out.data + t->out.len, (int)n);
-        if (r <= 0) break;
-        t->out.len += (size_t)r;
-    }
-    return 0;
+/* Move everything the engine made into `out`. 0 or CHAT_ENOMEM. */
+static int drain(ctls_conn *t) {
+    return tlsc_take(t->t, &t->out, TLS__OUT_LIMIT) ? CHAT_ENOMEM : 0;
 }
 
 int ctls_send_out(ctls_conn *t, int fd) {
@@ -222,9 +84,9 @@ int ctls_send_out(ctls_conn *t, int fd) {
     return 1;
 }
 
-/* Read one chunk of ciphertext from the socket into the read BIO: 1 got
- * some, 0 would block, CHAT_ECLOSED end of stream or error. */
-static int fill_rbio(ctls_conn *t, int fd) {
+/* Read one chunk of ciphertext from the socket into the engine: 1 got
+ * some, 0 would block, CHAT_ECLOSED end of stream or error, CHAT_ENOMEM. */
+static int fill(ctls_conn *t, int fd) {
     uint8_t tmp[TLS__RECV_CHUNK];
     for (;;) {
         ssize_t r = recv(fd, tmp, sizeof tmp, 0);
@@ -234,53 +96,31 @@ static int fill_rbio(ctls_conn *t, int fd) {
             if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;
             return CHAT_ECLOSED;
         }
-        if (BIO_write(t->rbio, tmp, (int)r) != (int)r) return CHAT_ENOMEM;
-        return 1;
+        return tlsc_feed(t->t, tmp, (size_t)r) ? CHAT_ENOMEM : 1;
     }
-}
-
-/* An SSL call failed with SSL_ERROR_SSL (or an unexpected code): name it. */
-static int failure(ctls_conn *t, const char *what, char *err, size_t err_len) {
-    t->fatal = 1;
-    long v = SSL_get_verify_result(t->ssl);
-    if (!t->done && v != X509_V_OK) {
-        set_err(err, err_len, "certificate verify failed: %s",
-                X509_verify_cert_error_string(v));
-        ERR_clear_error();
-        return CHAT_ETLSVERIFY;
-    }
-    set_err(err, err_len, "%s: %s", what, ssl_reason("unknown TLS error"));
-    ERR_clear_error();
-    return CHAT_ETLS;
 }
 
 int ctls_handshake(ctls_conn *t, int fd, char *err, size_t err_len) {
-    if (t->done) return 1;
     for (;;) {
-        ERR_clear_error();
-        int r = SSL_do_handshake(t->ssl);
-        int e = r == 1 ? SSL_ERROR_NONE : SSL_get_error(t->ssl, r);
-        if (drain_wbio(t)) return CHAT_ENOMEM;
-        int s = ctls_send_out(t, fd);
-        if (s < 0) {
-            t->fatal = 1;
-            set_err(err, err_len, "the connection broke during the handshake: %s",
-                    strerror(errno));
+        int r = tlsc_handshake(t->t, err, err_len);
+        if (drain(t)) return CHAT_ENOMEM;
+        /* sent even after a failure: the alert that explains it */
+        if (ctls_send_out(t, fd) < 0) {
+            if (err && err_len) /* (void): truncation is the bound */
+                (void)snprintf(err, err_len, "the connection broke during the "
+                               "handshake: %s", strerror(errno));
             return CHAT_ETLS;
         }
-        if (r == 1) {
-            t->done = 1;
-            return 1;
-        }
-        if (e == SSL_ERROR_WANT_WRITE) return 0; /* cannot happen with a memory BIO */
-        if (e != SSL_ERROR_WANT_READ) return failure(t, "handshake failed", err, err_len);
-        int f = fill_rbio(t, fd);
+        if (r == 1) return 1;
+        if (r < 0) return chat_code(r);
+        int f = fill(t, fd);
         if (f == 0) return 0;
         if (f == CHAT_ENOMEM) return f;
         if (f < 0) {
-            t->fatal = 1;
-            set_err(err, err_len, "the server closed the connection during the "
-                    "handshake (is it a TLS port? does it want a client certificate?)");
+            if (err && err_len) /* (void): truncation is the bound */
+                (void)snprintf(err, err_len, "the server closed the connection "
+                               "during the handshake (is it a TLS port? does it "
+                               "want a client certificate?)");
             return CHAT_ETLS;
         }
     }
@@ -288,44 +128,30 @@ int ctls_handshake(ctls_conn *t, int fd, char *err, size_t err_len) {
 
 int ctls_write(ctls_conn *t, const void *p, size_t n, char *err,
                size_t err_len) {
-    if (n == 0) return 0;
-    ERR_clear_error();
-    int r = SSL_write(t->ssl, p, (int)n);
-    if (drain_wbio(t)) return CHAT_ENOMEM;
-    if (r != (int)n) return failure(t, "write failed", err, err_len);
-    return 0;
+    int r = tlsc_write(t->t, p, n, err, err_len);
+    if (drain(t)) return CHAT_ENOMEM;
+    return r ? chat_code(r) : 0;
 }
 
 ssize_t ctls_read(ctls_conn *t, int fd, void *dst, size_t cap,
                   char *err, size_t err_len) {
-    if (cap > INT32_MAX) cap = INT32_MAX;
     for (;;) {
-        ERR_clear_error();
-        int r = SSL_read(t->ssl, dst, (int)cap);
-        int e = r > 0 ? SSL_ERROR_NONE : SSL_get_error(t->ssl, r);
+        ssize_t r = tlsc_read(t->t, dst, cap, err, err_len);
         /* Reading may produce records to send (TLS 1.3 key update). */
-        if (drain_wbio(t)) return CHAT_ENOMEM;
+        if (drain(t)) return CHAT_ENOMEM;
         if (r > 0) return r;
-        if (e == SSL_ERROR_ZERO_RETURN) return CHAT_ECLOSED; /* close_notify */
-        if (e != SSL_ERROR_WANT_READ) return failure(t, "connection failed", err, err_len);
-        int f = fill_rbio(t, fd);
+        if (r < 0) return chat_code((int)r);
+        int f = fill(t, fd);
         if (f <= 0) return f; /* 0 would block, or closed / no memory */
     }
 }
 
 int ctls_want_write(const ctls_conn *t) { return t && t->out.len > 0; }
 
-int ctls_pending(const ctls_conn *t) {
-    return t && t->done && SSL_pending(t->ssl) > 0;
-}
+int ctls_pending(const ctls_conn *t) { return t && tlsc_pending(t->t); }
 
 void ctls_shutdown(ctls_conn *t, int fd) {
-    if (!t || !t->done || t->fatal) return;
-    ERR_clear_error();
-    /* (void): 0 is "close_notify queued" (the server's is not awaited);
-     * < 0 means it could not be made, and we are closing either way. */
-    (void)SSL_shutdown(t->ssl);
-    ERR_clear_error();
     /* (void): best effort, one non-blocking try; the socket is closed next */
-    if (drain_wbio(t) == 0) (void)ctls_send_out(t, fd);
+    if (t && tlsc_close_notify(t->t) && drain(t) == 0)
+        (void)ctls_send_out(t, fd);
 }

@@ -3,15 +3,16 @@
  *
  * A ctls_ctx is made once per client by chat_new (trusted CAs, client
  * certificate, the name to verify); a ctls_conn is one TLS session on
- * one TCP connection, made for each connection attempt. The session talks
- * to memory BIOs, never to the socket: this module moves ciphertext between
- * them and the non-blocking socket itself, with recv/send(MSG_NOSIGNAL), so
- * that no write can raise SIGPIPE and every byte waiting to go out is
- * visible (ctls_want_write) to the caller's event loop.
+ * one TCP connection, made for each connection attempt. The TLS itself is
+ * the shared engine (src/common/tlsc.h: OpenSSL over memory BIOs, no I/O);
+ * this module drives it from the non-blocking socket, with
+ * recv/send(MSG_NOSIGNAL), so that no write can raise SIGPIPE and every
+ * byte waiting to go out is visible (ctls_want_write) to the caller's event
+ * loop, and maps its codes to CHAT_E* ones.
  *
  * Invariants:
- * - The write BIO is emptied into `out` after every OpenSSL call, so
- *   "ciphertext waiting" == out.len > 0.
+ * - The engine's ciphertext is taken into `out` after every engine call,
+ *   so "ciphertext waiting" == out.len > 0.
  * - The caller only hands over more plaintext (ctls_write) when `out`
  *   is empty, which bounds `out` to about one record plus handshake bytes.
  * - Certificate and name verification are always on.
@@ -33,7 +34,7 @@
 
 #include "chat.h"
 
-typedef struct ctls_ctx ctls_ctx;
+typedef struct tlsc_ctx ctls_ctx; /* the engine's: libchat adds nothing */
 typedef struct ctls_conn ctls_conn;
 
 /* Build the context from `o`: TLS 1.2 minimum, peer verification, the CA

@@ -2,10 +2,11 @@
  * rconn.h -- one asynchronous Redis connection on a libuv loop (the cluster
  * store's, docs/CLUSTER.md sections 5 and 6).
  *
- * libuv TCP, an optional TLS client (OpenSSL over memory BIOs,
- * rconn_tls.c), hiredis only as a library: its redisReader parses replies
- * and redisFormatCommandArgv encodes commands. Not hiredis' async context
- * (CLUSTER.md section 5: no TLS, no timeouts, a refused connect is dropped).
+ * libuv TCP, an optional TLS client (the engine libchat uses too, OpenSSL
+ * over memory BIOs: src/common/tlsc.c), hiredis only as a library: its
+ * redisReader parses replies and redisFormatCommandArgv encodes commands.
+ * Not hiredis' async context (CLUSTER.md section 5: no TLS, no timeouts, a
+ * refused connect is dropped).
  *
  * What it does: connects to the first of up to RCONN_MAX_ADDRS candidate
  * addresses that accepts (TCP, then TLS, then `AUTH [user] password`, then,

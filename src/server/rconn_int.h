@@ -4,11 +4,11 @@
  *
  *   rconn.c      the state machine, its invariants, the public calls,
  *                commands and their completions, timers, close
- *   rconn_net.c  one connection's socket: resolving, connecting, TLS,
+ *   rconn_net.c  one connection's socket: resolving, connecting, TLS
+ *                (the shared engine, src/common/tlsc.h, driven from libuv),
  *                reading into the reply parser, writing
  *   rconn_reply.c replies: the FIFO, pub/sub pushes, AUTH and ROLE
  *   rconn_new.c  options checked and copied, the struct made and freed
- *   rconn_tls.c  the TLS engine (no I/O; rconn_tls.h)
  *
  * Internal names start with rconn__.
  */
@@ -23,8 +23,8 @@
 #include <uv.h>
 
 #include "common/buf.h"
+#include "common/tlsc.h"
 #include "server/rconn.h"
-#include "server/rconn_tls.h"
 #include "server/transport.h"
 
 /* The invariants after every callback (compiled out with NDEBUG). */
@@ -73,7 +73,7 @@ typedef struct rconn_sock {
     transport io;       /* first: the transport is the sock */
     rconn *c;
     uv_connect_t creq;
-    rconn_tls *tls;     /* NULL: plain TCP */
+    tlsc *tls;          /* NULL: plain TCP */
     buf wq;             /* bytes for the next write */
     buf wbuf;           /* the bytes of the write in flight */
     uint8_t connected;  /* the TCP connect completed */
@@ -93,7 +93,7 @@ struct rconn {
     rconn_options o;          /* copied; strings point to ours below */
     char hosts[RCONN_MAX_ADDRS][RCONN_HOST_MAX + 1];
     char *user, *password, *tls_ca, *tls_cert, *tls_key, *tls_name;
-    rconn_tls_ctx *tls_ctx;   /* o.tls: made by rconn_new */
+    tlsc_ctx *tls_ctx;        /* o.tls: made by rconn_new */
 
     uv_timer_t timer;         /* backoff, connect deadline, command
                                  deadline, keepalive, RCONN_WAIT expiry */

@@ -2,9 +2,9 @@
  * rconn_net.c -- the socket under one rconn (rconn_int.h): a name resolved
  * (uv_getaddrinfo: every address it gives is tried in turn within the
  * address's connect deadline) or a numeric address used as is; the TCP
- * connection (transport.c); the TLS engine (rconn_tls.c) between them and
- * the reply parser; the writes (at most one in flight; bytes handed over
- * meanwhile wait in wq and go in the next).
+ * connection (transport.c); the TLS engine (src/common/tlsc.c) between
+ * them and the reply parser; the writes (at most one in flight; bytes
+ * handed over meanwhile wait in wq and go in the next).
  *
  * Every callback first checks that its sock (or resolution) is still the
  * current one: a detached one's late callbacks (a cancelled connect, a
@@ -17,7 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define PLAIN_CHUNK 16384 /* plaintext decrypted per rconn_tls_read */
+#define PLAIN_CHUNK 16384 /* plaintext decrypted per tlsc_read */
 
 static rconn_sock *sock_of(transport *t) { return (rconn_sock *)t; } /* io is first */
 
@@ -26,7 +26,7 @@ static rconn_sock *sock_of(transport *t) { return (rconn_sock *)t; } /* io is fi
 static int pump(rconn_sock *s) {
     rconn *c = s->c;
     if (s->writing || !s->connected) return 0;
-    if (s->tls && rconn_tls_take(s->tls, &s->wq, SIZE_MAX)) return UV_ENOMEM;
+    if (s->tls && tlsc_take(s->tls, &s->wq, SIZE_MAX)) return UV_ENOMEM;
     if (s->wq.len == 0) return 0;
     assert(s->wbuf.len == 0 && s->wq.len <= UINT32_MAX);
     buf t = s->wbuf;
@@ -48,7 +48,7 @@ int rconn__net_put(rconn *c, buf *b) {
     if (b->len == 0) return 0;
     if (s->tls) {
         char err[RCONN_REASON_MAX];
-        if (rconn_tls_write(s->tls, b->data, b->len, err, sizeof err))
+        if (tlsc_write(s->tls, b->data, b->len, err, sizeof err))
             return UV_EPROTO;
         b->len = 0;
     } else if (s->wq.len == 0) { /* swap: no copy */
@@ -78,7 +78,7 @@ static void on_shut(transport *t, int status) {
 static void on_closed(transport *t) {
     rconn_sock *s = sock_of(t);
     rconn *c = s->c;
-    rconn_tls_free(s->tls);
+    tlsc_free(s->tls);
     buf_free(&s->wq);
     buf_free(&s->wbuf);
     free(s);
@@ -106,16 +106,16 @@ static void on_written(transport *t, int status) {
 /* The TLS handshake with what was fed: on to HELLO when done. */
 static void handshake(rconn *c, rconn_sock *s) {
     char err[RCONN_REASON_MAX];
-    int r = rconn_tls_handshake(s->tls, err, sizeof err);
+    int r = tlsc_handshake(s->tls, err, sizeof err);
     int w = pump(s); /* our flight, or the alert that explains a failure */
-    if (r < 0) rconn__fail(c, "%s", err);
+    if (r < 0) rconn__fail(c, "TLS: %s", err);
     else if (w) rconn__fail(c, "write failed: %s", uv_strerror(w));
     else if (r == 1) rconn__link_up(c);
 }
 
 /* Ciphertext arrived: the handshake, or plaintext for the parser. */
 static void tls_input(rconn *c, rconn_sock *s, const char *p, size_t n) {
-    if (rconn_tls_feed(s->tls, p, n)) {
+    if (tlsc_feed(s->tls, p, n)) {
         rconn__fail(c, "out of memory");
         return;
     }
@@ -125,8 +125,7 @@ static void tls_input(rconn *c, rconn_sock *s, const char *p, size_t n) {
     }
     char plain[PLAIN_CHUNK], err[RCONN_REASON_MAX];
     ssize_t k;
-    while ((k = rconn_tls_read(s->tls, plain, sizeof plain, err,
-                               sizeof err)) > 0) {
+    while ((k = tlsc_read(s->tls, plain, sizeof plain, err, sizeof err)) > 0) {
         if (redisReaderFeed(c->reader, plain, (size_t)k) != REDIS_OK) {
             rconn__fail(c, "out of memory");
             return;
@@ -134,8 +133,8 @@ static void tls_input(rconn *c, rconn_sock *s, const char *p, size_t n) {
     }
     rconn__replies(c, s); /* what came before an end or an error counts */
     if (c->sock != s) return;
-    if (k == RCONN_TLS_CLOSED) rconn__fail(c, "Redis closed the connection");
-    else if (k < 0) rconn__fail(c, "%s", err);
+    if (k == TLSC_ECLOSED) rconn__fail(c, "Redis closed the connection");
+    else if (k < 0) rconn__fail(c, "TLS: %s", err);
 }
 
 static void on_read(transport *t, ssize_t n, const uv_buf_t *b) {
@@ -237,9 +236,12 @@ static void on_connect(uv_connect_t *req, int status) {
         rconn__fail(c, "cannot read: %s", uv_strerror(r));
     } else if (c->o.tls) {
         char err[RCONN_REASON_MAX];
-        if (rconn_tls_new(&s->tls, c->tls_ctx, c->hosts[c->addr_i], err,
-                          sizeof err)) {
-            rconn__fail(c, "%s", err);
+        int t = tlsc_new(&s->tls, c->tls_ctx, c->hosts[c->addr_i], err,
+                         sizeof err);
+        if (t == TLSC_ENOMEM) {
+            rconn__fail(c, "out of memory");
+        } else if (t) {
+            rconn__fail(c, "TLS: %s", err);
         } else {
             rconn__to(c, RCONN_TLS);
             handshake(c, s);

@@ -100,10 +100,17 @@ int rconn_new(rconn **out, uv_loop_t *loop, const rconn_options *o,
         !(c->reader = redisReaderCreate()))
         goto fail;
     if (o->tls) {
-        int t = rconn_tls_ctx_new(&c->tls_ctx, c->tls_ca, c->tls_cert,
-                                  c->tls_key, c->tls_name, err, errlen);
+        tlsc_options to = {.ca_file = c->tls_ca, .cert_file = c->tls_cert,
+                           .key_file = c->tls_key, .server_name = c->tls_name,
+                           /* links are mostly idle between commands */
+                           .release_buffers = 1};
+        char why[RCONN_REASON_MAX];
+        int t = tlsc_ctx_new(&c->tls_ctx, &to, why, sizeof why);
+        if (t == TLSC_ENOMEM) goto fail;
         if (t) {
-            rc = t == RCONN_TLS_ENOMEM ? RCONN_ENOMEM : RCONN_ETLSCONF;
+            rc = RCONN_ETLSCONF;
+            /* (void): bad() returns RCONN_EINVAL; this failure is rc */
+            (void)bad(err, errlen, "redis: TLS: %s", why);
             goto fail;
         }
     }
@@ -127,7 +134,7 @@ fail:
 }
 
 void rconn__free(rconn *c) {
-    rconn_tls_ctx_free(c->tls_ctx);
+    tlsc_ctx_free(c->tls_ctx);
     if (c->reader) redisReaderFree(c->reader);
     free(c->rbuf);
     buf_free(&c->out);

@@ -37,6 +37,22 @@ const char *redisfix_path(const redisfix *f, const char *name, char *out,
     return out;
 }
 
+int redisfix_certs(redisfix *f) {
+    char cmd[2048];
+    (void)snprintf(cmd, sizeof cmd,
+        "cd '%s' && E='-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes' && "
+        "openssl req -x509 $E -keyout ca.key -out ca.pem -days 2 -subj /CN=test-ca && "
+        "openssl req -x509 $E -keyout other.key -out other.pem -days 2 -subj /CN=other-ca && "
+        "openssl req $E -keyout srv.key -out srv.csr -subj /CN=localhost && "
+        "printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\\n' > ext.cnf && "
+        "openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial "
+        "-out srv.pem -days 2 -extfile ext.cnf", f->dir);
+    char full[2200];
+    (void)snprintf(full, sizeof full, "(%s) >/dev/null 2>&1", cmd);
+    if (system(full) != 0) return fail(f, "openssl(1) could not make certificates");
+    return 0;
+}
+
 int redisfix_init(redisfix *f) {
     memset(f, 0, sizeof *f);
     const char *tmp = getenv("TMPDIR");

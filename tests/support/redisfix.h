@@ -76,6 +76,11 @@ int redisfix_restart(redisfix *f);
 /* Kill the server (if running) and remove the directory. */
 void redisfix_cleanup(redisfix *f);
 
+/* Write TLS files into f->dir with openssl(1): a CA (ca.pem), a server
+ * certificate for 127.0.0.1 and localhost signed by it (srv.pem, srv.key),
+ * and a second CA that signed nothing of the server's (other.pem). */
+int redisfix_certs(redisfix *f);
+
 /* A path inside f->dir into out (cap bytes). Returns out. */
 const char *redisfix_path(const redisfix *f, const char *name, char *out,
                           size_t cap);

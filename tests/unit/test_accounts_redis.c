@@ -26,6 +26,7 @@
 
 #include <hiredis/hiredis.h>
 
+#include "../support/looputil.h"
 #include "../support/redisfix.h"
 #include "server/accounts.h"
 #include "server/accounts_redis.h"
@@ -208,26 +209,9 @@ static void test_password_and_acl_user(void **state) {
     accounts_redis_close(a);
 }
 
-/* A CA, a server certificate for 127.0.0.1 signed by it, and a second CA
- * that signed nothing of the server's (openssl(1)). */
-static void make_certs(const redisfix *f) {
-    char cmd[2048];
-    (void)snprintf(cmd, sizeof cmd,
-        "cd '%s' && E='-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes' && "
-        "openssl req -x509 $E -keyout ca.key -out ca.pem -days 2 -subj /CN=test-ca && "
-        "openssl req -x509 $E -keyout other.key -out other.pem -days 2 -subj /CN=other-ca && "
-        "openssl req $E -keyout srv.key -out srv.csr -subj /CN=localhost && "
-        "printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\\n' > ext.cnf && "
-        "openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial "
-        "-out srv.pem -days 2 -extfile ext.cnf", f->dir);
-    char full[2200];
-    (void)snprintf(full, sizeof full, "(%s) >/dev/null 2>&1", cmd);
-    if (system(full) != 0) fail_msg("openssl(1) could not make certificates");
-}
-
 static void test_tls(void **state) {
     fx *x = *state;
-    make_certs(&x->f);
+    if (redisfix_certs(&x->f)) fail_msg("%s", x->f.err);
     char ca[256], other[256], cert[256], key[256];
     redisfix_path(&x->f, "ca.pem", ca, sizeof ca);
     redisfix_path(&x->f, "other.pem", other, sizeof other);
@@ -296,27 +280,12 @@ static void cb_live(void *ctx, uint32_t user, const store_row *row) {
 
 static void cb_resync(void *ctx) { (void)ctx; }
 
-static void set_flag(uv_timer_t *t) { *(int *)t->data = 1; }
-
-/* Run loop until *n > 0, at most ms. */
-static void wait_answer(uv_loop_t *loop, const int *n, unsigned ms) {
-    uv_timer_t t;
-    int expired = 0;
-    assert_int_equal(uv_timer_init(loop, &t), 0);
-    t.data = &expired;
-    assert_int_equal(uv_timer_start(&t, set_flag, ms, 0), 0);
-    while (!*n && !expired) (void)uv_run(loop, UV_RUN_ONCE);
-    uv_close((uv_handle_t *)&t, NULL);
-    (void)uv_run(loop, UV_RUN_NOWAIT);
-    if (!*n) fail_msg("no account_done within %u ms", ms);
-}
-
 static void ask(store *s, uv_loop_t *loop, uint32_t user, acc_seen *seen) {
     memset(seen, 0, sizeof *seen);
     in_call = 1;
     store_account(s, user, seen);
     in_call = 0;
-    wait_answer(loop, &seen->n, 5000);
+    WAIT_FOR(loop, seen->n > 0, 5000); /* account_done */
     assert_int_equal(seen->n, 1);
     assert_false(seen->in_call);
 }

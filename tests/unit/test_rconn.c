@@ -3,10 +3,10 @@
  * against a real redis-server (tests/support/redisfix.[ch]).
  *
  * Every wait runs the loop until a condition holds or a deadline timer
- * fires (WAIT_FOR); nothing sleeps. Every callback asserts that it does not
- * run inside an rconn_* call (the in_call flag, set around each call), and
- * after every test the connection is closed and the loop must close too
- * (no handle left behind).
+ * fires (WAIT_FOR, tests/support/looputil.h); nothing sleeps. Every
+ * callback asserts that it does not run inside an rconn_* call (the in_call
+ * flag, set around each call), and after every test the connection is
+ * closed and the loop must close too (no handle left behind).
  *
  * Covers: plain commands; 10,000 pipelined commands in one write, replies
  * in order; a wrong and a right password; an ACL user; TLS with a good CA,
@@ -32,28 +32,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../support/looputil.h"
 #include "../support/redisfix.h"
 #include "server/rconn.h"
 
-/* ---- the loop, waits, the in-call check ------------------------------- */
+/* ---- the in-call check ----------------------------------------------- */
 
 static int in_call; /* an rconn_* call of the test is running */
 #define CALL(x) (in_call = 1, (x), in_call = 0)
-
-static void set_flag(uv_timer_t *t) { *(int *)t->data = 1; }
-
-#define WAIT_FOR(loop, cond, ms)                                            \
-    do {                                                                    \
-        uv_timer_t t_;                                                      \
-        int expired_ = 0;                                                   \
-        assert_int_equal(uv_timer_init((loop), &t_), 0);                    \
-        t_.data = &expired_;                                                \
-        assert_int_equal(uv_timer_start(&t_, set_flag, (ms), 0), 0);        \
-        while (!(cond) && !expired_) (void)uv_run((loop), UV_RUN_ONCE);     \
-        uv_close((uv_handle_t *)&t_, NULL);                                 \
-        (void)uv_run((loop), UV_RUN_NOWAIT);                                \
-        if (!(cond)) fail_msg("timed out after %d ms: %s", (int)(ms), #cond); \
-    } while (0)
 
 /* The owner of one connection: its hooks' counts. */
 typedef struct owner {
@@ -286,26 +272,9 @@ static void test_acl_user(void **state) {
     close_conn(&x->loop, &o);
 }
 
-/* A CA, a server certificate for 127.0.0.1 and localhost signed by it, and
- * a second CA that signed nothing of the server's (openssl(1)). */
-static void make_certs(const redisfix *f) {
-    char cmd[2048];
-    (void)snprintf(cmd, sizeof cmd,
-        "cd '%s' && E='-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes' && "
-        "openssl req -x509 $E -keyout ca.key -out ca.pem -days 2 -subj /CN=test-ca && "
-        "openssl req -x509 $E -keyout other.key -out other.pem -days 2 -subj /CN=other-ca && "
-        "openssl req $E -keyout srv.key -out srv.csr -subj /CN=localhost && "
-        "printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\\n' > ext.cnf && "
-        "openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial "
-        "-out srv.pem -days 2 -extfile ext.cnf", f->dir);
-    char full[2200];
-    (void)snprintf(full, sizeof full, "(%s) >/dev/null 2>&1", cmd);
-    if (system(full) != 0) fail_msg("openssl(1) could not make certificates");
-}
-
 static void test_tls(void **state) {
     fx *x = *state;
-    make_certs(&x->f);
+    if (redisfix_certs(&x->f)) fail_msg("%s", x->f.err);
     char ca[256], other[256], cert[256], key[256];
     redisfix_path(&x->f, "ca.pem", ca, sizeof ca);
     redisfix_path(&x->f, "other.pem", other, sizeof other);

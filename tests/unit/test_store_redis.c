@@ -3,10 +3,10 @@
  * against a real redis-server (tests/support/redisfix.[ch]).
  *
  * Every wait runs the loop until a condition holds or a deadline timer
- * fires (WAIT_FOR); nothing sleeps. Every callback asserts that it does not
- * run inside a store_* call (in_call, set around each call). After every
- * test each store is stopped, the loop runs until it is empty and the loop
- * must close (no handle left behind).
+ * fires (WAIT_FOR, tests/support/looputil.h); nothing sleeps. Every
+ * callback asserts that it does not run inside a store_* call (in_call, set
+ * around each call). After every test each store is stopped, the loop runs
+ * until it is empty and the loop must close (no handle left behind).
  *
  * Covers: open (node ids, groups loaded), devices (create, look up, the
  * cursor of a new device), puts 1:1 with and without a client id, dedup
@@ -33,28 +33,14 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../support/looputil.h"
 #include "../support/redisfix.h"
 #include "server/store_redis.h"
 
-/* ---- the loop, waits, the in-call check ------------------------------- */
+/* ---- the in-call check ----------------------------------------------- */
 
 static int in_call; /* a store_* call of the test is running */
 #define CALL(x) (in_call = 1, (x), in_call = 0)
-
-static void set_flag(uv_timer_t *t) { *(int *)t->data = 1; }
-
-#define WAIT_FOR(loop, cond, ms)                                            \
-    do {                                                                    \
-        uv_timer_t t_;                                                      \
-        int expired_ = 0;                                                   \
-        assert_int_equal(uv_timer_init((loop), &t_), 0);                    \
-        t_.data = &expired_;                                                \
-        assert_int_equal(uv_timer_start(&t_, set_flag, (ms), 0), 0);        \
-        while (!(cond) && !expired_) (void)uv_run((loop), UV_RUN_ONCE);     \
-        uv_close((uv_handle_t *)&t_, NULL);                                 \
-        (void)uv_run((loop), UV_RUN_NOWAIT);                                \
-        if (!(cond)) fail_msg("timed out after %d ms: %s", (int)(ms), #cond); \
-    } while (0)
 
 /* ---- a node: one store and what its callbacks saw --------------------- */
 
