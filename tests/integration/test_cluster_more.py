@@ -6,6 +6,12 @@ test_cluster.py:
   --cluster-tls-ca, --cluster-password-file) chat both ways with ACKs; a
   wrong CA, a wrong TLS name or a wrong password stops a node at start
   with one sentence naming the address and what failed;
+- presence across a Redis outage (SIGSTOP: a frozen Redis, to test the
+  deadlines; SIGKILL and a restart: refused connects): a PRESENCE request
+  gets ERROR STORE while Redis is down, never the node's stale view; a
+  change made meanwhile (the watched user left) reaches the watcher once
+  Redis is back, even when the watcher's node comes back after the change
+  was published; /healthz says the store is down, then up;
 - sends while Redis is frozen: ERROR STORE and no ACK (the kill case is
   test_cluster.py's), the fast path between two users on one node still
   goes across it, and a resend with the same client ids after Redis is
@@ -28,6 +34,7 @@ from convproto import device, payload, plain
 from proto import STORE as E_STORE
 from proto import TEXT
 from redisfix import RedisServer, RedisTLS, redis_path  # noqa: F401 (a fixture)
+from sigproto import Presence, sig_device
 from test_cluster import redis  # noqa: F401 (a fixture: a plain Redis)
 from test_metrics import parse, scrape, value
 from wsproto import get
@@ -147,6 +154,72 @@ def test_a_wrong_ca_name_or_password_stops_the_node_with_a_sentence(
     err = refused_at_start(tls_cluster(tls_redis, certs["ca"], tmp_path,
                                        "wrong"), tmp_path)
     assert where in err and "password" in err and "WRONGPASS" in err, err
+
+
+# -- presence across a Redis outage -----------------------------------------------
+
+def outage_begins(redis, how):  # noqa: F811
+    (redis.stop if how == "stop" else redis.kill)()
+
+
+def outage_ends(redis, how):  # noqa: F811
+    (redis.cont if how == "stop" else redis.restart)()
+
+
+@pytest.mark.parametrize("how", ["stop", "kill"])
+def test_a_node_without_redis_never_serves_stale_presence(node, redis, how):  # noqa: F811
+    n1, n2 = node("--http-port", "auto"), node()
+    a = sig_device(n1, 1)
+    a.subscribe(2)
+    assert a.next_signal(Presence) == Presence(2, 0, 0)
+    b = sig_device(n2, 2)
+    assert a.next_signal(Presence) == Presence(2, 1, 0)
+    assert get(n1, "/healthz").status == 200
+    outage_begins(redis, how)
+    if how == "stop":
+        # asked before the node noticed (Redis frozen, its connections
+        # open): the answer waits for Redis, then the command deadline
+        # says ERROR STORE; never "online" from what the node saw last
+        a.subscribe(2)
+        e = a.expect_error_ref(E_STORE, 0)
+        assert "presence not subscribed" in e.reason, e
+    for n in (n1, n2):
+        n.wait_for_log(DOWN, timeout=15)
+    # (and node 1's feed: what is published from now on cannot reach it)
+    n1.wait_for_log("the feed from redis is down", timeout=15)
+    r = get(n1, "/healthz")
+    assert r.status == 503 and b'"status":"unavailable"' in r.body, r
+    a.subscribe(2)  # the node knows now: refused at once
+    e = a.expect_error_ref(E_STORE, 0)
+    assert "presence not subscribed" in e.reason, e
+    assert a.sync_signals() == [], "a state while Redis is down"
+    # 2 leaves while Redis is down; node 1 comes back only after node 2
+    # told Redis (and published it, to nobody on node 1): what node 1's
+    # watchers were told before the outage is stale then
+    b.close()
+    n1.proc.send_signal(signal.SIGSTOP)
+    try:
+        outage_ends(redis, how)
+        rc = redis.client()
+        wait_for("node 2 takes user 2 out of Redis",
+                 lambda: rc.cmd("SCARD", "u:{2}:on") == 0)
+    finally:
+        n1.proc.send_signal(signal.SIGCONT)
+    n1.wait_for_log(BACK, timeout=20)
+    p = a.next_signal(Presence, timeout=20)
+    assert (p.user, p.state) == (2, 0), p
+    assert p.last_seen > 0, p
+    assert get(n1, "/healthz").status == 200
+    # a SUBSCRIBE now says the same, from Redis (the state may come twice
+    # meanwhile: node 1 may learn it both by its feed and by asking again)
+    a.subscribe(2)
+    p = a.next_signal(Presence)
+    assert (p.user, p.state) == (2, 0) and p.last_seen > 0, p
+    # and a change from now on comes as before the outage
+    sig_device(n2, 2, "laptop")
+    while (p := a.next_signal(Presence)).state == 0:
+        assert p.user == 2, p
+    assert p == Presence(2, 1, 0), p
 
 
 # -- sends while Redis is frozen ---------------------------------------------------
