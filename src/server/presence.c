@@ -13,7 +13,8 @@
 
 /* A SUBSCRIBE waiting for the store. */
 typedef struct preq {
-    conn *c; /* one reference held */
+    conn *c;   /* one reference held */
+    int again; /* asked by presence_resync, not by the client */
 } preq;
 
 static void refuse(conn *c, const char *what, const char *why) {
@@ -89,6 +90,17 @@ static int add(conn *c, uint32_t user) {
     return 0;
 }
 
+/* Ask the store about users[0..n) for c (presence_done answers). 0, or -1
+ * (out of memory: nothing asked). */
+static int ask_store(conn *c, const uint32_t *users, size_t n, int again) {
+    preq *t = malloc(sizeof *t);
+    if (!t) return -1;
+    *t = (preq){c, again};
+    conn_ref(c); /* dropped in presence_done */
+    store_presence(c->hub->store, c->user, users, n, c->hub->auth != NULL, t);
+    return 0;
+}
+
 void presence_request(conn *c, const frame_c2s *f) {
     uint8_t op;
     uint16_t n;
@@ -131,16 +143,38 @@ void presence_request(conn *c, const frame_c2s *f) {
         }
         users[ask++] = u;
     }
-    if (!ask) return;
-    preq *t = malloc(sizeof *t);
-    if (!t) {
+    if (ask && ask_store(c, users, ask, 0)) {
         CLOG(c, LOG_ERROR, "conn_oom", "out of memory subscribing; closing");
         close_abort(c);
-        return;
     }
-    t->c = c;
-    conn_ref(c); /* dropped in presence_done */
-    store_presence(h->store, c->user, users, ask, h->auth != NULL, t);
+}
+
+/* Every confirmed subscription of c asked again, 256 users a request. */
+static int ask_again(conn *c) {
+    uint32_t users[FRAME_PRESENCE_USERS_MAX];
+    size_t n = 0;
+    for (uint32_t i = 0; i < c->nsubs; i++) {
+        if (!c->subs[i]->live) continue; /* (its first answer is coming) */
+        users[n++] = c->subs[i]->user;
+        if (n == FRAME_PRESENCE_USERS_MAX) {
+            if (ask_store(c, users, n, 1)) return -1;
+            n = 0;
+        }
+    }
+    if (n && ask_store(c, users, n, 1)) return -1;
+    return 0;
+}
+
+void presence_resync(hub *h) {
+    for (dlink *k = dlist_first(&h->conns), *next; k; k = next) {
+        next = dlist_next(&h->conns, k); /* (close_abort never frees c) */
+        conn *c = DLIST_ENTRY(k, conn, all);
+        if (c->sig && conn_bound(c) && c->nsubs && ask_again(c)) {
+            CLOG(c, LOG_ERROR, "conn_oom",
+                 "out of memory subscribing again; closing");
+            close_abort(c);
+        }
+    }
 }
 
 void presence_done(void *token, const uint32_t *users, const uint8_t *allowed,
@@ -148,13 +182,15 @@ void presence_done(void *token, const uint32_t *users, const uint8_t *allowed,
                    int status) {
     preq *t = token;
     conn *c = t->c;
+    int again = t->again;
     free(t);
     if (!conn_open(c) || !c->sig) {
         conn_unref(c);
         return;
     }
     hub *h = c->hub;
-    if (status != STORE_OK) {
+    if (status != STORE_OK && !again) { /* (asked again: nothing to say,
+                                          the subscriptions stay) */
         char why[FRAME_REASON_MAX];
         snprintf(why, sizeof why, "presence not subscribed: %s",
                  store_strerror(status));
@@ -183,7 +219,7 @@ void presence_done(void *token, const uint32_t *users, const uint8_t *allowed,
         state(c, users[i],
               online ? online[i] != 0
                      : router_first(h->router, users[i]) != NULL,
-              last_seen[i], 1);
+              last_seen[i], !again); /* (asked again: as a change) */
     }
     conn_unref(c);
 }

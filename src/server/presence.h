@@ -43,6 +43,12 @@ static inline void presence_changed(hub *h, uint32_t user, int online) {
     if (h->watchers.count) presence_changed_slow(h, user, online);
 }
 
+/* The store's feed had a gap (the cluster lost Redis): changes published
+ * meanwhile were missed, so every confirmed subscription is asked again and
+ * its connection told the user's state as it is now (even if unchanged),
+ * as if it had SUBSCRIBEd again. */
+void presence_resync(hub *h);
+
 /* c ends: drop its subscriptions. */
 void presence_conn_free(conn *c);
 

@@ -303,6 +303,9 @@ static void store_resync(void *ctx) {
              "connection(s) fetch from their cursors again",
              s->hub.conns.n);
     deliver_resync(&s->hub);
+    /* presence changes published meanwhile were missed too: the watchers
+     * get the state as it is now (docs/CLUSTER.md 6.5) */
+    presence_resync(&s->hub);
 }
 
 /* An account read for a login (--auth on with a store that keeps the

@@ -191,10 +191,16 @@ static void cmd_on_down(void *ud, const char *reason) {
     s->stats.health = STORE_EIO;
     s->cmd_down_ms = now_ms(s);
     if (s->phase == SR_OPENING) {
+        /* settings that cannot get better by waiting: said at once */
         if (strstr(reason, "AUTH refused") || strstr(reason, "NOAUTH"))
             sr_open_fail(s, "redis refused to let this node in: %s; check "
                          "the password (and the user) given for the "
                          "cluster", reason);
+        else if (strstr(reason, "certificate verify failed") ||
+                 strstr(reason, "cannot verify the TLS name"))
+            sr_open_fail(s, "redis's TLS certificate is not trusted: %s; "
+                         "check --cluster-tls-ca (and --cluster-tls-name "
+                         "when the certificate names another host)", reason);
         SR_CHECK(s);
         return;
     }

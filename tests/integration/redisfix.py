@@ -5,8 +5,12 @@ minimal RESP2 client written here (no redis-py on the test machines).
                            the persistence the cluster requires (AOF,
                            appendfsync always); kill() (SIGKILL), restart()
                            (same directory and port), stop() / cont()
-                           (SIGSTOP / SIGCONT), terminate()
-    Resp(port)             one connection: cmd(*args) -> the reply
+                           (SIGSTOP / SIGCONT), terminate();
+                           tls=RedisTLS(cert, key, ca): TLS only (no
+                           plain TCP port), clients not asked for a
+                           certificate
+    Resp(port)             one connection: cmd(*args) -> the reply (tls=
+                           an ssl.SSLContext: over TLS)
     Subscriber(port, ...)  a pub/sub connection: get(timeout) -> (channel,
                            data) or None
 
@@ -23,8 +27,10 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import time
+from collections import namedtuple
 
 import pytest
 
@@ -56,8 +62,11 @@ def encode(args):
 class Resp:
     """One RESP2 connection (blocking, with a timeout per reply)."""
 
-    def __init__(self, port, host="127.0.0.1", timeout=5.0):
+    def __init__(self, port, host="127.0.0.1", timeout=5.0, tls=None):
         self.sock = socket.create_connection((host, port), timeout=timeout)
+        if tls is not None:
+            # (verified against the CA, the name as the nodes check it)
+            self.sock = tls.wrap_socket(self.sock, server_hostname=host)
         self.buf = b""
 
     def close(self):
@@ -117,8 +126,8 @@ class Resp:
 class Subscriber(Resp):
     """A connection in pub/sub mode on the channels given."""
 
-    def __init__(self, port, *channels, host="127.0.0.1"):
-        super().__init__(port, host)
+    def __init__(self, port, *channels, host="127.0.0.1", tls=None):
+        super().__init__(port, host, tls=tls)
         self.send("SUBSCRIBE", *channels)
         for _ in channels:
             r = self.read_reply()
@@ -156,14 +165,21 @@ def free_port():
     return port
 
 
-class RedisServer:
-    """redis-server on 127.0.0.1:port, its data and log in directory."""
+RedisTLS = namedtuple("RedisTLS", "cert key ca")
 
-    def __init__(self, directory, binary="redis-server", extra=()):
+
+class RedisServer:
+    """redis-server on 127.0.0.1:port, its data and log in directory (with
+    tls: port is its TLS port, and it has no other)."""
+
+    def __init__(self, directory, binary="redis-server", extra=(), tls=None):
         self.dir = str(directory)
         os.makedirs(self.dir, exist_ok=True)
         self.binary = binary
         self.extra = list(extra)
+        self.tls = tls
+        self.tls_ctx = (ssl.create_default_context(cafile=tls.ca)
+                        if tls else None)
         # (a --requirepass in extra: the fixture's own connections AUTH)
         self.password = (self.extra[self.extra.index("--requirepass") + 1]
                          if "--requirepass" in self.extra else None)
@@ -183,12 +199,20 @@ class RedisServer:
         except OSError:
             return ""
 
+    def _ports(self):
+        if self.tls is None:
+            return ["--port", str(self.port)]
+        return ["--port", "0", "--tls-port", str(self.port),
+                "--tls-cert-file", self.tls.cert, "--tls-key-file",
+                self.tls.key, "--tls-ca-cert-file", self.tls.ca,
+                "--tls-auth-clients", "no"]
+
     def _start(self):
         """Start on self.port and wait for PONG: True, or False when the
         port was taken (the log says so)."""
         mark = len(self.log())
         self.proc = subprocess.Popen(
-            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1",
+            [self.binary, *self._ports(), "--bind", "127.0.0.1",
              "--dir", self.dir, "--save", "", "--appendonly", "yes",
              "--appendfsync", "always", "--daemonize", "no",
              "--logfile", self.log_path, *self.extra],
@@ -211,8 +235,8 @@ class RedisServer:
 
     def _pong(self):
         try:
-            c = Resp(self.port, timeout=1.0)
-        except OSError:
+            c = Resp(self.port, timeout=1.0, tls=self.tls_ctx)
+        except OSError:  # (ssl.SSLError too)
             return False
         try:
             if self.password is not None:
@@ -224,7 +248,7 @@ class RedisServer:
             c.close()
 
     def client(self):
-        c = Resp(self.port)
+        c = Resp(self.port, tls=self.tls_ctx)
         if self.password is not None:
             c.cmd("AUTH", self.password)
         return c
