@@ -147,9 +147,9 @@ static __attribute__((noinline)) int deliver_slow(conn *src, uint64_t seq,
         conn_ref(src); /* dropped in sync_put_done */
         if (named) src->puts_pending++;
         if (rr.live == 0) h->stats.frames_stored++;
-        /* The cluster: it reaches every connection, these included, from
-         * the store's feed in id order (deliver_live). */
-        if (!h->ids_local) return named ? 1 : 0;
+        /* A shared store (the cluster): it reaches every connection, these
+         * included, from the store's feed in id order (deliver_live). */
+        if (h->shared) return named ? 1 : 0;
     } else if (src->last_contact != to) { /* (a put notes its own pair) */
         store_contact(h->store, from, to);
         src->last_contact = to;
@@ -249,7 +249,7 @@ int deliver_group(conn *src, uint64_t seq, const frame_c2s *f, blk *b,
     int named = src->acks;
     uint32_t len = f->len;
     unsigned others = other_devices(src);
-    int keep = named || h->cfg->history_ttl_ms || others || !h->ids_local;
+    int keep = named || h->cfg->history_ttl_ms || others || h->shared;
     for (uint32_t i = 0; !keep && i < g->n; i++)
         if (!member_live(h, g->m[i].user, src, len)) keep = 1;
     uint64_t id = hub_msg_id(h);
@@ -269,7 +269,7 @@ int deliver_group(conn *src, uint64_t seq, const frame_c2s *f, blk *b,
         /* The author's device has its own message: its cursor passes it
          * as soon as it has everything before it (now, or once what is
          * queued to it is taken or acknowledged: output_own). */
-        if (!h->ids_local) return named ? 1 : 0; /* (deliver_live) */
+        if (h->shared) return named ? 1 : 0; /* (deliver_live) */
         if (id > src->own_upto) src->own_upto = id;
         output_own(src);
     }
@@ -300,7 +300,7 @@ static void live_to(hub *h, conn *c, const msgref *m) {
 }
 
 void deliver_live(hub *h, uint32_t user, const store_row *row) {
-    assert(!h->ids_local);
+    assert(h->shared);
     msgref m = {row->id, row->ts, row->sender, row->receiver, row->type,
                 row->len, row->body, NULL, row->grp, 0};
     if (row->grp) {

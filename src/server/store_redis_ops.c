@@ -563,6 +563,7 @@ const store_ops store__redis_ops = {
     .count = sr_count,
     .next_id = NULL, /* ids are Redis's: put_done's */
     .ids_reserve = NULL,
+    .shared = 1, /* (the nodes of a cluster) */
     .online = sr_online,
     .relay = sr_relay,
     .account = sr_account, /* store_redis_acct.c */

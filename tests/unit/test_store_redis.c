@@ -289,6 +289,7 @@ static void open_ok(fx *x, node *n) {
     if (r) fail_msg("store_redis_open: %s (%s)", store_strerror(r), err);
     assert_non_null(n->s);
     assert_int_equal(store_ids_local(n->s), 0);
+    assert_int_equal(store_shared(n->s), 1);
 }
 
 /* Put a 1:1 message; returns its put_done record once it came. */
