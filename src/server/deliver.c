@@ -1,10 +1,14 @@
 /* deliver.c -- see deliver.h. */
 #include "server/deliver.h"
 
+#include <string.h>
+
+#include "common/blk.h"
 #include "common/log.h"
 #include "proto/frame.h"
 #include "server/close.h"
 #include "server/output.h"
+#include "server/outq.h"
 #include "server/sync.h"
 
 #define CONN_OF(n) DLIST_ENTRY(n, conn, node)
@@ -147,9 +151,9 @@ static __attribute__((noinline)) int deliver_slow(conn *src, uint64_t seq,
         conn_ref(src); /* dropped in sync_put_done */
         if (named) src->puts_pending++;
         if (rr.live == 0) h->stats.frames_stored++;
-        /* The cluster: it reaches every connection, these included, from
-         * the store's feed in id order (deliver_live). */
-        if (!h->ids_local) return named ? 1 : 0;
+        /* A shared store (the cluster): it reaches every connection, these
+         * included, from the store's feed in id order (deliver_live). */
+        if (h->shared) return named ? 1 : 0;
     } else if (src->last_contact != to) { /* (a put notes its own pair) */
         store_contact(h->store, from, to);
         src->last_contact = to;
@@ -249,7 +253,7 @@ int deliver_group(conn *src, uint64_t seq, const frame_c2s *f, blk *b,
     int named = src->acks;
     uint32_t len = f->len;
     unsigned others = other_devices(src);
-    int keep = named || h->cfg->history_ttl_ms || others || !h->ids_local;
+    int keep = named || h->cfg->history_ttl_ms || others || h->shared;
     for (uint32_t i = 0; !keep && i < g->n; i++)
         if (!member_live(h, g->m[i].user, src, len)) keep = 1;
     uint64_t id = hub_msg_id(h);
@@ -269,7 +273,7 @@ int deliver_group(conn *src, uint64_t seq, const frame_c2s *f, blk *b,
         /* The author's device has its own message: its cursor passes it
          * as soon as it has everything before it (now, or once what is
          * queued to it is taken or acknowledged: output_own). */
-        if (!h->ids_local) return named ? 1 : 0; /* (deliver_live) */
+        if (h->shared) return named ? 1 : 0; /* (deliver_live) */
         if (id > src->own_upto) src->own_upto = id;
         output_own(src);
     }
@@ -277,8 +281,29 @@ int deliver_group(conn *src, uint64_t seq, const frame_c2s *f, blk *b,
     return named ? 1 : 0;
 }
 
+/* A stored message from the feed, for the first connection that queues
+ * it: its body copied into one block of the hub's pool, which that
+ * connection and every other one then references (outq.h), as a frame
+ * read from a client is (framing_raw.c); without it each would copy the
+ * body. Only a body that would be referenced (OUTQ_REF_MIN: below it, a
+ * copy is cheaper than an iovec entry). The feed's reply is freed when
+ * the `live` callback returns (rconn_reply.c), so the body must be copied
+ * once; deliver_live drops its own reference at the end, and the block
+ * goes back to the pool once the last connection wrote it out. Out of
+ * memory: nothing changes (each connection copies, and fails on its
+ * own). */
+static void live_block(hub *h, msgref *m) {
+    if (m->b || m->len < OUTQ_REF_MIN) return;
+    size_t len = m->len;
+    blk *b = blk_pooled(&h->pool, len, 4 * len);
+    if (!b && !(b = blk_new(&h->pool, len))) return;
+    memcpy(b->data, m->body, len);
+    m->b = b;
+    m->body = b->data;
+}
+
 /* One connection c of a user that takes stored message m from the feed. */
-static void live_to(hub *h, conn *c, const msgref *m) {
+static void live_to(hub *h, conn *c, msgref *m) {
     if (conn_syncing(c)) { /* (its fetch may hold it too: dropped by id) */
         sync_stored(c, m);
         return;
@@ -293,6 +318,7 @@ static void live_to(hub *h, conn *c, const msgref *m) {
         sync_spill(c); /* (stored: its next fetch brings it) */
         return;
     }
+    live_block(h, m);
     if (output_msg(c, m, 1) == 0) {
         conn_live_sent(c, m->type);
         h->stats.frames_routed++;
@@ -300,7 +326,7 @@ static void live_to(hub *h, conn *c, const msgref *m) {
 }
 
 void deliver_live(hub *h, uint32_t user, const store_row *row) {
-    assert(!h->ids_local);
+    assert(h->shared);
     msgref m = {row->id, row->ts, row->sender, row->receiver, row->type,
                 row->len, row->body, NULL, row->grp, 0};
     if (row->grp) {
@@ -318,6 +344,7 @@ void deliver_live(hub *h, uint32_t user, const store_row *row) {
                                  devices only) */
                 if (row->id > g->m[i].joined) live_to(h, c, &m);
             }
+        blk_unref(m.b); /* (NULL: none made) */
         return;
     }
     int own = row->sender == user && row->receiver != user;
@@ -328,6 +355,7 @@ void deliver_live(hub *h, uint32_t user, const store_row *row) {
         if (own && !(c->conv && c->dev != row->sdev)) continue;
         live_to(h, c, &m);
     }
+    blk_unref(m.b); /* (NULL: none made) */
 }
 
 void deliver_resync(hub *h) {

@@ -38,7 +38,7 @@ int deliver(conn *src, uint64_t seq, const frame_c2s *f, blk *b,
  * devices are LIVE here without acknowledging, the sender does not want
  * an acknowledgement, the author has no other CONV device and
  * --history-ttl is off. Returns as deliver(). O(members). */
-/* The cluster (hub.ids_local 0): stored message `row` for user (0: a
+/* A shared store (the cluster, hub.shared): stored message `row` for user (0: a
  * group message, for every member here; the author: an own copy, for its
  * other CONV devices), from the store's feed in id order: queued to each
  * LIVE connection that takes it and has not had it (its fetch may have),

@@ -273,10 +273,11 @@ void groupops_done(void *token, uint32_t group, int status) {
     if (!t) return; /* a STORE_G_JOINED (nothing waits for it) */
     conn *c = t->c;
     hub *h = c->hub;
-    /* (the cluster: the store took the last id when the ADD ran, and
-     * stored messages reach members only through it, in id order: no
-     * message routed meanwhile to catch up with) */
-    if (status == STORE_OK && t->op == OP_ADD && h->ids_local) {
+    /* (a shared store, the cluster: stored messages reach members only
+     * through its feed, in id order, each member's from the `joined` the
+     * ADD set there: no message the loop routed meanwhile by its own copy
+     * of the group to catch up with) */
+    if (status == STORE_OK && t->op == OP_ADD && !h->shared) {
         /* The members added are routed to from now on (the loop's copy has
          * them): their messages start after the last id given, whatever
          * the request said (messages given while it was committed went to

@@ -127,13 +127,15 @@ struct hub {
     uint64_t t_read_us;     /* uv_hrtime() / 1000 at the read callback
                                running (for stats.delivery) */
     uint64_t next_id;       /* the next message id (hub_msg_id) */
-    int ids_local;          /* store_ids_local(): 1, the loop gives ids;
-                               0 (the cluster), the store does in put_done,
-                               and stored messages reach connections only
-                               through its `live` callback (deliver_live);
-                               such a store is shared by several processes,
-                               so presence changes come from it too
-                               (presence_event), this process's included */
+    int ids_local;          /* store_ids_local(): 1, the loop gives ids
+                               (hub_msg_id); 0 (the cluster), the store
+                               does, in put_done */
+    int shared;             /* store_shared(): 1 (the cluster), stored
+                               messages reach connections only through
+                               the store's `live` callback (deliver_live),
+                               and presence changes come from it too
+                               (presence_event), this process's included;
+                               0, the loop routes and tells them itself */
     uint64_t committed;     /* the last message id whose put completed
                                (puts complete in id order: sync.h) */
     int64_t wall0;          /* unix ms when uv_hrtime() / 1000 read mono0_us */

@@ -40,7 +40,7 @@ int login_bind(conn *c, uint32_t user) {
         /* (before its device lookup and fetch are queued: a store shared
          * by several nodes routes the user's messages here from then on) */
         store_online(h->store, user, 1);
-        if (h->ids_local) /* (else the store tells: presence_event) */
+        if (!h->shared) /* (else the store tells: presence_event) */
             presence_changed(h, user, 1);
     }
     conn_to(c, h->cfg->echo ? CONN_ECHO : CONN_SYNC);

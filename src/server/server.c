@@ -141,7 +141,7 @@ static void hub_offline(hub *h, uint32_t user) {
     /* (a store shared by several processes tells every one, this one
      * too, when the user's last connection anywhere left:
      * presence_event) */
-    if (h->ids_local) presence_changed(h, user, 0);
+    if (!h->shared) presence_changed(h, user, 0);
 }
 
 static void hub_confirmed(hub *h, conn *c) {
@@ -406,6 +406,7 @@ int server_init(server *s, uv_loop_t *loop, const config *cfg, store *st) {
     h->pbuf = s->pbuf;
     h->pbuf_len = sizeof s->pbuf;
     h->ids_local = store_ids_local(st);
+    h->shared = store_shared(st);
     h->next_id = h->ids_local ? store_next_id(st) : 1;
     struct timespec ts = {0, 0};
     (void)clock_gettime(CLOCK_REALTIME, &ts); /* (always exists on Linux) */

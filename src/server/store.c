@@ -147,6 +147,14 @@ void store_ids_reserve(store *s, uint64_t upto) {
     if (store_ids_local(s)) s->ops->ids_reserve(s, upto);
 }
 
+/* -- whether other processes share the store (store_backend.h) ---------- */
+
+int store_shared(const store *s) {
+    assert(s && s->ops);
+    assert(!s->ops->shared || s->ops->online); /* (it routes by who is where) */
+    return s->ops->shared;
+}
+
 /* -- closing ------------------------------------------------------------- */
 
 void store_stop(store *s) {

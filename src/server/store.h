@@ -171,7 +171,7 @@ typedef struct store_callbacks {
     void (*presence_done)(void *ctx, void *token, const uint32_t *users,
                           const uint8_t *allowed, const int64_t *last_seen,
                           const uint8_t *online, size_t n, int status);
-    /* -- Backends that give ids themselves (store_ids_local() == 0: the
+    /* -- Backends shared by several processes (store_shared() == 1: the
      * cluster store, docs/CLUSTER.md 3.3). May be NULL for the others. --
      *
      * A stored message for `user`, a user this process holds (store_online),
@@ -447,6 +447,18 @@ const groups *store_groups(const store *s);
  * transaction: *all of them, *conv of which take own copies. O(1). */
 void store_devices(const store *s, uint32_t user, unsigned *all,
                    unsigned *conv);
+
+/* 1 when several processes share the store (the cluster's nodes on one
+ * Redis), 0 when this process is its only user (SQLite). A shared store
+ * hands each process the stored messages of the users it holds on its
+ * feed (the `live` callback, in id order), whichever process stored them,
+ * and tells every process, this one too, when a user's first connection
+ * anywhere opens or its last one closes (`presence_event`): so the loop
+ * routes a message it stored only from the feed, and takes presence
+ * changes from the store rather than from its own router. Independent of
+ * store_ids_local (who gives the ids), although the cluster store is
+ * both. O(1). */
+int store_shared(const store *s);
 
 /* A control frame (TYPING, RECEIPT, a GROUPS event) for user's connections
  * in the OTHER processes sharing the store (the cluster's nodes that hold

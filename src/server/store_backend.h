@@ -80,6 +80,12 @@ struct store_ops {
     /* OPTIONAL: NULL when acknowledgements are always kept (store_acks()
      * is then 1). */
     int (*acks)(const store *s);
+    /* 1 when several processes share the store (the Redis store: the
+     * nodes of a cluster), 0 when this process is its only user (SQLite):
+     * store_shared(). A shared backend must have `online` (it hands each
+     * process the messages of the users it holds, on the `live`
+     * callback). */
+    int shared;
     /* OPTIONAL: NULL when every message goes through this process (the
      * SQLite store): store_online() then does nothing. */
     void (*online)(store *s, uint32_t user, int on);

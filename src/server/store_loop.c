@@ -556,6 +556,7 @@ const store_ops store__sqlite_ops = {
     .count = store_sqlite_count,
     .next_id = store_sqlite_next_id,
     .ids_reserve = store_sqlite_ids_reserve,
+    .shared = 0, /* (one server per data directory: its lock) */
     .stop = store_sqlite_stop,
     .free = store_sqlite_free,
 };

@@ -14,7 +14,6 @@
  */
 #include "server/store_redis_int.h"
 
-#include <inttypes.h>
 
 void sr_account(store *st, uint32_t user, void *token) {
     store_redis *s = sr_of(st);
@@ -25,7 +24,7 @@ void sr_account(store *st, uint32_t user, void *token) {
         return;
     }
     sr_args(r, "HGET");
-    sr_argf(r, "u:{%" PRIu32 "}", user);
+    sr_argk(r, "u:{", user, "}");
     sr_args(r, "pw");
     r->token = token;
     sr_submit(s, r); /* (a refusal completes it later, in its turn) */

@@ -197,10 +197,10 @@ int sr_h_groups_all(store_redis *s, sr_req *r, const redisReply *rep,
         gl->id = (uint32_t)id;
         h->u.gload.gl = gl;
         sr_args(h, "HGETALL");
-        sr_argf(h, "g:{%lu}", id);
+        sr_argk(h, "g:{", id, "}");
         m->u.gload.gl = gl;
         sr_args(m, "ZRANGE");
-        sr_argf(m, "g:{%lu}:m", id);
+        sr_argk(m, "g:{", id, "}:m");
         sr_args(m, "0");
         sr_args(m, "-1");
         sr_args(m, "WITHSCORES");
@@ -354,7 +354,7 @@ int sr_devcount_send(store_redis *s, uint32_t user) {
     sr_req *r = sr_new(s, SR_DEVCOUNT, -1, 0);
     if (!r) return -1; /* (stays unknown: its messages are stored) */
     sr_args(r, "HGETALL");
-    sr_argf(r, "u:{%" PRIu32 "}", user);
+    sr_argk(r, "u:{", user, "}");
     r->u.user.user = user;
     sr_submit(s, r);
     return 0;

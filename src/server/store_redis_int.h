@@ -320,11 +320,18 @@ typedef int (*sr_handler)(store_redis *s, sr_req *r, const redisReply *rep,
 /* A new request of kind (NULL: out of memory); script >= 0 begins it with
  * EVALSHA (or EVALSHA_RO) sha nkeys. */
 sr_req *sr_new(store_redis *s, int kind, int script, int nkeys);
+/* Append an argument to r: p[0..n), str, v in decimal, a key: pre, id in
+ * decimal, post (sr_argk(r, "u:{", 7, "}:log") is u:{7}:log), or one
+ * with two numbers (sr_argk2(r, "cv:{", 3, "}:{", 9, "}") is cv:{3}:{9}).
+ * No completion and no result: out of memory (or a key whose fixed parts
+ * pass 88 bytes, a bug) sets r->oom, and every later argument is dropped;
+ * the caller checks r->oom once, or sr_submit fails r. */
 void sr_arg(sr_req *r, const void *p, size_t n);
 void sr_args(sr_req *r, const char *str);
 void sr_argu(sr_req *r, uint64_t v);
-void sr_argf(sr_req *r, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+void sr_argk(sr_req *r, const char *pre, uint64_t id, const char *post);
+void sr_argk2(sr_req *r, const char *pre, uint64_t a, const char *mid,
+              uint64_t b, const char *post);
 /* Append r to the ordered list and send it; a refusal (or r->oom) makes it
  * READY with a failure, completed later from the idle handle. */
 void sr_submit(store_redis *s, sr_req *r);

@@ -32,9 +32,9 @@ static int sr_put(store *st, const store_msg *m, int quota, void *token,
     sr_req *r;
     if (B == 0) { /* a group message: gput.lua */
         if (!(r = sr_new(s, SR_PUT, REDIS_SCRIPT_GPUT, 6))) return STORE_ENOMEM;
-        sr_argf(r, "g:{%" PRIu32 "}:m", m->grp);
-        sr_argf(r, "g:{%" PRIu32 "}:log", m->grp);
-        sr_argf(r, "u:{%" PRIu32 "}:cid:%" PRIu32, A, m->sdev);
+        sr_argk(r, "g:{", m->grp, "}:m");
+        sr_argk(r, "g:{", m->grp, "}:log");
+        sr_argk2(r, "u:{", A, "}:cid:", m->sdev, "");
         sr_args(r, "chat:ids");
         sr_args(r, "chat:alive");
         sr_args(r, "chat:gdirty");
@@ -50,17 +50,17 @@ static int sr_put(store *st, const store_msg *m, int quota, void *token,
     } else { /* put.lua */
         if (!(r = sr_new(s, SR_PUT, REDIS_SCRIPT_PUT, 11))) return STORE_ENOMEM;
         uint32_t lo = A < B ? A : B, hi = A < B ? B : A;
-        sr_argf(r, "u:{%" PRIu32 "}:log", B);
-        sr_argf(r, "u:{%" PRIu32 "}", B);
-        sr_argf(r, "u:{%" PRIu32 "}:log", A);
-        sr_argf(r, "u:{%" PRIu32 "}:cid:%" PRIu32, A, m->sdev);
-        sr_argf(r, "u:{%" PRIu32 "}:on", B);
-        sr_argf(r, "u:{%" PRIu32 "}:on", A);
+        sr_argk(r, "u:{", B, "}:log");
+        sr_argk(r, "u:{", B, "}");
+        sr_argk(r, "u:{", A, "}:log");
+        sr_argk2(r, "u:{", A, "}:cid:", m->sdev, "");
+        sr_argk(r, "u:{", B, "}:on");
+        sr_argk(r, "u:{", A, "}:on");
         sr_args(r, "chat:ids");
         sr_args(r, "chat:alive");
-        sr_argf(r, "u:{%" PRIu32 "}:ct", A);
-        sr_argf(r, "u:{%" PRIu32 "}:ct", B);
-        sr_argf(r, "cv:{%" PRIu32 "}:{%" PRIu32 "}", lo, hi);
+        sr_argk(r, "u:{", A, "}:ct");
+        sr_argk(r, "u:{", B, "}:ct");
+        sr_argk2(r, "cv:{", lo, "}:{", hi, "}");
         sr_argu(r, A);
         sr_argu(r, B);
         sr_argu(r, m->sdev);
@@ -147,8 +147,8 @@ static void sr_del(store *st, uint32_t user, uint64_t id) {
                   " is lost (it stays stored and may be delivered again)", id);
         return;
     }
-    sr_argf(r, "u:{%" PRIu32 "}:log", user);
-    sr_argf(r, "u:{%" PRIu32 "}", user);
+    sr_argk(r, "u:{", user, "}:log");
+    sr_argk(r, "u:{", user, "}");
     sr_argu(r, user);
     sr_argu(r, c53(id));
     sr_submit(s, r);
@@ -164,9 +164,9 @@ static void cursor_send(store_redis *s, uint32_t user, uint32_t dev,
                   "saved (its messages may be delivered again)", user);
         return;
     }
-    sr_argf(r, "u:{%" PRIu32 "}", user);
-    sr_argf(r, "u:{%" PRIu32 "}:log", user);
-    sr_argf(r, "u:{%" PRIu32 "}:g", user);
+    sr_argk(r, "u:{", user, "}");
+    sr_argk(r, "u:{", user, "}:log");
+    sr_argk(r, "u:{", user, "}:g");
     sr_args(r, "chat:gdirty");
     sr_argu(r, user);
     sr_argu(r, dev);
@@ -207,7 +207,7 @@ static void sr_read_mark(store *st, uint32_t user, uint32_t peer,
                   " is lost", user);
         return;
     }
-    sr_argf(r, "u:{%" PRIu32 "}:rd", user);
+    sr_argk(r, "u:{", user, "}:rd");
     sr_argu(r, group ? 0 : peer);
     sr_argu(r, group);
     sr_argu(r, c53(upto));
@@ -230,7 +230,7 @@ static void sr_contact(store *st, uint32_t a, uint32_t b) {
             return;
         }
         sr_args(r, "SADD");
-        sr_argf(r, "u:{%" PRIu32 "}:ct", x);
+        sr_argk(r, "u:{", x, "}:ct");
         sr_argu(r, y);
         sr_submit(s, r);
     }
@@ -241,8 +241,8 @@ static void sr_contact(store *st, uint32_t a, uint32_t b) {
 
 static void fetch_args(store_redis *s, sr_req *r) {
     uint32_t u = r->u.fetch.user;
-    sr_argf(r, "u:{%" PRIu32 "}:log", u);
-    sr_argf(r, "u:{%" PRIu32 "}:g", u);
+    sr_argk(r, "u:{", u, "}:log");
+    sr_argk(r, "u:{", u, "}:g");
     sr_argu(r, u);
     sr_argu(r, r->u.fetch.dev);
     sr_argu(r, r->u.fetch.conv);
@@ -339,10 +339,10 @@ static void sr_history(store *st, uint32_t user, uint32_t peer,
     }
     r->token = token;
     if (group) {
-        sr_argf(r, "g:{%" PRIu32 "}:log", group);
+        sr_argk(r, "g:{", group, "}:log");
     } else {
         uint32_t lo = user < peer ? user : peer, hi = user < peer ? peer : user;
-        sr_argf(r, "cv:{%" PRIu32 "}:{%" PRIu32 "}", lo, hi);
+        sr_argk2(r, "cv:{", lo, "}:{", hi, "}");
     }
     sr_argu(r, c53(min_id));
     sr_argu(r, c53(before));
@@ -386,9 +386,9 @@ static void sr_device(store *st, uint32_t user, const char *name,
     }
     r->token = token;
     r->u.user.user = user;
-    sr_argf(r, "u:{%" PRIu32 "}", user);
-    sr_argf(r, "u:{%" PRIu32 "}:log", user);
-    sr_argf(r, "u:{%" PRIu32 "}:on", user);
+    sr_argk(r, "u:{", user, "}");
+    sr_argk(r, "u:{", user, "}:log");
+    sr_argk(r, "u:{", user, "}:on");
     sr_args(r, "chat:devno");
     sr_args(r, "chat:alive");
     sr_argu(r, user);
@@ -566,6 +566,7 @@ const store_ops store__redis_ops = {
     .count = sr_count,
     .next_id = NULL, /* ids are Redis's: put_done's */
     .ids_reserve = NULL,
+    .shared = 1, /* (the nodes of a cluster) */
     .online = sr_online,
     .relay = sr_relay,
     .account = sr_account, /* store_redis_acct.c */

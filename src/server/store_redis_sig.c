@@ -58,12 +58,12 @@ void sr_marks(store *st, uint32_t user, uint32_t peer, uint32_t group,
         r->u.marks.first = (uint32_t)first;
         r->u.marks.n = (uint32_t)k;
         for (size_t i = 0; i < k; i++) {
-            sr_argf(r, "u:{%" PRIu32 "}", m[first + i].user);
-            sr_argf(r, "u:{%" PRIu32 "}:rd", m[first + i].user);
+            sr_argk(r, "u:{", m[first + i].user, "}");
+            sr_argk(r, "u:{", m[first + i].user, "}:rd");
         }
         for (size_t i = 0; i < k; i++) {
             if (!group)
-                sr_argf(r, "u%" PRIu32, i + first == 0 ? user : peer);
+                sr_argk(r, "u", i + first == 0 ? user : peer, "");
             else
                 sr_args(r, field);
         }
@@ -124,11 +124,11 @@ void sr_presence(store *st, uint32_t user, const uint32_t *users,
     r->token = token;
     r->u.pres.users = copy;
     r->u.pres.n = (uint32_t)n;
-    sr_argf(r, "u:{%" PRIu32 "}:ct", user);
-    sr_argf(r, "u:{%" PRIu32 "}:g", user);
+    sr_argk(r, "u:{", user, "}:ct");
+    sr_argk(r, "u:{", user, "}:g");
     for (size_t i = 0; i < n; i++) {
-        sr_argf(r, "u:{%" PRIu32 "}", users[i]);
-        sr_argf(r, "u:{%" PRIu32 "}:g", users[i]);
+        sr_argk(r, "u:{", users[i], "}");
+        sr_argk(r, "u:{", users[i], "}:g");
     }
     sr_argu(r, user);
     sr_argu(r, check != 0);
@@ -188,7 +188,7 @@ int sr_online_send(store_redis *s, uint32_t user, int on, int reg) {
                       s->node);
         return -1;
     }
-    sr_argf(r, "u:{%" PRIu32 "}:on", user);
+    sr_argk(r, "u:{", user, "}:on");
     sr_args(r, "chat:alive");
     sr_argu(r, user);
     sr_argu(r, s->node);
@@ -239,7 +239,7 @@ void sr_relay(store *st, uint32_t user, uint32_t sender, uint8_t type,
     if (!sr_active(s) || !user || !s->cmd_up) return; /* (a hint: lost) */
     sr_req *r = sr_new(s, SR_RELAY, REDIS_SCRIPT_RELAY, 2);
     if (!r) return; /* (out of memory: a hint lost, nothing else) */
-    sr_argf(r, "u:{%" PRIu32 "}:on", user);
+    sr_argk(r, "u:{", user, "}:on");
     sr_args(r, "chat:alive");
     sr_argu(r, user);
     sr_argu(r, s->node);

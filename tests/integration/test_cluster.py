@@ -1,7 +1,8 @@
 """Several chat-server nodes on one Redis (--cluster; docs/CLUSTER.md,
 issue 15): users on different nodes chat both ways, a user's devices on
-two nodes get everything, groups span nodes, messages stored through one
-node are fetched through another, a node that loses Redis refuses what it
+two nodes get everything, groups span nodes, large bodies from a node's
+feed reach every connection whole, messages stored through one node are
+fetched through another, a node that loses Redis refuses what it
 cannot store (ERROR, never an ACK) and recovers, a node SIGKILLed loses
 nothing acknowledged, accounts made with `chat-server user --cluster`
 log in on every node.
@@ -129,6 +130,39 @@ def test_a_user_with_devices_on_two_nodes_gets_everything_on_both(node):
     own = laptop.read_msg()
     assert (own.payload, own.to, own.sender) == (b"from the phone", 6, 5)
     assert sender.read_msg().payload == b"from the phone"
+
+
+def test_large_bodies_from_the_feed_reach_every_connection_whole(node):
+    """A stored message from the feed is queued to each connection that
+    takes it from one block they all reference (deliver_live): bodies below
+    and above the size that is referenced (OUTQ_REF_MIN, 16 KiB), up to
+    1 MiB, each different, arrive whole and in order on every device of
+    the receiver, a bare connection and a WebSocket one among them, and on
+    every member of a group, after the feed's reply is gone."""
+    n1, n2 = node("--http-port", "auto"), node()
+    phone, laptop = device(n1, 5, "phone"), device(n1, 5, "laptop")
+    bare = plain(n1, 5, flags=0)
+    ws = WSClient(n1)
+    ws.hello(5, 0)
+    sender = group_device(n2, 6, "desk")
+    sizes = [100, (16 << 10) - 1, 16 << 10, 64 << 10, 1 << 20, 200 << 10]
+    sent = [os.urandom(n) for n in sizes]
+    for i, body in enumerate(sent):
+        sender.post(5, TEXT, body, cid=i + 1)
+    sender.wait_acked()
+    for conn in (phone, laptop):
+        assert [m.payload for m in conn.read_msgs(len(sent), timeout=30)] == sent
+    assert bodies(bare.read_bare(len(sent), timeout=30)) == sent
+    assert [ws.read_frame(timeout=30).body for _ in sent] == sent
+    # a group: one message for every member held here, devices and users
+    m1, m2 = group_device(n1, 7, "a"), group_device(n1, 8, "b")
+    gid = sender.create("big", [7, 8])
+    sender.wait_acked()
+    for i, body in enumerate(sent):
+        sender.post_group(gid, TEXT, body, cid=100 + i)
+    sender.wait_acked()
+    for conn in (m1, m2):
+        assert [m.payload for m in conn.read_msgs(len(sent), timeout=30)] == sent
 
 
 def test_a_group_spread_over_three_nodes(node):

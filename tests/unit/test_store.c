@@ -21,7 +21,8 @@
  * oversized body refused, completions dropped after store_stop while
  * the work is still committed, and a fetch that cannot be queued (out of
  * memory) answered STORE_ENOMEM on the next loop turn, never inside
- * store_fetch, in submission order.
+ * store_fetch, in submission order; the dispatchers of the optional
+ * properties (store_shared, store_ids_local) on fake tables.
  *
  * Allocation failures: this binary is linked with
  * -Wl,--wrap=realloc,--wrap=calloc (Makefile), so the store's realloc and
@@ -1174,6 +1175,28 @@ static void test_strerror(void **state) {
     assert_non_null(strstr(store_strerror(STORE_EQUOTA), "quota"));
 }
 
+static void fake_online(store *s, uint32_t user, int on) {
+    (void)s;
+    (void)user;
+    (void)on;
+}
+
+/* The optional properties' dispatchers read the table alone: store_shared
+ * is its `shared` flag, whatever the ids say (store_ids_local); the
+ * SQLite store is neither shared nor without ids. */
+static void test_dispatch_shared(void **state) {
+    tctx *t = *state;
+    store_ops one = {0}, many = {.shared = 1, .online = fake_online};
+    store a = {&one}, b = {&many};
+    assert_int_equal(store_shared(&a), 0);
+    assert_int_equal(store_ids_local(&a), 0); /* (no next_id: gives none) */
+    assert_int_equal(store_shared(&b), 1);
+    assert_int_equal(store_ids_local(&b), 0);
+    t_open(t);
+    assert_int_equal(store_shared(t->st), 0);
+    assert_int_equal(store_ids_local(t->st), 1);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void) {
@@ -1209,6 +1232,7 @@ int main(void) {
         T(test_groups),
         T(test_history_pages),
         T(test_strerror),
+        T(test_dispatch_shared),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -19,7 +19,9 @@
  * back, resync); a killed and restarted Redis (resync, users registered
  * again, puts work); SCRIPT FLUSH (NOSCRIPT: reload and retry, in order);
  * weak persistence (appendfsync everysec: puts STORE_EWEAK, a log line);
- * a wrong password and nothing listening (open fails with a sentence).
+ * a wrong password and nothing listening (open fails with a sentence);
+ * the argument helpers (sr_argu, sr_argk, sr_argk2) against the printf
+ * formats they replace.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -28,6 +30,7 @@
 #include <cmocka.h>
 
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +39,7 @@
 #include "../support/looputil.h"
 #include "../support/redisfix.h"
 #include "server/store_redis.h"
+#include "server/store_redis_int.h" /* sr_arg*: the argument helpers */
 
 /* ---- the in-call check ----------------------------------------------- */
 
@@ -275,6 +279,7 @@ static void open_ok(fx *x, node *n) {
     if (r) fail_msg("store_redis_open: %s (%s)", store_strerror(r), err);
     assert_non_null(n->s);
     assert_int_equal(store_ids_local(n->s), 0);
+    assert_int_equal(store_shared(n->s), 1);
 }
 
 /* Put a 1:1 message; returns its put_done record once it came. */
@@ -917,8 +922,60 @@ static void test_unreachable(void **state) {
     assert_non_null(strstr(err, "600 ms"));
 }
 
+/* ---- the argument helpers (no Redis) ----------------------------------- */
+
+/* Argument i of r is the NUL-terminated want. */
+static void arg_is(const sr_req *r, int i, const char *want) {
+    assert_true(i < r->argc);
+    size_t at = 0;
+    for (int k = 0; k < i; k++) at += r->lens[k];
+    assert_int_equal(r->lens[i], strlen(want));
+    assert_memory_equal(r->buf + at, want, r->lens[i]);
+}
+
+/* sr_argu, sr_argk and sr_argk2 write what the printf formats they
+ * replace wrote ("%" PRIu64, "u:{%" PRIu32 "}:log"...), edges included;
+ * a key too long for the helpers sets oom and drops what follows. */
+static void test_args(void **state) {
+    (void)state;
+    sr_req r = {.script = -1};
+    const uint64_t v[] = {0, 1, 9, 10, 99, 100, 4294967295u, 4294967296u,
+                          UINT64_C(9007199254740991), UINT64_MAX,
+                          UINT64_MAX - 1, UINT64_C(10000000000000000000)};
+    size_t nv = sizeof v / sizeof v[0];
+    char want[64];
+    int argc = 0;
+    for (size_t i = 0; i < nv; i++) {
+        sr_argu(&r, v[i]);
+        (void)snprintf(want, sizeof want, "%" PRIu64, v[i]);
+        arg_is(&r, argc++, want);
+        sr_argk(&r, "u:{", v[i], "}:log");
+        (void)snprintf(want, sizeof want, "u:{%" PRIu64 "}:log", v[i]);
+        arg_is(&r, argc++, want);
+        sr_argk2(&r, "cv:{", v[i], "}:{", v[nv - 1 - i], "}");
+        (void)snprintf(want, sizeof want, "cv:{%" PRIu64 "}:{%" PRIu64 "}",
+                       v[i], v[nv - 1 - i]);
+        arg_is(&r, argc++, want);
+    }
+    sr_argk(&r, "u", 42, "");
+    arg_is(&r, argc++, "u42");
+    sr_argk2(&r, "u:{", 7, "}:cid:", 0, "");
+    arg_is(&r, argc++, "u:{7}:cid:0");
+    assert_int_equal(r.oom, 0);
+    char pre[100];
+    memset(pre, 'k', sizeof pre - 1);
+    pre[sizeof pre - 1] = '\0';
+    sr_argk(&r, pre, 1, ""); /* 99 + 1 + 40 of room: over 128 */
+    assert_int_equal(r.oom, 1);
+    sr_argu(&r, 5); /* (dropped: the request fails as a whole) */
+    assert_int_equal(r.argc, argc);
+    free(r.buf);
+    free(r.lens);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_args),
         cmocka_unit_test_setup_teardown(test_devices_and_cursor_rule, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_put_dedup_quota, setup, teardown),
