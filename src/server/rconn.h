@@ -4,7 +4,7 @@
  *
  * libuv TCP, an optional TLS client (the engine libchat uses too, OpenSSL
  * over memory BIOs: src/common/tlsc.c), hiredis only as a library: its
- * redisReader parses replies and redisFormatCommandArgv encodes commands.
+ * redisReader parses replies (commands are encoded here, rconn.c).
  * Not hiredis' async context (CLUSTER.md section 5: no TLS, no timeouts, a
  * refused connect is dropped).
  *

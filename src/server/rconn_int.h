@@ -175,6 +175,10 @@ void rconn__ready(rconn *c);
 void rconn__complete(rconn *c, rconn_cmd *cmd, const redisReply *r, int status);
 
 /* Queue primitives. */
+/* A command in RESP: its size, then its bytes written at p (that many). */
+size_t rconn__resp_size(int argc, const char **argv, const size_t *lens);
+void rconn__resp_write(char *p, int argc, const char **argv,
+                       const size_t *lens);
 void rconn__push(rconn_cmdq *q, rconn_cmd *cmd);
 rconn_cmd *rconn__pop(rconn_cmdq *q);
 

@@ -140,17 +140,15 @@ void rconn__replies(rconn *c, rconn_sock *s) {
 
 int rconn__internal(rconn *c, buf *b, int argc, const char **argv,
                     const size_t *argvlen, rconn_cb cb) {
-    char *enc = NULL;
-    int n = redisFormatCommandArgv(&enc, argc, argv, argvlen);
-    if (n < 0 || !enc) return RCONN_ENOMEM;
+    size_t n = rconn__resp_size(argc, argv, argvlen);
     rconn_cmd *x = calloc(1, sizeof *x);
-    int r = x ? buf_append(b, enc, (size_t)n, SIZE_MAX) : BUF_ENOMEM;
-    OPENSSL_cleanse(enc, (size_t)n); /* AUTH carries the password */
-    redisFreeCommand(enc);
-    if (r) {
+    if (!x || n > UINT32_MAX || buf_reserve(b, n, SIZE_MAX)) {
         free(x);
         return RCONN_ENOMEM;
     }
+    /* (written straight into b: no copy of AUTH's password to wipe) */
+    rconn__resp_write((char *)b->data + b->len, argc, argv, argvlen);
+    b->len += n;
     x->cb = cb;
     x->ud = c;
     x->len = (uint32_t)n;

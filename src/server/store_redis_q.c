@@ -18,6 +18,8 @@
  */
 #include "server/store_redis_int.h"
 
+#include "common/dec.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -171,20 +173,8 @@ void sr_arg(sr_req *r, const void *p, size_t n) {
 
 void sr_args(sr_req *r, const char *str) { sr_arg(r, str, strlen(str)); }
 
-#define SR_DEC_MAX ((size_t)20) /* digits of UINT64_MAX */
+#define SR_DEC_MAX DEC_MAX
 #define SR_KEY_MAX 128 /* (our keys are short: a longer one is a bug) */
-
-/* The decimal digits of v, written backwards to end at `end` (at most
- * SR_DEC_MAX bytes): their start. Arguments are built without the printf
- * family: a put formats a dozen keys and numbers, and vsnprintf cost
- * about a third of a node's CPU on the stored path. */
-static char *dec_back(char *end, uint64_t v) {
-    do {
-        *--end = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    return end;
-}
 
 /* str written backwards to end at `end`: its start. */
 static char *str_back(char *end, const char *str, size_t n) {
