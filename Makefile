@@ -81,7 +81,8 @@ SERVER_SRC := src/server/cluster_url.c src/server/config.c src/server/config_fil
               src/server/rconn_reply.c $(TLSC_SRC) \
               src/server/store_redis.c src/server/store_redis_q.c \
               src/server/store_redis_ops.c src/server/store_redis_sig.c src/server/store_redis_feed.c \
-              src/server/store_redis_node.c src/server/store_redis_acct.c src/server/store_redis_wait.c
+              src/server/store_redis_node.c src/server/store_redis_acct.c src/server/store_redis_wait.c \
+              src/server/store_redis_pool.c
 # The web client's files (web/), built into the server (scripts/embed_web.py).
 WEB_FILES  := $(sort $(wildcard web/*))
 WEB_GEN    := $(B)/gen/web_assets.c

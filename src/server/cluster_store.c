@@ -100,6 +100,7 @@ int cluster_store_open(store **out, uv_loop_t *loop, const config *cfg,
     rc.trust_persistence = cfg->cluster_trust_persistence;
     rc.wait_replicas = cfg->cluster_wait;
     rc.wait_ms = (unsigned)cfg->cluster_wait_ms; /* (<= 3000: config.c) */
+    rc.conns = cfg->cluster_connections;         /* (1..16: config.c) */
     int r = store_redis_open(out, loop, &rc, cb, err, errlen);
     cluster_conn_wipe(&cc); /* (store_redis copied it) */
     return r;

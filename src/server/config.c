@@ -30,6 +30,7 @@ void config_defaults(config *c) {
     c->history_ttl_ms = CONFIG_DEFAULT_HISTORY_TTL_MS;
     c->dedup_ms = CONFIG_DEFAULT_DEDUP_MS;
     c->cluster_wait_ms = CONFIG_DEFAULT_CLUSTER_WAIT_MS;
+    c->cluster_connections = 1;
     c->max_group_members = CONFIG_DEFAULT_MAX_GROUP_MEMBERS;
     c->receipt_group_max = CONFIG_DEFAULT_RECEIPT_GROUP_MAX;
     c->max_subscriptions = CONFIG_DEFAULT_MAX_SUBSCRIPTIONS;
@@ -275,6 +276,11 @@ const setting config_settings[] = {
      "waits for the replicas; the node's other Redis commands wait behind "
      "it, so at most 3s (a node's heartbeat must get through)", NULL,
      SET_DURATION, 0, FIELD(cluster_wait_ms), 10, 3000, NULL},
+    {"cluster-connections", "N", NULL, "command connections from this node "
+     "to Redis: the sends of sender S go on connection S % N (one sender's "
+     "stay in order), everything else on the first; more let one fsync of "
+     "Redis's appendfsync always cover more sends (docs/CLUSTER.md 6.1)",
+     NULL, SET_COUNT, 0, FIELD(cluster_connections), 1, 16, NULL},
     {"workers", "N|auto", NULL, "run N processes of the server on this host, "
      "sharing its ports (SO_REUSEPORT: the kernel spreads new connections), "
      "each a node of the cluster; auto: one per CPU this process may use; "
@@ -633,6 +639,7 @@ int config_finish(config *c, char *err, size_t errlen) {
     if (!*c->cluster &&
         (*c->cluster_password_file || *c->cluster_tls_ca ||
          c->cluster_trust_persistence || c->cluster_wait ||
+         c->cluster_connections != 1 ||
          *c->cluster_tls_cert || *c->cluster_tls_key || *c->cluster_tls_name))
         FAIL("--%s: needs --cluster",
              *c->cluster_password_file ? "cluster-password-file"
@@ -641,6 +648,7 @@ int config_finish(config *c, char *err, size_t errlen) {
              : *c->cluster_tls_key     ? "cluster-tls-key"
              : *c->cluster_tls_name    ? "cluster-tls-name"
              : c->cluster_wait         ? "cluster-wait"
+             : c->cluster_connections != 1 ? "cluster-connections"
                                        : "cluster-trust-persistence");
     if (*c->cluster) {
         static cluster_url u; /* (~2 KiB: off the stack; main thread) */

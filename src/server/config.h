@@ -113,6 +113,8 @@ typedef struct config {
     uint32_t cluster_wait;         /* WAIT for this many replicas before
                                       acknowledging (0: off; 0..16) */
     uint64_t cluster_wait_ms;      /* WAIT's timeout (10 ms .. 3 s) */
+    uint32_t cluster_connections;  /* command connections to Redis, the
+                                      puts spread over them (1..16) */
     int workers;                   /* --workers: processes sharing the
                                       ports (workers.h); 0: one per CPU */
     int worker;                    /* set by the supervisor in each worker

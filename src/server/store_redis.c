@@ -5,13 +5,15 @@
  * invariants (the periodic work is store_redis_node.c's).
  *
  * Invariants (store_redis_check, after every callback unless NDEBUG):
- *  (1) phase < SR_NPHASES; before STOPPING both connections exist, in
- *      STOPPING the command connection (the feed closes first); CLOSED
- *      => neither does, and every handle is closed.
+ *  (1) phase < SR_NPHASES; before STOPPING the command connection and
+ *      the feed exist, in STOPPING the command connection (the feed
+ *      closes first); CLOSED => neither does, and every handle is closed.
  *  (2) the requests: nreq is the list's length and tail its last.
  *  (3) each request has a known kind and is SENT or READY, or HANDLING
  *      for the head while its handler runs (the callbacks to the loop it
- *      calls may check these); only a READY one holds a parked reply.
+ *      calls may check these); only a READY one holds a parked reply;
+ *      one on a connection other than 0 is a put, a WAIT or a NOSCRIPT's
+ *      SCRIPT LOAD (store_redis_pool.c).
  *  (4) pending == the body bytes of the puts in the list.
  *  (5) the head is READY => the idle handle is on (it completes it).
  *  (6) cmd_up => the command connection is READY; feed_up => the feed is.
@@ -27,6 +29,10 @@
  * (11) config_left <= 3; hb_inflight, jan_inflight are 0 or 1;
  *      reg_pending >= 0.
  * (12) --cluster-wait: store_redis_wait.c lists its part.
+ * (13) the put pool (store_redis_pool.c): 1 <= nconns <= 16; before
+ *      CLOSING every pool connection exists, CLOSED => none does; a pool
+ *      connection up => READY; pool_down counts those not up; a
+ *      cluster_redis_pool_down line logged => one is down.
  */
 #include "server/store_redis_int.h"
 
@@ -150,7 +156,7 @@ int sr_h_node_id(store_redis *s, sr_req *r, const redisReply *rep, int st) {
 
 /* -- the command connection ------------------------------------------------- */
 
-static void cmd_on_ready(void *ud) {
+void sr_cmd_on_ready(void *ud) {
     store_redis *s = ud;
     if (s->phase != SR_OPENING && s->phase != SR_RUNNING) return;
     s->cmd_up = 1;
@@ -184,7 +190,7 @@ static void cmd_on_ready(void *ud) {
     SR_CHECK(s);
 }
 
-static void cmd_on_down(void *ud, const char *reason) {
+void sr_cmd_on_down(void *ud, const char *reason) {
     store_redis *s = ud;
     if (s->phase != SR_OPENING && s->phase != SR_RUNNING) return;
     s->cmd_up = 0;
@@ -228,21 +234,26 @@ static void close_handles(store_redis *s) {
     uv_close((uv_handle_t *)&s->wchk, on_handle_closed);
 }
 
+void sr_conns_maybe_closed(store_redis *s) {
+    if (!s->cmd && !s->feed && sr_pool_closed(s) && !s->handles_closing)
+        close_handles(s);
+}
+
 static void cmd_closed(void *ud) {
     store_redis *s = ud;
     s->cmd = NULL;
-    if (!s->feed) close_handles(s);
+    sr_conns_maybe_closed(s);
     SR_CHECK(s);
 }
 
 static void feed_closed(void *ud) {
     store_redis *s = ud;
     s->feed = NULL;
-    if (!s->cmd) close_handles(s);
+    sr_conns_maybe_closed(s);
     SR_CHECK(s);
 }
 
-/* -> CLOSING: both connections closed (their requests fail, ECLOSED, and
+/* -> CLOSING: every connection closed (their requests fail, ECLOSED, and
  * complete without the loop), then the handles. */
 static void close_all(store_redis *s) {
     sr_to(s, SR_CLOSING);
@@ -255,7 +266,8 @@ static void close_all(store_redis *s) {
     (void)uv_timer_stop(&s->stop_t);
     if (s->cmd) rconn_close(s->cmd, cmd_closed, s);
     if (s->feed) rconn_close(s->feed, feed_closed, s);
-    if (!s->cmd && !s->feed) close_handles(s);
+    sr_pool_close(s);
+    sr_conns_maybe_closed(s);
 }
 
 static void on_stop_t(uv_timer_t *t) {
@@ -274,6 +286,7 @@ static void on_stop_t(uv_timer_t *t) {
                          !s->feed_up ? "the feed connection is not "
                                        "subscribed"
                          : !s->groups_loaded ? "the groups are not loaded"
+                         : s->pool_down ? "a put connection is not up"
                                              : "no answer to the setup");
     } else if (s->phase == SR_STOPPING) {
         close_all(s);
@@ -403,39 +416,10 @@ static void defaults(store_redis_config *c) {
     if (!c->wait_ms) c->wait_ms = STORE_REDIS_WAIT_MS;
 }
 
-static int make_conn(store_redis *s, rconn **out, int feed, char *err,
-                     size_t errlen) {
-    rconn_options o = {0};
-    memcpy(o.addrs, s->cfg.addrs, sizeof o.addrs);
-    o.naddrs = s->cfg.naddrs;
-    o.user = s->cfg.user;
-    o.password = s->cfg.password;
-    o.tls = s->cfg.tls;
-    o.tls_ca_file = s->cfg.tls_ca_file;
-    o.tls_cert_file = s->cfg.tls_cert_file;
-    o.tls_key_file = s->cfg.tls_key_file;
-    o.tls_server_name = s->cfg.tls_server_name;
-    o.require_master = 1;
-    o.connect_timeout_ms = s->cfg.connect_timeout_ms;
-    o.command_timeout_ms = s->cfg.command_timeout_ms;
-    /* the feed is quiet when nothing happens: a frozen Redis must still be
-     * noticed there (the command connection has the heartbeat) */
-    o.keepalive_ms = feed ? s->cfg.heartbeat_ms : 0;
-    o.ud = s;
-    if (feed) {
-        o.on_ready = sr_feed_on_ready;
-        o.on_down = sr_feed_on_down;
-        o.on_push = sr_feed_on_push;
-    } else {
-        o.on_ready = cmd_on_ready;
-        o.on_down = cmd_on_down;
-    }
-    return rconn_new(out, s->loop, &o, err, errlen);
-}
-
 static int open_ready(const store_redis *s) {
     return s->persist != SR_P_UNKNOWN && s->scripts_ok == REDIS_SCRIPT_COUNT &&
-           s->node && s->alive && s->feed_up && s->groups_loaded;
+           s->node && s->alive && s->feed_up && s->groups_loaded &&
+           !s->pool_down;
 }
 
 static int init_handles(store_redis *s) {
@@ -467,6 +451,12 @@ int store_redis_open(store **out, uv_loop_t *loop,
                                 STORE_REDIS_WAIT_MS_MAX);
         return STORE_EIO;
     }
+    if (cfg && cfg->conns > STORE_REDIS_CONNS_MAX) {
+        if (err) (void)snprintf(err, errlen, "%u command connections to "
+                                "redis: at most %u", cfg->conns,
+                                STORE_REDIS_CONNS_MAX);
+        return STORE_EIO;
+    }
     if (!cfg || cfg->naddrs < 1 || cfg->naddrs > RCONN_MAX_ADDRS || !cb ||
         !cb->live || !cb->resync) {
         if (err) (void)snprintf(err, errlen, "the cluster store needs 1 to "
@@ -488,6 +478,10 @@ int store_redis_open(store **out, uv_loop_t *loop,
     s->max_messages = cfg->max_messages;
     s->max_bytes = cfg->max_bytes;
     s->persist_logged = -1;
+    s->nconns = s->cfg.conns ? s->cfg.conns : 1;
+    for (unsigned i = 0; i < STORE_REDIS_CONNS_MAX; i++)
+        s->conns[i] = (sr_conn_st){.s = s, .idx = (uint8_t)i};
+    s->pool_down = s->nconns - 1;
     s->stats.health = STORE_EIO;
     metrics_hist_init(&s->stats.txn_us, METRICS_LATENCY_US);
     metrics_hist_init(&s->stats.txn_writes, METRICS_COUNT);
@@ -505,9 +499,10 @@ int store_redis_open(store **out, uv_loop_t *loop,
                                 "cluster store");
         return STORE_ENOMEM;
     }
-    int rc = make_conn(s, &s->cmd, 0, err, errlen);
-    if (rc == 0) rc = make_conn(s, &s->feed, 1, err, errlen);
+    int rc = sr_make_conn(s, &s->cmd, 0, s, err, errlen);
+    if (rc == 0) rc = sr_make_conn(s, &s->feed, 1, s, err, errlen);
     if (rc == 0) rc = rconn_start(s->cmd);
+    if (rc == 0) rc = sr_pool_open(s, err, errlen);
     if (rc == 0) rc = uv_timer_start(&s->stop_t, on_stop_t,
                                      s->cfg.open_timeout_ms, 0);
     if (rc) s->open_failed = 1; /* (err says why: rconn_new's sentence) */
@@ -565,5 +560,6 @@ int store_redis_check(const store *st) {
     assert(s->jan_inflight == 0 || s->jan_inflight == 1);
     assert(s->reg_pending >= 0);
     assert(sr_wait_check(s));                                         /* (12) */
+    assert(sr_pool_check(s));                                         /* (13) */
     return 1;
 }

@@ -41,8 +41,9 @@
  *    before store_device for its first connection: a count that changes
  *    between the two is not published to this node.
  *  - store_online(user, 1) routes user's messages here before any request
- *    queued after it on THIS node runs; a put on another node may still
- *    run before it (that is what the fetch after it is for).
+ *    queued after it on THIS node's first connection runs; a put on
+ *    another node, or on another of this node's connections (conns > 1),
+ *    may still run before it (that is what the fetch after it is for).
  *  - store_marks of a group lists the members from the node's copy of the
  *    groups (store_groups), which the chat:groups events keep.
  *  - it keeps the accounts (store_accounts() is 1): store_account is
@@ -57,7 +58,17 @@
  *    a resend with the same client id is deduplicated and acknowledged by
  *    a later WAIT that is satisfied). Completions keep the order of the
  *    other requests except that a held put completes after the requests
- *    between it and its WAIT.
+ *    between it and its WAIT. With several connections (conns), a WAIT
+ *    goes on every connection that carried puts since its last one, and
+ *    only a WAIT on a put's own connection vouches for it (WAIT counts
+ *    the calling client's writes); held puts complete in their order.
+ *  - conns > 1 (docs/CLUSTER.md 6.1): puts (put.lua, gput.lua) go on
+ *    connection sender % conns, so one sender's puts keep their order in
+ *    Redis; every other request on the first connection. Completions
+ *    keep submission order across connections. The node's health (and
+ *    the cluster_redis_down/back lines) is the first connection's; a put
+ *    routed to another connection that is down fails with STORE_EIO
+ *    until it is back (one cluster_redis_pool_down line per streak).
  *  - memory: a put's body is held twice until its reply: its arguments
  *    (kept for one retry after NOSCRIPT) and the connection's encoded copy
  *    (until written). store_pending_bytes counts it once.
@@ -104,6 +115,7 @@
 #define STORE_REDIS_STOP_MS 1000u           /* store_stop's goodbye, at most */
 #define STORE_REDIS_DEDUP_MS 86400000u      /* when dedup_ms is 0 */
 #define STORE_REDIS_WAIT_MS 1000u           /* when wait_ms is 0 */
+#define STORE_REDIS_CONNS_MAX 16u          /* command connections */
 #define STORE_REDIS_WAIT_MS_MAX 3000u       /* WAIT blocks the command
                                                connection: the heartbeat
                                                (alive_ttl_ms) must pass */
@@ -142,6 +154,11 @@ typedef struct store_redis_config {
                                           a WAIT wait_replicas wait_ms
                                           sent after it answered (below) */
     unsigned wait_ms;                  /* 1..STORE_REDIS_WAIT_MS_MAX */
+    unsigned conns;                    /* command connections, 0 or 1..
+                                          STORE_REDIS_CONNS_MAX (0: 1):
+                                          puts go on connection sender %
+                                          conns, everything else on the
+                                          first (below) */
 } store_redis_config;
 
 /* Open a node on loop: make the two connections and RUN THE LOOP itself

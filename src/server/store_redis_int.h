@@ -19,6 +19,8 @@
  *                       for a login, --auth on)
  *   store_redis_wait.c  --cluster-wait: WAIT after the puts, their
  *                       completions held until it answered
+ *   store_redis_pool.c  the put connections beyond the first (conns > 1):
+ *                       made, their hooks, closed, routed to
  *
  * Phases of a node (sr_to() asserts the edge):
  *
@@ -27,7 +29,7 @@
  *   RUNNING --store_stop--> STOPPING (goodbye: HDEL chat:alive, users
  *       unregistered; callbacks to the loop no longer run)
  *   STOPPING --goodbye answered, or STORE_REDIS_STOP_MS--> CLOSING
- *   CLOSING --both connections and every handle closed--> CLOSED
+ *   CLOSING --every connection and every handle closed--> CLOSED
  *       (store_free may run; open frees it itself)
  */
 #ifndef CHAT_SERVER_STORE_REDIS_INT_H
@@ -117,6 +119,9 @@ typedef struct sr_req {
     uint8_t state;                /* SR_SENT, SR_READY, SR_HANDLING */
     uint8_t retried;              /* NOSCRIPT: reloaded and resent once */
     uint8_t reserve;              /* of the reserve (sr_fail): goes back */
+    uint8_t conn;                 /* sent on sr_conn(s, conn): 0, or a
+                                     put's (or its NOSCRIPT load's, or a
+                                     WAIT's) pool connection */
     int16_t script;               /* REDIS_SCRIPT_*, -1: a plain command */
     int status;                   /* SR_READY without parked: the outcome
                                      (STORE_E*, or STORE_OK: answered here) */
@@ -170,8 +175,25 @@ typedef struct sr_held {
     uint64_t seq, id, cid;
     uint64_t wgen;                /* the put's (sr_req.u.put.wgen) */
     int status;                   /* the put's outcome */
+    uint8_t conn;                 /* the put's connection */
+    uint8_t vouched;              /* its WAIT answered (status final):
+                                     completes once those before it did */
     uint8_t done;                 /* being completed (sr_h_wait) */
 } sr_held;
+
+/* A command connection: index 0 is the node's own (s->cmd; its rconn
+ * pointer here stays NULL), 1..nconns-1 the put pool's. */
+typedef struct sr_conn_st {
+    struct store_redis *s;
+    rconn *c;                     /* pool: NULL once closed */
+    uint8_t idx;
+    int up;                       /* pool: READY (on_ready .. on_down) */
+    /* --cluster-wait on this connection (store_redis_wait.c). */
+    uint64_t wait_seq;            /* WAITs sent (the last one's number) */
+    uint64_t wait_done;           /* WAITs handled */
+    int wait_owed;                /* a put was sent since the last WAIT */
+    int wait_inflight;            /* wait_seq > wait_done */
+} sr_conn_st;
 
 typedef struct store_redis {
     store base;                   /* first (store_backend.h) */
@@ -182,6 +204,11 @@ typedef struct store_redis {
     size_t strslen;
     uint8_t phase;                /* enum sr_phase */
     rconn *cmd, *feed;            /* NULL once closed */
+    unsigned nconns;              /* command connections (cfg.conns) */
+    sr_conn_st conns[STORE_REDIS_CONNS_MAX];
+    unsigned pool_down;           /* pool connections not up */
+    int pool_logged;              /* a cluster_redis_pool_down line was
+                                     logged and no _back line since */
     uint32_t node;                /* chat:nodes; 0 until known */
 
     /* The command connection. */
@@ -245,10 +272,6 @@ typedef struct store_redis {
     /* --cluster-wait (store_redis_wait.c). */
     sr_held *held;                /* nheld of cheld (owned) */
     size_t nheld, cheld;
-    uint64_t wait_seq;            /* WAITs sent (the last one's number) */
-    uint64_t wait_done;           /* WAITs handled */
-    int wait_owed;                /* a put was sent since the last WAIT */
-    int wait_inflight;            /* wait_seq > wait_done */
     log_limit wait_limit;         /* cluster_wait_short lines */
 
     /* Handles (all closed by CLOSED). */
@@ -293,6 +316,10 @@ int sr_h_node_id(store_redis *s, sr_req *r, const redisReply *rep, int st);
 int sr_h_goodbye(store_redis *s, sr_req *r, const redisReply *rep, int st);
 void sr_stop(store *st);
 void sr_free(store *st);
+void sr_cmd_on_ready(void *ud);         /* connection 0's rconn hooks */
+void sr_cmd_on_down(void *ud, const char *reason);
+/* A connection closed: the handles close once every one has. */
+void sr_conns_maybe_closed(store_redis *s);
 
 /* -- store_redis_node.c -------------------------------------------------- */
 void sr_persist_check(store_redis *s);  /* CONFIG GET x3 (one at a time) */
@@ -395,6 +422,26 @@ void sr_on_wait_check(uv_check_t *h);
 int sr_h_wait(store_redis *s, sr_req *r, const redisReply *rep, int st);
 void sr_wait_free(store_redis *s);
 int sr_wait_check(const store_redis *s);
+
+/* -- store_redis_pool.c ------------------------------------------------- */
+/* A connection to the cluster's Redis with the hooks of kind 0 (the
+ * command connection, ud s), 1 (the feed, ud s) or 2 (a pool connection,
+ * ud its sr_conn_st). 0 or an rconn code (err says why). */
+int sr_make_conn(store_redis *s, rconn **out, int kind, void *ud, char *err,
+                 size_t errlen);
+/* Make and start the pool connections (conns 1..nconns-1). 0 or an rconn
+ * code (err says why). */
+int sr_pool_open(store_redis *s, char *err, size_t errlen);
+void sr_pool_close(store_redis *s);   /* close_all: rconn_close each */
+int sr_pool_closed(const store_redis *s); /* 1: every one is closed */
+void sr_pool_flush(store_redis *s);
+/* The connection a request goes on (NULL: closed). */
+rconn *sr_conn(const store_redis *s, unsigned idx);
+/* The connection a put of sender goes on. */
+static inline uint8_t sr_put_conn(const store_redis *s, uint32_t sender) {
+    return (uint8_t)(sender % s->nconns);
+}
+int sr_pool_check(const store_redis *s);
 
 /* -- store_redis_feed.c -------------------------------------------------- */
 void sr_feed_on_ready(void *ud);

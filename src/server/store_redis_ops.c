@@ -83,6 +83,7 @@ static int sr_put(store *st, const store_msg *m, int quota, void *token,
         return STORE_ENOMEM;
     }
     r->token = token;
+    r->conn = sr_put_conn(s, A); /* (one sender, one connection: order) */
     r->u.put.seq = seq;
     r->u.put.cid = m->cid;
     r->u.put.len = m->len;
@@ -518,8 +519,7 @@ static const groups *sr_groups(const store *st) { return &sr_cof(st)->grp; }
 /* -- the rest of the table ----------------------------------------------------- */
 
 static void sr_flush(store *st) {
-    store_redis *s = sr_of(st);
-    if (s->cmd) rconn_flush(s->cmd);
+    sr_pool_flush(sr_of(st));
 }
 
 static void sr_set_quota(store *st, uint64_t max_messages,

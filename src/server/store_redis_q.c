@@ -1,6 +1,6 @@
 /*
  * store_redis_q.c -- the cluster store's requests (store_redis_int.h):
- * every command the node sends on its command connection is a request in
+ * every command the node sends on its command connections is a request in
  * ONE list, in submission order, and completes (its handler runs) only at
  * the head of that list. rconn answers in FIFO order, so a reply normally
  * finds its request at the head; it does not when a request before it
@@ -9,6 +9,10 @@
  * request that cannot be sent (out of memory, rconn's queue limit, the
  * store closing) is READY at once with its failure, and completes from the
  * idle handle (never inside the store_* call), in its turn.
+ *
+ * With several command connections (store_redis_pool.c: puts spread over
+ * them) the list is still one: a reply from another connection than the
+ * head's is parked the same way, so completions keep submission order.
  *
  * Cost: O(1) per request; a parked reply costs one copy (rare: only behind
  * a retry or a continuation). Requests and their argument buffers are
@@ -256,7 +260,8 @@ static int status_of(int rconn_status) {
 static void on_reply(void *ud, const redisReply *rep, int status);
 
 static int send_req(store_redis *s, sr_req *r) {
-    if (!s->cmd) return RCONN_ECLOSED;
+    rconn *conn = sr_conn(s, r->conn);
+    if (!conn) return RCONN_ECLOSED;
     if ((size_t)r->argc > s->cargv) {
         size_t c = (size_t)r->argc * 2;
         const char **a = realloc(s->argv, c * sizeof *a);
@@ -269,7 +274,7 @@ static int send_req(store_redis *s, sr_req *r) {
         s->argv[i] = r->buf + off;
         off += r->lens[i];
     }
-    return rconn_command(s->cmd, r->argc, s->argv, r->lens, on_reply, r);
+    return rconn_command(conn, r->argc, s->argv, r->lens, on_reply, r);
 }
 
 static void make_ready(store_redis *s, sr_req *r, int status) {
@@ -358,6 +363,7 @@ static int noscript(store_redis *s, sr_req *r, const redisReply *rep) {
     sr_args(l, "LOAD");
     sr_arg(l, sc->text, sc->len);
     l->u.config.which = r->script;
+    l->conn = r->conn; /* (before r's resend on r's connection) */
     sr_submit(s, l);
     r->retried = 1;
     return 1;
@@ -479,6 +485,9 @@ int sr_q_check(const store_redis *s) {
                (r->state == SR_HANDLING && r == s->head));
         assert(!r->parked || r->state == SR_READY);
         assert(r->argc <= r->clens && r->nbuf <= r->cbuf);
+        assert(r->conn < s->nconns);
+        assert(r->conn == 0 || r->kind == SR_PUT || r->kind == SR_WAIT ||
+               r->kind == SR_LOAD);
         if (r->kind == SR_PUT) pending += r->u.put.len;
     }
     assert(n == s->nreq && last == s->tail);                          /* (2) */

@@ -83,6 +83,24 @@ def test_acknowledged_sends_across_nodes_arrive_in_order(node):
     b.ack()
 
 
+def test_several_command_connections_keep_each_senders_order(node):
+    # --cluster-connections 3: senders 1..6 spread over three connections
+    # per node (S % 3); each one's messages arrive in its order, all ACKed
+    n1, n2 = node("--cluster-connections", "3"), node("--cluster-connections", "3")
+    senders = {u: plain(n1, u) for u in range(1, 7)}
+    b = plain(n2, 9)
+    for i in range(40):
+        for u, c in senders.items():
+            c.send_data(9, TEXT, b"s%d-%d" % (u, i))
+    for c in senders.values():
+        assert wait_for_ack(c, 40).errors == []
+    got = bodies(b.read_bare(240))
+    for u in senders:
+        mine = [g for g in got if g.startswith(b"s%d-" % u)]
+        assert mine == [b"s%d-%d" % (u, i) for i in range(40)], u
+    b.ack()
+
+
 def test_a_websocket_user_and_a_tcp_user_on_two_nodes(node):
     n1, n2 = node(), node("--http-port", "auto")
     tcp = plain(n1, 1)
@@ -335,6 +353,11 @@ def test_cluster_settings_are_checked():
         (["--cluster-tls-ca", "/x"], "needs --cluster"),
         (["--cluster", "redis://u:pw@h:1"], "no password in the URL"),
         (["--cluster", "redis://h:1", "--cluster-tls-name", "x"], "rediss://"),
+        (["--cluster-connections", "4"], "--cluster-connections: needs --cluster"),
+        (["--cluster", "redis://h:1", "--cluster-connections", "17"],
+         "cluster-connections"),
+        (["--cluster", "redis://h:1", "--cluster-connections", "0"],
+         "cluster-connections"),
     ]
     for args, says in cases:
         p = subprocess.run([require_binary(), *args], capture_output=True, timeout=10)

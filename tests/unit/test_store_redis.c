@@ -21,7 +21,11 @@
  * weak persistence (appendfsync everysec: puts STORE_EWEAK, a log line);
  * a wrong password and nothing listening (open fails with a sentence);
  * the argument helpers (sr_argu, sr_argk, sr_argk2) against the printf
- * formats they replace.
+ * formats they replace; four command connections (conns 4): many senders'
+ * puts complete in submission order, each sender's in order at the
+ * receiver, and a pool connection killed (CLIENT KILL, during a CLIENT
+ * PAUSE WRITE that holds the puts in flight) fails only the puts it
+ * carried, logs one line and comes back.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -973,6 +977,139 @@ static void test_args(void **state) {
     free(r.lens);
 }
 
+/* ---- the put pool (conns 4) ------------------------------------------ */
+
+typedef struct idrep {
+    int done;
+    long long id;
+} idrep;
+
+static void on_client_id(void *ud, const redisReply *r, int status) {
+    idrep *x = ud;
+    x->done = 1;
+    x->id = status == RCONN_OK && r->type == REDIS_REPLY_INTEGER
+                ? r->integer : -1;
+}
+
+/* A burst of puts from senders 1..nsend, k each (interleaved), to user 50
+ * in one iteration, seq first_seq, first_seq + 1, ...; every completion
+ * once they came. Body: "s<sender>-<round>". */
+static void pool_burst(fx *x, node *a, int nsend, int k, uint64_t first_seq) {
+    int n0 = a->nputs;
+    char bodies[64][16];
+    int i = 0;
+    for (int round = 0; round < k; round++)
+        for (int sd = 1; sd <= nsend; sd++, i++) {
+            (void)snprintf(bodies[i], sizeof bodies[i], "s%d-%d", sd, round);
+            store_msg m = {.receiver = 50, .sender = (uint32_t)sd, .type = 1,
+                           .body = (const uint8_t *)bodies[i],
+                           .len = (uint32_t)strlen(bodies[i])};
+            int r;
+            CALL(r = store_put(a->s, &m, 0, NULL, first_seq + (uint64_t)i));
+            assert_int_equal(r, 0);
+        }
+    WAIT_FOR(&x->loop, a->nputs == n0 + i, 5000);
+    for (int j = 0; j < i; j++) /* submission order, across connections */
+        assert_int_equal(a->puts[n0 + j].seq, first_seq + (uint64_t)j);
+}
+
+/* The live bodies of sender sd at user 50 came in rounds 0, 1, ... */
+static void live_in_order(const node *a, int sd, int want) {
+    char pre[8];
+    (void)snprintf(pre, sizeof pre, "s%d-", sd);
+    int next = 0;
+    uint64_t last = 0;
+    for (int i = 0; i < a->nlive; i++) {
+        const liverec *l = &a->live[i];
+        if (l->user != 50 || strncmp(l->body, pre, strlen(pre)) != 0)
+            continue;
+        assert_int_equal(atoi(l->body + strlen(pre)), next);
+        assert_true(l->id > last);
+        last = l->id;
+        next++;
+    }
+    assert_int_equal(next, want);
+}
+
+static void test_pool(void **state) {
+    fx *x = *state;
+    start(x, NULL);
+    store_redis_config c = config(x);
+    c.conns = 4;
+    char err[512];
+    node *a = &x->a;
+    int rc = open_node(x, a, &c, err, sizeof err);
+    if (rc) fail_msg("store_redis_open: %s (%s)", store_strerror(rc), err);
+    store_redis *s = (store_redis *)a->s;
+    assert_int_equal(s->nconns, 4);
+    CALL(store_online(a->s, 50, 1));
+    /* (a put on connection 0 answered: the registration ran; a put on
+     * another connection may run before it, like another node's) */
+    assert_int_equal(put(x, a, 4, 50, 0, "w", 0).status, STORE_OK);
+
+    /* 7 senders x 5: in submission order, all stored, on every connection
+     * (7: a sender's seq is not the same modulo 4 in each round) */
+    pool_burst(x, a, 7, 5, 2);
+    for (int j = 0; j < 36; j++) assert_int_equal(a->puts[j].status, 0);
+    for (unsigned i = 1; i < 4; i++)
+        assert_true(rconn_stats_get(s->conns[i].c)->replies >= 5);
+    WAIT_FOR(&x->loop, a->nlive == 36, 5000);
+    for (int sd = 1; sd <= 7; sd++) live_in_order(a, sd, 5);
+
+    /* connection 1 (senders 1 and 5) killed while the puts are held in
+     * Redis by a pause: only those fail, in their turn */
+    idrep cid = {0};
+    assert_int_equal(rconn_command(s->conns[1].c, 2,
+                                   (const char *[]){"CLIENT", "ID"}, NULL,
+                                   on_client_id, &cid), 0);
+    WAIT_FOR(&x->loop, cid.done, 5000);
+    assert_true(cid.id > 0);
+    char idstr[32];
+    (void)snprintf(idstr, sizeof idstr, "%lld", cid.id);
+    int saved;
+    char path[64], log[8192];
+    capture_stderr(&saved, path);
+    raw ps = RAW(x, "CLIENT", "PAUSE", "400", "WRITE");
+    assert_string_equal(ps.str, "OK");
+    a->nlive = 0;
+    int n0 = a->nputs;
+    char bodies[8][16];
+    for (int sd = 1; sd <= 8; sd++) {
+        (void)snprintf(bodies[sd - 1], sizeof bodies[0], "k%d", sd);
+        store_msg m = {.receiver = 50, .sender = (uint32_t)sd, .type = 1,
+                       .body = (const uint8_t *)bodies[sd - 1], .len = 2};
+        int r;
+        CALL(r = store_put(a->s, &m, 0, NULL, 102 + (uint64_t)sd));
+        assert_int_equal(r, 0);
+    }
+    raw kl = RAW(x, "CLIENT", "KILL", "ID", idstr);
+    assert_int_equal(kl.integer, 1);
+    WAIT_FOR(&x->loop, a->nputs == n0 + 8, 5000);
+    WAIT_FOR(&x->loop, s->conns[1].up, 5000); /* reconnected by itself */
+    restore_stderr(saved, path, log, sizeof log);
+    for (int sd = 1; sd <= 8; sd++) {
+        const putrec *p = &a->puts[n0 + sd - 1];
+        assert_int_equal(p->seq, 102 + (uint64_t)sd);
+        assert_int_equal(p->status, sd % 4 == 1 ? STORE_EIO : STORE_OK);
+    }
+    /* one line for the outage, one for the end; the node stayed up */
+    const char *l1 = strstr(log, "put connection 1 of 4 lost");
+    assert_non_null(l1); /* cluster_redis_pool_down */
+    assert_null(strstr(l1 + 1, "put connection 1 of 4 lost"));
+    assert_non_null(strstr(log, "every put connection to redis")); /* back */
+    assert_null(strstr(log, "unreachable")); /* cluster_redis_down */
+    assert_int_equal(store_stats_of(a->s)->health, STORE_OK);
+    WAIT_FOR(&x->loop, a->nlive == 6, 5000); /* (the stored ones' live) */
+
+    /* back: sender 1's puts store again, after its earlier ones */
+    a->nlive = 0;
+    pool_burst(x, a, 7, 2, 200);
+    for (int j = 0; j < 14; j++)
+        assert_int_equal(a->puts[a->nputs - 14 + j].status, 0);
+    WAIT_FOR(&x->loop, a->nlive == 14, 5000);
+    for (int sd = 1; sd <= 7; sd++) live_in_order(a, sd, 2);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_args),
@@ -994,6 +1131,7 @@ int main(void) {
                                         teardown),
         cmocka_unit_test_setup_teardown(test_wrong_password, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unreachable, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pool, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
