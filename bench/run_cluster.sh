@@ -15,6 +15,8 @@
 #          alternating: chat-bench --port2 --place together)
 #   c2s    the same Redis + two nodes; every pair split across the nodes
 #          (chat-bench --port2 --place split)
+#   c14, c2s4  c1 and c2s with the nodes' --cluster-connections 4 (the
+#          puts spread over four command connections per node)
 #   c1r    c1 with a replica (redis-server --replicaof, also on core 0)
 #   c1w    c1r with the node's --cluster-wait 1: ACKs wait for the replica
 #          (docs/CLUSTER.md 4.4); c1r beside it is the cost of WAIT alone
@@ -33,6 +35,8 @@ CL_SETUPS=(
   "c1w|1 node + Redis + a replica, --cluster-wait 1"
   "c2t|2 nodes + Redis, each pair on one node"
   "c2s|2 nodes + Redis, pairs split across nodes"
+  "c14|1 node + Redis (always), --cluster-connections 4"
+  "c2s4|2 nodes + Redis, pairs split, --cluster-connections 4"
   "put|Redis alone, put.lua from redis-benchmark"
 )
 # id | label | chat-bench flags
@@ -141,12 +145,13 @@ cl_up() {
       else cl_node || return 1; fi
       SPID=$NPID; SPORT=$NPORT
       CL_EXTRA="--also-pid redis=$RPID --also-pid replica=$REPID" ;;
-    c1|c2t|c2s|put)
+    c1|c2t|c2s|put|c14|c2s4)
+      local nc=1; case $1 in c14|c2s4) nc=4 ;; esac
       cl_redis always || return 1
-      cl_node || return 1 # (put: loads the scripts, then idles: a heartbeat a second)
+      cl_node --cluster-connections $nc || return 1 # (put: loads the scripts, then idles: a heartbeat a second)
       SPID=$NPID; SPORT=$NPORT
-      if [ "$1" = c2t ] || [ "$1" = c2s ]; then
-        cl_node || return 1
+      if [ "$1" = c2t ] || [ "$1" = c2s ] || [ "$1" = c2s4 ]; then
+        cl_node --cluster-connections $nc || return 1
         local place=split; [ "$1" = c2t ] && place=together
         CL_EXTRA="--port2 $NPORT --place $place --also-pid node2=$NPID"
       fi
@@ -223,7 +228,7 @@ cluster_measure() {
           LINE="error=rc$rc $(grep -v '^chat-bench: measuring' "$TMP/bench.err" | tr '\n ' ' _' | cut -c1-160)"
         fi
       fi
-      case $setup in c1|c1r|c1w|c2t|c2s|put) # Redis's own account of the scripts (all of the run)
+      case $setup in c1|c1r|c1w|c2t|c2s|put|c14|c2s4) # Redis's own account of the scripts (all of the run)
         LINE="$LINE $(redis-cli -p "$RPORT" info commandstats 2>/dev/null |
           awk -F'[:,=]' '/^cmdstat_evalsha:/ { printf "redis_evalsha_calls=%s redis_evalsha_us=%s", $3, $7 }')" ;;
       esac
@@ -336,7 +341,7 @@ cluster_page() {
       redis*) nodes="-"; redis_c=$(cl_med "$setup" "$sc" server_cpu_pct); all=$(cl_med "$setup" "$sc" msgs_per_server_cpu_s) ;;
       chat) nodes=$(cl_med "$setup" "$sc" server_cpu_pct); redis_c="-"; all=$(cl_med "$setup" "$sc" msgs_per_server_cpu_s) ;;
       put) nodes="-"; redis_c=$(cl_med "$setup" "$sc" redis_cpu_pct); all=$(cl_per_redis "$setup" "$sc") ;;
-      c1|c1r|c1w) nodes=$(cl_med "$setup" "$sc" server_cpu_pct); redis_c=$(cl_med "$setup" "$sc" redis_cpu_pct); all=$(cl_med "$setup" "$sc" msgs_per_all_cpu_s) ;;
+      c1|c1r|c1w|c14) nodes=$(cl_med "$setup" "$sc" server_cpu_pct); redis_c=$(cl_med "$setup" "$sc" redis_cpu_pct); all=$(cl_med "$setup" "$sc" msgs_per_all_cpu_s) ;;
       *) nodes="$(cl_med "$setup" "$sc" server_cpu_pct) + $(cl_med "$setup" "$sc" node2_cpu_pct)"
          redis_c=$(cl_med "$setup" "$sc" redis_cpu_pct); all=$(cl_med "$setup" "$sc" msgs_per_all_cpu_s) ;;
     esac
