@@ -232,6 +232,7 @@ static void close_handles(store_redis *s) {
     uv_close((uv_handle_t *)&s->pers, on_handle_closed);
     uv_close((uv_handle_t *)&s->stop_t, on_handle_closed);
     uv_close((uv_handle_t *)&s->wchk, on_handle_closed);
+    uv_close((uv_handle_t *)&s->pool_t, on_handle_closed);
 }
 
 void sr_conns_maybe_closed(store_redis *s) {
@@ -264,6 +265,7 @@ static void close_all(store_redis *s) {
     (void)uv_timer_stop(&s->jan);
     (void)uv_timer_stop(&s->pers);
     (void)uv_timer_stop(&s->stop_t);
+    (void)uv_timer_stop(&s->pool_t);
     if (s->cmd) rconn_close(s->cmd, cmd_closed, s);
     if (s->feed) rconn_close(s->feed, feed_closed, s);
     sr_pool_close(s);
@@ -423,15 +425,17 @@ static int open_ready(const store_redis *s) {
 }
 
 static int init_handles(store_redis *s) {
-    uv_handle_t *hs[6] = {(uv_handle_t *)&s->idle, (uv_handle_t *)&s->hb,
+    uv_handle_t *hs[7] = {(uv_handle_t *)&s->idle, (uv_handle_t *)&s->hb,
                           (uv_handle_t *)&s->jan, (uv_handle_t *)&s->pers,
-                          (uv_handle_t *)&s->stop_t, (uv_handle_t *)&s->wchk};
+                          (uv_handle_t *)&s->stop_t, (uv_handle_t *)&s->wchk,
+                          (uv_handle_t *)&s->pool_t};
     if (uv_idle_init(s->loop, &s->idle) || uv_timer_init(s->loop, &s->hb) ||
         uv_timer_init(s->loop, &s->jan) || uv_timer_init(s->loop, &s->pers) ||
-        uv_timer_init(s->loop, &s->stop_t) || uv_check_init(s->loop, &s->wchk))
+        uv_timer_init(s->loop, &s->stop_t) ||
+        uv_check_init(s->loop, &s->wchk) || uv_timer_init(s->loop, &s->pool_t))
         return -1; /* (never on an initialised loop: they only fill in) */
-    for (int i = 0; i < 6; i++) hs[i]->data = s;
-    s->nhandles = 6;
+    for (int i = 0; i < 7; i++) hs[i]->data = s;
+    s->nhandles = 7;
     /* the periodic ones never keep the loop alive after store_stop */
     uv_unref((uv_handle_t *)&s->hb);
     uv_unref((uv_handle_t *)&s->jan);

@@ -279,7 +279,8 @@ typedef struct store_redis {
     uv_check_t wchk;              /* sends the owed WAIT (after the I/O) */
     uv_timer_t hb, jan, pers;     /* heartbeat, janitor, persistence */
     uv_timer_t stop_t;            /* STOPPING's bound; open's deadline */
-    unsigned nhandles;            /* open handles of the six */
+    uv_timer_t pool_t;            /* cluster_redis_pool_down, deferred */
+    unsigned nhandles;            /* open handles of the seven */
     int handles_closing;          /* uv_close called on them */
 
     /* store_redis_open's wait. */

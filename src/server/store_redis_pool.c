@@ -21,15 +21,23 @@
  * resends) until it is back, rather than going on connection 0: a resend
  * of a sender's put on another connection could pass one of its earlier
  * puts still in flight. The node's health stays connection 0's (cmd_up):
- * a pool outage is logged once per streak (cluster_redis_pool_down, when
- * the first one goes down while connection 0 is up; cluster_redis_pool_
- * back when all are up again), never once per connection. Each one
+ * a pool outage is logged once per streak (cluster_redis_pool_down;
+ * cluster_redis_pool_back when all are up again), never once per
+ * connection, and not at all when connection 0 went down too (Redis
+ * itself: cluster_redis_down says it). Which one notices a dead Redis
+ * first is chance, so the line waits SR_POOL_LOG_MS (pool_t) and is
+ * logged only if connection 0 is still up then. Each one
  * reconnects on its own (rconn's backoff); scripts are Redis-wide, loaded
  * by connection 0 (a NOSCRIPT on a pool connection loads on that one).
  */
 #include "server/store_redis_int.h"
 
 #include <string.h>
+
+/* How long the cluster_redis_pool_down line waits for connection 0 to go
+ * down too (a dead Redis closes every connection at once; a pool
+ * connection reconnects after 50 ms at the earliest). */
+#define SR_POOL_LOG_MS 20
 
 rconn *sr_conn(const store_redis *s, unsigned idx) {
     assert(idx < s->nconns);
@@ -54,6 +62,25 @@ static void pool_on_ready(void *ud) {
     SR_CHECK(s);
 }
 
+/* SR_POOL_LOG_MS after a pool connection went down: one line for the
+ * streak, unless connection 0 is down too (its line says it all) or every
+ * pool connection is back already. */
+static void on_pool_t(uv_timer_t *t) {
+    store_redis *s = t->data;
+    if (s->phase != SR_RUNNING || !s->cmd_up || !s->pool_down ||
+        s->pool_logged)
+        return;
+    unsigned i = 1;
+    while (i < s->nconns && s->conns[i].up) i++;
+    assert(i < s->nconns); /* (pool_down > 0) */
+    s->pool_logged = 1;
+    log_warn("cluster_redis_pool_down",
+             "cluster: put connection %u of %u lost (%u down): %s; the "
+             "sends routed to them fail (ERROR STORE) until they are back",
+             i, s->nconns, s->pool_down, rconn_last_error(s->conns[i].c));
+    SR_CHECK(s);
+}
+
 static void pool_on_down(void *ud, const char *reason) {
     sr_conn_st *pc = ud;
     store_redis *s = pc->s;
@@ -62,13 +89,12 @@ static void pool_on_down(void *ud, const char *reason) {
         pc->up = 0;
         s->pool_down++;
     }
-    /* connection 0 down too: its cluster_redis_down line says it all */
-    if (s->phase == SR_RUNNING && s->cmd_up && !s->pool_logged) {
-        s->pool_logged = 1;
-        log_warn("cluster_redis_pool_down",
-                 "cluster: put connection %u of %u lost: %s; the sends "
-                 "routed to it fail (ERROR STORE) until it is back",
-                 (unsigned)pc->idx, s->nconns, reason);
+    (void)reason; /* (rconn_last_error keeps it for on_pool_t) */
+    if (s->phase == SR_RUNNING && !s->pool_logged &&
+        !uv_is_active((const uv_handle_t *)&s->pool_t)) {
+        int rc = uv_timer_start(&s->pool_t, on_pool_t, SR_POOL_LOG_MS, 0);
+        assert(rc == 0); /* an open timer (closed only in CLOSING) */
+        (void)rc;
     }
     SR_CHECK(s);
 }

@@ -25,7 +25,7 @@
  * puts complete in submission order, each sender's in order at the
  * receiver, and a pool connection killed (CLIENT KILL, during a CLIENT
  * PAUSE WRITE that holds the puts in flight) fails only the puts it
- * carried, logs one line and comes back.
+ * carried, logs one line and comes back; Redis killed: no pool line.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -1108,6 +1108,19 @@ static void test_pool(void **state) {
         assert_int_equal(a->puts[a->nputs - 14 + j].status, 0);
     WAIT_FOR(&x->loop, a->nlive == 14, 5000);
     for (int sd = 1; sd <= 7; sd++) live_in_order(a, sd, 2);
+
+    /* Redis itself dies: its cluster_redis_down line only, none for the
+     * pool (whichever connection notices first) */
+    capture_stderr(&saved, path);
+    if (redisfix_kill(&x->f)) fail_msg("%s", x->f.err);
+    WAIT_FOR(&x->loop, store_stats_of(a->s)->health == STORE_EIO &&
+                           s->pool_down == 3, 5000);
+    if (redisfix_restart(&x->f)) fail_msg("%s", x->f.err);
+    WAIT_FOR(&x->loop, store_stats_of(a->s)->health == STORE_OK &&
+                           s->pool_down == 0, 8000);
+    restore_stderr(saved, path, log, sizeof log);
+    assert_non_null(strstr(log, "unreachable"));
+    assert_null(strstr(log, "put connection"));
 }
 
 int main(void) {
