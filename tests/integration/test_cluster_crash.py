@@ -346,7 +346,11 @@ class BareSender(threading.Thread):
         except OSError:
             return None
         sock.settimeout(None)
-        sock.sendall(c2s(self.user, 0, HELLO, hello_body(ACKS_FLAG)))
+        try:  # (a node killed right after the connect: try another)
+            sock.sendall(c2s(self.user, 0, HELLO, hello_body(ACKS_FLAG)))
+        except OSError:
+            sock.close()
+            return None
         buf = bytearray()
         deadline = time.monotonic() + 15
         while True:
