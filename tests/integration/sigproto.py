@@ -145,5 +145,20 @@ class SigClient(GroupClient):
             self._set_aside(f, f"ERROR {code}")
 
 
+def make_contacts(a, b, c, text_kind):
+    """Users a (1), b (2), c (3) as docs/PROTOCOL.md's contacts rule sees
+    them: 1 wrote to 2 (a conversation), 1 made a group with 3, 3 wrote to
+    5. Returns the group's id."""
+    a.post(2, text_kind, b"hello 2")     # a message: a conversation with 2
+    a.acked()
+    b.read_msg()
+    b.ack()
+    g = a.create("with 3", [3])          # a group: a conversation with 3
+    c.next_event()
+    c.post(5, text_kind, b"5 is 3's contact, not 1's")
+    c.acked()
+    return g
+
+
 def sig_device(srv, user, name="phone", flags=SIG_DEVICE, password=b""):
     return device(srv, user, name, flags, password, cls=SigClient)

@@ -21,11 +21,12 @@ import time
 import pytest
 
 from conftest import Server, require_binary, teardown_all
+from test_security import expect_error_then_eof
 from convproto import connect, device, group_device, payload, plain
 from proto import (ACKS_FLAG, AUTH, ERROR, TEXT, WELCOME, parse_error,
                    parse_welcome, read_data, wait_for_ack)
 from redisfix import RedisServer, redis_path  # noqa: F401 (a fixture)
-from sigproto import DELIVERED, E_DENIED, Presence, Rcpt, Typing, sig_device
+from sigproto import make_contacts, DELIVERED, E_DENIED, Presence, Rcpt, Typing, sig_device
 from wsproto import WSClient
 
 from proto import STORE as E_STORE  # noqa: E402 (ERROR code STORE)
@@ -453,12 +454,7 @@ def refused(srv, uid, password, code=AUTH, timeout=10.0):
     left hanging); the ERROR."""
     c = srv.client()
     c.send_hello(uid, password=password.encode())
-    f = c.read_frame(timeout=timeout)
-    assert f.type == ERROR, f"expected ERROR {code}, got {f.type:#x} {f.body!r}"
-    e = parse_error(f.body)
-    assert e.code == code, e
-    c.expect_eof()
-    return e
+    return expect_error_then_eof(c, code, timeout)
 
 
 def test_accounts_in_redis_log_in_on_every_node(node, redis):
@@ -566,14 +562,7 @@ def test_with_auth_presence_only_of_contacts_across_nodes(node, redis):
     a = sig_device(n1, 1, password=b"pw")
     b = sig_device(n2, 2, password=b"pw")
     c = sig_device(n1, 3, password=b"pw")  # (group events stay on a node)
-    a.post(2, TEXT, b"hello 2")          # a message: a conversation with 2
-    a.acked()
-    b.read_msg()
-    b.ack()
-    g = a.create("with 3", [3])          # a group: a conversation with 3
-    c.next_event()
-    c.post(5, TEXT, b"5 is 3's contact, not 1's")
-    c.acked()
+    g = make_contacts(a, b, c, TEXT)
     rc = redis.client()
     assert rc.cmd("SMEMBERS", "u:{1}:ct") == [b"2"]
     a.subscribe(2, 3, 4, 5)

@@ -21,7 +21,7 @@ from convproto import (ACKS_FLAG, ADD, CONV_FLAG, DEVICE, E_GROUP, NO_GROUP,
                        ConvClient, article, connect, db_state, device, marker, now_ms,
                        payload, plain)
 from proto import ACK, BADTYPE, PROTO, QUOTA, RATE, SPOOF, TEXT
-from sigproto import (DELIVERED, E_DENIED, END, GROUP, POSTED, PRESENCE, QUERY,
+from sigproto import (make_contacts, DELIVERED, E_DENIED, END, GROUP, POSTED, PRESENCE, QUERY,
                       READ, SigClient, RECEIPT, SIG_DEVICE, SIGNALS_FLAG, TYPING,
                       UNSUBSCRIBE, Posted, Presence, Rcpt, Typing, presence_body,
                       receipt_body, sig_device, typing_body)
@@ -381,14 +381,7 @@ def test_with_auth_presence_only_of_users_one_shares_a_conversation_with(
     a = sig_device(s, 1, password=b"pw")
     b = sig_device(s, 2, password=b"pw")
     c = sig_device(s, 3, password=b"pw")
-    a.post(2, TEXT, b"hello 2")          # a message: a conversation with 2
-    a.acked()
-    b.read_msg()
-    b.ack()
-    g = a.create("with 3", [3])          # a group: a conversation with 3
-    c.next_event()
-    c.post(5, TEXT, b"5 is 3's contact, not 1's")
-    c.acked()
+    g = make_contacts(a, b, c, TEXT)
     a.subscribe(2, 3, 4, 5)
     denied = {a.expect_error_ref(E_DENIED, u).ref for u in (4, 5)}
     assert denied == {4, 5}

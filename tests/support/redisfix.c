@@ -37,7 +37,11 @@ const char *redisfix_path(const redisfix *f, const char *name, char *out,
     return out;
 }
 
-int redisfix_certs(redisfix *f) {
+int redisfix_certs(redisfix *f, redisfix_tls *t) {
+    (void)redisfix_path(f, "ca.pem", t->ca, sizeof t->ca);
+    (void)redisfix_path(f, "other.pem", t->other, sizeof t->other);
+    (void)redisfix_path(f, "srv.pem", t->cert, sizeof t->cert);
+    (void)redisfix_path(f, "srv.key", t->key, sizeof t->key);
     char cmd[2048];
     (void)snprintf(cmd, sizeof cmd,
         "cd '%s' && E='-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes' && "

@@ -76,10 +76,18 @@ int redisfix_restart(redisfix *f);
 /* Kill the server (if running) and remove the directory. */
 void redisfix_cleanup(redisfix *f);
 
+/* The TLS files of redisfix_certs, as paths. */
+typedef struct redisfix_tls {
+    char ca[256];    /* the CA that signed the server's certificate */
+    char other[256]; /* a CA that signed nothing of the server's */
+    char cert[256], key[256]; /* the server's, for 127.0.0.1, localhost */
+} redisfix_tls;
+
 /* Write TLS files into f->dir with openssl(1): a CA (ca.pem), a server
  * certificate for 127.0.0.1 and localhost signed by it (srv.pem, srv.key),
- * and a second CA that signed nothing of the server's (other.pem). */
-int redisfix_certs(redisfix *f);
+ * and a second CA that signed nothing of the server's (other.pem); their
+ * paths into t. */
+int redisfix_certs(redisfix *f, redisfix_tls *t);
 
 /* A path inside f->dir into out (cap bytes). Returns out. */
 const char *redisfix_path(const redisfix *f, const char *name, char *out,

@@ -211,20 +211,18 @@ static void test_password_and_acl_user(void **state) {
 
 static void test_tls(void **state) {
     fx *x = *state;
-    if (redisfix_certs(&x->f)) fail_msg("%s", x->f.err);
-    char ca[256], other[256], cert[256], key[256];
-    redisfix_path(&x->f, "ca.pem", ca, sizeof ca);
-    redisfix_path(&x->f, "other.pem", other, sizeof other);
-    redisfix_path(&x->f, "srv.pem", cert, sizeof cert);
-    redisfix_path(&x->f, "srv.key", key, sizeof key);
-    start(x, &(redisfix_opts){.tls_cert = cert, .tls_key = key, .tls_ca = ca});
-    snprintf(x->cfg.cluster_tls_ca, sizeof x->cfg.cluster_tls_ca, "%s", other);
+    redisfix_tls t;
+    if (redisfix_certs(&x->f, &t)) fail_msg("%s", x->f.err);
+    start(x, &(redisfix_opts){.tls_cert = t.cert, .tls_key = t.key,
+                              .tls_ca = t.ca});
+    snprintf(x->cfg.cluster_tls_ca, sizeof x->cfg.cluster_tls_ca, "%s",
+             t.other);
     accounts_redis *a;
     char err[512];
     assert_int_equal(accounts_redis_open(&a, &x->cfg, err, sizeof err),
                      ACCOUNTS_EDB);
     assert_non_null(strstr(err, "certificate verify failed"));
-    snprintf(x->cfg.cluster_tls_ca, sizeof x->cfg.cluster_tls_ca, "%s", ca);
+    snprintf(x->cfg.cluster_tls_ca, sizeof x->cfg.cluster_tls_ca, "%s", t.ca);
     a = open_ok(x);
     assert_int_equal(accounts_redis_add(a, 6, "six", 3), ACCOUNTS_OK);
     uint32_t *ids;

@@ -274,15 +274,12 @@ static void test_acl_user(void **state) {
 
 static void test_tls(void **state) {
     fx *x = *state;
-    if (redisfix_certs(&x->f)) fail_msg("%s", x->f.err);
-    char ca[256], other[256], cert[256], key[256];
-    redisfix_path(&x->f, "ca.pem", ca, sizeof ca);
-    redisfix_path(&x->f, "other.pem", other, sizeof other);
-    redisfix_path(&x->f, "srv.pem", cert, sizeof cert);
-    redisfix_path(&x->f, "srv.key", key, sizeof key);
-    start(x, &(redisfix_opts){.tls_cert = cert, .tls_key = key, .tls_ca = ca});
+    redisfix_tls t;
+    if (redisfix_certs(&x->f, &t)) fail_msg("%s", x->f.err);
+    start(x, &(redisfix_opts){.tls_cert = t.cert, .tls_key = t.key,
+                              .tls_ca = t.ca});
     owner o;
-    rconn_options good = {.tls = 1, .tls_ca_file = ca};
+    rconn_options good = {.tls = 1, .tls_ca_file = t.ca};
     rconn *c = open_conn(&x->loop, &o, &good, x->f.port);
     WAIT_FOR(&x->loop, o.ready == 1, 5000);
     res p = {0}, s = {0};
@@ -293,7 +290,7 @@ static void test_tls(void **state) {
     close_conn(&x->loop, &o);
 
     /* By name: localhost is in the certificate too. */
-    rconn_options byname = {.tls = 1, .tls_ca_file = ca, .naddrs = 1};
+    rconn_options byname = {.tls = 1, .tls_ca_file = t.ca, .naddrs = 1};
     byname.addrs[0].host = "localhost";
     byname.addrs[0].port = (uint16_t)x->f.port;
     open_conn(&x->loop, &o, &byname, 0);
@@ -301,14 +298,14 @@ static void test_tls(void **state) {
     assert_int_equal(o.ready, 1);
     close_conn(&x->loop, &o);
 
-    rconn_options wrongca = {.tls = 1, .tls_ca_file = other};
+    rconn_options wrongca = {.tls = 1, .tls_ca_file = t.other};
     open_conn(&x->loop, &o, &wrongca, x->f.port);
     WAIT_FOR(&x->loop, o.down == 1, 5000);
     assert_non_null(strstr(o.reason, "certificate verify failed"));
     assert_int_equal(o.ready, 0);
     close_conn(&x->loop, &o);
 
-    rconn_options wrongname = {.tls = 1, .tls_ca_file = ca,
+    rconn_options wrongname = {.tls = 1, .tls_ca_file = t.ca,
                                .tls_server_name = "redis.example"};
     open_conn(&x->loop, &o, &wrongname, x->f.port);
     WAIT_FOR(&x->loop, o.down == 1, 5000);
@@ -317,7 +314,7 @@ static void test_tls(void **state) {
     close_conn(&x->loop, &o);
 
     /* A missing CA file is refused at rconn_new, with the file named. */
-    rconn_options missing = {.tls = 1, .tls_ca_file = "/nonexistent/ca.pem",
+    rconn_options missing = {.tls = 1, .tls_ca_file = "/nonexistent/t.ca.pem",
                              .naddrs = 1};
     missing.addrs[0].host = "127.0.0.1";
     missing.addrs[0].port = 1;
@@ -326,7 +323,7 @@ static void test_tls(void **state) {
     assert_int_equal(rconn_new(&bad, &x->loop, &missing, err, sizeof err),
                      RCONN_ETLSCONF);
     assert_null(bad);
-    assert_non_null(strstr(err, "/nonexistent/ca.pem"));
+    assert_non_null(strstr(err, "/nonexistent/t.ca.pem"));
 }
 
 static void test_refused(void **state) {
