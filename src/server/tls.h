@@ -33,16 +33,19 @@
  * OpenSSL 3.0, TLS 1.3, X25519, AES-GCM, P-256 certificates):
  *   a new tls_conn                          ~8.6 KiB (the SSL object: 7.4)
  *   idle after its handshake                ~13.9 KiB (+ session, two AEAD
- *                                           contexts, transcript hash, keys)
+ *   (after tls_conn_shrink)                 contexts, transcript hash, keys)
  *   idle after 1 MiB each way               the same: nothing is kept
  *   idle with a verified client certificate ~21.7 KiB (the certificate is
  *                                           kept in the session)
- * SSL_MODE_RELEASE_BUFFERS frees the record buffers between records (without
- * it an idle connection holds ~46 KiB), and this module's `in` buffer is
- * freed whenever it is empty; `out` trades places with the caller's buffer
+ * OpenSSL's record buffers (~32 KiB in all) stay while the connection is
+ * busy, as a plaintext connection's buffers do (SSL_MODE_RELEASE_BUFFERS,
+ * which freed and reallocated them on every read and write, cost about
+ * 2.5 % of the server's CPU on 64-byte messages, perf); tls_conn_shrink
+ * frees them (SSL_free_buffers) when they hold nothing. This module's `in`
+ * buffer is freed whenever it is empty; `out` trades places with the caller's buffer
  * in tls_conn_take_buf (no allocation per flush) and is freed by
- * tls_conn_shrink, which the server's cron calls once a second, so traffic
- * costs memory only while it is in flight or for a second after:
+ * tls_conn_shrink too, which the server's cron calls once a second, so
+ * traffic costs memory only while it is in flight or for a second after:
  *  - in: ciphertext fed and not yet pulled by OpenSSL. OpenSSL pulls all of
  *    it when tls_conn_read is called until it returns <= 0 (then its record
  *    buffer holds at most one partial record, <= 16 KiB + 256), so a caller
@@ -171,8 +174,9 @@ size_t tls_conn_take(tls_conn *t, uint8_t *dst, size_t cap);
 int tls_conn_take_buf(tls_conn *t, buf *dst, size_t limit);
 
 /* Free the outgoing buffer when it holds nothing (a swap may have left the
- * caller's old buffer there): for the cron of idle connections. Returns the
- * bytes freed. */
+ * caller's old buffer there), and OpenSSL's record buffers when they hold
+ * no partial record: for the cron of idle connections. Returns the bytes
+ * freed (OpenSSL's counted as 2 x 18 KiB, their usual size). */
 size_t tls_conn_shrink(tls_conn *t);
 
 /* 1 once the handshake completed (application data may flow), else 0. */

@@ -64,6 +64,11 @@
 
 static long live_bytes; /* usable bytes OpenSSL holds now */
 static int counting;    /* CRYPTO_set_mem_functions took effect */
+static int in_server;   /* inside a tls_conn call (server_read, or a test) */
+static long server_allocs; /* OpenSSL allocations of 4 KiB or more made
+                              while in_server (a record buffer is ~17 KiB;
+                              OpenSSL 3.0 also makes 40-byte ones per record,
+                              packet.c, which are not buffers) */
 
 /* Allocation failure injection: while inject_on, the allocation after
  * fail_countdown more fails (once). */
@@ -81,6 +86,7 @@ static void *cm_malloc(size_t n, const char *file, int line) {
     if (inject_fail()) return NULL;
     void *p = malloc(n);
     if (p) live_bytes += (long)malloc_usable_size(p);
+    server_allocs += in_server && n >= 4096;
     return p;
 }
 
@@ -89,6 +95,7 @@ static void *cm_realloc(void *p, size_t n, const char *file, int line) {
     (void)line;
     long old = p ? (long)malloc_usable_size(p) : 0;
     if (n && inject_fail()) return NULL;
+    server_allocs += in_server && n >= 4096;
     void *q = realloc(p, n);
     if (q) live_bytes += (long)malloc_usable_size(q) - old;
     else if (n == 0) live_bytes -= old;
@@ -345,9 +352,9 @@ static size_t next_chunk(xfer *l) {
 static void server_read(tls_conn *t, xfer *l) {
     for (;;) {
         size_t cap = l->rcap ? l->rcap : 16384;
-        inject_on = 1;
+        inject_on = in_server = 1;
         long r = tls_conn_read(t, plain, cap);
-        inject_on = 0;
+        inject_on = in_server = 0;
         if (r <= 0) {
             l->srv_last = r;
             return;
@@ -931,8 +938,11 @@ static void test_server_new_errors(void **state) {
     assert_int_equal(strlen(small), sizeof small - 1);
 }
 
-/* Bytes of OpenSSL memory that tls_conn_free(t) releases. */
+/* Bytes of OpenSSL memory that tls_conn_free(t) releases once idle (the
+ * server's cron has called tls_conn_shrink, which frees the record
+ * buffers a busy connection keeps). */
 static long freed_by(tls_conn *t) {
+    (void)tls_conn_shrink(t); /* (what it freed is what is not counted) */
     long before = live_bytes;
     tls_conn_free(t);
     return before - live_bytes;
@@ -988,10 +998,56 @@ static void test_memory(void **state) {
                   "certificates): new %ld bytes; idle after the handshake "
                   "%ld; idle after 1 MiB each way %ld; idle with a verified "
                   "client certificate %ld\n", fresh, idle, after_mib, mutual);
-    /* Without SSL_MODE_RELEASE_BUFFERS an idle one holds ~46 KiB. */
+    /* Without tls_conn_shrink's SSL_free_buffers an idle one holds ~46 KiB. */
     assert_true(idle > 0 && idle < 20 * 1024);
     assert_true(after_mib <= idle + 256);
     assert_true(mutual > 0 && mutual < 28 * 1024);
+}
+
+/* A busy connection keeps OpenSSL's record buffers from one message to the
+ * next, as a plaintext one keeps its buffers: once warm, reading and
+ * writing allocate no buffer (SSL_MODE_RELEASE_BUFFERS freed and allocated
+ * them on every call). tls_conn_shrink, the cron's call, gives them back
+ * once idle, and the next message still goes through. */
+static void test_busy_keeps_buffers(void **state) {
+    (void)state;
+    if (!counting) skip();
+    client c;
+    xfer l = {0};
+    tls_conn *t = connect_pair(P.plain, &c, &verify_host, &l);
+    assert_established(&c, t, &l);
+    uint8_t msg[100];
+    memset(msg, 'm', sizeof msg);
+    long warm = 0;
+    for (int i = 0; i < 20; i++) {
+        if (i == 1) warm = server_allocs; /* after the first exchange */
+        size_t w = 0;
+        assert_int_equal(SSL_write_ex(c.ssl, msg, sizeof msg, &w), 1);
+        in_server = 1;
+        assert_int_equal(tls_conn_write(t, msg, sizeof msg), 0);
+        in_server = 0;
+        pump(&c, t, &l);
+    }
+    assert_int_equal(l.srv.len, 20 * sizeof msg);
+    assert_int_equal(l.cli.len, 20 * sizeof msg);
+    print_message("OpenSSL buffers allocated in 19 busy exchanges: %ld\n",
+                  server_allocs - warm);
+    assert_int_equal(server_allocs - warm, 0);
+
+    long held = live_bytes;
+    assert_true(tls_conn_shrink(t) > 32 * 1024);
+    print_message("tls_conn_shrink gave back %ld bytes of OpenSSL memory\n",
+                  held - live_bytes);
+    assert_true(held - live_bytes > 32 * 1024); /* both record buffers */
+    size_t w = 0;
+    assert_int_equal(SSL_write_ex(c.ssl, msg, sizeof msg, &w), 1);
+    assert_int_equal(tls_conn_write(t, msg, sizeof msg), 0);
+    pump(&c, t, &l);
+    assert_int_equal(l.srv.len, 21 * sizeof msg);
+    assert_int_equal(l.cli.len, 21 * sizeof msg);
+    tls_conn_free(t);
+    client_free(&c);
+    xfer_free(&l);
 }
 
 /* OpenSSL running out of memory at one allocation after another, in
@@ -1071,6 +1127,7 @@ int main(void) {
         cmocka_unit_test(test_error_isolation),
         cmocka_unit_test(test_server_new_errors),
         cmocka_unit_test(test_memory),
+        cmocka_unit_test(test_busy_keeps_buffers),
         cmocka_unit_test(test_out_of_memory),
         cmocka_unit_test(test_code_names),
     };
