@@ -66,6 +66,7 @@ struct tls_conn {
     uint8_t fatal;      /* unusable; reason set */
     uint8_t nomem;      /* the BIO could not grow out */
     uint8_t shut;       /* close_notify queued */
+    uint8_t used;       /* read or written since the last tls_conn_shrink */
     char *cn;           /* verified client certificate CN (OPENSSL_malloc) */
     char reason[112];
 };
@@ -507,6 +508,7 @@ static void keep_peer_cn(tls_conn *t) {
 long tls_conn_read(tls_conn *t, uint8_t *p, size_t cap) {
     if (t->fatal) return TLS_FATAL;
     if (t->closed) return TLS_CLOSED;
+    t->used = 1;
     errors_clear();
     if (!t->done) {
         int r = SSL_do_handshake(t->ssl);
@@ -525,6 +527,7 @@ int tls_conn_write(tls_conn *t, const uint8_t *p, size_t n) {
     if (t->fatal) return TLS_FATAL;
     if (!t->done) return TLS_AGAIN;
     if (t->shut) return TLS_FATAL;
+    t->used = 1;
     errors_clear();
     while (n) {
         size_t w = 0;
@@ -577,10 +580,14 @@ size_t tls_conn_shrink(tls_conn *t) {
         buf_free(&t->out);
         t->out_off = 0;
     }
-    /* OpenSSL's record buffers, unless they hold a partial record or
-     * unread plaintext (then 0, and they stay until the next call). Their
+    /* OpenSSL's record buffers, once a whole period went by without a
+     * read or a write (a busy connection keeps them: freeing them every
+     * second would have the cron free megabytes and malloc_trim the heap
+     * under load), and unless they hold a partial record or unread
+     * plaintext (then SSL_free_buffers returns 0 and they stay). Their
      * size is OpenSSL's, not told: counted as one record each way. */
-    if (SSL_free_buffers(t->ssl) == 1) freed += TLS_RECORD_BUFFERS;
+    if (!t->used && SSL_free_buffers(t->ssl) == 1) freed += TLS_RECORD_BUFFERS;
+    t->used = 0;
     return freed;
 }
 

@@ -41,7 +41,8 @@
  * busy, as a plaintext connection's buffers do (SSL_MODE_RELEASE_BUFFERS,
  * which freed and reallocated them on every read and write, cost about
  * 2.5 % of the server's CPU on 64-byte messages, perf); tls_conn_shrink
- * frees them (SSL_free_buffers) when they hold nothing. This module's `in`
+ * frees them (SSL_free_buffers) when they hold nothing and the connection
+ * neither read nor wrote since the previous tls_conn_shrink. This module's `in`
  * buffer is freed whenever it is empty; `out` trades places with the caller's buffer
  * in tls_conn_take_buf (no allocation per flush) and is freed by
  * tls_conn_shrink too, which the server's cron calls once a second, so
@@ -175,7 +176,8 @@ int tls_conn_take_buf(tls_conn *t, buf *dst, size_t limit);
 
 /* Free the outgoing buffer when it holds nothing (a swap may have left the
  * caller's old buffer there), and OpenSSL's record buffers when they hold
- * no partial record: for the cron of idle connections. Returns the bytes
+ * no partial record and tls_conn_read / tls_conn_write were not called
+ * since the previous tls_conn_shrink: for the once-a-second cron. Returns the bytes
  * freed (OpenSSL's counted as 2 x 18 KiB, their usual size). */
 size_t tls_conn_shrink(tls_conn *t);
 
