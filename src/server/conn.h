@@ -280,6 +280,8 @@ typedef struct conn {
     struct psub **subs;      /* presence.h: its subscriptions (SIGNALS),
                                 at most --max-subscriptions */
     uint32_t nsubs, capsubs;
+    uint32_t pres_req;       /* presence.c: the number of its last SUBSCRIBE
+                                asked of the store (psub.req) */
     uint32_t last_contact;   /* the last receiver store_contact was told of
                                 (a message delivered without being stored) */
     uv_timer_t *timer;       /* linger, or the failed-login delay */

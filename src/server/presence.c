@@ -13,8 +13,10 @@
 
 /* A SUBSCRIBE waiting for the store. */
 typedef struct preq {
-    conn *c;   /* one reference held */
-    int again; /* asked by presence_resync, not by the client */
+    conn *c;      /* one reference held */
+    int again;    /* asked by presence_resync, not by the client */
+    uint32_t num; /* a client's: c->pres_req when asked; the psubs it
+                     added carry it (psub.req) until confirmed */
 } preq;
 
 static void refuse(conn *c, const char *what, const char *why) {
@@ -75,7 +77,8 @@ static long find(const conn *c, uint32_t user) {
     return -1;
 }
 
-static int add(conn *c, uint32_t user) {
+/* A new subscription, unconfirmed, of the SUBSCRIBE numbered req. */
+static int add(conn *c, uint32_t user, uint32_t req) {
     if (c->nsubs == c->capsubs) {
         uint32_t cap = c->capsubs ? c->capsubs * 2 : 8;
         psub **p = realloc(c->subs, cap * sizeof *p);
@@ -85,7 +88,7 @@ static int add(conn *c, uint32_t user) {
     }
     psub *s = malloc(sizeof *s);
     if (!s) return -1;
-    *s = (psub){NULL, NULL, c, user, 0};
+    *s = (psub){NULL, NULL, c, user, req, 0};
     c->subs[c->nsubs++] = s;
     return 0;
 }
@@ -95,7 +98,7 @@ static int add(conn *c, uint32_t user) {
 static int ask_store(conn *c, const uint32_t *users, size_t n, int again) {
     preq *t = malloc(sizeof *t);
     if (!t) return -1;
-    *t = (preq){c, again};
+    *t = (preq){c, again, again ? 0 : c->pres_req};
     conn_ref(c); /* dropped in presence_done */
     store_presence(c->hub->store, c->user, users, n, c->hub->auth != NULL, t);
     return 0;
@@ -113,6 +116,8 @@ void presence_request(conn *c, const frame_c2s *f) {
     const uint8_t *ids = f->body + FRAME_PRESENCE_PRE;
     uint32_t users[FRAME_PRESENCE_USERS_MAX];
     size_t ask = 0;
+    uint32_t req = ++c->pres_req; /* (wraps: 2^32 requests apart never
+                                      overlap in flight) */
     for (uint16_t i = 0; i < n; i++) {
         uint32_t u = frame_rd32(ids + (size_t)4 * i);
         long at = find(c, u);
@@ -135,7 +140,7 @@ void presence_request(conn *c, const frame_c2s *f) {
             output_error(c, FRAME_ERR_DENIED, u, why);
             continue;
         }
-        if (add(c, u)) {
+        if (add(c, u, req)) {
             CLOG(c, LOG_ERROR, "conn_oom",
                  "out of memory subscribing; closing");
             close_abort(c);
@@ -183,6 +188,7 @@ void presence_done(void *token, const uint32_t *users, const uint8_t *allowed,
     preq *t = token;
     conn *c = t->c;
     int again = t->again;
+    uint32_t num = t->num;
     free(t);
     if (!conn_open(c) || !c->sig) {
         conn_unref(c);
@@ -192,12 +198,16 @@ void presence_done(void *token, const uint32_t *users, const uint8_t *allowed,
     if (status != STORE_OK && !again) { /* (asked again: nothing to say,
                                           the subscriptions stay) */
         char why[FRAME_REASON_MAX];
+        /* (STORE_EIO's own words are about a write; this was a read) */
         snprintf(why, sizeof why, "presence not subscribed: %s",
-                 store_strerror(status));
+                 status == STORE_EIO ? "the store could not be read"
+                                     : store_strerror(status));
         output_error(c, FRAME_ERR_STORE, 0, why);
-        /* (the subscriptions the store did not confirm are dropped) */
+        /* The users this SUBSCRIBE added are dropped; those of another
+         * one still in flight wait for its own answer, and confirmed ones
+         * stay (docs/PROTOCOL.md, PRESENCE). */
         for (uint32_t i = c->nsubs; i-- > 0;)
-            if (!c->subs[i]->live) drop(c, i);
+            if (!c->subs[i]->live && c->subs[i]->req == num) drop(c, i);
     }
     for (size_t i = 0; i < n; i++) {
         long at = find(c, users[i]);

@@ -28,6 +28,8 @@ typedef struct psub {
     struct psub *prev, *next; /* the watched user's list */
     conn *c;
     uint32_t user;
+    uint32_t req;             /* while !live: the SUBSCRIBE asking the store
+                                 about it (numbered by conn.pres_req) */
     uint8_t live;             /* 0 while the store confirms it */
 } psub;
 
