@@ -7,9 +7,12 @@
 #include <netinet/in.h>
 #include <sched.h>
 #include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -43,9 +46,53 @@ int workers_count(const config *cfg) {
     return n > WORKERS_MAX ? WORKERS_MAX : n;
 }
 
-/* Bind a SO_REUSEPORT socket to bind:*port; *port 0 becomes the port the
- * kernel chose. Returns the descriptor (kept bound, never listening), or
+/* the reserved ports' sockets: the four shared ones, then the workers'
+ * metrics ports */
+static int held[4 + WORKERS_MAX];
+static int nheld;
+
+/* SO_REUSEPORT lets any process of the same user bind a port the workers
+ * reserved, a second supervisor too: two groups of chat-server would then
+ * split the clients of one port between them, silently. So each reserved
+ * address also takes a lock: an abstract unix socket (Linux; per network
+ * namespace, gone with the last process holding it, nothing to clean up)
+ * named after it, which a second bind refuses with EADDRINUSE. The lock
+ * descriptors stay open in the workers too: the lock lives as long as any
+ * process of the group serves the port. */
+#define LOCK_PREFIX "chat-server-port "
+static int locks[4 + WORKERS_MAX];
+static int nlocks;
+
+/* Take the lock of bind_addr:port. 0; 1 when another process holds it;
  * -1 with errno. */
+static int lock_port(const char *bind_addr, int port) {
+    struct sockaddr_un a;
+    memset(&a, 0, sizeof a);
+    a.sun_family = AF_UNIX;
+    /* (sun_path[0] stays 0: the abstract namespace) */
+    int k = snprintf(a.sun_path + 1, sizeof a.sun_path - 1,
+                     LOCK_PREFIX "%s:%d", bind_addr, port);
+    assert(k > 0 && (size_t)k < sizeof a.sun_path - 1); /* (an address) */
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -1;
+    if (bind(fd, (struct sockaddr *)&a,
+             (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 +
+                         (size_t)k))) {
+        int e = errno;
+        (void)close(fd); /* (never listened: nothing to flush) */
+        if (e == EADDRINUSE) return 1;
+        errno = e;
+        return -1;
+    }
+    assert(nlocks < (int)(sizeof locks / sizeof locks[0]));
+    locks[nlocks++] = fd;
+    return 0;
+}
+
+/* Bind a SO_REUSEPORT socket to bind:*port and take its lock (lock_port);
+ * *port 0 becomes the port the kernel chose. Returns the descriptor (kept
+ * bound, never listening), -2 when another chat-server group holds the
+ * port, or -1 with errno. */
 static int reserve(const char *bind_addr, int *port) {
     struct sockaddr_storage ss;
     socklen_t len;
@@ -77,13 +124,14 @@ static int reserve(const char *bind_addr, int *port) {
         return -1;
     }
     *port = ntohs(ss.ss_family == AF_INET ? a4->sin_port : a6->sin6_port);
+    int l = lock_port(bind_addr, *port);
+    if (l) {
+        (void)close(fd); /* (bound, never listened) */
+        if (l == 1) errno = EADDRINUSE;
+        return l == 1 ? -2 : -1;
+    }
     return fd;
 }
-
-/* the reserved ports' sockets: the four shared ones, then the workers'
- * metrics ports */
-static int held[4 + WORKERS_MAX];
-static int nheld;
 
 static void close_held(void) {
     for (int i = 0; i < nheld; i++)
@@ -139,6 +187,13 @@ int workers_metrics_port(const config *cfg) {
     return cfg->metrics_port + (cfg->worker ? cfg->worker - 1 : 0);
 }
 
+static void taken(const char *flag, const char *bind_addr, int port) {
+    log_error("workers_port_taken", "--%s: %s:%d is served by another "
+              "chat-server with --workers (its processes hold the lock "
+              "\"@" LOCK_PREFIX "%s:%d\"); stop it first, or give another "
+              "port", flag, bind_addr, port, bind_addr, port);
+}
+
 /* --metrics-port M: M .. M+n-1 reserved, one per worker, like the shared
  * ports (so that a taken one stops the start here, naming it, rather than
  * a worker failing over and over). 0, or 1 after the error is logged. */
@@ -165,6 +220,10 @@ static int reserve_metrics(const config *cfg, int n) {
         }
     for (int i = 0; i < n; i++) {
         int port = first + i, fd = reserve(cfg->bind, &port);
+        if (fd == -2) {
+            taken("metrics-port", cfg->bind, port);
+            return 1;
+        }
         if (fd < 0) {
             log_error("workers_port_failed", "--metrics-port: cannot bind "
                       "%s:%d for worker %d's metrics: %s", cfg->bind,
@@ -187,10 +246,13 @@ int workers_run(config *cfg) {
     for (int i = 0; i < 4; i++) {
         if (*ports[i] < 0) continue; /* (not listening) */
         int fd = reserve(cfg->bind, ports[i]);
-        if (fd < 0) {
+        if (fd == -2) taken(names[i], cfg->bind, *ports[i]);
+        if (fd == -1) {
             log_error("workers_port_failed", "--%s: cannot bind %s:%d for "
                       "the workers: %s", names[i], cfg->bind, *ports[i],
                       strerror(errno));
+        }
+        if (fd < 0) {
             close_held();
             return 1;
         }

@@ -417,6 +417,31 @@ def test_workers_share_the_port_and_are_restarted(node, redis):
         assert not alive, f"worker {p} outlived its supervisor"
 
 
+def test_a_second_group_of_workers_on_the_same_port_is_refused(node, redis, tmp_path):
+    # SO_REUSEPORT would let it bind the port and take half of the clients
+    sup = node("--workers", "2")
+    sup.wait_for_log(re.compile(r"(?s)worker \d+: pid \d+.*worker \d+: pid \d+"))
+    p = subprocess.run([require_binary(), "--port", str(sup.port), "--cluster",
+                        f"redis://127.0.0.1:{redis.port}", "--workers", "2",
+                        "--data-dir", str(tmp_path / "second")],
+                       capture_output=True, timeout=20)
+    assert p.returncode == 1, p.stderr
+    assert (f"--port: 127.0.0.1:{sup.port} is served by another chat-server "
+            f"with --workers").encode() in p.stderr, p.stderr
+    assert b"worker 1: pid" not in p.stderr  # nothing was started
+    a, b = plain(sup, 301, flags=0), plain(sup, 302, flags=0)
+    a.send_data(302, TEXT, b"still served")
+    assert bodies(b.read_bare(1)) == [b"still served"]
+    # once that group stopped, the port is free for another (no lock left)
+    port = sup.port
+    assert sup.terminate() == 0
+    again = node("--workers", "2", "--port", str(port))
+    assert again.port == port
+    c, d = plain(again, 303, flags=0), plain(again, 304, flags=0)
+    c.send_data(304, TEXT, b"the new group")
+    assert bodies(d.read_bare(1)) == [b"the new group"]
+
+
 def test_workers_need_the_cluster():
     p = subprocess.run([require_binary(), "--workers", "2"], capture_output=True, timeout=10)
     assert p.returncode == 2 and b"--workers: needs --cluster" in p.stderr, p.stderr
