@@ -584,9 +584,13 @@ size_t tls_conn_shrink(tls_conn *t) {
      * read or a write (a busy connection keeps them: freeing them every
      * second would have the cron free megabytes and malloc_trim the heap
      * under load), and unless they hold a partial record or unread
-     * plaintext (then SSL_free_buffers returns 0 and they stay). Their
-     * size is OpenSSL's, not told: counted as one record each way. */
-    if (!t->used && SSL_free_buffers(t->ssl) == 1) freed += TLS_RECORD_BUFFERS;
+     * plaintext: SSL_has_pending says so, and then they stay (as
+     * SSL_free_buffers would refuse; asking first also keeps clear of
+     * CVE-2024-4741, its use after free on a partly read record in
+     * OpenSSL before 3.0.14). Their size is OpenSSL's, not told: counted
+     * as one record each way. */
+    if (!t->used && !SSL_has_pending(t->ssl) && SSL_free_buffers(t->ssl) == 1)
+        freed += TLS_RECORD_BUFFERS;
     t->used = 0;
     return freed;
 }

@@ -1059,6 +1059,35 @@ static void test_busy_keeps_buffers(void **state) {
     xfer_free(&l);
 }
 
+/* A record half read when the connection goes quiet: tls_conn_shrink
+ * leaves OpenSSL's buffers alone (they hold it), and the rest of the
+ * record completes it. (Freeing them then was CVE-2024-4741 in OpenSSL
+ * before 3.0.14: a use after free, which ASan would report here.) */
+static void test_shrink_keeps_a_partial_record(void **state) {
+    (void)state;
+    client c;
+    xfer l = {0};
+    tls_conn *t = connect_pair(P.plain, &c, &verify_host, &l);
+    assert_established(&c, t, &l);
+    static const char msg[] = "half now, half after the cron";
+    size_t w = 0;
+    assert_int_equal(SSL_write_ex(c.ssl, msg, sizeof msg, &w), 1);
+    int n = BIO_read(c.wr, scratch, sizeof scratch);
+    assert_true(n > 10);
+    assert_int_equal(tls_conn_feed(t, scratch, (size_t)n / 2), 0);
+    assert_int_equal(tls_conn_read(t, plain, sizeof plain), 0); /* wants more */
+    long held = live_bytes;
+    (void)tls_conn_shrink(t); /* (a read in this period) */
+    (void)tls_conn_shrink(t); /* a quiet period: the record still pending */
+    if (counting) assert_true(held - live_bytes < 1024);
+    assert_int_equal(tls_conn_feed(t, scratch + n / 2, (size_t)(n - n / 2)), 0);
+    assert_int_equal(tls_conn_read(t, plain, sizeof plain), (long)sizeof msg);
+    assert_memory_equal(plain, msg, sizeof msg);
+    tls_conn_free(t);
+    client_free(&c);
+    xfer_free(&l);
+}
+
 /* OpenSSL running out of memory at one allocation after another, in
  * tls_conn_new and in every tls_conn_read of a handshake and a message:
  * either NULL, TLS_FATAL with a reason, or (when OpenSSL recovers) a
@@ -1137,6 +1166,7 @@ int main(void) {
         cmocka_unit_test(test_server_new_errors),
         cmocka_unit_test(test_memory),
         cmocka_unit_test(test_busy_keeps_buffers),
+        cmocka_unit_test(test_shrink_keeps_a_partial_record),
         cmocka_unit_test(test_out_of_memory),
         cmocka_unit_test(test_code_names),
     };
