@@ -39,6 +39,22 @@ double bproc_cpu_self(double *sys) {
     return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 + *sys;
 }
 
+int bproc_steal(unsigned long long *steal, unsigned long long *total) {
+    FILE *f = fopen("/proc/stat", "r");
+    if (!f) return -1;
+    /* cpu user nice system idle iowait irq softirq steal [guest ...]:
+     * guest time is counted in user already */
+    unsigned long long v[8];
+    int n = fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0],
+                   &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7]);
+    (void)fclose(f); /* (read-only) */
+    if (n != 8) return -1;
+    *total = 0;
+    for (int i = 0; i < 8; i++) *total += v[i];
+    *steal = v[7];
+    return 0;
+}
+
 int bproc_raise_nofile(unsigned long need, unsigned long *have) {
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl)) return -1;

@@ -18,6 +18,12 @@ double bproc_cpu_secs(int pid);
  * unknown. */
 double bproc_cpu_self(double *sys);
 
+/* The machine's CPU time so far (all CPUs, /proc/stat's "cpu" line, in
+ * clock ticks): *total, and *steal, the part the hypervisor ran something
+ * else on our virtual CPUs. 0, or -1 if unknown. A measurement with much
+ * stolen time is noise, whatever it shows. */
+int bproc_steal(unsigned long long *steal, unsigned long long *total);
+
 /* Raise the soft descriptor limit to the hard one; 0 if `need` fit, -1
  * otherwise. *have: the limit that holds. */
 int bproc_raise_nofile(unsigned long need, unsigned long *have);

@@ -184,6 +184,8 @@ struct bench {
     bgroup *grp;                /* group: one per M users */
     long rss_before;
     double cpu_srv0, cpu_self0, cpu_sys0; /* CPU seconds at the start of the measurement */
+    unsigned long long steal0, total0; /* the machine's, then (bproc_steal) */
+    int steal_ok;
     double cpu_also0[ALSO_MAX];
     struct sockaddr_in addr, addr2;
     uv_check_t ackcheck; /* --acks: the ACKs of this iteration, before bconn's flush */
@@ -300,6 +302,7 @@ static void on_timer(uv_timer_t *t) {
         b->t0 = bconn_clock();
         b->cpu_srv0 = b->o.server_pid ? bproc_cpu_secs(b->o.server_pid) : -1;
         b->cpu_self0 = bproc_cpu_self(&b->cpu_sys0);
+        b->steal_ok = bproc_steal(&b->steal0, &b->total0) == 0;
         for (int i = 0; i < b->o.nalso; i++) b->cpu_also0[i] = bproc_cpu_secs(b->o.also_pid[i]);
         b->sys0 = b->env.syscalls;
         if (uv_timer_start(t, on_timer, (uint64_t)(b->o.seconds * 1000), 0)) die("timer", 0);
@@ -318,18 +321,24 @@ static void on_timer(uv_timer_t *t) {
     double self_pct = self >= 0 && b->cpu_self0 >= 0 ? 100 * (self - b->cpu_self0) / secs : -1;
     double sys_pct = sys >= 0 && b->cpu_sys0 >= 0 ? 100 * (sys - b->cpu_sys0) / secs : -1;
     double sys_per_msg = b->delivered ? (double)(b->env.syscalls - b->sys0) / (double)b->delivered : 0;
+    /* the share of the machine's CPU time the hypervisor took meanwhile */
+    unsigned long long steal1, total1;
+    double steal_pct = -1;
+    if (b->steal_ok && bproc_steal(&steal1, &total1) == 0 && total1 > b->total0)
+        steal_pct = 100.0 * (double)(steal1 - b->steal0) / (double)(total1 - b->total0);
     b->done = 1;
     printf("proto=%s scenario=%s users=%d depth=%d size=%u seconds=%.2f msgs=%llu "
            "msgs_per_s=%.0f mb_per_s=%.2f p50_us=%.0f p99_us=%.0f p999_us=%.0f "
            "server_rss_kib=%ld server_cpu_pct=%.0f bench_cpu_pct=%.0f bench_sys_pct=%.0f "
-           "msgs_per_server_cpu_s=%.0f bench_syscalls_per_msg=%.2f sent=%llu received=%llu misrouted=%llu unheard=%llu",
+           "msgs_per_server_cpu_s=%.0f bench_syscalls_per_msg=%.2f sent=%llu received=%llu misrouted=%llu unheard=%llu "
+           "steal_pct=%.1f",
            wire_proto_name(b->o.proto), sc_names[b->o.sc], b->o.users, b->o.depth,
            b->o.size, secs, (unsigned long long)b->delivered,
            (double)b->delivered / secs, (double)b->bytes / secs / 1e6,
            hist_pct(&b->h, 0.50) / 1e3, hist_pct(&b->h, 0.99) / 1e3, hist_pct(&b->h, 0.999) / 1e3,
            b->o.server_pid ? bproc_rss_kib(b->o.server_pid) : -1L, srv_pct, self_pct, sys_pct, per_cpu,
            sys_per_msg, (unsigned long long)b->sent, (unsigned long long)b->received,
-           (unsigned long long)b->misrouted, (unsigned long long)b->unheard);
+           (unsigned long long)b->misrouted, (unsigned long long)b->unheard, steal_pct);
     if (b->o.sc == SC_GROUP) {
         /* msgs and msgs_per_s above count deliveries (a message at one
          * member), sent and received too; posted: group messages */

@@ -7,7 +7,10 @@
 # throwaway CA and certificate made here; the WebSocket scenarios against
 # the WebSocket listeners of chat-server (/ws), NATS and Mosquitto. Prints every run as it goes, then
 # writes docs/BENCHMARKS.md and docs/bench/*.png from exactly those lines
-# (nothing is typed in by hand).
+# (nothing is typed in by hand). A run in which the hypervisor took more
+# than STEAL % of the machine's CPU time (chat-bench's steal_pct, from
+# /proc/stat) is marked ‡ as noise, and the page gives the steal of the
+# whole run beside the load average.
 #
 # Environment: BENCH_RUNS (3), BENCH_SECONDS (2), BENCH_WARMUP (0.5),
 # BENCH_SERVERS ("chat floor redis nats mqtt"), BENCH_IDLE ("10000 50000
@@ -47,6 +50,10 @@ BUDGET=${BENCH_BUDGET:-1500}
 CONGESTION=${BENCH_CONGESTION-reno}
 PROFILE=${BENCH_PROFILE:-1}
 BUSY=90 # chat-bench above this share of its core: the figure may be its limit
+STEAL=5 # the hypervisor took more than this share of the machine's CPU time
+        # during a run (chat-bench's steal_pct): that run is noise
+# The machine's stolen and total CPU ticks (/proc/stat "cpu": steal, sum)
+steal_ticks() { awk '/^cpu / { print $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9; exit }' /proc/stat; }
 if [ -z "$ONLY" ] && [ "$SERVERS" = "$ALL_SERVERS" ] && [ -z "$FROM" ]; then
   OUT=${BENCH_OUT:-docs/BENCHMARKS.md}; PARTIAL=0
 else
@@ -85,6 +92,7 @@ FILEMAX=$(cat /proc/sys/fs/file-max)
 NROPEN=$(cat /proc/sys/fs/nr_open)
 SYS_CC=$(cat /proc/sys/net/ipv4/tcp_congestion_control)
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
+STEAL_START=$(steal_ticks)
 log "bench: descriptors per process $NOFILE (hard $(ulimit -Hn)), ephemeral ports $PORTS," \
     "fs.file-max $FILEMAX, fs.nr_open $NROPEN, load average $LOAD_START"
 
@@ -398,6 +406,10 @@ if [ -z "$FROM" ] && wanted cluster cluster; then
   cluster_measure
 fi
 LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
+# the share of the machine's CPU time the hypervisor took during the run
+STEAL_RUN=$(echo "$STEAL_START $(steal_ticks)" |
+  awk '{ if ($4 > $2) printf "%.1f", 100 * ($3 - $1) / ($4 - $2); else print "-" }')
+[ -n "$FROM" ] && STEAL_RUN=- # (nothing was measured now)
 mkdir -p "$B/bench"
 cp "$RES" "$B/bench/results.tsv" # BENCH_FROM=build/bench/results.tsv rewrites the page
 
@@ -459,7 +471,7 @@ kib_mib() { awk -v k="$1" 'BEGIN { if (k == "" || k < 0) print "-"; else printf 
 dash() { [ -n "$1" ] && echo "$1" || echo "-"; }
 
 # One cell's figures, into M_<key>[srv,id].
-declare -A TP MB P50 P99 P999 RSS SCPU BCPU BCPUMAX BSYS EFF TLSD
+declare -A TP MB P50 P99 P999 RSS SCPU BCPU BCPUMAX BSYS EFF TLSD STEALMAX
 for sc in "${SCENARIOS[@]}"; do
   IFS='|' read -r id _ <<<"$sc"
   for srv in $SERVERS; do
@@ -469,11 +481,22 @@ for sc in "${SCENARIOS[@]}"; do
     SCPU[$srv,$id]=$(med "$srv" "$id" server_cpu_pct); BCPU[$srv,$id]=$(med "$srv" "$id" bench_cpu_pct)
     BCPUMAX[$srv,$id]=$(mx "$srv" "$id" bench_cpu_pct); BSYS[$srv,$id]=$(med "$srv" "$id" bench_sys_pct)
     EFF[$srv,$id]=$(med "$srv" "$id" msgs_per_server_cpu_s); TLSD[$srv,$id]=$(med "$srv" "$id" tls)
+    STEALMAX[$srv,$id]=$(mx "$srv" "$id" steal_pct)
   done
 done
 # busy SERVER ID: chat-bench was above BUSY % in a run of that cell
 busy() { [ -n "${BCPUMAX[$1,$2]:-}" ] && gt "${BCPUMAX[$1,$2]}" "$BUSY"; }
 mark() { busy "$1" "$2" && echo "†"; }
+# stolen SERVER ID: the hypervisor took more than STEAL % in a run of it
+stolen() { [ -n "${STEALMAX[$1,$2]:-}" ] && gt "${STEALMAX[$1,$2]}" "$STEAL"; }
+smark() { stolen "$1" "$2" && echo "‡"; }
+# noise_of ID: ", ‡ ..." when a run of chat-server's or the floor's was noise
+noise_of() {
+  local w=""
+  stolen chat "$1" && w="${STEALMAX[chat,$1]} % of the machine's CPU time in a run of chat-server"
+  stolen floor "$1" && w="${w:+$w, }${STEALMAX[floor,$1]} % in one of the floor"
+  [ -n "$w" ] && echo "; ‡ noise: the hypervisor took up to $w"
+}
 best_comp() { # scenario -> "server msgs/s" of the fastest competitor
   local best="" bv=""
   for s in redis nats mqtt; do
@@ -563,16 +586,20 @@ ver_ssl=$(openssl version | awk '{print $2}')
 commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 T_TOTAL=$(elapsed)
 # The scenarios that ran, and the busy ones
-ran_ids=""; busy_list=""; tight_list=""
+ran_ids=""; busy_list=""; tight_list=""; stolen_list=""
 for sc in "${SCENARIOS[@]}"; do
   IFS='|' read -r id label _ _ _ _ group <<<"$sc"
   wanted "$id" "$group" || continue
   ran_ids="$ran_ids $id"
-  b=""
-  for s in $SERVERS; do busy "$s" "$id" && b="$b, $(name_of "$s")"; done
+  b=""; st=""
+  for s in $SERVERS; do
+    busy "$s" "$id" && b="$b, $(name_of "$s")"
+    stolen "$s" "$id" && st="$st, $(name_of "$s") ${STEALMAX[$s,$id]} %"
+  done
   [ -n "$b" ] && busy_list="$busy_list; $label (${b#, })"
+  [ -n "$st" ] && stolen_list="$stolen_list; $label (${st#, })"
 done
-busy_list=${busy_list#; }
+busy_list=${busy_list#; }; stolen_list=${stolen_list#; }
 {
   echo "# Benchmarks"
   echo
@@ -599,10 +626,25 @@ busy_list=${busy_list#; }
   echo "- Limits: $NOFILE descriptors per process (hard limit $(ulimit -Hn)), ephemeral ports $PORTS,"
   echo "  fs.file-max $FILEMAX, fs.nr_open $NROPEN; TCP congestion control $SYS_CC"
   echo "- Load average (1, 5, 15 min) at the start: $LOAD_START; at the end: $LOAD_END"
+  if [ "$STEAL_RUN" = - ]; then
+    echo "- CPU time the hypervisor took (steal, /proc/stat) during the whole run:"
+    echo "  not known (this page was written from a results file, BENCH_FROM)."
+  else
+    echo "- CPU time the hypervisor took (steal, /proc/stat) during the whole run:"
+    echo "  $STEAL_RUN % of the machine's."
+  fi
+  echo "  Per run it is chat-bench's \`steal_pct\`; a figure with a run above $STEAL %"
+  echo "  is marked ‡ (noise: the server or chat-bench lost its core for part of"
+  echo "  the measurement, however the figure looks)"
   if awk -v l="${LOAD_START%% *}" 'BEGIN { exit !(l >= 0.5) }'; then
     echo "- **The machine was not idle** (1-minute load average ${LOAD_START%% *} at the start on"
     echo "  $(nproc) cores): other processes shared the cores, so these figures are noisy;"
     echo "  rerun \`make bench\` on a quiet machine before drawing conclusions."
+  fi
+  if [ "$STEAL_RUN" != - ] && gt "$STEAL_RUN" 2; then
+    echo "- **The hypervisor took $STEAL_RUN % of the CPU time** during the run (steal):"
+    echo "  the cores were not ours all the time, so these figures are noisy (‡ below"
+    echo "  marks the runs that lost the most)."
   fi
   echo "- Every server is pinned to core 0 (\`taskset -c 0\`; chat-server with its"
   echo "  store thread), chat-bench to core 1; all on loopback (127.0.0.1)."
@@ -759,7 +801,7 @@ busy_list=${busy_list#; }
     wanted "$id" "$group" || continue
     for s in $SERVERS; do
       if [ -n "${TP[$s,$id]:-}" ]; then
-        echo "| $label | $(name_of "$s") | ${TP[$s,$id]}$(mark "$s" "$id") | ${MB[$s,$id]} | ${P50[$s,$id]} | ${P99[$s,$id]}$(mark "$s" "$id") | ${P999[$s,$id]} | $(kib_mib "${RSS[$s,$id]}") | $(dash "${SCPU[$s,$id]}") | $(dash "${BCPU[$s,$id]}")$(mark "$s" "$id") | $(dash "${EFF[$s,$id]}") |"
+        echo "| $label | $(name_of "$s") | ${TP[$s,$id]}$(mark "$s" "$id")$(smark "$s" "$id") | ${MB[$s,$id]} | ${P50[$s,$id]} | ${P99[$s,$id]}$(mark "$s" "$id")$(smark "$s" "$id") | ${P999[$s,$id]} | $(kib_mib "${RSS[$s,$id]}") | $(dash "${SCPU[$s,$id]}") | $(dash "${BCPU[$s,$id]}")$(mark "$s" "$id") | $(dash "${EFF[$s,$id]}") |"
       elif f=$(fail_of "$s" "$id") && [ -n "$f" ]; then
         if [ "$f" = skipped=nows ]; then
           echo "| $label | $(name_of "$s") | not measured: this build has no WebSocket endpoint (\`--http-port\`) | | | | | | | | |"
@@ -776,6 +818,14 @@ busy_list=${busy_list#; }
     echo "msgs/CPU-s."
   else
     echo "† chat-bench stayed at or below $BUSY % of its core in every run."
+  fi
+  echo
+  if [ -n "$stolen_list" ]; then
+    echo "‡ the hypervisor took more than $STEAL % of the machine's CPU time in at"
+    echo "least one run of: $stolen_list (the most in one run). Those figures"
+    echo "are noise; compare them only with a quieter run."
+  else
+    echo "‡ the hypervisor took at most $STEAL % of the machine's CPU time in every run."
   fi
   echo
   echo "![messages per second](bench/throughput.png)"
@@ -980,14 +1030,14 @@ busy_list=${busy_list#; }
       if [ "$J_BY" = eff ]; then # the generator may be the limit
         echo "- $label: msgs/CPU-s >= $t x floor (by server efficiency, as chat-bench has less than"
         echo "  1.5x headroom here: $(dash "$J_HA")x against chat-server, $(dash "$J_HB")x against the floor): **$m**"
-        echo "  ($J_RE x; msgs/s $J_R x: $c against $f)"
+        echo "  ($J_RE x; msgs/s $J_R x: $c against $f$([ "$m" = missed ] && noise_of "$id"))"
       else
-        echo "- $label: msgs/s >= $t x floor: **$m** ($J_R x: $c against $f)"
+        echo "- $label: msgs/s >= $t x floor: **$m** ($J_R x: $c against $f$([ "$m" = missed ] && noise_of "$id"))"
       fi
       n_all=$((n_all + 1)); [ "$m" = met ] && n_met=$((n_met + 1)); [ "$m" = missed ] && miss_floor=1
       r=$(ratio "${P99[chat,$id]}" "${P99[floor,$id]}")
       if ge 1.5 "$r"; then m=met; else m=missed; fi
-      echo "- $label: p99 <= 1.5 x floor: **$m** ($r x: ${P99[chat,$id]} µs against ${P99[floor,$id]} µs)"
+      echo "- $label: p99 <= 1.5 x floor: **$m** ($r x: ${P99[chat,$id]} µs against ${P99[floor,$id]} µs$([ "$m" = missed ] && noise_of "$id"))"
       n_all=$((n_all + 1)); [ "$m" = met ] && n_met=$((n_met + 1)); [ "$m" = missed ] && miss_floor=1
       bc=${BCPUMAX[chat,$id]:-}; bf=${BCPUMAX[floor,$id]:-}
       if busy chat "$id" || busy floor "$id"; then m=missed; else m=met; fi
@@ -1046,11 +1096,12 @@ busy_list=${busy_list#; }
   echo
   echo "## Every run"
   echo
-  echo "<details><summary>chat-bench output, one line per run († chat-bench above $BUSY % of its core)</summary>"
+  echo "<details><summary>chat-bench output, one line per run († chat-bench above $BUSY % of its core; ‡ the hypervisor took more than $STEAL % of the machine's CPU)</summary>"
   echo
   echo '```'
-  awk -F'\t' -v busy="$BUSY" '{ m = ""; n = split($4, f, " ")
-      for (i = 1; i <= n; i++) { split(f[i], kv, "="); if (kv[1] == "bench_cpu_pct" && kv[2] + 0 > busy) m = " †" }
+  awk -F'\t' -v busy="$BUSY" -v steal="$STEAL" '{ m = ""; n = split($4, f, " ")
+      for (i = 1; i <= n; i++) { split(f[i], kv, "="); if (kv[1] == "bench_cpu_pct" && kv[2] + 0 > busy) m = m " †"
+        if (kv[1] == "steal_pct" && kv[2] + 0 > steal) m = m " ‡" }
       printf "%s %s run %s%s: %s\n", $1, $2, $3, m, $4 }' "$RES"
   echo '```'
   echo
