@@ -220,14 +220,13 @@ static int reserve_metrics(const config *cfg, int n) {
         }
     for (int i = 0; i < n; i++) {
         int port = first + i, fd = reserve(cfg->bind, &port);
-        if (fd == -2) {
-            taken("metrics-port", cfg->bind, port);
-            return 1;
-        }
         if (fd < 0) {
-            log_error("workers_port_failed", "--metrics-port: cannot bind "
-                      "%s:%d for worker %d's metrics: %s", cfg->bind,
-                      first + i, i + 1, strerror(errno));
+            if (fd == -2)
+                taken("metrics-port", cfg->bind, port);
+            else
+                log_error("workers_port_failed", "--metrics-port: cannot "
+                          "bind %s:%d for worker %d's metrics: %s",
+                          cfg->bind, first + i, i + 1, strerror(errno));
             return 1;
         }
         held[nheld++] = fd;
@@ -246,13 +245,13 @@ int workers_run(config *cfg) {
     for (int i = 0; i < 4; i++) {
         if (*ports[i] < 0) continue; /* (not listening) */
         int fd = reserve(cfg->bind, ports[i]);
-        if (fd == -2) taken(names[i], cfg->bind, *ports[i]);
-        if (fd == -1) {
-            log_error("workers_port_failed", "--%s: cannot bind %s:%d for "
-                      "the workers: %s", names[i], cfg->bind, *ports[i],
-                      strerror(errno));
-        }
         if (fd < 0) {
+            if (fd == -2)
+                taken(names[i], cfg->bind, *ports[i]);
+            else
+                log_error("workers_port_failed", "--%s: cannot bind %s:%d "
+                          "for the workers: %s", names[i], cfg->bind,
+                          *ports[i], strerror(errno));
             close_held();
             return 1;
         }
